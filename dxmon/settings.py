@@ -1,0 +1,68 @@
+"""Settings: every knob of dx-monitor, read from ``DX_``-prefixed environment variables.
+
+One class per concern; services combine the ones they need. The README's configuration table is
+checked against these classes by ``tests/unit/test_settings_doc.py``.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_CONFIG = SettingsConfigDict(env_prefix="DX_", env_file=".env", extra="ignore", env_ignore_empty=True)
+
+
+class NatsSettings(BaseSettings):
+    """Where the message bus is and how long to wait for it."""
+
+    model_config = _CONFIG
+
+    nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server URL(s), comma-separated for a cluster")
+    nats_user: str | None = Field(None, description="NATS user name (when the server requires one)")
+    nats_password: SecretStr | None = Field(None, description="NATS password")
+    stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas for the streams (3 on a cluster)")
+    reports_max_age_days: float = Field(30, gt=0, description="How long DX_REPORTS keeps reports after storage")
+    reports_max_bytes: int = Field(
+        10 * 1024**3, description="Upper bound of DX_REPORTS on disk; when full, ingest answers 503 (nothing dropped)"
+    )
+    dedup_window_seconds: float = Field(
+        3600, gt=0, description="JetStream duplicate window: resubmissions within it are answered 'duplicate'"
+    )
+
+
+class DatabaseSettings(BaseSettings):
+    """Where the time-series database is."""
+
+    model_config = _CONFIG
+
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/dxmon", description="PostgreSQL/TimescaleDB URL used by the service"
+    )
+    require_timescale: bool = Field(
+        False, description="Fail the migration loudly when the TimescaleDB extension is not available (production)"
+    )
+
+
+class IngestSettings(NatsSettings):
+    """Ingest HTTP API."""
+
+    ingest_host: str = Field("127.0.0.1", description="Address the ingest API listens on")
+    ingest_port: int = Field(8080, description="Port of the ingest API")
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest accepted request body (413 beyond)")
+    max_batch_reports: int = Field(5000, gt=0, description="Most reports in one request (413 beyond)")
+    publish_timeout_seconds: float = Field(5.0, gt=0, description="How long ingest waits for JetStream to store a report")
+    future_skew_seconds: int = Field(300, ge=0, description="Clock skew tolerated before 'observed_at' counts as future")
+    rate_limit_per_second: float = Field(
+        0, ge=0, description="Reports per second allowed per key (0 = unlimited); 429 + Retry-After beyond"
+    )
+
+
+class AggregatorSettings(NatsSettings, DatabaseSettings):
+    """Aggregator: stream to database."""
+
+    aggregator_batch_size: int = Field(1000, gt=0, description="Most reports written per database transaction")
+    aggregator_batch_timeout_seconds: float = Field(
+        0.1, gt=0, description="Longest wait to fill a batch before writing what has arrived"
+    )
+    aggregator_metrics_port: int = Field(9102, description="Port of the aggregator's /healthz, /readyz and /metrics")
+    aggregator_ack_wait_seconds: float = Field(60, gt=0, description="Redelivery after this long without an ack")

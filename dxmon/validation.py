@@ -1,0 +1,84 @@
+"""Validation: what a well-formed report must also satisfy against the programme catalog.
+
+Pure functions: the caller passes the catalog and the current time, so the rules are testable
+without a clock or a server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from dxmon.catalog import Catalog, Measure
+from dxmon.contracts import LOCAL_TZ, ReportIn
+from dxmon.problems import Issue
+
+
+def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew: timedelta) -> list[Issue]:
+    """check_report lists every rule ``report`` breaks (empty when it may be published)."""
+    issues: list[Issue] = []
+    unit = catalog.units.get(report.unit)
+    indicator = catalog.indicators.get(report.indicator)
+    if unit is None:
+        issues.append(Issue("unknown-unit", f"unit {report.unit!r} is not in the catalog", "unit"))
+    if indicator is None:
+        issues.append(Issue("unknown-indicator", f"indicator {report.indicator!r} is not in the catalog", "indicator"))
+
+    local_day = report.observed_at.astimezone(LOCAL_TZ).date()
+    if report.observed_at > now + future_skew:
+        issues.append(
+            Issue("future-observation", f"observed_at {report.observed_at.isoformat()} is in the future", "observed_at")
+        )
+    if unit is not None and not unit.active_on(local_day):
+        if unit.valid_to is not None and local_day > unit.valid_to:
+            successors = catalog.final_successors(unit.code) or list(unit.successors)
+            hint = f"; report for {', '.join(successors)} instead" if successors else ""
+            msg = f"unit {unit.code} ceased on {unit.valid_to.isoformat()}{hint}"
+        else:
+            msg = f"unit {unit.code} exists only from {unit.valid_from.isoformat()}"
+        issues.append(Issue("unit-not-valid-on-date", msg, "observed_at"))
+    if unit is not None and indicator is not None and unit.level not in indicator.applies_to:
+        levels = ", ".join(sorted(level.value for level in indicator.applies_to))
+        issues.append(
+            Issue(
+                "indicator-not-applicable",
+                f"indicator {indicator.code} is reported by {levels}, not by a {unit.level.value}",
+                "indicator",
+            )
+        )
+    if indicator is not None:
+        issues.extend(_check_measure(report, indicator.measure))
+    return issues
+
+
+def _check_measure(report: ReportIn, measure: Measure) -> list[Issue]:
+    num, den, value = report.numerator, report.denominator, report.value
+    if measure is Measure.RATIO:
+        if num is None or den is None:
+            return [Issue("ratio-needs-parts", "ratio indicators need both numerator and denominator", "numerator")]
+        if value is not None:
+            return [Issue("value-with-parts", "send numerator and denominator, not value, for a ratio", "value")]
+        issues = []
+        if num < 0 or den < 0:
+            issues.append(Issue("negative-value", "numerator and denominator cannot be negative", "numerator"))
+        if den == 0:
+            issues.append(Issue("zero-denominator", "denominator must be greater than 0", "denominator"))
+        if num > den:
+            issues.append(
+                Issue("numerator-exceeds-denominator", f"numerator {num:g} exceeds denominator {den:g}", "numerator")
+            )
+        return issues
+    if num is not None or den is not None:
+        return [Issue("parts-not-allowed", f"a {measure.value} indicator takes value, not numerator/denominator", "numerator")]
+    if value is None:
+        return [Issue("value-required", f"a {measure.value} indicator needs value", "value")]
+    if value < 0:
+        return [Issue("negative-value", f"value {value:g} cannot be negative", "value")]
+    if measure is Measure.PERCENT and value > 100:
+        return [Issue("value-out-of-range", f"a percentage must be within 0..100, got {value:g}", "value")]
+    if measure is Measure.BOOLEAN and value not in (0, 1):
+        return [Issue("value-out-of-range", f"a yes/no indicator takes 0 or 1, got {value:g}", "value")]
+    if measure in (Measure.COUNT, Measure.RANK) and value != int(value):
+        return [Issue("value-not-integer", f"a {measure.value} must be a whole number, got {value:g}", "value")]
+    if measure is Measure.RANK and value < 1:
+        return [Issue("value-out-of-range", f"a rank starts at 1, got {value:g}", "value")]
+    return []
