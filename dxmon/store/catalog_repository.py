@@ -29,17 +29,17 @@ async def sync_catalog(conn: asyncpg.Connection, catalog: Catalog) -> dict[str, 
         )
         for i in catalog.indicators.values()
     ]
+    # One row per (indicator, level): a catalog target may cover several levels.
     targets = [
-        (
-            t.indicator,
-            t.baseline.value if t.baseline else None,
-            t.baseline.date if t.baseline else None,
-            sorted(level.value for level in t.applies_to),
-        )
+        (t.indicator, level.value, t.baseline.value if t.baseline else None, t.baseline.date if t.baseline else None)
         for t in catalog.targets()
+        for level in sorted(t.applies_to)
     ]
     milestones = [
-        (t.indicator, m.deadline, m.value, m.comparator) for t in catalog.targets() for m in t.milestones
+        (t.indicator, level.value, m.deadline, m.value, m.comparator)
+        for t in catalog.targets()
+        for level in sorted(t.applies_to)
+        for m in t.milestones
     ]
     async with conn.transaction():
         # Children first; the catalog is small (a few hundred rows), so delete-and-copy is simplest.
@@ -58,10 +58,11 @@ async def sync_catalog(conn: asyncpg.Connection, catalog: Catalog) -> dict[str, 
                      "cadence", "timely_days", "grace_days"],
         )
         await conn.copy_records_to_table(
-            "targets", records=targets, columns=["indicator", "baseline_value", "baseline_date", "applies_to"]
+            "targets", records=targets, columns=["indicator", "level", "baseline_value", "baseline_date"]
         )
         await conn.copy_records_to_table(
-            "target_milestones", records=milestones, columns=["indicator", "deadline", "value", "comparator"]
+            "target_milestones", records=milestones,
+            columns=["indicator", "level", "deadline", "value", "comparator"],
         )
     return {
         "units": len(units), "unit_successors": len(successors), "indicators": len(indicators),

@@ -41,19 +41,24 @@ CREATE TABLE indicators (
     grace_days  integer NOT NULL
 );
 
+-- One row per (indicator, level): targets may differ by level (e.g. 90% for the province, 60% for
+-- communes), so the catalog's per-level-group targets are exploded here for simple joins on level.
 CREATE TABLE targets (
-    indicator      text PRIMARY KEY REFERENCES indicators (code) ON DELETE CASCADE,
+    indicator      text NOT NULL REFERENCES indicators (code) ON DELETE CASCADE,
+    level          text NOT NULL,
     baseline_value double precision,
     baseline_date  date,
-    applies_to     text[] NOT NULL
+    PRIMARY KEY (indicator, level)
 );
 
 CREATE TABLE target_milestones (
-    indicator  text NOT NULL REFERENCES targets (indicator) ON DELETE CASCADE,
+    indicator  text NOT NULL,
+    level      text NOT NULL,
     deadline   date NOT NULL,
     value      double precision NOT NULL,
     comparator text NOT NULL,
-    PRIMARY KEY (indicator, deadline)
+    PRIMARY KEY (indicator, level, deadline),
+    FOREIGN KEY (indicator, level) REFERENCES targets (indicator, level) ON DELETE CASCADE
 );
 
 -- One row per stored report, exactly as accepted (value is NULL for ratio indicators).

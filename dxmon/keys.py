@@ -1,0 +1,217 @@
+"""Keys: agency API keys, stored hashed in the NATS KV bucket ``dx_keys``.
+
+A key is ``dxk_<key_id>_<secret>`` with a 256-bit random secret. Only SHA-256 of the secret is
+stored: the secret is random, not a password, so a slow password hash would add latency without
+adding safety. Ingest keeps a ``KeyRing`` that follows the bucket (KV watch), so a revoked key stops
+working within moments, without a restart, and ingest never needs the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError, NoKeysError
+from nats.js.kv import KeyValue
+
+from dxmon.catalog import Catalog
+from dxmon.contracts import KEYS_BUCKET
+
+log = logging.getLogger(__name__)
+
+TOKEN_PREFIX = "dxk"
+_TOKEN = re.compile(r"^dxk_([0-9a-f]{16})_([A-Za-z0-9_-]{20,})$")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """ApiKey is what the bucket stores for one key: owner, scope and the secret's hash."""
+
+    key_id: str
+    agency: str
+    units: tuple[str, ...]
+    with_descendants: bool
+    secret_sha256: str
+    created_at: str
+    label: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> ApiKey:
+        d = json.loads(raw)
+        d["units"] = tuple(d["units"])
+        return cls(**d)
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_token(token: str) -> tuple[str, str] | None:
+    """parse_token splits a token into (key_id, secret), or None when it is not one of ours."""
+    m = _TOKEN.match(token)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def expand_scope(key: ApiKey, catalog: Catalog) -> frozenset[str]:
+    """expand_scope is the set of unit codes a key may report for."""
+    units = set(key.units)
+    if key.with_descendants:
+        for code in key.units:
+            units |= catalog.descendants(code)
+    return frozenset(units)
+
+
+class UnknownUnitsError(ValueError):
+    """UnknownUnitsError: a key was requested for units the catalog does not know."""
+
+
+class KeyStore:
+    """KeyStore creates, lists and revokes keys in the ``dx_keys`` bucket (used by the CLI)."""
+
+    def __init__(self, kv: KeyValue, catalog: Catalog) -> None:
+        self.kv = kv
+        self.catalog = catalog
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, catalog: Catalog) -> KeyStore:
+        return cls(await js.key_value(KEYS_BUCKET), catalog)
+
+    async def create(
+        self, agency: str, units: Iterable[str], *, with_descendants: bool = False, label: str = ""
+    ) -> tuple[ApiKey, str]:
+        """create stores a new key and returns it with its token; the token is never stored."""
+        units = tuple(dict.fromkeys(u.strip() for u in units if u.strip()))
+        unknown = [u for u in units if u not in self.catalog.units]
+        if not units or unknown:
+            raise UnknownUnitsError(f"unknown unit(s): {', '.join(unknown) or '(none given)'}")
+        if not agency.strip():
+            raise ValueError("agency must not be empty")
+        key_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        key = ApiKey(
+            key_id=key_id,
+            agency=agency.strip(),
+            units=units,
+            with_descendants=with_descendants,
+            secret_sha256=hash_secret(secret),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            label=label,
+        )
+        await self.kv.create(key_id, key.to_json())
+        return key, f"{TOKEN_PREFIX}_{key_id}_{secret}"
+
+    async def list(self) -> list[ApiKey]:
+        try:
+            ids = await self.kv.keys()
+        except NoKeysError:
+            return []
+        keys = []
+        for key_id in ids:
+            try:
+                keys.append(ApiKey.from_json((await self.kv.get(key_id)).value))
+            except KeyNotFoundError:
+                continue  # revoked between keys() and get()
+        return sorted(keys, key=lambda k: (k.agency, k.created_at))
+
+    async def revoke(self, key_id: str) -> bool:
+        """revoke deletes the key; ingest processes drop it as soon as the watch delivers the delete."""
+        try:
+            await self.kv.get(key_id)
+        except KeyNotFoundError:
+            return False
+        await self.kv.purge(key_id)
+        return True
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """Authenticated is a verified caller: its key and the units it may report for."""
+
+    key: ApiKey
+    scope: frozenset[str]
+
+
+class KeyRing:
+    """KeyRing is ingest's in-memory copy of the bucket, kept current by a KV watch.
+
+    ``verify`` does no I/O, so authentication adds no round trip to a request.
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._keys: dict[str, Authenticated] = {}
+        self.loaded = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def verify(self, token: str) -> Authenticated | None:
+        """verify returns the caller for a valid, unrevoked token, else None (constant-time compare)."""
+        parts = parse_token(token)
+        if parts is None:
+            return None
+        key_id, secret = parts
+        found = self._keys.get(key_id)
+        # Compare even when the id is unknown, so timing does not reveal which ids exist.
+        expected = found.key.secret_sha256 if found else "0" * 64
+        ok = hmac.compare_digest(hash_secret(secret), expected)
+        return found if ok and found else None
+
+    async def follow(self, kv: KeyValue, resync_seconds: float = 300.0) -> None:
+        """follow keeps the ring equal to the bucket until cancelled.
+
+        The watch is restarted every ``resync_seconds`` and after any error (e.g. a NATS restart that
+        lost the watch's ephemeral consumer); each restart rebuilds the ring from a fresh snapshot, so
+        a missed delete cannot keep a revoked key alive for longer than that.
+        """
+        while True:
+            try:
+                await self._watch_once(kv, resync_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure: log, wait, watch again
+                log.warning("key watch failed (%s); retrying", exc)
+                await asyncio.sleep(1)
+
+    async def _watch_once(self, kv: KeyValue, duration: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + duration
+        watcher = await kv.watchall()
+        snapshot: dict[str, Authenticated] | None = {}
+        try:
+            while (remaining := deadline - loop.time()) > 0:
+                try:
+                    entry = await watcher.updates(timeout=remaining)
+                except nats.errors.TimeoutError:
+                    return
+                if entry is None:  # end of the initial values: swap in the fresh snapshot
+                    if snapshot is not None:
+                        self._keys = snapshot
+                        snapshot = None
+                    self.loaded.set()
+                    continue
+                target = snapshot if snapshot is not None else self._keys
+                if entry.operation in ("DEL", "PURGE") or not entry.value:
+                    target.pop(entry.key, None)
+                    continue
+                try:
+                    key = ApiKey.from_json(entry.value)
+                except (ValueError, TypeError, KeyError) as exc:
+                    log.error("ignoring malformed key entry %s: %s", entry.key, exc)
+                    continue
+                target[key.key_id] = Authenticated(key, expand_scope(key, self.catalog))
+        finally:
+            await watcher.stop()

@@ -1,0 +1,373 @@
+"""Ingest: agencies post reports over HTTP; each is validated and stored in JetStream before we say yes.
+
+    agency ──POST /v1/reports──▶ authenticate (KeyRing, no I/O)
+                                   ▶ parse (JSON | array | NDJSON, shape checks)
+                                   ▶ validate (catalog rules, whole batch before any publish)
+                                   ▶ scope (403 for units outside the key)
+                                   ▶ publish_async to dx.reports.v1.<unit>.<indicator>, Nats-Msg-Id = event_id
+          202 {accepted, duplicates, results} ◀── every PubAck received (else 503 + Retry-After)
+
+Ingest never reads the database: it keeps accepting reports while the database is down and
+JetStream buffers them. Keys come from the NATS KV bucket ``dx_keys`` (watched, so revocation needs
+no restart). The NATS connection is FastStream's ``NatsBroker``; batches use nats-py's pipelined
+JetStream publish on that connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from faststream.nats import NatsBroker
+from faststream.security import SASLPlaintext
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic.json_schema import models_json_schema
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dxmon.catalog import Catalog
+from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, ReportIn, ReportReceived, report_subject
+from dxmon.keys import Authenticated, KeyRing
+from dxmon.problems import Issue, Problem
+from dxmon.settings import IngestSettings
+from dxmon.validation import check_report
+from services.ingest.parsing import JSON, NDJSON, parse_reports
+from services.ingest.schemas import IngestResult, ProblemDetails, catalog_indicators, catalog_targets, catalog_units
+
+log = logging.getLogger("dx.ingest")
+
+RETRY_AFTER_SECONDS = 5
+
+
+class Metrics:
+    """Metrics holds ingest's Prometheus series (one registry per app, so tests can build many)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.reports = Counter(
+            "dx_ingest_reports_total", "Reports by outcome", ["outcome"], registry=self.registry
+        )
+        self.requests = Counter(
+            "dx_ingest_requests_total", "Report requests by status and reason", ["status", "reason"],
+            registry=self.registry,
+        )
+        self.auth_failures = Counter(
+            "dx_ingest_auth_failures_total", "Refused credentials", ["reason"], registry=self.registry
+        )
+        self.publish_seconds = Histogram(
+            "dx_ingest_publish_seconds", "Time from first publish to last PubAck per request",
+            registry=self.registry, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+
+
+@dataclass
+class RateLimiter:
+    """RateLimiter is a token bucket per key, counting reports (not requests); 0 disables it."""
+
+    per_second: float
+    burst_seconds: float = 10.0
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def wait_seconds(self, key_id: str, reports: int, now: float) -> float:
+        """wait_seconds takes ``reports`` tokens and returns 0, or how long to wait before retrying."""
+        if self.per_second <= 0:
+            return 0.0
+        capacity = self.per_second * self.burst_seconds
+        tokens, last = self._buckets.get(key_id, (capacity, now))
+        tokens = min(capacity, tokens + (now - last) * self.per_second)
+        if reports > tokens:
+            self._buckets[key_id] = (tokens, now)
+            return (reports - tokens) / self.per_second
+        self._buckets[key_id] = (tokens - reports, now)
+        return 0.0
+
+
+@dataclass
+class Bus:
+    """Bus is ingest's NATS state: the broker, its JetStream context, and whether keys are loaded."""
+
+    broker: NatsBroker
+    js: Any = None
+    status: str = "connecting to NATS"
+
+
+def problem_response(p: Problem) -> JSONResponse:
+    return JSONResponse(p.to_json(), status_code=p.status, media_type="application/problem+json", headers=p.headers)
+
+
+def bus_unavailable(detail: str) -> Problem:
+    return Problem(
+        503, "bus-unavailable", "Reports cannot be stored right now", detail + "; nothing was stored — retry later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def create_app(
+    settings: IngestSettings | None = None,
+    catalog: Catalog | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FastAPI:
+    """create_app builds the ingest ASGI app; NATS is connected in its lifespan (retrying until up)."""
+    settings = settings or IngestSettings()
+    catalog = catalog or Catalog.load()
+    metrics = Metrics()
+    keyring = KeyRing(catalog)
+    limiter = RateLimiter(settings.rate_limit_per_second)
+    skew = timedelta(seconds=settings.future_skew_seconds)
+    security = None
+    if settings.nats_user:
+        security = SASLPlaintext(
+            username=settings.nats_user,
+            password=settings.nats_password.get_secret_value() if settings.nats_password else "",
+        )
+    broker = NatsBroker(
+        [s.strip() for s in settings.nats_url.split(",")],
+        name="dx-ingest", reconnect_time_wait=1, max_reconnect_attempts=-1, connect_timeout=2,
+        security=security, logger=log,
+    )
+    bus = Bus(broker)
+
+    async def connect_forever() -> None:
+        delay = 0.5
+        while True:
+            try:
+                await broker.connect()
+                bus.js = broker.connection.jetstream(timeout=settings.publish_timeout_seconds,
+                                                      publish_async_max_pending=20_000)
+                kv = await bus.js.key_value(KEYS_BUCKET)
+                bus.status = "loading keys"
+                log.info("connected to NATS; following key bucket %s", KEYS_BUCKET)
+                await keyring.follow(kv)
+                return
+            except asyncio.CancelledError:
+                raise
+            except nats.js.errors.BucketNotFoundError:
+                bus.status = f"KV bucket {KEYS_BUCKET} missing: run `dxmon migrate`"
+            except Exception as exc:  # noqa: BLE001 - keep trying; readiness shows why
+                bus.status = f"NATS unreachable: {type(exc).__name__}"
+            log.warning("ingest not ready: %s", bus.status)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        task = asyncio.create_task(connect_forever())
+        # Give a reachable server a moment so the first requests do not all see 503.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(keyring.loaded.wait()), timeout=5)
+        yield
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        await broker.stop()
+
+    app = FastAPI(
+        title="dx-monitor ingest",
+        version="1.0.0",
+        summary="Status reports on Quảng Ninh's digital-transformation targets (NQ 09-NQ/TU)",
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics
+    app.state.keyring = keyring
+    app.state.bus = bus
+
+    @app.exception_handler(Problem)
+    async def on_problem(_: Request, p: Problem) -> JSONResponse:
+        return problem_response(p)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        reason = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem_response(Problem(exc.status_code, reason, str(exc.detail)))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        issues = [Issue("invalid-parameter", e["msg"], ".".join(map(str, e["loc"]))) for e in exc.errors()]
+        return problem_response(Problem(422, "invalid-parameter", "Invalid request parameter", issues=issues))
+
+    def authenticate(request: Request) -> Authenticated:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if not header or scheme.lower() != "bearer" or not token.strip():
+            metrics.auth_failures.labels("missing").inc()
+            raise Problem(401, "missing-credentials", "API key required",
+                          "send Authorization: Bearer <key>", headers={"WWW-Authenticate": "Bearer"})
+        caller = keyring.verify(token.strip())
+        if caller is None:
+            metrics.auth_failures.labels("invalid").inc()
+            raise Problem(401, "invalid-credentials", "Invalid or revoked API key",
+                          headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return caller
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
+            raise body_too_large()
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > settings.max_body_bytes:
+                raise body_too_large()
+        return bytes(body)
+
+    def body_too_large() -> Problem:
+        return Problem(413, "body-too-large", "Request body too large",
+                       f"at most {settings.max_body_bytes} bytes per request — split the batch")
+
+    def validate(reports: list[ReportIn], now: datetime) -> None:
+        issues = []
+        for index, r in enumerate(reports):
+            for issue in check_report(r, catalog, now, skew):
+                issues.append(Issue(issue.reason, issue.message, issue.field, index, str(r.event_id)))
+        if issues:
+            raise Problem(422, "invalid-reports", "Invalid reports", f"{len(issues)} problem(s) found", issues)
+
+    def check_scope(caller: Authenticated, reports: list[ReportIn]) -> None:
+        outside = sorted({r.unit for r in reports} - caller.scope)
+        if outside:
+            raise Problem(403, "outside-key-scope", "Units outside this key's scope",
+                          f"key {caller.key.key_id} ({caller.key.agency}) may not report for: {', '.join(outside[:20])}",
+                          [Issue("outside-key-scope", f"unit {u} is outside the key's scope", "unit") for u in outside[:100]])
+
+    async def publish(events: list[ReportReceived]) -> list[bool]:
+        """publish stores every event in DX_REPORTS and returns, per event, whether it was a duplicate."""
+        if bus.js is None or not broker.connection or not broker.connection.is_connected:
+            raise bus_unavailable("the message bus is not connected")
+        started = time.perf_counter()
+        try:
+            futures = [
+                await bus.js.publish_async(
+                    report_subject(e.unit, e.indicator), e.model_dump_json().encode(),
+                    headers={"Nats-Msg-Id": str(e.event_id)},
+                )
+                for e in events
+            ]
+            acks = await asyncio.wait_for(asyncio.gather(*futures), settings.publish_timeout_seconds)
+        except (TimeoutError, nats.errors.TimeoutError):
+            raise bus_unavailable("JetStream did not confirm storage in time") from None
+        except nats.js.errors.NoStreamResponseError:
+            raise bus_unavailable(f"stream {REPORTS_STREAM} is not available") from None
+        except nats.js.errors.APIError as exc:
+            # e.g. "maximum bytes exceeded": the stream is full (discard=new); refuse rather than drop.
+            raise bus_unavailable(f"JetStream refused the reports ({exc.description})") from None
+        except (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError, nats.errors.Error) as exc:
+            raise bus_unavailable(f"the message bus failed ({type(exc).__name__})") from None
+        metrics.publish_seconds.observe(time.perf_counter() - started)
+        return [bool(a.duplicate) for a in acks]
+
+    @app.post(
+        "/v1/reports",
+        status_code=202,
+        response_model=IngestResult,
+        summary="Submit one report, a JSON array of reports, or NDJSON",
+        responses={
+            400: {"model": ProblemDetails, "description": "Malformed JSON or empty body"},
+            401: {"model": ProblemDetails, "description": "Missing or invalid API key"},
+            403: {"model": ProblemDetails, "description": "A unit is outside the key's scope"},
+            413: {"model": ProblemDetails, "description": "Body or batch too large"},
+            415: {"model": ProblemDetails, "description": "Not JSON or NDJSON"},
+            422: {"model": ProblemDetails, "description": "Reports break the contract or the catalog rules"},
+            429: {"model": ProblemDetails, "description": "Rate limit of the key exceeded"},
+            503: {"model": ProblemDetails, "description": "JetStream unavailable; nothing stored"},
+        },
+        openapi_extra={"requestBody": {"required": True, "content": {
+            JSON: {"schema": {"oneOf": [
+                {"$ref": "#/components/schemas/ReportIn"},
+                {"type": "array", "items": {"$ref": "#/components/schemas/ReportIn"}, "minItems": 1,
+                 "maxItems": settings.max_batch_reports},
+            ]}},
+            NDJSON: {"schema": {"type": "string", "description": "One ReportIn JSON object per line"}},
+        }}},
+    )
+    async def post_reports(request: Request) -> Response:
+        status, reason = 202, "accepted"
+        try:
+            caller = authenticate(request)
+            body = await read_body(request)
+            reports = parse_reports(body, request.headers.get("content-type", ""), settings.max_batch_reports)
+            now = clock()
+            validate(reports, now)
+            check_scope(caller, reports)
+            wait = limiter.wait_seconds(caller.key.key_id, len(reports), time.monotonic())
+            if wait > 0:
+                raise Problem(429, "rate-limited", "Too many reports for this key",
+                              f"limit {settings.rate_limit_per_second:g} reports/s",
+                              headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+            events = [
+                ReportReceived(**r.model_dump(), received_at=now, agency=caller.key.agency, key_id=caller.key.key_id)
+                for r in reports
+            ]
+            duplicates = await publish(events)
+        except Problem as p:
+            status, reason = p.status, p.reason
+            return problem_response(p)
+        finally:
+            metrics.requests.labels(str(status), reason).inc()
+        n_dup = sum(duplicates)
+        metrics.reports.labels("accepted").inc(len(events) - n_dup)
+        metrics.reports.labels("duplicate").inc(n_dup)
+        body = {
+            "accepted": len(events) - n_dup,
+            "duplicates": n_dup,
+            "results": [
+                {"event_id": str(e.event_id), "status": "duplicate" if d else "accepted"}
+                for e, d in zip(events, duplicates, strict=True)
+            ],
+        }
+        return Response(json.dumps(body), status_code=202, media_type="application/json")
+
+    @app.get("/v1/catalog/indicators", summary="Indicators: pillar, measure, direction, levels, cadence, names")
+    async def get_indicators() -> list[dict[str, Any]]:
+        return catalog_indicators(catalog)
+
+    @app.get("/v1/catalog/units", summary="Units with level, parent, validity dates and successors")
+    async def get_units() -> list[dict[str, Any]]:
+        return catalog_units(catalog)
+
+    @app.get("/v1/catalog/targets", summary="Targets: baseline and milestones per indicator")
+    async def get_targets() -> list[dict[str, Any]]:
+        return catalog_targets(catalog)
+
+    @app.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: NATS connected and keys loaded",
+             responses={503: {"description": "Not ready; the body says why"}})
+    async def readyz() -> JSONResponse:
+        connected = bool(broker.connection and broker.connection.is_connected)
+        ready = connected and keyring.loaded.is_set()
+        detail = "ready" if ready else bus.status
+        return JSONResponse({"ready": ready, "detail": detail, "keys": len(keyring)}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            _, defs = models_json_schema(
+                [(ReportIn, "validation"), (IngestResult, "serialization"), (ProblemDetails, "serialization")],
+                ref_template="#/components/schemas/{model}",
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
+            schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            schema["paths"]["/v1/reports"]["post"]["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

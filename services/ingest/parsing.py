@@ -1,0 +1,106 @@
+"""Parsing: request bodies (JSON object, JSON array, NDJSON) into validated reports.
+
+Pure: bytes in, ``ReportIn`` objects or a ``Problem`` out. A body is validated whole: one bad item
+refuses the request, and every bad item is listed with its index so the sender can fix them all
+in one go.
+"""
+
+from __future__ import annotations
+
+from pydantic import TypeAdapter, ValidationError
+
+from dxmon.contracts import ReportIn
+from dxmon.problems import Issue, Problem, issues_from_validation_error
+
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+_BATCH = TypeAdapter(list[ReportIn])
+
+
+def media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def unsupported_media_type(got: str) -> Problem:
+    return Problem(
+        415, "unsupported-media-type", "Unsupported media type",
+        f"send {JSON} (one report or an array) or {NDJSON} (one report per line), not {got or 'no Content-Type'}",
+    )
+
+
+def parse_reports(body: bytes, content_type: str, max_reports: int) -> list[ReportIn]:
+    """parse_reports validates a body's shape and returns its reports in order."""
+    kind = media_type(content_type)
+    if kind == NDJSON:
+        return _parse_ndjson(body, max_reports)
+    if kind != JSON and not kind.endswith("+json"):
+        raise unsupported_media_type(kind)
+    stripped = body.lstrip()
+    if not stripped:
+        raise Problem(400, "empty-body", "Empty body", "the body holds no report")
+    if stripped[:1] == b"[":
+        return _parse_array(body, max_reports)
+    try:
+        return [ReportIn.model_validate_json(body)]
+    except ValidationError as err:
+        raise _refusal(err, batch=False, index=0) from None
+
+
+def _parse_array(body: bytes, max_reports: int) -> list[ReportIn]:
+    try:
+        reports = _BATCH.validate_json(body)
+    except ValidationError as err:
+        raise _refusal(err, batch=True) from None
+    if not reports:
+        raise Problem(400, "empty-body", "Empty batch", "the array holds no report")
+    if len(reports) > max_reports:
+        raise too_many(len(reports), max_reports)
+    return reports
+
+
+def _parse_ndjson(body: bytes, max_reports: int) -> list[ReportIn]:
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    if not lines:
+        raise Problem(400, "empty-body", "Empty body", "the body holds no report")
+    if len(lines) > max_reports:
+        raise too_many(len(lines), max_reports)
+    reports: list[ReportIn] = []
+    issues: list[Issue] = []
+    malformed = False
+    for index, line in enumerate(lines):
+        try:
+            reports.append(ReportIn.model_validate_json(line))
+        except ValidationError as err:
+            syntax = _json_issues(err, index)
+            malformed |= bool(syntax)
+            issues.extend(syntax or issues_from_validation_error(err, index=index))
+    if issues:
+        if malformed:
+            raise Problem(400, "malformed-json", "Malformed JSON", "one or more lines are not valid JSON", issues)
+        raise Problem(422, "invalid-reports", "Invalid reports", f"{len(issues)} problem(s) found", issues)
+    return reports
+
+
+def too_many(count: int, limit: int) -> Problem:
+    return Problem(
+        413, "batch-too-large", "Too many reports in one request",
+        f"{count} reports sent; at most {limit} per request — split the batch",
+    )
+
+
+def _json_issues(err: ValidationError, index: int | None) -> list[Issue]:
+    return [
+        Issue("malformed-json", e["msg"], index=index)
+        for e in err.errors(include_url=False)
+        if e["type"] == "json_invalid"
+    ]
+
+
+def _refusal(err: ValidationError, *, batch: bool, index: int | None = None) -> Problem:
+    syntax = _json_issues(err, None)
+    if syntax:
+        return Problem(400, "malformed-json", "Malformed JSON", syntax[0].message)
+    issues = issues_from_validation_error(err, batch=batch, index=index)
+    if any(i.reason == "not-an-object" and i.index is None for i in issues):
+        return Problem(422, "invalid-reports", "Invalid body", "send a report object or an array of them", issues)
+    return Problem(422, "invalid-reports", "Invalid reports", f"{len(issues)} problem(s) found", issues)

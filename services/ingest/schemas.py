@@ -1,0 +1,91 @@
+"""Schemas: what ingest answers — the 202 result, RFC 9457 problems, and the catalog as JSON."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from dxmon.catalog import Catalog
+
+
+class ReportResult(BaseModel):
+    event_id: str
+    status: Literal["accepted", "duplicate"]
+
+
+class IngestResult(BaseModel):
+    """IngestResult: every report was stored by JetStream (accepted) or already had been (duplicate)."""
+
+    accepted: int
+    duplicates: int
+    results: list[ReportResult]
+
+
+class ProblemItem(BaseModel):
+    reason: str
+    message: str
+    index: int | None = None
+    field: str | None = None
+    event_id: str | None = None
+
+
+class ProblemDetails(BaseModel):
+    """ProblemDetails is an RFC 9457 problem with dx-monitor's machine-readable ``reason``."""
+
+    type: str
+    title: str
+    status: int
+    reason: str
+    detail: str | None = None
+    errors: list[ProblemItem] | None = Field(None, description="One entry per offending item")
+
+
+def catalog_indicators(catalog: Catalog) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": i.code,
+            "pillar": i.pillar.value,
+            "name_vi": i.name_vi,
+            "name_en": i.name_en,
+            "measure": i.measure.value,
+            "direction": i.direction.value,
+            "applies_to": sorted(level.value for level in i.applies_to),
+            "cadence": {"period": i.cadence.period.value, "timely_days": i.cadence.timely_days,
+                        "grace_days": i.cadence.grace_days},
+            "numerator": i.numerator,
+            "denominator": i.denominator,
+        }
+        for i in sorted(catalog.indicators.values(), key=lambda i: i.code)
+    ]
+
+
+def catalog_units(catalog: Catalog) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": u.code,
+            "name_vi": u.name_vi,
+            "level": u.level.value,
+            "type": u.type,
+            "parent": u.parent,
+            "valid_from": u.valid_from.isoformat(),
+            "valid_to": u.valid_to.isoformat() if u.valid_to else None,
+            "successors": list(u.successors),
+        }
+        for u in sorted(catalog.units.values(), key=lambda u: u.code)
+    ]
+
+
+def catalog_targets(catalog: Catalog) -> list[dict[str, Any]]:
+    return [
+        {
+            "indicator": t.indicator,
+            "applies_to": sorted(level.value for level in t.applies_to),
+            "baseline": {"value": t.baseline.value, "date": t.baseline.date.isoformat()} if t.baseline else None,
+            "milestones": [
+                {"deadline": m.deadline.isoformat(), "value": m.value, "comparator": m.comparator}
+                for m in t.milestones
+            ],
+        }
+        for t in sorted(catalog.targets(), key=lambda t: t.indicator)
+    ]
