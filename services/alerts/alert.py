@@ -1,0 +1,165 @@
+"""Alert: the alerts service's vocabulary — kinds, severities, states, the alert itself and a flush.
+
+An alert is identified by its fingerprint, derived from (unit, indicator, kind) by the database when
+the alert is first raised. Everything here is plain data: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """Kind is the progress status that raises an alert (the other statuses raise none)."""
+
+    BEHIND = "behind"
+    AT_RISK = "at_risk"
+    MISSED = "missed"
+    OVERDUE = "overdue"
+
+
+class Severity(StrEnum):
+    """Severity orders alerts for subscriptions' ``min_severity``."""
+
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return 1 if self is Severity.CRITICAL else 0
+
+
+# A missed milestone cannot be caught up any more; the others can still be put right.
+SEVERITY_OF: dict[Kind, Severity] = {
+    Kind.BEHIND: Severity.WARNING,
+    Kind.AT_RISK: Severity.WARNING,
+    Kind.OVERDUE: Severity.WARNING,
+    Kind.MISSED: Severity.CRITICAL,
+}
+
+# Kinds reported to the parent unit's subscribers once they last longer than the escalation delay.
+ESCALATING_KINDS = frozenset({Kind.BEHIND})
+
+
+class State(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class NotifyReason(StrEnum):
+    """NotifyReason says why a recipient is told about an alert in this flush."""
+
+    FIRST_NOTIFICATION = "first notification"
+    REPEAT_INTERVAL_ELAPSED = "repeat interval elapsed"
+    STILL_FIRING = "still firing"  # sent along because another alert of the digest needed an update
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Alert is one (unit, indicator, kind) with its current state and the figures that raised it.
+
+    ``starts_at`` is when the current (or last) firing episode began; ``status_since`` is when the
+    progress evaluation first saw the status (it may precede ``starts_at`` when alerts started later).
+    Names and measure are copied from the catalog tables so rendering needs nothing else.
+    """
+
+    fingerprint: str
+    unit: str
+    indicator: str
+    kind: Kind
+    state: State
+    starts_at: datetime
+    ends_at: datetime | None = None
+    status_since: datetime | None = None
+    value: float | None = None
+    expected: float | None = None
+    target: float | None = None
+    milestone: date | None = None
+    unit_name: str = ""
+    indicator_name: str = ""
+    pillar: str = ""
+    measure: str = ""
+    escalated: bool = False
+    reason: NotifyReason | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return SEVERITY_OF[self.kind]
+
+    @property
+    def firing(self) -> bool:
+        return self.state is State.FIRING
+
+    def since(self) -> datetime:
+        """since is when the unit entered this status, as far as anyone knows."""
+        return min(self.starts_at, self.status_since) if self.status_since else self.starts_at
+
+
+@dataclass(frozen=True)
+class Silence:
+    """Silence mutes every alert of a unit (or of one indicator of it) from ``starts_at`` to ``ends_at``."""
+
+    id: int
+    unit: str
+    indicator: str | None
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    created_by: str = ""
+
+    def matches(self, alert: Alert, now: datetime) -> bool:
+        return (
+            self.starts_at <= now < self.ends_at
+            and alert.unit == self.unit
+            and (self.indicator is None or alert.indicator == self.indicator)
+        )
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """Acknowledgement: someone took charge of one firing alert; reminders stop until ``until``."""
+
+    fingerprint: str
+    until: datetime
+    reason: str
+    created_by: str = ""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Channel is one recipient: an apprise URL (mail, chat) or a plain JSON webhook."""
+
+    id: int
+    url: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """Subscription routes alerts of a unit (and optionally its descendants) to a channel.
+
+    ``pillars`` empty means every pillar; alerts below ``min_severity`` are not routed.
+    """
+
+    id: int
+    unit: str
+    with_descendants: bool
+    pillars: tuple[str, ...]
+    min_severity: Severity
+    channel: Channel
+
+
+@dataclass(frozen=True)
+class Flush:
+    """Flush carries the facts of one notification round for one recipient, built once per tick.
+
+    ``now`` is the only time stages may use (they never read the clock themselves), so a test can
+    replay any moment.
+    """
+
+    group_key: str
+    receiver: Channel
+    now: datetime
+    repeat_interval: timedelta

@@ -1,0 +1,253 @@
+"""Alerts service: who is behind the targets, and the staff responsible are told — once, in Vietnamese.
+
+    dx.stored.v1.> (core NATS, from the aggregator after commit)
+        │ on_stored: request(unit)
+        ▼
+    Scheduler ── lease in KV dx_leases: only the holder acts ──────────────────────────────┐
+        │ evaluate(progress_current) + sync_alerts ──▶ alerts, alert_events   (PostgreSQL) │
+        │ EventEmitter ──▶ JetStream DX_ALERTS dx.alerts.v1.<kind>.<unit>, Grafana notes    │
+        │ Dispatcher: Router ─▶ Mute(silences) ─▶ Mute(acks) ─▶ Dedup ─▶ Deliver ─▶ Record │
+        │                                        outbox + notification_log, one commit     │
+        │ OutboxWorker ──▶ channels (apprise: mail/Telegram/Zalo/Slack/Teams; JSON webhook) │
+        │ AlertmanagerForwarder ──▶ POST /api/v2/alerts (optional)                          │
+        └──────────────────────────────────────────────────────────────────────────────────┘
+    HTTP: /healthz /readyz /metrics · GET /v1/alerts · POST|GET|DELETE /v1/silences · POST /v1/alerts/{fp}/ack
+
+Start-up runs sinks before sources (database pool → NATS connection and KV → scheduler → subscriber);
+shutdown stops taking notices, lets the scheduler finish its step and in-flight sends, releases the
+lease (so another instance takes over at once), then closes NATS and the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Response
+from faststream.nats import NatsBroker
+from faststream.security import SASLPlaintext
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+
+from dxmon.bus import ensure_buckets
+from dxmon.catalog import Catalog
+from dxmon.contracts import ALERTS_STREAM, LEASES_BUCKET, ReportStored
+from services.alerts import admin
+from services.alerts import repository as repo
+from services.alerts.alert import State
+from services.alerts.alertmanager import AlertmanagerForwarder
+from services.alerts.dispatch import Dispatcher
+from services.alerts.emit import EventEmitter, GrafanaAnnotator
+from services.alerts.evaluate import (
+    EvaluateFn,
+    Evaluator,
+    Lease,
+    Schedule,
+    Scheduler,
+    default_instance,
+    parents,
+    seconds,
+)
+from services.alerts.metrics import Metrics
+from services.alerts.outbox import Backoff, OutboxWorker
+from services.alerts.settings import AlertsSettings
+
+log = logging.getLogger("dx.alerts")
+
+STORED_SUBJECTS = "dx.stored.v1.>"
+
+
+@dataclass
+class Service:
+    """Service holds what the lifespan built; the HTTP routes and tests read it from ``app.state``."""
+
+    settings: AlertsSettings
+    catalog: Catalog
+    metrics: Metrics
+    clock: Callable[[], datetime]
+    broker: NatsBroker
+    pool: asyncpg.Pool | None = None
+    scheduler: Scheduler | None = None
+    task: asyncio.Task | None = None
+    accepting: bool = False
+
+
+class SilenceIn(BaseModel):
+    unit: str = Field(description="Unit code to silence", examples=["QN-P-HONGGAI"])
+    indicator: str | None = Field(None, description="Only this indicator (default: every indicator of the unit)")
+    duration: str = Field(description="How long, e.g. 2h, 1d12h", examples=["2h"])
+    reason: str = Field(min_length=1, description="Who handles it and why")
+    created_by: str = Field("", description="Who asked")
+
+
+class AckIn(BaseModel):
+    duration: str = Field(description="How long reminders stop, e.g. 24h", examples=["24h"])
+    reason: str = Field("", description="What is being done")
+    created_by: str = Field("", description="Who acknowledged")
+
+
+def _broker(settings: AlertsSettings) -> NatsBroker:
+    security = None
+    if settings.nats_user:
+        security = SASLPlaintext(username=settings.nats_user,
+                                 password=settings.nats_password.get_secret_value() if settings.nats_password else "")
+    return NatsBroker([s.strip() for s in settings.nats_url.split(",")], name="dx-alerts", reconnect_time_wait=1,
+                      max_reconnect_attempts=-1, connect_timeout=2, security=security, logger=log)
+
+
+def _build_scheduler(svc: Service, kv: Any, evaluate: EvaluateFn | None, instance: str) -> Scheduler:
+    s, pool, metrics, clock = svc.settings, svc.pool, svc.metrics, svc.clock
+    assert pool is not None
+
+    async def publish(subject: str, body: bytes, headers: dict[str, str]) -> None:
+        await svc.broker.publish(body, subject, headers=headers, stream=ALERTS_STREAM, timeout=5.0)
+
+    grafana = None
+    if s.grafana_url and s.grafana_token:
+        grafana = GrafanaAnnotator(s.grafana_url, s.grafana_token.get_secret_value())
+    forwarder = None
+    if s.alertmanager_url:
+        forwarder = AlertmanagerForwarder(s.alertmanager_url, metrics, resend=seconds(s.alertmanager_resend_seconds),
+                                          public_url=s.grafana_public_url)
+    return Scheduler(
+        lease=Lease(kv, instance),
+        evaluator=Evaluator(pool, svc.catalog, metrics, evaluate),
+        dispatcher=Dispatcher(pool, parents(svc.catalog), metrics,
+                              repeat_interval=seconds(s.alerts_repeat_interval_seconds),
+                              escalate_after=seconds(s.alerts_escalate_after_seconds),
+                              public_url=s.grafana_public_url),
+        outbox=OutboxWorker(pool, metrics, clock,
+                            backoff=Backoff(s.alerts_retry_initial_seconds, s.alerts_retry_max_seconds),
+                            max_attempts=s.alerts_max_attempts, send_timeout=s.alerts_send_timeout_seconds),
+        emitter=EventEmitter(pool, publish, metrics, clock, grafana),
+        metrics=metrics,
+        clock=clock,
+        schedule=Schedule(
+            full_interval=s.alerts_full_interval_seconds, flush_interval=s.alerts_flush_interval_seconds,
+            debounce=s.alerts_incremental_debounce_seconds, lease_renew=s.alerts_lease_renew_seconds,
+            outbox_poll=s.alerts_outbox_poll_seconds, alertmanager_resend=s.alertmanager_resend_seconds,
+        ),
+        forwarder=forwarder,
+    )
+
+
+def create_app(
+    settings: AlertsSettings | None = None, *, catalog: Catalog | None = None,
+    clock: Callable[[], datetime] | None = None, evaluate: EvaluateFn | None = None,
+) -> FastAPI:
+    """create_app wires the alerts service; ``clock`` and ``evaluate`` are injectable for tests."""
+    settings = settings or AlertsSettings()
+    svc = Service(settings=settings, catalog=catalog or Catalog.load(), metrics=Metrics(),
+                  clock=clock or (lambda: datetime.now(UTC)), broker=_broker(settings))
+    instance = settings.alerts_instance or default_instance()
+
+    @svc.broker.subscriber(STORED_SUBJECTS, description="Units whose reports were committed: re-evaluate them")
+    async def on_stored(msg: ReportStored) -> None:
+        if svc.accepting and svc.scheduler is not None:
+            svc.scheduler.request([msg.unit])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        svc.pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=8)
+        await svc.broker.connect()
+        js = svc.broker.connection.jetstream(timeout=10)
+        await ensure_buckets(js, settings)  # the one shared declaration; creates only what is missing
+        svc.scheduler = _build_scheduler(svc, await js.key_value(LEASES_BUCKET), evaluate, instance)
+        svc.task = asyncio.create_task(svc.scheduler.run(), name=f"alerts-scheduler-{instance}")
+        svc.accepting = True
+        await svc.broker.start()
+        log.info("alerts service %s running (flush every %.0fs, full pass every %.0fs)", instance,
+                 settings.alerts_flush_interval_seconds, settings.alerts_full_interval_seconds)
+        try:
+            yield
+        finally:
+            svc.accepting = False
+            svc.scheduler.stop()
+            await svc.task
+            await svc.broker.close()
+            await svc.pool.close()
+
+    app = FastAPI(title="dx-monitor alerts", version="1", lifespan=lifespan,
+                  description="Progress alerts: lifecycle, silences, acknowledgements, health and metrics.")
+    app.state.service = svc
+
+    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        token = settings.alerts_api_token.get_secret_value() if settings.alerts_api_token else None
+        if token and authorization != f"Bearer {token}":
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    def pool() -> asyncpg.Pool:
+        if svc.pool is None:
+            raise HTTPException(503, "starting")
+        return svc.pool
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(response: Response) -> dict:
+        db_ok = False
+        if svc.pool is not None:
+            try:
+                async with svc.pool.acquire(timeout=2) as conn:
+                    db_ok = bool(await conn.fetchval("SELECT to_regclass('alerts') IS NOT NULL"))
+            except Exception:  # noqa: BLE001 - readiness only reports
+                db_ok = False
+        nats_ok = bool(svc.broker.connection and svc.broker.connection.is_connected)
+        leader = bool(svc.scheduler and svc.scheduler.lease.held)
+        # A leader is ready once it has evaluated; a standby once it can reach both stores.
+        ready = db_ok and nats_ok and (not leader or (svc.scheduler is not None and svc.scheduler.passes > 0))
+        response.status_code = 200 if ready else 503
+        return {"ready": ready, "database": db_ok, "nats": nats_ok, "leader": leader}
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/v1/alerts")
+    async def list_alerts(state: Annotated[State | None, Query()] = None, p: asyncpg.Pool = Depends(pool)) -> list[dict]:
+        async with p.acquire() as conn:
+            rows = await repo.list_alerts(conn, state)
+        return [dict(r) for r in rows]
+
+    @app.get("/v1/silences")
+    async def list_silences(p: asyncpg.Pool = Depends(pool)) -> list[dict]:
+        async with p.acquire() as conn:
+            return [s.__dict__ for s in await repo.active_silences(conn, svc.clock())]
+
+    @app.post("/v1/silences", status_code=201, dependencies=[Depends(require_token)])
+    async def create_silence(body: SilenceIn, p: asyncpg.Pool = Depends(pool)) -> dict:
+        try:
+            async with p.acquire() as conn:
+                sid, ends_at = await admin.add_silence(
+                    conn, svc.catalog, unit=body.unit, indicator=body.indicator, duration=body.duration,
+                    reason=body.reason, created_by=body.created_by, now=svc.clock())
+        except admin.AdminError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return {"id": sid, "ends_at": ends_at}
+
+    @app.delete("/v1/silences/{silence_id}", status_code=204, dependencies=[Depends(require_token)])
+    async def expire_silence(silence_id: int, p: asyncpg.Pool = Depends(pool)) -> Response:
+        async with p.acquire() as conn:
+            if not await repo.expire_silence(conn, silence_id, svc.clock()):
+                raise HTTPException(404, "no active silence with this id")
+        return Response(status_code=204)
+
+    @app.post("/v1/alerts/{fingerprint}/ack", dependencies=[Depends(require_token)])
+    async def ack(fingerprint: str, body: AckIn, p: asyncpg.Pool = Depends(pool)) -> dict:
+        try:
+            async with p.acquire() as conn:
+                until = await admin.acknowledge(conn, fingerprint=fingerprint, duration=body.duration,
+                                                reason=body.reason, created_by=body.created_by, now=svc.clock())
+        except admin.AdminError as exc:
+            raise HTTPException(404 if isinstance(exc, admin.UnknownAlertError) else 422, str(exc)) from None
+        return {"fingerprint": fingerprint, "until": until}
+
+    return app

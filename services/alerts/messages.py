@@ -1,0 +1,193 @@
+"""Messages: renders a recipient's digest in Vietnamese (subject, plain-text body, JSON payload).
+
+Pure functions: the flush's ``now`` is the only time used, numbers follow Vietnamese conventions
+(``45,2%``, ``1.250``), dates are shown as dd/mm/yyyy in Asia/Ho_Chi_Minh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from itertools import groupby
+from typing import Any
+from urllib.parse import quote
+
+from dxmon.contracts import LOCAL_TZ
+from services.alerts.alert import Alert, Flush, Kind, NotifyReason, Severity
+
+PAYLOAD_VERSION = "dx-alerts/1"
+SUBJECT_PREFIX = "[Chuyển đổi số Quảng Ninh]"
+UNIT_DASHBOARD_UID = "dx-unit-detail"
+
+KIND_LABEL: dict[Kind, str] = {
+    Kind.BEHIND: "Chậm tiến độ",
+    Kind.AT_RISK: "Có nguy cơ không đạt mục tiêu",
+    Kind.MISSED: "Không đạt mục tiêu",
+    Kind.OVERDUE: "Quá hạn báo cáo",
+}
+RESOLVED_LABEL = "Đã khắc phục"
+SEVERITY_LABEL: dict[Severity, str] = {Severity.WARNING: "Cảnh báo", Severity.CRITICAL: "Nghiêm trọng"}
+REASON_LABEL: dict[NotifyReason, str] = {
+    NotifyReason.FIRST_NOTIFICATION: "Mới",
+    NotifyReason.REPEAT_INTERVAL_ELAPSED: "Nhắc lại",
+    NotifyReason.STILL_FIRING: "Vẫn tiếp diễn",
+    NotifyReason.RESOLVED: RESOLVED_LABEL,
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    """Message is one digest as channels send it: apprise uses subject/body, webhooks the payload."""
+
+    subject: str
+    body: str
+    notify_type: str = "warning"  # apprise NotifyType value: info, success, warning, failure
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def dashboard_url(public_url: str, unit: str) -> str:
+    """dashboard_url links to the unit detail dashboard with the unit preselected."""
+    return f"{public_url.rstrip('/')}/d/{UNIT_DASHBOARD_UID}?var-unit={quote(unit, safe='')}"
+
+
+def group_reason(alerts: Sequence[Alert]) -> NotifyReason:
+    """group_reason is the most newsworthy reason in a digest (new beats reminder beats resolution)."""
+    reasons = {a.reason for a in alerts}
+    for r in (NotifyReason.FIRST_NOTIFICATION, NotifyReason.REPEAT_INTERVAL_ELAPSED, NotifyReason.RESOLVED):
+        if r in reasons:
+            return r
+    return NotifyReason.STILL_FIRING
+
+
+def format_number(x: float) -> str:
+    """format_number writes ``1250.5`` as ``1.250,5`` (at most one decimal, none when whole)."""
+    rounded = round(x, 1)
+    whole = rounded == int(rounded)
+    text = f"{rounded:,.0f}" if whole else f"{rounded:,.1f}"
+    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+
+
+def format_value(x: float | None, measure: str) -> str:
+    if x is None:
+        return "chưa có số liệu"
+    if measure == "boolean":
+        return "Đạt" if x >= 1 else "Chưa đạt"
+    if measure == "rank":
+        return f"hạng {format_number(x)}"
+    if measure in ("ratio", "percent"):
+        return f"{format_number(x)}%"
+    return format_number(x)
+
+
+def format_date(d: date | datetime) -> str:
+    if isinstance(d, datetime):
+        d = d.astimezone(LOCAL_TZ).date()
+    return d.strftime("%d/%m/%Y")
+
+
+def format_moment(t: datetime) -> str:
+    return t.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y")
+
+
+def format_duration(d: timedelta) -> str:
+    """format_duration says how long in days, or hours under a day."""
+    if d >= timedelta(days=1):
+        return f"{d.days} ngày"
+    hours = int(d.total_seconds() // 3600)
+    return f"{hours} giờ" if hours >= 1 else "dưới 1 giờ"
+
+
+def _alert_lines(a: Alert, now: datetime) -> list[str]:
+    label = KIND_LABEL[a.kind] if a.firing else f"{RESOLVED_LABEL} ({KIND_LABEL[a.kind].lower()})"
+    reason = REASON_LABEL[a.reason] if a.reason else ""
+    head = f"  • [{reason}] {label} — {a.indicator} {a.indicator_name}".replace("[] ", "")
+    figures = (
+        f"    Giá trị hiện tại: {format_value(a.value, a.measure)} | "
+        f"Kỳ vọng theo lộ trình: {format_value(a.expected, a.measure)} | "
+        f"Mục tiêu: {format_value(a.target, a.measure)}"
+        + (f" (hạn {format_date(a.milestone)})" if a.milestone else "")
+    )
+    since = a.since()
+    if a.firing:
+        when = (
+            f"    Mức độ: {SEVERITY_LABEL[a.severity]}. Tình trạng kéo dài {format_duration(now - since)} "
+            f"(từ {format_date(since)})."
+        )
+    else:
+        ended = a.ends_at or now
+        when = f"    Đã khắc phục lúc {format_moment(ended)}, sau {format_duration(ended - since)}."
+    lines = [head, figures, when]
+    if a.escalated:
+        lines.append("    Báo cáo vượt cấp: đơn vị trực thuộc chậm tiến độ quá thời hạn cho phép.")
+    return lines
+
+
+def _subject(alerts: Sequence[Alert]) -> str:
+    if len(alerts) == 1:
+        a = alerts[0]
+        label = KIND_LABEL[a.kind] if a.firing else RESOLVED_LABEL
+        return f"{SUBJECT_PREFIX} {label}: {a.unit_name} – {a.indicator}"
+    firing = [a for a in alerts if a.firing]
+    new = sum(1 for a in firing if a.reason is NotifyReason.FIRST_NOTIFICATION)
+    resolved = len(alerts) - len(firing)
+    parts = []
+    if firing:
+        parts.append(f"{len(firing)} chỉ tiêu cần chú ý" + (f" ({new} mới)" if new else ""))
+    if resolved:
+        parts.append(f"{resolved} chỉ tiêu đã khắc phục")
+    units = {a.unit_name for a in alerts}
+    where = f" – {units.pop()}" if len(units) == 1 else f" – {len(units)} đơn vị"
+    return f"{SUBJECT_PREFIX} " + ", ".join(parts) + where
+
+
+def _notify_type(alerts: Sequence[Alert]) -> str:
+    firing = [a for a in alerts if a.firing]
+    if not firing:
+        return "success"
+    return "failure" if any(a.severity is Severity.CRITICAL for a in firing) else "warning"
+
+
+def render_digest(flush: Flush, alerts: Sequence[Alert], *, public_url: str) -> Message:
+    """render_digest turns one recipient's alerts into a Vietnamese digest, grouped by unit.
+
+    Firing alerts come before resolved ones within a unit; units are in code order so the same
+    digest always renders the same way.
+    """
+    ordered = sorted(alerts, key=lambda a: (a.unit, not a.firing, a.kind.value, a.indicator))
+    body = [
+        "Kính gửi cán bộ phụ trách,",
+        "",
+        "Hệ thống giám sát chuyển đổi số tỉnh Quảng Ninh (Nghị quyết 09-NQ/TU) thông báo tình hình "
+        f"các chỉ tiêu lúc {format_moment(flush.now)}:",
+    ]
+    for unit, group in groupby(ordered, key=lambda a: a.unit):
+        items = list(group)
+        body += ["", f"■ {items[0].unit_name} ({unit})"]
+        for a in items:
+            body += _alert_lines(a, flush.now)
+        body.append(f"  Bảng theo dõi: {dashboard_url(public_url, unit)}")
+    body += ["", "—", "Thư tự động từ hệ thống dx-monitor; vui lòng không trả lời thư này."]
+    subject, text = _subject(ordered), "\n".join(body)
+    payload = {
+        "version": PAYLOAD_VERSION,
+        "subject": subject,
+        "text": text,
+        "status": "firing" if any(a.firing for a in alerts) else "resolved",
+        "reason": group_reason(alerts).value,
+        "sent_for": flush.now.isoformat(),
+        "alerts": [
+            {
+                "fingerprint": a.fingerprint, "unit": a.unit, "unit_name": a.unit_name,
+                "indicator": a.indicator, "indicator_name": a.indicator_name, "pillar": a.pillar,
+                "kind": a.kind.value, "severity": a.severity.value, "state": a.state.value,
+                "reason": a.reason.value if a.reason else None, "escalated": a.escalated,
+                "starts_at": a.starts_at.isoformat(), "ends_at": a.ends_at.isoformat() if a.ends_at else None,
+                "value": a.value, "expected": a.expected, "target": a.target,
+                "milestone": a.milestone.isoformat() if a.milestone else None,
+                "dashboard_url": dashboard_url(public_url, a.unit),
+            }
+            for a in ordered
+        ],
+    }
+    return Message(subject=subject, body=text, notify_type=_notify_type(alerts), payload=payload)

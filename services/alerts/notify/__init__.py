@@ -1,0 +1,1 @@
+"""Notify: the notification pipeline (Alertmanager's stage model); one stage per ``<name>_stage.py``."""

@@ -1,0 +1,400 @@
+"""Repository: every SQL statement of the alerts service, parameterised, taking domain arguments.
+
+Functions take an asyncpg connection; the caller owns the transaction. Tables are created by
+``dxmon/store/migrations/0003_alerts.sql``; progress statuses are read from ``progress_current``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from services.alerts.alert import (
+    SEVERITY_OF,
+    Acknowledgement,
+    Alert,
+    Channel,
+    Kind,
+    Severity,
+    Silence,
+    State,
+    Subscription,
+)
+from services.alerts.messages import Message
+from services.alerts.notify.dedup_stage import LogEntry
+
+# ───────────────────────────── lifecycle ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    """AlertChange is one state change written by ``sync_alerts`` (also a row of ``alert_events``)."""
+
+    event_id: int
+    fingerprint: str
+    unit: str
+    indicator: str
+    kind: Kind
+    state: State
+
+
+# $1 now, $2/$3 kinds and their severities, $4 units (NULL = all). Alerts are raised only for units
+# that exist on the evaluation day: a unit that ceased keeps its final status in progress_current
+# (history for dashboards) but nobody is left to act on it.
+# CTEs all see the table as it was before the statement, so `previous` tells new episodes apart.
+_SYNC = """
+WITH desired AS (
+    SELECT left(md5(concat_ws('|', p.unit, p.indicator, p.status)), 16) AS fingerprint,
+           p.unit, p.indicator, p.status AS kind, k.severity,
+           p.value, p.expected, p.target, p.milestone, p.status_since
+    FROM progress_current p
+    JOIN unnest($2::text[], $3::text[]) AS k(kind, severity) ON k.kind = p.status
+    JOIN units u ON u.code = p.unit
+    WHERE ($4::text[] IS NULL OR p.unit = ANY($4::text[]))
+      AND (u.valid_to IS NULL OR u.valid_to >= ($1::timestamptz AT TIME ZONE 'Asia/Ho_Chi_Minh')::date)
+),
+previous AS (
+    SELECT a.fingerprint, a.state FROM alerts a JOIN desired d USING (fingerprint)
+),
+upserted AS (
+    INSERT INTO alerts AS a (fingerprint, unit, indicator, kind, severity, state, starts_at, ends_at,
+                             status_since, value, expected, target, milestone, updated_at)
+    SELECT fingerprint, unit, indicator, kind, severity, 'firing', $1, NULL,
+           status_since, value, expected, target, milestone, $1
+    FROM desired
+    ON CONFLICT (fingerprint) DO UPDATE SET
+        state = 'firing',
+        starts_at = CASE WHEN a.state = 'resolved' THEN EXCLUDED.starts_at ELSE a.starts_at END,
+        ends_at = NULL,
+        status_since = EXCLUDED.status_since, value = EXCLUDED.value, expected = EXCLUDED.expected,
+        target = EXCLUDED.target, milestone = EXCLUDED.milestone, updated_at = EXCLUDED.updated_at
+    WHERE a.state = 'resolved'
+       OR (a.status_since, a.value, a.expected, a.target, a.milestone) IS DISTINCT FROM
+          (EXCLUDED.status_since, EXCLUDED.value, EXCLUDED.expected, EXCLUDED.target, EXCLUDED.milestone)
+    RETURNING a.*
+),
+fired AS (
+    SELECT up.* FROM upserted up LEFT JOIN previous p USING (fingerprint)
+    WHERE p.state IS DISTINCT FROM 'firing'
+),
+resolved AS (
+    UPDATE alerts a SET state = 'resolved', ends_at = $1, updated_at = $1
+    WHERE a.state = 'firing'
+      AND ($4::text[] IS NULL OR a.unit = ANY($4::text[]))
+      AND NOT EXISTS (SELECT 1 FROM desired d WHERE d.fingerprint = a.fingerprint)
+    RETURNING a.*
+)
+INSERT INTO alert_events (fingerprint, unit, indicator, kind, severity, state, at, starts_at,
+                          value, expected, target, milestone)
+SELECT fingerprint, unit, indicator, kind, severity, state, $1, starts_at, value, expected, target, milestone
+FROM (SELECT * FROM fired UNION ALL SELECT * FROM resolved) AS c
+ORDER BY state, unit, indicator, kind
+RETURNING id, fingerprint, unit, indicator, kind, state
+"""
+
+
+async def sync_alerts(conn: asyncpg.Connection, now: datetime, units: Sequence[str] | None = None) -> list[AlertChange]:
+    """sync_alerts makes ``alerts`` follow ``progress_current`` and returns the state changes.
+
+    A status of kind behind/at_risk/missed/overdue fires its alert (a new episode when it was
+    resolved); a firing alert whose status is gone resolves. With ``units`` only those units are
+    looked at (incremental evaluation). Each change is also appended to ``alert_events``.
+    """
+    kinds = [k.value for k in Kind]
+    severities = [SEVERITY_OF[k].value for k in Kind]
+    rows = await conn.fetch(_SYNC, now, kinds, severities, list(units) if units is not None else None)
+    return [
+        AlertChange(r["id"], r["fingerprint"], r["unit"], r["indicator"], Kind(r["kind"]), State(r["state"]))
+        for r in rows
+    ]
+
+
+async def count_firing(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM alerts WHERE state = 'firing'")
+
+
+# ───────────────────────────── flush ─────────────────────────────
+
+_ALERT_COLUMNS = """
+    a.fingerprint, a.unit, a.indicator, a.kind, a.state, a.starts_at, a.ends_at, a.status_since,
+    a.value, a.expected, a.target, a.milestone,
+    coalesce(u.name_vi, a.unit) AS unit_name, coalesce(i.name_vi, '') AS indicator_name,
+    coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure
+"""
+_ALERT_FROM = """
+FROM alerts a
+LEFT JOIN units u ON u.code = a.unit
+LEFT JOIN indicators i ON i.code = a.indicator
+"""
+
+
+def _alert(r: asyncpg.Record) -> Alert:
+    return Alert(
+        fingerprint=r["fingerprint"], unit=r["unit"], indicator=r["indicator"], kind=Kind(r["kind"]),
+        state=State(r["state"]), starts_at=r["starts_at"], ends_at=r["ends_at"], status_since=r["status_since"],
+        value=r["value"], expected=r["expected"], target=r["target"], milestone=r["milestone"],
+        unit_name=r["unit_name"], indicator_name=r["indicator_name"], pillar=r["pillar"], measure=r["measure"],
+    )
+
+
+async def flush_alerts(conn: asyncpg.Connection) -> list[Alert]:
+    """flush_alerts: firing alerts, plus resolved ones some channel was told fired (resolution pending)."""
+    rows = await conn.fetch(
+        f"SELECT {_ALERT_COLUMNS} {_ALERT_FROM} WHERE a.state = 'firing' OR EXISTS ("
+        " SELECT 1 FROM notification_log n WHERE n.fingerprint = a.fingerprint AND n.state = 'firing')"
+        " ORDER BY a.unit, a.indicator, a.kind"
+    )
+    return [_alert(r) for r in rows]
+
+
+async def forward_alerts(conn: asyncpg.Connection, resolved_since: datetime) -> list[Alert]:
+    """forward_alerts: firing alerts and those resolved since ``resolved_since`` (for Alertmanager)."""
+    rows = await conn.fetch(
+        f"SELECT {_ALERT_COLUMNS} {_ALERT_FROM} WHERE a.state = 'firing' OR a.ends_at >= $1 ORDER BY a.fingerprint",
+        resolved_since,
+    )
+    return [_alert(r) for r in rows]
+
+
+async def subscriptions(conn: asyncpg.Connection) -> list[Subscription]:
+    rows = await conn.fetch(
+        "SELECT s.id, s.unit, s.with_descendants, s.pillars, s.min_severity, c.id AS channel_id, c.url"
+        " FROM subscriptions s JOIN channels c ON c.id = s.channel_id ORDER BY s.id"
+    )
+    return [
+        Subscription(r["id"], r["unit"], r["with_descendants"], tuple(r["pillars"]), Severity(r["min_severity"]),
+                     Channel(r["channel_id"], r["url"]))
+        for r in rows
+    ]
+
+
+async def active_silences(conn: asyncpg.Connection, now: datetime) -> list[Silence]:
+    rows = await conn.fetch(
+        "SELECT id, unit, indicator, starts_at, ends_at, reason, created_by FROM silences"
+        " WHERE starts_at <= $1 AND ends_at > $1 ORDER BY id",
+        now,
+    )
+    return [Silence(**dict(r)) for r in rows]
+
+
+async def active_acks(conn: asyncpg.Connection, now: datetime) -> list[Acknowledgement]:
+    rows = await conn.fetch(
+        "SELECT fingerprint, until, reason, created_by FROM acknowledgements WHERE until > $1", now
+    )
+    return [Acknowledgement(**dict(r)) for r in rows]
+
+
+async def notification_log(
+    conn: asyncpg.Connection, channel_ids: Sequence[int], fingerprints: Sequence[str]
+) -> dict[int, dict[str, LogEntry]]:
+    """notification_log: what each channel was last told about each of ``fingerprints``."""
+    rows = await conn.fetch(
+        "SELECT channel_id, fingerprint, state, starts_at, notified_at FROM notification_log"
+        " WHERE channel_id = ANY($1::bigint[]) AND fingerprint = ANY($2::text[])",
+        list(channel_ids), list(fingerprints),
+    )
+    log: dict[int, dict[str, LogEntry]] = {}
+    for r in rows:
+        log.setdefault(r["channel_id"], {})[r["fingerprint"]] = LogEntry(
+            State(r["state"]), r["starts_at"], r["notified_at"]
+        )
+    return log
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """OutboxItem is one digest to put in the outbox."""
+
+    channel_id: int
+    created_at: datetime
+    reason: str
+    message: Message
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """LogRecord is one notification-log row to write."""
+
+    channel_id: int
+    fingerprint: str
+    state: State
+    starts_at: datetime
+    notified_at: datetime
+
+
+async def write_flush(conn: asyncpg.Connection, items: Sequence[OutboxItem], records: Sequence[LogRecord]) -> None:
+    """write_flush stores a flush's digests and notification-log rows (call inside one transaction)."""
+    if items:
+        await conn.executemany(
+            "INSERT INTO outbox (channel_id, created_at, reason, subject, body, notify_type, payload, next_attempt_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $2)",
+            [
+                (i.channel_id, i.created_at, i.reason, i.message.subject, i.message.body, i.message.notify_type,
+                 json.dumps(i.message.payload, ensure_ascii=False))
+                for i in items
+            ],
+        )
+    if records:
+        await conn.executemany(
+            "INSERT INTO notification_log (channel_id, fingerprint, state, starts_at, notified_at)"
+            " VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (channel_id, fingerprint) DO UPDATE SET"
+            " state = EXCLUDED.state, starts_at = EXCLUDED.starts_at, notified_at = EXCLUDED.notified_at",
+            [(r.channel_id, r.fingerprint, r.state.value, r.starts_at, r.notified_at) for r in records],
+        )
+
+
+# ───────────────────────────── outbox ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Pending is one undelivered digest with its channel."""
+
+    id: int
+    channel: Channel
+    message: Message
+    attempts: int
+    next_attempt_at: datetime
+
+
+async def pending_outbox(conn: asyncpg.Connection, limit: int = 500) -> list[Pending]:
+    """pending_outbox: undelivered digests, oldest first within each channel."""
+    rows = await conn.fetch(
+        "SELECT o.id, o.channel_id, c.url, o.subject, o.body, o.notify_type, o.payload, o.attempts, o.next_attempt_at"
+        " FROM outbox o JOIN channels c ON c.id = o.channel_id"
+        " WHERE o.state = 'pending' ORDER BY o.channel_id, o.id LIMIT $1",
+        limit,
+    )
+    return [
+        Pending(r["id"], Channel(r["channel_id"], r["url"]),
+                Message(r["subject"], r["body"], r["notify_type"], json.loads(r["payload"])),
+                r["attempts"], r["next_attempt_at"])
+        for r in rows
+    ]
+
+
+async def record_attempt(
+    conn: asyncpg.Connection, outbox_id: int, attempt: int, at: datetime, outcome: str,
+    error: str | None, duration_ms: float, next_attempt_at: datetime | None,
+) -> None:
+    """record_attempt logs one delivery attempt and moves the digest on (delivered, failed, or retry later)."""
+    await conn.execute(
+        "WITH attempt AS ("
+        "  INSERT INTO delivery_attempts (outbox_id, attempt, at, outcome, error, duration_ms)"
+        "  VALUES ($1, $2, $3, $4, $5, $6))"
+        " UPDATE outbox SET attempts = $2, last_error = $5,"
+        "  state = CASE $4 WHEN 'delivered' THEN 'delivered' WHEN 'failed' THEN 'failed' ELSE 'pending' END,"
+        "  next_attempt_at = coalesce($7, next_attempt_at),"
+        "  finished_at = CASE WHEN $4 = 'retry' THEN NULL ELSE $3 END"
+        " WHERE id = $1",
+        outbox_id, attempt, at, outcome, error, duration_ms, next_attempt_at,
+    )
+
+
+async def count_pending(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM outbox WHERE state = 'pending'")
+
+
+# ───────────────────────────── events out ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """AlertEvent is one row of ``alert_events`` with the names needed to describe it."""
+
+    id: int
+    alert: Alert
+    at: datetime
+
+
+async def alert_events(conn: asyncpg.Connection, *, unpublished: bool, limit: int = 500) -> list[AlertEvent]:
+    """alert_events: state changes not yet on JetStream (``unpublished``) or not yet annotated in Grafana."""
+    column = "published_at" if unpublished else "annotated_at"
+    rows = await conn.fetch(
+        "SELECT e.id, e.at, e.fingerprint, e.unit, e.indicator, e.kind, e.state, e.starts_at,"
+        " CASE WHEN e.state = 'resolved' THEN e.at END AS ends_at, NULL::timestamptz AS status_since,"
+        " e.value, e.expected, e.target, e.milestone,"
+        " coalesce(u.name_vi, e.unit) AS unit_name, coalesce(i.name_vi, '') AS indicator_name,"
+        " coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure"
+        " FROM alert_events e LEFT JOIN units u ON u.code = e.unit LEFT JOIN indicators i ON i.code = e.indicator"
+        f" WHERE e.{column} IS NULL ORDER BY e.id LIMIT $1",
+        limit,
+    )
+    return [AlertEvent(r["id"], _alert(r), r["at"]) for r in rows]
+
+
+async def mark_events(conn: asyncpg.Connection, ids: Sequence[int], at: datetime, *, published: bool) -> None:
+    column = "published_at" if published else "annotated_at"
+    await conn.execute(f"UPDATE alert_events SET {column} = $2 WHERE id = ANY($1::bigint[])", list(ids), at)
+
+
+# ───────────────────────────── administration (CLI, HTTP) ─────────────────────────────
+
+
+async def add_subscription(
+    conn: asyncpg.Connection, unit: str, with_descendants: bool, pillars: Sequence[str],
+    min_severity: Severity, channel_url: str,
+) -> int:
+    """add_subscription stores a subscription (the channel is shared with others using the same URL)."""
+    async with conn.transaction():
+        channel_id = await conn.fetchval(
+            "INSERT INTO channels (url) VALUES ($1) ON CONFLICT (url) DO UPDATE SET url = EXCLUDED.url RETURNING id",
+            channel_url,
+        )
+        return await conn.fetchval(
+            "INSERT INTO subscriptions (unit, with_descendants, pillars, min_severity, channel_id)"
+            " VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            unit, with_descendants, sorted(set(pillars)), min_severity.value, channel_id,
+        )
+
+
+async def remove_subscription(conn: asyncpg.Connection, subscription_id: int) -> bool:
+    return await conn.fetchval("DELETE FROM subscriptions WHERE id = $1 RETURNING true", subscription_id) is not None
+
+
+async def list_alerts(conn: asyncpg.Connection, state: State | None = None) -> list[Mapping]:
+    """list_alerts: alerts with names and any running acknowledgement, newest first."""
+    return await conn.fetch(
+        f"SELECT {_ALERT_COLUMNS}, a.severity, k.until AS acked_until, k.reason AS ack_reason {_ALERT_FROM}"
+        " LEFT JOIN acknowledgements k ON k.fingerprint = a.fingerprint AND k.until > now()"
+        " WHERE $1::text IS NULL OR a.state = $1 ORDER BY a.updated_at DESC, a.unit, a.indicator",
+        state.value if state else None,
+    )
+
+
+async def add_silence(
+    conn: asyncpg.Connection, unit: str, indicator: str | None, starts_at: datetime, ends_at: datetime,
+    reason: str, created_by: str,
+) -> int:
+    return await conn.fetchval(
+        "INSERT INTO silences (unit, indicator, starts_at, ends_at, reason, created_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        unit, indicator, starts_at, ends_at, reason, created_by,
+    )
+
+
+async def expire_silence(conn: asyncpg.Connection, silence_id: int, now: datetime) -> bool:
+    return await conn.fetchval(
+        "UPDATE silences SET ends_at = greatest(starts_at + interval '1 microsecond', $2)"
+        " WHERE id = $1 AND ends_at > $2 RETURNING true",
+        silence_id, now,
+    ) is not None
+
+
+async def acknowledge(
+    conn: asyncpg.Connection, fingerprint: str, until: datetime, reason: str, created_by: str
+) -> bool:
+    """acknowledge records (or extends) an acknowledgement; False when no such alert exists."""
+    return await conn.fetchval(
+        "INSERT INTO acknowledgements (fingerprint, until, reason, created_by)"
+        " SELECT fingerprint, $2, $3, $4 FROM alerts WHERE fingerprint = $1"
+        " ON CONFLICT (fingerprint) DO UPDATE SET until = EXCLUDED.until, reason = EXCLUDED.reason,"
+        " created_by = EXCLUDED.created_by, created_at = now()"
+        " RETURNING true",
+        fingerprint, until, reason, created_by,
+    ) is not None

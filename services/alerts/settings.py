@@ -1,0 +1,69 @@
+"""AlertsSettings: every knob of the alerts service, read from ``DX_``-prefixed environment variables.
+
+Durations are in seconds so one unit holds everywhere; the README's configuration table lists them.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from dxmon.settings import DatabaseSettings, NatsSettings
+
+HOUR = 3600.0
+DAY = 24 * HOUR
+
+
+class AlertsSettings(NatsSettings, DatabaseSettings):
+    """Alerts: evaluation schedule, lifecycle, delivery and the optional outputs."""
+
+    model_config = SettingsConfigDict(env_prefix="DX_", env_file=".env", extra="ignore", env_ignore_empty=True)
+
+    alerts_host: str = Field("127.0.0.1", description="Address the alerts service (health, metrics, silences API) listens on")
+    alerts_port: int = Field(9103, description="Port of the alerts service")
+    alerts_api_token: SecretStr | None = Field(
+        None, description="Bearer token required by the HTTP API's silence and ack routes (unset: not required)"
+    )
+    alerts_instance: str | None = Field(
+        None, description="Name of this instance in the leader lease (default: host name and process id)"
+    )
+    alerts_full_interval_seconds: float = Field(
+        900, gt=0, description="A full evaluation pass runs at start and then this often"
+    )
+    alerts_flush_interval_seconds: float = Field(
+        30, gt=0, description="How often alert changes are grouped into digests (one per recipient per flush)"
+    )
+    alerts_repeat_interval_seconds: float = Field(
+        7 * DAY, gt=0, description="A recipient is reminded of still-firing alerts after this long"
+    )
+    alerts_escalate_after_seconds: float = Field(
+        30 * DAY, gt=0, description="A unit behind for longer than this is also reported to its parent unit's subscribers"
+    )
+    alerts_incremental_debounce_seconds: float = Field(
+        0.5, ge=0, description="dx.stored notices arriving within this window are evaluated together"
+    )
+    alerts_lease_renew_seconds: float = Field(
+        3, gt=0, lt=5, description="Leader lease renewal period (the dx_leases bucket expires a lease after 10 s)"
+    )
+    alerts_outbox_poll_seconds: float = Field(1, gt=0, description="Longest wait between two looks at the outbox")
+    alerts_retry_initial_seconds: float = Field(5, gt=0, description="First retry delay of a failed delivery")
+    alerts_retry_max_seconds: float = Field(900, gt=0, description="Longest delay between two delivery attempts")
+    alerts_max_attempts: int = Field(12, ge=1, description="Delivery attempts before a notification is given up")
+    alerts_send_timeout_seconds: float = Field(20, gt=0, description="Longest wait for one channel to accept a message")
+    grafana_public_url: str = Field(
+        "http://127.0.0.1:3000", description="Grafana address as staff reach it; notifications link to its dashboards"
+    )
+    grafana_url: str | None = Field(None, description="Grafana API address for alert annotations (unset: no annotations)")
+    grafana_token: SecretStr | None = Field(None, description="Grafana service-account token for annotations")
+    alertmanager_url: str | None = Field(
+        None, description="Prometheus Alertmanager base URL to forward alerts to (unset: not forwarded)"
+    )
+    alertmanager_resend_seconds: float = Field(
+        60, gt=0, description="Firing alerts are re-sent to Alertmanager this often (it expires silent alerts)"
+    )
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> AlertsSettings:
+        if self.alerts_retry_max_seconds < self.alerts_retry_initial_seconds:
+            raise ValueError("DX_ALERTS_RETRY_MAX_SECONDS must be at least DX_ALERTS_RETRY_INITIAL_SECONDS")
+        return self
