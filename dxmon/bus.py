@@ -153,3 +153,9 @@ async def ensure_buckets(js: JetStreamContext, settings: NatsSettings) -> None:
             await js.key_value(bucket)
         except BucketNotFoundError:
             await js.create_key_value(cfg)
+
+
+async def aggregator_backlog(js: JetStreamContext) -> int:
+    """aggregator_backlog: reports in DX_REPORTS not yet committed and acked by the aggregator."""
+    info = await js.consumer_info(REPORTS_STREAM, AGGREGATOR_DURABLE)
+    return info.num_pending + info.num_ack_pending

@@ -33,6 +33,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_for_port(port: int, timeout: float, proc: subprocess.Popen | None = None, what: str = "server") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -59,6 +64,9 @@ class LocalServer:
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self, timeout: float = 30.0) -> LocalServer:
+        if port_in_use(self.port):
+            # Otherwise we would wait for "our" server and talk to whatever already listens there.
+            raise DevstackError(f"port {self.port} is already in use; stop what listens there or choose another port")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
@@ -96,9 +104,11 @@ class LocalServer:
 def _as_user(argv: list[str], user: str | None) -> list[str]:
     if user is None:
         return argv
-    if shutil.which("runuser"):
-        return ["runuser", "-u", user, "--", *argv]
-    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *argv]
+    # setpriv execs the server in place (runuser would stay as a parent that does not pass signals
+    # on), so stopping the child process stops the server itself.
+    if shutil.which("setpriv"):
+        return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--reset-env", *argv]
+    return ["runuser", "-u", user, "--", *argv]
 
 
 def find_nats_server() -> str:

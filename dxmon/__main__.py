@@ -1,0 +1,5 @@
+"""``python -m dxmon`` is the same as the ``dxmon`` command."""
+
+from dxmon.cli import main
+
+main()

@@ -1,0 +1,256 @@
+"""``dxmon dev``: the whole pipeline on this machine, no Docker, state kept in ``.dx/``.
+
+    nats-server (wheel) ─┐
+    PostgreSQL (system) ─┼─▶ migrate + catalog + demo key ─▶ ingest ─▶ aggregator ─▶ alerts
+                         │                                     ▲
+                         └──────────────── simulate ───────────┘  (real HTTP API)
+
+Sinks start before sources and stop after them: servers, then aggregator and alerts, then
+ingest, then the simulator. Ctrl-C stops everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import asyncpg
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dxmon import devstack
+from dxmon.bus import aggregator_backlog, connect
+from dxmon.catalog import Catalog
+from dxmon.cli.setup import setup_database, setup_nats
+from dxmon.cli.simulate import last_month_end, run_simulation
+from dxmon.keys import KeyStore
+from dxmon.settings import NatsSettings
+
+console = Console()
+
+
+@dataclass
+class Service:
+    """Service is one dx-monitor service run as a child process with its log in ``.dx/logs``."""
+
+    name: str
+    argv: list[str]
+    health_url: str
+    log_path: Path
+    env: dict[str, str]
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.process.returncode}); see {self.log_path}")
+            try:
+                r = httpx.get(self.health_url, timeout=2)
+                if r.status_code == 200:
+                    return
+                last = r.text[:200]
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s ({last}); see {self.log_path}")
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+async def ensure_demo_key(settings: NatsSettings, catalog: Catalog, key_file: Path) -> str:
+    """ensure_demo_key reuses the key saved in ``key_file`` if it still works, else creates one."""
+    nc = await connect(settings, "dxmon-dev")
+    try:
+        store = await KeyStore.open(nc.jetstream(), catalog)
+        if key_file.exists():
+            token = key_file.read_text().strip()
+            if any(token.startswith(f"dxk_{k.key_id}_") for k in await store.list()):
+                return token
+        _, token = await store.create("demo (dxmon dev)", ["QN"], with_descendants=True, label="dxmon dev")
+        key_file.write_text(token + "\n")
+        key_file.chmod(0o600)
+        return token
+    finally:
+        await nc.close()
+
+
+async def summary(database_url: str) -> dict:
+    """summary reads what the pipeline stored, for the terminal."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        out = {
+            "reports": await conn.fetchval("SELECT count(*) FROM reports"),
+            "periods": await conn.fetchval("SELECT count(*) FROM period_values"),
+            "dead_letters": await conn.fetchval("SELECT count(*) FROM dead_letters"),
+            "by_level": await conn.fetch(
+                "SELECT u.level, count(DISTINCT r.unit) AS units, count(*) AS reports "
+                "FROM latest_values r JOIN units u ON u.code = r.unit GROUP BY u.level ORDER BY u.level"
+            ),
+            "lag": await conn.fetchrow(
+                "SELECT sum(stored) AS stored, sum(lag_ms_sum) / nullif(sum(stored), 0) AS avg_ms, "
+                "max(lag_ms_max) AS max_ms FROM ingest_minutely"
+            ),
+            "behind": [],
+        }
+        if await conn.fetchval("SELECT to_regclass('progress_current') IS NOT NULL"):
+            out["behind"] = await conn.fetch(
+                "SELECT p.unit, u.name_vi, count(*) FILTER (WHERE p.status IN ('behind', 'at_risk', 'missed')) AS behind, "
+                "count(*) FILTER (WHERE p.status = 'overdue') AS overdue, count(*) AS tracked "
+                "FROM progress_current p JOIN units u ON u.code = p.unit "
+                "GROUP BY p.unit, u.name_vi HAVING count(*) FILTER (WHERE p.status IN "
+                "('behind', 'at_risk', 'missed', 'overdue')) > 0 ORDER BY 3 DESC, 4 DESC, 1 LIMIT 10"
+            )
+        return out
+    finally:
+        await conn.close()
+
+
+def print_summary(s: dict, ingest_url: str, state: Path) -> None:
+    console.rule("[bold]dx-monitor is running")
+    console.print(f"API docs        {ingest_url}/docs")
+    console.print(f"catalog         {ingest_url}/v1/catalog/units")
+    console.print(f"demo API key    {state / 'demo-key'}")
+    console.print(f"logs            {state / 'logs'}")
+    lag = s["lag"]
+    console.print(f"stored          {s['reports']} reports ({s['periods']} unit·indicator·periods), "
+                  f"{s['dead_letters']} dead letters")
+    if lag and lag["stored"]:
+        console.print(f"ingest→stored   avg {lag['avg_ms']:.0f} ms, max {lag['max_ms']:.0f} ms")
+    table = Table("level", "units reporting", "unit·indicator pairs", title="What was stored")
+    for row in s["by_level"]:
+        table.add_row(row["level"], str(row["units"]), str(row["reports"]))
+    console.print(table)
+    if s["behind"]:
+        behind = Table("unit", "name", "behind/at risk/missed", "overdue", "tracked", title="Units behind (top 10)")
+        for r in s["behind"]:
+            behind.add_row(r["unit"], r["name_vi"], str(r["behind"]), str(r["overdue"]), str(r["tracked"]))
+        console.print(behind)
+
+
+def register(cli) -> None:
+    @cli.app.command("dev")
+    def dev(
+        state_dir: Path = typer.Option(Path(".dx"), "--state", help="Folder for data, logs and the demo key"),
+        nats_port: int = typer.Option(14222, help="Port of the local nats-server"),
+        pg_port: int = typer.Option(15432, help="Port of the local PostgreSQL"),
+        ingest_port: int = typer.Option(8080, help="Port of the ingest API"),
+        simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="Post demo reports"),
+        since: str = typer.Option("2024-01-01", help="First simulated period"),
+        once: bool = typer.Option(False, "--once", help="Stop after the simulation and summary (for smoke tests)"),
+    ) -> None:
+        """Run the whole pipeline locally with demo data; Ctrl-C stops everything."""
+        state = state_dir.resolve()
+        state.mkdir(parents=True, exist_ok=True)
+        servers: list[devstack.LocalServer] = []
+        services: list[Service] = []
+        stopping = False
+
+        def on_signal(signum, _frame):
+            nonlocal stopping
+            if stopping:
+                return
+            stopping = True
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, on_signal)
+        try:
+            console.print(f"[bold]dx-monitor dev[/bold] — state in {state}")
+            pg = devstack.postgres_server(state / "postgres", pg_port).start()
+            servers.append(pg)
+            nats_srv = devstack.nats_server(state / "nats", nats_port).start()
+            servers.append(nats_srv)
+            console.print(f"started PostgreSQL :{pg_port} and nats-server :{nats_port}")
+            database_url = asyncio.run(devstack.ensure_database(pg.url, "dxmon"))
+            catalog = Catalog.load()
+            nats_settings = NatsSettings(nats_url=nats_srv.url)
+            applied, mode, _ = asyncio.run(setup_database(database_url, catalog, False))
+            asyncio.run(setup_nats(nats_settings))
+            console.print(f"database ready ({mode}; {len(applied)} migration(s) applied), streams ready")
+            token = asyncio.run(ensure_demo_key(nats_settings, catalog, state / "demo-key"))
+
+            env = {**os.environ, "DX_NATS_URL": nats_srv.url, "DX_DATABASE_URL": database_url,
+                   "PYTHONUNBUFFERED": "1"}
+            py = [sys.executable, "-m", "dxmon", "serve"]
+            services.append(Service("aggregator", [*py, "aggregator", "--host", "127.0.0.1"],
+                                    "http://127.0.0.1:9102/readyz", state / "logs" / "aggregator.log", env))
+            if importlib.util.find_spec("dxmon.cli.alerts") is not None:
+                services.append(Service("alerts", [*py, "alerts"], os.environ.get(
+                    "DX_DEV_ALERTS_READY_URL", "http://127.0.0.1:9103/readyz"), state / "logs" / "alerts.log", env))
+            ingest_url = f"http://127.0.0.1:{ingest_port}"
+            services.append(Service("ingest", [*py, "ingest", "--host", "127.0.0.1", "--port", str(ingest_port)],
+                                    f"{ingest_url}/readyz", state / "logs" / "ingest.log", env))
+            for svc in services:  # sinks first: aggregator and alerts before ingest
+                svc.start()
+                svc.wait_ready()
+                console.print(f"started {svc.name}")
+
+            if simulate:
+                end = last_month_end(date.today())
+                result = run_simulation(ingest_url, token, date.fromisoformat(since), end, seed=1, batch=500)
+                console.print(f"simulated {result.posted} reports: {result.accepted} accepted, "
+                              f"{result.duplicates} duplicates (resubmissions and reruns)")
+                _wait_drained(nats_settings, timeout=120)
+            print_summary(asyncio.run(summary(database_url)), ingest_url, state)
+            if once:
+                return
+            console.print("[bold]Ctrl-C to stop[/bold]")
+            while all(s.process and s.process.poll() is None for s in services):
+                time.sleep(1)
+            console.print("[red]a service stopped unexpectedly; see its log[/red]")
+            raise typer.Exit(1)
+        except KeyboardInterrupt:
+            console.print("stopping…")
+        except (RuntimeError, devstack.DevstackError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+        finally:
+            for svc in reversed(services):
+                svc.stop()
+            for srv in reversed(servers):
+                srv.stop(sig=signal.SIGINT if srv.name == "postgres" else signal.SIGTERM)
+            console.print("stopped")
+
+
+def _wait_drained(settings: NatsSettings, timeout: float) -> None:
+    """_wait_drained waits until the aggregator has committed and acked everything in DX_REPORTS."""
+
+    async def wait() -> None:
+        nc = await connect(settings, "dxmon-dev")
+        try:
+            js = nc.jetstream()
+            deadline = time.monotonic() + timeout
+            while await aggregator_backlog(js) > 0:
+                if time.monotonic() > deadline:
+                    console.print("[yellow]the aggregator is still catching up; the summary may be partial[/yellow]")
+                    return
+                await asyncio.sleep(0.5)
+        finally:
+            await nc.close()
+
+    asyncio.run(wait())

@@ -1,0 +1,68 @@
+"""Key commands: ``keys create|list|revoke`` (agency API keys in the NATS KV bucket)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dxmon.bus import connect
+from dxmon.catalog import Catalog
+from dxmon.keys import KeyStore, UnknownUnitsError
+from dxmon.settings import NatsSettings
+
+console = Console()
+
+
+async def _with_store(fn):
+    catalog = Catalog.load()
+    nc = await connect(NatsSettings(), "dxmon-keys")
+    try:
+        return await fn(await KeyStore.open(nc.jetstream(), catalog))
+    finally:
+        await nc.close()
+
+
+def register(cli) -> None:
+    keys_app = typer.Typer(help="Agency API keys (stored hashed in NATS KV).", no_args_is_help=True)
+    cli.app.add_typer(keys_app, name="keys")
+
+    @keys_app.command("create")
+    def create(
+        agency: str = typer.Option(..., "--agency", help="Who the key belongs to"),
+        units: str = typer.Option(..., "--units", help="Unit codes, comma-separated"),
+        with_descendants: bool = typer.Option(False, "--with-descendants", help="Also cover units below them"),
+        label: str = typer.Option("", "--label", help="Free text, e.g. the sending system"),
+    ) -> None:
+        """Create a key and print it once; only its hash is stored."""
+        try:
+            key, token = asyncio.run(
+                _with_store(lambda s: s.create(agency, units.split(","), with_descendants=with_descendants, label=label))
+            )
+        except (UnknownUnitsError, ValueError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        console.print(f"key {key.key_id} for {key.agency} covering {', '.join(key.units)}"
+                      + (" and their descendants" if with_descendants else "")
+                      + " — shown once, store it now:", style="bold")
+        typer.echo(token)
+
+    @keys_app.command("list")
+    def list_keys() -> None:
+        """List keys (ids, agencies, scopes; never secrets)."""
+        keys = asyncio.run(_with_store(lambda s: s.list()))
+        table = Table("key id", "agency", "units", "descendants", "created", "label")
+        for k in keys:
+            table.add_row(k.key_id, k.agency, ", ".join(k.units), "yes" if k.with_descendants else "no",
+                          k.created_at, k.label)
+        console.print(table)
+
+    @keys_app.command("revoke")
+    def revoke(key_id: str = typer.Argument(..., help="The key id shown by `keys list`")) -> None:
+        """Revoke a key; running ingest processes stop accepting it within moments."""
+        if not asyncio.run(_with_store(lambda s: s.revoke(key_id))):
+            console.print(f"[red]error:[/red] no key with id {key_id}")
+            raise typer.Exit(1)
+        console.print(f"revoked {key_id}")
