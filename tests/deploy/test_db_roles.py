@@ -1,0 +1,187 @@
+"""Database least privilege: the service logins made by ``dxmon db create-users`` do their job and no more.
+
+Runs against a real PostgreSQL that checks SCRAM passwords (``pg_admin_url`` in this directory's
+conftest), on a database migrated and catalog-synced by the root ``database_url`` fixture.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from deploy_support import login_url, run_dxmon
+
+from dxmon.contracts import ReportReceived
+from dxmon.store.catalog_repository import sync_catalog
+from dxmon.store.reports_repository import store_reports
+from dxmon.store.roles import scram_sha256_verifier
+
+pytestmark = pytest.mark.integration
+
+DENIED = asyncpg.InsufficientPrivilegeError
+
+
+def report(unit: str = "QN", indicator: str = "DG-04", numerator: float = 628, denominator: float = 1000):
+    return ReportReceived(
+        event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at="2025-09-30",
+        numerator=numerator, denominator=denominator, received_at=datetime(2025, 10, 2, tzinfo=UTC),
+        agency="test", key_id="k-test",
+    )
+
+
+SERVICES = ("aggregator", "alerts", "grafana")
+
+
+@pytest.fixture
+def db_users() -> dict[str, str]:
+    # Roles belong to the whole server, not one database: unique names keep tests independent.
+    suffix = secrets.token_hex(3)
+    return {svc: f"dx_{svc}_{suffix}" for svc in SERVICES}
+
+
+@pytest.fixture
+def db_passwords() -> dict[str, str]:
+    return {svc: secrets.token_urlsafe(24) for svc in SERVICES}
+
+
+def users_env(admin_url: str, users: dict[str, str], passwords: dict[str, str], **overrides: str) -> dict[str, str]:
+    env = {"DX_DATABASE_URL": admin_url}
+    env.update({f"DX_{svc.upper()}_DB_USER": name for svc, name in users.items()})
+    env.update({f"DX_{svc.upper()}_DB_PASSWORD": pw for svc, pw in passwords.items()})
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+async def logins(database_url: str, db_users: dict[str, str], db_passwords: dict[str, str]) -> dict[str, str]:
+    """logins: URL per service after `dxmon db create-users` ran as the administrator."""
+    done = run_dxmon("db", "create-users", env=users_env(database_url, db_users, db_passwords))
+    assert done.returncode == 0, done.stderr
+    assert f"{db_users['aggregator']}: created, member of dx_writer" in done.stderr
+    return {svc: login_url(database_url, db_users[svc], db_passwords[svc]) for svc in SERVICES}
+
+
+async def test_logins_authenticate_with_their_password_only(logins: dict[str, str], database_url: str,
+                                                              db_users: dict[str, str]):
+    for url in logins.values():
+        conn = await asyncpg.connect(url)
+        assert not await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        await conn.close()
+    wrong = login_url(database_url, db_users["grafana"], "not-the-password-at-all")
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await asyncpg.connect(wrong)
+
+
+async def test_writer_stores_reports_but_cannot_drop_or_create_roles(logins: dict[str, str], catalog):
+    conn = await asyncpg.connect(logins["aggregator"])
+    try:
+        async with conn.transaction():  # the aggregator's real write path
+            stored = await store_reports(conn, [report(), report(numerator=700)], datetime.now(UTC))
+        assert sum(s.stored for s in stored) == 2
+        await sync_catalog(conn, catalog)  # `dxmon catalog sync` works with the writer's login too
+        for statement in (
+            "DROP TABLE reports",
+            "TRUNCATE reports",
+            "DELETE FROM reports",
+            "ALTER TABLE reports ADD COLUMN x int",
+            "CREATE TABLE intruder (x int)",
+            "CREATE ROLE intruder LOGIN",
+            "UPDATE alerts SET state = state",
+        ):
+            with pytest.raises(DENIED):
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_reader_only_reads_and_never_sees_channel_secrets(logins: dict[str, str]):
+    writer = await asyncpg.connect(logins["aggregator"])
+    async with writer.transaction():
+        await store_reports(writer, [report()], datetime.now(UTC))
+    await writer.close()
+    conn = await asyncpg.connect(logins["grafana"])
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM reports") == 1
+        assert await conn.fetchval("SELECT count(*) FROM latest_values") == 1
+        for statement in (
+            "INSERT INTO units (code, name_vi, level) VALUES ('X', 'x', 'province')",
+            "UPDATE latest_values SET value = 0",
+            "DELETE FROM reports",
+            "DROP TABLE reports",
+            "SELECT * FROM channels",  # channel URLs carry tokens and passwords
+        ):
+            with pytest.raises(DENIED):
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_alerts_login_keeps_alert_state_but_cannot_touch_reports(logins: dict[str, str]):
+    conn = await asyncpg.connect(logins["alerts"])
+    try:
+        await conn.fetchval("SELECT count(*) FROM latest_values")
+        await conn.fetchval("SELECT count(*) FROM channels")
+        async with conn.transaction():
+            await conn.execute("DELETE FROM silences")  # its own table: allowed (nothing to delete)
+        for statement in ("DELETE FROM reports", "INSERT INTO reports (event_id) VALUES (gen_random_uuid())",
+                          "DROP TABLE alerts", "CREATE ROLE intruder"):
+            with pytest.raises(DENIED):
+                await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def test_rerun_rotates_passwords_and_keeps_one_group(logins: dict[str, str], database_url: str,
+                                                          db_users: dict[str, str], db_passwords: dict[str, str]):
+    rotated = {**db_passwords, "grafana": secrets.token_urlsafe(24)}
+    done = run_dxmon("db", "create-users", env=users_env(database_url, db_users, rotated))
+    assert done.returncode == 0, done.stderr
+    assert f"{db_users['grafana']}: updated, member of dx_reader" in done.stderr
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        await asyncpg.connect(logins["grafana"])
+    conn = await asyncpg.connect(login_url(database_url, db_users["grafana"], rotated["grafana"]))
+    groups = await conn.fetch(
+        "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid"
+        " JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = current_user"
+    )
+    await conn.close()
+    assert [r["rolname"] for r in groups] == ["dx_reader"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        pytest.param({"DX_ALERTS_DB_USER": "postgres"}, "postgres is a superuser", id="superuser-name"),
+        pytest.param({"DX_GRAFANA_DB_USER": "same_login", "DX_AGGREGATOR_DB_USER": "same_login"},
+                     "its own database user", id="shared-login"),
+        pytest.param({"DX_GRAFANA_DB_USER": "dx_writer"}, "may not be the group role", id="group-role-name"),
+        pytest.param({"DX_ALERTS_DB_PASSWORD": "short"}, "shorter than 16", id="short-password"),
+        pytest.param({"DX_AGGREGATOR_DB_PASSWORD": ""}, "DX_AGGREGATOR_DB_PASSWORD is not set", id="missing"),
+    ],
+)
+async def test_unsafe_requests_change_nothing(database_url: str, db_users: dict[str, str],
+                                             db_passwords: dict[str, str], overrides, message):
+    done = run_dxmon("db", "create-users", env=users_env(database_url, db_users, db_passwords, **overrides))
+    assert done.returncode == 2
+    assert message in " ".join(done.stderr.split())
+    conn = await asyncpg.connect(database_url)
+    try:
+        created = await conn.fetchval("SELECT count(*) FROM pg_roles WHERE rolname = ANY($1::text[])",
+                                      [*db_users.values(), "same_login"])
+        assert created == 0
+        assert await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'")
+    finally:
+        await conn.close()
+
+
+def test_scram_verifier_has_postgres_format():
+    verifier = scram_sha256_verifier("correct horse battery", salt=b"0123456789abcdef")
+    method, rest = verifier.split("$", 1)
+    params, keys = rest.split("$")
+    assert method == "SCRAM-SHA-256"
+    assert params == "4096:MDEyMzQ1Njc4OWFiY2RlZg=="
+    assert [len(k) for k in keys.split(":")] == [44, 44]  # two base64 SHA-256 digests
+    assert scram_sha256_verifier("correct horse battery") != scram_sha256_verifier("correct horse battery")
