@@ -34,7 +34,9 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
             hint = f"; report for {', '.join(successors)} instead" if successors else ""
             msg = f"unit {unit.code} ceased on {unit.valid_to.isoformat()}{hint}"
         else:
-            msg = f"unit {unit.code} exists only from {unit.valid_from.isoformat()}"
+            before = catalog.predecessors(unit.code)
+            hint = f"; before that report for {', '.join(before[:10])}" if before else ""
+            msg = f"unit {unit.code} exists only from {unit.valid_from.isoformat()}{hint}"
         issues.append(Issue("unit-not-valid-on-date", msg, "observed_at"))
     if unit is not None and indicator is not None and unit.level not in indicator.applies_to:
         levels = ", ".join(sorted(level.value for level in indicator.applies_to))

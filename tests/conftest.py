@@ -110,3 +110,16 @@ async def database_url(pg_admin_url: str, catalog: Catalog) -> AsyncIterator[str
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@pytest.fixture
+async def pipeline(nats_url: str, database_url: str, catalog: Catalog):
+    """pipeline: ingest and the aggregator running on real servers, with a key covering all of QN."""
+    from tests.pipeline import Pipeline
+
+    p = Pipeline(nats_url, database_url, catalog)
+    await p.setup()
+    await p.start_aggregator()
+    await p.start_ingest()
+    yield p
+    await p.stop()
