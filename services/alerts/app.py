@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,7 +43,7 @@ from services.alerts import repository as repo
 from services.alerts.alert import State
 from services.alerts.alertmanager import AlertmanagerForwarder
 from services.alerts.dispatch import Dispatcher
-from services.alerts.emit import EventEmitter, GrafanaAnnotator
+from services.alerts.emit import EventEmitter, GrafanaAnnotator, Publish
 from services.alerts.evaluate import (
     EvaluateFn,
     Evaluator,
@@ -101,13 +101,12 @@ def _broker(settings: AlertsSettings) -> NatsBroker:
                       max_reconnect_attempts=-1, connect_timeout=2, security=security, logger=log)
 
 
-def _build_scheduler(svc: Service, kv: Any, evaluate: EvaluateFn | None, instance: str) -> Scheduler:
-    s, pool, metrics, clock = svc.settings, svc.pool, svc.metrics, svc.clock
-    assert pool is not None
-
-    async def publish(subject: str, body: bytes, headers: dict[str, str]) -> None:
-        await svc.broker.publish(body, subject, headers=headers, stream=ALERTS_STREAM, timeout=5.0)
-
+def build_scheduler(
+    settings: AlertsSettings, *, catalog: Catalog, pool: asyncpg.Pool, kv: Any, publish: Publish,
+    metrics: Metrics, clock: Callable[[], datetime], instance: str, evaluate: EvaluateFn | None = None,
+) -> Scheduler:
+    """build_scheduler composes the engine (lease, evaluation, dispatch, outbox, outputs) from settings."""
+    s = settings
     grafana = None
     if s.grafana_url and s.grafana_token:
         grafana = GrafanaAnnotator(s.grafana_url, s.grafana_token.get_secret_value())
@@ -117,8 +116,8 @@ def _build_scheduler(svc: Service, kv: Any, evaluate: EvaluateFn | None, instanc
                                           public_url=s.grafana_public_url)
     return Scheduler(
         lease=Lease(kv, instance),
-        evaluator=Evaluator(pool, svc.catalog, metrics, evaluate),
-        dispatcher=Dispatcher(pool, parents(svc.catalog), metrics,
+        evaluator=Evaluator(pool, catalog, metrics, evaluate),
+        dispatcher=Dispatcher(pool, parents(catalog), metrics,
                               repeat_interval=seconds(s.alerts_repeat_interval_seconds),
                               escalate_after=seconds(s.alerts_escalate_after_seconds),
                               public_url=s.grafana_public_url),
@@ -158,7 +157,13 @@ def create_app(
         await svc.broker.connect()
         js = svc.broker.connection.jetstream(timeout=10)
         await ensure_buckets(js, settings)  # the one shared declaration; creates only what is missing
-        svc.scheduler = _build_scheduler(svc, await js.key_value(LEASES_BUCKET), evaluate, instance)
+        async def publish(subject: str, body: bytes, headers: Mapping[str, str]) -> None:
+            await svc.broker.publish(body, subject, headers=dict(headers), stream=ALERTS_STREAM, timeout=5.0)
+
+        svc.scheduler = build_scheduler(
+            settings, catalog=svc.catalog, pool=svc.pool, kv=await js.key_value(LEASES_BUCKET), publish=publish,
+            metrics=svc.metrics, clock=svc.clock, instance=instance, evaluate=evaluate,
+        )
         svc.task = asyncio.create_task(svc.scheduler.run(), name=f"alerts-scheduler-{instance}")
         svc.accepting = True
         await svc.broker.start()

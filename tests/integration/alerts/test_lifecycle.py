@@ -1,0 +1,220 @@
+"""Alert lifecycle against real PostgreSQL, NATS, an SMTP server and a webhook receiver.
+
+Data enters through the aggregator's write path and the real progress evaluation; the engine is
+composed as the service composes it. Steps are driven with explicit times (the injected clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from conftest import Clock, alert_events, fast_settings, report, seed
+from services.alerts import admin
+from services.alerts import repository as repo
+
+pytestmark = pytest.mark.integration
+
+UNIT, OTHER, INDICATOR = "QN-P-HONGGAI", "QN-P-HALONG", "DG-02"
+T = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)  # 10:00 in Hạ Long
+
+
+async def subscribe(database_url: str, catalog, *subs: tuple[str, str]) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        for unit, url in subs:
+            await admin.add_subscription(conn, catalog, unit=unit, with_descendants=False, pillars=[],
+                                         min_severity="warning", channel=url)
+    finally:
+        await conn.close()
+
+
+async def fall_behind(database_url: str) -> None:
+    """fall_behind: 50% of procedures online, against ~81% expected on the glide path to 100% by 2030."""
+    await seed(database_url, [report(UNIT, INDICATOR, date(2026, 2, 28), numerator=50, denominator=100)], T)
+
+
+async def recover(database_url: str, at: datetime) -> None:
+    """recover: a correction for the same month (latest received wins) puts the unit above the path."""
+    await seed(database_url, [report(UNIT, INDICATOR, date(2026, 2, 28), numerator=95, denominator=100, received=at)], at)
+
+
+async def cycle(engine, now: datetime, units=None) -> int:
+    """cycle runs one round as the scheduler does: evaluate, emit, flush, deliver."""
+    s = engine.scheduler
+    engine.clock.set(now)
+    await s.evaluator.run_pass(now, units)
+    await s.emitter.emit_pending()
+    queued = await s.dispatcher.flush(now)
+    await s.outbox.deliver_due()
+    return queued
+
+
+async def test_behind_then_recovered_once_each_across_a_restart(
+    database_url, bus, catalog, smtp, receiver, make_engine
+) -> None:
+    staff, other_staff = "can.bo@honggai.example.vn", "can.bo@halong.example.vn"
+    await subscribe(database_url, catalog, (UNIT, smtp.url(staff)), (UNIT, f"{receiver.url}/hook"),
+                    (OTHER, smtp.url(other_staff)))
+    settings = fast_settings(database_url, bus)
+    await fall_behind(database_url)
+
+    first = await make_engine(settings, Clock(T), "alerts-a")
+    assert await cycle(first, T) == 2  # one digest per subscribed recipient of the unit
+    [mail] = smtp.to(staff)
+    assert mail.subject == "[Chuyển đổi số Quảng Ninh] Chậm tiến độ: Phường Hồng Gai – DG-02"
+    assert "Giá trị hiện tại: 50% | Kỳ vọng theo lộ trình: 80,8% | Mục tiêu: 100% (hạn 31/12/2030)" in mail.body
+    assert "http://grafana.test/d/dx-unit-detail?var-unit=QN-P-HONGGAI" in mail.body
+    [hook] = receiver.bodies("/hook")
+    assert hook["status"] == "firing" and hook["reason"] == "first notification"
+    assert [(a["unit"], a["indicator"], a["kind"]) for a in hook["alerts"]] == [(UNIT, INDICATOR, "behind")]
+    assert smtp.to(other_staff) == []  # nothing is behind in Hạ Long
+
+    # Later flushes of the same engine send nothing new.
+    assert await cycle(first, T + timedelta(minutes=5)) == 0
+
+    # Restart: a fresh engine (new pool, new connections) over the same database sends nothing twice.
+    await first.close()
+    second = await make_engine(settings, Clock(T + timedelta(hours=1)), "alerts-b")
+    assert await cycle(second, T + timedelta(hours=1)) == 0
+    assert len(smtp.to(staff)) == 1 and len(receiver.bodies("/hook")) == 1
+
+    # Recovery: one resolved notice per recipient, and again nothing twice.
+    back = T + timedelta(days=2)
+    await recover(database_url, back)
+    assert await cycle(second, back, units=[UNIT]) == 2
+    assert await cycle(second, back + timedelta(minutes=5)) == 0
+    mails = smtp.to(staff)
+    assert len(mails) == 2
+    assert mails[1].subject == "[Chuyển đổi số Quảng Ninh] Đã khắc phục: Phường Hồng Gai – DG-02"
+    assert "Đã khắc phục lúc 10:00 12/03/2026, sau 2 ngày." in mails[1].body
+    hooks = receiver.bodies("/hook")
+    assert len(hooks) == 2 and hooks[1]["status"] == "resolved" and hooks[1]["reason"] == "resolved"
+    assert smtp.to(other_staff) == []
+
+    # The state changes went out on DX_ALERTS, once each, in order.
+    events = await alert_events(bus)
+    assert [(e["subject"], e["state"]) for e in events] == [
+        ("dx.alerts.v1.behind.QN-P-HONGGAI", "firing"),
+        ("dx.alerts.v1.behind.QN-P-HONGGAI", "resolved"),
+    ]
+    assert events[0]["unit_name"] == "Phường Hồng Gai" and events[0]["value"] == 50.0
+
+    # Every attempt is on record.
+    conn = await asyncpg.connect(database_url)
+    try:
+        outcomes = await conn.fetch("SELECT outcome, count(*) AS n FROM delivery_attempts GROUP BY 1")
+        assert {r["outcome"]: r["n"] for r in outcomes} == {"delivered": 4}
+        [alert] = await repo.list_alerts(conn)
+        assert alert["state"] == "resolved" and alert["kind"] == "behind"
+    finally:
+        await conn.close()
+
+
+async def test_repeat_interval_reminds_once(database_url, bus, catalog, receiver, make_engine) -> None:
+    await subscribe(database_url, catalog, (UNIT, f"{receiver.url}/hook"))
+    await fall_behind(database_url)
+    engine = await make_engine(fast_settings(database_url, bus, alerts_repeat_interval_seconds=86400), Clock(T))
+    assert await cycle(engine, T) == 1
+    assert await cycle(engine, T + timedelta(hours=23)) == 0
+    assert await cycle(engine, T + timedelta(hours=24)) == 1
+    assert [b["reason"] for b in receiver.bodies("/hook")] == ["first notification", "repeat interval elapsed"]
+
+
+async def test_silenced_alert_sends_nothing_until_the_silence_ends(
+    database_url, bus, catalog, smtp, make_engine
+) -> None:
+    staff = "can.bo@honggai.example.vn"
+    await subscribe(database_url, catalog, (UNIT, smtp.url(staff)))
+    await fall_behind(database_url)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await admin.add_silence(conn, catalog, unit=UNIT, indicator=None, duration="2h",
+                                reason="đang rà soát số liệu", created_by="test", now=T)
+    finally:
+        await conn.close()
+    engine = await make_engine(fast_settings(database_url, bus), Clock(T))
+    assert await cycle(engine, T) == 0
+    assert await cycle(engine, T + timedelta(hours=1)) == 0
+    assert smtp.messages == []
+    assert engine.metrics.registry.get_sample_value(
+        "dx_alerts_notifications_suppressed_total", {"reason": "silence"}) == 2
+    # The silence ends; the alert is still firing, so the recipient now hears of it (once).
+    assert await cycle(engine, T + timedelta(hours=2)) == 1
+    assert len(smtp.to(staff)) == 1
+
+
+async def test_acknowledged_alert_is_not_repeated_but_its_resolution_is_sent(
+    database_url, bus, catalog, receiver, make_engine
+) -> None:
+    await subscribe(database_url, catalog, (UNIT, f"{receiver.url}/hook"))
+    await fall_behind(database_url)
+    engine = await make_engine(fast_settings(database_url, bus, alerts_repeat_interval_seconds=3600), Clock(T))
+    assert await cycle(engine, T) == 1
+    conn = await asyncpg.connect(database_url)
+    try:
+        [row] = await repo.list_alerts(conn)
+        await admin.acknowledge(conn, fingerprint=row["fingerprint"], duration="1d", reason="đã giao xử lý",
+                                created_by="test", now=T)
+    finally:
+        await conn.close()
+    assert await cycle(engine, T + timedelta(hours=2)) == 0  # the reminder is muted
+    back = T + timedelta(hours=3)
+    await recover(database_url, back)
+    assert await cycle(engine, back, units=[UNIT]) == 1
+    assert [b["status"] for b in receiver.bodies("/hook")] == ["firing", "resolved"]
+
+
+async def test_failing_channel_is_retried_with_backoff_while_others_go_out_on_time(
+    database_url, bus, catalog, smtp, receiver, make_engine
+) -> None:
+    staff = "can.bo@honggai.example.vn"
+    receiver.script = [500, 503]  # the webhook fails twice, then accepts
+    await subscribe(database_url, catalog, (UNIT, f"{receiver.url}/flaky"), (UNIT, smtp.url(staff)))
+    await fall_behind(database_url)
+    settings = fast_settings(database_url, bus, alerts_retry_initial_seconds=0.4)
+    engine = await make_engine(settings, Clock(T))
+    started = asyncio.get_running_loop().time()
+    run = asyncio.create_task(engine.scheduler.run())
+    try:
+        for _ in range(100):
+            if receiver.bodies("/flaky", status=200):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        engine.scheduler.stop()
+        await run
+    statuses = [r.status for r in receiver.requests]
+    assert statuses == [500, 503, 200]
+    gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:])]
+    assert gaps[0] >= 0.4 and gaps[1] >= 0.8  # exponential backoff: 0.4 s, then 0.8 s
+    [mail] = smtp.to(staff)
+    assert mail.at < receiver.requests[1].at  # mail went out while the webhook was still failing
+    assert mail.at - started < 5
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT a.attempt, a.outcome, a.error FROM delivery_attempts a JOIN outbox o ON o.id = a.outbox_id"
+            " JOIN channels c ON c.id = o.channel_id WHERE c.url LIKE '%/flaky' ORDER BY a.attempt")
+        assert [(r["attempt"], r["outcome"]) for r in rows] == [(1, "retry"), (2, "retry"), (3, "delivered")]
+        assert rows[0]["error"].startswith("HTTP 500")
+    finally:
+        await conn.close()
+
+
+async def test_client_error_is_final(database_url, bus, catalog, receiver, make_engine) -> None:
+    receiver.script = [404]
+    await subscribe(database_url, catalog, (UNIT, f"{receiver.url}/gone"))
+    await fall_behind(database_url)
+    engine = await make_engine(fast_settings(database_url, bus), Clock(T))
+    await cycle(engine, T)
+    await engine.scheduler.outbox.deliver_due()
+    assert [r.status for r in receiver.requests] == [404]
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT state FROM outbox") == "failed"
+    finally:
+        await conn.close()
