@@ -8,12 +8,12 @@ A report is one measurement of one indicator for one unit for one period. Shape 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 1
@@ -54,24 +54,46 @@ def end_of_local_day(d: date) -> datetime:
 
 def _parse_observed_at(raw: Any) -> Any:
     # Only strings are accepted: epoch numbers are ambiguous (seconds? milliseconds?).
-    if isinstance(raw, datetime):
-        if raw.tzinfo is None:
-            raise PydanticCustomError("missing_timezone", "timestamp has no UTC offset; add e.g. +07:00 or Z")
-        return raw
-    if not isinstance(raw, str):
+    if isinstance(raw, str):
+        raw = _datetime_from_text(raw)
+    elif not isinstance(raw, datetime):
         raise PydanticCustomError("timestamp_type", "observed_at must be an ISO 8601 string")
+    offset = raw.utcoffset()
+    if offset is None:
+        raise PydanticCustomError("missing_timezone", "timestamp has no UTC offset; add e.g. +07:00 or Z")
+    # JSON serialisation writes offsets as ±hh:mm, so an offset with seconds would change the instant
+    # between ingest and the store; RFC 3339 has no such offsets anyway.
+    if offset % timedelta(minutes=1):
+        raise PydanticCustomError("timestamp_invalid", "UTC offset must be whole minutes (±hh:mm): {value}",
+                                  {"value": str(raw)[:40]})
+    try:
+        # Validation and the store convert to UTC and to local time; both must exist.
+        raw.astimezone(UTC), raw.astimezone(LOCAL_TZ)
+    except OverflowError:
+        raise PydanticCustomError("timestamp_invalid", "timestamp is out of range: {value}",
+                                  {"value": str(raw)[:40]}) from None
+    return raw
+
+
+def _datetime_from_text(raw: str) -> datetime:
     text = raw.strip()
     try:
         if _DATE_ONLY.match(text):
             return end_of_local_day(date.fromisoformat(text))
-        parsed = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         raise PydanticCustomError(
             "timestamp_invalid", "not an ISO 8601 date or date-time: {value}", {"value": raw[:40]}
         ) from None
-    if parsed.tzinfo is None:
-        raise PydanticCustomError("missing_timezone", "timestamp has no UTC offset; add e.g. +07:00 or Z")
-    return parsed
+    except OverflowError:  # the day after 9999-12-31
+        raise PydanticCustomError("timestamp_invalid", "timestamp is out of range: {value}", {"value": raw[:40]}) from None
+
+
+def _storable_text(text: str) -> str:
+    # PostgreSQL text cannot hold U+0000; refuse it here rather than fail in the aggregator's write.
+    if "\x00" in text:
+        raise PydanticCustomError("invalid_character", "text cannot contain the NUL character (U+0000)")
+    return text
 
 
 ObservedAt = Annotated[datetime, BeforeValidator(_parse_observed_at)]
@@ -94,8 +116,12 @@ class ReportIn(BaseModel):
     value: Number | None = Field(None, description="The measured value (non-ratio indicators)")
     numerator: Number | None = Field(None, description="Ratio indicators: the part (e.g. 628)")
     denominator: Number | None = Field(None, description="Ratio indicators: the whole (e.g. 1000)")
-    note: Annotated[str, Strict(), Field(max_length=2000)] | None = Field(None, description="Free text")
-    source: Annotated[str, Strict(), Field(max_length=200)] | None = Field(None, description="Sending system")
+    note: Annotated[str, Strict(), Field(max_length=2000), AfterValidator(_storable_text)] | None = Field(
+        None, description="Free text"
+    )
+    source: Annotated[str, Strict(), Field(max_length=200), AfterValidator(_storable_text)] | None = Field(
+        None, description="Sending system"
+    )
 
 
 class ReportReceived(ReportIn):

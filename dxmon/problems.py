@@ -23,6 +23,7 @@ _PYDANTIC_REASONS = {
     "timestamp_type": "invalid-timestamp",
     "string_pattern_mismatch": "invalid-code",
     "string_too_long": "too-long",
+    "invalid_character": "invalid-character",
     "uuid_parsing": "invalid-event-id",
     "uuid_type": "invalid-event-id",
     "model_type": "not-an-object",
