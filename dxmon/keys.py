@@ -61,7 +61,7 @@ def hash_secret(secret: str) -> str:
 
 def parse_token(token: str) -> tuple[str, str] | None:
     """parse_token splits a token into (key_id, secret), or None when it is not one of ours."""
-    m = _TOKEN.match(token)
+    m = _TOKEN.fullmatch(token)  # not match(): "$" also matches before a trailing newline
     return (m.group(1), m.group(2)) if m else None
 
 
