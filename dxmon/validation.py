@@ -6,7 +6,8 @@ without a clock or a server.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
 
 from dxmon.catalog import Catalog, Measure
 from dxmon.contracts import LOCAL_TZ, ReportIn
@@ -30,11 +31,12 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
         )
     if unit is not None and not unit.active_on(local_day):
         if unit.valid_to is not None and local_day > unit.valid_to:
-            successors = catalog.final_successors(unit.code) or list(unit.successors)
+            successors = _units_on(catalog, unit.successors, local_day, lambda c: catalog.units[c].successors)
+            successors = successors or catalog.final_successors(unit.code)
             hint = f"; report for {', '.join(successors)} instead" if successors else ""
             msg = f"unit {unit.code} ceased on {unit.valid_to.isoformat()}{hint}"
         else:
-            before = catalog.predecessors(unit.code)
+            before = _units_on(catalog, catalog.predecessors(unit.code), local_day, catalog.predecessors)
             hint = f"; before that report for {', '.join(before[:10])}" if before else ""
             msg = f"unit {unit.code} exists only from {unit.valid_from.isoformat()}{hint}"
         issues.append(Issue("unit-not-valid-on-date", msg, "observed_at"))
@@ -50,6 +52,26 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
     if indicator is not None:
         issues.extend(_check_measure(report, indicator.measure))
     return issues
+
+
+def _units_on(
+    catalog: Catalog, start: Iterable[str], day: date, links: Callable[[str], Iterable[str]]
+) -> list[str]:
+    # Follows successor (or predecessor) links to the first units valid on ``day``: a commune merged in
+    # 2024 points late-2024 reports to its 2024 successor, not to the 2025 commune that does not exist yet.
+    found: list[str] = []
+    seen: set[str] = set()
+    queue = list(start)
+    while queue:
+        code = queue.pop(0)
+        if code in seen or code not in catalog.units:
+            continue
+        seen.add(code)
+        if catalog.units[code].active_on(day):
+            found.append(code)
+        else:
+            queue.extend(links(code))
+    return found
 
 
 def _check_measure(report: ReportIn, measure: Measure) -> list[Issue]:
