@@ -7,14 +7,23 @@ in one go.
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter, ValidationError
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, TypeAdapter, ValidationError
 
 from dxmon.contracts import ReportIn
 from dxmon.problems import Issue, Problem, issues_from_validation_error
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
-_BATCH = TypeAdapter(list[ReportIn])
+
+
+@lru_cache(maxsize=4)
+def _batch(max_reports: int) -> TypeAdapter[list[ReportIn]]:
+    # max_length makes pydantic answer only "too_long" for an oversize array, so it gets 413 like NDJSON
+    # does, not a 422 listing item problems the sender would fix only to be refused again.
+    return TypeAdapter(Annotated[list[ReportIn], Field(max_length=max_reports)])
 
 
 def media_type(content_type: str | None) -> str:
@@ -48,13 +57,14 @@ def parse_reports(body: bytes, content_type: str, max_reports: int) -> list[Repo
 
 def _parse_array(body: bytes, max_reports: int) -> list[ReportIn]:
     try:
-        reports = _BATCH.validate_json(body)
+        reports = _batch(max_reports).validate_json(body)
     except ValidationError as err:
+        for e in err.errors(include_url=False):
+            if e["type"] == "too_long" and not e["loc"]:
+                raise too_many(e["ctx"]["actual_length"], max_reports) from None
         raise _refusal(err, batch=True) from None
     if not reports:
         raise Problem(400, "empty-body", "Empty batch", "the array holds no report")
-    if len(reports) > max_reports:
-        raise too_many(len(reports), max_reports)
     return reports
 
 
