@@ -87,9 +87,12 @@ class RateLimiter:
         capacity = self.per_second * self.burst_seconds
         tokens, last = self._buckets.get(key_id, (capacity, now))
         tokens = min(capacity, tokens + (now - last) * self.per_second)
-        if reports > tokens:
+        # A batch larger than the bucket could never gather enough tokens: it passes once the bucket is
+        # full and leaves the bucket in debt, so the long-run rate still holds.
+        needed = min(reports, capacity)
+        if needed > tokens:
             self._buckets[key_id] = (tokens, now)
-            return (reports - tokens) / self.per_second
+            return (needed - tokens) / self.per_second
         self._buckets[key_id] = (tokens - reports, now)
         return 0.0
 
