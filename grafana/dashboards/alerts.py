@@ -1,0 +1,259 @@
+"""Alerts (Cảnh báo): what is firing now, what fired and resolved, and who silenced or acknowledged what.
+
+Reads the alerts service's state (``alerts``, ``alert_events``, ``silences``, ``acknowledgements``).
+A silence matches a unit and one indicator or all of them while ``starts_at <= now < ends_at``; an
+acknowledgement holds one alert until ``until`` — the same rules services/alerts applies before
+notifying, so the dashboard shows exactly what is muted. Channel URLs (secrets) are never read:
+the Grafana role cannot.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.models import common
+
+from grafana.dashboards.panels import (
+    ALERT_STATE_COLORS,
+    ALERT_STATE_LABELS,
+    LEVEL_LABELS,
+    SEVERITY_COLORS,
+    SEVERITY_LABELS,
+    STATUS_LABELS,
+    PanelBuilder,
+    Sql,
+    default_dashboard,
+    default_stat,
+    default_table,
+    default_timeseries,
+    fixed_colors,
+    labels_sql,
+    labels_variable,
+    level_variable,
+    mapped_column,
+    pillar_variable,
+    status_column,
+    thresholds,
+    unit_link_columns,
+    with_columns,
+)
+
+UID = "dx-alerts"
+KINDS = ("behind", "at_risk", "missed", "overdue")
+KIND_LABELS = {k: STATUS_LABELS[k] for k in KINDS}
+
+# Alerts in the selected levels, pillars and kinds (a: alerts, u: units, i: indicators).
+_ALERT_FILTER = "u.level IN ($level) AND i.pillar IN ($pillar) AND a.kind IN ($kind)"
+_ALERT_JOIN = "JOIN units u ON u.code = a.unit JOIN indicators i ON i.code = a.indicator"
+_SILENCED = (
+    "EXISTS (SELECT 1 FROM silences s WHERE s.unit = a.unit AND (s.indicator IS NULL OR s.indicator = a.indicator)"
+    " AND s.starts_at <= now() AND s.ends_at > now())"
+)
+_ACKNOWLEDGED = "EXISTS (SELECT 1 FROM acknowledgements k WHERE k.fingerprint = a.fingerprint AND k.until > now())"
+
+
+def kind_variable() -> dash.QueryVariable:
+    return labels_variable("kind", "Loại cảnh báo", KIND_LABELS)
+
+
+def _count_stat(title: str, condition: str, description: str, color: str) -> PanelBuilder:
+    return default_stat(
+        title,
+        Sql.table(
+            f"""
+            SELECT count(*) AS "Cảnh báo"
+            FROM alerts a {_ALERT_JOIN}
+            WHERE a.state = 'firing' AND {_ALERT_FILTER}{condition}
+            """
+        ),
+        description=description,
+        unit="short",
+    ).thresholds(thresholds((None, "green"), (1, color)))
+
+
+def firing_stat() -> PanelBuilder:
+    return _count_stat("Cảnh báo đang mở", "", "Cảnh báo đang mở (chưa kết thúc) theo các bộ lọc đang chọn.", "orange")
+
+
+def critical_stat() -> PanelBuilder:
+    return _count_stat(
+        "Nghiêm trọng",
+        " AND a.severity = 'critical'",
+        "Cảnh báo mức nghiêm trọng đang mở: mốc mục tiêu đã qua mà không đạt, không thể khắc phục được nữa.",
+        "red",
+    )
+
+
+def silenced_stat() -> PanelBuilder:
+    return _count_stat(
+        "Đang tắt thông báo",
+        f" AND {_SILENCED}",
+        "Cảnh báo đang mở nhưng thuộc một lệnh tắt thông báo còn hiệu lực: vẫn hiển thị ở đây, không gửi thông báo.",
+        "blue",
+    )
+
+
+def acknowledged_stat() -> PanelBuilder:
+    return _count_stat(
+        "Đã có người nhận xử lý",
+        f" AND {_ACKNOWLEDGED}",
+        "Cảnh báo đang mở đã được xác nhận (có người nhận xử lý): không nhắc lại cho tới hết hạn xác nhận.",
+        "blue",
+    )
+
+
+def open_alerts_table() -> PanelBuilder:
+    return with_columns(
+        default_table(
+            "Cảnh báo đang mở",
+            Sql.table(
+                f"""
+                SELECT a.unit AS unit, u.name_vi AS "Đơn vị", l.label AS "Cấp", a.indicator AS "Mã",
+                       i.name_vi AS "Chỉ số", a.kind AS "Loại", a.severity AS "Mức độ",
+                       a.starts_at AS "Bắt đầu", a.value AS "Giá trị", a.expected AS "Theo lộ trình",
+                       a.target AS "Mục tiêu", a.milestone AS "Hạn",
+                       (SELECT max(s.ends_at) FROM silences s
+                        WHERE s.unit = a.unit AND (s.indicator IS NULL OR s.indicator = a.indicator)
+                          AND s.starts_at <= now() AND s.ends_at > now()) AS "Tắt thông báo đến",
+                       k.until AS "Xác nhận đến", k.created_by AS "Người xác nhận"
+                FROM alerts a {_ALERT_JOIN}
+                JOIN {labels_sql(LEVEL_LABELS, "l")} ON l.code = u.level
+                LEFT JOIN acknowledgements k ON k.fingerprint = a.fingerprint AND k.until > now()
+                WHERE a.state = 'firing' AND {_ALERT_FILTER}
+                ORDER BY a.severity = 'critical' DESC, a.starts_at, u.name_vi, a.indicator
+                LIMIT 500
+                """
+            ),
+            description="Các cảnh báo chưa kết thúc, nghiêm trọng và lâu nhất ở trên; kèm lệnh tắt thông báo và xác "
+            "nhận đang hiệu lực. Bấm tên đơn vị để xem chi tiết.",
+        ),
+        *unit_link_columns(),
+        status_column("Loại"),
+        mapped_column("Mức độ", SEVERITY_LABELS, SEVERITY_COLORS),
+    )
+
+
+def events_timeseries() -> PanelBuilder:
+    return fixed_colors(
+        default_timeseries(
+            "Cảnh báo phát sinh và kết thúc",
+            Sql.series(
+                f"""
+                SELECT $__timeGroupAlias(e.at, $__interval), st.label AS metric, count(*) AS value
+                FROM alert_events e
+                JOIN units u ON u.code = e.unit
+                JOIN indicators i ON i.code = e.indicator
+                JOIN {labels_sql(ALERT_STATE_LABELS, "st")} ON st.code = e.state
+                WHERE $__timeFilter(e.at) AND u.level IN ($level) AND i.pillar IN ($pillar) AND e.kind IN ($kind)
+                GROUP BY 1, 2
+                ORDER BY 1
+                """
+            ),
+            description="Số cảnh báo phát sinh (mở mới) và kết thúc trong từng khoảng thời gian.",
+            unit="short",
+        )
+        .draw_style(common.GraphDrawStyle.BARS),
+        {ALERT_STATE_LABELS[code]: color for code, color in ALERT_STATE_COLORS.items()},
+    )
+
+
+def history_table() -> PanelBuilder:
+    return with_columns(
+        default_table(
+            "Lịch sử cảnh báo",
+            Sql.table(
+                """
+                SELECT e.at AS "Thời điểm", e.state AS "Diễn biến", e.unit AS unit, u.name_vi AS "Đơn vị",
+                       e.indicator AS "Mã", i.name_vi AS "Chỉ số", e.kind AS "Loại", e.severity AS "Mức độ",
+                       e.value AS "Giá trị", e.expected AS "Theo lộ trình", e.target AS "Mục tiêu",
+                       e.starts_at AS "Bắt đầu"
+                FROM alert_events e
+                JOIN units u ON u.code = e.unit
+                JOIN indicators i ON i.code = e.indicator
+                WHERE $__timeFilter(e.at) AND u.level IN ($level) AND i.pillar IN ($pillar) AND e.kind IN ($kind)
+                ORDER BY e.at DESC, e.id DESC
+                LIMIT 1000
+                """
+            ),
+            description="Mọi lần cảnh báo mở và kết thúc trong khoảng thời gian đang xem (mới nhất ở trên).",
+        ),
+        *unit_link_columns(),
+        status_column("Loại"),
+        mapped_column("Diễn biến", ALERT_STATE_LABELS, ALERT_STATE_COLORS),
+        mapped_column("Mức độ", SEVERITY_LABELS, SEVERITY_COLORS),
+    )
+
+
+def silences_table() -> PanelBuilder:
+    return with_columns(
+        default_table(
+            "Lệnh tắt thông báo",
+            Sql.table(
+                """
+                SELECT s.unit AS unit, coalesce(u.name_vi, s.unit) AS "Đơn vị",
+                       coalesce(i.name_vi, 'Tất cả chỉ số') AS "Chỉ số",
+                       s.starts_at AS "Từ", s.ends_at AS "Đến", s.reason AS "Lý do", s.created_by AS "Người tạo",
+                       CASE WHEN s.starts_at <= now() AND s.ends_at > now() THEN 'Đang hiệu lực'
+                            WHEN s.starts_at > now() THEN 'Chưa bắt đầu' ELSE 'Đã hết hạn' END AS "Tình trạng"
+                FROM silences s
+                LEFT JOIN units u ON u.code = s.unit
+                LEFT JOIN indicators i ON i.code = s.indicator
+                WHERE s.ends_at > now() OR $__timeFilter(s.ends_at)
+                ORDER BY s.ends_at DESC
+                LIMIT 500
+                """
+            ),
+            description="Lệnh tắt thông báo còn hiệu lực, sắp bắt đầu, hoặc đã hết hạn trong khoảng thời gian đang xem. "
+            "Trong thời gian tắt, cảnh báo của đơn vị (một chỉ số hoặc tất cả) vẫn mở nhưng không gửi thông báo.",
+        ),
+        *unit_link_columns(),
+    )
+
+
+def acknowledgements_table() -> PanelBuilder:
+    return with_columns(
+        default_table(
+            "Xác nhận xử lý",
+            Sql.table(
+                """
+                SELECT a.unit AS unit, u.name_vi AS "Đơn vị", i.name_vi AS "Chỉ số", a.kind AS "Loại",
+                       k.created_at AS "Xác nhận lúc", k.until AS "Đến", k.reason AS "Lý do",
+                       k.created_by AS "Người xác nhận", a.state AS "Cảnh báo"
+                FROM acknowledgements k
+                JOIN alerts a ON a.fingerprint = k.fingerprint
+                JOIN units u ON u.code = a.unit
+                JOIN indicators i ON i.code = a.indicator
+                WHERE k.until > now() OR $__timeFilter(k.until)
+                ORDER BY k.until DESC
+                LIMIT 500
+                """
+            ),
+            description="Ai đã nhận xử lý cảnh báo nào, đến khi nào; trong thời gian đó không nhắc lại cảnh báo.",
+        ),
+        *unit_link_columns(),
+        status_column("Loại"),
+        mapped_column("Cảnh báo", ALERT_STATE_LABELS, ALERT_STATE_COLORS),
+    )
+
+
+def build() -> dash.Dashboard:
+    return (
+        default_dashboard(
+            "Cảnh báo",
+            UID,
+            "Cảnh báo chậm tiến độ, có nguy cơ, không đạt và quá hạn báo cáo: đang mở, lịch sử, tắt thông báo và xác nhận.",
+        )
+        .time("now-30d", "now")
+        .refresh("5m")
+        .with_variable(level_variable(in_period=False))
+        .with_variable(pillar_variable())
+        .with_variable(kind_variable())
+        .with_panel(firing_stat().span(6).height(4))
+        .with_panel(critical_stat().span(6).height(4))
+        .with_panel(silenced_stat().span(6).height(4))
+        .with_panel(acknowledged_stat().span(6).height(4))
+        .with_panel(open_alerts_table().span(24).height(10))
+        .with_panel(events_timeseries().span(24).height(8))
+        .with_panel(history_table().span(24).height(10))
+        .with_panel(silences_table().span(12).height(8))
+        .with_panel(acknowledgements_table().span(12).height(8))
+    )
