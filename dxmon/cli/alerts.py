@@ -125,12 +125,20 @@ def register(cli) -> None:
         except ValueError:
             typer.secho(f"error: unknown state {state!r}: use firing or resolved", fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
-        rows = _run(lambda conn: repo.list_alerts(conn, wanted))
-        table = Table("fingerprint", "state", "kind", "severity", "unit", "indicator", "value", "expected", "target",
-                      "since", "acked until")
+        rows = _run(lambda conn: repo.list_alerts(conn, datetime.now(UTC), wanted))
+        if not rows:
+            typer.echo("no alerts")
+            return
+        table = Table(box=None)
+        table.add_column("fingerprint", no_wrap=True)
+        for name in ("state", "kind", "unit", "indicator", "value / expected / target", "since", "acked until"):
+            table.add_column(name, no_wrap=name == "unit")
+
+        def figures(r) -> str:
+            return " / ".join(f"{r[k]:.1f}" if r[k] is not None else "–" for k in ("value", "expected", "target"))
+
         for r in rows:
-            table.add_row(r["fingerprint"], r["state"], r["kind"], r["severity"], f"{r['unit_name']} ({r['unit']})",
-                          r["indicator"], *(f"{r[k]:.1f}" if r[k] is not None else "" for k in ("value", "expected", "target")),
+            table.add_row(r["fingerprint"], r["state"], r["kind"], r["unit"], r["indicator"], figures(r),
                           _when(r["starts_at"]), _when(r["acked_until"]))
         console.print(table)
 

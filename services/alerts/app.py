@@ -175,7 +175,7 @@ def create_app(
             svc.accepting = False
             svc.scheduler.stop()
             await svc.task
-            await svc.broker.close()
+            await svc.broker.stop()  # drains: in-flight messages are handled before the connection closes
             await svc.pool.close()
 
     app = FastAPI(title="dx-monitor alerts", version="1", lifespan=lifespan,
@@ -219,7 +219,7 @@ def create_app(
     @app.get("/v1/alerts")
     async def list_alerts(state: Annotated[State | None, Query()] = None, p: asyncpg.Pool = Depends(pool)) -> list[dict]:
         async with p.acquire() as conn:
-            rows = await repo.list_alerts(conn, state)
+            rows = await repo.list_alerts(conn, svc.clock(), state)
         return [dict(r) for r in rows]
 
     @app.get("/v1/silences")

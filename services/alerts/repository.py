@@ -357,13 +357,13 @@ async def remove_subscription(conn: asyncpg.Connection, subscription_id: int) ->
     return await conn.fetchval("DELETE FROM subscriptions WHERE id = $1 RETURNING true", subscription_id) is not None
 
 
-async def list_alerts(conn: asyncpg.Connection, state: State | None = None) -> list[Mapping]:
-    """list_alerts: alerts with names and any running acknowledgement, newest first."""
+async def list_alerts(conn: asyncpg.Connection, now: datetime, state: State | None = None) -> list[Mapping]:
+    """list_alerts: alerts with names and any acknowledgement running at ``now``, newest change first."""
     return await conn.fetch(
         f"SELECT {_ALERT_COLUMNS}, a.severity, k.until AS acked_until, k.reason AS ack_reason {_ALERT_FROM}"
-        " LEFT JOIN acknowledgements k ON k.fingerprint = a.fingerprint AND k.until > now()"
+        " LEFT JOIN acknowledgements k ON k.fingerprint = a.fingerprint AND k.until > $2"
         " WHERE $1::text IS NULL OR a.state = $1 ORDER BY a.updated_at DESC, a.unit, a.indicator",
-        state.value if state else None,
+        state.value if state else None, now,
     )
 
 

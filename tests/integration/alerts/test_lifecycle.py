@@ -108,7 +108,7 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     try:
         outcomes = await conn.fetch("SELECT outcome, count(*) AS n FROM delivery_attempts GROUP BY 1")
         assert {r["outcome"]: r["n"] for r in outcomes} == {"delivered": 4}
-        [alert] = await repo.list_alerts(conn)
+        [alert] = await repo.list_alerts(conn, back)
         assert alert["state"] == "resolved" and alert["kind"] == "behind"
     finally:
         await conn.close()
@@ -156,7 +156,7 @@ async def test_acknowledged_alert_is_not_repeated_but_its_resolution_is_sent(
     assert await cycle(engine, T) == 1
     conn = await asyncpg.connect(database_url)
     try:
-        [row] = await repo.list_alerts(conn)
+        [row] = await repo.list_alerts(conn, T)
         await admin.acknowledge(conn, fingerprint=row["fingerprint"], duration="1d", reason="đã giao xử lý",
                                 created_by="test", now=T)
     finally:
