@@ -61,18 +61,16 @@ def _parse_observed_at(raw: Any) -> Any:
     offset = raw.utcoffset()
     if offset is None:
         raise PydanticCustomError("missing_timezone", "timestamp has no UTC offset; add e.g. +07:00 or Z")
-    # JSON serialisation writes offsets as ±hh:mm, so an offset with seconds would change the instant
-    # between ingest and the store; RFC 3339 has no such offsets anyway.
-    if offset % timedelta(minutes=1):
-        raise PydanticCustomError("timestamp_invalid", "UTC offset must be whole minutes (±hh:mm): {value}",
-                                  {"value": str(raw)[:40]})
     try:
         # Validation and the store convert to UTC and to local time; both must exist.
-        raw.astimezone(UTC), raw.astimezone(LOCAL_TZ)
+        utc = raw.astimezone(UTC)
+        raw.astimezone(LOCAL_TZ)
     except OverflowError:
         raise PydanticCustomError("timestamp_invalid", "timestamp is out of range: {value}",
                                   {"value": str(raw)[:40]}) from None
-    return raw
+    # JSON writes offsets as ±hh:mm, so an offset with seconds (e.g. +05:30:15, or the local mean time
+    # of a bare date before 1911) would shift the instant between ingest and the store: keep it in UTC.
+    return utc if offset % timedelta(minutes=1) else raw
 
 
 def _datetime_from_text(raw: str) -> datetime:
