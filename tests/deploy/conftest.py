@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,12 +68,15 @@ async def secured_nats(tmp_path: Path, nats_passwords: dict[str, str]) -> AsyncI
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(servers_dir: Path) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """pg_admin_url: superuser URL of a PostgreSQL that requires SCRAM passwords from everyone else."""
     if os.environ.get("DX_TEST_DATABASE_URL"):
         yield os.environ["DX_TEST_DATABASE_URL"]
         return
-    server = devstack.postgres_server(servers_dir / "pg-scram", durable=False)
+    # Outside pytest's basetemp: a pytest session starting meanwhile resets that tree to mode 0700,
+    # which locks out the server when it runs as the postgres user (we are root).
+    base = Path(tempfile.mkdtemp(prefix="dx-deploy-pg-"))
+    server = devstack.postgres_server(base, durable=False)
     hba = server.argv[server.argv.index("-D") + 1] + "/pg_hba.conf"
     # Overwrite in place so the file keeps the server user's ownership.
     with open(hba, "w") as f:
@@ -80,5 +85,8 @@ def pg_admin_url(servers_dir: Path) -> Iterator[str]:
                 "local all all scram-sha-256\n"
                 "host all all 127.0.0.1/32 scram-sha-256\n")
     server.start()
-    yield server.url
-    server.stop()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
