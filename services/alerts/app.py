@@ -108,7 +108,7 @@ def build_scheduler(
     """build_scheduler composes the engine (lease, evaluation, dispatch, outbox, outputs) from settings."""
     s = settings
     grafana = None
-    if s.grafana_url and s.grafana_token:
+    if s.grafana_token:
         grafana = GrafanaAnnotator(s.grafana_url, s.grafana_token.get_secret_value())
     forwarder = None
     if s.alertmanager_url:

@@ -53,8 +53,11 @@ class AlertsSettings(NatsSettings, DatabaseSettings):
     grafana_public_url: str = Field(
         "http://127.0.0.1:3000", description="Grafana address as staff reach it; notifications link to its dashboards"
     )
-    grafana_url: str | None = Field(None, description="Grafana API address for alert annotations (unset: no annotations)")
-    grafana_token: SecretStr | None = Field(None, description="Grafana service-account token for annotations")
+    # Same variables as `dxmon grafana push` (dxmon.grafana_push.GrafanaSettings), same default.
+    grafana_url: str = Field("http://127.0.0.1:3000", description="Grafana API base URL (alert annotations)")
+    grafana_token: SecretStr | None = Field(
+        None, description="Grafana service-account token; when set, every alert state change becomes an annotation"
+    )
     alertmanager_url: str | None = Field(
         None, description="Prometheus Alertmanager base URL to forward alerts to (unset: not forwarded)"
     )

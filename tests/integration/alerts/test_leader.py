@@ -27,17 +27,21 @@ async def wait_for(predicate, timeout: float, what: str) -> float:
     return time.monotonic() - started
 
 
+async def start_pair(make_engine, settings):
+    """start_pair runs instance a until it holds the lease, then instance b beside it."""
+    a = await make_engine(settings, Clock(T), "alerts-a")
+    b = await make_engine(settings, Clock(T), "alerts-b")
+    run_a = asyncio.create_task(a.scheduler.run())
+    await wait_for(lambda: a.scheduler.lease.held, 5, "a to take the lease")
+    return a, b, run_a, asyncio.create_task(b.scheduler.run())
+
+
 async def test_only_the_leader_notifies_and_a_killed_leader_hands_over(
     database_url, bus, catalog, receiver, make_engine
 ) -> None:
     await subscribe(database_url, catalog, (UNIT, f"{receiver.url}/hook"))
     await fall_behind(database_url)
-    settings = fast_settings(database_url, bus)
-    a = await make_engine(settings, Clock(T), "alerts-a")
-    b = await make_engine(settings, Clock(T), "alerts-b")
-    run_a = asyncio.create_task(a.scheduler.run())
-    await wait_for(lambda: a.scheduler.lease.held, 5, "a to take the lease")
-    run_b = asyncio.create_task(b.scheduler.run())
+    a, b, run_a, run_b = await start_pair(make_engine, fast_settings(database_url, bus))
     try:
         await wait_for(lambda: len(receiver.requests) >= 1, 10, "the first digest")
         await asyncio.sleep(1.5)  # both instances keep running several flush periods
@@ -65,12 +69,7 @@ async def test_only_the_leader_notifies_and_a_killed_leader_hands_over(
 
 
 async def test_a_stopped_leader_releases_the_lease_at_once(database_url, bus, make_engine) -> None:
-    settings = fast_settings(database_url, bus)
-    a = await make_engine(settings, Clock(T), "alerts-a")
-    b = await make_engine(settings, Clock(T), "alerts-b")
-    run_a = asyncio.create_task(a.scheduler.run())
-    await wait_for(lambda: a.scheduler.lease.held, 5, "a to take the lease")
-    run_b = asyncio.create_task(b.scheduler.run())
+    a, b, run_a, run_b = await start_pair(make_engine, fast_settings(database_url, bus))
     try:
         await asyncio.sleep(0.6)
         assert not b.scheduler.lease.held
