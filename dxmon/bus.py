@@ -100,7 +100,7 @@ def stream_configs(settings: NatsSettings) -> list[StreamConfig]:
     ]
 
 
-def aggregator_consumer_config(ack_wait: float = 60.0, max_ack_pending: int = 20_000) -> ConsumerConfig:
+def aggregator_consumer_config(ack_wait: float, max_ack_pending: int = 20_000) -> ConsumerConfig:
     """aggregator_consumer_config is the durable pull consumer shared by every aggregator process.
 
     ``max_deliver`` is unlimited on purpose: a database outage must never turn good reports into
@@ -116,7 +116,7 @@ def aggregator_consumer_config(ack_wait: float = 60.0, max_ack_pending: int = 20
     )
 
 
-async def ensure_topology(js: JetStreamContext, settings: NatsSettings, *, ack_wait: float = 60.0) -> None:
+async def ensure_topology(js: JetStreamContext, settings: NatsSettings) -> None:
     """ensure_topology creates or updates the streams, the aggregator consumer and the KV buckets.
 
     The consumer is created here too, not only by the aggregator: with interest retention a report
@@ -139,7 +139,7 @@ async def ensure_topology(js: JetStreamContext, settings: NatsSettings, *, ack_w
             await js.update_stream(cfg)
         except BadRequestError as exc:  # e.g. replicas change on a single node
             log.warning("stream %s not updated: %s", cfg.name, exc)
-    await js.add_consumer(REPORTS_STREAM, aggregator_consumer_config(ack_wait))
+    await js.add_consumer(REPORTS_STREAM, aggregator_consumer_config(settings.ack_wait_seconds))
     await ensure_buckets(js, settings)
 
 

@@ -68,6 +68,9 @@ class LocalServer:
             # Otherwise we would wait for "our" server and talk to whatever already listens there.
             raise DevstackError(f"port {self.port} is already in use; stop what listens there or choose another port")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.user is not None:
+            # Checked at every start: tools such as pytest reset their temp root to 0700 meanwhile.
+            make_traversable(self.log_path)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             _as_user(self.argv, self.user),
@@ -148,6 +151,14 @@ def find_pg_bindir() -> Path:
     )
 
 
+def make_traversable(path: Path) -> None:
+    """make_traversable lets another user reach ``path`` through every parent directory (o+x)."""
+    for parent in path.parents:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(parent, mode | 0o001)
+
+
 def _server_user() -> str | None:
     if os.geteuid() != 0:
         return None
@@ -172,11 +183,7 @@ def postgres_server(data_dir: Path, port: int | None = None, *, durable: bool = 
     if user is not None:
         pw = pwd.getpwnam(user)
         os.chown(data_dir, pw.pw_uid, pw.pw_gid)
-        # The server user must be able to reach the directory through every parent.
-        for parent in data_dir.parents:
-            mode = parent.stat().st_mode
-            if not mode & 0o001:
-                os.chmod(parent, mode | 0o001)
+        make_traversable(data_dir)
     if not (pgdata / "PG_VERSION").exists():
         init = [str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                 "--locale=C.UTF-8", "--no-sync"]

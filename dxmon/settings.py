@@ -25,6 +25,9 @@ class NatsSettings(BaseSettings):
     reports_max_bytes: int = Field(
         10 * 1024**3, description="Upper bound of DX_REPORTS on disk; when full, ingest answers 503 (nothing dropped)"
     )
+    ack_wait_seconds: float = Field(
+        30, gt=0, description="A report fetched by an aggregator that crashed is redelivered after this long"
+    )
     dedup_window_seconds: float = Field(
         3600, gt=0, description="JetStream duplicate window: resubmissions within it are answered 'duplicate'"
     )
@@ -65,4 +68,3 @@ class AggregatorSettings(NatsSettings, DatabaseSettings):
         0.1, gt=0, description="Longest wait to fill a batch before writing what has arrived"
     )
     aggregator_metrics_port: int = Field(9102, description="Port of the aggregator's /healthz, /readyz and /metrics")
-    aggregator_ack_wait_seconds: float = Field(60, gt=0, description="Redelivery after this long without an ack")

@@ -53,7 +53,7 @@ from dxmon.validation import check_report
 
 log = logging.getLogger("dx.aggregator")
 
-MAX_NAK_DELAY = 30.0
+MAX_NAK_DELAY = 5.0  # short: an outage should end within seconds of the database returning
 
 
 class Metrics:
@@ -220,7 +220,7 @@ def create_app(settings: AggregatorSettings | None = None, catalog: Catalog | No
         durable="aggregator",
         pull_sub=PullSub(batch_size=settings.aggregator_batch_size,
                          timeout=settings.aggregator_batch_timeout_seconds, batch=True),
-        config=aggregator_consumer_config(settings.aggregator_ack_wait_seconds),
+        config=aggregator_consumer_config(settings.ack_wait_seconds),
         ack_policy=AckPolicy.MANUAL,
         description="Reports accepted by ingest; stored in batches, acked after commit",
     )
