@@ -46,6 +46,15 @@ def dashboards() -> dict[str, dict[str, Any]]:
     return out
 
 
+def flat_panels(model: dict[str, Any]) -> list[dict[str, Any]]:
+    """flat_panels lists a dashboard model's panels, those inside rows included, in layout order."""
+    out = []
+    for panel in model.get("panels", []):
+        out.append(panel)
+        out.extend(panel.get("panels", []))
+    return out
+
+
 def _number_panels(panels: list[dict[str, Any]], ids: Any) -> None:
     for panel in panels:
         panel["id"] = next(ids)

@@ -104,7 +104,7 @@ def acknowledged_stat() -> PanelBuilder:
 def open_alerts_table() -> PanelBuilder:
     return with_columns(
         default_table(
-            "Cảnh báo đang mở",
+            "Danh sách cảnh báo đang mở",
             Sql.table(
                 f"""
                 SELECT a.unit AS unit, u.name_vi AS "Đơn vị", l.label AS "Cấp", a.indicator AS "Mã",

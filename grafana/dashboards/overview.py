@@ -257,12 +257,12 @@ def province_indicators_table() -> PanelBuilder:
                     FROM target_milestones m
                     JOIN win ON win.code = m.indicator
                     WHERE m.level = 'province'
-                    ORDER BY m.indicator, m.deadline < win.stop, abs(m.deadline - win.stop)
+                    ORDER BY m.indicator, m.deadline < win.stop - 1, abs(m.deadline - (win.stop - 1))
                 )
                 SELECT win.code AS "Mã", win.name_vi AS "Chỉ số", p.label AS "Trụ cột",
                        pv.value AS "Tỉnh báo cáo", rolled.value AS "Tổng hợp từ các đơn vị",
                        coalesce(rolled.reporters, 0) AS "Số đơn vị báo cáo",
-                       t.comparator || ' ' || round(t.value::numeric, 2) AS "Mục tiêu", t.deadline AS "Hạn",
+                       t.comparator || ' ' || trim_scale(round(t.value::numeric, 2)) AS "Mục tiêu", t.deadline AS "Hạn",
                        CASE WHEN t.indicator IS NULL THEN NULL
                             WHEN coalesce(pv.value, rolled.value) IS NULL THEN 'no_data'
                             WHEN {met} THEN 'met' ELSE 'not_met' END AS "Đánh giá"

@@ -135,7 +135,7 @@ def status_table() -> PanelBuilder:
                 f"""
                 SELECT pc.indicator AS "Mã", i.name_vi AS "Chỉ số", pc.status AS "Trạng thái",
                        pc.value AS "Giá trị", pc.expected AS "Theo lộ trình",
-                       pc.comparator || ' ' || round(pc.target::numeric, 2) AS "Mục tiêu",
+                       pc.comparator || ' ' || trim_scale(round(pc.target::numeric, 2)) AS "Mục tiêu",
                        pc.milestone AS "Hạn", pc.projection AS "Dự báo tại hạn",
                        pc.last_observed_at AS "Kỳ báo cáo gần nhất", pc.status_since AS "Trạng thái từ"
                 FROM progress_current pc

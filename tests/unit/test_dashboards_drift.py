@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from grafana import build
+from grafana.build import flat_panels
 from grafana.dashboards.panels import DATASOURCE_TYPE, DATASOURCE_UID
 
 EXPECTED = {
@@ -53,14 +54,6 @@ def test_write_removes_stale_dashboards(tmp_path: Path) -> None:
     assert not stale.exists()
 
 
-def panels(model: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for p in model.get("panels", []):
-        out.append(p)
-        out.extend(p.get("panels", []))
-    return out
-
-
 @pytest.fixture(scope="module")
 def dashboards() -> dict[str, dict[str, Any]]:
     return build.dashboards()
@@ -75,7 +68,7 @@ def test_four_dashboards_with_fixed_uids_and_vietnamese_titles(dashboards: dict[
 
 def test_every_query_uses_the_provisioned_datasource(dashboards: dict[str, dict[str, Any]]) -> None:
     for uid, d in dashboards.items():
-        for p in panels(d):
+        for p in flat_panels(d):
             if p["type"] in ("row", "text"):
                 continue
             assert p["datasource"] == {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}, (uid, p["title"])
@@ -87,11 +80,13 @@ def test_every_query_uses_the_provisioned_datasource(dashboards: dict[str, dict[
             assert v["datasource"]["uid"] == DATASOURCE_UID and v["query"].strip()
 
 
-def test_panel_ids_are_unique_and_the_grid_is_24_wide(dashboards: dict[str, dict[str, Any]]) -> None:
+def test_panel_ids_and_titles_are_unique_and_the_grid_is_24_wide(dashboards: dict[str, dict[str, Any]]) -> None:
     for uid, d in dashboards.items():
-        ids = [p["id"] for p in panels(d)]
+        ids = [p["id"] for p in flat_panels(d)]
         assert len(ids) == len(set(ids)), uid
-        for p in panels(d):
+        titles = [p["title"] for p in flat_panels(d)]
+        assert len(titles) == len(set(titles)), f"{uid}: two panels share a title"
+        for p in flat_panels(d):
             g = p["gridPos"]
             assert 0 <= g["x"] and g["x"] + g["w"] <= 24 and g["h"] > 0, (uid, p["title"], g)
 
@@ -100,7 +95,7 @@ def test_every_variable_a_query_uses_is_defined(dashboards: dict[str, dict[str, 
     for uid, d in dashboards.items():
         defined = {v["name"] for v in d["templating"].get("list", [])} | BUILTINS
         sqls = [v["query"] for v in d["templating"].get("list", [])]
-        sqls += [t["rawSql"] for p in panels(d) for t in p.get("targets", [])]
+        sqls += [t["rawSql"] for p in flat_panels(d) for t in p.get("targets", [])]
         for sql in sqls:
             for m in VARIABLE_REF.finditer(sql):
                 name = m.group(1) or m.group(2) or m.group(3)
@@ -110,7 +105,7 @@ def test_every_variable_a_query_uses_is_defined(dashboards: dict[str, dict[str, 
 
 
 def test_unit_names_link_to_the_unit_dashboard(dashboards: dict[str, dict[str, Any]]) -> None:
-    behind = next(p for p in panels(dashboards["dx-overview"]) if p["title"] == "Đơn vị chậm nhất")
+    behind = next(p for p in flat_panels(dashboards["dx-overview"]) if p["title"] == "Đơn vị chậm nhất")
     links = [
         link
         for o in behind["fieldConfig"]["overrides"]

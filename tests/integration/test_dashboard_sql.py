@@ -1,0 +1,436 @@
+"""Every panel query and variable query of the committed dashboards, run as Grafana would run it.
+
+The database is seeded by the pipeline's own code — ``store_reports`` (the aggregator's write
+path), ``evaluate`` (progress), ``sync_alerts``/``add_silence``/``acknowledge`` (alerts service),
+``record_dead_letter`` — with a small, known story:
+
+    QN-P-TUANCHAU  (commune since 01/07/2025)  DG-14 Q4/2025 20 %  → behind; DG-02 only Oct 2025 → overdue
+    QN-P-UONGBI    (commune since 01/07/2025)  DG-14 Q4/2025 70 %  → on track; DG-04 Dec 2025 50 % → missed
+    QN             (province)                  DG-14 Q4/2025 88 %, DG-02 Dec 2025 2200/2247 (late) → overdue
+    QN-HALONG-P-TUANCHAU (commune to 30/06/2025, predecessor of QN-P-TUANCHAU)  DG-14 Q4/2024 40 %, Q1/2025 45 %
+    QN-HALONG      (district to 30/06/2025)     DG-14 Q4/2024 75 %
+
+evaluated as of 15/03/2026 10:00 (+07). Each query goes through ``grafana.interpolate`` (template
+variables: single value, several values, "All"; then Grafana's macros, with the datasource's
+``timescaledb`` option off and on — plain PostgreSQL has the ``time_bucket`` shim of 0001) and runs as
+a LOGIN member of ``dx_reader``, the role Grafana's datasource uses. Shapes are checked for every
+panel; the numbers of the story are checked panel by panel.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import pytest
+
+from dxmon.catalog import Catalog
+from dxmon.contracts import ReportReceived, end_of_local_day
+from dxmon.store.progress_repository import evaluate
+from dxmon.store.reports_repository import record_dead_letter, store_reports
+from grafana.build import PROVISIONING_DIR, flat_panels
+from grafana.interpolate import ALL, QueryContext, TimeRange, Variable, render
+from services.alerts.repository import acknowledge, add_silence, sync_alerts
+from tests.conftest import create_database
+
+pytestmark = pytest.mark.integration
+
+LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+AS_OF = datetime(2026, 3, 15, 10, 0, tzinfo=LOCAL)
+BEHIND, MISSED, PREDECESSOR, DISTRICT = "QN-P-TUANCHAU", "QN-P-UONGBI", "QN-HALONG-P-TUANCHAU", "QN-HALONG"
+MINUTE_BATCH = datetime(2026, 1, 10, 9, 0, tzinfo=LOCAL)
+NUMERIC = (int, float, Decimal)
+
+
+def report(unit: str, indicator: str, period_end: date, received: datetime, numerator: float, denominator: float) -> ReportReceived:
+    return ReportReceived(
+        event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at=end_of_local_day(period_end),
+        numerator=numerator, denominator=denominator, received_at=received, agency="test", key_id="test-key",
+    )
+
+
+def batches() -> list[tuple[datetime, list[ReportReceived]]]:
+    """batches: (commit time, reports) as the aggregator would have committed them."""
+    jan25, apr25, nov25 = (datetime(2025, m, d, 8, 0, tzinfo=LOCAL) for m, d in ((1, 12), (4, 10), (11, 3)))
+    late = MINUTE_BATCH + timedelta(seconds=60)
+    return [
+        (jan25 + timedelta(seconds=5), [report(PREDECESSOR, "DG-14", date(2024, 12, 31), jan25, 40, 100),
+                                        report(DISTRICT, "DG-14", date(2024, 12, 31), jan25, 75, 100)]),
+        (apr25 + timedelta(seconds=5), [report(PREDECESSOR, "DG-14", date(2025, 3, 31), apr25, 45, 100)]),
+        (nov25 + timedelta(seconds=5), [report(BEHIND, "DG-02", date(2025, 10, 31), nov25, 40, 100)]),
+        # Two commits a minute apart: 3 reports with a 2 s lag, then 2 with a 30 s lag.
+        (MINUTE_BATCH + timedelta(seconds=2), [report("QN", "DG-14", date(2025, 12, 31), MINUTE_BATCH, 88, 100),
+                                               report(BEHIND, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 20, 100),
+                                               report(MISSED, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 70, 100)]),
+        (late + timedelta(seconds=30), [report("QN", "DG-02", date(2025, 12, 31), late, 2200, 2247),
+                                        report(MISSED, "DG-04", date(2025, 12, 31), late, 50, 100)]),
+    ]
+
+
+@dataclass
+class Seeded:
+    url: str
+    reader_url: str
+    now: datetime
+
+
+@pytest.fixture(scope="module")
+async def seeded(pg_admin_url: str, catalog: Catalog) -> AsyncIterator[Seeded]:
+    url = await create_database(pg_admin_url, catalog)
+    reader = f"dxt_grafana_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(pg_admin_url)
+    conn = await asyncpg.connect(url)
+    try:
+        for committed_at, events in batches():
+            async with conn.transaction():
+                await store_reports(conn, events, committed_at)
+        await evaluate(conn, catalog, AS_OF)
+        async with conn.transaction():
+            await sync_alerts(conn, AS_OF)
+        now = await conn.fetchval("SELECT now()")
+        await add_silence(conn, MISSED, None, now - timedelta(hours=1), now + timedelta(days=1), "đang khắc phục", "sở KHCN")
+        overdue = await conn.fetchval(
+            "SELECT fingerprint FROM alerts WHERE unit = $1 AND indicator = 'DG-02'", BEHIND)
+        assert await acknowledge(conn, overdue, now + timedelta(days=1), "đã nhắc đơn vị", "chuyên viên A")
+        for seq, reason in ((1, "decode"), (2, "validation.unknown_unit"), (3, "validation.unknown_unit")):
+            await record_dead_letter(conn, seq, f"dx.reports.v1.X{seq}.DG-01", reason, "detail", "{}")
+        # Grafana's datasource logs in as a member of dx_reader (trust auth on the throwaway server).
+        await admin.execute(f'CREATE ROLE "{reader}" LOGIN IN ROLE dx_reader')
+        base, _, rest = url.partition("://")
+        reader_url = f"{base}://{reader}@{rest.split('@', 1)[1]}"
+        yield Seeded(url, reader_url, now)
+    finally:
+        await conn.close()
+        name = url.rsplit("/", 1)[1].split("?")[0]
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'DROP ROLE IF EXISTS "{reader}"')
+        await admin.close()
+
+
+@pytest.fixture(scope="module")
+async def reader(seeded: Seeded) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(seeded.reader_url)
+    yield conn
+    await conn.close()
+
+
+# ───────────────────────────── running a dashboard like Grafana ─────────────────────────────
+
+
+def dashboard(uid: str) -> dict[str, Any]:
+    return json.loads((PROVISIONING_DIR / "dashboards" / f"{uid}.json").read_text(encoding="utf-8"))
+
+
+@dataclass
+class Result:
+    columns: list[str]
+    rows: list[asyncpg.Record]
+    sql: str
+
+    def column(self, name: str) -> list[Any]:
+        return [r[name] for r in self.rows]
+
+    def row(self, **match: Any) -> asyncpg.Record:
+        found = [r for r in self.rows if all(r[k] == v for k, v in match.items())]
+        assert len(found) == 1, f"expected one row with {match}, got {found}"
+        return found[0]
+
+
+@dataclass
+class Run:
+    variables: dict[str, Variable] = field(default_factory=dict)
+    options: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    panels: dict[str, dict[str, Result]] = field(default_factory=dict)
+
+    def table(self, title: str, ref: str = "A") -> Result:
+        return self.panels[title][ref]
+
+
+async def execute(conn: asyncpg.Connection, sql: str) -> Result:
+    statement = await conn.prepare(sql)
+    return Result([a.name for a in statement.get_attributes()], await statement.fetch(), sql)
+
+
+async def run_dashboard(conn: asyncpg.Connection, uid: str, time_range: TimeRange, choices: Mapping[str, Any], *,
+                        timescaledb: bool) -> Run:
+    """run_dashboard resolves the variables in order (each query sees the ones before), then runs every target."""
+    model, run = dashboard(uid), Run()
+    for var in model["templating"].get("list", []):
+        ctx = QueryContext(time_range, run.variables, timescaledb=timescaledb)
+        result = await execute(conn, render(var["query"], ctx).sql)
+        assert result.columns in (["__text", "__value"], ["__value", "__text"]) or len(result.columns) == 1, \
+            f"variable {var['name']}: columns {result.columns}"
+        pairs = [(r["__text"], r["__value"]) if len(result.columns) == 2 else (str(r[0]), str(r[0])) for r in result.rows]
+        assert pairs, f"variable {var['name']} has no options"
+        run.options[var["name"]] = pairs
+        values = [v for _, v in pairs]
+        chosen = choices.get(var["name"], ALL if var["multi"] else values[0])
+        run.variables[var["name"]] = Variable(var["name"], chosen, multi=var["multi"], include_all=var["includeAll"],
+                                              options=values)
+    ctx = QueryContext(time_range, run.variables, timescaledb=timescaledb)
+    for panel in flat_panels(model):
+        for target in panel.get("targets", []):
+            rendered = render(target["rawSql"], ctx, panel_interval=panel.get("interval"))
+            result = await execute(conn, rendered.sql)
+            check_shape(uid, panel, target, result)
+            run.panels.setdefault(panel["title"], {})[target["refId"]] = result
+    return run
+
+
+DATA_FIELD = re.compile(r"\$\{__data\.fields\.(\w+)\}")
+
+
+def check_shape(uid: str, panel: dict[str, Any], target: dict[str, Any], result: Result) -> None:
+    where = f"{uid} / {panel['title']} / {target['refId']}"
+    assert result.columns and len(set(result.columns)) == len(result.columns), f"{where}: columns {result.columns}"
+    if target["format"] == "time_series":
+        assert "time" in result.columns, f"{where}: a time series needs a time column"
+        times = result.column("time")
+        assert all(isinstance(t, (datetime, *NUMERIC)) for t in times), f"{where}: time values {times[:3]}"
+        keys = [t.timestamp() if isinstance(t, datetime) else float(t) for t in times]
+        assert keys == sorted(keys), f"{where}: Grafana needs time series sorted by time"
+        for name in result.columns:
+            if name in ("time", "metric"):
+                continue
+            assert all(v is None or isinstance(v, NUMERIC) for v in result.column(name)), f"{where}: {name} not numeric"
+        if "metric" in result.columns:
+            assert all(isinstance(v, str) for v in result.column("metric")), f"{where}: metric must be text"
+    if panel["type"] == "stat":
+        assert len(result.rows) == 1 and all(isinstance(v, NUMERIC) or v is None for v in result.rows[0]), where
+    if panel["type"] == "barchart":
+        x = panel["options"]["xField"]
+        assert x in result.columns and all(isinstance(v, str) for v in result.column(x)), f"{where}: x field {x}"
+    named = [o["matcher"]["options"] for o in panel.get("fieldConfig", {}).get("overrides", [])
+             if o["matcher"]["id"] == "byName"]
+    if panel["type"] in ("table", "barchart"):
+        for name in named:
+            assert name in result.columns, f"{where}: override for missing column {name!r}"
+    for link_field in DATA_FIELD.findall(json.dumps(panel.get("fieldConfig", {}))):
+        assert link_field in result.columns, f"{where}: data link needs column {link_field!r}"
+
+
+def local_range(start: datetime, end: datetime) -> TimeRange:
+    return TimeRange(start, end)
+
+
+OVERVIEW_RANGE = local_range(datetime(2024, 1, 1, tzinfo=LOCAL), AS_OF + timedelta(days=1))
+UNIT_RANGE = local_range(datetime(2022, 1, 1, tzinfo=LOCAL), datetime(2026, 12, 31, tzinfo=LOCAL))
+MINUTES = local_range(MINUTE_BATCH - timedelta(minutes=1), MINUTE_BATCH + timedelta(minutes=3))
+
+SCENARIOS = {
+    # uid: [(scenario id, choices)]: "All", one value, several values, as Grafana users pick them.
+    "dx-overview": [
+        ("all", {"period": "2025-12-01"}),
+        ("one-level", {"period": "2025-12-01", "level": ["commune"], "pillar": ["digital_government"]}),
+        ("several", {"period": "2024-12-01", "level": ["district", "commune"], "pillar": ["digital_government", "digital_society"]}),
+    ],
+    "dx-unit-detail": [
+        ("all", {"unit": BEHIND}),
+        ("repeat-one-indicator", {"unit": BEHIND, "indicator": "DG-14", "level": ["commune"]}),
+        ("ceased-unit", {"unit": PREDECESSOR, "level": ["district", "commune"], "pillar": ["digital_government"]}),
+    ],
+    "dx-alerts": [
+        ("all", {}),
+        ("one-kind", {"kind": ["behind"], "level": ["commune"]}),
+        ("several", {"kind": ["overdue", "missed"], "pillar": ["digital_government", "digital_economy"]}),
+    ],
+    "dx-pipeline": [("no-variables", {})],
+}
+
+
+def time_range_for(uid: str, seeded: Seeded) -> TimeRange:
+    if uid == "dx-alerts":
+        return local_range(AS_OF - timedelta(days=1), seeded.now + timedelta(hours=1))
+    return {"dx-overview": OVERVIEW_RANGE, "dx-unit-detail": UNIT_RANGE, "dx-pipeline": MINUTES}[uid]
+
+
+@pytest.mark.parametrize("timescaledb", [False, True], ids=["plain", "timescaledb-option"])
+@pytest.mark.parametrize(
+    ("uid", "choices"),
+    [pytest.param(uid, choices, id=f"{uid}-{name}") for uid, runs in SCENARIOS.items() for name, choices in runs],
+)
+async def test_every_query_runs_with_its_panels_shape(
+    seeded: Seeded, reader: asyncpg.Connection, uid: str, choices: dict[str, Any], timescaledb: bool
+) -> None:
+    run = await run_dashboard(reader, uid, time_range_for(uid, seeded), choices, timescaledb=timescaledb)
+    expected = {p["title"] for p in flat_panels(dashboard(uid)) if p.get("targets")}
+    assert set(run.panels) == expected
+
+
+# ───────────────────────────── the story's numbers ─────────────────────────────
+
+
+@pytest.mark.parametrize("timescaledb", [False, True], ids=["plain", "timescaledb-option"])
+async def test_pipeline_counts_reports_per_minute_and_lag(seeded: Seeded, reader: asyncpg.Connection, timescaledb: bool) -> None:
+    run = await run_dashboard(reader, "dx-pipeline", MINUTES, {}, timescaledb=timescaledb)
+    per_minute = run.table("Báo cáo lưu mỗi phút")
+    assert [float(v) for v in per_minute.column("Báo cáo/phút")] == [3.0, 2.0]
+    minutes = per_minute.column("time")
+    first = minutes[0] if isinstance(minutes[0], datetime) else datetime.fromtimestamp(float(minutes[0]), timezone.utc)
+    assert first == MINUTE_BATCH
+    assert run.table("Báo cáo đã lưu").rows[0][0] == 5
+    assert run.table("Độ trễ trung bình tiếp nhận → lưu").rows[0][0] == pytest.approx((3 * 2000 + 2 * 30000) / 5)
+    assert run.table("Độ trễ lớn nhất").rows[0][0] == pytest.approx(30000)
+    lag = run.table("Độ trễ tiếp nhận → lưu")
+    assert [r["Lớn nhất"] for r in lag.rows] == [2000, 30000]
+
+
+async def test_pipeline_shows_dead_letters_by_reason(seeded: Seeded, reader: asyncpg.Connection) -> None:
+    recent = local_range(seeded.now - timedelta(hours=1), seeded.now + timedelta(minutes=5))
+    run = await run_dashboard(reader, "dx-pipeline", recent, {}, timescaledb=False)
+    assert run.table("Báo cáo vào hàng đợi lỗi").rows[0][0] == 3
+    by_reason = run.table("Báo cáo vào hàng đợi lỗi theo lý do")
+    totals: dict[str, float] = {}
+    for r in by_reason.rows:
+        totals[r["metric"]] = totals.get(r["metric"], 0) + r["value"]
+    assert totals == {"decode": 1, "validation.unknown_unit": 2}
+    assert run.table("Báo cáo lỗi gần nhất").column("Số thứ tự trong luồng") == [3, 2, 1]
+    description = next(p for p in flat_panels(dashboard("dx-pipeline")) if p["title"] == "Báo cáo vào hàng đợi lỗi")
+    assert "dx_ingest_requests_total" in description["description"]
+
+
+async def test_overview_lists_the_unit_known_to_be_behind_first(seeded: Seeded, reader: asyncpg.Connection) -> None:
+    run = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
+    behind = run.table("Đơn vị chậm nhất")
+    assert behind.column("unit") == [BEHIND, MISSED, "QN"]
+    first = behind.rows[0]
+    assert (first["Chậm / không đạt"], first["Quá hạn báo cáo"]) == (1, 1)
+    assert float(behind.row(unit=MISSED)["Thiếu hụt so với lộ trình"]) == 37.5  # 50 % against a passed 80 % target
+
+
+async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
+    seeded: Seeded, reader: asyncpg.Connection
+) -> None:
+    run = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
+    table = run.table("Chỉ số toàn tỉnh so với mục tiêu")
+    dg14 = table.row(**{"Mã": "DG-14"})
+    # The two communes' Q4/2025 parts, (20 + 70) / (100 + 100); the province's own 88 % is shown, not added.
+    assert (dg14["Tỉnh báo cáo"], dg14["Tổng hợp từ các đơn vị"], dg14["Số đơn vị báo cáo"]) == (88, 45, 2)
+    assert (dg14["Mục tiêu"], dg14["Hạn"], dg14["Đánh giá"]) == (">= 90", date(2025, 12, 31), "not_met")
+    dg02 = table.row(**{"Mã": "DG-02"})
+    assert dg02["Tỉnh báo cáo"] == pytest.approx(100 * 2200 / 2247) and dg02["Đánh giá"] == "met"
+    assert table.row(**{"Mã": "DG-04"})["Tổng hợp từ các đơn vị"] == 50
+    # December 2024: the district and the old commune were the reporting units then.
+    old = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2024-12-01"}, timescaledb=False)
+    assert old.table("Chỉ số toàn tỉnh so với mục tiêu").row(**{"Mã": "DG-14"})["Tổng hợp từ các đơn vị"] == 57.5
+
+
+async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncpg.Connection, catalog: Catalog) -> None:
+    run = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
+    statuses = run.table("Đơn vị theo trạng thái, theo cấp")
+    communes = statuses.row(**{"Cấp": "Cấp xã"})
+    # Worst status per unit: TUANCHAU behind, UONGBI missed, the 52 other communes have no data.
+    assert (communes["Không đạt"], communes["Chậm so với lộ trình"], communes["Chưa có số liệu"]) == (1, 1, 52)
+    assert statuses.row(**{"Cấp": "Tỉnh"})["Quá hạn báo cáo"] == 1
+
+    province_only = await run_dashboard(
+        reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01", "level": ["province"]}, timescaledb=False)
+    rates = await reader.fetch(
+        "SELECT sum(actual) AS actual, sum(on_time) AS on_time, sum(expected) AS expected FROM reporting_rates "
+        "WHERE unit = 'QN' AND period_end BETWEEN '2025-12-01' AND '2025-12-31'")
+    actual, on_time, expected = rates[0]["actual"], rates[0]["on_time"], rates[0]["expected"]
+    assert (actual, on_time) == (2, 1)  # DG-14 of Q4 in time, DG-02 of December five days late
+    assert float(province_only.table("Tỷ lệ báo cáo").rows[0][0]) == round(100 * actual / expected, 1)
+    assert float(province_only.table("Tỷ lệ báo cáo đúng hạn").rows[0][0]) == round(100 * on_time / expected, 1)
+
+    outcomes = run.table("Kết quả mốc 2025 và tiến độ tới mốc tiếp theo").row(**{"Mã": "DG-14"})
+    valid = [u for u in catalog.units_active_on(date(2025, 12, 31))
+             if catalog.indicators["DG-14"].target_for(u.level) is not None]
+    assert (outcomes["Đạt mốc 2025"], outcomes["Không đạt mốc 2025"]) == (1, len(valid) - 1)  # only UONGBI's 70 % ≥ 60 %
+    assert outcomes["Mốc tiếp theo"] == date(2030, 12, 31)
+    pillars = run.table("Chỉ tiêu toàn tỉnh đã đạt, theo trụ cột")
+    assert pillars.row(**{"Trụ cột": "Chính quyền số"})["Đã đạt"] == 0
+
+
+async def test_level_choices_follow_the_period(seeded: Seeded, reader: asyncpg.Connection) -> None:
+    after = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
+    before = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2024-12-01"}, timescaledb=False)
+    assert [v for _, v in after.options["level"]] == ["province", "department", "commune"]
+    assert [v for _, v in before.options["level"]] == ["province", "department", "district", "commune"]
+    periods = [v for _, v in after.options["period"]]
+    assert periods[-1] == "2022-01-01" and periods == sorted(periods, reverse=True)
+
+
+async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Connection) -> None:
+    run = await run_dashboard(reader, "dx-unit-detail", UNIT_RANGE, {"unit": BEHIND, "indicator": "DG-14"},
+                              timescaledb=False)
+    names = dict(run.options["unit"])
+    assert {v: t for t, v in names.items()}[PREDECESSOR] == "Phường Tuần Châu, Thành phố Hạ Long (đến 30/06/2025)"
+    status = run.table("Trạng thái các chỉ số")
+    assert status.rows[0]["Mã"] == "DG-14" and status.rows[0]["Trạng thái"] == "behind"
+    assert status.row(**{"Mã": "DG-02"})["Trạng thái"] == "overdue"
+    overdue = run.table("Báo cáo quá hạn")
+    assert overdue.column("Mã") == ["DG-02"]
+    assert overdue.rows[0]["Quá hạn từ"] == date(2025, 12, 11) and overdue.rows[0]["Số ngày quá hạn"] == 94
+    last = run.table("Báo cáo gần nhất")
+    assert last.row(**{"Mã": "DG-14"})["Giá trị"] == 20 and last.row(**{"Mã": "DG-02"})["Giá trị"] == 40
+    lineage = run.table("Đơn vị tiền thân và kế thừa")
+    assert set(lineage.column("unit")) == {"QN-HALONG-P-DAIYEN", PREDECESSOR, "QN-HALONG-P-HAKHAU"}
+
+    history = run.panels["${indicator:text}"]
+    assert history["A"].column("Giá trị báo cáo") == [20]
+    assert history["B"].column("Đơn vị tiền thân (tổng hợp)") == [40, 45]  # 2022–2025 from the old commune
+    assert history["D"].column("Mục tiêu") == [60, 100]
+    expected = await reader.fetchval(
+        "SELECT expected FROM progress_current WHERE unit = $1 AND indicator = 'DG-14'", BEHIND)
+    assert glide_value(history["C"], AS_OF.date()) == pytest.approx(expected)
+
+
+def glide_value(glide: Result, day: date) -> float:
+    """glide_value reads the drawn glide path at ``day`` (straight lines between its points, by days)."""
+    points = [((t.astimezone(LOCAL).date() - day).days, v) for t, v in glide.rows]
+    for (d0, v0), (d1, v1) in zip(points, points[1:]):
+        if d0 <= 0 <= d1:
+            return v0 + (v1 - v0) * (0 - d0) / (d1 - d0)
+    raise AssertionError(f"{day} is outside the drawn glide path {glide.rows}")
+
+
+async def test_unit_detail_of_a_ceased_unit_reads_its_own_history(seeded: Seeded, reader: asyncpg.Connection) -> None:
+    run = await run_dashboard(reader, "dx-unit-detail", UNIT_RANGE, {"unit": PREDECESSOR, "indicator": "DG-14"},
+                              timescaledb=False)
+    assert run.table("Thông tin đơn vị").rows[0]["Hiệu lực đến"] == date(2025, 6, 30)
+    assert run.table("Đơn vị tiền thân và kế thừa").row(unit=BEHIND)["Quan hệ"] == "Kế thừa"
+    assert run.panels["${indicator:text}"]["A"].column("Giá trị báo cáo") == [40, 45]
+
+
+async def test_alerts_dashboard_counts_open_silenced_and_acknowledged(seeded: Seeded, reader: asyncpg.Connection) -> None:
+    window = time_range_for("dx-alerts", seeded)
+    run = await run_dashboard(reader, "dx-alerts", window, {}, timescaledb=False)
+    stat = {t: run.table(t).rows[0][0] for t in ("Cảnh báo đang mở", "Nghiêm trọng", "Đang tắt thông báo",
+                                                  "Đã có người nhận xử lý")}
+    assert stat == {"Cảnh báo đang mở": 4, "Nghiêm trọng": 1, "Đang tắt thông báo": 1, "Đã có người nhận xử lý": 1}
+    open_alerts = run.table("Danh sách cảnh báo đang mở")
+    assert open_alerts.rows[0]["unit"] == MISSED and open_alerts.rows[0]["Mức độ"] == "critical"
+    assert open_alerts.row(unit=MISSED)["Tắt thông báo đến"] is not None
+    assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-02"})["Người xác nhận"] == "chuyên viên A"
+    assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-14"})["Loại"] == "behind"
+    assert sorted(run.table("Lịch sử cảnh báo").column("Diễn biến")) == ["firing"] * 4
+    events = run.table("Cảnh báo phát sinh và kết thúc")
+    assert sum(r["value"] for r in events.rows) == 4 and set(events.column("metric")) == {"Đang mở"}
+    assert run.table("Lệnh tắt thông báo").row(unit=MISSED)["Chỉ số"] == "Tất cả chỉ số"
+    assert run.table("Xác nhận xử lý").row(unit=BEHIND)["Lý do"] == "đã nhắc đơn vị"
+
+    behind_only = await run_dashboard(reader, "dx-alerts", window, {"kind": ["behind"]}, timescaledb=False)
+    assert behind_only.table("Danh sách cảnh báo đang mở").column("unit") == [BEHIND]
+
+
+async def test_the_grafana_role_reads_but_cannot_write_or_see_channel_secrets(
+    seeded: Seeded, reader: asyncpg.Connection
+) -> None:
+    assert await reader.fetchval("SELECT count(*) FROM progress_current") > 0
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await reader.execute("DELETE FROM alerts")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await reader.execute("INSERT INTO dead_letters (stream_seq, subject, reason, detail, payload) "
+                             "VALUES (99, 's', 'r', 'd', 'p')")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await reader.fetch("SELECT url FROM channels")
+
