@@ -6,10 +6,10 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
+from alerts_fixtures import T, fall_behind
 from dxmon.cli import build
 from dxmon.store.progress_repository import evaluate
 from services.alerts import repository as repo
-from test_lifecycle import T, fall_behind
 
 pytestmark = pytest.mark.integration
 

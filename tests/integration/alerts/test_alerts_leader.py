@@ -9,22 +9,21 @@ from datetime import timedelta
 import nats
 import pytest
 
-from conftest import Clock, fast_settings
+from alerts_fixtures import (
+    INDICATOR,
+    UNIT,
+    Clock,
+    T,
+    fall_behind,
+    fast_settings,
+    recover,
+    subscribe,
+    wait_for,
+)
 from dxmon.contracts import LEASES_BUCKET
 from services.alerts.evaluate import LEASE_KEY
-from test_lifecycle import INDICATOR, T, UNIT, fall_behind, recover, subscribe
 
 pytestmark = pytest.mark.integration
-
-
-async def wait_for(predicate, timeout: float, what: str) -> float:
-    """wait_for polls ``predicate`` and returns how long it took."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started
 
 
 async def start_pair(make_engine, settings):

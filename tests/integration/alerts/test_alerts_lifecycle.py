@@ -7,51 +7,28 @@ composed as the service composes it. Steps are driven with explicit times (the i
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 import pytest
 
-from conftest import Clock, alert_events, fast_settings, report, seed
+from alerts_fixtures import (
+    INDICATOR,
+    OTHER,
+    UNIT,
+    Clock,
+    T,
+    alert_events,
+    cycle,
+    fall_behind,
+    fast_settings,
+    recover,
+    subscribe,
+)
 from services.alerts import admin
 from services.alerts import repository as repo
 
 pytestmark = pytest.mark.integration
-
-UNIT, OTHER, INDICATOR = "QN-P-HONGGAI", "QN-P-HALONG", "DG-02"
-T = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)  # 10:00 in Hạ Long
-
-
-async def subscribe(database_url: str, catalog, *subs: tuple[str, str]) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        for unit, url in subs:
-            await admin.add_subscription(conn, catalog, unit=unit, with_descendants=False, pillars=[],
-                                         min_severity="warning", channel=url)
-    finally:
-        await conn.close()
-
-
-async def fall_behind(database_url: str) -> None:
-    """fall_behind: 50% of procedures online, against ~81% expected on the glide path to 100% by 2030."""
-    await seed(database_url, [report(UNIT, INDICATOR, date(2026, 2, 28), numerator=50, denominator=100)], T)
-
-
-async def recover(database_url: str, at: datetime) -> None:
-    """recover: a correction for the same month (latest received wins) puts the unit above the path."""
-    await seed(database_url, [report(UNIT, INDICATOR, date(2026, 2, 28), numerator=95, denominator=100, received=at)], at)
-
-
-async def cycle(engine, now: datetime, units=None) -> int:
-    """cycle runs one round as the scheduler does: evaluate, emit, flush, deliver."""
-    s = engine.scheduler
-    engine.clock.set(now)
-    await s.evaluator.run_pass(now, units)
-    await s.emitter.emit_pending()
-    queued = await s.dispatcher.flush(now)
-    await s.outbox.deliver_due()
-    return queued
-
 
 async def test_behind_then_recovered_once_each_across_a_restart(
     database_url, bus, catalog, smtp, receiver, make_engine

@@ -7,9 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from conftest import Clock, fast_settings
-from test_leader import wait_for
-from test_lifecycle import INDICATOR, T, UNIT, cycle, fall_behind, recover
+from alerts_fixtures import INDICATOR, UNIT, Clock, T, cycle, fall_behind, fast_settings, recover, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -7,12 +7,10 @@ import nats
 import pytest
 from nats.js.errors import KeyNotFoundError
 
-from conftest import Clock, fast_settings
+from alerts_fixtures import INDICATOR, UNIT, Clock, T, fall_behind, fast_settings, subscribe, wait_for
 from dxmon.contracts import LEASES_BUCKET, ReportStored, stored_subject
 from services.alerts.app import create_app
 from services.alerts.evaluate import LEASE_KEY
-from test_leader import wait_for
-from test_lifecycle import INDICATOR, T, UNIT, fall_behind, subscribe
 
 pytestmark = pytest.mark.integration
 
