@@ -17,6 +17,9 @@ from dxmon.contracts import LOCAL_TZ
 from services.alerts.alert import Alert, Flush, Kind, NotifyReason, Severity
 
 PAYLOAD_VERSION = "dx-alerts/1"
+# A digest details this many alerts (news first) and summarises the rest with a link to the
+# dashboards: a province-wide subscription may cover thousands, which no one reads in a message.
+MAX_DETAILED = 50
 SUBJECT_PREFIX = "[Chuyển đổi số Quảng Ninh]"
 UNIT_DASHBOARD_UID = "dx-unit-detail"
 
@@ -133,11 +136,11 @@ def _subject(alerts: Sequence[Alert]) -> str:
     resolved = len(alerts) - len(firing)
     parts = []
     if firing:
-        parts.append(f"{len(firing)} chỉ tiêu cần chú ý" + (f" ({new} mới)" if new else ""))
+        parts.append(f"{format_number(len(firing))} chỉ tiêu cần chú ý" + (f" ({format_number(new)} mới)" if new else ""))
     if resolved:
-        parts.append(f"{resolved} chỉ tiêu đã khắc phục")
+        parts.append(f"{format_number(resolved)} chỉ tiêu đã khắc phục")
     units = {a.unit_name for a in alerts}
-    where = f" – {units.pop()}" if len(units) == 1 else f" – {len(units)} đơn vị"
+    where = f" – {units.pop()}" if len(units) == 1 else f" – {format_number(len(units))} đơn vị"
     return f"{SUBJECT_PREFIX} " + ", ".join(parts) + where
 
 
@@ -148,13 +151,40 @@ def _notify_type(alerts: Sequence[Alert]) -> str:
     return "failure" if any(a.severity is Severity.CRITICAL for a in firing) else "warning"
 
 
-def render_digest(flush: Flush, alerts: Sequence[Alert], *, public_url: str) -> Message:
+_NEWS_ORDER = {
+    NotifyReason.FIRST_NOTIFICATION: 0, NotifyReason.RESOLVED: 1,
+    NotifyReason.REPEAT_INTERVAL_ELAPSED: 2, NotifyReason.STILL_FIRING: 3, None: 4,
+}
+
+
+def _newsworthy(alerts: Sequence[Alert], limit: int) -> list[Alert]:
+    """_newsworthy keeps the ``limit`` alerts a reader most needs: new, resolved, then critical first."""
+    ranked = sorted(alerts, key=lambda a: (_NEWS_ORDER[a.reason], -a.severity.rank, a.unit, a.indicator))
+    return ranked[:limit]
+
+
+def _alert_payload(a: Alert, public_url: str) -> dict[str, Any]:
+    return {
+        "fingerprint": a.fingerprint, "unit": a.unit, "unit_name": a.unit_name,
+        "indicator": a.indicator, "indicator_name": a.indicator_name, "pillar": a.pillar,
+        "kind": a.kind.value, "severity": a.severity.value, "state": a.state.value,
+        "reason": a.reason.value if a.reason else None, "escalated": a.escalated,
+        "starts_at": a.starts_at.isoformat(), "ends_at": a.ends_at.isoformat() if a.ends_at else None,
+        "value": a.value, "expected": a.expected, "target": a.target,
+        "milestone": a.milestone.isoformat() if a.milestone else None,
+        "dashboard_url": dashboard_url(public_url, a.unit),
+    }
+
+
+def render_digest(flush: Flush, alerts: Sequence[Alert], *, public_url: str, limit: int = MAX_DETAILED) -> Message:
     """render_digest turns one recipient's alerts into a Vietnamese digest, grouped by unit.
 
-    Firing alerts come before resolved ones within a unit; units are in code order so the same
-    digest always renders the same way.
+    At most ``limit`` alerts are detailed (new and resolved ones first); the subject counts all of
+    them and the body says how many more there are. Firing alerts come before resolved ones within a
+    unit; units are in code order, so the same digest always renders the same way.
     """
-    ordered = sorted(alerts, key=lambda a: (a.unit, not a.firing, a.kind.value, a.indicator))
+    shown = _newsworthy(alerts, limit)
+    ordered = sorted(shown, key=lambda a: (a.unit, not a.firing, a.kind.value, a.indicator))
     body = [
         "Kính gửi cán bộ phụ trách,",
         "",
@@ -167,8 +197,12 @@ def render_digest(flush: Flush, alerts: Sequence[Alert], *, public_url: str) -> 
         for a in items:
             body += _alert_lines(a, flush.now)
         body.append(f"  Bảng theo dõi: {dashboard_url(public_url, unit)}")
+    hidden = len(alerts) - len(shown)
+    if hidden:
+        body += ["", f"… và {format_number(hidden)} cảnh báo khác (vẫn tiếp diễn), xem trên bảng theo dõi: "
+                     f"{public_url.rstrip('/')}/d/dx-alerts"]
     body += ["", "—", "Thư tự động từ hệ thống dx-monitor; vui lòng không trả lời thư này."]
-    subject, text = _subject(ordered), "\n".join(body)
+    subject, text = _subject(alerts), "\n".join(body)
     payload = {
         "version": PAYLOAD_VERSION,
         "subject": subject,
@@ -176,18 +210,7 @@ def render_digest(flush: Flush, alerts: Sequence[Alert], *, public_url: str) -> 
         "status": "firing" if any(a.firing for a in alerts) else "resolved",
         "reason": group_reason(alerts).value,
         "sent_for": flush.now.isoformat(),
-        "alerts": [
-            {
-                "fingerprint": a.fingerprint, "unit": a.unit, "unit_name": a.unit_name,
-                "indicator": a.indicator, "indicator_name": a.indicator_name, "pillar": a.pillar,
-                "kind": a.kind.value, "severity": a.severity.value, "state": a.state.value,
-                "reason": a.reason.value if a.reason else None, "escalated": a.escalated,
-                "starts_at": a.starts_at.isoformat(), "ends_at": a.ends_at.isoformat() if a.ends_at else None,
-                "value": a.value, "expected": a.expected, "target": a.target,
-                "milestone": a.milestone.isoformat() if a.milestone else None,
-                "dashboard_url": dashboard_url(public_url, a.unit),
-            }
-            for a in ordered
-        ],
+        "total": len(alerts),
+        "alerts": [_alert_payload(a, public_url) for a in ordered],
     }
     return Message(subject=subject, body=text, notify_type=_notify_type(alerts), payload=payload)

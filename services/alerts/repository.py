@@ -239,12 +239,14 @@ async def write_flush(conn: asyncpg.Connection, items: Sequence[OutboxItem], rec
             ],
         )
     if records:
-        await conn.executemany(
+        # One set-based statement: a province-wide flush may log tens of thousands of rows.
+        await conn.execute(
             "INSERT INTO notification_log (channel_id, fingerprint, state, starts_at, notified_at)"
-            " VALUES ($1, $2, $3, $4, $5)"
+            " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])"
             " ON CONFLICT (channel_id, fingerprint) DO UPDATE SET"
             " state = EXCLUDED.state, starts_at = EXCLUDED.starts_at, notified_at = EXCLUDED.notified_at",
-            [(r.channel_id, r.fingerprint, r.state.value, r.starts_at, r.notified_at) for r in records],
+            [r.channel_id for r in records], [r.fingerprint for r in records], [r.state.value for r in records],
+            [r.starts_at for r in records], [r.notified_at for r in records],
         )
 
 

@@ -116,3 +116,14 @@ def test_milestone_is_optional() -> None:
     [line] = [x for x in m.body.splitlines() if "Mục tiêu:" in x]
     assert line.endswith("Mục tiêu: chưa có số liệu")
     assert "(hạn" not in m.body
+
+
+def test_a_huge_digest_details_the_news_and_counts_the_rest() -> None:
+    old = [make_alert(unit=f"QN-X-{i:04d}", unit_name=f"Xã {i}", reason=NotifyReason.STILL_FIRING) for i in range(120)]
+    new = make_alert(unit="QN-X-9999", unit_name="Xã mới", kind=Kind.MISSED, reason=NotifyReason.FIRST_NOTIFICATION)
+    m = render_digest(make_flush(), [*old, new], public_url=PUBLIC, limit=10)
+    assert m.subject == "[Chuyển đổi số Quảng Ninh] 121 chỉ tiêu cần chú ý (1 mới) – 121 đơn vị"
+    assert "■ Xã mới (QN-X-9999)" in m.body  # the news is never cut
+    assert m.body.count("■ ") == 10
+    assert f"… và 111 cảnh báo khác (vẫn tiếp diễn), xem trên bảng theo dõi: {PUBLIC}/d/dx-alerts" in m.body
+    assert m.payload["total"] == 121 and len(m.payload["alerts"]) == 10
