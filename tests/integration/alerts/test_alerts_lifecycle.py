@@ -195,3 +195,22 @@ async def test_client_error_is_final(database_url, bus, catalog, receiver, make_
         assert await conn.fetchval("SELECT state FROM outbox") == "failed"
     finally:
         await conn.close()
+
+
+async def test_a_unit_behind_too_long_is_escalated_to_its_parent(
+    database_url, bus, catalog, smtp, make_engine
+) -> None:
+    staff, province = "can.bo@honggai.example.vn", "van.phong@quangninh.example.vn"
+    parent = catalog.units[UNIT].parent
+    await subscribe(database_url, catalog, (UNIT, smtp.url(staff)), (parent, smtp.url(province)))
+    await fall_behind(database_url)
+    engine = await make_engine(fast_settings(database_url, bus, alerts_escalate_after_seconds=3 * 86400), Clock(T))
+    assert await cycle(engine, T) == 1  # only the commune's staff at first
+    assert await cycle(engine, T + timedelta(days=2)) == 0
+    assert await cycle(engine, T + timedelta(days=3)) == 1  # three days behind: the province hears of it
+    [mail] = smtp.to(province)
+    assert "Báo cáo vượt cấp" in mail.body and "Phường Hồng Gai (QN-P-HONGGAI)" in mail.body
+    assert len(smtp.to(staff)) == 1
+    await recover(database_url, T + timedelta(days=4))
+    assert await cycle(engine, T + timedelta(days=4), units=[UNIT]) == 2  # the resolution goes to both
+    assert [len(smtp.to(staff)), len(smtp.to(province))] == [2, 2]
