@@ -21,7 +21,9 @@ class NatsSettings(BaseSettings):
     nats_user: str | None = Field(None, description="NATS user name (when the server requires one)")
     nats_password: SecretStr | None = Field(None, description="NATS password")
     stream_replicas: int = Field(1, ge=1, le=5, description="JetStream replicas for the streams (3 on a cluster)")
-    reports_max_age_days: float = Field(30, gt=0, description="How long DX_REPORTS keeps reports after storage")
+    reports_max_age_days: float = Field(
+        30, gt=0, description="Longest time a report may wait unstored in DX_REPORTS (JetStream drops older backlog)"
+    )
     reports_max_bytes: int = Field(
         10 * 1024**3, description="Upper bound of DX_REPORTS on disk; when full, ingest answers 503 (nothing dropped)"
     )
