@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
 from dxmon.catalog import Catalog, Measure
-from dxmon.contracts import LOCAL_TZ, ReportIn
+from dxmon.contracts import LOCAL_TZ, ReportIn, end_of_local_day
 from dxmon.problems import Issue
 
 
@@ -25,7 +25,12 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
         issues.append(Issue("unknown-indicator", f"indicator {report.indicator!r} is not in the catalog", "indicator"))
 
     local_day = report.observed_at.astimezone(LOCAL_TZ).date()
-    if report.observed_at > now + future_skew:
+    limit = now + future_skew
+    # A bare date means the end of that day, so today's date would be "future" until midnight; a
+    # clerk reporting today's figures means today, so a period ending today is accepted.
+    period_ends_today = (report.observed_at == end_of_local_day(local_day)
+                         and local_day <= limit.astimezone(LOCAL_TZ).date())
+    if report.observed_at > limit and not period_ends_today:
         issues.append(
             Issue("future-observation", f"observed_at {report.observed_at.isoformat()} is in the future", "observed_at")
         )
