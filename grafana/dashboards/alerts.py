@@ -13,6 +13,7 @@ from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common
 
 from grafana.dashboards.panels import (
+    alert_annotations,
     ALERT_STATE_COLORS,
     ALERT_STATE_LABELS,
     LEVEL_LABELS,
@@ -41,9 +42,20 @@ UID = "dx-alerts"
 KINDS = ("behind", "at_risk", "missed", "overdue")
 KIND_LABELS = {k: STATUS_LABELS[k] for k in KINDS}
 
-# Alerts in the selected levels, pillars and kinds (a: alerts, u: units, i: indicators).
-_ALERT_FILTER = "u.level IN ($level) AND i.pillar IN ($pillar) AND a.kind IN ($kind)"
-_ALERT_JOIN = "JOIN units u ON u.code = a.unit JOIN indicators i ON i.code = a.indicator"
+
+
+def _in_scope(alias: str) -> str:
+    """_in_scope: rows of alerts/alert_events ``alias`` in the selected levels, pillars and kinds.
+
+    Semi-joins keep the wide names out until the few rows a table shows are chosen.
+    """
+    return (
+        f"{alias}.kind IN ($kind)"
+        f" AND {alias}.unit IN (SELECT code FROM units WHERE level IN ($level))"
+        f" AND {alias}.indicator IN (SELECT code FROM indicators WHERE pillar IN ($pillar))"
+    )
+
+
 _SILENCED = (
     "EXISTS (SELECT 1 FROM silences s WHERE s.unit = a.unit AND (s.indicator IS NULL OR s.indicator = a.indicator)"
     " AND s.starts_at <= now() AND s.ends_at > now())"
@@ -61,8 +73,8 @@ def _count_stat(title: str, condition: str, description: str, color: str) -> Pan
         Sql.table(
             f"""
             SELECT count(*) AS "Cảnh báo"
-            FROM alerts a {_ALERT_JOIN}
-            WHERE a.state = 'firing' AND {_ALERT_FILTER}{condition}
+            FROM alerts a
+            WHERE a.state = 'firing' AND {_in_scope("a")}{condition}
             """
         ),
         description=description,
@@ -107,6 +119,12 @@ def open_alerts_table() -> PanelBuilder:
             "Danh sách cảnh báo đang mở",
             Sql.table(
                 f"""
+                WITH shown AS (
+                    SELECT * FROM alerts a
+                    WHERE a.state = 'firing' AND {_in_scope("a")}
+                    ORDER BY a.severity = 'critical' DESC, a.starts_at, a.unit, a.indicator
+                    LIMIT 500
+                )
                 SELECT a.unit AS unit, u.name_vi AS "Đơn vị", l.label AS "Cấp", a.indicator AS "Mã",
                        i.name_vi AS "Chỉ số", a.kind AS "Loại", a.severity AS "Mức độ",
                        a.starts_at AS "Bắt đầu", a.value AS "Giá trị", a.expected AS "Theo lộ trình",
@@ -115,12 +133,12 @@ def open_alerts_table() -> PanelBuilder:
                         WHERE s.unit = a.unit AND (s.indicator IS NULL OR s.indicator = a.indicator)
                           AND s.starts_at <= now() AND s.ends_at > now()) AS "Tắt thông báo đến",
                        k.until AS "Xác nhận đến", k.created_by AS "Người xác nhận"
-                FROM alerts a {_ALERT_JOIN}
+                FROM shown a
+                JOIN units u ON u.code = a.unit
+                JOIN indicators i ON i.code = a.indicator
                 JOIN {labels_sql(LEVEL_LABELS, "l")} ON l.code = u.level
                 LEFT JOIN acknowledgements k ON k.fingerprint = a.fingerprint AND k.until > now()
-                WHERE a.state = 'firing' AND {_ALERT_FILTER}
-                ORDER BY a.severity = 'critical' DESC, a.starts_at, u.name_vi, a.indicator
-                LIMIT 500
+                ORDER BY a.severity = 'critical' DESC, a.starts_at, a.unit, a.indicator
                 """
             ),
             description="Các cảnh báo chưa kết thúc, nghiêm trọng và lâu nhất ở trên; kèm lệnh tắt thông báo và xác "
@@ -140,10 +158,8 @@ def events_timeseries() -> PanelBuilder:
                 f"""
                 SELECT $__timeGroupAlias(e.at, $__interval), st.label AS metric, count(*) AS value
                 FROM alert_events e
-                JOIN units u ON u.code = e.unit
-                JOIN indicators i ON i.code = e.indicator
                 JOIN {labels_sql(ALERT_STATE_LABELS, "st")} ON st.code = e.state
-                WHERE $__timeFilter(e.at) AND u.level IN ($level) AND i.pillar IN ($pillar) AND e.kind IN ($kind)
+                WHERE $__timeFilter(e.at) AND {_in_scope("e")}
                 GROUP BY 1, 2
                 ORDER BY 1
                 """
@@ -161,17 +177,21 @@ def history_table() -> PanelBuilder:
         default_table(
             "Lịch sử cảnh báo",
             Sql.table(
-                """
+                f"""
+                WITH shown AS (
+                    SELECT * FROM alert_events e
+                    WHERE $__timeFilter(e.at) AND {_in_scope("e")}
+                    ORDER BY e.at DESC, e.id DESC
+                    LIMIT 1000
+                )
                 SELECT e.at AS "Thời điểm", e.state AS "Diễn biến", e.unit AS unit, u.name_vi AS "Đơn vị",
                        e.indicator AS "Mã", i.name_vi AS "Chỉ số", e.kind AS "Loại", e.severity AS "Mức độ",
                        e.value AS "Giá trị", e.expected AS "Theo lộ trình", e.target AS "Mục tiêu",
                        e.starts_at AS "Bắt đầu"
-                FROM alert_events e
+                FROM shown e
                 JOIN units u ON u.code = e.unit
                 JOIN indicators i ON i.code = e.indicator
-                WHERE $__timeFilter(e.at) AND u.level IN ($level) AND i.pillar IN ($pillar) AND e.kind IN ($kind)
                 ORDER BY e.at DESC, e.id DESC
-                LIMIT 1000
                 """
             ),
             description="Mọi lần cảnh báo mở và kết thúc trong khoảng thời gian đang xem (mới nhất ở trên).",
@@ -244,6 +264,7 @@ def build() -> dash.Dashboard:
         )
         .time("now-30d", "now")
         .refresh("5m")
+        .annotation(alert_annotations("Cảnh báo"))
         .with_variable(level_variable(in_period=False))
         .with_variable(pillar_variable())
         .with_variable(kind_variable())

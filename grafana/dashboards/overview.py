@@ -1,13 +1,13 @@
 """Province overview (Tổng quan chuyển đổi số): where the province stands, and who is behind.
 
-Status panels read the latest evaluation (``progress_current``, ``progress_rollup``,
-``milestone_outcomes``); reporting panels read ``reporting_rates``; the province-wide indicator
-table rolls up the values in force (``period_values``) of the reporting period chosen in
-``$period``, whatever units existed then — so a month of 2024 counts districts and the old
-communes, a month after June 2025 the 54 new communes. Ratios are rolled up by summing numerators
-and denominators, counts by summing values; other measures are not rolled up (a share cannot be
-recombined without its parts). The province's own report is shown beside the roll-up, never added
-to it (it already covers the whole province).
+Status panels read the latest evaluation (``progress_current``, ``milestone_outcomes``); the
+province-wide indicator table rolls up ``latest_values`` of the units active today (the 54 new
+communes, not the districts that ceased in 2025); reporting panels read ``reporting_rates`` for the
+month chosen in ``$period``, whatever units existed then — so a month of 2024 counts districts and
+the old communes — and ``$period`` offers only the levels that existed in that month. Ratios are
+rolled up by summing numerators and denominators, counts by summing values; other measures are not
+rolled up (a share cannot be recombined without its parts). The province's own report is shown
+beside the roll-up, never added to it (it already covers the whole province).
 """
 
 from __future__ import annotations
@@ -65,9 +65,10 @@ def pillar_targets_table() -> PanelBuilder:
                        count(*) FILTER (WHERE pc.status = 'met') AS "Đã đạt",
                        count(*) AS "Số chỉ tiêu",
                        round(100.0 * count(*) FILTER (WHERE pc.status = 'met') / count(*), 1) AS "Tỷ lệ đạt"
-                FROM progress_current pc
+                FROM units u
+                JOIN progress_current pc ON pc.unit = u.code
                 JOIN {labels_sql(PILLAR_LABELS, "p")} ON p.code = pc.pillar
-                WHERE pc.level = 'province' AND pc.active AND pc.pillar IN ($pillar)
+                WHERE u.level = 'province' AND pc.active AND pc.pillar IN ($pillar)
                 GROUP BY p.label, p.ord
                 ORDER BY p.ord
                 """
@@ -145,25 +146,24 @@ def reporting_by_level_barchart() -> PanelBuilder:
 
 
 def status_by_level_barchart() -> PanelBuilder:
+    rank = " ".join(f"WHEN {sql_literal(code)} THEN {i}" for i, code in enumerate(STATUS_LABELS))
     status_columns = ",\n".join(
-        f"       count(*) FILTER (WHERE s.code = {sql_literal(code)}) AS \"{label}\""
-        for code, label in STATUS_LABELS.items()
+        f"       count(*) FILTER (WHERE per_unit.worst = {i}) AS \"{label}\""
+        for i, label in enumerate(STATUS_LABELS.values())
     )
     panel = default_barchart(
         "Đơn vị theo trạng thái, theo cấp",
         Sql.table(
             f"""
             WITH per_unit AS (
-                SELECT pc.unit, pc.level, min(s.ord) AS worst
+                SELECT pc.level, min(CASE pc.status {rank} END) AS worst
                 FROM progress_current pc
-                JOIN {labels_sql(STATUS_LABELS, "s")} ON s.code = pc.status
                 WHERE pc.active AND pc.level IN ($level) AND pc.pillar IN ($pillar)
                 GROUP BY pc.unit, pc.level
             )
             SELECT l.label AS "Cấp",
             {status_columns}
             FROM per_unit
-            JOIN {labels_sql(STATUS_LABELS, "s")} ON s.ord = per_unit.worst
             JOIN {labels_sql(LEVEL_LABELS, "l")} ON l.code = per_unit.level
             GROUP BY l.label, l.ord
             ORDER BY l.ord
@@ -182,24 +182,30 @@ def furthest_behind_table() -> PanelBuilder:
             "Đơn vị chậm nhất",
             Sql.table(
                 f"""
-                SELECT pc.unit AS unit, u.name_vi AS "Đơn vị", l.label AS "Cấp", p.name_vi AS "Trực thuộc",
-                       count(*) FILTER (WHERE pc.status IN ('behind', 'missed')) AS "Chậm / không đạt",
-                       count(*) FILTER (WHERE pc.status = 'at_risk') AS "Có nguy cơ",
-                       count(*) FILTER (WHERE pc.status = 'overdue') AS "Quá hạn báo cáo",
-                       round(avg(100 * CASE WHEN i.direction = 'higher_is_better' THEN pc.expected - pc.value
-                                            ELSE pc.value - pc.expected END / nullif(abs(pc.expected), 0))
-                             FILTER (WHERE pc.status IN ('behind', 'missed'))::numeric, 1) AS "Thiếu hụt so với lộ trình"
-                FROM progress_current pc
-                JOIN indicators i ON i.code = pc.indicator
-                JOIN units u ON u.code = pc.unit
+                WITH worst AS (
+                    SELECT pc.unit,
+                           count(*) FILTER (WHERE pc.status IN ('behind', 'missed')) AS behind,
+                           count(*) FILTER (WHERE pc.status = 'at_risk') AS at_risk,
+                           count(*) FILTER (WHERE pc.status = 'overdue') AS overdue,
+                           avg(100 * CASE WHEN i.direction = 'higher_is_better' THEN pc.expected - pc.value
+                                          ELSE pc.value - pc.expected END / nullif(abs(pc.expected), 0))
+                               FILTER (WHERE pc.status IN ('behind', 'missed')) AS shortfall
+                    FROM progress_current pc
+                    JOIN indicators i ON i.code = pc.indicator
+                    WHERE pc.active AND pc.level IN ($level) AND pc.pillar IN ($pillar)
+                      AND pc.status IN ('behind', 'missed', 'at_risk', 'overdue')
+                    GROUP BY pc.unit
+                    ORDER BY behind DESC, shortfall DESC NULLS LAST, overdue DESC, at_risk DESC, pc.unit
+                    LIMIT 20
+                )
+                SELECT w.unit AS unit, u.name_vi AS "Đơn vị", l.label AS "Cấp", p.name_vi AS "Trực thuộc",
+                       w.behind AS "Chậm / không đạt", w.at_risk AS "Có nguy cơ", w.overdue AS "Quá hạn báo cáo",
+                       round(w.shortfall::numeric, 1) AS "Thiếu hụt so với lộ trình"
+                FROM worst w
+                JOIN units u ON u.code = w.unit
                 LEFT JOIN units p ON p.code = u.parent
-                JOIN {labels_sql(LEVEL_LABELS, "l")} ON l.code = pc.level
-                WHERE pc.active AND pc.level IN ($level) AND pc.pillar IN ($pillar)
-                  AND pc.status IN ('behind', 'missed', 'at_risk', 'overdue')
-                GROUP BY pc.unit, u.name_vi, l.label, p.name_vi
-                ORDER BY "Chậm / không đạt" DESC, "Thiếu hụt so với lộ trình" DESC NULLS LAST,
-                         "Quá hạn báo cáo" DESC, "Có nguy cơ" DESC, u.name_vi
-                LIMIT 20
+                JOIN {labels_sql(LEVEL_LABELS, "l")} ON l.code = u.level
+                ORDER BY w.behind DESC, w.shortfall DESC NULLS LAST, w.overdue DESC, w.at_risk DESC, w.unit
                 """
             ),
             description="20 đơn vị có nhiều chỉ số chậm so với lộ trình hoặc không đạt mốc nhất; thiếu hụt là mức "
@@ -211,72 +217,61 @@ def furthest_behind_table() -> PanelBuilder:
 
 
 def province_indicators_table() -> PanelBuilder:
-    met = satisfies("coalesce(pv.value, rolled.value)", "t.comparator", "t.value")
+    met = satisfies("coalesce(r.own, r.rolled)", "r.comparator", "r.value")
     return with_columns(
         default_table(
             "Chỉ số toàn tỉnh so với mục tiêu",
             Sql.table(
                 f"""
-                WITH win AS (
-                    SELECT i.code, i.name_vi, i.pillar, i.measure, w.start,
-                           (w.start + make_interval(months => c.months))::date AS stop
-                    FROM indicators i
-                    JOIN (VALUES ('monthly', 'month', 1), ('quarterly', 'quarter', 3), ('yearly', 'year', 12))
-                         AS c (cadence, field, months) ON c.cadence = i.cadence
-                    CROSS JOIN LATERAL (SELECT date_trunc(c.field, '$period'::date)::date AS start) w
-                    WHERE i.pillar IN ($pillar)
+                WITH rolled AS (
+                    -- Each active unit's newest value per indicator (ceased units' values are history).
+                    SELECT lv.indicator, count(*) AS reporters,
+                           100 * sum(lv.numerator) / nullif(sum(lv.denominator), 0) AS ratio, sum(lv.value) AS total
+                    FROM latest_values lv
+                    JOIN units u ON u.code = lv.unit
+                    WHERE (u.valid_to IS NULL OR u.valid_to >= (now() AT TIME ZONE {TZ})::date)
+                      AND u.level <> 'province' AND u.level IN ($level)
+                    GROUP BY lv.indicator
                 ),
-                in_force AS (
-                    -- The value in force per unit in the indicator's period containing $period.
-                    SELECT DISTINCT ON (v.indicator, v.unit) v.indicator, v.unit, v.value, v.numerator, v.denominator
-                    FROM win
-                    JOIN period_values v ON v.indicator = win.code
-                     AND v.observed_at >= win.start::timestamp AT TIME ZONE {TZ}
-                     AND v.observed_at < win.stop::timestamp AT TIME ZONE {TZ}
-                    ORDER BY v.indicator, v.unit, v.observed_at DESC
-                ),
-                rolled AS (
-                    SELECT f.indicator, count(*) AS reporters,
-                           CASE min(win.measure)
-                               WHEN 'ratio' THEN 100 * sum(f.numerator) / nullif(sum(f.denominator), 0)
-                               WHEN 'count' THEN sum(f.value)
-                           END AS value
-                    FROM in_force f
-                    JOIN win ON win.code = f.indicator
-                    JOIN units u ON u.code = f.unit
-                    WHERE u.level <> 'province' AND u.level IN ($level)
-                    GROUP BY f.indicator
-                ),
-                pv AS (
-                    SELECT f.indicator, f.value FROM in_force f JOIN units u ON u.code = f.unit
+                own AS (
+                    SELECT lv.indicator, lv.value
+                    FROM units u
+                    JOIN latest_values lv ON lv.unit = u.code
                     WHERE u.level = 'province'
                 ),
                 t AS (
-                    -- The province's next milestone after the period; the last one once all have passed.
+                    -- The province's next milestone; the last one once all have passed.
                     SELECT DISTINCT ON (m.indicator) m.indicator, m.deadline, m.value, m.comparator
                     FROM target_milestones m
-                    JOIN win ON win.code = m.indicator
+                    CROSS JOIN (SELECT (now() AT TIME ZONE {TZ})::date AS today) d
                     WHERE m.level = 'province'
-                    ORDER BY m.indicator, m.deadline < win.stop - 1, abs(m.deadline - (win.stop - 1))
+                    ORDER BY m.indicator, m.deadline < d.today, abs(m.deadline - d.today)
+                ),
+                rows AS (
+                    SELECT i.code, i.name_vi, i.pillar, own.value AS own, coalesce(rolled.reporters, 0) AS reporters,
+                           CASE i.measure WHEN 'ratio' THEN rolled.ratio WHEN 'count' THEN rolled.total END AS rolled,
+                           t.indicator IS NOT NULL AS has_target, t.deadline, t.value, t.comparator
+                    FROM indicators i
+                    LEFT JOIN rolled ON rolled.indicator = i.code
+                    LEFT JOIN own ON own.indicator = i.code
+                    LEFT JOIN t ON t.indicator = i.code
+                    WHERE i.pillar IN ($pillar)
                 )
-                SELECT win.code AS "Mã", win.name_vi AS "Chỉ số", p.label AS "Trụ cột",
-                       pv.value AS "Tỉnh báo cáo", rolled.value AS "Tổng hợp từ các đơn vị",
-                       coalesce(rolled.reporters, 0) AS "Số đơn vị báo cáo",
-                       t.comparator || ' ' || trim_scale(round(t.value::numeric, 2)) AS "Mục tiêu", t.deadline AS "Hạn",
-                       CASE WHEN t.indicator IS NULL THEN NULL
-                            WHEN coalesce(pv.value, rolled.value) IS NULL THEN 'no_data'
+                SELECT r.code AS "Mã", r.name_vi AS "Chỉ số", p.label AS "Trụ cột",
+                       r.own AS "Tỉnh báo cáo", r.rolled AS "Tổng hợp từ các đơn vị", r.reporters AS "Số đơn vị báo cáo",
+                       r.comparator || ' ' || trim_scale(round(r.value::numeric, 2)) AS "Mục tiêu", r.deadline AS "Hạn",
+                       CASE WHEN NOT r.has_target THEN NULL
+                            WHEN coalesce(r.own, r.rolled) IS NULL THEN 'no_data'
                             WHEN {met} THEN 'met' ELSE 'not_met' END AS "Đánh giá"
-                FROM win
-                JOIN {labels_sql(PILLAR_LABELS, "p")} ON p.code = win.pillar
-                LEFT JOIN rolled ON rolled.indicator = win.code
-                LEFT JOIN pv ON pv.indicator = win.code
-                LEFT JOIN t ON t.indicator = win.code
-                ORDER BY p.ord, win.code
+                FROM rows r
+                JOIN {labels_sql(PILLAR_LABELS, "p")} ON p.code = r.pillar
+                ORDER BY p.ord, r.code
                 """
             ),
-            description="Từng chỉ số trong kỳ báo cáo đang chọn (kỳ tháng, quý hoặc năm chứa tháng đó): số liệu tỉnh tự "
-            "báo cáo, và số tổng hợp từ các đơn vị thuộc các cấp đang chọn (tỷ lệ = tổng tử số / tổng mẫu số; số lượng = "
-            "tổng), so với mục tiêu mốc kế tiếp của tỉnh. Đánh giá dùng số tỉnh báo cáo, nếu không có thì số tổng hợp.",
+            description="Từng chỉ số hiện nay: số liệu mới nhất tỉnh tự báo cáo, và số tổng hợp từ số liệu mới nhất của "
+            "các đơn vị đang hoạt động thuộc các cấp đang chọn (tỷ lệ = tổng tử số / tổng mẫu số; số lượng = tổng; chỉ "
+            "số phần trăm, thứ hạng, có/không thì không cộng được), so với mục tiêu mốc kế tiếp của tỉnh. Đánh giá dùng "
+            "số tỉnh báo cáo, nếu không có thì số tổng hợp.",
         ),
         mapped_column("Đánh giá", ASSESSMENT_LABELS, ASSESSMENT_COLORS),
     )

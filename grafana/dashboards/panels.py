@@ -166,6 +166,19 @@ def default_dashboard(title: str, uid: str, description: str) -> dash.Dashboard:
     )
 
 
+def alert_annotations(name: str, *tags: str) -> dash.AnnotationQuery:
+    """alert_annotations shows the alerts service's Grafana annotations (tagged ``dx-monitor``, ``alert``, the
+    state, the kind, the unit code and the indicator code) whose tags include all of ``tags``."""
+    return (
+        dash.AnnotationQuery()
+        .name(name)
+        .datasource(DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+        .enable(True)
+        .icon_color("red")
+        .target(dash.AnnotationTarget().type("tags").tags(["dx-monitor", "alert", *tags]).match_any(False).limit(200))
+    )
+
+
 # ───────────────────────────── panels ─────────────────────────────
 
 

@@ -15,6 +15,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, VariableRefresh
 
 from grafana.dashboards.panels import (
+    alert_annotations,
     CADENCE_LABELS,
     LEVEL_LABELS,
     PILLAR_LABELS,
@@ -335,6 +336,7 @@ def build() -> dash.Dashboard:
             "Một đơn vị: trạng thái từng chỉ số so với lộ trình và mục tiêu, báo cáo gần nhất, báo cáo quá hạn, diễn biến.",
         )
         .time("now-4y/y", "now/y")
+        .annotation(alert_annotations("Cảnh báo của đơn vị", "$unit"))
         .with_variable(level_variable(in_period=False))
         .with_variable(unit_variable())
         .with_variable(pillar_variable())

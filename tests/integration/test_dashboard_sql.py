@@ -37,7 +37,8 @@ from dxmon.contracts import ReportReceived, end_of_local_day
 from dxmon.store.progress_repository import evaluate
 from dxmon.store.reports_repository import record_dead_letter, store_reports
 from grafana.build import PROVISIONING_DIR, flat_panels
-from grafana.interpolate import ALL, QueryContext, TimeRange, Variable, render
+from grafana.execute import render_target, resolve_variables, targets
+from grafana.interpolate import QueryContext, TimeRange
 from services.alerts.repository import acknowledge, add_silence, sync_alerts
 from tests.conftest import create_database
 
@@ -146,8 +147,7 @@ class Result:
 
 @dataclass
 class Run:
-    variables: dict[str, Variable] = field(default_factory=dict)
-    options: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    options: dict[str, list[tuple[str, str]]]
     panels: dict[str, dict[str, Result]] = field(default_factory=dict)
 
     def table(self, title: str, ref: str = "A") -> Result:
@@ -161,27 +161,15 @@ async def execute(conn: asyncpg.Connection, sql: str) -> Result:
 
 async def run_dashboard(conn: asyncpg.Connection, uid: str, time_range: TimeRange, choices: Mapping[str, Any], *,
                         timescaledb: bool) -> Run:
-    """run_dashboard resolves the variables in order (each query sees the ones before), then runs every target."""
-    model, run = dashboard(uid), Run()
-    for var in model["templating"].get("list", []):
-        ctx = QueryContext(time_range, run.variables, timescaledb=timescaledb)
-        result = await execute(conn, render(var["query"], ctx).sql)
-        assert result.columns in (["__text", "__value"], ["__value", "__text"]) or len(result.columns) == 1, \
-            f"variable {var['name']}: columns {result.columns}"
-        pairs = [(r["__text"], r["__value"]) if len(result.columns) == 2 else (str(r[0]), str(r[0])) for r in result.rows]
-        assert pairs, f"variable {var['name']} has no options"
-        run.options[var["name"]] = pairs
-        values = [v for _, v in pairs]
-        chosen = choices.get(var["name"], ALL if var["multi"] else values[0])
-        run.variables[var["name"]] = Variable(var["name"], chosen, multi=var["multi"], include_all=var["includeAll"],
-                                              options=values)
-    ctx = QueryContext(time_range, run.variables, timescaledb=timescaledb)
-    for panel in flat_panels(model):
-        for target in panel.get("targets", []):
-            rendered = render(target["rawSql"], ctx, panel_interval=panel.get("interval"))
-            result = await execute(conn, rendered.sql)
-            check_shape(uid, panel, target, result)
-            run.panels.setdefault(panel["title"], {})[target["refId"]] = result
+    """run_dashboard resolves the variables like Grafana, then runs and shape-checks every target."""
+    model = dashboard(uid)
+    resolved = await resolve_variables(conn, model, time_range, choices, timescaledb=timescaledb)
+    run = Run(resolved.options)
+    ctx = QueryContext(time_range, resolved.variables, timescaledb=timescaledb)
+    for panel, target in targets(model):
+        result = await execute(conn, render_target(panel, target, ctx))
+        check_shape(uid, panel, target, result)
+        run.panels.setdefault(panel["title"], {})[target["refId"]] = result
     return run
 
 
@@ -312,15 +300,22 @@ async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
     run = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
     table = run.table("Chỉ số toàn tỉnh so với mục tiêu")
     dg14 = table.row(**{"Mã": "DG-14"})
-    # The two communes' Q4/2025 parts, (20 + 70) / (100 + 100); the province's own 88 % is shown, not added.
+    # The two active communes' latest parts, (20 + 70) / (100 + 100): the ceased commune and district
+    # (40 %, 75 %) are history, and the province's own 88 % is shown beside the roll-up, not added.
     assert (dg14["Tỉnh báo cáo"], dg14["Tổng hợp từ các đơn vị"], dg14["Số đơn vị báo cáo"]) == (88, 45, 2)
-    assert (dg14["Mục tiêu"], dg14["Hạn"], dg14["Đánh giá"]) == (">= 90", date(2025, 12, 31), "not_met")
+    today = await reader.fetchval("SELECT (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date")
+    assert today <= date(2030, 12, 31), "the story's next milestone is 2030"
+    assert (dg14["Mục tiêu"], dg14["Hạn"], dg14["Đánh giá"]) == (">= 100", date(2030, 12, 31), "not_met")
     dg02 = table.row(**{"Mã": "DG-02"})
-    assert dg02["Tỉnh báo cáo"] == pytest.approx(100 * 2200 / 2247) and dg02["Đánh giá"] == "met"
-    assert table.row(**{"Mã": "DG-04"})["Tổng hợp từ các đơn vị"] == 50
-    # December 2024: the district and the old commune were the reporting units then.
-    old = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2024-12-01"}, timescaledb=False)
-    assert old.table("Chỉ số toàn tỉnh so với mục tiêu").row(**{"Mã": "DG-14"})["Tổng hợp từ các đơn vị"] == 57.5
+    assert dg02["Tỉnh báo cáo"] == pytest.approx(100 * 2200 / 2247) and dg02["Tổng hợp từ các đơn vị"] == 40
+    # DG-04's only milestone (31/12/2025, ≥ 80 %) has passed: the last one is shown; 50 % fails it.
+    dg04 = table.row(**{"Mã": "DG-04"})
+    assert (dg04["Tổng hợp từ các đơn vị"], dg04["Hạn"], dg04["Đánh giá"]) == (50, date(2025, 12, 31), "not_met")
+    assert table.row(**{"Mã": "DG-01"})["Đánh giá"] is None  # no target
+    assert table.row(**{"Mã": "DG-05"})["Đánh giá"] == "no_data"
+    departments = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE,
+                                      {"period": "2025-12-01", "level": ["department"]}, timescaledb=False)
+    assert departments.table("Chỉ số toàn tỉnh so với mục tiêu").row(**{"Mã": "DG-14"})["Số đơn vị báo cáo"] == 0
 
 
 async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncpg.Connection, catalog: Catalog) -> None:

@@ -96,6 +96,7 @@ def test_every_variable_a_query_uses_is_defined(dashboards: dict[str, dict[str, 
         defined = {v["name"] for v in d["templating"].get("list", [])} | BUILTINS
         sqls = [v["query"] for v in d["templating"].get("list", [])]
         sqls += [t["rawSql"] for p in flat_panels(d) for t in p.get("targets", [])]
+        sqls += [tag for a in d.get("annotations", {}).get("list", []) for tag in a.get("target", {}).get("tags", [])]
         for sql in sqls:
             for m in VARIABLE_REF.finditer(sql):
                 name = m.group(1) or m.group(2) or m.group(3)
@@ -115,6 +116,13 @@ def test_unit_names_link_to_the_unit_dashboard(dashboards: dict[str, dict[str, A
     ]
     assert links and links[0]["url"].startswith("/d/dx-unit-detail?var-unit=${__data.fields.unit}")
     assert "unit" in behind["targets"][0]["rawSql"]
+
+
+def test_unit_page_shows_the_alerts_services_annotations_for_that_unit(dashboards: dict[str, dict[str, Any]]) -> None:
+    (query,) = dashboards["dx-unit-detail"]["annotations"]["list"]
+    assert query["datasource"]["type"] == "grafana" and query["enable"] is True
+    # services/alerts/emit.py tags each annotation dx-monitor, alert, state, kind, unit code, indicator code.
+    assert query["target"] == {"type": "tags", "tags": ["dx-monitor", "alert", "$unit"], "matchAny": False, "limit": 200}
 
 
 def test_provisioning_reads_credentials_from_the_environment() -> None:
