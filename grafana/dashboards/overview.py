@@ -145,13 +145,23 @@ def reporting_by_level_barchart() -> PanelBuilder:
     )
 
 
+def _per_status(count: str) -> str:
+    """_per_status: one column per status (Vietnamese label, worst first) counting ``count`` ({code} is the status)."""
+    return ",\n".join(
+        f"       {count.format(code=sql_literal(code), rank=i)} AS \"{label}\""
+        for i, (code, label) in enumerate(STATUS_LABELS.items())
+    )
+
+
+def _status_barchart(title: str, query: Sql, x_field: str, description: str) -> PanelBuilder:
+    panel = default_barchart(title, query, x_field=x_field, description=description)
+    panel = panel.stacking(common.StackingMode.NORMAL).show_value(common.VisibilityMode.AUTO)
+    return fixed_colors(panel, {STATUS_LABELS[code]: color for code, color in STATUS_COLORS.items()})
+
+
 def status_by_level_barchart() -> PanelBuilder:
     rank = " ".join(f"WHEN {sql_literal(code)} THEN {i}" for i, code in enumerate(STATUS_LABELS))
-    status_columns = ",\n".join(
-        f"       count(*) FILTER (WHERE per_unit.worst = {i}) AS \"{label}\""
-        for i, label in enumerate(STATUS_LABELS.values())
-    )
-    panel = default_barchart(
+    return _status_barchart(
         "Đơn vị theo trạng thái, theo cấp",
         Sql.table(
             f"""
@@ -162,18 +172,37 @@ def status_by_level_barchart() -> PanelBuilder:
                 GROUP BY pc.unit, pc.level
             )
             SELECT l.label AS "Cấp",
-            {status_columns}
+            {_per_status("count(*) FILTER (WHERE per_unit.worst = {rank})")}
             FROM per_unit
             JOIN {labels_sql(LEVEL_LABELS, "l")} ON l.code = per_unit.level
             GROUP BY l.label, l.ord
             ORDER BY l.ord
             """
         ),
-        x_field="Cấp",
-        description="Số đơn vị đang hoạt động ở mỗi trạng thái, theo lần đánh giá gần nhất. Trạng thái của một đơn vị "
-        "là trạng thái xấu nhất trong các chỉ số của đơn vị (thuộc các trụ cột đang chọn).",
-    ).stacking(common.StackingMode.NORMAL).show_value(common.VisibilityMode.AUTO)
-    return fixed_colors(panel, {STATUS_LABELS[code]: color for code, color in STATUS_COLORS.items()})
+        "Cấp",
+        "Số đơn vị đang hoạt động ở mỗi trạng thái, theo lần đánh giá gần nhất. Trạng thái của một đơn vị là trạng "
+        "thái xấu nhất trong các chỉ số của đơn vị (thuộc các trụ cột đang chọn).",
+    )
+
+
+def status_by_pillar_barchart() -> PanelBuilder:
+    return _status_barchart(
+        "Chỉ số của các đơn vị theo trạng thái, theo trụ cột",
+        Sql.table(
+            f"""
+            SELECT p.label AS "Trụ cột",
+            {_per_status("coalesce(sum(r.units) FILTER (WHERE r.status = {code}), 0)")}
+            FROM progress_rollup r
+            JOIN {labels_sql(PILLAR_LABELS, "p")} ON p.code = r.pillar
+            WHERE r.level IN ($level) AND r.pillar IN ($pillar)
+            GROUP BY p.label, p.ord
+            ORDER BY p.ord
+            """
+        ),
+        "Trụ cột",
+        "Mỗi cặp (đơn vị đang hoạt động, chỉ số có mục tiêu) được đếm một lần theo trạng thái của nó, theo lần đánh "
+        "giá gần nhất (bảng tổng hợp progress_rollup).",
+    )
 
 
 def furthest_behind_table() -> PanelBuilder:
@@ -357,8 +386,9 @@ def build() -> dash.Dashboard:
         .with_panel(reporting_rate_stat().span(3).height(7))
         .with_panel(on_time_rate_stat().span(3).height(7))
         .with_panel(reporting_by_level_barchart().span(9).height(7))
-        .with_panel(status_by_level_barchart().span(12).height(10))
-        .with_panel(furthest_behind_table().span(12).height(10))
+        .with_panel(status_by_level_barchart().span(12).height(8))
+        .with_panel(status_by_pillar_barchart().span(12).height(8))
+        .with_panel(furthest_behind_table().span(24).height(10))
         .with_panel(province_indicators_table().span(24).height(14))
         .with_panel(outcome_and_next_table().span(24).height(10))
         .with_panel(reporting_rate_timeseries().span(24).height(8))

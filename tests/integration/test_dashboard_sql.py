@@ -325,6 +325,10 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     # Worst status per unit: TUANCHAU behind, UONGBI missed, the 52 other communes have no data.
     assert (communes["Không đạt"], communes["Chậm so với lộ trình"], communes["Chưa có số liệu"]) == (1, 1, 52)
     assert statuses.row(**{"Cấp": "Tỉnh"})["Quá hạn báo cáo"] == 1
+    pairs = run.table("Chỉ số của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Chính quyền số"})
+    # DG-14 behind (TUANCHAU) and on track (UONGBI, QN); DG-04 missed (UONGBI); DG-02 overdue (TUANCHAU, QN).
+    assert [pairs[k] for k in ("Chậm so với lộ trình", "Không đạt", "Quá hạn báo cáo", "Đúng lộ trình", "Đã đạt")] \
+        == [1, 1, 2, 2, 0]
 
     province_only = await run_dashboard(
         reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01", "level": ["province"]}, timescaledb=False)
