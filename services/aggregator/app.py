@@ -24,24 +24,21 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from faststream import AckPolicy, Context
 from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
-from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.message import NatsBatchMessage
+from faststream.nats import NatsBroker
 from faststream.security import SASLPlaintext
 from nats.aio.msg import Msg
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import ValidationError
 
-from dxmon.bus import aggregator_consumer_config
+from dxmon.bus import AGGREGATOR_DURABLE
 from dxmon.catalog import Catalog
 from dxmon.contracts import (
     REPORTS_STREAM,
-    REPORTS_SUBJECTS,
     ReportReceived,
     ReportStored,
     deadletter_subject,
@@ -49,7 +46,7 @@ from dxmon.contracts import (
 )
 from dxmon.settings import AggregatorSettings
 from dxmon.store.reports_repository import record_dead_letter, store_reports
-from dxmon.validation import check_report
+from services.aggregator.consumer import PullConsumer
 
 log = logging.getLogger("dx.aggregator")
 
@@ -98,21 +95,25 @@ def nak_delay(deliveries: int) -> float:
 
 
 def classify(msgs: list[Msg], catalog: Catalog) -> tuple[list[tuple[Msg, ReportReceived]], list[Poison]]:
-    """classify decodes each message; those that fail decoding or the catalog rules are poison.
+    """classify decodes each message; those that fail decoding or name codes the catalog lacks are poison.
 
-    The catalog rules are checked as of the report's ``received_at``, i.e. as ingest checked them,
-    so a redelivery decides the same way however late it comes.
+    Ingest already applied every catalog rule (as of ``received_at``), and NATS permissions let only
+    ingest publish reports, so the full rule set is not re-run per message here (it costs a third of
+    the aggregator's CPU). What can still go wrong — a rogue or garbled message, a catalog that lost
+    a code since — is caught here; anything the database refuses is caught by the one-by-one retry.
     """
     good, poison = [], []
+    units, indicators = catalog.units, catalog.indicators
     for m in msgs:
         try:
             event = ReportReceived.model_validate_json(m.data)
         except ValidationError as exc:
             poison.append(Poison(m, "undecodable", str(exc)[:1000]))
             continue
-        issues = check_report(event, catalog, event.received_at, timedelta(0))
-        if issues:
-            poison.append(Poison(m, issues[0].reason, "; ".join(i.message for i in issues)[:1000]))
+        if event.unit not in units:
+            poison.append(Poison(m, "unknown-unit", f"unit {event.unit!r} is not in the catalog"))
+        elif event.indicator not in indicators:
+            poison.append(Poison(m, "unknown-indicator", f"indicator {event.indicator!r} is not in the catalog"))
         else:
             good.append((m, event))
     return good, poison
@@ -206,14 +207,8 @@ class Writer:
         self.metrics.stored.inc(sum(s.stored for s in stored))
 
 
-async def skip_decoding(msg: Any, original: Any = None) -> None:
-    """skip_decoding: the handler decodes each raw message itself (a poison message must not fail the
-    whole batch), so FastStream's own JSON decoding of the batch would be wasted work."""
-    return None
-
-
 def create_app(settings: AggregatorSettings | None = None, catalog: Catalog | None = None) -> AsgiFastStream:
-    """create_app wires the broker, the durable batch subscriber and the health/metrics routes."""
+    """create_app wires the broker connection, the pull consumer loop and the health/metrics routes."""
     settings = settings or AggregatorSettings()
     catalog = catalog or Catalog.load()
     metrics = Metrics()
@@ -228,19 +223,24 @@ def create_app(settings: AggregatorSettings | None = None, catalog: Catalog | No
         graceful_timeout=30,
     )
 
-    @broker.subscriber(
-        REPORTS_SUBJECTS,
-        stream=JStream(REPORTS_STREAM, declare=False),
-        durable="aggregator",
-        pull_sub=PullSub(batch_size=settings.aggregator_batch_size,
-                         timeout=settings.aggregator_batch_timeout_seconds, batch=True),
-        config=aggregator_consumer_config(settings.ack_wait_seconds),
-        ack_policy=AckPolicy.MANUAL,
-        decoder=skip_decoding,
-        description="Reports accepted by ingest; stored in batches, acked after commit",
-    )
-    async def on_reports(batch: NatsBatchMessage = Context("message")) -> None:
-        await writer.handle(batch.raw_message)
+    consumer: dict[str, Any] = {}
+
+    async def consume_forever() -> None:
+        pull: PullConsumer = consumer["pull"]
+        while not consumer.get("stopping"):
+            try:
+                msgs = await pull.fetch()
+            except Exception as exc:  # noqa: BLE001 - e.g. NATS reconnecting: wait and fetch again
+                log.warning("fetch failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1)
+                continue
+            if not msgs:
+                continue
+            try:
+                await writer.handle(msgs)
+            except Exception:  # noqa: BLE001 - unacked messages come back after the ack wait
+                log.exception("batch of %d not settled; JetStream will redeliver it", len(msgs))
+                await asyncio.sleep(1)
 
     @asynccontextmanager
     async def lifespan():
@@ -251,8 +251,27 @@ def create_app(settings: AggregatorSettings | None = None, catalog: Catalog | No
     async def after_startup() -> None:
         writer.nc = broker.connection
         writer.js = broker.connection.jetstream(timeout=10)
+        pull = PullConsumer(broker.connection, REPORTS_STREAM, AGGREGATOR_DURABLE,
+                            settings.aggregator_batch_size, settings.aggregator_batch_timeout_seconds)
+        await pull.start()
+        consumer["pull"] = pull
+        consumer["task"] = asyncio.create_task(consume_forever())
         log.info("aggregator consuming %s (batch ≤ %d, ≤ %.2fs)", REPORTS_STREAM,
                  settings.aggregator_batch_size, settings.aggregator_batch_timeout_seconds)
+
+    async def on_shutdown() -> None:
+        # Finish the batch in hand (commit, then ack), then hand back what was fetched but not
+        # started: an immediate nak lets another aggregator take it without waiting for ack_wait.
+        consumer["stopping"] = True
+        task = consumer.get("task")
+        if task is not None:
+            try:
+                await asyncio.wait_for(task, settings.aggregator_batch_timeout_seconds + 30)
+            except TimeoutError:
+                task.cancel()
+        if "pull" in consumer:
+            for m in await consumer["pull"].stop():
+                await m.nak()
 
     @get
     async def readyz(scope: Any) -> AsgiResponse:
@@ -282,6 +301,7 @@ def create_app(settings: AggregatorSettings | None = None, catalog: Catalog | No
                      ("/ping", make_ping_asgi(broker, timeout=5.0))],
         lifespan=lifespan,
         after_startup=[after_startup],
+        on_shutdown=[on_shutdown],
     )
     app.writer = writer  # type: ignore[attr-defined]
     app.metrics = metrics  # type: ignore[attr-defined]
