@@ -38,6 +38,7 @@ class PullConsumer:
         self._buffer: list[Msg] = []
         self._changed = asyncio.Event()
         self._request_over = True
+        self._outstanding = 0
         self._sub: Subscription | None = None
         self._inbox = ""
 
@@ -46,7 +47,18 @@ class PullConsumer:
         self._sub = await self.nc.subscribe(self._inbox, cb=self._on_message)
 
     async def stop(self) -> list[Msg]:
-        """stop unsubscribes and returns the messages delivered but never fetched (to be nak'ed)."""
+        """stop unsubscribes and returns the messages delivered but never fetched (to be nak'ed).
+
+        It first lets the outstanding pull request end: messages the server sends for it after an
+        unsubscribe would stay unacknowledged until the ack wait, delaying them for everyone.
+        """
+        deadline = asyncio.get_running_loop().time() + self.max_wait + 1.0
+        while not self._request_over and (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                break
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None
@@ -61,7 +73,10 @@ class PullConsumer:
                 self._changed.set()
             return  # 100 = heartbeat
         self._buffer.append(msg)
-        if len(self._buffer) >= self.batch_size:
+        self._outstanding -= 1
+        if self._outstanding <= 0:
+            self._request_over = True  # the server sends no status for a fulfilled request
+        if len(self._buffer) >= self.batch_size or self._request_over:
             self._changed.set()
 
     async def fetch(self) -> list[Msg]:
@@ -69,7 +84,8 @@ class PullConsumer:
         if len(self._buffer) < self.batch_size:
             self._request_over = False
             self._changed.clear()
-            request = {"batch": self.batch_size - len(self._buffer), "expires": int(self.max_wait * 1e9)}
+            self._outstanding = self.batch_size - len(self._buffer)
+            request = {"batch": self._outstanding, "expires": int(self.max_wait * 1e9)}
             await self.nc.publish(self._next_subject, json.dumps(request).encode(), reply=self._inbox)
             deadline = asyncio.get_running_loop().time() + self.max_wait + 2.0  # grace for a lost request
             while len(self._buffer) < self.batch_size and not self._request_over:
