@@ -1,7 +1,8 @@
 """Fixtures for the deployment tests: servers run from the files in ``deploy/``, as the containers do.
 
-- ``secured_nats``: a nats-server started from ``deploy/nats/nats.conf`` (users, subject permissions,
-  passwords from the environment), its streams and buckets declared by the admin user.
+- ``values``: the session's deploy/.env (.env.example with generated passwords).
+- ``secured_nats``: nats-server as the compose `nats` service runs it (deploy/nats/nats.conf: users,
+  subject permissions, passwords from the environment), streams and buckets declared by admin.
 - ``pg_admin_url`` (overrides the root fixture for this directory): a PostgreSQL that checks
   passwords (SCRAM) for every user but the superuser, like the TimescaleDB image does, so the
   service logins created by ``dxmon db create-users`` are really authenticated.
@@ -10,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -19,25 +19,29 @@ from pathlib import Path
 
 import pytest
 
-from deploy_support import DEPLOY, NATS_USERS, nats_process, nats_settings, violations
+from compose_model import ComposeModel
+from deploy_support import COMPOSE_FILE, NATS_USERS, Local, deploy_values, nats_node, nats_settings, violations
+
 from dxmon import devstack
 from dxmon.bus import connect, ensure_topology
 from dxmon.settings import NatsSettings
 
 
 @pytest.fixture(scope="session")
-def nats_passwords() -> Iterator[dict[str, str]]:
-    """nats_passwords: fresh passwords per session, exported the way compose passes them to nats-server."""
-    passwords = {user: secrets.token_hex(16) for user in (*NATS_USERS, "cluster")}
-    with pytest.MonkeyPatch.context() as mp:
-        for user, password in passwords.items():
-            mp.setenv(f"DX_NATS_{user.upper()}_PASSWORD", password)
-        yield passwords
+def values() -> dict[str, str]:
+    """values: one deploy/.env for the session (.env.example with generated passwords)."""
+    return deploy_values()
+
+
+@pytest.fixture(scope="session")
+def nats_passwords(values: dict[str, str]) -> dict[str, str]:
+    """nats_passwords: the NATS users' passwords by user name, as .env gives them to nats-server."""
+    return {user: values[f"DX_NATS_{user.upper()}_PASSWORD"] for user in (*NATS_USERS, "cluster")}
 
 
 @dataclass
 class SecuredNats:
-    """SecuredNats is a running server from deploy/nats/nats.conf and the passwords of its users."""
+    """SecuredNats is the compose file's `nats` service running here, and its users' passwords."""
 
     server: devstack.LocalServer
     passwords: dict[str, str]
@@ -45,6 +49,10 @@ class SecuredNats:
     @property
     def url(self) -> str:
         return self.server.url
+
+    @property
+    def address(self) -> str:
+        return self.url.removeprefix("nats://")
 
     def settings(self, user: str, **extra) -> NatsSettings:
         return nats_settings(self.url, user, self.passwords, **extra)
@@ -54,9 +62,12 @@ class SecuredNats:
 
 
 @pytest.fixture
-async def secured_nats(tmp_path: Path, nats_passwords: dict[str, str]) -> AsyncIterator[SecuredNats]:
-    """secured_nats: the single-node config with streams, consumer and buckets declared by admin."""
-    server = nats_process(DEPLOY / "nats" / "nats.conf", tmp_path / "nats").start()
+async def secured_nats(tmp_path: Path, values: dict[str, str], nats_passwords: dict[str, str]
+                       ) -> AsyncIterator[SecuredNats]:
+    """secured_nats: deploy/nats/nats.conf as the compose `nats` service runs it, streams declared by admin."""
+    model = ComposeModel.load(COMPOSE_FILE, env=values)
+    server, _ = nats_node(model, "nats", tmp_path / "nats", Local())
+    server.start()
     try:
         secured = SecuredNats(server, nats_passwords)
         nc = await connect(secured.settings("admin"), "dxmon-migrate")

@@ -1,10 +1,11 @@
-"""Scale-out: a 3-node NATS cluster from deploy/nats/cluster.conf keeps every report, exactly once.
+"""Scale-out: the cluster variant (docker-compose.cluster.yml) keeps every report, exactly once.
 
-Three nats-server processes on 127.0.0.1 run the project's cluster file (routes authenticated with
-the cluster password); ``dxmon migrate``'s topology step declares every stream and bucket at
-replicas 3. The real ingest and aggregator, connected to all three nodes, carry reports from HTTP
-to PostgreSQL while the node leading DX_REPORTS is killed (SIGKILL) and later started again.
-Reports refused during the failover (503) are resent with the same event ids, as agencies do.
+The three NATS nodes run as the override file defines them (deploy/nats/cluster.conf, routes
+authenticated with the cluster password, each node's environment from the compose files) on
+127.0.0.1. The compose project's migrate step declares every stream and bucket at replicas 3;
+the real ingest and aggregator, given all three nodes, carry reports from HTTP to PostgreSQL
+while the node leading DX_REPORTS is killed (SIGKILL) and later started again. Reports refused
+during the failover (503) are resent with the same event ids, as agencies do.
 """
 
 from __future__ import annotations
@@ -16,58 +17,60 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import nats
 import pytest
-from deploy_support import DEPLOY, nats_process, nats_settings, pipeline, violations, wait_for
+from compose_model import ComposeModel
+from deploy_support import (
+    CLUSTER_FILE,
+    COMPOSE_FILE,
+    Local,
+    nats_node,
+    nats_settings,
+    pipeline,
+    services_local,
+    violations,
+    wait_for,
+    wait_healthy,
+)
 
 from dxmon import devstack
-from dxmon.bus import AGGREGATOR_DURABLE, connect, ensure_topology
-from dxmon.catalog import Catalog
+from dxmon.bus import AGGREGATOR_DURABLE, connect
 from dxmon.contracts import ALERTS_STREAM, DEADLETTER_STREAM, KEYS_BUCKET, LEASES_BUCKET, REPORTS_STREAM
 
 pytestmark = pytest.mark.integration
 
-NODES = 3
+NODES = ("nats", "nats-2", "nats-3")
 BATCHES = 30
 BATCH_SIZE = 10
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, nats_passwords: dict[str, str], monkeypatch: pytest.MonkeyPatch):
-    """cluster: three nodes from the project's cluster config on free loopback ports."""
-    route_ports = [devstack.free_port() for _ in range(NODES)]
-    password = nats_passwords["cluster"]
-    # Secret (holds the route password): through the environment, as the compose file passes it.
-    monkeypatch.setenv("DX_NATS_ROUTES", "[" + ", ".join(
-        f"nats-route://route:{password}@127.0.0.1:{p}" for p in route_ports) + "]")
-    nodes = [
-        nats_process(DEPLOY / "nats" / "cluster.conf", tmp_path / f"n{i + 1}", name=f"n{i + 1}",
-                     env={"DX_NATS_CLUSTER_LISTEN": f"127.0.0.1:{port}"})
-        for i, port in enumerate(route_ports)
-    ]
+async def cluster(tmp_path: Path, values: dict[str, str]):
+    """cluster: the override file's three NATS nodes on free loopback ports.
+
+    Yields the servers by server name (the --name of each node's compose command) and the mapping
+    of the compose client addresses (nats:4222, …) to this machine.
+    """
+    model = ComposeModel.load(COMPOSE_FILE, CLUSTER_FILE, env=values)
+    route = {name: f"127.0.0.1:{devstack.free_port()}" for name in NODES}
+    client = {f"{name}:4222": f"127.0.0.1:{devstack.free_port()}" for name in NODES}
+    nodes, monitors = {}, []
+    for name in NODES:
+        # Each node listens for routes on its own port and reaches the others at theirs.
+        local = Local(hosts={f"{n}:6222": route[n] for n in NODES} | {"0.0.0.0:6222": route[name]})
+        server, monitor = nats_node(model, name, tmp_path / name, local,
+                                    client_port=int(client[f"{name}:4222"].rsplit(":", 1)[1]))
+        command = model.services[name]["command"]
+        nodes[command[command.index("--name") + 1]] = server
+        monitors.append(monitor)
     try:
-        for node in nodes:
+        for node in nodes.values():
             node.start()
-        yield nodes
+        await wait_healthy(monitors)  # as `depends_on: condition: service_healthy` does
+        yield nodes, client
     finally:
-        for node in nodes:
+        for node in nodes.values():
             node.stop()
-
-
-async def declare_topology(url: str, passwords: dict[str, str]) -> None:
-    """declare_topology is `dxmon migrate`'s NATS step at replicas 3, retried until JetStream has a leader."""
-    settings = nats_settings(url, "admin", passwords, stream_replicas=3)
-    last: Exception | None = None
-    for _ in range(60):
-        nc = await connect(settings, "dxmon-migrate")
-        try:
-            await ensure_topology(nc.jetstream(timeout=5), settings)
-            return
-        except Exception as exc:  # noqa: BLE001 - "JetStream not ready" until the meta leader is elected
-            last = exc
-        finally:
-            await nc.close()
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"streams could not be declared on the cluster: {last}")
 
 
 def reports_for(batch: int) -> list[dict]:
@@ -96,23 +99,31 @@ async def post_until_accepted(http: httpx.AsyncClient, token: str, reports: list
     raise AssertionError("ingest never accepted the batch")
 
 
-async def test_reports_survive_a_node_kill_and_are_stored_once(cluster, nats_passwords: dict[str, str],
-                                                                database_url: str, catalog: Catalog, tmp_path: Path):
-    urls = ",".join(node.url for node in cluster)
-    await declare_topology(urls, nats_passwords)
-
-    admin = await connect(nats_settings(urls, "admin", nats_passwords), "check")
-    js = admin.jetstream(timeout=5)
-    for stream in (REPORTS_STREAM, DEADLETTER_STREAM, ALERTS_STREAM, f"KV_{KEYS_BUCKET}", f"KV_{LEASES_BUCKET}"):
-        info = await js.stream_info(stream)
-        assert info.config.num_replicas == 3, stream
-        assert len(info.cluster.replicas) == 2, stream  # a leader and two followers
+async def test_reports_survive_a_node_kill_and_are_stored_once(cluster, values: dict[str, str],
+                                                                nats_passwords: dict[str, str], database_url: str,
+                                                                tmp_path: Path):
+    nodes, client_hosts = cluster
+    db_values, local = services_local(client_hosts, database_url)
+    # Short publish timeout and ack wait: failover answers come quickly, and acks lost with the
+    # killed node come back as redeliveries within the test (they must change nothing).
+    model = ComposeModel.load(COMPOSE_FILE, CLUSTER_FILE, env={**values, **db_values,
+                                                              "DX_PUBLISH_TIMEOUT_SECONDS": "2",
+                                                              "DX_ACK_WAIT_SECONDS": "3"})
+    urls = local.value(model.environment("ingest")["DX_NATS_URL"])
+    assert urls.count("127.0.0.1") == 3
 
     attempts = []
-    async with pipeline(urls, nats_passwords, database_url, catalog, tmp_path, DX_PUBLISH_TIMEOUT_SECONDS="2") as p:
+    async with pipeline(model, local, tmp_path / "compose", services=("aggregator", "ingest")) as p:
+        admin = await connect(nats_settings(urls, "admin", nats_passwords), "check")
+        js = admin.jetstream(timeout=5)
+        for stream in (REPORTS_STREAM, DEADLETTER_STREAM, ALERTS_STREAM, f"KV_{KEYS_BUCKET}", f"KV_{LEASES_BUCKET}"):
+            info = await js.stream_info(stream)  # declared by the compose migrate step
+            assert info.config.num_replicas == 3, stream
+            assert len(info.cluster.replicas) == 2, stream  # a leader and two followers
+
         async with httpx.AsyncClient(base_url=p.ingest_url, timeout=15) as http:
-            leader_name = (await js.stream_info(REPORTS_STREAM)).cluster.leader
-            victim = next(node for node in cluster if node.name == leader_name)
+            leader = (await js.stream_info(REPORTS_STREAM)).cluster.leader
+            victim = nodes[leader]
             for batch in range(BATCHES):
                 if batch == BATCHES // 3:
                     victim.kill()  # no goodbye: the stream leader vanishes mid-load
@@ -120,32 +131,37 @@ async def test_reports_survive_a_node_kill_and_are_stored_once(cluster, nats_pas
                     victim.start()
                 attempts.append(await post_until_accepted(http, p.token, reports_for(batch)))
 
-            expected = BATCHES * BATCH_SIZE
-            conn = await asyncpg.connect(database_url)
-            try:
-                await wait_for(lambda: _stored(conn, expected), 60, f"{expected} reports in the database")
-                rows, distinct = await conn.fetchrow("SELECT count(*), count(DISTINCT event_id) FROM reports")
-            finally:
-                await conn.close()
+        expected = BATCHES * BATCH_SIZE
+        await wait_for(lambda: _drained(js), 60, "the aggregator to ack every report")
+        conn = await asyncpg.connect(database_url)
+        try:
+            rows, distinct = await conn.fetchrow("SELECT count(*), count(DISTINCT event_id) FROM reports")
+        finally:
+            await conn.close()
 
-    await wait_for(lambda: _caught_up(js, victim.name), 30, f"{victim.name} to rejoin as a current replica")
+    await wait_for(lambda: _caught_up(js, leader), 30, f"{leader} to rejoin as a current replica")
     info = await js.stream_info(REPORTS_STREAM)
-    consumer = await js.consumer_info(REPORTS_STREAM, AGGREGATOR_DURABLE)
     await admin.close()
     assert (rows, distinct) == (expected, expected)  # nothing lost, nothing doubled in the database
     assert info.state.last_seq == expected  # resent reports were deduplicated by JetStream, not stored twice
-    assert consumer.num_pending == 0 and consumer.num_ack_pending == 0
     assert info.config.num_replicas == 3
-    refused = [v for node in cluster for v in violations(node.log_path)]
+    refused = [v for node in nodes.values() for v in violations(node.log_path)]
     assert refused == [], "a service needed a subject its NATS user may not use"
-    print(f"cluster: {expected} reports, {sum(attempts)} posts for {BATCHES} batches, node {victim.name} killed")
+    print(f"cluster: {expected} reports, {sum(attempts)} posts for {BATCHES} batches, {leader} killed and back")
 
 
 async def _caught_up(js, node: str) -> bool:
-    cluster = (await js.stream_info(REPORTS_STREAM)).cluster
+    try:
+        cluster = (await js.stream_info(REPORTS_STREAM)).cluster
+    except (nats.errors.TimeoutError, nats.js.errors.APIError):
+        return False
     peers = {cluster.leader: True} | {r.name: bool(r.current) for r in cluster.replicas}
     return node in peers and all(peers.values())
 
 
-async def _stored(conn: asyncpg.Connection, n: int) -> bool:
-    return await conn.fetchval("SELECT count(*) FROM reports") >= n
+async def _drained(js) -> bool:
+    try:
+        consumer = await js.consumer_info(REPORTS_STREAM, AGGREGATOR_DURABLE)
+    except (nats.errors.TimeoutError, nats.js.errors.APIError):
+        return False  # the consumer's leader is being elected after the restart
+    return consumer.num_pending == 0 and consumer.num_ack_pending == 0

@@ -1,7 +1,9 @@
 """NATS least privilege with the project's own config (deploy/nats/nats.conf + auth.conf).
 
-1. The real services, started as the containers start them (``dxmon serve …`` with only their own
-   DX_ variables), carry reports from HTTP to the database while nats-server logs no refusal.
+1. The compose project runs here without Docker: its one-shots (migrate, demo-setup) and the real
+   ingest, aggregator and alerts services, each with the command, environment and health check
+   docker-compose.yml gives it, carry reports from HTTP to the database while nats-server logs
+   no refusal.
 2. Each service user trying something outside its job is refused by the server (table below).
 """
 
@@ -15,23 +17,24 @@ import asyncpg
 import httpx
 import nats
 import pytest
-from deploy_support import pipeline, wait_for
+from compose_model import ComposeModel
+from deploy_support import COMPOSE_FILE, pipeline, services_local, wait_for
 from nats.js.api import ConsumerConfig
 
 from dxmon.bus import connect
-from dxmon.catalog import Catalog
 from dxmon.contracts import DEADLETTER_STREAM, KEYS_BUCKET, LEASES_BUCKET, REPORTS_STREAM
 
 pytestmark = pytest.mark.integration
 
 
-async def test_services_run_with_exactly_their_permissions(secured_nats, database_url: str, catalog: Catalog,
+async def test_services_run_with_exactly_their_permissions(secured_nats, values: dict[str, str], database_url: str,
                                                            tmp_path: Path):
-    # alerts' side of the bus: hears stored notices (the alerts service subscribes the same way).
-    alerts = await connect(secured_nats.settings("alerts"), "dx-alerts")
-    notices = await alerts.subscribe("dx.stored.v1.>")
+    db_values, local = services_local({"nats:4222": secured_nats.address}, database_url)
+    model = ComposeModel.load(COMPOSE_FILE, env={**values, **db_values})
+    listener = await connect(secured_nats.settings("admin"), "test")
+    notices = await listener.subscribe("dx.stored.v1.>")
     try:
-        async with pipeline(secured_nats.url, secured_nats.passwords, database_url, catalog, tmp_path) as p:
+        async with pipeline(model, local, tmp_path / "compose") as p:
             reports = [{"event_id": str(uuid.uuid4()), "unit": "QN", "indicator": "DG-04",
                         "observed_at": f"2025-0{m}-28", "numerator": 600 + m, "denominator": 1000} for m in range(1, 4)]
             async with httpx.AsyncClient(base_url=p.ingest_url, timeout=10) as http:
@@ -47,13 +50,15 @@ async def test_services_run_with_exactly_their_permissions(secured_nats, databas
             notice = await notices.next_msg(timeout=10)
             assert notice.subject == "dx.stored.v1.QN"
 
+            # The alerts service holds the evaluator lease (KV create/renew under its own user).
+            leases = await listener.jetstream().key_value(LEASES_BUCKET)
+            await wait_for(lambda: _has_keys(leases), 30, "the alerts lease in dx_leases")
+
             # A poison message (only the admin can put one there) exercises the dead-letter publish.
-            admin = await connect(secured_nats.settings("admin"), "test")
-            await admin.jetstream().publish("dx.reports.v1.QN.DG-04", b"not a report", stream=REPORTS_STREAM)
-            await wait_for(lambda: _messages(admin, DEADLETTER_STREAM, 1), 30, "the poison message in DX_DEADLETTER")
-            await admin.close()
+            await listener.jetstream().publish("dx.reports.v1.QN.DG-04", b"not a report", stream=REPORTS_STREAM)
+            await wait_for(lambda: _messages(listener, DEADLETTER_STREAM, 1), 30, "the poison message in DX_DEADLETTER")
     finally:
-        await alerts.close()
+        await listener.close()
     assert secured_nats.violations() == [], "a service needed a subject its NATS user may not use"
 
 
@@ -98,7 +103,7 @@ FORBIDDEN: list = [
     ("alerts", "forge-report", lambda nc, js: nc.publish("dx.reports.v1.QN.DG-04", b"{}"),
      "Publish", "dx.reports.v1.QN.DG-04"),
     ("alerts", "forge-stored-notice", lambda nc, js: nc.publish("dx.stored.v1.QN", b"{}"), "Publish", "dx.stored.v1.QN"),
-    ("alerts", "read-keys", lambda nc, js: js.key_value(KEYS_BUCKET), "Publish", "$JS.API.STREAM.INFO.KV_dx_keys"),
+    ("alerts", "read-keys", lambda nc, js: _read_key(js), "Publish", f"$JS.API.STREAM.MSG.GET.KV_{KEYS_BUCKET}"),
     ("alerts", "delete-lease-bucket", lambda nc, js: js.delete_key_value(LEASES_BUCKET),
      "Publish", "$JS.API.STREAM.DELETE.KV_dx_leases"),
 ]
@@ -139,6 +144,17 @@ async def test_service_users_are_refused_outside_their_job(secured_nats, user: s
     assert [c.name for c in await ajs.consumers_info(REPORTS_STREAM)] == ["aggregator"]
     await ajs.key_value(LEASES_BUCKET)
     await admin.close()
+
+
+async def _has_keys(kv) -> bool:
+    try:
+        return bool(await kv.keys())
+    except nats.js.errors.NoKeysError:
+        return False
+
+
+async def _read_key(js) -> None:
+    await (await js.key_value(KEYS_BUCKET)).get("k")
 
 
 async def _told(errors: list[str], subject: str) -> bool:
