@@ -100,6 +100,36 @@ async def ensure_demo_key(settings: NatsSettings, catalog: Catalog, key_file: Pa
         await nc.close()
 
 
+DEMO_MAILBOX = "lanhdao@quangninh.example.vn"
+
+
+async def ensure_demo_subscription(database_url: str, catalog: Catalog, smtp_port: int) -> str:
+    """ensure_demo_subscription subscribes the local mail sink to every unit's alerts (once)."""
+    from services.alerts import admin
+    from services.alerts import repository as repo
+
+    url = f"mailto://127.0.0.1:{smtp_port}?from=dx-monitor@quangninh.example.vn&to={DEMO_MAILBOX}&mode=insecure"
+    conn = await asyncpg.connect(database_url)
+    try:
+        if not any(s.channel.url == url for s in await repo.subscriptions(conn)):
+            await admin.add_subscription(conn, catalog, unit="QN", with_descendants=True, pillars=[],
+                                         min_severity="warning", channel=url)
+    finally:
+        await conn.close()
+    return url
+
+
+def mail_subjects(maildir: Path) -> list[str]:
+    """mail_subjects lists the decoded subjects of the messages in the local mail sink."""
+    import mailbox
+    from email.header import decode_header, make_header
+
+    if not (maildir / "new").exists():
+        return []
+    box = mailbox.Maildir(maildir, create=False)
+    return [str(make_header(decode_header(m["subject"] or ""))) for m in box]
+
+
 async def summary(database_url: str) -> dict:
     """summary reads what the pipeline stored, for the terminal."""
     conn = await asyncpg.connect(database_url)
@@ -123,6 +153,7 @@ async def summary(database_url: str) -> dict:
                 "SELECT p.unit, u.name_vi, count(*) FILTER (WHERE p.status IN ('behind', 'at_risk', 'missed')) AS behind, "
                 "count(*) FILTER (WHERE p.status = 'overdue') AS overdue, count(*) AS tracked "
                 "FROM progress_current p JOIN units u ON u.code = p.unit "
+                "WHERE u.valid_to IS NULL OR u.valid_to >= current_date "  # units that exist today
                 "GROUP BY p.unit, u.name_vi HAVING count(*) FILTER (WHERE p.status IN "
                 "('behind', 'at_risk', 'missed', 'overdue')) > 0 ORDER BY 3 DESC, 4 DESC, 1 LIMIT 10"
             )
@@ -131,7 +162,7 @@ async def summary(database_url: str) -> dict:
         await conn.close()
 
 
-def print_summary(s: dict, ingest_url: str, state: Path) -> None:
+def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None = None) -> None:
     console.rule("[bold]dx-monitor is running")
     console.print(f"API docs        {ingest_url}/docs")
     console.print(f"catalog         {ingest_url}/v1/catalog/units")
@@ -147,10 +178,14 @@ def print_summary(s: dict, ingest_url: str, state: Path) -> None:
         table.add_row(row["level"], str(row["units"]), str(row["reports"]))
     console.print(table)
     if s["behind"]:
-        behind = Table("unit", "name", "behind/at risk/missed", "overdue", "tracked", title="Units behind (top 10)")
+        behind = Table("unit", "name", "behind/at risk/missed", "overdue", "tracked", title="Units behind today (top 10 of the units that exist now)")
         for r in s["behind"]:
             behind.add_row(r["unit"], r["name_vi"], str(r["behind"]), str(r["overdue"]), str(r["tracked"]))
         console.print(behind)
+    if mails is not None:
+        console.print(f"notifications   {len(mails)} e-mail digest(s) in the local mail sink {state / 'mail'}")
+        for subject in mails[:5]:
+            console.print(f"  • {subject}")
 
 
 def register(cli) -> None:
@@ -160,6 +195,7 @@ def register(cli) -> None:
         nats_port: int = typer.Option(14222, help="Port of the local nats-server"),
         pg_port: int = typer.Option(15432, help="Port of the local PostgreSQL"),
         ingest_port: int = typer.Option(8080, help="Port of the ingest API"),
+        smtp_port: int = typer.Option(2525, help="Port of the local mail sink that receives alert digests"),
         simulate: bool = typer.Option(True, "--simulate/--no-simulate", help="Post demo reports"),
         since: str = typer.Option("2024-01-01", help="First simulated period"),
         once: bool = typer.Option(False, "--once", help="Stop after the simulation and summary (for smoke tests)"),
@@ -178,14 +214,21 @@ def register(cli) -> None:
             stopping = True
             raise KeyboardInterrupt
 
+        # Both explicitly: a shell that starts us in the background leaves SIGINT ignored.
         signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
         try:
             console.print(f"[bold]dx-monitor dev[/bold] — state in {state}")
             pg = devstack.postgres_server(state / "postgres", pg_port).start()
             servers.append(pg)
             nats_srv = devstack.nats_server(state / "nats", nats_port).start()
             servers.append(nats_srv)
-            console.print(f"started PostgreSQL :{pg_port} and nats-server :{nats_port}")
+            mail_sink = devstack.LocalServer(
+                "mail sink", [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
+                              "-c", "aiosmtpd.handlers.Mailbox", str(state / "mail")],
+                smtp_port, f"smtp://127.0.0.1:{smtp_port}", state / "logs" / "mail-sink.log").start()
+            servers.append(mail_sink)
+            console.print(f"started PostgreSQL :{pg_port}, nats-server :{nats_port}, mail sink :{smtp_port}")
             database_url = asyncio.run(devstack.ensure_database(pg.url, "dxmon"))
             catalog = Catalog.load()
             nats_settings = NatsSettings(nats_url=nats_srv.url)
@@ -193,13 +236,18 @@ def register(cli) -> None:
             asyncio.run(setup_nats(nats_settings))
             console.print(f"database ready ({mode}; {len(applied)} migration(s) applied), streams ready")
             token = asyncio.run(ensure_demo_key(nats_settings, catalog, state / "demo-key"))
+            with_alerts = importlib.util.find_spec("dxmon.cli.alerts") is not None
+            if with_alerts:
+                asyncio.run(ensure_demo_subscription(database_url, catalog, smtp_port))
 
             env = {**os.environ, "DX_NATS_URL": nats_srv.url, "DX_DATABASE_URL": database_url,
-                   "PYTHONUNBUFFERED": "1"}
+                   "PYTHONUNBUFFERED": "1",
+                   # Demo pace: digests every 10 s instead of 30 s.
+                   "DX_ALERTS_FLUSH_INTERVAL_SECONDS": os.environ.get("DX_ALERTS_FLUSH_INTERVAL_SECONDS", "10")}
             py = [sys.executable, "-m", "dxmon", "serve"]
             services.append(Service("aggregator", [*py, "aggregator", "--host", "127.0.0.1"],
                                     "http://127.0.0.1:9102/readyz", state / "logs" / "aggregator.log", env))
-            if importlib.util.find_spec("dxmon.cli.alerts") is not None:
+            if with_alerts:
                 services.append(Service("alerts", [*py, "alerts"], os.environ.get(
                     "DX_DEV_ALERTS_READY_URL", "http://127.0.0.1:9103/readyz"), state / "logs" / "alerts.log", env))
             ingest_url = f"http://127.0.0.1:{ingest_port}"
@@ -216,7 +264,8 @@ def register(cli) -> None:
                 console.print(f"simulated {result.posted} reports: {result.accepted} accepted, "
                               f"{result.duplicates} duplicates (resubmissions and reruns)")
                 _wait_drained(nats_settings, timeout=120)
-            print_summary(asyncio.run(summary(database_url)), ingest_url, state)
+            mails = _wait_for_mail(state / "mail", timeout=90) if with_alerts and simulate else None
+            print_summary(asyncio.run(summary(database_url)), ingest_url, state, mails)
             if once:
                 return
             console.print("[bold]Ctrl-C to stop[/bold]")
@@ -235,6 +284,16 @@ def register(cli) -> None:
             for srv in reversed(servers):
                 srv.stop(sig=signal.SIGINT if srv.name == "postgres" else signal.SIGTERM)
             console.print("stopped")
+
+
+def _wait_for_mail(maildir: Path, timeout: float) -> list[str]:
+    """_wait_for_mail gives the alerts service time to evaluate and send its first digests."""
+    deadline = time.monotonic() + timeout
+    mails = mail_subjects(maildir)
+    while not mails and time.monotonic() < deadline:
+        time.sleep(1)
+        mails = mail_subjects(maildir)
+    return mails
 
 
 def _wait_drained(settings: NatsSettings, timeout: float) -> None:
