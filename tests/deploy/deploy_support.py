@@ -62,9 +62,12 @@ class Local:
     def value(self, text: str) -> str:
         if text in self.exact:
             return self.exact[text]
-        for container, local in {**self.hosts, **self.paths}.items():
-            text = text.replace(container, local)
-        return text
+        mapping = {**self.hosts, **self.paths}
+        if not mapping:
+            return text
+        # One pass, longest names first: a replacement is never rewritten by a later one.
+        pattern = "|".join(re.escape(k) for k in sorted(mapping, key=len, reverse=True))
+        return re.sub(pattern, lambda m: mapping[m.group(0)], text)
 
     def env(self, env: dict[str, str]) -> dict[str, str]:
         return {k: self.value(v) for k, v in env.items()}
@@ -227,7 +230,7 @@ async def pipeline(model: ComposeModel, local: Local, logs: Path,
     logs.mkdir(parents=True, exist_ok=True)
     state = logs / "state"  # the demo-state volume
     state.mkdir(exist_ok=True)
-    local = Local(local.hosts, local.exact, {**local.paths, "/var/lib/dxmon": str(state)})
+    local = Local(local.hosts, local.exact, {**local.paths, "/var/lib/dxmon": str(state), "/tmp/": f"{logs}/"})
     await run_one_shot(model, "migrate", local, logs)
     await run_one_shot(model, "demo-setup", local, logs)
     token = (state / "demo-key").read_text().strip()

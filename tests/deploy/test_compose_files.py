@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,14 @@ def test_images_are_pinned_and_dx_containers_hardened(name: str, service: str):
     else:
         image, _, tag = svc["image"].rpartition(":")
         assert image and re.search(r"\d+\.\d+", tag) and tag != "latest", svc["image"]
+
+
+@pytest.mark.parametrize(("name", "service"), ALL_SERVICES)
+def test_shell_commands_parse(name: str, service: str):
+    svc = project(name)["services"][service]
+    if svc.get("entrypoint") == ["sh", "-c"]:
+        done = subprocess.run(["sh", "-n", "-c", svc["command"][0]], capture_output=True, text=True, timeout=10)
+        assert done.returncode == 0, done.stderr
 
 
 def test_timescaledb_is_postgres_16_or_newer_and_required():

@@ -17,7 +17,13 @@ from deploy_support import login_url, run_dxmon
 from dxmon.contracts import ReportReceived
 from dxmon.store.catalog_repository import sync_catalog
 from dxmon.store.reports_repository import store_reports
-from dxmon.store.roles import scram_sha256_verifier
+from dxmon.store.roles import (
+    DatabaseUsersSettings,
+    RoleSetupError,
+    create_login_users,
+    login_users,
+    scram_sha256_verifier,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -164,17 +170,28 @@ async def test_rerun_rotates_passwords_and_keeps_one_group(logins: dict[str, str
 )
 async def test_unsafe_requests_change_nothing(database_url: str, db_users: dict[str, str],
                                              db_passwords: dict[str, str], overrides, message):
-    done = run_dxmon("db", "create-users", env=users_env(database_url, db_users, db_passwords, **overrides))
-    assert done.returncode == 2
-    assert message in " ".join(done.stderr.split())
+    env = users_env(database_url, db_users, db_passwords, **overrides)
+    settings = DatabaseUsersSettings(**{k.removeprefix("DX_").lower(): v for k, v in env.items()
+                                        if k != "DX_DATABASE_URL" and v})
     conn = await asyncpg.connect(database_url)
     try:
+        with pytest.raises(RoleSetupError) as refused:
+            await create_login_users(conn, login_users(settings))
+        assert message in str(refused.value)
         created = await conn.fetchval("SELECT count(*) FROM pg_roles WHERE rolname = ANY($1::text[])",
                                       [*db_users.values(), "same_login"])
         assert created == 0
         assert await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'")
     finally:
         await conn.close()
+
+
+async def test_the_command_refuses_with_exit_code_2(database_url: str, db_users: dict[str, str],
+                                                    db_passwords: dict[str, str]):
+    done = run_dxmon("db", "create-users",
+                     env=users_env(database_url, db_users, db_passwords, DX_ALERTS_DB_USER="postgres"))
+    assert done.returncode == 2
+    assert "postgres is a superuser" in done.stderr
 
 
 def test_scram_verifier_has_postgres_format():
