@@ -1,0 +1,555 @@
+"""progress: how far a unit is along a target, as of a given time (pure functions, no I/O, no clock).
+
+Everything takes the evaluation time ``as_of`` as a parameter; days are local days in
+Asia/Ho_Chi_Minh, the calendar the programme's deadlines are written in. The SQL evaluation in
+``dxmon.store.progress_repository`` implements the same rules set-based, and a test checks that both
+give the same statuses on the same data.
+
+The rules, in the words a reviewer should check them against:
+
+Which pairs
+    A target applies to a unit when the unit's level is one the target covers and the unit existed by
+    ``as_of`` and by the target's last deadline (a commune created after a target's only milestone has
+    nothing to be judged on). Values are the unit's values in force per period, corrections applied.
+
+Glide path
+    The expected value on day ``d`` moves in a straight line from a start anchor to the next milestone
+    (the first whose deadline is on or after ``d``). The start anchor is the latest of the target's
+    baseline and the milestones already passed (a milestone wins a tie); when the baseline is dated
+    after ``d`` and no milestone has passed, the baseline; when the target gives neither, the unit's
+    own first value in force. Before the start anchor the path is flat at the anchor's value; an
+    anchor dated after the next milestone makes the expected value the target.
+    The expected value is never stricter than the milestone itself (a baseline already better than
+    the target does not raise the bar). Booleans have no partial progress: their expected value is the
+    target itself.
+
+Statuses, in order of precedence (the first that applies is the status)
+    1. ``no_data``   nothing reported, ever (no value in force on the evaluation day).
+    2. ``met``/``missed`` every milestone has passed: the outcome of the last one, which is final.
+    3. ``overdue``   the latest period that is past its grace (period end + grace days < day) has no
+                     report, nor any later period, and the unit existed during that period
+                     (DHIS2-style timeliness; the reported value is stale, so it outranks the rest).
+    4. ``met``       the latest value already satisfies the next milestone.
+    5. ``behind``    the latest value is worse than the glide path by more than the tolerance:
+                     ``points`` percentage points for ratio/percent, ``relative`` × |expected| for
+                     counts and ranks. Never for booleans.
+    6. ``at_risk``   the least-squares line (x = time in days) through the values observed since
+                     the start of the period ``trend.periods`` periods before the current one (at
+                     least ``trend.min_points`` of them) projects a value at the end of the next
+                     milestone's deadline that fails it. A boolean that is not met is at risk.
+    7. ``on_track``  otherwise.
+    For one unit and milestone, a better latest value never gives a worse status
+    (``met`` > ``on_track`` > ``at_risk`` > ``behind``); mirroring values, comparators and direction
+    gives the same status.
+
+Milestones that have passed
+    A milestone has passed the day after its deadline. Its outcome, ``met`` or ``missed``, is decided
+    by the value in force at the end of the deadline day (the latest period observed on or before it);
+    no value in force counts as ``missed``: nothing shows it was met. Outcomes exist for units valid on
+    the deadline. Evaluation then continues against the next milestone (e.g. 2030).
+
+Units that ceased
+    A unit is evaluated up to its ``valid_to``: as if the evaluation day were ``valid_to``, with only
+    the values observed up to then. Its history is also re-aggregated onto every unit that succeeded
+    it, directly or through a chain (see ``successor_links`` and ``rollup``). A unit taken over only
+    in part (split between successors) is counted in full by each of them, with a ``partial`` flag:
+    its numbers cannot be divided without knowing the shares, and leaving it out would drop them.
+
+Rollups
+    Ratios are rolled up by summing numerators and denominators, counts by summing values; percents,
+    ranks and booleans are not rolled up, because a share cannot be recombined without its parts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+
+from dxmon.catalog import Cadence, Direction, Measure, Milestone, Period, Target, Unit
+from dxmon.contracts import LOCAL_TZ
+
+PERIOD_MONTHS: Mapping[Period, int] = {Period.MONTHLY: 1, Period.QUARTERLY: 3, Period.YEARLY: 12}
+
+
+class Status(StrEnum):
+    """Status of one (unit, indicator) against its target; the values are stored and shown as-is."""
+
+    MET = "met"
+    ON_TRACK = "on_track"
+    BEHIND = "behind"
+    AT_RISK = "at_risk"
+    MISSED = "missed"
+    OVERDUE = "overdue"
+    NO_DATA = "no_data"
+
+
+# What staff and leaders read (the dashboards use the same words).
+STATUS_LABELS: Mapping[Status, str] = {
+    Status.MET: "Đã đạt",
+    Status.ON_TRACK: "Đúng lộ trình",
+    Status.BEHIND: "Chậm so với lộ trình",
+    Status.AT_RISK: "Có nguy cơ không đạt",
+    Status.MISSED: "Không đạt",
+    Status.OVERDUE: "Quá hạn báo cáo",
+    Status.NO_DATA: "Chưa có số liệu",
+}
+
+# How good a value-driven status is (higher is better); monotonicity is stated in these terms.
+STATUS_RANK: Mapping[Status, int] = {Status.BEHIND: 0, Status.AT_RISK: 1, Status.ON_TRACK: 2, Status.MET: 3}
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Tolerance: how far below the glide path a value may be before it is ``behind``.
+
+    ``points`` applies to ratio and percent indicators (percentage points), ``relative`` to counts
+    and ranks (a fraction of the expected value).
+    """
+
+    points: float = 5.0
+    relative: float = 0.05
+
+
+@dataclass(frozen=True)
+class TrendRule:
+    """TrendRule: the trend uses the values of the last ``periods`` periods, if there are ``min_points``."""
+
+    periods: int = 6
+    min_points: int = 3
+
+
+@dataclass(frozen=True)
+class Point:
+    """Point: the value in force for one period, observed at ``observed_at``."""
+
+    observed_at: datetime
+    value: float
+
+    @property
+    def day(self) -> date:
+        return local_day(self.observed_at)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Anchor: a (day, value) the glide path passes through."""
+
+    day: date
+    value: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Evaluation: the status of one (unit, indicator) and the figures it was decided from.
+
+    ``target``/``milestone`` are the next milestone's, or the last one's once every milestone has
+    passed. ``baseline`` is the start anchor of the current glide segment. ``day`` is the day the
+    evaluation describes (the unit's ``valid_to`` when it ceased before ``as_of``).
+    """
+
+    status: Status
+    day: date
+    value: float | None
+    expected: float | None
+    target: float
+    comparator: str
+    milestone: date
+    baseline: Anchor | None
+    last_observed_at: datetime | None
+    overdue_since: date | None
+    projection: float | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Outcome: whether a passed milestone was met, from the value in force at its deadline."""
+
+    milestone: Milestone
+    status: Status
+    value: float | None
+
+
+@dataclass(frozen=True)
+class Part:
+    """Part: one unit's contribution to a rollup (``numerator``/``denominator`` for ratios)."""
+
+    value: float | None
+    numerator: float | None = None
+    denominator: float | None = None
+
+
+@dataclass(frozen=True)
+class SuccessorLink:
+    """SuccessorLink: ``successor`` took over (all of, or with ``partial`` part of) ``predecessor``."""
+
+    predecessor: str
+    successor: str
+    partial: bool
+
+
+# ───────────────────────────── calendar ─────────────────────────────
+
+
+def local_day(ts: datetime) -> date:
+    """local_day is the calendar day of ``ts`` in Asia/Ho_Chi_Minh (``ts`` must carry an offset)."""
+    if ts.tzinfo is None:
+        raise ValueError("timestamp without a UTC offset")
+    return ts.astimezone(LOCAL_TZ).date()
+
+
+def end_of_day(d: date) -> datetime:
+    """end_of_day is the first instant after local day ``d`` (an exclusive bound)."""
+    return datetime.combine(d + timedelta(days=1), time(0), LOCAL_TZ)
+
+
+def start_of_day(d: date) -> datetime:
+    """start_of_day is local midnight at the start of day ``d``."""
+    return datetime.combine(d, time(0), LOCAL_TZ)
+
+
+def epoch_days(ts: datetime) -> float:
+    """epoch_days is the trend's x: days since 1970-01-01 UTC (SQL: date_part('epoch', ts) / 86400)."""
+    return ts.timestamp() / 86400
+
+
+def period_start(d: date, period: Period) -> date:
+    """period_start is the first day of the month, quarter or year containing ``d``."""
+    months = PERIOD_MONTHS[period]
+    month = (d.month - 1) // months * months + 1 if months < 12 else 1
+    return date(d.year, month, 1)
+
+
+def shift_periods(start: date, period: Period, n: int) -> date:
+    """shift_periods moves a period start ``n`` periods forward (negative: back)."""
+    index = start.year * 12 + start.month - 1 + n * PERIOD_MONTHS[period]
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def period_end(start: date, period: Period) -> date:
+    return shift_periods(start, period, 1) - timedelta(days=1)
+
+
+def due_period(d: date, cadence: Cadence) -> tuple[date, date]:
+    """due_period is the latest period whose grace has run out by day ``d`` (end + grace_days < d)."""
+    start = shift_periods(period_start(d - timedelta(days=cadence.grace_days), cadence.period), cadence.period, -1)
+    return start, period_end(start, cadence.period)
+
+
+def overdue_since(latest: date, d: date, cadence: Cadence, valid_from: date) -> date | None:
+    """overdue_since: the first day the unit counts as overdue, or None when it is not overdue on ``d``.
+
+    Overdue means the due period (``due_period``) and every later one are unreported although the
+    unit existed during the due period; ``latest`` is the day of its latest value in force.
+    """
+    due_start, due_end = due_period(d, cadence)
+    if latest >= due_start or due_end < valid_from:
+        return None
+    missing = shift_periods(period_start(latest, cadence.period), cadence.period, 1)
+    return period_end(missing, cadence.period) + timedelta(days=cadence.grace_days + 1)
+
+
+def on_time(first_received_at: datetime, period_start_day: date, cadence: Cadence) -> bool:
+    """on_time: the period's first report arrived by the end of its last day + timely_days (DHIS2)."""
+    deadline = period_end(period_start_day, cadence.period) + timedelta(days=cadence.timely_days)
+    return first_received_at < end_of_day(deadline)
+
+
+# ───────────────────────────── comparisons ─────────────────────────────
+
+
+def satisfies(value: float, comparator: str, target: float) -> bool:
+    """satisfies applies a milestone comparator (booleans are 1.0/0.0, so ``==`` is exact)."""
+    if comparator == ">=":
+        return value >= target
+    if comparator == ">":
+        return value > target
+    if comparator == "<=":
+        return value <= target
+    if comparator == "<":
+        return value < target
+    if comparator == "==":
+        return value == target
+    raise ValueError(f"unknown comparator {comparator!r}")
+
+
+def shortfall(value: float, expected: float, direction: Direction) -> float:
+    """shortfall is how much worse than ``expected`` the value is (negative when it is better)."""
+    return expected - value if direction == Direction.HIGHER_IS_BETTER else value - expected
+
+
+def allowed_shortfall(expected: float, measure: Measure, tolerance: Tolerance) -> float:
+    if measure in (Measure.RATIO, Measure.PERCENT):
+        return tolerance.points
+    return tolerance.relative * abs(expected)
+
+
+# ───────────────────────────── glide path and trend ─────────────────────────────
+
+
+def next_milestone(milestones: Sequence[Milestone], d: date) -> Milestone | None:
+    """next_milestone is the first milestone whose deadline is on or after ``d`` (None: all passed)."""
+    return next((m for m in milestones if m.deadline >= d), None)
+
+
+def official_anchor(target: Target, d: date) -> Anchor | None:
+    """official_anchor: where the target itself starts the glide segment containing ``d`` (None: nowhere)."""
+    base = Anchor(target.baseline.date, target.baseline.value) if target.baseline else None
+    passed = [m for m in target.milestones if m.deadline < d]
+    previous = Anchor(passed[-1].deadline, passed[-1].value) if passed else None
+    if base is not None and base.day <= d and (previous is None or base.day > previous.day):
+        return base
+    return previous or base
+
+
+def glide_path(start: Anchor | None, end: Milestone, d: date, direction: Direction) -> float | None:
+    """glide_path is the expected value on day ``d`` on the line from ``start`` to ``end``.
+
+    The line is cut at the milestone's value: the path never asks for more than the target.
+    """
+    if start is None:
+        return None
+    total = (end.deadline - start.day).days
+    if total <= 0:
+        return end.value
+    fraction = min(max((d - start.day).days / total, 0.0), 1.0)
+    value = start.value * (1 - fraction) + end.value * fraction  # exact at both ends
+    return min(value, end.value) if direction == Direction.HIGHER_IS_BETTER else max(value, end.value)
+
+
+def trend_start(d: date, period: Period, rule: TrendRule) -> date:
+    """trend_start is the first day of the period ``rule.periods`` periods before the one containing ``d``."""
+    return shift_periods(period_start(d, period), period, -rule.periods)
+
+
+def least_squares(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float] | None:
+    """least_squares returns (slope, intercept) of the fitted line, or None when x does not vary."""
+    n = len(xs)
+    if n < 2:
+        return None
+    mean_x = sum(xs) / n
+    mean_y = sum(ys) / n
+    sxx = sum((x - mean_x) ** 2 for x in xs)
+    if sxx == 0:
+        return None
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sxx
+    return slope, mean_y - slope * mean_x
+
+
+def projection(points: Sequence[Point], deadline: date, rule: TrendRule) -> float | None:
+    """projection is the trend line's value at the end of day ``deadline`` (None: fewer than min_points)."""
+    if len(points) < rule.min_points:
+        return None
+    fit = least_squares([epoch_days(p.observed_at) for p in points], [p.value for p in points])
+    if fit is None:
+        return None
+    slope, intercept = fit
+    return intercept + slope * epoch_days(end_of_day(deadline))
+
+
+# ───────────────────────────── evaluation ─────────────────────────────
+
+
+def target_applies(target: Target, unit: Unit, as_of: datetime) -> bool:
+    """target_applies: the unit's level is targeted and it existed by as_of and by the last deadline."""
+    return (
+        unit.level in target.applies_to
+        and unit.valid_from <= local_day(as_of)
+        and unit.valid_from <= target.milestones[-1].deadline
+    )
+
+
+def evaluation_day(unit: Unit, as_of: datetime) -> date:
+    """evaluation_day is the as_of day, or the unit's last day when it ceased before then."""
+    d = local_day(as_of)
+    return min(d, unit.valid_to) if unit.valid_to is not None else d
+
+
+def cutoff(unit: Unit, as_of: datetime) -> datetime:
+    """cutoff is the last instant whose observations count: as_of, or the end of the unit's last day."""
+    return min(as_of, end_of_day(unit.valid_to) - timedelta(microseconds=1)) if unit.valid_to else as_of
+
+
+def in_force(points: Iterable[Point], unit: Unit, as_of: datetime) -> list[Point]:
+    """in_force keeps the points observed by ``cutoff(unit, as_of)``, sorted by time."""
+    last = cutoff(unit, as_of)
+    return sorted((p for p in points if p.observed_at <= last), key=lambda p: p.observed_at)
+
+
+def value_at(points: Sequence[Point], d: date) -> Point | None:
+    """value_at is the value in force at the end of day ``d`` (points sorted by time)."""
+    found = None
+    for p in points:
+        if p.day <= d:
+            found = p
+    return found
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Calendar: what a target says on day ``day``, before looking at any unit's values.
+
+    ``anchor``/``expected`` are None when the target gives no starting point (the unit's own first
+    value is used then). ``expected`` is the target once every milestone has passed.
+    """
+
+    day: date
+    upcoming: Milestone | None
+    shown: Milestone
+    anchor: Anchor | None
+    expected: float | None
+    due_start: date
+    due_end: date
+    trend_from: date
+
+
+def calendar(
+    target: Target, measure: Measure, direction: Direction, cadence: Cadence, day: date, trend: TrendRule
+) -> Calendar:
+    """calendar computes the unit-independent part of an evaluation on ``day``."""
+    upcoming = next_milestone(target.milestones, day)
+    anchor = official_anchor(target, day) if upcoming else None
+    if upcoming is None:
+        expected: float | None = target.milestones[-1].value
+    elif measure == Measure.BOOLEAN:
+        expected = upcoming.value
+    else:
+        expected = glide_path(anchor, upcoming, day, direction)
+    due_start, due_end = due_period(day, cadence)
+    return Calendar(
+        day=day,
+        upcoming=upcoming,
+        shown=upcoming or target.milestones[-1],
+        anchor=anchor,
+        expected=expected,
+        due_start=due_start,
+        due_end=due_end,
+        trend_from=trend_start(day, cadence.period, trend),
+    )
+
+
+def evaluate(
+    *,
+    target: Target,
+    measure: Measure,
+    direction: Direction,
+    cadence: Cadence,
+    unit: Unit,
+    points: Iterable[Point],
+    as_of: datetime,
+    tolerance: Tolerance = Tolerance(),
+    trend: TrendRule = TrendRule(),
+) -> Evaluation:
+    """evaluate decides the status of one unit's indicator against ``target`` as of ``as_of``.
+
+    ``points`` are the unit's values in force per period (corrections applied); points observed
+    after ``as_of`` or after the unit ceased are ignored.
+    """
+    series = in_force(points, unit, as_of)
+    cal = calendar(target, measure, direction, cadence, evaluation_day(unit, as_of), trend)
+    d, upcoming = cal.day, cal.upcoming
+    latest = series[-1] if series else None
+    start, expected = cal.anchor, cal.expected
+    if upcoming is not None and start is None and series and measure != Measure.BOOLEAN:
+        start = Anchor(series[0].day, series[0].value)
+        expected = glide_path(start, upcoming, d, direction)
+    late = overdue_since(latest.day, d, cadence, unit.valid_from) if latest else None
+    trend_line = None
+    if upcoming is not None and measure != Measure.BOOLEAN:
+        since = start_of_day(cal.trend_from)
+        trend_line = projection([p for p in series if p.observed_at >= since], upcoming.deadline, trend)
+
+    if latest is None:
+        status = Status.NO_DATA
+    elif upcoming is None:
+        status = outcome(series, cal.shown).status
+    elif late is not None:
+        status = Status.OVERDUE
+    elif satisfies(latest.value, upcoming.comparator, upcoming.value):
+        status = Status.MET
+    elif measure == Measure.BOOLEAN:
+        status = Status.AT_RISK
+    elif expected is not None and shortfall(latest.value, expected, direction) > allowed_shortfall(
+        expected, measure, tolerance
+    ):
+        status = Status.BEHIND
+    elif trend_line is not None and not satisfies(trend_line, upcoming.comparator, upcoming.value):
+        status = Status.AT_RISK
+    else:
+        status = Status.ON_TRACK
+
+    return Evaluation(
+        status=status,
+        day=d,
+        value=latest.value if latest else None,
+        expected=expected,
+        target=cal.shown.value,
+        comparator=cal.shown.comparator,
+        milestone=cal.shown.deadline,
+        baseline=start,
+        last_observed_at=latest.observed_at if latest else None,
+        overdue_since=late,
+        projection=trend_line,
+    )
+
+
+def outcome(points: Sequence[Point], milestone: Milestone) -> Outcome:
+    """outcome decides a passed milestone from the value in force at its deadline (none: missed)."""
+    found = value_at(points, milestone.deadline)
+    met = found is not None and satisfies(found.value, milestone.comparator, milestone.value)
+    return Outcome(milestone, Status.MET if met else Status.MISSED, found.value if found else None)
+
+
+def outcomes(target: Target, unit: Unit, points: Iterable[Point], as_of: datetime) -> list[Outcome]:
+    """outcomes lists the milestones passed by ``as_of`` on which the unit was valid, each met or missed."""
+    today = local_day(as_of)
+    series = in_force(points, unit, as_of)
+    return [outcome(series, m) for m in target.milestones if m.deadline < today and unit.active_on(m.deadline)]
+
+
+# ───────────────────────────── rollups and successors ─────────────────────────────
+
+
+def rollup(parts: Iterable[Part], measure: Measure) -> Part | None:
+    """rollup combines units' values: ratios by summed parts, counts by sum; None for other measures.
+
+    A ratio whose summed denominator is zero has no value (None), like a single report would.
+    """
+    parts = list(parts)
+    if not parts:
+        return None
+    if measure == Measure.RATIO:
+        numerator = math.fsum(p.numerator or 0.0 for p in parts)
+        denominator = math.fsum(p.denominator or 0.0 for p in parts)
+        value = 100 * numerator / denominator if denominator else None
+        return Part(value, numerator, denominator)
+    if measure == Measure.COUNT:
+        return Part(math.fsum(p.value or 0.0 for p in parts))
+    return None
+
+
+def successor_links(units: Mapping[str, Unit]) -> list[SuccessorLink]:
+    """successor_links maps every unit to each unit that succeeded it, directly or through a chain.
+
+    ``partial`` is set when every way from the predecessor to the successor has a partial link. Partial predecessors are included in full
+    (their whole history is re-aggregated onto each partial successor): for ratios this gives the
+    combined area's ratio, for counts an upper bound; the ``partial`` flag lets dashboards say so.
+    """
+    def reachable(code: str, *, full_only: bool) -> set[str]:
+        found: set[str] = set()
+        stack = [code]
+        while stack:
+            unit = units[stack.pop()]
+            for s in unit.successors:
+                if s in units and s not in found and not (full_only and s in unit.partial_successors):
+                    found.add(s)
+                    stack.append(s)
+        return found
+
+    links = []
+    for code in sorted(units):
+        full = reachable(code, full_only=True)
+        links += [SuccessorLink(code, s, s not in full) for s in sorted(reachable(code, full_only=False))]
+    return links

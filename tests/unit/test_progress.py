@@ -1,0 +1,340 @@
+"""Tests for dxmon.progress: the status matrix (one labelled row per case) and properties of the math."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from math import isclose
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from dxmon.catalog import Baseline, Cadence, Direction, Level, Measure, Milestone, Period, Target, Unit
+from dxmon.contracts import LOCAL_TZ, end_of_local_day
+from dxmon.progress import (
+    STATUS_LABELS,
+    STATUS_RANK,
+    Anchor,
+    Part,
+    Point,
+    Status,
+    Tolerance,
+    TrendRule,
+    due_period,
+    evaluate,
+    glide_path,
+    on_time,
+    outcomes,
+    overdue_since,
+    rollup,
+    satisfies,
+    successor_links,
+)
+
+MONTHLY = Cadence(Period.MONTHLY, timely_days=5, grace_days=10, inferred=True)
+QUARTERLY = Cadence(Period.QUARTERLY, timely_days=15, grace_days=30, inferred=True)
+MID_JULY = datetime(2025, 7, 15, 12, 0, tzinfo=LOCAL_TZ)
+AFTER_2025 = datetime(2026, 1, 20, 12, 0, tzinfo=LOCAL_TZ)
+
+
+def milestone(deadline: str, value: float, comparator: str = ">=") -> Milestone:
+    return Milestone(date.fromisoformat(deadline), value, comparator, ("TEST",), True)
+
+
+def target(*milestones: Milestone, baseline: tuple[str, float] | None = ("2024-12-31", 40.0)) -> Target:
+    base = Baseline(baseline[1], date.fromisoformat(baseline[0]), ("TEST",), True) if baseline else None
+    return Target("T-01", base, tuple(milestones), frozenset(Level))
+
+
+RATIO_2025_2030 = target(milestone("2025-12-31", 80), milestone("2030-12-31", 100))
+RATIO_2025_ONLY = target(milestone("2025-12-31", 80))
+RANK_TOP3 = target(milestone("2025-12-31", 3, "<="), baseline=("2024-12-31", 10))
+COUNT_500 = target(milestone("2025-12-31", 500), baseline=("2024-12-31", 100))
+BOOLEAN_2025 = target(milestone("2025-12-31", 1.0, "=="), baseline=None)
+NO_BASELINE = target(milestone("2025-12-31", 80), baseline=None)
+BASELINE_ABOVE = target(milestone("2025-12-31", 80), baseline=("2025-06-30", 98.7))
+
+COMMUNE = Unit("QN-X-TEST", "Xã Thử", Level.COMMUNE, "xa", "QN", date(2022, 1, 1), None, (), frozenset(), None)
+CEASED = Unit("QN-X-OLD", "Xã Cũ", Level.COMMUNE, "xa", "QN", date(2022, 1, 1), date(2025, 6, 30), (), frozenset(), None)
+
+
+def month_end(year: int, month: int) -> date:
+    return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+
+def monthly(*values: float, last: str = "2025-06") -> list[Point]:
+    """One point per month at the month's end, the last one in month ``last`` (YYYY-MM)."""
+    year, month = map(int, last.split("-"))
+    index = year * 12 + month - 1  # months since year 0 of the last point
+    first = index - len(values) + 1
+    return [Point(end_of_local_day(month_end((first + k) // 12, (first + k) % 12 + 1)), v) for k, v in enumerate(values)]
+
+
+def run(tgt: Target, points: list[Point], *, as_of: datetime = MID_JULY, measure: Measure = Measure.RATIO,
+        direction: Direction = Direction.HIGHER_IS_BETTER, unit: Unit = COMMUNE, cadence: Cadence = MONTHLY):
+    return evaluate(target=tgt, measure=measure, direction=direction, cadence=cadence, unit=unit, points=points,
+                    as_of=as_of, tolerance=Tolerance(points=5.0, relative=0.05), trend=TrendRule(6, 3))
+
+
+# Expected value in mid-July 2025 on the 40 → 80 path (2024-12-31 → 2025-12-31): 40 + 40 × 196/365.
+EXPECTED_MID_JULY = 40 + 40 * 196 / 365
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status"),
+    [
+        # The June value already satisfies the 2025 milestone.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(70, 75, 82)), Status.MET, id="met-current-value"),
+        # On the path and rising fast enough to reach 80 by December.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(45, 49, 52, 56, 59, 63)), Status.ON_TRACK,
+                     id="on-track-on-path-and-trend"),
+        # 55 is 6.5 points below the expected 61.5: beyond the 5-point tolerance.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(50, 52, 55)), Status.BEHIND,
+                     id="behind-beyond-tolerance"),
+        # 57 is 4.5 points below: within tolerance, and the steep trend reaches the target.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(30, 36, 42, 48, 53, 57)), Status.ON_TRACK,
+                     id="within-tolerance-not-behind"),
+        # On the path today, but flat: the trend reaches ~62 by December, not 80.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(61, 61.5, 62, 61.8, 62, 62)), Status.AT_RISK,
+                     id="at-risk-flat-trend"),
+        # Two points are not a trend (min_points = 3).
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(62, 62)), Status.ON_TRACK,
+                     id="no-trend-below-min-points"),
+        # No June report by July 11 (June 30 + 10 days of grace): overdue, even with a good value.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(70, 75, last="2025-05")), Status.OVERDUE,
+                     id="overdue-after-grace"),
+        # On July 8 June is still within its grace: May was the period due.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(58, 60, last="2025-05"),
+                          as_of=datetime(2025, 7, 8, tzinfo=LOCAL_TZ)), Status.ON_TRACK,
+                     id="not-overdue-within-grace"),
+        pytest.param(dict(tgt=RATIO_2025_2030, points=[]), Status.NO_DATA, id="no-data-never-reported"),
+        # Every milestone passed: the outcome of the last one is final.
+        pytest.param(dict(tgt=RATIO_2025_ONLY, points=monthly(60, 65, 70, last="2025-12"), as_of=AFTER_2025),
+                     Status.MISSED, id="missed-final-milestone"),
+        pytest.param(dict(tgt=RATIO_2025_ONLY, points=monthly(70, 80, 85, last="2025-12"), as_of=AFTER_2025),
+                     Status.MET, id="met-final-milestone"),
+        # No value in force at the deadline is a miss, even if one came later.
+        pytest.param(dict(tgt=RATIO_2025_ONLY, points=monthly(90, last="2026-01"),
+                          as_of=datetime(2026, 2, 5, tzinfo=LOCAL_TZ)), Status.MISSED,
+                     id="missed-nothing-in-force-at-deadline"),
+        # 2025 passed; evaluation continues on the 80 → 100 path towards 2030.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(84, 85, last="2025-12"), as_of=AFTER_2025),
+                     Status.ON_TRACK, id="next-milestone-after-2025"),
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(70, 72, last="2025-12"), as_of=AFTER_2025),
+                     Status.BEHIND, id="behind-next-segment"),
+        # Rank 3 or better by 2025 from rank 10: expected 6.2 in July, tolerance 5 % of it.
+        pytest.param(dict(tgt=RANK_TOP3, points=monthly(8, 7), measure=Measure.RANK,
+                          direction=Direction.LOWER_IS_BETTER), Status.BEHIND, id="lower-is-better-behind"),
+        pytest.param(dict(tgt=RANK_TOP3, points=monthly(9, 8, 7, 6, 5, 4), measure=Measure.RANK,
+                          direction=Direction.LOWER_IS_BETTER), Status.ON_TRACK, id="lower-is-better-on-track"),
+        pytest.param(dict(tgt=RANK_TOP3, points=monthly(5, 3), measure=Measure.RANK,
+                          direction=Direction.LOWER_IS_BETTER), Status.MET, id="lower-is-better-met"),
+        pytest.param(dict(tgt=RANK_TOP3, points=monthly(6, 6, 6, 6, 6, 6), measure=Measure.RANK,
+                          direction=Direction.LOWER_IS_BETTER), Status.AT_RISK, id="lower-is-better-at-risk"),
+        # Counts use the relative tolerance: 5 % of the expected 314.8 is 15.7.
+        pytest.param(dict(tgt=COUNT_500, points=monthly(280, 295), measure=Measure.COUNT), Status.BEHIND,
+                     id="count-behind-relative-tolerance"),
+        pytest.param(dict(tgt=COUNT_500, points=monthly(300, 305), measure=Measure.COUNT), Status.ON_TRACK,
+                     id="count-within-relative-tolerance"),
+        pytest.param(dict(tgt=BOOLEAN_2025, points=monthly(0, 0), measure=Measure.BOOLEAN), Status.AT_RISK,
+                     id="boolean-not-yet"),
+        pytest.param(dict(tgt=BOOLEAN_2025, points=monthly(0, 1), measure=Measure.BOOLEAN), Status.MET,
+                     id="boolean-met"),
+        # Without a baseline the unit's own first value (40 in January) starts the path.
+        pytest.param(dict(tgt=NO_BASELINE, points=monthly(40, 41, 42, 43, 44, 45)), Status.BEHIND,
+                     id="own-first-value-starts-the-path"),
+        # A baseline above the target does not raise the bar: expected is capped at 80.
+        pytest.param(dict(tgt=BASELINE_ABOVE, points=monthly(76, 76, 77, 78, 79, 80, last="2025-06")),
+                     Status.MET, id="baseline-above-target-capped"),
+        pytest.param(dict(tgt=BASELINE_ABOVE, points=monthly(70, 70, 70, 70, 70, 70)), Status.BEHIND,
+                     id="baseline-above-target-behind-target"),
+        # A unit that ceased on 2025-06-30 is judged on that day: expected 59.8, value 50.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(48, 49, 50), unit=CEASED, as_of=AFTER_2025),
+                     Status.BEHIND, id="ceased-unit-judged-on-its-last-day"),
+        # Quarterly cadence: on 2025-07-15 the due quarter is Q1 (Q2's grace runs to July 30).
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(62, last="2025-03"), cadence=QUARTERLY),
+                     Status.ON_TRACK, id="quarterly-not-yet-due"),
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(62, last="2024-12"), cadence=QUARTERLY),
+                     Status.OVERDUE, id="quarterly-overdue"),
+    ],
+)
+def test_status_matrix(kwargs: dict, status: Status) -> None:
+    assert run(**kwargs).status == status
+
+
+def test_overdue_since_is_the_day_after_the_first_missed_grace() -> None:
+    ev = run(RATIO_2025_2030, monthly(70, 75, last="2025-05"))
+    assert ev.overdue_since == date(2025, 7, 11)  # June 30 + 10 days of grace + 1
+
+
+def test_expected_value_follows_the_glide_path() -> None:
+    ev = run(RATIO_2025_2030, monthly(62))
+    assert isclose(ev.expected, EXPECTED_MID_JULY)
+    assert (ev.target, ev.milestone, ev.baseline) == (80, date(2025, 12, 31), Anchor(date(2024, 12, 31), 40))
+
+
+def test_after_a_milestone_the_path_starts_from_it() -> None:
+    ev = run(RATIO_2025_2030, monthly(84, last="2025-12"), as_of=AFTER_2025)
+    assert ev.baseline == Anchor(date(2025, 12, 31), 80)
+    assert ev.milestone == date(2030, 12, 31)
+    assert isclose(ev.expected, 80 + 20 * 20 / (date(2030, 12, 31) - date(2025, 12, 31)).days)
+
+
+def test_points_after_as_of_or_after_the_unit_ceased_are_ignored() -> None:
+    later = monthly(99, last="2025-08")
+    assert run(RATIO_2025_2030, monthly(50, last="2025-06") + later).value == 50
+    assert run(RATIO_2025_2030, monthly(50, last="2025-06") + later, unit=CEASED, as_of=AFTER_2025).value == 50
+
+
+def test_outcomes_for_passed_milestones_while_the_unit_was_valid() -> None:
+    points = monthly(70, 79.5, last="2025-12") + monthly(90, last="2026-01")
+    result = outcomes(RATIO_2025_2030, COMMUNE, points, AFTER_2025)
+    assert [(o.milestone.deadline, o.status, o.value) for o in result] == [(date(2025, 12, 31), Status.MISSED, 79.5)]
+    # A unit that ceased before the deadline gets no outcome for it.
+    assert outcomes(RATIO_2025_2030, CEASED, points, AFTER_2025) == []
+
+
+def test_on_time_is_period_end_plus_timely_days() -> None:
+    assert on_time(datetime(2025, 7, 5, 23, 59, tzinfo=LOCAL_TZ), date(2025, 6, 1), MONTHLY)
+    assert not on_time(datetime(2025, 7, 6, 0, 0, tzinfo=LOCAL_TZ), date(2025, 6, 1), MONTHLY)
+
+
+@pytest.mark.parametrize(
+    ("day", "cadence", "due"),
+    [
+        pytest.param("2025-07-11", MONTHLY, ("2025-06-01", "2025-06-30"), id="monthly-june-due-after-grace"),
+        pytest.param("2025-07-10", MONTHLY, ("2025-05-01", "2025-05-31"), id="monthly-last-day-of-grace"),
+        pytest.param("2025-07-31", QUARTERLY, ("2025-04-01", "2025-06-30"), id="quarterly-q2"),
+        pytest.param("2025-07-30", QUARTERLY, ("2025-01-01", "2025-03-31"), id="quarterly-q2-in-grace"),
+        pytest.param("2026-04-01", Cadence(Period.YEARLY, 60, 90, True), ("2025-01-01", "2025-12-31"), id="yearly"),
+    ],
+)
+def test_due_period(day: str, cadence: Cadence, due: tuple[str, str]) -> None:
+    assert due_period(date.fromisoformat(day), cadence) == tuple(date.fromisoformat(d) for d in due)
+
+
+def test_every_status_has_a_vietnamese_label() -> None:
+    assert set(STATUS_LABELS) == set(Status)
+    assert STATUS_LABELS[Status.BEHIND] == "Chậm so với lộ trình"
+
+
+def test_successor_links_follow_chains_and_mark_partial_takeovers() -> None:
+    def unit(code: str, successors: tuple[str, ...] = (), partial: frozenset[str] = frozenset()) -> Unit:
+        return Unit(code, code, Level.COMMUNE, "xa", "QN", date(2022, 1, 1), None, successors, partial, None)
+
+    units = {u.code: u for u in [
+        unit("A", ("B",)), unit("B", ("D",)), unit("C", ("D", "E"), frozenset({"D", "E"})),
+        unit("D"), unit("E"), unit("F", ("D", "B"), frozenset({"D"})),
+    ]}
+    links = {(ln.predecessor, ln.successor): ln.partial for ln in successor_links(units)}
+    assert links == {
+        ("A", "B"): False, ("A", "D"): False, ("B", "D"): False,
+        ("C", "D"): True, ("C", "E"): True,
+        # F reaches D partially directly, but fully through B: the full way wins.
+        ("F", "B"): False, ("F", "D"): False,
+    }
+
+
+# ───────────────────────────── properties ─────────────────────────────
+
+values = st.floats(min_value=0, max_value=100, allow_nan=False, allow_infinity=False)
+months_back = st.lists(values, min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(history=months_back, better=st.floats(min_value=0, max_value=50))
+def test_a_better_latest_value_never_gives_a_worse_status(history: list[float], better: float) -> None:
+    base = run(RATIO_2025_2030, monthly(*history))
+    improved = run(RATIO_2025_2030, monthly(*history[:-1], history[-1] + better))
+    assume(base.status in STATUS_RANK)
+    assert STATUS_RANK[improved.status] >= STATUS_RANK[base.status]
+
+
+def mirrored(t: Target) -> Target:
+    flip = {">=": "<=", ">": "<", "<=": ">=", "<": ">", "==": "=="}
+    base = t.baseline
+    return Target(
+        t.indicator,
+        Baseline(-base.value, base.date, base.source, base.inferred) if base else None,
+        tuple(Milestone(m.deadline, -m.value, flip[m.comparator], m.source, m.inferred) for m in t.milestones),
+        t.applies_to,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(history=months_back, measure=st.sampled_from([Measure.RATIO, Measure.COUNT]),
+       as_of=st.sampled_from([MID_JULY, datetime(2025, 7, 5, tzinfo=LOCAL_TZ), AFTER_2025]))
+def test_mirroring_values_and_direction_gives_the_same_status(
+    history: list[float], measure: Measure, as_of: datetime
+) -> None:
+    up = run(RATIO_2025_2030, monthly(*history), measure=measure, as_of=as_of)
+    down = run(mirrored(RATIO_2025_2030), monthly(*(-v for v in history)), measure=measure, as_of=as_of,
+               direction=Direction.LOWER_IS_BETTER)
+    assert up.status == down.status
+    assert isclose(up.expected, -down.expected, abs_tol=1e-9)
+
+
+parts = st.lists(
+    st.tuples(st.integers(0, 10_000), st.integers(1, 10_000)).map(lambda nd: Part(None, min(nd), max(nd))),
+    min_size=1, max_size=20,
+)
+
+
+@given(parts=parts, split=st.integers(min_value=0, max_value=20))
+def test_ratio_rollup_is_the_sum_of_parts(parts: list[Part], split: int) -> None:
+    whole = rollup(parts, Measure.RATIO)
+    assert whole.numerator == sum(p.numerator for p in parts)
+    assert whole.denominator == sum(p.denominator for p in parts)
+    assert isclose(whole.value, 100 * whole.numerator / whole.denominator)
+    # Rolling up rollups of any split gives the same whole (never an average of percentages).
+    halves = [r for r in (rollup(parts[:split], Measure.RATIO), rollup(parts[split:], Measure.RATIO)) if r]
+    assert rollup(halves, Measure.RATIO) == whole
+
+
+@given(counts=st.lists(st.integers(0, 10**6), min_size=1, max_size=20))
+def test_count_rollup_is_the_sum_and_percent_has_none(counts: list[int]) -> None:
+    assert rollup([Part(float(c)) for c in counts], Measure.COUNT).value == sum(counts)
+    assert rollup([Part(float(c)) for c in counts], Measure.PERCENT) is None
+
+
+def test_average_of_percentages_is_not_the_rollup() -> None:
+    whole = rollup([Part(None, 1, 1), Part(None, 10, 100)], Measure.RATIO)
+    assert isclose(whole.value, 100 * 11 / 101)  # not (100 % + 10 %) / 2
+
+
+days = st.integers(min_value=1, max_value=3000)
+
+
+@given(start=values, end=values, span=days, direction=st.sampled_from(list(Direction)))
+def test_glide_path_endpoints_are_baseline_and_target(start: float, end: float, span: int, direction: Direction) -> None:
+    first = date(2024, 12, 31)
+    m = Milestone(first + timedelta(days=span), end, ">=", ("TEST",), True)
+    anchor = Anchor(first, start)
+    # The path is never stricter than the target, so it starts at the baseline unless that is better.
+    better = start > end if direction == Direction.HIGHER_IS_BETTER else start < end
+    assert glide_path(anchor, m, first, direction) == (end if better else start)
+    assert isclose(glide_path(anchor, m, m.deadline, direction), end)
+    assert glide_path(anchor, m, first - timedelta(days=30), direction) == glide_path(anchor, m, first, direction)
+
+
+@given(start=values, end=values, span=days, d1=days, d2=days)
+def test_glide_path_moves_monotonically_towards_the_target(start: float, end: float, span: int, d1: int, d2: int) -> None:
+    first = date(2024, 12, 31)
+    m = Milestone(first + timedelta(days=span), end, ">=", ("TEST",), True)
+    early, late = sorted((d1, d2))
+    a = glide_path(Anchor(first, start), m, first + timedelta(days=min(early, span)), Direction.HIGHER_IS_BETTER)
+    b = glide_path(Anchor(first, start), m, first + timedelta(days=min(late, span)), Direction.HIGHER_IS_BETTER)
+    assert (b - a) * (end - start) >= -1e-9
+
+
+@given(v=values, t=values)
+def test_comparators(v: float, t: float) -> None:
+    assert satisfies(v, ">=", t) == (not satisfies(v, "<", t))
+    assert satisfies(v, "<=", t) == (not satisfies(v, ">", t))
+    assert satisfies(v, "==", t) == (satisfies(v, ">=", t) and satisfies(v, "<=", t))
+
+
+def test_overdue_since_ignores_periods_before_the_unit_existed() -> None:
+    new_unit_from = date(2025, 7, 1)
+    # On 2025-07-20 June is due, but a unit created on July 1 was not expected to report June.
+    assert overdue_since(date(2025, 7, 5), date(2025, 7, 20), MONTHLY, new_unit_from) is None
