@@ -1,0 +1,714 @@
+"""ProgressRepository: set-based evaluation of every (unit, indicator) against its target, in SQL.
+
+``evaluate`` implements the rules of ``dxmon.progress`` (its docstring states them) for all pairs at
+once — never one query per unit:
+
+    catalog ─▶ plan (Python, per unit and per (indicator, level, day): the calendar of the target)
+    period_values ─▶ facts pass  (parallel, grouped by unit/indicator: trend fit, value at each
+                                  passed deadline)
+    period_values ─▶ rates pass  (parallel, grouped by unit/period: indicators reported, on time)
+    plan ⋈ latest_values ⋈ facts ─▶ _progress (status, expected, overdue …)
+        ├─▶ progress_current    upsert; status_since kept while the status stays the same
+        ├─▶ progress_snapshots  the as_of rows of units active on as_of
+        ├─▶ milestone_outcomes  passed milestones: met/missed by the value in force at the deadline
+        ├─▶ reporting_rates     per unit, cadence and period
+        └─▶ successor_values    ceased units' history summed onto their successors
+
+What depends only on the catalog and the calendar (next milestone, glide path from the target's own
+anchors, due periods, trend windows) is computed in Python by the same functions the pure evaluation
+uses, once per (indicator, level, day); SQL does what depends on the data. The two passes over
+``period_values`` take their parameters as arrays, not temp tables, so PostgreSQL can run them in
+parallel workers. Everything is written in one transaction: readers see the previous evaluation or
+this one, never a mix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import asyncpg
+
+from dxmon.catalog import Catalog, Measure, Period
+from dxmon.progress import (
+    PERIOD_MONTHS,
+    Status,
+    Tolerance,
+    TrendRule,
+    calendar,
+    cutoff,
+    end_of_day,
+    epoch_days,
+    evaluation_day,
+    local_day,
+    period_end,
+    period_start,
+    shift_periods,
+    start_of_day,
+    successor_links,
+    trend_start,
+)
+
+RATES_HORIZON = timedelta(days=400)
+"""Reporting rates are recomputed for the periods that ended within this long before as_of."""
+
+# Sorting and hashing hundreds of thousands of pairs; keep it in memory. Plans are simple and run
+# once per pass, so compiling them (JIT) costs more than it saves.
+_SESSION = "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off; SET LOCAL parallel_tuple_cost = 0.001"
+# In a full pass the pair-level statements join whole tables; estimates for fresh temp tables are
+# rough, and a nested loop or merge join chosen on them costs seconds. Their rare look-ups are
+# subplans, which these settings do not touch. Incremental passes keep index probes.
+_HASH_JOINS_ONLY = "SET LOCAL enable_nestloop = off; SET LOCAL enable_mergejoin = off"
+_ANY_JOINS = "SET LOCAL enable_nestloop = on; SET LOCAL enable_mergejoin = on"
+_LOCAL_TZ = "Asia/Ho_Chi_Minh"
+_TRUNC = {Period.MONTHLY: "month", Period.QUARTERLY: "quarter", Period.YEARLY: "year"}
+_WORD_BITS = 63
+
+_TABLES = {
+    "_units": ("code text, level text, valid_from date, valid_to date, day date, cutoff timestamptz, "
+               "active boolean, grp int"),
+    "_keys": ("grp int, indicator text, level text, day date, pillar text, measure text, direction text, months int, "
+              "grace_days int, last_deadline date, last_value double precision, last_comparator text, last_j int, "
+              "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
+              "anchor_day date, anchor_value double precision, expected double precision, "
+              "due_start date, due_end date"),
+    "_milestones": "indicator text, level text, deadline date, value double precision, comparator text, j int",
+    "_periods": "period text, months int, k int, period_start date, period_end date",
+    "_level_cadences": "level text, months int, expected int, mask int8[]",
+    "_indicators": "indicator text, measure text, trunc text",
+    "_successors": "predecessor text, successor text, partial boolean",
+}
+
+
+@dataclass(frozen=True)
+class EvaluationSummary:
+    """EvaluationSummary: what one evaluation pass did (``units`` None = a full pass)."""
+
+    as_of: datetime
+    units: tuple[str, ...] | None
+    pairs: int
+    statuses: dict[Status, int]
+    changed: int
+    outcomes: int
+    rates: int
+    successor_rows: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Plan:
+    """The catalog and the calendar as rows for the temp tables and arrays for the two passes."""
+
+    rows: dict[str, list[tuple]]
+    facts_args: list
+    passed: int  # most passed deadlines of any indicator: columns at_1 … at_<passed> of the facts pass
+    ceased_args: list
+    rates_args: list
+    words: int  # int8 words of an indicator mask
+    successors: list[str] | None
+
+
+def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: TrendRule) -> _Plan:
+    today = local_day(as_of)
+    chosen = [u for u in (catalog.units.values() if scope is None else
+                          (catalog.units[c] for c in scope if c in catalog.units)) if u.valid_from <= today]
+    indicators = list(catalog.indicators.values())
+
+    # Per indicator: the deadlines passed by today (over all its level targets), numbered from 1.
+    passed: dict[str, list[date]] = {}
+    for ind in indicators:
+        passed[ind.code] = sorted({m.deadline for t in ind.targets for m in t.milestones if m.deadline < today})
+
+    # Units sharing a level and an evaluation day share the calendar: one group number joins them
+    # (a single-column join the planner estimates well, unlike the pair of columns).
+    groups = {g: n for n, g in enumerate(sorted({(u.level, evaluation_day(u, as_of)) for u in chosen}))}
+    units, keys, milestones = [], {}, []
+    for u in chosen:
+        day = evaluation_day(u, as_of)
+        units.append((u.code, u.level.value, u.valid_from, u.valid_to, day, cutoff(u, as_of),
+                      u.valid_to is None or u.valid_to >= today, groups[(u.level, day)]))
+    for (level, day), grp in groups.items():
+        for ind in indicators:
+            target = ind.target_for(level)
+            if target is None or not target.milestones:
+                continue
+            cal = calendar(target, ind.measure, ind.direction, ind.cadence, day, trend)
+            last = target.milestones[-1]
+            up = cal.upcoming
+            keys[(ind.code, level.value, day)] = (
+                grp, ind.code, level.value, day, ind.pillar.value, ind.measure.value, ind.direction.value,
+                PERIOD_MONTHS[ind.cadence.period], ind.cadence.grace_days,
+                last.deadline, last.value, last.comparator,
+                passed[ind.code].index(last.deadline) + 1 if last.deadline in passed[ind.code] else None,
+                up.deadline if up else None, up.value if up else None, up.comparator if up else None,
+                epoch_days(end_of_day(up.deadline)) if up else None,
+                cal.anchor.day if cal.anchor else None, cal.anchor.value if cal.anchor else None, cal.expected,
+                cal.due_start, cal.due_end,
+            )
+    levels = {u.level for u in chosen}
+    for ind in indicators:
+        for level in sorted(levels & ind.applies_to):
+            target = ind.target_for(level)
+            for m in (target.milestones if target else ()):
+                if m.deadline < today:
+                    milestones.append((ind.code, level.value, m.deadline, m.value, m.comparator,
+                                       passed[ind.code].index(m.deadline) + 1))
+
+    # Facts pass (every unit): per indicator the trend window start for as_of's day and, for each
+    # passed deadline j, the window [start of the deadline's period, end of the deadline day) in which
+    # the value in force at the deadline is normally found.
+    most = max((len(v) for v in passed.values()), default=0)
+    codes = [u[0] for u in units]
+    trend_from = [start_of_day(trend_start(today, i.cadence.period, trend)) for i in indicators]
+    per_deadline: list[list[datetime | None]] = []
+    for j in range(most):
+        ends = [end_of_day(passed[i.code][j]) if j < len(passed[i.code]) else None for i in indicators]
+        wins = [start_of_day(period_start(passed[i.code][j], i.cadence.period)) if j < len(passed[i.code]) else None
+                for i in indicators]
+        per_deadline += [ends, wins]
+    # Rows older than every window feed no aggregate of the pass: the cheapest filter skips them.
+    earliest = min([*trend_from, *(t for wins in per_deadline[1::2] for t in wins if t is not None)])
+    facts_args: list = [[i.code for i in indicators], trend_from, as_of, earliest, *per_deadline]
+    if scope is not None:
+        facts_args.append(codes)
+    # Units that ceased are evaluated on their last day: their trend windows end there.
+    ceased = [u for u in units if not u[6]]
+    ceased_args = [[u[0] for u in ceased]] + [
+        [start_of_day(trend_start(u[4], p, trend)) for u in ceased] for p in (Period.MONTHLY, Period.QUARTERLY,
+                                                                              Period.YEARLY)
+    ] + [[i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators]]
+
+    # Rates pass: for each cadence the period starts from the horizon to the current (open) period;
+    # period k (1-based) is [starts[k], starts[k + 1]). Each indicator is one bit of a mask.
+    horizon = today - RATES_HORIZON
+    starts: dict[Period, list[date]] = {}
+    periods = []
+    for p in Period:
+        first, current = period_start(horizon, p), period_start(today, p)
+        series = [first]
+        while series[-1] < current:
+            series.append(shift_periods(series[-1], p, 1))
+        starts[p] = series
+        periods += [(p.value, PERIOD_MONTHS[p], k, s, period_end(s, p)) for k, s in enumerate(series[:-1], start=1)]
+
+    # Each indicator is one bit of a mask made of int8 words (63 bits each, so every word stays positive).
+    words = max(1, -(-len(indicators) // _WORD_BITS))
+    position = {ind.code: divmod(n, _WORD_BITS) for n, ind in enumerate(indicators)}
+
+    def mask(members: Collection[str]) -> list[int]:
+        out = [0] * words
+        for code in members:
+            word, bit = position[code]
+            out[word] |= 1 << bit
+        return out
+
+    level_cadences = []
+    for level in sorted(levels):
+        for p in Period:
+            members = {i.code for i in indicators if i.cadence.period is p and level in i.applies_to}
+            if members:
+                level_cadences.append((level.value, PERIOD_MONTHS[p], len(members), mask(members)))
+    rates_args = [
+        [i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators],
+        [timedelta(days=i.cadence.timely_days) for i in indicators],
+        [start_of_day(s) for s in starts[Period.MONTHLY]], [start_of_day(s) for s in starts[Period.QUARTERLY]],
+        [start_of_day(s) for s in starts[Period.YEARLY]],
+        start_of_day(min(s[0] for s in starts.values())),
+    ] + [[mask({i.code})[w] for i in indicators] for w in range(words)] + ([codes] if scope is not None else [])
+
+    links = successor_links(catalog.units)
+    if scope is None:
+        successors = None
+    else:
+        named = set(scope)
+        successors = sorted({ln.successor for ln in links if ln.predecessor in named})
+        links = [ln for ln in links if ln.successor in successors]
+    rows = {
+        "_units": units,
+        "_keys": list(keys.values()),
+        "_milestones": milestones,
+        "_periods": periods,
+        "_level_cadences": level_cadences,
+        "_indicators": [(i.code, i.measure.value, _TRUNC[i.cadence.period]) for i in indicators],
+        "_successors": [(ln.predecessor, ln.successor, ln.partial) for ln in links],
+    }
+    return _Plan(rows=rows, facts_args=facts_args, ceased_args=ceased_args, passed=most, rates_args=rates_args,
+                 words=words, successors=successors)
+
+
+def satisfies(value: str, comparator: str, target: str) -> str:
+    """satisfies is the SQL of ``dxmon.progress.satisfies`` over three column expressions (constants)."""
+    return (
+        f"(CASE {comparator} WHEN '>=' THEN {value} >= {target} WHEN '>' THEN {value} > {target} "
+        f"WHEN '<=' THEN {value} <= {target} WHEN '<' THEN {value} < {target} "
+        f"WHEN '==' THEN {value} = {target} END)"
+    )
+
+
+def _facts_sql(passed: int, incremental: bool) -> str:
+    """The facts pass: one grouped scan of period_values; ``at_j`` = [epoch, value] in force at deadline j.
+
+    $1 indicators, $2 their trend window starts, $3 as_of, $4 the earliest row any aggregate uses, then
+    ends and window starts per deadline j.
+    """
+    x = "date_part('epoch', pv.observed_at) / 86400"
+    at = "".join(
+        f",\n       max(ARRAY[date_part('epoch', pv.observed_at), pv.value])"
+        f" FILTER (WHERE pv.observed_at >= i.win_{j} AND pv.observed_at < i.end_{j}) AS at_{j}"
+        for j in range(1, passed + 1)
+    )
+    columns = "".join(f", end_{j}, win_{j}" for j in range(1, passed + 1))
+    arrays = "".join(f", ${5 + 2 * j}::timestamptz[], ${6 + 2 * j}::timestamptz[]" for j in range(passed))
+    scope = f"\n  AND pv.unit = ANY(${5 + 2 * passed}::text[])" if incremental else ""
+    return f"""
+CREATE TEMP TABLE _facts ON COMMIT DROP AS
+SELECT pv.unit, pv.indicator,
+       regr_slope(pv.value, {x}) FILTER (WHERE pv.observed_at >= i.trend_from) AS slope,
+       regr_intercept(pv.value, {x}) FILTER (WHERE pv.observed_at >= i.trend_from) AS intercept,
+       regr_count(pv.value, {x}) FILTER (WHERE pv.observed_at >= i.trend_from) AS points{at}
+FROM period_values pv
+JOIN unnest($1::text[], $2::timestamptz[]{arrays}) AS i(code, trend_from{columns}) ON i.code = pv.indicator
+WHERE pv.observed_at <= $3::timestamptz AND pv.observed_at >= $4::timestamptz{scope}
+GROUP BY pv.unit, pv.indicator
+"""
+
+
+# Trend fits of units that ceased, over the windows ending on their last day (few units).
+_CEASED_TRENDS = """
+CREATE TEMP TABLE _ceased_trends ON COMMIT DROP AS
+SELECT pv.unit, pv.indicator,
+       regr_slope(pv.value, date_part('epoch', pv.observed_at) / 86400) AS slope,
+       regr_intercept(pv.value, date_part('epoch', pv.observed_at) / 86400) AS intercept,
+       regr_count(pv.value, date_part('epoch', pv.observed_at) / 86400) AS points
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[]) AS u(code, tf1, tf3, tf12)
+JOIN period_values pv ON pv.unit = u.code
+JOIN unnest($5::text[], $6::int[]) AS i(code, months) ON i.code = pv.indicator
+WHERE pv.observed_at >= CASE i.months WHEN 1 THEN u.tf1 WHEN 3 THEN u.tf3 ELSE u.tf12 END
+GROUP BY pv.unit, pv.indicator
+"""
+
+
+def _at(passed: int, j: str, facts: str = "f") -> str:
+    """SQL picking the [epoch, value] array in force at deadline number ``j`` from the facts row."""
+    if passed == 0:
+        return "NULL::double precision[]"
+    return f"(CASE {j} " + " ".join(f"WHEN {n} THEN {facts}.at_{n}" for n in range(1, passed + 1)) + " END)"
+
+
+# The (unit, indicator) pairs a target applies to, as a table the planner knows the size of.
+_PAIRS = """
+CREATE TEMP TABLE _pairs ON COMMIT DROP AS
+SELECT u.code AS unit, k.indicator, u.grp, u.valid_from, u.cutoff, u.active
+FROM _units u JOIN _keys k ON k.grp = u.grp
+WHERE u.valid_from <= k.last_deadline
+"""
+
+
+def _progress_sql(passed: int) -> str:
+    """Statuses in the precedence order of dxmon.progress; the row's current state rides along.
+
+    $1 tolerance points, $2 relative tolerance, $3 trend min points, $4 as_of.
+    """
+    return f"""
+CREATE TEMP TABLE _progress ON COMMIT DROP AS
+WITH pairs AS (
+    SELECT u.unit, u.valid_from, u.cutoff, u.active, k.*,
+           lv.observed_at AS lv_at, lv.value AS lv_value, lv.received_at AS lv_received,
+           c.status AS old_status, c.status_since AS old_since, c.unit IS NOT NULL AS existing,
+           CASE WHEN u.active THEN f.slope ELSE ct.slope END AS slope,
+           CASE WHEN u.active THEN f.intercept ELSE ct.intercept END AS intercept,
+           CASE WHEN u.active THEN f.points ELSE ct.points END AS points,
+           {_at(passed, 'k.last_j')} AS at_last
+    FROM _pairs u
+    JOIN _keys k ON k.grp = u.grp AND k.indicator = u.indicator
+    LEFT JOIN latest_values lv ON lv.unit = u.unit AND lv.indicator = u.indicator
+    LEFT JOIN progress_current c ON c.unit = u.unit AND c.indicator = u.indicator
+    LEFT JOIN _facts f ON f.unit = u.unit AND f.indicator = u.indicator
+    LEFT JOIN _ceased_trends ct ON ct.unit = u.unit AND ct.indicator = u.indicator
+),
+data AS (
+    -- latest_values holds the newest period; only a unit evaluated before its newest period
+    -- (ceased, or an as_of in the past) needs a look into period_values. Scalar subqueries inside
+    -- CASE run only for the rows that take that branch.
+    SELECT p.*, (p.back).observed_at AS back_at, (p.back).value AS back_value,
+           (p.back).received_at AS back_received, (p.own).observed_at AS own_at, (p.own).value AS own_value,
+           CASE WHEN p.next_deadline IS NOT NULL THEN NULL
+                WHEN p.at_last IS NOT NULL THEN p.at_last[2]
+                ELSE (SELECT pv.value FROM period_values pv
+                      WHERE pv.unit = p.unit AND pv.indicator = p.indicator
+                        AND pv.observed_at < ((p.last_deadline + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
+                      ORDER BY pv.observed_at DESC LIMIT 1) END AS at_last_value
+    FROM (
+        SELECT p0.*,
+               CASE WHEN p0.lv_at > p0.cutoff THEN (
+                   SELECT pv FROM period_values pv
+                   WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.observed_at <= p0.cutoff
+                   ORDER BY pv.observed_at DESC LIMIT 1) END AS back,
+               -- The unit's own first value starts the glide path only when the target gives no anchor.
+               CASE WHEN p0.anchor_day IS NULL AND p0.next_deadline IS NOT NULL AND p0.measure <> 'boolean'
+                         AND p0.lv_at IS NOT NULL THEN (
+                   SELECT pv FROM period_values pv
+                   WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.observed_at <= p0.cutoff
+                   ORDER BY pv.observed_at LIMIT 1) END AS own
+        FROM pairs p0
+        OFFSET 0  -- a fence: each subquery above runs once per row, not once per reference
+    ) p
+),
+resolved AS (
+    SELECT d.*,
+           CASE WHEN d.lv_at <= d.cutoff THEN d.lv_at ELSE d.back_at END AS last_observed_at,
+           CASE WHEN d.lv_at <= d.cutoff THEN d.lv_value ELSE d.back_value END AS value,
+           CASE WHEN d.lv_at <= d.cutoff THEN d.lv_received ELSE d.back_received END AS last_received_at
+    FROM data d
+    OFFSET 0
+),
+derived AS (
+    SELECT d.*,
+           CASE WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.expected
+                WHEN d.next_deadline <= d.own_day THEN d.next_value
+                WHEN d.direction = 'higher_is_better' THEN least(d.own_path, d.next_value)
+                ELSE greatest(d.own_path, d.next_value) END AS expected_value,
+           CASE WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.anchor_day ELSE d.own_day END AS start_day,
+           CASE WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.anchor_value ELSE d.own_value END
+               AS start_value,
+           CASE WHEN d.value IS NULL OR d.latest_day >= d.due_start OR d.due_end < d.valid_from THEN NULL
+                ELSE (date_trunc(CASE d.months WHEN 1 THEN 'month' WHEN 3 THEN 'quarter' ELSE 'year' END,
+                                 d.latest_day::timestamp)
+                      + make_interval(months => 2 * d.months))::date + d.grace_days END AS overdue_since,
+           CASE WHEN d.points >= $3::int AND d.slope IS NOT NULL AND d.next_deadline IS NOT NULL
+                     AND d.measure <> 'boolean'
+                THEN d.intercept + d.slope * d.x_deadline END AS projection
+    FROM (
+        SELECT dd.*, (dd.own_at AT TIME ZONE '{_LOCAL_TZ}')::date AS own_day,
+               (dd.last_observed_at AT TIME ZONE '{_LOCAL_TZ}')::date AS latest_day,
+               dd.own_value * (1 - f.fraction) + dd.next_value * f.fraction AS own_path
+        FROM resolved dd
+        CROSS JOIN LATERAL (
+            SELECT least(greatest((dd.day - (dd.own_at AT TIME ZONE '{_LOCAL_TZ}')::date)::double precision
+                                  / nullif(dd.next_deadline - (dd.own_at AT TIME ZONE '{_LOCAL_TZ}')::date, 0),
+                                  0.0), 1.0) AS fraction
+        ) f
+        OFFSET 0
+    ) d
+    OFFSET 0
+),
+decided AS (
+    SELECT e.*,
+           CASE
+               WHEN e.value IS NULL THEN 'no_data'
+               WHEN e.next_deadline IS NULL THEN
+                   CASE WHEN e.at_last_value IS NOT NULL
+                             AND {satisfies('e.at_last_value', 'e.last_comparator', 'e.last_value')}
+                        THEN 'met' ELSE 'missed' END
+               WHEN e.overdue_since IS NOT NULL THEN 'overdue'
+               WHEN {satisfies('e.value', 'e.next_comparator', 'e.next_value')} THEN 'met'
+               WHEN e.measure = 'boolean' THEN 'at_risk'
+               WHEN e.expected_value IS NOT NULL
+                    AND (CASE WHEN e.direction = 'higher_is_better' THEN e.expected_value - e.value
+                              ELSE e.value - e.expected_value END)
+                        > (CASE WHEN e.measure IN ('ratio', 'percent') THEN $1::double precision
+                                ELSE $2::double precision * abs(e.expected_value) END) THEN 'behind'
+               WHEN e.projection IS NOT NULL
+                    AND NOT {satisfies('e.projection', 'e.next_comparator', 'e.next_value')} THEN 'at_risk'
+               ELSE 'on_track'
+           END AS status
+    FROM derived e
+    OFFSET 0
+)
+SELECT unit, indicator, level, pillar, status, value, expected_value AS expected,
+       coalesce(next_value, last_value) AS target, coalesce(next_comparator, last_comparator) AS comparator,
+       coalesce(next_deadline, last_deadline) AS milestone,
+       start_value AS baseline, start_day AS baseline_date, projection, last_observed_at, last_received_at,
+       overdue_since, day, active,
+       CASE WHEN old_status = status THEN old_since ELSE $4::timestamptz END AS status_since,
+       existing, old_status IS DISTINCT FROM status AS changed
+FROM decided
+"""
+
+
+def _outcomes_sql(passed: int) -> str:
+    """Passed milestones on which the unit was valid: the value in force at the end of the deadline day."""
+    return f"""
+CREATE TEMP TABLE _outcomes ON COMMIT DROP AS
+SELECT y.*, o.unit IS NOT NULL AS existing,
+       (o.status, o.value, o.target, o.comparator) IS DISTINCT FROM (y.status, y.value, y.target, y.comparator)
+           AS changed
+FROM (
+SELECT x.unit, x.indicator, x.deadline AS milestone,
+       CASE WHEN x.value IS NOT NULL AND {satisfies('x.value', 'x.comparator', 'x.target')}
+            THEN 'met' ELSE 'missed' END AS status,
+       x.value, x.target, x.comparator
+FROM (
+    SELECT u.code AS unit, m.indicator, m.deadline, m.value AS target, m.comparator,
+           CASE WHEN {_at(passed, 'm.j')} IS NOT NULL THEN ({_at(passed, 'm.j')})[2]
+                ELSE (SELECT pv.value FROM period_values pv
+                      WHERE pv.unit = u.code AND pv.indicator = m.indicator
+                        AND pv.observed_at < ((m.deadline + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
+                      ORDER BY pv.observed_at DESC LIMIT 1) END AS value
+    FROM _units u
+    JOIN _milestones m ON m.level = u.level AND m.deadline >= u.valid_from
+                       AND (u.valid_to IS NULL OR m.deadline <= u.valid_to)
+    LEFT JOIN _facts f ON f.unit = u.code AND f.indicator = m.indicator
+    OFFSET 0
+) x
+) y
+LEFT JOIN milestone_outcomes o ON o.unit = y.unit AND o.indicator = y.indicator AND o.milestone = y.milestone
+"""
+
+
+def _reported_sql(words: int, incremental: bool) -> str:
+    """The rates pass over reports: per unit, cadence (months) and period k, masks (int8 words) of the
+    indicators reported and of those with a report received before the end of period end +
+    timely_days (on time).
+
+    $1 indicators, $2 their cadence in months, $3 their timely days, $4..$6 period starts of the
+    monthly, quarterly and yearly cadence, $7 the first start, then each indicator's bit in each mask
+    word, [then the units].
+    """
+    bits = "".join(f", b{w}" for w in range(words))
+    bit_arrays = "".join(f", ${8 + w}::int8[]" for w in range(words))
+    reported = ", ".join(f"bit_or(b{w})" for w in range(words))
+    on_time = ", ".join(f"bit_or(b{w}) FILTER (WHERE received_at - timely < starts[k + 1])" for w in range(words))
+    scope = f"\n      AND r.unit = ANY(${8 + words}::text[])" if incremental else ""
+    return f"""
+CREATE TEMP TABLE _reported ON COMMIT DROP AS
+SELECT unit, months, k, ARRAY[{reported}] AS reported, ARRAY[{on_time}] AS on_time
+FROM (
+    SELECT r.unit, r.received_at, i.months, i.timely{bits}, s.starts, width_bucket(r.observed_at, s.starts) AS k
+    FROM reports r
+    JOIN unnest($1::text[], $2::int[], $3::interval[]{bit_arrays}) AS i(code, months, timely{bits})
+         ON i.code = r.indicator
+    CROSS JOIN LATERAL (
+        SELECT CASE i.months WHEN 1 THEN $4::timestamptz[] WHEN 3 THEN $5::timestamptz[] ELSE $6::timestamptz[] END
+               AS starts
+    ) s
+    WHERE r.observed_at >= $7::timestamptz{scope}
+) x
+GROUP BY unit, months, k
+HAVING k >= 1 AND k < cardinality(max(starts))
+"""
+
+
+_RATES = """
+CREATE TEMP TABLE _rates ON COMMIT DROP AS
+SELECT u.code AS unit, p.period, p.period_start, p.period_end, lc.expected,
+       coalesce((SELECT sum(bit_count((r.reported[w] & lc.mask[w])::bit(64))) FROM generate_subscripts(lc.mask, 1) w),
+                0)::int AS actual,
+       coalesce((SELECT sum(bit_count((coalesce(r.on_time[w], 0) & lc.mask[w])::bit(64)))
+                 FROM generate_subscripts(lc.mask, 1) w), 0)::int AS on_time
+FROM _units u
+JOIN _level_cadences lc ON lc.level = u.level
+JOIN _periods p ON p.months = lc.months AND p.period_end >= u.valid_from
+               AND (u.valid_to IS NULL OR p.period_start <= u.valid_to)
+LEFT JOIN _reported r ON r.unit = u.code AND r.months = p.months AND r.k = p.k
+"""
+
+# The latest value per predecessor and period is summed (ratios by parts, counts by value); other
+# measures have no meaningful sum and are left out.
+_SUCCESSORS = f"""
+INSERT INTO successor_values
+    (unit, indicator, period_start, observed_at, value, numerator, denominator, parts, partial_parts)
+SELECT successor, indicator, period_start, max(observed_at),
+       CASE WHEN measure = 'ratio' THEN 100 * sum(numerator) / nullif(sum(denominator), 0) ELSE sum(value) END,
+       CASE WHEN measure = 'ratio' THEN sum(numerator) END,
+       CASE WHEN measure = 'ratio' THEN sum(denominator) END,
+       count(*), count(*) FILTER (WHERE partial)
+FROM (
+    SELECT DISTINCT ON (s.successor, s.predecessor, pv.indicator, 3)
+           s.successor, pv.indicator,
+           date_trunc(i.trunc, (pv.observed_at AT TIME ZONE '{_LOCAL_TZ}')::date::timestamp)::date AS period_start,
+           pv.observed_at, pv.value, pv.numerator, pv.denominator, i.measure, s.partial
+    FROM _successors s
+    JOIN period_values pv ON pv.unit = s.predecessor
+    JOIN _indicators i ON i.indicator = pv.indicator AND i.measure IN ('{Measure.RATIO}', '{Measure.COUNT}')
+    ORDER BY s.successor, s.predecessor, pv.indicator, 3, pv.observed_at DESC
+) latest_per_period
+GROUP BY successor, indicator, period_start, measure
+"""
+
+_CURRENT_COLUMNS = [
+    "unit", "indicator", "level", "pillar", "status", "value", "expected", "target", "comparator", "milestone",
+    "baseline", "baseline_date", "projection", "last_observed_at", "last_received_at", "overdue_since", "day",
+    "active",
+]
+
+# Writes are "update what changed, insert what is missing" in key order: cheaper than INSERT … ON
+# CONFLICT, which locks every conflicting row before deciding, and ordered inserts append to the
+# indexes. Evaluations are serialised by an advisory lock, so no other writer races the inserts.
+_LOCK_KEY = 0x64787072  # "dxpr"
+
+_UPDATE_CURRENT = (
+    "UPDATE progress_current c SET "
+    + ", ".join(f"{col} = p.{col}" for col in [*_CURRENT_COLUMNS[2:], "status_since"])
+    + ", evaluated_at = $1 FROM _progress p WHERE p.existing AND p.unit = c.unit AND p.indicator = c.indicator"
+)
+_INSERT_CURRENT = (
+    f"INSERT INTO progress_current ({', '.join(_CURRENT_COLUMNS)}, status_since, evaluated_at) "
+    f"SELECT {', '.join(_CURRENT_COLUMNS)}, status_since, $1 FROM _progress WHERE NOT existing "
+    "ORDER BY unit, indicator"
+)
+
+# One snapshot row per (unit, indicator, day); a later pass the same day rewrites only what changed.
+_SNAPSHOT_VALUES = "status, value, expected, target, milestone"
+_UPDATE_SNAPSHOTS = f"""
+UPDATE progress_snapshots s SET as_of = $1, status = p.status, value = p.value, expected = p.expected,
+       target = p.target, milestone = p.milestone
+FROM _progress p
+WHERE p.active AND s.unit = p.unit AND s.indicator = p.indicator AND s.day = p.day
+  AND (s.{_SNAPSHOT_VALUES.replace(', ', ', s.')}) IS DISTINCT FROM (p.{_SNAPSHOT_VALUES.replace(', ', ', p.')})
+"""
+_INSERT_SNAPSHOTS = f"""
+INSERT INTO progress_snapshots (day, as_of, unit, indicator, {_SNAPSHOT_VALUES})
+SELECT day, $1, unit, indicator, {_SNAPSHOT_VALUES} FROM _progress p
+WHERE p.active AND NOT EXISTS (
+    SELECT 1 FROM progress_snapshots s WHERE s.unit = p.unit AND s.indicator = p.indicator AND s.day = p.day)
+ORDER BY unit, indicator
+"""
+
+_UPDATE_OUTCOMES = """
+UPDATE milestone_outcomes o SET status = x.status, value = x.value, target = x.target, comparator = x.comparator,
+       evaluated_at = $1
+FROM _outcomes x
+WHERE x.existing AND x.changed AND x.unit = o.unit AND x.indicator = o.indicator AND x.milestone = o.milestone
+"""
+_INSERT_OUTCOMES = """
+INSERT INTO milestone_outcomes (unit, indicator, milestone, status, value, target, comparator, evaluated_at)
+SELECT unit, indicator, milestone, status, value, target, comparator, $1 FROM _outcomes
+WHERE NOT existing
+ORDER BY unit, indicator, milestone
+"""
+
+_UPDATE_RATES = """
+UPDATE reporting_rates r SET period_end = x.period_end, expected = x.expected, actual = x.actual,
+       on_time = x.on_time, reporting_rate = 100.0 * x.actual / x.expected,
+       on_time_rate = 100.0 * x.on_time / x.expected, evaluated_at = $1
+FROM _rates x
+WHERE x.unit = r.unit AND x.period = r.period AND x.period_start = r.period_start
+  AND (r.expected, r.actual, r.on_time) IS DISTINCT FROM (x.expected, x.actual, x.on_time)
+"""
+_INSERT_RATES = """
+INSERT INTO reporting_rates (unit, period, period_start, period_end, expected, actual, on_time, reporting_rate,
+                             on_time_rate, evaluated_at)
+SELECT unit, period, period_start, period_end, expected, actual, on_time, 100.0 * actual / expected,
+       100.0 * on_time / expected, $1
+FROM _rates x
+WHERE NOT EXISTS (SELECT 1 FROM reporting_rates r
+                  WHERE r.unit = x.unit AND r.period = x.period AND r.period_start = x.period_start)
+ORDER BY unit, period, period_start
+"""
+
+
+async def evaluate(
+    conn: asyncpg.Connection,
+    catalog: Catalog,
+    as_of: datetime,
+    units: Collection[str] | None = None,
+    tolerance: Tolerance = Tolerance(),
+    trend: TrendRule = TrendRule(),
+) -> EvaluationSummary:
+    """evaluate computes every target's status as of ``as_of`` and writes the results (module docstring).
+
+    ``units=None`` is a full pass: rows of pairs that no longer exist are removed everywhere.
+    Otherwise only the named units are re-evaluated (codes not in the catalog are ignored), plus the
+    re-aggregated history of their successors. Runs in one transaction (a savepoint inside the
+    caller's). Running it twice with the same arguments changes nothing the second time.
+    """
+    if as_of.tzinfo is None:
+        raise ValueError("as_of needs a UTC offset")
+    scope = None if units is None else sorted(set(units))
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str) -> None:
+        timings[name] = time.perf_counter() - started - sum(timings.values())
+
+    plan = _plan(catalog, as_of, scope, trend)
+    lap("plan")
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+        await conn.execute(_SESSION)
+        for table, columns in _TABLES.items():
+            # Table names and columns are the constants above.
+            await conn.execute(f"CREATE TEMP TABLE {table} ({columns}) ON COMMIT DROP")
+            await conn.copy_records_to_table(table, records=plan.rows[table])
+            await conn.execute(f"ANALYZE {table}")
+        lap("inputs")
+        await conn.execute(_facts_sql(plan.passed, scope is not None), *plan.facts_args)
+        await conn.execute(_CEASED_TRENDS, *plan.ceased_args)
+        await conn.execute("ANALYZE _facts; ANALYZE _ceased_trends")
+        lap("facts")
+        await conn.execute(_PAIRS)
+        await conn.execute("ANALYZE _pairs")
+        if scope is None:
+            await conn.execute(_HASH_JOINS_ONLY)
+        await conn.execute(
+            _progress_sql(plan.passed), tolerance.points, tolerance.relative, trend.min_points, as_of
+        )
+        lap("statuses")
+        await conn.execute(_UPDATE_CURRENT, as_of)
+        await conn.execute(_INSERT_CURRENT, as_of)
+        await _delete_stale(conn, "progress_current", "_progress", scope)
+        lap("write current")
+        await conn.execute(_UPDATE_SNAPSHOTS, as_of)
+        await conn.execute(_INSERT_SNAPSHOTS, as_of)
+        lap("snapshots")
+        await conn.execute(_outcomes_sql(plan.passed))
+        await conn.execute(_ANY_JOINS)
+        await conn.execute(_UPDATE_OUTCOMES, as_of)
+        await conn.execute(_INSERT_OUTCOMES, as_of)
+        outcomes = await conn.fetchval("SELECT count(*) FROM _outcomes")
+        await _delete_stale(conn, "milestone_outcomes", "_outcomes", scope, extra="milestone")
+        lap("outcomes")
+        await conn.execute(_reported_sql(plan.words, scope is not None), *plan.rates_args)
+        await conn.execute(_RATES)
+        await conn.execute(_UPDATE_RATES, as_of)
+        await conn.execute(_INSERT_RATES, as_of)
+        rates = await conn.fetchval("SELECT count(*) FROM _rates")
+        lap("rates")
+        if plan.successors is None:
+            await conn.execute("DELETE FROM successor_values")
+        else:
+            await conn.execute("DELETE FROM successor_values WHERE unit = ANY($1::text[])", plan.successors)
+        successor_rows = int((await conn.execute(_SUCCESSORS)).split()[-1])
+        lap("successors")
+        counts = await conn.fetch(
+            "SELECT status, count(*) AS n, count(*) FILTER (WHERE changed) AS changed FROM _progress GROUP BY status"
+        )
+
+    statuses = {Status(r["status"]): r["n"] for r in counts}
+    changed = sum(r["changed"] for r in counts)
+    return EvaluationSummary(
+        as_of=as_of,
+        units=None if scope is None else tuple(scope),
+        pairs=sum(statuses.values()),
+        statuses=statuses,
+        changed=changed,
+        outcomes=outcomes,
+        rates=rates,
+        successor_rows=successor_rows,
+        seconds=time.perf_counter() - started,
+        timings=timings,
+    )
+
+
+async def _delete_stale(
+    conn: asyncpg.Connection, table: str, fresh: str, scope: list[str] | None, extra: str | None = None
+) -> None:
+    """Remove rows of ``table`` (in scope) that this evaluation did not produce (targets or units gone).
+
+    Every row of ``fresh`` was just upserted into ``table``, so equal counts mean nothing is stale and
+    the anti-join can be skipped (the usual case).
+    """
+    where = "" if scope is None else " WHERE t.unit = ANY($1::text[])"
+    args = [] if scope is None else [scope]
+    # Identifiers are the constants of this module, never caller input.
+    present = await conn.fetchval(f"SELECT count(*) FROM {table} t{where}", *args)
+    if present == await conn.fetchval(f"SELECT count(*) FROM {fresh}"):
+        return
+    keys = ["unit", "indicator"] + ([extra] if extra else [])
+    match = " AND ".join(f"f.{k} = t.{k}" for k in keys)
+    scoped = "" if scope is None else "t.unit = ANY($1::text[]) AND "
+    await conn.execute(f"DELETE FROM {table} t WHERE {scoped}NOT EXISTS (SELECT 1 FROM {fresh} f WHERE {match})", *args)

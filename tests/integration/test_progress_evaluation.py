@@ -1,0 +1,466 @@
+"""Integration tests for the set-based evaluation: the SQL gives what the pure functions give.
+
+Reports go in through ``store_reports`` (the aggregator's write path) into a fresh database; then the
+statuses, outcomes, reporting rates and successor rollups written by ``evaluate`` are compared with
+``dxmon.progress`` computed in Python over the same values, and with oracles computed from the
+reports themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from math import isclose
+
+import asyncpg
+import pytest
+
+from dxmon.catalog import Catalog, Measure, Period, Unit
+from dxmon.contracts import LOCAL_TZ, ReportReceived, end_of_local_day
+from dxmon.progress import Part, Point, Status, local_day, outcomes, rollup, successor_links, target_applies
+from dxmon.progress import evaluate as evaluate_pair
+from dxmon.store.progress_repository import RATES_HORIZON, evaluate
+from dxmon.store.reports_repository import store_reports
+
+pytestmark = pytest.mark.integration
+
+# Units across levels and eras: the province, departments (one split on 2025-03-01), a district and
+# old communes that ceased on 2025-06-30, a chain of mergers, and the new commune that took over.
+UNITS = [
+    "QN", "QN-SO-KHCN", "QN-SO-TTTT", "QN-SO-VHTTDL", "QN-HALONG", "QN-DAMHA",
+    "QN-HALONG-P-YETKIEU", "QN-HALONG-P-TRANHUNGDAO", "QN-HALONG-P-BACHDANG", "QN-HALONG-P-HONGGAI",
+    "QN-P-HONGGAI", "QN-P-BAICHAY", "QN-HALONG-P-HUNGTHANG", "QN-HALONG-P-BAICHAY",
+]
+# Ratios (monthly and quarterly, per-level targets), a rank, a count, a boolean, a percent whose only
+# milestone is in 2030 (no baseline), and a ratio whose only milestone was in 2025.
+INDICATORS = ["DG-02", "DG-09", "DG-14", "DG-15", "DE-06", "DE-12", "DS-11", "DG-04", "DG-16"]
+AS_OFS = [
+    datetime(2025, 3, 15, 9, 0, tzinfo=LOCAL_TZ),
+    datetime(2025, 7, 15, 9, 0, tzinfo=LOCAL_TZ),
+    datetime(2026, 1, 20, 9, 0, tzinfo=LOCAL_TZ),
+    datetime(2026, 11, 26, 9, 0, tzinfo=LOCAL_TZ),
+]
+LAST = AS_OFS[-1]
+
+
+def period_starts(period: Period, first: date, last: date) -> Iterator[date]:
+    step = {Period.MONTHLY: 1, Period.QUARTERLY: 3, Period.YEARLY: 12}[period]
+    month = (first.month - 1) // step * step + 1 if step < 12 else 1
+    current = date(first.year, month, 1)
+    while current <= last:
+        yield current
+        index = current.year * 12 + current.month - 1 + step
+        current = date(index // 12, index % 12 + 1, 1)
+
+
+def next_start(start: date, period: Period) -> date:
+    step = {Period.MONTHLY: 1, Period.QUARTERLY: 3, Period.YEARLY: 12}[period]
+    index = start.year * 12 + start.month - 1 + step
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def make_reports(catalog: Catalog, seed: int = 9) -> list[ReportReceived]:
+    """Reports for every period each unit was valid in, with gaps, corrections and late arrivals."""
+    rng = random.Random(seed)
+    reports = []
+    for code in UNITS:
+        unit = catalog.units[code]
+        stops = rng.choice([None, None, date(2025, 4, 30), date(2026, 6, 30)])  # then silent: overdue
+        for ind_code in INDICATORS:
+            ind = catalog.indicators[ind_code]
+            if unit.level not in ind.applies_to or rng.random() < 0.1:
+                continue  # never reports this indicator: no_data
+            level = rng.uniform(30, 90)
+            step = rng.uniform(-1, 3)
+            last_day = min(unit.valid_to or date(2026, 10, 31), date(2026, 10, 31))
+            if stops is not None:
+                last_day = min(last_day, stops)
+            for k, start in enumerate(period_starts(ind.cadence.period, max(unit.valid_from, date(2023, 10, 1)), last_day)):
+                end = next_start(start, ind.cadence.period) - timedelta(days=1)
+                if end > last_day or rng.random() < 0.08:
+                    continue  # a missed period
+                # Usually the period's last day; sometimes a mid-period figure as well.
+                days = [end] + ([start + timedelta(days=10)] if rng.random() < 0.1 else [])
+                for observed_day in days:
+                    reports += versions(ind.measure, observed_day, level + step * k, rng, code, ind_code)
+    return reports
+
+
+def versions(measure: Measure, day: date, raw: float, rng: random.Random, unit: str, indicator: str) -> list[ReportReceived]:
+    """One report, or a report and its correction (same observed_at, received later)."""
+    observed = end_of_local_day(day)
+    received = observed + timedelta(days=rng.choice([1, 3, 5, 8, 20]), hours=rng.randint(0, 12))
+    out = []
+    for n in range(2 if rng.random() < 0.15 else 1):
+        v = raw + (rng.uniform(-5, 5) if n else 0)
+        fields: dict = {}
+        if measure is Measure.RATIO:
+            den = float(rng.randint(20, 400))
+            fields = {"numerator": float(max(0, min(den, round(den * v / 100)))), "denominator": den}
+        elif measure is Measure.BOOLEAN:
+            fields = {"value": 1.0 if v > 60 else 0.0}
+        elif measure is Measure.RANK:
+            fields = {"value": float(max(1, round(v / 10)))}
+        elif measure is Measure.COUNT:
+            fields = {"value": float(max(0, round(v)))}
+        else:
+            fields = {"value": max(0.0, min(100.0, v))}
+        out.append(ReportReceived(
+            event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at=observed,
+            received_at=received + timedelta(days=2 * n), agency="test", key_id="k1", **fields,
+        ))
+    return out
+
+
+async def seed(url: str, reports: list[ReportReceived]) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for start in range(0, len(reports), 500):
+            async with conn.transaction():
+                await store_reports(conn, reports[start:start + 500], datetime.now(LOCAL_TZ))
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def seeded(database_url: str, catalog: Catalog) -> tuple[str, list[ReportReceived]]:
+    reports = make_reports(catalog)
+    await seed(database_url, reports)
+    return database_url, reports
+
+
+async def points_by_pair(conn: asyncpg.Connection) -> dict[tuple[str, str], list[Point]]:
+    found: dict[tuple[str, str], list[Point]] = defaultdict(list)
+    for r in await conn.fetch("SELECT unit, indicator, observed_at, value FROM period_values"):
+        found[(r["unit"], r["indicator"])].append(Point(r["observed_at"], r["value"]))
+    return found
+
+
+def close(a: float | None, b: float | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and isclose(a, b, rel_tol=1e-9, abs_tol=1e-9))
+
+
+@pytest.mark.parametrize("as_of", AS_OFS, ids=[a.date().isoformat() for a in AS_OFS])
+async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, as_of: datetime) -> None:
+    url, _ = seeded
+    conn = await asyncpg.connect(url)
+    try:
+        summary = await evaluate(conn, catalog, as_of)
+        rows = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
+        points = await points_by_pair(conn)
+    finally:
+        await conn.close()
+
+    expected_pairs = {
+        (u.code, i.code)
+        for u in catalog.units.values() for i in catalog.indicators.values()
+        if (t := i.target_for(u.level)) is not None and target_applies(t, u, as_of)
+    }
+    assert set(rows) == expected_pairs
+    assert summary.pairs == len(expected_pairs)
+    seen_statuses = set()
+    for (unit_code, ind_code), row in rows.items():
+        unit, ind = catalog.units[unit_code], catalog.indicators[ind_code]
+        ev = evaluate_pair(target=ind.target_for(unit.level), measure=ind.measure, direction=ind.direction,
+                           cadence=ind.cadence, unit=unit, points=points.get((unit_code, ind_code), []), as_of=as_of)
+        where = f"{unit_code} {ind_code} as of {as_of:%Y-%m-%d}"
+        assert row["status"] == ev.status, where
+        assert close(row["value"], ev.value), where
+        assert close(row["expected"], ev.expected), where
+        assert (row["target"], row["comparator"], row["milestone"]) == (ev.target, ev.comparator, ev.milestone), where
+        assert (row["baseline_date"], row["baseline"]) == ((ev.baseline.day, ev.baseline.value) if ev.baseline else (None, None)), where
+        # Least squares by PostgreSQL (Youngs-Cramer) and by Python agree to rounding.
+        assert (row["projection"] is None) == (ev.projection is None), where
+        assert ev.projection is None or isclose(row["projection"], ev.projection, rel_tol=1e-7, abs_tol=1e-6), where
+        assert row["overdue_since"] == ev.overdue_since, where
+        assert row["last_observed_at"] == ev.last_observed_at, where
+        assert row["day"] == ev.day, where
+        assert row["active"] == unit.active_on(local_day(as_of)), where
+        assert (row["level"], row["pillar"]) == (unit.level.value, ind.pillar.value)
+        seen_statuses.add(row["status"])
+    # The dataset exercises most statuses, so the comparison above means something.
+    assert len(seen_statuses) >= 4 and {"no_data", "overdue"} <= seen_statuses, seen_statuses
+
+
+async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadline(seeded, catalog: Catalog) -> None:
+    url, _ = seeded
+    conn = await asyncpg.connect(url)
+    try:
+        await evaluate(conn, catalog, LAST)
+        rows = {(r["unit"], r["indicator"], r["milestone"]): r for r in await conn.fetch("SELECT * FROM milestone_outcomes")}
+        points = await points_by_pair(conn)
+    finally:
+        await conn.close()
+    expected = {}
+    for u in catalog.units.values():
+        for i in catalog.indicators.values():
+            t = i.target_for(u.level)
+            if t is None or not target_applies(t, u, LAST):
+                continue
+            for o in outcomes(t, u, points.get((u.code, i.code), []), LAST):
+                expected[(u.code, i.code, o.milestone.deadline)] = o
+    assert set(rows) == set(expected)
+    for key, o in expected.items():
+        assert (rows[key]["status"], rows[key]["target"]) == (o.status, o.milestone.value), key
+        assert close(rows[key]["value"], o.value), key
+    # 2025 is history: the units valid on 2025-12-31 each have an outcome for it.
+    assert rows[("QN", "DG-02", date(2025, 12, 31))]["status"] in ("met", "missed")
+    assert ("QN-HALONG", "DG-02", date(2025, 12, 31)) not in rows  # ceased on 2025-06-30
+
+
+async def test_reporting_rates_count_expected_actual_and_on_time_reports(seeded, catalog: Catalog) -> None:
+    url, reports = seeded
+    conn = await asyncpg.connect(url)
+    try:
+        await evaluate(conn, catalog, LAST)
+        rows = {(r["unit"], r["period"], r["period_start"]): r for r in await conn.fetch("SELECT * FROM reporting_rates")}
+    finally:
+        await conn.close()
+
+    today = local_day(LAST)
+    horizon = today - RATES_HORIZON
+    # Oracle from the reports themselves: first arrival per (unit, indicator, period).
+    first: dict[tuple[str, str, date], datetime] = {}
+    for r in reports:
+        ind = catalog.indicators[r.indicator]
+        start = next(s for s in period_starts(ind.cadence.period, local_day(r.observed_at), local_day(r.observed_at)))
+        key = (r.unit, r.indicator, start)
+        first[key] = min(first.get(key, r.received_at), r.received_at)
+    expected = {}
+    for u in catalog.units.values():
+        if u.valid_from > today:
+            continue
+        for period in Period:
+            members = [i for i in catalog.indicators.values() if i.cadence.period is period and u.level in i.applies_to]
+            if not members:
+                continue
+            for start in period_starts(period, horizon, today):
+                end = next_start(start, period) - timedelta(days=1)
+                if end >= today or end < u.valid_from or (u.valid_to is not None and start > u.valid_to):
+                    continue
+                got = [first[(u.code, i.code, start)] for i in members if (u.code, i.code, start) in first]
+                timely = [
+                    i for i in members if (u.code, i.code, start) in first
+                    and first[(u.code, i.code, start)] < end_of_local_day(end + timedelta(days=i.cadence.timely_days))
+                    + timedelta(microseconds=1)
+                ]
+                expected[(u.code, period.value, start)] = (len(members), len(got), len(timely))
+    assert set(rows) == set(expected)
+    for key, (n, actual, timely) in expected.items():
+        row = rows[key]
+        assert (row["expected"], row["actual"], row["on_time"]) == (n, actual, timely), key
+        assert isclose(row["reporting_rate"], 100 * actual / n) and isclose(row["on_time_rate"], 100 * timely / n)
+    assert any(r["actual"] and r["on_time"] < r["actual"] for r in rows.values()), "late reports are in the data"
+
+
+async def test_ceased_units_history_is_summed_onto_their_successors(seeded, catalog: Catalog) -> None:
+    url, _ = seeded
+    conn = await asyncpg.connect(url)
+    try:
+        await evaluate(conn, catalog, LAST)
+        rows = await conn.fetch("SELECT * FROM successor_values WHERE unit = 'QN-P-HONGGAI' AND indicator = 'DG-02'")
+        parts = await conn.fetch(
+            "SELECT unit, observed_at, value, numerator, denominator FROM period_values WHERE indicator = 'DG-02'"
+        )
+    finally:
+        await conn.close()
+    links = {ln.predecessor: ln.partial for ln in successor_links(catalog.units) if ln.successor == "QN-P-HONGGAI"}
+    # The chain Yết Kiêu → Trần Hưng Đạo → Hồng Gai is followed to the end.
+    assert {"QN-HALONG-P-YETKIEU", "QN-HALONG-P-TRANHUNGDAO", "QN-HALONG-P-BACHDANG"} <= set(links)
+    latest: dict[tuple[str, date], asyncpg.Record] = {}
+    for p in parts:
+        if p["unit"] in links:
+            key = (p["unit"], local_day(p["observed_at"]).replace(day=1))
+            if key not in latest or p["observed_at"] > latest[key]["observed_at"]:
+                latest[key] = p
+    by_month: dict[date, list[Part]] = defaultdict(list)
+    for (_, month), p in latest.items():
+        by_month[month].append(Part(p["value"], p["numerator"], p["denominator"]))
+    assert rows and {r["period_start"] for r in rows} == set(by_month)
+    for r in rows:
+        whole = rollup(by_month[r["period_start"]], Measure.RATIO)
+        assert (r["numerator"], r["denominator"], r["parts"]) == (whole.numerator, whole.denominator,
+                                                                   len(by_month[r["period_start"]]))
+        assert isclose(r["value"], whole.value)
+
+
+async def test_incremental_pass_equals_a_full_pass_for_its_units_and_leaves_others(seeded, catalog: Catalog) -> None:
+    url, _ = seeded
+    conn = await asyncpg.connect(url)
+    try:
+        await evaluate(conn, catalog, LAST - timedelta(days=1))
+        before = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
+        # The province reports every indicator again for October, far above target.
+        fresh = [
+            ReportReceived(event_id=uuid.uuid4(), unit="QN", indicator=code, observed_at=end_of_local_day(date(2026, 10, 31)),
+                           received_at=LAST - timedelta(hours=2), agency="test", key_id="k1",
+                           **({"numerator": 100.0, "denominator": 100.0} if catalog.indicators[code].measure is Measure.RATIO
+                              else {"value": 1.0}))
+            for code in ("DG-02", "DG-09")
+        ]
+        async with conn.transaction():
+            await store_reports(conn, fresh, LAST)
+        summary = await evaluate(conn, catalog, LAST, units=["QN", "NOT-A-UNIT"])
+        after = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
+        await evaluate(conn, catalog, LAST)
+        full = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
+    finally:
+        await conn.close()
+    assert summary.units == ("NOT-A-UNIT", "QN") and summary.pairs == sum(1 for k in after if k[0] == "QN")
+    for key, row in after.items():
+        if key[0] == "QN":
+            assert row["evaluated_at"] == LAST
+            assert {k: v for k, v in row.items() if k != "status_since"} == {
+                k: v for k, v in full[key].items() if k != "status_since"}
+        else:
+            assert row == before[key], key  # untouched
+    assert after[("QN", "DG-02")]["status"] == Status.MET
+
+
+async def test_status_since_is_kept_while_the_status_stays(seeded, catalog: Catalog) -> None:
+    url, _ = seeded
+    conn = await asyncpg.connect(url)
+    try:
+        first = datetime(2026, 11, 20, 9, 0, tzinfo=LOCAL_TZ)
+        await evaluate(conn, catalog, first)
+        a = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
+        summary = await evaluate(conn, catalog, LAST)
+        b = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
+        again = await evaluate(conn, catalog, LAST)
+        snapshots = await conn.fetch("SELECT day, count(*) AS n FROM progress_snapshots GROUP BY day ORDER BY day")
+    finally:
+        await conn.close()
+    changed = [k for k in b if b[k]["status"] != a[k]["status"]]
+    assert summary.changed == len(changed) and again.changed == 0
+    for key, row in b.items():
+        assert row["evaluated_at"] == LAST
+        assert row["status_since"] == (LAST if key in changed else first), key
+    # One snapshot row per active pair and day.
+    active = sum(1 for r in b.values() if r["active"])
+    assert [(s["day"], s["n"]) for s in snapshots] == [(date(2026, 11, 20), active), (date(2026, 11, 26), active)]
+
+
+async def test_rows_of_targets_that_no_longer_apply_are_removed(seeded, catalog: Catalog) -> None:
+    url, _ = seeded
+    without = dict(catalog.indicators)
+    without["DG-02"] = dataclasses.replace(catalog.indicators["DG-02"], target=None, targets=())
+    smaller = Catalog(indicators=without, units=catalog.units)
+    conn = await asyncpg.connect(url)
+    try:
+        await evaluate(conn, catalog, LAST)
+        assert await conn.fetchval("SELECT count(*) FROM progress_current WHERE indicator = 'DG-02'") > 0
+        await evaluate(conn, smaller, LAST)
+        assert await conn.fetchval("SELECT count(*) FROM progress_current WHERE indicator = 'DG-02'") == 0
+        assert await conn.fetchval("SELECT count(*) FROM milestone_outcomes WHERE indicator = 'DG-02'") == 0
+        assert await conn.fetchval("SELECT count(*) FROM progress_current") > 0
+    finally:
+        await conn.close()
+
+
+async def test_the_alerts_role_can_run_it_and_the_reader_can_only_read(seeded, catalog: Catalog) -> None:
+    url, _ = seeded
+    admin = await asyncpg.connect(url)
+    name = f"t_alerts_{uuid.uuid4().hex[:8]}"
+    try:
+        await admin.execute(f"CREATE ROLE {name} LOGIN IN ROLE dx_alerts")
+        conn = await asyncpg.connect(url, user=name)
+        try:
+            summary = await evaluate(conn, catalog, LAST)
+            assert summary.pairs > 0
+            assert await conn.fetchval("SELECT count(*) FROM progress_rollup") > 0
+        finally:
+            await conn.close()
+        for table in ("progress_current", "progress_snapshots", "milestone_outcomes", "reporting_rates",
+                      "successor_values", "progress_rollup"):
+            assert await admin.fetchval("SELECT has_table_privilege('dx_reader', $1, 'SELECT')", table)
+            assert not await admin.fetchval("SELECT has_table_privilege('dx_reader', $1, 'UPDATE')", table)
+    finally:
+        await admin.execute(f"DROP OWNED BY {name}; DROP ROLE {name}")
+        await admin.close()
+
+
+async def test_rollup_view_counts_active_pairs_by_level_pillar_and_status(seeded, catalog: Catalog) -> None:
+    url, _ = seeded
+    conn = await asyncpg.connect(url)
+    try:
+        await evaluate(conn, catalog, LAST)
+        rolled = {(r["level"], r["pillar"], r["status"]): r["units"] for r in await conn.fetch("SELECT * FROM progress_rollup")}
+        direct = await conn.fetch(
+            "SELECT level, pillar, status, count(*) AS n FROM progress_current WHERE active GROUP BY 1, 2, 3"
+        )
+    finally:
+        await conn.close()
+    assert rolled == {(r["level"], r["pillar"], r["status"]): r["n"] for r in direct}
+    assert "district" not in {k[0] for k in rolled}  # districts ceased: no longer counted
+
+
+# ───────────────────────────── dxmon status ─────────────────────────────
+
+
+@pytest.fixture
+def dxmon(seeded, monkeypatch: pytest.MonkeyPatch):
+    from typer.testing import CliRunner
+
+    from dxmon.cli import build
+
+    url, _ = seeded
+    monkeypatch.setenv("DX_DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "250")  # rich lays the table out for a wide terminal
+    app, runner = build(), CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(app, list(args))
+
+    return run
+
+
+@pytest.fixture
+async def stored_qn(seeded, catalog: Catalog) -> dict[str, Status]:
+    """The province's statuses written by the set-based evaluation at the end of 2026-11-26."""
+    url, _ = seeded
+    conn = await asyncpg.connect(url)
+    try:
+        await evaluate(conn, catalog, end_of_local_day(date(2026, 11, 26)))
+        return {r["indicator"]: Status(r["status"]) for r in
+                await conn.fetch("SELECT indicator, status FROM progress_current WHERE unit = 'QN'")}
+    finally:
+        await conn.close()
+
+
+def test_status_shows_each_indicator_as_the_evaluation_decides(dxmon, stored_qn: dict[str, Status]) -> None:
+    from dxmon.progress import STATUS_LABELS
+
+    result = dxmon("status", "QN", "--as-of", "2026-11-26")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Tỉnh Quảng Ninh (QN)" in out and "26/11/2026" in out
+    assert "DG-02 Tỷ lệ thủ tục hành chính" in out and "không có mục tiêu" in out  # DG-01 has no target
+    rows = {line.split()[1]: line for line in out.splitlines()
+            if line.startswith("│ ") and line.split()[1][:3] in ("DG-", "DE-", "DS-")}
+    assert set(stored_qn) <= set(rows)
+    for indicator, status in stored_qn.items():
+        assert STATUS_LABELS[status] in rows[indicator], indicator
+
+
+def test_status_of_a_ceased_unit_says_when_and_who_took_over(dxmon) -> None:
+    result = dxmon("status", "QN-HALONG-P-BACHDANG", "--as-of", "2026-01-20")
+    assert result.exit_code == 0, result.output
+    assert "kết thúc hoạt động ngày 30/06/2025" in result.output and "QN-P-HONGGAI" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["QN-P-HONGGA"], "unknown unit 'QN-P-HONGGA'; did you mean QN-P-HONGGAI", id="unknown-unit"),
+        pytest.param(["QN", "--as-of", "26/11/2026"], "not a date", id="bad-date"),
+        pytest.param(["QN", "--as-of", "2026-11-26T09:00"], "needs a UTC offset", id="naive-date-time"),
+    ],
+)
+def test_status_refuses_with_a_clear_error(dxmon, args: list[str], message: str) -> None:
+    result = dxmon("status", *args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
