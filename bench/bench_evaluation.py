@@ -1,0 +1,253 @@
+"""bench_evaluation: one full progress evaluation over 5,000 units × 40 indicators with a year of
+monthly reports must take ≤ 5 s; also times the incremental re-evaluation of 10 units.
+
+    python bench/bench_evaluation.py [--units 5000] [--indicators 40] [--runs 3]
+
+Starts a throwaway PostgreSQL (dxmon.devstack) unless DX_BENCH_DATABASE_URL names a server, in which
+case a fresh database is created there and dropped afterwards (the URL needs CREATE DATABASE rights).
+The synthetic catalog (province, departments, communes; some communes ceased on 2025-06-30 with
+successors, some created on 2025-07-01) is synced into the catalog tables; reports and the values in
+force are generated here and loaded with COPY (bypassing store_reports, whose cost is not measured).
+
+Figures printed, all measured in this run on this machine:
+  full pass           median of --runs passes, and its ratio to the 5 s limit
+  incremental (10)    median re-evaluation time of 10 units
+  floor               one bare aggregate over period_values (the scan any full pass must do), and the
+                      full pass as a multiple of it
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import asyncpg
+from rich.progress import Progress
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dxmon import devstack  # noqa: E402
+from dxmon.catalog import (  # noqa: E402
+    Baseline, Cadence, Catalog, Direction, Indicator, Level, Measure, Milestone, Period, Pillar, Target, Unit,
+)
+from dxmon.contracts import end_of_local_day  # noqa: E402
+from dxmon.store.catalog_repository import sync_catalog  # noqa: E402
+from dxmon.store.migrate import migrate  # noqa: E402
+from dxmon.store.progress_repository import evaluate  # noqa: E402
+from dxmon.store.reports_repository import REPORT_COLUMNS  # noqa: E402
+
+LIMIT_SECONDS = 5.0
+AS_OF = datetime(2026, 2, 10, 5, 0, tzinfo=timezone.utc)  # 12:00 in Hạ Long
+MONTHS = [date(2025, m, 1) for m in range(2, 13)] + [date(2026, 1, 1)]  # a year of monthly periods
+CEASED = date(2025, 6, 30)
+
+PV_COLUMNS = ["unit", "indicator", "observed_at", "value", "numerator", "denominator", "event_id",
+              "received_at", "reports"]
+
+
+def synthetic_catalog(n_units: int, n_indicators: int, rng: random.Random) -> Catalog:
+    """synthetic_catalog: monthly indicators (mostly ratios) with 2025 and 2030 milestones, and units."""
+    measures = [Measure.RATIO] * 6 + [Measure.PERCENT] * 2 + [Measure.COUNT, Measure.RANK]
+    all_levels = frozenset(Level) - {Level.DISTRICT}
+    indicators = {}
+    for i in range(n_indicators):
+        code = f"BX-{i + 1:02d}"
+        measure = measures[i % len(measures)]
+        direction = Direction.LOWER_IS_BETTER if measure is Measure.RANK else Direction.HIGHER_IS_BETTER
+        cmp = "<=" if direction is Direction.LOWER_IS_BETTER else ">="
+        if measure is Measure.COUNT:
+            values = (500.0, 1000.0)
+        elif measure is Measure.RANK:
+            values = (5.0, 3.0)
+        else:
+            values = (80.0, 100.0)
+        target = Target(
+            indicator=code,
+            baseline=Baseline(values[0] * 0.6 if direction is Direction.HIGHER_IS_BETTER else 10.0,
+                              date(2024, 12, 31), ("BENCH",), True) if i % 2 == 0 else None,
+            milestones=(Milestone(date(2025, 12, 31), values[0], cmp, ("BENCH",), True),
+                        Milestone(date(2030, 12, 31), values[1], cmp, ("BENCH",), True)),
+            applies_to=all_levels,
+        )
+        indicators[code] = Indicator(
+            code=code, pillar=list(Pillar)[i % 3], name_vi=f"Chỉ tiêu thử {i + 1}", name_en=f"Bench indicator {i + 1}",
+            measure=measure, direction=direction, applies_to=all_levels,
+            cadence=Cadence(Period.MONTHLY, 5, 10, True), target=target,
+            numerator="n" if measure is Measure.RATIO else None, denominator="d" if measure is Measure.RATIO else None,
+            targets=(target,),
+        )
+    n_departments = max(1, n_units // 50)
+    n_new = n_units // 50
+    n_ceased = 2 * n_new
+    n_communes = n_units - 1 - n_departments - n_new - n_ceased
+    units = {"BQ": Unit("BQ", "Tỉnh thử", Level.PROVINCE, "tinh", None, date(2022, 1, 1), None, (), frozenset(), None)}
+    for d in range(n_departments):
+        code = f"BQ-SO-{d:04d}"
+        units[code] = Unit(code, f"Sở thử {d}", Level.DEPARTMENT, "so", "BQ", date(2022, 1, 1), None, (), frozenset(), None)
+    for c in range(n_communes):
+        code = f"BQ-X-{c:05d}"
+        units[code] = Unit(code, f"Xã thử {c}", Level.COMMUNE, "xa", "BQ", date(2022, 1, 1), None, (), frozenset(), None)
+    for n in range(n_new):
+        code = f"BQ-P-{n:04d}"
+        units[code] = Unit(code, f"Phường mới {n}", Level.COMMUNE, "phuong", "BQ", date(2025, 7, 1), None, (),
+                           frozenset(), None)
+    for o in range(n_ceased):
+        code = f"BQ-OLD-{o:04d}"
+        successor = f"BQ-P-{o // 2:04d}"
+        partial = frozenset({successor}) if o % 5 == 0 else frozenset()
+        units[code] = Unit(code, f"Xã cũ {o}", Level.COMMUNE, "xa", "BQ", date(2022, 1, 1), CEASED, (successor,),
+                           partial, None)
+    return Catalog(indicators=indicators, units=units)
+
+
+def month_end(first: date) -> date:
+    return date(first.year + first.month // 12, first.month % 12 + 1, 1) - timedelta(days=1)
+
+
+def unit_months(unit: Unit) -> list[date]:
+    return [m for m in MONTHS if unit.active_on(m)] if unit.valid_to is None or unit.valid_to >= MONTHS[0] else []
+
+
+async def seed(conn: asyncpg.Connection, catalog: Catalog, rng: random.Random) -> int:
+    """seed loads reports, period_values and latest_values for every unit (COPY per chunk of units)."""
+    indicators = list(catalog.indicators.values())
+    units = list(catalog.units.values())
+    ceased_months = [date(2024, m, 1) for m in range(7, 13)] + [date(2025, m, 1) for m in range(1, 7)]
+    counter = 0
+    rows = 0
+    chunk = 100
+    with Progress(transient=False) as progress:
+        task = progress.add_task("seeding reports", total=len(units))
+        for start in range(0, len(units), chunk):
+            reports: list[tuple] = []
+            values: list[tuple] = []
+            for unit in units[start:start + chunk]:
+                behaviour = rng.random()
+                if behaviour < 0.04:
+                    progress.advance(task)
+                    continue  # never reports: no_data
+                months = ceased_months if unit.valid_to == CEASED else unit_months(unit)
+                if behaviour < 0.10:
+                    months = months[:-3]  # stopped reporting: overdue
+                for ind in indicators:
+                    t = ind.target
+                    goal = t.milestones[0].value
+                    level = goal * rng.uniform(0.5, 1.1)
+                    step = goal * rng.uniform(-0.01, 0.04)
+                    for k, month in enumerate(months):
+                        observed = end_of_local_day(month_end(month))
+                        v = level + step * k
+                        num = den = None
+                        if ind.measure is Measure.RATIO:
+                            den = float(rng.randint(50, 500))
+                            num = float(min(den, max(0, round(den * v / 100))))
+                            v = 100 * num / den
+                        elif ind.measure is Measure.RANK:
+                            v = float(max(1, round(8 - k * 0.3)))
+                        elif ind.measure is Measure.PERCENT:
+                            v = min(100.0, max(0.0, v))
+                        received = observed + timedelta(days=rng.randint(1, 12), hours=rng.randint(0, 23))
+                        n_reports = 2 if rng.random() < 0.05 else 1
+                        for r in range(n_reports):
+                            counter += 1
+                            event = uuid.UUID(int=counter)
+                            got = received + timedelta(days=3 * r)
+                            reports.append((observed, event, unit.code, ind.code,
+                                            None if num is not None else v, num, den, None, "bench", "bench",
+                                            "bench", got, 1))
+                        values.append((unit.code, ind.code, observed, v, num, den, event, got, n_reports))
+                progress.advance(task)
+            await conn.copy_records_to_table("reports", records=reports, columns=REPORT_COLUMNS)
+            await conn.copy_records_to_table("period_values", records=values, columns=PV_COLUMNS)
+            rows += len(values)
+        progress.update(task, description="deriving latest_values")
+        await conn.execute(
+            "INSERT INTO latest_values (unit, indicator, observed_at, value, numerator, denominator, event_id, "
+            "received_at) SELECT DISTINCT ON (unit, indicator) unit, indicator, observed_at, value, numerator, "
+            "denominator, event_id, received_at FROM period_values ORDER BY unit, indicator, observed_at DESC"
+        )
+        await conn.execute("VACUUM ANALYZE")
+    return rows
+
+
+async def timed(coro) -> float:
+    started = time.perf_counter()
+    await coro
+    return time.perf_counter() - started
+
+
+async def run(args: argparse.Namespace, admin_url: str) -> None:
+    name = f"dxbench_{uuid.uuid4().hex[:8]}"
+    url = await devstack.ensure_database(admin_url, name)
+    try:
+        await migrate(url)
+        rng = random.Random(20260210)
+        catalog = synthetic_catalog(args.units, args.indicators, rng)
+        conn = await asyncpg.connect(url)
+        try:
+            await sync_catalog(conn, catalog)
+            t0 = time.perf_counter()
+            rows = await seed(conn, catalog, rng)
+            print(f"seeded {rows:,} values in force ({len(catalog.units):,} units × {len(catalog.indicators)} "
+                  f"indicators) in {time.perf_counter() - t0:.1f} s")
+            floor = await timed(conn.fetchval("SELECT count(*) + sum(value) FROM period_values"))
+            full = []
+            for i in range(args.runs):
+                summary = None
+
+                async def one():
+                    nonlocal summary
+                    summary = await evaluate(conn, catalog, AS_OF)
+
+                full.append(await timed(one()))
+                steps = ", ".join(f"{k} {v:.2f}" for k, v in summary.timings.items())
+                print(f"  full pass {i + 1}: {full[-1]:.2f} s  ({summary.pairs:,} pairs; {steps})")
+            print(f"  statuses: {', '.join(f'{k} {v:,}' for k, v in sorted(summary.statuses.items()))}")
+            sample = rng.sample(sorted(catalog.units), 10)
+            incremental = [await timed(evaluate(conn, catalog, AS_OF, units=sample)) for _ in range(5)]
+        finally:
+            await conn.close()
+    finally:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+    median = statistics.median(full)
+    inc = statistics.median(incremental)
+    print()
+    print(f"full pass          {median:6.2f} s   ratio to the {LIMIT_SECONDS:.0f} s limit: {median / LIMIT_SECONDS:.2f}"
+          f"   {'OK' if median <= LIMIT_SECONDS else 'TOO SLOW'}")
+    print(f"incremental (10)   {inc * 1000:6.0f} ms  ratio to the full pass: {inc / median:.3f}")
+    print(f"floor (one scan)   {floor:6.2f} s   full pass = {median / floor:.1f} × the bare scan of period_values")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--units", type=int, default=5000)
+    parser.add_argument("--indicators", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    configured = os.environ.get("DX_BENCH_DATABASE_URL")
+    if configured:
+        asyncio.run(run(args, configured))
+        return
+    with tempfile.TemporaryDirectory(prefix="dxbench-") as tmp:
+        server = devstack.postgres_server(Path(tmp), durable=False).start()
+        try:
+            asyncio.run(run(args, server.url))
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
