@@ -36,6 +36,7 @@ from faststream.security import SASLPlaintext
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from dxmon.catalog import Catalog
 from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, ReportIn, ReportReceived, report_subject
@@ -48,7 +49,28 @@ from services.ingest.schemas import IngestResult, ProblemDetails, catalog_indica
 
 log = logging.getLogger("dx.ingest")
 
+
+class RefusedPublishLog(logging.Filter):
+    """RefusedPublishLog turns a JetStream refusal of a report (stream or store full) into one plain line.
+
+    nats-py 2.16 raises such a refusal inside its PubAck handler instead of failing the publish
+    (nats-io/nats.py#985): the report's future never resolves (ingest answers 503 when
+    DX_PUBLISH_TIMEOUT_SECONDS runs out) and FastStream logs "Connection broken" with a stack trace,
+    once per refused report. The connection is fine; the line says what happened, without the trace.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, nats.js.errors.APIError):
+            record.msg, record.args, record.exc_info = "JetStream refused a report: %s", (exc.description,), None
+        return True
+
+
+log.addFilter(RefusedPublishLog())
+
 RETRY_AFTER_SECONDS = 5
+READ_TIMEOUT_SECONDS = 60.0  # a whole body (≤ DX_MAX_BODY_BYTES) must arrive within this; else 408
+PROBLEM_JSON = "application/problem+json"
 
 
 class Metrics:
@@ -107,12 +129,24 @@ class Bus:
 
 
 def problem_response(p: Problem) -> JSONResponse:
-    return JSONResponse(p.to_json(), status_code=p.status, media_type="application/problem+json", headers=p.headers)
+    return JSONResponse(p.to_json(), status_code=p.status, media_type=PROBLEM_JSON, headers=p.headers)
+
+
+def problem_doc(description: str, *headers: str) -> dict[str, Any]:
+    """problem_doc documents a refusal in OpenAPI as it is sent: problem+json, with its headers."""
+    doc: dict[str, Any] = {"description": description,
+                           "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
+    if headers:
+        doc["headers"] = {h: {"schema": {"type": "string"}} for h in headers}
+    return doc
 
 
 def bus_unavailable(detail: str) -> Problem:
+    # A batch may be cut short by a full stream: reports published before the refusal are stored.
+    # Resending the same request is safe — those come back as 'duplicate', never counted twice.
     return Problem(
-        503, "bus-unavailable", "Reports cannot be stored right now", detail + "; nothing was stored — retry later",
+        503, "bus-unavailable", "Reports cannot be stored right now",
+        detail + "; resend the same request later (reports already stored are answered 'duplicate')",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
@@ -121,8 +155,14 @@ def create_app(
     settings: IngestSettings | None = None,
     catalog: Catalog | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    *,
+    read_timeout_seconds: float = READ_TIMEOUT_SECONDS,
 ) -> FastAPI:
-    """create_app builds the ingest ASGI app; NATS is connected in its lifespan (retrying until up)."""
+    """create_app builds the ingest ASGI app; NATS is connected in its lifespan (retrying until up).
+
+    A request body that has not fully arrived ``read_timeout_seconds`` after the handler started
+    reading it is refused with 408 (a stalled client must not hold a worker forever).
+    """
     settings = settings or IngestSettings()
     catalog = catalog or Catalog.load()
     metrics = Metrics()
@@ -219,10 +259,21 @@ def create_app(
         if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
             raise body_too_large()
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > settings.max_body_bytes:
-                raise body_too_large()
+        try:
+            async with asyncio.timeout(read_timeout_seconds):
+                async for chunk in request.stream():
+                    body += chunk
+                    if len(body) > settings.max_body_bytes:
+                        raise body_too_large()
+        except TimeoutError:
+            # Connection: close — a client that stalled once is not kept waiting on a kept-alive connection.
+            raise Problem(408, "request-timeout", "Request body not received in time",
+                          f"the body must arrive within {read_timeout_seconds:g} s", headers={"Connection": "close"},
+                          ) from None
+        except ClientDisconnect:
+            # Nobody is left to answer; 499 (nginx's "client closed request") labels it in the metrics.
+            raise Problem(499, "client-disconnected", "Client closed the connection before sending the body",
+                          ) from None
         return bytes(body)
 
     def body_too_large() -> Problem:
@@ -276,14 +327,15 @@ def create_app(
         response_model=IngestResult,
         summary="Submit one report, a JSON array of reports, or NDJSON",
         responses={
-            400: {"model": ProblemDetails, "description": "Malformed JSON or empty body"},
-            401: {"model": ProblemDetails, "description": "Missing or invalid API key"},
-            403: {"model": ProblemDetails, "description": "A unit is outside the key's scope"},
-            413: {"model": ProblemDetails, "description": "Body or batch too large"},
-            415: {"model": ProblemDetails, "description": "Not JSON or NDJSON"},
-            422: {"model": ProblemDetails, "description": "Reports break the contract or the catalog rules"},
-            429: {"model": ProblemDetails, "description": "Rate limit of the key exceeded"},
-            503: {"model": ProblemDetails, "description": "JetStream unavailable; nothing stored"},
+            400: problem_doc("Malformed JSON or empty body"),
+            401: problem_doc("Missing or invalid API key", "WWW-Authenticate"),
+            403: problem_doc("A unit is outside the key's scope"),
+            408: problem_doc("The body did not arrive in time"),
+            413: problem_doc("Body or batch too large"),
+            415: problem_doc("Not JSON or NDJSON"),
+            422: problem_doc("Reports break the contract or the catalog rules"),
+            429: problem_doc("Rate limit of the key exceeded", "Retry-After"),
+            503: problem_doc("JetStream unavailable or full; resend the same request later", "Retry-After"),
         },
         openapi_extra={"requestBody": {"required": True, "content": {
             JSON: {"schema": {"oneOf": [
@@ -295,7 +347,7 @@ def create_app(
         }}},
     )
     async def post_reports(request: Request) -> Response:
-        status, reason = 202, "accepted"
+        status, reason = 500, "internal-error"  # until the outcome is known (an unexpected error counts as 500)
         try:
             caller = authenticate(request)
             body = await read_body(request)
@@ -313,6 +365,7 @@ def create_app(
                 for r in reports
             ]
             duplicates = await publish(events)
+            status, reason = 202, "accepted"
         except Problem as p:
             status, reason = p.status, p.reason
             return problem_response(p)
