@@ -61,16 +61,18 @@ def _parse_observed_at(raw: Any) -> Any:
     offset = raw.utcoffset()
     if offset is None:
         raise PydanticCustomError("missing_timezone", "timestamp has no UTC offset; add e.g. +07:00 or Z")
-    try:
-        # Validation and the store convert to UTC and to local time; both must exist.
-        utc = raw.astimezone(UTC)
-        raw.astimezone(LOCAL_TZ)
-    except OverflowError:
-        raise PydanticCustomError("timestamp_invalid", "timestamp is out of range: {value}",
-                                  {"value": str(raw)[:40]}) from None
+    if not 1 < raw.year < 9999:
+        # Validation and the store convert to UTC and to local time; both must exist. Only the first
+        # and last year can overflow, so the common case skips this (it is on ingest's hot path).
+        try:
+            raw.astimezone(UTC)
+            raw.astimezone(LOCAL_TZ)
+        except OverflowError:
+            raise PydanticCustomError("timestamp_invalid", "timestamp is out of range: {value}",
+                                      {"value": str(raw)[:40]}) from None
     # JSON writes offsets as ±hh:mm, so an offset with seconds (e.g. +05:30:15, or the local mean time
     # of a bare date before 1911) would shift the instant between ingest and the store: keep it in UTC.
-    return utc if offset % timedelta(minutes=1) else raw
+    return raw.astimezone(UTC) if offset % timedelta(minutes=1) else raw
 
 
 def _datetime_from_text(raw: str) -> datetime:

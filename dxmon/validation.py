@@ -28,9 +28,9 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
     limit = now + future_skew
     # A bare date means the end of that day, so today's date would be "future" until midnight; a
     # clerk reporting today's figures means today, so a period ending today is accepted.
-    period_ends_today = (report.observed_at == end_of_local_day(local_day)
-                         and local_day <= limit.astimezone(LOCAL_TZ).date())
-    if report.observed_at > limit and not period_ends_today:
+    if report.observed_at > limit and not (
+        report.observed_at == end_of_local_day(local_day) and local_day <= limit.astimezone(LOCAL_TZ).date()
+    ):
         issues.append(
             Issue("future-observation", f"observed_at {report.observed_at.isoformat()} is in the future", "observed_at")
         )

@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from dxmon.catalog import Catalog
-from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, ReportIn, ReportReceived, report_subject
+from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, SCHEMA_VERSION, ReportIn, report_subject
 from dxmon.keys import Authenticated, KeyRing
 from dxmon.problems import Issue, Problem
 from dxmon.settings import IngestSettings
@@ -126,6 +126,31 @@ class Bus:
     broker: NatsBroker
     js: Any = None
     status: str = "connecting to NATS"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """Outgoing is one accepted report ready for JetStream: subject, ReportReceived JSON, event id."""
+
+    subject: str
+    payload: bytes
+    event_id: str
+
+
+def encode_events(reports: list[ReportIn], received_at: datetime, caller: Authenticated) -> list[Outgoing]:
+    """encode_events serialises each report as the ``ReportReceived`` event ingest publishes.
+
+    The report's own JSON gets the fields ingest adds appended, instead of building and validating
+    a second model per report (that tripled the cost of the hottest path of ingest). The result
+    decodes to exactly the ``ReportReceived`` a model would have produced; a unit test checks it.
+    """
+    added = {"received_at": received_at.isoformat(), "agency": caller.key.agency,
+             "key_id": caller.key.key_id, "schema_version": SCHEMA_VERSION}
+    suffix = ("," + json.dumps(added, ensure_ascii=False, separators=(",", ":"))[1:]).encode()
+    return [
+        Outgoing(report_subject(r.unit, r.indicator), r.model_dump_json().encode()[:-1] + suffix, str(r.event_id))
+        for r in reports
+    ]
 
 
 def problem_response(p: Problem) -> JSONResponse:
@@ -295,17 +320,14 @@ def create_app(
                           f"key {caller.key.key_id} ({caller.key.agency}) may not report for: {', '.join(outside[:20])}",
                           [Issue("outside-key-scope", f"unit {u} is outside the key's scope", "unit") for u in outside[:100]])
 
-    async def publish(events: list[ReportReceived]) -> list[bool]:
+    async def publish(events: list[Outgoing]) -> list[bool]:
         """publish stores every event in DX_REPORTS and returns, per event, whether it was a duplicate."""
         if bus.js is None or not broker.connection or not broker.connection.is_connected:
             raise bus_unavailable("the message bus is not connected")
         started = time.perf_counter()
         try:
             futures = [
-                await bus.js.publish_async(
-                    report_subject(e.unit, e.indicator), e.model_dump_json().encode(),
-                    headers={"Nats-Msg-Id": str(e.event_id)},
-                )
+                await bus.js.publish_async(e.subject, e.payload, headers={"Nats-Msg-Id": e.event_id})
                 for e in events
             ]
             acks = await asyncio.wait_for(asyncio.gather(*futures), settings.publish_timeout_seconds)
@@ -360,10 +382,7 @@ def create_app(
                 raise Problem(429, "rate-limited", "Too many reports for this key",
                               f"limit {settings.rate_limit_per_second:g} reports/s",
                               headers={"Retry-After": str(max(1, round(wait + 0.5)))})
-            events = [
-                ReportReceived(**r.model_dump(), received_at=now, agency=caller.key.agency, key_id=caller.key.key_id)
-                for r in reports
-            ]
+            events = encode_events(reports, now, caller)
             duplicates = await publish(events)
             status, reason = 202, "accepted"
         except Problem as p:
@@ -378,7 +397,7 @@ def create_app(
             "accepted": len(events) - n_dup,
             "duplicates": n_dup,
             "results": [
-                {"event_id": str(e.event_id), "status": "duplicate" if d else "accepted"}
+                {"event_id": e.event_id, "status": "duplicate" if d else "accepted"}
                 for e, d in zip(events, duplicates, strict=True)
             ],
         }
