@@ -1,7 +1,7 @@
 """bench_evaluation: one full progress evaluation over 5,000 units × 40 indicators with a year of
 monthly reports must take ≤ 5 s; also times the incremental re-evaluation of 10 units.
 
-    python bench/bench_evaluation.py [--units 5000] [--indicators 40] [--runs 3]
+    python bench/bench_evaluation.py [--units 5000] [--indicators 40]
 
 Starts a throwaway PostgreSQL (dxmon.devstack) unless DX_BENCH_DATABASE_URL names a server, in which
 case a fresh database is created there and dropped afterwards (the URL needs CREATE DATABASE rights).
@@ -10,10 +10,12 @@ successors, some created on 2025-07-01) is synced into the catalog tables; repor
 force are generated here and loaded with COPY (bypassing store_reports, whose cost is not measured).
 
 Figures printed, all measured in this run on this machine:
-  full pass           median of --runs passes, and its ratio to the 5 s limit
-  incremental (10)    median re-evaluation time of 10 units
+  full pass           three passes (empty result tables; the next day, when every row is rewritten;
+                      the same day again), the worst one and its ratio to the 5 s limit
+  incremental (10)    median re-evaluation time of 10 units (of 5 runs)
   floor               one bare aggregate over period_values (the scan any full pass must do), and the
                       full pass as a multiple of it
+  load average        before and after: other work on the machine slows every figure
 """
 
 from __future__ import annotations
@@ -118,53 +120,61 @@ def unit_months(unit: Unit) -> list[date]:
 
 
 async def seed(conn: asyncpg.Connection, catalog: Catalog, rng: random.Random) -> int:
-    """seed loads reports, period_values and latest_values for every unit (COPY per chunk of units)."""
+    """seed loads reports, period_values and latest_values for every unit (COPY per chunk of units).
+
+    Per unit a behaviour (4 % never report, 6 % stopped three months ago), per (unit, indicator) a
+    level and a monthly step; 5 % of periods get a correction three days later. Arrivals are 1–12 days
+    after the period's end, so some are late.
+    """
     indicators = list(catalog.indicators.values())
     units = list(catalog.units.values())
     ceased_months = [date(2024, m, 1) for m in range(7, 13)] + [date(2025, m, 1) for m in range(1, 7)]
+    month_ends = {m: end_of_local_day(month_end(m)) for m in MONTHS + ceased_months}
+    delays = [timedelta(days=d, hours=h) for d in range(1, 13) for h in range(24)]
+    correction = timedelta(days=3)
+    draw = rng.random
     counter = 0
     rows = 0
-    chunk = 100
+    chunk = 250
     with Progress(transient=False) as progress:
         task = progress.add_task("seeding reports", total=len(units))
         for start in range(0, len(units), chunk):
             reports: list[tuple] = []
             values: list[tuple] = []
             for unit in units[start:start + chunk]:
-                behaviour = rng.random()
+                behaviour = draw()
                 if behaviour < 0.04:
                     progress.advance(task)
                     continue  # never reports: no_data
                 months = ceased_months if unit.valid_to == CEASED else unit_months(unit)
                 if behaviour < 0.10:
                     months = months[:-3]  # stopped reporting: overdue
+                ends = [month_ends[m] for m in months]
                 for ind in indicators:
-                    t = ind.target
-                    goal = t.milestones[0].value
-                    level = goal * rng.uniform(0.5, 1.1)
-                    step = goal * rng.uniform(-0.01, 0.04)
-                    for k, month in enumerate(months):
-                        observed = end_of_local_day(month_end(month))
+                    goal = ind.target.milestones[0].value
+                    level = goal * (0.5 + 0.6 * draw())
+                    step = goal * (-0.01 + 0.05 * draw())
+                    measure = ind.measure
+                    for k, observed in enumerate(ends):
                         v = level + step * k
                         num = den = None
-                        if ind.measure is Measure.RATIO:
-                            den = float(rng.randint(50, 500))
+                        if measure is Measure.RATIO:
+                            den = float(50 + int(draw() * 451))
                             num = float(min(den, max(0, round(den * v / 100))))
                             v = 100 * num / den
-                        elif ind.measure is Measure.RANK:
+                        elif measure is Measure.RANK:
                             v = float(max(1, round(8 - k * 0.3)))
-                        elif ind.measure is Measure.PERCENT:
+                        elif measure is Measure.PERCENT:
                             v = min(100.0, max(0.0, v))
-                        received = observed + timedelta(days=rng.randint(1, 12), hours=rng.randint(0, 23))
-                        n_reports = 2 if rng.random() < 0.05 else 1
-                        for r in range(n_reports):
+                        first = observed + delays[int(draw() * len(delays))]
+                        arrivals = (first, first + correction) if draw() < 0.05 else (first,)
+                        for arrival in arrivals:
                             counter += 1
                             event = uuid.UUID(int=counter)
-                            got = received + timedelta(days=3 * r)
-                            reports.append((observed, event, unit.code, ind.code,
-                                            None if num is not None else v, num, den, None, "bench", "bench",
-                                            "bench", got, 1))
-                        values.append((unit.code, ind.code, observed, v, num, den, event, got, n_reports))
+                            reports.append((observed, event, unit.code, ind.code, None if num is not None else v,
+                                            num, den, None, "bench", "bench", "bench", arrival, 1))
+                        # The last report of the period is the one in force (same value: a resubmission).
+                        values.append((unit.code, ind.code, observed, v, num, den, event, arrivals[-1], len(arrivals)))
                 progress.advance(task)
             await conn.copy_records_to_table("reports", records=reports, columns=REPORT_COLUMNS)
             await conn.copy_records_to_table("period_values", records=values, columns=PV_COLUMNS)
@@ -185,9 +195,17 @@ async def timed(coro) -> float:
     return time.perf_counter() - started
 
 
+# The full passes measured: the first writes every row into empty tables; the next day every
+# expected value has moved, so every row is rewritten and a new day of snapshots is added; the same
+# day again is the steady state (few rows change).
+PASSES = [("empty tables", AS_OF), ("next day", AS_OF + timedelta(days=1)), ("same day again",
+                                                                           AS_OF + timedelta(days=1, hours=1))]
+
+
 async def run(args: argparse.Namespace, admin_url: str) -> None:
     name = f"dxbench_{uuid.uuid4().hex[:8]}"
     url = await devstack.ensure_database(admin_url, name)
+    load_before = os.getloadavg()[0]
     try:
         await migrate(url)
         rng = random.Random(20260210)
@@ -201,19 +219,16 @@ async def run(args: argparse.Namespace, admin_url: str) -> None:
                   f"indicators) in {time.perf_counter() - t0:.1f} s")
             floor = await timed(conn.fetchval("SELECT count(*) + sum(value) FROM period_values"))
             full = []
-            for i in range(args.runs):
-                summary = None
-
-                async def one():
-                    nonlocal summary
-                    summary = await evaluate(conn, catalog, AS_OF)
-
-                full.append(await timed(one()))
+            for label, as_of in PASSES:
+                started = time.perf_counter()
+                summary = await evaluate(conn, catalog, as_of)
+                full.append(time.perf_counter() - started)
                 steps = ", ".join(f"{k} {v:.2f}" for k, v in summary.timings.items())
-                print(f"  full pass {i + 1}: {full[-1]:.2f} s  ({summary.pairs:,} pairs; {steps})")
+                print(f"  full pass, {label:<15} {full[-1]:5.2f} s  ({summary.pairs:,} pairs, {summary.changed:,} "
+                      f"status changes; {steps})")
             print(f"  statuses: {', '.join(f'{k} {v:,}' for k, v in sorted(summary.statuses.items()))}")
             sample = rng.sample(sorted(catalog.units), 10)
-            incremental = [await timed(evaluate(conn, catalog, AS_OF, units=sample)) for _ in range(5)]
+            incremental = [await timed(evaluate(conn, catalog, PASSES[-1][1], units=sample)) for _ in range(5)]
         finally:
             await conn.close()
     finally:
@@ -222,20 +237,21 @@ async def run(args: argparse.Namespace, admin_url: str) -> None:
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
-    median = statistics.median(full)
+    worst = max(full)
     inc = statistics.median(incremental)
     print()
-    print(f"full pass          {median:6.2f} s   ratio to the {LIMIT_SECONDS:.0f} s limit: {median / LIMIT_SECONDS:.2f}"
-          f"   {'OK' if median <= LIMIT_SECONDS else 'TOO SLOW'}")
-    print(f"incremental (10)   {inc * 1000:6.0f} ms  ratio to the full pass: {inc / median:.3f}")
-    print(f"floor (one scan)   {floor:6.2f} s   full pass = {median / floor:.1f} × the bare scan of period_values")
+    print(f"full pass (worst)  {worst:6.2f} s   ratio to the {LIMIT_SECONDS:.0f} s limit: {worst / LIMIT_SECONDS:.2f}"
+          f"   {'OK' if worst <= LIMIT_SECONDS else 'TOO SLOW'}")
+    print(f"incremental (10)   {inc * 1000:6.0f} ms  ratio to the worst full pass: {inc / worst:.3f}")
+    print(f"floor (one scan)   {floor:6.2f} s   worst full pass = {worst / floor:.1f} × a bare scan of period_values")
+    print(f"load average       {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
+          f"({os.cpu_count()} CPUs; other work on the machine slows every figure above)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--units", type=int, default=5000)
     parser.add_argument("--indicators", type=int, default=40)
-    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     configured = os.environ.get("DX_BENCH_DATABASE_URL")
     if configured:

@@ -9,7 +9,7 @@ once — never one query per unit:
     period_values ─▶ rates pass  (parallel, grouped by unit/period: indicators reported, on time)
     plan ⋈ latest_values ⋈ facts ─▶ _progress (status, expected, overdue …)
         ├─▶ progress_current    upsert; status_since kept while the status stays the same
-        ├─▶ progress_snapshots  the as_of rows of units active on as_of
+        ├─▶ progress_snapshots  a row for each active pair whose state changed
         ├─▶ milestone_outcomes  passed milestones: met/missed by the value in force at the deadline
         ├─▶ reporting_rates     per unit, cadence and period
         └─▶ successor_values    ceased units' history summed onto their successors
@@ -176,7 +176,7 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
         facts_args.append(codes)
     # Units that ceased are evaluated on their last day: their trend windows end there.
     ceased = [u for u in units if not u[6]]
-    ceased_args = [[u[0] for u in ceased]] + [
+    ceased_args = [[u[0] for u in ceased], [u[5] for u in ceased]] + [
         [start_of_day(trend_start(u[4], p, trend)) for u in ceased] for p in (Period.MONTHLY, Period.QUARTERLY,
                                                                               Period.YEARLY)
     ] + [[i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators]]
@@ -283,10 +283,12 @@ SELECT pv.unit, pv.indicator,
        regr_slope(pv.value, date_part('epoch', pv.observed_at) / 86400) AS slope,
        regr_intercept(pv.value, date_part('epoch', pv.observed_at) / 86400) AS intercept,
        regr_count(pv.value, date_part('epoch', pv.observed_at) / 86400) AS points
-FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[]) AS u(code, tf1, tf3, tf12)
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
+     AS u(code, cutoff, tf1, tf3, tf12)
 JOIN period_values pv ON pv.unit = u.code
-JOIN unnest($5::text[], $6::int[]) AS i(code, months) ON i.code = pv.indicator
+JOIN unnest($6::text[], $7::int[]) AS i(code, months) ON i.code = pv.indicator
 WHERE pv.observed_at >= CASE i.months WHEN 1 THEN u.tf1 WHEN 3 THEN u.tf3 ELSE u.tf12 END
+  AND pv.observed_at <= u.cutoff
 GROUP BY pv.unit, pv.indicator
 """
 
@@ -318,6 +320,7 @@ WITH pairs AS (
     SELECT u.unit, u.valid_from, u.cutoff, u.active, k.*,
            lv.observed_at AS lv_at, lv.value AS lv_value, lv.received_at AS lv_received,
            c.status AS old_status, c.status_since AS old_since, c.unit IS NOT NULL AS existing,
+           c.value AS old_value, c.target AS old_target, c.milestone AS old_milestone,
            CASE WHEN u.active THEN f.slope ELSE ct.slope END AS slope,
            CASE WHEN u.active THEN f.intercept ELSE ct.intercept END AS intercept,
            CASE WHEN u.active THEN f.points ELSE ct.points END AS points,
@@ -424,7 +427,10 @@ SELECT unit, indicator, level, pillar, status, value, expected_value AS expected
        start_value AS baseline, start_day AS baseline_date, projection, last_observed_at, last_received_at,
        overdue_since, day, active,
        CASE WHEN old_status = status THEN old_since ELSE $4::timestamptz END AS status_since,
-       existing, old_status IS DISTINCT FROM status AS changed
+       existing, old_status IS DISTINCT FROM status AS changed,
+       active AND (NOT existing OR (old_status, old_value, old_target, old_milestone)
+                   IS DISTINCT FROM (status, value, coalesce(next_value, last_value),
+                                     coalesce(next_deadline, last_deadline))) AS snapshot
 FROM decided
 """
 
@@ -551,21 +557,14 @@ _INSERT_CURRENT = (
     "ORDER BY unit, indicator"
 )
 
-# One snapshot row per (unit, indicator, day); a later pass the same day rewrites only what changed.
-_SNAPSHOT_VALUES = "status, value, expected, target, milestone"
-_UPDATE_SNAPSHOTS = f"""
-UPDATE progress_snapshots s SET as_of = $1, status = p.status, value = p.value, expected = p.expected,
-       target = p.target, milestone = p.milestone
-FROM _progress p
-WHERE p.active AND s.unit = p.unit AND s.indicator = p.indicator AND s.day = p.day
-  AND (s.{_SNAPSHOT_VALUES.replace(', ', ', s.')}) IS DISTINCT FROM (p.{_SNAPSHOT_VALUES.replace(', ', ', p.')})
-"""
-_INSERT_SNAPSHOTS = f"""
-INSERT INTO progress_snapshots (day, as_of, unit, indicator, {_SNAPSHOT_VALUES})
-SELECT day, $1, unit, indicator, {_SNAPSHOT_VALUES} FROM _progress p
-WHERE p.active AND NOT EXISTS (
-    SELECT 1 FROM progress_snapshots s WHERE s.unit = p.unit AND s.indicator = p.indicator AND s.day = p.day)
+# A snapshot when the pair's state changed (the row's previous state rode along in _progress).
+# Re-running an as_of that already wrote one replaces it.
+_INSERT_SNAPSHOTS = """
+INSERT INTO progress_snapshots AS s (as_of, unit, indicator, status, value, expected, target, milestone)
+SELECT $1, unit, indicator, status, value, expected, target, milestone FROM _progress WHERE snapshot
 ORDER BY unit, indicator
+ON CONFLICT (unit, indicator, as_of) DO UPDATE SET status = EXCLUDED.status, value = EXCLUDED.value,
+    expected = EXCLUDED.expected, target = EXCLUDED.target, milestone = EXCLUDED.milestone
 """
 
 _UPDATE_OUTCOMES = """
@@ -652,7 +651,6 @@ async def evaluate(
         await conn.execute(_INSERT_CURRENT, as_of)
         await _delete_stale(conn, "progress_current", "_progress", scope)
         lap("write current")
-        await conn.execute(_UPDATE_SNAPSHOTS, as_of)
         await conn.execute(_INSERT_SNAPSHOTS, as_of)
         lap("snapshots")
         await conn.execute(_outcomes_sql(plan.passed))

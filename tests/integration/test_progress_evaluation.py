@@ -331,7 +331,7 @@ async def test_status_since_is_kept_while_the_status_stays(seeded, catalog: Cata
         summary = await evaluate(conn, catalog, LAST)
         b = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
         again = await evaluate(conn, catalog, LAST)
-        snapshots = await conn.fetch("SELECT day, count(*) AS n FROM progress_snapshots GROUP BY day ORDER BY day")
+        snapshots = await conn.fetch("SELECT as_of, unit, indicator, status, value FROM progress_snapshots")
     finally:
         await conn.close()
     changed = [k for k in b if b[k]["status"] != a[k]["status"]]
@@ -339,9 +339,15 @@ async def test_status_since_is_kept_while_the_status_stays(seeded, catalog: Cata
     for key, row in b.items():
         assert row["evaluated_at"] == LAST
         assert row["status_since"] == (LAST if key in changed else first), key
-    # One snapshot row per active pair and day.
-    active = sum(1 for r in b.values() if r["active"])
-    assert [(s["day"], s["n"]) for s in snapshots] == [(date(2026, 11, 20), active), (date(2026, 11, 26), active)]
+    # Snapshots are a change log: every active pair at first, then only pairs whose state changed.
+    state = ("status", "value", "target", "milestone")
+    moved = {k for k, r in b.items() if r["active"] and tuple(r[c] for c in state) != tuple(a[k][c] for c in state)}
+    by_time: dict[datetime, set] = defaultdict(set)
+    for r in snapshots:
+        by_time[r["as_of"]].add((r["unit"], r["indicator"]))
+    assert by_time[first] == {k for k, r in a.items() if r["active"]}
+    assert by_time[LAST] == moved and moved >= {k for k in changed if b[k]["active"]}
+    assert set(by_time) == {first, LAST}
 
 
 async def test_rows_of_targets_that_no_longer_apply_are_removed(seeded, catalog: Catalog) -> None:

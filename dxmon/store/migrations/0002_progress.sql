@@ -20,9 +20,11 @@
 --   evaluated_at         as_of of the evaluation that wrote the row
 --   Contract for the alerts service: unit, indicator, status, value, expected, target, milestone,
 --   status_since, evaluated_at keep these names and meanings.
--- progress_snapshots   history for dashboards: one row per (unit, indicator, day) for units active
---                      that day (status, value, expected, target, milestone); the day's last evaluation
---                      wins, as_of says which evaluation first gave the row its content.
+-- progress_snapshots   history for dashboards, as a change log: a row (as_of, unit, indicator, status,
+--                      value, expected, target, milestone) whenever an evaluation finds an active
+--                      pair's status, value, target or milestone different from before; the state at
+--                      time t is the latest row at or before t (draw it as steps). The glide path in
+--                      between follows from the target.
 -- milestone_outcomes   each passed milestone per (unit, indicator) for units valid on its deadline:
 --                      met/missed from the value in force at the end of the deadline day;
 --                      evaluated_at = the evaluation that decided it (or last changed it).
@@ -62,7 +64,6 @@ CREATE TABLE progress_current (
 ) WITH (fillfactor = 70);  -- every pass rewrites every row: room for HOT updates (no other index)
 
 CREATE TABLE progress_snapshots (
-    day       date NOT NULL,
     as_of     timestamptz NOT NULL,
     unit      text COLLATE "C" NOT NULL,
     indicator text COLLATE "C" NOT NULL,
@@ -71,7 +72,7 @@ CREATE TABLE progress_snapshots (
     expected  double precision,
     target    double precision NOT NULL,
     milestone date NOT NULL,
-    PRIMARY KEY (unit, indicator, day)
+    PRIMARY KEY (unit, indicator, as_of)
 );
 
 CREATE TABLE milestone_outcomes (
@@ -122,8 +123,8 @@ GROUP BY level, pillar, status;
 DO $$
 BEGIN
     IF current_setting('dxmon.timescale', true) = 'on' THEN
-        -- Snapshots grow with every pass; chunks by month keep dashboard ranges cheap.
-        PERFORM create_hypertable('progress_snapshots', by_range('day', INTERVAL '30 days'));
+        -- Chunks by month keep dashboard time ranges cheap as the history grows.
+        PERFORM create_hypertable('progress_snapshots', by_range('as_of', INTERVAL '30 days'));
     END IF;
 END
 $$;
