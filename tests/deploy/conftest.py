@@ -5,7 +5,8 @@
   subject permissions, passwords from the environment), streams and buckets declared by admin.
 - ``pg_admin_url`` (overrides the root fixture for this directory): a PostgreSQL that checks
   passwords (SCRAM) for every user but the superuser, like the TimescaleDB image does, so the
-  service logins created by ``dxmon db create-users`` are really authenticated.
+  service logins created by ``dxmon db create-users`` are really authenticated. With
+  DX_TEST_DATABASE_URL that server is used instead, and it must check passwords too.
 """
 
 from __future__ import annotations
