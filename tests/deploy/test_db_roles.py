@@ -30,6 +30,13 @@ pytestmark = pytest.mark.integration
 DENIED = asyncpg.InsufficientPrivilegeError
 
 
+async def assert_refused(conn: asyncpg.Connection, statements) -> None:
+    """assert_refused: every statement fails for lack of privilege."""
+    for statement in statements:
+        with pytest.raises(DENIED):
+            await conn.execute(statement)
+
+
 def report(unit: str = "QN", indicator: str = "DG-04", numerator: float = 628, denominator: float = 1000):
     return ReportReceived(
         event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at="2025-09-30",
@@ -88,7 +95,7 @@ async def test_writer_stores_reports_but_cannot_drop_or_create_roles(logins: dic
             stored = await store_reports(conn, [report(), report(numerator=700)], datetime.now(UTC))
         assert sum(s.stored for s in stored) == 2
         await sync_catalog(conn, catalog)  # `dxmon catalog sync` works with the writer's login too
-        for statement in (
+        await assert_refused(conn, (
             "DROP TABLE reports",
             "TRUNCATE reports",
             "DELETE FROM reports",
@@ -96,9 +103,7 @@ async def test_writer_stores_reports_but_cannot_drop_or_create_roles(logins: dic
             "CREATE TABLE intruder (x int)",
             "CREATE ROLE intruder LOGIN",
             "UPDATE alerts SET state = state",
-        ):
-            with pytest.raises(DENIED):
-                await conn.execute(statement)
+        ))
     finally:
         await conn.close()
 
@@ -112,15 +117,13 @@ async def test_reader_only_reads_and_never_sees_channel_secrets(logins: dict[str
     try:
         assert await conn.fetchval("SELECT count(*) FROM reports") == 1
         assert await conn.fetchval("SELECT count(*) FROM latest_values") == 1
-        for statement in (
+        await assert_refused(conn, (
             "INSERT INTO units (code, name_vi, level) VALUES ('X', 'x', 'province')",
             "UPDATE latest_values SET value = 0",
             "DELETE FROM reports",
             "DROP TABLE reports",
             "SELECT * FROM channels",  # channel URLs carry tokens and passwords
-        ):
-            with pytest.raises(DENIED):
-                await conn.execute(statement)
+        ))
     finally:
         await conn.close()
 
@@ -132,10 +135,8 @@ async def test_alerts_login_keeps_alert_state_but_cannot_touch_reports(logins: d
         await conn.fetchval("SELECT count(*) FROM channels")
         async with conn.transaction():
             await conn.execute("DELETE FROM silences")  # its own table: allowed (nothing to delete)
-        for statement in ("DELETE FROM reports", "INSERT INTO reports (event_id) VALUES (gen_random_uuid())",
-                          "DROP TABLE alerts", "CREATE ROLE intruder"):
-            with pytest.raises(DENIED):
-                await conn.execute(statement)
+        await assert_refused(conn, ("DELETE FROM reports", "INSERT INTO reports (event_id) VALUES (gen_random_uuid())",
+                          "DROP TABLE alerts", "CREATE ROLE intruder"))
     finally:
         await conn.close()
 
