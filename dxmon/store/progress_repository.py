@@ -75,7 +75,7 @@ _TABLES = {
               "anchor_day date, anchor_value double precision, expected double precision, "
               "due_start date, due_end date"),
     "_milestones": "indicator text, level text, deadline date, value double precision, comparator text, j int",
-    "_periods": "period text, months int, k int, period_start date, period_end date",
+    "_periods": "period text, months int, p int, period_start date, period_end date",
     "_level_cadences": "level text, months int, expected int, mask int8[]",
     "_indicators": "indicator text, measure text, trunc text",
     "_successors": "predecessor text, successor text, partial boolean",
@@ -181,18 +181,22 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
                                                                               Period.YEARLY)
     ] + [[i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators]]
 
-    # Rates pass: for each cadence the period starts from the horizon to the current (open) period;
-    # period k (1-based) is [starts[k], starts[k + 1]). Each indicator is one bit of a mask.
+    # Rates pass: month starts from the first of January of the horizon's year to the current month.
+    # Quarters and years begin on month starts, so month number k (0-based) falls in period
+    # k // months of its cadence; period p ends where month (p + 1) × months begins.
     horizon = today - RATES_HORIZON
-    starts: dict[Period, list[date]] = {}
+    first = date(horizon.year, 1, 1)
+    month_starts = [first]
+    while month_starts[-1] < period_start(today, Period.MONTHLY):
+        month_starts.append(shift_periods(month_starts[-1], Period.MONTHLY, 1))
     periods = []
     for p in Period:
-        first, current = period_start(horizon, p), period_start(today, p)
-        series = [first]
-        while series[-1] < current:
-            series.append(shift_periods(series[-1], p, 1))
-        starts[p] = series
-        periods += [(p.value, PERIOD_MONTHS[p], k, s, period_end(s, p)) for k, s in enumerate(series[:-1], start=1)]
+        n = PERIOD_MONTHS[p]
+        for number in range(len(month_starts) // n + 1):
+            start = shift_periods(first, Period.MONTHLY, number * n)
+            end = period_end(start, p)
+            if horizon <= end < today:
+                periods.append((p.value, n, number, start, end))
 
     # Each indicator is one bit of a mask made of int8 words (63 bits each, so every word stays positive).
     words = max(1, -(-len(indicators) // _WORD_BITS))
@@ -213,10 +217,7 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
                 level_cadences.append((level.value, PERIOD_MONTHS[p], len(members), mask(members)))
     rates_args = [
         [i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators],
-        [timedelta(days=i.cadence.timely_days) for i in indicators],
-        [start_of_day(s) for s in starts[Period.MONTHLY]], [start_of_day(s) for s in starts[Period.QUARTERLY]],
-        [start_of_day(s) for s in starts[Period.YEARLY]],
-        start_of_day(min(s[0] for s in starts.values())),
+        [timedelta(days=i.cadence.timely_days) for i in indicators], [start_of_day(s) for s in month_starts],
     ] + [[mask({i.code})[w] for i in indicators] for w in range(words)] + ([codes] if scope is not None else [])
 
     links = successor_links(catalog.units)
@@ -466,35 +467,33 @@ LEFT JOIN milestone_outcomes o ON o.unit = y.unit AND o.indicator = y.indicator 
 
 
 def _reported_sql(words: int, incremental: bool) -> str:
-    """The rates pass over reports: per unit, cadence (months) and period k, masks (int8 words) of the
-    indicators reported and of those with a report received before the end of period end +
+    """The rates pass over reports: per unit, cadence (months) and period number, masks (int8 words) of
+    the indicators reported and of those with a report received before the end of period end +
     timely_days (on time).
 
-    $1 indicators, $2 their cadence in months, $3 their timely days, $4..$6 period starts of the
-    monthly, quarterly and yearly cadence, $7 the first start, then each indicator's bit in each mask
-    word, [then the units].
+    $1 indicators, $2 their cadence in months, $3 their timely days, $4 month starts (see _plan),
+    then each indicator's bit in each mask word, [then the units].
     """
     bits = "".join(f", b{w}" for w in range(words))
-    bit_arrays = "".join(f", ${8 + w}::int8[]" for w in range(words))
+    bit_arrays = "".join(f", ${5 + w}::int8[]" for w in range(words))
     reported = ", ".join(f"bit_or(b{w})" for w in range(words))
-    on_time = ", ".join(f"bit_or(b{w}) FILTER (WHERE received_at - timely < starts[k + 1])" for w in range(words))
-    scope = f"\n      AND r.unit = ANY(${8 + words}::text[])" if incremental else ""
+    on_time = ", ".join(
+        f"bit_or(b{w}) FILTER (WHERE received_at - timely < ($4::timestamptz[])[(p + 1) * months + 1])"
+        for w in range(words)
+    )
+    scope = f"\n      AND r.unit = ANY(${5 + words}::text[])" if incremental else ""
     return f"""
 CREATE TEMP TABLE _reported ON COMMIT DROP AS
-SELECT unit, months, k, ARRAY[{reported}] AS reported, ARRAY[{on_time}] AS on_time
+SELECT unit, months, p, ARRAY[{reported}] AS reported, ARRAY[{on_time}] AS on_time
 FROM (
-    SELECT r.unit, r.received_at, i.months, i.timely{bits}, s.starts, width_bucket(r.observed_at, s.starts) AS k
+    SELECT r.unit, r.received_at, i.months, i.timely{bits},
+           (width_bucket(r.observed_at, $4::timestamptz[]) - 1) / i.months AS p
     FROM reports r
     JOIN unnest($1::text[], $2::int[], $3::interval[]{bit_arrays}) AS i(code, months, timely{bits})
          ON i.code = r.indicator
-    CROSS JOIN LATERAL (
-        SELECT CASE i.months WHEN 1 THEN $4::timestamptz[] WHEN 3 THEN $5::timestamptz[] ELSE $6::timestamptz[] END
-               AS starts
-    ) s
-    WHERE r.observed_at >= $7::timestamptz{scope}
+    WHERE r.observed_at >= ($4::timestamptz[])[1]{scope}
 ) x
-GROUP BY unit, months, k
-HAVING k >= 1 AND k < cardinality(max(starts))
+GROUP BY unit, months, p
 """
 
 
@@ -509,7 +508,7 @@ FROM _units u
 JOIN _level_cadences lc ON lc.level = u.level
 JOIN _periods p ON p.months = lc.months AND p.period_end >= u.valid_from
                AND (u.valid_to IS NULL OR p.period_start <= u.valid_to)
-LEFT JOIN _reported r ON r.unit = u.code AND r.months = p.months AND r.k = p.k
+LEFT JOIN _reported r ON r.unit = u.code AND r.months = p.months AND r.p = p.p
 """
 
 # The latest value per predecessor and period is summed (ratios by parts, counts by value); other
