@@ -322,6 +322,7 @@ WITH pairs AS (
            lv.observed_at AS lv_at, lv.value AS lv_value, lv.received_at AS lv_received,
            c.status AS old_status, c.status_since AS old_since, c.unit IS NOT NULL AS existing,
            c.value AS old_value, c.target AS old_target, c.milestone AS old_milestone,
+           c.evaluated_at AS old_evaluated_at,
            CASE WHEN u.active THEN f.slope ELSE ct.slope END AS slope,
            CASE WHEN u.active THEN f.intercept ELSE ct.intercept END AS intercept,
            CASE WHEN u.active THEN f.points ELSE ct.points END AS points,
@@ -428,7 +429,7 @@ SELECT unit, indicator, level, pillar, status, value, expected_value AS expected
        start_value AS baseline, start_day AS baseline_date, projection, last_observed_at, last_received_at,
        overdue_since, day, active,
        CASE WHEN old_status = status THEN old_since ELSE $4::timestamptz END AS status_since,
-       existing, old_status IS DISTINCT FROM status AS changed,
+       existing, old_status IS DISTINCT FROM status AS changed, old_evaluated_at,
        active AND (NOT existing OR (old_status, old_value, old_target, old_milestone)
                    IS DISTINCT FROM (status, value, coalesce(next_value, last_value),
                                      coalesce(next_deadline, last_deadline))) AS snapshot
@@ -499,16 +500,21 @@ GROUP BY unit, months, p
 
 _RATES = """
 CREATE TEMP TABLE _rates ON COMMIT DROP AS
-SELECT u.code AS unit, p.period, p.period_start, p.period_end, lc.expected,
-       coalesce((SELECT sum(bit_count((r.reported[w] & lc.mask[w])::bit(64))) FROM generate_subscripts(lc.mask, 1) w),
-                0)::int AS actual,
-       coalesce((SELECT sum(bit_count((coalesce(r.on_time[w], 0) & lc.mask[w])::bit(64)))
-                 FROM generate_subscripts(lc.mask, 1) w), 0)::int AS on_time
-FROM _units u
-JOIN _level_cadences lc ON lc.level = u.level
-JOIN _periods p ON p.months = lc.months AND p.period_end >= u.valid_from
-               AND (u.valid_to IS NULL OR p.period_start <= u.valid_to)
-LEFT JOIN _reported r ON r.unit = u.code AND r.months = p.months AND r.p = p.p
+SELECT x.*, rr.unit IS NOT NULL AS existing,
+       (rr.expected, rr.actual, rr.on_time) IS DISTINCT FROM (x.expected, x.actual, x.on_time) AS changed
+FROM (
+    SELECT u.code AS unit, p.period, p.period_start, p.period_end, lc.expected,
+           coalesce((SELECT sum(bit_count((r.reported[w] & lc.mask[w])::bit(64)))
+                     FROM generate_subscripts(lc.mask, 1) w), 0)::int AS actual,
+           coalesce((SELECT sum(bit_count((coalesce(r.on_time[w], 0) & lc.mask[w])::bit(64)))
+                     FROM generate_subscripts(lc.mask, 1) w), 0)::int AS on_time
+    FROM _units u
+    JOIN _level_cadences lc ON lc.level = u.level
+    JOIN _periods p ON p.months = lc.months AND p.period_end >= u.valid_from
+                   AND (u.valid_to IS NULL OR p.period_start <= u.valid_to)
+    LEFT JOIN _reported r ON r.unit = u.code AND r.months = p.months AND r.p = p.p
+) x
+LEFT JOIN reporting_rates rr ON rr.unit = x.unit AND rr.period = x.period AND rr.period_start = x.period_start
 """
 
 # The latest value per predecessor and period is summed (ratios by parts, counts by value); other
@@ -556,14 +562,17 @@ _INSERT_CURRENT = (
     "ORDER BY unit, indicator"
 )
 
-# A snapshot when the pair's state changed (the row's previous state rode along in _progress).
-# Re-running an as_of that already wrote one replaces it.
+# A snapshot when the pair's state changed (the row's previous state rode along in _progress). Only
+# a pair last evaluated at this very as_of can already have this snapshot: that one is replaced,
+# and the rest is a plain insert (no ON CONFLICT, which costs twice as much per row).
+_REPLACE_SNAPSHOTS = """
+DELETE FROM progress_snapshots s USING _progress p
+WHERE p.snapshot AND p.old_evaluated_at = $1 AND s.unit = p.unit AND s.indicator = p.indicator AND s.as_of = $1
+"""
 _INSERT_SNAPSHOTS = """
-INSERT INTO progress_snapshots AS s (as_of, unit, indicator, status, value, expected, target, milestone)
+INSERT INTO progress_snapshots (as_of, unit, indicator, status, value, expected, target, milestone)
 SELECT $1, unit, indicator, status, value, expected, target, milestone FROM _progress WHERE snapshot
 ORDER BY unit, indicator
-ON CONFLICT (unit, indicator, as_of) DO UPDATE SET status = EXCLUDED.status, value = EXCLUDED.value,
-    expected = EXCLUDED.expected, target = EXCLUDED.target, milestone = EXCLUDED.milestone
 """
 
 _UPDATE_OUTCOMES = """
@@ -584,17 +593,14 @@ UPDATE reporting_rates r SET period_end = x.period_end, expected = x.expected, a
        on_time = x.on_time, reporting_rate = 100.0 * x.actual / x.expected,
        on_time_rate = 100.0 * x.on_time / x.expected, evaluated_at = $1
 FROM _rates x
-WHERE x.unit = r.unit AND x.period = r.period AND x.period_start = r.period_start
-  AND (r.expected, r.actual, r.on_time) IS DISTINCT FROM (x.expected, x.actual, x.on_time)
+WHERE x.existing AND x.changed AND x.unit = r.unit AND x.period = r.period AND x.period_start = r.period_start
 """
 _INSERT_RATES = """
 INSERT INTO reporting_rates (unit, period, period_start, period_end, expected, actual, on_time, reporting_rate,
                              on_time_rate, evaluated_at)
 SELECT unit, period, period_start, period_end, expected, actual, on_time, 100.0 * actual / expected,
        100.0 * on_time / expected, $1
-FROM _rates x
-WHERE NOT EXISTS (SELECT 1 FROM reporting_rates r
-                  WHERE r.unit = x.unit AND r.period = x.period AND r.period_start = x.period_start)
+FROM _rates WHERE NOT existing
 ORDER BY unit, period, period_start
 """
 
@@ -650,6 +656,7 @@ async def evaluate(
         await conn.execute(_INSERT_CURRENT, as_of)
         await _delete_stale(conn, "progress_current", "_progress", scope)
         lap("write current")
+        await conn.execute(_REPLACE_SNAPSHOTS, as_of)
         await conn.execute(_INSERT_SNAPSHOTS, as_of)
         lap("snapshots")
         await conn.execute(_outcomes_sql(plan.passed))
