@@ -12,7 +12,8 @@ import dataclasses
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from math import isclose
 
@@ -116,14 +117,20 @@ def versions(measure: Measure, day: date, raw: float, rng: random.Random, unit: 
     return out
 
 
-async def seed(url: str, reports: list[ReportReceived]) -> None:
-    conn = await asyncpg.connect(url)
+@asynccontextmanager
+async def connected(url: str, **kwargs) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(url, **kwargs)
     try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def seed(url: str, reports: list[ReportReceived]) -> None:
+    async with connected(url) as conn:
         for start in range(0, len(reports), 500):
             async with conn.transaction():
                 await store_reports(conn, reports[start:start + 500], datetime.now(LOCAL_TZ))
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
@@ -147,13 +154,10 @@ def close(a: float | None, b: float | None) -> bool:
 @pytest.mark.parametrize("as_of", AS_OFS, ids=[a.date().isoformat() for a in AS_OFS])
 async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, as_of: datetime) -> None:
     url, _ = seeded
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         summary = await evaluate(conn, catalog, as_of)
         rows = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
         points = await points_by_pair(conn)
-    finally:
-        await conn.close()
 
     expected_pairs = {
         (u.code, i.code)
@@ -188,13 +192,10 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
 
 async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadline(seeded, catalog: Catalog) -> None:
     url, _ = seeded
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         await evaluate(conn, catalog, LAST)
         rows = {(r["unit"], r["indicator"], r["milestone"]): r for r in await conn.fetch("SELECT * FROM milestone_outcomes")}
         points = await points_by_pair(conn)
-    finally:
-        await conn.close()
     expected = {}
     for u in catalog.units.values():
         for i in catalog.indicators.values():
@@ -214,12 +215,9 @@ async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadl
 
 async def test_reporting_rates_count_expected_actual_and_on_time_reports(seeded, catalog: Catalog) -> None:
     url, reports = seeded
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         await evaluate(conn, catalog, LAST)
         rows = {(r["unit"], r["period"], r["period_start"]): r for r in await conn.fetch("SELECT * FROM reporting_rates")}
-    finally:
-        await conn.close()
 
     today = local_day(LAST)
     horizon = today - RATES_HORIZON
@@ -259,15 +257,12 @@ async def test_reporting_rates_count_expected_actual_and_on_time_reports(seeded,
 
 async def test_ceased_units_history_is_summed_onto_their_successors(seeded, catalog: Catalog) -> None:
     url, _ = seeded
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         await evaluate(conn, catalog, LAST)
         rows = await conn.fetch("SELECT * FROM successor_values WHERE unit = 'QN-P-HONGGAI' AND indicator = 'DG-02'")
         parts = await conn.fetch(
             "SELECT unit, observed_at, value, numerator, denominator FROM period_values WHERE indicator = 'DG-02'"
         )
-    finally:
-        await conn.close()
     links = {ln.predecessor: ln.partial for ln in successor_links(catalog.units) if ln.successor == "QN-P-HONGGAI"}
     # The chain Yết Kiêu → Trần Hưng Đạo → Hồng Gai is followed to the end.
     assert {"QN-HALONG-P-YETKIEU", "QN-HALONG-P-TRANHUNGDAO", "QN-HALONG-P-BACHDANG"} <= set(links)
@@ -290,8 +285,7 @@ async def test_ceased_units_history_is_summed_onto_their_successors(seeded, cata
 
 async def test_incremental_pass_equals_a_full_pass_for_its_units_and_leaves_others(seeded, catalog: Catalog) -> None:
     url, _ = seeded
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         await evaluate(conn, catalog, LAST - timedelta(days=1))
         before = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
         # The province reports every indicator again for October, far above target.
@@ -308,8 +302,6 @@ async def test_incremental_pass_equals_a_full_pass_for_its_units_and_leaves_othe
         after = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
         await evaluate(conn, catalog, LAST)
         full = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
-    finally:
-        await conn.close()
     assert summary.units == ("NOT-A-UNIT", "QN") and summary.pairs == sum(1 for k in after if k[0] == "QN")
     for key, row in after.items():
         if key[0] == "QN":
@@ -323,8 +315,7 @@ async def test_incremental_pass_equals_a_full_pass_for_its_units_and_leaves_othe
 
 async def test_status_since_is_kept_while_the_status_stays(seeded, catalog: Catalog) -> None:
     url, _ = seeded
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         first = datetime(2026, 11, 20, 9, 0, tzinfo=LOCAL_TZ)
         await evaluate(conn, catalog, first)
         a = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
@@ -332,8 +323,6 @@ async def test_status_since_is_kept_while_the_status_stays(seeded, catalog: Cata
         b = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
         again = await evaluate(conn, catalog, LAST)
         snapshots = await conn.fetch("SELECT as_of, unit, indicator, status, value FROM progress_snapshots")
-    finally:
-        await conn.close()
     changed = [k for k in b if b[k]["status"] != a[k]["status"]]
     assert summary.changed == len(changed) and again.changed == 0
     for key, row in b.items():
@@ -355,51 +344,41 @@ async def test_rows_of_targets_that_no_longer_apply_are_removed(seeded, catalog:
     without = dict(catalog.indicators)
     without["DG-02"] = dataclasses.replace(catalog.indicators["DG-02"], target=None, targets=())
     smaller = Catalog(indicators=without, units=catalog.units)
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         await evaluate(conn, catalog, LAST)
         assert await conn.fetchval("SELECT count(*) FROM progress_current WHERE indicator = 'DG-02'") > 0
         await evaluate(conn, smaller, LAST)
         assert await conn.fetchval("SELECT count(*) FROM progress_current WHERE indicator = 'DG-02'") == 0
         assert await conn.fetchval("SELECT count(*) FROM milestone_outcomes WHERE indicator = 'DG-02'") == 0
         assert await conn.fetchval("SELECT count(*) FROM progress_current") > 0
-    finally:
-        await conn.close()
 
 
 async def test_the_alerts_role_can_run_it_and_the_reader_can_only_read(seeded, catalog: Catalog) -> None:
     url, _ = seeded
-    admin = await asyncpg.connect(url)
     name = f"t_alerts_{uuid.uuid4().hex[:8]}"
-    try:
+    async with connected(url) as admin:
         await admin.execute(f"CREATE ROLE {name} LOGIN IN ROLE dx_alerts")
-        conn = await asyncpg.connect(url, user=name)
         try:
-            summary = await evaluate(conn, catalog, LAST)
-            assert summary.pairs > 0
-            assert await conn.fetchval("SELECT count(*) FROM progress_rollup") > 0
+            async with connected(url, user=name) as conn:
+                summary = await evaluate(conn, catalog, LAST)
+                assert summary.pairs > 0
+                assert await conn.fetchval("SELECT count(*) FROM progress_rollup") > 0
+            for table in ("progress_current", "progress_snapshots", "milestone_outcomes", "reporting_rates",
+                          "successor_values", "progress_rollup"):
+                assert await admin.fetchval("SELECT has_table_privilege('dx_reader', $1, 'SELECT')", table)
+                assert not await admin.fetchval("SELECT has_table_privilege('dx_reader', $1, 'UPDATE')", table)
         finally:
-            await conn.close()
-        for table in ("progress_current", "progress_snapshots", "milestone_outcomes", "reporting_rates",
-                      "successor_values", "progress_rollup"):
-            assert await admin.fetchval("SELECT has_table_privilege('dx_reader', $1, 'SELECT')", table)
-            assert not await admin.fetchval("SELECT has_table_privilege('dx_reader', $1, 'UPDATE')", table)
-    finally:
-        await admin.execute(f"DROP OWNED BY {name}; DROP ROLE {name}")
-        await admin.close()
+            await admin.execute(f"DROP OWNED BY {name}; DROP ROLE {name}")
 
 
 async def test_rollup_view_counts_active_pairs_by_level_pillar_and_status(seeded, catalog: Catalog) -> None:
     url, _ = seeded
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         await evaluate(conn, catalog, LAST)
         rolled = {(r["level"], r["pillar"], r["status"]): r["units"] for r in await conn.fetch("SELECT * FROM progress_rollup")}
         direct = await conn.fetch(
             "SELECT level, pillar, status, count(*) AS n FROM progress_current WHERE active GROUP BY 1, 2, 3"
         )
-    finally:
-        await conn.close()
     assert rolled == {(r["level"], r["pillar"], r["status"]): r["n"] for r in direct}
     assert "district" not in {k[0] for k in rolled}  # districts ceased: no longer counted
 
@@ -428,13 +407,10 @@ def dxmon(seeded, monkeypatch: pytest.MonkeyPatch):
 async def stored_qn(seeded, catalog: Catalog) -> dict[str, Status]:
     """The province's statuses written by the set-based evaluation at the end of 2026-11-26."""
     url, _ = seeded
-    conn = await asyncpg.connect(url)
-    try:
+    async with connected(url) as conn:
         await evaluate(conn, catalog, end_of_local_day(date(2026, 11, 26)))
         return {r["indicator"]: Status(r["status"]) for r in
                 await conn.fetch("SELECT indicator, status FROM progress_current WHERE unit = 'QN'")}
-    finally:
-        await conn.close()
 
 
 def test_status_shows_each_indicator_as_the_evaluation_decides(dxmon, stored_qn: dict[str, Status]) -> None:
