@@ -294,18 +294,27 @@ GROUP BY pv.unit, pv.indicator
 """
 
 
-def _at(passed: int, j: str, facts: str = "f") -> str:
-    """SQL picking the [epoch, value] array in force at deadline number ``j`` from the facts row."""
+def _at(passed: int, j: str, facts: str) -> str:
+    """SQL picking the [epoch, value] array in force at deadline number ``j`` from a row with at_1 …."""
     if passed == 0:
         return "NULL::double precision[]"
     return f"(CASE {j} " + " ".join(f"WHEN {n} THEN {facts}.at_{n}" for n in range(1, passed + 1)) + " END)"
 
 
-# The (unit, indicator) pairs a target applies to, as a table the planner knows the size of.
-_PAIRS = """
+def _pairs_sql(passed: int) -> str:
+    """The (unit, indicator) pairs a target applies to, with their facts: a table whose size the
+    planner knows, read by the status and the outcome statements."""
+    at = "".join(f", f.at_{j}" for j in range(1, passed + 1))
+    return f"""
 CREATE TEMP TABLE _pairs ON COMMIT DROP AS
-SELECT u.code AS unit, k.indicator, u.grp, u.valid_from, u.cutoff, u.active
-FROM _units u JOIN _keys k ON k.grp = u.grp
+SELECT u.code AS unit, k.indicator, u.grp, u.level, u.valid_from, u.valid_to, u.cutoff, u.active,
+       CASE WHEN u.active THEN f.slope ELSE ct.slope END AS slope,
+       CASE WHEN u.active THEN f.intercept ELSE ct.intercept END AS intercept,
+       CASE WHEN u.active THEN f.points ELSE ct.points END AS points{at}
+FROM _units u
+JOIN _keys k ON k.grp = u.grp
+LEFT JOIN _facts f ON f.unit = u.code AND f.indicator = k.indicator
+LEFT JOIN _ceased_trends ct ON ct.unit = u.code AND ct.indicator = k.indicator
 WHERE u.valid_from <= k.last_deadline
 """
 
@@ -322,17 +331,12 @@ WITH pairs AS (
            lv.observed_at AS lv_at, lv.value AS lv_value, lv.received_at AS lv_received,
            c.status AS old_status, c.status_since AS old_since, c.unit IS NOT NULL AS existing,
            c.value AS old_value, c.target AS old_target, c.milestone AS old_milestone,
-           c.evaluated_at AS old_evaluated_at,
-           CASE WHEN u.active THEN f.slope ELSE ct.slope END AS slope,
-           CASE WHEN u.active THEN f.intercept ELSE ct.intercept END AS intercept,
-           CASE WHEN u.active THEN f.points ELSE ct.points END AS points,
-           {_at(passed, 'k.last_j')} AS at_last
+           c.evaluated_at AS old_evaluated_at, u.slope, u.intercept, u.points,
+           {_at(passed, 'k.last_j', 'u')} AS at_last
     FROM _pairs u
     JOIN _keys k ON k.grp = u.grp AND k.indicator = u.indicator
     LEFT JOIN latest_values lv ON lv.unit = u.unit AND lv.indicator = u.indicator
     LEFT JOIN progress_current c ON c.unit = u.unit AND c.indicator = u.indicator
-    LEFT JOIN _facts f ON f.unit = u.unit AND f.indicator = u.indicator
-    LEFT JOIN _ceased_trends ct ON ct.unit = u.unit AND ct.indicator = u.indicator
 ),
 data AS (
     -- latest_values holds the newest period; only a unit evaluated before its newest period
@@ -450,16 +454,15 @@ SELECT x.unit, x.indicator, x.deadline AS milestone,
             THEN 'met' ELSE 'missed' END AS status,
        x.value, x.target, x.comparator
 FROM (
-    SELECT u.code AS unit, m.indicator, m.deadline, m.value AS target, m.comparator,
-           CASE WHEN {_at(passed, 'm.j')} IS NOT NULL THEN ({_at(passed, 'm.j')})[2]
+    SELECT u.unit, m.indicator, m.deadline, m.value AS target, m.comparator,
+           CASE WHEN {_at(passed, 'm.j', 'u')} IS NOT NULL THEN ({_at(passed, 'm.j', 'u')})[2]
                 ELSE (SELECT pv.value FROM period_values pv
-                      WHERE pv.unit = u.code AND pv.indicator = m.indicator
+                      WHERE pv.unit = u.unit AND pv.indicator = m.indicator
                         AND pv.observed_at < ((m.deadline + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
                       ORDER BY pv.observed_at DESC LIMIT 1) END AS value
-    FROM _units u
-    JOIN _milestones m ON m.level = u.level AND m.deadline >= u.valid_from
+    FROM _pairs u
+    JOIN _milestones m ON m.indicator = u.indicator AND m.level = u.level AND m.deadline >= u.valid_from
                        AND (u.valid_to IS NULL OR m.deadline <= u.valid_to)
-    LEFT JOIN _facts f ON f.unit = u.code AND f.indicator = m.indicator
     OFFSET 0
 ) x
 ) y
@@ -498,16 +501,18 @@ GROUP BY unit, months, p
 """
 
 
-_RATES = """
+def _rates_sql(words: int) -> str:
+    """Reporting rates per unit, cadence and closed period: bits of the level's mask that were set."""
+    def count(mask: str) -> str:
+        return " + ".join(f"bit_count((coalesce({mask}[{w}], 0) & lc.mask[{w}])::bit(64))" for w in range(1, words + 1))
+
+    return f"""
 CREATE TEMP TABLE _rates ON COMMIT DROP AS
 SELECT x.*, rr.unit IS NOT NULL AS existing,
        (rr.expected, rr.actual, rr.on_time) IS DISTINCT FROM (x.expected, x.actual, x.on_time) AS changed
 FROM (
     SELECT u.code AS unit, p.period, p.period_start, p.period_end, lc.expected,
-           coalesce((SELECT sum(bit_count((r.reported[w] & lc.mask[w])::bit(64)))
-                     FROM generate_subscripts(lc.mask, 1) w), 0)::int AS actual,
-           coalesce((SELECT sum(bit_count((coalesce(r.on_time[w], 0) & lc.mask[w])::bit(64)))
-                     FROM generate_subscripts(lc.mask, 1) w), 0)::int AS on_time
+           ({count('r.reported')})::int AS actual, ({count('r.on_time')})::int AS on_time
     FROM _units u
     JOIN _level_cadences lc ON lc.level = u.level
     JOIN _periods p ON p.months = lc.months AND p.period_end >= u.valid_from
@@ -516,6 +521,7 @@ FROM (
 ) x
 LEFT JOIN reporting_rates rr ON rr.unit = x.unit AND rr.period = x.period AND rr.period_start = x.period_start
 """
+
 
 # The latest value per predecessor and period is summed (ratios by parts, counts by value); other
 # measures have no meaningful sum and are left out.
@@ -644,10 +650,10 @@ async def evaluate(
         await conn.execute(_CEASED_TRENDS, *plan.ceased_args)
         await conn.execute("ANALYZE _facts; ANALYZE _ceased_trends")
         lap("facts")
-        await conn.execute(_PAIRS)
-        await conn.execute("ANALYZE _pairs")
         if scope is None:
             await conn.execute(_HASH_JOINS_ONLY)
+        await conn.execute(_pairs_sql(plan.passed))
+        await conn.execute("ANALYZE _pairs")
         await conn.execute(
             _progress_sql(plan.passed), tolerance.points, tolerance.relative, trend.min_points, as_of
         )
@@ -667,7 +673,7 @@ async def evaluate(
         await _delete_stale(conn, "milestone_outcomes", "_outcomes", scope, extra="milestone")
         lap("outcomes")
         await conn.execute(_reported_sql(plan.words, scope is not None), *plan.rates_args)
-        await conn.execute(_RATES)
+        await conn.execute(_rates_sql(plan.words))
         await conn.execute(_UPDATE_RATES, as_of)
         await conn.execute(_INSERT_RATES, as_of)
         rates = await conn.fetchval("SELECT count(*) FROM _rates")
