@@ -4,11 +4,12 @@
 once — never one query per unit:
 
     catalog ─▶ plan (Python, per unit and per (indicator, level, day): the calendar of the target)
-    period_values ─▶ facts pass  (parallel, grouped by unit/indicator: trend fit, value at each
-                                  passed deadline)
-    period_values ─▶ rates pass  (parallel, grouped by unit/period: indicators reported, on time)
-    plan ⋈ latest_values ⋈ facts ─▶ _progress (status, expected, overdue …)
-        ├─▶ progress_current    upsert; status_since kept while the status stays the same
+    period_values ─▶ facts pass  (parallel, grouped by unit and indicator: trend fit, value in force
+                                  at each passed deadline)
+    reports ───────▶ rates pass  (parallel, grouped by unit and period: indicators reported, on time)
+    pairs ⋈ facts ⋈ latest_values ⋈ progress_current ─▶ _progress (status, expected, overdue …,
+                                                                    and the row's previous state)
+        ├─▶ progress_current    rewritten; status_since kept while the status stays the same
         ├─▶ progress_snapshots  a row for each active pair whose state changed
         ├─▶ milestone_outcomes  passed milestones: met/missed by the value in force at the deadline
         ├─▶ reporting_rates     per unit, cadence and period
@@ -16,9 +17,11 @@ once — never one query per unit:
 
 What depends only on the catalog and the calendar (next milestone, glide path from the target's own
 anchors, due periods, trend windows) is computed in Python by the same functions the pure evaluation
-uses, once per (indicator, level, day); SQL does what depends on the data. The two passes over
-``period_values`` take their parameters as arrays, not temp tables, so PostgreSQL can run them in
-parallel workers. Everything is written in one transaction: readers see the previous evaluation or
+uses, once per (indicator, level, day); SQL does what depends on the data. The two passes over the
+report tables take their parameters as arrays, not temp tables, so PostgreSQL can run them in
+parallel workers. Writes update what changed and insert what is new, in key order (the previous
+state rides along in the temp tables, so no write needs ON CONFLICT or an anti-join). Everything
+happens in one transaction, serialised by an advisory lock: readers see the previous evaluation or
 this one, never a mix.
 """
 
@@ -552,9 +555,7 @@ _CURRENT_COLUMNS = [
     "active",
 ]
 
-# Writes are "update what changed, insert what is missing" in key order: cheaper than INSERT … ON
-# CONFLICT, which locks every conflicting row before deciding, and ordered inserts append to the
-# indexes. Evaluations are serialised by an advisory lock, so no other writer races the inserts.
+# Evaluations take turns (the inserts below assume no other writer of these tables).
 _LOCK_KEY = 0x64787072  # "dxpr"
 
 _UPDATE_CURRENT = (

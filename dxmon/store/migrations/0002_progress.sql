@@ -31,8 +31,10 @@
 -- reporting_rates      per unit, cadence and period (DHIS2 style): expected = indicators of that
 --                      cadence that apply to the unit's level while it was valid; actual = those with a
 --                      report observed in the period; on_time = those with a report received by the end
---                      of period end + timely_days (reports.received_at); rates in percent;
---                      evaluated_at = the evaluation that last changed the row.
+--                      of period end + timely_days (reports.received_at); rates in percent. Each
+--                      pass recomputes the closed periods that ended in the last 400 days; older
+--                      rows keep their last figures. evaluated_at = the evaluation that last changed
+--                      the row.
 -- successor_values     history of ceased units re-aggregated onto each unit that succeeded them
 --                      (directly or via a chain), per period: ratios by summed parts, counts by sum.
 --                      parts = predecessors summed, partial_parts = those only partly taken over.
