@@ -9,6 +9,8 @@ server whose dx-monitor streams and buckets were deleted, so tests never see eac
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,8 +30,15 @@ def catalog() -> Catalog:
 
 
 @pytest.fixture(scope="session")
-def servers_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("servers")
+def servers_dir() -> Iterator[Path]:
+    """servers_dir holds the throwaway servers' data, outside pytest's temp root on purpose.
+
+    PostgreSQL runs as another user when we are root, and a second pytest session resets its temp
+    root to mode 0700 (and prunes old runs), which would pull the data directory from under it.
+    """
+    path = Path(tempfile.mkdtemp(prefix="dxmon-test-servers-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
