@@ -79,8 +79,18 @@ def _units_on(
     return found
 
 
+# No indicator of the programme comes near this (populations, dossiers, enterprises are < 1e9); a
+# larger number is a unit mix-up or garbage, and near 1e308 it would overflow the derived
+# percentages and sums in the database after ingest had said 202.
+MAX_MAGNITUDE = 1e15
+
+
 def _check_measure(report: ReportIn, measure: Measure) -> list[Issue]:
     num, den, value = report.numerator, report.denominator, report.value
+    huge = [name for name, x in (("value", value), ("numerator", num), ("denominator", den))
+            if x is not None and abs(x) > MAX_MAGNITUDE]
+    if huge:
+        return [Issue("value-out-of-range", f"{name} is larger than {MAX_MAGNITUDE:g}", name) for name in huge]
     if measure is Measure.RATIO:
         if num is None or den is None:
             return [Issue("ratio-needs-parts", "ratio indicators need both numerator and denominator", "numerator")]

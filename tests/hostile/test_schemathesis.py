@@ -31,6 +31,7 @@ from schemathesis.specs.openapi import checks as openapi_checks
 
 from dxmon.catalog import Catalog, Measure
 from dxmon.contracts import LOCAL_TZ
+from dxmon.validation import MAX_MAGNITUDE
 from tests.conftest import _reset_nats, create_database
 from tests.hostile.hostile_support import Stack, SyncProbe, assert_no_leak, drop_database, start_stack, wait_drained
 
@@ -183,9 +184,8 @@ def text_variants(max_size: int) -> st.SearchStrategy[str]:
 def numbers(draw, measure: Measure) -> dict[str, float]:
     finite = {"allow_nan": False, "allow_infinity": False}
     if measure is Measure.RATIO:
-        # Not up to the largest double: above ~1.8e306 the aggregator's 100 × numerator overflows in
-        # PostgreSQL and an accepted report is dead-lettered (reported; the contract needs a bound).
-        den = draw(st.floats(min_value=5e-324, max_value=1e300, **finite))
+        # Up to the contract's bound (dxmon.validation.MAX_MAGNITUDE); larger numbers are refused.
+        den = draw(st.floats(min_value=5e-324, max_value=MAX_MAGNITUDE, **finite))
         share = draw(st.floats(min_value=0, max_value=1, **finite))
         return {"numerator": den * share, "denominator": den}
     if measure is Measure.PERCENT:
@@ -194,7 +194,7 @@ def numbers(draw, measure: Measure) -> dict[str, float]:
         return {"value": draw(st.sampled_from([0.0, 1.0]))}
     if measure is Measure.RANK:
         return {"value": float(draw(st.integers(1, 10_000)))}
-    return {"value": float(draw(st.integers(0, 2**53)))}
+    return {"value": float(draw(st.integers(0, int(MAX_MAGNITUDE))))}
 
 
 @st.composite

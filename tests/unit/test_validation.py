@@ -73,6 +73,9 @@ VALUE_ONLY = {"numerator": None, "denominator": None}
                      [("negative-value", "numerator"), ("numerator-exceeds-denominator", "numerator")],
                      id="negative-denominator"),
         pytest.param({"denominator": None}, [("ratio-needs-parts", "numerator")], id="ratio-missing-denominator"),
+        pytest.param({"numerator": 2e306, "denominator": 1e307},
+                     [("value-out-of-range", "numerator"), ("value-out-of-range", "denominator")],
+                     id="absurd-magnitude-would-overflow-the-percentage"),
         pytest.param({**VALUE_ONLY, "value": 62.8}, [("ratio-needs-parts", "numerator")], id="ratio-sent-as-value"),
         pytest.param({"value": 62.8}, [("value-with-parts", "value")], id="ratio-with-value-too"),
         # Value rules.
@@ -92,6 +95,8 @@ VALUE_ONLY = {"numerator": None, "denominator": None}
                      id="negative-count"),
         pytest.param({"indicator": "DS-10", **VALUE_ONLY, "value": 2.5}, [("value-not-integer", "value")],
                      id="fractional-count"),
+        pytest.param({"indicator": "DS-10", **VALUE_ONLY, "value": 1e16}, [("value-out-of-range", "value")],
+                     id="count-beyond-any-real-figure"),
         pytest.param({"unit": "QN", "indicator": "DG-15", **VALUE_ONLY, "value": 0}, [("value-out-of-range", "value")],
                      id="rank-zero"),
         pytest.param({"unit": "QN", "indicator": "DG-15", **VALUE_ONLY, "value": 3.5},
