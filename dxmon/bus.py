@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 
 import nats
+from faststream.nats import NatsBroker
+from faststream.security import SASLPlaintext
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -159,3 +161,16 @@ async def aggregator_backlog(js: JetStreamContext) -> int:
     """aggregator_backlog: reports in DX_REPORTS not yet committed and acked by the aggregator."""
     info = await js.consumer_info(REPORTS_STREAM, AGGREGATOR_DURABLE)
     return info.num_pending + info.num_ack_pending
+
+
+def make_broker(settings: NatsSettings, name: str, logger: logging.Logger, **options) -> NatsBroker:
+    """make_broker is the FastStream NatsBroker every service uses: reconnecting forever, with the
+    service's NATS user when one is configured."""
+    security = None
+    if settings.nats_user:
+        password = settings.nats_password.get_secret_value() if settings.nats_password else ""
+        security = SASLPlaintext(username=settings.nats_user, password=password)
+    return NatsBroker(
+        [s.strip() for s in settings.nats_url.split(",") if s.strip()], name=name, reconnect_time_wait=1,
+        max_reconnect_attempts=-1, connect_timeout=2, security=security, logger=logger, **options,
+    )

@@ -29,13 +29,11 @@ from typing import Any
 
 import asyncpg
 from faststream.asgi import AsgiFastStream, AsgiResponse, get, make_ping_asgi
-from faststream.nats import NatsBroker
-from faststream.security import SASLPlaintext
 from nats.aio.msg import Msg
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import ValidationError
 
-from dxmon.bus import AGGREGATOR_DURABLE
+from dxmon.bus import AGGREGATOR_DURABLE, make_broker
 from dxmon.catalog import Catalog
 from dxmon.contracts import (
     REPORTS_STREAM,
@@ -213,15 +211,7 @@ def create_app(settings: AggregatorSettings | None = None, catalog: Catalog | No
     catalog = catalog or Catalog.load()
     metrics = Metrics()
     writer = Writer(settings, catalog, metrics)
-    security = None
-    if settings.nats_user:
-        security = SASLPlaintext(username=settings.nats_user,
-                                 password=settings.nats_password.get_secret_value() if settings.nats_password else "")
-    broker = NatsBroker(
-        [s.strip() for s in settings.nats_url.split(",")], name="dx-aggregator",
-        reconnect_time_wait=1, max_reconnect_attempts=-1, security=security, logger=log,
-        graceful_timeout=30,
-    )
+    broker = make_broker(settings, "dx-aggregator", log, graceful_timeout=30)
 
     consumer: dict[str, Any] = {}
 

@@ -31,11 +31,10 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Response
 from faststream.nats import NatsBroker
-from faststream.security import SASLPlaintext
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
-from dxmon.bus import ensure_buckets
+from dxmon.bus import ensure_buckets, make_broker
 from dxmon.catalog import Catalog
 from dxmon.contracts import ALERTS_STREAM, LEASES_BUCKET, ReportStored
 from services.alerts import admin
@@ -93,12 +92,7 @@ class AckIn(BaseModel):
 
 
 def _broker(settings: AlertsSettings) -> NatsBroker:
-    security = None
-    if settings.nats_user:
-        security = SASLPlaintext(username=settings.nats_user,
-                                 password=settings.nats_password.get_secret_value() if settings.nats_password else "")
-    return NatsBroker([s.strip() for s in settings.nats_url.split(",")], name="dx-alerts", reconnect_time_wait=1,
-                      max_reconnect_attempts=-1, connect_timeout=2, security=security, logger=log)
+    return make_broker(settings, "dx-alerts", log)
 
 
 def build_scheduler(

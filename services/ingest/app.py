@@ -32,12 +32,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from faststream.nats import NatsBroker
-from faststream.security import SASLPlaintext
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from dxmon.bus import make_broker
 from dxmon.catalog import Catalog
 from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, SCHEMA_VERSION, ReportIn, report_subject
 from dxmon.keys import Authenticated, KeyRing
@@ -194,17 +194,7 @@ def create_app(
     keyring = KeyRing(catalog)
     limiter = RateLimiter(settings.rate_limit_per_second)
     skew = timedelta(seconds=settings.future_skew_seconds)
-    security = None
-    if settings.nats_user:
-        security = SASLPlaintext(
-            username=settings.nats_user,
-            password=settings.nats_password.get_secret_value() if settings.nats_password else "",
-        )
-    broker = NatsBroker(
-        [s.strip() for s in settings.nats_url.split(",")],
-        name="dx-ingest", reconnect_time_wait=1, max_reconnect_attempts=-1, connect_timeout=2,
-        security=security, logger=log,
-    )
+    broker = make_broker(settings, "dx-ingest", log)
     bus = Bus(broker)
 
     async def connect_forever() -> None:
