@@ -24,11 +24,10 @@ import pytest
 from dxmon import devstack
 from dxmon.bus import aggregator_backlog
 from dxmon.catalog import Catalog
-from dxmon.contracts import REPORTS_STREAM
 from dxmon.settings import IngestSettings
 from dxmon.simulate import generate
 from tests.conftest import create_database
-from tests.pipeline import Pipeline, report
+from tests.pipeline import Pipeline
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,7 @@ from math import isclose
 import asyncpg
 import pytest
 
-from dxmon.catalog import Catalog, Measure, Period, Unit
+from dxmon.catalog import Catalog, Measure, Period
 from dxmon.contracts import LOCAL_TZ, ReportReceived, end_of_local_day
 from dxmon.progress import Part, Point, Status, local_day, outcomes, rollup, successor_links, target_applies
 from dxmon.progress import evaluate as evaluate_pair
