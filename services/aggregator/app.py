@@ -117,6 +117,15 @@ def classify(msgs: list[Msg], catalog: Catalog) -> tuple[list[tuple[Msg, ReportR
     return good, poison
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Batch is one fetch, decoded: what can be stored and what is poison."""
+
+    msgs: list[Msg]
+    good: list[tuple[Msg, ReportReceived]]
+    poison: list[Poison]
+
+
 class Writer:
     """Writer stores batches; it owns the database pool and the JetStream context."""
 
@@ -139,11 +148,20 @@ class Writer:
 
     async def handle(self, msgs: list[Msg]) -> None:
         """handle stores one batch and settles every message in it (ack, or nak with delay)."""
+        await self.settle(self.prepare(msgs))
+
+    def prepare(self, msgs: list[Msg]) -> Batch:
+        """prepare decodes and checks a batch (CPU only, no I/O)."""
         self.metrics.batch_size.observe(len(msgs))
         redelivered = sum(1 for m in msgs if m.metadata.num_delivered > 1)
         if redelivered:
             self.metrics.messages.labels("redelivered").inc(redelivered)
         good, poison = classify(msgs, self.catalog)
+        return Batch(msgs, good, poison)
+
+    async def settle(self, batch: Batch) -> None:
+        """settle writes a prepared batch in one transaction, then acks it (or naks it with a delay)."""
+        msgs, good, poison = batch.msgs, batch.good, batch.poison
         started = asyncio.get_running_loop().time()
         try:
             stored = await self._write(good, poison)
@@ -215,22 +233,35 @@ def create_app(settings: AggregatorSettings | None = None, catalog: Catalog | No
 
     consumer: dict[str, Any] = {}
 
+    async def settle(batch: Batch) -> None:
+        try:
+            await writer.settle(batch)
+        except Exception:  # noqa: BLE001 - unacked messages come back after the ack wait
+            log.exception("batch of %d not settled; JetStream will redeliver it", len(batch.msgs))
+            await asyncio.sleep(1)
+
     async def consume_forever() -> None:
+        # Two stages: while batch N is in the database (one transaction at a time, so commits keep
+        # their order and never wait on each other's locks), batch N+1 is fetched and decoded.
         pull: PullConsumer = consumer["pull"]
-        while not consumer.get("stopping"):
-            try:
-                msgs = await pull.fetch()
-            except Exception as exc:  # noqa: BLE001 - e.g. NATS reconnecting: wait and fetch again
-                log.warning("fetch failed (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(1)
-                continue
-            if not msgs:
-                continue
-            try:
-                await writer.handle(msgs)
-            except Exception:  # noqa: BLE001 - unacked messages come back after the ack wait
-                log.exception("batch of %d not settled; JetStream will redeliver it", len(msgs))
-                await asyncio.sleep(1)
+        settling: asyncio.Task | None = None
+        try:
+            while not consumer.get("stopping"):
+                try:
+                    msgs = await pull.fetch()
+                except Exception as exc:  # noqa: BLE001 - e.g. NATS reconnecting: wait and fetch again
+                    log.warning("fetch failed (%s); retrying", type(exc).__name__)
+                    await asyncio.sleep(1)
+                    continue
+                if not msgs:
+                    continue
+                batch = writer.prepare(msgs)
+                if settling is not None:
+                    await settling
+                settling = asyncio.create_task(settle(batch))
+        finally:
+            if settling is not None:
+                await settling
 
     @asynccontextmanager
     async def lifespan():
