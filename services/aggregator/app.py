@@ -255,7 +255,11 @@ def create_app(settings: AggregatorSettings | None = None, catalog: Catalog | No
                     continue
                 if not msgs:
                     continue
-                batch = writer.prepare(msgs)
+                try:
+                    batch = writer.prepare(msgs)
+                except Exception:  # noqa: BLE001 - keep consuming; these come back after the ack wait
+                    log.exception("batch of %d could not be decoded; JetStream will redeliver it", len(msgs))
+                    continue
                 if settling is not None:
                     await settling
                 settling = asyncio.create_task(settle(batch))
@@ -304,8 +308,11 @@ def create_app(settings: AggregatorSettings | None = None, catalog: Catalog | No
                     db_ok = await conn.fetchval("SELECT to_regclass('reports') IS NOT NULL")
             except Exception:  # noqa: BLE001 - readiness only reports
                 db_ok = False
-        ok = connected and db_ok
-        body = f'{{"ready": {str(ok).lower()}, "nats": {str(connected).lower()}, "database": {str(db_ok).lower()}}}'
+        task = consumer.get("task")
+        consuming = task is not None and not task.done()
+        ok = connected and db_ok and consuming
+        body = (f'{{"ready": {str(ok).lower()}, "nats": {str(connected).lower()}, '
+                f'"database": {str(db_ok).lower()}, "consuming": {str(consuming).lower()}}}')
         return AsgiResponse(body.encode(), status_code=200 if ok else 503, headers={"content-type": "application/json"})
 
     @get
