@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import asynccontextmanager
@@ -53,19 +51,14 @@ FLUSH_BUDGET = AlertsSettings.model_fields["alerts_flush_interval_seconds"].defa
 @asynccontextmanager
 async def fresh_database():
     """fresh_database yields the URL of a new database, on DX_BENCH_DATABASE_URL or a throwaway server."""
-    configured = os.environ.get("DX_BENCH_DATABASE_URL")
-    with tempfile.TemporaryDirectory(prefix="dxbench-alerts-") as tmp:
-        server = None if configured else devstack.postgres_server(Path(tmp), durable=False).start()
-        admin_url = configured or server.url
+    with devstack.bench_servers(with_nats=False) as servers:
         name = f"dxbench_{uuid.uuid4().hex[:8]}"
         try:
-            yield await devstack.ensure_database(admin_url, name)
+            yield await devstack.ensure_database(servers.admin_url, name)
         finally:
-            conn = await asyncpg.connect(admin_url)
+            conn = await asyncpg.connect(servers.admin_url)
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await conn.close()
-            if server is not None:
-                server.stop()
 
 
 async def timed(coro):

@@ -21,11 +21,9 @@ import argparse
 import asyncio
 import json
 import math
-import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -177,16 +175,8 @@ def main() -> None:
     parser.add_argument("--indicators", type=int, default=40)
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    configured = os.environ.get("DX_BENCH_DATABASE_URL")
-    if configured:
-        asyncio.run(run(args, configured))
-        return
-    with tempfile.TemporaryDirectory(prefix="dxbench-") as tmp:
-        server = devstack.postgres_server(Path(tmp), durable=False).start()
-        try:
-            asyncio.run(run(args, server.url))
-        finally:
-            server.stop()
+    with devstack.bench_servers(with_nats=False) as servers:
+        asyncio.run(run(args, servers.admin_url))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -291,16 +290,8 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=5000)
     parser.add_argument("--indicators", type=int, default=40)
     args = parser.parse_args()
-    configured = os.environ.get("DX_BENCH_DATABASE_URL")
-    if configured:
-        asyncio.run(run(args, configured))
-        return
-    with tempfile.TemporaryDirectory(prefix="dxbench-") as tmp:
-        server = devstack.postgres_server(Path(tmp), durable=False).start()
-        try:
-            asyncio.run(run(args, server.url, Path(tmp) / "pgdata"))
-        finally:
-            server.stop()
+    with devstack.bench_servers(with_nats=False) as servers:
+        asyncio.run(run(args, servers.admin_url, servers.pgdata))
 
 
 if __name__ == "__main__":

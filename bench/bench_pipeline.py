@@ -266,17 +266,9 @@ async def latency_at_rate(url: str, token: str, database_url: str, nats_url: str
 
 # ───────────────────────────── main ─────────────────────────────
 
-async def main(args: argparse.Namespace) -> int:
-    tmp = Path(tempfile.mkdtemp(prefix="dxbench-"))
-    servers = []
-    nats_url = os.environ.get("DX_BENCH_NATS_URL")
-    admin_url = os.environ.get("DX_BENCH_DATABASE_URL")
-    if not nats_url:
-        servers.append(devstack.nats_server(tmp / "nats").start())
-        nats_url = servers[-1].url
-    if not admin_url:
-        servers.append(devstack.postgres_server(tmp / "pg", durable=False).start())
-        admin_url = servers[-1].url
+async def main(args: argparse.Namespace, servers: devstack.BenchServers) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="dxbench-logs-"))
+    nats_url, admin_url = servers.nats_url, servers.admin_url
     services: list[Service] = []
     try:
         database_url = await devstack.ensure_database(admin_url, f"dxbench_{uuid.uuid4().hex[:8]}")
@@ -372,8 +364,6 @@ async def main(args: argparse.Namespace) -> int:
     finally:
         for s in reversed(services):
             s.stop()
-        for srv in reversed(servers):
-            srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -386,4 +376,7 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=int, default=10, help="duration of each single-POST run")
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--latency-seconds", type=int, default=20)
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    arguments = parser.parse_args()
+    with devstack.bench_servers() as bench:
+        status = asyncio.run(main(arguments, bench))
+    sys.exit(status)

@@ -213,22 +213,14 @@ async def drive(url: str, token: str, bodies: list[dict], rate: float, batch: in
     return acked
 
 
-async def soak(args: argparse.Namespace) -> Figures:
+async def soak(args: argparse.Namespace, servers: devstack.BenchServers) -> Figures:
     tmp = Path(tempfile.mkdtemp(prefix="dxsoak-"))
-    servers: list[devstack.LocalServer] = []
     services: dict[str, Service] = {}
     fig = Figures()
-    nats_url = os.environ.get("DX_BENCH_NATS_URL")
-    admin_url = os.environ.get("DX_BENCH_DATABASE_URL")
+    nats_url, admin_url = servers.nats_url, servers.admin_url
     hook = Webhook()
     database_url = ""
     try:
-        if not nats_url:
-            servers.append(devstack.nats_server(tmp / "nats").start())
-            nats_url = servers[-1].url
-        if not admin_url:
-            servers.append(devstack.postgres_server(tmp / "pg", durable=False).start())
-            admin_url = servers[-1].url
         catalog = Catalog.load()
         database_url, token = await prepare(nats_url, admin_url, catalog, hook)
         bodies = [r.body for r in generate(catalog, date(2025, 7, 1), date.today(), seed=11)]
@@ -283,8 +275,6 @@ async def soak(args: argparse.Namespace) -> Figures:
         hook.server.shutdown()
         if database_url and os.environ.get("DX_BENCH_DATABASE_URL"):  # leave no soak database behind
             await drop_database(admin_url, database_url)
-        for srv in reversed(servers):
-            srv.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -339,7 +329,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
     args.seconds = args.seconds if args.seconds is not None else 60 * (args.minutes or 10)
-    fig = asyncio.run(soak(args))
+    with devstack.bench_servers() as servers:
+        fig = asyncio.run(soak(args, servers))
     report(fig)
     if args.json:
         args.json.write_text(json.dumps(asdict(fig), ensure_ascii=False, indent=1))

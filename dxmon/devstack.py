@@ -17,7 +17,10 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -241,3 +244,34 @@ def database_url_with_name(url: str, name: str) -> str:
     base, query = (url.split("?", 1) + [""])[:2]
     base = base.rsplit("/", 1)[0]
     return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+@dataclass(frozen=True)
+class BenchServers:
+    """BenchServers: where a benchmark's servers are; ``pgdata`` is set only for our own PostgreSQL."""
+
+    nats_url: str | None
+    admin_url: str
+    pgdata: Path | None
+
+
+@contextmanager
+def bench_servers(*, with_nats: bool = True) -> Iterator[BenchServers]:
+    """bench_servers uses DX_BENCH_NATS_URL / DX_BENCH_DATABASE_URL when set, else starts throwaway
+    servers in a temporary directory and stops them (and removes it) on exit."""
+    with tempfile.TemporaryDirectory(prefix="dxbench-") as tmp:
+        started: list[LocalServer] = []
+        try:
+            nats_url = os.environ.get("DX_BENCH_NATS_URL") if with_nats else None
+            if with_nats and not nats_url:
+                started.append(nats_server(Path(tmp) / "nats").start())
+                nats_url = started[-1].url
+            admin_url = os.environ.get("DX_BENCH_DATABASE_URL")
+            pgdata = None
+            if not admin_url:
+                started.append(postgres_server(Path(tmp) / "pg", durable=False).start())
+                admin_url, pgdata = started[-1].url, Path(tmp) / "pg" / "pgdata"
+            yield BenchServers(nats_url, admin_url, pgdata)
+        finally:
+            for server in reversed(started):
+                server.stop()
