@@ -1,0 +1,109 @@
+"""words: the one vocabulary for everything people read (CLI, digests, dashboards, problem messages).
+
+The terms come from the programme's glossary (shared/reference/glossary.md): one term per concept,
+in the administrative Vietnamese that provincial staff use. Code names (the dict keys) are English
+and never shown to people. ``RETIRED`` lists the terms the glossary retired; a test scans every
+user-facing string for them. Pure data, no imports from the rest of the package: any layer may use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# Result of a target (kết quả thực hiện chỉ tiêu).
+RESULT: Mapping[str, str] = {
+    "exceeded": "Vượt",
+    "met": "Đạt",
+    "on_track": "Đúng tiến độ",
+    "at_risk": "Có nguy cơ không đạt",
+    "behind": "Chậm tiến độ",
+    "missed": "Không đạt",
+    "no_data": "Chưa có số liệu",
+}
+NOT_YET_MET = "Chưa đạt"  # prose only (before a deadline), never a status
+PROVISIONAL = "Tạm tính"
+FINAL = "Chính thức"
+REVISED_AFTER_CUTOFF = "Số liệu điều chỉnh sau chốt"
+
+# Reporting (tình hình báo cáo).
+REPORTING: Mapping[str, str] = {
+    "on_time": "Đúng hạn",
+    "late": "Trễ hạn",
+    "missing": "Chưa báo cáo",
+}
+REPORTING_RATE = "Tỷ lệ báo cáo"
+ON_TIME_RATE = "Tỷ lệ báo cáo đúng hạn"
+CUTOFF = "Chốt số liệu"
+REPORTING_PERIOD = "Kỳ báo cáo"
+
+# Targets and measures.
+INDICATOR = "Chỉ tiêu"
+INDICATORS_LOWER = "chỉ tiêu"
+TARGET = "Mục tiêu"
+EXPECTED = "Mức cần đạt theo tiến độ"
+BASELINE = "Giá trị cơ sở"
+DEADLINE = "Thời hạn"
+REPORTED_VALUE = "Giá trị báo cáo"
+CURRENT_VALUE = "Số liệu hiện hành"
+DECIDING_VALUE = "Số liệu tại thời hạn"
+TARGET_SET = "Bộ chỉ tiêu"
+SCORECARD = "Kết quả thực hiện"
+EXPLANATION = "Nguyên nhân, giải pháp"
+ADMIN_CODE = "Mã ĐVHC"
+REPORTING_UNIT = "Đơn vị báo cáo"
+SUCCESSOR = "Đơn vị kế thừa"
+PREDECESSOR = "Đơn vị tiền thân"
+REPORTS_IN_PERIOD = "Số lần gửi trong kỳ"
+
+# Alerts (cảnh báo).
+SEVERITY: Mapping[str, str] = {"critical": "Nghiêm trọng", "warning": "Cần chú ý"}
+NOTICE: Mapping[str, str] = {
+    "new": "Mới",
+    "reminder": "Nhắc lại",
+    "open": "Chưa khắc phục",
+    "resolved": "Đã khắc phục",
+}
+ESCALATED = "Chuyển cấp trên theo dõi"
+SILENCE = "Tạm dừng thông báo"
+ACKNOWLEDGED = "Đã tiếp nhận"
+GREETING = "Kính gửi"
+
+# Dates: where a person reads a time, the zone is named.
+LOCAL_TIME_SUFFIX = "(giờ Việt Nam)"
+
+# Terms the glossary retired: none may appear in anything a person reads. Where a retired term is
+# also the start of an allowed one ("Không đạt" inside "Không đạt mục tiêu"), the longer one is listed.
+RETIRED: tuple[str, ...] = (
+    "Vượt mục tiêu",
+    "Đã đạt",
+    "Đạt mục tiêu",
+    "Đúng lộ trình",
+    "Có nguy cơ không đạt mục tiêu",
+    "Chậm so với lộ trình",
+    "Không đạt mục tiêu",
+    "Chưa đạt mục tiêu",
+    "Quá hạn báo cáo",
+    "Chỉ số",
+    "Kỳ vọng",
+    "kỳ vọng",
+    "Mã thống kê",
+    "Số lần gửi cho kỳ",
+    "Mức độ: Cảnh báo",
+    "Vẫn tiếp diễn",
+    "vẫn tiếp diễn",
+    "Báo cáo vượt cấp",
+)
+# "Chỉ số" stays correct for an index (DTI, the QĐ 766 index): these phrases are allowed.
+RETIRED_EXCEPTIONS: tuple[str, ...] = (
+    "Chỉ số chuyển đổi số",
+    "Chỉ số DTI",
+    "Chỉ số phục vụ",
+    "Chỉ số chỉ đạo",
+)
+
+
+def retired_terms_in(text: str) -> list[str]:
+    """retired_terms_in lists the retired terms found in ``text`` (allowed index names excepted)."""
+    for allowed in RETIRED_EXCEPTIONS:
+        text = text.replace(allowed, "")
+    return [term for term in RETIRED if term in text]
