@@ -850,3 +850,53 @@ async def _delete_stale(
     match = " AND ".join(f"f.{k} = t.{k}" for k in keys)
     scoped = "" if scope is None else "t.unit = ANY($1::text[]) AND "
     await conn.execute(f"DELETE FROM {table} t WHERE {scoped}NOT EXISTS (SELECT 1 FROM {fresh} f WHERE {match})", *args)
+
+
+@dataclass(frozen=True)
+class UnitDistribution:
+    """UnitDistribution: the units that exist on ``day``, by how their evaluated targets stand.
+
+    A unit counts once, in the first group that applies: ``behind`` (behind or at risk on at least
+    one indicator), ``silent`` (reporting missing on at least half of its indicators), ``fine`` (the
+    rest: on track, met or exceeded). ``worst`` lists the units furthest behind.
+    """
+
+    fine: int
+    behind: int
+    silent: int
+    worst: list[asyncpg.Record]
+
+    @property
+    def total(self) -> int:
+        return self.fine + self.behind + self.silent
+
+
+_DISTRIBUTION = """
+WITH per_unit AS (
+    SELECT p.unit, count(*) FILTER (WHERE p.status IN ('behind', 'at_risk')) AS behind,
+           count(*) FILTER (WHERE p.reporting = 'missing') AS missing, count(*) AS tracked
+    FROM progress_current p JOIN units u ON u.code = p.unit
+    WHERE p.active AND (u.valid_to IS NULL OR u.valid_to >= $1::date)
+    GROUP BY p.unit
+)
+SELECT count(*) FILTER (WHERE behind > 0) AS behind,
+       count(*) FILTER (WHERE behind = 0 AND 2 * missing >= tracked) AS silent,
+       count(*) FILTER (WHERE behind = 0 AND 2 * missing < tracked) AS fine
+FROM per_unit
+"""
+_WORST = """
+SELECT p.unit, u.name_vi, count(*) FILTER (WHERE p.status IN ('behind', 'at_risk')) AS behind,
+       count(*) FILTER (WHERE p.reporting = 'missing') AS missing, count(*) AS tracked
+FROM progress_current p JOIN units u ON u.code = p.unit
+WHERE p.active AND (u.valid_to IS NULL OR u.valid_to >= $1::date)
+GROUP BY p.unit, u.name_vi
+HAVING count(*) FILTER (WHERE p.status IN ('behind', 'at_risk') OR p.reporting = 'missing') > 0
+ORDER BY 3 DESC, 4 DESC, 1
+LIMIT $2
+"""
+
+
+async def unit_distribution(conn: asyncpg.Connection, day: date, worst: int = 10) -> UnitDistribution:
+    """unit_distribution counts the units existing on ``day`` by how they stand (see UnitDistribution)."""
+    row = await conn.fetchrow(_DISTRIBUTION, day)
+    return UnitDistribution(row["fine"], row["behind"], row["silent"], await conn.fetch(_WORST, day, worst))
