@@ -559,7 +559,14 @@ FROM (
         FROM (
             -- The official value: each period's latest receipt by the end of the cut-off day; the
             -- latest period observed by the end of the deadline day decides (dxmon.progress.official_outcome).
-            SELECT v.*, CASE WHEN v.lock THEN (
+            -- When every report of the period now in force at the deadline arrived by the cut-off (its
+            -- latest receipt is now_at[3]), that is the official value; only a period corrected after
+            -- the cut-off sends the look-up back to the report history.
+            SELECT v.*, CASE WHEN NOT v.lock THEN NULL
+                             WHEN v.now_at IS NULL THEN NULL
+                             WHEN v.now_at[3] < date_part('epoch', (v.cut_day + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
+                                 THEN v.now_at[1:2]
+                             ELSE (
                        SELECT ARRAY[date_part('epoch', r.observed_at),
                                     coalesce(r.value, 100 * r.numerator / nullif(r.denominator, 0))]
                        FROM reports r
