@@ -57,7 +57,8 @@ from dxmon.progress import (
 )
 
 RATES_HORIZON = timedelta(days=400)
-"""Reporting rates are recomputed for the periods that ended within this long before as_of."""
+"""Reporting rates are recomputed for the periods that ended within this long before as_of (older
+periods keep their last figures; ``evaluate(..., rates_since=D)`` recomputes every period since D)."""
 
 # Sorting and hashing hundreds of thousands of pairs; keep it in memory. Plans are simple and run
 # once per pass, so compiling them (JIT) costs more than it saves.
@@ -117,7 +118,8 @@ class _Plan:
     successors: list[str] | None
 
 
-def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: TrendRule) -> _Plan:
+def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: TrendRule,
+          rates_since: date | None = None) -> _Plan:
     today = local_day(as_of)
     chosen = [u for u in (catalog.units.values() if scope is None else
                           (catalog.units[c] for c in scope if c in catalog.units)) if u.valid_from <= today]
@@ -193,7 +195,7 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
     # Rates pass: month starts from the first of January of the horizon's year to the current month.
     # Quarters and years begin on month starts, so month number k (0-based) falls in period
     # k // months of its cadence; period p ends where month (p + 1) × months begins.
-    horizon = today - RATES_HORIZON
+    horizon = rates_since if rates_since is not None else today - RATES_HORIZON
     first = date(horizon.year, 1, 1)
     month_starts = [first]
     while month_starts[-1] < period_start(today, Period.MONTHLY):
@@ -745,6 +747,7 @@ async def evaluate(
     units: Collection[str] | None = None,
     tolerance: Tolerance = Tolerance(),
     trend: TrendRule = TrendRule(),
+    rates_since: date | None = None,
 ) -> EvaluationSummary:
     """evaluate computes every target's status as of ``as_of`` and writes the results (module docstring).
 
@@ -752,6 +755,8 @@ async def evaluate(
     Otherwise only the named units are re-evaluated (codes not in the catalog are ignored), plus the
     re-aggregated history of their successors. Runs in one transaction (a savepoint inside the
     caller's). Running it twice with the same arguments changes nothing the second time.
+    ``rates_since`` recomputes the reporting rates of every period that ended since that day (a
+    back-fill: ``dxmon rates rebuild --since``), not only those of the last RATES_HORIZON.
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of needs a UTC offset")
@@ -762,7 +767,7 @@ async def evaluate(
     def lap(name: str) -> None:
         timings[name] = time.perf_counter() - started - sum(timings.values())
 
-    plan = _plan(catalog, as_of, scope, trend)
+    plan = _plan(catalog, as_of, scope, trend, rates_since)
     lap("plan")
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)

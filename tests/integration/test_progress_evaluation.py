@@ -8,6 +8,7 @@ reports themselves.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import uuid
@@ -251,14 +252,18 @@ async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadl
     assert ("QN-HALONG", "DG-02", date(2025, 12, 31)) not in rows  # ceased on 2025-06-30
 
 
-async def test_reporting_rates_count_expected_actual_and_on_time_reports(seeded, catalog: Catalog) -> None:
+@pytest.mark.parametrize("since", [None, date(2023, 10, 1)], ids=["last-400-days", "rebuilt-since-2023-10"])
+async def test_reporting_rates_count_expected_actual_and_on_time_reports(seeded, catalog: Catalog,
+                                                                         since: date | None) -> None:
     url, reports = seeded
     async with connected(url) as conn:
-        await evaluate(conn, catalog, LAST)
+        await evaluate(conn, catalog, LAST, rates_since=since)
         rows = {(r["unit"], r["period"], r["period_start"]): r for r in await conn.fetch("SELECT * FROM reporting_rates")}
 
     today = local_day(LAST)
-    horizon = today - RATES_HORIZON
+    horizon = since or today - RATES_HORIZON
+    # A rebuild reaches back before the 2025 reorganisation (the districts' and old communes' periods).
+    assert since is None or any(start < date(2025, 1, 1) for _, _, start in rows)
     # Oracle from the reports themselves: first arrival per (unit, indicator, period).
     first: dict[tuple[str, str, date], datetime] = {}
     for r in reports:
@@ -528,3 +533,18 @@ async def test_a_final_outcome_is_frozen_and_a_later_correction_is_a_revision(da
         assert await state(conn, date(2026, 2, 3)) == revised
         assert await conn.fetchval("SELECT count(*) FROM outcome_changes WHERE unit = 'QN' AND indicator = 'DG-04'"
                                    " AND action = 'auto-lock'") == 1
+
+
+def test_rates_rebuild_backfills_history_before_the_reorganisation(dxmon, seeded) -> None:
+    url, _ = seeded
+
+    async def oldest() -> date | None:
+        async with connected(url) as conn:
+            return await conn.fetchval("SELECT min(period_start) FROM reporting_rates")
+
+    result = dxmon("rates", "rebuild", "--since", "2023-10-01")
+    assert result.exit_code == 0, result.output
+    assert "Đã tính lại tỷ lệ báo cáo" in result.output
+    assert asyncio.run(oldest()) <= date(2023, 12, 1)
+    refused = dxmon("rates", "rebuild", "--since", "2023-13-01")
+    assert refused.exit_code == 2 and "YYYY-MM-DD" in refused.output
