@@ -63,8 +63,9 @@ def register(cli) -> None:
         from services.alerts.app import create_app
         from services.alerts.settings import AlertsSettings
 
-        settings = AlertsSettings()
-        uvicorn.run(create_app(settings), host=host or settings.alerts_host, port=port or settings.alerts_port,
+        # --host goes through the settings: their check refuses a non-loopback address without tokens.
+        settings = AlertsSettings(**({"alerts_host": host} if host else {}))
+        uvicorn.run(create_app(settings), host=settings.alerts_host, port=port or settings.alerts_port,
                     log_level="warning", timeout_graceful_shutdown=30)
 
     subs = typer.Typer(help="Who is told about which units' alerts.", no_args_is_help=True)

@@ -1,0 +1,42 @@
+"""The alerts API's access settings: no open API on a network, tokens named and long enough."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from services.alerts.settings import AlertsSettings, is_loopback
+
+TOKEN = "k" * 32
+
+
+def settings(**values) -> AlertsSettings:
+    return AlertsSettings(_env_file=None, **values)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.0.0.5", "alerts.example.vn"])
+def test_refuses_a_network_address_without_tokens(host) -> None:
+    with pytest.raises(ValidationError, match="DX_ALERTS_API_TOKENS must be set"):
+        settings(alerts_host=host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_may_run_without_tokens(host) -> None:
+    assert is_loopback(host)
+    assert settings(alerts_host=host).api_tokens() == {}
+
+
+def test_tokens_map_to_names() -> None:
+    s = settings(alerts_host="0.0.0.0", alerts_api_tokens=f"tuan:{TOKEN}, lan.nguyen@sở-tt:{'m' * 24}")
+    assert s.api_tokens() == {TOKEN: "tuan", "m" * 24: "lan.nguyen@sở-tt"}
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    pytest.param(TOKEN, "name:token", id="no-name"),
+    pytest.param(f"a b:{TOKEN}", "name:token", id="space-in-name"),
+    pytest.param("tuan:short", "shorter than 24", id="short-token"),
+    pytest.param(f"tuan:{TOKEN},lan:{TOKEN}", "share a token", id="shared-token"),
+])
+def test_malformed_tokens_are_refused(value, message) -> None:
+    with pytest.raises(ValidationError, match=message):
+        settings(alerts_api_tokens=value)
