@@ -115,12 +115,12 @@ def register(cli) -> None:
 
     @cli.serve.command("aggregator")
     def serve_aggregator(
-        host: str = typer.Option("0.0.0.0", "--host", help="Listen address of /healthz, /readyz, /metrics"),
+        host: str = typer.Option(None, "--host", help="Listen address of /healthz, /readyz, /metrics (default DX_AGGREGATOR_HOST)"),
         port: int = typer.Option(None, "--port", help="Port of the health routes (default DX_AGGREGATOR_METRICS_PORT)"),
     ) -> None:
         """Run the aggregator (JetStream → database) with its health and metrics routes."""
         from services.aggregator.app import create_app
 
         settings = AggregatorSettings()
-        uvicorn.run(create_app(settings), host=host, port=port or settings.aggregator_metrics_port,
+        uvicorn.run(create_app(settings), host=host or settings.aggregator_host, port=port or settings.aggregator_metrics_port,
                     log_level="warning", timeout_graceful_shutdown=30)

@@ -42,6 +42,7 @@ def deploy_values(**overrides: str) -> dict[str, str]:
     for key, value in values.items():
         if key.endswith("_PASSWORD") and not value:
             values[key] = secrets.token_hex(16)
+    values["DX_ALERTS_API_TOKENS"] = values["DX_ALERTS_API_TOKENS"] or f"vanhanh:{secrets.token_hex(24)}"
     values.update(overrides)
     return values
 
