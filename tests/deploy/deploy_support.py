@@ -184,7 +184,7 @@ def database_local(database_url: str) -> tuple[dict[str, str], dict[str, str]]:
     return values, {"timescaledb:5432": f"{parts.hostname}:{parts.port}"}
 
 
-SERVICE_PORTS = ("8080", "9102", "9103")  # ingest, aggregator, alerts inside their containers
+SERVICE_PORTS = ("8080", "9101", "9102", "9103")  # ingest (API, metrics), aggregator, alerts inside their containers
 
 
 def services_local(nats_hosts: dict[str, str], database_url: str) -> tuple[dict[str, str], Local]:

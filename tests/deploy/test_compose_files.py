@@ -297,3 +297,13 @@ def test_the_proxy_example_terminates_tls_and_keeps_operational_routes_inside():
     assert sites and not any(site.startswith("http://") or ":" in site for site in sites)  # Caddy's automatic HTTPS
     assert re.search(r"@internal path /metrics /readyz /healthz\s+respond @internal 404", caddy)
     assert "Caddyfile.example" in (DEPLOY / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", PROJECTS)
+def test_metrics_ports_stay_on_the_compose_network(name: str):
+    p = project(name)["services"]
+    published = {str(port).rsplit(":", 1)[-1] for svc in p.values() for port in svc.get("ports", [])}
+    ingest = p["ingest"]["environment"]
+    assert ingest["DX_INGEST_METRICS_PORT"] not in published and ingest["DX_INGEST_METRICS_PORT"] != "8080"
+    assert {p["aggregator"]["environment"]["DX_AGGREGATOR_METRICS_PORT"],
+            p["alerts"]["environment"]["DX_ALERTS_PORT"]}.isdisjoint(published)
