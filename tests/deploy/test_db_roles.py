@@ -48,6 +48,16 @@ def report(unit: str = "QN", indicator: str = "DG-04", numerator: float = 628, d
 SERVICES = ("aggregator", "alerts", "grafana")
 
 
+async def store_one_report(writer_url: str) -> None:
+    """store_one_report stores a report the way the aggregator does, as its login."""
+    writer = await asyncpg.connect(writer_url)
+    try:
+        async with writer.transaction():
+            await store_reports(writer, [report()], datetime.now(UTC))
+    finally:
+        await writer.close()
+
+
 @pytest.fixture
 def db_users() -> dict[str, str]:
     # Roles belong to the whole server, not one database: unique names keep tests independent.
@@ -109,10 +119,7 @@ async def test_writer_stores_reports_but_cannot_drop_or_create_roles(logins: dic
 
 
 async def test_reader_only_reads_and_never_sees_channel_secrets(logins: dict[str, str]):
-    writer = await asyncpg.connect(logins["aggregator"])
-    async with writer.transaction():
-        await store_reports(writer, [report()], datetime.now(UTC))
-    await writer.close()
+    await store_one_report(logins["aggregator"])
     conn = await asyncpg.connect(logins["grafana"])
     try:
         assert await conn.fetchval("SELECT count(*) FROM reports") == 1
@@ -130,10 +137,7 @@ async def test_reader_only_reads_and_never_sees_channel_secrets(logins: dict[str
 
 async def test_reader_reads_only_what_the_dashboards_show(logins: dict[str, str], database_url: str):
     """Any Grafana Viewer can send SQL as this login: notification bodies, report notes, raw bodies stay out."""
-    writer = await asyncpg.connect(logins["aggregator"])
-    async with writer.transaction():
-        await store_reports(writer, [report()], datetime.now(UTC))
-    await writer.close()
+    await store_one_report(logins["aggregator"])
     conn = await asyncpg.connect(logins["grafana"])
     try:
         # What the dashboards read still works (tests/integration/test_dashboard_sql.py runs every panel).
