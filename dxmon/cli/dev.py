@@ -206,7 +206,7 @@ def local_services(state: Path, env: dict[str, str], ingest_port: int, with_aler
 def print_how_to_reach(state_file: Path, settings: dict[str, str]) -> None:
     """print_how_to_reach says how other dxmon commands find this stack."""
     console.print(f"dxmon commands run in {state_file.parent.parent} use this stack ({state_file}), e.g. "
-                  "`dxmon status QN-P-HONGGAI`, `dxmon keys list`; DX_ variables override it")
+                  "`dxmon status QN-P-HONGGAI`, `dxmon keys list`; DX_ variables and .env override it")
     exports = " ".join(f"DX_{name.upper()}={value}" for name, value in settings.items())
     console.print(f"from another directory: export {exports}", soft_wrap=True)
 
