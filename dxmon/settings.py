@@ -1,7 +1,9 @@
 """Settings: every knob of dx-monitor, read from ``DX_``-prefixed environment variables.
 
 One class per concern; services combine the ones they need. The README's configuration table is
-checked against these classes by ``tests/unit/test_settings_doc.py``.
+checked against these classes by ``tests/unit/test_config_doc.py``. Where a value comes from, first
+match wins: arguments, ``DX_`` variables, ``.env``, a ``dxmon dev`` running from the current
+directory (``.dx/dev.json``: its NATS and database URLs), the defaults.
 """
 
 from __future__ import annotations
