@@ -22,7 +22,9 @@ DAY = 24 * HOUR
 class AlertsSettings(NatsSettings, DatabaseSettings):
     """Alerts: evaluation schedule, lifecycle, delivery and the optional outputs."""
 
-    model_config = SettingsConfigDict(env_prefix="DX_", env_file=".env", extra="ignore", env_ignore_empty=True)
+    # hide_input_in_errors: a refused DX_ALERTS_API_TOKENS must not be echoed into logs.
+    model_config = SettingsConfigDict(env_prefix="DX_", env_file=".env", extra="ignore", env_ignore_empty=True,
+                                      hide_input_in_errors=True)
 
     alerts_host: str = Field("127.0.0.1", description="Address the alerts service (health, metrics, silences API) listens on")
     alerts_port: int = Field(9103, description="Port of the alerts service")
