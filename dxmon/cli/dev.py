@@ -19,22 +19,25 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dxmon import devstack
 from dxmon.bus import aggregator_backlog, connect
 from dxmon.catalog import Catalog
+from dxmon.contracts import LOCAL_TZ
 from dxmon.cli.setup import setup_database, setup_nats
 from dxmon.cli.simulate import last_month_end, run_simulation
 from dxmon.keys import KeyStore
 from dxmon.settings import AggregatorSettings, NatsSettings
+from dxmon.store.progress_repository import unit_distribution
 
 console = Console()
 
@@ -146,17 +149,10 @@ async def summary(database_url: str) -> dict:
                 "SELECT sum(stored) AS stored, sum(lag_ms_sum) / nullif(sum(stored), 0) AS avg_ms, "
                 "max(lag_ms_max) AS max_ms FROM ingest_minutely"
             ),
-            "behind": [],
+            "distribution": None,
         }
         if await conn.fetchval("SELECT to_regclass('progress_current') IS NOT NULL"):
-            out["behind"] = await conn.fetch(
-                "SELECT p.unit, u.name_vi, count(*) FILTER (WHERE p.status IN ('behind', 'at_risk', 'missed')) AS behind, "
-                "count(*) FILTER (WHERE p.status = 'overdue') AS overdue, count(*) AS tracked "
-                "FROM progress_current p JOIN units u ON u.code = p.unit "
-                "WHERE u.valid_to IS NULL OR u.valid_to >= current_date "  # units that exist today
-                "GROUP BY p.unit, u.name_vi HAVING count(*) FILTER (WHERE p.status IN "
-                "('behind', 'at_risk', 'missed', 'overdue')) > 0 ORDER BY 3 DESC, 4 DESC, 1 LIMIT 10"
-            )
+            out["distribution"] = await unit_distribution(conn, datetime.now(LOCAL_TZ).date())
         return out
     finally:
         await conn.close()
@@ -177,10 +173,18 @@ def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None
     for row in s["by_level"]:
         table.add_row(row["level"], str(row["units"]), str(row["reports"]))
     console.print(table)
-    if s["behind"]:
-        behind = Table("unit", "name", "behind/at risk/missed", "overdue", "tracked", title="Units behind today (top 10 of the units that exist now)")
-        for r in s["behind"]:
-            behind.add_row(r["unit"], r["name_vi"], str(r["behind"]), str(r["overdue"]), str(r["tracked"]))
+    spread = s["distribution"]
+    if spread is not None and spread.total:
+        def share(n: int) -> str:
+            return f"{n} ({100 * n / spread.total:.0f} %)".replace(".", ",")
+
+        console.print(f"Đơn vị hiện có: {spread.total} — đúng tiến độ hoặc đạt: {share(spread.fine)}; "
+                      f"chậm tiến độ hoặc có nguy cơ ở ít nhất một chỉ tiêu: {share(spread.behind)}; "
+                      f"chưa báo cáo: {share(spread.silent)}")
+        behind = Table("Mã ĐVHC", "Đơn vị", "Chậm / có nguy cơ", "Chưa báo cáo", "Số chỉ tiêu",
+                       title="Các đơn vị cần chú ý (10 đơn vị đứng đầu)")
+        for r in spread.worst:
+            behind.add_row(r["unit"], escape(r["name_vi"]), str(r["behind"]), str(r["missing"]), str(r["tracked"]))
         console.print(behind)
     if mails is not None:
         console.print(f"notifications   {len(mails)} e-mail digest(s) in the local mail sink {state / 'mail'}")

@@ -34,6 +34,7 @@ from grafana.dashboards.panels import (
     level_variable,
     pillar_variable,
     query_variable,
+    reporting_column,
     sql_literal,
     status_column,
     unit_link_columns,
@@ -137,11 +138,14 @@ def status_table() -> PanelBuilder:
             "Trạng thái các chỉ số",
             Sql.table(
                 f"""
-                SELECT pc.indicator AS "Mã", i.name_vi AS "Chỉ số", pc.status AS "Trạng thái",
-                       pc.value AS "Giá trị", pc.expected AS "Theo lộ trình",
+                SELECT pc.indicator AS "Mã", i.name_vi AS "Chỉ số", pc.status AS "Kết quả",
+                       CASE WHEN pc.final THEN 'Chính thức' WHEN pc.provisional THEN 'Tạm tính' END AS "Tạm tính / chính thức",
+                       pc.reporting AS "Tình hình báo cáo",
+                       pc.value AS "Giá trị", pc.deciding_value AS "Số liệu tại thời hạn",
+                       pc.revised_value AS "Số liệu điều chỉnh sau chốt", pc.expected AS "Theo lộ trình",
                        pc.comparator || ' ' || trim_scale(round(pc.target::numeric, 2)) AS "Mục tiêu",
-                       pc.milestone AS "Hạn", pc.projection AS "Dự báo tại hạn",
-                       pc.last_observed_at AS "Kỳ báo cáo gần nhất", pc.status_since AS "Trạng thái từ"
+                       pc.milestone AS "Hạn", pc.cutoff AS "Chốt số liệu", pc.projection AS "Dự báo tại hạn",
+                       pc.last_observed_at AS "Kỳ báo cáo gần nhất", pc.status_since AS "Kết quả từ"
                 FROM progress_current pc
                 JOIN indicators i ON i.code = pc.indicator
                 JOIN {labels_sql(STATUS_LABELS, "s")} ON s.code = pc.status
@@ -154,6 +158,7 @@ def status_table() -> PanelBuilder:
             "Chậm nhất ở trên cùng.",
         ),
         status_column(),
+        reporting_column(),
     )
 
 
@@ -183,20 +188,21 @@ def last_reports_table() -> PanelBuilder:
 
 def overdue_table() -> PanelBuilder:
     return default_table(
-        "Báo cáo quá hạn",
+        "Chỉ tiêu chưa báo cáo",
         Sql.table(
             f"""
-            SELECT pc.indicator AS "Mã", i.name_vi AS "Chỉ số", c.label AS "Chu kỳ",
-                   pc.last_observed_at AS "Kỳ báo cáo gần nhất", pc.overdue_since AS "Quá hạn từ",
-                   (pc.day - pc.overdue_since) AS "Số ngày quá hạn"
+            SELECT pc.indicator AS "Mã", i.name_vi AS "Chỉ tiêu", c.label AS "Chu kỳ",
+                   pc.last_observed_at AS "Kỳ báo cáo gần nhất", pc.overdue_since AS "Chưa báo cáo từ",
+                   (pc.day - pc.overdue_since) AS "Số ngày chưa báo cáo"
             FROM progress_current pc
             JOIN indicators i ON i.code = pc.indicator
             JOIN {labels_sql(CADENCE_LABELS, "c")} ON c.code = i.cadence
-            WHERE pc.unit = '$unit' AND pc.status = 'overdue' AND pc.pillar IN ($pillar)
+            WHERE pc.unit = '$unit' AND pc.reporting = 'missing' AND pc.pillar IN ($pillar)
             ORDER BY pc.overdue_since, pc.indicator
             """
         ),
-        description="Chỉ số mà kỳ đã hết hạn nộp (cuối kỳ + số ngày gia hạn) vẫn chưa có báo cáo, theo lần đánh giá gần nhất.",
+        description="Chỉ tiêu mà kỳ đã hết hạn nộp (cuối kỳ + số ngày gia hạn) vẫn chưa có báo cáo, theo lần đánh giá "
+        "gần nhất (tình hình báo cáo: Chưa báo cáo).",
     )
 
 
