@@ -128,6 +128,8 @@ class KeyStore:
 
     async def revoke(self, key_id: str) -> bool:
         """revoke deletes the key; ingest processes drop it as soon as the watch delivers the delete."""
+        if not re.fullmatch(r"[0-9a-f]{16}", key_id):
+            return False  # not an id we issue (and not a valid KV key either)
         try:
             await self.kv.get(key_id)
         except KeyNotFoundError:

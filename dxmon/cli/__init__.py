@@ -12,6 +12,8 @@ import pkgutil
 from dataclasses import dataclass
 
 import typer
+from rich.console import Console
+from rich.text import Text
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,20 @@ class Cli:
 
     app: typer.Typer
     serve: typer.Typer
+
+
+def plain_console(*, stderr: bool = False) -> Console:
+    """plain_console is the Console every command prints with: no text is ever read as Rich markup.
+
+    Agency, unit and channel names are user text ("Phòng [/] VH", "Xã Hạ Long [cũ]"): read as markup
+    they crash the command or lose their brackets. Colour is given explicitly (``style=``, ``Text``).
+    """
+    return Console(markup=False, stderr=stderr)
+
+
+def error_text(message: str) -> Text:
+    """error_text is ``error: <message>`` with only the word "error:" in red; the message is plain text."""
+    return Text.assemble(("error:", "red"), " ", message)
 
 
 def build() -> typer.Typer:

@@ -25,18 +25,19 @@ from pathlib import Path
 import asyncpg
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dxmon import devstack
 from dxmon.bus import aggregator_backlog, connect
 from dxmon.catalog import Catalog
+from dxmon.cli import error_text, plain_console
 from dxmon.cli.setup import setup_database, setup_nats
 from dxmon.cli.simulate import last_month_end, run_simulation
 from dxmon.keys import KeyStore
 from dxmon.settings import NatsSettings
 
-console = Console()
+console = plain_console()
 
 
 @dataclass
@@ -163,7 +164,7 @@ async def summary(database_url: str) -> dict:
 
 
 def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None = None) -> None:
-    console.rule("[bold]dx-monitor is running")
+    console.rule(Text("dx-monitor is running", style="bold"))
     console.print(f"API docs        {ingest_url}/docs")
     console.print(f"catalog         {ingest_url}/v1/catalog/units")
     console.print(f"demo API key    {state / 'demo-key'}")
@@ -218,7 +219,7 @@ def register(cli) -> None:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         try:
-            console.print(f"[bold]dx-monitor dev[/bold] — state in {state}")
+            console.print(Text.assemble(("dx-monitor dev", "bold"), f" — state in {state}"))
             pg = devstack.postgres_server(state / "postgres", pg_port).start()
             servers.append(pg)
             nats_srv = devstack.nats_server(state / "nats", nats_port).start()
@@ -268,15 +269,15 @@ def register(cli) -> None:
             print_summary(asyncio.run(summary(database_url)), ingest_url, state, mails)
             if once:
                 return
-            console.print("[bold]Ctrl-C to stop[/bold]")
+            console.print("Ctrl-C to stop", style="bold")
             while all(s.process and s.process.poll() is None for s in services):
                 time.sleep(1)
-            console.print("[red]a service stopped unexpectedly; see its log[/red]")
+            console.print("a service stopped unexpectedly; see its log", style="red")
             raise typer.Exit(1)
         except KeyboardInterrupt:
             console.print("stopping…")
         except (RuntimeError, devstack.DevstackError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(error_text(str(exc)))
             raise typer.Exit(1) from None
         finally:
             for svc in reversed(services):
@@ -306,7 +307,7 @@ def _wait_drained(settings: NatsSettings, timeout: float) -> None:
             deadline = time.monotonic() + timeout
             while await aggregator_backlog(js) > 0:
                 if time.monotonic() > deadline:
-                    console.print("[yellow]the aggregator is still catching up; the summary may be partial[/yellow]")
+                    console.print("the aggregator is still catching up; the summary may be partial", style="yellow")
                     return
                 await asyncio.sleep(0.5)
         finally:

@@ -16,6 +16,7 @@ from datetime import date, datetime
 import asyncpg
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dxmon.catalog import Catalog, Indicator, Unit
@@ -95,7 +96,7 @@ def status_table(
     day = evaluation_day(unit, as_of)
     table = Table(
         "Chỉ tiêu", "Giá trị", "Kỳ vọng (lộ trình)", "Mục tiêu", "Trạng thái", "Báo cáo gần nhất", "Quá hạn",
-        title=f"{unit.name_on(day)} ({unit.code}) — đánh giá đến {format_moment(as_of)}",
+        title=f"{escape(unit.name_on(day))} ({unit.code}) — đánh giá đến {format_moment(as_of)}",
         caption=_caption(catalog, unit, as_of), show_lines=False,
     )
     counts: dict[Status, int] = defaultdict(int)
@@ -117,7 +118,7 @@ def status_table(
             arrived = received.get((ind.code, latest.observed_at))
             last = f"kỳ {format_date(latest.observed_at)}" + (f", nhận {format_date(arrived)}" if arrived else "")
         table.add_row(
-            f"{ind.code} {ind.name_vi}",
+            escape(f"{ind.code} {ind.name_vi}"),  # catalog text, never markup
             format_value(latest.value if latest else None, ind.measure.value),
             _expected(ev, ind),
             f"{COMPARATOR_SIGNS[ev.comparator]} {format_value(ev.target, ind.measure.value)} "
