@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from faststream.exceptions import IncorrectState
 from faststream.nats import NatsBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -237,7 +238,9 @@ def create_app(
             await task
         await broker.stop()
 
-    app = FastAPI(
+    # /docs and /redoc load their scripts and styles from ingest itself, never from a CDN: agencies
+    # often reach ingest from an intranet without Internet access.
+    app = FastAPIOffline(
         title="dx-monitor ingest",
         version="1.0.0",
         summary="Status reports on Quảng Ninh's digital-transformation targets (NQ 09-NQ/TU)",
