@@ -176,7 +176,12 @@ async def aggregator_backlog(js: JetStreamContext) -> int:
 
 def make_broker(settings: NatsSettings, name: str, logger: logging.Logger, **options) -> NatsBroker:
     """make_broker is the FastStream NatsBroker every service uses: reconnecting forever, with the
-    service's NATS user and its own inbox prefix when one is configured."""
+    service's NATS user and its own inbox prefix when one is configured.
+
+    FastStream's line per received and processed message is DEBUG (``log_level``): at INFO one line
+    per report buries everything else. Handler errors are still logged as errors.
+    """
+    options.setdefault("log_level", logging.DEBUG)
     security = None
     if settings.nats_user:
         password = settings.nats_password.get_secret_value() if settings.nats_password else ""

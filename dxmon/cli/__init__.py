@@ -57,6 +57,24 @@ def build() -> typer.Typer:
     return app
 
 
+def configure_logging(level: int = logging.INFO) -> None:
+    """configure_logging: every logger writes plain lines in one format, to stderr.
+
+    Service logs usually go to files (``.dx/logs``, container logs): FastStream gives its own logger
+    a handler that always writes ANSI colour codes, so that logger goes through the root handler
+    instead. httpx logs every request at INFO, which buries the simulator's progress bar: only its
+    warnings are shown. (Per-message lines of the services are DEBUG: ``dxmon.bus.make_broker``.)
+    """
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import faststream  # noqa: F401 - creates the "faststream" logger and its coloured handler
+
+    own = logging.getLogger("faststream")
+    own.handlers.clear()
+    own.propagate = True
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     build()()
