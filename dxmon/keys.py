@@ -239,5 +239,5 @@ class KeyRing:
             return None, f"entry names key id {key.key_id!r}"
         try:
             return Authenticated(key, expand_scope(key, self.catalog)), ""
-        except KeyError as exc:
-            return None, f"scope cannot be expanded ({exc.args[0]})"
+        except (KeyError, TypeError) as exc:  # an unknown unit, or units that are not codes
+            return None, f"scope cannot be expanded ({exc.args[0] if exc.args else exc})"
