@@ -234,7 +234,7 @@ async def test_unusable_key_entry_is_skipped_and_revocation_keeps_working(ingest
         metrics = (await client.get("/metrics")).text
         refused = await client.post("/v1/reports", json=report(),
                                     headers={"Authorization": f"Bearer dxk_{bad_id}_{'x' * 43}"})
-    assert ready.status_code == 200 and ready.json()["keys_skipped"] == 1
+    assert ready.status_code == 200
     assert "dx_ingest_key_entries_skipped 1.0" in metrics
     assert refused.status_code == 401  # the unusable key itself is refused, not half-accepted
     logged = [r.getMessage() for r in caplog.records if bad_id in r.getMessage()]
