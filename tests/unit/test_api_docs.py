@@ -1,5 +1,5 @@
-"""Ingest's API docs work on an intranet without Internet access: /docs and /redoc load every asset
-from ingest itself (no NATS needed to read the docs)."""
+"""The services' API docs work on an intranet without Internet access: /docs and /redoc load every
+asset from the service itself (no NATS or database needed to read the docs)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,20 @@ import httpx
 import pytest
 
 from dxmon.settings import IngestSettings
-from services.ingest.app import create_app
+from services.alerts.app import create_app as create_alerts_app
+from services.alerts.settings import AlertsSettings
+from services.ingest.app import create_app as create_ingest_app
 
 
-@pytest.fixture(scope="module")
-def app(catalog):
-    return create_app(IngestSettings(nats_url="nats://127.0.0.1:1"), catalog)
+@pytest.fixture(scope="module", params=["ingest", "alerts"])
+def app(request, catalog):
+    if request.param == "ingest":
+        return create_ingest_app(IngestSettings(nats_url="nats://127.0.0.1:1"), catalog)
+    return create_alerts_app(AlertsSettings(nats_url="nats://127.0.0.1:1"), catalog=catalog)
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
-async def test_docs_pages_reference_only_assets_ingest_serves(app, page: str):
+async def test_docs_pages_reference_only_assets_the_service_serves(app, page: str):
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest") as client:
         html = await client.get(page)
         assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
