@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from services.alerts import repository as repo
 from services.alerts.alert import Alert
-from services.alerts.messages import KIND_LABEL, RESOLVED_LABEL, format_value
+from services.alerts.messages import KIND_LABEL, RESOLVED_LABEL, figures
 from services.alerts.metrics import Metrics
 
 log = logging.getLogger("dx.alerts.emit")
@@ -69,11 +69,7 @@ class AlertChanged(BaseModel):
 def annotation_text(a: Alert) -> str:
     """annotation_text is the one-line Vietnamese description shown on Grafana's time axis."""
     label = KIND_LABEL[a.kind] if a.firing else f"{RESOLVED_LABEL} ({KIND_LABEL[a.kind].lower()})"
-    return (
-        f"{label}: {a.unit_name} ({a.unit}) – {a.indicator} {a.indicator_name}. "
-        f"Giá trị {format_value(a.value, a.measure)}, kỳ vọng {format_value(a.expected, a.measure)}, "
-        f"mục tiêu {format_value(a.target, a.measure)}."
-    )
+    return f"{label}: {a.unit_name} ({a.unit}) – {a.indicator} {a.indicator_name}. {figures(a, sep=', ')}."
 
 
 class GrafanaAnnotator:

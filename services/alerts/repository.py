@@ -82,8 +82,18 @@ fired AS (
     WHERE p.state IS DISTINCT FROM 'firing'
 ),
 resolved AS (
-    UPDATE alerts a SET state = 'resolved', ends_at = $1, updated_at = $1
-    WHERE a.state = 'firing'
+    -- A resolution carries the figures that resolved it (the corrected value, the expected value
+    -- and target of the day), not those of the last time it fired; kept when the row is gone.
+    UPDATE alerts a SET state = 'resolved', ends_at = $1, updated_at = $1,
+        value = CASE WHEN now_.found THEN now_.value ELSE a.value END,
+        expected = CASE WHEN now_.found THEN now_.expected ELSE a.expected END,
+        target = CASE WHEN now_.found THEN now_.target ELSE a.target END,
+        milestone = CASE WHEN now_.found THEN now_.milestone ELSE a.milestone END
+    FROM (SELECT o.fingerprint, p.unit IS NOT NULL AS found, p.value, p.expected, p.target, p.milestone
+          FROM alerts o LEFT JOIN progress_current p ON p.unit = o.unit AND p.indicator = o.indicator
+          WHERE o.state = 'firing') AS now_
+    WHERE now_.fingerprint = a.fingerprint
+      AND a.state = 'firing'
       AND ($4::text[] IS NULL OR a.unit = ANY($4::text[]))
       AND NOT EXISTS (SELECT 1 FROM desired d WHERE d.fingerprint = a.fingerprint)
     RETURNING a.*
