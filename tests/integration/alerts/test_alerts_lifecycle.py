@@ -25,6 +25,7 @@ from alerts_fixtures import (
     recover,
     subscribe,
 )
+from dxmon import words
 from services.alerts import admin
 from services.alerts import repository as repo
 
@@ -43,7 +44,8 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     assert await cycle(first, T) == 2  # one digest per subscribed recipient of the unit
     [mail] = smtp.to(staff)
     assert mail.subject == "[Chuyển đổi số Quảng Ninh] Chậm tiến độ: Phường Hồng Gai – DG-02"
-    assert "Giá trị hiện tại: 50% | Kỳ vọng theo lộ trình: 80,8% | Mục tiêu: 100% (hạn 31/12/2030)" in mail.body
+    assert (f"{words.CURRENT_VALUE}: 50% | {words.EXPECTED}: 80,8% | {words.TARGET}: 100% (thời hạn 31/12/2030)"
+            in mail.body)
     assert "http://grafana.test/d/dx-unit-detail?var-unit=QN-P-HONGGAI" in mail.body
     [hook] = receiver.bodies("/hook")
     assert hook["status"] == "firing" and hook["reason"] == "first notification"
@@ -68,8 +70,12 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     assert len(mails) == 2
     assert mails[1].subject == "[Chuyển đổi số Quảng Ninh] Đã khắc phục: Phường Hồng Gai – DG-02"
     assert "Đã khắc phục lúc 10:00 12/03/2026, sau 2 ngày." in mails[1].body
+    # The resolution carries the corrected figures that resolved it (95 %), not the stale 50 %.
+    assert f"{words.CURRENT_VALUE}: 95% | {words.EXPECTED}: 80,8%" in mails[1].body
     hooks = receiver.bodies("/hook")
     assert len(hooks) == 2 and hooks[1]["status"] == "resolved" and hooks[1]["reason"] == "resolved"
+    [resolved] = hooks[1]["alerts"]
+    assert (resolved["value"], round(resolved["expected"], 1), resolved["target"]) == (95.0, 80.8, 100.0)
     assert smtp.to(other_staff) == []
 
     # The state changes went out on DX_ALERTS, once each, in order.
@@ -79,6 +85,7 @@ async def test_behind_then_recovered_once_each_across_a_restart(
         ("dx.alerts.v1.behind.QN-P-HONGGAI", "resolved"),
     ]
     assert events[0]["unit_name"] == "Phường Hồng Gai" and events[0]["value"] == 50.0
+    assert events[1]["value"] == 95.0 and events[1]["target"] == 100.0
 
     # Every attempt is on record.
     conn = await asyncpg.connect(database_url)
@@ -87,6 +94,7 @@ async def test_behind_then_recovered_once_each_across_a_restart(
         assert {r["outcome"]: r["n"] for r in outcomes} == {"delivered": 4}
         [alert] = await repo.list_alerts(conn, back)
         assert alert["state"] == "resolved" and alert["kind"] == "behind"
+        assert (alert["value"], round(alert["expected"], 1)) == (95.0, 80.8)  # what `dxmon alerts list` shows
     finally:
         await conn.close()
 
@@ -209,7 +217,9 @@ async def test_a_unit_behind_too_long_is_escalated_to_its_parent(
     assert await cycle(engine, T + timedelta(days=2)) == 0
     assert await cycle(engine, T + timedelta(days=3)) == 1  # three days behind: the province hears of it
     [mail] = smtp.to(province)
-    assert "Báo cáo vượt cấp" in mail.body and "Phường Hồng Gai (QN-P-HONGGAI)" in mail.body
+    assert "Chuyển cấp trên theo dõi: chưa khắc phục sau 3 ngày." in mail.body
+    assert "Phường Hồng Gai (QN-P-HONGGAI)" in mail.body
+    assert f"{words.CURRENT_VALUE}: 50% | {words.EXPECTED}: 80,8%" in mail.body  # the same data as the unit's
     assert len(smtp.to(staff)) == 1
     await recover(database_url, T + timedelta(days=4))
     assert await cycle(engine, T + timedelta(days=4), units=[UNIT]) == 2  # the resolution goes to both
