@@ -29,6 +29,7 @@ from dxmon import words
 from services.alerts.alert import Acknowledgement, Alert, Kind, Silence
 from services.alerts.messages import KIND_LABEL, dashboard_url, figures
 from services.alerts.metrics import Metrics
+from services.alerts.notify.mute_stage import Acknowledger, Silencer
 
 log = logging.getLogger("dx.alerts.alertmanager")
 
@@ -141,18 +142,28 @@ class AlertmanagerForwarder:
         self, alerts: Sequence[Alert], now: datetime,
         silences: Sequence[Silence] = (), acks: Sequence[Acknowledgement] = (),
     ) -> bool:
-        """forward makes Alertmanager's dx-monitor silences match ours, then posts ``alerts``."""
-        try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
+        """forward makes Alertmanager's dx-monitor silences match ours, then posts ``alerts``.
+
+        When the silences cannot be set, muted alerts are left out of the post rather than
+        notified by Alertmanager's receivers (they may then expire there until the next try).
+        """
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            try:
                 await self._sync_silences(client, mirror_silences(alerts, silences, acks, now))
-                if alerts:
-                    body = alertmanager_payload(alerts, now, self.resend, self.public_url)
-                    response = await client.post(self.endpoint, json=body)
-                    response.raise_for_status()
-        except httpx.HTTPError as exc:
-            self.metrics.alertmanager_posts.labels("failed").inc()
-            log.warning("Alertmanager at %s refused %d alerts: %s", self.base, len(alerts), exc)
-            return False
+            except (httpx.HTTPError, ValueError, KeyError) as exc:  # refused, or an answer we cannot read
+                self.metrics.alertmanager_posts.labels("failed").inc()
+                log.warning("Alertmanager at %s: silences not set (%s); muted alerts held back", self.base, exc)
+                muters = (Silencer(silences), Acknowledger(acks))
+                alerts = [a for a in alerts if not any(m.mutes(a, now) for m in muters)]
+            if not alerts:
+                return True
+            try:
+                body = alertmanager_payload(alerts, now, self.resend, self.public_url)
+                (await client.post(self.endpoint, json=body)).raise_for_status()
+            except httpx.HTTPError as exc:
+                self.metrics.alertmanager_posts.labels("failed").inc()
+                log.warning("Alertmanager at %s refused %d alerts: %s", self.base, len(alerts), exc)
+                return False
         self.metrics.alertmanager_posts.labels("ok").inc()
         return True
 
