@@ -7,7 +7,8 @@ composed as the service composes it. Steps are driven with explicit times (the i
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import re
+from datetime import date, timedelta
 
 import asyncpg
 import pytest
@@ -23,11 +24,15 @@ from alerts_fixtures import (
     fall_behind,
     fast_settings,
     recover,
+    report,
+    seed,
     subscribe,
 )
 from dxmon import words
 from services.alerts import admin
 from services.alerts import repository as repo
+from services.alerts.alert import Kind, NotifyReason, Severity
+from services.alerts.messages import KIND_LABEL, REASON_LABEL, SEVERITY_LABEL
 
 pytestmark = pytest.mark.integration
 
@@ -224,3 +229,37 @@ async def test_a_unit_behind_too_long_is_escalated_to_its_parent(
     await recover(database_url, T + timedelta(days=4))
     assert await cycle(engine, T + timedelta(days=4), units=[UNIT]) == 2  # the resolution goes to both
     assert [len(smtp.to(staff)), len(smtp.to(province))] == [2, 2]
+
+
+async def test_a_province_digest_details_20_items_news_and_severity_first_over_real_mail(
+    database_url, bus, catalog, smtp, make_engine
+) -> None:
+    """The issue's digest, over a real SMTP server: many new alerts reach one province-wide recipient."""
+    communes = sorted(u.code for u in catalog.units.values()
+                      if u.level.value == "commune" and u.valid_to is None and u.valid_from <= date(2026, 1, 1))[:30]
+    await seed(database_url, [report(c, INDICATOR, date(2026, 2, 28), numerator=50, denominator=100) for c in communes]
+               + [report("QN-SO-TUPHAP", "DG-03", date(2023, 11, 30), numerator=40, denominator=100)], T)
+    province = "van.phong@quangninh.example.vn"
+    conn = await asyncpg.connect(database_url)
+    try:
+        await admin.add_subscription(conn, catalog, unit="QN", with_descendants=True, pillars=[],
+                                     min_severity="warning", channel=smtp.url(province))
+    finally:
+        await conn.close()
+    engine = await make_engine(fast_settings(database_url, bus), Clock(T))
+    assert await cycle(engine, T) == 1
+    [mail] = smtp.to(province)
+    new = REASON_LABEL[NotifyReason.FIRST_NOTIFICATION]
+    assert mail.subject == "[Chuyển đổi số Quảng Ninh] 31 chỉ tiêu: 31 mới – 31 đơn vị"
+    lines = mail.body.splitlines()
+    detailed = [line for line in lines if line.startswith("  • [")]
+    assert len(detailed) == 20 and all(line.startswith(f"  • [{new}]") for line in detailed)
+    # The critical one comes first, and its problem began at the 2023 deadline, not when we looked.
+    assert detailed[0] == f"  • [{new}] {KIND_LABEL[Kind.MISSED]} — DG-03 Tỷ lệ hồ sơ trực tuyến"
+    assert f"Mức độ: {SEVERITY_LABEL[Severity.CRITICAL]}. Tình trạng kéo dài 799 ngày (từ 31/12/2023)." in mail.body
+    assert "Tình trạng kéo dài dưới 1 giờ (từ 10/03/2026)." in mail.body  # the others began when first found
+    assert f"Còn 11 chỉ tiêu khác (11 {new.lower()}):" in mail.body
+    rest = lines[lines.index(f"Còn 11 chỉ tiêu khác (11 {new.lower()}):") + 1:]
+    counted = [re.fullmatch(rf"  • .+ \(QN-[A-Z0-9-]+\): (\d+) {new.lower()}", line) for line in rest]
+    assert sum(int(m.group(1)) for m in counted if m) == 11  # the rest, counted per unit and notice
+    assert "http://grafana.test/d/dx-alerts" in mail.body
