@@ -161,6 +161,22 @@ async def test_real_alertmanager_honours_silences_acks_problem_start_and_resolut
             await conn.close()
         assert abs(at(resolution()[0]["endsAt"]) - ends_at) < timedelta(milliseconds=1)
         assert resolution()[0]["annotations"]["description"].startswith("Số liệu hiện hành: 95%")
+
+        # The dx-monitor silence is removed early: its Alertmanager silence goes, and the alert is notified.
+        conn = await asyncpg.connect(database_url)
+        try:
+            [silence_id] = await conn.fetchval("SELECT array_agg(id) FROM silences WHERE unit = $1", SILENCED)
+            assert await repo.expire_silence(conn, silence_id, clock())
+        finally:
+            await conn.close()
+        await wait_for(lambda: SILENCED in {a["labels"]["unit"] for a in notified(receiver)}, 15,
+                       "the unsilenced alert's notification")
+        active = [s for s in httpx.get(f"{alertmanager}/api/v2/silences").json() if s["status"]["state"] == "active"]
+        assert [s["matchers"] for s in active] == [[
+            {"name": n, "value": v, "isRegex": False, "isEqual": True}
+            for n, v in (("indicator", "DG-02"), ("kind", "behind"), ("source", "dx-monitor"), ("unit", ACKED))
+        ]]
+        assert ACKED not in {a["labels"]["unit"] for a in notified(receiver)}
     finally:
         engine.scheduler.stop()
         await run
