@@ -103,12 +103,12 @@ class Alert:
         is years old); any other status began when an evaluation first found it (``status_since``),
         or when the alert fired if that is earlier.
         """
-        evidence = [self.starts_at]
-        if self.status_since is not None:
-            evidence.append(self.status_since)
+        start = self.starts_at
+        if self.status_since is not None and self.status_since < start:
+            start = self.status_since
         if self.kind is Kind.MISSED and self.milestone is not None:
-            evidence.append(end_of_local_day(self.milestone))
-        return min(evidence)
+            start = min(start, end_of_local_day(self.milestone))
+        return start
 
 
 @dataclass(frozen=True)

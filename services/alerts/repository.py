@@ -81,21 +81,22 @@ fired AS (
     SELECT up.* FROM upserted up LEFT JOIN previous p USING (fingerprint)
     WHERE p.state IS DISTINCT FROM 'firing'
 ),
+gone AS MATERIALIZED (  -- the few that resolve, found first: joining inside the UPDATE plans badly
+    SELECT a.fingerprint, a.unit, a.indicator FROM alerts a
+    WHERE a.state = 'firing'
+      AND ($4::text[] IS NULL OR a.unit = ANY($4::text[]))
+      AND NOT EXISTS (SELECT 1 FROM desired d WHERE d.fingerprint = a.fingerprint)
+),
 resolved AS (
     -- A resolution carries the figures that resolved it (the corrected value, the expected value
     -- and target of the day), not those of the last time it fired; kept when the row is gone.
     UPDATE alerts a SET state = 'resolved', ends_at = $1, updated_at = $1,
-        value = CASE WHEN now_.found THEN now_.value ELSE a.value END,
-        expected = CASE WHEN now_.found THEN now_.expected ELSE a.expected END,
-        target = CASE WHEN now_.found THEN now_.target ELSE a.target END,
-        milestone = CASE WHEN now_.found THEN now_.milestone ELSE a.milestone END
-    FROM (SELECT o.fingerprint, p.unit IS NOT NULL AS found, p.value, p.expected, p.target, p.milestone
-          FROM alerts o LEFT JOIN progress_current p ON p.unit = o.unit AND p.indicator = o.indicator
-          WHERE o.state = 'firing') AS now_
-    WHERE now_.fingerprint = a.fingerprint
-      AND a.state = 'firing'
-      AND ($4::text[] IS NULL OR a.unit = ANY($4::text[]))
-      AND NOT EXISTS (SELECT 1 FROM desired d WHERE d.fingerprint = a.fingerprint)
+        value = CASE WHEN p.unit IS NULL THEN a.value ELSE p.value END,
+        expected = CASE WHEN p.unit IS NULL THEN a.expected ELSE p.expected END,
+        target = CASE WHEN p.unit IS NULL THEN a.target ELSE p.target END,
+        milestone = CASE WHEN p.unit IS NULL THEN a.milestone ELSE p.milestone END
+    FROM gone g LEFT JOIN progress_current p ON p.unit = g.unit AND p.indicator = g.indicator
+    WHERE a.fingerprint = g.fingerprint
     RETURNING a.*
 )
 INSERT INTO alert_events (fingerprint, unit, indicator, kind, severity, state, at, starts_at,
