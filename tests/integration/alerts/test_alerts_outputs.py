@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+import asyncpg
 import pytest
 
 from alerts_fixtures import INDICATOR, UNIT, Clock, T, cycle, fall_behind, fast_settings, recover, wait_for
 from dxmon import words
+from services.alerts import admin
 
 pytestmark = pytest.mark.integration
 
@@ -63,10 +65,36 @@ async def test_alertmanager_gets_firing_alerts_again_and_again_then_the_resoluti
         engine.scheduler.request([UNIT])
 
         def resolved() -> list:
-            return [a for body in posts() for a in body if datetime.fromisoformat(a["endsAt"]) <= clock()]
+            """resolved: alerts posted with an end already past when they arrived (not firing ones that expired since)."""
+            return [a for r in receiver.requests if r.path == "/api/v2/alerts" for a in r.body
+                    if datetime.fromisoformat(a["endsAt"]) <= clock.base + timedelta(seconds=r.at - clock.started)]
 
         await wait_for(resolved, 10, "the resolution")
         assert resolved()[0]["annotations"]["description"].startswith(f"{words.CURRENT_VALUE}: 95%")
     finally:
         engine.scheduler.stop()
         await run
+
+
+async def test_muted_alerts_are_held_back_when_alertmanager_silences_cannot_be_set(
+    database_url, bus, catalog, receiver, make_engine
+) -> None:
+    """The receiver has no silences API (GET answers 501): a silenced alert must not reach Alertmanager."""
+    await fall_behind(database_url)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await admin.add_silence(conn, catalog, unit=UNIT, indicator=None, duration="2h",
+                                reason="đang rà soát số liệu", created_by="test", now=T)
+    finally:
+        await conn.close()
+    settings = fast_settings(database_url, bus, alertmanager_url=receiver.url, alertmanager_resend_seconds=0.3)
+    engine = await make_engine(settings, Clock(T))
+    run = asyncio.create_task(engine.scheduler.run())
+    failed = lambda: engine.metrics.registry.get_sample_value(  # noqa: E731
+        "dx_alerts_alertmanager_posts_total", {"outcome": "failed"}) or 0
+    try:
+        await wait_for(lambda: failed() >= 3, 10, "three attempts to set the silences")
+    finally:
+        engine.scheduler.stop()
+        await run
+    assert receiver.bodies("/api/v2/alerts") == []
