@@ -21,7 +21,7 @@ import asyncpg
 import httpx
 import pytest
 
-from alerts_fixtures import Clock, Receiver, fast_settings, report, seed, wait_for
+from alerts_fixtures import Clock, Receiver, fast_settings, report, seed, silence, wait_for
 from dxmon.contracts import end_of_local_day
 from dxmon.devstack import free_port
 from services.alerts import admin
@@ -116,12 +116,11 @@ async def test_real_alertmanager_honours_silences_acks_problem_start_and_resolut
     try:
         firing = {r["unit"]: r for r in await repo.list_alerts(conn, now)}
         assert set(firing) == {SILENCED, ACKED, MISSED, RECOVERS}
-        await admin.add_silence(conn, catalog, unit=SILENCED, indicator=None, duration="2h",
-                                reason="đang rà soát số liệu", created_by="test", now=now)
         await admin.acknowledge(conn, fingerprint=firing[ACKED]["fingerprint"], duration="1d",
                                 reason="đã giao xử lý", created_by="test", now=now)
     finally:
         await conn.close()
+    await silence(database_url, catalog, SILENCED, now)
 
     run = asyncio.create_task(engine.scheduler.run())
     try:

@@ -26,6 +26,7 @@ from alerts_fixtures import (
     recover,
     report,
     seed,
+    silence,
     subscribe,
 )
 from dxmon import words
@@ -120,12 +121,7 @@ async def test_silenced_alert_sends_nothing_until_the_silence_ends(
     staff = "can.bo@honggai.example.vn"
     await subscribe(database_url, catalog, (UNIT, smtp.url(staff)))
     await fall_behind(database_url)
-    conn = await asyncpg.connect(database_url)
-    try:
-        await admin.add_silence(conn, catalog, unit=UNIT, indicator=None, duration="2h",
-                                reason="đang rà soát số liệu", created_by="test", now=T)
-    finally:
-        await conn.close()
+    await silence(database_url, catalog, UNIT, T)
     engine = await make_engine(fast_settings(database_url, bus), Clock(T))
     assert await cycle(engine, T) == 0
     assert await cycle(engine, T + timedelta(hours=1)) == 0

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
-import asyncpg
 import pytest
 
-from alerts_fixtures import INDICATOR, UNIT, Clock, T, cycle, fall_behind, fast_settings, recover, wait_for
+from alerts_fixtures import (
+    INDICATOR, UNIT, Clock, T, cycle, fall_behind, fast_settings, recover, silence, wait_for,
+)
 from dxmon import words
-from services.alerts import admin
 
 pytestmark = pytest.mark.integration
 
@@ -81,12 +81,7 @@ async def test_muted_alerts_are_held_back_when_alertmanager_silences_cannot_be_s
 ) -> None:
     """The receiver has no silences API (GET answers 501): a silenced alert must not reach Alertmanager."""
     await fall_behind(database_url)
-    conn = await asyncpg.connect(database_url)
-    try:
-        await admin.add_silence(conn, catalog, unit=UNIT, indicator=None, duration="2h",
-                                reason="đang rà soát số liệu", created_by="test", now=T)
-    finally:
-        await conn.close()
+    await silence(database_url, catalog, UNIT, T)
     settings = fast_settings(database_url, bus, alertmanager_url=receiver.url, alertmanager_resend_seconds=0.3)
     engine = await make_engine(settings, Clock(T))
     run = asyncio.create_task(engine.scheduler.run())
