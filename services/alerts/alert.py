@@ -85,6 +85,8 @@ class Alert:
     indicator_name: str = ""
     pillar: str = ""
     measure: str = ""
+    observed_at: datetime | None = None  # end of the period the value is for
+    cadence: str = ""  # the indicator's reporting period: monthly, quarterly, yearly
     escalated: bool = False
     reason: NotifyReason | None = None
 

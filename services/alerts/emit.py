@@ -50,6 +50,7 @@ class AlertChanged(BaseModel):
     at: datetime = Field(description="Evaluation time at which the change was seen")
     starts_at: datetime
     value: float | None
+    observed_at: datetime | None = Field(None, description="End of the period the value is for")
     expected: float | None
     target: float | None
     milestone: str | None
@@ -61,7 +62,7 @@ class AlertChanged(BaseModel):
             event_id=event.id, fingerprint=a.fingerprint, unit=a.unit, unit_name=a.unit_name,
             indicator=a.indicator, indicator_name=a.indicator_name, pillar=a.pillar, kind=a.kind.value,
             severity=a.severity.value, state=a.state.value, at=event.at, starts_at=a.starts_at,
-            value=a.value, expected=a.expected, target=a.target,
+            value=a.value, observed_at=a.observed_at, expected=a.expected, target=a.target,
             milestone=a.milestone.isoformat() if a.milestone else None,
         )
 

@@ -108,13 +108,32 @@ def notice(a: Alert) -> NotifyReason:
     return NotifyReason.STILL_FIRING if a.firing else NotifyReason.RESOLVED
 
 
+_QUARTER = ("I", "II", "III", "IV")
+
+
+def period_label(a: Alert) -> str | None:
+    """period_label names the period the alert's value is for: "tháng 02/2026", "quý I/2026", "năm 2025"."""
+    if a.observed_at is None:
+        return None
+    d = a.observed_at.astimezone(LOCAL_TZ).date()
+    if a.cadence == "monthly":
+        return f"tháng {d:%m/%Y}"
+    if a.cadence == "quarterly":
+        return f"quý {_QUARTER[(d.month - 1) // 3]}/{d.year}"
+    if a.cadence == "yearly":
+        return f"năm {d.year}"
+    return format_date(d)
+
+
 def figures(a: Alert, sep: str = " | ") -> str:
-    """figures: the alert's value, expected value and target (with the deadline), in the glossary's words.
+    """figures: the value (with its period), expected value and target (with the deadline), in the glossary's words.
 
     The one wording of an alert's numbers: digests, Alertmanager and Grafana annotations all use it.
     """
+    period = period_label(a)
     text = sep.join((
-        f"{words.CURRENT_VALUE}: {format_value(a.value, a.measure)}",
+        f"{words.CURRENT_VALUE}: {format_value(a.value, a.measure)}"
+        + (f" ({words.REPORTING_PERIOD.lower()} {period})" if period else ""),
         f"{words.EXPECTED}: {format_value(a.expected, a.measure)}",
         f"{words.TARGET}: {format_value(a.target, a.measure)}",
     ))
@@ -206,7 +225,9 @@ def _alert_payload(a: Alert, public_url: str | None) -> dict[str, Any]:
         "reason": notice(a).value, "escalated": a.escalated,
         "since": a.since().isoformat(),
         "starts_at": a.starts_at.isoformat(), "ends_at": a.ends_at.isoformat() if a.ends_at else None,
-        "value": a.value, "expected": a.expected, "target": a.target,
+        "value": a.value, "period": period_label(a),
+        "observed_at": a.observed_at.isoformat() if a.observed_at else None,
+        "expected": a.expected, "target": a.target,
         "milestone": a.milestone.isoformat() if a.milestone else None,
         "dashboard_url": dashboard_url(public_url, a.unit) if public_url else None,
     }

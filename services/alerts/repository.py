@@ -134,12 +134,15 @@ _ALERT_COLUMNS = """
     a.fingerprint, a.unit, a.indicator, a.kind, a.state, a.starts_at, a.ends_at, a.status_since,
     a.value, a.expected, a.target, a.milestone,
     coalesce(u.name_vi, a.unit) AS unit_name, coalesce(i.name_vi, '') AS indicator_name,
-    coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure
+    coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure,
+    p.last_observed_at AS observed_at, coalesce(i.cadence, '') AS cadence
 """
+# The period of the value comes from the evaluation the figures were copied from.
 _ALERT_FROM = """
 FROM alerts a
 LEFT JOIN units u ON u.code = a.unit
 LEFT JOIN indicators i ON i.code = a.indicator
+LEFT JOIN progress_current p ON p.unit = a.unit AND p.indicator = a.indicator
 """
 
 
@@ -149,6 +152,7 @@ def _alert(r: asyncpg.Record) -> Alert:
         state=State(r["state"]), starts_at=r["starts_at"], ends_at=r["ends_at"], status_since=r["status_since"],
         value=r["value"], expected=r["expected"], target=r["target"], milestone=r["milestone"],
         unit_name=r["unit_name"], indicator_name=r["indicator_name"], pillar=r["pillar"], measure=r["measure"],
+        observed_at=r["observed_at"], cadence=r["cadence"],
     )
 
 
@@ -333,8 +337,10 @@ async def alert_events(conn: asyncpg.Connection, *, unpublished: bool, limit: in
         " CASE WHEN e.state = 'resolved' THEN e.at END AS ends_at, NULL::timestamptz AS status_since,"
         " e.value, e.expected, e.target, e.milestone,"
         " coalesce(u.name_vi, e.unit) AS unit_name, coalesce(i.name_vi, '') AS indicator_name,"
-        " coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure"
+        " coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure,"
+        " p.last_observed_at AS observed_at, coalesce(i.cadence, '') AS cadence"
         " FROM alert_events e LEFT JOIN units u ON u.code = e.unit LEFT JOIN indicators i ON i.code = e.indicator"
+        " LEFT JOIN progress_current p ON p.unit = e.unit AND p.indicator = e.indicator"
         f" WHERE e.{column} IS NULL ORDER BY e.id LIMIT $1",
         limit,
     )

@@ -50,8 +50,8 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     assert await cycle(first, T) == 2  # one digest per subscribed recipient of the unit
     [mail] = smtp.to(staff)
     assert mail.subject == "[Chuyển đổi số Quảng Ninh] Chậm tiến độ: Phường Hồng Gai – DG-02"
-    assert (f"{words.CURRENT_VALUE}: 50% | {words.EXPECTED}: 80,8% | {words.TARGET}: 100% (thời hạn 31/12/2030)"
-            in mail.body)
+    assert (f"{words.CURRENT_VALUE}: 50% (kỳ báo cáo tháng 02/2026) | {words.EXPECTED}: 80,8% | {words.TARGET}: 100%"
+            " (thời hạn 31/12/2030)" in mail.body)
     assert "http://grafana.test/d/dx-unit-detail?var-unit=QN-P-HONGGAI" in mail.body
     [hook] = receiver.bodies("/hook")
     assert hook["status"] == "firing" and hook["reason"] == "first notification"
@@ -77,11 +77,12 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     assert mails[1].subject == "[Chuyển đổi số Quảng Ninh] Đã khắc phục: Phường Hồng Gai – DG-02"
     assert "Đã khắc phục lúc 10:00 12/03/2026, sau 2 ngày." in mails[1].body
     # The resolution carries the corrected figures that resolved it (95 %), not the stale 50 %.
-    assert f"{words.CURRENT_VALUE}: 95% | {words.EXPECTED}: 80,8%" in mails[1].body
+    assert f"{words.CURRENT_VALUE}: 95% (kỳ báo cáo tháng 02/2026) | {words.EXPECTED}: 80,8%" in mails[1].body
     hooks = receiver.bodies("/hook")
     assert len(hooks) == 2 and hooks[1]["status"] == "resolved" and hooks[1]["reason"] == "resolved"
     [resolved] = hooks[1]["alerts"]
     assert (resolved["value"], round(resolved["expected"], 1), resolved["target"]) == (95.0, 80.8, 100.0)
+    assert resolved["period"] == "tháng 02/2026"
     assert smtp.to(other_staff) == []
 
     # The state changes went out on DX_ALERTS, once each, in order.
@@ -220,7 +221,7 @@ async def test_a_unit_behind_too_long_is_escalated_to_its_parent(
     [mail] = smtp.to(province)
     assert "Chuyển cấp trên theo dõi: chưa khắc phục sau 3 ngày." in mail.body
     assert "Phường Hồng Gai (QN-P-HONGGAI)" in mail.body
-    assert f"{words.CURRENT_VALUE}: 50% | {words.EXPECTED}: 80,8%" in mail.body  # the same data as the unit's
+    assert f"{words.CURRENT_VALUE}: 50% (kỳ báo cáo tháng 02/2026) | {words.EXPECTED}: 80,8%" in mail.body  # same data
     assert len(smtp.to(staff)) == 1
     await recover(database_url, T + timedelta(days=4))
     assert await cycle(engine, T + timedelta(days=4), units=[UNIT]) == 2  # the resolution goes to both
@@ -253,6 +254,7 @@ async def test_a_province_digest_details_20_items_news_and_severity_first_over_r
     # The critical one comes first, and its problem began at the 2023 deadline, not when we looked.
     assert detailed[0] == f"  • [{new}] {KIND_LABEL[Kind.MISSED]} — DG-03 Tỷ lệ hồ sơ trực tuyến"
     assert f"Mức độ: {SEVERITY_LABEL[Severity.CRITICAL]}. Tình trạng kéo dài 799 ngày (từ 31/12/2023)." in mail.body
+    assert f"{words.CURRENT_VALUE}: 40% (kỳ báo cáo tháng 11/2023)" in mail.body
     assert "Tình trạng kéo dài dưới 1 giờ (từ 10/03/2026)." in mail.body  # the others began when first found
     assert f"Còn 11 chỉ tiêu khác (11 {new.lower()}):" in mail.body
     rest = lines[lines.index(f"Còn 11 chỉ tiêu khác (11 {new.lower()}):") + 1:]

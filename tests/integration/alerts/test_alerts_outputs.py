@@ -33,7 +33,7 @@ async def test_grafana_annotation_per_state_change(database_url, bus, receiver, 
     assert f"{words.CURRENT_VALUE}: 50%" in body["text"]
     # The resolution's annotation carries the figures that resolved it.
     assert resolved.body["time"] == int(back.timestamp() * 1000) and "resolved" in resolved.body["tags"]
-    assert f"{words.CURRENT_VALUE}: 95%" in resolved.body["text"]
+    assert f"{words.CURRENT_VALUE}: 95% (kỳ báo cáo tháng 02/2026)" in resolved.body["text"]
 
 
 async def test_grafana_down_is_retried_later(database_url, bus, receiver, make_engine) -> None:

@@ -149,6 +149,24 @@ def test_escalation_in_plain_words() -> None:
     assert "Chuyển cấp trên theo dõi: đã khắc phục." in render_digest(make_flush(), [done], public_url=PUBLIC).body
 
 
+@pytest.mark.parametrize(
+    ("cadence", "observed", "want"),
+    [
+        pytest.param("monthly", "2026-02-28", "tháng 02/2026", id="month"),
+        pytest.param("quarterly", "2026-09-30", "quý III/2026", id="quarter"),
+        pytest.param("yearly", "2025-12-31", "năm 2025", id="year"),
+    ],
+)
+def test_a_value_names_its_period(cadence, observed, want) -> None:
+    from dxmon.contracts import end_of_local_day
+
+    a = make_alert(observed_at=end_of_local_day(date.fromisoformat(observed)), cadence=cadence,
+                   reason=NotifyReason.RESOLVED, state=State.RESOLVED, ends_at=T0)
+    m = render_digest(make_flush(), [a], public_url=None)
+    assert f"{words.CURRENT_VALUE}: 45,2% ({words.REPORTING_PERIOD.lower()} {want}) |" in m.body
+    assert m.payload["alerts"][0]["period"] == want
+
+
 def test_no_public_address_no_links() -> None:
     m = render_digest(make_flush(), [make_alert(reason=NotifyReason.FIRST_NOTIFICATION)], public_url=None)
     assert "http" not in m.body and "Bảng theo dõi" not in m.body
