@@ -257,7 +257,8 @@ def render_digest(
         if public_url:
             body.append(f"  Bảng theo dõi: {dashboard_url(public_url, unit)}")
     if hidden:
-        body += ["", f"Còn {format_number(len(hidden))} {words.INDICATORS_LOWER} khác ({_count_text(_counts(hidden))}):"]
+        rest = f"Còn {format_number(len(hidden))} {words.INDICATORS_LOWER} khác ({_count_text(_counts(hidden))}):"
+        body += ["", rest]
         for unit, items in _by_unit(hidden).items():
             body.append(f"  • {items[0].unit_name} ({unit}): {_count_text(_counts(items))}")
         if public_url:

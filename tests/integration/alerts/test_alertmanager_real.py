@@ -80,7 +80,8 @@ def alertmanager(receiver: Receiver) -> Iterator[str]:
                 except httpx.HTTPError:
                     pass
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"Alertmanager did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+                    err = proc.stderr.read().decode() if proc.stderr else ""
+                    raise RuntimeError(f"Alertmanager did not start: {err}")
                 time.sleep(0.1)
             yield url
         finally:

@@ -65,7 +65,7 @@ async def test_alertmanager_gets_firing_alerts_again_and_again_then_the_resoluti
         engine.scheduler.request([UNIT])
 
         def resolved() -> list:
-            """resolved: alerts posted with an end already past when they arrived (not firing ones that expired since)."""
+            """resolved: alerts posted with an end already past on arrival (not firing ones expired since)."""
             return [a for r in receiver.requests if r.path == "/api/v2/alerts" for a in r.body
                     if datetime.fromisoformat(a["endsAt"]) <= clock.base + timedelta(seconds=r.at - clock.started)]
 
