@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 SCHEMA_VERSION = 1
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CODE_PATTERN = r"^[A-Z0-9_-]{1,64}$"
+CATEGORY_PATTERN = r"^[a-z0-9_]{1,32}$"
 
 REPORTS_STREAM = "DX_REPORTS"
 REPORTS_SUBJECTS = "dx.reports.v1.>"
@@ -113,7 +114,14 @@ class ReportIn(BaseModel):
         description="Moment the value describes (ISO 8601 with offset; a bare date = that day's end in Asia/Ho_Chi_Minh)",
         examples=["2025-09-30T23:59:59+07:00", "2025-09-30"],
     )
-    value: Number | None = Field(None, description="The measured value (non-ratio indicators)")
+    category: Annotated[str, Strict(), Field(pattern=CATEGORY_PATTERN)] | None = Field(
+        None, description="The indicator's category, required for an indicator that has categories "
+        "(GET /v1/catalog/indicators lists them), refused for the others", examples=["province"],
+    )
+    value: Number | None = Field(
+        None, description="The measured value; for a ratio indicator, a published percentage (0–100) "
+        "when the source gives no counts",
+    )
     numerator: Number | None = Field(None, description="Ratio indicators: the part (e.g. 628)")
     denominator: Number | None = Field(None, description="Ratio indicators: the whole (e.g. 1000)")
     note: Annotated[str, Strict(), Field(max_length=2000), AfterValidator(_storable_text)] | None = Field(
