@@ -55,12 +55,13 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
             )
         )
     if indicator is not None:
-        issues.extend(_check_category(report, indicator))
+        issues.extend(check_category(report, indicator))
         issues.extend(_check_measure(report, indicator.measure))
     return issues
 
 
-def _check_category(report: ReportIn, indicator: Indicator) -> list[Issue]:
+def check_category(report: ReportIn, indicator: Indicator) -> list[Issue]:
+    """check_category: an indicator with categories needs one of them; any other indicator takes none."""
     codes = [c.code for c in indicator.categories]
     if report.category is None:
         if codes:

@@ -114,14 +114,14 @@ async def test_revoked_key_stops_working_without_restart(ingest_only: Pipeline):
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=ingest_only.ingest_url, headers=headers) as client:
         for _ in range(50):
-            answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-02"))
+            answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-02", category="province"))
             if answer.status_code == 202:
                 break
             await asyncio.sleep(0.1)
         assert answer.status_code == 202, answer.text
         await ingest_only.revoke(key_id)
         for _ in range(50):
-            answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-02"))
+            answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-02", category="province"))
             if answer.status_code == 401:
                 break
             await asyncio.sleep(0.1)
