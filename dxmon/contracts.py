@@ -7,6 +7,7 @@ A report is one measurement of one indicator for one unit for one period. Shape 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -39,6 +40,19 @@ def report_subject(unit: str, indicator: str) -> str:
 def stored_subject(unit: str) -> str:
     """stored_subject is published (core NATS) after a unit's reports are committed."""
     return f"dx.stored.v1.{unit}"
+
+
+def message_id(agency: str, report: ReportIn) -> str:
+    """message_id is a report's ``Nats-Msg-Id``: JetStream's deduplication is per agency, event id and content.
+
+    The same report resent by its agency within the stream's duplicate window is answered
+    "duplicate"; the same event id from another agency is another report; the same id with other
+    content reaches the aggregator, which refuses it (dead letter ``event-id-reused``).
+    """
+    content = (agency, report.unit, report.indicator, report.category or "", report.observed_at.timestamp(),
+               report.value, report.numerator, report.denominator, report.note, report.source)
+    digest = hashlib.sha256(repr(content).encode()).hexdigest()[:32]
+    return f"{report.event_id}:{digest}"
 
 
 def deadletter_subject(reason: str) -> str:

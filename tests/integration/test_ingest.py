@@ -11,7 +11,7 @@ import nats
 import pytest
 
 from dxmon import devstack
-from dxmon.contracts import REPORTS_STREAM, ReportReceived
+from dxmon.contracts import REPORTS_STREAM, ReportIn, ReportReceived, message_id
 from tests.pipeline import Pipeline, report
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,9 @@ async def test_single_report_is_in_the_stream_when_202_is_answered(ingest_only: 
         msg = await nc.jetstream().get_last_msg(REPORTS_STREAM, f"dx.reports.v1.{body['unit']}.{body['indicator']}")
     finally:
         await nc.close()
-    assert msg.headers["Nats-Msg-Id"] == body["event_id"]
+    # Deduplication is per agency, event id and content (see contracts.message_id).
+    assert msg.headers["Nats-Msg-Id"] == message_id("test agency", ReportIn.model_validate(body))
+    assert msg.headers["Nats-Msg-Id"].startswith(body["event_id"] + ":")
     event = ReportReceived.model_validate_json(msg.data)
     assert str(event.event_id) == body["event_id"]
     assert event.note == body["note"] and event.agency == "test agency" and event.numerator == 40
@@ -170,7 +172,7 @@ async def test_nats_down_means_503_never_202_and_recovery_afterwards(tmp_path, c
             ids = set()
             sub = await js.pull_subscribe("dx.reports.v1.>", durable=None, stream=REPORTS_STREAM)
             msgs = await sub.fetch(50, timeout=2)
-            ids = {m.headers["Nats-Msg-Id"] for m in msgs}
+            ids = {m.headers["Nats-Msg-Id"].split(":")[0] for m in msgs}
         finally:
             await nc.close()
         assert set(accepted_ids) <= ids
