@@ -73,7 +73,8 @@ async def fetch_points(database_url: str, unit: str) -> tuple[dict[str, list[Poi
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT indicator, observed_at, value, received_at FROM period_values WHERE unit = $1", unit
+            "SELECT indicator, observed_at, value, received_at FROM period_values WHERE unit = $1 AND category = ''",
+            unit,
         )
     finally:
         await conn.close()

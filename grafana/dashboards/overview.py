@@ -258,14 +258,15 @@ def province_indicators_table() -> PanelBuilder:
                            100 * sum(lv.numerator) / nullif(sum(lv.denominator), 0) AS ratio, sum(lv.value) AS total
                     FROM latest_values lv
                     JOIN units u ON u.code = lv.unit
-                    WHERE (u.valid_to IS NULL OR u.valid_to >= (now() AT TIME ZONE {TZ})::date)
+                    WHERE lv.category = ''  -- the total of an indicator with categories
+                      AND (u.valid_to IS NULL OR u.valid_to >= (now() AT TIME ZONE {TZ})::date)
                       AND u.level <> 'province' AND u.level IN ($level)
                     GROUP BY lv.indicator
                 ),
                 own AS (
                     SELECT lv.indicator, lv.value
                     FROM units u
-                    JOIN latest_values lv ON lv.unit = u.code
+                    JOIN latest_values lv ON lv.unit = u.code AND lv.category = ''
                     WHERE u.level = 'province'
                 ),
                 t AS (
