@@ -122,7 +122,8 @@ def test_reporting_units_send_every_due_report_and_silent_units_stop(
             due = [d for d in period_ends(START, END, indicator.cadence.period) if unit.active_on(d)]
             if profile == "silent":
                 due = [d for d in due if d < silent_from]
-            assert sent[(unit.code, indicator.code)] == len(due), (unit.code, indicator.code, profile)
+            per_period = max(1, len(indicator.categories))  # one report per category
+            assert sent[(unit.code, indicator.code)] == len(due) * per_period, (unit.code, indicator.code, profile)
         if profile == "silent":
             assert unit.code not in late
     # The mix is roughly 55/30/15 across the 270 units.
@@ -155,3 +156,9 @@ def test_values_fit_their_measure(catalog: Catalog, simulated: list[SimulatedRep
             assert "numerator" not in body and "denominator" not in body
         if measure in ("count", "rank", "boolean"):
             assert isinstance(body["value"], int)
+
+
+def test_indicators_with_categories_are_reported_per_category(simulated: list[SimulatedReport]) -> None:
+    dg01 = [s.body for s in simulated if s.unit == "QN" and s.indicator == "DG-01" and s.period_end == date(2025, 6, 30)]
+    assert sorted(b["category"] for b in dg01) == ["commune", "district", "province"]
+    assert not any("category" in s.body for s in simulated if s.indicator == "DG-04")
