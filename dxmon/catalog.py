@@ -873,6 +873,9 @@ def _check_categories(item: _Item, out: _Collector) -> None:
     ind: _IndicatorIn = item.model
     label = f"indicator {ind.code}"
     codes = [c.code for c in ind.categories]
+    if codes and ind.measure not in (Measure.RATIO, Measure.COUNT):
+        # A total sums its categories: parts of ratios, or counts; a percentage or rank cannot be summed.
+        out.add(item.line("categories"), f"{label}: only ratio and count indicators can have categories")
     for index, code in enumerate(codes):
         if not CATEGORY_PATTERN.match(code):
             out.add(item.line("categories", index), f"{label}: category code {code!r} must match {CATEGORY_PATTERN.pattern}")
