@@ -47,17 +47,19 @@ $$;
 DO $$
 BEGIN
     IF current_setting('dxmon.timescale', true) = 'on' THEN
-        -- Compressed chunks cannot take the UPDATE and constraint change below everywhere; the
-        -- compression policy compresses them again later.
+        -- Not every TimescaleDB version lets a hypertable with compression enabled take the UPDATE and
+        -- constraint changes below: decompress, switch compression off, change, then switch it back on
+        -- (end of file); the policy compresses the old chunks again on its next run.
         PERFORM decompress_chunk(c, true) FROM show_chunks('reports') c;
+        PERFORM remove_compression_policy('reports', if_exists => true);
+        ALTER TABLE reports SET (timescaledb.compress = false);
     END IF;
 END
 $$;
 
-ALTER TABLE reports
-    ADD COLUMN period_start date,
-    ADD COLUMN category text NOT NULL DEFAULT '',
-    ADD COLUMN stream_seq bigint;
+ALTER TABLE reports ADD COLUMN period_start date;
+ALTER TABLE reports ADD COLUMN category text NOT NULL DEFAULT '';
+ALTER TABLE reports ADD COLUMN stream_seq bigint;
 
 UPDATE reports r
 SET period_start = dx_calendar_period_start(
@@ -127,6 +129,19 @@ INSERT INTO latest_values
 SELECT DISTINCT ON (unit, indicator, category) *
 FROM period_values
 ORDER BY unit, indicator, category, period_start DESC;
+
+DO $$
+BEGIN
+    IF current_setting('dxmon.timescale', true) = 'on' THEN
+        ALTER TABLE reports SET (
+            timescaledb.compress,
+            timescaledb.compress_segmentby = 'unit, indicator',
+            timescaledb.compress_orderby = 'observed_at DESC, event_id'
+        );
+        PERFORM add_compression_policy('reports', INTERVAL '400 days');
+    END IF;
+END
+$$;
 
 GRANT SELECT ON period_values, latest_values, report_ids TO dx_writer, dx_alerts, dx_reader;
 GRANT INSERT, UPDATE ON period_values, latest_values TO dx_writer;
