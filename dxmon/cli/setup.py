@@ -110,6 +110,7 @@ def register(cli) -> None:
         user allowed to publish on dx.reports.v1.> (DX_NATS_URL, DX_NATS_USER/PASSWORD).
         """
         from dxmon.observations import seed_reports
+        from services.alerts.messages import format_number
 
         catalog = _load_catalog()
         seeds = seed_reports(catalog)
@@ -127,7 +128,8 @@ def register(cli) -> None:
         for seed, duplicate in zip(seeds, duplicates, strict=True):
             r = seed.report
             period = catalog.period_of(r.indicator, r.observed_at)
-            figure = f"{r.numerator:g}/{r.denominator:g}" if r.numerator is not None else f"{r.value:g}%"
+            figure = (f"{format_number(r.numerator)}/{format_number(r.denominator)}" if r.numerator is not None
+                      else f"{format_number(r.value)} %")
             state = "đã có (trùng)" if duplicate else "đã gửi"
             typer.echo(f"{r.indicator} {r.unit} {r.category} {period.label_vi}: {figure} — {state}")
         console.print(f"{len(seeds) - sum(duplicates)} báo cáo đã gửi, {sum(duplicates)} trùng")

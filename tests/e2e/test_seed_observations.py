@@ -35,6 +35,7 @@ async def load_observations(nats_url: str) -> str:
 async def test_seed_figures_are_stored_once_with_their_total(pipeline: Pipeline):
     first = await load_observations(pipeline.nats_url)
     assert "DG-01 QN commune tháng 3/2024: 31/78 — đã gửi" in first and "3 báo cáo đã gửi, 0 trùng" in first
+    assert "DG-01 QN province tháng 3/2024: 628/1.000 — đã gửi" in first
     await pipeline.wait_drained()
     second = await load_observations(pipeline.nats_url)
     assert "0 báo cáo đã gửi, 3 trùng" in second
