@@ -193,6 +193,12 @@ async def test_catalog_and_health_endpoints(ingest_only: Pipeline):
     assert halong["valid_to"] == "2025-06-30" and halong["level"] == "district"
     assert len([u for u in units if u["level"] == "commune" and u["valid_from"] >= "2025-07-01"]) == 54
     assert {"DG-04", "DE-01"} <= {i["code"] for i in indicators}
+    by_code = {i["code"]: i for i in indicators}
+    assert by_code["DG-01"]["categories"] == [{"code": "province", "name_vi": "Cấp tỉnh"},
+                                              {"code": "district", "name_vi": "Cấp huyện"},
+                                              {"code": "commune", "name_vi": "Cấp xã"}]
+    assert by_code["DG-04"]["categories"] == []
+    assert "category" in docs.json()["components"]["schemas"]["ReportIn"]["properties"]
     assert any(t["indicator"] == "DE-01" and t["milestones"][-1]["value"] == 30 for t in targets)
     assert ready.status_code == 200 and ready.json()["ready"] is True
     assert "dx_ingest_requests_total" in metrics.text
