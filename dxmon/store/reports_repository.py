@@ -39,7 +39,9 @@ REPORT_COLUMNS = [
     "note", "source", "agency", "key_id", "received_at", "schema_version",
     "category", "period_start", "stream_seq",
 ]
-_STAGE_COLUMNS = [*REPORT_COLUMNS, "period_end", "percent_only"]
+# idx: the event's position in the call; repeat: an (agency, event_id) already earlier in the batch,
+# not stored, only checked for reuse.
+_STAGE_COLUMNS = [*REPORT_COLUMNS, "period_end", "percent_only", "idx", "repeat"]
 _PV = ["unit", "indicator", "category", "period_start", "period_end", "observed_at", "value", "numerator",
        "denominator", "percent_only", "includes_percent_only", "event_id", "received_at", "stream_seq", "reports"]
 _PV_LIST = ", ".join(_PV)
@@ -48,7 +50,8 @@ _STAGE = "stage_reports"
 
 _CREATE_STAGE = f"""
 CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
-    LIKE reports INCLUDING DEFAULTS, period_end date NOT NULL, percent_only boolean NOT NULL
+    LIKE reports INCLUDING DEFAULTS, period_end date NOT NULL, percent_only boolean NOT NULL,
+    idx integer NOT NULL, repeat boolean NOT NULL
 ) ON COMMIT DELETE ROWS
 """
 
@@ -71,12 +74,14 @@ WITH fresh AS (
     INSERT INTO report_ids (agency, event_id, observed_at, digest)
     SELECT s.agency, s.event_id, s.observed_at, {_DIGEST}
     FROM {_STAGE} s
+    WHERE NOT s.repeat
     ORDER BY s.agency, s.event_id  -- one lock order for concurrent aggregators
     ON CONFLICT DO NOTHING
     RETURNING agency, event_id
 ),
 new_reports AS (
     SELECT s.* FROM {_STAGE} s JOIN fresh f ON f.agency = s.agency AND f.event_id = s.event_id
+    WHERE NOT s.repeat
 ),
 inserted AS (
     INSERT INTO reports ({", ".join(REPORT_COLUMNS)}, stored_at)
@@ -174,8 +179,9 @@ GROUP BY unit
 """
 
 # A separate statement: it sees ids committed by another aggregator while the insert above waited.
+# Every staged report, repeats included, is compared with what is stored under its (agency, event_id).
 _REUSED = f"""
-SELECT s.agency, s.event_id
+SELECT s.idx
 FROM {_STAGE} s JOIN report_ids r ON r.agency = s.agency AND r.event_id = s.event_id
 WHERE r.digest <> {_DIGEST}
 """
@@ -209,15 +215,9 @@ def _shipped_catalog() -> Catalog:
     return Catalog.load()
 
 
-def _content(e: ReportReceived) -> tuple:
-    # What a resubmission must repeat to be the same report (the same fields as dx_report_digest).
-    return (e.unit, e.indicator, e.category or "", e.observed_at, e.value, e.numerator, e.denominator, e.note, e.source)
-
-
 def report_record(e: ReportReceived, catalog: Catalog, stream_seq: int | None = None) -> tuple:
-    """report_record is the stage row for one event, in the stage's column order (REPORT_COLUMNS, then
-    period_end and percent_only): the period comes from the indicator's cadence and the programme's
-    reporting window."""
+    """report_record is the row of ``reports`` for one event (REPORT_COLUMNS), then its period_end and
+    percent_only: the period comes from the indicator's cadence and the programme's reporting window."""
     period = catalog.period_of(e.indicator, e.observed_at)
     percent_only = catalog.indicators[e.indicator].measure is Measure.RATIO and e.numerator is None
     return (
@@ -244,25 +244,20 @@ async def store_reports(
         return StoreResult([], [])
     catalog = catalog or _shipped_catalog()
     seqs = list(stream_seqs) if stream_seqs is not None else [None] * len(events)
-    # Within the batch, the first arrival of an (agency, event_id) is the one stored; a repeat with the
-    # same content is a replay, one with other content a reused id.
-    first: dict[tuple[str, UUID], int] = {}
-    reused: list[int] = []
+    # Within the batch, the first arrival of an (agency, event_id) is the one that may be stored; later
+    # ones are repeats, compared (like the first) with whatever ends up stored under that id.
+    seen: set[tuple[str, UUID]] = set()
     records = []
     for i in sorted(range(len(events)), key=lambda i: (seqs[i] is None, seqs[i] or 0, i)):
         e = events[i]
         key = (e.agency, e.event_id)
-        if key in first:
-            if _content(events[first[key]]) != _content(e):
-                reused.append(i)
-            continue
-        first[key] = i
-        records.append(report_record(e, catalog, seqs[i]))
+        records.append((*report_record(e, catalog, seqs[i]), i, key in seen))
+        seen.add(key)
     await conn.execute(_CREATE_STAGE)
     await conn.copy_records_to_table(_STAGE, records=records, columns=_STAGE_COLUMNS)
     rows = await conn.fetch(_STORE, committed_at)
-    reused += [first[(r["agency"], r["event_id"])] for r in await conn.fetch(_REUSED)]
-    return StoreResult([StoredUnit(r["unit"], sorted(r["indicators"]), r["stored"]) for r in rows], sorted(reused))
+    reused = sorted(r["idx"] for r in await conn.fetch(_REUSED))
+    return StoreResult([StoredUnit(r["unit"], sorted(r["indicators"]), r["stored"]) for r in rows], reused)
 
 
 async def count_reports(conn: asyncpg.Connection) -> int:
