@@ -171,10 +171,11 @@ def problem_doc(description: str, *headers: str) -> dict[str, Any]:
 
 def bus_unavailable(detail: str) -> Problem:
     # A batch may be cut short by a full stream: reports published before the refusal are stored.
-    # Resending the same request is safe — those come back as 'duplicate', never counted twice.
+    # Resending the same request is safe — those are never stored twice (answered 'duplicate' while
+    # JetStream remembers their ids, 'accepted' after a nats-server restart).
     return Problem(
         503, "bus-unavailable", "Reports cannot be stored right now",
-        detail + "; resend the same request later (reports already stored are answered 'duplicate')",
+        detail + "; resend the same request later (reports already stored are never stored twice)",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
