@@ -16,8 +16,9 @@ Pure: no I/O, no clock. Periods are ``(start, end)`` local dates, both inclusive
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 
 from dxmon.contracts import LOCAL_TZ
@@ -132,5 +133,4 @@ def _months(cadence: str) -> int:
 
 
 def _month_end(year: int, month: int) -> date:
-    following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
-    return following - timedelta(days=1)
+    return date(year, month, calendar.monthrange(year, month)[1])  # also for December 9999

@@ -85,6 +85,11 @@ def test_nd09_uses_local_day():
     assert period_of(datetime(2026, 11, 14, 17, 30, tzinfo=UTC), MONTHLY, "nd09").code == "2026-12"
 
 
+def test_last_representable_year():
+    assert period_of(date(9999, 12, 31), YEARLY).end == date(9999, 12, 31)
+    assert period_of(date(9999, 12, 31), MONTHLY).code == "9999-12"
+
+
 def test_refusals():
     with pytest.raises(ValueError):
         period_of(datetime(2026, 1, 1), MONTHLY)  # naive: no offset
