@@ -6,13 +6,14 @@
                                      │ only reports new to the database
                                      ├─▶ reports          (every report, as history)
                                      ├─▶ period_values    (per unit, indicator, category, period: the
-                                     │                     report received last is in force; category ''
-                                     │                     of an indicator with categories is their total)
+                                     │                     report received last is in force)
                                      ├─▶ latest_values    (newest period per unit, indicator, category)
                                      └─▶ ingest_minutely  (stored count and ingest→commit lag)
 
-Everything happens in one statement inside the caller's transaction, so a redelivered batch
-inserts nothing and changes nothing: replays are harmless and counts stay exact. Event ids are
+    then, for indicators with categories ─▶ period_values/latest_values category '' (their total)
+
+Everything happens inside the caller's transaction, so a redelivered batch inserts nothing and
+changes nothing: replays are harmless and counts stay exact. Event ids are
 scoped to the agency: the same id from two agencies is two reports; the same id from one agency
 with different content is not stored and comes back in ``StoreResult.reused`` (the aggregator
 dead-letters it as ``event-id-reused``).
@@ -68,6 +69,15 @@ def _latest_member(column: str) -> str:
     return f"(array_agg({column} ORDER BY {_ORDER.format('')}))[1]"
 
 
+_UPSERT_LATEST = f"""
+    INSERT INTO latest_values AS l ({_PV_LIST})
+    SELECT {_PV_LIST} FROM {{source}}
+    ORDER BY unit, indicator, category
+    ON CONFLICT (unit, indicator, category) DO UPDATE SET
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in _PV[3:])}
+    WHERE EXCLUDED.period_start >= l.period_start
+"""
+
 # $1 = commit time used for the lag figures (the statement's now() is the transaction start).
 _STORE = f"""
 WITH fresh AS (
@@ -106,27 +116,56 @@ upsert_period AS (
         {", ".join(f"{c} = CASE WHEN {_NEWER} THEN EXCLUDED.{c} ELSE p.{c} END" for c in _IN_FORCE)}
     RETURNING {_PV_LIST}
 ),
--- Totals of indicators with categories: the members in force after this statement are the rows
--- just written plus the untouched rows of the same periods (the snapshot still shows their values).
-total_keys AS (
-    SELECT DISTINCT unit, indicator, period_start FROM upsert_period WHERE category <> ''
+newest AS (
+    SELECT DISTINCT ON (unit, indicator, category) {_PV_LIST}
+    FROM upsert_period
+    ORDER BY unit, indicator, category, period_start DESC
 ),
-members AS (
-    SELECT {_PV_LIST} FROM upsert_period WHERE category <> ''
-    UNION ALL
-    SELECT {", ".join(f"pv.{c}" for c in _PV)}
-    FROM period_values pv
-    JOIN total_keys k ON k.unit = pv.unit AND k.indicator = pv.indicator AND k.period_start = pv.period_start
+upsert_latest AS ({_UPSERT_LATEST.format(source="newest")} RETURNING 1),
+upsert_minutely AS (
+    INSERT INTO ingest_minutely AS m (bucket, stored, lag_ms_sum, lag_ms_max)
+    SELECT date_trunc('minute', $1::timestamptz), count(*),
+           sum(greatest(0, extract(epoch FROM stored_at - received_at) * 1000)),
+           max(greatest(0, extract(epoch FROM stored_at - received_at) * 1000))
+    FROM inserted
+    HAVING count(*) > 0
+    ON CONFLICT (bucket) DO UPDATE SET
+        stored = m.stored + EXCLUDED.stored,
+        lag_ms_sum = m.lag_ms_sum + EXCLUDED.lag_ms_sum,
+        lag_ms_max = greatest(m.lag_ms_max, EXCLUDED.lag_ms_max)
+    RETURNING 1
+)
+-- Data-modifying CTEs run exactly once whether or not they are read.
+SELECT unit, array_agg(DISTINCT indicator) AS indicators, count(*) AS stored
+FROM inserted
+GROUP BY unit
+"""
+
+# Totals of indicators with categories, per (unit, indicator, period) whose categories were written.
+# Two aggregators may write two categories of one period at once; each recomputes the total from the
+# committed state under a lock taken after its own writes, in a statement (snapshot) started after
+# the lock: the last to commit always sees every category. Deadlocks are retried (is_transient).
+_TOTAL_KEYS = f"""
+SELECT DISTINCT unit, indicator, period_start FROM {_STAGE} WHERE category <> '' AND NOT repeat
+"""
+
+_LOCK_TOTALS = f"""
+SELECT pg_advisory_xact_lock(25720, hashtext(unit || chr(31) || indicator || chr(31) || period_start::text))
+FROM ({_TOTAL_KEYS}) k
+ORDER BY unit, indicator, period_start
+"""
+
+_TOTALS = f"""
+WITH members AS (
+    SELECT pv.* FROM period_values pv
+    JOIN ({_TOTAL_KEYS}) k ON k.unit = pv.unit AND k.indicator = pv.indicator AND k.period_start = pv.period_start
     WHERE pv.category <> ''
-      AND NOT EXISTS (SELECT 1 FROM upsert_period t
-                      WHERE t.unit = pv.unit AND t.indicator = pv.indicator AND t.category = pv.category
-                        AND t.period_start = pv.period_start)
 ),
 totals AS (
     SELECT unit, indicator, '' AS category, period_start, max(period_end) AS period_end,
            {_latest_member("observed_at")} AS observed_at,
            -- Ratios by summed parts (never by averaging percentages); a member with only a published
-           -- percentage cannot be weighted, so it is left out of the sum and flagged. Counts by sum.
+           -- percentage cannot be weighted, so it is left out of the sums and flagged. Counts by sum.
            CASE WHEN bool_or(numerator IS NOT NULL OR percent_only)
                 THEN coalesce(100 * sum(numerator) / nullif(sum(denominator), 0), avg(value))
                 ELSE sum(value) END AS value,
@@ -146,36 +185,11 @@ upsert_totals AS (
     RETURNING {_PV_LIST}
 ),
 newest AS (
-    SELECT DISTINCT ON (unit, indicator, category) {_PV_LIST}
-    FROM (SELECT {_PV_LIST} FROM upsert_period UNION ALL SELECT {_PV_LIST} FROM upsert_totals) c
-    ORDER BY unit, indicator, category, period_start DESC
-),
-upsert_latest AS (
-    INSERT INTO latest_values AS l ({_PV_LIST})
-    SELECT {_PV_LIST} FROM newest
-    ORDER BY unit, indicator, category
-    ON CONFLICT (unit, indicator, category) DO UPDATE SET
-        {", ".join(f"{c} = EXCLUDED.{c}" for c in _PV[3:])}
-    WHERE EXCLUDED.period_start >= l.period_start
-    RETURNING 1
-),
-upsert_minutely AS (
-    INSERT INTO ingest_minutely AS m (bucket, stored, lag_ms_sum, lag_ms_max)
-    SELECT date_trunc('minute', $1::timestamptz), count(*),
-           sum(greatest(0, extract(epoch FROM stored_at - received_at) * 1000)),
-           max(greatest(0, extract(epoch FROM stored_at - received_at) * 1000))
-    FROM inserted
-    HAVING count(*) > 0
-    ON CONFLICT (bucket) DO UPDATE SET
-        stored = m.stored + EXCLUDED.stored,
-        lag_ms_sum = m.lag_ms_sum + EXCLUDED.lag_ms_sum,
-        lag_ms_max = greatest(m.lag_ms_max, EXCLUDED.lag_ms_max)
-    RETURNING 1
+    SELECT DISTINCT ON (unit, indicator) {_PV_LIST}
+    FROM upsert_totals
+    ORDER BY unit, indicator, period_start DESC
 )
--- Data-modifying CTEs run exactly once whether or not they are read.
-SELECT unit, array_agg(DISTINCT indicator) AS indicators, count(*) AS stored
-FROM inserted
-GROUP BY unit
+{_UPSERT_LATEST.format(source="newest")}
 """
 
 # A separate statement: it sees ids committed by another aggregator while the insert above waited.
@@ -256,6 +270,9 @@ async def store_reports(
     await conn.execute(_CREATE_STAGE)
     await conn.copy_records_to_table(_STAGE, records=records, columns=_STAGE_COLUMNS)
     rows = await conn.fetch(_STORE, committed_at)
+    if any(e.category for e in events):
+        await conn.execute(_LOCK_TOTALS)
+        await conn.execute(_TOTALS)
     reused = sorted(r["idx"] for r in await conn.fetch(_REUSED))
     return StoreResult([StoredUnit(r["unit"], sorted(r["indicators"]), r["stored"]) for r in rows], reused)
 

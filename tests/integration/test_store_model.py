@@ -8,6 +8,7 @@ is stored once; the same id with other content is refused.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections import defaultdict
@@ -132,3 +133,35 @@ async def test_store_matches_the_model(database_url: str, catalog, seed: int):
         if (unit, indicator, category) not in newest or start > newest[(unit, indicator, category)][0]:
             newest[(unit, indicator, category)] = (start, w["event_id"])
     assert {(r["unit"], r["indicator"], r["category"]): (r["period_start"], r["event_id"]) for r in latest} == newest
+
+
+async def test_two_aggregators_writing_two_categories_of_one_period_keep_the_total(database_url: str, catalog):
+    """Two transactions at once, each with one category of QN's DG-01 for March 2026: the total sums both."""
+    from dxmon.store.reports_repository import store_reports
+
+    def part(category: str, numerator: float, denominator: float) -> ReportReceived:
+        return ReportReceived(event_id=uuid.uuid4(), unit="QN", indicator="DG-01", category=category,
+                              observed_at=datetime(2026, 3, 31, tzinfo=LOCAL_TZ), numerator=numerator,
+                              denominator=denominator, received_at=T0, agency="A", key_id="k" * 16)
+
+    first, second = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    try:
+        tx1, tx2 = first.transaction(), second.transaction()
+        await tx1.start()
+        await tx2.start()
+        await store_reports(first, [part("province", 628, 1000)], T0, catalog, [1])
+        # The second writes its category, then waits for the first's lock on the period's total …
+        # (another minute of ingest_minutely: its row lock would otherwise serialise the two early)
+        pending = asyncio.create_task(store_reports(second, [part("district", 97, 200)], T0 + timedelta(minutes=2),
+                                                    catalog, [2]))
+        await asyncio.sleep(0.5)
+        assert not pending.done()
+        await tx1.commit()
+        await pending  # … and recomputes it once the first has committed.
+        await tx2.commit()
+        total = await first.fetchrow("SELECT numerator, denominator, reports FROM period_values WHERE category = ''")
+        assert tuple(total) == (725, 1200, 2)
+        assert await first.fetchval("SELECT numerator FROM latest_values WHERE category = ''") == 725
+    finally:
+        await first.close()
+        await second.close()
