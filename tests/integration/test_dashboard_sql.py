@@ -52,10 +52,12 @@ MINUTE_BATCH = datetime(2026, 1, 10, 9, 0, tzinfo=LOCAL)
 NUMERIC = (int, float, Decimal)
 
 
-def report(unit: str, indicator: str, period_end: date, received: datetime, numerator: float, denominator: float) -> ReportReceived:
+def report(unit: str, indicator: str, period_end: date, received: datetime, numerator: float | None,
+           denominator: float | None, category: str | None = None) -> ReportReceived:
     return ReportReceived(
         event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at=end_of_local_day(period_end),
         numerator=numerator, denominator=denominator, received_at=received, agency="test", key_id="test-key",
+        category=category,
     )
 
 
@@ -68,6 +70,14 @@ def batches() -> list[tuple[datetime, list[ReportReceived]]]:
                                         report(DISTRICT, "DG-14", date(2024, 12, 31), jan25, 75, 100)]),
         (apr25 + timedelta(seconds=5), [report(PREDECESSOR, "DG-14", date(2025, 3, 31), apr25, 45, 100)]),
         (nov25 + timedelta(seconds=5), [report(BEHIND, "DG-02", date(2025, 10, 31), nov25, 40, 100)]),
+        # DG-01 by category: dashboards read the totals (category ''), never the parts beside them.
+        (nov25 + timedelta(seconds=6), [report("QN", "DG-01", date(2025, 10, 31), nov25, 628, 1000, "province"),
+                                        report("QN", "DG-01", date(2025, 10, 31), nov25, 97, 200, "district"),
+                                        report(BEHIND, "DG-01", date(2025, 10, 31), nov25, 10, 100, "province"),
+                                        report(BEHIND, "DG-01", date(2025, 10, 31), nov25, 30, 100, "commune"),
+                                        # Only a published percentage: left out of the ratio, counted apart.
+                                        report(MISSED, "DG-01", date(2025, 10, 31), nov25, None, None, "commune")
+                                        .model_copy(update={"value": 55.0})]),
         # Two commits a minute apart: 3 reports with a 2 s lag, then 2 with a 30 s lag.
         (MINUTE_BATCH + timedelta(seconds=2), [report("QN", "DG-14", date(2025, 12, 31), MINUTE_BATCH, 88, 100),
                                                report(BEHIND, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 20, 100),
@@ -323,7 +333,13 @@ async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
     # DG-04's only milestone (31/12/2025, ≥ 80 %) has passed: the last one is shown; 50 % fails it.
     dg04 = table.row(**{"Mã": "DG-04"})
     assert (dg04["Tổng hợp từ các đơn vị"], dg04["Hạn"], dg04["Đánh giá"]) == (50, date(2025, 12, 31), "not_met")
-    assert table.row(**{"Mã": "DG-01"})["Đánh giá"] is None  # no target
+    dg01 = table.row(**{"Mã": "DG-01"})
+    assert dg01["Đánh giá"] is None  # no target
+    assert dg01["Tỉnh báo cáo"] == pytest.approx(100 * 725 / 1200)  # the total of QN's categories
+    # One commune's total 40/200; the other sent only a percentage (not in the ratio, counted apart).
+    assert (dg01["Tổng hợp từ các đơn vị"], dg01["Số đơn vị báo cáo"], dg01["Đơn vị chỉ có tỷ lệ %"]) == (20, 2, 1)
+    assert dg14["Đơn vị chỉ có tỷ lệ %"] == 0
+    assert table.row(**{"Mã": "DS-10"})["Đơn vị chỉ có tỷ lệ %"] is None  # a count: not a ratio
     assert table.row(**{"Mã": "DG-05"})["Đánh giá"] == "no_data"
     departments = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE,
                                       {"period": "2025-12-01", "level": ["department"]}, timescaledb=False)

@@ -76,8 +76,22 @@ VALUE_ONLY = {"numerator": None, "denominator": None}
         pytest.param({"numerator": 2e306, "denominator": 1e307},
                      [("value-out-of-range", "numerator"), ("value-out-of-range", "denominator")],
                      id="absurd-magnitude-would-overflow-the-percentage"),
-        pytest.param({**VALUE_ONLY, "value": 62.8}, [("ratio-needs-parts", "numerator")], id="ratio-sent-as-value"),
+        # A published percentage without counts is accepted (percent-only); one part alone is not.
+        pytest.param({**VALUE_ONLY, "value": 62.8}, [], id="ratio-published-percentage"),
+        pytest.param({**VALUE_ONLY, "value": 100}, [], id="ratio-published-percentage-100"),
+        pytest.param({**VALUE_ONLY, "value": 100.5}, [("value-out-of-range", "value")], id="ratio-percentage-over-100"),
+        pytest.param({**VALUE_ONLY, "value": -0.5}, [("value-out-of-range", "value")], id="ratio-percentage-negative"),
+        pytest.param({"numerator": None}, [("ratio-needs-parts", "numerator")], id="ratio-denominator-alone"),
         pytest.param({"value": 62.8}, [("value-with-parts", "value")], id="ratio-with-value-too"),
+        pytest.param({"value": 62.8, "denominator": None}, [("value-with-parts", "value")], id="ratio-value-and-one-part"),
+        # Categories (DG-01 and DG-02 are reported by competence level; DG-04 has no categories).
+        pytest.param({"indicator": "DG-01", "category": "commune"}, [], id="category-ok"),
+        pytest.param({"indicator": "DG-02", "category": "province", **VALUE_ONLY, "value": 98.7}, [],
+                     id="category-percent-only"),
+        pytest.param({"indicator": "DG-01"}, [("category-required", "category")], id="category-missing"),
+        pytest.param({"indicator": "DG-01", "category": "ward"}, [("unknown-category", "category")],
+                     id="category-unknown"),
+        pytest.param({"category": "province"}, [("unknown-category", "category")], id="category-on-plain-indicator"),
         # Value rules.
         pytest.param({"unit": "QN", "indicator": "DE-01", **VALUE_ONLY, "value": 100.5},
                      [("value-out-of-range", "value")], id="percent-above-100"),
