@@ -34,7 +34,9 @@ def _rfc3339(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
-def alertmanager_payload(alerts: Sequence[Alert], now: datetime, resend: timedelta, public_url: str) -> list[dict[str, Any]]:
+def alertmanager_payload(
+    alerts: Sequence[Alert], now: datetime, resend: timedelta, public_url: str | None
+) -> list[dict[str, Any]]:
     """alertmanager_payload is the v2 API body for ``alerts`` as of ``now``; pure."""
     out = []
     for a in alerts:
@@ -54,15 +56,16 @@ def alertmanager_payload(alerts: Sequence[Alert], now: datetime, resend: timedel
             },
             "startsAt": _rfc3339(a.starts_at),
             "endsAt": _rfc3339(ends),
-            "generatorURL": dashboard_url(public_url, a.unit),
         })
+        if link := dashboard_url(public_url, a.unit):
+            out[-1]["generatorURL"] = link
     return out
 
 
 class AlertmanagerForwarder:
     """AlertmanagerForwarder posts alerts to one Alertmanager; failures are logged and counted, not raised."""
 
-    def __init__(self, url: str, metrics: Metrics, *, resend: timedelta, public_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, metrics: Metrics, *, resend: timedelta, public_url: str | None, timeout: float = 10.0) -> None:
         self.endpoint = url.rstrip("/") + "/api/v2/alerts"
         self.metrics = metrics
         self.resend = resend

@@ -85,8 +85,8 @@ def test_mixed_digest_subject_counts_and_orders() -> None:
     m = render_digest(make_flush(T0 + HOUR), alerts, public_url=PUBLIC)
     assert m.subject == "[Chuyển đổi số Quảng Ninh] 2 chỉ tiêu cần chú ý (1 mới), 1 chỉ tiêu đã khắc phục – Phường Hồng Gai"
     body = m.body
-    assert body.index("Chậm tiến độ") < body.index("Không đạt mục tiêu") < body.index("Đã khắc phục (")
-    assert "Mức độ: Nghiêm trọng" in body and "[Vẫn tiếp diễn]" in body
+    assert body.index("Chậm tiến độ") < body.index("Không đạt") < body.index("Đã khắc phục (")
+    assert "Mức độ: Nghiêm trọng" in body and "[Chưa khắc phục]" in body
     assert m.notify_type == "failure"  # a missed milestone is critical
     assert [a["indicator"] for a in m.payload["alerts"]] == ["DG-04", "DG-17", "DG-09"]
     assert m.payload["reason"] == "first notification" and m.payload["status"] == "firing"
@@ -96,7 +96,7 @@ def test_resolved_only_digest() -> None:
     a = make_alert(state=State.RESOLVED, starts_at=T0, ends_at=T0 + 3 * DAY, reason=NotifyReason.RESOLVED)
     m = render_digest(make_flush(T0 + 3 * DAY), [a], public_url=PUBLIC)
     assert m.subject == "[Chuyển đổi số Quảng Ninh] Đã khắc phục: Phường Hồng Gai – DG-04"
-    assert "Đã khắc phục lúc 09:00 04/03/2026, sau 3 ngày." in m.body
+    assert "Đã khắc phục lúc 04/03/2026 09:00 (giờ Việt Nam), sau 3 ngày." in m.body
     assert m.notify_type == "success" and m.payload["status"] == "resolved"
 
 
