@@ -68,6 +68,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
+from dxmon import words
 from dxmon.catalog import Cadence, Direction, Measure, Milestone, Period, Target, Unit
 from dxmon.contracts import LOCAL_TZ
 
@@ -87,14 +88,15 @@ class Status(StrEnum):
 
 
 # What staff and leaders read (the dashboards use the same words).
+# The glossary's terms (dxmon.words). OVERDUE is a reporting status, hence the reporting term.
 STATUS_LABELS: Mapping[Status, str] = {
-    Status.MET: "Đã đạt",
-    Status.ON_TRACK: "Đúng lộ trình",
-    Status.BEHIND: "Chậm so với lộ trình",
-    Status.AT_RISK: "Có nguy cơ không đạt",
-    Status.MISSED: "Không đạt",
-    Status.OVERDUE: "Quá hạn báo cáo",
-    Status.NO_DATA: "Chưa có số liệu",
+    Status.MET: words.RESULT["met"],
+    Status.ON_TRACK: words.RESULT["on_track"],
+    Status.BEHIND: words.RESULT["behind"],
+    Status.AT_RISK: words.RESULT["at_risk"],
+    Status.MISSED: words.RESULT["missed"],
+    Status.OVERDUE: words.REPORTING["missing"],
+    Status.NO_DATA: words.RESULT["no_data"],
 }
 
 # How good a value-driven status is (higher is better); monotonicity is stated in these terms.

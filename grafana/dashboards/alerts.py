@@ -12,6 +12,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common
 
+from dxmon import words
 from grafana.dashboards.panels import (
     alert_annotations,
     ALERT_STATE_COLORS,
@@ -126,8 +127,8 @@ def open_alerts_table() -> PanelBuilder:
                     LIMIT 500
                 )
                 SELECT a.unit AS unit, u.name_vi AS "Đơn vị", l.label AS "Cấp", a.indicator AS "Mã",
-                       i.name_vi AS "Chỉ số", a.kind AS "Loại", a.severity AS "Mức độ",
-                       a.starts_at AS "Bắt đầu", a.value AS "Giá trị", a.expected AS "Theo lộ trình",
+                       i.name_vi AS "{words.INDICATOR}", a.kind AS "Loại", a.severity AS "Mức độ",
+                       a.starts_at AS "Bắt đầu", a.value AS "Giá trị", a.expected AS "{words.EXPECTED}",
                        a.target AS "Mục tiêu", a.milestone AS "Hạn",
                        (SELECT max(s.ends_at) FROM silences s
                         WHERE s.unit = a.unit AND (s.indicator IS NULL OR s.indicator = a.indicator)
@@ -185,8 +186,8 @@ def history_table() -> PanelBuilder:
                     LIMIT 1000
                 )
                 SELECT e.at AS "Thời điểm", e.state AS "Diễn biến", e.unit AS unit, u.name_vi AS "Đơn vị",
-                       e.indicator AS "Mã", i.name_vi AS "Chỉ số", e.kind AS "Loại", e.severity AS "Mức độ",
-                       e.value AS "Giá trị", e.expected AS "Theo lộ trình", e.target AS "Mục tiêu",
+                       e.indicator AS "Mã", i.name_vi AS "{words.INDICATOR}", e.kind AS "Loại", e.severity AS "Mức độ",
+                       e.value AS "Giá trị", e.expected AS "{words.EXPECTED}", e.target AS "Mục tiêu",
                        e.starts_at AS "Bắt đầu"
                 FROM shown e
                 JOIN units u ON u.code = e.unit
@@ -208,9 +209,9 @@ def silences_table() -> PanelBuilder:
         default_table(
             "Lệnh tắt thông báo",
             Sql.table(
-                """
+                f"""
                 SELECT s.unit AS unit, coalesce(u.name_vi, s.unit) AS "Đơn vị",
-                       coalesce(i.name_vi, 'Tất cả chỉ số') AS "Chỉ số",
+                       coalesce(i.name_vi, 'Tất cả chỉ tiêu') AS "{words.INDICATOR}",
                        s.starts_at AS "Từ", s.ends_at AS "Đến", s.reason AS "Lý do", s.created_by AS "Người tạo",
                        CASE WHEN s.starts_at <= now() AND s.ends_at > now() THEN 'Đang hiệu lực'
                             WHEN s.starts_at > now() THEN 'Chưa bắt đầu' ELSE 'Đã hết hạn' END AS "Tình trạng"
@@ -223,7 +224,7 @@ def silences_table() -> PanelBuilder:
                 """
             ),
             description="Lệnh tắt thông báo còn hiệu lực, sắp bắt đầu, hoặc đã hết hạn trong khoảng thời gian đang xem. "
-            "Trong thời gian tắt, cảnh báo của đơn vị (một chỉ số hoặc tất cả) vẫn mở nhưng không gửi thông báo.",
+            "Trong thời gian tắt, cảnh báo của đơn vị (một chỉ tiêu hoặc tất cả) vẫn mở nhưng không gửi thông báo.",
         ),
         *unit_link_columns(),
     )
@@ -234,8 +235,8 @@ def acknowledgements_table() -> PanelBuilder:
         default_table(
             "Xác nhận xử lý",
             Sql.table(
-                """
-                SELECT a.unit AS unit, u.name_vi AS "Đơn vị", i.name_vi AS "Chỉ số", a.kind AS "Loại",
+                f"""
+                SELECT a.unit AS unit, u.name_vi AS "Đơn vị", i.name_vi AS "{words.INDICATOR}", a.kind AS "Loại",
                        k.created_at AS "Xác nhận lúc", k.until AS "Đến", k.reason AS "Lý do",
                        k.created_by AS "Người xác nhận", a.state AS "Cảnh báo"
                 FROM acknowledgements k

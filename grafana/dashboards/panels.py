@@ -30,7 +30,7 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
-from dxmon import progress
+from dxmon import progress, words
 
 DATASOURCE_UID = "dx-tsdb"
 DATASOURCE_TYPE = "grafana-postgresql-datasource"
@@ -72,7 +72,7 @@ STATUS_COLORS: Mapping[str, str] = {
     "met": "green",
 }
 CADENCE_LABELS: Mapping[str, str] = {"monthly": "Hằng tháng", "quarterly": "Hằng quý", "yearly": "Hằng năm"}
-SEVERITY_LABELS: Mapping[str, str] = {"critical": "Nghiêm trọng", "warning": "Cảnh báo"}
+SEVERITY_LABELS: Mapping[str, str] = words.SEVERITY
 SEVERITY_COLORS: Mapping[str, str] = {"critical": "red", "warning": "orange"}
 ALERT_STATE_LABELS: Mapping[str, str] = {"firing": "Đang mở", "resolved": "Đã kết thúc"}
 ALERT_STATE_COLORS: Mapping[str, str] = {"firing": "red", "resolved": "green"}

@@ -290,7 +290,7 @@ async def test_overview_lists_the_unit_known_to_be_behind_first(seeded: Seeded, 
     behind = run.table("Đơn vị chậm nhất")
     assert behind.column("unit") == [BEHIND, MISSED, "QN"]
     first = behind.rows[0]
-    assert (first["Chậm / không đạt"], first["Quá hạn báo cáo"]) == (1, 1)
+    assert (first["Chậm / không đạt"], first["Chưa báo cáo"]) == (1, 1)
     assert float(behind.row(unit=MISSED)["Thiếu hụt so với lộ trình"]) == 37.5  # 50 % against a passed 80 % target
 
 
@@ -298,7 +298,7 @@ async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
     seeded: Seeded, reader: asyncpg.Connection
 ) -> None:
     run = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
-    table = run.table("Chỉ số toàn tỉnh so với mục tiêu")
+    table = run.table("Chỉ tiêu toàn tỉnh so với mục tiêu")
     dg14 = table.row(**{"Mã": "DG-14"})
     # The two active communes' latest parts, (20 + 70) / (100 + 100): the ceased commune and district
     # (40 %, 75 %) are history, and the province's own 88 % is shown beside the roll-up, not added.
@@ -315,7 +315,7 @@ async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
     assert table.row(**{"Mã": "DG-05"})["Đánh giá"] == "no_data"
     departments = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE,
                                       {"period": "2025-12-01", "level": ["department"]}, timescaledb=False)
-    assert departments.table("Chỉ số toàn tỉnh so với mục tiêu").row(**{"Mã": "DG-14"})["Số đơn vị báo cáo"] == 0
+    assert departments.table("Chỉ tiêu toàn tỉnh so với mục tiêu").row(**{"Mã": "DG-14"})["Số đơn vị báo cáo"] == 0
 
 
 async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncpg.Connection, catalog: Catalog) -> None:
@@ -323,11 +323,11 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     statuses = run.table("Đơn vị theo trạng thái, theo cấp")
     communes = statuses.row(**{"Cấp": "Cấp xã"})
     # Worst status per unit: TUANCHAU behind, UONGBI missed, the 52 other communes have no data.
-    assert (communes["Không đạt"], communes["Chậm so với lộ trình"], communes["Chưa có số liệu"]) == (1, 1, 52)
-    assert statuses.row(**{"Cấp": "Tỉnh"})["Quá hạn báo cáo"] == 1
-    pairs = run.table("Chỉ số của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Chính quyền số"})
+    assert (communes["Không đạt"], communes["Chậm tiến độ"], communes["Chưa có số liệu"]) == (1, 1, 52)
+    assert statuses.row(**{"Cấp": "Tỉnh"})["Chưa báo cáo"] == 1
+    pairs = run.table("Chỉ tiêu của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Chính quyền số"})
     # DG-14 behind (TUANCHAU) and on track (UONGBI, QN); DG-04 missed (UONGBI); DG-02 overdue (TUANCHAU, QN).
-    assert [pairs[k] for k in ("Chậm so với lộ trình", "Không đạt", "Quá hạn báo cáo", "Đúng lộ trình", "Đã đạt")] \
+    assert [pairs[k] for k in ("Chậm tiến độ", "Không đạt", "Chưa báo cáo", "Đúng tiến độ", "Đạt")] \
         == [1, 1, 2, 2, 0]
 
     province_only = await run_dashboard(
@@ -346,7 +346,7 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     assert (outcomes["Đạt mốc 2025"], outcomes["Không đạt mốc 2025"]) == (1, len(valid) - 1)  # only UONGBI's 70 % ≥ 60 %
     assert outcomes["Mốc tiếp theo"] == date(2030, 12, 31)
     pillars = run.table("Chỉ tiêu toàn tỉnh đã đạt, theo trụ cột")
-    assert pillars.row(**{"Trụ cột": "Chính quyền số"})["Đã đạt"] == 0
+    assert pillars.row(**{"Trụ cột": "Chính quyền số"})["Đạt"] == 0
 
 
 async def test_level_choices_follow_the_period(seeded: Seeded, reader: asyncpg.Connection) -> None:
@@ -363,7 +363,7 @@ async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Co
                               timescaledb=False)
     names = dict(run.options["unit"])
     assert {v: t for t, v in names.items()}[PREDECESSOR] == "Phường Tuần Châu, Thành phố Hạ Long (đến 30/06/2025)"
-    status = run.table("Trạng thái các chỉ số")
+    status = run.table("Trạng thái các chỉ tiêu")
     assert status.rows[0]["Mã"] == "DG-14" and status.rows[0]["Trạng thái"] == "behind"
     assert status.row(**{"Mã": "DG-02"})["Trạng thái"] == "overdue"
     overdue = run.table("Báo cáo quá hạn")
@@ -414,7 +414,7 @@ async def test_alerts_dashboard_counts_open_silenced_and_acknowledged(seeded: Se
     assert sorted(run.table("Lịch sử cảnh báo").column("Diễn biến")) == ["firing"] * 4
     events = run.table("Cảnh báo phát sinh và kết thúc")
     assert sum(r["value"] for r in events.rows) == 4 and set(events.column("metric")) == {"Đang mở"}
-    assert run.table("Lệnh tắt thông báo").row(unit=MISSED)["Chỉ số"] == "Tất cả chỉ số"
+    assert run.table("Lệnh tắt thông báo").row(unit=MISSED)["Chỉ tiêu"] == "Tất cả chỉ tiêu"
     assert run.table("Xác nhận xử lý").row(unit=BEHIND)["Lý do"] == "đã nhắc đơn vị"
 
     behind_only = await run_dashboard(reader, "dx-alerts", window, {"kind": ["behind"]}, timescaledb=False)

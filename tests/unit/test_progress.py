@@ -225,7 +225,7 @@ def test_due_period(day: str, cadence: Cadence, due: tuple[str, str]) -> None:
 
 def test_every_status_has_a_vietnamese_label() -> None:
     assert set(STATUS_LABELS) == set(Status)
-    assert STATUS_LABELS[Status.BEHIND] == "Chậm so với lộ trình"
+    assert STATUS_LABELS[Status.BEHIND] == "Chậm tiến độ"
 
 
 def test_successor_links_follow_chains_and_mark_partial_takeovers() -> None:
