@@ -13,6 +13,9 @@ from datetime import date, datetime, timedelta
 from dxmon import words
 from dxmon.contracts import LOCAL_TZ
 
+# "giờ Việt Nam": tables name the zone once, in a heading or caption, instead of in every cell.
+LOCAL_TIME = words.LOCAL_TIME_SUFFIX.strip("()")
+
 
 def format_number(x: float) -> str:
     """format_number writes ``1250.5`` as ``1.250,5`` (at most one decimal, none when whole)."""
@@ -42,9 +45,13 @@ def format_date(d: date | datetime) -> str:
     return d.strftime("%d/%m/%Y")
 
 
-def format_moment(t: datetime) -> str:
-    """format_moment writes an instant as ``dd/mm/yyyy HH:MM (giờ Việt Nam)``, whatever zone ``t`` is in."""
-    return f"{t.astimezone(LOCAL_TZ).strftime('%d/%m/%Y %H:%M')} {words.LOCAL_TIME_SUFFIX}"
+def format_moment(t: datetime, *, zone: bool = True) -> str:
+    """format_moment writes an instant as ``dd/mm/yyyy HH:MM (giờ Việt Nam)``, whatever zone ``t`` is in.
+
+    ``zone=False`` leaves the suffix out, for tables that name the zone once in a heading or caption.
+    """
+    local = t.astimezone(LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
+    return f"{local} {words.LOCAL_TIME_SUFFIX}" if zone else local
 
 
 def format_duration(d: timedelta) -> str:

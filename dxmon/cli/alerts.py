@@ -1,4 +1,4 @@
-"""Alerts commands: ``serve alerts``, ``subscriptions add|list|remove``, ``alerts list|silence|ack``.
+"""Alerts commands: ``serve alerts``, ``subscriptions add|list|remove``, ``alerts list|silence|silences|ack``.
 
 They talk to the database named by DX_DATABASE_URL directly (the alerts service need not run);
 every check (unit codes, pillars, durations, channel URLs) is the one the HTTP API applies.
@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dxmon import words
+from dxmon.formatting import LOCAL_TIME, format_moment, format_value
 from dxmon.settings import DatabaseSettings
 
 T = TypeVar("T")
@@ -48,7 +50,7 @@ def _catalog() -> Any:
 
 
 def _when(t: datetime | None) -> str:
-    return t.astimezone().strftime("%Y-%m-%d %H:%M") if t else ""
+    return format_moment(t, zone=False) if t else ""
 
 
 def register(cli) -> None:
@@ -116,9 +118,10 @@ def register(cli) -> None:
 
     @alerts.command("list")
     def alerts_list(state: str = typer.Option(None, "--state", help="firing or resolved (default: both)")) -> None:
-        """List alerts, newest change first."""
+        """List alerts, newest change first, with any silence or acknowledgement running now."""
         from services.alerts import repository as repo
-        from services.alerts.alert import State
+        from services.alerts.alert import Kind, State
+        from services.alerts.messages import KIND_LABEL
 
         try:
             wanted = State(state) if state else None
@@ -127,20 +130,23 @@ def register(cli) -> None:
             raise typer.Exit(2) from None
         rows = _run(lambda conn: repo.list_alerts(conn, datetime.now(UTC), wanted))
         if not rows:
-            typer.echo("no alerts")
+            typer.echo("Không có cảnh báo nào.")
             return
-        table = Table(box=None)
-        table.add_column("fingerprint", no_wrap=True)
-        for name in ("state", "kind", "unit", "indicator", "value / expected / target", "since", "acked until"):
-            table.add_column(name, no_wrap=name == "unit")
-
-        def figures(r) -> str:
-            return " / ".join(f"{r[k]:.1f}" if r[k] is not None else "–" for k in ("value", "expected", "target"))
-
+        # One block per alert, not a table: a narrow terminal wraps a line but never cuts a figure or a date.
+        figures = ((words.CURRENT_VALUE, "value"), (words.EXPECTED, "expected"), (words.TARGET, "target"))
         for r in rows:
-            table.add_row(r["fingerprint"], r["state"], r["kind"], r["unit"], r["indicator"], figures(r),
-                          _when(r["starts_at"]), _when(r["acked_until"]))
-        console.print(table)
+            kind = KIND_LABEL[Kind(r["kind"])]
+            label = kind if r["state"] == "firing" else f"{words.NOTICE['resolved']} ({kind.lower()})"
+            block = [
+                f"{r['fingerprint']}  {label} — {r['unit_name']} ({r['unit']}) · {r['indicator']} {r['indicator_name']}",
+                "    " + " · ".join(f"{name}: {format_value(r[k], r['measure'])}" for name, k in figures),
+                f"    Từ {format_moment(r['starts_at'])}",
+            ]
+            if r["silenced_until"]:
+                block.append(f"    {words.SILENCE} đến {format_moment(r['silenced_until'])}")
+            if r["acked_until"]:
+                block.append(f"    {words.ACKNOWLEDGED}, không nhắc lại đến {format_moment(r['acked_until'])}")
+            typer.echo("\n".join(block) + "\n")
 
     @alerts.command("silence")
     def alerts_silence(
@@ -156,7 +162,43 @@ def register(cli) -> None:
         sid, ends = _run(lambda conn: admin.add_silence(
             conn, catalog, unit=unit, indicator=indicator, duration=duration, reason=reason,
             created_by=getpass.getuser(), now=datetime.now(UTC)))
-        typer.echo(f"silence {sid} until {_when(ends)}")
+        typer.echo(f"{words.SILENCE} số {sid} đến {format_moment(ends)}")
+
+    silences = typer.Typer(help="Silences: list them, or end one early.", no_args_is_help=True)
+    alerts.add_typer(silences, name="silences")
+
+    @silences.command("list")
+    def silences_list(
+        ended: bool = typer.Option(False, "--ended", help="Also silences that have already ended"),
+    ) -> None:
+        """List silences running or yet to start (newest end first)."""
+        from services.alerts import repository as repo
+
+        now = datetime.now(UTC)
+        rows = _run(lambda conn: repo.list_silences(conn, now, ended=ended))
+        if not rows:
+            typer.echo(f"Không có lệnh {words.SILENCE.lower()} nào.")
+            return
+        table = Table(box=None, caption=f"Thời gian theo {LOCAL_TIME}.")
+        for name in ("Số", "Đơn vị", words.INDICATOR, "Từ", "Đến", "Tình trạng", "Lý do", "Người tạo"):
+            table.add_column(name, no_wrap=name in ("Số", "Đơn vị"), min_width=10 if name in ("Từ", "Đến") else None,
+                             overflow="fold")
+        for r in rows:
+            running = "Đang hiệu lực" if r["starts_at"] <= now < r["ends_at"] else (
+                "Chưa bắt đầu" if r["starts_at"] > now else "Đã hết hạn")
+            table.add_row(str(r["id"]), r["unit"], r["indicator"] or f"Tất cả {words.INDICATORS_LOWER}",
+                          _when(r["starts_at"]), _when(r["ends_at"]), running, r["reason"], r["created_by"])
+        console.print(table)
+
+    @silences.command("remove")
+    def silences_remove(silence_id: int = typer.Argument(..., help="Number from `alerts silences list`")) -> None:
+        """End a silence now (one yet to start never starts); its alerts are notified again."""
+        from services.alerts import repository as repo
+
+        if not _run(lambda conn: repo.expire_silence(conn, silence_id, datetime.now(UTC))):
+            typer.secho(f"error: no running or upcoming silence {silence_id}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        typer.echo(f"Đã kết thúc lệnh {words.SILENCE.lower()} số {silence_id}.")
 
     @alerts.command("ack")
     def alerts_ack(
@@ -170,4 +212,4 @@ def register(cli) -> None:
         until = _run(lambda conn: admin.acknowledge(
             conn, fingerprint=fingerprint, duration=duration, reason=reason, created_by=getpass.getuser(),
             now=datetime.now(UTC)))
-        typer.echo(f"alert {fingerprint} acknowledged until {_when(until)}")
+        typer.echo(f"Cảnh báo {fingerprint}: {words.ACKNOWLEDGED.lower()}, không nhắc lại đến {format_moment(until)}")

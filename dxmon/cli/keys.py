@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import typer
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from dxmon.bus import connect
 from dxmon.catalog import Catalog
+from dxmon.formatting import LOCAL_TIME, format_moment
 from dxmon.keys import KeyStore, UnknownUnitsError
 from dxmon.settings import NatsSettings
 
@@ -53,10 +55,10 @@ def register(cli) -> None:
     def list_keys() -> None:
         """List keys (ids, agencies, scopes; never secrets)."""
         keys = asyncio.run(_with_store(lambda s: s.list()))
-        table = Table("key id", "agency", "units", "descendants", "created", "label")
+        table = Table("key id", "agency", "units", "descendants", f"created ({LOCAL_TIME})", "label")
         for k in keys:
             table.add_row(k.key_id, k.agency, ", ".join(k.units), "yes" if k.with_descendants else "no",
-                          k.created_at, k.label)
+                          format_moment(datetime.fromisoformat(k.created_at), zone=False), k.label)
         console.print(table)
 
     @keys_app.command("revoke")

@@ -18,8 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dxmon import words
 from dxmon.catalog import Catalog, Indicator, Unit
 from dxmon.contracts import LOCAL_TZ, end_of_local_day
+from dxmon.formatting import format_date, format_moment, format_value
 from dxmon.progress import (
     STATUS_LABELS,
     Evaluation,
@@ -90,11 +92,10 @@ def status_table(
     as_of: datetime,
 ) -> Table:
     """status_table lays out every indicator that applies to the unit's level, with its status."""
-    from services.alerts.messages import format_date, format_moment, format_value
-
     day = evaluation_day(unit, as_of)
     table = Table(
-        "Chỉ tiêu", "Giá trị", "Kỳ vọng (lộ trình)", "Mục tiêu", "Trạng thái", "Báo cáo gần nhất", "Quá hạn",
+        words.INDICATOR, words.CURRENT_VALUE, words.EXPECTED, words.TARGET, "Trạng thái", "Báo cáo gần nhất",
+        words.REPORTING["missing"],
         title=f"{unit.name_on(day)} ({unit.code}) — đánh giá đến {format_moment(as_of)}",
         caption=_caption(catalog, unit, as_of), show_lines=False,
     )
@@ -122,7 +123,7 @@ def status_table(
             _expected(ev, ind),
             f"{COMPARATOR_SIGNS[ev.comparator]} {format_value(ev.target, ind.measure.value)} "
             f"({format_date(ev.milestone)})" if ev
-            else "[dim]không có mục tiêu[/dim]",
+            else f"[dim]không có {words.TARGET.lower()}[/dim]",
             f"[{STATUS_STYLES[ev.status]}]{STATUS_LABELS[ev.status]}[/]" if ev else "",
             last,
             f"từ {format_date(late)}" if late else "",
@@ -133,16 +134,12 @@ def status_table(
 
 
 def _expected(ev: Evaluation | None, ind: Indicator) -> str:
-    from services.alerts.messages import format_value
-
     if ev is None or ev.expected is None or ind.measure.value == "boolean":
         return ""
     return format_value(ev.expected, ind.measure.value)
 
 
 def _caption(catalog: Catalog, unit: Unit, as_of: datetime) -> str:
-    from services.alerts.messages import format_date
-
     if unit.valid_to is None or unit.valid_to >= local_day(as_of):
         return ""
     successors = ", ".join(catalog.final_successors(unit.code)) or "không có"
