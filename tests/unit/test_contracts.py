@@ -27,7 +27,7 @@ from dxmon.contracts import (
     report_subject,
     stored_subject,
 )
-from dxmon.problems import PROBLEM_TYPE_BASE, Issue, Problem, Text, issues_from_validation_error
+from dxmon.problems import PROBLEM_TYPE_BASE, Issue, Problem, Text, issues_from_validation_error, negotiate_language
 
 EVENT_ID = "0b4c2b1e-5a3a-4f57-9a51-0d6f1f8c7e21"
 DROP = object()  # marks a field to leave out of the body
@@ -382,3 +382,27 @@ def test_problem_body_follows_rfc_9457() -> None:
         "title": "Unsupported media type", "status": 415, "reason": "unsupported-media-type",
     }
     assert isinstance(problem, Exception)
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        pytest.param(None, "vi", id="missing"),
+        pytest.param("", "vi", id="empty"),
+        pytest.param("vi", "vi", id="vi"),
+        pytest.param("en", "en", id="en"),
+        pytest.param("en-US", "en", id="en-US"),
+        pytest.param("EN-gb;q=0.8", "en", id="case-and-quality"),
+        pytest.param("vi;q=0.2, en", "en", id="english-preferred"),
+        pytest.param("en;q=0.2, vi", "vi", id="vietnamese-preferred"),
+        pytest.param("en;q=0", "vi", id="english-refused"),
+        pytest.param("de, en;q=0.5", "en", id="english-as-fallback"),
+        pytest.param("fr", "vi", id="unsupported"),
+        pytest.param("*", "vi", id="any"),
+        pytest.param("en;q=abc", "vi", id="bad-quality-ignored"),
+        pytest.param(";;,,=", "vi", id="garbage"),
+        pytest.param("x" * 5000, "vi", id="huge"),
+    ],
+)
+def test_accept_language_negotiation(header: str | None, language: str) -> None:
+    assert negotiate_language(header) == language
