@@ -71,10 +71,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "indicator '{indicator}' is not in the catalog"),
     "future-observation": ("observed_at {observed_at} là thời điểm trong tương lai",
                            "observed_at {observed_at} is in the future"),
-    "unit-not-valid-on-date/ceased": ("đơn vị {unit} đã kết thúc hoạt động từ ngày {valid_to_vi}",
+    "unit-not-valid-on-date/ceased": ("đơn vị {unit} chỉ hoạt động đến hết ngày {valid_to_vi}",
                                       "unit {unit} ceased on {valid_to}"),
     "unit-not-valid-on-date/ceased-successors": (
-        "đơn vị {unit} đã kết thúc hoạt động từ ngày {valid_to_vi}; hãy báo cáo cho {units}",
+        "đơn vị {unit} chỉ hoạt động đến hết ngày {valid_to_vi}; hãy báo cáo cho {units}",
         "unit {unit} ceased on {valid_to}; report for {units} instead"),
     "unit-not-valid-on-date/not-yet": ("đơn vị {unit} chỉ tồn tại từ ngày {valid_from_vi}",
                                        "unit {unit} exists only from {valid_from}"),
