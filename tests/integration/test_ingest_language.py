@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from dxmon.problems import PROBLEM_TYPE_BASE
+from tests.integration.test_ingest import ingest_only  # noqa: F401 - the fixture: ingest without an aggregator
 from tests.pipeline import Pipeline, report
 
 pytestmark = pytest.mark.integration
@@ -15,15 +16,6 @@ VIETNAMESE = set("ăâđêôơưáàảãạấầẩẫậắằẳẵặéè�
 
 def is_vietnamese(text: str) -> bool:
     return bool(VIETNAMESE & set(text.lower()))
-
-
-@pytest.fixture
-async def ingest_only(nats_url: str, catalog):
-    p = Pipeline(nats_url, "postgresql://unused/never", catalog)
-    await p.setup()
-    await p.start_ingest()
-    yield p
-    await p.stop()
 
 
 BAD = [report(unit="QN-X-KHONGCO"), report(numerator=None, denominator=None, value=12.5)]
