@@ -10,7 +10,7 @@ import asyncio
 import getpass
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 import typer
@@ -39,8 +39,13 @@ def _run(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except AdminError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        _fail(str(exc))
+
+
+def _fail(message: str) -> NoReturn:
+    """_fail says what was refused (on stderr) and exits 2."""
+    typer.secho(f"lỗi: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
 
 
 def _catalog() -> Any:
@@ -87,7 +92,7 @@ def register(cli) -> None:
         sid = _run(lambda conn: admin.add_subscription(
             conn, catalog, unit=unit, with_descendants=with_descendants, pillars=pillar,
             min_severity=min_severity, channel=channel))
-        typer.echo(f"subscription {sid} added")
+        typer.echo(f"Đã thêm đăng ký nhận cảnh báo số {sid}.")
 
     @subs.command("list")
     def subscriptions_list() -> None:
@@ -96,10 +101,10 @@ def register(cli) -> None:
         from services.alerts.channels import redact
 
         rows = _run(repo.subscriptions)
-        table = Table("id", "unit", "descendants", "pillars", "min severity", "channel")
+        table = Table("Số", "Đơn vị", "Cả đơn vị trực thuộc", "Trụ cột", "Mức độ từ", "Kênh nhận")
         for s in rows:
-            table.add_row(str(s.id), s.unit, "yes" if s.with_descendants else "", ", ".join(s.pillars) or "all",
-                          s.min_severity.value, redact(s.channel.url))
+            table.add_row(str(s.id), s.unit, "có" if s.with_descendants else "", ", ".join(s.pillars) or "tất cả",
+                          words.SEVERITY[s.min_severity.value], redact(s.channel.url))
         console.print(table)
 
     @subs.command("remove")
@@ -108,9 +113,8 @@ def register(cli) -> None:
         from services.alerts import repository as repo
 
         if not _run(lambda conn: repo.remove_subscription(conn, subscription_id)):
-            typer.secho(f"error: no subscription {subscription_id}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
-        typer.echo(f"subscription {subscription_id} removed")
+            _fail(f"không có đăng ký số {subscription_id}")
+        typer.echo(f"Đã xóa đăng ký số {subscription_id}.")
 
     alerts = typer.Typer(help="Alerts raised from progress statuses; silences and acknowledgements.",
                          no_args_is_help=True)
@@ -126,8 +130,7 @@ def register(cli) -> None:
         try:
             wanted = State(state) if state else None
         except ValueError:
-            typer.secho(f"error: unknown state {state!r}: use firing or resolved", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
+            _fail(f"không có trạng thái {state!r}: dùng firing (chưa khắc phục) hoặc resolved (đã khắc phục)")
         rows = _run(lambda conn: repo.list_alerts(conn, datetime.now(UTC), wanted))
         if not rows:
             typer.echo("Không có cảnh báo nào.")
@@ -196,8 +199,7 @@ def register(cli) -> None:
         from services.alerts import repository as repo
 
         if not _run(lambda conn: repo.expire_silence(conn, silence_id, datetime.now(UTC))):
-            typer.secho(f"error: no running or upcoming silence {silence_id}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
+            _fail(f"không có lệnh {words.SILENCE.lower()} số {silence_id} đang hoặc sắp có hiệu lực")
         typer.echo(f"Đã kết thúc lệnh {words.SILENCE.lower()} số {silence_id}.")
 
     @alerts.command("ack")

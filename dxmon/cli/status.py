@@ -54,9 +54,9 @@ def parse_as_of(text: str | None, now: datetime) -> datetime:
             return end_of_local_day(date.fromisoformat(text))
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"not a date (YYYY-MM-DD) or ISO date-time: {text!r}") from None
+        raise typer.BadParameter(f"không phải ngày (YYYY-MM-DD) hay ngày giờ ISO 8601: {text!r}") from None
     if parsed.tzinfo is None:
-        raise typer.BadParameter("a date-time needs a UTC offset, e.g. 2026-01-20T09:00+07:00")
+        raise typer.BadParameter("ngày giờ cần có múi giờ, ví dụ 2026-01-20T09:00+07:00")
     return parsed
 
 
@@ -65,8 +65,8 @@ def unit_or_exit(catalog: Catalog, code: str) -> Unit:
     if code in catalog.units:
         return catalog.units[code]
     near = difflib.get_close_matches(code.upper(), list(catalog.units), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(near)}?" if near else "; `dxmon` units are listed in catalog/units.yaml"
-    typer.secho(f"error: unknown unit {code!r}{hint}", fg=typer.colors.RED, err=True)
+    hint = f"; có phải {', '.join(near)}?" if near else "; danh mục đơn vị ở catalog/units.yaml"
+    typer.secho(f"lỗi: mã đơn vị {code!r} không có trong danh mục{hint}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
 
@@ -165,6 +165,6 @@ def register(cli) -> None:
         try:
             points, received = asyncio.run(fetch_points(settings.database_url, chosen.code))
         except (OSError, asyncpg.PostgresError) as exc:
-            typer.secho(f"error: cannot read the database (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
+            typer.secho(f"lỗi: không đọc được cơ sở dữ liệu (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
         Console().print(status_table(catalog, chosen, points, received, when))

@@ -35,17 +35,17 @@ def test_subscriptions_add_list_remove(dxmon) -> None:
     added = dxmon("subscriptions", "add", "--unit", "QN-P-HONGGAI", "--channel", TELEGRAM, "--pillar",
                   "digital_government", "--min-severity", "critical")
     assert added.exit_code == 0, added.output
-    assert "subscription 1 added" in added.output
+    assert "Đã thêm đăng ký nhận cảnh báo số 1." in added.output
     assert dxmon("subscriptions", "add", "--unit", "QN", "--with-descendants", "--channel",
                  "mailto://smtp.example.vn?user=u&pass=p&to=lanhdao@example.vn").exit_code == 0
     listed = dxmon("subscriptions", "list")
     assert listed.exit_code == 0
-    assert "QN-P-HONGGAI" in listed.output and "tgram://…" in listed.output and "critical" in listed.output
+    assert "QN-P-HONGGAI" in listed.output and "tgram://…" in listed.output and "Nghiêm trọng" in listed.output
     assert "SECRETTOKEN" not in listed.output and "pass=p" not in listed.output
     assert dxmon("subscriptions", "remove", "1").exit_code == 0
     assert "QN-P-HONGGAI" not in dxmon("subscriptions", "list").output
     gone = dxmon("subscriptions", "remove", "1")
-    assert gone.exit_code == 2 and "no subscription 1" in gone.output
+    assert gone.exit_code == 2 and "lỗi: không có đăng ký số 1" in gone.output
 
 
 @pytest.mark.parametrize(
@@ -160,5 +160,5 @@ def test_silences_list_and_remove_and_alerts_list_says_what_is_muted(dxmon, behi
     assert "QN-P-HONGGAI" in ended.output and "Đã hết hạn" in ended.output
 
     again = dxmon("alerts", "silences", "remove", "1")
-    assert again.exit_code == 2 and "no running or upcoming silence 1" in again.output
+    assert again.exit_code == 2 and "không có lệnh tạm dừng thông báo số 1 đang hoặc sắp có hiệu lực" in again.output
     assert dxmon("alerts", "silences", "remove", "999").exit_code == 2
