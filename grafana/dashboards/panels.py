@@ -45,12 +45,8 @@ UNIT_DETAIL_UID = "dx-unit-detail"
 # Table cells that are unit codes link to the unit's own dashboard (the code column is hidden).
 UNIT_DETAIL_URL = f"/d/{UNIT_DETAIL_UID}?var-unit=${{__data.fields.unit}}&${{__url_time_range}}"
 
-LEVEL_LABELS: Mapping[str, str] = {
-    "province": "Tỉnh",
-    "department": "Sở, ban, ngành",
-    "district": "Cấp huyện",
-    "commune": "Cấp xã",
-}
+# The glossary's level names (dxmon.words), capitalised as a table cell starts.
+LEVEL_LABELS: Mapping[str, str] = {code: name[0].upper() + name[1:] for code, name in words.LEVEL.items()}
 PILLAR_LABELS: Mapping[str, str] = {
     "digital_government": "Chính quyền số",
     "digital_economy": "Kinh tế số",

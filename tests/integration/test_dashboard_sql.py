@@ -324,7 +324,7 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     communes = statuses.row(**{"Cấp": "Cấp xã"})
     # Worst status per unit: TUANCHAU behind, UONGBI missed, the 52 other communes have no data.
     assert (communes["Không đạt"], communes["Chậm tiến độ"], communes["Chưa có số liệu"]) == (1, 1, 52)
-    assert statuses.row(**{"Cấp": "Tỉnh"})["Chưa báo cáo"] == 1
+    assert statuses.row(**{"Cấp": "Cấp tỉnh"})["Chưa báo cáo"] == 1
     pairs = run.table("Chỉ tiêu của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Chính quyền số"})
     # DG-14 behind (TUANCHAU) and on track (UONGBI, QN); DG-04 missed (UONGBI); DG-02 overdue (TUANCHAU, QN).
     assert [pairs[k] for k in ("Chậm tiến độ", "Không đạt", "Chưa báo cáo", "Đúng tiến độ", "Đạt")] \

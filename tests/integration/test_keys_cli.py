@@ -5,23 +5,20 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-import nats
 import pytest
 from typer.testing import CliRunner
 
-from dxmon.bus import ensure_topology
 from dxmon.cli import build
 from dxmon.contracts import LOCAL_TZ
-from dxmon.settings import NatsSettings
+from tests.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def bus(nats_url: str) -> str:
-    nc = await nats.connect(nats_url)
-    await ensure_topology(nc.jetstream(), NatsSettings(nats_url=nats_url))
-    await nc.close()
+async def bus(nats_url: str, catalog) -> str:
+    """bus: NATS with the key bucket (and the pipeline's own test key)."""
+    await Pipeline(nats_url, "postgresql://unused/never", catalog).setup()
     return nats_url
 
 
@@ -35,7 +32,8 @@ def test_keys_list_shows_vietnam_time(bus: str, monkeypatch: pytest.MonkeyPatch)
     listed = runner.invoke(app, ["keys", "list"])
     assert listed.exit_code == 0, listed.output
     assert "giờ Việt Nam" in listed.output
-    [shown] = re.findall(r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}", listed.output)
+    [line] = [line for line in listed.output.splitlines() if "Sở Y tế" in line]
+    [shown] = re.findall(r"\d{2}/\d{2}/\d{4} \d{2}:\d{2}", line)
     local = datetime.strptime(shown, "%d/%m/%Y %H:%M").replace(tzinfo=LOCAL_TZ)
     # Seconds are dropped; the time read on a clock in Hạ Long, not UTC.
     assert before - timedelta(minutes=1) <= local <= datetime.now(UTC)
