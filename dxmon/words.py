@@ -68,8 +68,6 @@ MEASURE: Mapping[str, str] = {
     "rank": "thứ hạng",
     "boolean": "có/không",
 }
-NUMERATOR = "tử số"
-DENOMINATOR = "mẫu số"
 
 # Alerts (cảnh báo).
 SEVERITY: Mapping[str, str] = {"critical": "Nghiêm trọng", "warning": "Cần chú ý"}
