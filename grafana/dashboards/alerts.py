@@ -98,9 +98,9 @@ def critical_stat() -> PanelBuilder:
 
 def silenced_stat() -> PanelBuilder:
     return _count_stat(
-        "Đang tắt thông báo",
+        "Đang tạm dừng thông báo",
         f" AND {_SILENCED}",
-        "Cảnh báo đang mở nhưng thuộc một lệnh tắt thông báo còn hiệu lực: vẫn hiển thị ở đây, không gửi thông báo.",
+        "Cảnh báo đang mở nhưng thuộc một lệnh tạm dừng thông báo còn hiệu lực: vẫn hiển thị ở đây, không gửi thông báo.",
         "blue",
     )
 
@@ -109,7 +109,7 @@ def acknowledged_stat() -> PanelBuilder:
     return _count_stat(
         "Đã có người nhận xử lý",
         f" AND {_ACKNOWLEDGED}",
-        "Cảnh báo đang mở đã được xác nhận (có người nhận xử lý): không nhắc lại cho tới hết hạn xác nhận.",
+        "Cảnh báo đang mở đã được tiếp nhận (có người nhận xử lý): không nhắc lại cho tới hết hạn tiếp nhận.",
         "blue",
     )
 
@@ -132,8 +132,8 @@ def open_alerts_table() -> PanelBuilder:
                        a.target AS "Mục tiêu", a.milestone AS "Hạn",
                        (SELECT max(s.ends_at) FROM silences s
                         WHERE s.unit = a.unit AND (s.indicator IS NULL OR s.indicator = a.indicator)
-                          AND s.starts_at <= now() AND s.ends_at > now()) AS "Tắt thông báo đến",
-                       k.until AS "Xác nhận đến", k.created_by AS "Người xác nhận"
+                          AND s.starts_at <= now() AND s.ends_at > now()) AS "Tạm dừng thông báo đến",
+                       k.until AS "Tiếp nhận đến", k.created_by AS "Người tiếp nhận"
                 FROM shown a
                 JOIN units u ON u.code = a.unit
                 JOIN indicators i ON i.code = a.indicator
@@ -142,8 +142,8 @@ def open_alerts_table() -> PanelBuilder:
                 ORDER BY a.severity = 'critical' DESC, a.starts_at, a.unit, a.indicator
                 """
             ),
-            description="Các cảnh báo chưa kết thúc, nghiêm trọng và lâu nhất ở trên; kèm lệnh tắt thông báo và xác "
-            "nhận đang hiệu lực. Bấm tên đơn vị để xem chi tiết.",
+            description="Các cảnh báo chưa kết thúc, nghiêm trọng và lâu nhất ở trên; kèm lệnh tạm dừng thông báo và "
+            "tiếp nhận đang hiệu lực. Bấm tên đơn vị để xem chi tiết.",
         ),
         *unit_link_columns(),
         status_column("Loại"),
@@ -207,7 +207,7 @@ def history_table() -> PanelBuilder:
 def silences_table() -> PanelBuilder:
     return with_columns(
         default_table(
-            "Lệnh tắt thông báo",
+            "Lệnh tạm dừng thông báo",
             Sql.table(
                 f"""
                 SELECT s.unit AS unit, coalesce(u.name_vi, s.unit) AS "Đơn vị",
@@ -223,8 +223,8 @@ def silences_table() -> PanelBuilder:
                 LIMIT 500
                 """
             ),
-            description="Lệnh tắt thông báo còn hiệu lực, sắp bắt đầu, hoặc đã hết hạn trong khoảng thời gian đang xem. "
-            "Trong thời gian tắt, cảnh báo của đơn vị (một chỉ tiêu hoặc tất cả) vẫn mở nhưng không gửi thông báo.",
+            description="Lệnh tạm dừng thông báo còn hiệu lực, sắp bắt đầu, hoặc đã hết hạn trong khoảng thời gian đang xem. "
+            "Trong thời gian tạm dừng, cảnh báo của đơn vị (một chỉ tiêu hoặc tất cả) vẫn mở nhưng không gửi thông báo.",
         ),
         *unit_link_columns(),
     )
@@ -233,12 +233,12 @@ def silences_table() -> PanelBuilder:
 def acknowledgements_table() -> PanelBuilder:
     return with_columns(
         default_table(
-            "Xác nhận xử lý",
+            "Tiếp nhận xử lý",
             Sql.table(
                 f"""
                 SELECT a.unit AS unit, u.name_vi AS "Đơn vị", i.name_vi AS "{words.INDICATOR}", a.kind AS "Loại",
-                       k.created_at AS "Xác nhận lúc", k.until AS "Đến", k.reason AS "Lý do",
-                       k.created_by AS "Người xác nhận", a.state AS "Cảnh báo"
+                       k.created_at AS "Tiếp nhận lúc", k.until AS "Đến", k.reason AS "Lý do",
+                       k.created_by AS "Người tiếp nhận", a.state AS "Cảnh báo"
                 FROM acknowledgements k
                 JOIN alerts a ON a.fingerprint = k.fingerprint
                 JOIN units u ON u.code = a.unit
@@ -261,7 +261,7 @@ def build() -> dash.Dashboard:
         default_dashboard(
             "Cảnh báo",
             UID,
-            "Cảnh báo chậm tiến độ, có nguy cơ, không đạt và quá hạn báo cáo: đang mở, lịch sử, tắt thông báo và xác nhận.",
+            "Cảnh báo chậm tiến độ, có nguy cơ, không đạt và chưa báo cáo: đang mở, lịch sử, tạm dừng thông báo và tiếp nhận.",
         )
         .time("now-30d", "now")
         .refresh("5m")

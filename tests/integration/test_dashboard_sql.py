@@ -403,19 +403,19 @@ async def test_unit_detail_of_a_ceased_unit_reads_its_own_history(seeded: Seeded
 async def test_alerts_dashboard_counts_open_silenced_and_acknowledged(seeded: Seeded, reader: asyncpg.Connection) -> None:
     window = time_range_for("dx-alerts", seeded)
     run = await run_dashboard(reader, "dx-alerts", window, {}, timescaledb=False)
-    stat = {t: run.table(t).rows[0][0] for t in ("Cảnh báo đang mở", "Nghiêm trọng", "Đang tắt thông báo",
+    stat = {t: run.table(t).rows[0][0] for t in ("Cảnh báo đang mở", "Nghiêm trọng", "Đang tạm dừng thông báo",
                                                   "Đã có người nhận xử lý")}
-    assert stat == {"Cảnh báo đang mở": 4, "Nghiêm trọng": 1, "Đang tắt thông báo": 1, "Đã có người nhận xử lý": 1}
+    assert stat == {"Cảnh báo đang mở": 4, "Nghiêm trọng": 1, "Đang tạm dừng thông báo": 1, "Đã có người nhận xử lý": 1}
     open_alerts = run.table("Danh sách cảnh báo đang mở")
     assert open_alerts.rows[0]["unit"] == MISSED and open_alerts.rows[0]["Mức độ"] == "critical"
-    assert open_alerts.row(unit=MISSED)["Tắt thông báo đến"] is not None
-    assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-02"})["Người xác nhận"] == "chuyên viên A"
+    assert open_alerts.row(unit=MISSED)["Tạm dừng thông báo đến"] is not None
+    assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-02"})["Người tiếp nhận"] == "chuyên viên A"
     assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-14"})["Loại"] == "behind"
     assert sorted(run.table("Lịch sử cảnh báo").column("Diễn biến")) == ["firing"] * 4
     events = run.table("Cảnh báo phát sinh và kết thúc")
     assert sum(r["value"] for r in events.rows) == 4 and set(events.column("metric")) == {"Đang mở"}
-    assert run.table("Lệnh tắt thông báo").row(unit=MISSED)["Chỉ tiêu"] == "Tất cả chỉ tiêu"
-    assert run.table("Xác nhận xử lý").row(unit=BEHIND)["Lý do"] == "đã nhắc đơn vị"
+    assert run.table("Lệnh tạm dừng thông báo").row(unit=MISSED)["Chỉ tiêu"] == "Tất cả chỉ tiêu"
+    assert run.table("Tiếp nhận xử lý").row(unit=BEHIND)["Lý do"] == "đã nhắc đơn vị"
 
     behind_only = await run_dashboard(reader, "dx-alerts", window, {"kind": ["behind"]}, timescaledb=False)
     assert behind_only.table("Danh sách cảnh báo đang mở").column("unit") == [BEHIND]
