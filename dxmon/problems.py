@@ -316,3 +316,21 @@ def _dedupe(issues: list[Issue]) -> list[Issue]:
             seen.add(key)
             out.append(i)
     return out
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(p: Problem, request: Any = None):
+    """problem_response renders ``p`` as an RFC 9457 response (starlette is imported only by HTTP services).
+
+    Given the ``request``, its prose is in the language the request's Accept-Language asks for (and the
+    response says which); without it, in Vietnamese.
+    """
+    from starlette.responses import JSONResponse
+
+    if request is None:
+        return JSONResponse(p.to_json(), status_code=p.status, media_type=PROBLEM_JSON, headers=p.headers)
+    language = negotiate_language(request.headers.get("accept-language"))
+    headers = {**p.headers, "Content-Language": language, "Vary": "Accept-Language"}
+    return JSONResponse(p.to_json(language), status_code=p.status, media_type=PROBLEM_JSON, headers=headers)

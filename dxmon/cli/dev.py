@@ -34,7 +34,7 @@ from dxmon.catalog import Catalog
 from dxmon.cli.setup import setup_database, setup_nats
 from dxmon.cli.simulate import last_month_end, run_simulation
 from dxmon.keys import KeyStore
-from dxmon.settings import NatsSettings
+from dxmon.settings import AggregatorSettings, NatsSettings
 
 console = Console()
 
@@ -188,6 +188,29 @@ def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None
             console.print(f"  • {subject}")
 
 
+def local_services(state: Path, env: dict[str, str], ingest_port: int, with_alerts: bool) -> list[Service]:
+    """local_services: the services in start order (sinks first), each on 127.0.0.1 at the port its
+    settings name (DX_AGGREGATOR_METRICS_PORT, DX_ALERTS_PORT; ingest: --ingest-port) and probed there."""
+    py = [sys.executable, "-m", "dxmon", "serve"]
+    loopback = ["--host", "127.0.0.1"]
+    ports = {"aggregator": AggregatorSettings().aggregator_metrics_port}
+    if with_alerts:
+        from services.alerts.settings import AlertsSettings
+
+        ports["alerts"] = AlertsSettings(alerts_host="127.0.0.1").alerts_port
+    ports["ingest"] = ingest_port
+    return [Service(name, [*py, name, *loopback, "--port", str(port)], f"http://127.0.0.1:{port}/readyz",
+                    state / "logs" / f"{name}.log", env) for name, port in ports.items()]
+
+
+def print_how_to_reach(state_file: Path, settings: dict[str, str]) -> None:
+    """print_how_to_reach says how other dxmon commands find this stack."""
+    console.print(f"dxmon commands run in {state_file.parent.parent} use this stack ({state_file}), e.g. "
+                  "`dxmon status QN-P-HONGGAI`, `dxmon keys list`; DX_ variables and .env override it")
+    exports = " ".join(f"DX_{name.upper()}={value}" for name, value in settings.items())
+    console.print(f"from another directory: export {exports}", soft_wrap=True)
+
+
 def register(cli) -> None:
     @cli.app.command("dev")
     def dev(
@@ -235,6 +258,10 @@ def register(cli) -> None:
             applied, mode, _ = asyncio.run(setup_database(database_url, catalog, False))
             asyncio.run(setup_nats(nats_settings))
             console.print(f"database ready ({mode}; {len(applied)} migration(s) applied), streams ready")
+            # From here on, dxmon commands run in this directory reach this stack (DX_ variables still win).
+            state_file = Path.cwd() / devstack.DEV_STATE_FILE
+            dev_settings = {"nats_url": nats_srv.url, "database_url": database_url}
+            devstack.write_dev_state(state_file, dev_settings)
             token = asyncio.run(ensure_demo_key(nats_settings, catalog, state / "demo-key"))
             with_alerts = importlib.util.find_spec("dxmon.cli.alerts") is not None
             if with_alerts:
@@ -244,15 +271,8 @@ def register(cli) -> None:
                    "PYTHONUNBUFFERED": "1",
                    # Demo pace: digests every 10 s instead of 30 s.
                    "DX_ALERTS_FLUSH_INTERVAL_SECONDS": os.environ.get("DX_ALERTS_FLUSH_INTERVAL_SECONDS", "10")}
-            py = [sys.executable, "-m", "dxmon", "serve"]
-            services.append(Service("aggregator", [*py, "aggregator", "--host", "127.0.0.1"],
-                                    "http://127.0.0.1:9102/readyz", state / "logs" / "aggregator.log", env))
-            if with_alerts:
-                services.append(Service("alerts", [*py, "alerts"], os.environ.get(
-                    "DX_DEV_ALERTS_READY_URL", "http://127.0.0.1:9103/readyz"), state / "logs" / "alerts.log", env))
+            services.extend(local_services(state, env, ingest_port, with_alerts))
             ingest_url = f"http://127.0.0.1:{ingest_port}"
-            services.append(Service("ingest", [*py, "ingest", "--host", "127.0.0.1", "--port", str(ingest_port)],
-                                    f"{ingest_url}/readyz", state / "logs" / "ingest.log", env))
             for svc in services:  # sinks first: aggregator and alerts before ingest
                 svc.start()
                 svc.wait_ready()
@@ -266,6 +286,7 @@ def register(cli) -> None:
                 _wait_drained(nats_settings, timeout=120)
             mails = _wait_for_mail(state / "mail", timeout=90) if with_alerts and simulate else None
             print_summary(asyncio.run(summary(database_url)), ingest_url, state, mails)
+            print_how_to_reach(state_file, dev_settings)
             if once:
                 return
             console.print("[bold]Ctrl-C to stop[/bold]")
@@ -279,6 +300,7 @@ def register(cli) -> None:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
         finally:
+            devstack.remove_dev_state(Path.cwd() / devstack.DEV_STATE_FILE)
             for svc in reversed(services):
                 svc.stop()
             for srv in reversed(servers):

@@ -6,6 +6,9 @@ the hidden ``indicator`` repeats the history panel once per indicator that appli
 level. History is the unit's own values in force (``period_values``); for a unit that succeeded
 others (the 54 communes from 01/07/2025) the predecessors' history, re-aggregated by the evaluator
 (``successor_values``), is drawn beside it, so 2022–2025 reads on the new unit's page.
+The repeated panel's SQL writes ``${indicator:sqlstring}``, never ``$indicator``: a repeat clone
+gets its value without the multi/All flags on Grafana 11.6, which would insert it unquoted
+(grafana/interpolate.py, ``repeat_clones``).
 """
 
 from __future__ import annotations
@@ -223,7 +226,7 @@ def _unit_series(table: str, label: str, ref_id: str) -> Sql:
         f"""
         SELECT observed_at AS "time", value AS "{label}"
         FROM {table}
-        WHERE unit = '$unit' AND indicator IN ($indicator) AND $__timeFilter(observed_at)
+        WHERE unit = '$unit' AND indicator IN (${{indicator:sqlstring}}) AND $__timeFilter(observed_at)
         ORDER BY 1
         """,
         ref_id,
@@ -244,7 +247,7 @@ def indicator_history_timeseries() -> PanelBuilder:
             FROM targets t
             JOIN units u ON u.code = '$unit' AND t.level = u.level
             JOIN indicators i ON i.code = t.indicator
-            WHERE t.indicator IN ($indicator) AND i.measure <> 'boolean'
+            WHERE t.indicator IN (${{indicator:sqlstring}}) AND i.measure <> 'boolean'
         ),
         milestone AS (
             SELECT m.indicator, m.deadline, m.value
@@ -291,7 +294,7 @@ def indicator_history_timeseries() -> PanelBuilder:
         SELECT m.deadline::timestamp AT TIME ZONE {TZ} AS "time", m.value AS "Mục tiêu"
         FROM target_milestones m
         JOIN units u ON u.code = '$unit' AND m.level = u.level
-        WHERE m.indicator IN ($indicator)
+        WHERE m.indicator IN (${{indicator:sqlstring}})
         ORDER BY 1
         """,
         "D",

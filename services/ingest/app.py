@@ -41,7 +41,7 @@ from dxmon.bus import make_broker
 from dxmon.catalog import Catalog
 from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, SCHEMA_VERSION, ReportIn, report_subject
 from dxmon.keys import Authenticated, KeyRing
-from dxmon.problems import Issue, Problem, Text, negotiate_language, say
+from dxmon.problems import PROBLEM_JSON, Issue, Problem, Text, problem_response, say
 from dxmon.settings import IngestSettings
 from dxmon.validation import check_report
 from services.ingest.parsing import JSON, NDJSON, invalid_reports, parse_reports, too_many, unsupported_media_type
@@ -70,7 +70,6 @@ log.addFilter(RefusedPublishLog())
 
 RETRY_AFTER_SECONDS = 5
 READ_TIMEOUT_SECONDS = 60.0  # a whole body (≤ DX_MAX_BODY_BYTES) must arrive within this; else 408
-PROBLEM_JSON = "application/problem+json"
 ACCEPT_LANGUAGE = {
     "name": "Accept-Language", "in": "header", "required": False, "schema": {"type": "string"},
     "description": "Language of a refusal's detail and messages: Vietnamese unless English is preferred "
@@ -157,13 +156,6 @@ def encode_events(reports: list[ReportIn], received_at: datetime, caller: Authen
         Outgoing(report_subject(r.unit, r.indicator), r.model_dump_json().encode()[:-1] + suffix, str(r.event_id))
         for r in reports
     ]
-
-
-def problem_response(p: Problem, request: Request) -> JSONResponse:
-    """problem_response sends ``p`` as problem+json, its prose in the language the request accepts."""
-    language = negotiate_language(request.headers.get("accept-language"))
-    headers = {**p.headers, "Content-Language": language, "Vary": "Accept-Language"}
-    return JSONResponse(p.to_json(language), status_code=p.status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def problem_doc(description: str, *headers: str, example: Problem | None = None) -> dict[str, Any]:
@@ -461,17 +453,21 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: NATS connected and keys loaded",
-             responses={503: {"description": "Not ready; the body says why"}})
-    async def readyz() -> JSONResponse:
+    def readiness() -> JSONResponse:
         connected = bool(broker.connection and broker.connection.is_connected)
         ready = connected and keyring.loaded.is_set()
         detail = "ready" if ready else bus.status
-        return JSONResponse({"ready": ready, "detail": detail, "keys": len(keyring)}, status_code=200 if ready else 503)
+        return JSONResponse({"ready": ready, "detail": detail}, status_code=200 if ready else 503)
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics_endpoint() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    app.state.readiness = readiness
+
+    @app.get("/readyz", summary="Readiness: NATS connected and keys loaded",
+             responses={503: {"description": "Not ready; the body says why"}})
+    async def readyz() -> JSONResponse:
+        return readiness()
+
+    if settings.ingest_metrics_port is None:  # else on the internal port only (create_ops_app)
+        add_metrics_route(app, metrics)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -488,3 +484,26 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def add_metrics_route(app: FastAPI, metrics: Metrics) -> None:
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_ops_app(app: FastAPI) -> FastAPI:
+    """create_ops_app: ingest's /metrics, /readyz and /healthz for DX_INGEST_METRICS_PORT, a port kept
+    on the internal network (the compose file does not publish it), reading ``app``'s state."""
+    ops = FastAPI(title="dx-monitor ingest (operations)", openapi_url=None, docs_url=None, redoc_url=None)
+    add_metrics_route(ops, app.state.metrics)
+
+    @ops.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @ops.get("/readyz")
+    async def readyz() -> JSONResponse:
+        return app.state.readiness()
+
+    return ops

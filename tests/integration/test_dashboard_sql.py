@@ -37,7 +37,7 @@ from dxmon.contracts import ReportReceived, end_of_local_day
 from dxmon.store.progress_repository import evaluate
 from dxmon.store.reports_repository import record_dead_letter, store_reports
 from grafana.build import PROVISIONING_DIR, flat_panels
-from grafana.execute import render_target, resolve_variables, targets
+from grafana.execute import panel_queries, resolve_variables
 from grafana.interpolate import QueryContext, TimeRange
 from services.alerts.repository import acknowledge, add_silence, sync_alerts
 from tests.conftest import create_database
@@ -166,11 +166,16 @@ async def run_dashboard(conn: asyncpg.Connection, uid: str, time_range: TimeRang
     resolved = await resolve_variables(conn, model, time_range, choices, timescaledb=timescaledb)
     run = Run(resolved.options)
     ctx = QueryContext(time_range, resolved.variables, timescaledb=timescaledb)
-    for panel, target in targets(model):
-        result = await execute(conn, render_target(panel, target, ctx))
+    for panel, target, clone, sql in panel_queries(model, ctx):
+        result = await execute(conn, sql)
         check_shape(uid, panel, target, result)
-        run.panels.setdefault(panel["title"], {})[target["refId"]] = result
+        run.panels.setdefault(panel_key(panel, clone), {})[target["refId"]] = result
     return run
+
+
+def panel_key(panel: dict[str, Any], clone: str | None) -> str:
+    """panel_key: a panel's title; a repeated panel's clone adds its value (``${indicator:text}#DG-14``)."""
+    return panel["title"] if clone is None else f"{panel['title']}#{clone}"
 
 
 DATA_FIELD = re.compile(r"\$\{__data\.fields\.(\w+)\}")
@@ -250,7 +255,12 @@ async def test_every_query_runs_with_its_panels_shape(
 ) -> None:
     run = await run_dashboard(reader, uid, time_range_for(uid, seeded), choices, timescaledb=timescaledb)
     expected = {p["title"] for p in flat_panels(dashboard(uid)) if p.get("targets")}
-    assert set(run.panels) == expected
+    assert {key.split("#")[0] for key in run.panels} == expected
+    repeated = [p for p in flat_panels(dashboard(uid)) if p.get("repeat")]
+    for panel in repeated:  # one clone per value: every applicable indicator for "All"
+        clones = [key for key in run.panels if key.startswith(panel["title"] + "#")]
+        chosen = choices.get(panel["repeat"])
+        assert len(clones) == (1 if isinstance(chosen, str) else len(run.options[panel["repeat"]])), clones
 
 
 # ───────────────────────────── the story's numbers ─────────────────────────────
@@ -374,7 +384,7 @@ async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Co
     lineage = run.table("Đơn vị tiền thân và kế thừa")
     assert set(lineage.column("unit")) == {"QN-HALONG-P-DAIYEN", PREDECESSOR, "QN-HALONG-P-HAKHAU"}
 
-    history = run.panels["${indicator:text}"]
+    history = run.panels["${indicator:text}#DG-14"]
     assert history["A"].column("Giá trị báo cáo") == [20]
     assert history["B"].column("Đơn vị tiền thân (tổng hợp)") == [40, 45]  # 2022–2025 from the old commune
     assert history["D"].column("Mục tiêu") == [60, 100]
@@ -397,7 +407,7 @@ async def test_unit_detail_of_a_ceased_unit_reads_its_own_history(seeded: Seeded
                               timescaledb=False)
     assert run.table("Thông tin đơn vị").rows[0]["Hiệu lực đến"] == date(2025, 6, 30)
     assert run.table("Đơn vị tiền thân và kế thừa").row(unit=BEHIND)["Quan hệ"] == "Kế thừa"
-    assert run.panels["${indicator:text}"]["A"].column("Giá trị báo cáo") == [40, 45]
+    assert run.panels["${indicator:text}#DG-14"]["A"].column("Giá trị báo cáo") == [40, 45]
 
 
 async def test_alerts_dashboard_counts_open_silenced_and_acknowledged(seeded: Seeded, reader: asyncpg.Connection) -> None:
