@@ -95,3 +95,16 @@ async def test_unknown_route_is_a_vietnamese_problem(ingest_only: Pipeline) -> N
         answer = await client.get("/v1/nowhere")
     assert answer.status_code == 404 and answer.json()["reason"] == "not-found"
     assert answer.json()["detail"] == "không có địa chỉ này"
+
+
+async def test_openapi_shows_each_refusal_in_both_languages(ingest_only: Pipeline) -> None:
+    async with httpx.AsyncClient(base_url=ingest_only.ingest_url) as client:
+        doc = (await client.get("/openapi.json")).json()
+    post = doc["paths"]["/v1/reports"]["post"]
+    assert any(p["name"] == "Accept-Language" and p["in"] == "header" for p in post["parameters"])
+    for status in ("400", "401", "413", "415", "422", "429", "503"):
+        examples = post["responses"][status]["content"]["application/problem+json"]["examples"]
+        vi, en = examples["vi"]["value"], examples["en"]["value"]
+        assert vi["status"] == en["status"] == int(status)
+        assert (vi["type"], vi["title"], vi["reason"]) == (en["type"], en["title"], en["reason"])
+        assert is_vietnamese(vi["detail"]) and not is_vietnamese(en["detail"]), status
