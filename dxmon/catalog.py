@@ -23,10 +23,14 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from dxmon.contracts import CATEGORY_PATTERN as CONTRACT_CATEGORY_PATTERN
+from dxmon.periods import ReportingPeriod, ReportingWindow, period_of
+
 SCHEMA = "dx-catalog/1"
 INDICATORS_FILE = "indicators.yaml"
 UNITS_FILE = "units.yaml"
 CODE_PATTERN = re.compile(r"^[A-Z0-9_-]+$")
+CATEGORY_PATTERN = re.compile(CONTRACT_CATEGORY_PATTERN)  # lowercase, unlike codes
 
 
 # ───────────────────────────── public model ─────────────────────────────
@@ -125,6 +129,33 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Category:
+    """Category: one part an indicator is disaggregated into (e.g. DG-01 by competence level)."""
+
+    code: str
+    name_vi: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Observation: a documentary figure from the research (``reference_observations``).
+
+    Only those with a ``category`` (or on an indicator without categories) and a unit can be loaded as
+    reports (``dxmon catalog load-observations``); the others describe a level or the whole country.
+    """
+
+    period_end: date
+    source: tuple[str, ...]
+    unit: str | None
+    level: Level | None
+    category: str | None
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    scope: str | None
+
+
+@dataclass(frozen=True)
 class Indicator:
     """Indicator: one measurable thing units report.
 
@@ -145,6 +176,12 @@ class Indicator:
     numerator: str | None
     denominator: str | None
     targets: tuple[Target, ...] = ()
+    categories: tuple[Category, ...] = ()
+    observations: tuple[Observation, ...] = ()
+
+    def category(self, code: str) -> Category | None:
+        """category returns the category ``code`` of this indicator, or None when it has none such."""
+        return next((c for c in self.categories if c.code == code), None)
 
     def target_for(self, level: Level) -> Target | None:
         """target_for returns the target that applies to ``level``, or None when there is none."""
@@ -225,6 +262,7 @@ class Catalog:
 
     indicators: Mapping[str, Indicator]
     units: Mapping[str, Unit]
+    reporting_window: ReportingWindow = ReportingWindow.CALENDAR
     _children: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)
     _predecessors: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)
 
@@ -254,6 +292,10 @@ class Catalog:
         if problems or catalog is None:
             raise CatalogError(problems)
         return catalog
+
+    def period_of(self, indicator: str, instant: datetime | date) -> ReportingPeriod:
+        """period_of is the reporting period of ``indicator``'s cadence (and the programme's window) holding ``instant``."""
+        return period_of(instant, self.indicators[indicator].cadence.period, self.reporting_window)
 
     def _unit(self, code: str) -> Unit:
         try:
@@ -506,12 +548,22 @@ class _TargetIn(_Model):
 
 
 class _ObservationIn(BaseModel):
-    # Documentary figures from the research: free-form, but dates, sources and units are still checked.
+    # Documentary figures from the research: free-form, but dates, sources, units and figures are still checked.
     model_config = ConfigDict(extra="allow", frozen=True)
     period_end: IsoDate
     source: SourceKeys
     unit: str | None = None
     level: Level | None = None
+    category: str | None = None
+    scope: str | None = None
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    numerator: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
+    denominator: Annotated[float, Field(allow_inf_nan=False, gt=0)] | None = None
+
+
+class _CategoryIn(_Model):
+    code: str
+    name_vi: Text
 
 
 class _IndicatorIn(_Model):
@@ -531,6 +583,7 @@ class _IndicatorIn(_Model):
     part_of: str | None = None
     note: str | None = None
     target: Annotated[list[_TargetIn], BeforeValidator(_wrap_target)] = []
+    categories: list[_CategoryIn] = []
     reference_observations: list[_ObservationIn] = []
 
 
@@ -541,6 +594,8 @@ class _ProgrammeIn(_Model):
     counts: dict[str, Any]
     review_2024_03_19: dict[str, Any] | None = None
     implementing_documents: list[dict[str, Any]] = []
+    # Nghị định 09/2019's window (15th → 14th) or calendar periods; see dxmon/periods.py.
+    reporting_window: ReportingWindow = ReportingWindow.CALENDAR
     note: str | None = None
 
 
@@ -807,10 +862,28 @@ def _check_indicators(items: list[_Item], unit_codes: set[str] | None, out: _Col
         if ind.cadence.grace_days < ind.cadence.timely_days:
             out.add(item.line("cadence"), f"{label}: cadence grace_days must be >= timely_days")
         _check_targets(item, out)
+        _check_categories(item, out)
         if unit_codes is not None:
             for index, obs in enumerate(ind.reference_observations):
                 if obs.unit is not None and obs.unit not in unit_codes:
                     out.add(item.line("reference_observations", index), f"{label}: observation unit {obs.unit!r} is not a known unit")
+
+
+def _check_categories(item: _Item, out: _Collector) -> None:
+    ind: _IndicatorIn = item.model
+    label = f"indicator {ind.code}"
+    codes = [c.code for c in ind.categories]
+    if codes and ind.measure not in (Measure.RATIO, Measure.COUNT):
+        # A total sums its categories: parts of ratios, or counts; a percentage or rank cannot be summed.
+        out.add(item.line("categories"), f"{label}: only ratio and count indicators can have categories")
+    for index, code in enumerate(codes):
+        if not CATEGORY_PATTERN.match(code):
+            out.add(item.line("categories", index), f"{label}: category code {code!r} must match {CATEGORY_PATTERN.pattern}")
+        if codes.index(code) != index:
+            out.add(item.line("categories", index), f"{label}: category {code!r} is listed twice")
+    for index, obs in enumerate(ind.reference_observations):
+        if obs.category is not None and obs.category not in codes:
+            out.add(item.line("reference_observations", index), f"{label}: observation category {obs.category!r} is not one of its categories")
 
 
 def _check_targets(item: _Item, out: _Collector) -> None:
@@ -894,13 +967,16 @@ def _load(directory: Path | None) -> tuple[Catalog | None, list[Problem]]:
 
     ind_out = _Collector(directory / INDICATORS_FILE, problems)
     ind_items: list[_Item] = []
+    window = ReportingWindow.CALENDAR
     ind_doc = _read(directory / INDICATORS_FILE, ind_out)
     if ind_doc is not None:
         allowed = {"schema", "programme", "sources", "indicators"}
         sources, raw_indicators = _header(ind_doc, ind_out, "indicators", allowed)
         programme = ind_doc.get("programme")
         if isinstance(programme, _Located):
-            _validate_items([programme], _ProgrammeIn, "programme", ind_out, programme.line)
+            programme_items = _validate_items([programme], _ProgrammeIn, "programme", ind_out, programme.line)
+            if programme_items:
+                window = programme_items[0].model.reporting_window
         elif "programme" in ind_doc:
             ind_out.add(ind_doc.key_lines["programme"], "programme must be a mapping")
         ind_items = _validate_items(raw_indicators, _IndicatorIn, "indicator", ind_out, ind_doc.key_lines.get("indicators", 1))
@@ -916,7 +992,7 @@ def _load(directory: Path | None) -> tuple[Catalog | None, list[Problem]]:
         return None, problems
     units = {item.model.code: _build_unit(item.model) for item in unit_items}
     indicators = {item.model.code: _build_indicator(item.model) for item in ind_items}
-    return Catalog(indicators=indicators, units=units), []
+    return Catalog(indicators=indicators, units=units, reporting_window=window), []
 
 
 def _build_unit(u: _UnitIn) -> Unit:
@@ -974,6 +1050,12 @@ def _build_indicator(ind: _IndicatorIn) -> Indicator:
         numerator=ind.numerator,
         denominator=ind.denominator,
         targets=targets,
+        categories=tuple(Category(code=c.code, name_vi=c.name_vi) for c in ind.categories),
+        observations=tuple(
+            Observation(period_end=o.period_end, source=o.source, unit=o.unit, level=o.level, category=o.category,
+                        value=o.value, numerator=o.numerator, denominator=o.denominator, scope=o.scope)
+            for o in ind.reference_observations
+        ),
     )
 
 

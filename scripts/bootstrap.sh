@@ -23,3 +23,13 @@ spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 echo "bootstrap: installing dx-monitor${extras:+[$extras]} into .venv" >&2
 .venv/bin/uv pip install --python .venv/bin/python -q -e "$spec"
+# Debian's prometheus-alertmanager for the real-Alertmanager test (tests/integration/alerts/
+# test_alertmanager_real.py; TECH-NOTES §8). Installed only when missing and only as root (CI
+# containers); elsewhere the test skips, and fails when CI is set.
+if ! command -v prometheus-alertmanager >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "bootstrap: installing prometheus-alertmanager (apt)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends prometheus-alertmanager >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus-alertmanager >/dev/null; } \
+    || echo "bootstrap: could not install prometheus-alertmanager; its test will skip (fail in CI)" >&2
+fi

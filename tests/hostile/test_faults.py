@@ -63,7 +63,7 @@ pytestmark = pytest.mark.e2e
 
 def batches(n_batches: int, size: int, unit: str = "QN-P-HONGGAI") -> list[list[dict]]:
     """batches of distinct valid reports (months and indicators vary, so derived tables see corrections)."""
-    return [[report(unit=unit, indicator=("DG-04", "DG-02", "DS-08")[i % 3], day=f"2026-{1 + i % 9:02d}-28",
+    return [[report(unit=unit, indicator=("DG-04", "DG-03", "DS-08")[i % 3], day=f"2026-{1 + i % 9:02d}-28",
                     numerator=i % 90, denominator=100) for i in range(size)] for _ in range(n_batches)]
 
 

@@ -107,7 +107,7 @@ async def test_stored_notice_is_published_after_commit(pipeline: Pipeline):
 
         sub = await nc.subscribe("dx.stored.v1.>", cb=collect)
         async with httpx.AsyncClient(base_url=pipeline.ingest_url, headers=pipeline.headers) as client:
-            await client.post("/v1/reports", json=[report(day="2025-09-30"), report(indicator="DG-02", day="2025-09-30")])
+            await client.post("/v1/reports", json=[report(day="2025-09-30"), report(indicator="DG-02", day="2025-09-30", category="commune")])
         for _ in range(50):
             if notices:
                 break

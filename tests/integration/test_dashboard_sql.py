@@ -52,10 +52,12 @@ MINUTE_BATCH = datetime(2026, 1, 10, 9, 0, tzinfo=LOCAL)
 NUMERIC = (int, float, Decimal)
 
 
-def report(unit: str, indicator: str, period_end: date, received: datetime, numerator: float, denominator: float) -> ReportReceived:
+def report(unit: str, indicator: str, period_end: date, received: datetime, numerator: float | None,
+           denominator: float | None, category: str | None = None) -> ReportReceived:
     return ReportReceived(
         event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at=end_of_local_day(period_end),
         numerator=numerator, denominator=denominator, received_at=received, agency="test", key_id="test-key",
+        category=category,
     )
 
 
@@ -68,6 +70,14 @@ def batches() -> list[tuple[datetime, list[ReportReceived]]]:
                                         report(DISTRICT, "DG-14", date(2024, 12, 31), jan25, 75, 100)]),
         (apr25 + timedelta(seconds=5), [report(PREDECESSOR, "DG-14", date(2025, 3, 31), apr25, 45, 100)]),
         (nov25 + timedelta(seconds=5), [report(BEHIND, "DG-02", date(2025, 10, 31), nov25, 40, 100)]),
+        # DG-01 by category: dashboards read the totals (category ''), never the parts beside them.
+        (nov25 + timedelta(seconds=6), [report("QN", "DG-01", date(2025, 10, 31), nov25, 628, 1000, "province"),
+                                        report("QN", "DG-01", date(2025, 10, 31), nov25, 97, 200, "district"),
+                                        report(BEHIND, "DG-01", date(2025, 10, 31), nov25, 10, 100, "province"),
+                                        report(BEHIND, "DG-01", date(2025, 10, 31), nov25, 30, 100, "commune"),
+                                        # Only a published percentage: left out of the ratio, counted apart.
+                                        report(MISSED, "DG-01", date(2025, 10, 31), nov25, None, None, "commune")
+                                        .model_copy(update={"value": 55.0})]),
         # Two commits a minute apart: 3 reports with a 2 s lag, then 2 with a 30 s lag.
         (MINUTE_BATCH + timedelta(seconds=2), [report("QN", "DG-14", date(2025, 12, 31), MINUTE_BATCH, 88, 100),
                                                report(BEHIND, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 20, 100),
@@ -310,7 +320,7 @@ async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
     seeded: Seeded, reader: asyncpg.Connection
 ) -> None:
     run = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
-    table = run.table("Chỉ số toàn tỉnh so với mục tiêu")
+    table = run.table("Chỉ tiêu toàn tỉnh so với mục tiêu")
     dg14 = table.row(**{"Mã": "DG-14"})
     # The two active communes' latest parts, (20 + 70) / (100 + 100): the ceased commune and district
     # (40 %, 75 %) are history, and the province's own 88 % is shown beside the roll-up, not added.
@@ -323,11 +333,17 @@ async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
     # DG-04's only milestone (31/12/2025, ≥ 80 %) has passed: the last one is shown; 50 % fails it.
     dg04 = table.row(**{"Mã": "DG-04"})
     assert (dg04["Tổng hợp từ các đơn vị"], dg04["Hạn"], dg04["Đánh giá"]) == (50, date(2025, 12, 31), "not_met")
-    assert table.row(**{"Mã": "DG-01"})["Đánh giá"] is None  # no target
+    dg01 = table.row(**{"Mã": "DG-01"})
+    assert dg01["Đánh giá"] is None  # no target
+    assert dg01["Tỉnh báo cáo"] == pytest.approx(100 * 725 / 1200)  # the total of QN's categories
+    # One commune's total 40/200; the other sent only a percentage (not in the ratio, counted apart).
+    assert (dg01["Tổng hợp từ các đơn vị"], dg01["Số đơn vị báo cáo"], dg01["Đơn vị chỉ có tỷ lệ %"]) == (20, 2, 1)
+    assert dg14["Đơn vị chỉ có tỷ lệ %"] == 0
+    assert table.row(**{"Mã": "DS-10"})["Đơn vị chỉ có tỷ lệ %"] is None  # a count: not a ratio
     assert table.row(**{"Mã": "DG-05"})["Đánh giá"] == "no_data"
     departments = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE,
                                       {"period": "2025-12-01", "level": ["department"]}, timescaledb=False)
-    assert departments.table("Chỉ số toàn tỉnh so với mục tiêu").row(**{"Mã": "DG-14"})["Số đơn vị báo cáo"] == 0
+    assert departments.table("Chỉ tiêu toàn tỉnh so với mục tiêu").row(**{"Mã": "DG-14"})["Số đơn vị báo cáo"] == 0
 
 
 async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncpg.Connection, catalog: Catalog) -> None:
@@ -341,9 +357,9 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     assert sum(v for k, v in communes.items() if k != "Cấp") == tracked
     reporting = run.table("Tình hình báo cáo, theo cấp")
     # DG-02 of December is missing at the province (it came late but for an earlier period: see rates).
-    assert reporting.row(**{"Cấp": "Tỉnh"})["Chưa báo cáo"] == 1
+    assert reporting.row(**{"Cấp": "Cấp tỉnh"})["Chưa báo cáo"] == 1
     assert reporting.row(**{"Cấp": "Cấp xã"})["Chưa báo cáo"] >= 1  # TUANCHAU's DG-02
-    pairs = run.table("Chỉ số của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Chính quyền số"})
+    pairs = run.table("Chỉ tiêu của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Chính quyền số"})
     # DG-14 and DG-02 behind (TUANCHAU); DG-04 missed (UONGBI). Reporting is not a result.
     assert [pairs[k] for k in ("Chậm tiến độ", "Không đạt")] == [2, 1]
     assert "Chưa báo cáo" not in pairs
@@ -364,7 +380,7 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     assert (outcomes["Đạt mốc 2025"], outcomes["Không đạt mốc 2025"]) == (1, len(valid) - 1)  # only UONGBI's 70 % ≥ 60 %
     assert outcomes["Mốc tiếp theo"] == date(2030, 12, 31)
     pillars = run.table("Chỉ tiêu toàn tỉnh đã đạt, theo trụ cột")
-    assert pillars.row(**{"Trụ cột": "Chính quyền số"})["Đã đạt"] == 0
+    assert pillars.row(**{"Trụ cột": "Chính quyền số"})["Đạt"] == 0
 
 
 async def test_level_choices_follow_the_period(seeded: Seeded, reader: asyncpg.Connection) -> None:
@@ -381,7 +397,7 @@ async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Co
                               timescaledb=False)
     names = dict(run.options["unit"])
     assert {v: t for t, v in names.items()}[PREDECESSOR] == "Phường Tuần Châu, Thành phố Hạ Long (đến 30/06/2025)"
-    status = run.table("Trạng thái các chỉ số")
+    status = run.table("Trạng thái các chỉ tiêu")
     assert [(r["Mã"], r["Kết quả"]) for r in status.rows[:2]] == [("DG-02", "behind"), ("DG-14", "behind")]
     assert status.row(**{"Mã": "DG-02"})["Tình hình báo cáo"] == "missing"
     assert status.row(**{"Mã": "DG-14"})["Tình hình báo cáo"] == "on_time"
@@ -422,19 +438,19 @@ async def test_unit_detail_of_a_ceased_unit_reads_its_own_history(seeded: Seeded
 async def test_alerts_dashboard_counts_open_silenced_and_acknowledged(seeded: Seeded, reader: asyncpg.Connection) -> None:
     window = time_range_for("dx-alerts", seeded)
     run = await run_dashboard(reader, "dx-alerts", window, {}, timescaledb=False)
-    stat = {t: run.table(t).rows[0][0] for t in ("Cảnh báo đang mở", "Nghiêm trọng", "Đang tắt thông báo",
+    stat = {t: run.table(t).rows[0][0] for t in ("Cảnh báo đang mở", "Nghiêm trọng", "Đang tạm dừng thông báo",
                                                   "Đã có người nhận xử lý")}
-    assert stat == {"Cảnh báo đang mở": 4, "Nghiêm trọng": 0, "Đang tắt thông báo": 1, "Đã có người nhận xử lý": 1}
+    assert stat == {"Cảnh báo đang mở": 4, "Nghiêm trọng": 0, "Đang tạm dừng thông báo": 1, "Đã có người nhận xử lý": 1}
     open_alerts = run.table("Danh sách cảnh báo đang mở")
     assert MISSED not in open_alerts.column("unit")  # a final outcome is not a live alert
-    assert open_alerts.row(unit="QN")["Tắt thông báo đến"] is not None
-    assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-02", "Loại": "overdue"})["Người xác nhận"] == "chuyên viên A"
+    assert open_alerts.row(unit="QN")["Tạm dừng thông báo đến"] is not None
+    assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-02", "Loại": "overdue"})["Người tiếp nhận"] == "chuyên viên A"
     assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-14"})["Loại"] == "behind"
     assert sorted(run.table("Lịch sử cảnh báo").column("Diễn biến")) == ["firing"] * 4
     events = run.table("Cảnh báo phát sinh và kết thúc")
     assert sum(r["value"] for r in events.rows) == 4 and set(events.column("metric")) == {"Đang mở"}
-    assert run.table("Lệnh tắt thông báo").row(unit="QN")["Chỉ số"] == "Tất cả chỉ số"
-    assert run.table("Xác nhận xử lý").row(unit=BEHIND)["Lý do"] == "đã nhắc đơn vị"
+    assert run.table("Lệnh tạm dừng thông báo").row(unit="QN")["Chỉ tiêu"] == "Tất cả chỉ tiêu"
+    assert run.table("Tiếp nhận xử lý").row(unit=BEHIND)["Lý do"] == "đã nhắc đơn vị"
 
     behind_only = await run_dashboard(reader, "dx-alerts", window, {"kind": ["behind"]}, timescaledb=False)
     assert behind_only.table("Danh sách cảnh báo đang mở").column("unit") == [BEHIND, BEHIND]

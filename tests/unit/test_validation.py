@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -76,8 +77,22 @@ VALUE_ONLY = {"numerator": None, "denominator": None}
         pytest.param({"numerator": 2e306, "denominator": 1e307},
                      [("value-out-of-range", "numerator"), ("value-out-of-range", "denominator")],
                      id="absurd-magnitude-would-overflow-the-percentage"),
-        pytest.param({**VALUE_ONLY, "value": 62.8}, [("ratio-needs-parts", "numerator")], id="ratio-sent-as-value"),
+        # A published percentage without counts is accepted (percent-only); one part alone is not.
+        pytest.param({**VALUE_ONLY, "value": 62.8}, [], id="ratio-published-percentage"),
+        pytest.param({**VALUE_ONLY, "value": 100}, [], id="ratio-published-percentage-100"),
+        pytest.param({**VALUE_ONLY, "value": 100.5}, [("value-out-of-range", "value")], id="ratio-percentage-over-100"),
+        pytest.param({**VALUE_ONLY, "value": -0.5}, [("value-out-of-range", "value")], id="ratio-percentage-negative"),
+        pytest.param({"numerator": None}, [("ratio-needs-parts", "numerator")], id="ratio-denominator-alone"),
         pytest.param({"value": 62.8}, [("value-with-parts", "value")], id="ratio-with-value-too"),
+        pytest.param({"value": 62.8, "denominator": None}, [("value-with-parts", "value")], id="ratio-value-and-one-part"),
+        # Categories (DG-01 and DG-02 are reported by competence level; DG-04 has no categories).
+        pytest.param({"indicator": "DG-01", "category": "commune"}, [], id="category-ok"),
+        pytest.param({"indicator": "DG-02", "category": "province", **VALUE_ONLY, "value": 98.7}, [],
+                     id="category-percent-only"),
+        pytest.param({"indicator": "DG-01"}, [("category-required", "category")], id="category-missing"),
+        pytest.param({"indicator": "DG-01", "category": "ward"}, [("unknown-category", "category")],
+                     id="category-unknown"),
+        pytest.param({"category": "province"}, [("unknown-category", "category")], id="category-on-plain-indicator"),
         # Value rules.
         pytest.param({"unit": "QN", "indicator": "DE-01", **VALUE_ONLY, "value": 100.5},
                      [("value-out-of-range", "value")], id="percent-above-100"),
@@ -154,19 +169,27 @@ def test_check_report(catalog: Catalog, fields: dict[str, Any], expected: list[t
 )
 def test_unit_not_valid_names_the_units_valid_on_that_date(catalog: Catalog, unit: str, day: str, message: str) -> None:
     (issue,) = check_report(report(unit=unit, observed_at=day), catalog, NOW, SKEW)
-    assert (issue.reason, issue.field, issue.message) == ("unit-not-valid-on-date", "observed_at", message)
+    assert (issue.reason, issue.field, issue.message.en) == ("unit-not-valid-on-date", "observed_at", message)
+    # The Vietnamese message names the same units, and the date as dd/mm/yyyy.
+    assert all(code in issue.message.vi for code in message.replace(",", " ").replace(";", " ").split()
+               if code in catalog.units)
+    assert re.search(r"\d{2}/\d{2}/\d{4}", issue.message.vi)
     hint = message.partition(";")[2]
     named = [word.strip(",") for word in hint.split() if word.strip(",") in catalog.units]
     assert all(catalog.units[code].active_on(date.fromisoformat(day)) for code in named)
 
 
 def test_messages_say_what_is_wrong(catalog: Catalog) -> None:
-    messages = [i.message for i in check_report(
+    messages = [i.message.en for i in check_report(
         report(unit="QN-SO-TUPHAP", indicator="DE-09", numerator=None, denominator=None, value=50),
         catalog, NOW, SKEW)]
     assert messages == ["indicator DE-09 is reported by commune, district, province, not by a department"]
     (exceeds,) = check_report(report(numerator=1001, denominator=1000), catalog, NOW, SKEW)
-    assert exceeds.message == "numerator 1001 exceeds denominator 1000"
+    assert exceeds.message.en == "numerator 1001 exceeds denominator 1000"
+    assert exceeds.message.vi == "tử số 1001 lớn hơn mẫu số 1000"
+    (department,) = check_report(
+        report(unit="QN-SO-TUPHAP", indicator="DE-09", numerator=None, denominator=None, value=50), catalog, NOW, SKEW)
+    assert department.message.vi == "chỉ tiêu DE-09 do cấp xã, cấp huyện, cấp tỉnh báo cáo, không áp dụng cho sở, ban, ngành"
 
 
 def test_applicability_matches_the_catalog_for_every_indicator_and_level(catalog: Catalog) -> None:

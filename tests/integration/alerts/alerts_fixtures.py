@@ -162,7 +162,7 @@ class Clock:
 def fast_settings(database_url: str, nats_url: str, **overrides) -> AlertsSettings:
     """fast_settings: the service's settings with intervals short enough for tests."""
     values = dict(
-        database_url=database_url, nats_url=nats_url, grafana_public_url="http://grafana.test",
+        database_url=database_url, nats_url=nats_url, public_dashboard_url="http://grafana.test",
         alerts_full_interval_seconds=3600, alerts_flush_interval_seconds=0.3, alerts_incremental_debounce_seconds=0.05,
         alerts_lease_renew_seconds=0.5, alerts_outbox_poll_seconds=0.1, alerts_retry_initial_seconds=0.3,
         alerts_retry_max_seconds=2, alerts_max_attempts=5, alerts_send_timeout_seconds=5,
@@ -217,6 +217,16 @@ async def subscribe(database_url: str, catalog: Catalog, *subs: tuple[str, str])
         for unit, url in subs:
             await admin.add_subscription(conn, catalog, unit=unit, with_descendants=False, pillars=[],
                                          min_severity="warning", channel=url)
+    finally:
+        await conn.close()
+
+
+async def silence(database_url: str, catalog: Catalog, unit: str, now: datetime) -> None:
+    """silence mutes every alert of ``unit`` for two hours from ``now``, as `dxmon alerts silence` does."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await admin.add_silence(conn, catalog, unit=unit, indicator=None, duration="2h",
+                                reason="đang rà soát số liệu", created_by="test", now=now)
     finally:
         await conn.close()
 
