@@ -263,7 +263,7 @@ async def test_unusable_key_entry_is_skipped_and_revocation_keeps_working(ingest
 
 async def _post_until(client: httpx.AsyncClient, status: int) -> httpx.Response:
     for _ in range(50):
-        answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-02"))
+        answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-04"))
         if answer.status_code == status:
             break
         await asyncio.sleep(0.1)
