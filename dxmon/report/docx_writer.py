@@ -126,7 +126,7 @@ def _page(section, landscape: bool) -> None:
 def _header(doc, report: Report) -> None:
     table = doc.add_table(rows=1, cols=2)
     _borderless(table)
-    _widths(table, (78, 87))
+    _widths(table, (71, 94))
     left, right = table.rows[0].cells
     center = WD_ALIGN_PARAGRAPH.CENTER
     _cell(left, PROVINCE, size=13, align=center)
