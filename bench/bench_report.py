@@ -18,8 +18,7 @@ import asyncio
 import os
 import sys
 import time
-import uuid
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -44,14 +43,12 @@ PERIOD = ReportPeriod.parse("2025")
 
 
 async def run(args: argparse.Namespace, admin_url: str) -> None:
-    name = f"dxbench_{uuid.uuid4().hex[:8]}"
-    url = await devstack.ensure_database(admin_url, name)
     load_before = os.getloadavg()[0]
     catalog = Catalog.load()
     communes = sum(1 for u in catalog.units_active_on(PERIOD.end) if u.level is Level.COMMUNE)
     formats = ["docx", "xlsx"] + (["pdf"] if soffice() else [])
     times: dict[str, list[float]] = {f: [] for f in formats}
-    try:
+    async with devstack.throwaway_database(admin_url) as url:
         await migrate(url)
         conn = await asyncpg.connect(url)
         try:
@@ -67,14 +64,8 @@ async def run(args: argparse.Namespace, admin_url: str) -> None:
                     report = await build_report(conn, catalog, target_set="NQ09", period=PERIOD, unit="QN", now=AS_OF)
                     document = render(report, fmt)
                     times[fmt].append(time.perf_counter() - started)
-                    print(f"  {fmt:<5} {times[fmt][-1]:5.2f} s  ({len(document):,} bytes, {len(report.rows)} annex rows, "
-                          f"{len(report.ranking)} units ranked)")
-        finally:
-            await conn.close()
-    finally:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    print(f"  {fmt:<5} {times[fmt][-1]:5.2f} s  ({len(document):,} bytes, {len(report.rows)} annex "
+                          f"rows, {len(report.ranking)} units ranked)")
         finally:
             await conn.close()
     print()

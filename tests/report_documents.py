@@ -104,3 +104,17 @@ async def seed_simulated(conn, catalog, start, end, *, late_every: int = 7) -> i
         async with conn.transaction():
             await store_reports(conn, events[first:first + 5000], datetime.now(LOCAL_TZ))
     return len(events)
+
+
+async def seed_and_evaluate(url: str, catalog, start, end, as_of) -> None:
+    """seed_and_evaluate: ``seed_simulated`` into the database at ``url``, then one evaluation pass."""
+    import asyncpg
+
+    from dxmon.store.progress_repository import evaluate
+
+    conn = await asyncpg.connect(url)
+    try:
+        await seed_simulated(conn, catalog, start, end)
+        await evaluate(conn, catalog, as_of)
+    finally:
+        await conn.close()

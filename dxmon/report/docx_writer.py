@@ -61,7 +61,8 @@ def summary_lines(report: Report) -> list[str]:
     lines += [f"- {c.label}: {c.met}/{c.total} {words.INDICATORS_LOWER} đạt." for c in report.by_pillar]
     lines.append("- Theo đánh giá: " + "; ".join(f"{STATUS_LABELS[s]}: {n}" for s, n in report.by_result) + ".")
     rates = report.rates
-    lines.append(f"- {words.REPORTING_RATE}: {percent(rates.reporting_rate)} ({rates.actual}/{rates.expected} báo cáo); "
+    lines.append(f"- {words.REPORTING_RATE}: {percent(rates.reporting_rate)} "
+                 f"({rates.actual}/{rates.expected} báo cáo); "
                  f"{words.ON_TIME_RATE}: {percent(rates.on_time_rate)} ({rates.on_time}/{rates.expected}), "
                  f"tính trên các kỳ báo cáo kết thúc trong {report.period.label}.")
     return lines

@@ -27,7 +27,7 @@ from dxmon.store.progress_repository import evaluate
 from services.alerts.messages import format_number
 from tests.report_documents import (
     ARTIFACTS, docx_annex, docx_ranking, docx_text, page_one_png, pdf_fonts, pdf_text, poppler_missing,
-    seed_simulated, xlsx_sheets,
+    seed_and_evaluate, xlsx_sheets,
 )
 
 pytestmark = pytest.mark.integration
@@ -37,12 +37,7 @@ COMMUNE = "QN-P-HONGGAI"
 
 
 async def _seed(url: str, catalog: Catalog) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await seed_simulated(conn, catalog, date(2025, 1, 1), date(2025, 12, 31))
-        await evaluate(conn, catalog, PROVISIONAL_PASS)
-    finally:
-        await conn.close()
+    await seed_and_evaluate(url, catalog, date(2025, 1, 1), date(2025, 12, 31), PROVISIONAL_PASS)
 
 
 async def _pass(url: str, catalog: Catalog, when: datetime) -> None:
@@ -183,7 +178,8 @@ def test_province_report_golden(database_url: str, catalog: Catalog, dxmon, tmp_
     assert fonts and all(embedded for _, embedded in fonts), fonts
     assert {name.split("-")[0] for name, _ in fonts} == {"LiberationSerif"}, fonts  # no fallback font for a glyph
     body = pdf_text(pdf)
-    for phrase in ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "Quảng Ninh, ngày … tháng … năm …",
+    for phrase in ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
+                   "Quảng Ninh, ngày … tháng … năm …",
                    "BÁO CÁO", "PHỤ LỤC", "Nguyên nhân,", "Đánh giá", "Chính quyền số", "Kinh tế số", "Xã hội số",
                    f"Tỉnh Quảng Ninh: {len(met)}/{len(expected)} chỉ tiêu đạt", "Chính thức", "Tỷ lệ báo cáo đúng hạn"):
         assert phrase in body, phrase

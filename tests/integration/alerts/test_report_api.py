@@ -11,9 +11,8 @@ import pytest
 from alerts_fixtures import UNIT, Clock, T, fast_settings
 from dxmon.report.model import ReportPeriod
 from dxmon.report.repository import build_report
-from dxmon.store.progress_repository import evaluate
 from services.alerts.app import create_app
-from tests.report_documents import docx_annex, seed_simulated, xlsx_sheets
+from tests.report_documents import docx_annex, seed_and_evaluate, xlsx_sheets
 
 pytestmark = pytest.mark.integration
 
@@ -23,12 +22,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture
 async def api(database_url, bus, catalog):
-    conn = await asyncpg.connect(database_url)
-    try:
-        await seed_simulated(conn, catalog, date(2025, 7, 1), date(2025, 12, 31))
-        await evaluate(conn, catalog, T)
-    finally:
-        await conn.close()
+    await seed_and_evaluate(database_url, catalog, date(2025, 7, 1), date(2025, 12, 31), T)
     settings = fast_settings(database_url, bus, alerts_instance="alerts-report", alerts_api_tokens=f"lan:{TOKEN}")
     app = create_app(settings, catalog=catalog, clock=Clock(T))
     async with app.router.lifespan_context(app), httpx.AsyncClient(

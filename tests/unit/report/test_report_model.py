@@ -76,7 +76,8 @@ def test_rows_take_the_outcome_then_the_current_result(catalog: Catalog) -> None
     assert len(rows) == sum(1 for i in catalog.indicators.values()
                             if (t := i.target_for(Level.PROVINCE)) and any(m.deadline <= y2025 for m in t.milestones))
     dg02, dg04, de01, dg03 = rows["DG-02"], rows["DG-04"], rows["DE-01"], rows["DG-03"]
-    assert (dg02.result, dg02.value, dg02.final, dg02.result_label) == (Status.EXCEEDED, 91.0, True, "Vượt (Chính thức)")
+    assert (dg02.result, dg02.value, dg02.final, dg02.result_label) == (
+        Status.EXCEEDED, 91.0, True, "Vượt (Chính thức)")
     # An operator reopened it: provisional again.
     assert (dg04.result, dg04.provisional, dg04.final, dg04.result_label) == (
         Status.MISSED, True, False, "Không đạt (Tạm tính)")
@@ -101,7 +102,8 @@ def report_with(catalog: Catalog, outcomes: dict, current: dict) -> Report:
     return Report(target_set="NQ09", set_title="Nghị quyết 09-NQ/TU", period=ReportPeriod.parse("2025"), unit="QN",
                   unit_name="Tỉnh Quảng Ninh", issuer="SỞ KHOA HỌC VÀ CÔNG NGHỆ",
                   evaluated_at=datetime(2026, 2, 1, 9, tzinfo=LOCAL_TZ), rows=tuple(rows),
-                  ranking=rank([UnitShare("A", "Xã A", 1, 4), UnitShare("B", "Xã B", 3, 4), UnitShare("C", "Xã C", 2, 4)]),
+                  ranking=rank([UnitShare("A", "Xã A", 1, 4), UnitShare("B", "Xã B", 3, 4),
+                                UnitShare("C", "Xã C", 2, 4)]),
                   rates=Rates(expected=200, actual=150, on_time=120), sources=source_texts())
 
 
