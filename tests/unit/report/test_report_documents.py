@@ -115,3 +115,11 @@ def test_unknown_format_and_file_name(report) -> None:
     with pytest.raises(ValueError, match="docx, xlsx hoặc pdf"):
         render(report, "odt")
     assert file_name(report, "pdf") == "bao-cao-NQ09-QN-2025.pdf"
+
+
+def test_pdf_without_libreoffice_says_what_to_install(report, monkeypatch) -> None:
+    from dxmon.report import pdf
+
+    monkeypatch.setattr(pdf.shutil, "which", lambda _: None)
+    with pytest.raises(pdf.ConversionError, match="libreoffice-writer-nogui"):
+        render(report, "pdf")
