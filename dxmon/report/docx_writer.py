@@ -16,6 +16,7 @@ from docx import Document
 from docx.enum.section import WD_ORIENT
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 
@@ -153,6 +154,9 @@ def _table(doc, headers: tuple[str, ...], widths_mm: tuple[float, ...]):
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     for cell, text in zip(table.rows[0].cells, headers, strict=True):
         _cell(cell, text, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER)
+    header = OxmlElement("w:tblHeader")  # the header row repeats on every page the table runs onto
+    header.set(qn("w:val"), "true")
+    table.rows[0]._tr.get_or_add_trPr().append(header)
     return table
 
 
@@ -161,7 +165,7 @@ def annex_table(doc, report: Report) -> None:
 
     Rows are grouped by pillar under a merged heading row (I, II, III); STT runs through the table.
     """
-    widths = (12, 80, 20, 38, 22, 38, 42)
+    widths = (12, 76, 20, 38, 26, 38, 42)
     table = _table(doc, ANNEX_HEADERS, widths)
     center = WD_ALIGN_PARAGRAPH.CENTER
     number = 0
@@ -176,7 +180,9 @@ def annex_table(doc, report: Report) -> None:
         for row in rows:
             number += 1
             notes = ",".join(map(str, report.footnote_numbers(row)))
-            cells = table.add_row().cells
+            added = table.add_row()
+            added._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))  # a row never breaks across pages
+            cells = added.cells
             _cell(cells[0], str(number), align=center)
             _cell(cells[1], f"{row.indicator}. {row.name}")
             _cell(cells[2], MEASURE_UNITS[row.measure], align=center)
