@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import uuid
+
 import asyncpg
 import pytest
 
 from alerts_fixtures import OTHER, UNIT, Clock, cycle, fast_settings, report, seed, subscribe
 from dxmon import words
 from dxmon.store import outcomes_repository as outcomes
+from dxmon.store.progress_repository import evaluate
+from services.alerts.dispatch import Dispatcher
 from services.alerts.messages import OUTCOMES_REASON, OUTCOMES_TYPE
+from services.alerts.metrics import Metrics
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +143,28 @@ async def test_each_final_outcome_is_announced_once_per_recipient_and_history_ne
     await cycle(engine, fix + timedelta(hours=4))
     assert len(notices(smtp.to(PROVINCE))) == 1
     assert (await final_outcomes(database_url, "QN", date(2023, 12, 31)))["DG-03"] == "exceeded"
+
+
+async def test_the_alerts_role_announces_and_the_reader_cannot(database_url, catalog) -> None:
+    name = f"t_alerts_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(database_url)
+    await admin.execute(f"CREATE ROLE {name} LOGIN IN ROLE dx_alerts")
+    try:
+        await subscribe(database_url, catalog, (UNIT, "json://127.0.0.1/hook"))
+        pool = await asyncpg.create_pool(database_url, user=name, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                await evaluate(conn, catalog, CUT)
+            dispatcher = Dispatcher(pool, {u.code: u.parent for u in catalog.units.values()}, Metrics(),
+                                    repeat_interval=timedelta(days=7), escalate_after=timedelta(days=30),
+                                    public_url=None)
+            assert await dispatcher.flush(CUT) >= 1
+        finally:
+            await pool.close()
+        assert await admin.fetchval("SELECT count(*) FROM outbox WHERE reason = $1", OUTCOMES_REASON) == 1
+        assert await admin.fetchval("SELECT count(*) FROM milestone_outcomes WHERE final AND announced_at IS NULL") == 0
+        assert not await admin.fetchval(
+            "SELECT has_column_privilege('dx_reader', 'milestone_outcomes', 'announced_at', 'UPDATE')")
+    finally:
+        await admin.execute(f"DROP OWNED BY {name}; DROP ROLE {name}")
+        await admin.close()
