@@ -158,9 +158,14 @@ class Dispatcher:
         async with self.pool.acquire() as conn, conn.transaction():
             router = Router(await repo.subscriptions(conn), self.parent_of, self.escalate_after)
             items, records = await self._digests(conn, router, now)
-            notices, announced = self._notices(router, await repo.unannounced_outcomes(conn), now)
+            outcomes = await repo.unannounced_outcomes(conn)
+            try:
+                notices = self._notices(router, outcomes, now)
+            except Exception:  # a notice that cannot be rendered must not hold the alerts back
+                log.exception("final-outcome notices not rendered; retried at the next flush")
+                notices, outcomes = [], []
             await repo.write_flush(conn, items + notices, records)
-            await repo.mark_announced(conn, announced, now)
+            await repo.mark_announced(conn, outcomes, now)
         for item in items + notices:
             log.info("digest queued for channel %d (%s)", item.channel_id, item.reason)
         return len(items) + len(notices)
@@ -191,21 +196,18 @@ class Dispatcher:
         return ([i for i in outbox.items if i.channel_id not in failed],
                 [r for r in nflog.records if r.channel_id not in failed])
 
-    def _notices(
-        self, router: Router, outcomes: Sequence[FinalOutcome], now: datetime
-    ) -> tuple[list[repo.OutboxItem], list[FinalOutcome]]:
+    def _notices(self, router: Router, outcomes: Sequence[FinalOutcome], now: datetime) -> list[repo.OutboxItem]:
         """_notices: one "final outcomes" notice per channel, target set and deadline, for the news.
 
-        Returns the notices and every outcome to mark announced: the news (told to whoever covers
-        its unit, possibly nobody) and the history, passed over without sending.
+        The news is told to whoever covers its unit (possibly nobody); the history is passed over.
+        The caller marks every one of ``outcomes`` announced with the notices.
         """
         news = [o for o in outcomes if now - o.cutoff_ended() <= NEWS_HORIZON]
         if len(news) < len(outcomes):
             log.info("%d final outcomes older than %s marked announced without a notice",
                      len(outcomes) - len(news), NEWS_HORIZON)
         groups = router.route_outcomes(news)
-        notices = [
+        return [
             repo.OutboxItem(channel.id, now, OUTCOMES_REASON, self.render_outcomes(now, group))
             for (channel, _, _), group in sorted(groups.items(), key=lambda kv: (kv[0][0].id, kv[0][1], kv[0][2]))
         ]
-        return notices, list(outcomes)

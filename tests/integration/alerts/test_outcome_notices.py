@@ -168,3 +168,25 @@ async def test_the_alerts_role_announces_and_the_reader_cannot(database_url, cat
     finally:
         await admin.execute(f"DROP OWNED BY {name}; DROP ROLE {name}")
         await admin.close()
+
+
+async def test_a_notice_that_cannot_be_rendered_holds_back_neither_alerts_nor_itself(
+    database_url, bus, catalog, smtp, make_engine
+) -> None:
+    await subscribe(database_url, catalog, (UNIT, smtp.url(STAFF)))
+    # Behind on DG-02's 2030 path, reported in time for the 2025 deadline: a live alert and final outcomes.
+    await seed(database_url, [report(UNIT, "DG-02", DEADLINE, numerator=50, denominator=100,
+                                     received=datetime(2026, 1, 3, 2, 0, tzinfo=UTC))], CUT)
+    engine = await make_engine(fast_settings(database_url, bus), Clock(CUT))
+    dispatcher = engine.scheduler.dispatcher
+    rendered = dispatcher.render_outcomes
+
+    def broken(now, outcomes):
+        raise RuntimeError("rendering bug")
+
+    dispatcher.render_outcomes = broken
+    await cycle(engine, CUT)
+    assert smtp.to(STAFF) and notices(smtp.to(STAFF)) == []  # the alerts' digest went out
+    dispatcher.render_outcomes = rendered
+    await cycle(engine, CUT + timedelta(minutes=5))
+    assert len(notices(smtp.to(STAFF))) == 1  # not marked announced: sent by the next flush
