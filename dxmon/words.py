@@ -23,6 +23,7 @@ RESULT: Mapping[str, str] = {
 NOT_YET_MET = "Chưa đạt"  # prose only (before a deadline), never a status
 PROVISIONAL = "Tạm tính"
 FINAL = "Chính thức"
+FINAL_OUTCOMES = "Kết quả chính thức"  # the one-off notice of a deadline's final outcomes (our choice)
 REVISED_AFTER_CUTOFF = "Số liệu điều chỉnh sau chốt"
 
 # Reporting (tình hình báo cáo).

@@ -177,3 +177,35 @@ class Flush:
     receiver: Channel
     now: datetime
     repeat_interval: timedelta
+
+
+@dataclass(frozen=True)
+class FinalOutcome:
+    """FinalOutcome is a milestone's final outcome (after the cut-off or an operator's lock), to announce once.
+
+    Not an alert: it never fires nor resolves, and lives in the scorecard once announced. ``value``
+    is the deciding value (at the deadline), observed at ``observed_at``.
+    """
+
+    unit: str
+    indicator: str
+    target_set: str
+    milestone: date
+    status: str  # exceeded | met | missed
+    value: float | None
+    target: float
+    cutoff: date | None = None
+    observed_at: datetime | None = None
+    unit_name: str = ""
+    indicator_name: str = ""
+    pillar: str = ""
+    measure: str = ""
+    cadence: str = ""
+
+    @property
+    def achieved(self) -> bool:
+        return self.status in ("exceeded", "met")
+
+    def cutoff_ended(self) -> datetime:
+        """cutoff_ended is the end of the cut-off day (of the deadline day when none was recorded)."""
+        return end_of_local_day(self.cutoff or self.milestone)

@@ -8,6 +8,11 @@ Routing rules (data, not code): a subscription covers its unit, and with ``with_
 unit below it in the catalog tree; it only takes alerts of its pillars (all when none are given)
 and at or above its minimum severity. A unit behind for longer than the escalation delay is also
 routed to the subscriptions of its parent unit, marked as escalated.
+
+Final outcomes (a milestone's result after the cut-off, or an operator's lock) are not alerts: each
+is announced once, in one "final outcomes" notice per channel, target set and deadline, routed by the
+same rules at severity warning, and marked announced in the flush's transaction. An outcome whose
+cut-off ended more than ``NEWS_HORIZON`` ago is history (a back-fill): marked, never sent.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 
 import asyncpg
 
 from services.alerts import repository as repo
-from services.alerts.alert import ESCALATING_KINDS, Alert, Channel, Flush, Subscription
-from services.alerts.messages import Message, render_digest
+from services.alerts.alert import ESCALATING_KINDS, Alert, Channel, FinalOutcome, Flush, Severity, Subscription
+from services.alerts.messages import OUTCOMES_REASON, Message, render_digest, render_outcomes
 from services.alerts.metrics import Metrics
 from services.alerts.notify.dedup_stage import LogEntry
 from services.alerts.notify.pipeline import build_pipeline, fanout
@@ -31,6 +36,10 @@ from services.alerts.notify.pipeline import build_pipeline, fanout
 log = logging.getLogger("dx.alerts.dispatch")
 
 _MAX_DEPTH = 16  # the unit tree is 4 levels deep; a guard against a cycle in a bad catalog
+# A final outcome is news for this long after its cut-off ended; older ones are history, not sent.
+NEWS_HORIZON = timedelta(days=30)
+# Subscriptions' min_severity sees a final outcome as a warning: one notice, nothing to act on at once.
+OUTCOME_SEVERITY = Severity.WARNING
 
 
 class Router:
@@ -52,6 +61,22 @@ class Router:
             current = self.parent_of.get(current)
         return chain
 
+    def covering(self, unit: str) -> list[Subscription]:
+        """covering: the subscriptions of ``unit``, and of its ancestors taken with their descendants."""
+        direct = list(self.by_unit.get(unit, ()))
+        for ancestor in self.ancestors(unit):
+            direct += [s for s in self.by_unit.get(ancestor, ()) if s.with_descendants]
+        return direct
+
+    def route_outcomes(self, outcomes: Sequence[FinalOutcome]) -> dict[tuple[Channel, str, date], list[FinalOutcome]]:
+        """route_outcomes groups final outcomes per (channel, target set, deadline): one notice each."""
+        groups: dict[tuple[Channel, str, date], dict[tuple[str, str], FinalOutcome]] = defaultdict(dict)
+        for o in outcomes:
+            for s in self.covering(o.unit):
+                if _takes(s, OUTCOME_SEVERITY, o.pillar):
+                    groups[(s.channel, o.target_set, o.milestone)][(o.unit, o.indicator)] = o
+        return {key: list(by_pair.values()) for key, by_pair in groups.items()}
+
     def escalates(self, alert: Alert, now: datetime) -> bool:
         """escalates: the alert also goes to the parent unit (resolutions follow, for those told)."""
         if alert.kind not in ESCALATING_KINDS:
@@ -62,10 +87,7 @@ class Router:
         """route returns each channel's alerts, each alert at most once per channel (direct wins)."""
         groups: dict[Channel, dict[str, Alert]] = defaultdict(dict)
         for a in alerts:
-            direct = list(self.by_unit.get(a.unit, ()))
-            for ancestor in self.ancestors(a.unit):
-                direct += [s for s in self.by_unit.get(ancestor, ()) if s.with_descendants]
-            for s in direct:
+            for s in self.covering(a.unit):
                 if _accepts(s, a):
                     groups[s.channel][a.fingerprint] = a
             parent = self.parent_of.get(a.unit)
@@ -78,7 +100,11 @@ class Router:
 
 
 def _accepts(s: Subscription, a: Alert) -> bool:
-    return a.severity.rank >= s.min_severity.rank and (not s.pillars or a.pillar in s.pillars)
+    return _takes(s, a.severity, a.pillar)
+
+
+def _takes(s: Subscription, severity: Severity, pillar: str) -> bool:
+    return severity.rank >= s.min_severity.rank and (not s.pillars or pillar in s.pillars)
 
 
 @dataclass
@@ -124,34 +150,64 @@ class Dispatcher:
         self.repeat_interval = repeat_interval
         self.escalate_after = escalate_after
         self.render = partial(render_digest, public_url=public_url)
+        self.render_outcomes = partial(render_outcomes, public_url=public_url)
 
     async def flush(self, now: datetime) -> int:
-        """flush notifies every channel whose alerts changed and returns how many digests were queued."""
+        """flush notifies every channel whose alerts changed, announces new final outcomes, and returns
+        how many digests and notices were queued (all in one transaction: a restart sends nothing twice)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            alerts = await repo.flush_alerts(conn)
             router = Router(await repo.subscriptions(conn), self.parent_of, self.escalate_after)
-            groups = router.route(alerts, now)
-            if not groups:
-                return 0
-            nflog = FlushLog(await repo.notification_log(conn, [c.id for c in groups], [a.fingerprint for a in alerts]))
-            outbox = FlushOutbox()
-            pipeline = build_pipeline(
-                silences=await repo.active_silences(conn, now), acks=await repo.active_acks(conn, now),
-                nflog=nflog, outbox=outbox, render=self.render, metrics=self.metrics,
-            )
-            work = [
-                (Flush(f"channel:{channel.id}", channel, now, self.repeat_interval), group)
-                for channel, group in sorted(groups.items(), key=lambda kv: kv[0].id)
-            ]
-            failed = set()
-            for flush, exc in await fanout(pipeline, work):
-                log.error("flush failed for channel %d: %s", flush.receiver.id, exc, exc_info=exc)
-                failed.add(flush.receiver.id)
-            # A channel whose chain broke half-way keeps neither digest nor log: the next flush redoes it.
-            outbox.items = [i for i in outbox.items if i.channel_id not in failed]
-            nflog.records = [r for r in nflog.records if r.channel_id not in failed]
-            await repo.write_flush(conn, outbox.items, nflog.records)
-        for item in outbox.items:
+            items, records = await self._digests(conn, router, now)
+            outcomes = await repo.unannounced_outcomes(conn)
+            try:
+                notices = self._notices(router, outcomes, now)
+            except Exception:  # a notice that cannot be rendered must not hold the alerts back
+                log.exception("final-outcome notices not rendered; retried at the next flush")
+                notices, outcomes = [], []
+            await repo.write_flush(conn, items + notices, records)
+            await repo.mark_announced(conn, outcomes, now)
+        for item in items + notices:
             log.info("digest queued for channel %d (%s)", item.channel_id, item.reason)
-        return len(outbox.items)
+        return len(items) + len(notices)
 
+    async def _digests(
+        self, conn: asyncpg.Connection, router: Router, now: datetime
+    ) -> tuple[list[repo.OutboxItem], list[repo.LogRecord]]:
+        """_digests runs the pipeline for every channel whose alerts need telling."""
+        alerts = await repo.flush_alerts(conn)
+        groups = router.route(alerts, now)
+        if not groups:
+            return [], []
+        nflog = FlushLog(await repo.notification_log(conn, [c.id for c in groups], [a.fingerprint for a in alerts]))
+        outbox = FlushOutbox()
+        pipeline = build_pipeline(
+            silences=await repo.active_silences(conn, now), acks=await repo.active_acks(conn, now),
+            nflog=nflog, outbox=outbox, render=self.render, metrics=self.metrics,
+        )
+        work = [
+            (Flush(f"channel:{channel.id}", channel, now, self.repeat_interval), group)
+            for channel, group in sorted(groups.items(), key=lambda kv: kv[0].id)
+        ]
+        failed = set()
+        for flush, exc in await fanout(pipeline, work):
+            log.error("flush failed for channel %d: %s", flush.receiver.id, exc, exc_info=exc)
+            failed.add(flush.receiver.id)
+        # A channel whose chain broke half-way keeps neither digest nor log: the next flush redoes it.
+        return ([i for i in outbox.items if i.channel_id not in failed],
+                [r for r in nflog.records if r.channel_id not in failed])
+
+    def _notices(self, router: Router, outcomes: Sequence[FinalOutcome], now: datetime) -> list[repo.OutboxItem]:
+        """_notices: one "final outcomes" notice per channel, target set and deadline, for the news.
+
+        The news is told to whoever covers its unit (possibly nobody); the history is passed over.
+        The caller marks every one of ``outcomes`` announced with the notices.
+        """
+        news = [o for o in outcomes if now - o.cutoff_ended() <= NEWS_HORIZON]
+        if len(news) < len(outcomes):
+            log.info("%d final outcomes older than %s marked announced without a notice",
+                     len(outcomes) - len(news), NEWS_HORIZON)
+        groups = router.route_outcomes(news)
+        return [
+            repo.OutboxItem(channel.id, now, OUTCOMES_REASON, self.render_outcomes(now, group))
+            for (channel, _, _), group in sorted(groups.items(), key=lambda kv: (kv[0][0].id, kv[0][1], kv[0][2]))
+        ]

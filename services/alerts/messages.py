@@ -16,7 +16,7 @@ from dxmon import words
 from dxmon.contracts import LOCAL_TZ
 # The formatters live in the core (the CLI uses them too); importers of this module keep finding them here.
 from dxmon.formatting import format_date, format_duration, format_moment, format_number, format_value  # noqa: F401
-from services.alerts.alert import Alert, Flush, Kind, NotifyReason, Severity
+from services.alerts.alert import Alert, FinalOutcome, Flush, Kind, NotifyReason, Severity
 
 PAYLOAD_VERSION = "dx-alerts/1"
 # A digest details this many alerts (news first) and counts the rest per unit and notice, with a
@@ -24,6 +24,8 @@ PAYLOAD_VERSION = "dx-alerts/1"
 MAX_DETAILED = 20
 SUBJECT_PREFIX = "[Chuyển đổi số Quảng Ninh]"
 UNIT_DASHBOARD_UID = "dx-unit-detail"
+_SENDER = "Hệ thống giám sát chuyển đổi số tỉnh Quảng Ninh (Nghị quyết 09-NQ/TU)"
+_FOOTER = ["", "—", "Thư tự động từ hệ thống dx-monitor; vui lòng không trả lời thư này."]
 ALERTS_DASHBOARD_UID = "dx-alerts"
 
 # The glossary's terms (dxmon.words), never spelled out here.
@@ -85,8 +87,8 @@ def notice(a: Alert) -> NotifyReason:
 _QUARTER = ("I", "II", "III", "IV")
 
 
-def period_label(a: Alert) -> str | None:
-    """period_label names the period the alert's value is for: "tháng 02/2026", "quý I/2026", "năm 2025"."""
+def period_label(a: Alert | FinalOutcome) -> str | None:
+    """period_label names the period the value is for: "tháng 02/2026", "quý I/2026", "năm 2025"."""
     if a.observed_at is None:
         return None
     d = a.observed_at.astimezone(LOCAL_TZ).date()
@@ -221,8 +223,7 @@ def render_digest(
     body = [
         f"{words.GREETING}: cán bộ phụ trách,",
         "",
-        "Hệ thống giám sát chuyển đổi số tỉnh Quảng Ninh (Nghị quyết 09-NQ/TU) thông báo tình hình "
-        f"các chỉ tiêu lúc {format_moment(flush.now)}:",
+        f"{_SENDER} thông báo tình hình các chỉ tiêu lúc {format_moment(flush.now)}:",
     ]
     for unit, items in _by_unit(shown).items():
         body += ["", f"■ {items[0].unit_name} ({unit})"]
@@ -237,7 +238,7 @@ def render_digest(
             body.append(f"  • {items[0].unit_name} ({unit}): {_count_text(_counts(items))}")
         if link := dashboard_url(public_url):
             body.append(f"  Xem đầy đủ trên bảng theo dõi: {link}")
-    body += ["", "—", "Thư tự động từ hệ thống dx-monitor; vui lòng không trả lời thư này."]
+    body += _FOOTER
     subject, text = _subject(alerts), "\n".join(body)
     payload = {
         "version": PAYLOAD_VERSION,
@@ -251,3 +252,116 @@ def render_digest(
         "alerts": [_alert_payload(a, public_url) for items in _by_unit(shown).values() for a in items],
     }
     return Message(subject=subject, body=text, notify_type=_notify_type(alerts), payload=payload)
+
+
+# ───────────────────────────── final outcomes ─────────────────────────────
+
+OUTCOMES_TYPE = "final_outcomes"  # the webhook payload's ``type``: not a digest of alerts
+OUTCOMES_REASON = "final outcomes"  # the outbox row's reason
+OUTCOME_ORDER = ("exceeded", "met", "missed")
+
+
+def _outcome_counts(outcomes: Sequence[FinalOutcome]) -> dict[str, int]:
+    counts = dict.fromkeys(OUTCOME_ORDER, 0)
+    for o in outcomes:
+        counts[o.status] += 1
+    return counts
+
+
+def _outcome_count_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{words.RESULT[s]} {format_number(counts[s])}" for s in OUTCOME_ORDER)
+
+
+def outcome_figures(o: FinalOutcome, sep: str = " | ") -> str:
+    """outcome_figures: the deciding value (with its period), target, deadline and "Chính thức"."""
+    period = period_label(o)
+    return sep.join((
+        f"{words.DECIDING_VALUE}: {format_value(o.value, o.measure)}"
+        + (f" ({words.REPORTING_PERIOD.lower()} {period})" if period else ""),
+        f"{words.TARGET}: {format_value(o.target, o.measure)}",
+        f"{words.DEADLINE}: {format_date(o.milestone)}",
+        words.FINAL + (f" ({words.CUTOFF.lower()} {format_date(o.cutoff)})" if o.cutoff else ""),
+    ))
+
+
+def outcomes_subject(outcomes: Sequence[FinalOutcome]) -> str:
+    """outcomes_subject: "… Kết quả chính thức Bộ chỉ tiêu NQ09 – thời hạn 31/12/2025: 12/20 chỉ tiêu đạt"."""
+    first = outcomes[0]
+    achieved = sum(o.achieved for o in outcomes)
+    return (f"{SUBJECT_PREFIX} {words.FINAL_OUTCOMES} {words.TARGET_SET} {first.target_set} – "
+            f"{words.DEADLINE.lower()} {format_date(first.milestone)}: {format_number(achieved)}/"
+            f"{format_number(len(outcomes))} {words.INDICATORS_LOWER} {words.RESULT['met'].lower()}")
+
+
+def _outcome_payload(o: FinalOutcome, public_url: str | None) -> dict[str, Any]:
+    return {
+        "unit": o.unit, "unit_name": o.unit_name, "indicator": o.indicator, "indicator_name": o.indicator_name,
+        "pillar": o.pillar, "status": o.status, "final": True, "value": o.value, "period": period_label(o),
+        "observed_at": o.observed_at.isoformat() if o.observed_at else None, "target": o.target,
+        "deadline": o.milestone.isoformat(), "cutoff": o.cutoff.isoformat() if o.cutoff else None,
+        "dashboard_url": dashboard_url(public_url, o.unit),
+    }
+
+
+def render_outcomes(
+    now: datetime, outcomes: Sequence[FinalOutcome], *, public_url: str | None, limit: int = MAX_DETAILED
+) -> Message:
+    """render_outcomes: one recipient's notice of the final outcomes of one target set and deadline.
+
+    Sent once per outcome (the dispatcher marks them announced). Per unit: the counts (Vượt / Đạt /
+    Không đạt), then the missed ones detailed with their deciding value — at most ``limit`` in all,
+    units with the most missed first; the rest are counted per unit. The subject counts all of them.
+    """
+    keys = {(o.target_set, o.milestone) for o in outcomes}
+    if len(keys) != 1:
+        raise ValueError(f"one notice is for one target set and deadline, got {sorted(keys)}")
+    units: dict[str, list[FinalOutcome]] = {}
+    for o in sorted(outcomes, key=lambda o: (o.unit, o.indicator)):
+        units.setdefault(o.unit, []).append(o)
+    order = sorted(units, key=lambda u: (-sum(not o.achieved for o in units[u]), u))
+    missed = [o for u in order for o in units[u] if not o.achieved]
+    shown = missed[:limit]
+    shown_ids = {id(o) for o in shown}
+    first = outcomes[0]
+    subject = outcomes_subject(outcomes)
+    totals = _outcome_counts(outcomes)
+    body = [
+        f"{words.GREETING}: cán bộ phụ trách,",
+        "",
+        f"{_SENDER} thông báo {words.FINAL_OUTCOMES.lower()} (sau {words.CUTOFF.lower()}) của "
+        f"{words.TARGET_SET} {first.target_set}, {words.DEADLINE.lower()} {format_date(first.milestone)}: "
+        f"{format_number(sum(o.achieved for o in outcomes))}/{format_number(len(outcomes))} "
+        f"{words.INDICATORS_LOWER} {words.RESULT['met'].lower()} ({_outcome_count_text(totals)}).",
+    ]
+    for unit in order:
+        items = units[unit]
+        body += ["", f"■ {items[0].unit_name} ({unit}): {_outcome_count_text(_outcome_counts(items))}"]
+        detailed = [o for o in items if id(o) in shown_ids]
+        for o in detailed:
+            body += [f"  • {words.RESULT[o.status]} — {o.indicator} {o.indicator_name}", "    " + outcome_figures(o)]
+        if hidden := sum(not o.achieved for o in items) - len(detailed):
+            body.append(f"  Còn {format_number(hidden)} {words.INDICATORS_LOWER} "
+                        f"{words.RESULT['missed'].lower()} khác (xem {words.SCORECARD}).")
+        if missed_here := [o for o in items if not o.achieved]:
+            if link := dashboard_url(public_url, missed_here[0].unit):
+                body.append(f"  Bảng theo dõi: {link}")
+    body += ["", f"Các kết quả trên được lưu vào {words.SCORECARD} của bộ chỉ tiêu và sẽ không được thông báo lại."]
+    body += _FOOTER
+    text = "\n".join(body)
+    payload = {
+        "version": PAYLOAD_VERSION,
+        "type": OUTCOMES_TYPE,
+        "subject": subject,
+        "text": text,
+        "reason": OUTCOMES_REASON,
+        "sent_for": now.isoformat(),
+        "target_set": first.target_set,
+        "deadline": first.milestone.isoformat(),
+        "total": len(outcomes),
+        "achieved": sum(o.achieved for o in outcomes),
+        "counts": totals,
+        "units": [{"unit": u, "unit_name": units[u][0].unit_name, "counts": _outcome_counts(units[u])}
+                  for u in order],
+        "outcomes": [_outcome_payload(o, public_url) for o in shown],
+    }
+    return Message(subject=subject, body=text, notify_type="warning" if missed else "success", payload=payload)

@@ -19,6 +19,7 @@ from services.alerts.alert import (
     Acknowledgement,
     Alert,
     Channel,
+    FinalOutcome,
     Kind,
     Severity,
     Silence,
@@ -291,6 +292,47 @@ async def write_flush(conn: asyncpg.Connection, items: Sequence[OutboxItem], rec
             " state = EXCLUDED.state, starts_at = EXCLUDED.starts_at, notified_at = EXCLUDED.notified_at",
             [r.channel_id for r in records], [r.fingerprint for r in records], [r.state.value for r in records],
             [r.starts_at for r in records], [r.notified_at for r in records],
+        )
+
+
+# ───────────────────────────── final outcomes ─────────────────────────────
+
+# Final outcomes not announced as they are now: never announced, or an operator's lock changed the
+# status or value since (a lock that changes neither is not news). Reopened ones are provisional.
+_UNANNOUNCED = """
+SELECT o.unit, o.indicator, o.target_set, o.milestone, o.status, o.value, o.target, o.cutoff,
+       o.deciding_observed_at AS observed_at,
+       coalesce(u.name_vi, o.unit) AS unit_name, coalesce(i.name_vi, '') AS indicator_name,
+       coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure, coalesce(i.cadence, '') AS cadence
+FROM milestone_outcomes o
+LEFT JOIN units u ON u.code = o.unit
+LEFT JOIN indicators i ON i.code = o.indicator
+WHERE o.final AND NOT o.reopened
+  AND (o.announced_at IS NULL OR (o.status, o.value) IS DISTINCT FROM (o.announced_status, o.announced_value))
+ORDER BY o.target_set, o.milestone, o.unit, o.indicator
+"""
+
+
+async def unannounced_outcomes(conn: asyncpg.Connection) -> list[FinalOutcome]:
+    """unannounced_outcomes: final outcomes to announce, as they are now."""
+    return [FinalOutcome(**dict(r)) for r in await conn.fetch(_UNANNOUNCED)]
+
+
+async def mark_announced(conn: asyncpg.Connection, outcomes: Sequence[FinalOutcome], at: datetime) -> None:
+    """mark_announced records the outcomes as announced (call in the enqueue's transaction).
+
+    What was announced is recorded as it was read, not as the row is now: an operator's lock that
+    commits between the read and this update is then news for the next flush (no row locks, which
+    would contend with the evaluation's writes).
+    """
+    if outcomes:
+        await conn.execute(
+            "UPDATE milestone_outcomes o SET announced_at = $6, announced_status = k.status, announced_value = k.value"
+            " FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::float8[])"
+            "  AS k(unit, indicator, milestone, status, value)"
+            " WHERE o.unit = k.unit AND o.indicator = k.indicator AND o.milestone = k.milestone",
+            [o.unit for o in outcomes], [o.indicator for o in outcomes], [o.milestone for o in outcomes],
+            [o.status for o in outcomes], [o.value for o in outcomes], at,
         )
 
 
