@@ -16,6 +16,7 @@ from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
+from dxmon.catalog import PROGRAMME_SET
 from dxmon.store.progress_repository import satisfies
 from grafana.dashboards.panels import (
     LEVEL_LABELS,
@@ -273,7 +274,7 @@ def province_indicators_table() -> PanelBuilder:
                     SELECT DISTINCT ON (m.indicator) m.indicator, m.deadline, m.value, m.comparator
                     FROM target_milestones m
                     CROSS JOIN (SELECT (now() AT TIME ZONE {TZ})::date AS today) d
-                    WHERE m.level = 'province'
+                    WHERE m.level = 'province' AND m.target_set = '{PROGRAMME_SET}'
                     ORDER BY m.indicator, m.deadline < d.today, abs(m.deadline - d.today)
                 ),
                 rows AS (

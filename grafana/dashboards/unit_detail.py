@@ -14,6 +14,7 @@ from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, VariableRefresh
 
+from dxmon.catalog import PROGRAMME_SET
 from grafana.dashboards.panels import (
     alert_annotations,
     CADENCE_LABELS,
@@ -243,13 +244,14 @@ def indicator_history_timeseries() -> PanelBuilder:
             FROM targets t
             JOIN units u ON u.code = '$unit' AND t.level = u.level
             JOIN indicators i ON i.code = t.indicator
-            WHERE t.indicator IN ($indicator) AND i.measure <> 'boolean'
+            WHERE t.indicator IN ($indicator) AND i.measure <> 'boolean' AND t.target_set = '{PROGRAMME_SET}'
         ),
         milestone AS (
             SELECT m.indicator, m.deadline, m.value
             FROM target_milestones m
             JOIN units u ON u.code = '$unit' AND m.level = u.level
             JOIN target ON target.indicator = m.indicator
+            WHERE m.target_set = '{PROGRAMME_SET}'
         ),
         own_start AS (
             SELECT DISTINCT ON (v.indicator) v.indicator,
@@ -290,7 +292,7 @@ def indicator_history_timeseries() -> PanelBuilder:
         SELECT m.deadline::timestamp AT TIME ZONE {TZ} AS "time", m.value AS "Mục tiêu"
         FROM target_milestones m
         JOIN units u ON u.code = '$unit' AND m.level = u.level
-        WHERE m.indicator IN ($indicator)
+        WHERE m.indicator IN ($indicator) AND m.target_set = '{PROGRAMME_SET}'
         ORDER BY 1
         """,
         "D",
