@@ -139,7 +139,8 @@ class TargetSet:
     ``binding`` sets oblige the province's units (the province's own documents, and national decisions
     that assign a target to provinces); the others are references (national aggregates no province
     controls), shown beside the binding ones and never alerted on. ``cutoff`` is the day (chốt số liệu)
-    after which the set's outcomes are final, when the set names one.
+    after which the set's outcomes are final, when the set names one. ``continues`` names the set whose
+    document this one carries on past its end (NQ09-2030 is NQ 09's orientation to 2030).
     """
 
     code: str
@@ -151,6 +152,7 @@ class TargetSet:
     cutoff: date | None
     source: tuple[str, ...]
     inferred: bool
+    continues: str | None = None
 
     def active_on(self, d: date) -> bool:
         """active_on is True when ``applies_from <= d <= applies_to``."""
@@ -172,10 +174,12 @@ class Target:
 class Indicator:
     """Indicator: one measurable thing units report.
 
-    ``targets`` holds the targets of the programme's set (NQ09; their ``applies_to`` sets are disjoint);
-    ``target`` is the first of them, which is the only one for all indicators whose target does not
-    differ by level; ``target_for(level)`` picks one of them. ``all_targets`` holds the targets of every
-    set, ordered by the set's ``applies_from``; ``targets_for(level)`` picks from those.
+    ``targets`` is the programme's path as the evaluation reads it through ``target_for(level)``: NQ 09's
+    target for each level group, continued by the milestones of the set that carries NQ 09 on to 2030
+    (``TargetSet.continues``); their ``applies_to`` sets are disjoint. ``target`` is the first of them,
+    the only one for all indicators whose target does not differ by level. ``all_targets`` holds the
+    targets of every set as written, ordered by the set's ``applies_from``; ``targets_for(level)`` picks
+    from those.
     ``measured_on`` says what the value is measured on (see ``ACTING_LEVELS``).
     """
 
@@ -195,7 +199,7 @@ class Indicator:
     measured_on: MeasuredOn = MeasuredOn.UNIT
 
     def target_for(self, level: Level) -> Target | None:
-        """target_for returns the programme set's (NQ09) target for ``level``, or None when there is none."""
+        """target_for returns the programme's target for ``level`` (NQ 09 to 2025, then its 2030 orientation), or None."""
         return next((t for t in self.targets if level in t.applies_to), None)
 
     def targets_for(self, level: Level) -> list[Target]:
@@ -595,6 +599,7 @@ class _TargetSetIn(_Model):
     applies_to: IsoDate
     binding: bool
     cutoff: IsoDate | None = None
+    continues: str | None = None
     source: SourceKeys
     inferred: bool = False
     note: str | None = None
@@ -961,7 +966,8 @@ def _idle_levels(ind: _IndicatorIn, levels: Iterable[Level]) -> str:
 
 
 def _check_target_sets(items: list[_Item], out: _Collector) -> None:
-    """Target set rules beyond the schema: codes, windows, cut-off."""
+    """Target set rules beyond the schema: codes, windows, cut-off, continuation."""
+    by_code = {item.model.code: item.model for item in items}
     for item in items:
         ts: _TargetSetIn = item.model
         _check_code(ts.code, "target set", item.line("code"), out)
@@ -969,6 +975,13 @@ def _check_target_sets(items: list[_Item], out: _Collector) -> None:
             out.add(item.line("applies_to"), f"target set {ts.code}: applies_to {ts.applies_to} is before applies_from {ts.applies_from}")
         if ts.cutoff is not None and ts.cutoff < ts.applies_from:
             out.add(item.line("cutoff"), f"target set {ts.code}: cutoff {ts.cutoff} is before applies_from {ts.applies_from}")
+        if ts.continues is not None:
+            earlier = by_code.get(ts.continues)
+            if earlier is None:
+                out.add(item.line("continues"), f"target set {ts.code}: continues unknown target set {ts.continues!r}")
+            elif earlier.applies_to >= ts.applies_from:
+                out.add(item.line("continues"), f"target set {ts.code}: continues {ts.continues}, which applies until "
+                                                f"{earlier.applies_to}, not before {ts.applies_from}")
 
 
 @dataclass
@@ -1014,6 +1027,7 @@ def _check_targets(refs: list[_TargetRef], sets: Mapping[str, _TargetSetIn] | No
     ``sets`` is None when target_sets.yaml did not load; the rules that need a set are skipped then.
     """
     claimed: dict[tuple[str, str, Level], _TargetRef] = {}
+    continuing: dict[tuple[str, str, Level], _TargetRef] = {}  # (indicator, continued set, level)
     for ref in refs:
         ind, target, label = ref.indicator, ref.target, ref.label
         indicator_levels = set(ind.applies_to)
@@ -1036,6 +1050,14 @@ def _check_targets(refs: list[_TargetRef], sets: Mapping[str, _TargetSetIn] | No
             target_set = sets.get(ref.set_code)
             if target_set is None:
                 ref.out.add(ref.line("target_set"), f"{label}: unknown target set {ref.set_code!r} (not in {TARGET_SETS_FILE})")
+            elif target_set.continues is not None:
+                # target_for follows one continuation per level: two would make it ambiguous.
+                for level in sorted(levels):
+                    first = continuing.setdefault((ind.code, target_set.continues, level), ref)
+                    if first is not ref:
+                        ref.out.add(ref.line("applies_to") if target.applies_to is not None else ref.line(),
+                                    f"{label}: level {level.value} is already continued from {target_set.continues} "
+                                    f"by set {first.set_code}")
         _check_milestones(ref, target_set)
         if target.baseline is not None:
             b_line = ref.line("baseline")
@@ -1169,6 +1191,7 @@ def _build_target_set(ts: _TargetSetIn) -> TargetSet:
         cutoff=ts.cutoff,
         source=ts.source,
         inferred=ts.inferred,
+        continues=ts.continues,
     )
 
 
@@ -1212,6 +1235,27 @@ def _build_target(t: _TargetBody, indicator: str, target_set: str, default_level
     )
 
 
+def _programme_path(targets: list[Target], target_sets: Mapping[str, TargetSet]) -> tuple[Target, ...]:
+    """NQ 09's targets, each continued (level by level) by the target of the set that continues NQ 09."""
+    own = [t for t in targets if t.target_set == PROGRAMME_SET]
+    later = [t for t in targets if target_sets[t.target_set].continues == PROGRAMME_SET]
+    path: list[Target] = []
+    for t in own:
+        # Split the levels by the later target that continues them (None: not continued).
+        groups: dict[int | None, set[Level]] = {}
+        for level in t.applies_to:
+            index = next((i for i, c in enumerate(later) if level in c.applies_to), None)
+            groups.setdefault(index, set()).add(level)
+        for index, levels in sorted(groups.items(), key=lambda g: -1 if g[0] is None else g[0]):
+            extra = later[index].milestones if index is not None else ()
+            path.append(dataclasses.replace(t, milestones=t.milestones + extra, applies_to=frozenset(levels)))
+    covered = {level for t in own for level in t.applies_to}
+    for c in later:
+        if c.applies_to - covered:
+            path.append(dataclasses.replace(c, applies_to=c.applies_to - covered))
+    return tuple(path)
+
+
 def _build_indicator(ind: _IndicatorIn, set_targets: list[Target], target_sets: Mapping[str, TargetSet]) -> Indicator:
     levels = frozenset(ind.applies_to)
     own = [_build_target(t, ind.code, t.target_set or PROGRAMME_SET, levels) for t in ind.target]
@@ -1219,7 +1263,7 @@ def _build_indicator(ind: _IndicatorIn, set_targets: list[Target], target_sets: 
     listed = [t if t.applies_to else dataclasses.replace(t, applies_to=levels) for t in set_targets]
     order = {code: n for n, code in enumerate(target_sets)}
     every = sorted([*own, *listed], key=lambda t: (target_sets[t.target_set].applies_from, order[t.target_set]))
-    programme = tuple(t for t in every if t.target_set == PROGRAMME_SET)
+    programme = _programme_path(every, target_sets)
     c = ind.cadence
     return Indicator(
         code=ind.code,

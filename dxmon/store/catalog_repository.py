@@ -30,7 +30,7 @@ async def sync_catalog(conn: asyncpg.Connection, catalog: Catalog) -> dict[str, 
         for i in catalog.indicators.values()
     ]
     target_sets = [
-        (s.code, s.title_vi, s.document, s.applies_from, s.applies_to, s.binding, s.cutoff, list(s.source))
+        (s.code, s.title_vi, s.document, s.applies_from, s.applies_to, s.binding, s.cutoff, s.continues, list(s.source))
         for s in catalog.target_sets.values()
     ]
     # One row per (indicator, level, set): a catalog target may cover several levels.
@@ -64,7 +64,8 @@ async def sync_catalog(conn: asyncpg.Connection, catalog: Catalog) -> dict[str, 
         )
         await conn.copy_records_to_table(
             "target_sets", records=target_sets,
-            columns=["code", "title_vi", "document", "applies_from", "applies_to", "binding", "cutoff", "source"],
+            columns=["code", "title_vi", "document", "applies_from", "applies_to", "binding", "cutoff", "continues",
+                     "source"],
         )
         await conn.copy_records_to_table(
             "targets", records=targets,

@@ -16,11 +16,11 @@ from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
-from dxmon.catalog import PROGRAMME_SET
 from dxmon.store.progress_repository import satisfies
 from grafana.dashboards.panels import (
     LEVEL_LABELS,
     PILLAR_LABELS,
+    PROGRAMME_SETS_SQL,
     STATUS_COLORS,
     STATUS_LABELS,
     TIMEZONE,
@@ -274,7 +274,7 @@ def province_indicators_table() -> PanelBuilder:
                     SELECT DISTINCT ON (m.indicator) m.indicator, m.deadline, m.value, m.comparator
                     FROM target_milestones m
                     CROSS JOIN (SELECT (now() AT TIME ZONE {TZ})::date AS today) d
-                    WHERE m.level = 'province' AND m.target_set = '{PROGRAMME_SET}'
+                    WHERE m.level = 'province' AND m.target_set IN {PROGRAMME_SETS_SQL}
                     ORDER BY m.indicator, m.deadline < d.today, abs(m.deadline - d.today)
                 ),
                 rows AS (

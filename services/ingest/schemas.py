@@ -86,6 +86,7 @@ def catalog_target_sets(catalog: Catalog) -> list[dict[str, Any]]:
             "applies_to": s.applies_to.isoformat(),
             "binding": s.binding,
             "cutoff": s.cutoff.isoformat() if s.cutoff else None,
+            "continues": s.continues,
         }
         for s in sorted(catalog.target_sets.values(), key=lambda s: (s.applies_from, s.code))
     ]

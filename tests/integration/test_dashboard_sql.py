@@ -4,9 +4,10 @@ The database is seeded by the pipeline's own code — ``store_reports`` (the agg
 path), ``evaluate`` (progress), ``sync_alerts``/``add_silence``/``acknowledge`` (alerts service),
 ``record_dead_letter`` — with a small, known story:
 
-    QN-P-TUANCHAU  (commune since 01/07/2025)  DG-14 Q4/2025 20 %  → behind; DG-02 only Oct 2025 → overdue
+    QN-P-TUANCHAU  (commune since 01/07/2025)  DG-14 Q4/2025 20 %  → behind; DG-04 only Oct 2025 40 % → missed
     QN-P-UONGBI    (commune since 01/07/2025)  DG-14 Q4/2025 70 %  → on track; DG-04 Dec 2025 50 % → missed
-    QN             (province)                  DG-14 Q4/2025 88 %, DG-02 Dec 2025 2200/2247 (late) → overdue
+    QN             (province)                  DG-14 Q4/2025 88 % → missed (≥ 90 % by 2025), DG-04 Dec 2025 2200/2247 (late) → met;
+                                               DE-06 only 2023 → overdue since 01/04/2025
     QN-HALONG-P-TUANCHAU (commune to 30/06/2025, predecessor of QN-P-TUANCHAU)  DG-14 Q4/2024 40 %, Q1/2025 45 %
     QN-HALONG      (district to 30/06/2025)     DG-14 Q4/2024 75 %
 
@@ -51,27 +52,32 @@ MINUTE_BATCH = datetime(2026, 1, 10, 9, 0, tzinfo=LOCAL)
 NUMERIC = (int, float, Decimal)
 
 
-def report(unit: str, indicator: str, period_end: date, received: datetime, numerator: float, denominator: float) -> ReportReceived:
+def report(unit: str, indicator: str, period_end: date, received: datetime, numerator: float, denominator: float | None,
+           ) -> ReportReceived:
+    """report: a ratio (numerator/denominator), or a value when ``denominator`` is None."""
+    parts = {"value": numerator} if denominator is None else {"numerator": numerator, "denominator": denominator}
     return ReportReceived(
         event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at=end_of_local_day(period_end),
-        numerator=numerator, denominator=denominator, received_at=received, agency="test", key_id="test-key",
+        received_at=received, agency="test", key_id="test-key", **parts,
     )
 
 
 def batches() -> list[tuple[datetime, list[ReportReceived]]]:
     """batches: (commit time, reports) as the aggregator would have committed them."""
     jan25, apr25, nov25 = (datetime(2025, m, d, 8, 0, tzinfo=LOCAL) for m, d in ((1, 12), (4, 10), (11, 3)))
+    jan24 = datetime(2024, 1, 20, 8, 0, tzinfo=LOCAL)
     late = MINUTE_BATCH + timedelta(seconds=60)
     return [
+        (jan24 + timedelta(seconds=5), [report("QN", "DE-06", date(2023, 12, 31), jan24, 30, None)]),
         (jan25 + timedelta(seconds=5), [report(PREDECESSOR, "DG-14", date(2024, 12, 31), jan25, 40, 100),
                                         report(DISTRICT, "DG-14", date(2024, 12, 31), jan25, 75, 100)]),
         (apr25 + timedelta(seconds=5), [report(PREDECESSOR, "DG-14", date(2025, 3, 31), apr25, 45, 100)]),
-        (nov25 + timedelta(seconds=5), [report(BEHIND, "DG-02", date(2025, 10, 31), nov25, 40, 100)]),
+        (nov25 + timedelta(seconds=5), [report(BEHIND, "DG-04", date(2025, 10, 31), nov25, 40, 100)]),
         # Two commits a minute apart: 3 reports with a 2 s lag, then 2 with a 30 s lag.
         (MINUTE_BATCH + timedelta(seconds=2), [report("QN", "DG-14", date(2025, 12, 31), MINUTE_BATCH, 88, 100),
                                                report(BEHIND, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 20, 100),
                                                report(MISSED, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 70, 100)]),
-        (late + timedelta(seconds=30), [report("QN", "DG-02", date(2025, 12, 31), late, 2200, 2247),
+        (late + timedelta(seconds=30), [report("QN", "DG-04", date(2025, 12, 31), late, 2200, 2247),
                                         report(MISSED, "DG-04", date(2025, 12, 31), late, 50, 100)]),
     ]
 
@@ -99,7 +105,7 @@ async def seeded(pg_admin_url: str, catalog: Catalog) -> AsyncIterator[Seeded]:
         now = await conn.fetchval("SELECT now()")
         await add_silence(conn, MISSED, None, now - timedelta(hours=1), now + timedelta(days=1), "đang khắc phục", "sở KHCN")
         overdue = await conn.fetchval(
-            "SELECT fingerprint FROM alerts WHERE unit = $1 AND indicator = 'DG-02'", BEHIND)
+            "SELECT fingerprint FROM alerts WHERE unit = $1 AND indicator = 'DE-06'", "QN")
         assert await acknowledge(conn, overdue, now + timedelta(days=1), "đã nhắc đơn vị", "chuyên viên A")
         for seq, reason in ((1, "decode"), (2, "validation.unknown_unit"), (3, "validation.unknown_unit")):
             await record_dead_letter(conn, seq, f"dx.reports.v1.X{seq}.DG-01", reason, "detail", "{}")
@@ -290,7 +296,8 @@ async def test_overview_lists_the_unit_known_to_be_behind_first(seeded: Seeded, 
     behind = run.table("Đơn vị chậm nhất")
     assert behind.column("unit") == [BEHIND, MISSED, "QN"]
     first = behind.rows[0]
-    assert (first["Chậm / không đạt"], first["Quá hạn báo cáo"]) == (1, 1)
+    assert (first["Chậm / không đạt"], first["Quá hạn báo cáo"]) == (2, 0)  # DG-14 behind, DG-04 missed
+    assert behind.row(unit="QN")["Quá hạn báo cáo"] == 1  # DE-06
     assert float(behind.row(unit=MISSED)["Thiếu hụt so với lộ trình"]) == 37.5  # 50 % against a passed 80 % target
 
 
@@ -303,15 +310,15 @@ async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
     # The two active communes' latest parts, (20 + 70) / (100 + 100): the ceased commune and district
     # (40 %, 75 %) are history, and the province's own 88 % is shown beside the roll-up, not added.
     assert (dg14["Tỉnh báo cáo"], dg14["Tổng hợp từ các đơn vị"], dg14["Số đơn vị báo cáo"]) == (88, 45, 2)
-    today = await reader.fetchval("SELECT (now() AT TIME ZONE 'Asia/Ho_Chi_Minh')::date")
-    assert today <= date(2030, 12, 31), "the story's next milestone is 2030"
-    assert (dg14["Mục tiêu"], dg14["Hạn"], dg14["Đánh giá"]) == (">= 100", date(2030, 12, 31), "not_met")
-    dg02 = table.row(**{"Mã": "DG-02"})
-    assert dg02["Tỉnh báo cáo"] == pytest.approx(100 * 2200 / 2247) and dg02["Tổng hợp từ các đơn vị"] == 40
-    # DG-04's only milestone (31/12/2025, ≥ 80 %) has passed: the last one is shown; 50 % fails it.
+    # The province's DG-14 path is NQ 09's ≥ 90 % by 2025 (its 2030 target is QĐ 749's, a set that does not
+    # continue NQ 09): the last milestone is shown once all have passed, and 88 % fails it.
+    assert (dg14["Mục tiêu"], dg14["Hạn"], dg14["Đánh giá"]) == (">= 90", date(2025, 12, 31), "not_met")
+    # DG-04's only milestone (31/12/2025, ≥ 80 %) has passed: the last one is shown. The communes' parts
+    # (40 + 50) / (100 + 100) are shown beside the province's own 97.9 %, which is what is judged.
     dg04 = table.row(**{"Mã": "DG-04"})
-    assert (dg04["Tổng hợp từ các đơn vị"], dg04["Hạn"], dg04["Đánh giá"]) == (50, date(2025, 12, 31), "not_met")
-    assert table.row(**{"Mã": "DG-01"})["Đánh giá"] is None  # no target
+    assert dg04["Tỉnh báo cáo"] == pytest.approx(100 * 2200 / 2247) and dg04["Tổng hợp từ các đơn vị"] == 45
+    assert (dg04["Hạn"], dg04["Đánh giá"]) == (date(2025, 12, 31), "met")
+    assert table.row(**{"Mã": "DG-06"})["Đánh giá"] is None  # no target
     assert table.row(**{"Mã": "DG-05"})["Đánh giá"] == "no_data"
     departments = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE,
                                       {"period": "2025-12-01", "level": ["department"]}, timescaledb=False)
@@ -322,13 +329,16 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     run = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
     statuses = run.table("Đơn vị theo trạng thái, theo cấp")
     communes = statuses.row(**{"Cấp": "Cấp xã"})
-    # Worst status per unit: TUANCHAU behind, UONGBI missed, the 52 other communes have no data.
-    assert (communes["Không đạt"], communes["Chậm so với lộ trình"], communes["Chưa có số liệu"]) == (1, 1, 52)
-    assert statuses.row(**{"Cấp": "Tỉnh"})["Quá hạn báo cáo"] == 1
+    # Worst status per unit: TUANCHAU and UONGBI missed (DG-04), the 52 other communes have no data.
+    assert (communes["Không đạt"], communes["Chậm so với lộ trình"], communes["Chưa có số liệu"]) == (2, 0, 52)
+    province = statuses.row(**{"Cấp": "Tỉnh"})
+    assert (province["Không đạt"], province["Quá hạn báo cáo"]) == (1, 0)  # worst of missed (DG-14) and overdue (DE-06)
     pairs = run.table("Chỉ số của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Chính quyền số"})
-    # DG-14 behind (TUANCHAU) and on track (UONGBI, QN); DG-04 missed (UONGBI); DG-02 overdue (TUANCHAU, QN).
+    # DG-14 behind (TUANCHAU), on track (UONGBI), missed (QN); DG-04 missed (UONGBI, TUANCHAU) and met (QN).
     assert [pairs[k] for k in ("Chậm so với lộ trình", "Không đạt", "Quá hạn báo cáo", "Đúng lộ trình", "Đã đạt")] \
-        == [1, 1, 2, 2, 0]
+        == [1, 3, 0, 1, 1]
+    economy = run.table("Chỉ số của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Kinh tế số"})
+    assert economy["Quá hạn báo cáo"] == 1  # DE-06 (QN)
 
     province_only = await run_dashboard(
         reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01", "level": ["province"]}, timescaledb=False)
@@ -336,7 +346,7 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
         "SELECT sum(actual) AS actual, sum(on_time) AS on_time, sum(expected) AS expected FROM reporting_rates "
         "WHERE unit = 'QN' AND period_end BETWEEN '2025-12-01' AND '2025-12-31'")
     actual, on_time, expected = rates[0]["actual"], rates[0]["on_time"], rates[0]["expected"]
-    assert (actual, on_time) == (2, 1)  # DG-14 of Q4 in time, DG-02 of December five days late
+    assert (actual, on_time) == (2, 1)  # DG-14 of Q4 in time, DG-04 of December five days late
     assert float(province_only.table("Tỷ lệ báo cáo").rows[0][0]) == round(100 * actual / expected, 1)
     assert float(province_only.table("Tỷ lệ báo cáo đúng hạn").rows[0][0]) == round(100 * on_time / expected, 1)
 
@@ -346,7 +356,7 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     assert (outcomes["Đạt mốc 2025"], outcomes["Không đạt mốc 2025"]) == (1, len(valid) - 1)  # only UONGBI's 70 % ≥ 60 %
     assert outcomes["Mốc tiếp theo"] == date(2030, 12, 31)
     pillars = run.table("Chỉ tiêu toàn tỉnh đã đạt, theo trụ cột")
-    assert pillars.row(**{"Trụ cột": "Chính quyền số"})["Đã đạt"] == 0
+    assert pillars.row(**{"Trụ cột": "Chính quyền số"})["Đã đạt"] == 1  # DG-04: the province's 97.9 % ≥ 80 %
 
 
 async def test_level_choices_follow_the_period(seeded: Seeded, reader: asyncpg.Connection) -> None:
@@ -364,20 +374,21 @@ async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Co
     names = dict(run.options["unit"])
     assert {v: t for t, v in names.items()}[PREDECESSOR] == "Phường Tuần Châu, Thành phố Hạ Long (đến 30/06/2025)"
     status = run.table("Trạng thái các chỉ số")
-    assert status.rows[0]["Mã"] == "DG-14" and status.rows[0]["Trạng thái"] == "behind"
-    assert status.row(**{"Mã": "DG-02"})["Trạng thái"] == "overdue"
-    overdue = run.table("Báo cáo quá hạn")
-    assert overdue.column("Mã") == ["DG-02"]
-    assert overdue.rows[0]["Quá hạn từ"] == date(2025, 12, 11) and overdue.rows[0]["Số ngày quá hạn"] == 94
+    assert status.rows[0]["Mã"] == "DG-04" and status.rows[0]["Trạng thái"] == "missed"  # its only milestone passed
+    assert status.row(**{"Mã": "DG-14"})["Trạng thái"] == "behind"
+    assert run.table("Báo cáo quá hạn").rows == []
     last = run.table("Báo cáo gần nhất")
-    assert last.row(**{"Mã": "DG-14"})["Giá trị"] == 20 and last.row(**{"Mã": "DG-02"})["Giá trị"] == 40
+    assert last.row(**{"Mã": "DG-14"})["Giá trị"] == 20 and last.row(**{"Mã": "DG-04"})["Giá trị"] == 40
     lineage = run.table("Đơn vị tiền thân và kế thừa")
-    assert set(lineage.column("unit")) == {"QN-HALONG-P-DAIYEN", PREDECESSOR, "QN-HALONG-P-HAKHAU"}
+    # The communes it took over, and the district whose territory it took part of.
+    assert set(lineage.column("unit")) == {"QN-HALONG-P-DAIYEN", PREDECESSOR, "QN-HALONG-P-HAKHAU", DISTRICT}
 
     history = run.panels["${indicator:text}"]
     assert history["A"].column("Giá trị báo cáo") == [20]
-    assert history["B"].column("Đơn vị tiền thân (tổng hợp)") == [40, 45]  # 2022–2025 from the old commune
-    assert history["D"].column("Mục tiêu") == [60, 100]
+    # 2022–2025 from the old commune and, for Q4/2024, the district it took part of (Hạ Long's 75/100 is
+    # counted in full, as every partial predecessor is — dxmon/progress.py): (40 + 75) / 200, then 45.
+    assert history["B"].column("Đơn vị tiền thân (tổng hợp)") == [57.5, 45]
+    assert history["D"].column("Mục tiêu") == [60, 100]  # NQ 09 by 2025, then its 2030 orientation (NQ09-2030)
     expected = await reader.fetchval(
         "SELECT expected FROM progress_current WHERE unit = $1 AND indicator = 'DG-14'", BEHIND)
     assert glide_value(history["C"], AS_OF.date()) == pytest.approx(expected)
@@ -390,6 +401,16 @@ def glide_value(glide: Result, day: date) -> float:
         if d0 <= 0 <= d1:
             return v0 + (v1 - v0) * (0 - d0) / (d1 - d0)
     raise AssertionError(f"{day} is outside the drawn glide path {glide.rows}")
+
+
+async def test_unit_detail_of_the_overdue_province(seeded: Seeded, reader: asyncpg.Connection) -> None:
+    run = await run_dashboard(reader, "dx-unit-detail", UNIT_RANGE, {"unit": "QN", "indicator": "DG-14"},
+                              timescaledb=False)
+    assert run.table("Trạng thái các chỉ số").row(**{"Mã": "DE-06"})["Trạng thái"] == "overdue"
+    overdue = run.table("Báo cáo quá hạn")
+    assert overdue.column("Mã") == ["DE-06"]
+    # Yearly, 90 days' grace: 2024 had no report by 31/03/2025; 348 days to 15/03/2026.
+    assert overdue.rows[0]["Quá hạn từ"] == date(2025, 4, 1) and overdue.rows[0]["Số ngày quá hạn"] == 348
 
 
 async def test_unit_detail_of_a_ceased_unit_reads_its_own_history(seeded: Seeded, reader: asyncpg.Connection) -> None:
@@ -405,17 +426,19 @@ async def test_alerts_dashboard_counts_open_silenced_and_acknowledged(seeded: Se
     run = await run_dashboard(reader, "dx-alerts", window, {}, timescaledb=False)
     stat = {t: run.table(t).rows[0][0] for t in ("Cảnh báo đang mở", "Nghiêm trọng", "Đang tắt thông báo",
                                                   "Đã có người nhận xử lý")}
-    assert stat == {"Cảnh báo đang mở": 4, "Nghiêm trọng": 1, "Đang tắt thông báo": 1, "Đã có người nhận xử lý": 1}
+    assert stat == {"Cảnh báo đang mở": 5, "Nghiêm trọng": 3, "Đang tắt thông báo": 1, "Đã có người nhận xử lý": 1}
     open_alerts = run.table("Danh sách cảnh báo đang mở")
-    assert open_alerts.rows[0]["unit"] == MISSED and open_alerts.rows[0]["Mức độ"] == "critical"
+    critical = [r for r in open_alerts.rows if r["Mức độ"] == "critical"]
+    assert open_alerts.rows[:3] == critical  # critical first: DG-04 (MISSED, BEHIND) and DG-14 (QN) missed
+    assert {(r["unit"], r["Mã"]) for r in critical} == {(MISSED, "DG-04"), (BEHIND, "DG-04"), ("QN", "DG-14")}
     assert open_alerts.row(unit=MISSED)["Tắt thông báo đến"] is not None
-    assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-02"})["Người xác nhận"] == "chuyên viên A"
+    assert open_alerts.row(unit="QN", **{"Mã": "DE-06"})["Người xác nhận"] == "chuyên viên A"
     assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-14"})["Loại"] == "behind"
-    assert sorted(run.table("Lịch sử cảnh báo").column("Diễn biến")) == ["firing"] * 4
+    assert sorted(run.table("Lịch sử cảnh báo").column("Diễn biến")) == ["firing"] * 5
     events = run.table("Cảnh báo phát sinh và kết thúc")
-    assert sum(r["value"] for r in events.rows) == 4 and set(events.column("metric")) == {"Đang mở"}
+    assert sum(r["value"] for r in events.rows) == 5 and set(events.column("metric")) == {"Đang mở"}
     assert run.table("Lệnh tắt thông báo").row(unit=MISSED)["Chỉ số"] == "Tất cả chỉ số"
-    assert run.table("Xác nhận xử lý").row(unit=BEHIND)["Lý do"] == "đã nhắc đơn vị"
+    assert run.table("Xác nhận xử lý").row(unit="QN")["Lý do"] == "đã nhắc đơn vị"
 
     behind_only = await run_dashboard(reader, "dx-alerts", window, {"kind": ["behind"]}, timescaledb=False)
     assert behind_only.table("Danh sách cảnh báo đang mở").column("unit") == [BEHIND]

@@ -215,9 +215,11 @@ def test_target_with_baseline_and_2030_milestone(catalog: Catalog) -> None:
     target = catalog.indicators["DE-01"].target
     assert target is not None and target.baseline is not None and target.target_set == "NQ09"
     assert (target.baseline.value, target.baseline.date) == (7.1, date(2024, 12, 31))
-    assert [(m.deadline.year, m.value) for m in target.milestones] == [(2025, 20.0)]  # 2030 is in later sets
+    # The evaluation's path: NQ 09 by 2025, then its 2030 orientation (set NQ09-2030, which continues NQ09).
+    assert [(m.deadline.year, m.value) for m in target.milestones] == [(2025, 20.0), (2030, 30.0)]
     assert target.applies_to == {Level.PROVINCE}
     later = {t.target_set: t for t in catalog.indicators["DE-01"].targets_for(Level.PROVINCE)}
+    assert [(m.deadline.year, m.value) for m in later["NQ09"].milestones] == [(2025, 20.0)]
     assert [(m.deadline.year, m.value) for m in later["NQ09-2030"].milestones] == [(2030, 30.0)]
     assert later["NQ09-2030"].baseline is None  # the evaluation starts from the unit's final 2025 value
     assert later["DH16"].baseline is not None and later["DH16"].baseline.value == 7.1
@@ -252,8 +254,10 @@ def test_targets_for_spans_sets_in_order(catalog: Catalog) -> None:
     commune = dg14.targets_for(Level.COMMUNE)
     assert [t.target_set for t in commune] == ["NQ09", "NQ09-2030", "CT2026-BCDTW", "QD749"]
     assert [t.milestones[-1].value for t in commune] == [60.0, 100.0, 100.0, 70.0]
-    assert dg14.target_for(Level.COMMUNE) is commune[0]  # target_for keeps answering with NQ 09's target
-    assert dg14.targets_for(Level.DISTRICT) == [dg14.target_for(Level.DISTRICT)]
+    path = dg14.target_for(Level.COMMUNE)  # NQ 09's target continued by NQ09-2030's
+    assert path is not None and path.milestones == commune[0].milestones + commune[1].milestones
+    assert dg14.targets_for(Level.DISTRICT) == [dg14.target_for(Level.DISTRICT)]  # the district level ended in 2025
+    assert [m.deadline.year for m in dg14.target_for(Level.PROVINCE).milestones] == [2025]  # QD749 does not continue NQ09
 
 
 def test_level_four_target_is_on_full_process_services(catalog: Catalog) -> None:
@@ -386,6 +390,7 @@ target_sets:
     applies_to: 2030-12-31
     binding: true
     cutoff: 2031-03-31
+    continues: NQ09
     source: S1
     targets:
       - indicator: DE-01
@@ -513,6 +518,13 @@ BROKEN = [
     pytest.param(T, [("    applies_to: 2030-12-31\n    binding: false\n", "    applies_to: 2025-12-31  #!\n    binding: false\n")],
                  "applies_to 2025-12-31 is before applies_from 2026-01-01", id="set-window-reversed"),
     pytest.param(T, [("  - code: QG-2030\n", "  - code: KH-2030  #!\n")], "duplicate target set code 'KH-2030'", id="set-duplicate-code"),
+    pytest.param(T, [("    continues: NQ09\n", "    continues: NQ99  #!\n")], "continues unknown target set 'NQ99'",
+                 id="set-continues-unknown"),
+    pytest.param(T, [("    continues: NQ09\n", "    continues: QG-2030  #!\n")],
+                 "continues QG-2030, which applies until 2030-12-31, not before 2026-01-01", id="set-continues-overlapping"),
+    pytest.param(T, [("    binding: false\n", "    binding: false\n    continues: NQ09\n"),
+                     (QG_T, QG_T.replace("DG-01", "DE-01").rstrip() + "  #!\n")],
+                 "level province is already continued from NQ09 by set KH-2030", id="set-two-continuations"),
     pytest.param(T, [("    binding: false\n", ""), ("  - code: QG-2030\n", "  - code: QG-2030  #!\n")],
                  "missing field 'binding'", id="set-missing-binding"),
     pytest.param(T, [(QG_T, QG_T.replace("source: S1", "source: S9").rstrip() + "  #!\n")], "unknown source key 'S9'", id="set-unknown-source"),
@@ -547,6 +559,11 @@ def test_mini_catalog_is_valid(tmp_path: Path) -> None:
     assert catalog.units["QN-A-X2"].partial_successors == {"QN-X-NEW"}
     assert catalog.descendants("QN-A") == {"QN-A-X1", "QN-A-X2"}
     assert [t.target_set for t in catalog.indicators["DE-01"].all_targets] == ["NQ09", "KH-2030"]
+    # target_for follows NQ 09 into the set that continues it; baseline and set stay NQ 09's.
+    path = catalog.indicators["DE-01"].target_for(Level.PROVINCE)
+    assert path is not None and path.target_set == "NQ09" and path.baseline is None
+    assert [(m.deadline.year, m.value) for m in path.milestones] == [(2025, 20.0), (2030, 30.0)]
+    assert catalog.indicators["DG-01"].target_for(Level.PROVINCE).milestones[-1].deadline.year == 2025  # QG-2030 does not continue
     assert catalog.target_set("KH-2030").cutoff == date(2031, 3, 31)
     assert [t.target_set for t in catalog.indicators["DG-01"].targets_for(Level.PROVINCE)] == ["NQ09", "QG-2030"]
     assert catalog.indicators["DG-01"].targets_for(Level.DISTRICT)[0].target_set == "NQ09"

@@ -1,7 +1,9 @@
 -- 0005: target sets. Targets belong to a set named by its issuing document (NQ 09-NQ/TU to 2025, the
 -- 2026–2030 sets), in force from applies_from to applies_to; `binding` sets oblige the province's units,
 -- the others are references (national aggregates), shown but never alerted on. `cutoff` is the day
--- after which a set's outcomes are final (NULL: the set names none). Synced from catalog/target_sets.yaml
+-- after which a set's outcomes are final (NULL: the set names none). `continues` names the set whose
+-- document this one carries on (NQ09-2030 continues NQ09): the programme's path is a set and those
+-- that continue it. Synced from catalog/target_sets.yaml
 -- by `dxmon catalog sync` like the other catalog tables. Rows of targets and target_milestones that
 -- exist when this runs belonged to NQ 09, so they get 'NQ09' (the next sync rewrites them anyway).
 
@@ -13,6 +15,7 @@ CREATE TABLE target_sets (
     applies_to   date NOT NULL,
     binding      boolean NOT NULL,
     cutoff       date,
+    continues    text,
     source       text[] NOT NULL,
     CHECK (applies_to >= applies_from)
 );
