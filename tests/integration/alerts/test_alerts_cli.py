@@ -63,7 +63,7 @@ def test_subscriptions_add_refuses_with_a_clear_error(dxmon, args, message) -> N
 
 @pytest.fixture
 async def behind(database_url: str, catalog) -> str:
-    """behind: one firing alert (QN-P-HONGGAI behind on DG-02); returns its fingerprint."""
+    """behind: one firing alert (QN-P-HONGGAI behind on DG-14); returns its fingerprint."""
     await fall_behind(database_url)
     conn = await asyncpg.connect(database_url)
     try:
@@ -83,7 +83,7 @@ def test_alerts_list_and_ack(dxmon, behind) -> None:
 
 
 def test_alerts_silence_and_errors(dxmon) -> None:
-    made = dxmon("alerts", "silence", "--unit", "QN-P-HONGGAI", "--indicator", "DG-02", "--for", "2h",
+    made = dxmon("alerts", "silence", "--unit", "QN-P-HONGGAI", "--indicator", "DG-14", "--for", "2h",
                  "--reason", "đang rà soát")
     assert made.exit_code == 0 and "silence 1 until" in made.output
     bad = dxmon("alerts", "silence", "--unit", "QN-P-HONGGAI", "--for", "soon", "--reason", "x")

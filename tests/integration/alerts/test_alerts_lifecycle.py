@@ -42,8 +42,8 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     first = await make_engine(settings, Clock(T), "alerts-a")
     assert await cycle(first, T) == 2  # one digest per subscribed recipient of the unit
     [mail] = smtp.to(staff)
-    assert mail.subject == "[Chuyển đổi số Quảng Ninh] Chậm tiến độ: Phường Hồng Gai – DG-02"
-    assert "Giá trị hiện tại: 50% | Kỳ vọng theo lộ trình: 80,8% | Mục tiêu: 100% (hạn 31/12/2030)" in mail.body
+    assert mail.subject == "[Chuyển đổi số Quảng Ninh] Chậm tiến độ: Phường Hồng Gai – DG-14"
+    assert "Giá trị hiện tại: 50% | Kỳ vọng theo lộ trình: 61,5% | Mục tiêu: 100% (hạn 31/12/2030)" in mail.body
     assert "http://grafana.test/d/dx-unit-detail?var-unit=QN-P-HONGGAI" in mail.body
     [hook] = receiver.bodies("/hook")
     assert hook["status"] == "firing" and hook["reason"] == "first notification"
@@ -66,7 +66,7 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     assert await cycle(second, back + timedelta(minutes=5)) == 0
     mails = smtp.to(staff)
     assert len(mails) == 2
-    assert mails[1].subject == "[Chuyển đổi số Quảng Ninh] Đã khắc phục: Phường Hồng Gai – DG-02"
+    assert mails[1].subject == "[Chuyển đổi số Quảng Ninh] Đã khắc phục: Phường Hồng Gai – DG-14"
     assert "Đã khắc phục lúc 10:00 12/03/2026, sau 2 ngày." in mails[1].body
     hooks = receiver.bodies("/hook")
     assert len(hooks) == 2 and hooks[1]["status"] == "resolved" and hooks[1]["reason"] == "resolved"

@@ -23,7 +23,7 @@ async def test_grafana_annotation_per_state_change(database_url, bus, receiver, 
     body = req.body
     assert body["time"] == int(T.timestamp() * 1000)
     assert set(body["tags"]) == {"dx-monitor", "alert", "firing", "behind", UNIT, INDICATOR}
-    assert body["text"].startswith("Chậm tiến độ: Phường Hồng Gai (QN-P-HONGGAI) – DG-02")
+    assert body["text"].startswith("Chậm tiến độ: Phường Hồng Gai (QN-P-HONGGAI) – DG-14")
     assert "Giá trị 50%" in body["text"]
 
 
