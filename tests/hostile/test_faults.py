@@ -63,7 +63,7 @@ pytestmark = pytest.mark.e2e
 
 def batches(n_batches: int, size: int, unit: str = "QN-P-HONGGAI") -> list[list[dict]]:
     """batches of distinct valid reports (months and indicators vary, so derived tables see corrections)."""
-    return [[report(unit=unit, indicator=("DG-04", "DG-02", "DS-08")[i % 3], day=f"2026-{1 + i % 9:02d}-28",
+    return [[report(unit=unit, indicator=("DG-04", "DG-03", "DS-08")[i % 3], day=f"2026-{1 + i % 9:02d}-28",
                     numerator=i % 90, denominator=100) for i in range(size)] for _ in range(n_batches)]
 
 
@@ -421,7 +421,7 @@ async def test_channel_down_for_an_hour_of_simulated_time_gets_every_digest_afte
         events = [
             (T + timedelta(minutes=10), lambda at: recover(database, at)),
             (T + timedelta(minutes=20), lambda at: seed(database, [alert_report(
-                OTHER, "DG-02", (T - timedelta(days=10)).date(), numerator=10, denominator=100, received=at)], at)),
+                OTHER, "DG-14", (T - timedelta(days=10)).date(), numerator=10, denominator=100, received=at)], at)),
         ]
         assert await cycle(engine, T) == 1
         now, due = T, await engine.scheduler.outbox.deliver_due()
