@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
-from dxmon.catalog import Catalog, Measure
+from dxmon.catalog import Catalog, Level, Measure
 from dxmon.contracts import LOCAL_TZ, ReportIn, end_of_local_day
 from dxmon.problems import Issue
 
@@ -36,12 +36,14 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
         )
     if unit is not None and not unit.active_on(local_day):
         if unit.valid_to is not None and local_day > unit.valid_to:
-            successors = _units_on(catalog, unit.successors, local_day, lambda c: catalog.units[c].successors)
-            successors = successors or catalog.final_successors(unit.code)
+            successors = _units_on(catalog, unit.successors, local_day, lambda c: catalog.units[c].successors,
+                                   unit.level)
+            successors = successors or [
+                c for c in catalog.final_successors(unit.code) if catalog.units[c].level is unit.level]
             hint = f"; report for {', '.join(successors)} instead" if successors else ""
             msg = f"unit {unit.code} ceased on {unit.valid_to.isoformat()}{hint}"
         else:
-            before = _units_on(catalog, catalog.predecessors(unit.code), local_day, catalog.predecessors)
+            before = _units_on(catalog, catalog.predecessors(unit.code), local_day, catalog.predecessors, unit.level)
             hint = f"; before that report for {', '.join(before[:10])}" if before else ""
             msg = f"unit {unit.code} exists only from {unit.valid_from.isoformat()}{hint}"
         issues.append(Issue("unit-not-valid-on-date", msg, "observed_at"))
@@ -60,16 +62,17 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
 
 
 def _units_on(
-    catalog: Catalog, start: Iterable[str], day: date, links: Callable[[str], Iterable[str]]
+    catalog: Catalog, start: Iterable[str], day: date, links: Callable[[str], Iterable[str]], level: Level
 ) -> list[str]:
     # Follows successor (or predecessor) links to the first units valid on ``day``: a commune merged in
     # 2024 points late-2024 reports to its 2024 successor, not to the 2025 commune that does not exist yet.
+    # Only units of ``level``: the communes that took over a district's territory do not report its figures.
     found: list[str] = []
     seen: set[str] = set()
     queue = list(start)
     while queue:
         code = queue.pop(0)
-        if code in seen or code not in catalog.units:
+        if code in seen or code not in catalog.units or catalog.units[code].level is not level:
             continue
         seen.add(code)
         if catalog.units[code].active_on(day):

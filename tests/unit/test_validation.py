@@ -181,6 +181,15 @@ def test_applicability_matches_the_catalog_for_every_indicator_and_level(catalog
             assert applicable == (level in indicator.applies_to), (indicator.code, level)
 
 
+@pytest.mark.parametrize("indicator", ["DG-01", "DG-02", "DG-17"])
+def test_procedure_catalogue_indicators_are_the_provinces_to_report(catalog: Catalog, indicator: str) -> None:
+    # Measured on the province's catalogue of procedures, which a commune or district cannot change.
+    assert not reasons(catalog, report(unit="QN", indicator=indicator, observed_at="2025-03-31"))
+    for unit in ("QN-P-HONGGAI", "QN-HALONG", "QN-SO-TUPHAP"):
+        found = reasons(catalog, report(unit=unit, indicator=indicator, observed_at="2025-09-30"))
+        assert ("indicator-not-applicable", "indicator") in found, unit
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     numerator=st.floats(-1e6, 1e6, allow_nan=False) | st.integers(-10, 10_000),
