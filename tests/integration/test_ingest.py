@@ -206,11 +206,12 @@ async def test_catalog_target_sets_and_the_set_of_each_target(ingest_only: Pipel
     sets = {s["code"]: s for s in sets_answer.json()}
     assert sets["NQ09"] == {
         "code": "NQ09", "title_vi": sets["NQ09"]["title_vi"], "document": "Nghị quyết 09-NQ/TU ngày 05/02/2022",
-        "applies_from": "2022-02-05", "applies_to": "2025-12-31", "binding": True, "cutoff": None,
+        "applies_from": "2022-02-05", "applies_to": "2025-12-31", "binding": True, "cutoff": None, "continues": None,
     }
     assert "09-NQ/TU" in sets["NQ09"]["title_vi"]
     assert sets["QD411-QG"]["binding"] is False and sets["NQ09-2030"]["binding"] is True
-    assert all(set(s) == {"code", "title_vi", "document", "applies_from", "applies_to", "binding", "cutoff"}
+    assert sets["NQ09-2030"]["continues"] == "NQ09"
+    assert all(set(s) == {"code", "title_vi", "document", "applies_from", "applies_to", "binding", "cutoff", "continues"}
                for s in sets.values())
     # Every target names a listed set; NQ 09's DE-01 target stops at 2025, its 2030 orientation is another set.
     assert {t["target_set"] for t in targets} == set(sets)
