@@ -421,6 +421,16 @@ async def test_unit_detail_of_a_ceased_unit_reads_its_own_history(seeded: Seeded
     assert run.panels["${indicator:text}"]["A"].column("Giá trị báo cáo") == [40, 45]
 
 
+async def test_unit_detail_of_a_district_lists_the_communes_that_took_it_over(
+    seeded: Seeded, reader: asyncpg.Connection, catalog: Catalog
+) -> None:
+    run = await run_dashboard(reader, "dx-unit-detail", UNIT_RANGE, {"unit": DISTRICT, "indicator": "DG-14"},
+                              timescaledb=False)
+    lineage = run.table("Đơn vị tiền thân và kế thừa")
+    successors = {r["unit"] for r in lineage.rows if r["Quan hệ"] == "Kế thừa"}
+    assert successors == set(catalog.units[DISTRICT].successors) and BEHIND in successors and len(successors) == 13
+
+
 async def test_alerts_dashboard_counts_open_silenced_and_acknowledged(seeded: Seeded, reader: asyncpg.Connection) -> None:
     window = time_range_for("dx-alerts", seeded)
     run = await run_dashboard(reader, "dx-alerts", window, {}, timescaledb=False)

@@ -602,3 +602,18 @@ def test_missing_file_is_a_problem(tmp_path: Path) -> None:
     (tmp_path / U).unlink()
     problems = check(tmp_path)
     assert [(Path(p.file).name, p.line, p.message) for p in problems] == [(U, 1, "file not found")]
+
+
+def test_dxmon_catalog_check_flags_a_target_for_a_level_that_cannot_act(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dxmon.cli import build
+
+    write_mini(tmp_path, I, [CATALOGUE])  # DG-01 measured on the province's catalogue, asked of communes
+    result = CliRunner().invoke(build(), ["catalog", "check", "--dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "DG-01, target set NQ09: target applies to commune, district, which cannot act" in result.output
+    write_mini(tmp_path)
+    result = CliRunner().invoke(build(), ["catalog", "check", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "3 target sets" in result.output
