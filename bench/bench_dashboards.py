@@ -39,7 +39,7 @@ from dxmon.store.catalog_repository import sync_catalog  # noqa: E402
 from dxmon.store.migrate import migrate  # noqa: E402
 from dxmon.store.progress_repository import evaluate  # noqa: E402
 from grafana.build import PROVISIONING_DIR  # noqa: E402
-from grafana.execute import render_target, resolve_variables, targets  # noqa: E402
+from grafana.execute import panel_queries, resolve_variables  # noqa: E402
 from grafana.interpolate import QueryContext, TimeRange, Variable, render  # noqa: E402
 from services.alerts.repository import sync_alerts  # noqa: E402
 
@@ -118,8 +118,8 @@ async def bench(conn: asyncpg.Connection, runs: int, sample_unit: str) -> list[t
             resolved.variables["indicator"] = Variable(
                 "indicator", resolved.options["indicator"][0][1], multi=True, include_all=True)
         ctx = QueryContext(window, resolved.variables, now=NOW)
-        for panel, target in targets(model):
-            samples = await measure(conn, render_target(panel, target, ctx), runs)
+        for panel, target, _, sql in panel_queries(model, ctx):  # the repeated panel: one clone
+            samples = await measure(conn, sql, runs)
             results.append((f"{uid} · {panel['title']} [{target['refId']}]", statistics.median(samples), p95(samples)))
     return results
 

@@ -53,7 +53,7 @@ MONTHS = [date(2025, m, 1) for m in range(2, 13)] + [date(2026, 1, 1)]  # a year
 CEASED = date(2025, 6, 30)
 
 PV_COLUMNS = ["unit", "indicator", "observed_at", "value", "numerator", "denominator", "event_id",
-              "received_at", "reports"]
+              "received_at", "reports", "first_received_at"]
 
 
 def synthetic_catalog(n_units: int, n_indicators: int, rng: random.Random) -> Catalog:
@@ -174,7 +174,8 @@ async def seed(conn: asyncpg.Connection, catalog: Catalog, rng: random.Random) -
                             reports.append((observed, event, unit.code, ind.code, None if num is not None else v,
                                             num, den, None, "bench", "bench", "bench", arrival, 1))
                         # The last report of the period is the one in force (same value: a resubmission).
-                        values.append((unit.code, ind.code, observed, v, num, den, event, arrivals[-1], len(arrivals)))
+                        values.append((unit.code, ind.code, observed, v, num, den, event, arrivals[-1], len(arrivals),
+                                       arrivals[0]))
                 progress.advance(task)
             await conn.copy_records_to_table("reports", records=reports, columns=REPORT_COLUMNS)
             await conn.copy_records_to_table("period_values", records=values, columns=PV_COLUMNS)

@@ -114,3 +114,13 @@ def _dedupe(issues: list[Issue]) -> list[Issue]:
             seen.add(key)
             out.append(i)
     return out
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_response(p: Problem):
+    """problem_response renders ``p`` as an RFC 9457 response (starlette is imported only by HTTP services)."""
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(p.to_json(), status_code=p.status, media_type=PROBLEM_JSON, headers=p.headers)

@@ -23,30 +23,53 @@ Glide path
     the target does not raise the bar). Booleans have no partial progress: their expected value is the
     target itself.
 
-Statuses, in order of precedence (the first that applies is the status)
+Two judgements, never mixed
+    A *result* (``Status``) says how the figures stand against the target; *reporting*
+    (``Reporting``) says whether the unit reported in time. A unit that met its target but filed late
+    is ``met`` and ``late``, never one in place of the other.
+
+Results, in order of precedence (the first that applies is the result)
     1. ``no_data``   nothing reported, ever (no value in force on the evaluation day).
-    2. ``met``/``missed`` every milestone has passed: the outcome of the last one, which is final.
-    3. ``overdue``   the latest period that is past its grace (period end + grace days < day) has no
-                     report, nor any later period, and the unit existed during that period
-                     (DHIS2-style timeliness; the reported value is stale, so it outranks the rest).
-    4. ``met``       the latest value already satisfies the next milestone.
-    5. ``behind``    the latest value is worse than the glide path by more than the tolerance:
-                     ``points`` percentage points for ratio/percent, ``relative`` × |expected| for
-                     counts and ranks. Never for booleans.
-    6. ``at_risk``   the least-squares line (x = time in days) through the values observed since
+    2. ``exceeded``/``met``/``missed`` every milestone has passed: the outcome of the last one
+                     (see "Milestones that have passed"), provisional until its cut-off, then final.
+    3. ``met``       the latest value already satisfies the next milestone.
+    4. ``behind``    the latest value is worse than the glide path *on the day it describes* by more
+                     than the tolerance: ``points`` percentage points for ratio/percent, ``relative`` ×
+                     |expected| for counts and ranks. Never for booleans. (A yearly figure is compared
+                     with where the path stood at its year's end, not with today's path: the path
+                     moves every day, the figure only once a year.)
+    5. ``at_risk``   the least-squares line (x = time in days) through the values observed since
                      the start of the period ``trend.periods`` periods before the current one (at
                      least ``trend.min_points`` of them) projects a value at the end of the next
                      milestone's deadline that fails it. A boolean that is not met is at risk.
-    7. ``on_track``  otherwise.
+    6. ``on_track``  otherwise.
+
+Reporting (DHIS2-style timeliness), judged on the *due period*: the latest period whose grace has
+run out (period end + grace days < day)
+    ``missing``  neither the due period nor any later one has a report, and the unit existed during
+                 the due period (``overdue_since`` is the first day it counted as missing);
+    ``late``     the due period's first report arrived after its period end + timely days;
+    ``on_time``  otherwise; None when no period is due yet (the unit is too new) or nothing was ever
+                 reported (``no_data`` says it already).
     For one unit and milestone, a better latest value never gives a worse status
     (``met`` > ``on_track`` > ``at_risk`` > ``behind``); mirroring values, comparators and direction
     gives the same status.
 
 Milestones that have passed
-    A milestone has passed the day after its deadline. Its outcome, ``met`` or ``missed``, is decided
-    by the value in force at the end of the deadline day (the latest period observed on or before it);
-    no value in force counts as ``missed``: nothing shows it was met. Outcomes exist for units valid on
-    the deadline. Evaluation then continues against the next milestone (e.g. 2030).
+    A milestone has passed the day after its deadline. Its outcome, ``exceeded``, ``met`` or
+    ``missed``, is decided by the value in force at the end of the deadline day (the latest period
+    observed on or before it); no value in force counts as ``missed``: nothing shows it was met.
+    ``exceeded`` is a met outcome strictly better than an inclusive target (>= or <=). Outcomes exist
+    for units valid on the deadline. Evaluation then continues against the next milestone (e.g. 2030).
+
+Cut-off (chốt số liệu): provisional, then final
+    Each milestone has a cut-off day: its deadline plus the indicator's ``grace_days``, unless the
+    target set names a cut-off date. Until the end of the cut-off day the outcome is *provisional*,
+    computed from everything in force. After it the outcome is *final*: decided by the value in force
+    among the reports *received* by the end of the cut-off day (``official_outcome``), and frozen with
+    that value and its period. A report received later is a *revision*: shown beside the outcome,
+    never deciding. Only an operator may reopen a final outcome (it is provisional again until the
+    operator locks it) — the store keeps that audit.
 
 Units that ceased
     A unit is evaluated up to its ``valid_to``: as if the evaluation day were ``valid_to``, with only
@@ -68,6 +91,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
+from dxmon import words
 from dxmon.catalog import Cadence, Direction, Measure, Milestone, Period, Target, Unit
 from dxmon.contracts import LOCAL_TZ
 
@@ -75,27 +99,28 @@ PERIOD_MONTHS: Mapping[Period, int] = {Period.MONTHLY: 1, Period.QUARTERLY: 3, P
 
 
 class Status(StrEnum):
-    """Status of one (unit, indicator) against its target; the values are stored and shown as-is."""
+    """Status: the *result* of one (unit, indicator) against its target; stored and shown as-is."""
 
+    EXCEEDED = "exceeded"
     MET = "met"
     ON_TRACK = "on_track"
-    BEHIND = "behind"
     AT_RISK = "at_risk"
+    BEHIND = "behind"
     MISSED = "missed"
-    OVERDUE = "overdue"
     NO_DATA = "no_data"
 
 
-# What staff and leaders read (the dashboards use the same words).
-STATUS_LABELS: Mapping[Status, str] = {
-    Status.MET: "Đã đạt",
-    Status.ON_TRACK: "Đúng lộ trình",
-    Status.BEHIND: "Chậm so với lộ trình",
-    Status.AT_RISK: "Có nguy cơ không đạt",
-    Status.MISSED: "Không đạt",
-    Status.OVERDUE: "Quá hạn báo cáo",
-    Status.NO_DATA: "Chưa có số liệu",
-}
+class Reporting(StrEnum):
+    """Reporting: whether the unit reported the due period in time (a judgement of its own)."""
+
+    ON_TIME = "on_time"
+    LATE = "late"
+    MISSING = "missing"
+
+
+# What staff and leaders read (the dashboards use the same words): the glossary's terms.
+STATUS_LABELS: Mapping[Status, str] = {s: words.RESULT[s.value] for s in Status}
+REPORTING_LABELS: Mapping[Reporting, str] = {r: words.REPORTING[r.value] for r in Reporting}
 
 # How good a value-driven status is (higher is better); monotonicity is stated in these terms.
 STATUS_RANK: Mapping[Status, int] = {Status.BEHIND: 0, Status.AT_RISK: 1, Status.ON_TRACK: 2, Status.MET: 3}
@@ -123,10 +148,16 @@ class TrendRule:
 
 @dataclass(frozen=True)
 class Point:
-    """Point: the value in force for one period, observed at ``observed_at``."""
+    """Point: the value in force for one period, observed at ``observed_at``.
+
+    ``first_received_at`` is when the period's first report arrived (timeliness), ``received_at``
+    when the report now in force did (None where unknown).
+    """
 
     observed_at: datetime
     value: float
+    first_received_at: datetime | None = None
+    received_at: datetime | None = None
 
     @property
     def day(self) -> date:
@@ -143,11 +174,14 @@ class Anchor:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Evaluation: the status of one (unit, indicator) and the figures it was decided from.
+    """Evaluation: the two judgements of one (unit, indicator) and the figures they were decided from.
 
     ``target``/``milestone`` are the next milestone's, or the last one's once every milestone has
     passed. ``baseline`` is the start anchor of the current glide segment. ``day`` is the day the
-    evaluation describes (the unit's ``valid_to`` when it ceased before ``as_of``).
+    evaluation describes (the unit's ``valid_to`` when it ceased before ``as_of``). Once every
+    milestone has passed, ``status`` is the last milestone's outcome: ``provisional`` until its
+    ``cutoff`` day has ended, then ``final``; ``deciding_value``/``deciding_observed_at`` are the value
+    that decided it (``value`` stays the latest value in force, which may differ).
     """
 
     status: Status
@@ -161,15 +195,35 @@ class Evaluation:
     last_observed_at: datetime | None
     overdue_since: date | None
     projection: float | None
+    reporting: Reporting | None = None
+    provisional: bool = False
+    final: bool = False
+    cutoff: date | None = None
+    deciding_value: float | None = None
+    deciding_observed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """Outcome: whether a passed milestone was met, from the value in force at its deadline."""
+    """Outcome: whether a passed milestone was met, from the value in force at its deadline.
+
+    ``observed_at`` is the instant of the deciding value (None when nothing was in force).
+    """
 
     milestone: Milestone
     status: Status
     value: float | None
+    observed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Received:
+    """Received: one stored report as history (``seq`` orders receipts: the stream sequence)."""
+
+    observed_at: datetime
+    value: float
+    received_at: datetime
+    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -257,6 +311,35 @@ def on_time(first_received_at: datetime, period_start_day: date, cadence: Cadenc
     return first_received_at < end_of_day(deadline)
 
 
+def reporting_status(
+    series: Sequence[Point], d: date, cadence: Cadence, valid_from: date
+) -> tuple[Reporting | None, date | None]:
+    """reporting_status judges the due period on day ``d``: (reporting, first day it counted as missing).
+
+    ``series`` are the values in force per period, sorted by time.
+    """
+    if not series:
+        return None, None
+    due_start, due_end = due_period(d, cadence)
+    if due_end < valid_from:
+        return None, None
+    latest = series[-1]
+    since = overdue_since(latest.day, d, cadence, valid_from)
+    if since is not None:
+        return Reporting.MISSING, since
+    # The due period's value in force (its latest instant where a period holds several).
+    due = next((p for p in reversed(series) if due_start <= p.day <= due_end), None)
+    if due is not None and due.first_received_at is not None and not on_time(due.first_received_at, due_start,
+                                                                                cadence):
+        return Reporting.LATE, None
+    return Reporting.ON_TIME, None
+
+
+def cutoff_day(milestone: Milestone, cadence: Cadence, set_cutoff: date | None = None) -> date:
+    """cutoff_day is the last day whose receipts decide a milestone: the set's date, or deadline + grace."""
+    return set_cutoff if set_cutoff is not None else milestone.deadline + timedelta(days=cadence.grace_days)
+
+
 # ───────────────────────────── comparisons ─────────────────────────────
 
 
@@ -317,6 +400,11 @@ def glide_path(start: Anchor | None, end: Milestone, d: date, direction: Directi
     fraction = min(max((d - start.day).days / total, 0.0), 1.0)
     value = start.value * (1 - fraction) + end.value * fraction  # exact at both ends
     return min(value, end.value) if direction == Direction.HIGHER_IS_BETTER else max(value, end.value)
+
+
+def path_at(start: Anchor | None, end: Milestone, d: date, direction: Direction, fallback: float | None) -> float | None:
+    """path_at is the glide path on day ``d`` (``fallback``, the expected value, where there is no start)."""
+    return glide_path(start, end, d, direction) if start is not None else fallback
 
 
 def trend_start(d: date, period: Period, rule: TrendRule) -> date:
@@ -441,11 +529,15 @@ def evaluate(
     as_of: datetime,
     tolerance: Tolerance = Tolerance(),
     trend: TrendRule = TrendRule(),
+    received: Sequence[Received] | None = None,
+    set_cutoff: date | None = None,
 ) -> Evaluation:
-    """evaluate decides the status of one unit's indicator against ``target`` as of ``as_of``.
+    """evaluate decides the result and the reporting of one unit's indicator as of ``as_of``.
 
     ``points`` are the unit's values in force per period (corrections applied); points observed
-    after ``as_of`` or after the unit ceased are ignored.
+    after ``as_of`` or after the unit ceased are ignored. ``received`` is the report history the
+    final outcome of the last milestone is decided from after its cut-off (without it, the values in
+    force are used, which is the same unless a period was corrected after the cut-off).
     """
     series = in_force(points, unit, as_of)
     cal = calendar(target, measure, direction, cadence, evaluation_day(unit, as_of), trend)
@@ -455,25 +547,32 @@ def evaluate(
     if upcoming is not None and start is None and series and measure != Measure.BOOLEAN:
         start = Anchor(series[0].day, series[0].value)
         expected = glide_path(start, upcoming, d, direction)
-    late = overdue_since(latest.day, d, cadence, unit.valid_from) if latest else None
+    reporting, late = reporting_status(series, d, cadence, unit.valid_from)
     trend_line = None
     if upcoming is not None and measure != Measure.BOOLEAN:
         since = start_of_day(cal.trend_from)
         trend_line = projection([p for p in series if p.observed_at >= since], upcoming.deadline, trend)
 
+    decided: Outcome | None = None
+    cut = None
     if latest is None:
         status = Status.NO_DATA
     elif upcoming is None:
-        status = outcome(series, cal.shown).status
-    elif late is not None:
-        status = Status.OVERDUE
+        cut = cutoff_day(cal.shown, cadence, set_cutoff)
+        if local_day(as_of) > cut:
+            history = received if received is not None else [
+                Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
+            decided = official_outcome(history, cal.shown, cut, cadence)
+        else:
+            decided = outcome(series, cal.shown)
+        status = decided.status
     elif satisfies(latest.value, upcoming.comparator, upcoming.value):
         status = Status.MET
     elif measure == Measure.BOOLEAN:
         status = Status.AT_RISK
-    elif expected is not None and shortfall(latest.value, expected, direction) > allowed_shortfall(
-        expected, measure, tolerance
-    ):
+    elif (due := path_at(start, upcoming, min(latest.day, d), direction, expected)) is not None and shortfall(
+        latest.value, due, direction
+    ) > allowed_shortfall(due, measure, tolerance):
         status = Status.BEHIND
     elif trend_line is not None and not satisfies(trend_line, upcoming.comparator, upcoming.value):
         status = Status.AT_RISK
@@ -492,21 +591,82 @@ def evaluate(
         last_observed_at=latest.observed_at if latest else None,
         overdue_since=late,
         projection=trend_line,
+        reporting=reporting,
+        provisional=decided is not None and cut is not None and local_day(as_of) <= cut,
+        final=decided is not None and cut is not None and local_day(as_of) > cut,
+        cutoff=cut,
+        deciding_value=decided.value if decided else None,
+        deciding_observed_at=decided.observed_at if decided else None,
     )
+
+
+def judge(value: float | None, milestone: Milestone) -> Status:
+    """judge is a passed milestone's outcome for the value in force at its deadline (None: missed).
+
+    ``exceeded`` is strictly better than an inclusive target; a strict comparator's target is a
+    threshold already, so meeting it is ``met``.
+    """
+    if value is None or not satisfies(value, milestone.comparator, milestone.value):
+        return Status.MISSED
+    if milestone.comparator in (">=", "<=") and value != milestone.value:
+        return Status.EXCEEDED
+    return Status.MET
 
 
 def outcome(points: Sequence[Point], milestone: Milestone) -> Outcome:
     """outcome decides a passed milestone from the value in force at its deadline (none: missed)."""
     found = value_at(points, milestone.deadline)
-    met = found is not None and satisfies(found.value, milestone.comparator, milestone.value)
-    return Outcome(milestone, Status.MET if met else Status.MISSED, found.value if found else None)
+    return Outcome(milestone, judge(found.value if found else None, milestone), found.value if found else None,
+                   found.observed_at if found else None)
 
 
-def outcomes(target: Target, unit: Unit, points: Iterable[Point], as_of: datetime) -> list[Outcome]:
-    """outcomes lists the milestones passed by ``as_of`` on which the unit was valid, each met or missed."""
+def official_outcome(received: Iterable[Received], milestone: Milestone, cutoff: date, cadence: Cadence) -> Outcome:
+    """official_outcome decides a milestone from the reports received by the end of its cut-off day.
+
+    Among those, each period's latest received report is in force (by ``seq``, then receipt time);
+    the value in force at the deadline decides, as in ``outcome``.
+    """
+    limit = end_of_day(cutoff)
+    winners: dict[date, Received] = {}
+    for r in received:
+        if r.received_at >= limit:
+            continue
+        key = period_start(local_day(r.observed_at), cadence.period)
+        best = winners.get(key)
+        if best is None or (r.seq, r.received_at) > (best.seq, best.received_at):
+            winners[key] = r
+    series = sorted((Point(r.observed_at, r.value) for r in winners.values()), key=lambda p: p.observed_at)
+    return outcome(series, milestone)
+
+
+def outcomes(
+    target: Target,
+    unit: Unit,
+    points: Iterable[Point],
+    as_of: datetime,
+    cadence: Cadence | None = None,
+    received: Sequence[Received] | None = None,
+    set_cutoff: date | None = None,
+) -> list[Outcome]:
+    """outcomes lists the milestones passed by ``as_of`` on which the unit was valid.
+
+    With ``cadence``, a milestone whose cut-off has ended is decided officially (``official_outcome``
+    over ``received``, or over the values in force when no history is given); otherwise from
+    everything in force.
+    """
     today = local_day(as_of)
     series = in_force(points, unit, as_of)
-    return [outcome(series, m) for m in target.milestones if m.deadline < today and unit.active_on(m.deadline)]
+    found = []
+    for m in target.milestones:
+        if m.deadline >= today or not unit.active_on(m.deadline):
+            continue
+        if cadence is not None and today > cutoff_day(m, cadence, set_cutoff):
+            history = received if received is not None else [
+                Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
+            found.append(official_outcome(history, m, cutoff_day(m, cadence, set_cutoff), cadence))
+        else:
+            found.append(outcome(series, m))
+    return found
 
 
 # ───────────────────────────── rollups and successors ─────────────────────────────

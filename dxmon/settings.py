@@ -1,18 +1,50 @@
 """Settings: every knob of dx-monitor, read from ``DX_``-prefixed environment variables.
 
 One class per concern; services combine the ones they need. The README's configuration table is
-checked against these classes by ``tests/unit/test_settings_doc.py``.
+checked against these classes by ``tests/unit/test_config_doc.py``. Where a value comes from, first
+match wins: arguments, ``DX_`` variables, ``.env``, a ``dxmon dev`` running from the current
+directory (``.dx/dev.json``: its NATS and database URLs), the defaults.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from dxmon.devstack import dev_state_settings
 
 _CONFIG = SettingsConfigDict(env_prefix="DX_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
 
-class NatsSettings(BaseSettings):
+class DevStackSource(PydanticBaseSettingsSource):
+    """DevStackSource supplies the server URLs of a ``dxmon dev`` running from the current directory."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.values = dev_state_settings()
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.values.items() if k in self.settings_cls.model_fields}
+
+
+class DxSettings(BaseSettings):
+    """DxSettings: ``DX_`` variables, then .env, then a running dev stack's state (.dx/dev.json), then defaults."""
+
+    model_config = _CONFIG
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):  # noqa: ANN001, ANN206 - pydantic-settings' hook
+        return init_settings, env_settings, dotenv_settings, DevStackSource(settings_cls), file_secret_settings
+
+
+class NatsSettings(DxSettings):
     """Where the message bus is and how long to wait for it."""
 
     model_config = _CONFIG
@@ -35,7 +67,7 @@ class NatsSettings(BaseSettings):
     )
 
 
-class DatabaseSettings(BaseSettings):
+class DatabaseSettings(DxSettings):
     """Where the time-series database is."""
 
     model_config = _CONFIG
@@ -53,6 +85,10 @@ class IngestSettings(NatsSettings):
 
     ingest_host: str = Field("127.0.0.1", description="Address the ingest API listens on")
     ingest_port: int = Field(8080, description="Port of the ingest API")
+    ingest_metrics_port: int | None = Field(
+        None, description="Serve ingest's /metrics on this port (same address) instead of the API's port; "
+        "the compose file sets 9101, which it does not publish"
+    )
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Largest accepted request body (413 beyond)")
     max_batch_reports: int = Field(5000, gt=0, description="Most reports in one request (413 beyond)")
     publish_timeout_seconds: float = Field(5.0, gt=0, description="How long ingest waits for JetStream to store a report")
@@ -69,4 +105,5 @@ class AggregatorSettings(NatsSettings, DatabaseSettings):
     aggregator_batch_timeout_seconds: float = Field(
         0.1, gt=0, description="Longest wait to fill a batch before writing what has arrived"
     )
+    aggregator_host: str = Field("127.0.0.1", description="Address the aggregator's /healthz, /readyz and /metrics listen on")
     aggregator_metrics_port: int = Field(9102, description="Port of the aggregator's /healthz, /readyz and /metrics")

@@ -1,10 +1,16 @@
 """Simulate: realistic monthly/quarterly/yearly reports for Quảng Ninh's units, posted over the real API.
 
-Each unit gets a profile chosen deterministically from its code and the seed:
+Each unit gets a profile chosen deterministically from its code and the seed — the default scenario
+is a believable province, not an alarm (README, "Demo data"):
 
-- ``on_track`` (about 55%): values move along the glide path toward the target, with noise;
-- ``behind`` (about 30%): values progress at roughly half the needed pace;
-- ``silent`` (about 15%): reports like ``behind`` but stops ~4 months before the end (overdue).
+- ``on_track`` (about 75%): values follow the target's glide path a little ahead of it, with noise;
+- ``behind`` (about 20%): like ``on_track``, but about a third of its indicators (chosen per unit)
+  lag well below the glide path (behind, or at risk where the trend says so) — always including one
+  with a milestone still ahead at the end, since only those can read as behind rather than missed;
+- ``silent`` (about 5%): like ``on_track`` but stops reporting ~4 months before the end.
+
+Values are read off the catalog's glide path (``dxmon.progress.calendar``), so every target set's
+milestones, baselines and tolerances give the statuses the profile means.
 
 Units report only while they exist (old districts and communes until 2025-06-30, the 54 new
 communes from 2025-07-01), and only indicators that apply to their level. A share of batches is
@@ -23,8 +29,12 @@ from datetime import date, timedelta
 import httpx
 
 from dxmon.catalog import Catalog, Direction, Indicator, Measure, Period, Unit
+from dxmon.progress import Anchor, TrendRule, calendar, glide_path
 
-PROFILES = ("on_track", "behind", "silent")
+# How far a lagging indicator sits below the glide path: twice the default tolerance (5 points for
+# ratios and percents, 5 % of the expected value for counts), so it reads as behind, not as noise.
+LAG_POINTS = 12.0
+LAG_RELATIVE = 0.15
 
 
 @dataclass(frozen=True)
@@ -46,9 +56,27 @@ class SimulationResult:
     requests: int = 0
 
 
+def _bucket(key: str) -> int:
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100
+
+
 def profile_of(unit: str, seed: int) -> str:
-    h = int(hashlib.sha256(f"{seed}:{unit}".encode()).hexdigest()[:8], 16) % 100
-    return "on_track" if h < 55 else "behind" if h < 85 else "silent"
+    h = _bucket(f"{seed}:{unit}")
+    return "on_track" if h < 75 else "behind" if h < 95 else "silent"
+
+
+def lagging(unit: Unit, indicators: list[Indicator], profile: str, seed: int, end: date) -> set[str]:
+    """lagging: the indicators a ``behind`` unit lags on — about a third (the same ones every run), and at
+    least one whose target still has a milestone after ``end`` (communes have few since NQ 09 ended)."""
+    if profile != "behind":
+        return set()
+    bucket = {i.code: _bucket(f"{seed}:{unit.code}:{i.code}") for i in indicators}
+    chosen = {code for code, b in bucket.items() if b < 33}
+    ahead = [i.code for i in indicators
+             if (t := i.target_for(unit.level)) is not None and t.milestones and t.milestones[-1].deadline > end]
+    if ahead and chosen.isdisjoint(ahead):
+        chosen.add(min(ahead, key=bucket.__getitem__))
+    return chosen
 
 
 def period_ends(start: date, end: date, period: Period) -> Iterator[date]:
@@ -66,31 +94,43 @@ def period_ends(start: date, end: date, period: Period) -> Iterator[date]:
             y, m = y + 1, 1
 
 
-def _value(indicator: Indicator, unit: Unit, d: date, profile: str, rng: random.Random) -> dict:
+def _value(indicator: Indicator, unit: Unit, d: date, first: date, lagging: bool, rng: random.Random) -> dict:
+    """_value: the unit's figure for the period ending ``d``, on (or, lagging, well below) the glide path.
+
+    A target without a baseline is followed from the unit's own first period (``first``), the way the
+    evaluation anchors it. A steady margin (per unit and indicator) keeps the trend as straight as the path.
+    """
     target = indicator.target_for(unit.level)
-    goal = target.milestones[-1].value if target and target.milestones else 90.0
-    base = (target.baseline.value if target and target.baseline else None)
-    # Progress 0 → 1 across 2024-01 .. 2025-12; behind units move at half the pace.
-    t = min(1.0, max(0.0, (d - date(2024, 1, 1)).days / 730))
-    pace = 1.0 if profile == "on_track" else 0.5
+    better = 1.0 if indicator.direction is Direction.HIGHER_IS_BETTER else -1.0
+    if indicator.measure is Measure.BOOLEAN:
+        return {"value": 0 if lagging else 1}
+    margin = random.Random(f"{unit.code}:{indicator.code}").uniform(1.0, 3.0)
+    path = None
+    if target is not None and target.milestones:
+        cal = calendar(target, indicator.measure, indicator.direction, indicator.cadence, d, TrendRule())
+        path = cal.expected
+        if path is None and cal.upcoming is not None:
+            own = Anchor(first, _start_value(indicator, cal.upcoming.value))
+            path = glide_path(own, cal.upcoming, d, indicator.direction)
     if indicator.measure in (Measure.RATIO, Measure.PERCENT):
-        start = base if base is not None else max(0.0, goal * 0.5)
-        if indicator.direction is Direction.LOWER_IS_BETTER:
-            pct = start - (start - goal) * t * pace
-        else:
-            pct = start + (goal - start) * t * pace * 1.05
-        pct = min(100.0, max(0.0, pct + rng.uniform(-2, 2)))
+        pct = path if path is not None else 60.0
+        pct += better * (-LAG_POINTS if lagging else margin + rng.uniform(-0.15, 0.15))
+        pct = min(100.0, max(0.0, pct))
         if indicator.measure is Measure.RATIO:
-            denominator = rng.randint(80, 4000)
+            denominator = rng.randint(1000, 4000)  # large enough that rounding the count is no noise
             return {"numerator": round(denominator * pct / 100), "denominator": denominator}
         return {"value": round(pct, 2)}
-    if indicator.measure is Measure.BOOLEAN:
-        return {"value": 1 if rng.random() < (0.4 + 0.6 * t * pace) else 0}
     if indicator.measure is Measure.RANK:
-        start = base if base is not None else 10
-        return {"value": max(1, round(start - (start - goal) * t * pace + rng.uniform(-1, 1)))}
-    start = base if base is not None else goal * 0.3
-    return {"value": max(0, round(start + (goal - start) * t * pace * rng.uniform(0.9, 1.1)))}
+        rank = path if path is not None else 10.0
+        return {"value": max(1, round(rank * (1 + LAG_RELATIVE)) if lagging else int(rank))}
+    count = path if path is not None else 100.0
+    factor = 1 - better * LAG_RELATIVE if lagging else 1 + better * margin / 100
+    return {"value": max(0, round(count * factor))}
+
+
+def _start_value(indicator: Indicator, goal: float) -> float:
+    """_start_value: where a unit without a baseline starts (half-way to a higher goal, twice a lower one)."""
+    return goal * 0.5 if indicator.direction is Direction.HIGHER_IS_BETTER else goal * 2
 
 
 def generate(catalog: Catalog, start: date, end: date, seed: int = 1) -> list[SimulatedReport]:
@@ -100,9 +140,9 @@ def generate(catalog: Catalog, start: date, end: date, seed: int = 1) -> list[Si
     out: list[SimulatedReport] = []
     for unit in sorted(catalog.units.values(), key=lambda u: u.code):
         profile = profile_of(unit.code, seed)
-        for indicator in sorted(catalog.indicators.values(), key=lambda i: i.code):
-            if unit.level not in indicator.applies_to:
-                continue
+        reported = [i for i in sorted(catalog.indicators.values(), key=lambda i: i.code) if unit.level in i.applies_to]
+        lag = lagging(unit, reported, profile, seed, end)
+        for indicator in reported:
             for d in period_ends(start, end, indicator.cadence.period):
                 if not unit.active_on(d) or (profile == "silent" and d >= silent_from):
                     continue
@@ -112,7 +152,7 @@ def generate(catalog: Catalog, start: date, end: date, seed: int = 1) -> list[Si
                     "indicator": indicator.code,
                     "observed_at": d.isoformat(),
                     "source": "dxmon-simulate",
-                    **_value(indicator, unit, d, profile, rng),
+                    **_value(indicator, unit, d, max(start, unit.valid_from), indicator.code in lag, rng),
                 }
                 out.append(SimulatedReport(unit.code, indicator.code, d, body))
     return out

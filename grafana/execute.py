@@ -3,6 +3,7 @@
 The tests (shapes and numbers) and the benchmark (latency) share it. Variables are resolved in the
 dashboard's order, each variable query seeing the values chosen before it (Grafana's chained
 variables); a multi-value variable not chosen takes "All", a single-value one its first option.
+A repeated panel's queries run once per clone (``panel_queries``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from grafana.build import flat_panels
-from grafana.interpolate import ALL, QueryContext, TimeRange, Variable, render
+from grafana.interpolate import ALL, QueryContext, TimeRange, Variable, render, repeat_clones
 
 
 @dataclass
@@ -61,3 +62,17 @@ def targets(model: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], dict[str
 def render_target(panel: Mapping[str, Any], target: Mapping[str, Any], ctx: QueryContext) -> str:
     """render_target is the SQL Grafana sends for one target (the panel's min interval applies)."""
     return render(target["rawSql"], ctx, panel_interval=panel.get("interval")).sql
+
+
+def panel_queries(model: Mapping[str, Any], ctx: QueryContext
+                  ) -> Iterator[tuple[dict[str, Any], dict[str, Any], str | None, str]]:
+    """panel_queries yields (panel, target, repeat value, SQL) for every query Grafana sends for the dashboard.
+
+    A panel with ``repeat`` is sent once per value of its variable, each clone seeing one value as
+    Grafana 11.6 gives it (``repeat_clones``); other panels once, with ``None`` as repeat value.
+    """
+    for panel, target in targets(model):
+        repeat = panel.get("repeat")
+        clones = repeat_clones(ctx, repeat) if repeat else [(None, ctx)]
+        for value, clone in clones:
+            yield panel, target, value, render_target(panel, target, clone)

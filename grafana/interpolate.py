@@ -15,12 +15,16 @@ module and then through PostgreSQL. It follows Grafana's own code, stage by stag
 Quoting rules (Grafana's SqlDatasource.interpolateVariable): a multi-value or include-All variable
 is a comma-separated list of single-quoted literals; a single-value variable is inserted raw with
 quotes doubled, so SQL writes it as ``'$unit'``; "All" expands to every option's value unless the
-variable has a custom all value, which is inserted unformatted. Grafana leaves an unknown
+variable has a custom all value, which is inserted unformatted. A panel repeated by a variable is
+cloned once per value, and on Grafana 11.6 (the compose pin) the clone sees that value without the
+multi/All flags, so ``IN ($var)`` gets it unquoted (``repeat_clones``); ``${var:sqlstring}`` quotes
+on every version. Grafana leaves an unknown
 ``$name`` alone; ``render(strict=True)`` raises instead, so a typo cannot hide inside a literal.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -464,3 +468,21 @@ def render(sql: str, ctx: QueryContext, *, panel_interval: str | None = None, st
     out = global_macros(out, ctx.time_range, timedelta(milliseconds=interval_ms))
     out = expand_macros(out, ctx.time_range, timescaledb=ctx.timescaledb, now=now)
     return Rendered(out, interval_text, interval_ms)
+
+
+def repeat_clones(ctx: QueryContext, name: str) -> list[tuple[str, QueryContext]]:
+    """repeat_clones: (value, context) for each clone of a panel repeated by variable ``name``.
+
+    Grafana clones the panel once per selected value (every option for "All") and gives the clone
+    that value as a scoped variable. On Grafana 11.6 the scoped variable has lost the multi/All
+    flags, so the SQL datasource inserts it like a single-value variable: raw, unquoted
+    (grafana/grafana#112164, #106215; later versions quote it again). This models that worst case.
+    """
+    variable = ctx.variables[name]
+    value = variable.value
+    if value == ALL or (not isinstance(value, str) and list(value)[:1] == [ALL]):
+        values = list(variable.options)
+    else:
+        values = [value] if isinstance(value, str) else list(value)
+    return [(v, dataclasses.replace(ctx, variables={**ctx.variables, name: Variable(name, v, text=v)}))
+            for v in values]

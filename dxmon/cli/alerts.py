@@ -59,12 +59,19 @@ def register(cli) -> None:
     ) -> None:
         """Run the alerts service (evaluation, notifications, /healthz, /readyz, /metrics, silences API)."""
         import uvicorn
+        from pydantic import ValidationError
 
         from services.alerts.app import create_app
         from services.alerts.settings import AlertsSettings
 
-        settings = AlertsSettings()
-        uvicorn.run(create_app(settings), host=host or settings.alerts_host, port=port or settings.alerts_port,
+        # --host goes through the settings: their check refuses a non-loopback address without tokens.
+        try:
+            settings = AlertsSettings(**({"alerts_host": host} if host else {}))
+        except ValidationError as exc:
+            for error in exc.errors(include_input=False):
+                typer.echo(f"error: {error['msg'].removeprefix('Value error, ')}", err=True)
+            raise typer.Exit(2) from None
+        uvicorn.run(create_app(settings), host=settings.alerts_host, port=port or settings.alerts_port,
                     log_level="warning", timeout_graceful_shutdown=30)
 
     subs = typer.Typer(help="Who is told about which units' alerts.", no_args_is_help=True)

@@ -19,22 +19,25 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dxmon import devstack
 from dxmon.bus import aggregator_backlog, connect
 from dxmon.catalog import Catalog
+from dxmon.contracts import LOCAL_TZ
 from dxmon.cli.setup import setup_database, setup_nats
 from dxmon.cli.simulate import last_month_end, run_simulation
 from dxmon.keys import KeyStore
-from dxmon.settings import NatsSettings
+from dxmon.settings import AggregatorSettings, NatsSettings
+from dxmon.store.progress_repository import unit_distribution
 
 console = Console()
 
@@ -146,17 +149,10 @@ async def summary(database_url: str) -> dict:
                 "SELECT sum(stored) AS stored, sum(lag_ms_sum) / nullif(sum(stored), 0) AS avg_ms, "
                 "max(lag_ms_max) AS max_ms FROM ingest_minutely"
             ),
-            "behind": [],
+            "distribution": None,
         }
         if await conn.fetchval("SELECT to_regclass('progress_current') IS NOT NULL"):
-            out["behind"] = await conn.fetch(
-                "SELECT p.unit, u.name_vi, count(*) FILTER (WHERE p.status IN ('behind', 'at_risk', 'missed')) AS behind, "
-                "count(*) FILTER (WHERE p.status = 'overdue') AS overdue, count(*) AS tracked "
-                "FROM progress_current p JOIN units u ON u.code = p.unit "
-                "WHERE u.valid_to IS NULL OR u.valid_to >= current_date "  # units that exist today
-                "GROUP BY p.unit, u.name_vi HAVING count(*) FILTER (WHERE p.status IN "
-                "('behind', 'at_risk', 'missed', 'overdue')) > 0 ORDER BY 3 DESC, 4 DESC, 1 LIMIT 10"
-            )
+            out["distribution"] = await unit_distribution(conn, datetime.now(LOCAL_TZ).date())
         return out
     finally:
         await conn.close()
@@ -177,15 +173,46 @@ def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None
     for row in s["by_level"]:
         table.add_row(row["level"], str(row["units"]), str(row["reports"]))
     console.print(table)
-    if s["behind"]:
-        behind = Table("unit", "name", "behind/at risk/missed", "overdue", "tracked", title="Units behind today (top 10 of the units that exist now)")
-        for r in s["behind"]:
-            behind.add_row(r["unit"], r["name_vi"], str(r["behind"]), str(r["overdue"]), str(r["tracked"]))
+    spread = s["distribution"]
+    if spread is not None and spread.total:
+        def share(n: int) -> str:
+            return f"{n} ({100 * n / spread.total:.0f} %)".replace(".", ",")
+
+        console.print(f"Đơn vị hiện có: {spread.total} — đúng tiến độ hoặc đạt: {share(spread.fine)}; "
+                      f"chậm tiến độ hoặc có nguy cơ ở ít nhất một chỉ tiêu: {share(spread.behind)}; "
+                      f"chưa báo cáo: {share(spread.silent)}")
+        behind = Table("Mã ĐVHC", "Đơn vị", "Chậm / có nguy cơ", "Chưa báo cáo", "Số chỉ tiêu",
+                       title="Các đơn vị cần chú ý (10 đơn vị đứng đầu)")
+        for r in spread.worst:
+            behind.add_row(r["unit"], escape(r["name_vi"]), str(r["behind"]), str(r["missing"]), str(r["tracked"]))
         console.print(behind)
     if mails is not None:
         console.print(f"notifications   {len(mails)} e-mail digest(s) in the local mail sink {state / 'mail'}")
         for subject in mails[:5]:
             console.print(f"  • {subject}")
+
+
+def local_services(state: Path, env: dict[str, str], ingest_port: int, with_alerts: bool) -> list[Service]:
+    """local_services: the services in start order (sinks first), each on 127.0.0.1 at the port its
+    settings name (DX_AGGREGATOR_METRICS_PORT, DX_ALERTS_PORT; ingest: --ingest-port) and probed there."""
+    py = [sys.executable, "-m", "dxmon", "serve"]
+    loopback = ["--host", "127.0.0.1"]
+    ports = {"aggregator": AggregatorSettings().aggregator_metrics_port}
+    if with_alerts:
+        from services.alerts.settings import AlertsSettings
+
+        ports["alerts"] = AlertsSettings(alerts_host="127.0.0.1").alerts_port
+    ports["ingest"] = ingest_port
+    return [Service(name, [*py, name, *loopback, "--port", str(port)], f"http://127.0.0.1:{port}/readyz",
+                    state / "logs" / f"{name}.log", env) for name, port in ports.items()]
+
+
+def print_how_to_reach(state_file: Path, settings: dict[str, str]) -> None:
+    """print_how_to_reach says how other dxmon commands find this stack."""
+    console.print(f"dxmon commands run in {state_file.parent.parent} use this stack ({state_file}), e.g. "
+                  "`dxmon status QN-P-HONGGAI`, `dxmon keys list`; DX_ variables and .env override it")
+    exports = " ".join(f"DX_{name.upper()}={value}" for name, value in settings.items())
+    console.print(f"from another directory: export {exports}", soft_wrap=True)
 
 
 def register(cli) -> None:
@@ -235,6 +262,10 @@ def register(cli) -> None:
             applied, mode, _ = asyncio.run(setup_database(database_url, catalog, False))
             asyncio.run(setup_nats(nats_settings))
             console.print(f"database ready ({mode}; {len(applied)} migration(s) applied), streams ready")
+            # From here on, dxmon commands run in this directory reach this stack (DX_ variables still win).
+            state_file = Path.cwd() / devstack.DEV_STATE_FILE
+            dev_settings = {"nats_url": nats_srv.url, "database_url": database_url}
+            devstack.write_dev_state(state_file, dev_settings)
             token = asyncio.run(ensure_demo_key(nats_settings, catalog, state / "demo-key"))
             with_alerts = importlib.util.find_spec("dxmon.cli.alerts") is not None
             if with_alerts:
@@ -244,15 +275,8 @@ def register(cli) -> None:
                    "PYTHONUNBUFFERED": "1",
                    # Demo pace: digests every 10 s instead of 30 s.
                    "DX_ALERTS_FLUSH_INTERVAL_SECONDS": os.environ.get("DX_ALERTS_FLUSH_INTERVAL_SECONDS", "10")}
-            py = [sys.executable, "-m", "dxmon", "serve"]
-            services.append(Service("aggregator", [*py, "aggregator", "--host", "127.0.0.1"],
-                                    "http://127.0.0.1:9102/readyz", state / "logs" / "aggregator.log", env))
-            if with_alerts:
-                services.append(Service("alerts", [*py, "alerts"], os.environ.get(
-                    "DX_DEV_ALERTS_READY_URL", "http://127.0.0.1:9103/readyz"), state / "logs" / "alerts.log", env))
+            services.extend(local_services(state, env, ingest_port, with_alerts))
             ingest_url = f"http://127.0.0.1:{ingest_port}"
-            services.append(Service("ingest", [*py, "ingest", "--host", "127.0.0.1", "--port", str(ingest_port)],
-                                    f"{ingest_url}/readyz", state / "logs" / "ingest.log", env))
             for svc in services:  # sinks first: aggregator and alerts before ingest
                 svc.start()
                 svc.wait_ready()
@@ -266,6 +290,7 @@ def register(cli) -> None:
                 _wait_drained(nats_settings, timeout=120)
             mails = _wait_for_mail(state / "mail", timeout=90) if with_alerts and simulate else None
             print_summary(asyncio.run(summary(database_url)), ingest_url, state, mails)
+            print_how_to_reach(state_file, dev_settings)
             if once:
                 return
             console.print("[bold]Ctrl-C to stop[/bold]")
@@ -279,6 +304,7 @@ def register(cli) -> None:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from None
         finally:
+            devstack.remove_dev_state(Path.cwd() / devstack.DEV_STATE_FILE)
             for svc in reversed(services):
                 svc.stop()
             for srv in reversed(servers):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 import typer
 import uvicorn
@@ -90,6 +92,24 @@ def guarded_http(header_timeout: float, max_header_bytes: int) -> type[GuardedHt
                 {"header_timeout": header_timeout, "max_header_bytes": max_header_bytes})
 
 
+class _Follower(uvicorn.Server):
+    """_Follower is a server that leaves signals to the main one, which stops it (``serve_beside``)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_beside(main: uvicorn.Server, follower: uvicorn.Server) -> None:
+    """serve_beside runs ``follower`` (e.g. metrics on an internal port) for as long as ``main`` runs."""
+    task = asyncio.create_task(follower.serve())
+    try:
+        await main.serve()
+    finally:
+        follower.should_exit = True
+        await task
+
+
 def register(cli) -> None:
     @cli.serve.command("ingest")
     def serve_ingest(
@@ -109,18 +129,26 @@ def register(cli) -> None:
 
         settings = IngestSettings()
         app = create_app(settings, read_timeout_seconds=read_timeout)
-        uvicorn.run(app, host=host or settings.ingest_host, port=port or settings.ingest_port,
-                    log_level="warning", timeout_graceful_shutdown=20, timeout_keep_alive=keep_alive,
-                    http=guarded_http(header_timeout, max_header_bytes))
+        options = dict(host=host or settings.ingest_host, port=port or settings.ingest_port, log_level="warning",
+                       timeout_graceful_shutdown=20, timeout_keep_alive=keep_alive,
+                       http=guarded_http(header_timeout, max_header_bytes))
+        if settings.ingest_metrics_port is None:
+            uvicorn.run(app, **options)
+            return
+        from services.ingest.app import create_ops_app
+
+        ops = uvicorn.Config(create_ops_app(app), host=options["host"], port=settings.ingest_metrics_port,
+                             log_level="warning", lifespan="off")
+        asyncio.run(serve_beside(uvicorn.Server(uvicorn.Config(app, **options)), _Follower(ops)))
 
     @cli.serve.command("aggregator")
     def serve_aggregator(
-        host: str = typer.Option("0.0.0.0", "--host", help="Listen address of /healthz, /readyz, /metrics"),
+        host: str = typer.Option(None, "--host", help="Listen address of /healthz, /readyz, /metrics (default DX_AGGREGATOR_HOST)"),
         port: int = typer.Option(None, "--port", help="Port of the health routes (default DX_AGGREGATOR_METRICS_PORT)"),
     ) -> None:
         """Run the aggregator (JetStream → database) with its health and metrics routes."""
         from services.aggregator.app import create_app
 
         settings = AggregatorSettings()
-        uvicorn.run(create_app(settings), host=host, port=port or settings.aggregator_metrics_port,
+        uvicorn.run(create_app(settings), host=host or settings.aggregator_host, port=port or settings.aggregator_metrics_port,
                     log_level="warning", timeout_graceful_shutdown=30)

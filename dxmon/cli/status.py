@@ -1,29 +1,39 @@
-"""Status command: ``dxmon status UNIT [--as-of DATE]``, a unit's indicators and how each stands.
+"""Status command: ``dxmon status UNIT [--as-of DATE] [--format table|json]``, how each indicator stands.
 
-Reads the unit's values in force from DX_DATABASE_URL and decides each status with
+Reads the unit's reports from DX_DATABASE_URL and decides both judgements (result and reporting) with
 ``dxmon.progress``, the rules the alerts service applies set-based: it answers before any evaluation
-ran and for any past date, and it only reads. The table is in Vietnamese, for the staff who use it.
+ran and for any past date (with the reports *received* by then), and it only reads. An outcome an
+operator locked or reopened (``dxmon outcomes``) is read from the store, which is its authority. The
+table is in Vietnamese, for the staff who use it; ``--format json`` is for programs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import asyncpg
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from dxmon.catalog import Catalog, Indicator, Unit
+from dxmon import words
+from dxmon.catalog import Catalog, Indicator, Measure, Period, Unit
 from dxmon.contracts import LOCAL_TZ, end_of_local_day
 from dxmon.progress import (
+    REPORTING_LABELS,
     STATUS_LABELS,
     Evaluation,
     Point,
+    Received,
+    Reporting,
     Status,
     cutoff,
     evaluate,
@@ -31,14 +41,18 @@ from dxmon.progress import (
     in_force,
     local_day,
     overdue_since,
+    period_start,
     target_applies,
 )
 from dxmon.settings import DatabaseSettings
 
 STATUS_STYLES = {
-    Status.MET: "green", Status.ON_TRACK: "blue", Status.BEHIND: "dark_orange", Status.AT_RISK: "yellow",
-    Status.MISSED: "red", Status.OVERDUE: "magenta", Status.NO_DATA: "dim",
+    Status.EXCEEDED: "green", Status.MET: "green", Status.ON_TRACK: "blue", Status.BEHIND: "dark_orange",
+    Status.AT_RISK: "yellow", Status.MISSED: "red", Status.NO_DATA: "dim",
 }
+REPORTING_STYLES = {Reporting.ON_TIME: "green", Reporting.LATE: "yellow", Reporting.MISSING: "magenta"}
+# Until target sets are in the catalog, every target belongs to the NQ 09 set.
+DEFAULT_TARGET_SET = "NQ09"
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 COMPARATOR_SIGNS = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "="}
 
@@ -68,76 +82,240 @@ def unit_or_exit(catalog: Catalog, code: str) -> Unit:
     raise typer.Exit(2)
 
 
-async def fetch_points(database_url: str, unit: str) -> tuple[dict[str, list[Point]], dict[tuple[str, datetime], datetime]]:
-    """fetch_points reads the unit's values in force per period and when each arrived."""
+@dataclass(frozen=True)
+class Stored:
+    """Stored: what the store knows of a unit: its report history and the outcomes it has decided."""
+
+    history: dict[str, list[Received]]
+    outcomes: dict[tuple[str, date], asyncpg.Record]
+
+
+async def fetch_stored(database_url: str, unit: str) -> Stored:
+    """fetch_stored reads the unit's reports (all, as history) and its milestone outcomes."""
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT indicator, observed_at, value, received_at FROM period_values WHERE unit = $1", unit
+            "SELECT indicator, observed_at, received_at, coalesce(value, 100 * numerator / nullif(denominator, 0))"
+            " AS value FROM reports WHERE unit = $1 ORDER BY received_at, event_id", unit
         )
+        outcomes = await conn.fetch("SELECT * FROM milestone_outcomes WHERE unit = $1", unit)
     finally:
         await conn.close()
-    points: dict[str, list[Point]] = defaultdict(list)
-    received = {}
-    for r in rows:
-        points[r["indicator"]].append(Point(r["observed_at"], r["value"]))
-        received[(r["indicator"], r["observed_at"])] = r["received_at"]
-    return points, received
+    history: dict[str, list[Received]] = defaultdict(list)
+    for n, r in enumerate(rows):
+        if r["value"] is not None:
+            history[r["indicator"]].append(Received(r["observed_at"], r["value"], r["received_at"], n))
+    return Stored(history, {(o["indicator"], o["milestone"]): o for o in outcomes})
 
 
-def status_table(
-    catalog: Catalog, unit: Unit, points: dict[str, list[Point]], received: dict[tuple[str, datetime], datetime],
-    as_of: datetime,
-) -> Table:
-    """status_table lays out every indicator that applies to the unit's level, with its status."""
-    from services.alerts.messages import format_date, format_moment, format_value
+def values_in_force(history: list[Received], period: Period, as_of: datetime) -> list[Point]:
+    """values_in_force: per period, the latest report received by ``as_of`` (with the period's first receipt)."""
+    winners: dict[date, Received] = {}
+    first: dict[date, datetime] = {}
+    for r in history:
+        if r.received_at > as_of:
+            continue
+        key = period_start(local_day(r.observed_at), period)
+        first[key] = min(first.get(key, r.received_at), r.received_at)
+        if key not in winners or (r.seq, r.received_at) > (winners[key].seq, winners[key].received_at):
+            winners[key] = r
+    return sorted((Point(r.observed_at, r.value, first[k], r.received_at) for k, r in winners.items()),
+                  key=lambda p: p.observed_at)
 
-    day = evaluation_day(unit, as_of)
-    table = Table(
-        "Chỉ tiêu", "Giá trị", "Kỳ vọng (lộ trình)", "Mục tiêu", "Trạng thái", "Báo cáo gần nhất", "Quá hạn",
-        title=f"{unit.name_on(day)} ({unit.code}) — đánh giá đến {format_moment(as_of)}",
-        caption=_caption(catalog, unit, as_of), show_lines=False,
-    )
-    counts: dict[Status, int] = defaultdict(int)
+
+def period_code(d: date, period: Period) -> str:
+    """period_code names the period containing ``d``: YYYY-MM, YYYY-Qn or YYYY."""
+    if period is Period.MONTHLY:
+        return f"{d.year}-{d.month:02d}"
+    if period is Period.QUARTERLY:
+        return f"{d.year}-Q{(d.month - 1) // 3 + 1}"
+    return str(d.year)
+
+
+@dataclass(frozen=True)
+class Line:
+    """Line: one (indicator, target set) of the unit as ``dxmon status`` shows it.
+
+    ``kept`` is an outcome an operator decided (locked or reopened), read from the store.
+    """
+
+    indicator: Indicator
+    target_set: str | None
+    points: list[Point]
+    evaluation: Evaluation | None
+    kept: asyncpg.Record | None
+
+    @property
+    def result(self) -> Status | None:
+        if self.evaluation is None:
+            return None
+        if self.kept is not None and self.evaluation.status is not Status.NO_DATA:
+            return Status(self.kept["status"])
+        return self.evaluation.status
+
+    @property
+    def final(self) -> bool:
+        if self.kept is not None:
+            return bool(self.kept["final"]) and not self.kept["reopened"]
+        return bool(self.evaluation and self.evaluation.final)
+
+    @property
+    def provisional(self) -> bool:
+        ev = self.evaluation
+        return bool(ev and ev.cutoff is not None and ev.status is not Status.NO_DATA and not self.final)
+
+    @property
+    def deciding(self) -> tuple[float | None, datetime | None]:
+        if self.kept is not None:
+            return self.kept["value"], self.kept["deciding_observed_at"]
+        ev = self.evaluation
+        return (ev.deciding_value, ev.deciding_observed_at) if ev and ev.cutoff is not None else (None, None)
+
+    @property
+    def revision(self) -> tuple[float | None, datetime | None]:
+        """revision: once final, a value in force at the deadline that differs from the deciding one."""
+        ev, (value, _) = self.evaluation, self.deciding
+        if ev is None or not self.final:
+            return None, None
+        at_deadline = [p for p in self.points if local_day(p.observed_at) <= ev.milestone]
+        now = at_deadline[-1] if at_deadline else None
+        if now is not None and now.value != value:
+            return now.value, now.received_at
+        return None, None
+
+
+def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, live: bool) -> list[Line]:
+    """unit_lines evaluates every indicator that applies to the unit's level as of ``as_of``.
+
+    ``live``: as_of is now, so outcomes an operator locked or reopened are taken from the store (for
+    a past date everything is recomputed from the reports received by then).
+    """
+    lines = []
     for ind in catalog.indicators.values():
         if unit.level not in ind.applies_to:
             continue
-        series = in_force(points.get(ind.code, []), unit, as_of)
-        latest = series[-1] if series else None
+        history = stored.history.get(ind.code, [])
+        points = in_force(values_in_force(history, ind.cadence.period, as_of), unit, as_of)
         target = ind.target_for(unit.level)
-        ev: Evaluation | None = None
+        ev = None
+        kept = None
         if target is not None and target_applies(target, unit, as_of):
             ev = evaluate(target=target, measure=ind.measure, direction=ind.direction, cadence=ind.cadence,
-                          unit=unit, points=series, as_of=as_of)
-            counts[ev.status] += 1
-        late = ev.overdue_since if ev else (
-            overdue_since(latest.day, day, ind.cadence, unit.valid_from) if latest else None)
-        last = ""
-        if latest is not None:
-            arrived = received.get((ind.code, latest.observed_at))
-            last = f"kỳ {format_date(latest.observed_at)}" + (f", nhận {format_date(arrived)}" if arrived else "")
-        table.add_row(
-            f"{ind.code} {ind.name_vi}",
-            format_value(latest.value if latest else None, ind.measure.value),
-            _expected(ev, ind),
-            f"{COMPARATOR_SIGNS[ev.comparator]} {format_value(ev.target, ind.measure.value)} "
-            f"({format_date(ev.milestone)})" if ev
-            else "[dim]không có mục tiêu[/dim]",
-            f"[{STATUS_STYLES[ev.status]}]{STATUS_LABELS[ev.status]}[/]" if ev else "",
-            last,
-            f"từ {format_date(late)}" if late else "",
-        )
-    summary = ", ".join(f"{STATUS_LABELS[s]}: {n}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-    table.caption = "\n".join(filter(None, [table.caption, summary]))
-    return table
+                          unit=unit, points=points, as_of=as_of, received=history)
+            row = stored.outcomes.get((ind.code, ev.milestone)) if ev.cutoff is not None else None
+            if live and row is not None and (row["reopened"] or row["locked_by"] not in (None, "dx-monitor")):
+                kept = row
+        lines.append(Line(ind, DEFAULT_TARGET_SET if target else None, points, ev, kept))
+    return lines
 
 
 def _expected(ev: Evaluation | None, ind: Indicator) -> str:
     from services.alerts.messages import format_value
 
-    if ev is None or ev.expected is None or ind.measure.value == "boolean":
+    if ev is None or ev.expected is None or ind.measure is Measure.BOOLEAN or ev.cutoff is not None:
         return ""
     return format_value(ev.expected, ind.measure.value)
+
+
+def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime) -> Table:
+    """status_table: one row per indicator, the result and the reporting in columns of their own."""
+    from services.alerts.messages import format_date, format_moment, format_value
+
+    day = evaluation_day(unit, as_of)
+    table = Table(
+        words.INDICATOR, words.CURRENT_VALUE, words.EXPECTED, words.TARGET, "Kết quả", words.DECIDING_VALUE,
+        "Tình hình báo cáo", "Báo cáo gần nhất",
+        title=escape(f"{unit.name_on(day)} ({unit.code}) — đánh giá đến {format_moment(as_of)}"),
+        caption=escape(_caption(catalog, unit, as_of)), show_lines=False,
+    )
+    results: dict[Status, int] = defaultdict(int)
+    reporting: dict[Reporting, int] = defaultdict(int)
+    for line in lines:
+        ind, ev = line.indicator, line.evaluation
+        measure = ind.measure.value
+        latest = line.points[-1] if line.points else None
+        if line.result is not None:
+            results[line.result] += 1
+        if ev is not None and ev.reporting is not None:
+            reporting[ev.reporting] += 1
+        result = ""
+        if line.result is not None:
+            qualifier = f" ({words.FINAL})" if line.final else f" ({words.PROVISIONAL})" if line.provisional else ""
+            result = f"[{STATUS_STYLES[line.result]}]{STATUS_LABELS[line.result]}{qualifier}[/]"
+        decided = ""
+        value, observed = line.deciding
+        if ev is not None and ev.cutoff is not None:
+            decided = format_value(value, measure) + (
+                f" (kỳ {period_code(local_day(observed), ind.cadence.period)})" if observed else "")
+            revised, revised_at = line.revision
+            if revised is not None:
+                decided += (f"; {words.REVISED_AFTER_CUTOFF}: {format_value(revised, measure)}"
+                            + (f" (nhận {format_date(revised_at)})" if revised_at else ""))
+        report = ""
+        if ev is not None and ev.reporting is not None:
+            report = f"[{REPORTING_STYLES[ev.reporting]}]{REPORTING_LABELS[ev.reporting]}[/]"
+            if ev.overdue_since:
+                report += f" từ {format_date(ev.overdue_since)}"
+        elif ev is None and latest is not None:
+            late = overdue_since(latest.day, day, ind.cadence, unit.valid_from)
+            report = f"{REPORTING_LABELS[Reporting.MISSING]} từ {format_date(late)}" if late else ""
+        last = ""
+        if latest is not None:
+            last = f"kỳ {period_code(latest.day, ind.cadence.period)}" + (
+                f", nhận {format_date(latest.received_at)}" if latest.received_at else "")
+        table.add_row(
+            escape(f"{ind.code} {ind.name_vi}"),
+            format_value(latest.value if latest else None, measure),
+            _expected(ev, ind),
+            f"{COMPARATOR_SIGNS[ev.comparator]} {format_value(ev.target, measure)} ({format_date(ev.milestone)})"
+            if ev else "[dim]không có mục tiêu[/dim]",
+            result,
+            decided,
+            report,
+            last,
+        )
+    summary = "; ".join(filter(None, [
+        ", ".join(f"{STATUS_LABELS[s]}: {n}" for s, n in sorted(results.items(), key=lambda kv: -kv[1])),
+        ", ".join(f"{REPORTING_LABELS[r]}: {n}" for r, n in sorted(reporting.items(), key=lambda kv: -kv[1])),
+    ]))
+    table.caption = "\n".join(filter(None, [table.caption, summary]))
+    return table
+
+
+def status_json(unit: Unit, lines: list[Line], as_of: datetime) -> dict[str, Any]:
+    """status_json: the machine-readable status (its field names are a contract, see the README)."""
+    indicators = []
+    for line in lines:
+        ev = line.evaluation
+        if ev is None or line.target_set is None:
+            continue
+        value, observed = line.deciding
+        revised, revised_at = line.revision
+        latest = line.points[-1] if line.points else None
+        period = line.indicator.cadence.period
+        indicators.append({
+            "indicator": line.indicator.code,
+            "target_set": line.target_set,
+            "result": line.result.value if line.result else None,
+            "reporting": ev.reporting.value if ev.reporting else None,
+            "provisional": line.provisional,
+            "final": line.final,
+            "deciding_value": value,
+            "deciding_period": period_code(local_day(observed), period) if observed else None,
+            "current_value": latest.value if latest else None,
+            "current_period": period_code(latest.day, period) if latest else None,
+            "expected": ev.expected,
+            "target": ev.target,
+            "comparator": ev.comparator,
+            "deadline": ev.milestone.isoformat(),
+            "cutoff": ev.cutoff.isoformat() if ev.cutoff else None,
+            "revised_value": revised,
+            "revised_at": revised_at.isoformat() if revised_at else None,
+            "includes_percent_only": False,
+            "reporting_missing_since": ev.overdue_since.isoformat() if ev.overdue_since else None,
+            "measure": line.indicator.measure.value,
+        })
+    return {"unit": unit.code, "as_of": as_of.isoformat(), "indicators": indicators, "scorecards": []}
 
 
 def _caption(catalog: Catalog, unit: Unit, as_of: datetime) -> str:
@@ -156,18 +334,25 @@ def register(cli) -> None:
         unit: str = typer.Argument(..., help="Unit code from the catalog, e.g. QN-P-HONGGAI"),
         as_of: str = typer.Option(
             None, "--as-of",
-            help="Evaluate as of this date (YYYY-MM-DD = the end of that day in Asia/Ho_Chi_Minh) or ISO date-time; "
-                 "default: now",
+            help="Evaluate as of the end of this day (YYYY-MM-DD, Asia/Ho_Chi_Minh) or ISO date-time, with the "
+                 "reports received by then; default: now",
         ),
+        output: str = typer.Option("table", "--format", help="table (for people) or json (for programs)"),
     ) -> None:
-        """Show a unit's indicators: latest value, glide path, target, status, last report, overdue."""
+        """Show a unit's indicators: result and reporting, each in its own column, and what decided them."""
+        if output not in ("table", "json"):
+            raise typer.BadParameter("--format is table or json")
         when = parse_as_of(as_of, datetime.now(LOCAL_TZ))
         catalog = Catalog.load()
         chosen = unit_or_exit(catalog, unit)
         settings = DatabaseSettings()
         try:
-            points, received = asyncio.run(fetch_points(settings.database_url, chosen.code))
+            stored = asyncio.run(fetch_stored(settings.database_url, chosen.code))
         except (OSError, asyncpg.PostgresError) as exc:
             typer.secho(f"error: cannot read the database (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
-        Console().print(status_table(catalog, chosen, points, received, when))
+        lines = unit_lines(catalog, chosen, stored, when, live=as_of is None)
+        if output == "json":
+            typer.echo(json.dumps(status_json(chosen, lines, when), ensure_ascii=False, indent=2))
+            return
+        Console().print(status_table(catalog, chosen, lines, when))

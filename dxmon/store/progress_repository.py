@@ -42,6 +42,8 @@ from dxmon.progress import (
     TrendRule,
     calendar,
     cutoff,
+    cutoff_day,
+    due_period,
     end_of_day,
     epoch_days,
     evaluation_day,
@@ -55,7 +57,8 @@ from dxmon.progress import (
 )
 
 RATES_HORIZON = timedelta(days=400)
-"""Reporting rates are recomputed for the periods that ended within this long before as_of."""
+"""Reporting rates are recomputed for the periods that ended within this long before as_of (older
+periods keep their last figures; ``evaluate(..., rates_since=D)`` recomputes every period since D)."""
 
 # Sorting and hashing hundreds of thousands of pairs; keep it in memory. Plans are simple and run
 # once per pass, so compiling them (JIT) costs more than it saves.
@@ -73,11 +76,12 @@ _TABLES = {
     "_units": ("code text, level text, valid_from date, valid_to date, day date, cutoff timestamptz, "
                "active boolean, grp int"),
     "_keys": ("grp int, indicator text, level text, day date, pillar text, measure text, direction text, months int, "
-              "grace_days int, last_deadline date, last_value double precision, last_comparator text, last_j int, "
+              "grace_days int, timely_days int, last_deadline date, last_value double precision, last_comparator text, last_j int, "
               "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
               "anchor_day date, anchor_value double precision, expected double precision, "
               "due_start date, due_end date"),
-    "_milestones": "indicator text, level text, deadline date, value double precision, comparator text, j int",
+    "_milestones": ("indicator text, level text, deadline date, value double precision, comparator text, j int, "
+                    "cut_day date"),
     "_periods": "period text, months int, p int, period_start date, period_end date",
     "_level_cadences": "level text, months int, expected int, mask int8[]",
     "_indicators": "indicator text, measure text, trunc text",
@@ -114,7 +118,8 @@ class _Plan:
     successors: list[str] | None
 
 
-def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: TrendRule) -> _Plan:
+def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: TrendRule,
+          rates_since: date | None = None) -> _Plan:
     today = local_day(as_of)
     chosen = [u for u in (catalog.units.values() if scope is None else
                           (catalog.units[c] for c in scope if c in catalog.units)) if u.valid_from <= today]
@@ -143,7 +148,7 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
             up = cal.upcoming
             keys[(ind.code, level.value, day)] = (
                 grp, ind.code, level.value, day, ind.pillar.value, ind.measure.value, ind.direction.value,
-                PERIOD_MONTHS[ind.cadence.period], ind.cadence.grace_days,
+                PERIOD_MONTHS[ind.cadence.period], ind.cadence.grace_days, ind.cadence.timely_days,
                 last.deadline, last.value, last.comparator,
                 passed[ind.code].index(last.deadline) + 1 if last.deadline in passed[ind.code] else None,
                 up.deadline if up else None, up.value if up else None, up.comparator if up else None,
@@ -158,7 +163,7 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
             for m in (target.milestones if target else ()):
                 if m.deadline < today:
                     milestones.append((ind.code, level.value, m.deadline, m.value, m.comparator,
-                                       passed[ind.code].index(m.deadline) + 1))
+                                       passed[ind.code].index(m.deadline) + 1, cutoff_day(m, ind.cadence)))
 
     # Facts pass (every unit): per indicator the trend window start for as_of's day and, for each
     # passed deadline j, the window [start of the deadline's period, end of the deadline day) in which
@@ -166,6 +171,9 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
     most = max((len(v) for v in passed.values()), default=0)
     codes = [u[0] for u in units]
     trend_from = [start_of_day(trend_start(today, i.cadence.period, trend)) for i in indicators]
+    # Reporting of active units is judged on each indicator's due period as of today.
+    dues = [due_period(today, i.cadence) for i in indicators]
+    due_from, due_to = [start_of_day(a) for a, _ in dues], [end_of_day(b) for _, b in dues]
     per_deadline: list[list[datetime | None]] = []
     for j in range(most):
         ends = [end_of_day(passed[i.code][j]) if j < len(passed[i.code]) else None for i in indicators]
@@ -173,8 +181,8 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
                 for i in indicators]
         per_deadline += [ends, wins]
     # Rows older than every window feed no aggregate of the pass: the cheapest filter skips them.
-    earliest = min([*trend_from, *(t for wins in per_deadline[1::2] for t in wins if t is not None)])
-    facts_args: list = [[i.code for i in indicators], trend_from, as_of, earliest, *per_deadline]
+    earliest = min([*trend_from, *due_from, *(t for wins in per_deadline[1::2] for t in wins if t is not None)])
+    facts_args: list = [[i.code for i in indicators], trend_from, as_of, earliest, due_from, due_to, *per_deadline]
     if scope is not None:
         facts_args.append(codes)
     # Units that ceased are evaluated on their last day: their trend windows end there.
@@ -187,7 +195,7 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
     # Rates pass: month starts from the first of January of the horizon's year to the current month.
     # Quarters and years begin on month starts, so month number k (0-based) falls in period
     # k // months of its cadence; period p ends where month (p + 1) × months begins.
-    horizon = today - RATES_HORIZON
+    horizon = rates_since if rates_since is not None else today - RATES_HORIZON
     first = date(horizon.year, 1, 1)
     month_starts = [first]
     while month_starts[-1] < period_start(today, Period.MONTHLY):
@@ -253,28 +261,33 @@ def satisfies(value: str, comparator: str, target: str) -> str:
 
 
 def _facts_sql(passed: int, incremental: bool) -> str:
-    """The facts pass: one grouped scan of period_values; ``at_j`` = [epoch, value] in force at deadline j.
+    """The facts pass: one grouped scan of period_values.
 
-    $1 indicators, $2 their trend window starts, $3 as_of, $4 the earliest row any aggregate uses, then
-    ends and window starts per deadline j.
+    ``at_j`` = [epoch, value, epoch received] in force at deadline j (within the deadline's period);
+    ``due_row`` = [epoch, epoch of the first receipt] of the due period's value in force.
+    $1 indicators, $2 their trend window starts, $3 as_of, $4 the earliest row any aggregate uses,
+    $5/$6 the due period's bounds, then ends and window starts per deadline j.
     """
     x = "date_part('epoch', pv.observed_at) / 86400"
     at = "".join(
-        f",\n       max(ARRAY[date_part('epoch', pv.observed_at), pv.value])"
+        f",\n       max(ARRAY[date_part('epoch', pv.observed_at), pv.value, date_part('epoch', pv.received_at)])"
         f" FILTER (WHERE pv.observed_at >= i.win_{j} AND pv.observed_at < i.end_{j}) AS at_{j}"
         for j in range(1, passed + 1)
     )
     columns = "".join(f", end_{j}, win_{j}" for j in range(1, passed + 1))
-    arrays = "".join(f", ${5 + 2 * j}::timestamptz[], ${6 + 2 * j}::timestamptz[]" for j in range(passed))
-    scope = f"\n  AND pv.unit = ANY(${5 + 2 * passed}::text[])" if incremental else ""
+    arrays = "".join(f", ${7 + 2 * j}::timestamptz[], ${8 + 2 * j}::timestamptz[]" for j in range(passed))
+    scope = f"\n  AND pv.unit = ANY(${7 + 2 * passed}::text[])" if incremental else ""
     return f"""
 CREATE TEMP TABLE _facts ON COMMIT DROP AS
 SELECT pv.unit, pv.indicator,
        regr_slope(pv.value, {x}) FILTER (WHERE pv.observed_at >= i.trend_from) AS slope,
        regr_intercept(pv.value, {x}) FILTER (WHERE pv.observed_at >= i.trend_from) AS intercept,
-       regr_count(pv.value, {x}) FILTER (WHERE pv.observed_at >= i.trend_from) AS points{at}
+       regr_count(pv.value, {x}) FILTER (WHERE pv.observed_at >= i.trend_from) AS points,
+       max(ARRAY[date_part('epoch', pv.observed_at), date_part('epoch', pv.first_received_at)])
+           FILTER (WHERE pv.observed_at >= i.due_from AND pv.observed_at < i.due_to) AS due_row{at}
 FROM period_values pv
-JOIN unnest($1::text[], $2::timestamptz[]{arrays}) AS i(code, trend_from{columns}) ON i.code = pv.indicator
+JOIN unnest($1::text[], $2::timestamptz[], $5::timestamptz[], $6::timestamptz[]{arrays})
+     AS i(code, trend_from, due_from, due_to{columns}) ON i.code = pv.indicator
 WHERE pv.observed_at <= $3::timestamptz AND pv.observed_at >= $4::timestamptz{scope}
 GROUP BY pv.unit, pv.indicator
 """
@@ -313,7 +326,8 @@ CREATE TEMP TABLE _pairs ON COMMIT DROP AS
 SELECT u.code AS unit, k.indicator, u.grp, u.level, u.valid_from, u.valid_to, u.cutoff, u.active,
        CASE WHEN u.active THEN f.slope ELSE ct.slope END AS slope,
        CASE WHEN u.active THEN f.intercept ELSE ct.intercept END AS intercept,
-       CASE WHEN u.active THEN f.points ELSE ct.points END AS points{at}
+       CASE WHEN u.active THEN f.points ELSE ct.points END AS points,
+       CASE WHEN u.active THEN f.due_row END AS due_row{at}
 FROM _units u
 JOIN _keys k ON k.grp = u.grp
 LEFT JOIN _facts f ON f.unit = u.code AND f.indicator = k.indicator
@@ -322,24 +336,36 @@ WHERE u.valid_from <= k.last_deadline
 """
 
 
-def _progress_sql(passed: int) -> str:
-    """Statuses in the precedence order of dxmon.progress; the row's current state rides along.
+def judge(value: str, comparator: str, target: str) -> str:
+    """judge is the SQL of ``dxmon.progress.judge``: exceeded, met or missed for a passed milestone."""
+    return (
+        f"(CASE WHEN {value} IS NULL OR NOT {satisfies(value, comparator, target)} THEN 'missed' "
+        f"WHEN {comparator} IN ('>=', '<=') AND {value} <> {target} THEN 'exceeded' ELSE 'met' END)"
+    )
 
+
+def _progress_sql(passed: int) -> str:
+    """Results and reporting in the precedence order of dxmon.progress; the row's current state rides along.
+
+    A pair whose every milestone has passed takes its last milestone's outcome from ``_outcomes``.
     $1 tolerance points, $2 relative tolerance, $3 trend min points, $4 as_of.
     """
     return f"""
 CREATE TEMP TABLE _progress ON COMMIT DROP AS
 WITH pairs AS (
-    SELECT u.unit, u.valid_from, u.cutoff, u.active, k.*,
+    SELECT u.unit, u.valid_from, u.cutoff, u.active, u.due_row, k.*,
            lv.observed_at AS lv_at, lv.value AS lv_value, lv.received_at AS lv_received,
            c.status AS old_status, c.status_since AS old_since, c.unit IS NOT NULL AS existing,
            c.value AS old_value, c.target AS old_target, c.milestone AS old_milestone,
            c.evaluated_at AS old_evaluated_at, u.slope, u.intercept, u.points,
-           {_at(passed, 'k.last_j', 'u')} AS at_last
+           o.status AS o_status, o.final AS o_final, o.value AS o_value, o.deciding_observed_at AS o_observed_at,
+           o.revised_value AS o_revised_value, o.revised_at AS o_revised_at, o.cut_day AS o_cut_day
     FROM _pairs u
     JOIN _keys k ON k.grp = u.grp AND k.indicator = u.indicator
     LEFT JOIN latest_values lv ON lv.unit = u.unit AND lv.indicator = u.indicator
     LEFT JOIN progress_current c ON c.unit = u.unit AND c.indicator = u.indicator
+    LEFT JOIN _outcomes o ON k.next_deadline IS NULL AND o.unit = u.unit AND o.indicator = u.indicator
+                         AND o.milestone = k.last_deadline
 ),
 data AS (
     -- latest_values holds the newest period; only a unit evaluated before its newest period
@@ -347,12 +373,13 @@ data AS (
     -- CASE run only for the rows that take that branch.
     SELECT p.*, (p.back).observed_at AS back_at, (p.back).value AS back_value,
            (p.back).received_at AS back_received, (p.own).observed_at AS own_at, (p.own).value AS own_value,
-           CASE WHEN p.next_deadline IS NOT NULL THEN NULL
-                WHEN p.at_last IS NOT NULL THEN p.at_last[2]
-                ELSE (SELECT pv.value FROM period_values pv
-                      WHERE pv.unit = p.unit AND pv.indicator = p.indicator
-                        AND pv.observed_at < ((p.last_deadline + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
-                      ORDER BY pv.observed_at DESC LIMIT 1) END AS at_last_value
+           CASE WHEN p.active THEN p.due_row ELSE (
+               SELECT ARRAY[date_part('epoch', pv.observed_at), date_part('epoch', pv.first_received_at)]
+               FROM period_values pv
+               WHERE pv.unit = p.unit AND pv.indicator = p.indicator
+                 AND pv.observed_at >= (p.due_start::timestamp AT TIME ZONE '{_LOCAL_TZ}')
+                 AND pv.observed_at < ((p.due_end + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
+               ORDER BY pv.observed_at DESC LIMIT 1) END AS due_value
     FROM (
         SELECT p0.*,
                CASE WHEN p0.lv_at > p0.cutoff THEN (
@@ -407,34 +434,63 @@ derived AS (
     ) d
     OFFSET 0
 ),
+pathed AS (
+    -- The glide path on the day the latest value describes (dxmon.progress.path_at): "behind" compares
+    -- a figure with where the path stood when it was measured.
+    SELECT e.*,
+           CASE WHEN e.start_day IS NULL OR e.next_deadline IS NULL OR e.latest_day IS NULL THEN e.expected_value
+                WHEN e.next_deadline <= e.start_day THEN e.next_value
+                WHEN e.direction = 'higher_is_better' THEN least(e.raw_path, e.next_value)
+                ELSE greatest(e.raw_path, e.next_value) END AS value_path
+    FROM (
+        SELECT e0.*, e0.start_value * (1 - f.fraction) + e0.next_value * f.fraction AS raw_path
+        FROM derived e0
+        CROSS JOIN LATERAL (
+            SELECT least(greatest((least(e0.latest_day, e0.day) - e0.start_day)::double precision
+                                  / nullif(e0.next_deadline - e0.start_day, 0), 0.0), 1.0) AS fraction
+        ) f
+        OFFSET 0
+    ) e
+),
 decided AS (
     SELECT e.*,
            CASE
                WHEN e.value IS NULL THEN 'no_data'
-               WHEN e.next_deadline IS NULL THEN
-                   CASE WHEN e.at_last_value IS NOT NULL
-                             AND {satisfies('e.at_last_value', 'e.last_comparator', 'e.last_value')}
-                        THEN 'met' ELSE 'missed' END
-               WHEN e.overdue_since IS NOT NULL THEN 'overdue'
+               WHEN e.next_deadline IS NULL THEN coalesce(e.o_status, 'missed')
                WHEN {satisfies('e.value', 'e.next_comparator', 'e.next_value')} THEN 'met'
                WHEN e.measure = 'boolean' THEN 'at_risk'
-               WHEN e.expected_value IS NOT NULL
-                    AND (CASE WHEN e.direction = 'higher_is_better' THEN e.expected_value - e.value
-                              ELSE e.value - e.expected_value END)
+               WHEN e.value_path IS NOT NULL
+                    AND (CASE WHEN e.direction = 'higher_is_better' THEN e.value_path - e.value
+                              ELSE e.value - e.value_path END)
                         > (CASE WHEN e.measure IN ('ratio', 'percent') THEN $1::double precision
-                                ELSE $2::double precision * abs(e.expected_value) END) THEN 'behind'
+                                ELSE $2::double precision * abs(e.value_path) END) THEN 'behind'
                WHEN e.projection IS NOT NULL
                     AND NOT {satisfies('e.projection', 'e.next_comparator', 'e.next_value')} THEN 'at_risk'
                ELSE 'on_track'
-           END AS status
-    FROM derived e
+           END AS status,
+           CASE
+               WHEN e.value IS NULL OR e.due_end < e.valid_from THEN NULL
+               WHEN e.overdue_since IS NOT NULL THEN 'missing'
+               -- The due period's first report came after its period end + timely days.
+               WHEN e.due_value IS NOT NULL AND e.due_value[2] >= date_part('epoch',
+                    (e.due_end + e.timely_days + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}') THEN 'late'
+               ELSE 'on_time'
+           END AS reporting
+    FROM pathed e
     OFFSET 0
 )
-SELECT unit, indicator, level, pillar, status, value, expected_value AS expected,
+SELECT unit, indicator, level, pillar, status, reporting, value, expected_value AS expected,
        coalesce(next_value, last_value) AS target, coalesce(next_comparator, last_comparator) AS comparator,
        coalesce(next_deadline, last_deadline) AS milestone,
        start_value AS baseline, start_day AS baseline_date, projection, last_observed_at, last_received_at,
        overdue_since, day, active,
+       next_deadline IS NULL AND value IS NOT NULL AND NOT coalesce(o_final, false) AS provisional,
+       next_deadline IS NULL AND value IS NOT NULL AND coalesce(o_final, false) AS final,
+       CASE WHEN next_deadline IS NULL AND value IS NOT NULL THEN o_cut_day END AS cutoff,
+       CASE WHEN next_deadline IS NULL AND value IS NOT NULL THEN o_value END AS deciding_value,
+       CASE WHEN next_deadline IS NULL AND value IS NOT NULL THEN o_observed_at END AS deciding_observed_at,
+       CASE WHEN next_deadline IS NULL AND value IS NOT NULL THEN o_revised_value END AS revised_value,
+       CASE WHEN next_deadline IS NULL AND value IS NOT NULL THEN o_revised_at END AS revised_at,
        CASE WHEN old_status = status THEN old_since ELSE $4::timestamptz END AS status_since,
        existing, old_status IS DISTINCT FROM status AS changed, old_evaluated_at,
        active AND (NOT existing OR (old_status, old_value, old_target, old_milestone)
@@ -444,33 +500,92 @@ FROM decided
 """
 
 
-def _outcomes_sql(passed: int) -> str:
-    """Passed milestones on which the unit was valid: the value in force at the end of the deadline day."""
-    return f"""
-CREATE TEMP TABLE _outcomes ON COMMIT DROP AS
-SELECT y.*, o.unit IS NOT NULL AS existing,
-       (o.status, o.value, o.target, o.comparator) IS DISTINCT FROM (y.status, y.value, y.target, y.comparator)
-           AS changed
+def _outcomes_sql(passed: int) -> tuple[str, str]:
+    """Passed milestones on which the unit was valid, each provisional, newly final (auto-lock) or frozen.
+
+    ``now_*`` is the value in force at the end of the deadline day ([epoch, value, epoch received]);
+    a final outcome keeps its deciding value, and a different value in force now is its revision.
+    The first statement takes $1, as_of's local day.
+    """
+    inputs = f"""
+CREATE TEMP TABLE _outcome_inputs ON COMMIT DROP AS
+SELECT x.*, o.unit IS NOT NULL AS existing, coalesce(o.reopened, false) AS reopened,
+       coalesce(o.final AND NOT o.reopened, false) AS frozen,
+       NOT coalesce(o.final OR o.reopened, false) AND x.cut_day < $1::date AS lock,
+       o.status AS old_status, o.value AS old_value, o.deciding_observed_at AS old_observed_at,
+       o.final AS old_final, o.target AS old_target, o.comparator AS old_comparator,
+       o.revised_value AS old_revised_value, o.revised_at AS old_revised_at, o.cutoff AS old_cut_day,
+       o.locked_by AS old_locked_by, o.lock_reason AS old_lock_reason
 FROM (
-SELECT x.unit, x.indicator, x.deadline AS milestone,
-       CASE WHEN x.value IS NOT NULL AND {satisfies('x.value', 'x.comparator', 'x.target')}
-            THEN 'met' ELSE 'missed' END AS status,
-       x.value, x.target, x.comparator
-FROM (
-    SELECT u.unit, m.indicator, m.deadline, m.value AS target, m.comparator,
-           CASE WHEN {_at(passed, 'm.j', 'u')} IS NOT NULL THEN ({_at(passed, 'm.j', 'u')})[2]
-                ELSE (SELECT pv.value FROM period_values pv
-                      WHERE pv.unit = u.unit AND pv.indicator = m.indicator
-                        AND pv.observed_at < ((m.deadline + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
-                      ORDER BY pv.observed_at DESC LIMIT 1) END AS value
+    SELECT u.unit, m.indicator, m.deadline AS milestone, m.value AS target, m.comparator, m.cut_day, i.trunc,
+           coalesce({_at(passed, 'm.j', 'u')}, (
+               SELECT ARRAY[date_part('epoch', pv.observed_at), pv.value, date_part('epoch', pv.received_at)]
+               FROM period_values pv
+               WHERE pv.unit = u.unit AND pv.indicator = m.indicator
+                 AND pv.observed_at < ((m.deadline + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
+               ORDER BY pv.observed_at DESC LIMIT 1)) AS now_at
     FROM _pairs u
     JOIN _milestones m ON m.indicator = u.indicator AND m.level = u.level AND m.deadline >= u.valid_from
                        AND (u.valid_to IS NULL OR m.deadline <= u.valid_to)
+    JOIN _indicators i ON i.indicator = m.indicator
     OFFSET 0
 ) x
-) y
-LEFT JOIN milestone_outcomes o ON o.unit = y.unit AND o.indicator = y.indicator AND o.milestone = y.milestone
+LEFT JOIN milestone_outcomes o ON o.unit = x.unit AND o.indicator = x.indicator AND o.milestone = x.milestone
 """
+    decided = f"""
+CREATE TEMP TABLE _outcomes ON COMMIT DROP AS
+SELECT z.*,
+       (z.old_status, z.old_value, z.old_final, z.old_target, z.old_comparator, z.old_revised_value,
+        z.old_cut_day, z.old_observed_at)
+           IS DISTINCT FROM (z.status, z.value, z.final, z.target, z.comparator, z.revised_value, z.cut_day,
+                             z.deciding_observed_at) AS changed
+FROM (
+    SELECT y.unit, y.indicator, y.milestone, y.cut_day, y.existing, y.reopened, y.lock, y.frozen,
+           y.old_status, y.old_value, y.old_final, y.old_target, y.old_comparator, y.old_revised_value,
+           y.old_cut_day, y.old_observed_at,
+           CASE WHEN y.frozen THEN y.old_status ELSE {judge('y.value', 'y.comparator', 'y.target')} END AS status,
+           y.value, y.observed_at AS deciding_observed_at, y.frozen OR y.lock AS final,
+           CASE WHEN y.frozen THEN y.old_target ELSE y.target END AS target,
+           CASE WHEN y.frozen THEN y.old_comparator ELSE y.comparator END AS comparator,
+           CASE WHEN (y.frozen OR y.lock) AND y.now_at[2] IS DISTINCT FROM y.value THEN y.now_at[2] END
+               AS revised_value,
+           CASE WHEN (y.frozen OR y.lock) AND y.now_at[2] IS DISTINCT FROM y.value
+                THEN to_timestamp(y.now_at[3]) END AS revised_at,
+           CASE WHEN y.lock THEN 'dx-monitor' ELSE y.old_locked_by END AS locked_by,
+           CASE WHEN y.lock THEN 'chốt số liệu tự động sau ngày chốt' ELSE y.old_lock_reason END AS lock_reason
+    FROM (
+        SELECT w.*,
+               CASE WHEN w.frozen THEN w.old_value WHEN w.lock THEN w.official[2] ELSE w.now_at[2] END AS value,
+               CASE WHEN w.frozen THEN w.old_observed_at WHEN w.lock THEN to_timestamp(w.official[1])
+                    ELSE to_timestamp(w.now_at[1]) END AS observed_at
+        FROM (
+            -- The official value: each period's latest receipt by the end of the cut-off day; the
+            -- latest period observed by the end of the deadline day decides (dxmon.progress.official_outcome).
+            -- When every report of the period now in force at the deadline arrived by the cut-off (its
+            -- latest receipt is now_at[3]), that is the official value; only a period corrected after
+            -- the cut-off sends the look-up back to the report history.
+            SELECT v.*, CASE WHEN NOT v.lock THEN NULL
+                             WHEN v.now_at IS NULL THEN NULL
+                             WHEN v.now_at[3] < date_part('epoch', (v.cut_day + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
+                                 THEN v.now_at[1:2]
+                             ELSE (
+                       SELECT ARRAY[date_part('epoch', r.observed_at),
+                                    coalesce(r.value, 100 * r.numerator / nullif(r.denominator, 0))]
+                       FROM reports r
+                       WHERE r.unit = v.unit AND r.indicator = v.indicator
+                         AND r.observed_at < ((v.milestone + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
+                         AND r.received_at < ((v.cut_day + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
+                       ORDER BY date_trunc(v.trunc, r.observed_at AT TIME ZONE '{_LOCAL_TZ}') DESC,
+                                r.received_at DESC, r.event_id DESC
+                       LIMIT 1) END AS official
+            FROM _outcome_inputs v
+            OFFSET 0
+        ) w
+        OFFSET 0
+    ) y
+) z
+"""
+    return inputs, decided
 
 
 def _reported_sql(words: int, incremental: bool) -> str:
@@ -552,7 +667,8 @@ GROUP BY successor, indicator, period_start, measure
 _CURRENT_COLUMNS = [
     "unit", "indicator", "level", "pillar", "status", "value", "expected", "target", "comparator", "milestone",
     "baseline", "baseline_date", "projection", "last_observed_at", "last_received_at", "overdue_since", "day",
-    "active",
+    "active", "reporting", "provisional", "final", "cutoff", "deciding_value", "deciding_observed_at",
+    "revised_value", "revised_at",
 ]
 
 # Evaluations take turns (the inserts below assume no other writer of these tables).
@@ -582,16 +698,28 @@ SELECT $1, unit, indicator, status, value, expected, target, milestone FROM _pro
 ORDER BY unit, indicator
 """
 
-_UPDATE_OUTCOMES = """
-UPDATE milestone_outcomes o SET status = x.status, value = x.value, target = x.target, comparator = x.comparator,
-       evaluated_at = $1
-FROM _outcomes x
-WHERE x.existing AND x.changed AND x.unit = o.unit AND x.indicator = o.indicator AND x.milestone = o.milestone
-"""
-_INSERT_OUTCOMES = """
-INSERT INTO milestone_outcomes (unit, indicator, milestone, status, value, target, comparator, evaluated_at)
-SELECT unit, indicator, milestone, status, value, target, comparator, $1 FROM _outcomes
-WHERE NOT existing
+_OUTCOME_COLUMNS = ["status", "value", "target", "comparator", "cutoff", "final", "deciding_observed_at",
+                    "revised_value", "revised_at", "locked_by", "lock_reason"]
+_OUTCOME_SOURCE = {"cutoff": "cut_day"}
+_UPDATE_OUTCOMES = (
+    "UPDATE milestone_outcomes o SET "
+    + ", ".join(f"{c} = x.{_OUTCOME_SOURCE.get(c, c)}" for c in _OUTCOME_COLUMNS)
+    + ", evaluated_at = $1 FROM _outcomes x WHERE x.existing AND x.changed AND x.unit = o.unit "
+    "AND x.indicator = o.indicator AND x.milestone = o.milestone"
+)
+_INSERT_OUTCOMES = (
+    f"INSERT INTO milestone_outcomes (unit, indicator, milestone, {', '.join(_OUTCOME_COLUMNS)}, evaluated_at) "
+    f"SELECT unit, indicator, milestone, {', '.join(_OUTCOME_SOURCE.get(c, c) for c in _OUTCOME_COLUMNS)}, $1 "
+    "FROM _outcomes WHERE NOT existing ORDER BY unit, indicator, milestone"
+)
+# Every automatic lock is audited like an operator's (outcome_changes, action 'auto-lock').
+_AUDIT_AUTO_LOCKS = """
+INSERT INTO outcome_changes (unit, indicator, target_set, deadline, action, by, reason, at, before, after)
+SELECT unit, indicator, 'NQ09', milestone, 'auto-lock', locked_by, lock_reason, $1,
+       CASE WHEN existing THEN jsonb_build_object('status', old_status, 'value', old_value, 'final', old_final) END,
+       jsonb_build_object('status', status, 'value', value, 'final', final,
+                          'deciding_observed_at', deciding_observed_at)
+FROM _outcomes WHERE lock
 ORDER BY unit, indicator, milestone
 """
 
@@ -619,6 +747,7 @@ async def evaluate(
     units: Collection[str] | None = None,
     tolerance: Tolerance = Tolerance(),
     trend: TrendRule = TrendRule(),
+    rates_since: date | None = None,
 ) -> EvaluationSummary:
     """evaluate computes every target's status as of ``as_of`` and writes the results (module docstring).
 
@@ -626,6 +755,8 @@ async def evaluate(
     Otherwise only the named units are re-evaluated (codes not in the catalog are ignored), plus the
     re-aggregated history of their successors. Runs in one transaction (a savepoint inside the
     caller's). Running it twice with the same arguments changes nothing the second time.
+    ``rates_since`` recomputes the reporting rates of every period that ended since that day (a
+    back-fill: ``dxmon rates rebuild --since``), not only those of the last RATES_HORIZON.
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of needs a UTC offset")
@@ -636,7 +767,7 @@ async def evaluate(
     def lap(name: str) -> None:
         timings[name] = time.perf_counter() - started - sum(timings.values())
 
-    plan = _plan(catalog, as_of, scope, trend)
+    plan = _plan(catalog, as_of, scope, trend, rates_since)
     lap("plan")
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
@@ -655,6 +786,20 @@ async def evaluate(
             await conn.execute(_HASH_JOINS_ONLY)
         await conn.execute(_pairs_sql(plan.passed))
         await conn.execute("ANALYZE _pairs")
+        await conn.execute(_ANY_JOINS)
+        # Outcomes first: a pair whose every milestone has passed shows its last outcome.
+        inputs, decided = _outcomes_sql(plan.passed)
+        await conn.execute(inputs, local_day(as_of))
+        await conn.execute(decided)
+        await conn.execute("ANALYZE _outcomes")
+        await conn.execute(_UPDATE_OUTCOMES, as_of)
+        await conn.execute(_INSERT_OUTCOMES, as_of)
+        await conn.execute(_AUDIT_AUTO_LOCKS, as_of)
+        outcomes = await conn.fetchval("SELECT count(*) FROM _outcomes")
+        await _delete_stale(conn, "milestone_outcomes", "_outcomes", scope, extra="milestone")
+        lap("outcomes")
+        if scope is None:
+            await conn.execute(_HASH_JOINS_ONLY)
         await conn.execute(
             _progress_sql(plan.passed), tolerance.points, tolerance.relative, trend.min_points, as_of
         )
@@ -666,13 +811,7 @@ async def evaluate(
         await conn.execute(_REPLACE_SNAPSHOTS, as_of)
         await conn.execute(_INSERT_SNAPSHOTS, as_of)
         lap("snapshots")
-        await conn.execute(_outcomes_sql(plan.passed))
         await conn.execute(_ANY_JOINS)
-        await conn.execute(_UPDATE_OUTCOMES, as_of)
-        await conn.execute(_INSERT_OUTCOMES, as_of)
-        outcomes = await conn.fetchval("SELECT count(*) FROM _outcomes")
-        await _delete_stale(conn, "milestone_outcomes", "_outcomes", scope, extra="milestone")
-        lap("outcomes")
         await conn.execute(_reported_sql(plan.words, scope is not None), *plan.rates_args)
         await conn.execute(_rates_sql(plan.words))
         await conn.execute(_UPDATE_RATES, as_of)
@@ -723,3 +862,53 @@ async def _delete_stale(
     match = " AND ".join(f"f.{k} = t.{k}" for k in keys)
     scoped = "" if scope is None else "t.unit = ANY($1::text[]) AND "
     await conn.execute(f"DELETE FROM {table} t WHERE {scoped}NOT EXISTS (SELECT 1 FROM {fresh} f WHERE {match})", *args)
+
+
+@dataclass(frozen=True)
+class UnitDistribution:
+    """UnitDistribution: the units that exist on ``day``, by how their evaluated targets stand.
+
+    A unit counts once, in the first group that applies: ``behind`` (behind or at risk on at least
+    one indicator), ``silent`` (reporting missing on at least half of its indicators), ``fine`` (the
+    rest: on track, met or exceeded). ``worst`` lists the units furthest behind.
+    """
+
+    fine: int
+    behind: int
+    silent: int
+    worst: list[asyncpg.Record]
+
+    @property
+    def total(self) -> int:
+        return self.fine + self.behind + self.silent
+
+
+_DISTRIBUTION = """
+WITH per_unit AS (
+    SELECT p.unit, count(*) FILTER (WHERE p.status IN ('behind', 'at_risk')) AS behind,
+           count(*) FILTER (WHERE p.reporting = 'missing') AS missing, count(*) AS tracked
+    FROM progress_current p JOIN units u ON u.code = p.unit
+    WHERE p.active AND (u.valid_to IS NULL OR u.valid_to >= $1::date)
+    GROUP BY p.unit
+)
+SELECT count(*) FILTER (WHERE behind > 0) AS behind,
+       count(*) FILTER (WHERE behind = 0 AND 2 * missing >= tracked) AS silent,
+       count(*) FILTER (WHERE behind = 0 AND 2 * missing < tracked) AS fine
+FROM per_unit
+"""
+_WORST = """
+SELECT p.unit, u.name_vi, count(*) FILTER (WHERE p.status IN ('behind', 'at_risk')) AS behind,
+       count(*) FILTER (WHERE p.reporting = 'missing') AS missing, count(*) AS tracked
+FROM progress_current p JOIN units u ON u.code = p.unit
+WHERE p.active AND (u.valid_to IS NULL OR u.valid_to >= $1::date)
+GROUP BY p.unit, u.name_vi
+HAVING count(*) FILTER (WHERE p.status IN ('behind', 'at_risk') OR p.reporting = 'missing') > 0
+ORDER BY 3 DESC, 4 DESC, 1
+LIMIT $2
+"""
+
+
+async def unit_distribution(conn: asyncpg.Connection, day: date, worst: int = 10) -> UnitDistribution:
+    """unit_distribution counts the units existing on ``day`` by how they stand (see UnitDistribution)."""
+    row = await conn.fetchrow(_DISTRIBUTION, day)
+    return UnitDistribution(row["fine"], row["behind"], row["silent"], await conn.fetch(_WORST, day, worst))

@@ -45,14 +45,17 @@ WITH inserted AS (
 per_period AS (
     SELECT DISTINCT ON (unit, indicator, observed_at)
            unit, indicator, observed_at, effective_value, numerator, denominator, event_id, received_at,
-           count(*) OVER (PARTITION BY unit, indicator, observed_at) AS n
+           count(*) OVER (PARTITION BY unit, indicator, observed_at) AS n,
+           min(received_at) OVER (PARTITION BY unit, indicator, observed_at) AS first_received_at
     FROM inserted
     ORDER BY unit, indicator, observed_at, received_at DESC, event_id DESC
 ),
 upsert_period AS (
     INSERT INTO period_values AS p
-        (unit, indicator, observed_at, value, numerator, denominator, event_id, received_at, reports)
-    SELECT unit, indicator, observed_at, effective_value, numerator, denominator, event_id, received_at, n
+        (unit, indicator, observed_at, value, numerator, denominator, event_id, received_at, reports,
+         first_received_at)
+    SELECT unit, indicator, observed_at, effective_value, numerator, denominator, event_id, received_at, n,
+           first_received_at
     FROM per_period
     ON CONFLICT (unit, indicator, observed_at) DO UPDATE SET
         reports = p.reports + EXCLUDED.reports,
@@ -64,7 +67,8 @@ upsert_period AS (
                            THEN EXCLUDED.denominator ELSE p.denominator END,
         event_id = CASE WHEN (EXCLUDED.received_at, EXCLUDED.event_id) > (p.received_at, p.event_id)
                         THEN EXCLUDED.event_id ELSE p.event_id END,
-        received_at = greatest(p.received_at, EXCLUDED.received_at)
+        received_at = greatest(p.received_at, EXCLUDED.received_at),
+        first_received_at = least(p.first_received_at, EXCLUDED.first_received_at)
     RETURNING 1
 ),
 newest AS (

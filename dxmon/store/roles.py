@@ -2,7 +2,8 @@
 
     dx_aggregator ──member of──▶ dx_writer   stores reports, syncs the catalog
     dx_alerter    ──member of──▶ dx_alerts   evaluates progress, keeps alert state and the outbox
-    dx_grafana    ──member of──▶ dx_reader   dashboards: SELECT only
+    dx_grafana    ──member of──▶ dx_reader   dashboards: SELECT on what they show (migration 0006),
+                                             with a statement timeout and a connection limit
 
 Ingest never opens the database, so it has no user. The migrations (run by an administrator)
 own every table, so none of these users can drop or alter them, create roles, or read what their
@@ -41,6 +42,14 @@ class DatabaseUsersSettings(BaseSettings):
     alerts_db_password: SecretStr | None = Field(None, description="Password of the alerts service's database user")
     grafana_db_user: str = Field("dx_grafana", description="Grafana's read-only database user (member of dx_reader)")
     grafana_db_password: SecretStr | None = Field(None, description="Password of Grafana's database user")
+    # Any Grafana Viewer can send its own SQL through the datasource (/api/ds/query): bound what one
+    # query and all of them together may take from the database.
+    grafana_db_statement_timeout_seconds: float = Field(
+        30, gt=0, le=3600, description="Longest a query of Grafana's database user may run before it is cancelled"
+    )
+    grafana_db_connection_limit: int = Field(
+        15, ge=1, le=1000, description="Most connections Grafana's database user may hold (the datasource uses 10)"
+    )
 
 
 class RoleSetupError(ValueError):
@@ -54,6 +63,8 @@ class LoginUser:
     name: str
     group: str
     password: str = field(repr=False)
+    connection_limit: int = -1  # -1: no limit
+    statement_timeout_ms: int = 0  # 0: none of its own
 
 
 def login_users(settings: DatabaseUsersSettings) -> list[LoginUser]:
@@ -63,6 +74,8 @@ def login_users(settings: DatabaseUsersSettings) -> list[LoginUser]:
         ("alerts", settings.alerts_db_user, settings.alerts_db_password, "dx_alerts"),
         ("grafana", settings.grafana_db_user, settings.grafana_db_password, "dx_reader"),
     ]
+    limits = {"dx_reader": (settings.grafana_db_connection_limit,
+                            round(settings.grafana_db_statement_timeout_seconds * 1000))}
     problems, users = [], []
     for service, name, password, group in wanted:
         env = f"DX_{service.upper()}_DB_PASSWORD"
@@ -73,7 +86,7 @@ def login_users(settings: DatabaseUsersSettings) -> list[LoginUser]:
         elif name in GROUP_ROLES:
             problems.append(f"DX_{service.upper()}_DB_USER may not be the group role {name}")
         else:
-            users.append(LoginUser(name, group, password.get_secret_value()))
+            users.append(LoginUser(name, group, password.get_secret_value(), *limits.get(group, (-1, 0))))
     names = [u.name for u in users]
     if len(set(names)) != len(names):
         # One login for two services would give each the other's privileges.
@@ -100,9 +113,12 @@ def scram_sha256_verifier(password: str, salt: bytes | None = None, iterations: 
 
 # Role names cannot be bind parameters in DDL: format() quotes them on the server (%I, %L), so the
 # names and verifiers still travel as parameters and are never spliced into SQL text here.
-_ROLE_OPTIONS = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT"
-_CREATE = f"SELECT format('CREATE ROLE %I WITH {_ROLE_OPTIONS} PASSWORD %L', $1::text, $2::text)"
-_ALTER = f"SELECT format('ALTER ROLE %I WITH {_ROLE_OPTIONS} PASSWORD %L', $1::text, $2::text)"
+_ROLE_OPTIONS = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT %s"
+_CREATE = f"SELECT format('CREATE ROLE %I WITH {_ROLE_OPTIONS} PASSWORD %L', $1::text, $3::int, $2::text)"
+_ALTER = f"SELECT format('ALTER ROLE %I WITH {_ROLE_OPTIONS} PASSWORD %L', $1::text, $3::int, $2::text)"
+# Applies to every session the user opens (RESET: the database's or server's setting).
+_TIMEOUT = "SELECT format('ALTER ROLE %I SET statement_timeout = %s', $1::text, $2::int)"
+_NO_TIMEOUT = "SELECT format('ALTER ROLE %I RESET statement_timeout', $1::text)"
 _GRANT = "SELECT format('GRANT %I TO %I', $1::text, $2::text)"
 _REVOKE = "SELECT format('REVOKE %I FROM %I', $1::text, $2::text)"
 _OWNS_OBJECTS = "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = $1)"
@@ -134,7 +150,12 @@ async def create_login_users(conn: asyncpg.Connection, users: list[LoginUser]) -
                 # The owner of the schema could drop it whatever its group grants.
                 raise RoleSetupError(f"{user.name} owns database objects; choose another name for the service user")
             verifier = scram_sha256_verifier(user.password)
-            await conn.execute(await conn.fetchval(_ALTER if row else _CREATE, user.name, verifier))
+            await conn.execute(await conn.fetchval(_ALTER if row else _CREATE, user.name, verifier,
+                                                   user.connection_limit))
+            if user.statement_timeout_ms:
+                await conn.execute(await conn.fetchval(_TIMEOUT, user.name, user.statement_timeout_ms))
+            else:
+                await conn.execute(await conn.fetchval(_NO_TIMEOUT, user.name))
             for group in GROUP_ROLES:
                 member = await conn.fetchval(_IS_MEMBER, user.name, group)
                 if group == user.group and not member:

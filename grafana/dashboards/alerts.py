@@ -17,6 +17,7 @@ from grafana.dashboards.panels import (
     ALERT_STATE_COLORS,
     ALERT_STATE_LABELS,
     LEVEL_LABELS,
+    REPORTING_LABELS,
     SEVERITY_COLORS,
     SEVERITY_LABELS,
     STATUS_LABELS,
@@ -40,7 +41,9 @@ from grafana.dashboards.panels import (
 
 UID = "dx-alerts"
 KINDS = ("behind", "at_risk", "missed", "overdue")
-KIND_LABELS = {k: STATUS_LABELS[k] for k in KINDS}
+# Alert kinds: results that can still be put right, and 'overdue' = reporting missing ('missed' is kept
+# for the history of alerts raised before outcomes stopped being live alerts).
+KIND_LABELS = {**{k: STATUS_LABELS[k] for k in ("behind", "at_risk", "missed")}, "overdue": REPORTING_LABELS["missing"]}
 
 
 

@@ -21,6 +21,8 @@ from grafana.dashboards.panels import (
     LEVEL_LABELS,
     PILLAR_LABELS,
     PROGRAMME_SETS_SQL,
+    REPORTING_COLORS,
+    REPORTING_LABELS,
     STATUS_COLORS,
     STATUS_LABELS,
     TIMEZONE,
@@ -63,9 +65,9 @@ def pillar_targets_table() -> PanelBuilder:
             Sql.table(
                 f"""
                 SELECT p.label AS "Trụ cột",
-                       count(*) FILTER (WHERE pc.status = 'met') AS "Đã đạt",
+                       count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) AS "Đã đạt",
                        count(*) AS "Số chỉ tiêu",
-                       round(100.0 * count(*) FILTER (WHERE pc.status = 'met') / count(*), 1) AS "Tỷ lệ đạt"
+                       round(100.0 * count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) / count(*), 1) AS "Tỷ lệ đạt"
                 FROM units u
                 JOIN progress_current pc ON pc.unit = u.code
                 JOIN {labels_sql(PILLAR_LABELS, "p")} ON p.code = pc.pillar
@@ -161,29 +163,49 @@ def _status_barchart(title: str, query: Sql, x_field: str, description: str) -> 
 
 
 def status_by_level_barchart() -> PanelBuilder:
-    rank = " ".join(f"WHEN {sql_literal(code)} THEN {i}" for i, code in enumerate(STATUS_LABELS))
     return _status_barchart(
-        "Đơn vị theo trạng thái, theo cấp",
+        "Kết quả thực hiện chỉ tiêu, theo cấp",
         Sql.table(
             f"""
-            WITH per_unit AS (
-                SELECT pc.level, min(CASE pc.status {rank} END) AS worst
-                FROM progress_current pc
-                WHERE pc.active AND pc.level IN ($level) AND pc.pillar IN ($pillar)
-                GROUP BY pc.unit, pc.level
-            )
             SELECT l.label AS "Cấp",
-            {_per_status("count(*) FILTER (WHERE per_unit.worst = {rank})")}
-            FROM per_unit
-            JOIN {labels_sql(LEVEL_LABELS, "l")} ON l.code = per_unit.level
+            {_per_status("count(*) FILTER (WHERE pc.status = {code})")}
+            FROM progress_current pc
+            JOIN {labels_sql(LEVEL_LABELS, "l")} ON l.code = pc.level
+            WHERE pc.active AND pc.level IN ($level) AND pc.pillar IN ($pillar)
             GROUP BY l.label, l.ord
             ORDER BY l.ord
             """
         ),
         "Cấp",
-        "Số đơn vị đang hoạt động ở mỗi trạng thái, theo lần đánh giá gần nhất. Trạng thái của một đơn vị là trạng "
-        "thái xấu nhất trong các chỉ số của đơn vị (thuộc các trụ cột đang chọn).",
+        "Số cặp (đơn vị đang hoạt động, chỉ tiêu) ở mỗi kết quả, theo lần đánh giá gần nhất: bức tranh của một cấp "
+        "là số chỉ tiêu ở từng kết quả, không phải chỉ tiêu xấu nhất. Tình hình báo cáo có biểu đồ riêng.",
     )
+
+
+def reporting_status_by_level_barchart() -> PanelBuilder:
+    columns = ",\n".join(
+        f"       count(*) FILTER (WHERE pc.reporting = {sql_literal(code)}) AS \"{label}\""
+        for code, label in REPORTING_LABELS.items()
+    )
+    panel = default_barchart(
+        "Tình hình báo cáo, theo cấp",
+        Sql.table(
+            f"""
+            SELECT l.label AS "Cấp",
+            {columns}
+            FROM progress_current pc
+            JOIN {labels_sql(LEVEL_LABELS, "l")} ON l.code = pc.level
+            WHERE pc.active AND pc.level IN ($level) AND pc.pillar IN ($pillar)
+            GROUP BY l.label, l.ord
+            ORDER BY l.ord
+            """
+        ),
+        x_field="Cấp",
+        description="Kỳ báo cáo đã hết hạn gần nhất của mỗi cặp (đơn vị, chỉ tiêu): đã gửi đúng hạn, gửi trễ hạn, "
+        "hay chưa báo cáo — một đánh giá riêng, không trộn với kết quả thực hiện chỉ tiêu.",
+    )
+    panel = panel.stacking(common.StackingMode.NORMAL).show_value(common.VisibilityMode.AUTO)
+    return fixed_colors(panel, {REPORTING_LABELS[code]: color for code, color in REPORTING_COLORS.items()})
 
 
 def status_by_pillar_barchart() -> PanelBuilder:
@@ -216,20 +238,20 @@ def furthest_behind_table() -> PanelBuilder:
                     SELECT pc.unit,
                            count(*) FILTER (WHERE pc.status IN ('behind', 'missed')) AS behind,
                            count(*) FILTER (WHERE pc.status = 'at_risk') AS at_risk,
-                           count(*) FILTER (WHERE pc.status = 'overdue') AS overdue,
+                           count(*) FILTER (WHERE pc.reporting = 'missing') AS overdue,
                            avg(100 * CASE WHEN i.direction = 'higher_is_better' THEN pc.expected - pc.value
                                           ELSE pc.value - pc.expected END / nullif(abs(pc.expected), 0))
                                FILTER (WHERE pc.status IN ('behind', 'missed')) AS shortfall
                     FROM progress_current pc
                     JOIN indicators i ON i.code = pc.indicator
                     WHERE pc.active AND pc.level IN ($level) AND pc.pillar IN ($pillar)
-                      AND pc.status IN ('behind', 'missed', 'at_risk', 'overdue')
+                      AND (pc.status IN ('behind', 'missed', 'at_risk') OR pc.reporting = 'missing')
                     GROUP BY pc.unit
                     ORDER BY behind DESC, shortfall DESC NULLS LAST, overdue DESC, at_risk DESC, pc.unit
                     LIMIT 20
                 )
                 SELECT w.unit AS unit, u.name_vi AS "Đơn vị", l.label AS "Cấp", p.name_vi AS "Trực thuộc",
-                       w.behind AS "Chậm / không đạt", w.at_risk AS "Có nguy cơ", w.overdue AS "Quá hạn báo cáo",
+                       w.behind AS "Chậm / không đạt", w.at_risk AS "Có nguy cơ", w.overdue AS "Chưa báo cáo",
                        round(w.shortfall::numeric, 1) AS "Thiếu hụt so với lộ trình"
                 FROM worst w
                 JOIN units u ON u.code = w.unit
@@ -314,7 +336,7 @@ def outcome_and_next_table() -> PanelBuilder:
             f"""
             WITH outcome AS (
                 SELECT mo.indicator,
-                       count(*) FILTER (WHERE mo.status = 'met') AS met,
+                       count(*) FILTER (WHERE mo.status IN ('met', 'exceeded')) AS met,
                        count(*) FILTER (WHERE mo.status = 'missed') AS missed
                 FROM milestone_outcomes mo
                 JOIN units u ON u.code = mo.unit
@@ -324,7 +346,7 @@ def outcome_and_next_table() -> PanelBuilder:
             ),
             next AS (
                 SELECT pc.indicator, min(pc.milestone) AS milestone,
-                       count(*) FILTER (WHERE pc.status IN ('met', 'on_track')) AS on_track,
+                       count(*) FILTER (WHERE pc.status IN ('exceeded', 'met', 'on_track')) AS on_track,
                        count(*) FILTER (WHERE pc.status IN ('behind', 'at_risk')) AS behind,
                        count(*) AS units
                 FROM progress_current pc
@@ -389,6 +411,7 @@ def build() -> dash.Dashboard:
         .with_panel(reporting_by_level_barchart().span(9).height(7))
         .with_panel(status_by_level_barchart().span(12).height(8))
         .with_panel(status_by_pillar_barchart().span(12).height(8))
+        .with_panel(reporting_status_by_level_barchart().span(24).height(7))
         .with_panel(furthest_behind_table().span(24).height(10))
         .with_panel(province_indicators_table().span(24).height(14))
         .with_panel(outcome_and_next_table().span(24).height(10))

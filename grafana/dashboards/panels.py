@@ -60,21 +60,24 @@ PILLAR_LABELS: Mapping[str, str] = {
     "digital_economy": "Kinh tế số",
     "digital_society": "Xã hội số",
 }
-# Worst first: a unit's overall status is the first of these among its indicators.
-# The words are dxmon.progress's (one place for what leaders and staff read); the order is ours.
+# Results, worst first (the words are dxmon.progress's, from the glossary; the order is ours). A unit's
+# overall picture is counts per result, never its worst indicator.
 STATUS_LABELS: Mapping[str, str] = {
     s: progress.STATUS_LABELS[progress.Status(s)]
-    for s in ("missed", "behind", "overdue", "at_risk", "no_data", "on_track", "met")
+    for s in ("missed", "behind", "at_risk", "no_data", "on_track", "met", "exceeded")
 }
 STATUS_COLORS: Mapping[str, str] = {
     "missed": "red",
     "behind": "orange",
-    "overdue": "purple",
     "at_risk": "yellow",
     "no_data": "gray",
     "on_track": "blue",
     "met": "green",
+    "exceeded": "dark-green",
 }
+# Reporting, a judgement of its own (dxmon.progress.Reporting).
+REPORTING_LABELS: Mapping[str, str] = {r.value: label for r, label in progress.REPORTING_LABELS.items()}
+REPORTING_COLORS: Mapping[str, str] = {"on_time": "green", "late": "yellow", "missing": "purple"}
 CADENCE_LABELS: Mapping[str, str] = {"monthly": "Hằng tháng", "quarterly": "Hằng quý", "yearly": "Hằng năm"}
 SEVERITY_LABELS: Mapping[str, str] = {"critical": "Nghiêm trọng", "warning": "Cảnh báo"}
 SEVERITY_COLORS: Mapping[str, str] = {"critical": "red", "warning": "orange"}
@@ -268,8 +271,12 @@ def mapped_column(name: str, labels: Mapping[str, str], colors: Mapping[str, str
     ]
 
 
-def status_column(name: str = "Trạng thái") -> tuple[str, list[DynamicConfigValue]]:
+def status_column(name: str = "Kết quả") -> tuple[str, list[DynamicConfigValue]]:
     return mapped_column(name, STATUS_LABELS, STATUS_COLORS)
+
+
+def reporting_column(name: str = "Tình hình báo cáo") -> tuple[str, list[DynamicConfigValue]]:
+    return mapped_column(name, REPORTING_LABELS, REPORTING_COLORS)
 
 
 def fixed_colors(panel: Any, colors: Mapping[str, str]) -> Any:

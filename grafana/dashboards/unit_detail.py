@@ -6,6 +6,9 @@ the hidden ``indicator`` repeats the history panel once per indicator that appli
 level. History is the unit's own values in force (``period_values``); for a unit that succeeded
 others (the 54 communes from 01/07/2025) the predecessors' history, re-aggregated by the evaluator
 (``successor_values``), is drawn beside it, so 2022–2025 reads on the new unit's page.
+The repeated panel's SQL writes ``${indicator:sqlstring}``, never ``$indicator``: a repeat clone
+gets its value without the multi/All flags on Grafana 11.6, which would insert it unquoted
+(grafana/interpolate.py, ``repeat_clones``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from grafana.dashboards.panels import (
     level_variable,
     pillar_variable,
     query_variable,
+    reporting_column,
     sql_literal,
     status_column,
     unit_link_columns,
@@ -135,11 +139,14 @@ def status_table() -> PanelBuilder:
             "Trạng thái các chỉ số",
             Sql.table(
                 f"""
-                SELECT pc.indicator AS "Mã", i.name_vi AS "Chỉ số", pc.status AS "Trạng thái",
-                       pc.value AS "Giá trị", pc.expected AS "Theo lộ trình",
+                SELECT pc.indicator AS "Mã", i.name_vi AS "Chỉ số", pc.status AS "Kết quả",
+                       CASE WHEN pc.final THEN 'Chính thức' WHEN pc.provisional THEN 'Tạm tính' END AS "Tạm tính / chính thức",
+                       pc.reporting AS "Tình hình báo cáo",
+                       pc.value AS "Giá trị", pc.deciding_value AS "Số liệu tại thời hạn",
+                       pc.revised_value AS "Số liệu điều chỉnh sau chốt", pc.expected AS "Theo lộ trình",
                        pc.comparator || ' ' || trim_scale(round(pc.target::numeric, 2)) AS "Mục tiêu",
-                       pc.milestone AS "Hạn", pc.projection AS "Dự báo tại hạn",
-                       pc.last_observed_at AS "Kỳ báo cáo gần nhất", pc.status_since AS "Trạng thái từ"
+                       pc.milestone AS "Hạn", pc.cutoff AS "Chốt số liệu", pc.projection AS "Dự báo tại hạn",
+                       pc.last_observed_at AS "Kỳ báo cáo gần nhất", pc.status_since AS "Kết quả từ"
                 FROM progress_current pc
                 JOIN indicators i ON i.code = pc.indicator
                 JOIN {labels_sql(STATUS_LABELS, "s")} ON s.code = pc.status
@@ -152,6 +159,7 @@ def status_table() -> PanelBuilder:
             "Chậm nhất ở trên cùng.",
         ),
         status_column(),
+        reporting_column(),
     )
 
 
@@ -181,20 +189,21 @@ def last_reports_table() -> PanelBuilder:
 
 def overdue_table() -> PanelBuilder:
     return default_table(
-        "Báo cáo quá hạn",
+        "Chỉ tiêu chưa báo cáo",
         Sql.table(
             f"""
-            SELECT pc.indicator AS "Mã", i.name_vi AS "Chỉ số", c.label AS "Chu kỳ",
-                   pc.last_observed_at AS "Kỳ báo cáo gần nhất", pc.overdue_since AS "Quá hạn từ",
-                   (pc.day - pc.overdue_since) AS "Số ngày quá hạn"
+            SELECT pc.indicator AS "Mã", i.name_vi AS "Chỉ tiêu", c.label AS "Chu kỳ",
+                   pc.last_observed_at AS "Kỳ báo cáo gần nhất", pc.overdue_since AS "Chưa báo cáo từ",
+                   (pc.day - pc.overdue_since) AS "Số ngày chưa báo cáo"
             FROM progress_current pc
             JOIN indicators i ON i.code = pc.indicator
             JOIN {labels_sql(CADENCE_LABELS, "c")} ON c.code = i.cadence
-            WHERE pc.unit = '$unit' AND pc.status = 'overdue' AND pc.pillar IN ($pillar)
+            WHERE pc.unit = '$unit' AND pc.reporting = 'missing' AND pc.pillar IN ($pillar)
             ORDER BY pc.overdue_since, pc.indicator
             """
         ),
-        description="Chỉ số mà kỳ đã hết hạn nộp (cuối kỳ + số ngày gia hạn) vẫn chưa có báo cáo, theo lần đánh giá gần nhất.",
+        description="Chỉ tiêu mà kỳ đã hết hạn nộp (cuối kỳ + số ngày gia hạn) vẫn chưa có báo cáo, theo lần đánh giá "
+        "gần nhất (tình hình báo cáo: Chưa báo cáo).",
     )
 
 
@@ -223,7 +232,7 @@ def _unit_series(table: str, label: str, ref_id: str) -> Sql:
         f"""
         SELECT observed_at AS "time", value AS "{label}"
         FROM {table}
-        WHERE unit = '$unit' AND indicator IN ($indicator) AND $__timeFilter(observed_at)
+        WHERE unit = '$unit' AND indicator IN (${{indicator:sqlstring}}) AND $__timeFilter(observed_at)
         ORDER BY 1
         """,
         ref_id,
@@ -246,7 +255,8 @@ def indicator_history_timeseries() -> PanelBuilder:
             JOIN units u ON u.code = '$unit' AND t.level = u.level
             JOIN indicators i ON i.code = t.indicator
             JOIN target_sets s ON s.code = t.target_set
-            WHERE t.indicator IN ($indicator) AND i.measure <> 'boolean' AND t.target_set IN {PROGRAMME_SETS_SQL}
+            WHERE t.indicator IN (${{indicator:sqlstring}}) AND i.measure <> 'boolean'
+              AND t.target_set IN {PROGRAMME_SETS_SQL}
             ORDER BY t.indicator, s.applies_from
         ),
         milestone AS (
@@ -295,7 +305,7 @@ def indicator_history_timeseries() -> PanelBuilder:
         SELECT m.deadline::timestamp AT TIME ZONE {TZ} AS "time", m.value AS "Mục tiêu"
         FROM target_milestones m
         JOIN units u ON u.code = '$unit' AND m.level = u.level
-        WHERE m.indicator IN ($indicator) AND m.target_set IN {PROGRAMME_SETS_SQL}
+        WHERE m.indicator IN (${{indicator:sqlstring}}) AND m.target_set IN {PROGRAMME_SETS_SQL}
         ORDER BY 1
         """,
         "D",

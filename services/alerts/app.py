@@ -12,6 +12,8 @@
         │ AlertmanagerForwarder ──▶ POST /api/v2/alerts (optional)                          │
         └──────────────────────────────────────────────────────────────────────────────────┘
     HTTP: /healthz /readyz /metrics · GET /v1/alerts · POST|GET|DELETE /v1/silences · POST /v1/alerts/{fp}/ack
+          every /v1 route needs a bearer token of DX_ALERTS_API_TOKENS, whose name is recorded as created_by;
+          bodies over 64 KiB get 413; every refusal is problem+json
 
 Start-up runs sinks before sources (database pool → NATS connection and KV → scheduler → subscriber);
 shutdown stops taking notices, lets the scheduler finish its step and in-flight sends, releases the
@@ -21,22 +23,28 @@ lease (so another instance takes over at once), then closes NATS and the pool.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Response
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from faststream.nats import NatsBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dxmon.bus import ensure_buckets, make_broker
 from dxmon.catalog import Catalog
 from dxmon.contracts import ALERTS_STREAM, LEASES_BUCKET, ReportStored
+from dxmon.problems import Issue, Problem, problem_response
 from services.alerts import admin
 from services.alerts import repository as repo
 from services.alerts.alert import State
@@ -60,6 +68,9 @@ from services.alerts.settings import AlertsSettings
 log = logging.getLogger("dx.alerts")
 
 STORED_SUBJECTS = "dx.stored.v1.>"
+MAX_BODY_BYTES = 64 * 1024  # a silence or an ack is a few hundred bytes
+LOCAL_CALLER = "cục bộ"  # created_by when no tokens are configured (the API then listens on loopback only)
+_BIGINT_MAX = 2**63 - 1
 
 
 @dataclass
@@ -77,18 +88,47 @@ class Service:
     accepting: bool = False
 
 
+# Who asked is the caller's token name (created_by), never a field of the body.
 class SilenceIn(BaseModel):
-    unit: str = Field(description="Unit code to silence", examples=["QN-P-HONGGAI"])
-    indicator: str | None = Field(None, description="Only this indicator (default: every indicator of the unit)")
-    duration: str = Field(description="How long, e.g. 2h, 1d12h", examples=["2h"])
-    reason: str = Field(min_length=1, description="Who handles it and why")
-    created_by: str = Field("", description="Who asked")
+    unit: str = Field(max_length=64, description="Unit code to silence", examples=["QN-P-HONGGAI"])
+    indicator: str | None = Field(None, max_length=64, description="Only this indicator (default: every indicator of the unit)")
+    duration: str = Field(max_length=40, description="How long, e.g. 2h, 1d12h; at most 90 days", examples=["2h"])
+    reason: str = Field(min_length=1, max_length=admin.MAX_REASON_CHARS, description="Who handles it and why")
 
 
 class AckIn(BaseModel):
-    duration: str = Field(description="How long reminders stop, e.g. 24h", examples=["24h"])
-    reason: str = Field("", description="What is being done")
-    created_by: str = Field("", description="Who acknowledged")
+    duration: str = Field(max_length=40, description="How long reminders stop, e.g. 24h; at most 30 days",
+                          examples=["24h"])
+    reason: str = Field("", max_length=admin.MAX_REASON_CHARS, description="What is being done")
+
+
+class BodyLimit:
+    """BodyLimit refuses a request body over ``limit`` bytes with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self.limit:
+            return await problem_response(self.too_large())(scope, receive, send)
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                # FastAPI passes an HTTPException raised while reading the body on to the handlers.
+                raise HTTPException(413, self.too_large().detail)
+            return message
+
+        await self.app(scope, limited, send)
+
+    def too_large(self) -> Problem:
+        return Problem(413, "body-too-large", "Request body too large", f"at most {self.limit} bytes")
 
 
 def _broker(settings: AlertsSettings) -> NatsBroker:
@@ -175,11 +215,32 @@ def create_app(
     app = FastAPI(title="dx-monitor alerts", version="1", lifespan=lifespan,
                   description="Progress alerts: lifecycle, silences, acknowledgements, health and metrics.")
     app.state.service = svc
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    tokens = settings.api_tokens()
 
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
-        token = settings.alerts_api_token.get_secret_value() if settings.alerts_api_token else None
-        if token and authorization != f"Bearer {token}":
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        reason = {401: "unauthorized", 404: "not-found", 405: "method-not-allowed", 413: "body-too-large",
+                  422: "invalid-request", 503: "starting"}.get(exc.status_code, "http-error")
+        return problem_response(Problem(exc.status_code, reason, HTTPStatus(exc.status_code).phrase, str(exc.detail),
+                                        headers=dict(exc.headers or {})))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_: Request, exc: RequestValidationError) -> Response:
+        issues = [Issue("invalid-field", e["msg"], ".".join(map(str, e["loc"]))) for e in exc.errors()]
+        return problem_response(Problem(422, "invalid-request", "Invalid request", issues=issues))
+
+    def caller(authorization: Annotated[str | None, Header()] = None) -> str:
+        """caller: the name of the token presented (or LOCAL_CALLER when the API has no tokens)."""
+        if not tokens:
+            return LOCAL_CALLER
+        scheme, _, presented = (authorization or "").partition(" ")
+        if scheme.lower() == "bearer":
+            for token, name in tokens.items():  # every token compared, in constant time
+                if hmac.compare_digest(presented.encode(), token.encode()):
+                    return name
+        raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
 
     def pool() -> asyncpg.Pool:
         if svc.pool is None:
@@ -210,41 +271,43 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/v1/alerts")
+    @app.get("/v1/alerts", dependencies=[Depends(caller)])
     async def list_alerts(state: Annotated[State | None, Query()] = None, p: asyncpg.Pool = Depends(pool)) -> list[dict]:
         async with p.acquire() as conn:
             rows = await repo.list_alerts(conn, svc.clock(), state)
         return [dict(r) for r in rows]
 
-    @app.get("/v1/silences")
+    @app.get("/v1/silences", dependencies=[Depends(caller)])
     async def list_silences(p: asyncpg.Pool = Depends(pool)) -> list[dict]:
         async with p.acquire() as conn:
             return [s.__dict__ for s in await repo.active_silences(conn, svc.clock())]
 
-    @app.post("/v1/silences", status_code=201, dependencies=[Depends(require_token)])
-    async def create_silence(body: SilenceIn, p: asyncpg.Pool = Depends(pool)) -> dict:
+    @app.post("/v1/silences", status_code=201)
+    async def create_silence(body: SilenceIn, p: asyncpg.Pool = Depends(pool), who: str = Depends(caller)) -> dict:
         try:
             async with p.acquire() as conn:
                 sid, ends_at = await admin.add_silence(
                     conn, svc.catalog, unit=body.unit, indicator=body.indicator, duration=body.duration,
-                    reason=body.reason, created_by=body.created_by, now=svc.clock())
+                    reason=body.reason, created_by=who, now=svc.clock())
         except admin.AdminError as exc:
             raise HTTPException(422, str(exc)) from None
         return {"id": sid, "ends_at": ends_at}
 
-    @app.delete("/v1/silences/{silence_id}", status_code=204, dependencies=[Depends(require_token)])
-    async def expire_silence(silence_id: int, p: asyncpg.Pool = Depends(pool)) -> Response:
+    @app.delete("/v1/silences/{silence_id}", status_code=204, dependencies=[Depends(caller)])
+    async def expire_silence(silence_id: Annotated[int, Path(ge=1, le=_BIGINT_MAX)],
+                             p: asyncpg.Pool = Depends(pool)) -> Response:
         async with p.acquire() as conn:
             if not await repo.expire_silence(conn, silence_id, svc.clock()):
                 raise HTTPException(404, "no active silence with this id")
         return Response(status_code=204)
 
-    @app.post("/v1/alerts/{fingerprint}/ack", dependencies=[Depends(require_token)])
-    async def ack(fingerprint: str, body: AckIn, p: asyncpg.Pool = Depends(pool)) -> dict:
+    @app.post("/v1/alerts/{fingerprint}/ack")
+    async def ack(fingerprint: Annotated[str, Path(max_length=64)], body: AckIn,
+                  p: asyncpg.Pool = Depends(pool), who: str = Depends(caller)) -> dict:
         try:
             async with p.acquire() as conn:
                 until = await admin.acknowledge(conn, fingerprint=fingerprint, duration=body.duration,
-                                                reason=body.reason, created_by=body.created_by, now=svc.clock())
+                                                reason=body.reason, created_by=who, now=svc.clock())
         except admin.AdminError as exc:
             raise HTTPException(404 if isinstance(exc, admin.UnknownAlertError) else 422, str(exc)) from None
         return {"fingerprint": fingerprint, "until": until}

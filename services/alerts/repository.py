@@ -48,11 +48,18 @@ class AlertChange:
 # CTEs all see the table as it was before the statement, so `previous` tells new episodes apart.
 _SYNC = """
 WITH desired AS (
-    SELECT left(md5(concat_ws('|', p.unit, p.indicator, p.status)), 16) AS fingerprint,
-           p.unit, p.indicator, p.status AS kind, k.severity,
+    SELECT left(md5(concat_ws('|', p.unit, p.indicator, s.kind)), 16) AS fingerprint,
+           p.unit, p.indicator, s.kind, k.severity,
            p.value, p.expected, p.target, p.milestone, p.status_since
     FROM progress_current p
-    JOIN unnest($2::text[], $3::text[]) AS k(kind, severity) ON k.kind = p.status
+    -- Live problems only, two judgements, two possible alerts: a result that can still be put right
+    -- (behind, at risk: a milestone is ahead), and reporting missing on a target still ahead (kind
+    -- 'overdue'). An outcome (met or missed) is history: it lives in milestone_outcomes and the
+    -- scorecard, never as a live alert.
+    CROSS JOIN LATERAL (VALUES (CASE WHEN p.status IN ('behind', 'at_risk') THEN p.status END),
+                               (CASE WHEN p.reporting = 'missing' AND p.cutoff IS NULL THEN 'overdue' END))
+        AS s(kind)
+    JOIN unnest($2::text[], $3::text[]) AS k(kind, severity) ON k.kind = s.kind
     JOIN units u ON u.code = p.unit
     WHERE ($4::text[] IS NULL OR p.unit = ANY($4::text[]))
       AND (u.valid_to IS NULL OR u.valid_to >= ($1::timestamptz AT TIME ZONE 'Asia/Ho_Chi_Minh')::date)

@@ -5,11 +5,16 @@ Durations are in seconds so one unit holds everywhere; the README's configuratio
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from dxmon.settings import DatabaseSettings, NatsSettings
 
+MIN_TOKEN_CHARS = 24
+_TOKEN_NAME = re.compile(r"[\w.@-]{1,64}")
 HOUR = 3600.0
 DAY = 24 * HOUR
 
@@ -17,12 +22,15 @@ DAY = 24 * HOUR
 class AlertsSettings(NatsSettings, DatabaseSettings):
     """Alerts: evaluation schedule, lifecycle, delivery and the optional outputs."""
 
-    model_config = SettingsConfigDict(env_prefix="DX_", env_file=".env", extra="ignore", env_ignore_empty=True)
+    # hide_input_in_errors: a refused DX_ALERTS_API_TOKENS must not be echoed into logs.
+    model_config = SettingsConfigDict(env_prefix="DX_", env_file=".env", extra="ignore", env_ignore_empty=True,
+                                      hide_input_in_errors=True)
 
     alerts_host: str = Field("127.0.0.1", description="Address the alerts service (health, metrics, silences API) listens on")
     alerts_port: int = Field(9103, description="Port of the alerts service")
-    alerts_api_token: SecretStr | None = Field(
-        None, description="Bearer token required by the HTTP API's silence and ack routes (unset: not required)"
+    alerts_api_tokens: SecretStr | None = Field(
+        None, description="Who may use the HTTP API's /v1 routes: comma-separated name:token pairs; the name is "
+        "recorded as created_by. Required unless DX_ALERTS_HOST is a loopback address"
     )
     alerts_instance: str | None = Field(
         None, description="Name of this instance in the leader lease (default: host name and process id)"
@@ -70,3 +78,37 @@ class AlertsSettings(NatsSettings, DatabaseSettings):
         if self.alerts_retry_max_seconds < self.alerts_retry_initial_seconds:
             raise ValueError("DX_ALERTS_RETRY_MAX_SECONDS must be at least DX_ALERTS_RETRY_INITIAL_SECONDS")
         return self
+
+    @model_validator(mode="after")
+    def _api_tokens(self) -> AlertsSettings:
+        tokens = self.api_tokens()  # raises on a malformed value
+        if not tokens and not is_loopback(self.alerts_host):
+            # Silences and acks mute notifications: never open to a network by default.
+            raise ValueError(f"DX_ALERTS_API_TOKENS must be set when the API listens on {self.alerts_host} "
+                             "(not a loopback address); see deploy/README.md")
+        return self
+
+    def api_tokens(self) -> dict[str, str]:
+        """api_tokens maps each bearer token of DX_ALERTS_API_TOKENS to the name it acts as."""
+        raw = self.alerts_api_tokens.get_secret_value() if self.alerts_api_tokens else ""
+        out: dict[str, str] = {}
+        for pair in filter(None, (p.strip() for p in raw.split(","))):
+            name, sep, token = pair.partition(":")
+            if not sep or not _TOKEN_NAME.fullmatch(name):
+                raise ValueError("DX_ALERTS_API_TOKENS: each entry is name:token (name of letters, digits, . @ _ -)")
+            if len(token) < MIN_TOKEN_CHARS:
+                raise ValueError(f"DX_ALERTS_API_TOKENS: the token of {name} is shorter than {MIN_TOKEN_CHARS} characters")
+            if token in out:
+                raise ValueError(f"DX_ALERTS_API_TOKENS: {name} and {out[token]} share a token")
+            out[token] = name
+        return out
+
+
+def is_loopback(host: str) -> bool:
+    """is_loopback: only this machine can reach ``host`` (127.0.0.0/8, ::1 or localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name may resolve anywhere

@@ -421,17 +421,21 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: NATS connected and keys loaded",
-             responses={503: {"description": "Not ready; the body says why"}})
-    async def readyz() -> JSONResponse:
+    def readiness() -> JSONResponse:
         connected = bool(broker.connection and broker.connection.is_connected)
         ready = connected and keyring.loaded.is_set()
         detail = "ready" if ready else bus.status
-        return JSONResponse({"ready": ready, "detail": detail, "keys": len(keyring)}, status_code=200 if ready else 503)
+        return JSONResponse({"ready": ready, "detail": detail}, status_code=200 if ready else 503)
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
-    async def metrics_endpoint() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    app.state.readiness = readiness
+
+    @app.get("/readyz", summary="Readiness: NATS connected and keys loaded",
+             responses={503: {"description": "Not ready; the body says why"}})
+    async def readyz() -> JSONResponse:
+        return readiness()
+
+    if settings.ingest_metrics_port is None:  # else on the internal port only (create_ops_app)
+        add_metrics_route(app, metrics)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -448,3 +452,26 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def add_metrics_route(app: FastAPI, metrics: Metrics) -> None:
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_ops_app(app: FastAPI) -> FastAPI:
+    """create_ops_app: ingest's /metrics, /readyz and /healthz for DX_INGEST_METRICS_PORT, a port kept
+    on the internal network (the compose file does not publish it), reading ``app``'s state."""
+    ops = FastAPI(title="dx-monitor ingest (operations)", openapi_url=None, docs_url=None, redoc_url=None)
+    add_metrics_route(ops, app.state.metrics)
+
+    @ops.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @ops.get("/readyz")
+    async def readyz() -> JSONResponse:
+        return app.state.readiness()
+
+    return ops

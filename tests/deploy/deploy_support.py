@@ -42,6 +42,7 @@ def deploy_values(**overrides: str) -> dict[str, str]:
     for key, value in values.items():
         if key.endswith("_PASSWORD") and not value:
             values[key] = secrets.token_hex(16)
+    values["DX_ALERTS_API_TOKENS"] = values["DX_ALERTS_API_TOKENS"] or f"vanhanh:{secrets.token_hex(24)}"
     values.update(overrides)
     return values
 
@@ -183,7 +184,7 @@ def database_local(database_url: str) -> tuple[dict[str, str], dict[str, str]]:
     return values, {"timescaledb:5432": f"{parts.hostname}:{parts.port}"}
 
 
-SERVICE_PORTS = ("8080", "9102", "9103")  # ingest, aggregator, alerts inside their containers
+SERVICE_PORTS = ("8080", "9101", "9102", "9103")  # ingest (API, metrics), aggregator, alerts inside their containers
 
 
 def services_local(nats_hosts: dict[str, str], database_url: str) -> tuple[dict[str, str], Local]:

@@ -234,4 +234,76 @@ def test_cluster_runs_three_nodes_and_scales_the_services():
     assert p["migrate"]["environment"]["DX_STREAM_REPLICAS"] == "3"
     assert int(p["ingest"]["deploy"]["replicas"]) > 1 and int(p["aggregator"]["deploy"]["replicas"]) > 1
     assert int(p["alerts"]["deploy"]["replicas"]) == 2  # one evaluates, one waits for the lease
-    assert p["ingest"]["ports"] == ["8080-8082:8080"]  # !override: one host port per replica
+    assert p["ingest"]["ports"] == ["127.0.0.1:8080-8082:8080"]  # !override: one host port per replica
+
+
+def published(p: dict[str, Any]) -> dict[str, list[str]]:
+    """published: each service's published ports, as Compose reads them (host address first)."""
+    return {name: [str(port) for port in svc.get("ports", [])] for name, svc in p["services"].items()}
+
+
+@pytest.mark.parametrize("name", PROJECTS)
+def test_ports_are_published_on_loopback_by_default(name: str):
+    ports = published(project(name))
+    assert {s for s, v in ports.items() if v} == {"ingest", "grafana", "mailpit"}  # nothing else, ever
+    for service, entries in ports.items():
+        for entry in entries:
+            assert entry.startswith("127.0.0.1:"), (service, entry)
+
+
+@pytest.mark.parametrize("name", PROJECTS)
+def test_publishing_elsewhere_is_one_switch_and_never_exposes_mailpit(name: str):
+    ports = published(project(name, DX_PUBLISH_ADDRESS="0.0.0.0"))
+    assert all(e.startswith("0.0.0.0:") for s in ("ingest", "grafana") for e in ports[s])
+    assert all(e.startswith("127.0.0.1:") for e in ports["mailpit"])  # every digest, no login
+
+
+def test_the_alerts_api_needs_its_tokens():
+    """The alerts service listens on the compose network, so it must have tokens (it refuses to start without)."""
+    with pytest.raises(InterpolationError, match="DX_ALERTS_API_TOKENS"):
+        project("single", DX_ALERTS_API_TOKENS="")
+    env = project("single")["services"]["alerts"]["environment"]
+    from services.alerts.settings import AlertsSettings
+
+    settings = AlertsSettings(_env_file=None, alerts_host=env["DX_ALERTS_HOST"],
+                              alerts_api_tokens=env["DX_ALERTS_API_TOKENS"])
+    assert list(settings.api_tokens().values()) == ["vanhanh"]
+
+
+def test_the_setup_line_fills_every_secret(tmp_path: Path):
+    """The one-liner of .env.example (and deploy/README.md) generates every password and the API token."""
+    text = (DEPLOY / ".env.example").read_text()
+    header = "\n".join(line[1:] for line in text.splitlines() if line.startswith("#   "))
+    command = header[header.index("awk"):].split("&& chmod")[0]
+    assert command.strip().endswith(".env.example > .env")
+    readme = (DEPLOY / "README.md").read_text()
+    assert all(part.strip() in readme for part in command.split("\n")), "deploy/README.md shows the same line"
+    to_stdout = command.strip().removesuffix("> .env")  # the test must not write deploy/.env
+    done = subprocess.run(["sh", "-c", to_stdout], cwd=DEPLOY, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    (tmp_path / ".env").write_text(done.stdout)
+    from compose_model import read_env_file
+
+    values = read_env_file(tmp_path / ".env")
+    secrets_ = {k: v for k, v in values.items() if SECRET.search(k) and k not in ("DX_GRAFANA_TOKEN",)}
+    assert secrets_ and all(secrets_.values()), [k for k, v in secrets_.items() if not v]
+    assert re.fullmatch(r"vanhanh:[0-9a-f]{48}", values["DX_ALERTS_API_TOKENS"])
+    ComposeModel.load(COMPOSE_FILE, env=values)  # nothing left for Compose to demand
+
+
+def test_the_proxy_example_terminates_tls_and_keeps_operational_routes_inside():
+    caddy = (DEPLOY / "Caddyfile.example").read_text()
+    sites = re.findall(r"^(\S+) \{", caddy, re.MULTILINE)
+    assert sites and not any(site.startswith("http://") or ":" in site for site in sites)  # Caddy's automatic HTTPS
+    assert re.search(r"@internal path /metrics /readyz /healthz\s+respond @internal 404", caddy)
+    assert "Caddyfile.example" in (DEPLOY / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", PROJECTS)
+def test_metrics_ports_stay_on_the_compose_network(name: str):
+    p = project(name)["services"]
+    published = {str(port).rsplit(":", 1)[-1] for svc in p.values() for port in svc.get("ports", [])}
+    ingest = p["ingest"]["environment"]
+    assert ingest["DX_INGEST_METRICS_PORT"] not in published and ingest["DX_INGEST_METRICS_PORT"] != "8080"
+    assert {p["aggregator"]["environment"]["DX_AGGREGATOR_METRICS_PORT"],
+            p["alerts"]["environment"]["DX_ALERTS_PORT"]}.isdisjoint(published)

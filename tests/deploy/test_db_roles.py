@@ -48,6 +48,16 @@ def report(unit: str = "QN", indicator: str = "DG-04", numerator: float = 628, d
 SERVICES = ("aggregator", "alerts", "grafana")
 
 
+async def store_one_report(writer_url: str) -> None:
+    """store_one_report stores a report the way the aggregator does, as its login."""
+    writer = await asyncpg.connect(writer_url)
+    try:
+        async with writer.transaction():
+            await store_reports(writer, [report()], datetime.now(UTC))
+    finally:
+        await writer.close()
+
+
 @pytest.fixture
 def db_users() -> dict[str, str]:
     # Roles belong to the whole server, not one database: unique names keep tests independent.
@@ -110,10 +120,7 @@ async def test_writer_stores_reports_but_cannot_drop_or_create_roles(logins: dic
 
 
 async def test_reader_only_reads_and_never_sees_channel_secrets(logins: dict[str, str]):
-    writer = await asyncpg.connect(logins["aggregator"])
-    async with writer.transaction():
-        await store_reports(writer, [report()], datetime.now(UTC))
-    await writer.close()
+    await store_one_report(logins["aggregator"])
     conn = await asyncpg.connect(logins["grafana"])
     try:
         assert await conn.fetchval("SELECT count(*) FROM reports") == 1
@@ -130,6 +137,72 @@ async def test_reader_only_reads_and_never_sees_channel_secrets(logins: dict[str
         ))
     finally:
         await conn.close()
+
+
+async def test_reader_reads_only_what_the_dashboards_show(logins: dict[str, str], database_url: str):
+    """Any Grafana Viewer can send SQL as this login: notification bodies, report notes, raw bodies stay out."""
+    await store_one_report(logins["aggregator"])
+    conn = await asyncpg.connect(logins["grafana"])
+    try:
+        # What the dashboards read still works (tests/integration/test_dashboard_sql.py runs every panel).
+        assert await conn.fetchval("SELECT count(*) FROM reports") == 1
+        assert await conn.fetchval("SELECT value IS NULL AND numerator = 628 FROM reports")
+        await conn.fetchval("SELECT count(*) FROM reports_monthly")
+        await conn.fetch("SELECT recorded_at, reason, subject, detail, stream_seq FROM dead_letters")
+        await conn.fetch("SELECT reason, created_by FROM silences")
+        await conn.fetch("SELECT reason, created_by FROM acknowledgements")
+        await assert_refused(conn, (
+            "SELECT * FROM outbox",
+            "SELECT body FROM outbox",
+            "SELECT error FROM delivery_attempts",
+            "SELECT count(*) FROM notification_log",
+            "SELECT * FROM subscriptions",
+            "SELECT note FROM reports",
+            "SELECT key_id FROM reports",
+            "SELECT agency, source FROM reports",
+            "SELECT * FROM reports",
+            "SELECT payload FROM dead_letters",
+        ))
+    finally:
+        await conn.close()
+    # Deny by default: a table a later migration creates is not readable until it is granted.
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute("CREATE TABLE IF NOT EXISTS later_table (secret text)")
+        conn = await asyncpg.connect(logins["grafana"])
+        try:
+            await assert_refused(conn, ("SELECT * FROM later_table",))
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute("DROP TABLE later_table")
+        await admin.close()
+
+
+async def test_reader_has_a_statement_timeout_and_a_connection_limit(
+        database_url: str, db_users: dict[str, str], db_passwords: dict[str, str]):
+    env = users_env(database_url, db_users, db_passwords, DX_GRAFANA_DB_STATEMENT_TIMEOUT_SECONDS="0.5",
+                    DX_GRAFANA_DB_CONNECTION_LIMIT="2")
+    done = run_dxmon("db", "create-users", env=env)
+    assert done.returncode == 0, done.stderr
+    url = login_url(database_url, db_users["grafana"], db_passwords["grafana"])
+    first, second = await asyncpg.connect(url), await asyncpg.connect(url)
+    try:
+        assert await first.fetchval("SHOW statement_timeout") == "500ms"
+        with pytest.raises(asyncpg.QueryCanceledError):
+            await first.execute("SELECT pg_sleep(3)")
+        with pytest.raises(asyncpg.TooManyConnectionsError):
+            await asyncpg.connect(url)
+    finally:
+        await first.close()
+        await second.close()
+    # The services' own logins are not limited.
+    aggregator = await asyncpg.connect(login_url(database_url, db_users["aggregator"], db_passwords["aggregator"]))
+    try:
+        assert await aggregator.fetchval("SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user") == -1
+        assert await aggregator.fetchval("SHOW statement_timeout") == "0"
+    finally:
+        await aggregator.close()
 
 
 async def test_alerts_login_keeps_alert_state_but_cannot_touch_reports(logins: dict[str, str]):

@@ -4,10 +4,12 @@ The database is seeded by the pipeline's own code — ``store_reports`` (the agg
 path), ``evaluate`` (progress), ``sync_alerts``/``add_silence``/``acknowledge`` (alerts service),
 ``record_dead_letter`` — with a small, known story:
 
-    QN-P-TUANCHAU  (commune since 01/07/2025)  DG-14 Q4/2025 20 %  → behind; DG-04 only Oct 2025 40 % → missed
-    QN-P-UONGBI    (commune since 01/07/2025)  DG-14 Q4/2025 70 %  → on track; DG-04 Dec 2025 50 % → missed
-    QN             (province)                  DG-14 Q4/2025 88 % → missed (≥ 90 % by 2025), DG-04 Dec 2025 2200/2247 (late) → met;
-                                               DE-06 only 2023 → overdue since 01/04/2025
+    QN-P-TUANCHAU  (commune since 01/07/2025)  DG-14 Q4/2025 20 %  → behind; DG-04 only Oct 2025 (40 %) → missed,
+                                                reporting missing
+    QN-P-UONGBI    (commune since 01/07/2025)  DG-14 Q4/2025 70 %  → on track; DG-04 Dec 2025 50 % → missed (final)
+    QN             (province)                  DG-14 Q4/2025 88 % → missed (≥ 90 % by 2025, its last milestone);
+                                               DG-04 Dec 2025 2200/2247 (late) → exceeded, reporting missing;
+                                               DE-06 only 2023 (30) → behind on the way to 500 by 2030, reporting missing
     QN-HALONG-P-TUANCHAU (commune to 30/06/2025, predecessor of QN-P-TUANCHAU)  DG-14 Q4/2024 40 %, Q1/2025 45 %
     QN-HALONG      (district to 30/06/2025)     DG-14 Q4/2024 75 %
 
@@ -38,7 +40,7 @@ from dxmon.contracts import ReportReceived, end_of_local_day
 from dxmon.store.progress_repository import evaluate
 from dxmon.store.reports_repository import record_dead_letter, store_reports
 from grafana.build import PROVISIONING_DIR, flat_panels
-from grafana.execute import render_target, resolve_variables, targets
+from grafana.execute import panel_queries, resolve_variables
 from grafana.interpolate import QueryContext, TimeRange
 from services.alerts.repository import acknowledge, add_silence, sync_alerts
 from tests.conftest import create_database
@@ -103,9 +105,10 @@ async def seeded(pg_admin_url: str, catalog: Catalog) -> AsyncIterator[Seeded]:
         async with conn.transaction():
             await sync_alerts(conn, AS_OF)
         now = await conn.fetchval("SELECT now()")
-        await add_silence(conn, MISSED, None, now - timedelta(hours=1), now + timedelta(days=1), "đang khắc phục", "sở KHCN")
+        # An outcome (UONGBI's missed DG-04) is history, not a live alert: the province's alert is silenced.
+        await add_silence(conn, "QN", None, now - timedelta(hours=1), now + timedelta(days=1), "đang khắc phục", "sở KHCN")
         overdue = await conn.fetchval(
-            "SELECT fingerprint FROM alerts WHERE unit = $1 AND indicator = 'DE-06'", "QN")
+            "SELECT fingerprint FROM alerts WHERE unit = $1 AND indicator = 'DE-06' AND kind = 'overdue'", "QN")
         assert await acknowledge(conn, overdue, now + timedelta(days=1), "đã nhắc đơn vị", "chuyên viên A")
         for seq, reason in ((1, "decode"), (2, "validation.unknown_unit"), (3, "validation.unknown_unit")):
             await record_dead_letter(conn, seq, f"dx.reports.v1.X{seq}.DG-01", reason, "detail", "{}")
@@ -172,11 +175,16 @@ async def run_dashboard(conn: asyncpg.Connection, uid: str, time_range: TimeRang
     resolved = await resolve_variables(conn, model, time_range, choices, timescaledb=timescaledb)
     run = Run(resolved.options)
     ctx = QueryContext(time_range, resolved.variables, timescaledb=timescaledb)
-    for panel, target in targets(model):
-        result = await execute(conn, render_target(panel, target, ctx))
+    for panel, target, clone, sql in panel_queries(model, ctx):
+        result = await execute(conn, sql)
         check_shape(uid, panel, target, result)
-        run.panels.setdefault(panel["title"], {})[target["refId"]] = result
+        run.panels.setdefault(panel_key(panel, clone), {})[target["refId"]] = result
     return run
+
+
+def panel_key(panel: dict[str, Any], clone: str | None) -> str:
+    """panel_key: a panel's title; a repeated panel's clone adds its value (``${indicator:text}#DG-14``)."""
+    return panel["title"] if clone is None else f"{panel['title']}#{clone}"
 
 
 DATA_FIELD = re.compile(r"\$\{__data\.fields\.(\w+)\}")
@@ -256,7 +264,12 @@ async def test_every_query_runs_with_its_panels_shape(
 ) -> None:
     run = await run_dashboard(reader, uid, time_range_for(uid, seeded), choices, timescaledb=timescaledb)
     expected = {p["title"] for p in flat_panels(dashboard(uid)) if p.get("targets")}
-    assert set(run.panels) == expected
+    assert {key.split("#")[0] for key in run.panels} == expected
+    repeated = [p for p in flat_panels(dashboard(uid)) if p.get("repeat")]
+    for panel in repeated:  # one clone per value: every applicable indicator for "All"
+        clones = [key for key in run.panels if key.startswith(panel["title"] + "#")]
+        chosen = choices.get(panel["repeat"])
+        assert len(clones) == (1 if isinstance(chosen, str) else len(run.options[panel["repeat"]])), clones
 
 
 # ───────────────────────────── the story's numbers ─────────────────────────────
@@ -294,10 +307,10 @@ async def test_pipeline_shows_dead_letters_by_reason(seeded: Seeded, reader: asy
 async def test_overview_lists_the_unit_known_to_be_behind_first(seeded: Seeded, reader: asyncpg.Connection) -> None:
     run = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
     behind = run.table("Đơn vị chậm nhất")
-    assert behind.column("unit") == [BEHIND, MISSED, "QN"]
+    assert behind.column("unit") == [BEHIND, "QN", MISSED]
     first = behind.rows[0]
-    assert (first["Chậm / không đạt"], first["Quá hạn báo cáo"]) == (2, 0)  # DG-14 behind, DG-04 missed
-    assert behind.row(unit="QN")["Quá hạn báo cáo"] == 1  # DE-06
+    assert (first["Chậm / không đạt"], first["Chưa báo cáo"]) == (2, 1)  # DG-14 behind, DG-04 missed and unreported
+    assert (behind.row(unit="QN")["Chậm / không đạt"], behind.row(unit="QN")["Chưa báo cáo"]) == (2, 2)
     assert float(behind.row(unit=MISSED)["Thiếu hụt so với lộ trình"]) == 37.5  # 50 % against a passed 80 % target
 
 
@@ -327,18 +340,21 @@ async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
 
 async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncpg.Connection, catalog: Catalog) -> None:
     run = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
-    statuses = run.table("Đơn vị theo trạng thái, theo cấp")
+    statuses = run.table("Kết quả thực hiện chỉ tiêu, theo cấp")
     communes = statuses.row(**{"Cấp": "Cấp xã"})
-    # Worst status per unit: TUANCHAU and UONGBI missed (DG-04), the 52 other communes have no data.
-    assert (communes["Không đạt"], communes["Chậm so với lộ trình"], communes["Chưa có số liệu"]) == (2, 0, 52)
-    province = statuses.row(**{"Cấp": "Tỉnh"})
-    assert (province["Không đạt"], province["Quá hạn báo cáo"]) == (1, 0)  # worst of missed (DG-14) and overdue (DE-06)
+    # Counts of (unit, indicator) pairs, never a unit's worst: TUANCHAU's DG-14 behind, TUANCHAU's and
+    # UONGBI's DG-04 missed, UONGBI's DG-14 on track.
+    assert (communes["Không đạt"], communes["Chậm tiến độ"], communes["Đúng tiến độ"]) == (2, 1, 1)
+    tracked = await reader.fetchval("SELECT count(*) FROM progress_current WHERE active AND level = 'commune'")
+    assert sum(v for k, v in communes.items() if k != "Cấp") == tracked
+    reporting = run.table("Tình hình báo cáo, theo cấp")
+    # DG-04 is missing at the province (December came late, January and February not at all), and DE-06.
+    assert reporting.row(**{"Cấp": "Tỉnh"})["Chưa báo cáo"] == 2
+    assert reporting.row(**{"Cấp": "Cấp xã"})["Chưa báo cáo"] == 2  # TUANCHAU's and UONGBI's DG-04
     pairs = run.table("Chỉ số của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Chính quyền số"})
-    # DG-14 behind (TUANCHAU), on track (UONGBI), missed (QN); DG-04 missed (UONGBI, TUANCHAU) and met (QN).
-    assert [pairs[k] for k in ("Chậm so với lộ trình", "Không đạt", "Quá hạn báo cáo", "Đúng lộ trình", "Đã đạt")] \
-        == [1, 3, 0, 1, 1]
-    economy = run.table("Chỉ số của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Kinh tế số"})
-    assert economy["Quá hạn báo cáo"] == 1  # DE-06 (QN)
+    # DG-14 behind (TUANCHAU); DG-04 missed (TUANCHAU, UONGBI) and DG-14 missed (QN). Reporting is not a result.
+    assert [pairs[k] for k in ("Chậm tiến độ", "Không đạt")] == [1, 3]
+    assert "Chưa báo cáo" not in pairs
 
     province_only = await run_dashboard(
         reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01", "level": ["province"]}, timescaledb=False)
@@ -374,21 +390,24 @@ async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Co
     names = dict(run.options["unit"])
     assert {v: t for t, v in names.items()}[PREDECESSOR] == "Phường Tuần Châu, Thành phố Hạ Long (đến 30/06/2025)"
     status = run.table("Trạng thái các chỉ số")
-    assert status.rows[0]["Mã"] == "DG-04" and status.rows[0]["Trạng thái"] == "missed"  # its only milestone passed
-    assert status.row(**{"Mã": "DG-14"})["Trạng thái"] == "behind"
-    assert run.table("Báo cáo quá hạn").rows == []
+    assert [(r["Mã"], r["Kết quả"]) for r in status.rows[:2]] == [("DG-04", "missed"), ("DG-14", "behind")]
+    assert status.row(**{"Mã": "DG-04"})["Tình hình báo cáo"] == "missing"
+    assert status.row(**{"Mã": "DG-14"})["Tình hình báo cáo"] == "on_time"
+    overdue = run.table("Chỉ tiêu chưa báo cáo")
+    assert overdue.column("Mã") == ["DG-04"]
+    assert overdue.rows[0]["Chưa báo cáo từ"] == date(2025, 12, 11) and overdue.rows[0]["Số ngày chưa báo cáo"] == 94
     last = run.table("Báo cáo gần nhất")
     assert last.row(**{"Mã": "DG-14"})["Giá trị"] == 20 and last.row(**{"Mã": "DG-04"})["Giá trị"] == 40
     lineage = run.table("Đơn vị tiền thân và kế thừa")
     # The communes it took over, and the district whose territory it took part of.
     assert set(lineage.column("unit")) == {"QN-HALONG-P-DAIYEN", PREDECESSOR, "QN-HALONG-P-HAKHAU", DISTRICT}
 
-    history = run.panels["${indicator:text}"]
+    history = run.panels["${indicator:text}#DG-14"]
     assert history["A"].column("Giá trị báo cáo") == [20]
     # 2022–2025 from the old commune and, for Q4/2024, the district it took part of (Hạ Long's 75/100 is
     # counted in full, as every partial predecessor is — dxmon/progress.py): (40 + 75) / 200, then 45.
     assert history["B"].column("Đơn vị tiền thân (tổng hợp)") == [57.5, 45]
-    assert history["D"].column("Mục tiêu") == [60, 100]  # NQ 09 by 2025, then its 2030 orientation (NQ09-2030)
+    assert history["D"].column("Mục tiêu") == [60, 100]
     expected = await reader.fetchval(
         "SELECT expected FROM progress_current WHERE unit = $1 AND indicator = 'DG-14'", BEHIND)
     assert glide_value(history["C"], AS_OF.date()) == pytest.approx(expected)
@@ -403,22 +422,12 @@ def glide_value(glide: Result, day: date) -> float:
     raise AssertionError(f"{day} is outside the drawn glide path {glide.rows}")
 
 
-async def test_unit_detail_of_the_overdue_province(seeded: Seeded, reader: asyncpg.Connection) -> None:
-    run = await run_dashboard(reader, "dx-unit-detail", UNIT_RANGE, {"unit": "QN", "indicator": "DG-14"},
-                              timescaledb=False)
-    assert run.table("Trạng thái các chỉ số").row(**{"Mã": "DE-06"})["Trạng thái"] == "overdue"
-    overdue = run.table("Báo cáo quá hạn")
-    assert overdue.column("Mã") == ["DE-06"]
-    # Yearly, 90 days' grace: 2024 had no report by 31/03/2025; 348 days to 15/03/2026.
-    assert overdue.rows[0]["Quá hạn từ"] == date(2025, 4, 1) and overdue.rows[0]["Số ngày quá hạn"] == 348
-
-
 async def test_unit_detail_of_a_ceased_unit_reads_its_own_history(seeded: Seeded, reader: asyncpg.Connection) -> None:
     run = await run_dashboard(reader, "dx-unit-detail", UNIT_RANGE, {"unit": PREDECESSOR, "indicator": "DG-14"},
                               timescaledb=False)
     assert run.table("Thông tin đơn vị").rows[0]["Hiệu lực đến"] == date(2025, 6, 30)
     assert run.table("Đơn vị tiền thân và kế thừa").row(unit=BEHIND)["Quan hệ"] == "Kế thừa"
-    assert run.panels["${indicator:text}"]["A"].column("Giá trị báo cáo") == [40, 45]
+    assert run.panels["${indicator:text}#DG-14"]["A"].column("Giá trị báo cáo") == [40, 45]
 
 
 async def test_unit_detail_of_a_district_lists_the_communes_that_took_it_over(
@@ -436,22 +445,21 @@ async def test_alerts_dashboard_counts_open_silenced_and_acknowledged(seeded: Se
     run = await run_dashboard(reader, "dx-alerts", window, {}, timescaledb=False)
     stat = {t: run.table(t).rows[0][0] for t in ("Cảnh báo đang mở", "Nghiêm trọng", "Đang tắt thông báo",
                                                   "Đã có người nhận xử lý")}
-    assert stat == {"Cảnh báo đang mở": 5, "Nghiêm trọng": 3, "Đang tắt thông báo": 1, "Đã có người nhận xử lý": 1}
+    # TUANCHAU's DG-14 behind; the province's DE-06 behind and unreported (both silenced). Outcomes are history.
+    assert stat == {"Cảnh báo đang mở": 3, "Nghiêm trọng": 0, "Đang tắt thông báo": 2, "Đã có người nhận xử lý": 1}
     open_alerts = run.table("Danh sách cảnh báo đang mở")
-    critical = [r for r in open_alerts.rows if r["Mức độ"] == "critical"]
-    assert open_alerts.rows[:3] == critical  # critical first: DG-04 (MISSED, BEHIND) and DG-14 (QN) missed
-    assert {(r["unit"], r["Mã"]) for r in critical} == {(MISSED, "DG-04"), (BEHIND, "DG-04"), ("QN", "DG-14")}
-    assert open_alerts.row(unit=MISSED)["Tắt thông báo đến"] is not None
-    assert open_alerts.row(unit="QN", **{"Mã": "DE-06"})["Người xác nhận"] == "chuyên viên A"
+    assert MISSED not in open_alerts.column("unit")  # a final outcome is not a live alert
+    assert all(r["Tắt thông báo đến"] is not None for r in open_alerts.rows if r["unit"] == "QN")
+    assert open_alerts.row(unit="QN", **{"Mã": "DE-06", "Loại": "overdue"})["Người xác nhận"] == "chuyên viên A"
     assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-14"})["Loại"] == "behind"
-    assert sorted(run.table("Lịch sử cảnh báo").column("Diễn biến")) == ["firing"] * 5
+    assert sorted(run.table("Lịch sử cảnh báo").column("Diễn biến")) == ["firing"] * 3
     events = run.table("Cảnh báo phát sinh và kết thúc")
-    assert sum(r["value"] for r in events.rows) == 5 and set(events.column("metric")) == {"Đang mở"}
-    assert run.table("Lệnh tắt thông báo").row(unit=MISSED)["Chỉ số"] == "Tất cả chỉ số"
+    assert sum(r["value"] for r in events.rows) == 3 and set(events.column("metric")) == {"Đang mở"}
+    assert run.table("Lệnh tắt thông báo").row(unit="QN")["Chỉ số"] == "Tất cả chỉ số"
     assert run.table("Xác nhận xử lý").row(unit="QN")["Lý do"] == "đã nhắc đơn vị"
 
     behind_only = await run_dashboard(reader, "dx-alerts", window, {"kind": ["behind"]}, timescaledb=False)
-    assert behind_only.table("Danh sách cảnh báo đang mở").column("unit") == [BEHIND]
+    assert sorted(behind_only.table("Danh sách cảnh báo đang mở").column("unit")) == sorted([BEHIND, "QN"])
 
 
 async def test_the_grafana_role_reads_but_cannot_write_or_see_channel_secrets(

@@ -8,6 +8,7 @@ reports themselves.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import random
 import uuid
@@ -22,7 +23,17 @@ import pytest
 
 from dxmon.catalog import Catalog, Measure, Period
 from dxmon.contracts import LOCAL_TZ, ReportReceived, end_of_local_day
-from dxmon.progress import Part, Point, Status, local_day, outcomes, rollup, successor_links, target_applies
+from dxmon.progress import (
+    Part,
+    Point,
+    Received,
+    Status,
+    local_day,
+    outcomes,
+    rollup,
+    successor_links,
+    target_applies,
+)
 from dxmon.progress import evaluate as evaluate_pair
 from dxmon.store.progress_repository import RATES_HORIZON, evaluate
 from dxmon.store.reports_repository import store_reports
@@ -142,8 +153,23 @@ async def seeded(database_url: str, catalog: Catalog) -> tuple[str, list[ReportR
 
 async def points_by_pair(conn: asyncpg.Connection) -> dict[tuple[str, str], list[Point]]:
     found: dict[tuple[str, str], list[Point]] = defaultdict(list)
-    for r in await conn.fetch("SELECT unit, indicator, observed_at, value FROM period_values"):
-        found[(r["unit"], r["indicator"])].append(Point(r["observed_at"], r["value"]))
+    for r in await conn.fetch(
+        "SELECT unit, indicator, observed_at, value, first_received_at, received_at FROM period_values"
+    ):
+        found[(r["unit"], r["indicator"])].append(
+            Point(r["observed_at"], r["value"], r["first_received_at"], r["received_at"]))
+    return found
+
+
+async def history_by_pair(conn: asyncpg.Connection) -> dict[tuple[str, str], list[Received]]:
+    """Every stored report as history (the final outcomes are decided from what was received by the cut-off)."""
+    found: dict[tuple[str, str], list[Received]] = defaultdict(list)
+    rows = await conn.fetch(
+        "SELECT unit, indicator, observed_at, received_at, coalesce(value, 100 * numerator / nullif(denominator, 0))"
+        " AS value FROM reports ORDER BY received_at, event_id"
+    )
+    for n, r in enumerate(rows):
+        found[(r["unit"], r["indicator"])].append(Received(r["observed_at"], r["value"], r["received_at"], n))
     return found
 
 
@@ -158,6 +184,7 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
         summary = await evaluate(conn, catalog, as_of)
         rows = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
         points = await points_by_pair(conn)
+        history = await history_by_pair(conn)
 
     expected_pairs = {
         (u.code, i.code)
@@ -166,13 +193,17 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
     }
     assert set(rows) == expected_pairs
     assert summary.pairs == len(expected_pairs)
-    seen_statuses = set()
+    seen_statuses, seen_reporting = set(), set()
     for (unit_code, ind_code), row in rows.items():
         unit, ind = catalog.units[unit_code], catalog.indicators[ind_code]
         ev = evaluate_pair(target=ind.target_for(unit.level), measure=ind.measure, direction=ind.direction,
-                           cadence=ind.cadence, unit=unit, points=points.get((unit_code, ind_code), []), as_of=as_of)
+                           cadence=ind.cadence, unit=unit, points=points.get((unit_code, ind_code), []), as_of=as_of,
+                           received=history.get((unit_code, ind_code), []))
         where = f"{unit_code} {ind_code} as of {as_of:%Y-%m-%d}"
         assert row["status"] == ev.status, where
+        assert row["reporting"] == (ev.reporting.value if ev.reporting else None), where
+        assert (row["provisional"], row["final"], row["cutoff"]) == (ev.provisional, ev.final, ev.cutoff), where
+        assert close(row["deciding_value"], ev.deciding_value), where
         assert close(row["value"], ev.value), where
         assert close(row["expected"], ev.expected), where
         assert (row["target"], row["comparator"], row["milestone"]) == (ev.target, ev.comparator, ev.milestone), where
@@ -186,8 +217,10 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
         assert row["active"] == unit.active_on(local_day(as_of)), where
         assert (row["level"], row["pillar"]) == (unit.level.value, ind.pillar.value)
         seen_statuses.add(row["status"])
+        seen_reporting.add(row["reporting"])
     # The dataset exercises most statuses, so the comparison above means something.
-    assert len(seen_statuses) >= 4 and {"no_data", "overdue"} <= seen_statuses, seen_statuses
+    assert len(seen_statuses) >= 4 and "no_data" in seen_statuses, seen_statuses
+    assert {"missing", "on_time"} <= seen_reporting, seen_reporting
 
 
 async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadline(seeded, catalog: Catalog) -> None:
@@ -196,31 +229,41 @@ async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadl
         await evaluate(conn, catalog, LAST)
         rows = {(r["unit"], r["indicator"], r["milestone"]): r for r in await conn.fetch("SELECT * FROM milestone_outcomes")}
         points = await points_by_pair(conn)
+        history = await history_by_pair(conn)
+        audited = await conn.fetchval("SELECT count(*) FROM outcome_changes WHERE action = 'auto-lock'")
     expected = {}
     for u in catalog.units.values():
         for i in catalog.indicators.values():
             t = i.target_for(u.level)
             if t is None or not target_applies(t, u, LAST):
                 continue
-            for o in outcomes(t, u, points.get((u.code, i.code), []), LAST):
+            for o in outcomes(t, u, points.get((u.code, i.code), []), LAST, i.cadence,
+                              history.get((u.code, i.code), [])):
                 expected[(u.code, i.code, o.milestone.deadline)] = o
     assert set(rows) == set(expected)
     for key, o in expected.items():
         assert (rows[key]["status"], rows[key]["target"]) == (o.status, o.milestone.value), key
         assert close(rows[key]["value"], o.value), key
+        # Every milestone of this dataset passed its cut-off long before LAST: all final, each audited.
+        assert rows[key]["final"] and rows[key]["locked_by"] == "dx-monitor", key
+    assert audited == len(rows)
     # 2025 is history: the units valid on 2025-12-31 each have an outcome for it.
-    assert rows[("QN", "DG-04", date(2025, 12, 31))]["status"] in ("met", "missed")
+    assert rows[("QN", "DG-04", date(2025, 12, 31))]["status"] in ("exceeded", "met", "missed")
     assert ("QN-HALONG", "DG-04", date(2025, 12, 31)) not in rows  # ceased on 2025-06-30
 
 
-async def test_reporting_rates_count_expected_actual_and_on_time_reports(seeded, catalog: Catalog) -> None:
+@pytest.mark.parametrize("since", [None, date(2023, 10, 1)], ids=["last-400-days", "rebuilt-since-2023-10"])
+async def test_reporting_rates_count_expected_actual_and_on_time_reports(seeded, catalog: Catalog,
+                                                                         since: date | None) -> None:
     url, reports = seeded
     async with connected(url) as conn:
-        await evaluate(conn, catalog, LAST)
+        await evaluate(conn, catalog, LAST, rates_since=since)
         rows = {(r["unit"], r["period"], r["period_start"]): r for r in await conn.fetch("SELECT * FROM reporting_rates")}
 
     today = local_day(LAST)
-    horizon = today - RATES_HORIZON
+    horizon = since or today - RATES_HORIZON
+    # A rebuild reaches back before the 2025 reorganisation (the districts' and old communes' periods).
+    assert since is None or any(start < date(2025, 1, 1) for _, _, start in rows)
     # Oracle from the reports themselves: first arrival per (unit, indicator, period).
     first: dict[tuple[str, str, date], datetime] = {}
     for r in reports:
@@ -420,7 +463,7 @@ def test_status_shows_each_indicator_as_the_evaluation_decides(dxmon, stored_qn:
     assert result.exit_code == 0, result.output
     out = result.output
     assert "Tỉnh Quảng Ninh (QN)" in out and "26/11/2026" in out
-    assert "DG-02 Tỷ lệ thủ tục hành chính" in out and "không có mục tiêu" in out  # DG-01 has no target
+    assert "DG-02 Tỷ lệ thủ tục hành chính" in out and "không có mục tiêu" in out  # DG-02 has no target
     rows = {line.split()[1]: line for line in out.splitlines()
             if line.startswith("│ ") and line.split()[1][:3] in ("DG-", "DE-", "DS-")}
     assert set(stored_qn) <= set(rows)
@@ -446,3 +489,62 @@ def test_status_refuses_with_a_clear_error(dxmon, args: list[str], message: str)
     result = dxmon("status", *args)
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
+
+
+async def test_a_final_outcome_is_frozen_and_a_later_correction_is_a_revision(database_url: str, catalog: Catalog) -> None:
+    """DG-04 for QN (a 2025 milestone, grace 10 days): provisional on 3 January, final after the cut-off."""
+    ind = catalog.indicators["DG-04"]
+    deadline = ind.target_for(catalog.units["QN"].level).milestones[-1]
+    assert deadline.deadline == date(2025, 12, 31)
+    cut = deadline.deadline + timedelta(days=ind.cadence.grace_days)
+
+    def report(day: date, value: float, received: datetime) -> ReportReceived:
+        fields = ({"numerator": value, "denominator": 100.0} if ind.measure is Measure.RATIO else {"value": value})
+        return ReportReceived(event_id=uuid.uuid4(), unit="QN", indicator="DG-04", observed_at=end_of_local_day(day),
+                              received_at=received, agency="test", key_id="k1", **fields)
+
+    def local(day: date, hour: int = 9) -> datetime:
+        return datetime(day.year, day.month, day.day, hour, tzinfo=LOCAL_TZ)
+
+    async def state(conn: asyncpg.Connection, when: date) -> asyncpg.Record:
+        await evaluate(conn, catalog, local(when), units=["QN"])
+        return await conn.fetchrow(
+            "SELECT o.status, o.final, o.value, o.revised_value, c.status AS result, c.provisional, c.final AS c_final,"
+            " c.deciding_value, c.value AS current FROM milestone_outcomes o JOIN progress_current c USING (unit, indicator)"
+            " WHERE o.unit = 'QN' AND o.indicator = 'DG-04' AND o.milestone = $1", deadline.deadline)
+
+    target = deadline.value
+    async with connected(database_url) as conn:
+        await seed(database_url, [report(date(2025, 11, 30), target - 2, local(date(2025, 12, 3)))])
+        early = await state(conn, date(2026, 1, 3))
+        assert (early["status"], early["final"], early["provisional"]) == ("missed", False, True)
+        # December arrives within the grace.
+        await seed(database_url, [report(date(2025, 12, 31), target + 2, local(cut))])
+        on_cut = await state(conn, cut)
+        assert (on_cut["status"], on_cut["final"]) == ("exceeded", False)
+        after = await state(conn, cut + timedelta(days=1))
+        assert (after["status"], after["final"], after["value"], after["c_final"]) == ("exceeded", True, target + 2, True)
+        # A correction received after the cut-off: stored and shown as a revision, never deciding.
+        await seed(database_url, [report(date(2025, 12, 31), target - 10, local(date(2026, 2, 1)))])
+        revised = await state(conn, date(2026, 2, 2))
+        assert (revised["status"], revised["value"], revised["revised_value"]) == ("exceeded", target + 2, target - 10)
+        assert (revised["result"], revised["deciding_value"], revised["current"]) == ("exceeded", target + 2, target - 10)
+        # A second pass changes nothing, and only one auto-lock was audited.
+        assert await state(conn, date(2026, 2, 3)) == revised
+        assert await conn.fetchval("SELECT count(*) FROM outcome_changes WHERE unit = 'QN' AND indicator = 'DG-04'"
+                                   " AND action = 'auto-lock'") == 1
+
+
+def test_rates_rebuild_backfills_history_before_the_reorganisation(dxmon, seeded) -> None:
+    url, _ = seeded
+
+    async def oldest() -> date | None:
+        async with connected(url) as conn:
+            return await conn.fetchval("SELECT min(period_start) FROM reporting_rates")
+
+    result = dxmon("rates", "rebuild", "--since", "2023-10-01")
+    assert result.exit_code == 0, result.output
+    assert "Đã tính lại tỷ lệ báo cáo" in result.output
+    assert asyncio.run(oldest()) <= date(2023, 12, 1)
+    refused = dxmon("rates", "rebuild", "--since", "2023-13-01")
+    assert refused.exit_code == 2 and "YYYY-MM-DD" in refused.output

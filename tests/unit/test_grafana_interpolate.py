@@ -23,6 +23,7 @@ from grafana.interpolate import (
     go_float,
     parse_interval,
     render,
+    repeat_clones,
     replace_variables,
     rfc3339nano,
     round_interval,
@@ -253,3 +254,48 @@ def test_render_runs_both_stages_in_grafanas_order() -> None:
         "FROM period_values WHERE observed_at BETWEEN '2025-06-30T17:00:00Z' AND '2025-06-30T23:00:00.25Z' "
         "AND unit = 'QN-P-O''NEIL' GROUP BY 1 ORDER BY 1"
     )
+
+
+# ───────────────────────────── repeated panels (Grafana 11.6) ─────────────────────────────
+
+INDICATOR = Variable("indicator", ALL, multi=True, include_all=False, options=["DG-01", "DG-14"])
+
+
+@pytest.mark.parametrize(
+    ("value", "clones"),
+    [
+        pytest.param(ALL, ["DG-01", "DG-14"], id="all-is-every-option"),
+        pytest.param(["DG-14"], ["DG-14"], id="one-chosen"),
+        pytest.param("DG-01", ["DG-01"], id="single-string"),
+    ],
+)
+def test_a_repeated_panel_is_cloned_once_per_value(value, clones) -> None:
+    ctx = QueryContext(RANGE, {"indicator": Variable("indicator", value, multi=True, options=INDICATOR.options)})
+    assert [v for v, _ in repeat_clones(ctx, "indicator")] == clones
+
+
+def test_a_clone_loses_the_multi_flag_so_only_sqlstring_quotes() -> None:
+    """grafana/grafana#112164: on 11.6 a repeat clone's IN ($indicator) becomes IN (DG-01)."""
+    ctx = QueryContext(RANGE, {"indicator": INDICATOR}, now=NOW)
+    [(_, first), _] = repeat_clones(ctx, "indicator")
+    assert render("SELECT 1 WHERE i IN ($indicator)", first).sql == "SELECT 1 WHERE i IN (DG-01)"
+    assert render("SELECT 1 WHERE i IN (${indicator:sqlstring})", first).sql == "SELECT 1 WHERE i IN ('DG-01')"
+    # The same format outside a repeat: every value quoted, as plain $indicator would be.
+    assert render("SELECT 1 WHERE i IN (${indicator:sqlstring})", ctx).sql == "SELECT 1 WHERE i IN ('DG-01','DG-14')"
+
+
+def test_dashboards_quote_their_repeat_variables_on_every_grafana_version() -> None:
+    """Every query of a repeated panel writes its repeat variable as ${var:sqlstring}."""
+    import re
+
+    from grafana.build import dashboards, flat_panels
+
+    repeated = 0
+    for model in dashboards().values():
+        for panel in flat_panels(model):
+            name = panel.get("repeat")
+            for target in panel.get("targets", []) if name else []:
+                repeated += 1
+                bare = re.findall(rf"\$({name})\b|\$\{{({name})\}}|\[\[({name})\]\]", target["rawSql"])
+                assert not bare, f"{panel['title']} / {target['refId']}: write ${{{name}:sqlstring}}"
+    assert repeated  # the unit detail's history panel is repeated by indicator

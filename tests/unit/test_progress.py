@@ -12,17 +12,22 @@ from hypothesis import strategies as st
 from dxmon.catalog import Baseline, Cadence, Direction, Level, Measure, Milestone, Period, Target, Unit
 from dxmon.contracts import LOCAL_TZ, end_of_local_day
 from dxmon.progress import (
+    Outcome,
+    REPORTING_LABELS,
     STATUS_LABELS,
     STATUS_RANK,
     Anchor,
     Part,
     Point,
+    Received,
+    Reporting,
     Status,
     Tolerance,
     TrendRule,
     due_period,
     evaluate,
     glide_path,
+    official_outcome,
     on_time,
     outcomes,
     overdue_since,
@@ -88,9 +93,12 @@ EXPECTED_MID_JULY = 40 + 40 * 196 / 365
         # On the path and rising fast enough to reach 80 by December.
         pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(45, 49, 52, 56, 59, 63)), Status.ON_TRACK,
                      id="on-track-on-path-and-trend"),
-        # 55 is 6.5 points below the expected 61.5: beyond the 5-point tolerance.
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(50, 52, 55)), Status.BEHIND,
+        # June's 54 is 5.8 points below where the path stood on 30 June (59.8): beyond the 5-point tolerance.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(50, 52, 54)), Status.BEHIND,
                      id="behind-beyond-tolerance"),
+        # June's 55 is 6.5 points below today's path (61.5) but only 4.8 below June's: not behind on it.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(54, 55, 55)), Status.AT_RISK,
+                     id="judged-against-the-path-on-its-own-day"),
         # 57 is 4.5 points below: within tolerance, and the steep trend reaches the target.
         pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(30, 36, 42, 48, 53, 57)), Status.ON_TRACK,
                      id="within-tolerance-not-behind"),
@@ -100,9 +108,9 @@ EXPECTED_MID_JULY = 40 + 40 * 196 / 365
         # Two points are not a trend (min_points = 3).
         pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(62, 62)), Status.ON_TRACK,
                      id="no-trend-below-min-points"),
-        # No June report by July 11 (June 30 + 10 days of grace): overdue, even with a good value.
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(70, 75, last="2025-05")), Status.OVERDUE,
-                     id="overdue-after-grace"),
+        # No June report by July 11: the result is judged on the value in force (reporting is missing).
+        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(70, 75, last="2025-05")), Status.ON_TRACK,
+                     id="stale-value-still-judged"),
         # On July 8 June is still within its grace: May was the period due.
         pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(58, 60, last="2025-05"),
                           as_of=datetime(2025, 7, 8, tzinfo=LOCAL_TZ)), Status.ON_TRACK,
@@ -112,7 +120,9 @@ EXPECTED_MID_JULY = 40 + 40 * 196 / 365
         pytest.param(dict(tgt=RATIO_2025_ONLY, points=monthly(60, 65, 70, last="2025-12"), as_of=AFTER_2025),
                      Status.MISSED, id="missed-final-milestone"),
         pytest.param(dict(tgt=RATIO_2025_ONLY, points=monthly(70, 80, 85, last="2025-12"), as_of=AFTER_2025),
-                     Status.MET, id="met-final-milestone"),
+                     Status.EXCEEDED, id="exceeded-final-milestone"),
+        pytest.param(dict(tgt=RATIO_2025_ONLY, points=monthly(70, 75, 80, last="2025-12"), as_of=AFTER_2025),
+                     Status.MET, id="met-final-milestone-exactly"),
         # No value in force at the deadline is a miss, even if one came later.
         pytest.param(dict(tgt=RATIO_2025_ONLY, points=monthly(90, last="2026-01"),
                           as_of=datetime(2026, 2, 5, tzinfo=LOCAL_TZ)), Status.MISSED,
@@ -137,12 +147,16 @@ EXPECTED_MID_JULY = 40 + 40 * 196 / 365
         pytest.param(dict(tgt=RANK_TOP3, points=monthly(4, 3, last="2025-12"), measure=Measure.RANK,
                           direction=Direction.LOWER_IS_BETTER, as_of=AFTER_2025), Status.MET,
                      id="lower-is-better-met-final"),
+        pytest.param(dict(tgt=RANK_TOP3, points=monthly(4, 2, last="2025-12"), measure=Measure.RANK,
+                          direction=Direction.LOWER_IS_BETTER, as_of=AFTER_2025), Status.EXCEEDED,
+                     id="lower-is-better-exceeded-final"),
+        # Met but late: the result stays met (reporting says missing, see test_reporting_matrix).
         pytest.param(dict(tgt=RANK_TOP3, points=monthly(2, last="2025-05"), measure=Measure.RANK,
-                          direction=Direction.LOWER_IS_BETTER), Status.OVERDUE, id="lower-is-better-overdue"),
+                          direction=Direction.LOWER_IS_BETTER), Status.MET, id="lower-is-better-met-stale"),
         pytest.param(dict(tgt=RANK_TOP3, points=[], measure=Measure.RANK, direction=Direction.LOWER_IS_BETTER),
                      Status.NO_DATA, id="lower-is-better-no-data"),
-        # Counts use the relative tolerance: 5 % of the expected 314.8 is 15.7.
-        pytest.param(dict(tgt=COUNT_500, points=monthly(280, 295), measure=Measure.COUNT), Status.BEHIND,
+        # Counts use the relative tolerance: on 30 June the path stands at 298.4, 5 % of it is 14.9.
+        pytest.param(dict(tgt=COUNT_500, points=monthly(270, 280), measure=Measure.COUNT), Status.BEHIND,
                      id="count-behind-relative-tolerance"),
         pytest.param(dict(tgt=COUNT_500, points=monthly(300, 305), measure=Measure.COUNT), Status.ON_TRACK,
                      id="count-within-relative-tolerance"),
@@ -165,7 +179,7 @@ EXPECTED_MID_JULY = 40 + 40 * 196 / 365
         pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(62, last="2025-03"), cadence=QUARTERLY),
                      Status.ON_TRACK, id="quarterly-not-yet-due"),
         pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(62, last="2024-12"), cadence=QUARTERLY),
-                     Status.OVERDUE, id="quarterly-overdue"),
+                     Status.ON_TRACK, id="quarterly-stale-value-still-judged"),
     ],
 )
 def test_status_matrix(kwargs: dict, status: Status) -> None:
@@ -225,7 +239,10 @@ def test_due_period(day: str, cadence: Cadence, due: tuple[str, str]) -> None:
 
 def test_every_status_has_a_vietnamese_label() -> None:
     assert set(STATUS_LABELS) == set(Status)
-    assert STATUS_LABELS[Status.BEHIND] == "Chậm so với lộ trình"
+    assert set(REPORTING_LABELS) == set(Reporting)
+    assert STATUS_LABELS[Status.BEHIND] == "Chậm tiến độ"
+    assert STATUS_LABELS[Status.EXCEEDED] == "Vượt"
+    assert REPORTING_LABELS[Reporting.LATE] == "Trễ hạn"
 
 
 def test_successor_links_follow_chains_and_mark_partial_takeovers() -> None:
@@ -348,3 +365,82 @@ def test_overdue_since_ignores_periods_before_the_unit_existed() -> None:
     new_unit_from = date(2025, 7, 1)
     # On 2025-07-20 June is due, but a unit created on July 1 was not expected to report June.
     assert overdue_since(date(2025, 7, 5), date(2025, 7, 20), MONTHLY, new_unit_from) is None
+
+
+def received(points: list[Point], days_after: int) -> list[Point]:
+    """The same values, each period's first (and only) report received ``days_after`` its period end."""
+    return [Point(p.observed_at, p.value, p.observed_at + timedelta(days=days_after), p.observed_at
+                  + timedelta(days=days_after)) for p in points]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reporting"),
+    [
+        pytest.param(dict(tgt=RATIO_2025_2030, points=received(monthly(70, 75, last="2025-05"), 2)),
+                     Reporting.MISSING, id="missing-after-grace"),
+        # June (due on July 15) came 8 days after its end: after the 5 timely days.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=received(monthly(70, 75, last="2025-06"), 8)),
+                     Reporting.LATE, id="late-after-timely-days"),
+        pytest.param(dict(tgt=RATIO_2025_2030, points=received(monthly(70, 75, last="2025-06"), 3)),
+                     Reporting.ON_TIME, id="on-time"),
+        # June is not due yet on July 8; May was due and came on time.
+        pytest.param(dict(tgt=RATIO_2025_2030, points=received(monthly(70, last="2025-05"), 1),
+                          as_of=datetime(2025, 7, 8, tzinfo=LOCAL_TZ)), Reporting.ON_TIME, id="within-grace"),
+        pytest.param(dict(tgt=RATIO_2025_2030, points=[]), None, id="never-reported-is-no-data-not-missing"),
+        pytest.param(dict(tgt=RANK_TOP3, points=received(monthly(2, last="2025-05"), 1), measure=Measure.RANK,
+                          direction=Direction.LOWER_IS_BETTER), Reporting.MISSING, id="met-but-missing"),
+    ],
+)
+def test_reporting_matrix(kwargs: dict, reporting: Reporting | None) -> None:
+    assert run(**kwargs).reporting == reporting
+
+
+def at(day: str, hour: int = 12) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=LOCAL_TZ)
+
+
+def test_year_end_outcome_is_provisional_until_the_cut_off_then_final() -> None:
+    """DG-04-like: November at 78 %, December's 82 % arrives on 10 January within the grace."""
+    nov = Point(end_of_local_day(date(2025, 11, 30)), 78.0, at("2025-12-03"), at("2025-12-03"))
+    dec = Point(end_of_local_day(date(2025, 12, 31)), 82.0, at("2026-01-10"), at("2026-01-10"))
+    history = [Received(nov.observed_at, 78.0, at("2025-12-03"), 1), Received(dec.observed_at, 82.0, at("2026-01-10"), 2)]
+    # 3 January: the deadline passed, December has not arrived — provisional, from what is in force.
+    early = run(RATIO_2025_ONLY, [nov], as_of=at("2026-01-03"))
+    assert (early.status, early.provisional, early.final, early.cutoff) == (Status.MISSED, True, False, date(2026, 1, 10))
+    # 10 January (the cut-off day): December counts; still provisional.
+    on_cutoff = run(RATIO_2025_ONLY, [nov, dec], as_of=at("2026-01-10", 20))
+    assert (on_cutoff.status, on_cutoff.provisional) == (Status.EXCEEDED, True)
+    # 11 January: final, decided by December's 82 %.
+    final = evaluate(target=RATIO_2025_ONLY, measure=Measure.RATIO, direction=Direction.HIGHER_IS_BETTER,
+                     cadence=MONTHLY, unit=COMMUNE, points=[nov, dec], as_of=at("2026-01-11"), received=history)
+    assert (final.status, final.final, final.deciding_value) == (Status.EXCEEDED, True, 82.0)
+
+
+def test_a_correction_received_after_the_cut_off_never_decides() -> None:
+    dec_obs = end_of_local_day(date(2025, 12, 31))
+    history = [Received(dec_obs, 82.0, at("2026-01-05"), 1), Received(dec_obs, 70.0, at("2026-02-01"), 2)]
+    in_force_now = [Point(dec_obs, 70.0, at("2026-01-05"), at("2026-02-01"))]
+    ev = evaluate(target=RATIO_2025_ONLY, measure=Measure.RATIO, direction=Direction.HIGHER_IS_BETTER,
+                  cadence=MONTHLY, unit=COMMUNE, points=in_force_now, as_of=at("2026-03-01"), received=history)
+    assert (ev.status, ev.final, ev.deciding_value, ev.value) == (Status.EXCEEDED, True, 82.0, 70.0)
+
+
+def test_official_outcome_takes_each_periods_latest_receipt_by_the_cut_off() -> None:
+    m = milestone("2025-12-31", 80)
+    obs = end_of_local_day(date(2025, 12, 31))
+    mid = datetime(2025, 12, 15, tzinfo=LOCAL_TZ)  # another instant in the same month: the same period
+    rows = [Received(obs, 85.0, at("2026-01-02"), 1), Received(mid, 75.0, at("2026-01-04"), 2),
+            Received(obs, 99.0, at("2026-01-12"), 3)]
+    o = official_outcome(rows, m, date(2026, 1, 10), MONTHLY)
+    assert (o.status, o.value) == (Status.MISSED, 75.0)  # the later receipt of December wins, whatever its instant
+    # A set's own cut-off date can be later than deadline + grace.
+    assert official_outcome(rows, m, date(2026, 1, 20), MONTHLY).value == 99.0
+    # Nothing received by the cut-off: missed, with no deciding value.
+    assert official_outcome(rows, m, date(2026, 1, 1), MONTHLY) == Outcome(m, Status.MISSED, None, None)
+
+
+def test_outcomes_are_final_after_the_cut_off() -> None:
+    points = monthly(70, 79.5, last="2025-12")
+    [provisional] = outcomes(RATIO_2025_2030, COMMUNE, points, at("2026-01-05"), MONTHLY)
+    [final] = outcomes(RATIO_2025_2030, COMMUNE, points, at("2026-01-20"), MONTHLY)
+    assert provisional.status == final.status == Status.MISSED

@@ -14,14 +14,17 @@ from services.alerts.evaluate import LEASE_KEY
 
 pytestmark = pytest.mark.integration
 
+TOKEN = "s3cret-s3cret-s3cret-s3cret"
+
 
 async def test_service_end_to_end(database_url, bus, catalog, receiver) -> None:
     await subscribe(database_url, catalog, (UNIT, f"{receiver.url}/hook"))
     clock = Clock(T)
-    settings = fast_settings(database_url, bus, alerts_instance="alerts-svc", alerts_api_token="s3cret")
+    settings = fast_settings(database_url, bus, alerts_instance="alerts-svc",
+                             alerts_api_tokens=f"tuan:{TOKEN}")
     app = create_app(settings, catalog=catalog, clock=clock)
     svc = app.state.service
-    headers = {"Authorization": "Bearer s3cret"}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://alerts"
     ) as http:
@@ -40,7 +43,8 @@ async def test_service_end_to_end(database_url, bus, catalog, receiver) -> None:
         await wait_for(lambda: len(receiver.requests) == 1, 10, "the digest after dx.stored")
         assert receiver.bodies("/hook")[0]["alerts"][0]["kind"] == "behind"
 
-        [alert] = (await http.get("/v1/alerts", params={"state": "firing"})).json()
+        assert (await http.get("/v1/alerts")).status_code == 401  # reading needs the token too
+        [alert] = (await http.get("/v1/alerts", params={"state": "firing"}, headers=headers)).json()
         assert alert["unit"] == UNIT and alert["unit_name"] == "Phường Hồng Gai"
         metrics = (await http.get("/metrics")).text
         assert 'dx_alerts_notifications_total{outcome="delivered"} 1.0' in metrics
@@ -51,18 +55,20 @@ async def test_service_end_to_end(database_url, bus, catalog, receiver) -> None:
         assert (await http.post("/v1/silences", json=body)).status_code == 401
         bad = await http.post("/v1/silences", json={**body, "unit": "QN-NOWHERE"}, headers=headers)
         assert bad.status_code == 422 and "unknown unit 'QN-NOWHERE'" in bad.json()["detail"]
-        made = await http.post("/v1/silences", json=body, headers=headers)
+        # created_by is the token's name, whatever the body claims.
+        made = await http.post("/v1/silences", json={**body, "created_by": "someone-else"}, headers=headers)
         assert made.status_code == 201
-        [listed] = (await http.get("/v1/silences")).json()
-        assert listed["id"] == made.json()["id"] and listed["reason"] == "rà soát"
+        assert (await http.get("/v1/silences")).status_code == 401
+        [listed] = (await http.get("/v1/silences", headers=headers)).json()
+        assert listed["id"] == made.json()["id"] and listed["reason"] == "rà soát" and listed["created_by"] == "tuan"
         assert (await http.delete(f"/v1/silences/{listed['id']}", headers=headers)).status_code == 204
-        assert (await http.get("/v1/silences")).json() == []
+        assert (await http.get("/v1/silences", headers=headers)).json() == []
         missing = await http.post("/v1/alerts/0000/ack", json={"duration": "1d"}, headers=headers)
         assert missing.status_code == 404
         acked = await http.post(f"/v1/alerts/{alert['fingerprint']}/ack", json={"duration": "1d", "reason": "ok"},
                                 headers=headers)
         assert acked.status_code == 200
-        [alert] = (await http.get("/v1/alerts")).json()
+        [alert] = (await http.get("/v1/alerts", headers=headers)).json()
         assert alert["acked_until"] is not None
         await nc.close()
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.alerts.admin import AdminError, parse_duration
+from services.alerts.admin import MAX_ACK, MAX_SILENCE, AdminError, check_text, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,33 @@ def test_parse_duration(text, want) -> None:
 def test_parse_duration_refuses(text) -> None:
     with pytest.raises(AdminError):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(("text", "longest"), [
+    pytest.param("1000000w", MAX_SILENCE, id="overflowing-weeks"),
+    pytest.param("9" * 5000 + "s", MAX_SILENCE, id="thousands-of-digits"),
+    pytest.param("91d", MAX_SILENCE, id="silence-over-90-days"),
+    pytest.param("31d", MAX_ACK, id="ack-over-30-days"),
+    pytest.param("500w", MAX_ACK, id="ack-500-weeks"),
+])
+def test_parse_duration_caps(text, longest) -> None:
+    with pytest.raises(AdminError):
+        parse_duration(text, longest)
+
+
+def test_parse_duration_accepts_the_caps_themselves() -> None:
+    assert parse_duration("90d", MAX_SILENCE) == MAX_SILENCE
+    assert parse_duration("30d", MAX_ACK) == MAX_ACK
+
+
+@pytest.mark.parametrize("text", [
+    pytest.param("a\x00b", id="nul"), pytest.param("a\nb", id="newline"), pytest.param("\x1b[31m", id="escape"),
+    pytest.param("x" * 1001, id="too-long"),
+])
+def test_check_text_refuses(text) -> None:
+    with pytest.raises(AdminError):
+        check_text("reason", text, 1000)
+
+
+def test_check_text_keeps_vietnamese() -> None:
+    assert check_text("reason", "  Đang rà soát số liệu  ", 1000) == "Đang rà soát số liệu"

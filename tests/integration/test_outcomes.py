@@ -1,0 +1,175 @@
+"""Official outcomes (chốt số liệu) end to end on a real database: the year-end scenario of DG-04 for QN.
+
+November's 78-like value is in force when the deadline passes; December's arrives within the grace;
+after the cut-off the outcome is final and frozen; a later correction is a revision; an operator's
+reopen and lock change it, and the audit says who, when and why. Receipt times are set by the test
+(the clock that decides what counts before the cut-off is the report's received_at). The tests are
+synchronous because the CLI they drive runs its own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import date, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from dxmon.catalog import Catalog, Measure
+from dxmon.contracts import LOCAL_TZ, ReportReceived, end_of_local_day
+from dxmon.store.progress_repository import evaluate
+from dxmon.store.reports_repository import store_reports
+
+pytestmark = pytest.mark.integration
+
+UNIT, INDICATOR = "QN", "DG-04"
+
+
+def local(day: date, hour: int = 9) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=LOCAL_TZ)
+
+
+@pytest.fixture
+def scenario(catalog: Catalog):
+    ind = catalog.indicators[INDICATOR]
+    milestone = ind.target_for(catalog.units[UNIT].level).milestones[-1]
+    cut = milestone.deadline + timedelta(days=ind.cadence.grace_days)
+
+    def report(day: date, value: float, received: datetime) -> ReportReceived:
+        fields = {"numerator": value, "denominator": 100.0} if ind.measure is Measure.RATIO else {"value": value}
+        return ReportReceived(event_id=uuid.uuid4(), unit=UNIT, indicator=INDICATOR,
+                              observed_at=end_of_local_day(day), received_at=received, agency="test", key_id="k1",
+                              **fields)
+
+    return milestone, cut, report
+
+
+async def store(url: str, *reports: ReportReceived) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await store_reports(conn, list(reports), datetime.now(LOCAL_TZ))
+    finally:
+        await conn.close()
+
+
+async def run_pass(url: str, catalog: Catalog, when: datetime) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await evaluate(conn, catalog, when)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def dxmon(database_url: str, monkeypatch: pytest.MonkeyPatch):
+    from typer.testing import CliRunner
+
+    from dxmon.cli import build
+
+    monkeypatch.setenv("DX_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "250")
+    app, runner = build(), CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(app, list(args))
+
+    return run
+
+
+def status_of(dxmon, *extra: str) -> dict:
+    result = dxmon("status", UNIT, "--format", "json", *extra)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    [entry] = [e for e in document["indicators"] if e["indicator"] == INDICATOR]
+    return entry
+
+
+def test_year_end_provisional_final_revision_reopen_and_lock(database_url: str, catalog: Catalog, scenario,
+                                                                   dxmon) -> None:
+    milestone, cut, report = scenario
+    target = milestone.value
+    asyncio.run(store(database_url, report(date(2025, 11, 30), target - 2, local(date(2025, 12, 3)))))
+    # 3 January: the deadline has passed, the cut-off has not: provisional, and no alert-worthy "missed".
+    early = status_of(dxmon, "--as-of", "2026-01-03")
+    assert (early["result"], early["provisional"], early["final"]) == ("missed", True, False)
+    assert early["cutoff"] == cut.isoformat() and early["deciding_period"] == "2025-11"
+
+    # December arrives within the grace; the pass after the cut-off locks it.
+    asyncio.run(store(database_url, report(date(2025, 12, 31), target + 2, local(cut, 20))))
+    asyncio.run(run_pass(database_url, catalog, local(cut + timedelta(days=1))))
+    after = status_of(dxmon, "--as-of", (cut + timedelta(days=1)).isoformat())
+    assert (after["result"], after["final"], after["deciding_value"], after["deciding_period"]) == (
+        "exceeded", True, target + 2, "2025-12")
+
+    # A correction received after the cut-off is a revision: shown, never deciding.
+    asyncio.run(store(database_url, report(date(2025, 12, 31), target - 10, local(date(2026, 2, 1)))))
+    asyncio.run(run_pass(database_url, catalog, local(date(2026, 2, 2))))
+    revised = status_of(dxmon)
+    assert (revised["result"], revised["final"], revised["deciding_value"]) == ("exceeded", True, target + 2)
+    assert (revised["revised_value"], revised["current_value"]) == (target - 10, target - 10)
+
+    # The operator reopens it with a reason: provisional again, decided by what is in force now.
+    reopened = dxmon("outcomes", "reopen", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline",
+                     milestone.deadline.isoformat(), "--reason", "Sở KH&CN đề nghị rà soát số liệu tháng 12",
+                     "--by", "Nguyễn Văn A")
+    assert reopened.exit_code == 0, reopened.output
+    assert "Mở lại" in reopened.output
+    current = status_of(dxmon)
+    assert (current["result"], current["provisional"], current["final"]) == ("missed", True, False)
+    # An automatic pass never locks what an operator reopened.
+    asyncio.run(run_pass(database_url, catalog, local(date(2026, 2, 3))))
+    assert status_of(dxmon)["final"] is False
+
+    locked = dxmon("outcomes", "lock", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline",
+                   milestone.deadline.isoformat(), "--reason", "Chốt lại theo số liệu đã rà soát", "--by", "Trần B")
+    assert locked.exit_code == 0, locked.output
+    final = status_of(dxmon)
+    assert (final["result"], final["final"], final["deciding_value"], final["revised_value"]) == (
+        "missed", True, target - 10, None)
+    asyncio.run(run_pass(database_url, catalog, local(date(2026, 2, 4))))
+    assert status_of(dxmon)["result"] == "missed"  # frozen by the operator's lock
+
+    listed = dxmon("outcomes", "list", "--unit", UNIT, "--target-set", "NQ09", "--format", "json")
+    assert listed.exit_code == 0, listed.output
+    changes = [c for c in json.loads(listed.output) if c["indicator"] == INDICATOR]
+    assert [c["action"] for c in changes] == ["auto-lock", "reopen", "lock"]
+    auto, reopen, lock = changes
+    assert (reopen["by"], reopen["reason"]) == ("Nguyễn Văn A", "Sở KH&CN đề nghị rà soát số liệu tháng 12")
+    assert (reopen["before"]["status"], reopen["before"]["final"], reopen["after"]["final"]) == ("exceeded", True, False)
+    assert (lock["by"], lock["after"]["status"], lock["after"]["value"]) == ("Trần B", "missed", target - 10)
+    assert set(lock) == {"unit", "indicator", "target_set", "deadline", "action", "by", "reason", "at", "before",
+                         "after"}
+    assert auto["by"] == "dx-monitor" and auto["before"] is None
+    table = dxmon("outcomes", "list", "--unit", UNIT)
+    assert table.exit_code == 0 and "Nguyễn Văn A" in table.output and "(giờ Việt Nam)" in table.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["reopen", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline", "2025-12-31", "--reason", " "],
+                     "cần ghi lý do", id="empty-reason"),
+        pytest.param(["lock", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline", "2025-13-01", "--reason", "x"],
+                     "YYYY-MM-DD", id="bad-date"),
+        pytest.param(["lock", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline", "2024-06-30", "--reason", "x"],
+                     "chưa có kết quả", id="no-such-milestone"),
+        pytest.param(["lock", "QN-NOPE", INDICATOR, "--target-set", "NQ09", "--deadline", "2025-12-31", "--reason",
+                      "x"], "không có đơn vị", id="unknown-unit"),
+        pytest.param(["reopen", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline", "2025-12-31", "--reason", "x"],
+                     "còn tạm tính", id="reopen-a-provisional-outcome"),
+    ],
+)
+def test_refusals_are_clear_and_change_nothing(database_url: str, catalog: Catalog, scenario, dxmon,
+                                                     args: list[str], message: str) -> None:
+    milestone, cut, report = scenario
+    asyncio.run(store(database_url, report(date(2025, 12, 31), milestone.value, local(date(2026, 1, 2)))))
+    asyncio.run(run_pass(database_url, catalog, local(cut)))  # provisional: the cut-off day has not ended
+    result = dxmon("outcomes", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    listed = json.loads(dxmon("outcomes", "list", "--format", "json").output)
+    assert [c for c in listed if c["action"] != "auto-lock"] == []  # the pass locked older milestones itself
+    assert status_of(dxmon, "--as-of", cut.isoformat())["provisional"] is True
