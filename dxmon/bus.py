@@ -43,14 +43,25 @@ AGGREGATOR_DURABLE = "aggregator"
 DAY = 86400.0
 
 
+def inbox_prefix(settings: NatsSettings) -> str:
+    """inbox_prefix is where replies to this connection arrive: ``_INBOX.<user>`` for a NATS user.
+
+    Every reply (PubAcks, pulled messages, KV reads and watches) goes to the client's inbox. With a
+    prefix per user the server can let each user subscribe to its own inboxes only (deploy/nats/
+    auth.conf), so no service can listen to another's replies, e.g. ingest's key-bucket watch.
+    """
+    return f"_INBOX.{settings.nats_user}" if settings.nats_user else "_INBOX"
+
+
 def connect_options(settings: NatsSettings, name: str) -> dict:
-    """connect_options are the nats-py/FastStream connection options shared by every service."""
+    """connect_options are the nats-py connection options shared by every service."""
     opts: dict = {
         "servers": [s.strip() for s in settings.nats_url.split(",") if s.strip()],
         "name": name,
         "reconnect_time_wait": 1,
         "max_reconnect_attempts": -1,
         "connect_timeout": 2,
+        "inbox_prefix": inbox_prefix(settings),
     }
     if settings.nats_user:
         opts["user"] = settings.nats_user
@@ -165,12 +176,18 @@ async def aggregator_backlog(js: JetStreamContext) -> int:
 
 def make_broker(settings: NatsSettings, name: str, logger: logging.Logger, **options) -> NatsBroker:
     """make_broker is the FastStream NatsBroker every service uses: reconnecting forever, with the
-    service's NATS user when one is configured."""
+    service's NATS user and its own inbox prefix when one is configured.
+
+    FastStream's line per received and processed message is DEBUG (``log_level``): at INFO one line
+    per report buries everything else. Handler errors are still logged as errors.
+    """
+    options.setdefault("log_level", logging.DEBUG)
     security = None
     if settings.nats_user:
         password = settings.nats_password.get_secret_value() if settings.nats_password else ""
         security = SASLPlaintext(username=settings.nats_user, password=password)
     return NatsBroker(
         [s.strip() for s in settings.nats_url.split(",") if s.strip()], name=name, reconnect_time_wait=1,
-        max_reconnect_attempts=-1, connect_timeout=2, security=security, logger=logger, **options,
+        max_reconnect_attempts=-1, connect_timeout=2, security=security, logger=logger,
+        inbox_prefix=inbox_prefix(settings), **options,
     )

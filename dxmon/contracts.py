@@ -62,11 +62,12 @@ def _parse_observed_at(raw: Any) -> Any:
     if offset is None:
         raise PydanticCustomError("missing_timezone", "timestamp has no UTC offset; add e.g. +07:00 or Z")
     if not 1 < raw.year < 9999:
-        # Validation and the store convert to UTC and to local time; both must exist. Only the first
-        # and last year can overflow, so the common case skips this (it is on ingest's hot path).
+        # Validation and the store convert to UTC and to local time, and validation takes the end of
+        # the local day; all must exist. Only the first and last year can overflow, so the common case
+        # skips this (it is on ingest's hot path).
         try:
             raw.astimezone(UTC)
-            raw.astimezone(LOCAL_TZ)
+            end_of_local_day(raw.astimezone(LOCAL_TZ).date())
         except OverflowError:
             raise PydanticCustomError("timestamp_invalid", "timestamp is out of range: {value}",
                                       {"value": str(raw)[:40]}) from None

@@ -128,6 +128,8 @@ class KeyStore:
 
     async def revoke(self, key_id: str) -> bool:
         """revoke deletes the key; ingest processes drop it as soon as the watch delivers the delete."""
+        if not re.fullmatch(r"[0-9a-f]{16}", key_id):
+            return False  # not an id we issue (and not a valid KV key either)
         try:
             await self.kv.get(key_id)
         except KeyNotFoundError:
@@ -154,6 +156,9 @@ class KeyRing:
         self.catalog = catalog
         self._keys: dict[str, Authenticated] = {}
         self.loaded = asyncio.Event()
+        # Entries that cannot be used (malformed, or a scope the catalog cannot expand), by bucket key,
+        # with the reason; ingest exports their number as a metric.
+        self.skipped: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -191,6 +196,7 @@ class KeyRing:
         deadline = loop.time() + duration
         watcher = await kv.watchall()
         snapshot: dict[str, Authenticated] | None = {}
+        skipped: dict[str, str] = {}  # this pass's skipped entries, swapped in with the snapshot
         try:
             while (remaining := deadline - loop.time()) > 0:
                 try:
@@ -199,19 +205,39 @@ class KeyRing:
                     return
                 if entry is None:  # end of the initial values: swap in the fresh snapshot
                     if snapshot is not None:
-                        self._keys = snapshot
+                        self._keys, self.skipped = snapshot, skipped
                         snapshot = None
                     self.loaded.set()
                     continue
                 target = snapshot if snapshot is not None else self._keys
+                target.pop(entry.key, None)
+                (skipped if snapshot is not None else self.skipped).pop(entry.key, None)
                 if entry.operation in ("DEL", "PURGE") or not entry.value:
-                    target.pop(entry.key, None)
                     continue
-                try:
-                    key = ApiKey.from_json(entry.value)
-                except (ValueError, TypeError, KeyError) as exc:
-                    log.error("ignoring malformed key entry %s: %s", entry.key, exc)
+                caller, reason = self._entry(entry.key, entry.value)
+                if caller is None:
+                    if self.skipped.get(entry.key) != reason:  # once per entry, not at every resync
+                        log.error("ignoring key entry %s: %s", entry.key, reason)
+                    (skipped if snapshot is not None else self.skipped)[entry.key] = reason
                     continue
-                target[key.key_id] = Authenticated(key, expand_scope(key, self.catalog))
+                target[caller.key.key_id] = caller
         finally:
             await watcher.stop()
+
+    def _entry(self, name: str, raw: bytes) -> tuple[Authenticated | None, str]:
+        """_entry turns one bucket entry into a caller, or gives the reason it cannot be used.
+
+        One unusable entry must never stop the watch: a key whose scope names a unit this ingest's
+        catalog lacks (renamed, or written by a newer CLI during an upgrade) is refused on its own,
+        while every other key, and every revocation, keeps working.
+        """
+        try:
+            key = ApiKey.from_json(raw)
+        except (ValueError, TypeError, KeyError) as exc:
+            return None, f"malformed entry ({exc})"
+        if key.key_id != name:
+            return None, f"entry names key id {key.key_id!r}"
+        try:
+            return Authenticated(key, expand_scope(key, self.catalog)), ""
+        except (KeyError, TypeError) as exc:  # an unknown unit, or units that are not codes
+            return None, f"scope cannot be expanded ({exc.args[0] if exc.args else exc})"

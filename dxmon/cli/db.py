@@ -6,12 +6,12 @@ import asyncio
 
 import asyncpg
 import typer
-from rich.console import Console
 
+from dxmon.cli import error_text, plain_console
 from dxmon.settings import DatabaseSettings
 from dxmon.store.roles import DatabaseUsersSettings, RoleSetupError, create_login_users, login_users
 
-console = Console(stderr=True)
+console = plain_console(stderr=True)
 
 
 async def _create_users(database_url: str, settings: DatabaseUsersSettings) -> list[str]:
@@ -37,10 +37,10 @@ def register(cli) -> None:
         try:
             lines = asyncio.run(_create_users(DatabaseSettings().database_url, DatabaseUsersSettings()))
         except RoleSetupError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(error_text(str(exc)))
             raise typer.Exit(2) from None
         except (OSError, asyncpg.PostgresError) as exc:
-            console.print(f"[red]error:[/red] database at DX_DATABASE_URL: {exc}")
+            console.print(error_text(f"database at DX_DATABASE_URL: {exc}"))
             raise typer.Exit(1) from None
         for line in lines:
             console.print(f"database user {line}")

@@ -25,21 +25,21 @@ from pathlib import Path
 import asyncpg
 import httpx
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from dxmon import devstack
 from dxmon.bus import aggregator_backlog, connect
 from dxmon.catalog import Catalog
 from dxmon.contracts import LOCAL_TZ
+from dxmon.cli import error_text, plain_console
 from dxmon.cli.setup import setup_database, setup_nats
 from dxmon.cli.simulate import last_month_end, run_simulation
 from dxmon.keys import KeyStore
 from dxmon.settings import AggregatorSettings, NatsSettings
 from dxmon.store.progress_repository import unit_distribution
 
-console = Console()
+console = plain_console()
 
 
 @dataclass
@@ -159,7 +159,7 @@ async def summary(database_url: str) -> dict:
 
 
 def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None = None) -> None:
-    console.rule("[bold]dx-monitor is running")
+    console.rule(Text("dx-monitor is running", style="bold"))
     console.print(f"API docs        {ingest_url}/docs")
     console.print(f"catalog         {ingest_url}/v1/catalog/units")
     console.print(f"demo API key    {state / 'demo-key'}")
@@ -184,7 +184,7 @@ def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None
         behind = Table("Mã ĐVHC", "Đơn vị", "Chậm / có nguy cơ", "Chưa báo cáo", "Số chỉ tiêu",
                        title="Các đơn vị cần chú ý (10 đơn vị đứng đầu)")
         for r in spread.worst:
-            behind.add_row(r["unit"], escape(r["name_vi"]), str(r["behind"]), str(r["missing"]), str(r["tracked"]))
+            behind.add_row(r["unit"], r["name_vi"], str(r["behind"]), str(r["missing"]), str(r["tracked"]))
         console.print(behind)
     if mails is not None:
         console.print(f"notifications   {len(mails)} e-mail digest(s) in the local mail sink {state / 'mail'}")
@@ -245,7 +245,7 @@ def register(cli) -> None:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         try:
-            console.print(f"[bold]dx-monitor dev[/bold] — state in {state}")
+            console.print(Text.assemble(("dx-monitor dev", "bold"), f" — state in {state}"))
             pg = devstack.postgres_server(state / "postgres", pg_port).start()
             servers.append(pg)
             nats_srv = devstack.nats_server(state / "nats", nats_port).start()
@@ -293,15 +293,15 @@ def register(cli) -> None:
             print_how_to_reach(state_file, dev_settings)
             if once:
                 return
-            console.print("[bold]Ctrl-C to stop[/bold]")
+            console.print("Ctrl-C to stop", style="bold")
             while all(s.process and s.process.poll() is None for s in services):
                 time.sleep(1)
-            console.print("[red]a service stopped unexpectedly; see its log[/red]")
+            console.print("a service stopped unexpectedly; see its log", style="red")
             raise typer.Exit(1)
         except KeyboardInterrupt:
             console.print("stopping…")
         except (RuntimeError, devstack.DevstackError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(error_text(str(exc)))
             raise typer.Exit(1) from None
         finally:
             devstack.remove_dev_state(Path.cwd() / devstack.DEV_STATE_FILE)
@@ -332,7 +332,7 @@ def _wait_drained(settings: NatsSettings, timeout: float) -> None:
             deadline = time.monotonic() + timeout
             while await aggregator_backlog(js) > 0:
                 if time.monotonic() > deadline:
-                    console.print("[yellow]the aggregator is still catching up; the summary may be partial[/yellow]")
+                    console.print("the aggregator is still catching up; the summary may be partial", style="yellow")
                     return
                 await asyncio.sleep(0.5)
         finally:

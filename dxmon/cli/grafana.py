@@ -8,9 +8,11 @@ from typing import Annotated, Optional
 import typer
 from grafana_client.client import GrafanaException
 from niquests.exceptions import RequestException
-from rich.console import Console
+from rich.text import Text
 
-console = Console(stderr=True)
+from dxmon.cli import error_text, plain_console
+
+console = plain_console(stderr=True)
 
 
 def register(cli) -> None:
@@ -45,7 +47,7 @@ def register(cli) -> None:
         settings = GrafanaSettings()
         token = token or (settings.grafana_token.get_secret_value() if settings.grafana_token else None)
         if not token:
-            console.print("[red]error:[/red] a Grafana token is required (--token or DX_GRAFANA_TOKEN)")
+            console.print(error_text("a Grafana token is required (--token or DX_GRAFANA_TOKEN)"))
             raise typer.Exit(2)
         target = url or settings.grafana_url
         try:
@@ -53,19 +55,19 @@ def register(cli) -> None:
                 connect(target, token), datasource_body(settings, DatabaseUsersSettings()), build.dashboards()
             )
         except PushError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(error_text(str(exc)))
             raise typer.Exit(2) from None
         except GrafanaException as exc:
-            console.print(f"[red]error:[/red] Grafana at {target} refused a request: {exc.message}")
+            console.print(error_text(f"Grafana at {target} refused a request: {exc.message}"))
             raise typer.Exit(2) from None
         except RequestException as exc:
-            console.print(f"[red]error:[/red] cannot reach Grafana at {target}: {exc}")
+            console.print(error_text(f"cannot reach Grafana at {target}: {exc}"))
             raise typer.Exit(2) from None
         console.print(f"folder: {report.folder}")
         console.print(f"datasource: {report.datasource}")
         for dashboard_url in report.dashboards:
             console.print(f"dashboard: {dashboard_url}")
         if not report.healthy:
-            console.print(f"[red]datasource health: FAILED[/red] {report.health_message}")
+            console.print(Text.assemble(("datasource health: FAILED", "red"), f" {report.health_message}"))
             raise typer.Exit(1)
         console.print(f"datasource health: OK {report.health_message}")

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from dxmon.bus import connect
 from dxmon.catalog import Catalog
-from dxmon.keys import KeyStore, UnknownUnitsError
+from dxmon.cli import error_text, plain_console
+from dxmon.keys import ApiKey, KeyStore, UnknownUnitsError
 from dxmon.settings import NatsSettings
 
-console = Console()
+console = plain_console()
 
 
 async def _with_store(fn):
@@ -23,6 +23,19 @@ async def _with_store(fn):
         return await fn(await KeyStore.open(nc.jetstream(), catalog))
     finally:
         await nc.close()
+
+
+def key_table(keys: list[ApiKey]) -> Table:
+    """key_table lists keys; ids are never cut (they are pasted into ``keys revoke``) and nothing else
+    is either: narrow columns wrap their text instead of ending it with "…"."""
+    table = Table("key id", "agency", "units", "descendants", "created", "label")
+    for column in table.columns:
+        column.overflow = "fold"
+    table.columns[0].no_wrap, table.columns[0].min_width = True, 16
+    for k in keys:
+        table.add_row(k.key_id, k.agency, ", ".join(k.units), "yes" if k.with_descendants else "no",
+                      k.created_at, k.label)
+    return table
 
 
 def register(cli) -> None:
@@ -42,7 +55,7 @@ def register(cli) -> None:
                 _with_store(lambda s: s.create(agency, units.split(","), with_descendants=with_descendants, label=label))
             )
         except (UnknownUnitsError, ValueError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(error_text(str(exc)))
             raise typer.Exit(2) from None
         console.print(f"key {key.key_id} for {key.agency} covering {', '.join(key.units)}"
                       + (" and their descendants" if with_descendants else "")
@@ -52,17 +65,12 @@ def register(cli) -> None:
     @keys_app.command("list")
     def list_keys() -> None:
         """List keys (ids, agencies, scopes; never secrets)."""
-        keys = asyncio.run(_with_store(lambda s: s.list()))
-        table = Table("key id", "agency", "units", "descendants", "created", "label")
-        for k in keys:
-            table.add_row(k.key_id, k.agency, ", ".join(k.units), "yes" if k.with_descendants else "no",
-                          k.created_at, k.label)
-        console.print(table)
+        console.print(key_table(asyncio.run(_with_store(lambda s: s.list()))))
 
     @keys_app.command("revoke")
     def revoke(key_id: str = typer.Argument(..., help="The key id shown by `keys list`")) -> None:
         """Revoke a key; running ingest processes stop accepting it within moments."""
         if not asyncio.run(_with_store(lambda s: s.revoke(key_id))):
-            console.print(f"[red]error:[/red] no key with id {key_id}")
+            console.print(error_text(f"no key with id {key_id}"))
             raise typer.Exit(1)
         console.print(f"revoked {key_id}")

@@ -7,15 +7,16 @@ from pathlib import Path
 
 import asyncpg
 import typer
-from rich.console import Console
+from rich.text import Text
 
 from dxmon.bus import connect, ensure_topology
 from dxmon.catalog import Catalog, CatalogError, check, default_catalog_dir
+from dxmon.cli import error_text, plain_console
 from dxmon.settings import DatabaseSettings, NatsSettings
 from dxmon.store.catalog_repository import sync_catalog
 from dxmon.store.migrate import TimescaleRequiredError, migrate
 
-console = Console(stderr=True)
+console = plain_console(stderr=True)
 
 
 async def setup_database(database_url: str, catalog: Catalog, require_timescale: bool) -> tuple[list[str], str, dict]:
@@ -51,10 +52,10 @@ def register(cli) -> None:
             try:
                 applied, mode, counts = asyncio.run(setup_database(db.database_url, catalog, db.require_timescale))
             except TimescaleRequiredError as exc:
-                console.print(f"[red]error:[/red] {exc}")
+                console.print(error_text(str(exc)))
                 raise typer.Exit(2) from None
             except (OSError, asyncpg.PostgresError) as exc:
-                console.print(f"[red]error:[/red] database at DX_DATABASE_URL: {exc}")
+                console.print(error_text(f"database at DX_DATABASE_URL: {exc}"))
                 raise typer.Exit(1) from None
             console.print(f"database: {len(applied)} migration(s) applied {applied or ''}; storage mode {mode}")
             console.print("catalog: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
@@ -62,7 +63,7 @@ def register(cli) -> None:
             try:
                 asyncio.run(setup_nats(NatsSettings()))
             except Exception as exc:  # noqa: BLE001 - report any NATS failure plainly
-                console.print(f"[red]error:[/red] NATS at DX_NATS_URL: {type(exc).__name__}: {exc}")
+                console.print(error_text(f"NATS at DX_NATS_URL: {type(exc).__name__}: {exc}"))
                 raise typer.Exit(1) from None
             console.print("nats: streams DX_REPORTS, DX_DEADLETTER, DX_ALERTS and buckets ready")
 
@@ -78,13 +79,13 @@ def register(cli) -> None:
         for p in problems:
             typer.echo(str(p))
         if problems:
-            console.print(f"[red]{len(problems)} problem(s)[/red]")
+            console.print(f"{len(problems)} problem(s)", style="red")
             raise typer.Exit(1)
         catalog = Catalog.load(directory)
         console.print(
-            f"[green]catalog OK[/green] ({directory or default_catalog_dir()}): "
+            Text.assemble(("catalog OK", "green"), f" ({directory or default_catalog_dir()}): "
             f"{len(catalog.indicators)} indicators, {len(catalog.target_sets)} target sets, "
-            f"{len(catalog.targets())} targets, {len(catalog.units)} units"
+            f"{len(catalog.targets())} targets, {len(catalog.units)} units")
         )
 
     @catalog_app.command("sync")
@@ -109,5 +110,5 @@ def _load_catalog() -> Catalog:
     except CatalogError as exc:
         for p in exc.problems:
             typer.echo(str(p), err=True)
-        console.print("[red]the catalog has problems; run `dxmon catalog check`[/red]")
+        console.print("the catalog has problems; run `dxmon catalog check`", style="red")
         raise typer.Exit(1) from None

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from dxmon.catalog import Catalog
+from dxmon.cli import error_text, plain_console
 from dxmon.simulate import SimulationResult, generate, post_all
 
-console = Console(stderr=True)
+console = plain_console(stderr=True)
 
 
 def last_month_end(today: date) -> date:
@@ -42,7 +42,7 @@ def register(cli) -> None:
         try:
             result = run_simulation(url, key, date.fromisoformat(since), end, seed, batch)
         except RuntimeError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(error_text(str(exc)))
             raise typer.Exit(1) from None
         console.print(f"posted {result.posted} in {result.requests} requests: {result.accepted} accepted, "
                       f"{result.duplicates} duplicates (resubmissions)")

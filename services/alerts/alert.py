@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+from dxmon.contracts import end_of_local_day
+
 
 class Kind(StrEnum):
     """Kind is the progress status that raises an alert (the other statuses raise none)."""
@@ -63,6 +65,7 @@ class Alert:
 
     ``starts_at`` is when the current (or last) firing episode began; ``status_since`` is when the
     progress evaluation first saw the status (it may precede ``starts_at`` when alerts started later).
+    Neither is when the problem began for a missed milestone: see ``since``.
     Names and measure are copied from the catalog tables so rendering needs nothing else.
     """
 
@@ -82,6 +85,8 @@ class Alert:
     indicator_name: str = ""
     pillar: str = ""
     measure: str = ""
+    observed_at: datetime | None = None  # end of the period the value is for
+    cadence: str = ""  # the indicator's reporting period: monthly, quarterly, yearly
     escalated: bool = False
     reason: NotifyReason | None = None
 
@@ -94,8 +99,18 @@ class Alert:
         return self.state is State.FIRING
 
     def since(self) -> datetime:
-        """since is when the unit entered this status, as far as anyone knows."""
-        return min(self.starts_at, self.status_since) if self.status_since else self.starts_at
+        """since is when the problem began: the earliest evidence, never when the service first looked.
+
+        A missed milestone began at the end of its deadline day (a 2023 deadline found missed today
+        is years old); any other status began when an evaluation first found it (``status_since``),
+        or when the alert fired if that is earlier.
+        """
+        start = self.starts_at
+        if self.status_since is not None and self.status_since < start:
+            start = self.status_since
+        if self.kind is Kind.MISSED and self.milestone is not None:
+            start = min(start, end_of_local_day(self.milestone))
+        return start
 
 
 @dataclass(frozen=True)

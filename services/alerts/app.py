@@ -35,6 +35,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi_offline import FastAPIOffline
 from faststream.nats import NatsBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -212,8 +213,9 @@ def create_app(
             await svc.broker.stop()  # drains: in-flight messages are handled before the connection closes
             await svc.pool.close()
 
-    app = FastAPI(title="dx-monitor alerts", version="1", lifespan=lifespan,
-                  description="Progress alerts: lifecycle, silences, acknowledgements, health and metrics.")
+    # Like ingest's, /docs and /redoc load their assets from the service itself, never from a CDN.
+    app = FastAPIOffline(title="dx-monitor alerts", version="1", lifespan=lifespan,
+                         description="Progress alerts: lifecycle, silences, acknowledgements, health and metrics.")
     app.state.service = svc
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     tokens = settings.api_tokens()

@@ -116,7 +116,7 @@ class Dispatcher:
 
     def __init__(
         self, pool: asyncpg.Pool, parent_of: Mapping[str, str | None], metrics: Metrics, *,
-        repeat_interval: timedelta, escalate_after: timedelta, public_url: str,
+        repeat_interval: timedelta, escalate_after: timedelta, public_url: str | None,
     ) -> None:
         self.pool = pool
         self.parent_of = parent_of

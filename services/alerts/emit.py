@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from services.alerts import repository as repo
 from services.alerts.alert import Alert
-from services.alerts.messages import KIND_LABEL, RESOLVED_LABEL, format_value
+from services.alerts.messages import KIND_LABEL, RESOLVED_LABEL, figures
 from services.alerts.metrics import Metrics
 
 log = logging.getLogger("dx.alerts.emit")
@@ -50,6 +50,7 @@ class AlertChanged(BaseModel):
     at: datetime = Field(description="Evaluation time at which the change was seen")
     starts_at: datetime
     value: float | None
+    observed_at: datetime | None = Field(None, description="End of the period the value is for")
     expected: float | None
     target: float | None
     milestone: str | None
@@ -61,7 +62,7 @@ class AlertChanged(BaseModel):
             event_id=event.id, fingerprint=a.fingerprint, unit=a.unit, unit_name=a.unit_name,
             indicator=a.indicator, indicator_name=a.indicator_name, pillar=a.pillar, kind=a.kind.value,
             severity=a.severity.value, state=a.state.value, at=event.at, starts_at=a.starts_at,
-            value=a.value, expected=a.expected, target=a.target,
+            value=a.value, observed_at=a.observed_at, expected=a.expected, target=a.target,
             milestone=a.milestone.isoformat() if a.milestone else None,
         )
 
@@ -69,11 +70,7 @@ class AlertChanged(BaseModel):
 def annotation_text(a: Alert) -> str:
     """annotation_text is the one-line Vietnamese description shown on Grafana's time axis."""
     label = KIND_LABEL[a.kind] if a.firing else f"{RESOLVED_LABEL} ({KIND_LABEL[a.kind].lower()})"
-    return (
-        f"{label}: {a.unit_name} ({a.unit}) – {a.indicator} {a.indicator_name}. "
-        f"Giá trị {format_value(a.value, a.measure)}, kỳ vọng {format_value(a.expected, a.measure)}, "
-        f"mục tiêu {format_value(a.target, a.measure)}."
-    )
+    return f"{label}: {a.unit_name} ({a.unit}) – {a.indicator} {a.indicator_name}. {figures(a, sep=', ')}."
 
 
 class GrafanaAnnotator:

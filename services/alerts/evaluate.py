@@ -148,6 +148,15 @@ class Schedule:
     alertmanager_resend: float
 
 
+@dataclass
+class Due:
+    """Due: when (monotonic seconds) each periodic action of the work loop is next due; 0 = now."""
+
+    full: float = 0.0
+    flush: float = 0.0
+    forward: float = 0.0
+
+
 class Scheduler:
     """Scheduler runs the leader's work in three loops; every instance runs it, only the holder acts.
 
@@ -212,7 +221,7 @@ class Scheduler:
 
     async def _work_loop(self) -> None:
         s = self.schedule
-        next_full = next_flush = next_forward = 0.0
+        due = Due()
         leading = False
         while not self.stopping:
             if not self.lease.held:
@@ -220,44 +229,49 @@ class Scheduler:
                 await self._sleep(self._work_wake, s.lease_renew)
                 continue
             if not leading:  # a new leader starts with a full pass: it may have missed notices
-                leading, next_full, next_flush = True, 0.0, 0.0
+                leading, due = True, Due()
             try:
-                await self._step(next_full, next_flush, next_forward)
+                await self._step(due)
             except Exception as exc:  # noqa: BLE001 - keep running; the database or NATS may be back soon
                 log.error("alerts step failed (%s: %s); retrying", type(exc).__name__, exc)
                 await self._sleep(self._work_wake, min(5.0, s.flush_interval))
                 continue
-            mono = time.monotonic()
-            if mono >= next_full:
-                next_full = mono + s.full_interval
-            if mono >= next_flush:
-                next_flush = mono + s.flush_interval
-            if self.forwarder is not None and mono >= next_forward:
-                next_forward = mono + s.alertmanager_resend
-            deadline = min(next_full, next_flush, next_forward if self.forwarder else next_full)
+            deadline = min(due.full, due.flush, due.forward if self.forwarder else due.full)
             await self._sleep(self._work_wake, deadline - time.monotonic())
             if self.requested and not self.stopping:
                 await asyncio.sleep(s.debounce)  # let notices of one burst arrive, then evaluate them together
 
-    async def _step(self, next_full: float, next_flush: float, next_forward: float) -> None:
-        mono = time.monotonic()
-        if mono >= next_full:
+    async def _step(self, due: Due) -> None:
+        """_step runs what is due, each action checked just before it would run.
+
+        An action that fell due while an earlier one ran (a slow full pass) runs in this same step,
+        never pushed a period away; its next time counts from when it started, so periods hold.
+        """
+        s = self.schedule
+        started = time.monotonic()
+        if started >= due.full:
             self.requested.clear()  # a full pass covers every requested unit
             await self.evaluator.run_pass(self.clock())
+            due.full = started + s.full_interval  # only once done: a failed pass is retried
             self.passes += 1
         elif self.requested:
             units, self.requested = self.requested, set()
             await self.evaluator.run_pass(self.clock(), units)
             self.passes += 1
         await self.emitter.emit_pending()
-        if mono >= next_flush:
+        started = time.monotonic()
+        if started >= due.flush:
             if await self.dispatcher.flush(self.clock()):
                 self._outbox_wake.set()
-        if self.forwarder is not None and mono >= next_forward:
+            due.flush = started + s.flush_interval
+        started = time.monotonic()
+        if self.forwarder is not None and started >= due.forward:
             now = self.clock()
             async with self.dispatcher.pool.acquire() as conn:
                 alerts = await repo.forward_alerts(conn, now - RESOLVED_RESEND)
-            await self.forwarder.forward(alerts, now)
+                silences, acks = await repo.active_silences(conn, now), await repo.active_acks(conn, now)
+            await self.forwarder.forward(alerts, now, silences, acks)
+            due.forward = started + s.alertmanager_resend
 
     async def _outbox_loop(self) -> None:
         while not self.stopping:

@@ -88,11 +88,22 @@ fired AS (
     SELECT up.* FROM upserted up LEFT JOIN previous p USING (fingerprint)
     WHERE p.state IS DISTINCT FROM 'firing'
 ),
-resolved AS (
-    UPDATE alerts a SET state = 'resolved', ends_at = $1, updated_at = $1
+gone AS MATERIALIZED (  -- the few that resolve, found first: joining inside the UPDATE plans badly
+    SELECT a.fingerprint, a.unit, a.indicator FROM alerts a
     WHERE a.state = 'firing'
       AND ($4::text[] IS NULL OR a.unit = ANY($4::text[]))
       AND NOT EXISTS (SELECT 1 FROM desired d WHERE d.fingerprint = a.fingerprint)
+),
+resolved AS (
+    -- A resolution carries the figures that resolved it (the corrected value, the expected value
+    -- and target of the day), not those of the last time it fired; kept when the row is gone.
+    UPDATE alerts a SET state = 'resolved', ends_at = $1, updated_at = $1,
+        value = CASE WHEN p.unit IS NULL THEN a.value ELSE p.value END,
+        expected = CASE WHEN p.unit IS NULL THEN a.expected ELSE p.expected END,
+        target = CASE WHEN p.unit IS NULL THEN a.target ELSE p.target END,
+        milestone = CASE WHEN p.unit IS NULL THEN a.milestone ELSE p.milestone END
+    FROM gone g LEFT JOIN progress_current p ON p.unit = g.unit AND p.indicator = g.indicator
+    WHERE a.fingerprint = g.fingerprint
     RETURNING a.*
 )
 INSERT INTO alert_events (fingerprint, unit, indicator, kind, severity, state, at, starts_at,
@@ -130,12 +141,15 @@ _ALERT_COLUMNS = """
     a.fingerprint, a.unit, a.indicator, a.kind, a.state, a.starts_at, a.ends_at, a.status_since,
     a.value, a.expected, a.target, a.milestone,
     coalesce(u.name_vi, a.unit) AS unit_name, coalesce(i.name_vi, '') AS indicator_name,
-    coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure
+    coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure,
+    p.last_observed_at AS observed_at, coalesce(i.cadence, '') AS cadence
 """
+# The period of the value comes from the evaluation the figures were copied from.
 _ALERT_FROM = """
 FROM alerts a
 LEFT JOIN units u ON u.code = a.unit
 LEFT JOIN indicators i ON i.code = a.indicator
+LEFT JOIN progress_current p ON p.unit = a.unit AND p.indicator = a.indicator
 """
 
 
@@ -145,6 +159,7 @@ def _alert(r: asyncpg.Record) -> Alert:
         state=State(r["state"]), starts_at=r["starts_at"], ends_at=r["ends_at"], status_since=r["status_since"],
         value=r["value"], expected=r["expected"], target=r["target"], milestone=r["milestone"],
         unit_name=r["unit_name"], indicator_name=r["indicator_name"], pillar=r["pillar"], measure=r["measure"],
+        observed_at=r["observed_at"], cadence=r["cadence"],
     )
 
 
@@ -329,8 +344,10 @@ async def alert_events(conn: asyncpg.Connection, *, unpublished: bool, limit: in
         " CASE WHEN e.state = 'resolved' THEN e.at END AS ends_at, NULL::timestamptz AS status_since,"
         " e.value, e.expected, e.target, e.milestone,"
         " coalesce(u.name_vi, e.unit) AS unit_name, coalesce(i.name_vi, '') AS indicator_name,"
-        " coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure"
+        " coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure,"
+        " p.last_observed_at AS observed_at, coalesce(i.cadence, '') AS cadence"
         " FROM alert_events e LEFT JOIN units u ON u.code = e.unit LEFT JOIN indicators i ON i.code = e.indicator"
+        " LEFT JOIN progress_current p ON p.unit = e.unit AND p.indicator = e.indicator"
         f" WHERE e.{column} IS NULL ORDER BY e.id LIMIT $1",
         limit,
     )

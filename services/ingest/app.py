@@ -31,8 +31,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
+from faststream.exceptions import IncorrectState
 from faststream.nats import NatsBroker
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
@@ -98,6 +100,10 @@ class Metrics:
         self.publish_seconds = Histogram(
             "dx_ingest_publish_seconds", "Time from first publish to last PubAck per request",
             registry=self.registry, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.keys_skipped = Gauge(
+            "dx_ingest_key_entries_skipped", "Entries of the key bucket ingest cannot use (see the log)",
+            registry=self.registry,
         )
 
 
@@ -199,6 +205,7 @@ def create_app(
     catalog = catalog or Catalog.load()
     metrics = Metrics()
     keyring = KeyRing(catalog)
+    metrics.keys_skipped.set_function(lambda: len(keyring.skipped))
     limiter = RateLimiter(settings.rate_limit_per_second)
     skew = timedelta(seconds=settings.future_skew_seconds)
     broker = make_broker(settings, "dx-ingest", log)
@@ -238,7 +245,9 @@ def create_app(
             await task
         await broker.stop()
 
-    app = FastAPI(
+    # /docs and /redoc load their scripts and styles from ingest itself, never from a CDN: agencies
+    # often reach ingest from an intranet without Internet access.
+    app = FastAPIOffline(
         title="dx-monitor ingest",
         version="1.0.0",
         summary="Status reports on Quảng Ninh's digital-transformation targets (NQ 09-NQ/TU)",
@@ -262,6 +271,12 @@ def create_app(
         issues = [Issue("invalid-parameter", e["msg"], ".".join(map(str, e["loc"]))) for e in exc.errors()]
         return problem_response(Problem(422, "invalid-parameter", "Invalid request parameter", issues=issues))
 
+    def connected() -> bool:
+        try:
+            return broker.connection.is_connected
+        except IncorrectState:  # FastStream raises until the first connection succeeds
+            return False
+
     def authenticate(request: Request) -> Authenticated:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -269,6 +284,10 @@ def create_app(
             metrics.auth_failures.labels("missing").inc()
             raise Problem(401, "missing-credentials", "API key required",
                           "send Authorization: Bearer <key>", headers={"WWW-Authenticate": "Bearer"})
+        if not keyring.loaded.is_set():
+            # Without the keys no token can be judged: "invalid" would make a client stop retrying.
+            metrics.auth_failures.labels("keys-not-loaded").inc()
+            raise bus_unavailable(f"API keys are not loaded yet ({bus.status})")
         caller = keyring.verify(token.strip())
         if caller is None:
             metrics.auth_failures.labels("invalid").inc()
@@ -319,7 +338,7 @@ def create_app(
 
     async def publish(events: list[Outgoing]) -> list[bool]:
         """publish stores every event in DX_REPORTS and returns, per event, whether it was a duplicate."""
-        if bus.js is None or not broker.connection or not broker.connection.is_connected:
+        if bus.js is None or not connected():
             raise bus_unavailable("the message bus is not connected")
         started = time.perf_counter()
         try:
@@ -422,9 +441,13 @@ def create_app(
         return {"status": "ok"}
 
     def readiness() -> JSONResponse:
-        connected = bool(broker.connection and broker.connection.is_connected)
-        ready = connected and keyring.loaded.is_set()
-        detail = "ready" if ready else bus.status
+        ready = connected() and keyring.loaded.is_set()
+        if ready:
+            detail = "ready"
+        elif keyring.loaded.is_set():
+            detail = "NATS connection lost; reconnecting"
+        else:
+            detail = bus.status
         return JSONResponse({"ready": ready, "detail": detail}, status_code=200 if ready else 503)
 
     app.state.readiness = readiness

@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from pathlib import Path
 
 import asyncpg
@@ -21,8 +23,9 @@ from compose_model import ComposeModel
 from deploy_support import COMPOSE_FILE, pipeline, services_local, wait_for
 from nats.js.api import ConsumerConfig
 
-from dxmon.bus import connect
+from dxmon.bus import connect, connect_options
 from dxmon.contracts import DEADLETTER_STREAM, KEYS_BUCKET, LEASES_BUCKET, REPORTS_STREAM
+from dxmon.keys import KeyRing, KeyStore
 
 pytestmark = pytest.mark.integration
 
@@ -106,6 +109,20 @@ FORBIDDEN: list = [
     ("alerts", "read-keys", lambda nc, js: _read_key(js), "Publish", f"$JS.API.STREAM.MSG.GET.KV_{KEYS_BUCKET}"),
     ("alerts", "delete-lease-bucket", lambda nc, js: js.delete_key_value(LEASES_BUCKET),
      "Publish", "$JS.API.STREAM.DELETE.KV_dx_leases"),
+    # No user may hear replies meant for another: key entries reach ingest on its inbox.
+    ("alerts", "hear-every-inbox", lambda nc, js: nc.subscribe("_INBOX.>"), "Subscription", "_INBOX.>"),
+    ("alerts", "hear-ingest-inbox", lambda nc, js: nc.subscribe("_INBOX.ingest.>"),
+     "Subscription", "_INBOX.ingest.>"),
+    ("alerts", "hear-default-inboxes", lambda nc, js: nc.subscribe("_INBOX.*.*"), "Subscription", "_INBOX.*.*"),
+    ("alerts", "hear-key-writes", lambda nc, js: nc.subscribe(f"$KV.{KEYS_BUCKET}.>"),
+     "Subscription", f"$KV.{KEYS_BUCKET}.>"),
+    ("alerts", "direct-get-key", lambda nc, js: nc.request(f"$JS.API.DIRECT.GET.KV_{KEYS_BUCKET}.$KV.{KEYS_BUCKET}.k",
+                                                           b"", timeout=1),
+     "Publish", f"$JS.API.DIRECT.GET.KV_{KEYS_BUCKET}.$KV.{KEYS_BUCKET}.k"),
+    ("alerts", "watch-keys", lambda nc, js: _watch_keys(js), "Publish", f"$JS.API.CONSUMER.CREATE.KV_{KEYS_BUCKET}"),
+    ("aggregator", "hear-ingest-inbox", lambda nc, js: nc.subscribe("_INBOX.ingest.>"),
+     "Subscription", "_INBOX.ingest.>"),
+    ("ingest", "hear-alerts-inbox", lambda nc, js: nc.subscribe("_INBOX.alerts.>"), "Subscription", "_INBOX.alerts.>"),
 ]
 
 
@@ -120,8 +137,9 @@ async def test_service_users_are_refused_outside_their_job(secured_nats, user: s
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc))
 
+    # Replies come to the user's own inboxes, as for the services (dxmon.bus.inbox_prefix).
     nc = await nats.connect(secured_nats.url, user=user, password=secured_nats.passwords[user], error_cb=on_error,
-                            max_reconnect_attempts=0)
+                            max_reconnect_attempts=0, inbox_prefix=f"_INBOX.{user}")
     js = nc.jetstream(timeout=1)
     told = lambda: _told(errors, subject)  # noqa: E731
     try:
@@ -155,6 +173,56 @@ async def _has_keys(kv) -> bool:
 
 async def _read_key(js) -> None:
     await (await js.key_value(KEYS_BUCKET)).get("k")
+
+
+async def _watch_keys(js) -> None:
+    watcher = await (await js.key_value(KEYS_BUCKET)).watchall()
+    await watcher.updates(timeout=1)
+
+
+async def test_alerts_user_cannot_hear_the_key_entries_ingest_reads(secured_nats, catalog):
+    """Ingest's key ring follows dx_keys as the ingest user while the alerts user listens on every
+    subject it may, and tries the ones it may not: a key created meanwhile reaches ingest only."""
+    ingest = await connect(secured_nats.settings("ingest"), "dx-ingest")
+    ring = KeyRing(catalog)
+    follow = asyncio.create_task(ring.follow(await ingest.jetstream().key_value(KEYS_BUCKET)))
+    errors: list[str] = []
+    heard: list[bytes] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    async def on_msg(msg) -> None:
+        heard.append(msg.subject.encode() + b" " + msg.data)
+
+    alerts_settings = secured_nats.settings("alerts")
+    alerts = await nats.connect(**{**connect_options(alerts_settings, "dx-alerts"), "error_cb": on_error,
+                                   "max_reconnect_attempts": 0})
+    admin = await connect(secured_nats.settings("admin"), "dxmon-keys")
+    try:
+        for subject in ("_INBOX.>", "_INBOX.ingest.>", "_INBOX.alerts.>", "dx.stored.v1.>", f"$KV.{KEYS_BUCKET}.>"):
+            await alerts.subscribe(subject, cb=on_msg)
+        await asyncio.wait_for(ring.loaded.wait(), 10)
+        key, token = await KeyStore(await admin.jetstream().key_value(KEYS_BUCKET), catalog).create(
+            "Sở Thông tin và Truyền thông", ["QN"])
+        await wait_for(lambda: _verified(ring, token), 10, "ingest's ring to see the new key")
+        await alerts.flush()
+        await asyncio.sleep(0.5)
+        assert not [h for h in heard if key.secret_sha256.encode() in h or key.key_id.encode() in h], heard
+        for refused in ("_INBOX.>", "_INBOX.ingest.>", f"$KV.{KEYS_BUCKET}.>"):
+            await wait_for(lambda r=refused: _told(errors, r), 5, f"the alerts user to be refused {refused}")
+    finally:
+        follow.cancel()
+        with suppress(asyncio.CancelledError):
+            await follow
+        for nc in (alerts, admin, ingest):
+            await nc.close()
+    # Ingest itself needed nothing outside its permissions to follow the bucket.
+    assert not [v for v in secured_nats.violations() if v[0] == "ingest"]
+
+
+async def _verified(ring: KeyRing, token: str) -> bool:
+    return ring.verify(token) is not None
 
 
 async def _told(errors: list[str], subject: str) -> bool:

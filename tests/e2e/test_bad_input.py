@@ -47,6 +47,8 @@ BAD_INPUTS = [
                              ' "value": Infinity}', "headers": {"Content-Type": "application/json"}}, 422,
                  "invalid-number", id="infinity"),
     pytest.param({"json": report(day="2099-01-31")}, 422, "future-observation", id="future-period"),
+    pytest.param({"json": report(day="9999-12-31T10:00:00+07:00")}, 422, "invalid-timestamp", id="far-future-local"),
+    pytest.param({"json": report(day="9999-12-31T00:00:00Z")}, 422, "invalid-timestamp", id="far-future-utc"),
     pytest.param({"json": report(day="2025-09-30T12:00:00")}, 422, "missing-timezone", id="missing-timezone"),
     pytest.param({"json": report(numerator="40")}, 422, "invalid-field", id="wrong-type"),
     pytest.param({"json": report(unit="QN-HALONG", day="2025-09-30")}, 422, "unit-not-valid-on-date",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 
 import httpx
@@ -11,8 +12,11 @@ import nats
 import pytest
 
 from dxmon import devstack
-from dxmon.contracts import REPORTS_STREAM, ReportReceived
-from tests.pipeline import Pipeline, report
+from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, ReportReceived
+from dxmon.keys import ApiKey, hash_secret
+from dxmon.settings import IngestSettings
+from services.ingest.app import create_app
+from tests.pipeline import Pipeline, Served, report
 
 pytestmark = pytest.mark.integration
 
@@ -231,3 +235,92 @@ async def test_event_id_reused_in_one_batch_is_a_duplicate_of_itself(ingest_only
         answer = await client.post("/v1/reports", json=batch)
     assert answer.status_code == 202
     assert [r["status"] for r in answer.json()["results"]] == ["accepted", "duplicate"]
+
+
+async def test_unusable_key_entry_is_skipped_and_revocation_keeps_working(ingest_only: Pipeline, caplog):
+    """A dx_keys entry whose scope names a unit this catalog lacks (renamed, or written by a newer CLI)
+    with descendants used to stop the key watch: revocations were no longer seen, and a new ingest
+    never finished loading keys. Now that entry alone is refused, logged once and counted."""
+    caplog.set_level(logging.ERROR, logger="dxmon.keys")
+    bad_id = "badbadbadbad0001"
+    entry = ApiKey(key_id=bad_id, agency="Sở cũ", units=("QN-SO-DA-DOI-TEN",), with_descendants=True,
+                   secret_sha256=hash_secret("x" * 43), created_at="2026-01-01T00:00:00+00:00")
+    nc = await nats.connect(ingest_only.nats_url)
+    try:
+        await (await nc.jetstream().key_value(KEYS_BUCKET)).put(bad_id, entry.to_json())
+    finally:
+        await nc.close()
+    key_id, token = await ingest_only.create_key("Sở Y tế", ["QN-SO-YTE"])
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=ingest_only.ingest_url, headers=headers) as client:
+        answer = await _post_until(client, 202)
+        await ingest_only.revoke(key_id)
+        answer = await _post_until(client, 401)
+        assert answer.json()["reason"] == "invalid-credentials"
+        ready = await client.get("/readyz")
+        metrics = (await client.get("/metrics")).text
+        refused = await client.post("/v1/reports", json=report(),
+                                    headers={"Authorization": f"Bearer dxk_{bad_id}_{'x' * 43}"})
+    assert ready.status_code == 200
+    assert "dx_ingest_key_entries_skipped 1.0" in metrics
+    assert refused.status_code == 401  # the unusable key itself is refused, not half-accepted
+    logged = [r.getMessage() for r in caplog.records if bad_id in r.getMessage()]
+    assert len(logged) == 1 and "QN-SO-DA-DOI-TEN" in logged[0], logged
+    assert not [r for r in caplog.records if "key watch failed" in r.getMessage()]
+
+    # An ingest started now loads every other key and is ready.
+    fresh = Served(create_app(ingest_only.ingest_settings, ingest_only.catalog), devstack.free_port())
+    await fresh.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{fresh.port}", headers=ingest_only.headers) as client:
+            assert (await client.get("/readyz")).status_code == 200
+            answer = await client.post("/v1/reports", json=report())
+        assert answer.status_code == 202, answer.text
+    finally:
+        await fresh.stop()
+
+
+async def _post_until(client: httpx.AsyncClient, status: int) -> httpx.Response:
+    for _ in range(50):
+        answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-02"))
+        if answer.status_code == status:
+            break
+        await asyncio.sleep(0.1)
+    assert answer.status_code == status, answer.text
+    return answer
+
+
+async def test_valid_key_is_told_to_retry_while_keys_are_not_loaded(tmp_path, catalog):
+    """Ingest started while NATS is unreachable cannot judge any key: 503 + Retry-After (a client
+    told 401 stops retrying), /readyz 503 with the reason; once NATS is up the same key is accepted."""
+    port = devstack.free_port()
+    p = Pipeline(f"nats://127.0.0.1:{port}", "postgresql://unused/never", catalog)
+    p.ingest_settings = IngestSettings(nats_url=p.nats_url)
+    server = devstack.nats_server(tmp_path / "nats", port)
+    await p.start_ingest()
+    try:
+        token = "dxk_0123456789abcdef_" + "A" * 43
+        async with httpx.AsyncClient(base_url=p.ingest_url, timeout=10) as client:
+            answer = await client.post("/v1/reports", json=report(), headers={"Authorization": f"Bearer {token}"})
+            ready = await client.get("/readyz")
+            missing = await client.post("/v1/reports", json=report())
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["retry-after"] == "5"
+            assert answer.json()["reason"] == "bus-unavailable"
+            assert ready.status_code == 503
+            assert ready.json()["ready"] is False and "NATS" in ready.json()["detail"]
+            assert missing.status_code == 401  # no key at all is still the client's mistake
+
+            server.start()
+            await p.setup()  # streams, buckets and a key, as `dxmon migrate` and `dxmon keys create` do
+            for _ in range(100):
+                answer = await client.post("/v1/reports", json=report(), headers=p.headers)
+                if answer.status_code == 202:
+                    break
+                assert answer.status_code == 503, answer.text
+                await asyncio.sleep(0.2)
+            assert answer.status_code == 202, answer.text
+            assert (await client.get("/readyz")).status_code == 200
+    finally:
+        await p.stop()
+        server.stop()

@@ -106,6 +106,8 @@ def test_end_of_local_day_is_just_before_the_next_local_midnight(d: date) -> Non
         pytest.param("2025-09-30T10:00:00+25:00", "invalid-timestamp", id="offset-beyond-24h"),
         pytest.param("9999-12-31", "invalid-timestamp", id="bare-date-out-of-range"),
         pytest.param("9999-12-31T23:00:00-12:00", "invalid-timestamp", id="local-time-out-of-range"),
+        pytest.param("9999-12-31T10:00:00+07:00", "invalid-timestamp", id="last-local-day-has-no-end"),
+        pytest.param("9999-12-31T00:00:00Z", "invalid-timestamp", id="last-local-day-utc"),
         pytest.param("0001-01-01T00:00:00+07:00", "invalid-timestamp", id="utc-out-of-range"),
     ],
 )

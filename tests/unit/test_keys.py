@@ -298,6 +298,30 @@ async def test_malformed_entries_and_delete_markers_are_skipped(catalog: Catalog
         assert ring.verify(f"dxk_{KEY_ID}_{SECRET}") is not None
 
 
+async def test_unusable_entries_are_refused_alone_and_replace_what_they_update(catalog: Catalog) -> None:
+    bucket = FakeBucket()
+    good = api_key()
+    renamed = replace(api_key("1111111111111111", SECRET), units=("QN-DA-DOI-TEN",), with_descendants=True)
+    bucket.record(renamed.key_id, renamed.to_json(), None)
+    # An entry whose id differs from its bucket key: purging the bucket key would not revoke it.
+    bucket.record("2222222222222222", good.to_json(), None)
+    odd = replace(api_key("3333333333333333", SECRET), units=(["QN"],))  # type: ignore[arg-type]
+    bucket.record(odd.key_id, odd.to_json(), None)  # a scope whose "code" is a list
+    bucket.record(good.key_id, good.to_json(), None)
+    ring = KeyRing(catalog)
+    async with following(ring, bucket):
+        assert len(ring) == 1 and ring.verify(f"dxk_{KEY_ID}_{SECRET}") is not None
+        assert ring.verify(f"dxk_1111111111111111_{SECRET}") is None
+        assert set(ring.skipped) == {renamed.key_id, "2222222222222222", odd.key_id}
+        assert "QN-DA-DOI-TEN" in ring.skipped[renamed.key_id]
+        # The good key updated to a scope that cannot be expanded: its old scope must not linger.
+        bucket.record(good.key_id, replace(good, units=("QN-DA-DOI-TEN",), with_descendants=True).to_json(), None)
+        await eventually(lambda: ring.verify(f"dxk_{KEY_ID}_{SECRET}") is None)
+        assert good.key_id in ring.skipped
+        bucket.record(renamed.key_id, b"", "PURGE")  # removing an unusable entry clears it
+        await eventually(lambda: renamed.key_id not in ring.skipped)
+
+
 async def test_ring_scope_includes_descendants_when_asked(catalog: Catalog) -> None:
     bucket = FakeBucket()
     key, token = await KeyStore(bucket, catalog).create(  # type: ignore[arg-type]

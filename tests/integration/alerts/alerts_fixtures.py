@@ -221,6 +221,16 @@ async def subscribe(database_url: str, catalog: Catalog, *subs: tuple[str, str])
         await conn.close()
 
 
+async def silence(database_url: str, catalog: Catalog, unit: str, now: datetime) -> None:
+    """silence mutes every alert of ``unit`` for two hours from ``now``, as `dxmon alerts silence` does."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await admin.add_silence(conn, catalog, unit=unit, indicator=None, duration="2h",
+                                reason="đang rà soát số liệu", created_by="test", now=now)
+    finally:
+        await conn.close()
+
+
 async def fall_behind(database_url: str) -> None:
     """fall_behind: 50% of work files processed online in Q4/2025, against ~61.5% expected on 10/03/2026.
 

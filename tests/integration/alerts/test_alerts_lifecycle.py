@@ -7,7 +7,8 @@ composed as the service composes it. Steps are driven with explicit times (the i
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import re
+from datetime import date, timedelta
 
 import asyncpg
 import pytest
@@ -23,10 +24,16 @@ from alerts_fixtures import (
     fall_behind,
     fast_settings,
     recover,
+    report,
+    seed,
+    silence,
     subscribe,
 )
+from dxmon import words
 from services.alerts import admin
 from services.alerts import repository as repo
+from services.alerts.alert import Kind, NotifyReason, Severity
+from services.alerts.messages import KIND_LABEL, REASON_LABEL, SEVERITY_LABEL
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +50,8 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     assert await cycle(first, T) == 2  # one digest per subscribed recipient of the unit
     [mail] = smtp.to(staff)
     assert mail.subject == "[Chuyển đổi số Quảng Ninh] Chậm tiến độ: Phường Hồng Gai – DG-14"
-    assert "Giá trị hiện tại: 50% | Kỳ vọng theo lộ trình: 61,5% | Mục tiêu: 100% (hạn 31/12/2030)" in mail.body
+    assert (f"{words.CURRENT_VALUE}: 50% (kỳ báo cáo quý IV/2025) | {words.EXPECTED}: 61,5% | {words.TARGET}: 100%"
+            " (thời hạn 31/12/2030)" in mail.body)
     assert "http://grafana.test/d/dx-unit-detail?var-unit=QN-P-HONGGAI" in mail.body
     [hook] = receiver.bodies("/hook")
     assert hook["status"] == "firing" and hook["reason"] == "first notification"
@@ -68,8 +76,13 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     assert len(mails) == 2
     assert mails[1].subject == "[Chuyển đổi số Quảng Ninh] Đã khắc phục: Phường Hồng Gai – DG-14"
     assert "Đã khắc phục lúc 10:00 12/03/2026, sau 2 ngày." in mails[1].body
+    # The resolution carries the corrected figures that resolved it (95 %), not the stale 50 %.
+    assert f"{words.CURRENT_VALUE}: 95% (kỳ báo cáo quý IV/2025) | {words.EXPECTED}: 61,6%" in mails[1].body
     hooks = receiver.bodies("/hook")
     assert len(hooks) == 2 and hooks[1]["status"] == "resolved" and hooks[1]["reason"] == "resolved"
+    [resolved] = hooks[1]["alerts"]
+    assert (resolved["value"], round(resolved["expected"], 1), resolved["target"]) == (95.0, 61.6, 100.0)
+    assert resolved["period"] == "quý IV/2025"
     assert smtp.to(other_staff) == []
 
     # The state changes went out on DX_ALERTS, once each, in order.
@@ -79,6 +92,7 @@ async def test_behind_then_recovered_once_each_across_a_restart(
         ("dx.alerts.v1.behind.QN-P-HONGGAI", "resolved"),
     ]
     assert events[0]["unit_name"] == "Phường Hồng Gai" and events[0]["value"] == 50.0
+    assert events[1]["value"] == 95.0 and events[1]["target"] == 100.0
 
     # Every attempt is on record.
     conn = await asyncpg.connect(database_url)
@@ -87,6 +101,7 @@ async def test_behind_then_recovered_once_each_across_a_restart(
         assert {r["outcome"]: r["n"] for r in outcomes} == {"delivered": 4}
         [alert] = await repo.list_alerts(conn, back)
         assert alert["state"] == "resolved" and alert["kind"] == "behind"
+        assert (alert["value"], round(alert["expected"], 1)) == (95.0, 61.6)  # what `dxmon alerts list` shows
     finally:
         await conn.close()
 
@@ -107,12 +122,7 @@ async def test_silenced_alert_sends_nothing_until_the_silence_ends(
     staff = "can.bo@honggai.example.vn"
     await subscribe(database_url, catalog, (UNIT, smtp.url(staff)))
     await fall_behind(database_url)
-    conn = await asyncpg.connect(database_url)
-    try:
-        await admin.add_silence(conn, catalog, unit=UNIT, indicator=None, duration="2h",
-                                reason="đang rà soát số liệu", created_by="test", now=T)
-    finally:
-        await conn.close()
+    await silence(database_url, catalog, UNIT, T)
     engine = await make_engine(fast_settings(database_url, bus), Clock(T))
     assert await cycle(engine, T) == 0
     assert await cycle(engine, T + timedelta(hours=1)) == 0
@@ -209,8 +219,45 @@ async def test_a_unit_behind_too_long_is_escalated_to_its_parent(
     assert await cycle(engine, T + timedelta(days=2)) == 0
     assert await cycle(engine, T + timedelta(days=3)) == 1  # three days behind: the province hears of it
     [mail] = smtp.to(province)
-    assert "Báo cáo vượt cấp" in mail.body and "Phường Hồng Gai (QN-P-HONGGAI)" in mail.body
+    assert "Chuyển cấp trên theo dõi: chưa khắc phục sau 3 ngày." in mail.body
+    assert "Phường Hồng Gai (QN-P-HONGGAI)" in mail.body
+    assert f"{words.CURRENT_VALUE}: 50% (kỳ báo cáo quý IV/2025) | {words.EXPECTED}: 61,6%" in mail.body  # same data
     assert len(smtp.to(staff)) == 1
     await recover(database_url, T + timedelta(days=4))
     assert await cycle(engine, T + timedelta(days=4), units=[UNIT]) == 2  # the resolution goes to both
     assert [len(smtp.to(staff)), len(smtp.to(province))] == [2, 2]
+
+
+async def test_a_province_digest_details_20_items_news_and_severity_first_over_real_mail(
+    database_url, bus, catalog, smtp, make_engine
+) -> None:
+    """The issue's digest, over a real SMTP server: many new alerts reach one province-wide recipient."""
+    communes = sorted(u.code for u in catalog.units.values()
+                      if u.level.value == "commune" and u.valid_to is None and u.valid_from <= date(2026, 1, 1))[:30]
+    await seed(database_url, [report(c, INDICATOR, date(2026, 2, 28), numerator=50, denominator=100) for c in communes]
+               + [report("QN-SO-TUPHAP", "DG-03", date(2023, 11, 30), numerator=40, denominator=100)], T)
+    province = "van.phong@quangninh.example.vn"
+    conn = await asyncpg.connect(database_url)
+    try:
+        await admin.add_subscription(conn, catalog, unit="QN", with_descendants=True, pillars=[],
+                                     min_severity="warning", channel=smtp.url(province))
+    finally:
+        await conn.close()
+    engine = await make_engine(fast_settings(database_url, bus), Clock(T))
+    assert await cycle(engine, T) == 1
+    [mail] = smtp.to(province)
+    new = REASON_LABEL[NotifyReason.FIRST_NOTIFICATION]
+    assert mail.subject == "[Chuyển đổi số Quảng Ninh] 31 chỉ tiêu: 31 mới – 31 đơn vị"
+    lines = mail.body.splitlines()
+    detailed = [line for line in lines if line.startswith("  • [")]
+    assert len(detailed) == 20 and all(line.startswith(f"  • [{new}]") for line in detailed)
+    # The critical one comes first, and its problem began at the 2023 deadline, not when we looked.
+    assert detailed[0] == f"  • [{new}] {KIND_LABEL[Kind.MISSED]} — DG-03 Tỷ lệ hồ sơ trực tuyến"
+    assert f"Mức độ: {SEVERITY_LABEL[Severity.CRITICAL]}. Tình trạng kéo dài 799 ngày (từ 31/12/2023)." in mail.body
+    assert f"{words.CURRENT_VALUE}: 40% (kỳ báo cáo tháng 11/2023)" in mail.body
+    assert "Tình trạng kéo dài dưới 1 giờ (từ 10/03/2026)." in mail.body  # the others began when first found
+    assert f"Còn 11 chỉ tiêu khác (11 {new.lower()}):" in mail.body
+    rest = lines[lines.index(f"Còn 11 chỉ tiêu khác (11 {new.lower()}):") + 1:]
+    counted = [re.fullmatch(rf"  • .+ \(QN-[A-Z0-9-]+\): (\d+) {new.lower()}", line) for line in rest]
+    assert sum(int(m.group(1)) for m in counted if m) == 11  # the rest, counted per unit and notice
+    assert "http://grafana.test/d/dx-alerts" in mail.body

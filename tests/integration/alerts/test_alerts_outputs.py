@@ -7,7 +7,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from alerts_fixtures import INDICATOR, UNIT, Clock, T, cycle, fall_behind, fast_settings, recover, wait_for
+from alerts_fixtures import (
+    INDICATOR, UNIT, Clock, T, cycle, fall_behind, fast_settings, recover, silence, wait_for,
+)
+from dxmon import words
 
 pytestmark = pytest.mark.integration
 
@@ -18,13 +21,19 @@ async def test_grafana_annotation_per_state_change(database_url, bus, receiver, 
     engine = await make_engine(settings, Clock(T))
     await cycle(engine, T)
     await cycle(engine, T + timedelta(minutes=5))  # nothing changed: no second annotation
-    [req] = [r for r in receiver.requests if r.path == "/api/annotations"]
+    back = T + timedelta(days=1)
+    await recover(database_url, back)
+    await cycle(engine, back, units=[UNIT])
+    [req, resolved] = [r for r in receiver.requests if r.path == "/api/annotations"]
     assert req.headers["Authorization"] == "Bearer glsa_test_token"
     body = req.body
     assert body["time"] == int(T.timestamp() * 1000)
     assert set(body["tags"]) == {"dx-monitor", "alert", "firing", "behind", UNIT, INDICATOR}
     assert body["text"].startswith("Chậm tiến độ: Phường Hồng Gai (QN-P-HONGGAI) – DG-14")
-    assert "Giá trị 50%" in body["text"]
+    assert f"{words.CURRENT_VALUE}: 50%" in body["text"]
+    # The resolution's annotation carries the figures that resolved it.
+    assert resolved.body["time"] == int(back.timestamp() * 1000) and "resolved" in resolved.body["tags"]
+    assert f"{words.CURRENT_VALUE}: 95% (kỳ báo cáo quý IV/2025)" in resolved.body["text"]
 
 
 async def test_grafana_down_is_retried_later(database_url, bus, receiver, make_engine) -> None:
@@ -55,10 +64,32 @@ async def test_alertmanager_gets_firing_alerts_again_and_again_then_the_resoluti
         await recover(database_url, clock())
         engine.scheduler.request([UNIT])
 
-        def resolved() -> bool:
-            return any(datetime.fromisoformat(a["endsAt"]) <= clock() for body in posts() for a in body)
+        def resolved() -> list:
+            """resolved: alerts posted with an end already past on arrival (not firing ones expired since)."""
+            return [a for r in receiver.requests if r.path == "/api/v2/alerts" for a in r.body
+                    if datetime.fromisoformat(a["endsAt"]) <= clock.base + timedelta(seconds=r.at - clock.started)]
 
         await wait_for(resolved, 10, "the resolution")
+        assert resolved()[0]["annotations"]["description"].startswith(f"{words.CURRENT_VALUE}: 95%")
     finally:
         engine.scheduler.stop()
         await run
+
+
+async def test_muted_alerts_are_held_back_when_alertmanager_silences_cannot_be_set(
+    database_url, bus, catalog, receiver, make_engine
+) -> None:
+    """The receiver has no silences API (GET answers 501): a silenced alert must not reach Alertmanager."""
+    await fall_behind(database_url)
+    await silence(database_url, catalog, UNIT, T)
+    settings = fast_settings(database_url, bus, alertmanager_url=receiver.url, alertmanager_resend_seconds=0.3)
+    engine = await make_engine(settings, Clock(T))
+    run = asyncio.create_task(engine.scheduler.run())
+    failed = lambda: engine.metrics.registry.get_sample_value(  # noqa: E731
+        "dx_alerts_alertmanager_posts_total", {"outcome": "failed"}) or 0
+    try:
+        await wait_for(lambda: failed() >= 3, 10, "three attempts to set the silences")
+    finally:
+        engine.scheduler.stop()
+        await run
+    assert receiver.bodies("/api/v2/alerts") == []

@@ -1,0 +1,50 @@
+"""scripts/dev.sh installs only what running the stack needs; scripts/test.sh adds the test tools.
+
+The scripts run in a copy of the repository whose .venv holds stand-ins that record how they were
+called, so nothing is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORD = 'echo "$(basename "$0") $*" >> "$(dirname "$0")/../calls"\n'
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "scripts", tmp_path / "scripts")
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    for tool in ("python", "uv", "dxmon", "pytest"):
+        (bin_dir / tool).write_text("#!/bin/sh\n" + RECORD)
+        (bin_dir / tool).chmod(0o755)
+    return tmp_path
+
+
+def run(repo: Path, script: str, **env: str) -> list[str]:
+    # A database URL stands for "PostgreSQL is there", so the embedded wheel is never added here.
+    environ = {k: v for k, v in os.environ.items() if k != "DX_EXTRAS"} | {"DX_TEST_DATABASE_URL": "postgresql://x"}
+    subprocess.run(["bash", str(repo / "scripts" / script)], env=environ | env, check=True, capture_output=True,
+                   timeout=60)
+    return (repo / ".venv" / "calls").read_text().splitlines()
+
+
+def test_dev_installs_no_test_tools(repo: Path):
+    calls = run(repo, "dev.sh")
+    assert calls == ["uv pip install --python .venv/bin/python -q -e .", "dxmon dev"]
+
+
+def test_test_installs_the_test_tools(repo: Path):
+    calls = run(repo, "test.sh")
+    assert calls[0] == "uv pip install --python .venv/bin/python -q -e .[test]"
+
+
+def test_extras_can_be_chosen(repo: Path):
+    assert run(repo, "dev.sh", DX_EXTRAS="test")[0].endswith("-e .[test]")
