@@ -52,8 +52,8 @@ AS_OF = datetime(2026, 2, 10, 5, 0, tzinfo=timezone.utc)  # 12:00 in Hạ Long
 MONTHS = [date(2025, m, 1) for m in range(2, 13)] + [date(2026, 1, 1)]  # a year of monthly periods
 CEASED = date(2025, 6, 30)
 
-PV_COLUMNS = ["unit", "indicator", "observed_at", "value", "numerator", "denominator", "event_id",
-              "received_at", "reports", "first_received_at"]
+PV_COLUMNS = ["unit", "indicator", "category", "period_start", "period_end", "observed_at", "value", "numerator",
+              "denominator", "event_id", "received_at", "reports", "first_received_at"]
 
 
 def synthetic_catalog(n_units: int, n_indicators: int, rng: random.Random) -> Catalog:
@@ -149,13 +149,13 @@ async def seed(conn: asyncpg.Connection, catalog: Catalog, rng: random.Random) -
                 months = ceased_months if unit.valid_to == CEASED else unit_months(unit)
                 if behaviour < 0.10:
                     months = months[:-3]  # stopped reporting: overdue
-                ends = [month_ends[m] for m in months]
+                ends = [(m, month_ends[m]) for m in months]
                 for ind in indicators:
                     goal = ind.target.milestones[0].value
                     level = goal * (0.5 + 0.6 * draw())
                     step = goal * (-0.01 + 0.05 * draw())
                     measure = ind.measure
-                    for k, observed in enumerate(ends):
+                    for k, (period_start, observed) in enumerate(ends):
                         v = level + step * k
                         num = den = None
                         if measure is Measure.RATIO:
@@ -172,19 +172,19 @@ async def seed(conn: asyncpg.Connection, catalog: Catalog, rng: random.Random) -
                             counter += 1
                             event = uuid.UUID(int=counter)
                             reports.append((observed, event, unit.code, ind.code, None if num is not None else v,
-                                            num, den, None, "bench", "bench", "bench", arrival, 1))
+                                            num, den, None, "bench", "bench", "bench", arrival, 1,
+                                            "", period_start, None))
                         # The last report of the period is the one in force (same value: a resubmission).
-                        values.append((unit.code, ind.code, observed, v, num, den, event, arrivals[-1], len(arrivals),
-                                       arrivals[0]))
+                        values.append((unit.code, ind.code, "", period_start, month_end(period_start), observed, v,
+                                       num, den, event, arrivals[-1], len(arrivals), arrivals[0]))
                 progress.advance(task)
             await conn.copy_records_to_table("reports", records=reports, columns=REPORT_COLUMNS)
             await conn.copy_records_to_table("period_values", records=values, columns=PV_COLUMNS)
             rows += len(values)
         progress.update(task, description="deriving latest_values")
         await conn.execute(
-            "INSERT INTO latest_values (unit, indicator, observed_at, value, numerator, denominator, event_id, "
-            "received_at) SELECT DISTINCT ON (unit, indicator) unit, indicator, observed_at, value, numerator, "
-            "denominator, event_id, received_at FROM period_values ORDER BY unit, indicator, observed_at DESC"
+            "INSERT INTO latest_values SELECT DISTINCT ON (unit, indicator, category) * FROM period_values "
+            "ORDER BY unit, indicator, category, period_start DESC"
         )
         await conn.execute("VACUUM ANALYZE")
     return rows

@@ -133,7 +133,9 @@ async def raw_copy_limit(database_url: str, n: int, rounds: int = 3) -> float:
     await conn.execute("DROP TABLE IF EXISTS bench_reports; CREATE TABLE bench_reports (LIKE reports INCLUDING ALL)")
     best = 0.0
     for _ in range(rounds):
-        records = [report_record(ReportReceived(**r, received_at=datetime.now(UTC), agency="bench", key_id="0" * 16))
+        catalog = Catalog.load()
+        records = [report_record(ReportReceived(**r, received_at=datetime.now(UTC), agency="bench", key_id="0" * 16),
+                                 catalog)[:len(REPORT_COLUMNS)]
                    for r in make_reports(n)]
         started = time.perf_counter()
         async with conn.transaction():

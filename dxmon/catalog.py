@@ -24,6 +24,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from dxmon.contracts import CATEGORY_PATTERN as CONTRACT_CATEGORY_PATTERN
+from dxmon.periods import ReportingPeriod, ReportingWindow, period_of
+
 SCHEMA = "dx-catalog/1"
 INDICATORS_FILE = "indicators.yaml"
 UNITS_FILE = "units.yaml"
@@ -31,6 +34,7 @@ TARGET_SETS_FILE = "target_sets.yaml"
 # The set of the programme's own targets (indicators.yaml `target:` entries without a `target_set`).
 PROGRAMME_SET = "NQ09"
 CODE_PATTERN = re.compile(r"^[A-Z0-9_-]+$")
+CATEGORY_PATTERN = re.compile(CONTRACT_CATEGORY_PATTERN)  # lowercase, unlike codes
 
 
 # ───────────────────────────── public model ─────────────────────────────
@@ -171,6 +175,33 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Category:
+    """Category: one part an indicator is disaggregated into (e.g. DG-01 by competence level)."""
+
+    code: str
+    name_vi: str
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Observation: a documentary figure from the research (``reference_observations``).
+
+    Only those with a ``category`` (or on an indicator without categories) and a unit can be loaded as
+    reports (``dxmon catalog load-observations``); the others describe a level or the whole country.
+    """
+
+    period_end: date
+    source: tuple[str, ...]
+    unit: str | None
+    level: Level | None
+    category: str | None
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    scope: str | None
+
+
+@dataclass(frozen=True)
 class Indicator:
     """Indicator: one measurable thing units report.
 
@@ -197,6 +228,12 @@ class Indicator:
     targets: tuple[Target, ...] = ()
     all_targets: tuple[Target, ...] = ()
     measured_on: MeasuredOn = MeasuredOn.UNIT
+    categories: tuple[Category, ...] = ()
+    observations: tuple[Observation, ...] = ()
+
+    def category(self, code: str) -> Category | None:
+        """category returns the category ``code`` of this indicator, or None when it has none such."""
+        return next((c for c in self.categories if c.code == code), None)
 
     def target_for(self, level: Level) -> Target | None:
         """target_for returns the programme's target for ``level`` (NQ 09 to 2025, then its 2030 orientation), or None."""
@@ -282,6 +319,7 @@ class Catalog:
     indicators: Mapping[str, Indicator]
     units: Mapping[str, Unit]
     target_sets: Mapping[str, TargetSet] = field(default_factory=dict)
+    reporting_window: ReportingWindow = ReportingWindow.CALENDAR
     _children: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)
     _predecessors: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)
 
@@ -314,6 +352,10 @@ class Catalog:
         if problems or catalog is None:
             raise CatalogError(problems)
         return catalog
+
+    def period_of(self, indicator: str, instant: datetime | date) -> ReportingPeriod:
+        """period_of is the reporting period of ``indicator``'s cadence (and the programme's window) holding ``instant``."""
+        return period_of(instant, self.indicators[indicator].cadence.period, self.reporting_window)
 
     def _unit(self, code: str) -> Unit:
         try:
@@ -607,12 +649,22 @@ class _TargetSetIn(_Model):
 
 
 class _ObservationIn(BaseModel):
-    # Documentary figures from the research: free-form, but dates, sources and units are still checked.
+    # Documentary figures from the research: free-form, but dates, sources, units and figures are still checked.
     model_config = ConfigDict(extra="allow", frozen=True)
     period_end: IsoDate
     source: SourceKeys
     unit: str | None = None
     level: Level | None = None
+    category: str | None = None
+    scope: str | None = None
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    numerator: Annotated[float, Field(allow_inf_nan=False, ge=0)] | None = None
+    denominator: Annotated[float, Field(allow_inf_nan=False, gt=0)] | None = None
+
+
+class _CategoryIn(_Model):
+    code: str
+    name_vi: Text
 
 
 class _IndicatorIn(_Model):
@@ -633,6 +685,7 @@ class _IndicatorIn(_Model):
     part_of: str | None = None
     note: str | None = None
     target: Annotated[list[_TargetIn], BeforeValidator(_wrap_target)] = []
+    categories: list[_CategoryIn] = []
     reference_observations: list[_ObservationIn] = []
 
 
@@ -643,6 +696,8 @@ class _ProgrammeIn(_Model):
     counts: dict[str, Any]
     review_2024_03_19: dict[str, Any] | None = None
     implementing_documents: list[dict[str, Any]] = []
+    # Nghị định 09/2019's window (15th → 14th) or calendar periods; see dxmon/periods.py.
+    reporting_window: ReportingWindow = ReportingWindow.CALENDAR
     note: str | None = None
 
 
@@ -948,10 +1003,28 @@ def _check_indicators(items: list[_Item], unit_codes: set[str] | None, out: _Col
             for t_index, target in enumerate(ind.target):
                 if target.applies_to is None:
                     out.add(item.line("target", t_index), f"{label}: with several targets each needs its own applies_to")
+        _check_categories(item, out)
         if unit_codes is not None:
             for index, obs in enumerate(ind.reference_observations):
                 if obs.unit is not None and obs.unit not in unit_codes:
                     out.add(item.line("reference_observations", index), f"{label}: observation unit {obs.unit!r} is not a known unit")
+
+
+def _check_categories(item: _Item, out: _Collector) -> None:
+    ind: _IndicatorIn = item.model
+    label = f"indicator {ind.code}"
+    codes = [c.code for c in ind.categories]
+    if codes and ind.measure not in (Measure.RATIO, Measure.COUNT):
+        # A total sums its categories: parts of ratios, or counts; a percentage or rank cannot be summed.
+        out.add(item.line("categories"), f"{label}: only ratio and count indicators can have categories")
+    for index, code in enumerate(codes):
+        if not CATEGORY_PATTERN.match(code):
+            out.add(item.line("categories", index), f"{label}: category code {code!r} must match {CATEGORY_PATTERN.pattern}")
+        if codes.index(code) != index:
+            out.add(item.line("categories", index), f"{label}: category {code!r} is listed twice")
+    for index, obs in enumerate(ind.reference_observations):
+        if obs.category is not None and obs.category not in codes:
+            out.add(item.line("reference_observations", index), f"{label}: observation category {obs.category!r} is not one of its categories")
 
 
 _MEASURED_ON_WORDS: Mapping[MeasuredOn, str] = MappingProxyType({
@@ -1134,13 +1207,16 @@ def _load(directory: Path | None) -> tuple[Catalog | None, list[Problem]]:
 
     ind_out = _Collector(directory / INDICATORS_FILE, problems)
     ind_items: list[_Item] = []
+    window = ReportingWindow.CALENDAR
     ind_doc = _read(directory / INDICATORS_FILE, ind_out)
     if ind_doc is not None:
         allowed = {"schema", "programme", "sources", "indicators"}
         sources, raw_indicators = _header(ind_doc, ind_out, "indicators", allowed)
         programme = ind_doc.get("programme")
         if isinstance(programme, _Located):
-            _validate_items([programme], _ProgrammeIn, "programme", ind_out, programme.line)
+            programme_items = _validate_items([programme], _ProgrammeIn, "programme", ind_out, programme.line)
+            if programme_items:
+                window = programme_items[0].model.reporting_window
         elif "programme" in ind_doc:
             ind_out.add(ind_doc.key_lines["programme"], "programme must be a mapping")
         ind_items = _validate_items(raw_indicators, _IndicatorIn, "indicator", ind_out, ind_doc.key_lines.get("indicators", 1))
@@ -1177,7 +1253,7 @@ def _load(directory: Path | None) -> tuple[Catalog | None, list[Problem]]:
         item.model.code: _build_indicator(item.model, set_targets.get(item.model.code, []), target_sets)
         for item in ind_items
     }
-    return Catalog(indicators=indicators, units=units, target_sets=target_sets), []
+    return Catalog(indicators=indicators, units=units, target_sets=target_sets, reporting_window=window), []
 
 
 def _build_target_set(ts: _TargetSetIn) -> TargetSet:
@@ -1280,6 +1356,12 @@ def _build_indicator(ind: _IndicatorIn, set_targets: list[Target], target_sets: 
         targets=programme,
         all_targets=tuple(every),
         measured_on=ind.measured_on,
+        categories=tuple(Category(code=c.code, name_vi=c.name_vi) for c in ind.categories),
+        observations=tuple(
+            Observation(period_end=o.period_end, source=o.source, unit=o.unit, level=o.level, category=o.category,
+                        value=o.value, numerator=o.numerator, denominator=o.denominator, scope=o.scope)
+            for o in ind.reference_observations
+        ),
     )
 
 

@@ -7,6 +7,7 @@ A report is one measurement of one indicator for one unit for one period. Shape 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from pydantic_core import PydanticCustomError
 SCHEMA_VERSION = 1
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 CODE_PATTERN = r"^[A-Z0-9_-]{1,64}$"
+CATEGORY_PATTERN = r"^[a-z0-9_]{1,32}$"
 
 REPORTS_STREAM = "DX_REPORTS"
 REPORTS_SUBJECTS = "dx.reports.v1.>"
@@ -38,6 +40,19 @@ def report_subject(unit: str, indicator: str) -> str:
 def stored_subject(unit: str) -> str:
     """stored_subject is published (core NATS) after a unit's reports are committed."""
     return f"dx.stored.v1.{unit}"
+
+
+def message_id(agency: str, report: ReportIn) -> str:
+    """message_id is a report's ``Nats-Msg-Id``: JetStream's deduplication is per agency, event id and content.
+
+    The same report resent by its agency within the stream's duplicate window is answered
+    "duplicate"; the same event id from another agency is another report; the same id with other
+    content reaches the aggregator, which refuses it (dead letter ``event-id-reused``).
+    """
+    content = (agency, report.unit, report.indicator, report.category or "", report.observed_at.timestamp(),
+               report.value, report.numerator, report.denominator, report.note, report.source)
+    digest = hashlib.sha256(repr(content).encode()).hexdigest()[:32]
+    return f"{report.event_id}:{digest}"
 
 
 def deadletter_subject(reason: str) -> str:
@@ -114,7 +129,14 @@ class ReportIn(BaseModel):
         description="Moment the value describes (ISO 8601 with offset; a bare date = that day's end in Asia/Ho_Chi_Minh)",
         examples=["2025-09-30T23:59:59+07:00", "2025-09-30"],
     )
-    value: Number | None = Field(None, description="The measured value (non-ratio indicators)")
+    category: Annotated[str, Strict(), Field(pattern=CATEGORY_PATTERN)] | None = Field(
+        None, description="The indicator's category, required for an indicator that has categories "
+        "(GET /v1/catalog/indicators lists them), refused for the others", examples=["province"],
+    )
+    value: Number | None = Field(
+        None, description="The measured value; for a ratio indicator, a published percentage (0–100) "
+        "when the source gives no counts",
+    )
     numerator: Number | None = Field(None, description="Ratio indicators: the part (e.g. 628)")
     denominator: Number | None = Field(None, description="Ratio indicators: the whole (e.g. 1000)")
     note: Annotated[str, Strict(), Field(max_length=2000), AfterValidator(_storable_text)] | None = Field(

@@ -143,18 +143,22 @@ def generate(catalog: Catalog, start: date, end: date, seed: int = 1) -> list[Si
         reported = [i for i in sorted(catalog.indicators.values(), key=lambda i: i.code) if unit.level in i.applies_to]
         lag = lagging(unit, reported, profile, seed, end)
         for indicator in reported:
+            # An indicator with categories is reported once per category; its total is their sum.
+            categories = [{"category": c.code} for c in indicator.categories] or [{}]
             for d in period_ends(start, end, indicator.cadence.period):
                 if not unit.active_on(d) or (profile == "silent" and d >= silent_from):
                     continue
-                body = {
-                    "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                    "unit": unit.code,
-                    "indicator": indicator.code,
-                    "observed_at": d.isoformat(),
-                    "source": "dxmon-simulate",
-                    **_value(indicator, unit, d, max(start, unit.valid_from), indicator.code in lag, rng),
-                }
-                out.append(SimulatedReport(unit.code, indicator.code, d, body))
+                for category in categories:
+                    body = {
+                        "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                        "unit": unit.code,
+                        "indicator": indicator.code,
+                        **category,
+                        "observed_at": d.isoformat(),
+                        "source": "dxmon-simulate",
+                        **_value(indicator, unit, d, max(start, unit.valid_from), indicator.code in lag, rng),
+                    }
+                    out.append(SimulatedReport(unit.code, indicator.code, d, body))
     return out
 
 

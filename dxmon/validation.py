@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
-from dxmon.catalog import Catalog, Level, Measure
+from dxmon.catalog import Catalog, Indicator, Level, Measure
 from dxmon.contracts import LOCAL_TZ, ReportIn, end_of_local_day
 from dxmon.problems import Issue
 
@@ -57,8 +57,24 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
             )
         )
     if indicator is not None:
+        issues.extend(check_category(report, indicator))
         issues.extend(_check_measure(report, indicator.measure))
     return issues
+
+
+def check_category(report: ReportIn, indicator: Indicator) -> list[Issue]:
+    """check_category: an indicator with categories needs one of them; any other indicator takes none."""
+    codes = [c.code for c in indicator.categories]
+    if report.category is None:
+        if codes:
+            return [Issue("category-required",
+                          f"indicator {indicator.code} is reported by category: one of {', '.join(codes)}", "category")]
+        return []
+    if report.category not in codes:
+        allowed = f"one of {', '.join(codes)}" if codes else "none (it has no categories)"
+        return [Issue("unknown-category",
+                      f"indicator {indicator.code} has no category {report.category!r}; allowed: {allowed}", "category")]
+    return []
 
 
 def _units_on(
@@ -95,10 +111,17 @@ def _check_measure(report: ReportIn, measure: Measure) -> list[Issue]:
     if huge:
         return [Issue("value-out-of-range", f"{name} is larger than {MAX_MAGNITUDE:g}", name) for name in huge]
     if measure is Measure.RATIO:
-        if num is None or den is None:
-            return [Issue("ratio-needs-parts", "ratio indicators need both numerator and denominator", "numerator")]
         if value is not None:
-            return [Issue("value-with-parts", "send numerator and denominator, not value, for a ratio", "value")]
+            if num is not None or den is not None:
+                return [Issue("value-with-parts", "send numerator and denominator, or only a published percentage "
+                              "as value, not both", "value")]
+            # A published percentage without counts (the source gives none): stored as percent-only.
+            if not 0 <= value <= 100:
+                return [Issue("value-out-of-range", f"a percentage must be within 0..100, got {value:g}", "value")]
+            return []
+        if num is None or den is None:
+            return [Issue("ratio-needs-parts", "ratio indicators need both numerator and denominator "
+                          "(or, when the source publishes no counts, the percentage as value)", "numerator")]
         issues = []
         if num < 0 or den < 0:
             issues.append(Issue("negative-value", "numerator and denominator cannot be negative", "numerator"))

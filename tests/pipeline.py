@@ -142,6 +142,11 @@ class Pipeline:
         finally:
             await conn.close()
 
+    async def fetchrow_dict(self, sql: str, *args: Any) -> dict[str, Any] | None:
+        rows = await self.fetch(sql, *args)
+        assert len(rows) <= 1, f"{len(rows)} rows"
+        return dict(rows[0]) if rows else None
+
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(self.database_url)
         try:

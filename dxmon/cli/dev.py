@@ -139,11 +139,11 @@ async def summary(database_url: str) -> dict:
     try:
         out = {
             "reports": await conn.fetchval("SELECT count(*) FROM reports"),
-            "periods": await conn.fetchval("SELECT count(*) FROM period_values"),
+            "periods": await conn.fetchval("SELECT count(*) FROM period_values WHERE category = ''"),
             "dead_letters": await conn.fetchval("SELECT count(*) FROM dead_letters"),
             "by_level": await conn.fetch(
                 "SELECT u.level, count(DISTINCT r.unit) AS units, count(*) AS reports "
-                "FROM latest_values r JOIN units u ON u.code = r.unit GROUP BY u.level ORDER BY u.level"
+                "FROM latest_values r JOIN units u ON u.code = r.unit WHERE r.category = '' GROUP BY u.level ORDER BY u.level"
             ),
             "lag": await conn.fetchrow(
                 "SELECT sum(stored) AS stored, sum(lag_ms_sum) / nullif(sum(stored), 0) AS avg_ms, "

@@ -1,8 +1,9 @@
-"""Setup commands: ``migrate`` (database + NATS topology + catalog) and ``catalog check|sync``."""
+"""Setup commands: ``migrate`` (database + NATS topology + catalog) and ``catalog check|sync|load-observations``."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -102,6 +103,49 @@ def register(cli) -> None:
 
         counts = asyncio.run(run())
         console.print("catalog synced: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+
+    @catalog_app.command("load-observations")
+    def catalog_load_observations() -> None:
+        """Send the catalog's seed figures (reference_observations with a category) as reports through DX_REPORTS.
+
+        Idempotent: event ids come from the content, so a second run stores nothing twice. Needs a NATS
+        user allowed to publish on dx.reports.v1.> (DX_NATS_URL, DX_NATS_USER/PASSWORD).
+        """
+        from dxmon.observations import seed_reports
+        from services.alerts.messages import format_number
+
+        catalog = _load_catalog()
+        seeds = seed_reports(catalog)
+        refused = [(s, i) for s in seeds for i in s.issues]
+        for seed, issue in refused:
+            console.print(f"[red]bị từ chối:[/red] {seed.report.indicator} {seed.report.unit} "
+                          f"{seed.report.category}: {issue.reason} — {issue.message}")
+        if refused:
+            raise typer.Exit(1)
+        try:
+            duplicates = asyncio.run(load_observations(NatsSettings(), [s.report for s in seeds]))
+        except Exception as exc:  # noqa: BLE001 - report any NATS failure plainly
+            console.print(f"[red]error:[/red] NATS at DX_NATS_URL: {type(exc).__name__}: {exc}")
+            raise typer.Exit(1) from None
+        for seed, duplicate in zip(seeds, duplicates, strict=True):
+            r = seed.report
+            period = catalog.period_of(r.indicator, r.observed_at)
+            figure = (f"{format_number(r.numerator)}/{format_number(r.denominator)}" if r.numerator is not None
+                      else f"{format_number(r.value)} %")
+            state = "đã có (trùng)" if duplicate else "đã gửi"
+            typer.echo(f"{r.indicator} {r.unit} {r.category} {period.label_vi}: {figure} — {state}")
+        console.print(f"{len(seeds) - sum(duplicates)} báo cáo đã gửi, {sum(duplicates)} trùng")
+
+
+async def load_observations(settings: NatsSettings, reports: list) -> list[bool]:
+    """load_observations publishes the catalog's seed reports to DX_REPORTS (see dxmon/observations.py)."""
+    from dxmon.observations import publish_seeds
+
+    nc = await connect(settings, "dxmon-load-observations")
+    try:
+        return await publish_seeds(nc.jetstream(), reports, datetime.now(UTC))
+    finally:
+        await nc.close()
 
 
 def _load_catalog() -> Catalog:

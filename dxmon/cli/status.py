@@ -83,44 +83,94 @@ def unit_or_exit(catalog: Catalog, code: str) -> Unit:
 
 
 @dataclass(frozen=True)
+class Report:
+    """Report: one stored report of the unit, in stream order (``seq``), as history."""
+
+    observed_at: datetime
+    received_at: datetime
+    category: str
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    seq: int
+
+    @property
+    def percent(self) -> float | None:
+        if self.value is not None:
+            return self.value
+        return 100 * self.numerator / self.denominator if self.numerator is not None and self.denominator else None
+
+
+@dataclass(frozen=True)
 class Stored:
     """Stored: what the store knows of a unit: its report history and the outcomes it has decided."""
 
-    history: dict[str, list[Received]]
+    history: dict[str, list[Report]]
     outcomes: dict[tuple[str, date], asyncpg.Record]
 
 
 async def fetch_stored(database_url: str, unit: str) -> Stored:
-    """fetch_stored reads the unit's reports (all, as history) and its milestone outcomes."""
+    """fetch_stored reads the unit's reports (all, in stream order) and its milestone outcomes."""
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT indicator, observed_at, received_at, coalesce(value, 100 * numerator / nullif(denominator, 0))"
-            " AS value FROM reports WHERE unit = $1 ORDER BY received_at, event_id", unit
+            "SELECT indicator, observed_at, received_at, category, value, numerator, denominator FROM reports"
+            " WHERE unit = $1 ORDER BY coalesce(stream_seq, 0), received_at, event_id", unit
         )
         outcomes = await conn.fetch("SELECT * FROM milestone_outcomes WHERE unit = $1", unit)
     finally:
         await conn.close()
-    history: dict[str, list[Received]] = defaultdict(list)
+    history: dict[str, list[Report]] = defaultdict(list)
     for n, r in enumerate(rows):
-        if r["value"] is not None:
-            history[r["indicator"]].append(Received(r["observed_at"], r["value"], r["received_at"], n))
+        history[r["indicator"]].append(Report(r["observed_at"], r["received_at"], r["category"], r["value"],
+                                              r["numerator"], r["denominator"], n))
     return Stored(history, {(o["indicator"], o["milestone"]): o for o in outcomes})
 
 
-def values_in_force(history: list[Received], period: Period, as_of: datetime) -> list[Point]:
-    """values_in_force: per period, the latest report received by ``as_of`` (with the period's first receipt)."""
-    winners: dict[date, Received] = {}
+def values_in_force(history: list[Report], period: Period, as_of: datetime) -> list[Point]:
+    """values_in_force: per period, the latest report of each category received by ``as_of``; a period's
+    value sums its categories (ratios by parts, the way the store's totals do), with its first receipt."""
+    winners: dict[date, dict[str, Report]] = defaultdict(dict)
     first: dict[date, datetime] = {}
-    for r in history:
+    for r in history:  # stream order: a later one wins
         if r.received_at > as_of:
             continue
         key = period_start(local_day(r.observed_at), period)
         first[key] = min(first.get(key, r.received_at), r.received_at)
-        if key not in winners or (r.seq, r.received_at) > (winners[key].seq, winners[key].received_at):
-            winners[key] = r
-    return sorted((Point(r.observed_at, r.value, first[k], r.received_at) for k, r in winners.items()),
-                  key=lambda p: p.observed_at)
+        winners[key][r.category] = r
+    points = []
+    for key, members in winners.items():
+        reports = list(members.values())
+        latest = max(reports, key=lambda r: r.seq)
+        if len(reports) == 1:
+            value = latest.percent
+        elif any(r.numerator is not None for r in reports):
+            parts = [r for r in reports if r.numerator is not None]
+            total = sum(r.denominator or 0 for r in parts)
+            value = 100 * sum(r.numerator for r in parts) / total if total else None
+        else:
+            value = sum(r.value or 0 for r in reports)
+        if value is not None:
+            points.append(Point(max(r.observed_at for r in reports), value, first[key], latest.received_at))
+    return sorted(points, key=lambda p: p.observed_at)
+
+
+def _percent_only_members(history: list[Report], latest: Point, period: Period, as_of: datetime) -> bool:
+    """_percent_only_members: the latest period sums categories, one of which gave only a percentage."""
+    key = period_start(latest.day, period)
+    members: dict[str, Report] = {}
+    for r in history:
+        if r.received_at <= as_of and period_start(local_day(r.observed_at), period) == key:
+            members[r.category] = r
+    return len(members) > 1 and any(r.numerator is None for r in members.values())
+
+
+def history_of(reports: list[Report]) -> list[Received] | None:
+    """history_of: the report history the final outcome is decided from; None for an indicator with
+    categories, whose total is decided from the values in force (see README, "How progress is judged")."""
+    if any(r.category for r in reports):
+        return None
+    return [Received(r.observed_at, r.percent, r.received_at, r.seq) for r in reports if r.percent is not None]
 
 
 def period_code(d: date, period: Period) -> str:
@@ -144,6 +194,7 @@ class Line:
     points: list[Point]
     evaluation: Evaluation | None
     kept: asyncpg.Record | None
+    includes_percent_only: bool = False
 
     @property
     def result(self) -> Status | None:
@@ -201,11 +252,12 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
         kept = None
         if target is not None and target_applies(target, unit, as_of):
             ev = evaluate(target=target, measure=ind.measure, direction=ind.direction, cadence=ind.cadence,
-                          unit=unit, points=points, as_of=as_of, received=history)
+                          unit=unit, points=points, as_of=as_of, received=history_of(history))
             row = stored.outcomes.get((ind.code, ev.milestone)) if ev.cutoff is not None else None
             if live and row is not None and (row["reopened"] or row["locked_by"] not in (None, "dx-monitor")):
                 kept = row
-        lines.append(Line(ind, DEFAULT_TARGET_SET if target else None, points, ev, kept))
+        mixed = bool(points) and _percent_only_members(history, points[-1], ind.cadence.period, as_of)
+        lines.append(Line(ind, DEFAULT_TARGET_SET if target else None, points, ev, kept, mixed))
     return lines
 
 
@@ -311,7 +363,7 @@ def status_json(unit: Unit, lines: list[Line], as_of: datetime) -> dict[str, Any
             "cutoff": ev.cutoff.isoformat() if ev.cutoff else None,
             "revised_value": revised,
             "revised_at": revised_at.isoformat() if revised_at else None,
-            "includes_percent_only": False,
+            "includes_percent_only": line.includes_percent_only,
             "reporting_missing_since": ev.overdue_since.isoformat() if ev.overdue_since else None,
             "measure": line.indicator.measure.value,
         })

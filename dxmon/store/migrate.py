@@ -50,26 +50,29 @@ async def timescale_available(conn: asyncpg.Connection) -> bool:
     return preloaded and installed > 0
 
 
-async def migrate(dsn: str, *, require_timescale: bool = False) -> MigrationResult:
-    """migrate brings the database at ``dsn`` to the newest schema and reports the storage mode."""
+async def migrate(dsn: str, *, require_timescale: bool = False, up_to: str | None = None) -> MigrationResult:
+    """migrate brings the database at ``dsn`` to the newest schema and reports the storage mode.
+
+    ``up_to`` (a version such as "0003_alerts") stops after that file: tests build an older schema with it.
+    """
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
         try:
-            return await _migrate_locked(conn, require_timescale)
+            return await _migrate_locked(conn, require_timescale, up_to)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
     finally:
         await conn.close()
 
 
-async def _migrate_locked(conn: asyncpg.Connection, require_timescale: bool) -> MigrationResult:
+async def _migrate_locked(conn: asyncpg.Connection, require_timescale: bool, up_to: str | None) -> MigrationResult:
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
     )
     done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-    pending = [(v, sql) for v, sql in migration_files() if v not in done]
+    pending = [(v, sql) for v, sql in migration_files() if v not in done and (up_to is None or v <= up_to)]
 
     if not done:
         use_timescale = await timescale_available(conn)

@@ -123,7 +123,7 @@ async def lock(conn: asyncpg.Connection, unit: str, indicator: str, target_set: 
     async with conn.transaction():
         row = await _outcome_row(conn, unit, indicator, target_set, deadline)
         in_force = await conn.fetchrow(
-            "SELECT value, observed_at FROM period_values WHERE unit = $1 AND indicator = $2"
+            "SELECT value, observed_at FROM period_values WHERE unit = $1 AND indicator = $2 AND category = ''"
             " AND observed_at < (($3::date + 1)::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh')"
             " ORDER BY observed_at DESC LIMIT 1", unit, indicator, deadline,
         )

@@ -84,7 +84,7 @@ _TABLES = {
                     "cut_day date"),
     "_periods": "period text, months int, p int, period_start date, period_end date",
     "_level_cadences": "level text, months int, expected int, mask int8[]",
-    "_indicators": "indicator text, measure text, trunc text",
+    "_indicators": "indicator text, measure text, trunc text, categorized boolean",
     "_successors": "predecessor text, successor text, partial boolean",
 }
 
@@ -244,7 +244,7 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
         "_milestones": milestones,
         "_periods": periods,
         "_level_cadences": level_cadences,
-        "_indicators": [(i.code, i.measure.value, _TRUNC[i.cadence.period]) for i in indicators],
+        "_indicators": [(i.code, i.measure.value, _TRUNC[i.cadence.period], bool(i.categories)) for i in indicators],
         "_successors": [(ln.predecessor, ln.successor, ln.partial) for ln in links],
     }
     return _Plan(rows=rows, facts_args=facts_args, ceased_args=ceased_args, passed=most, rates_args=rates_args,
@@ -288,7 +288,7 @@ SELECT pv.unit, pv.indicator,
 FROM period_values pv
 JOIN unnest($1::text[], $2::timestamptz[], $5::timestamptz[], $6::timestamptz[]{arrays})
      AS i(code, trend_from, due_from, due_to{columns}) ON i.code = pv.indicator
-WHERE pv.observed_at <= $3::timestamptz AND pv.observed_at >= $4::timestamptz{scope}
+WHERE pv.category = '' AND pv.observed_at <= $3::timestamptz AND pv.observed_at >= $4::timestamptz{scope}
 GROUP BY pv.unit, pv.indicator
 """
 
@@ -304,7 +304,7 @@ FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[],
      AS u(code, cutoff, tf1, tf3, tf12)
 JOIN period_values pv ON pv.unit = u.code
 JOIN unnest($6::text[], $7::int[]) AS i(code, months) ON i.code = pv.indicator
-WHERE pv.observed_at >= CASE i.months WHEN 1 THEN u.tf1 WHEN 3 THEN u.tf3 ELSE u.tf12 END
+WHERE pv.category = '' AND pv.observed_at >= CASE i.months WHEN 1 THEN u.tf1 WHEN 3 THEN u.tf3 ELSE u.tf12 END
   AND pv.observed_at <= u.cutoff
 GROUP BY pv.unit, pv.indicator
 """
@@ -362,7 +362,7 @@ WITH pairs AS (
            o.revised_value AS o_revised_value, o.revised_at AS o_revised_at, o.cut_day AS o_cut_day
     FROM _pairs u
     JOIN _keys k ON k.grp = u.grp AND k.indicator = u.indicator
-    LEFT JOIN latest_values lv ON lv.unit = u.unit AND lv.indicator = u.indicator
+    LEFT JOIN latest_values lv ON lv.unit = u.unit AND lv.indicator = u.indicator AND lv.category = ''
     LEFT JOIN progress_current c ON c.unit = u.unit AND c.indicator = u.indicator
     LEFT JOIN _outcomes o ON k.next_deadline IS NULL AND o.unit = u.unit AND o.indicator = u.indicator
                          AND o.milestone = k.last_deadline
@@ -376,7 +376,7 @@ data AS (
            CASE WHEN p.active THEN p.due_row ELSE (
                SELECT ARRAY[date_part('epoch', pv.observed_at), date_part('epoch', pv.first_received_at)]
                FROM period_values pv
-               WHERE pv.unit = p.unit AND pv.indicator = p.indicator
+               WHERE pv.unit = p.unit AND pv.indicator = p.indicator AND pv.category = ''
                  AND pv.observed_at >= (p.due_start::timestamp AT TIME ZONE '{_LOCAL_TZ}')
                  AND pv.observed_at < ((p.due_end + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
                ORDER BY pv.observed_at DESC LIMIT 1) END AS due_value
@@ -384,13 +384,15 @@ data AS (
         SELECT p0.*,
                CASE WHEN p0.lv_at > p0.cutoff THEN (
                    SELECT pv FROM period_values pv
-                   WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.observed_at <= p0.cutoff
+                   WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
+                     AND pv.observed_at <= p0.cutoff
                    ORDER BY pv.observed_at DESC LIMIT 1) END AS back,
                -- The unit's own first value starts the glide path only when the target gives no anchor.
                CASE WHEN p0.anchor_day IS NULL AND p0.next_deadline IS NOT NULL AND p0.measure <> 'boolean'
                          AND p0.lv_at IS NOT NULL THEN (
                    SELECT pv FROM period_values pv
-                   WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.observed_at <= p0.cutoff
+                   WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
+                     AND pv.observed_at <= p0.cutoff
                    ORDER BY pv.observed_at LIMIT 1) END AS own
         FROM pairs p0
         OFFSET 0  -- a fence: each subquery above runs once per row, not once per reference
@@ -517,11 +519,11 @@ SELECT x.*, o.unit IS NOT NULL AS existing, coalesce(o.reopened, false) AS reope
        o.revised_value AS old_revised_value, o.revised_at AS old_revised_at, o.cutoff AS old_cut_day,
        o.locked_by AS old_locked_by, o.lock_reason AS old_lock_reason
 FROM (
-    SELECT u.unit, m.indicator, m.deadline AS milestone, m.value AS target, m.comparator, m.cut_day, i.trunc,
+    SELECT u.unit, m.indicator, m.deadline AS milestone, m.value AS target, m.comparator, m.cut_day, i.categorized,
            coalesce({_at(passed, 'm.j', 'u')}, (
                SELECT ARRAY[date_part('epoch', pv.observed_at), pv.value, date_part('epoch', pv.received_at)]
                FROM period_values pv
-               WHERE pv.unit = u.unit AND pv.indicator = m.indicator
+               WHERE pv.unit = u.unit AND pv.indicator = m.indicator AND pv.category = ''
                  AND pv.observed_at < ((m.deadline + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
                ORDER BY pv.observed_at DESC LIMIT 1)) AS now_at
     FROM _pairs u
@@ -563,20 +565,22 @@ FROM (
             -- latest period observed by the end of the deadline day decides (dxmon.progress.official_outcome).
             -- When every report of the period now in force at the deadline arrived by the cut-off (its
             -- latest receipt is now_at[3]), that is the official value; only a period corrected after
-            -- the cut-off sends the look-up back to the report history.
+            -- the cut-off sends the look-up back to the report history. An indicator with categories
+            -- keeps its total in force (its categories' history is not re-summed here: README, limits).
             SELECT v.*, CASE WHEN NOT v.lock THEN NULL
                              WHEN v.now_at IS NULL THEN NULL
-                             WHEN v.now_at[3] < date_part('epoch', (v.cut_day + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
+                             WHEN v.categorized OR v.now_at[3] < date_part('epoch', (v.cut_day + 1)::timestamp
+                                                                           AT TIME ZONE '{_LOCAL_TZ}')
                                  THEN v.now_at[1:2]
                              ELSE (
                        SELECT ARRAY[date_part('epoch', r.observed_at),
                                     coalesce(r.value, 100 * r.numerator / nullif(r.denominator, 0))]
                        FROM reports r
-                       WHERE r.unit = v.unit AND r.indicator = v.indicator
+                       WHERE r.unit = v.unit AND r.indicator = v.indicator AND r.category = ''
                          AND r.observed_at < ((v.milestone + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
                          AND r.received_at < ((v.cut_day + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
-                       ORDER BY date_trunc(v.trunc, r.observed_at AT TIME ZONE '{_LOCAL_TZ}') DESC,
-                                r.received_at DESC, r.event_id DESC
+                       ORDER BY r.period_start DESC, coalesce(r.stream_seq, 0) DESC, r.received_at DESC,
+                                r.event_id DESC
                        LIMIT 1) END AS official
             FROM _outcome_inputs v
             OFFSET 0
@@ -657,7 +661,7 @@ FROM (
            date_trunc(i.trunc, (pv.observed_at AT TIME ZONE '{_LOCAL_TZ}')::date::timestamp)::date AS period_start,
            pv.observed_at, pv.value, pv.numerator, pv.denominator, i.measure, s.partial
     FROM _successors s
-    JOIN period_values pv ON pv.unit = s.predecessor
+    JOIN period_values pv ON pv.unit = s.predecessor AND pv.category = ''
     JOIN _indicators i ON i.indicator = pv.indicator AND i.measure IN ('{Measure.RATIO}', '{Measure.COUNT}')
     ORDER BY s.successor, s.predecessor, pv.indicator, 3, pv.observed_at DESC
 ) latest_per_period

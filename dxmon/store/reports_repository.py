@@ -2,93 +2,130 @@
 
 ``store_reports`` is the aggregator's write path and the only way rows enter ``reports``:
 
-    events ─COPY─▶ temp stage ─INSERT … ON CONFLICT DO NOTHING RETURNING─▶ reports
-                                         │ only rows new to the database
-                                         ├─▶ period_values   (latest received per period wins)
-                                         ├─▶ latest_values   (newest period per unit/indicator)
-                                         └─▶ ingest_minutely (stored count and ingest→commit lag)
+    events ─COPY─▶ temp stage ─INSERT … ON CONFLICT DO NOTHING─▶ report_ids (agency, event_id)
+                                     │ only reports new to the database
+                                     ├─▶ reports          (every report, as history)
+                                     ├─▶ period_values    (per unit, indicator, category, period: the
+                                     │                     report received last is in force)
+                                     ├─▶ latest_values    (newest period per unit, indicator, category)
+                                     └─▶ ingest_minutely  (stored count and ingest→commit lag)
 
-Everything happens in one statement inside the caller's transaction, so a redelivered batch
-inserts nothing and changes nothing: replays are harmless and counts stay exact.
+    then, for indicators with categories ─▶ period_values/latest_values category '' (their total)
+
+Everything happens inside the caller's transaction, so a redelivered batch inserts nothing and
+changes nothing: replays are harmless and counts stay exact. Event ids are
+scoped to the agency: the same id from two agencies is two reports; the same id from one agency
+with different content is not stored and comes back in ``StoreResult.reused`` (the aggregator
+dead-letters it as ``event-id-reused``).
+
+"Received last" is the order of the DX_REPORTS stream (``stream_seq``): one total order however
+many ingest replicas there are and whatever their clocks say; then ``received_at`` and ``event_id``
+(rows stored before 0004, or by callers without a stream, have no sequence and count as older).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from uuid import UUID
 
 import asyncpg
 
+from dxmon.catalog import Catalog, Measure
 from dxmon.contracts import ReportReceived
 
 REPORT_COLUMNS = [
     "observed_at", "event_id", "unit", "indicator", "value", "numerator", "denominator",
     "note", "source", "agency", "key_id", "received_at", "schema_version",
+    "category", "period_start", "stream_seq",
 ]
+# idx: the event's position in the call; repeat: an (agency, event_id) already earlier in the batch,
+# not stored, only checked for reuse.
+_STAGE_COLUMNS = [*REPORT_COLUMNS, "period_end", "percent_only", "idx", "repeat"]
+_PV = ["unit", "indicator", "category", "period_start", "period_end", "observed_at", "value", "numerator",
+       "denominator", "percent_only", "includes_percent_only", "event_id", "received_at", "stream_seq", "reports",
+       "first_received_at"]
+_PV_LIST = ", ".join(_PV)
 
 _STAGE = "stage_reports"
 
 _CREATE_STAGE = f"""
-CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (LIKE reports INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
+    LIKE reports INCLUDING DEFAULTS, period_end date NOT NULL, percent_only boolean NOT NULL,
+    idx integer NOT NULL, repeat boolean NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+
+_DIGEST = "dx_report_digest(s.unit, s.indicator, s.category, s.observed_at, s.value, s.numerator, s.denominator, s.note, s.source)"
+
+# Later in the stream order wins; rows without a sequence (before 0004) count as the oldest.
+_ORDER = "coalesce({0}stream_seq, 0) DESC, {0}received_at DESC, {0}event_id DESC"
+_NEWER = ("(coalesce(EXCLUDED.stream_seq, 0), EXCLUDED.received_at, EXCLUDED.event_id)"
+          " > (coalesce(p.stream_seq, 0), p.received_at, p.event_id)")
+_IN_FORCE = ["observed_at", "value", "numerator", "denominator", "percent_only", "event_id", "received_at", "stream_seq"]
+
+
+def _latest_member(column: str) -> str:
+    return f"(array_agg({column} ORDER BY {_ORDER.format('')}))[1]"
+
+
+_UPSERT_LATEST = f"""
+    INSERT INTO latest_values AS l ({_PV_LIST})
+    SELECT {_PV_LIST} FROM {{source}}
+    ORDER BY unit, indicator, category
+    ON CONFLICT (unit, indicator, category) DO UPDATE SET
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in _PV[3:])}
+    WHERE EXCLUDED.period_start >= l.period_start
 """
 
 # $1 = commit time used for the lag figures (the statement's now() is the transaction start).
 _STORE = f"""
-WITH inserted AS (
-    INSERT INTO reports ({", ".join(REPORT_COLUMNS)}, stored_at)
-    SELECT {", ".join(REPORT_COLUMNS)}, $1 FROM {_STAGE}
+WITH fresh AS (
+    INSERT INTO report_ids (agency, event_id, observed_at, digest)
+    SELECT s.agency, s.event_id, s.observed_at, {_DIGEST}
+    FROM {_STAGE} s
+    WHERE NOT s.repeat
+    ORDER BY s.agency, s.event_id  -- one lock order for concurrent aggregators
     ON CONFLICT DO NOTHING
-    RETURNING unit, indicator, observed_at, event_id, received_at, stored_at,
-              coalesce(value, 100 * numerator / nullif(denominator, 0)) AS effective_value,
-              numerator, denominator
+    RETURNING agency, event_id
+),
+new_reports AS (
+    SELECT s.* FROM {_STAGE} s JOIN fresh f ON f.agency = s.agency AND f.event_id = s.event_id
+    WHERE NOT s.repeat
+),
+inserted AS (
+    INSERT INTO reports ({", ".join(REPORT_COLUMNS)}, stored_at)
+    SELECT {", ".join(REPORT_COLUMNS)}, $1 FROM new_reports
+    RETURNING unit, indicator, received_at, stored_at
 ),
 per_period AS (
-    SELECT DISTINCT ON (unit, indicator, observed_at)
-           unit, indicator, observed_at, effective_value, numerator, denominator, event_id, received_at,
-           count(*) OVER (PARTITION BY unit, indicator, observed_at) AS n,
-           min(received_at) OVER (PARTITION BY unit, indicator, observed_at) AS first_received_at
-    FROM inserted
-    ORDER BY unit, indicator, observed_at, received_at DESC, event_id DESC
+    SELECT DISTINCT ON (unit, indicator, category, period_start)
+           unit, indicator, category, period_start, period_end, observed_at,
+           coalesce(value, 100 * numerator / nullif(denominator, 0)) AS value, numerator, denominator,
+           percent_only, false AS includes_percent_only, event_id, received_at, stream_seq,
+           count(*) OVER (PARTITION BY unit, indicator, category, period_start) AS reports,
+           -- when the period's first report arrived: timeliness (reporting on time or late)
+           min(received_at) OVER (PARTITION BY unit, indicator, category, period_start) AS first_received_at
+    FROM new_reports
+    ORDER BY unit, indicator, category, period_start, {_ORDER.format('')}
 ),
 upsert_period AS (
-    INSERT INTO period_values AS p
-        (unit, indicator, observed_at, value, numerator, denominator, event_id, received_at, reports,
-         first_received_at)
-    SELECT unit, indicator, observed_at, effective_value, numerator, denominator, event_id, received_at, n,
-           first_received_at
-    FROM per_period
-    ON CONFLICT (unit, indicator, observed_at) DO UPDATE SET
+    INSERT INTO period_values AS p ({_PV_LIST})
+    SELECT {_PV_LIST} FROM per_period
+    ORDER BY unit, indicator, category, period_start
+    ON CONFLICT (unit, indicator, category, period_start) DO UPDATE SET
         reports = p.reports + EXCLUDED.reports,
-        value = CASE WHEN (EXCLUDED.received_at, EXCLUDED.event_id) > (p.received_at, p.event_id)
-                     THEN EXCLUDED.value ELSE p.value END,
-        numerator = CASE WHEN (EXCLUDED.received_at, EXCLUDED.event_id) > (p.received_at, p.event_id)
-                         THEN EXCLUDED.numerator ELSE p.numerator END,
-        denominator = CASE WHEN (EXCLUDED.received_at, EXCLUDED.event_id) > (p.received_at, p.event_id)
-                           THEN EXCLUDED.denominator ELSE p.denominator END,
-        event_id = CASE WHEN (EXCLUDED.received_at, EXCLUDED.event_id) > (p.received_at, p.event_id)
-                        THEN EXCLUDED.event_id ELSE p.event_id END,
-        received_at = greatest(p.received_at, EXCLUDED.received_at),
-        first_received_at = least(p.first_received_at, EXCLUDED.first_received_at)
-    RETURNING 1
+        first_received_at = least(p.first_received_at, EXCLUDED.first_received_at),
+        {", ".join(f"{c} = CASE WHEN {_NEWER} THEN EXCLUDED.{c} ELSE p.{c} END" for c in _IN_FORCE)}
+    RETURNING {_PV_LIST}
 ),
 newest AS (
-    SELECT DISTINCT ON (unit, indicator)
-           unit, indicator, observed_at, effective_value, numerator, denominator, event_id, received_at
-    FROM per_period
-    ORDER BY unit, indicator, observed_at DESC, received_at DESC, event_id DESC
+    SELECT DISTINCT ON (unit, indicator, category) {_PV_LIST}
+    FROM upsert_period
+    ORDER BY unit, indicator, category, period_start DESC
 ),
-upsert_latest AS (
-    INSERT INTO latest_values AS l
-        (unit, indicator, observed_at, value, numerator, denominator, event_id, received_at)
-    SELECT unit, indicator, observed_at, effective_value, numerator, denominator, event_id, received_at
-    FROM newest
-    ON CONFLICT (unit, indicator) DO UPDATE SET
-        observed_at = EXCLUDED.observed_at, value = EXCLUDED.value, numerator = EXCLUDED.numerator,
-        denominator = EXCLUDED.denominator, event_id = EXCLUDED.event_id, received_at = EXCLUDED.received_at
-    WHERE (EXCLUDED.observed_at, EXCLUDED.received_at, EXCLUDED.event_id)
-        > (l.observed_at, l.received_at, l.event_id)
-    RETURNING 1
-),
+upsert_latest AS ({_UPSERT_LATEST.format(source="newest")} RETURNING 1),
 upsert_minutely AS (
     INSERT INTO ingest_minutely AS m (bucket, stored, lag_ms_sum, lag_ms_max)
     SELECT date_trunc('minute', $1::timestamptz), count(*),
@@ -108,6 +145,66 @@ FROM inserted
 GROUP BY unit
 """
 
+# Totals of indicators with categories, per (unit, indicator, period) whose categories were written.
+# Two aggregators may write two categories of one period at once; each recomputes the total from the
+# committed state under a lock taken after its own writes, in a statement (snapshot) started after
+# the lock: the last to commit always sees every category. Deadlocks are retried (is_transient).
+_TOTAL_KEYS = f"""
+SELECT DISTINCT unit, indicator, period_start FROM {_STAGE} WHERE category <> '' AND NOT repeat
+"""
+
+_LOCK_TOTALS = f"""
+SELECT pg_advisory_xact_lock(25720, hashtext(unit || chr(31) || indicator || chr(31) || period_start::text))
+FROM ({_TOTAL_KEYS}) k
+ORDER BY unit, indicator, period_start
+"""
+
+_TOTALS = f"""
+WITH members AS (
+    SELECT pv.* FROM period_values pv
+    JOIN ({_TOTAL_KEYS}) k ON k.unit = pv.unit AND k.indicator = pv.indicator AND k.period_start = pv.period_start
+    WHERE pv.category <> ''
+),
+totals AS (
+    SELECT unit, indicator, '' AS category, period_start, max(period_end) AS period_end,
+           {_latest_member("observed_at")} AS observed_at,
+           -- Ratios by summed parts (never by averaging percentages); a member with only a published
+           -- percentage cannot be weighted, so it is left out of the sums and flagged. Counts by sum.
+           CASE WHEN bool_or(numerator IS NOT NULL OR percent_only)
+                THEN coalesce(100 * sum(numerator) / nullif(sum(denominator), 0), avg(value))
+                ELSE sum(value) END AS value,
+           sum(numerator) AS numerator, sum(denominator) AS denominator,
+           bool_and(percent_only) AS percent_only, bool_or(percent_only) AS includes_percent_only,
+           {_latest_member("event_id")} AS event_id, {_latest_member("received_at")} AS received_at,
+           {_latest_member("stream_seq")} AS stream_seq, sum(reports)::integer AS reports,
+           min(first_received_at) AS first_received_at
+    FROM members
+    GROUP BY unit, indicator, period_start
+),
+upsert_totals AS (
+    INSERT INTO period_values AS p ({_PV_LIST})
+    SELECT {_PV_LIST} FROM totals
+    ORDER BY unit, indicator, period_start
+    ON CONFLICT (unit, indicator, category, period_start) DO UPDATE SET
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in _PV[4:])}
+    RETURNING {_PV_LIST}
+),
+newest AS (
+    SELECT DISTINCT ON (unit, indicator) {_PV_LIST}
+    FROM upsert_totals
+    ORDER BY unit, indicator, period_start DESC
+)
+{_UPSERT_LATEST.format(source="newest")}
+"""
+
+# A separate statement: it sees ids committed by another aggregator while the insert above waited.
+# Every staged report, repeats included, is compared with what is stored under its (agency, event_id).
+_REUSED = f"""
+SELECT s.idx
+FROM {_STAGE} s JOIN report_ids r ON r.agency = s.agency AND r.event_id = s.event_id
+WHERE r.digest <> {_DIGEST}
+"""
+
 
 @dataclass(frozen=True)
 class StoredUnit:
@@ -118,28 +215,71 @@ class StoredUnit:
     stored: int
 
 
-def report_record(e: ReportReceived) -> tuple:
-    """report_record is the row of ``reports`` for one event, in REPORT_COLUMNS order."""
+@dataclass(frozen=True)
+class StoreResult:
+    """StoreResult: the units with reports new to the database, and the events not stored because
+    their agency had already used their event id for a report with different content (indices into
+    the events given)."""
+
+    units: list[StoredUnit]
+    reused: list[int]
+
+    @property
+    def stored(self) -> int:
+        return sum(u.stored for u in self.units)
+
+
+@cache
+def _shipped_catalog() -> Catalog:
+    return Catalog.load()
+
+
+def report_record(e: ReportReceived, catalog: Catalog, stream_seq: int | None = None) -> tuple:
+    """report_record is the row of ``reports`` for one event (REPORT_COLUMNS), then its period_end and
+    percent_only: the period comes from the indicator's cadence and the programme's reporting window."""
+    period = catalog.period_of(e.indicator, e.observed_at)
+    percent_only = catalog.indicators[e.indicator].measure is Measure.RATIO and e.numerator is None
     return (
         e.observed_at, e.event_id, e.unit, e.indicator, e.value, e.numerator, e.denominator,
         e.note, e.source, e.agency, e.key_id, e.received_at, e.schema_version,
+        e.category or "", period.start, stream_seq, period.end, percent_only,
     )
 
 
-async def store_reports(conn: asyncpg.Connection, events: Sequence[ReportReceived], committed_at) -> list[StoredUnit]:
+async def store_reports(
+    conn: asyncpg.Connection, events: Sequence[ReportReceived], committed_at, catalog: Catalog | None = None,
+    stream_seqs: Sequence[int | None] | None = None,
+) -> StoreResult:
     """store_reports writes ``events`` idempotently; the caller owns the transaction.
 
-    Returns the units with at least one report new to the database (empty for a pure replay).
+    ``catalog`` gives each indicator's cadence (default: the shipped catalog); ``stream_seqs`` the
+    DX_REPORTS sequence of each event (the aggregator's order of arrival). Every event's indicator
+    must be in the catalog.
     """
     if not conn.is_in_transaction():
         # The stage empties itself at commit; outside a transaction the COPY would vanish at once.
         raise RuntimeError("store_reports must run inside a transaction")
     if not events:
-        return []
+        return StoreResult([], [])
+    catalog = catalog or _shipped_catalog()
+    seqs = list(stream_seqs) if stream_seqs is not None else [None] * len(events)
+    # Within the batch, the first arrival of an (agency, event_id) is the one that may be stored; later
+    # ones are repeats, compared (like the first) with whatever ends up stored under that id.
+    seen: set[tuple[str, UUID]] = set()
+    records = []
+    for i in sorted(range(len(events)), key=lambda i: (seqs[i] is None, seqs[i] or 0, i)):
+        e = events[i]
+        key = (e.agency, e.event_id)
+        records.append((*report_record(e, catalog, seqs[i]), i, key in seen))
+        seen.add(key)
     await conn.execute(_CREATE_STAGE)
-    await conn.copy_records_to_table(_STAGE, records=[report_record(e) for e in events], columns=REPORT_COLUMNS)
+    await conn.copy_records_to_table(_STAGE, records=records, columns=_STAGE_COLUMNS)
     rows = await conn.fetch(_STORE, committed_at)
-    return [StoredUnit(r["unit"], sorted(r["indicators"]), r["stored"]) for r in rows]
+    if any(e.category for e in events):
+        await conn.execute(_LOCK_TOTALS)
+        await conn.execute(_TOTALS)
+    reused = sorted(r["idx"] for r in await conn.fetch(_REUSED))
+    return StoreResult([StoredUnit(r["unit"], sorted(r["indicators"]), r["stored"]) for r in rows], reused)
 
 
 async def count_reports(conn: asyncpg.Connection) -> int:

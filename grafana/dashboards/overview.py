@@ -278,17 +278,20 @@ def province_indicators_table() -> PanelBuilder:
                 WITH rolled AS (
                     -- Each active unit's newest value per indicator (ceased units' values are history).
                     SELECT lv.indicator, count(*) AS reporters,
-                           100 * sum(lv.numerator) / nullif(sum(lv.denominator), 0) AS ratio, sum(lv.value) AS total
+                           100 * sum(lv.numerator) / nullif(sum(lv.denominator), 0) AS ratio, sum(lv.value) AS total,
+                           -- A published percentage has no parts to add: such units are left out of the ratio.
+                           count(*) FILTER (WHERE lv.percent_only OR lv.includes_percent_only) AS percent_only
                     FROM latest_values lv
                     JOIN units u ON u.code = lv.unit
-                    WHERE (u.valid_to IS NULL OR u.valid_to >= (now() AT TIME ZONE {TZ})::date)
+                    WHERE lv.category = ''  -- the total of an indicator with categories
+                      AND (u.valid_to IS NULL OR u.valid_to >= (now() AT TIME ZONE {TZ})::date)
                       AND u.level <> 'province' AND u.level IN ($level)
                     GROUP BY lv.indicator
                 ),
                 own AS (
                     SELECT lv.indicator, lv.value
                     FROM units u
-                    JOIN latest_values lv ON lv.unit = u.code
+                    JOIN latest_values lv ON lv.unit = u.code AND lv.category = ''
                     WHERE u.level = 'province'
                 ),
                 t AS (
@@ -301,6 +304,7 @@ def province_indicators_table() -> PanelBuilder:
                 ),
                 rows AS (
                     SELECT i.code, i.name_vi, i.pillar, own.value AS own, coalesce(rolled.reporters, 0) AS reporters,
+                           CASE i.measure WHEN 'ratio' THEN coalesce(rolled.percent_only, 0) END AS percent_only,
                            CASE i.measure WHEN 'ratio' THEN rolled.ratio WHEN 'count' THEN rolled.total END AS rolled,
                            t.indicator IS NOT NULL AS has_target, t.deadline, t.value, t.comparator
                     FROM indicators i
@@ -311,6 +315,7 @@ def province_indicators_table() -> PanelBuilder:
                 )
                 SELECT r.code AS "Mã", r.name_vi AS "Chỉ số", p.label AS "Trụ cột",
                        r.own AS "Tỉnh báo cáo", r.rolled AS "Tổng hợp từ các đơn vị", r.reporters AS "Số đơn vị báo cáo",
+                       r.percent_only AS "Đơn vị chỉ có tỷ lệ %",
                        r.comparator || ' ' || trim_scale(round(r.value::numeric, 2)) AS "Mục tiêu", r.deadline AS "Hạn",
                        CASE WHEN NOT r.has_target THEN NULL
                             WHEN coalesce(r.own, r.rolled) IS NULL THEN 'no_data'
@@ -323,7 +328,8 @@ def province_indicators_table() -> PanelBuilder:
             description="Từng chỉ số hiện nay: số liệu mới nhất tỉnh tự báo cáo, và số tổng hợp từ số liệu mới nhất của "
             "các đơn vị đang hoạt động thuộc các cấp đang chọn (tỷ lệ = tổng tử số / tổng mẫu số; số lượng = tổng; chỉ "
             "số phần trăm, thứ hạng, có/không thì không cộng được), so với mục tiêu mốc kế tiếp của tỉnh. Đánh giá dùng "
-            "số tỉnh báo cáo, nếu không có thì số tổng hợp.",
+            "số tỉnh báo cáo, nếu không có thì số tổng hợp. Đơn vị chỉ có tỷ lệ %: đơn vị có số liệu (hoặc một phân tổ) "
+            "chỉ công bố tỷ lệ, không có tử số và mẫu số, nên không cộng được vào số tổng hợp.",
         ),
         mapped_column("Đánh giá", ASSESSMENT_LABELS, ASSESSMENT_COLORS),
     )

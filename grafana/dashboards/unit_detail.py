@@ -171,13 +171,11 @@ def last_reports_table() -> PanelBuilder:
             SELECT i.code AS "Mã", i.name_vi AS "Chỉ số", c.label AS "Chu kỳ",
                    lv.observed_at AS "Kỳ báo cáo", lv.value AS "Giá trị",
                    lv.numerator AS "Tử số", lv.denominator AS "Mẫu số",
-                   lv.received_at AS "Nhận lúc", pv.reports AS "Số lần gửi cho kỳ"
+                   lv.received_at AS "Nhận lúc", lv.reports AS "Số lần gửi cho kỳ"
             FROM indicators i
             JOIN units u ON u.code = '$unit' AND u.level = ANY (i.applies_to)
             JOIN {labels_sql(CADENCE_LABELS, "c")} ON c.code = i.cadence
-            LEFT JOIN latest_values lv ON lv.unit = u.code AND lv.indicator = i.code
-            LEFT JOIN period_values pv
-                   ON pv.unit = lv.unit AND pv.indicator = lv.indicator AND pv.observed_at = lv.observed_at
+            LEFT JOIN latest_values lv ON lv.unit = u.code AND lv.indicator = i.code AND lv.category = ''
             WHERE i.pillar IN ($pillar)
             ORDER BY lv.observed_at NULLS FIRST, i.code
             """
@@ -226,13 +224,13 @@ def missing_reports_table() -> PanelBuilder:
     )
 
 
-def _unit_series(table: str, label: str, ref_id: str) -> Sql:
+def _unit_series(table: str, label: str, ref_id: str, where: str = "") -> Sql:
     """_unit_series: the unit's values of the repeated indicator from ``table`` (a constant of ours)."""
     return Sql.series(
         f"""
         SELECT observed_at AS "time", value AS "{label}"
         FROM {table}
-        WHERE unit = '$unit' AND indicator IN (${{indicator:sqlstring}}) AND $__timeFilter(observed_at)
+        WHERE unit = '$unit' AND indicator IN (${{indicator:sqlstring}}) AND $__timeFilter(observed_at){where}
         ORDER BY 1
         """,
         ref_id,
@@ -241,7 +239,7 @@ def _unit_series(table: str, label: str, ref_id: str) -> Sql:
 
 def indicator_history_timeseries() -> PanelBuilder:
     """indicator_history_timeseries: one indicator's values, predecessors' history, glide path and milestones."""
-    values = _unit_series("period_values", "Giá trị báo cáo", "A")
+    values = _unit_series("period_values", "Giá trị báo cáo", "A", " AND category = ''")  # totals
     predecessors = _unit_series("successor_values", "Đơn vị tiền thân (tổng hợp)", "B")
     # The glide path drawn as a polyline: start anchor (baseline, else the unit's first value; a
     # milestone on the same day wins) capped at the first milestone after it, then the milestones.
@@ -271,7 +269,7 @@ def indicator_history_timeseries() -> PanelBuilder:
                    (v.observed_at AT TIME ZONE {TZ})::date AS day, v.value
             FROM period_values v
             JOIN target ON target.indicator = v.indicator
-            WHERE v.unit = '$unit'
+            WHERE v.unit = '$unit' AND v.category = ''
             ORDER BY v.indicator, v.observed_at
         ),
         anchor AS (

@@ -44,6 +44,7 @@ from dxmon.contracts import (
 )
 from dxmon.settings import AggregatorSettings
 from dxmon.store.reports_repository import record_dead_letter, store_reports
+from dxmon.validation import check_category
 from services.aggregator.consumer import PullConsumer
 
 log = logging.getLogger("dx.aggregator")
@@ -68,6 +69,9 @@ class Metrics:
             "dx_aggregator_batch_messages", "Messages per fetched batch", registry=self.registry,
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
         )
+        self.dead_letters = Counter(
+            "dx_aggregator_dead_letters_total", "Reports dead-lettered by reason", ["reason"], registry=self.registry
+        )
         self.db_up = Gauge("dx_aggregator_database_up", "1 when the last write reached the database", registry=self.registry)
 
 
@@ -84,8 +88,13 @@ def is_transient(exc: BaseException) -> bool:
     """is_transient: the database (not the data) failed, so the same batch will succeed later."""
     if isinstance(exc, (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)):
         return True
-    # 08 connection exception, 53 insufficient resources, 57 operator intervention (e.g. shutdown).
-    return isinstance(exc, asyncpg.PostgresError) and (exc.sqlstate or "")[:2] in {"08", "53", "57"}
+    # 08 connection exception, 53 insufficient resources, 57 operator intervention (e.g. shutdown);
+    # 40001 serialization failure and 40P01 deadlock (concurrent aggregators): the same batch succeeds
+    # when tried again, so they are nak'ed, never dead-lettered.
+    if not isinstance(exc, asyncpg.PostgresError):
+        return False
+    sqlstate = exc.sqlstate or ""
+    return sqlstate[:2] in {"08", "53", "57"} or sqlstate in {"40001", "40P01"}
 
 
 def nak_delay(deliveries: int) -> float:
@@ -112,6 +121,9 @@ def classify(msgs: list[Msg], catalog: Catalog) -> tuple[list[tuple[Msg, ReportR
             poison.append(Poison(m, "unknown-unit", f"unit {event.unit!r} is not in the catalog"))
         elif event.indicator not in indicators:
             poison.append(Poison(m, "unknown-indicator", f"indicator {event.indicator!r} is not in the catalog"))
+        elif issues := check_category(event, indicators[event.indicator]):
+            # The catalog's categories changed since ingest accepted it: the report has no period row to go to.
+            poison.append(Poison(m, issues[0].reason, issues[0].message))
         else:
             good.append((m, event))
     return good, poison
@@ -164,7 +176,7 @@ class Writer:
         msgs, good, poison = batch.msgs, batch.good, batch.poison
         started = asyncio.get_running_loop().time()
         try:
-            stored = await self._write(good, poison)
+            stored, poison = await self._write(good, poison)
         except Exception as exc:  # noqa: BLE001 - decide by kind below
             if is_transient(exc):
                 self.metrics.db_up.set(0)
@@ -183,22 +195,35 @@ class Writer:
             await m.ack()
         self.metrics.messages.labels("stored").inc(len(msgs) - len(poison))
         self.metrics.messages.labels("dead_lettered").inc(len(poison))
+        for p in poison:
+            self.metrics.dead_letters.labels(p.reason).inc()
 
     async def _write(self, good: list[tuple[Msg, ReportReceived]], poison: list[Poison]):
+        """_write stores one batch in one transaction; returns the stored units and all poison, including
+        reports whose agency reused an event id for different content."""
         assert self.pool is not None
         async with self.pool.acquire() as conn, conn.transaction():
-            stored = await store_reports(conn, [e for _, e in good], datetime.now(UTC))
+            result = await store_reports(conn, [e for _, e in good], datetime.now(UTC), self.catalog,
+                                         [m.metadata.sequence.stream for m, _ in good])
+            poison = poison + [
+                Poison(good[i][0], "event-id-reused",
+                       f"agency {good[i][1].agency!r} already sent event {good[i][1].event_id} with different "
+                       "content; a correction needs a new event_id")
+                for i in result.reused
+            ]
             for p in poison:
                 await record_dead_letter(conn, p.msg.metadata.sequence.stream, p.msg.subject, p.reason,
                                          p.detail, p.msg.data.decode("utf-8", "replace").replace("\x00", "\\u0000"))
-        return stored
+        return result.units, poison
 
     async def _write_one_by_one(self, good, poison):
         stored_all = []
         poison = list(poison)
         for m, event in good:
             try:
-                stored_all += await self._write([(m, event)], [])
+                stored, reused = await self._write([(m, event)], [])
+                stored_all += stored
+                poison += reused
             except Exception as exc:  # noqa: BLE001
                 if is_transient(exc):
                     raise

@@ -4,7 +4,8 @@
                                    ▶ parse (JSON | array | NDJSON, shape checks)
                                    ▶ validate (catalog rules, whole batch before any publish)
                                    ▶ scope (403 for units outside the key)
-                                   ▶ publish_async to dx.reports.v1.<unit>.<indicator>, Nats-Msg-Id = event_id
+                                   ▶ publish_async to dx.reports.v1.<unit>.<indicator>,
+                                     Nats-Msg-Id = event_id + digest of (agency, content)
           202 {accepted, duplicates, results} ◀── every PubAck received (else 503 + Retry-After)
 
 Ingest never reads the database: it keeps accepting reports while the database is down and
@@ -41,7 +42,7 @@ from starlette.requests import ClientDisconnect
 
 from dxmon.bus import make_broker
 from dxmon.catalog import Catalog
-from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, SCHEMA_VERSION, ReportIn, report_subject
+from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, SCHEMA_VERSION, ReportIn, message_id, report_subject
 from dxmon.keys import Authenticated, KeyRing
 from dxmon.problems import Issue, Problem
 from dxmon.settings import IngestSettings
@@ -143,11 +144,12 @@ class Bus:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """Outgoing is one accepted report ready for JetStream: subject, ReportReceived JSON, event id."""
+    """Outgoing is one accepted report ready for JetStream: subject, ReportReceived JSON, event id, Nats-Msg-Id."""
 
     subject: str
     payload: bytes
     event_id: str
+    msg_id: str
 
 
 def encode_events(reports: list[ReportIn], received_at: datetime, caller: Authenticated) -> list[Outgoing]:
@@ -161,7 +163,8 @@ def encode_events(reports: list[ReportIn], received_at: datetime, caller: Authen
              "key_id": caller.key.key_id, "schema_version": SCHEMA_VERSION}
     suffix = ("," + json.dumps(added, ensure_ascii=False, separators=(",", ":"))[1:]).encode()
     return [
-        Outgoing(report_subject(r.unit, r.indicator), r.model_dump_json().encode()[:-1] + suffix, str(r.event_id))
+        Outgoing(report_subject(r.unit, r.indicator), r.model_dump_json().encode()[:-1] + suffix, str(r.event_id),
+                 message_id(caller.key.agency, r))
         for r in reports
     ]
 
@@ -181,10 +184,11 @@ def problem_doc(description: str, *headers: str) -> dict[str, Any]:
 
 def bus_unavailable(detail: str) -> Problem:
     # A batch may be cut short by a full stream: reports published before the refusal are stored.
-    # Resending the same request is safe — those come back as 'duplicate', never counted twice.
+    # Resending the same request is safe — those are never stored twice (answered 'duplicate' while
+    # JetStream remembers their ids, 'accepted' after a nats-server restart).
     return Problem(
         503, "bus-unavailable", "Reports cannot be stored right now",
-        detail + "; resend the same request later (reports already stored are answered 'duplicate')",
+        detail + "; resend the same request later (reports already stored are never stored twice)",
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
@@ -343,7 +347,7 @@ def create_app(
         started = time.perf_counter()
         try:
             futures = [
-                await bus.js.publish_async(e.subject, e.payload, headers={"Nats-Msg-Id": e.event_id})
+                await bus.js.publish_async(e.subject, e.payload, headers={"Nats-Msg-Id": e.msg_id})
                 for e in events
             ]
             acks = await asyncio.wait_for(asyncio.gather(*futures), settings.publish_timeout_seconds)

@@ -55,6 +55,8 @@ def catalog_indicators(catalog: Catalog) -> list[dict[str, Any]]:
                         "grace_days": i.cadence.grace_days},
             "numerator": i.numerator,
             "denominator": i.denominator,
+            # A report of an indicator with categories names one (``category``); totals sum them.
+            "categories": [{"code": c.code, "name_vi": c.name_vi} for c in i.categories],
         }
         for i in sorted(catalog.indicators.values(), key=lambda i: i.code)
     ]

@@ -54,13 +54,13 @@ MINUTE_BATCH = datetime(2026, 1, 10, 9, 0, tzinfo=LOCAL)
 NUMERIC = (int, float, Decimal)
 
 
-def report(unit: str, indicator: str, period_end: date, received: datetime, numerator: float, denominator: float | None,
-           ) -> ReportReceived:
+def report(unit: str, indicator: str, period_end: date, received: datetime, numerator: float | None,
+           denominator: float | None, category: str | None = None) -> ReportReceived:
     """report: a ratio (numerator/denominator), or a value when ``denominator`` is None."""
     parts = {"value": numerator} if denominator is None else {"numerator": numerator, "denominator": denominator}
     return ReportReceived(
         event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at=end_of_local_day(period_end),
-        received_at=received, agency="test", key_id="test-key", **parts,
+        received_at=received, agency="test", key_id="test-key", category=category, **parts,
     )
 
 
@@ -75,6 +75,16 @@ def batches() -> list[tuple[datetime, list[ReportReceived]]]:
                                         report(DISTRICT, "DG-14", date(2024, 12, 31), jan25, 75, 100)]),
         (apr25 + timedelta(seconds=5), [report(PREDECESSOR, "DG-14", date(2025, 3, 31), apr25, 45, 100)]),
         (nov25 + timedelta(seconds=5), [report(BEHIND, "DG-04", date(2025, 10, 31), nov25, 40, 100)]),
+        # DG-01 by category: dashboards read the totals (category ''), never the parts beside them. Since DG-01
+        # is the province's (measured on its catalogue), ingest refuses it from communes; the communes' rows
+        # are stored directly here only to exercise the roll-up of categories and of percentage-only reports.
+        (nov25 + timedelta(seconds=6), [report("QN", "DG-01", date(2025, 10, 31), nov25, 628, 1000, "province"),
+                                        report("QN", "DG-01", date(2025, 10, 31), nov25, 97, 200, "district"),
+                                        report(BEHIND, "DG-01", date(2025, 10, 31), nov25, 10, 100, "province"),
+                                        report(BEHIND, "DG-01", date(2025, 10, 31), nov25, 30, 100, "commune"),
+                                        # Only a published percentage: left out of the ratio, counted apart.
+                                        report(MISSED, "DG-01", date(2025, 10, 31), nov25, None, None, "commune")
+                                        .model_copy(update={"value": 55.0})]),
         # Two commits a minute apart: 3 reports with a 2 s lag, then 2 with a 30 s lag.
         (MINUTE_BATCH + timedelta(seconds=2), [report("QN", "DG-14", date(2025, 12, 31), MINUTE_BATCH, 88, 100),
                                                report(BEHIND, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 20, 100),
@@ -307,10 +317,11 @@ async def test_pipeline_shows_dead_letters_by_reason(seeded: Seeded, reader: asy
 async def test_overview_lists_the_unit_known_to_be_behind_first(seeded: Seeded, reader: asyncpg.Connection) -> None:
     run = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
     behind = run.table("Đơn vị chậm nhất")
-    assert behind.column("unit") == [BEHIND, "QN", MISSED]
-    first = behind.rows[0]
-    assert (first["Chậm / không đạt"], first["Chưa báo cáo"]) == (2, 1)  # DG-14 behind, DG-04 missed and unreported
-    assert (behind.row(unit="QN")["Chậm / không đạt"], behind.row(unit="QN")["Chưa báo cáo"]) == (2, 2)
+    assert behind.column("unit") == ["QN", BEHIND, MISSED]
+    # The province: DG-14 and DG-01 missed, DE-06 behind; DG-04, DE-06 and DG-01 unreported.
+    assert (behind.row(unit="QN")["Chậm / không đạt"], behind.row(unit="QN")["Chưa báo cáo"]) == (3, 3)
+    tuanchau = behind.row(unit=BEHIND)
+    assert (tuanchau["Chậm / không đạt"], tuanchau["Chưa báo cáo"]) == (2, 1)  # DG-14 behind, DG-04 missed and unreported
     assert float(behind.row(unit=MISSED)["Thiếu hụt so với lộ trình"]) == 37.5  # 50 % against a passed 80 % target
 
 
@@ -331,6 +342,14 @@ async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
     dg04 = table.row(**{"Mã": "DG-04"})
     assert dg04["Tỉnh báo cáo"] == pytest.approx(100 * 2200 / 2247) and dg04["Tổng hợp từ các đơn vị"] == 45
     assert (dg04["Hạn"], dg04["Đánh giá"]) == (date(2025, 12, 31), "met")
+    dg01 = table.row(**{"Mã": "DG-01"})
+    # QĐ 749's level-4 target (≥ 80 % by 2025) is on DG-01: the province's 725/1200 fails it.
+    assert (dg01["Mục tiêu"], dg01["Hạn"], dg01["Đánh giá"]) == (">= 80", date(2025, 12, 31), "not_met")
+    assert dg01["Tỉnh báo cáo"] == pytest.approx(100 * 725 / 1200)  # the total of QN's categories
+    # One commune's total 40/200; the other sent only a percentage (not in the ratio, counted apart).
+    assert (dg01["Tổng hợp từ các đơn vị"], dg01["Số đơn vị báo cáo"], dg01["Đơn vị chỉ có tỷ lệ %"]) == (20, 2, 1)
+    assert dg14["Đơn vị chỉ có tỷ lệ %"] == 0
+    assert table.row(**{"Mã": "DS-10"})["Đơn vị chỉ có tỷ lệ %"] is None  # a count: not a ratio
     assert table.row(**{"Mã": "DG-06"})["Đánh giá"] is None  # no target
     assert table.row(**{"Mã": "DG-05"})["Đánh giá"] == "no_data"
     departments = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE,
@@ -348,12 +367,13 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     tracked = await reader.fetchval("SELECT count(*) FROM progress_current WHERE active AND level = 'commune'")
     assert sum(v for k, v in communes.items() if k != "Cấp") == tracked
     reporting = run.table("Tình hình báo cáo, theo cấp")
-    # DG-04 is missing at the province (December came late, January and February not at all), and DE-06.
-    assert reporting.row(**{"Cấp": "Tỉnh"})["Chưa báo cáo"] == 2
+    # DG-04 is missing at the province (December came late, January and February not at all), DE-06 and DG-01.
+    assert reporting.row(**{"Cấp": "Tỉnh"})["Chưa báo cáo"] == 3
     assert reporting.row(**{"Cấp": "Cấp xã"})["Chưa báo cáo"] == 2  # TUANCHAU's and UONGBI's DG-04
     pairs = run.table("Chỉ số của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Chính quyền số"})
-    # DG-14 behind (TUANCHAU); DG-04 missed (TUANCHAU, UONGBI) and DG-14 missed (QN). Reporting is not a result.
-    assert [pairs[k] for k in ("Chậm tiến độ", "Không đạt")] == [1, 3]
+    # DG-14 behind (TUANCHAU); DG-04 missed (TUANCHAU, UONGBI), DG-14 and DG-01 missed (QN). Reporting is not
+    # a result.
+    assert [pairs[k] for k in ("Chậm tiến độ", "Không đạt")] == [1, 4]
     assert "Chưa báo cáo" not in pairs
 
     province_only = await run_dashboard(

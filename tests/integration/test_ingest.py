@@ -12,7 +12,7 @@ import nats
 import pytest
 
 from dxmon import devstack
-from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, ReportReceived
+from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, ReportIn, ReportReceived, message_id
 from dxmon.keys import ApiKey, hash_secret
 from dxmon.settings import IngestSettings
 from services.ingest.app import create_app
@@ -51,7 +51,9 @@ async def test_single_report_is_in_the_stream_when_202_is_answered(ingest_only: 
         msg = await nc.jetstream().get_last_msg(REPORTS_STREAM, f"dx.reports.v1.{body['unit']}.{body['indicator']}")
     finally:
         await nc.close()
-    assert msg.headers["Nats-Msg-Id"] == body["event_id"]
+    # Deduplication is per agency, event id and content (see contracts.message_id).
+    assert msg.headers["Nats-Msg-Id"] == message_id("test agency", ReportIn.model_validate(body))
+    assert msg.headers["Nats-Msg-Id"].startswith(body["event_id"] + ":")
     event = ReportReceived.model_validate_json(msg.data)
     assert str(event.event_id) == body["event_id"]
     assert event.note == body["note"] and event.agency == "test agency" and event.numerator == 40
@@ -174,7 +176,7 @@ async def test_nats_down_means_503_never_202_and_recovery_afterwards(tmp_path, c
             ids = set()
             sub = await js.pull_subscribe("dx.reports.v1.>", durable=None, stream=REPORTS_STREAM)
             msgs = await sub.fetch(50, timeout=2)
-            ids = {m.headers["Nats-Msg-Id"] for m in msgs}
+            ids = {m.headers["Nats-Msg-Id"].split(":")[0] for m in msgs}
         finally:
             await nc.close()
         assert set(accepted_ids) <= ids
@@ -195,6 +197,12 @@ async def test_catalog_and_health_endpoints(ingest_only: Pipeline):
     assert halong["valid_to"] == "2025-06-30" and halong["level"] == "district"
     assert len([u for u in units if u["level"] == "commune" and u["valid_from"] >= "2025-07-01"]) == 54
     assert {"DG-04", "DE-01"} <= {i["code"] for i in indicators}
+    by_code = {i["code"]: i for i in indicators}
+    assert by_code["DG-01"]["categories"] == [{"code": "province", "name_vi": "Cấp tỉnh"},
+                                              {"code": "district", "name_vi": "Cấp huyện"},
+                                              {"code": "commune", "name_vi": "Cấp xã"}]
+    assert by_code["DG-04"]["categories"] == []
+    assert "category" in docs.json()["components"]["schemas"]["ReportIn"]["properties"]
     assert any(t["indicator"] == "DE-01" and t["milestones"][-1]["value"] == 30 for t in targets)  # set NQ09-2030
     assert ready.status_code == 200 and ready.json()["ready"] is True
     assert "dx_ingest_requests_total" in metrics.text
@@ -282,7 +290,7 @@ async def test_unusable_key_entry_is_skipped_and_revocation_keeps_working(ingest
 
 async def _post_until(client: httpx.AsyncClient, status: int) -> httpx.Response:
     for _ in range(50):
-        answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-02"))
+        answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-04"))
         if answer.status_code == status:
             break
         await asyncio.sleep(0.1)

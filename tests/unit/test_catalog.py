@@ -496,6 +496,18 @@ BROKEN = [
     pytest.param(I, [("      baseline: {value: 40, date: 2023-12-31, source: S1}\n",
                       "      baseline: {value: 40, date: 2026-12-31, source: S1}  #!\n")],
                  "not before the last milestone", id="ind-baseline-after-milestones"),
+    pytest.param(I, [("    nq09_link: none\n", "    nq09_link: none\n    categories: [{code: Province, name_vi: \"Cấp tỉnh\"}]  #!\n")],
+                 "must match", id="ind-category-code"),
+    pytest.param(I, [("    nq09_link: none\n", "    nq09_link: none\n    categories:\n      - {code: a, name_vi: A}\n"
+                      "      - {code: a, name_vi: B}  #!\n")], "listed twice", id="ind-category-twice"),
+    pytest.param(I, [("      - {unit: QN-A,", "      - {category: ward, unit: QN-A,"),
+                     ("period_end: 2024-03-31, value: 50, source: S1}\n", "period_end: 2024-03-31, value: 50, source: S1}  #!\n")],
+                 "observation category 'ward'", id="ind-observation-category"),
+    pytest.param(I, [("    cadence: {period: yearly, timely_days: 60,",
+                      "    categories:  #!\n      - {code: a, name_vi: A}\n    cadence: {period: yearly, timely_days: 60,")],
+                 "only ratio and count indicators", id="ind-category-on-percent"),
+    pytest.param(I, [("  issued: 2022-02-05\n", "  issued: 2022-02-05\n  reporting_window: weekly  #!\n")],
+                 "reporting_window", id="ind-programme-window"),
     pytest.param(I, [("sources:\n", "extra: 1  #!\nsources:\n")], "unknown top-level field 'extra'", id="ind-unknown-top-level"),
     pytest.param(I, [("  issued: 2022-02-05\n", "  issued: soon  #!\n")], "expected a date", id="ind-programme-date"),
     pytest.param(I, [('    name_en: "Digital economy share of GRDP"\n', '    name_en: "Digital economy share of GRDP" x  #!\n')],
@@ -617,3 +629,18 @@ def test_dxmon_catalog_check_flags_a_target_for_a_level_that_cannot_act(tmp_path
     result = CliRunner().invoke(build(), ["catalog", "check", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "3 target sets" in result.output
+
+
+def test_categories_and_reporting_window(tmp_path: Path, catalog: Catalog) -> None:
+    # Shipped: DG-01/DG-02 by competence level; calendar periods for Quảng Ninh.
+    assert [c.code for c in catalog.indicators["DG-01"].categories] == ["province", "district", "commune"]
+    assert catalog.indicators["DG-02"].category("commune").name_vi == "Cấp xã"
+    assert catalog.indicators["DG-04"].categories == ()
+    assert catalog.reporting_window == "calendar"
+    assert catalog.period_of("DG-01", date(2026, 11, 20)).code == "2026-11"
+    # A programme that declares Nghị định 09/2019's window cuts months on the 15th.
+    write_mini(tmp_path, I, [("  issued: 2022-02-05\n", "  issued: 2022-02-05\n  reporting_window: nd09\n")])
+    nd09 = Catalog.load(tmp_path)
+    assert nd09.reporting_window == "nd09"
+    assert nd09.period_of("DG-01", date(2026, 11, 20)).code == "2026-12"
+    assert nd09.period_of("DE-01", date(2026, 12, 15)).code == "2027"

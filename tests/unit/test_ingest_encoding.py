@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dxmon.contracts import ReportIn, ReportReceived
+from dxmon.contracts import ReportIn, ReportReceived, message_id
 from dxmon.keys import ApiKey, Authenticated
 from services.ingest.app import encode_events
 
@@ -36,3 +36,18 @@ def test_encoded_event_equals_the_contract_model(note, numerator, extra, observe
     assert ReportReceived.model_validate_json(out.payload) == expected
     assert out.subject == "dx.reports.v1.QN-P-HONGGAI.DG-04"
     assert out.event_id == str(report.event_id)
+
+
+def test_message_id_scopes_deduplication_to_agency_event_and_content():
+    base = {"event_id": str(uuid.uuid4()), "unit": "QN-P-HONGGAI", "indicator": "DG-04",
+            "observed_at": "2026-09-30T23:59:59+07:00", "numerator": 40, "denominator": 100}
+    same = message_id("A", ReportIn(**base))
+    assert same.startswith(base["event_id"] + ":")
+    # The same instant written with another offset is the same report.
+    assert message_id("A", ReportIn(**{**base, "observed_at": "2026-09-30T16:59:59Z"})) == same
+    assert message_id("B", ReportIn(**base)) != same  # another agency's event
+    assert message_id("A", ReportIn(**{**base, "numerator": 41})) != same  # same id, other content
+    assert message_id("A", ReportIn(**{**base, "category": "province"})) != same
+    assert message_id("A", ReportIn(**{**base, "note": "sửa số liệu"})) != same
+    [out] = encode_events([ReportIn(**base)], datetime(2026, 10, 1, tzinfo=UTC), CALLER)
+    assert out.msg_id == message_id(CALLER.key.agency, ReportIn(**base))

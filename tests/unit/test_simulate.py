@@ -124,7 +124,8 @@ def test_reporting_units_send_every_due_report_and_silent_units_stop(
             due = [d for d in period_ends(START, END, indicator.cadence.period) if unit.active_on(d)]
             if profile == "silent":
                 due = [d for d in due if d < silent_from]
-            assert sent[(unit.code, indicator.code)] == len(due), (unit.code, indicator.code, profile)
+            per_period = max(1, len(indicator.categories))  # one report per category
+            assert sent[(unit.code, indicator.code)] == len(due) * per_period, (unit.code, indicator.code, profile)
         if profile == "silent":
             assert unit.code not in late
     # The mix is roughly 75/20/5 across the 270 units.
@@ -164,14 +165,18 @@ def test_the_default_scenario_is_a_believable_province(catalog: Catalog) -> None
     indicator, a few not reporting — evaluated with the real rules on the units that exist today."""
     as_of = datetime(2026, 12, 6, 12, tzinfo=LOCAL_TZ)
     reports = generate(catalog, date(2024, 1, 1), date(2026, 11, 30), seed=1)
-    points: dict[tuple[str, str], list[Point]] = defaultdict(list)
+    # One value per period: categories summed by parts, as the store's totals are.
+    parts: dict[tuple[str, str, date], list[dict]] = defaultdict(list)
     for r in reports:
-        body = r.body
-        value = body.get("value")
-        if value is None:
-            value = 100 * body["numerator"] / body["denominator"]
-        observed = end_of_local_day(r.period_end)
-        points[(r.unit, r.indicator)].append(Point(observed, float(value), observed + timedelta(days=2)))
+        parts[(r.unit, r.indicator, r.period_end)].append(r.body)
+    points: dict[tuple[str, str], list[Point]] = defaultdict(list)
+    for (unit, indicator, period_end), bodies in sorted(parts.items()):
+        if "numerator" in bodies[0]:
+            value = 100 * sum(b["numerator"] for b in bodies) / sum(b["denominator"] for b in bodies)
+        else:
+            value = sum(b["value"] for b in bodies)
+        observed = end_of_local_day(period_end)
+        points[(unit, indicator)].append(Point(observed, float(value), observed + timedelta(days=2)))
     behind, missing, tracked = set(), set(), set()
     for unit in catalog.units_active_on(as_of.date()):
         for ind in catalog.indicators.values():
@@ -188,3 +193,9 @@ def test_the_default_scenario_is_a_believable_province(catalog: Catalog) -> None
     share = len(behind) / len(tracked)
     assert 0.15 <= share <= 0.25, (len(behind), len(tracked))
     assert 0 < len(missing) <= 0.12 * len(tracked), (len(missing), len(tracked))
+
+
+def test_indicators_with_categories_are_reported_per_category(simulated: list[SimulatedReport]) -> None:
+    dg01 = [s.body for s in simulated if s.unit == "QN" and s.indicator == "DG-01" and s.period_end == date(2025, 6, 30)]
+    assert sorted(b["category"] for b in dg01) == ["commune", "district", "province"]
+    assert not any("category" in s.body for s in simulated if s.indicator == "DG-04")

@@ -76,8 +76,23 @@ VALUE_ONLY = {"numerator": None, "denominator": None}
         pytest.param({"numerator": 2e306, "denominator": 1e307},
                      [("value-out-of-range", "numerator"), ("value-out-of-range", "denominator")],
                      id="absurd-magnitude-would-overflow-the-percentage"),
-        pytest.param({**VALUE_ONLY, "value": 62.8}, [("ratio-needs-parts", "numerator")], id="ratio-sent-as-value"),
+        # A published percentage without counts is accepted (percent-only); one part alone is not.
+        pytest.param({**VALUE_ONLY, "value": 62.8}, [], id="ratio-published-percentage"),
+        pytest.param({**VALUE_ONLY, "value": 100}, [], id="ratio-published-percentage-100"),
+        pytest.param({**VALUE_ONLY, "value": 100.5}, [("value-out-of-range", "value")], id="ratio-percentage-over-100"),
+        pytest.param({**VALUE_ONLY, "value": -0.5}, [("value-out-of-range", "value")], id="ratio-percentage-negative"),
+        pytest.param({"numerator": None}, [("ratio-needs-parts", "numerator")], id="ratio-denominator-alone"),
         pytest.param({"value": 62.8}, [("value-with-parts", "value")], id="ratio-with-value-too"),
+        pytest.param({"value": 62.8, "denominator": None}, [("value-with-parts", "value")], id="ratio-value-and-one-part"),
+        # Categories (DG-01 and DG-02 are reported by competence level; DG-04 has no categories).
+        # DG-01/DG-02 are the province's (its catalogue of procedures), by competence level.
+        pytest.param({"unit": "QN", "indicator": "DG-01", "category": "commune"}, [], id="category-ok"),
+        pytest.param({"unit": "QN", "indicator": "DG-02", "category": "province", **VALUE_ONLY, "value": 98.7}, [],
+                     id="category-percent-only"),
+        pytest.param({"unit": "QN", "indicator": "DG-01"}, [("category-required", "category")], id="category-missing"),
+        pytest.param({"unit": "QN", "indicator": "DG-01", "category": "ward"}, [("unknown-category", "category")],
+                     id="category-unknown"),
+        pytest.param({"category": "province"}, [("unknown-category", "category")], id="category-on-plain-indicator"),
         # Value rules.
         pytest.param({"unit": "QN", "indicator": "DE-01", **VALUE_ONLY, "value": 100.5},
                      [("value-out-of-range", "value")], id="percent-above-100"),
@@ -184,9 +199,10 @@ def test_applicability_matches_the_catalog_for_every_indicator_and_level(catalog
 @pytest.mark.parametrize("indicator", ["DG-01", "DG-02", "DG-17"])
 def test_procedure_catalogue_indicators_are_the_provinces_to_report(catalog: Catalog, indicator: str) -> None:
     # Measured on the province's catalogue of procedures, which a commune or district cannot change.
-    assert not reasons(catalog, report(unit="QN", indicator=indicator, observed_at="2025-03-31"))
+    category = {"category": "commune"} if catalog.indicators[indicator].categories else {}
+    assert not reasons(catalog, report(unit="QN", indicator=indicator, observed_at="2025-03-31", **category))
     for unit in ("QN-P-HONGGAI", "QN-HALONG", "QN-SO-TUPHAP"):
-        found = reasons(catalog, report(unit=unit, indicator=indicator, observed_at="2025-09-30"))
+        found = reasons(catalog, report(unit=unit, indicator=indicator, observed_at="2025-09-30", **category))
         assert ("indicator-not-applicable", "indicator") in found, unit
 
 

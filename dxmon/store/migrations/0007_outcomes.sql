@@ -21,7 +21,8 @@
 --   revised_value, revised_at   see progress_current
 --   locked_by, lock_reason      who locked it and why (auto-locks: 'dx-monitor')
 -- outcome_changes       every lock, reopen and auto-lock: who, when, why, the row before and after
--- period_values.first_received_at  when the period's first report arrived (timeliness)
+-- period_values.first_received_at, latest_values.first_received_at  when the period's first report
+--                       arrived (timeliness)
 
 DELETE FROM progress_current WHERE status = 'overdue';  -- re-evaluated by the next pass
 ALTER TABLE progress_current DROP CONSTRAINT IF EXISTS progress_current_status_check;
@@ -66,12 +67,21 @@ CREATE TABLE outcome_changes (
 );
 CREATE INDEX outcome_changes_unit_idx ON outcome_changes (unit, indicator, deadline);
 
+-- The period's first receipt, per category; a total (category '') takes the first of any category.
 ALTER TABLE period_values ADD COLUMN first_received_at timestamptz;
-UPDATE period_values pv SET first_received_at = r.first
-FROM (SELECT unit, indicator, observed_at, min(received_at) AS first FROM reports GROUP BY 1, 2, 3) r
-WHERE r.unit = pv.unit AND r.indicator = pv.indicator AND r.observed_at = pv.observed_at;
+ALTER TABLE latest_values ADD COLUMN first_received_at timestamptz;
+UPDATE period_values pv SET first_received_at = (
+    SELECT min(r.received_at) FROM reports r
+    WHERE r.unit = pv.unit AND r.indicator = pv.indicator AND r.period_start = pv.period_start
+      AND (pv.category = '' OR r.category = pv.category));
 UPDATE period_values SET first_received_at = received_at WHERE first_received_at IS NULL;
 ALTER TABLE period_values ALTER COLUMN first_received_at SET NOT NULL;
+UPDATE latest_values lv SET first_received_at = pv.first_received_at
+FROM period_values pv
+WHERE pv.unit = lv.unit AND pv.indicator = lv.indicator AND pv.category = lv.category
+  AND pv.period_start = lv.period_start;
+UPDATE latest_values SET first_received_at = received_at WHERE first_received_at IS NULL;
+ALTER TABLE latest_values ALTER COLUMN first_received_at SET NOT NULL;
 
 GRANT SELECT ON outcome_changes TO dx_reader, dx_alerts;
 GRANT INSERT ON outcome_changes TO dx_alerts;
