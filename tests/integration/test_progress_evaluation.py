@@ -337,7 +337,7 @@ async def test_incremental_pass_equals_a_full_pass_for_its_units_and_leaves_othe
                            received_at=LAST - timedelta(hours=2), agency="test", key_id="k1",
                            **({"numerator": 100.0, "denominator": 100.0} if catalog.indicators[code].measure is Measure.RATIO
                               else {"value": 100.0}))
-            for code in ("DS-12", "DG-09")
+            for code in ("DS-13", "DG-09")
         ]
         async with conn.transaction():
             await store_reports(conn, fresh, LAST)
@@ -353,7 +353,7 @@ async def test_incremental_pass_equals_a_full_pass_for_its_units_and_leaves_othe
                 k: v for k, v in full[key].items() if k != "status_since"}
         else:
             assert row == before[key], key  # untouched
-    assert after[("QN", "DS-12")]["status"] == Status.MET
+    assert after[("QN", "DS-13")]["status"] == Status.MET
 
 
 async def test_status_since_is_kept_while_the_status_stays(seeded, catalog: Catalog) -> None:
