@@ -2,16 +2,23 @@
 
 Every refusal carries one ``reason`` per offending item so an agency's system can act on it without
 parsing prose. The reason strings are part of the public contract: add new ones, never rename.
+``type`` and ``title`` are fixed per reason too (``title`` is a short English label for developers,
+like ``type``); what a person reads, ``detail`` and each item's ``message``, is Vietnamese unless the
+request asks for English (``Accept-Language: en``). All that prose is in ``MESSAGES``, one place.
 """
 
 from __future__ import annotations
 
+import re
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
 PROBLEM_TYPE_BASE = "https://dx-monitor.github.io/problems/"
+LANGUAGES = ("vi", "en")
+DEFAULT_LANGUAGE = "vi"
 
 # pydantic error type -> our reason. Anything unlisted becomes "invalid-field".
 _PYDANTIC_REASONS = {
@@ -30,6 +37,182 @@ _PYDANTIC_REASONS = {
     "model_attributes_type": "not-an-object",
     "dict_type": "not-an-object",
 }
+# pydantic type errors that say "a number" / "a string" was expected ("invalid-field" keeps the reason).
+_EXPECTED_NUMBER = {"float_type", "float_parsing", "int_type", "int_parsing", "int_from_float"}
+_EXPECTED_TEXT = {"string_type", "string_unicode"}
+
+# Every sentence a refusal shows, Vietnamese then English, keyed by reason (or "reason/variant" where one
+# reason has several causes). Placeholders are str.format fields; say() fills them.
+MESSAGES: dict[str, tuple[str, str]] = {
+    # Report contract (pydantic): "{field}: " is prefixed by issues_from_validation_error.
+    "missing-field": ("thiếu trường bắt buộc", "Field required"),
+    "unknown-field": ("trường này không có trong mẫu báo cáo", "Extra inputs are not permitted"),
+    "invalid-number": ("phải là một số hữu hạn (không nhận NaN hay vô cực)", "Input should be a finite number"),
+    "missing-timezone": ("thời điểm thiếu múi giờ; thêm ví dụ +07:00 hoặc Z",
+                         "timestamp has no UTC offset; add e.g. +07:00 or Z"),
+    "invalid-timestamp": ("không phải ngày (YYYY-MM-DD) hay ngày giờ ISO 8601 hợp lệ có múi giờ",
+                          "not an ISO 8601 date or date-time"),
+    "invalid-code": ("mã chỉ gồm chữ in hoa không dấu, chữ số, '-' và '_', dài 1–64 ký tự",
+                     "String should match pattern '^[A-Z0-9_-]{{1,64}}$'"),
+    "too-long": ("dài quá {max_length} ký tự", "String should have at most {max_length} characters"),
+    "invalid-character": ("văn bản không được chứa ký tự NUL (U+0000)",
+                          "text cannot contain the NUL character (U+0000)"),
+    "invalid-event-id": ("event_id phải là một UUID", "Input should be a valid UUID"),
+    "not-an-object": ("mỗi báo cáo phải là một đối tượng JSON", "Input should be an object"),
+    "invalid-field": ("giá trị không hợp lệ", "Input is not valid"),
+    "invalid-field/number": ("phải là một số", "Input should be a valid number"),
+    "invalid-field/text": ("phải là một chuỗi ký tự", "Input should be a valid string"),
+    "malformed-json": ("không phải JSON hợp lệ (dòng {line}, cột {column})",
+                       "Invalid JSON: {error}"),
+    "malformed-json/unplaced": ("không phải JSON hợp lệ", "Invalid JSON: {error}"),
+    # Catalog rules (dxmon.validation).
+    "unknown-unit": ("mã đơn vị '{unit}' không có trong danh mục", "unit '{unit}' is not in the catalog"),
+    "unknown-indicator": ("mã chỉ tiêu '{indicator}' không có trong danh mục",
+                          "indicator '{indicator}' is not in the catalog"),
+    "future-observation": ("observed_at {observed_at} là thời điểm trong tương lai",
+                           "observed_at {observed_at} is in the future"),
+    "unit-not-valid-on-date/ceased": ("đơn vị {unit} chỉ hoạt động đến hết ngày {valid_to_vi}",
+                                      "unit {unit} ceased on {valid_to}"),
+    "unit-not-valid-on-date/ceased-successors": (
+        "đơn vị {unit} chỉ hoạt động đến hết ngày {valid_to_vi}; hãy báo cáo cho {units}",
+        "unit {unit} ceased on {valid_to}; report for {units} instead"),
+    "unit-not-valid-on-date/not-yet": ("đơn vị {unit} chỉ tồn tại từ ngày {valid_from_vi}",
+                                       "unit {unit} exists only from {valid_from}"),
+    "unit-not-valid-on-date/not-yet-predecessors": (
+        "đơn vị {unit} chỉ tồn tại từ ngày {valid_from_vi}; trước đó hãy báo cáo cho {units}",
+        "unit {unit} exists only from {valid_from}; before that report for {units}"),
+    "indicator-not-applicable": ("chỉ tiêu {indicator} do {levels_vi} báo cáo, không áp dụng cho {level_vi}",
+                                 "indicator {indicator} is reported by {levels}, not by a {level}"),
+    "value-out-of-range/huge": ("{name} lớn hơn {limit}", "{name} is larger than {limit}"),
+    "value-out-of-range/percent": ("tỷ lệ phần trăm phải từ 0 đến 100, nhận được {value_vi}",
+                                   "a percentage must be within 0..100, got {value}"),
+    "value-out-of-range/boolean": ("chỉ tiêu có/không chỉ nhận 0 hoặc 1, nhận được {value_vi}",
+                                   "a yes/no indicator takes 0 or 1, got {value}"),
+    "value-out-of-range/rank": ("thứ hạng bắt đầu từ 1, nhận được {value_vi}", "a rank starts at 1, got {value}"),
+    "ratio-needs-parts": ("chỉ tiêu tỷ lệ cần cả tử số (numerator) và mẫu số (denominator), hoặc chỉ tỷ lệ phần trăm "
+                          "đã công bố (value) khi nguồn không có số đếm",
+                          "ratio indicators need both numerator and denominator (or, when the source publishes "
+                          "no counts, the percentage as value)"),
+    "value-with-parts": ("gửi tử số (numerator) và mẫu số (denominator), hoặc chỉ tỷ lệ phần trăm đã công bố (value), "
+                         "không gửi cả hai",
+                         "send numerator and denominator, or only a published percentage as value, not both"),
+    "category-required": ("chỉ tiêu {indicator} được báo cáo theo từng nhóm (category): một trong {codes}",
+                          "indicator {indicator} is reported by category: one of {codes}"),
+    "unknown-category": ("chỉ tiêu {indicator} không có nhóm (category) '{category}'; nhóm hợp lệ: {codes}",
+                         "indicator {indicator} has no category '{category}'; allowed: one of {codes}"),
+    "unknown-category/none": ("chỉ tiêu {indicator} không báo cáo theo nhóm: bỏ trường category",
+                              "indicator {indicator} has no categories: leave category out"),
+    "negative-value/parts": ("tử số và mẫu số không được âm", "numerator and denominator cannot be negative"),
+    "negative-value": ("giá trị {value_vi} không được âm", "value {value} cannot be negative"),
+    "zero-denominator": ("mẫu số (denominator) phải lớn hơn 0", "denominator must be greater than 0"),
+    "numerator-exceeds-denominator": ("tử số {numerator_vi} lớn hơn mẫu số {denominator_vi}",
+                                      "numerator {numerator} exceeds denominator {denominator}"),
+    "parts-not-allowed": ("chỉ tiêu {measure_vi} gửi value, không gửi tử số/mẫu số (numerator/denominator)",
+                          "a {measure} indicator takes value, not numerator/denominator"),
+    "value-required": ("chỉ tiêu {measure_vi} cần có value", "a {measure} indicator needs value"),
+    "value-not-integer": ("chỉ tiêu {measure_vi} phải là số nguyên, nhận được {value_vi}",
+                          "a {measure} must be a whole number, got {value}"),
+    # Ingest refusals (problem details).
+    "invalid-reports": ("có {count} lỗi trong báo cáo gửi đến", "{count} problem(s) found"),
+    "invalid-reports/not-an-object": ("hãy gửi một báo cáo (đối tượng JSON) hoặc một mảng báo cáo",
+                                      "send a report object or an array of them"),
+    "malformed-json/lines": ("có dòng không phải JSON hợp lệ", "one or more lines are not valid JSON"),
+    "empty-body": ("nội dung yêu cầu không có báo cáo nào", "the body holds no report"),
+    "empty-body/batch": ("mảng không có báo cáo nào", "the array holds no report"),
+    "unsupported-media-type": (
+        "hãy gửi {json} (một báo cáo hoặc một mảng) hoặc {ndjson} (mỗi dòng một báo cáo), không phải {got}",
+        "send {json} (one report or an array) or {ndjson} (one report per line), not {got}"),
+    "unsupported-media-type/none": (
+        "hãy gửi {json} (một báo cáo hoặc một mảng) hoặc {ndjson} (mỗi dòng một báo cáo); yêu cầu thiếu Content-Type",
+        "send {json} (one report or an array) or {ndjson} (one report per line), not no Content-Type"),
+    "batch-too-large": ("gửi {count} báo cáo; mỗi yêu cầu tối đa {limit} — hãy chia nhỏ lô",
+                        "{count} reports sent; at most {limit} per request — split the batch"),
+    "body-too-large": ("nội dung tối đa {limit} byte mỗi yêu cầu — hãy chia nhỏ lô",
+                       "at most {limit} bytes per request — split the batch"),
+    "missing-credentials": ("cần khóa API: gửi tiêu đề Authorization: Bearer <khóa>",
+                            "send Authorization: Bearer <key>"),
+    "invalid-credentials": ("khóa API không đúng hoặc đã bị thu hồi", "the API key is unknown or revoked"),
+    "outside-key-scope": ("khóa {key_id} ({agency}) không được báo cáo cho: {units}",
+                          "key {key_id} ({agency}) may not report for: {units}"),
+    "outside-key-scope/unit": ("đơn vị {unit} nằm ngoài phạm vi của khóa", "unit {unit} is outside the key's scope"),
+    "rate-limited": ("vượt giới hạn {limit} báo cáo/giây của khóa; gửi lại sau {retry_after} giây",
+                     "limit {limit} reports/s; retry after {retry_after} s"),
+    "request-timeout": ("nội dung phải đến trong vòng {seconds} giây", "the body must arrive within {seconds} s"),
+    "client-disconnected": ("bên gửi đã đóng kết nối trước khi gửi xong nội dung",
+                            "the client closed the connection before sending the body"),
+    "bus-unavailable/keys-not-loaded": ("chưa nạp xong danh sách khóa API ({status})",
+                                        "API keys are not loaded yet ({status})"),
+    "bus-unavailable/not-connected": (
+        "chưa kết nối được hệ thống lưu trữ báo cáo (message bus)", "the message bus is not connected"),
+    "bus-unavailable/timeout": ("JetStream không xác nhận lưu kịp thời", "JetStream did not confirm storage in time"),
+    "bus-unavailable/no-stream": ("stream {stream} không sẵn sàng", "stream {stream} is not available"),
+    "bus-unavailable/refused": ("JetStream từ chối lưu báo cáo ({description})",
+                                "JetStream refused the reports ({description})"),
+    "bus-unavailable/failed": ("kết nối tới message bus bị lỗi ({error})", "the message bus failed ({error})"),
+    "bus-unavailable/resend": (
+        "{cause}; hãy gửi lại đúng yêu cầu này sau (báo cáo đã lưu sẽ được trả lời là 'duplicate')",
+        "{cause}; resend the same request later (reports already stored are answered 'duplicate')"),
+    "not-found": ("không có địa chỉ này", "Not Found"),
+    "method-not-allowed": ("địa chỉ này không nhận phương thức {method}", "Method Not Allowed"),
+    "http-error": ("yêu cầu không hợp lệ", "{detail}"),
+    "invalid-parameter": ("tham số không hợp lệ", "{detail}"),
+}
+
+
+@dataclass(frozen=True)
+class Text:
+    """Text is one sentence in both languages a refusal is written in: Vietnamese, and English on request."""
+
+    vi: str
+    en: str
+
+    def in_language(self, language: str) -> str:
+        return self.en if language == "en" else self.vi
+
+    def prefixed(self, prefix: str) -> Text:
+        """prefixed puts ``prefix`` (a field name, a code: the same in both languages) before both."""
+        return Text(f"{prefix}{self.vi}", f"{prefix}{self.en}")
+
+
+def say(key: str, **params: Any) -> Text:
+    """say renders the ``MESSAGES`` entry ``key`` with ``params`` in both languages.
+
+    A ``Text`` parameter (a cause rendered by another say) is put in each language in its own.
+    """
+    vi, en = MESSAGES[key]
+    return Text(vi.format(**_for("vi", params)), en.format(**_for("en", params)))
+
+
+def _for(language: str, params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.in_language(language) if isinstance(v, Text) else v for k, v in params.items()}
+
+
+def placeholders(key: str) -> set[str]:
+    """placeholders: the parameters MESSAGES[key] needs (tests render every message with them)."""
+    return {name for text in MESSAGES[key] for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def negotiate_language(accept_language: str | None) -> str:
+    """negotiate_language picks "vi" or "en" from an Accept-Language header; Vietnamese unless English wins.
+
+    Quality values are honoured ("vi;q=0.2, en" → en); a tag matches by its primary subtag ("en-US" → en);
+    anything unreadable or unsupported falls back to Vietnamese, the language of the people we serve.
+    """
+    best, best_q = DEFAULT_LANGUAGE, 0.0
+    for part in (accept_language or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary not in LANGUAGES:
+            continue
+        q = 1.0
+        match = re.fullmatch(r"\s*q\s*=\s*([01](?:\.\d{0,3})?)\s*", params) if params else None
+        if params and match is None:
+            continue  # a malformed parameter: ignore this entry rather than guess
+        if match:
+            q = float(match.group(1))
+        if q > best_q:
+            best, best_q = primary, q
+    return best
 
 
 @dataclass(frozen=True)
@@ -37,13 +220,13 @@ class Issue:
     """Issue is one reason one item was refused."""
 
     reason: str
-    message: str
+    message: Text
     field: str | None = None
     index: int | None = None
     event_id: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"reason": self.reason, "message": self.message}
+    def to_json(self, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+        out: dict[str, Any] = {"reason": self.reason, "message": _in(self.message, language)}
         if self.index is not None:
             out["index"] = self.index
         if self.field is not None:
@@ -60,11 +243,12 @@ class Problem(Exception):
     status: int
     reason: str
     title: str
-    detail: str = ""
+    detail: Text | None = None
     issues: list[Issue] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, language: str = DEFAULT_LANGUAGE) -> dict[str, Any]:
+        """to_json is the problem+json body; ``detail`` and messages in ``language`` ("vi" or "en")."""
         body: dict[str, Any] = {
             "type": PROBLEM_TYPE_BASE + self.reason,
             "title": self.title,
@@ -72,10 +256,32 @@ class Problem(Exception):
             "reason": self.reason,
         }
         if self.detail:
-            body["detail"] = self.detail
+            body["detail"] = _in(self.detail, language)
         if self.issues:
-            body["errors"] = [i.to_json() for i in self.issues]
+            body["errors"] = [i.to_json(language) for i in self.issues]
         return body
+
+
+def _in(text: Text | str, language: str) -> str:
+    # A plain str is a message nobody translated: shown as is (tests/unit/test_vocabulary.py forbids them).
+    return text.in_language(language) if isinstance(text, Text) else text
+
+
+class _Context(dict):
+    # pydantic's error context fills our placeholders; one it did not give reads "…", never a KeyError (500).
+    def __missing__(self, key: str) -> str:
+        return "…"
+
+
+_JSON_POSITION = re.compile(r"line (\d+) column (\d+)")
+
+
+def json_syntax_message(error: str) -> Text:
+    """json_syntax_message says where a JSON parser gave up, from its English ``error`` ("… at line 1 column 5")."""
+    at = _JSON_POSITION.search(error)
+    if at is None:
+        return say("malformed-json/unplaced", error=error)
+    return say("malformed-json", line=at.group(1), column=at.group(2), error=error)
 
 
 def issues_from_validation_error(
@@ -83,7 +289,8 @@ def issues_from_validation_error(
 ) -> list[Issue]:
     """issues_from_validation_error turns pydantic errors into issues with an item index and field name.
 
-    With ``batch`` the first element of each error location is the item's index in the array.
+    With ``batch`` the first element of each error location is the item's index in the array. The
+    English message is pydantic's (it names the constraint); the Vietnamese one is ours, per reason.
     """
     issues = []
     for e in err.errors(include_url=False):
@@ -97,9 +304,15 @@ def issues_from_validation_error(
         names = [n for n in names if n not in known]
         field_name = names[0] if names else None
         reason = _PYDANTIC_REASONS.get(e["type"], "invalid-field")
-        message = e["msg"]
+        key = reason
+        if e["type"] in _EXPECTED_NUMBER:
+            key = "invalid-field/number"
+        elif e["type"] in _EXPECTED_TEXT:
+            key = "invalid-field/text"
+        vi = MESSAGES[key][0].format_map(_Context(e.get("ctx") or {}))
+        message = Text(vi, e["msg"])
         if field_name:
-            message = f"{field_name}: {message}"
+            message = message.prefixed(f"{field_name}: ")
         issues.append(Issue(reason=reason, message=message, field=field_name, index=item))
     return _dedupe(issues)
 
@@ -119,8 +332,16 @@ def _dedupe(issues: list[Issue]) -> list[Issue]:
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem_response(p: Problem):
-    """problem_response renders ``p`` as an RFC 9457 response (starlette is imported only by HTTP services)."""
+def problem_response(p: Problem, request: Any = None):
+    """problem_response renders ``p`` as an RFC 9457 response (starlette is imported only by HTTP services).
+
+    Given the ``request``, its prose is in the language the request's Accept-Language asks for (and the
+    response says which); without it, in Vietnamese.
+    """
     from starlette.responses import JSONResponse
 
-    return JSONResponse(p.to_json(), status_code=p.status, media_type=PROBLEM_JSON, headers=p.headers)
+    if request is None:
+        return JSONResponse(p.to_json(), status_code=p.status, media_type=PROBLEM_JSON, headers=p.headers)
+    language = negotiate_language(request.headers.get("accept-language"))
+    headers = {**p.headers, "Content-Language": language, "Vary": "Accept-Language"}
+    return JSONResponse(p.to_json(language), status_code=p.status, media_type=PROBLEM_JSON, headers=headers)

@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
+from dxmon import words
 from dxmon.catalog import Catalog, Indicator, Level, Measure
 from dxmon.contracts import LOCAL_TZ, ReportIn, end_of_local_day
-from dxmon.problems import Issue
+from dxmon.formatting import format_date
+from dxmon.problems import Issue, say
 
 
 def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew: timedelta) -> list[Issue]:
@@ -20,9 +22,9 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
     unit = catalog.units.get(report.unit)
     indicator = catalog.indicators.get(report.indicator)
     if unit is None:
-        issues.append(Issue("unknown-unit", f"unit {report.unit!r} is not in the catalog", "unit"))
+        issues.append(Issue("unknown-unit", say("unknown-unit", unit=report.unit), "unit"))
     if indicator is None:
-        issues.append(Issue("unknown-indicator", f"indicator {report.indicator!r} is not in the catalog", "indicator"))
+        issues.append(Issue("unknown-indicator", say("unknown-indicator", indicator=report.indicator), "indicator"))
 
     local_day = report.observed_at.astimezone(LOCAL_TZ).date()
     limit = now + future_skew
@@ -32,7 +34,8 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
         report.observed_at == end_of_local_day(local_day) and local_day <= limit.astimezone(LOCAL_TZ).date()
     ):
         issues.append(
-            Issue("future-observation", f"observed_at {report.observed_at.isoformat()} is in the future", "observed_at")
+            Issue("future-observation", say("future-observation", observed_at=report.observed_at.isoformat()),
+                  "observed_at")
         )
     if unit is not None and not unit.active_on(local_day):
         if unit.valid_to is not None and local_day > unit.valid_to:
@@ -40,19 +43,23 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
                                    unit.level)
             successors = successors or [
                 c for c in catalog.final_successors(unit.code) if catalog.units[c].level is unit.level]
-            hint = f"; report for {', '.join(successors)} instead" if successors else ""
-            msg = f"unit {unit.code} ceased on {unit.valid_to.isoformat()}{hint}"
+            msg = say("unit-not-valid-on-date/ceased" + ("-successors" if successors else ""), unit=unit.code,
+                      valid_to=unit.valid_to.isoformat(), valid_to_vi=format_date(unit.valid_to),
+                      units=", ".join(successors))
         else:
             before = _units_on(catalog, catalog.predecessors(unit.code), local_day, catalog.predecessors, unit.level)
-            hint = f"; before that report for {', '.join(before[:10])}" if before else ""
-            msg = f"unit {unit.code} exists only from {unit.valid_from.isoformat()}{hint}"
+            msg = say("unit-not-valid-on-date/not-yet" + ("-predecessors" if before else ""), unit=unit.code,
+                      valid_from=unit.valid_from.isoformat(), valid_from_vi=format_date(unit.valid_from),
+                      units=", ".join(before[:10]))
         issues.append(Issue("unit-not-valid-on-date", msg, "observed_at"))
     if unit is not None and indicator is not None and unit.level not in indicator.applies_to:
-        levels = ", ".join(sorted(level.value for level in indicator.applies_to))
+        levels = sorted(level.value for level in indicator.applies_to)
         issues.append(
             Issue(
                 "indicator-not-applicable",
-                f"indicator {indicator.code} is reported by {levels}, not by a {unit.level.value}",
+                say("indicator-not-applicable", indicator=indicator.code, levels=", ".join(levels),
+                    levels_vi=", ".join(words.LEVEL[level] for level in levels), level=unit.level.value,
+                    level_vi=words.LEVEL[unit.level.value]),
                 "indicator",
             )
         )
@@ -68,12 +75,12 @@ def check_category(report: ReportIn, indicator: Indicator) -> list[Issue]:
     if report.category is None:
         if codes:
             return [Issue("category-required",
-                          f"indicator {indicator.code} is reported by category: one of {', '.join(codes)}", "category")]
+                          say("category-required", indicator=indicator.code, codes=", ".join(codes)), "category")]
         return []
     if report.category not in codes:
-        allowed = f"one of {', '.join(codes)}" if codes else "none (it has no categories)"
+        key = "unknown-category" if codes else "unknown-category/none"
         return [Issue("unknown-category",
-                      f"indicator {indicator.code} has no category {report.category!r}; allowed: {allowed}", "category")]
+                      say(key, indicator=indicator.code, category=report.category, codes=", ".join(codes)), "category")]
     return []
 
 
@@ -109,41 +116,50 @@ def _check_measure(report: ReportIn, measure: Measure) -> list[Issue]:
     huge = [name for name, x in (("value", value), ("numerator", num), ("denominator", den))
             if x is not None and abs(x) > MAX_MAGNITUDE]
     if huge:
-        return [Issue("value-out-of-range", f"{name} is larger than {MAX_MAGNITUDE:g}", name) for name in huge]
+        return [Issue("value-out-of-range", say("value-out-of-range/huge", name=name, limit=f"{MAX_MAGNITUDE:g}"), name)
+                for name in huge]
+    kind = {"measure": measure.value, "measure_vi": words.MEASURE[measure.value]}
     if measure is Measure.RATIO:
         if value is not None:
             if num is not None or den is not None:
-                return [Issue("value-with-parts", "send numerator and denominator, or only a published percentage "
-                              "as value, not both", "value")]
+                return [Issue("value-with-parts", say("value-with-parts"), "value")]
             # A published percentage without counts (the source gives none): stored as percent-only.
             if not 0 <= value <= 100:
-                return [Issue("value-out-of-range", f"a percentage must be within 0..100, got {value:g}", "value")]
+                return [Issue("value-out-of-range", say("value-out-of-range/percent", **_number("value", value)),
+                              "value")]
             return []
         if num is None or den is None:
-            return [Issue("ratio-needs-parts", "ratio indicators need both numerator and denominator "
-                          "(or, when the source publishes no counts, the percentage as value)", "numerator")]
+            return [Issue("ratio-needs-parts", say("ratio-needs-parts"), "numerator")]
         issues = []
         if num < 0 or den < 0:
-            issues.append(Issue("negative-value", "numerator and denominator cannot be negative", "numerator"))
+            issues.append(Issue("negative-value", say("negative-value/parts"), "numerator"))
         if den == 0:
-            issues.append(Issue("zero-denominator", "denominator must be greater than 0", "denominator"))
+            issues.append(Issue("zero-denominator", say("zero-denominator"), "denominator"))
         if num > den:
             issues.append(
-                Issue("numerator-exceeds-denominator", f"numerator {num:g} exceeds denominator {den:g}", "numerator")
+                Issue("numerator-exceeds-denominator",
+                      say("numerator-exceeds-denominator", **_number("numerator", num), **_number("denominator", den)),
+                      "numerator")
             )
         return issues
     if num is not None or den is not None:
-        return [Issue("parts-not-allowed", f"a {measure.value} indicator takes value, not numerator/denominator", "numerator")]
+        return [Issue("parts-not-allowed", say("parts-not-allowed", **kind), "numerator")]
     if value is None:
-        return [Issue("value-required", f"a {measure.value} indicator needs value", "value")]
+        return [Issue("value-required", say("value-required", **kind), "value")]
+    got = _number("value", value)
     if value < 0:
-        return [Issue("negative-value", f"value {value:g} cannot be negative", "value")]
+        return [Issue("negative-value", say("negative-value", **got), "value")]
     if measure is Measure.PERCENT and value > 100:
-        return [Issue("value-out-of-range", f"a percentage must be within 0..100, got {value:g}", "value")]
+        return [Issue("value-out-of-range", say("value-out-of-range/percent", **got), "value")]
     if measure is Measure.BOOLEAN and value not in (0, 1):
-        return [Issue("value-out-of-range", f"a yes/no indicator takes 0 or 1, got {value:g}", "value")]
+        return [Issue("value-out-of-range", say("value-out-of-range/boolean", **got), "value")]
     if measure in (Measure.COUNT, Measure.RANK) and value != int(value):
-        return [Issue("value-not-integer", f"a {measure.value} must be a whole number, got {value:g}", "value")]
+        return [Issue("value-not-integer", say("value-not-integer", **kind, **got), "value")]
     if measure is Measure.RANK and value < 1:
-        return [Issue("value-out-of-range", f"a rank starts at 1, got {value:g}", "value")]
+        return [Issue("value-out-of-range", say("value-out-of-range/rank", **got), "value")]
     return []
+
+
+def _number(name: str, x: float) -> dict[str, str]:
+    # The number as sent, in both conventions: "12.5" for English, "12,5" for Vietnamese (no rounding).
+    return {name: f"{x:g}", f"{name}_vi": f"{x:g}".replace(".", ",")}

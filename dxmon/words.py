@@ -54,6 +54,20 @@ REPORTING_UNIT = "Đơn vị báo cáo"
 SUCCESSOR = "Đơn vị kế thừa"
 PREDECESSOR = "Đơn vị tiền thân"
 REPORTS_IN_PERIOD = "Số lần gửi trong kỳ"
+# Administrative levels and kinds of measure, as a sentence names them (lower case).
+LEVEL: Mapping[str, str] = {
+    "province": "cấp tỉnh",
+    "department": "sở, ban, ngành",
+    "district": "cấp huyện",
+    "commune": "cấp xã",
+}
+MEASURE: Mapping[str, str] = {
+    "ratio": "tỷ lệ",
+    "percent": "phần trăm",
+    "count": "số lượng",
+    "rank": "thứ hạng",
+    "boolean": "có/không",
+}
 
 # Alerts (cảnh báo).
 SEVERITY: Mapping[str, str] = {"critical": "Nghiêm trọng", "warning": "Cần chú ý"}

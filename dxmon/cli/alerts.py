@@ -1,4 +1,4 @@
-"""Alerts commands: ``serve alerts``, ``subscriptions add|list|remove``, ``alerts list|silence|ack``.
+"""Alerts commands: ``serve alerts``, ``subscriptions add|list|remove``, ``alerts list|silence|silences|ack``.
 
 They talk to the database named by DX_DATABASE_URL directly (the alerts service need not run);
 every check (unit codes, pillars, durations, channel URLs) is the one the HTTP API applies.
@@ -10,13 +10,15 @@ import asyncio
 import getpass
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 import typer
 from rich.table import Table
 
 from dxmon.cli import plain_console
+from dxmon import words
+from dxmon.formatting import LOCAL_TIME, format_moment, format_value
 from dxmon.settings import DatabaseSettings
 
 T = TypeVar("T")
@@ -37,8 +39,13 @@ def _run(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except AdminError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+        _fail(str(exc))
+
+
+def _fail(message: str) -> NoReturn:
+    """_fail says what was refused (on stderr) and exits 2."""
+    typer.secho(f"lỗi: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
 
 
 def _catalog() -> Any:
@@ -48,7 +55,7 @@ def _catalog() -> Any:
 
 
 def _when(t: datetime | None) -> str:
-    return t.astimezone().strftime("%Y-%m-%d %H:%M") if t else ""
+    return format_moment(t, zone=False) if t else ""
 
 
 def register(cli) -> None:
@@ -92,7 +99,7 @@ def register(cli) -> None:
         sid = _run(lambda conn: admin.add_subscription(
             conn, catalog, unit=unit, with_descendants=with_descendants, pillars=pillar,
             min_severity=min_severity, channel=channel))
-        typer.echo(f"subscription {sid} added")
+        typer.echo(f"Đã thêm đăng ký nhận cảnh báo số {sid}.")
 
     @subs.command("list")
     def subscriptions_list() -> None:
@@ -101,10 +108,10 @@ def register(cli) -> None:
         from services.alerts.channels import redact
 
         rows = _run(repo.subscriptions)
-        table = Table("id", "unit", "descendants", "pillars", "min severity", "channel")
+        table = Table("Số", "Đơn vị", "Cả đơn vị trực thuộc", "Trụ cột", "Mức độ từ", "Kênh nhận")
         for s in rows:
-            table.add_row(str(s.id), s.unit, "yes" if s.with_descendants else "", ", ".join(s.pillars) or "all",
-                          s.min_severity.value, redact(s.channel.url))
+            table.add_row(str(s.id), s.unit, "có" if s.with_descendants else "", ", ".join(s.pillars) or "tất cả",
+                          words.SEVERITY[s.min_severity.value], redact(s.channel.url))
         console.print(table)
 
     @subs.command("remove")
@@ -113,9 +120,8 @@ def register(cli) -> None:
         from services.alerts import repository as repo
 
         if not _run(lambda conn: repo.remove_subscription(conn, subscription_id)):
-            typer.secho(f"error: no subscription {subscription_id}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2)
-        typer.echo(f"subscription {subscription_id} removed")
+            _fail(f"không có đăng ký số {subscription_id}")
+        typer.echo(f"Đã xóa đăng ký số {subscription_id}.")
 
     alerts = typer.Typer(help="Alerts raised from progress statuses; silences and acknowledgements.",
                          no_args_is_help=True)
@@ -123,31 +129,34 @@ def register(cli) -> None:
 
     @alerts.command("list")
     def alerts_list(state: str = typer.Option(None, "--state", help="firing or resolved (default: both)")) -> None:
-        """List alerts, newest change first."""
+        """List alerts, newest change first, with any silence or acknowledgement running now."""
         from services.alerts import repository as repo
-        from services.alerts.alert import State
+        from services.alerts.alert import Kind, State
+        from services.alerts.messages import KIND_LABEL
 
         try:
             wanted = State(state) if state else None
         except ValueError:
-            typer.secho(f"error: unknown state {state!r}: use firing or resolved", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
+            _fail(f"không có trạng thái {state!r}: dùng firing (chưa khắc phục) hoặc resolved (đã khắc phục)")
         rows = _run(lambda conn: repo.list_alerts(conn, datetime.now(UTC), wanted))
         if not rows:
-            typer.echo("no alerts")
+            typer.echo("Không có cảnh báo nào.")
             return
-        table = Table(box=None)
-        table.add_column("fingerprint", no_wrap=True)
-        for name in ("state", "kind", "unit", "indicator", "value / expected / target", "since", "acked until"):
-            table.add_column(name, no_wrap=name == "unit")
-
-        def figures(r) -> str:
-            return " / ".join(f"{r[k]:.1f}" if r[k] is not None else "–" for k in ("value", "expected", "target"))
-
+        # One block per alert, not a table: a narrow terminal wraps a line but never cuts a figure or a date.
+        figures = ((words.CURRENT_VALUE, "value"), (words.EXPECTED, "expected"), (words.TARGET, "target"))
         for r in rows:
-            table.add_row(r["fingerprint"], r["state"], r["kind"], r["unit"], r["indicator"], figures(r),
-                          _when(r["starts_at"]), _when(r["acked_until"]))
-        console.print(table)
+            kind = KIND_LABEL[Kind(r["kind"])]
+            label = kind if r["state"] == "firing" else f"{words.NOTICE['resolved']} ({kind.lower()})"
+            block = [
+                f"{r['fingerprint']}  {label} — {r['unit_name']} ({r['unit']}) · {r['indicator']} {r['indicator_name']}",
+                "    " + " · ".join(f"{name}: {format_value(r[k], r['measure'])}" for name, k in figures),
+                f"    Từ {format_moment(r['starts_at'])}",
+            ]
+            if r["silenced_until"]:
+                block.append(f"    {words.SILENCE} đến {format_moment(r['silenced_until'])}")
+            if r["acked_until"]:
+                block.append(f"    {words.ACKNOWLEDGED}, không nhắc lại đến {format_moment(r['acked_until'])}")
+            typer.echo("\n".join(block) + "\n")
 
     @alerts.command("silence")
     def alerts_silence(
@@ -163,7 +172,42 @@ def register(cli) -> None:
         sid, ends = _run(lambda conn: admin.add_silence(
             conn, catalog, unit=unit, indicator=indicator, duration=duration, reason=reason,
             created_by=getpass.getuser(), now=datetime.now(UTC)))
-        typer.echo(f"silence {sid} until {_when(ends)}")
+        typer.echo(f"{words.SILENCE} số {sid} đến {format_moment(ends)}")
+
+    silences = typer.Typer(help="Silences: list them, or end one early.", no_args_is_help=True)
+    alerts.add_typer(silences, name="silences")
+
+    @silences.command("list")
+    def silences_list(
+        ended: bool = typer.Option(False, "--ended", help="Also silences that have already ended"),
+    ) -> None:
+        """List silences running or yet to start (newest end first)."""
+        from services.alerts import repository as repo
+
+        now = datetime.now(UTC)
+        rows = _run(lambda conn: repo.list_silences(conn, now, ended=ended))
+        if not rows:
+            typer.echo(f"Không có lệnh {words.SILENCE.lower()} nào.")
+            return
+        table = Table(box=None, caption=f"Thời gian theo {LOCAL_TIME}.")
+        for name in ("Số", "Đơn vị", words.INDICATOR, "Từ", "Đến", "Tình trạng", "Lý do", "Người tạo"):
+            table.add_column(name, no_wrap=name in ("Số", "Đơn vị"), min_width=10 if name in ("Từ", "Đến") else None,
+                             overflow="fold")
+        for r in rows:
+            running = "Đang hiệu lực" if r["starts_at"] <= now < r["ends_at"] else (
+                "Chưa bắt đầu" if r["starts_at"] > now else "Đã hết hạn")
+            table.add_row(str(r["id"]), r["unit"], r["indicator"] or f"Tất cả {words.INDICATORS_LOWER}",
+                          _when(r["starts_at"]), _when(r["ends_at"]), running, r["reason"], r["created_by"])
+        console.print(table)
+
+    @silences.command("remove")
+    def silences_remove(silence_id: int = typer.Argument(..., help="Number from `alerts silences list`")) -> None:
+        """End a silence now (one yet to start never starts); its alerts are notified again."""
+        from services.alerts import repository as repo
+
+        if not _run(lambda conn: repo.expire_silence(conn, silence_id, datetime.now(UTC))):
+            _fail(f"không có lệnh {words.SILENCE.lower()} số {silence_id} đang hoặc sắp có hiệu lực")
+        typer.echo(f"Đã kết thúc lệnh {words.SILENCE.lower()} số {silence_id}.")
 
     @alerts.command("ack")
     def alerts_ack(
@@ -177,4 +221,4 @@ def register(cli) -> None:
         until = _run(lambda conn: admin.acknowledge(
             conn, fingerprint=fingerprint, duration=duration, reason=reason, created_by=getpass.getuser(),
             now=datetime.now(UTC)))
-        typer.echo(f"alert {fingerprint} acknowledged until {_when(until)}")
+        typer.echo(f"Cảnh báo {fingerprint}: {words.ACKNOWLEDGED.lower()}, không nhắc lại đến {format_moment(until)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import typer
 from rich.table import Table
@@ -10,6 +11,7 @@ from rich.table import Table
 from dxmon.bus import connect
 from dxmon.catalog import Catalog
 from dxmon.cli import error_text, plain_console
+from dxmon.formatting import LOCAL_TIME, format_moment
 from dxmon.keys import ApiKey, KeyStore, UnknownUnitsError
 from dxmon.settings import NatsSettings
 
@@ -28,13 +30,13 @@ async def _with_store(fn):
 def key_table(keys: list[ApiKey]) -> Table:
     """key_table lists keys; ids are never cut (they are pasted into ``keys revoke``) and nothing else
     is either: narrow columns wrap their text instead of ending it with "…"."""
-    table = Table("key id", "agency", "units", "descendants", "created", "label")
+    table = Table("key id", "agency", "units", "descendants", f"created ({LOCAL_TIME})", "label")
     for column in table.columns:
         column.overflow = "fold"
     table.columns[0].no_wrap, table.columns[0].min_width = True, 16
     for k in keys:
         table.add_row(k.key_id, k.agency, ", ".join(k.units), "yes" if k.with_descendants else "no",
-                      k.created_at, k.label)
+                      format_moment(datetime.fromisoformat(k.created_at), zone=False), k.label)
     return table
 
 

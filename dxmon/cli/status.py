@@ -27,6 +27,7 @@ from rich.table import Table
 from dxmon import words
 from dxmon.catalog import Catalog, Indicator, Measure, Period, Unit
 from dxmon.contracts import LOCAL_TZ, end_of_local_day
+from dxmon.formatting import format_date, format_moment, format_value
 from dxmon.progress import (
     REPORTING_LABELS,
     STATUS_LABELS,
@@ -66,9 +67,9 @@ def parse_as_of(text: str | None, now: datetime) -> datetime:
             return end_of_local_day(date.fromisoformat(text))
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"not a date (YYYY-MM-DD) or ISO date-time: {text!r}") from None
+        raise typer.BadParameter(f"không phải ngày (YYYY-MM-DD) hay ngày giờ ISO 8601: {text!r}") from None
     if parsed.tzinfo is None:
-        raise typer.BadParameter("a date-time needs a UTC offset, e.g. 2026-01-20T09:00+07:00")
+        raise typer.BadParameter("ngày giờ cần có múi giờ, ví dụ 2026-01-20T09:00+07:00")
     return parsed
 
 
@@ -77,8 +78,8 @@ def unit_or_exit(catalog: Catalog, code: str) -> Unit:
     if code in catalog.units:
         return catalog.units[code]
     near = difflib.get_close_matches(code.upper(), list(catalog.units), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(near)}?" if near else "; `dxmon` units are listed in catalog/units.yaml"
-    typer.secho(f"error: unknown unit {code!r}{hint}", fg=typer.colors.RED, err=True)
+    hint = f"; có phải {', '.join(near)}?" if near else "; danh mục đơn vị ở catalog/units.yaml"
+    typer.secho(f"lỗi: mã đơn vị {code!r} không có trong danh mục{hint}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
 
 
@@ -262,8 +263,6 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
 
 
 def _expected(ev: Evaluation | None, ind: Indicator) -> str:
-    from services.alerts.messages import format_value
-
     if ev is None or ev.expected is None or ind.measure is Measure.BOOLEAN or ev.cutoff is not None:
         return ""
     return format_value(ev.expected, ind.measure.value)
@@ -271,8 +270,6 @@ def _expected(ev: Evaluation | None, ind: Indicator) -> str:
 
 def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime) -> Table:
     """status_table: one row per indicator, the result and the reporting in columns of their own."""
-    from services.alerts.messages import format_date, format_moment, format_value
-
     day = evaluation_day(unit, as_of)
     table = Table(
         words.INDICATOR, words.CURRENT_VALUE, words.EXPECTED, words.TARGET, "Kết quả", words.DECIDING_VALUE,
@@ -371,8 +368,6 @@ def status_json(unit: Unit, lines: list[Line], as_of: datetime) -> dict[str, Any
 
 
 def _caption(catalog: Catalog, unit: Unit, as_of: datetime) -> str:
-    from services.alerts.messages import format_date
-
     if unit.valid_to is None or unit.valid_to >= local_day(as_of):
         return ""
     successors = ", ".join(catalog.final_successors(unit.code)) or "không có"
@@ -401,7 +396,7 @@ def register(cli) -> None:
         try:
             stored = asyncio.run(fetch_stored(settings.database_url, chosen.code))
         except (OSError, asyncpg.PostgresError) as exc:
-            typer.secho(f"error: cannot read the database (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
+            typer.secho(f"lỗi: không đọc được cơ sở dữ liệu (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
         lines = unit_lines(catalog, chosen, stored, when, live=as_of is None)
         if output == "json":

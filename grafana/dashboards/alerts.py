@@ -12,6 +12,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common
 
+from dxmon import words
 from grafana.dashboards.panels import (
     alert_annotations,
     ALERT_STATE_COLORS,
@@ -100,9 +101,9 @@ def critical_stat() -> PanelBuilder:
 
 def silenced_stat() -> PanelBuilder:
     return _count_stat(
-        "Đang tắt thông báo",
+        "Đang tạm dừng thông báo",
         f" AND {_SILENCED}",
-        "Cảnh báo đang mở nhưng thuộc một lệnh tắt thông báo còn hiệu lực: vẫn hiển thị ở đây, không gửi thông báo.",
+        "Cảnh báo đang mở nhưng thuộc một lệnh tạm dừng thông báo còn hiệu lực: vẫn hiển thị ở đây, không gửi thông báo.",
         "blue",
     )
 
@@ -111,7 +112,7 @@ def acknowledged_stat() -> PanelBuilder:
     return _count_stat(
         "Đã có người nhận xử lý",
         f" AND {_ACKNOWLEDGED}",
-        "Cảnh báo đang mở đã được xác nhận (có người nhận xử lý): không nhắc lại cho tới hết hạn xác nhận.",
+        "Cảnh báo đang mở đã được tiếp nhận (có người nhận xử lý): không nhắc lại cho tới hết hạn tiếp nhận.",
         "blue",
     )
 
@@ -129,13 +130,13 @@ def open_alerts_table() -> PanelBuilder:
                     LIMIT 500
                 )
                 SELECT a.unit AS unit, u.name_vi AS "Đơn vị", l.label AS "Cấp", a.indicator AS "Mã",
-                       i.name_vi AS "Chỉ số", a.kind AS "Loại", a.severity AS "Mức độ",
-                       a.starts_at AS "Bắt đầu", a.value AS "Giá trị", a.expected AS "Theo lộ trình",
+                       i.name_vi AS "{words.INDICATOR}", a.kind AS "Loại", a.severity AS "Mức độ",
+                       a.starts_at AS "Bắt đầu", a.value AS "Giá trị", a.expected AS "{words.EXPECTED}",
                        a.target AS "Mục tiêu", a.milestone AS "Hạn",
                        (SELECT max(s.ends_at) FROM silences s
                         WHERE s.unit = a.unit AND (s.indicator IS NULL OR s.indicator = a.indicator)
-                          AND s.starts_at <= now() AND s.ends_at > now()) AS "Tắt thông báo đến",
-                       k.until AS "Xác nhận đến", k.created_by AS "Người xác nhận"
+                          AND s.starts_at <= now() AND s.ends_at > now()) AS "Tạm dừng thông báo đến",
+                       k.until AS "Tiếp nhận đến", k.created_by AS "Người tiếp nhận"
                 FROM shown a
                 JOIN units u ON u.code = a.unit
                 JOIN indicators i ON i.code = a.indicator
@@ -144,8 +145,8 @@ def open_alerts_table() -> PanelBuilder:
                 ORDER BY a.severity = 'critical' DESC, a.starts_at, a.unit, a.indicator
                 """
             ),
-            description="Các cảnh báo chưa kết thúc, nghiêm trọng và lâu nhất ở trên; kèm lệnh tắt thông báo và xác "
-            "nhận đang hiệu lực. Bấm tên đơn vị để xem chi tiết.",
+            description="Các cảnh báo chưa kết thúc, nghiêm trọng và lâu nhất ở trên; kèm lệnh tạm dừng thông báo và "
+            "tiếp nhận đang hiệu lực. Bấm tên đơn vị để xem chi tiết.",
         ),
         *unit_link_columns(),
         status_column("Loại"),
@@ -188,8 +189,8 @@ def history_table() -> PanelBuilder:
                     LIMIT 1000
                 )
                 SELECT e.at AS "Thời điểm", e.state AS "Diễn biến", e.unit AS unit, u.name_vi AS "Đơn vị",
-                       e.indicator AS "Mã", i.name_vi AS "Chỉ số", e.kind AS "Loại", e.severity AS "Mức độ",
-                       e.value AS "Giá trị", e.expected AS "Theo lộ trình", e.target AS "Mục tiêu",
+                       e.indicator AS "Mã", i.name_vi AS "{words.INDICATOR}", e.kind AS "Loại", e.severity AS "Mức độ",
+                       e.value AS "Giá trị", e.expected AS "{words.EXPECTED}", e.target AS "Mục tiêu",
                        e.starts_at AS "Bắt đầu"
                 FROM shown e
                 JOIN units u ON u.code = e.unit
@@ -209,11 +210,11 @@ def history_table() -> PanelBuilder:
 def silences_table() -> PanelBuilder:
     return with_columns(
         default_table(
-            "Lệnh tắt thông báo",
+            "Lệnh tạm dừng thông báo",
             Sql.table(
-                """
+                f"""
                 SELECT s.unit AS unit, coalesce(u.name_vi, s.unit) AS "Đơn vị",
-                       coalesce(i.name_vi, 'Tất cả chỉ số') AS "Chỉ số",
+                       coalesce(i.name_vi, 'Tất cả chỉ tiêu') AS "{words.INDICATOR}",
                        s.starts_at AS "Từ", s.ends_at AS "Đến", s.reason AS "Lý do", s.created_by AS "Người tạo",
                        CASE WHEN s.starts_at <= now() AND s.ends_at > now() THEN 'Đang hiệu lực'
                             WHEN s.starts_at > now() THEN 'Chưa bắt đầu' ELSE 'Đã hết hạn' END AS "Tình trạng"
@@ -225,8 +226,8 @@ def silences_table() -> PanelBuilder:
                 LIMIT 500
                 """
             ),
-            description="Lệnh tắt thông báo còn hiệu lực, sắp bắt đầu, hoặc đã hết hạn trong khoảng thời gian đang xem. "
-            "Trong thời gian tắt, cảnh báo của đơn vị (một chỉ số hoặc tất cả) vẫn mở nhưng không gửi thông báo.",
+            description="Lệnh tạm dừng thông báo còn hiệu lực, sắp bắt đầu, hoặc đã hết hạn trong khoảng thời gian đang xem. "
+            "Trong thời gian tạm dừng, cảnh báo của đơn vị (một chỉ tiêu hoặc tất cả) vẫn mở nhưng không gửi thông báo.",
         ),
         *unit_link_columns(),
     )
@@ -235,12 +236,12 @@ def silences_table() -> PanelBuilder:
 def acknowledgements_table() -> PanelBuilder:
     return with_columns(
         default_table(
-            "Xác nhận xử lý",
+            "Tiếp nhận xử lý",
             Sql.table(
-                """
-                SELECT a.unit AS unit, u.name_vi AS "Đơn vị", i.name_vi AS "Chỉ số", a.kind AS "Loại",
-                       k.created_at AS "Xác nhận lúc", k.until AS "Đến", k.reason AS "Lý do",
-                       k.created_by AS "Người xác nhận", a.state AS "Cảnh báo"
+                f"""
+                SELECT a.unit AS unit, u.name_vi AS "Đơn vị", i.name_vi AS "{words.INDICATOR}", a.kind AS "Loại",
+                       k.created_at AS "Tiếp nhận lúc", k.until AS "Đến", k.reason AS "Lý do",
+                       k.created_by AS "Người tiếp nhận", a.state AS "Cảnh báo"
                 FROM acknowledgements k
                 JOIN alerts a ON a.fingerprint = k.fingerprint
                 JOIN units u ON u.code = a.unit
@@ -263,7 +264,7 @@ def build() -> dash.Dashboard:
         default_dashboard(
             "Cảnh báo",
             UID,
-            "Cảnh báo chậm tiến độ, có nguy cơ, không đạt và quá hạn báo cáo: đang mở, lịch sử, tắt thông báo và xác nhận.",
+            "Cảnh báo chậm tiến độ, có nguy cơ, không đạt và chưa báo cáo: đang mở, lịch sử, tạm dừng thông báo và tiếp nhận.",
         )
         .time("now-30d", "now")
         .refresh("5m")

@@ -16,6 +16,7 @@ from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
+from dxmon import words
 from dxmon.store.progress_repository import satisfies
 from grafana.dashboards.panels import (
     LEVEL_LABELS,
@@ -48,7 +49,8 @@ from grafana.dashboards.panels import (
 UID = "dx-overview"
 OUTCOME_YEAR = 2025  # Resolution 09-NQ/TU's horizon; 2030 milestones are "the next milestone".
 TZ = sql_literal(TIMEZONE)
-ASSESSMENT_LABELS = {"met": "Đạt mục tiêu", "not_met": "Chưa đạt mục tiêu", "no_data": "Chưa có số liệu"}
+# Before the deadline a target not yet reached is "Chưa đạt" (prose, not a status): the glossary's words.
+ASSESSMENT_LABELS = {"met": words.RESULT["met"], "not_met": words.NOT_YET_MET, "no_data": words.RESULT["no_data"]}
 ASSESSMENT_COLORS = {"met": "green", "not_met": "red", "no_data": "gray"}
 
 # Reports due in the chosen month: periods (of any cadence) that end in it.
@@ -65,7 +67,7 @@ def pillar_targets_table() -> PanelBuilder:
             Sql.table(
                 f"""
                 SELECT p.label AS "Trụ cột",
-                       count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) AS "Đã đạt",
+                       count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) AS "{words.RESULT['met']}",
                        count(*) AS "Số chỉ tiêu",
                        round(100.0 * count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) / count(*), 1) AS "Tỷ lệ đạt"
                 FROM units u
@@ -117,7 +119,7 @@ def on_time_rate_stat() -> PanelBuilder:
     return _rate_stat(
         "Tỷ lệ báo cáo đúng hạn",
         "on_time",
-        "Báo cáo nộp trong hạn (cuối kỳ + số ngày quy định của chỉ số) trên số báo cáo phải nộp.",
+        "Báo cáo nộp trong hạn (cuối kỳ + số ngày quy định của chỉ tiêu) trên số báo cáo phải nộp.",
     )
 
 
@@ -210,7 +212,7 @@ def reporting_status_by_level_barchart() -> PanelBuilder:
 
 def status_by_pillar_barchart() -> PanelBuilder:
     return _status_barchart(
-        "Chỉ số của các đơn vị theo trạng thái, theo trụ cột",
+        "Chỉ tiêu của các đơn vị theo trạng thái, theo trụ cột",
         Sql.table(
             f"""
             SELECT p.label AS "Trụ cột",
@@ -223,7 +225,7 @@ def status_by_pillar_barchart() -> PanelBuilder:
             """
         ),
         "Trụ cột",
-        "Mỗi cặp (đơn vị đang hoạt động, chỉ số có mục tiêu) được đếm một lần theo trạng thái của nó, theo lần đánh "
+        "Mỗi cặp (đơn vị đang hoạt động, chỉ tiêu có mục tiêu) được đếm một lần theo trạng thái của nó, theo lần đánh "
         "giá gần nhất (bảng tổng hợp progress_rollup).",
     )
 
@@ -251,7 +253,7 @@ def furthest_behind_table() -> PanelBuilder:
                     LIMIT 20
                 )
                 SELECT w.unit AS unit, u.name_vi AS "Đơn vị", l.label AS "Cấp", p.name_vi AS "Trực thuộc",
-                       w.behind AS "Chậm / không đạt", w.at_risk AS "Có nguy cơ", w.overdue AS "Chưa báo cáo",
+                       w.behind AS "Chậm / không đạt", w.at_risk AS "Có nguy cơ", w.overdue AS "{words.REPORTING['missing']}",
                        round(w.shortfall::numeric, 1) AS "Thiếu hụt so với lộ trình"
                 FROM worst w
                 JOIN units u ON u.code = w.unit
@@ -260,8 +262,8 @@ def furthest_behind_table() -> PanelBuilder:
                 ORDER BY w.behind DESC, w.shortfall DESC NULLS LAST, w.overdue DESC, w.at_risk DESC, w.unit
                 """
             ),
-            description="20 đơn vị có nhiều chỉ số chậm so với lộ trình hoặc không đạt mốc nhất; thiếu hụt là mức "
-            "thấp hơn lộ trình trung bình của các chỉ số đó, tính theo % giá trị kỳ vọng. Bấm tên đơn vị để xem chi tiết.",
+            description=f"20 đơn vị có nhiều chỉ tiêu chậm tiến độ hoặc không đạt mốc nhất; thiếu hụt là mức thấp hơn lộ trình "
+            f"trung bình của các chỉ tiêu đó, tính theo % {words.EXPECTED.lower()}. Bấm tên đơn vị để xem chi tiết.",
         ),
         *unit_link_columns(),
         ("Thiếu hụt so với lộ trình", [DynamicConfigValue(id_val="unit", value="percent")]),
@@ -272,7 +274,7 @@ def province_indicators_table() -> PanelBuilder:
     met = satisfies("coalesce(r.own, r.rolled)", "r.comparator", "r.value")
     return with_columns(
         default_table(
-            "Chỉ số toàn tỉnh so với mục tiêu",
+            "Chỉ tiêu toàn tỉnh so với mục tiêu",
             Sql.table(
                 f"""
                 WITH rolled AS (
@@ -313,7 +315,7 @@ def province_indicators_table() -> PanelBuilder:
                     LEFT JOIN t ON t.indicator = i.code
                     WHERE i.pillar IN ($pillar)
                 )
-                SELECT r.code AS "Mã", r.name_vi AS "Chỉ số", p.label AS "Trụ cột",
+                SELECT r.code AS "Mã", r.name_vi AS "{words.INDICATOR}", p.label AS "Trụ cột",
                        r.own AS "Tỉnh báo cáo", r.rolled AS "Tổng hợp từ các đơn vị", r.reporters AS "Số đơn vị báo cáo",
                        r.percent_only AS "Đơn vị chỉ có tỷ lệ %",
                        r.comparator || ' ' || trim_scale(round(r.value::numeric, 2)) AS "Mục tiêu", r.deadline AS "Hạn",
@@ -325,7 +327,7 @@ def province_indicators_table() -> PanelBuilder:
                 ORDER BY p.ord, r.code
                 """
             ),
-            description="Từng chỉ số hiện nay: số liệu mới nhất tỉnh tự báo cáo, và số tổng hợp từ số liệu mới nhất của "
+            description="Từng chỉ tiêu hiện nay: số liệu mới nhất tỉnh tự báo cáo, và số tổng hợp từ số liệu mới nhất của "
             "các đơn vị đang hoạt động thuộc các cấp đang chọn (tỷ lệ = tổng tử số / tổng mẫu số; số lượng = tổng; chỉ "
             "số phần trăm, thứ hạng, có/không thì không cộng được), so với mục tiêu mốc kế tiếp của tỉnh. Đánh giá dùng "
             "số tỉnh báo cáo, nếu không có thì số tổng hợp. Đơn vị chỉ có tỷ lệ %: đơn vị có số liệu (hoặc một phân tổ) "
@@ -359,12 +361,12 @@ def outcome_and_next_table() -> PanelBuilder:
                 WHERE pc.active AND pc.level IN ($level) AND pc.milestone > DATE '{OUTCOME_YEAR}-12-31'
                 GROUP BY pc.indicator
             )
-            SELECT i.code AS "Mã", i.name_vi AS "Chỉ số",
+            SELECT i.code AS "Mã", i.name_vi AS "{words.INDICATOR}",
                    o.met AS "Đạt mốc {OUTCOME_YEAR}", o.missed AS "Không đạt mốc {OUTCOME_YEAR}",
                    round(100.0 * o.met / nullif(o.met + o.missed, 0), 1) AS "Tỷ lệ đạt {OUTCOME_YEAR}",
                    n.milestone AS "Mốc tiếp theo",
-                   n.on_track AS "Đúng lộ trình", n.behind AS "Chậm / có nguy cơ",
-                   round(100.0 * n.on_track / nullif(n.units, 0), 1) AS "Tỷ lệ đúng lộ trình"
+                   n.on_track AS "{words.RESULT['on_track']}", n.behind AS "Chậm / có nguy cơ",
+                   round(100.0 * n.on_track / nullif(n.units, 0), 1) AS "Tỷ lệ đúng tiến độ"
             FROM indicators i
             JOIN {labels_sql(PILLAR_LABELS, "p")} ON p.code = i.pillar
             LEFT JOIN outcome o ON o.indicator = i.code
@@ -375,7 +377,7 @@ def outcome_and_next_table() -> PanelBuilder:
         ),
         description=f"Số đơn vị đạt và không đạt các mốc có hạn trong năm {OUTCOME_YEAR} (chốt theo giá trị có hiệu lực "
         "vào ngày hết hạn), bên cạnh tiến độ hiện tại tới mốc tiếp theo (thường là năm 2030): số đơn vị đã đạt hoặc "
-        "đúng lộ trình và số đơn vị chậm hoặc có nguy cơ không đạt.",
+        "đúng tiến độ và số đơn vị chậm hoặc có nguy cơ không đạt.",
     )
 
 

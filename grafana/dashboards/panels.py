@@ -30,7 +30,7 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
-from dxmon import progress
+from dxmon import progress, words
 from dxmon.catalog import PROGRAMME_SET
 
 DATASOURCE_UID = "dx-tsdb"
@@ -49,12 +49,8 @@ UNIT_DETAIL_UID = "dx-unit-detail"
 # Table cells that are unit codes link to the unit's own dashboard (the code column is hidden).
 UNIT_DETAIL_URL = f"/d/{UNIT_DETAIL_UID}?var-unit=${{__data.fields.unit}}&${{__url_time_range}}"
 
-LEVEL_LABELS: Mapping[str, str] = {
-    "province": "Tỉnh",
-    "department": "Sở, ban, ngành",
-    "district": "Cấp huyện",
-    "commune": "Cấp xã",
-}
+# The glossary's level names (dxmon.words), capitalised as a table cell starts.
+LEVEL_LABELS: Mapping[str, str] = {code: name[0].upper() + name[1:] for code, name in words.LEVEL.items()}
 PILLAR_LABELS: Mapping[str, str] = {
     "digital_government": "Chính quyền số",
     "digital_economy": "Kinh tế số",
@@ -79,7 +75,7 @@ STATUS_COLORS: Mapping[str, str] = {
 REPORTING_LABELS: Mapping[str, str] = {r.value: label for r, label in progress.REPORTING_LABELS.items()}
 REPORTING_COLORS: Mapping[str, str] = {"on_time": "green", "late": "yellow", "missing": "purple"}
 CADENCE_LABELS: Mapping[str, str] = {"monthly": "Hằng tháng", "quarterly": "Hằng quý", "yearly": "Hằng năm"}
-SEVERITY_LABELS: Mapping[str, str] = {"critical": "Nghiêm trọng", "warning": "Cảnh báo"}
+SEVERITY_LABELS: Mapping[str, str] = words.SEVERITY
 SEVERITY_COLORS: Mapping[str, str] = {"critical": "red", "warning": "orange"}
 ALERT_STATE_LABELS: Mapping[str, str] = {"firing": "Đang mở", "resolved": "Đã kết thúc"}
 ALERT_STATE_COLORS: Mapping[str, str] = {"firing": "red", "resolved": "green"}

@@ -17,6 +17,7 @@ from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, VariableRefresh
 
+from dxmon import words
 from grafana.dashboards.panels import (
     alert_annotations,
     CADENCE_LABELS,
@@ -72,7 +73,7 @@ def indicator_variable() -> dash.QueryVariable:
     return hidden(
         query_variable(
             "indicator",
-            "Chỉ số",
+            words.INDICATOR,
             f"""
             SELECT i.code || ' · ' || i.name_vi AS __text, i.code AS __value
             FROM indicators i
@@ -94,7 +95,7 @@ def unit_info_table() -> PanelBuilder:
             f"""
             SELECT u.name_vi AS "Tên đơn vị", l.label AS "Cấp", p.name_vi AS "Trực thuộc",
                    u.valid_from AS "Hiệu lực từ", u.valid_to AS "Hiệu lực đến",
-                   u.code AS "Mã đơn vị", u.gso AS "Mã thống kê"
+                   u.code AS "Mã đơn vị", u.gso AS "{words.ADMIN_CODE}"
             FROM units u
             JOIN {labels_sql(LEVEL_LABELS, "l")} ON l.code = u.level
             LEFT JOIN units p ON p.code = u.parent
@@ -136,14 +137,14 @@ def lineage_table() -> PanelBuilder:
 def status_table() -> PanelBuilder:
     return with_columns(
         default_table(
-            "Trạng thái các chỉ số",
+            "Trạng thái các chỉ tiêu",
             Sql.table(
                 f"""
-                SELECT pc.indicator AS "Mã", i.name_vi AS "Chỉ số", pc.status AS "Kết quả",
+                SELECT pc.indicator AS "Mã", i.name_vi AS "{words.INDICATOR}", pc.status AS "Kết quả",
                        CASE WHEN pc.final THEN 'Chính thức' WHEN pc.provisional THEN 'Tạm tính' END AS "Tạm tính / chính thức",
                        pc.reporting AS "Tình hình báo cáo",
                        pc.value AS "Giá trị", pc.deciding_value AS "Số liệu tại thời hạn",
-                       pc.revised_value AS "Số liệu điều chỉnh sau chốt", pc.expected AS "Theo lộ trình",
+                       pc.revised_value AS "Số liệu điều chỉnh sau chốt", pc.expected AS "{words.EXPECTED}",
                        pc.comparator || ' ' || trim_scale(round(pc.target::numeric, 2)) AS "Mục tiêu",
                        pc.milestone AS "Hạn", pc.cutoff AS "Chốt số liệu", pc.projection AS "Dự báo tại hạn",
                        pc.last_observed_at AS "Kỳ báo cáo gần nhất", pc.status_since AS "Kết quả từ"
@@ -154,7 +155,7 @@ def status_table() -> PanelBuilder:
                 ORDER BY s.ord, pc.indicator
                 """
             ),
-            description="Lần đánh giá gần nhất của từng chỉ số có mục tiêu: giá trị mới nhất so với lộ trình "
+            description="Lần đánh giá gần nhất của từng chỉ tiêu có mục tiêu: giá trị mới nhất so với lộ trình "
             "(đường thẳng từ mốc xuất phát tới mốc kế tiếp), mục tiêu và hạn của mốc kế tiếp, dự báo theo xu hướng. "
             "Chậm nhất ở trên cùng.",
         ),
@@ -168,10 +169,10 @@ def last_reports_table() -> PanelBuilder:
         "Báo cáo gần nhất",
         Sql.table(
             f"""
-            SELECT i.code AS "Mã", i.name_vi AS "Chỉ số", c.label AS "Chu kỳ",
+            SELECT i.code AS "Mã", i.name_vi AS "{words.INDICATOR}", c.label AS "Chu kỳ",
                    lv.observed_at AS "Kỳ báo cáo", lv.value AS "Giá trị",
                    lv.numerator AS "Tử số", lv.denominator AS "Mẫu số",
-                   lv.received_at AS "Nhận lúc", lv.reports AS "Số lần gửi cho kỳ"
+                   lv.received_at AS "Nhận lúc", lv.reports AS "{words.REPORTS_IN_PERIOD}"
             FROM indicators i
             JOIN units u ON u.code = '$unit' AND u.level = ANY (i.applies_to)
             JOIN {labels_sql(CADENCE_LABELS, "c")} ON c.code = i.cadence
@@ -180,8 +181,8 @@ def last_reports_table() -> PanelBuilder:
             ORDER BY lv.observed_at NULLS FIRST, i.code
             """
         ),
-        description="Kỳ mới nhất đã báo cáo của từng chỉ số áp dụng cho đơn vị (giá trị đang có hiệu lực: báo cáo "
-        "sửa sau cùng thay thế báo cáo trước). Chỉ số chưa từng báo cáo ở trên cùng.",
+        description="Kỳ mới nhất đã báo cáo của từng chỉ tiêu áp dụng cho đơn vị (giá trị đang có hiệu lực: báo cáo "
+        "sửa sau cùng thay thế báo cáo trước). Chỉ tiêu chưa từng báo cáo ở trên cùng.",
     )
 
 
@@ -190,7 +191,7 @@ def overdue_table() -> PanelBuilder:
         "Chỉ tiêu chưa báo cáo",
         Sql.table(
             f"""
-            SELECT pc.indicator AS "Mã", i.name_vi AS "Chỉ tiêu", c.label AS "Chu kỳ",
+            SELECT pc.indicator AS "Mã", i.name_vi AS "{words.INDICATOR}", c.label AS "Chu kỳ",
                    pc.last_observed_at AS "Kỳ báo cáo gần nhất", pc.overdue_since AS "Chưa báo cáo từ",
                    (pc.day - pc.overdue_since) AS "Số ngày chưa báo cáo"
             FROM progress_current pc
@@ -219,7 +220,7 @@ def missing_reports_table() -> PanelBuilder:
             ORDER BY r.period_end DESC, c.ord
             """
         ),
-        description="Các kỳ trong khoảng thời gian đang xem mà đơn vị chưa nộp đủ báo cáo: số chỉ số phải nộp, đã nộp "
+        description="Các kỳ trong khoảng thời gian đang xem mà đơn vị chưa nộp đủ báo cáo: số chỉ tiêu phải nộp, đã nộp "
         "và nộp đúng hạn (cuối kỳ + số ngày quy định).",
     )
 
@@ -346,7 +347,7 @@ def build() -> dash.Dashboard:
         default_dashboard(
             "Chi tiết đơn vị",
             UID,
-            "Một đơn vị: trạng thái từng chỉ số so với lộ trình và mục tiêu, báo cáo gần nhất, báo cáo quá hạn, diễn biến.",
+            "Một đơn vị: trạng thái từng chỉ tiêu so với lộ trình và mục tiêu, báo cáo gần nhất, báo cáo quá hạn, diễn biến.",
         )
         .time("now-4y/y", "now/y")
         .annotation(alert_annotations("Cảnh báo của đơn vị", "$unit"))
@@ -360,6 +361,6 @@ def build() -> dash.Dashboard:
         .with_panel(overdue_table().span(12).height(7))
         .with_panel(missing_reports_table().span(12).height(7))
         .with_panel(last_reports_table().span(24).height(10))
-        .with_row(dash.Row("Diễn biến từng chỉ số").collapsed(False))
+        .with_row(dash.Row("Diễn biến từng chỉ tiêu").collapsed(False))
         .with_panel(indicator_history_timeseries().span(12).height(8))
     )

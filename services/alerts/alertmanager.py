@@ -75,8 +75,8 @@ def alertmanager_payload(
             "startsAt": _rfc3339(a.since()),
             "endsAt": _rfc3339(ends),
         }
-        if public_url:
-            body["generatorURL"] = dashboard_url(public_url, a.unit)
+        if link := dashboard_url(public_url, a.unit):
+            body["generatorURL"] = link
         out.append(body)
     return out
 

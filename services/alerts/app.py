@@ -148,14 +148,14 @@ def build_scheduler(
     forwarder = None
     if s.alertmanager_url:
         forwarder = AlertmanagerForwarder(s.alertmanager_url, metrics, resend=seconds(s.alertmanager_resend_seconds),
-                                          public_url=s.grafana_public_url)
+                                          public_url=s.public_dashboard_url)
     return Scheduler(
         lease=Lease(kv, instance),
         evaluator=Evaluator(pool, catalog, metrics, evaluate),
         dispatcher=Dispatcher(pool, parents(catalog), metrics,
                               repeat_interval=seconds(s.alerts_repeat_interval_seconds),
                               escalate_after=seconds(s.alerts_escalate_after_seconds),
-                              public_url=s.grafana_public_url),
+                              public_url=s.public_dashboard_url),
         outbox=OutboxWorker(pool, metrics, clock,
                             backoff=Backoff(s.alerts_retry_initial_seconds, s.alerts_retry_max_seconds),
                             max_attempts=s.alerts_max_attempts, send_timeout=s.alerts_send_timeout_seconds),

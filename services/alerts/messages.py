@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from dxmon import words
 from dxmon.contracts import LOCAL_TZ
+# The formatters live in the core (the CLI uses them too); importers of this module keep finding them here.
+from dxmon.formatting import format_date, format_duration, format_moment, format_number, format_value  # noqa: F401
 from services.alerts.alert import Alert, Flush, Kind, NotifyReason, Severity
 
 PAYLOAD_VERSION = "dx-alerts/1"
@@ -22,19 +24,21 @@ PAYLOAD_VERSION = "dx-alerts/1"
 MAX_DETAILED = 20
 SUBJECT_PREFIX = "[Chuyển đổi số Quảng Ninh]"
 UNIT_DASHBOARD_UID = "dx-unit-detail"
+ALERTS_DASHBOARD_UID = "dx-alerts"
 
+# The glossary's terms (dxmon.words), never spelled out here.
 KIND_LABEL: dict[Kind, str] = {
-    Kind.BEHIND: "Chậm tiến độ",
-    Kind.AT_RISK: "Có nguy cơ không đạt mục tiêu",
-    Kind.MISSED: "Không đạt mục tiêu",
-    Kind.OVERDUE: "Quá hạn báo cáo",
+    Kind.BEHIND: words.RESULT["behind"],
+    Kind.AT_RISK: words.RESULT["at_risk"],
+    Kind.MISSED: words.RESULT["missed"],
+    Kind.OVERDUE: words.REPORTING["missing"],
 }
-RESOLVED_LABEL = "Đã khắc phục"
-SEVERITY_LABEL: dict[Severity, str] = {Severity.WARNING: "Cảnh báo", Severity.CRITICAL: "Nghiêm trọng"}
+RESOLVED_LABEL = words.NOTICE["resolved"]
+SEVERITY_LABEL: dict[Severity, str] = {s: words.SEVERITY[s.value] for s in Severity}
 REASON_LABEL: dict[NotifyReason, str] = {
-    NotifyReason.FIRST_NOTIFICATION: "Mới",
-    NotifyReason.REPEAT_INTERVAL_ELAPSED: "Nhắc lại",
-    NotifyReason.STILL_FIRING: "Vẫn tiếp diễn",
+    NotifyReason.FIRST_NOTIFICATION: words.NOTICE["new"],
+    NotifyReason.REPEAT_INTERVAL_ELAPSED: words.NOTICE["reminder"],
+    NotifyReason.STILL_FIRING: words.NOTICE["open"],
     NotifyReason.RESOLVED: RESOLVED_LABEL,
 }
 
@@ -49,8 +53,16 @@ class Message:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-def dashboard_url(public_url: str, unit: str) -> str:
-    """dashboard_url links to the unit detail dashboard with the unit preselected."""
+def dashboard_url(public_url: str | None, unit: str | None = None) -> str | None:
+    """dashboard_url links to the unit detail dashboard with ``unit`` preselected (the alerts one without).
+
+    None without a public dashboard address (DX_PUBLIC_DASHBOARD_URL): a link to a Grafana nobody
+    can reach is worse than none.
+    """
+    if not public_url:
+        return None
+    if unit is None:
+        return f"{public_url.rstrip('/')}/d/{ALERTS_DASHBOARD_UID}"
     return f"{public_url.rstrip('/')}/d/{UNIT_DASHBOARD_UID}?var-unit={quote(unit, safe='')}"
 
 
@@ -61,44 +73,6 @@ def group_reason(alerts: Sequence[Alert]) -> NotifyReason:
         if r in reasons:
             return r
     return NotifyReason.STILL_FIRING
-
-
-def format_number(x: float) -> str:
-    """format_number writes ``1250.5`` as ``1.250,5`` (at most one decimal, none when whole)."""
-    rounded = round(x, 1)
-    whole = rounded == int(rounded)
-    text = f"{rounded:,.0f}" if whole else f"{rounded:,.1f}"
-    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-
-
-def format_value(x: float | None, measure: str) -> str:
-    if x is None:
-        return "chưa có số liệu"
-    if measure == "boolean":
-        return "Đạt" if x >= 1 else "Chưa đạt"
-    if measure == "rank":
-        return f"hạng {format_number(x)}"
-    if measure in ("ratio", "percent"):
-        return f"{format_number(x)}%"
-    return format_number(x)
-
-
-def format_date(d: date | datetime) -> str:
-    if isinstance(d, datetime):
-        d = d.astimezone(LOCAL_TZ).date()
-    return d.strftime("%d/%m/%Y")
-
-
-def format_moment(t: datetime) -> str:
-    return t.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y")
-
-
-def format_duration(d: timedelta) -> str:
-    """format_duration says how long in days, or hours under a day."""
-    if d >= timedelta(days=1):
-        return f"{d.days} ngày"
-    hours = int(d.total_seconds() // 3600)
-    return f"{hours} giờ" if hours >= 1 else "dưới 1 giờ"
 
 
 def notice(a: Alert) -> NotifyReason:
@@ -254,15 +228,15 @@ def render_digest(
         body += ["", f"■ {items[0].unit_name} ({unit})"]
         for a in items:
             body += _alert_lines(a, flush.now)
-        if public_url:
-            body.append(f"  Bảng theo dõi: {dashboard_url(public_url, unit)}")
+        if link := dashboard_url(public_url, unit):
+            body.append(f"  Bảng theo dõi: {link}")
     if hidden:
         rest = f"Còn {format_number(len(hidden))} {words.INDICATORS_LOWER} khác ({_count_text(_counts(hidden))}):"
         body += ["", rest]
         for unit, items in _by_unit(hidden).items():
             body.append(f"  • {items[0].unit_name} ({unit}): {_count_text(_counts(items))}")
-        if public_url:
-            body.append(f"  Xem đầy đủ trên bảng theo dõi: {public_url.rstrip('/')}/d/dx-alerts")
+        if link := dashboard_url(public_url):
+            body.append(f"  Xem đầy đủ trên bảng theo dõi: {link}")
     body += ["", "—", "Thư tự động từ hệ thống dx-monitor; vui lòng không trả lời thư này."]
     subject, text = _subject(alerts), "\n".join(body)
     payload = {

@@ -384,12 +384,33 @@ async def remove_subscription(conn: asyncpg.Connection, subscription_id: int) ->
 
 
 async def list_alerts(conn: asyncpg.Connection, now: datetime, state: State | None = None) -> list[Mapping]:
-    """list_alerts: alerts with names and any acknowledgement running at ``now``, newest change first."""
+    """list_alerts: alerts with names, newest change first, with what mutes them at ``now``.
+
+    ``acked_until`` is the running acknowledgement's end; ``silenced_until`` the latest end of the
+    silences running at ``now`` that match the alert (Silence.matches, in SQL).
+    """
     return await conn.fetch(
-        f"SELECT {_ALERT_COLUMNS}, a.severity, k.until AS acked_until, k.reason AS ack_reason {_ALERT_FROM}"
+        f"SELECT {_ALERT_COLUMNS}, a.severity, k.until AS acked_until, k.reason AS ack_reason,"
+        " (SELECT max(s.ends_at) FROM silences s WHERE s.unit = a.unit"
+        "   AND (s.indicator IS NULL OR s.indicator = a.indicator) AND s.starts_at <= $2 AND s.ends_at > $2)"
+        f" AS silenced_until {_ALERT_FROM}"
         " LEFT JOIN acknowledgements k ON k.fingerprint = a.fingerprint AND k.until > $2"
         " WHERE $1::text IS NULL OR a.state = $1 ORDER BY a.updated_at DESC, a.unit, a.indicator",
         state.value if state else None, now,
+    )
+
+
+async def list_silences(conn: asyncpg.Connection, now: datetime, *, ended: bool = False) -> list[Mapping]:
+    """list_silences: silences running or yet to start at ``now`` (with ``ended``, past ones too), by end.
+
+    Unit and indicator names come along for people; a silence of the whole unit has no indicator.
+    """
+    return await conn.fetch(
+        "SELECT s.id, s.unit, coalesce(u.name_vi, s.unit) AS unit_name, s.indicator, i.name_vi AS indicator_name,"
+        " s.starts_at, s.ends_at, s.reason, s.created_by"
+        " FROM silences s LEFT JOIN units u ON u.code = s.unit LEFT JOIN indicators i ON i.code = s.indicator"
+        " WHERE $2 OR s.ends_at > $1 ORDER BY s.ends_at DESC, s.id DESC",
+        now, ended,
     )
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from dxmon.settings import DatabaseSettings, NatsSettings
@@ -58,8 +59,10 @@ class AlertsSettings(NatsSettings, DatabaseSettings):
     alerts_retry_max_seconds: float = Field(900, gt=0, description="Longest delay between two delivery attempts")
     alerts_max_attempts: int = Field(12, ge=1, description="Delivery attempts before a notification is given up")
     alerts_send_timeout_seconds: float = Field(20, gt=0, description="Longest wait for one channel to accept a message")
-    grafana_public_url: str = Field(
-        "http://127.0.0.1:3000", description="Grafana address as staff reach it; notifications link to its dashboards"
+    public_dashboard_url: str | None = Field(
+        None,
+        description="Grafana address as staff reach it, e.g. https://dashboard.dx.quangninh.gov.vn; "
+        "notifications link to its dashboards (unset: no links)",
     )
     # Same variables as `dxmon grafana push` (dxmon.grafana_push.GrafanaSettings), same default.
     grafana_url: str = Field("http://127.0.0.1:3000", description="Grafana API base URL (alert annotations)")
@@ -72,6 +75,14 @@ class AlertsSettings(NatsSettings, DatabaseSettings):
     alertmanager_resend_seconds: float = Field(
         60, gt=0, description="Firing alerts are re-sent to Alertmanager this often (it expires silent alerts)"
     )
+
+    @field_validator("public_dashboard_url")
+    @classmethod
+    def _absolute_http_url(cls, url: str | None) -> str | None:
+        # A link staff click must be a full web address; "grafana:3000" would reach nobody.
+        if url is not None and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
+            raise ValueError("DX_PUBLIC_DASHBOARD_URL must be an http(s) address, e.g. https://dashboard.example.vn")
+        return url
 
     @model_validator(mode="after")
     def _retry_bounds(self) -> AlertsSettings:

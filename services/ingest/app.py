@@ -44,10 +44,10 @@ from dxmon.bus import make_broker
 from dxmon.catalog import Catalog
 from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, SCHEMA_VERSION, ReportIn, message_id, report_subject
 from dxmon.keys import Authenticated, KeyRing
-from dxmon.problems import Issue, Problem
+from dxmon.problems import PROBLEM_JSON, Issue, Problem, Text, problem_response, say
 from dxmon.settings import IngestSettings
 from dxmon.validation import check_report
-from services.ingest.parsing import JSON, NDJSON, parse_reports
+from services.ingest.parsing import JSON, NDJSON, invalid_reports, parse_reports, too_many, unsupported_media_type
 from services.ingest.schemas import (
     IngestResult,
     ProblemDetails,
@@ -80,7 +80,12 @@ log.addFilter(RefusedPublishLog())
 
 RETRY_AFTER_SECONDS = 5
 READ_TIMEOUT_SECONDS = 60.0  # a whole body (≤ DX_MAX_BODY_BYTES) must arrive within this; else 408
-PROBLEM_JSON = "application/problem+json"
+ACCEPT_LANGUAGE = {
+    "name": "Accept-Language", "in": "header", "required": False, "schema": {"type": "string"},
+    "description": "Language of a refusal's detail and messages: Vietnamese unless English is preferred "
+                   "(e.g. `en`, `en-US`); type, title and reason codes never change",
+    "examples": {"vi": {"value": "vi"}, "en": {"value": "en"}},
+}
 
 
 class Metrics:
@@ -169,28 +174,71 @@ def encode_events(reports: list[ReportIn], received_at: datetime, caller: Authen
     ]
 
 
-def problem_response(p: Problem) -> JSONResponse:
-    return JSONResponse(p.to_json(), status_code=p.status, media_type=PROBLEM_JSON, headers=p.headers)
+def problem_doc(description: str, *headers: str, example: Problem | None = None) -> dict[str, Any]:
+    """problem_doc documents a refusal in OpenAPI as it is sent: problem+json, with its headers.
 
-
-def problem_doc(description: str, *headers: str) -> dict[str, Any]:
-    """problem_doc documents a refusal in OpenAPI as it is sent: problem+json, with its headers."""
-    doc: dict[str, Any] = {"description": description,
-                           "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
+    ``example`` is shown as it reads in Vietnamese (the default) and in English (Accept-Language: en).
+    """
+    content: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}
+    if example is not None:
+        content["examples"] = {
+            "vi": {"summary": "Tiếng Việt (mặc định)", "value": example.to_json("vi")},
+            "en": {"summary": "English (Accept-Language: en)", "value": example.to_json("en")},
+        }
+    doc: dict[str, Any] = {"description": description, "content": {PROBLEM_JSON: content}}
     if headers:
         doc["headers"] = {h: {"schema": {"type": "string"}} for h in headers}
     return doc
 
 
-def bus_unavailable(detail: str) -> Problem:
+def bus_unavailable(cause: Text) -> Problem:
     # A batch may be cut short by a full stream: reports published before the refusal are stored.
     # Resending the same request is safe — those are never stored twice (answered 'duplicate' while
     # JetStream remembers their ids, 'accepted' after a nats-server restart).
     return Problem(
-        503, "bus-unavailable", "Reports cannot be stored right now",
-        detail + "; resend the same request later (reports already stored are never stored twice)",
+        503, "bus-unavailable", "Reports cannot be stored right now", say("bus-unavailable/resend", cause=cause),
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
+
+
+def missing_credentials() -> Problem:
+    return Problem(401, "missing-credentials", "API key required", say("missing-credentials"),
+                   headers={"WWW-Authenticate": "Bearer"})
+
+
+def body_too_large(limit: int) -> Problem:
+    return Problem(413, "body-too-large", "Request body too large", say("body-too-large", limit=limit))
+
+
+def rate_limited(per_second: float, wait: float) -> Problem:
+    retry_after = max(1, round(wait + 0.5))
+    return Problem(429, "rate-limited", "Too many reports for this key",
+                   say("rate-limited", limit=f"{per_second:g}", retry_after=retry_after),
+                   headers={"Retry-After": str(retry_after)})
+
+
+def outside_key_scope(caller: Authenticated, outside: list[str]) -> Problem:
+    return Problem(
+        403, "outside-key-scope", "Units outside this key's scope",
+        say("outside-key-scope", key_id=caller.key.key_id, agency=caller.key.agency, units=", ".join(outside[:20])),
+        [Issue("outside-key-scope", say("outside-key-scope/unit", unit=u), "unit") for u in outside[:100]],
+    )
+
+
+def _examples(settings: IngestSettings) -> dict[int, Problem]:
+    # What the OpenAPI document shows for each refusal: the same constructors the handlers use.
+    return {
+        400: Problem(400, "empty-body", "Empty body", say("empty-body")),
+        401: missing_credentials(),
+        413: too_many(settings.max_batch_reports + 1, settings.max_batch_reports),
+        415: unsupported_media_type("text/csv"),
+        422: invalid_reports([
+            Issue("unknown-unit", say("unknown-unit", unit="QN-X-KHONGCO"), "unit", 0),
+            Issue("ratio-needs-parts", say("ratio-needs-parts"), "numerator", 1),
+        ]),
+        429: rate_limited(settings.rate_limit_per_second or 100, 3),
+        503: bus_unavailable(say("bus-unavailable/timeout")),
+    }
 
 
 def create_app(
@@ -262,18 +310,20 @@ def create_app(
     app.state.bus = bus
 
     @app.exception_handler(Problem)
-    async def on_problem(_: Request, p: Problem) -> JSONResponse:
-        return problem_response(p)
+    async def on_problem(request: Request, p: Problem) -> JSONResponse:
+        return problem_response(p, request)
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         reason = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem_response(Problem(exc.status_code, reason, str(exc.detail)))
+        detail = say(reason, method=request.method, detail=str(exc.detail))
+        return problem_response(Problem(exc.status_code, reason, str(exc.detail), detail), request)
 
     @app.exception_handler(RequestValidationError)
-    async def on_validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        issues = [Issue("invalid-parameter", e["msg"], ".".join(map(str, e["loc"]))) for e in exc.errors()]
-        return problem_response(Problem(422, "invalid-parameter", "Invalid request parameter", issues=issues))
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        issues = [Issue("invalid-parameter", say("invalid-parameter", detail=e["msg"]), ".".join(map(str, e["loc"])))
+                  for e in exc.errors()]
+        return problem_response(Problem(422, "invalid-parameter", "Invalid request parameter", issues=issues), request)
 
     def connected() -> bool:
         try:
@@ -286,44 +336,39 @@ def create_app(
         scheme, _, token = header.partition(" ")
         if not header or scheme.lower() != "bearer" or not token.strip():
             metrics.auth_failures.labels("missing").inc()
-            raise Problem(401, "missing-credentials", "API key required",
-                          "send Authorization: Bearer <key>", headers={"WWW-Authenticate": "Bearer"})
+            raise missing_credentials()
         if not keyring.loaded.is_set():
             # Without the keys no token can be judged: "invalid" would make a client stop retrying.
             metrics.auth_failures.labels("keys-not-loaded").inc()
-            raise bus_unavailable(f"API keys are not loaded yet ({bus.status})")
+            raise bus_unavailable(say("bus-unavailable/keys-not-loaded", status=bus.status))
         caller = keyring.verify(token.strip())
         if caller is None:
             metrics.auth_failures.labels("invalid").inc()
-            raise Problem(401, "invalid-credentials", "Invalid or revoked API key",
+            raise Problem(401, "invalid-credentials", "Invalid or revoked API key", say("invalid-credentials"),
                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         return caller
 
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
-            raise body_too_large()
+            raise body_too_large(settings.max_body_bytes)
         body = bytearray()
         try:
             async with asyncio.timeout(read_timeout_seconds):
                 async for chunk in request.stream():
                     body += chunk
                     if len(body) > settings.max_body_bytes:
-                        raise body_too_large()
+                        raise body_too_large(settings.max_body_bytes)
         except TimeoutError:
             # Connection: close — a client that stalled once is not kept waiting on a kept-alive connection.
             raise Problem(408, "request-timeout", "Request body not received in time",
-                          f"the body must arrive within {read_timeout_seconds:g} s", headers={"Connection": "close"},
+                          say("request-timeout", seconds=f"{read_timeout_seconds:g}"), headers={"Connection": "close"},
                           ) from None
         except ClientDisconnect:
             # Nobody is left to answer; 499 (nginx's "client closed request") labels it in the metrics.
             raise Problem(499, "client-disconnected", "Client closed the connection before sending the body",
-                          ) from None
+                          say("client-disconnected")) from None
         return bytes(body)
-
-    def body_too_large() -> Problem:
-        return Problem(413, "body-too-large", "Request body too large",
-                       f"at most {settings.max_body_bytes} bytes per request — split the batch")
 
     def validate(reports: list[ReportIn], now: datetime) -> None:
         issues = []
@@ -331,19 +376,17 @@ def create_app(
             for issue in check_report(r, catalog, now, skew):
                 issues.append(Issue(issue.reason, issue.message, issue.field, index, str(r.event_id)))
         if issues:
-            raise Problem(422, "invalid-reports", "Invalid reports", f"{len(issues)} problem(s) found", issues)
+            raise invalid_reports(issues)
 
     def check_scope(caller: Authenticated, reports: list[ReportIn]) -> None:
         outside = sorted({r.unit for r in reports} - caller.scope)
         if outside:
-            raise Problem(403, "outside-key-scope", "Units outside this key's scope",
-                          f"key {caller.key.key_id} ({caller.key.agency}) may not report for: {', '.join(outside[:20])}",
-                          [Issue("outside-key-scope", f"unit {u} is outside the key's scope", "unit") for u in outside[:100]])
+            raise outside_key_scope(caller, outside)
 
     async def publish(events: list[Outgoing]) -> list[bool]:
         """publish stores every event in DX_REPORTS and returns, per event, whether it was a duplicate."""
         if bus.js is None or not connected():
-            raise bus_unavailable("the message bus is not connected")
+            raise bus_unavailable(say("bus-unavailable/not-connected"))
         started = time.perf_counter()
         try:
             futures = [
@@ -352,16 +395,18 @@ def create_app(
             ]
             acks = await asyncio.wait_for(asyncio.gather(*futures), settings.publish_timeout_seconds)
         except (TimeoutError, nats.errors.TimeoutError):
-            raise bus_unavailable("JetStream did not confirm storage in time") from None
+            raise bus_unavailable(say("bus-unavailable/timeout")) from None
         except nats.js.errors.NoStreamResponseError:
-            raise bus_unavailable(f"stream {REPORTS_STREAM} is not available") from None
+            raise bus_unavailable(say("bus-unavailable/no-stream", stream=REPORTS_STREAM)) from None
         except nats.js.errors.APIError as exc:
             # e.g. "maximum bytes exceeded": the stream is full (discard=new); refuse rather than drop.
-            raise bus_unavailable(f"JetStream refused the reports ({exc.description})") from None
+            raise bus_unavailable(say("bus-unavailable/refused", description=exc.description)) from None
         except (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError, nats.errors.Error) as exc:
-            raise bus_unavailable(f"the message bus failed ({type(exc).__name__})") from None
+            raise bus_unavailable(say("bus-unavailable/failed", error=type(exc).__name__)) from None
         metrics.publish_seconds.observe(time.perf_counter() - started)
         return [bool(a.duplicate) for a in acks]
+
+    examples = _examples(settings)
 
     @app.post(
         "/v1/reports",
@@ -369,17 +414,18 @@ def create_app(
         response_model=IngestResult,
         summary="Submit one report, a JSON array of reports, or NDJSON",
         responses={
-            400: problem_doc("Malformed JSON or empty body"),
-            401: problem_doc("Missing or invalid API key", "WWW-Authenticate"),
+            400: problem_doc("Malformed JSON or empty body", example=examples[400]),
+            401: problem_doc("Missing or invalid API key", "WWW-Authenticate", example=examples[401]),
             403: problem_doc("A unit is outside the key's scope"),
             408: problem_doc("The body did not arrive in time"),
-            413: problem_doc("Body or batch too large"),
-            415: problem_doc("Not JSON or NDJSON"),
-            422: problem_doc("Reports break the contract or the catalog rules"),
-            429: problem_doc("Rate limit of the key exceeded", "Retry-After"),
-            503: problem_doc("JetStream unavailable or full; resend the same request later", "Retry-After"),
+            413: problem_doc("Body or batch too large", example=examples[413]),
+            415: problem_doc("Not JSON or NDJSON", example=examples[415]),
+            422: problem_doc("Reports break the contract or the catalog rules", example=examples[422]),
+            429: problem_doc("Rate limit of the key exceeded", "Retry-After", example=examples[429]),
+            503: problem_doc("JetStream unavailable or full; resend the same request later", "Retry-After",
+                             example=examples[503]),
         },
-        openapi_extra={"requestBody": {"required": True, "content": {
+        openapi_extra={"parameters": [ACCEPT_LANGUAGE], "requestBody": {"required": True, "content": {
             JSON: {"schema": {"oneOf": [
                 {"$ref": "#/components/schemas/ReportIn"},
                 {"type": "array", "items": {"$ref": "#/components/schemas/ReportIn"}, "minItems": 1,
@@ -399,15 +445,13 @@ def create_app(
             check_scope(caller, reports)
             wait = limiter.wait_seconds(caller.key.key_id, len(reports), time.monotonic())
             if wait > 0:
-                raise Problem(429, "rate-limited", "Too many reports for this key",
-                              f"limit {settings.rate_limit_per_second:g} reports/s",
-                              headers={"Retry-After": str(max(1, round(wait + 0.5)))})
+                raise rate_limited(settings.rate_limit_per_second, wait)
             events = encode_events(reports, now, caller)
             duplicates = await publish(events)
             status, reason = 202, "accepted"
         except Problem as p:
             status, reason = p.status, p.reason
-            return problem_response(p)
+            return problem_response(p, request)
         finally:
             metrics.requests.labels(str(status), reason).inc()
         n_dup = sum(duplicates)

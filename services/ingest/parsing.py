@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import Field, TypeAdapter, ValidationError
 
 from dxmon.contracts import ReportIn
-from dxmon.problems import Issue, Problem, issues_from_validation_error
+from dxmon.problems import Issue, Problem, issues_from_validation_error, json_syntax_message, say
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -31,10 +31,8 @@ def media_type(content_type: str | None) -> str:
 
 
 def unsupported_media_type(got: str) -> Problem:
-    return Problem(
-        415, "unsupported-media-type", "Unsupported media type",
-        f"send {JSON} (one report or an array) or {NDJSON} (one report per line), not {got or 'no Content-Type'}",
-    )
+    key = "unsupported-media-type" if got else "unsupported-media-type/none"
+    return Problem(415, "unsupported-media-type", "Unsupported media type", say(key, json=JSON, ndjson=NDJSON, got=got))
 
 
 def parse_reports(body: bytes, content_type: str, max_reports: int) -> list[ReportIn]:
@@ -46,7 +44,7 @@ def parse_reports(body: bytes, content_type: str, max_reports: int) -> list[Repo
         raise unsupported_media_type(kind)
     stripped = body.lstrip()
     if not stripped:
-        raise Problem(400, "empty-body", "Empty body", "the body holds no report")
+        raise Problem(400, "empty-body", "Empty body", say("empty-body"))
     if stripped[:1] == b"[":
         return _parse_array(body, max_reports)
     try:
@@ -64,14 +62,14 @@ def _parse_array(body: bytes, max_reports: int) -> list[ReportIn]:
                 raise too_many(e["ctx"]["actual_length"], max_reports) from None
         raise _refusal(err, batch=True) from None
     if not reports:
-        raise Problem(400, "empty-body", "Empty batch", "the array holds no report")
+        raise Problem(400, "empty-body", "Empty batch", say("empty-body/batch"))
     return reports
 
 
 def _parse_ndjson(body: bytes, max_reports: int) -> list[ReportIn]:
     lines = [line for line in body.split(b"\n") if line.strip()]
     if not lines:
-        raise Problem(400, "empty-body", "Empty body", "the body holds no report")
+        raise Problem(400, "empty-body", "Empty body", say("empty-body"))
     if len(lines) > max_reports:
         raise too_many(len(lines), max_reports)
     reports: list[ReportIn] = []
@@ -86,21 +84,23 @@ def _parse_ndjson(body: bytes, max_reports: int) -> list[ReportIn]:
             issues.extend(syntax or issues_from_validation_error(err, index=index))
     if issues:
         if malformed:
-            raise Problem(400, "malformed-json", "Malformed JSON", "one or more lines are not valid JSON", issues)
-        raise Problem(422, "invalid-reports", "Invalid reports", f"{len(issues)} problem(s) found", issues)
+            raise Problem(400, "malformed-json", "Malformed JSON", say("malformed-json/lines"), issues)
+        raise invalid_reports(issues)
     return reports
 
 
 def too_many(count: int, limit: int) -> Problem:
-    return Problem(
-        413, "batch-too-large", "Too many reports in one request",
-        f"{count} reports sent; at most {limit} per request — split the batch",
-    )
+    return Problem(413, "batch-too-large", "Too many reports in one request", say("batch-too-large", count=count, limit=limit))
+
+
+def invalid_reports(issues: list[Issue]) -> Problem:
+    """invalid_reports is the 422 listing every problem of every report (ingest's catalog rules use it too)."""
+    return Problem(422, "invalid-reports", "Invalid reports", say("invalid-reports", count=len(issues)), issues)
 
 
 def _json_issues(err: ValidationError, index: int | None) -> list[Issue]:
     return [
-        Issue("malformed-json", e["msg"], index=index)
+        Issue("malformed-json", json_syntax_message((e.get("ctx") or {}).get("error", e["msg"])), index=index)
         for e in err.errors(include_url=False)
         if e["type"] == "json_invalid"
     ]
@@ -112,5 +112,5 @@ def _refusal(err: ValidationError, *, batch: bool, index: int | None = None) -> 
         return Problem(400, "malformed-json", "Malformed JSON", syntax[0].message)
     issues = issues_from_validation_error(err, batch=batch, index=index)
     if any(i.reason == "not-an-object" and i.index is None for i in issues):
-        return Problem(422, "invalid-reports", "Invalid body", "send a report object or an array of them", issues)
-    return Problem(422, "invalid-reports", "Invalid reports", f"{len(issues)} problem(s) found", issues)
+        return Problem(422, "invalid-reports", "Invalid body", say("invalid-reports/not-an-object"), issues)
+    return invalid_reports(issues)

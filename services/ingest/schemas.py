@@ -23,8 +23,8 @@ class IngestResult(BaseModel):
 
 
 class ProblemItem(BaseModel):
-    reason: str
-    message: str
+    reason: str = Field(description="Machine-readable reason (the contract: never renamed)")
+    message: str = Field(description="What is wrong, in Vietnamese; in English with Accept-Language: en")
     index: int | None = None
     field: str | None = None
     event_id: str | None = None
@@ -33,11 +33,11 @@ class ProblemItem(BaseModel):
 class ProblemDetails(BaseModel):
     """ProblemDetails is an RFC 9457 problem with dx-monitor's machine-readable ``reason``."""
 
-    type: str
-    title: str
+    type: str = Field(description="URI of the reason; the same in every language")
+    title: str = Field(description="Short English label, fixed per reason (for developers, like type)")
     status: int
-    reason: str
-    detail: str | None = None
+    reason: str = Field(description="Machine-readable reason (the contract: never renamed)")
+    detail: str | None = Field(None, description="What to do, in Vietnamese; in English with Accept-Language: en")
     errors: list[ProblemItem] | None = Field(None, description="One entry per offending item")
 
 

@@ -329,7 +329,7 @@ async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
     seeded: Seeded, reader: asyncpg.Connection
 ) -> None:
     run = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
-    table = run.table("Chỉ số toàn tỉnh so với mục tiêu")
+    table = run.table("Chỉ tiêu toàn tỉnh so với mục tiêu")
     dg14 = table.row(**{"Mã": "DG-14"})
     # The two active communes' latest parts, (20 + 70) / (100 + 100): the ceased commune and district
     # (40 %, 75 %) are history, and the province's own 88 % is shown beside the roll-up, not added.
@@ -354,7 +354,7 @@ async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
     assert table.row(**{"Mã": "DG-05"})["Đánh giá"] == "no_data"
     departments = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE,
                                       {"period": "2025-12-01", "level": ["department"]}, timescaledb=False)
-    assert departments.table("Chỉ số toàn tỉnh so với mục tiêu").row(**{"Mã": "DG-14"})["Số đơn vị báo cáo"] == 0
+    assert departments.table("Chỉ tiêu toàn tỉnh so với mục tiêu").row(**{"Mã": "DG-14"})["Số đơn vị báo cáo"] == 0
 
 
 async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncpg.Connection, catalog: Catalog) -> None:
@@ -368,9 +368,9 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     assert sum(v for k, v in communes.items() if k != "Cấp") == tracked
     reporting = run.table("Tình hình báo cáo, theo cấp")
     # DG-04 is missing at the province (December came late, January and February not at all), DE-06 and DG-01.
-    assert reporting.row(**{"Cấp": "Tỉnh"})["Chưa báo cáo"] == 3
+    assert reporting.row(**{"Cấp": "Cấp tỉnh"})["Chưa báo cáo"] == 3
     assert reporting.row(**{"Cấp": "Cấp xã"})["Chưa báo cáo"] == 2  # TUANCHAU's and UONGBI's DG-04
-    pairs = run.table("Chỉ số của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Chính quyền số"})
+    pairs = run.table("Chỉ tiêu của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Chính quyền số"})
     # DG-14 behind (TUANCHAU); DG-04 missed (TUANCHAU, UONGBI), DG-14 and DG-01 missed (QN). Reporting is not
     # a result.
     assert [pairs[k] for k in ("Chậm tiến độ", "Không đạt")] == [1, 4]
@@ -392,7 +392,7 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     assert (outcomes["Đạt mốc 2025"], outcomes["Không đạt mốc 2025"]) == (1, len(valid) - 1)  # only UONGBI's 70 % ≥ 60 %
     assert outcomes["Mốc tiếp theo"] == date(2030, 12, 31)
     pillars = run.table("Chỉ tiêu toàn tỉnh đã đạt, theo trụ cột")
-    assert pillars.row(**{"Trụ cột": "Chính quyền số"})["Đã đạt"] == 1  # DG-04: the province's 97.9 % ≥ 80 %
+    assert pillars.row(**{"Trụ cột": "Chính quyền số"})["Đạt"] == 1  # DG-04: the province's 97.9 % ≥ 80 %
 
 
 async def test_level_choices_follow_the_period(seeded: Seeded, reader: asyncpg.Connection) -> None:
@@ -409,7 +409,7 @@ async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Co
                               timescaledb=False)
     names = dict(run.options["unit"])
     assert {v: t for t, v in names.items()}[PREDECESSOR] == "Phường Tuần Châu, Thành phố Hạ Long (đến 30/06/2025)"
-    status = run.table("Trạng thái các chỉ số")
+    status = run.table("Trạng thái các chỉ tiêu")
     assert [(r["Mã"], r["Kết quả"]) for r in status.rows[:2]] == [("DG-04", "missed"), ("DG-14", "behind")]
     assert status.row(**{"Mã": "DG-04"})["Tình hình báo cáo"] == "missing"
     assert status.row(**{"Mã": "DG-14"})["Tình hình báo cáo"] == "on_time"
@@ -463,20 +463,20 @@ async def test_unit_detail_of_a_district_lists_the_communes_that_took_it_over(
 async def test_alerts_dashboard_counts_open_silenced_and_acknowledged(seeded: Seeded, reader: asyncpg.Connection) -> None:
     window = time_range_for("dx-alerts", seeded)
     run = await run_dashboard(reader, "dx-alerts", window, {}, timescaledb=False)
-    stat = {t: run.table(t).rows[0][0] for t in ("Cảnh báo đang mở", "Nghiêm trọng", "Đang tắt thông báo",
+    stat = {t: run.table(t).rows[0][0] for t in ("Cảnh báo đang mở", "Nghiêm trọng", "Đang tạm dừng thông báo",
                                                   "Đã có người nhận xử lý")}
     # TUANCHAU's DG-14 behind; the province's DE-06 behind and unreported (both silenced). Outcomes are history.
-    assert stat == {"Cảnh báo đang mở": 3, "Nghiêm trọng": 0, "Đang tắt thông báo": 2, "Đã có người nhận xử lý": 1}
+    assert stat == {"Cảnh báo đang mở": 3, "Nghiêm trọng": 0, "Đang tạm dừng thông báo": 2, "Đã có người nhận xử lý": 1}
     open_alerts = run.table("Danh sách cảnh báo đang mở")
     assert MISSED not in open_alerts.column("unit")  # a final outcome is not a live alert
-    assert all(r["Tắt thông báo đến"] is not None for r in open_alerts.rows if r["unit"] == "QN")
-    assert open_alerts.row(unit="QN", **{"Mã": "DE-06", "Loại": "overdue"})["Người xác nhận"] == "chuyên viên A"
+    assert all(r["Tạm dừng thông báo đến"] is not None for r in open_alerts.rows if r["unit"] == "QN")
+    assert open_alerts.row(unit="QN", **{"Mã": "DE-06", "Loại": "overdue"})["Người tiếp nhận"] == "chuyên viên A"
     assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-14"})["Loại"] == "behind"
     assert sorted(run.table("Lịch sử cảnh báo").column("Diễn biến")) == ["firing"] * 3
     events = run.table("Cảnh báo phát sinh và kết thúc")
     assert sum(r["value"] for r in events.rows) == 3 and set(events.column("metric")) == {"Đang mở"}
-    assert run.table("Lệnh tắt thông báo").row(unit="QN")["Chỉ số"] == "Tất cả chỉ số"
-    assert run.table("Xác nhận xử lý").row(unit="QN")["Lý do"] == "đã nhắc đơn vị"
+    assert run.table("Lệnh tạm dừng thông báo").row(unit="QN")["Chỉ tiêu"] == "Tất cả chỉ tiêu"
+    assert run.table("Tiếp nhận xử lý").row(unit="QN")["Lý do"] == "đã nhắc đơn vị"
 
     behind_only = await run_dashboard(reader, "dx-alerts", window, {"kind": ["behind"]}, timescaledb=False)
     assert sorted(behind_only.table("Danh sách cảnh báo đang mở").column("unit")) == sorted([BEHIND, "QN"])

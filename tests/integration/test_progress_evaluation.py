@@ -480,9 +480,9 @@ def test_status_of_a_ceased_unit_says_when_and_who_took_over(dxmon) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        pytest.param(["QN-P-HONGGA"], "unknown unit 'QN-P-HONGGA'; did you mean QN-P-HONGGAI", id="unknown-unit"),
-        pytest.param(["QN", "--as-of", "26/11/2026"], "not a date", id="bad-date"),
-        pytest.param(["QN", "--as-of", "2026-11-26T09:00"], "needs a UTC offset", id="naive-date-time"),
+        pytest.param(["QN-P-HONGGA"], "mã đơn vị 'QN-P-HONGGA' không có trong danh mục; có phải QN-P-HONGGAI", id="unknown-unit"),
+        pytest.param(["QN", "--as-of", "26/11/2026"], "không phải ngày", id="bad-date"),
+        pytest.param(["QN", "--as-of", "2026-11-26T09:00"], "cần có múi giờ", id="naive-date-time"),
     ],
 )
 def test_status_refuses_with_a_clear_error(dxmon, args: list[str], message: str) -> None:

@@ -13,9 +13,10 @@ from rich.console import Console
 from dxmon.catalog import Catalog
 from dxmon.cli import dev, plain_console
 from dxmon.cli.keys import key_table
-from dxmon.cli.status import status_table
+from dxmon.cli.status import Stored, status_table, unit_lines
 from dxmon.contracts import LOCAL_TZ
 from dxmon.keys import ApiKey
+from dxmon.store.progress_repository import UnitDistribution
 
 NAMES = ["Phòng [/] VH", "Sở Văn hoá [cũ]", "[bold]Ban[/bold] [red]", "Xã [link=x]Ba Chẽ"]
 
@@ -59,7 +60,9 @@ def table_columns(text: str) -> list[str]:
 
 def test_status_table_prints_catalog_names_as_they_are(catalog: Catalog):
     unit = replace(catalog.units["QN-P-HONGGAI"], name_vi="Phường Hồng Gai [cũ]", history=())
-    text = rendered(status_table(catalog, unit, {}, {}, datetime(2026, 1, 1, tzinfo=LOCAL_TZ)), Console(), 200)
+    as_of = datetime(2026, 1, 1, tzinfo=LOCAL_TZ)
+    lines = unit_lines(catalog, unit, Stored({}, {}), as_of, live=False)
+    text = rendered(status_table(catalog, unit, lines, as_of), Console(), 200)
     assert "Phường Hồng Gai [cũ]" in text
 
 
@@ -67,8 +70,9 @@ def test_dev_summary_prints_unit_names_as_they_are(monkeypatch, tmp_path: Path):
     out = io.StringIO()
     monkeypatch.setattr(dev.console, "file", out)
     monkeypatch.setattr(dev.console, "width", 200)
-    behind = [{"unit": "QN-X", "name_vi": name, "behind": 1, "overdue": 0, "tracked": 3} for name in NAMES]
+    worst = [{"unit": "QN-X", "name_vi": name, "behind": 1, "missing": 0, "tracked": 3} for name in NAMES]
+    spread = UnitDistribution(fine=3, behind=len(worst), silent=0, worst=worst)
     dev.print_summary({"reports": 1, "periods": 1, "dead_letters": 0, "by_level": [], "lag": None,
-                       "behind": behind}, "http://127.0.0.1:8080", tmp_path, ["Cảnh báo [mới]: Xã [x]"])
+                       "distribution": spread}, "http://127.0.0.1:8080", tmp_path, ["Cảnh báo [mới]: Xã [x]"])
     for name in [*NAMES, "Cảnh báo [mới]: Xã [x]"]:
         assert name in out.getvalue()

@@ -27,7 +27,7 @@ from dxmon.contracts import (
     report_subject,
     stored_subject,
 )
-from dxmon.problems import PROBLEM_TYPE_BASE, Issue, Problem, issues_from_validation_error
+from dxmon.problems import PROBLEM_TYPE_BASE, Issue, Problem, Text, issues_from_validation_error, negotiate_language
 
 EVENT_ID = "0b4c2b1e-5a3a-4f57-9a51-0d6f1f8c7e21"
 DROP = object()  # marks a field to leave out of the body
@@ -287,7 +287,8 @@ def test_nul_refusal_message_names_the_character() -> None:
     with pytest.raises(ValidationError) as caught:
         ReportIn.model_validate(body(note="x\x00"))
     (issue,) = issues_from_validation_error(caught.value, index=3)
-    assert issue == Issue("invalid-character", "note: text cannot contain the NUL character (U+0000)", "note", 3)
+    assert issue == Issue("invalid-character", Text("note: văn bản không được chứa ký tự NUL (U+0000)",
+                                                    "note: text cannot contain the NUL character (U+0000)"), "note", 3)
 
 
 # ───────────────────────────── round trip (hypothesis) ─────────────────────────────
@@ -341,7 +342,8 @@ def test_batch_errors_carry_the_item_index_plus_offset() -> None:
     assert [(i.reason, i.index, i.field) for i in issues] == [
         ("invalid-code", 101, "unit"), ("invalid-field", 102, "value"),
     ]
-    assert issues[0].message.startswith("unit: ")
+    assert issues[0].message.en.startswith("unit: ") and issues[0].message.vi.startswith("unit: ")
+    assert issues[1].message.vi == "value: phải là một số"
 
 
 def test_one_issue_per_item_field_and_reason() -> None:
@@ -354,18 +356,17 @@ def test_one_issue_per_item_field_and_reason() -> None:
 
 
 def test_issue_json_leaves_out_what_is_unknown() -> None:
-    assert Issue("unknown-unit", "unit 'X' is not in the catalog").to_json() == {
-        "reason": "unknown-unit", "message": "unit 'X' is not in the catalog",
-    }
-    assert Issue("missing-timezone", "m", "observed_at", 0, EVENT_ID).to_json() == {
+    assert Issue("unknown-unit", Text("đơn vị X", "unit X")).to_json() == {"reason": "unknown-unit", "message": "đơn vị X"}
+    assert Issue("unknown-unit", Text("đơn vị X", "unit X")).to_json("en") == {"reason": "unknown-unit", "message": "unit X"}
+    assert Issue("missing-timezone", Text("m", "m"), "observed_at", 0, EVENT_ID).to_json() == {
         "reason": "missing-timezone", "message": "m", "index": 0, "field": "observed_at", "event_id": EVENT_ID,
     }
 
 
 def test_problem_body_follows_rfc_9457() -> None:
-    problem = Problem(422, "invalid-reports", "Invalid reports", "2 problem(s) found",
-                      [Issue("unknown-unit", "u", "unit", 0), Issue("negative-value", "v", "value", 1)])
-    assert problem.to_json() == {
+    problem = Problem(422, "invalid-reports", "Invalid reports", Text("có 2 lỗi", "2 problem(s) found"),
+                      [Issue("unknown-unit", Text("đ", "u"), "unit", 0), Issue("negative-value", Text("g", "v"), "value", 1)])
+    assert problem.to_json("en") == {
         "type": PROBLEM_TYPE_BASE + "invalid-reports",
         "title": "Invalid reports",
         "status": 422,
@@ -376,8 +377,37 @@ def test_problem_body_follows_rfc_9457() -> None:
             {"reason": "negative-value", "message": "v", "index": 1, "field": "value"},
         ],
     }
+    # Vietnamese by default: only detail and messages change, never type, title or the reasons.
+    vi = problem.to_json()
+    assert vi["detail"] == "có 2 lỗi" and [e["message"] for e in vi["errors"]] == ["đ", "g"]
+    assert {k: v for k, v in vi.items() if k not in ("detail", "errors")} == {
+        k: v for k, v in problem.to_json("en").items() if k not in ("detail", "errors")}
     assert Problem(415, "unsupported-media-type", "Unsupported media type").to_json() == {
         "type": "https://dx-monitor.github.io/problems/unsupported-media-type",
         "title": "Unsupported media type", "status": 415, "reason": "unsupported-media-type",
     }
     assert isinstance(problem, Exception)
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        pytest.param(None, "vi", id="missing"),
+        pytest.param("", "vi", id="empty"),
+        pytest.param("vi", "vi", id="vi"),
+        pytest.param("en", "en", id="en"),
+        pytest.param("en-US", "en", id="en-US"),
+        pytest.param("EN-gb;q=0.8", "en", id="case-and-quality"),
+        pytest.param("vi;q=0.2, en", "en", id="english-preferred"),
+        pytest.param("en;q=0.2, vi", "vi", id="vietnamese-preferred"),
+        pytest.param("en;q=0", "vi", id="english-refused"),
+        pytest.param("de, en;q=0.5", "en", id="english-as-fallback"),
+        pytest.param("fr", "vi", id="unsupported"),
+        pytest.param("*", "vi", id="any"),
+        pytest.param("en;q=abc", "vi", id="bad-quality-ignored"),
+        pytest.param(";;,,=", "vi", id="garbage"),
+        pytest.param("x" * 5000, "vi", id="huge"),
+    ],
+)
+def test_accept_language_negotiation(header: str | None, language: str) -> None:
+    assert negotiate_language(header) == language

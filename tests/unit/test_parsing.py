@@ -146,16 +146,20 @@ def test_refused(
 
 def test_oversize_answer_says_how_many_and_the_limit() -> None:
     problem = refuse(array(*(item(i) for i in range(7))))
-    assert problem.detail == "7 reports sent; at most 3 per request — split the batch"
+    assert problem.detail.en == "7 reports sent; at most 3 per request — split the batch"
+    assert problem.detail.vi == "gửi 7 báo cáo; mỗi yêu cầu tối đa 3 — hãy chia nhỏ lô"
 
 
 def test_unsupported_media_type_names_what_to_send() -> None:
-    assert "application/json" in refuse(b"x", "text/csv").detail
-    assert "no Content-Type" in refuse(b"x", "").detail
+    assert "application/json" in refuse(b"x", "text/csv").detail.en
+    assert "application/json" in refuse(b"x", "text/csv").detail.vi
+    assert "no Content-Type" in refuse(b"x", "").detail.en
+    assert "thiếu Content-Type" in refuse(b"x", "").detail.vi
 
 
 def test_malformed_json_says_where() -> None:
-    assert "line 1 column" in refuse(b'{"unit": "QN",').detail
+    assert "line 1 column" in refuse(b'{"unit": "QN",').detail.en
+    assert "dòng 1, cột 14" in refuse(b'{"unit": "QN",').detail.vi
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -169,19 +170,27 @@ def test_check_report(catalog: Catalog, fields: dict[str, Any], expected: list[t
 )
 def test_unit_not_valid_names_the_units_valid_on_that_date(catalog: Catalog, unit: str, day: str, message: str) -> None:
     (issue,) = check_report(report(unit=unit, observed_at=day), catalog, NOW, SKEW)
-    assert (issue.reason, issue.field, issue.message) == ("unit-not-valid-on-date", "observed_at", message)
+    assert (issue.reason, issue.field, issue.message.en) == ("unit-not-valid-on-date", "observed_at", message)
+    # The Vietnamese message names the same units, and the date as dd/mm/yyyy.
+    assert all(code in issue.message.vi for code in message.replace(",", " ").replace(";", " ").split()
+               if code in catalog.units)
+    assert re.search(r"\d{2}/\d{2}/\d{4}", issue.message.vi)
     hint = message.partition(";")[2]
     named = [word.strip(",") for word in hint.split() if word.strip(",") in catalog.units]
     assert all(catalog.units[code].active_on(date.fromisoformat(day)) for code in named)
 
 
 def test_messages_say_what_is_wrong(catalog: Catalog) -> None:
-    messages = [i.message for i in check_report(
+    messages = [i.message.en for i in check_report(
         report(unit="QN-SO-TUPHAP", indicator="DE-09", numerator=None, denominator=None, value=50),
         catalog, NOW, SKEW)]
     assert messages == ["indicator DE-09 is reported by commune, district, province, not by a department"]
     (exceeds,) = check_report(report(numerator=1001, denominator=1000), catalog, NOW, SKEW)
-    assert exceeds.message == "numerator 1001 exceeds denominator 1000"
+    assert exceeds.message.en == "numerator 1001 exceeds denominator 1000"
+    assert exceeds.message.vi == "tử số 1001 lớn hơn mẫu số 1000"
+    (department,) = check_report(
+        report(unit="QN-SO-TUPHAP", indicator="DE-09", numerator=None, denominator=None, value=50), catalog, NOW, SKEW)
+    assert department.message.vi == "chỉ tiêu DE-09 do cấp xã, cấp huyện, cấp tỉnh báo cáo, không áp dụng cho sở, ban, ngành"
 
 
 def test_applicability_matches_the_catalog_for_every_indicator_and_level(catalog: Catalog) -> None:

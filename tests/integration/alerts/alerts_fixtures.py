@@ -162,7 +162,7 @@ class Clock:
 def fast_settings(database_url: str, nats_url: str, **overrides) -> AlertsSettings:
     """fast_settings: the service's settings with intervals short enough for tests."""
     values = dict(
-        database_url=database_url, nats_url=nats_url, grafana_public_url="http://grafana.test",
+        database_url=database_url, nats_url=nats_url, public_dashboard_url="http://grafana.test",
         alerts_full_interval_seconds=3600, alerts_flush_interval_seconds=0.3, alerts_incremental_debounce_seconds=0.05,
         alerts_lease_renew_seconds=0.5, alerts_outbox_poll_seconds=0.1, alerts_retry_initial_seconds=0.3,
         alerts_retry_max_seconds=2, alerts_max_attempts=5, alerts_send_timeout_seconds=5,

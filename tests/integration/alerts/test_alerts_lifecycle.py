@@ -75,7 +75,7 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     mails = smtp.to(staff)
     assert len(mails) == 2
     assert mails[1].subject == "[Chuyển đổi số Quảng Ninh] Đã khắc phục: Phường Hồng Gai – DG-14"
-    assert "Đã khắc phục lúc 10:00 12/03/2026, sau 2 ngày." in mails[1].body
+    assert "Đã khắc phục lúc 12/03/2026 10:00 (giờ Việt Nam), sau 2 ngày." in mails[1].body
     # The resolution carries the corrected figures that resolved it (95 %), not the stale 50 %.
     assert f"{words.CURRENT_VALUE}: 95% (kỳ báo cáo quý IV/2025) | {words.EXPECTED}: 61,6%" in mails[1].body
     hooks = receiver.bodies("/hook")

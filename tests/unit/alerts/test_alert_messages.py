@@ -135,7 +135,7 @@ def test_resolved_only_digest() -> None:
     a = make_alert(state=State.RESOLVED, starts_at=T0, ends_at=T0 + 3 * DAY, reason=NotifyReason.RESOLVED, value=85.0)
     m = render_digest(make_flush(T0 + 3 * DAY), [a], public_url=PUBLIC)
     assert m.subject == f"[Chuyển đổi số Quảng Ninh] {words.NOTICE['resolved']}: Phường Hồng Gai – DG-04"
-    assert f"{words.NOTICE['resolved']} lúc 09:00 04/03/2026, sau 3 ngày." in m.body
+    assert f"{words.NOTICE['resolved']} lúc 04/03/2026 09:00 (giờ Việt Nam), sau 3 ngày." in m.body
     assert f"{words.CURRENT_VALUE}: 85%" in m.body
     assert m.notify_type == "success" and m.payload["status"] == "resolved"
 

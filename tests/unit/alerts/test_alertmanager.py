@@ -22,7 +22,7 @@ def test_firing_alert_is_posted_with_a_future_end() -> None:
     assert body["startsAt"] == "2026-03-01T02:00:00Z"
     assert body["endsAt"] == "2026-03-01T02:04:00Z"
     assert body["generatorURL"] == "http://g/d/dx-unit-detail?var-unit=QN-P-HONGGAI"
-    assert body["annotations"]["summary"].startswith("Không đạt mục tiêu: Phường Hồng Gai")
+    assert body["annotations"]["summary"].startswith("Không đạt: Phường Hồng Gai")
     assert body["annotations"]["description"].startswith(f"{words.CURRENT_VALUE}: 45,2%, {words.EXPECTED}: 60%")
 
 
