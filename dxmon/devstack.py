@@ -20,8 +20,8 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -283,6 +283,25 @@ async def ensure_database(admin_url: str, name: str) -> str:
     finally:
         await conn.close()
     return database_url_with_name(admin_url, name)
+
+
+@asynccontextmanager
+async def throwaway_database(admin_url: str, prefix: str = "dxbench") -> AsyncIterator[str]:
+    """throwaway_database: a fresh database for a benchmark, dropped (connections and all) on exit."""
+    import uuid
+
+    import asyncpg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    url = await ensure_database(admin_url, name)
+    try:
+        yield url
+    finally:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
 
 
 def database_url_with_name(url: str, name: str) -> str:

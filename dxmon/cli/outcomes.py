@@ -7,12 +7,10 @@ every change with who, when, why, and the outcome before and after.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 import typer
@@ -24,31 +22,12 @@ from dxmon import words
 from dxmon.catalog import Catalog
 from dxmon.contracts import LOCAL_TZ
 from dxmon.progress import STATUS_LABELS, Status
-from dxmon.settings import DatabaseSettings
+from dxmon.cli.database import run_with_database
 from dxmon.store import outcomes_repository
 from dxmon.store.outcomes_repository import OutcomeError
 from dxmon.store.progress_repository import evaluate
 
-T = TypeVar("T")
 ACTION_LABELS = {"lock": "Khóa (chốt)", "reopen": "Mở lại", "auto-lock": "Tự động chốt"}
-
-
-def _run(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    async def main() -> T:
-        conn = await asyncpg.connect(DatabaseSettings().database_url)
-        try:
-            return await work(conn)
-        finally:
-            await conn.close()
-
-    try:
-        return asyncio.run(main())
-    except OutcomeError as exc:
-        typer.secho(f"Lỗi: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
-    except (OSError, asyncpg.PostgresError) as exc:
-        typer.secho(f"Lỗi: không đọc được cơ sở dữ liệu (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
 
 
 def _deadline(text: str) -> date:
@@ -93,7 +72,7 @@ def register(cli) -> None:
             await evaluate(conn, catalog, now, units=[unit])  # status and dashboards show it at once
             return after
 
-        after = _run(work)
+        after = run_with_database(work, (OutcomeError,))
         typer.echo(f"{ACTION_LABELS[action]}: {unit} {indicator} (bộ chỉ tiêu {target_set}, thời hạn "
                    f"{when:%d/%m/%Y}) → {_describe(after)}")
 
@@ -130,7 +109,7 @@ def register(cli) -> None:
         """List every change of an official outcome: who, when, why, before and after."""
         if output not in ("table", "json"):
             raise typer.BadParameter("--format là table hoặc json")
-        found = _run(lambda conn: outcomes_repository.changes(conn, unit, target_set))
+        found = run_with_database(lambda conn: outcomes_repository.changes(conn, unit, target_set))
         if output == "json":
             typer.echo(json.dumps([c.as_json() for c in found], ensure_ascii=False, indent=2))
             return

@@ -6,7 +6,6 @@ that loads older history (or a correction of an old period) rebuilds the rest on
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime
 
 import asyncpg
@@ -14,7 +13,7 @@ import typer
 
 from dxmon.catalog import Catalog
 from dxmon.contracts import LOCAL_TZ
-from dxmon.settings import DatabaseSettings
+from dxmon.cli.database import run_with_database
 from dxmon.store.progress_repository import evaluate
 
 
@@ -33,17 +32,9 @@ def register(cli) -> None:
         if first >= now.date():
             raise typer.BadParameter("ngày bắt đầu phải trước hôm nay")
 
-        async def work() -> int:
-            conn = await asyncpg.connect(DatabaseSettings().database_url)
-            try:
-                return (await evaluate(conn, Catalog.load(), now, rates_since=first)).rates
-            finally:
-                await conn.close()
+        async def work(conn: asyncpg.Connection) -> int:
+            return (await evaluate(conn, Catalog.load(), now, rates_since=first)).rates
 
-        try:
-            rows = asyncio.run(work())
-        except (OSError, asyncpg.PostgresError) as exc:
-            typer.secho(f"Lỗi: không đọc được cơ sở dữ liệu (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(1) from None
+        rows = run_with_database(work)
         typer.echo(f"Đã tính lại tỷ lệ báo cáo của {rows:,} kỳ (đơn vị × kỳ báo cáo) từ {first:%d/%m/%Y}."
                    .replace(",", "."))

@@ -33,13 +33,15 @@ class Severity(StrEnum):
         return 1 if self is Severity.CRITICAL else 0
 
 
-# A missed milestone cannot be caught up any more; the others can still be put right.
-SEVERITY_OF: dict[Kind, Severity] = {
-    Kind.BEHIND: Severity.WARNING,
-    Kind.AT_RISK: Severity.WARNING,
-    Kind.OVERDUE: Severity.WARNING,
-    Kind.MISSED: Severity.CRITICAL,
-}
+# The severity table (services/alerts/README.md, "Severity"): an alert is Nghiêm trọng (critical) when
+#   behind     it has been behind for at least SEVERE_PERIODS reporting periods of its indicator, or is
+#              far behind: FAR_BEHIND × the tolerance below the glide path (10 percentage points for
+#              ratios and percents, 10 % of the expected value for counts and ranks);
+#   overdue    (reporting missing) SEVERE_PERIODS due periods in a row are unreported;
+# and Cần chú ý (warning) otherwise — at_risk always. The sync decides it from the evaluation's figures
+# (repository._SYNC) and stores it with the alert; --min-severity routes on it.
+SEVERE_PERIODS = 2
+FAR_BEHIND = 2.0
 
 # Kinds reported to the parent unit's subscribers once they last longer than the escalation delay.
 ESCALATING_KINDS = frozenset({Kind.BEHIND})
@@ -89,10 +91,7 @@ class Alert:
     cadence: str = ""  # the indicator's reporting period: monthly, quarterly, yearly
     escalated: bool = False
     reason: NotifyReason | None = None
-
-    @property
-    def severity(self) -> Severity:
-        return SEVERITY_OF[self.kind]
+    severity: Severity = Severity.WARNING  # decided by the sync (the severity table above)
 
     @property
     def firing(self) -> bool:

@@ -12,6 +12,7 @@
         │ AlertmanagerForwarder ──▶ POST /api/v2/alerts (optional)                          │
         └──────────────────────────────────────────────────────────────────────────────────┘
     HTTP: /healthz /readyz /metrics · GET /v1/alerts · POST|GET|DELETE /v1/silences · POST /v1/alerts/{fp}/ack
+          · GET /v1/exports/report (the official report, dxmon.report)
           every /v1 route needs a bearer token of DX_ALERTS_API_TOKENS, whose name is recorded as created_by;
           bodies over 64 KiB get 413; every refusal is problem+json
 
@@ -46,6 +47,13 @@ from dxmon.bus import ensure_buckets, make_broker
 from dxmon.catalog import Catalog
 from dxmon.contracts import ALERTS_STREAM, LEASES_BUCKET, ReportStored
 from dxmon.problems import Issue, Problem, problem_response
+from dxmon.report import FORMATS as REPORT_FORMATS
+from dxmon.report import file_name as report_file_name
+from dxmon.report import render as render_report
+from dxmon.report.model import PeriodError, ReportPeriod
+from dxmon.report.pdf import ConversionError
+from dxmon.report.repository import build_report
+from dxmon.report.target_sets import UnknownTargetSet, check_target_set
 from services.alerts import admin
 from services.alerts import repository as repo
 from services.alerts.alert import State
@@ -313,5 +321,30 @@ def create_app(
         except admin.AdminError as exc:
             raise HTTPException(404 if isinstance(exc, admin.UnknownAlertError) else 422, str(exc)) from None
         return {"fingerprint": fingerprint, "until": until}
+
+    @app.get("/v1/exports/report", dependencies=[Depends(caller)])
+    async def export_report(
+        period: Annotated[str, Query(max_length=20, description="2025, 2025-H1, 2025-Q3 or 2025-11")],
+        target_set: Annotated[str, Query(max_length=40)] = "NQ09",
+        unit: Annotated[str, Query(max_length=64)] = "QN",
+        format: Annotated[str, Query(pattern="^(docx|xlsx|pdf)$")] = "docx",  # noqa: A002 - the API's name
+        p: asyncpg.Pool = Depends(pool),
+    ) -> Response:
+        """The official report (dxmon.report), as ``dxmon report`` writes it."""
+        try:
+            chosen = ReportPeriod.parse(period)
+            check_target_set(target_set)
+            admin.check_unit(svc.catalog, unit)
+        except (PeriodError, UnknownTargetSet, admin.AdminError) as exc:
+            raise HTTPException(422, str(exc)) from None
+        async with p.acquire() as conn:
+            built = await build_report(conn, svc.catalog, target_set=target_set, period=chosen, unit=unit,
+                                       now=svc.clock())
+        try:  # laying out and converting are CPU and subprocess work: off the event loop
+            document = await asyncio.to_thread(render_report, built, format)
+        except ConversionError as exc:
+            raise HTTPException(503, str(exc)) from None
+        return Response(document, media_type=REPORT_FORMATS[format],
+                        headers={"Content-Disposition": f'attachment; filename="{report_file_name(built, format)}"'})
 
     return app

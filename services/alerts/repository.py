@@ -14,7 +14,8 @@ from datetime import datetime
 import asyncpg
 
 from services.alerts.alert import (
-    SEVERITY_OF,
+    FAR_BEHIND,
+    SEVERE_PERIODS,
     Acknowledgement,
     Alert,
     Channel,
@@ -24,6 +25,7 @@ from services.alerts.alert import (
     State,
     Subscription,
 )
+from dxmon.progress import Tolerance
 from services.alerts.messages import Message
 from services.alerts.notify.dedup_stage import LogEntry
 
@@ -42,15 +44,31 @@ class AlertChange:
     state: State
 
 
-# $1 now, $2/$3 kinds and their severities, $4 units (NULL = all). Alerts are raised only for units
+# $1 now, $2 SEVERE_PERIODS, $3 units (NULL = all), $4 FAR_BEHIND, $5/$6 the tolerance (points, relative). Alerts are raised only for units
 # that exist on the evaluation day: a unit that ceased keeps its final status in progress_current
 # (history for dashboards) but nobody is left to act on it.
 # CTEs all see the table as it was before the statement, so `previous` tells new episodes apart.
 _SYNC = """
 WITH desired AS (
     SELECT left(md5(concat_ws('|', p.unit, p.indicator, s.kind)), 16) AS fingerprint,
-           p.unit, p.indicator, s.kind, k.severity,
-           p.value, p.expected, p.target, p.milestone, p.status_since
+           p.unit, p.indicator, s.kind,
+           -- The severity table (alert.py): long or far behind, or long unreported, is critical.
+           CASE WHEN s.kind = 'behind' AND (
+                         p.status_since <= $1::timestamptz - make_interval(months => $2::int * c.months)
+                      OR (CASE WHEN i.direction = 'higher_is_better' THEN p.expected - p.value
+                               ELSE p.value - p.expected END)
+                         >= $4::double precision * (CASE WHEN i.measure IN ('ratio', 'percent') THEN $5::double precision
+                                                         ELSE $6::double precision * abs(p.expected) END))
+                THEN 'critical'
+                WHEN s.kind = 'overdue' AND p.overdue_since
+                         <= ($1::timestamptz AT TIME ZONE 'Asia/Ho_Chi_Minh')::date
+                            - make_interval(months => ($2::int - 1) * c.months)
+                THEN 'critical'
+                ELSE 'warning' END AS severity,
+           p.value, p.expected, p.target, p.milestone,
+           -- when the problem began: an unreported period from the day it counted as missing
+           CASE WHEN s.kind = 'overdue' THEN (p.overdue_since::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh')
+                ELSE p.status_since END AS status_since
     FROM progress_current p
     -- Live problems only, two judgements, two possible alerts: a result that can still be put right
     -- (behind, at risk: a milestone is ahead), and reporting missing on a target still ahead (kind
@@ -59,9 +77,10 @@ WITH desired AS (
     CROSS JOIN LATERAL (VALUES (CASE WHEN p.status IN ('behind', 'at_risk') THEN p.status END),
                                (CASE WHEN p.reporting = 'missing' AND p.cutoff IS NULL THEN 'overdue' END))
         AS s(kind)
-    JOIN unnest($2::text[], $3::text[]) AS k(kind, severity) ON k.kind = s.kind
+    JOIN indicators i ON i.code = p.indicator
+    CROSS JOIN LATERAL (SELECT CASE i.cadence WHEN 'monthly' THEN 1 WHEN 'quarterly' THEN 3 ELSE 12 END AS months) c
     JOIN units u ON u.code = p.unit
-    WHERE ($4::text[] IS NULL OR p.unit = ANY($4::text[]))
+    WHERE s.kind IS NOT NULL AND ($3::text[] IS NULL OR p.unit = ANY($3::text[]))
       AND (u.valid_to IS NULL OR u.valid_to >= ($1::timestamptz AT TIME ZONE 'Asia/Ho_Chi_Minh')::date)
 ),
 previous AS (
@@ -78,10 +97,12 @@ upserted AS (
         starts_at = CASE WHEN a.state = 'resolved' THEN EXCLUDED.starts_at ELSE a.starts_at END,
         ends_at = NULL,
         status_since = EXCLUDED.status_since, value = EXCLUDED.value, expected = EXCLUDED.expected,
-        target = EXCLUDED.target, milestone = EXCLUDED.milestone, updated_at = EXCLUDED.updated_at
+        target = EXCLUDED.target, milestone = EXCLUDED.milestone, severity = EXCLUDED.severity,
+        updated_at = EXCLUDED.updated_at
     WHERE a.state = 'resolved'
-       OR (a.status_since, a.value, a.expected, a.target, a.milestone) IS DISTINCT FROM
-          (EXCLUDED.status_since, EXCLUDED.value, EXCLUDED.expected, EXCLUDED.target, EXCLUDED.milestone)
+       OR (a.status_since, a.value, a.expected, a.target, a.milestone, a.severity) IS DISTINCT FROM
+          (EXCLUDED.status_since, EXCLUDED.value, EXCLUDED.expected, EXCLUDED.target, EXCLUDED.milestone,
+           EXCLUDED.severity)
     RETURNING a.*
 ),
 fired AS (
@@ -91,7 +112,7 @@ fired AS (
 gone AS MATERIALIZED (  -- the few that resolve, found first: joining inside the UPDATE plans badly
     SELECT a.fingerprint, a.unit, a.indicator FROM alerts a
     WHERE a.state = 'firing'
-      AND ($4::text[] IS NULL OR a.unit = ANY($4::text[]))
+      AND ($3::text[] IS NULL OR a.unit = ANY($3::text[]))
       AND NOT EXISTS (SELECT 1 FROM desired d WHERE d.fingerprint = a.fingerprint)
 ),
 resolved AS (
@@ -118,13 +139,14 @@ RETURNING id, fingerprint, unit, indicator, kind, state
 async def sync_alerts(conn: asyncpg.Connection, now: datetime, units: Sequence[str] | None = None) -> list[AlertChange]:
     """sync_alerts makes ``alerts`` follow ``progress_current`` and returns the state changes.
 
-    A status of kind behind/at_risk/missed/overdue fires its alert (a new episode when it was
-    resolved); a firing alert whose status is gone resolves. With ``units`` only those units are
+    A live problem (behind, at risk, reporting missing on a target still ahead) fires its alert, with
+    the severity of the table in alert.py (a new episode when it was resolved); a firing alert whose
+    problem is gone resolves. With ``units`` only those units are
     looked at (incremental evaluation). Each change is also appended to ``alert_events``.
     """
-    kinds = [k.value for k in Kind]
-    severities = [SEVERITY_OF[k].value for k in Kind]
-    rows = await conn.fetch(_SYNC, now, kinds, severities, list(units) if units is not None else None)
+    tolerance = Tolerance()
+    rows = await conn.fetch(_SYNC, now, SEVERE_PERIODS, list(units) if units is not None else None, FAR_BEHIND,
+                            tolerance.points, tolerance.relative)
     return [
         AlertChange(r["id"], r["fingerprint"], r["unit"], r["indicator"], Kind(r["kind"]), State(r["state"]))
         for r in rows
@@ -142,7 +164,7 @@ _ALERT_COLUMNS = """
     a.value, a.expected, a.target, a.milestone,
     coalesce(u.name_vi, a.unit) AS unit_name, coalesce(i.name_vi, '') AS indicator_name,
     coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure,
-    p.last_observed_at AS observed_at, coalesce(i.cadence, '') AS cadence
+    p.last_observed_at AS observed_at, coalesce(i.cadence, '') AS cadence, a.severity
 """
 # The period of the value comes from the evaluation the figures were copied from.
 _ALERT_FROM = """
@@ -159,7 +181,7 @@ def _alert(r: asyncpg.Record) -> Alert:
         state=State(r["state"]), starts_at=r["starts_at"], ends_at=r["ends_at"], status_since=r["status_since"],
         value=r["value"], expected=r["expected"], target=r["target"], milestone=r["milestone"],
         unit_name=r["unit_name"], indicator_name=r["indicator_name"], pillar=r["pillar"], measure=r["measure"],
-        observed_at=r["observed_at"], cadence=r["cadence"],
+        observed_at=r["observed_at"], cadence=r["cadence"], severity=Severity(r["severity"]),
     )
 
 
@@ -345,7 +367,7 @@ async def alert_events(conn: asyncpg.Connection, *, unpublished: bool, limit: in
         " e.value, e.expected, e.target, e.milestone,"
         " coalesce(u.name_vi, e.unit) AS unit_name, coalesce(i.name_vi, '') AS indicator_name,"
         " coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure,"
-        " p.last_observed_at AS observed_at, coalesce(i.cadence, '') AS cadence"
+        " p.last_observed_at AS observed_at, coalesce(i.cadence, '') AS cadence, e.severity"
         " FROM alert_events e LEFT JOIN units u ON u.code = e.unit LEFT JOIN indicators i ON i.code = e.indicator"
         " LEFT JOIN progress_current p ON p.unit = e.unit AND p.indicator = e.indicator"
         f" WHERE e.{column} IS NULL ORDER BY e.id LIMIT $1",
@@ -390,7 +412,7 @@ async def list_alerts(conn: asyncpg.Connection, now: datetime, state: State | No
     silences running at ``now`` that match the alert (Silence.matches, in SQL).
     """
     return await conn.fetch(
-        f"SELECT {_ALERT_COLUMNS}, a.severity, k.until AS acked_until, k.reason AS ack_reason,"
+        f"SELECT {_ALERT_COLUMNS}, k.until AS acked_until, k.reason AS ack_reason,"
         " (SELECT max(s.ends_at) FROM silences s WHERE s.unit = a.unit"
         "   AND (s.indicator IS NULL OR s.indicator = a.indicator) AND s.starts_at <= $2 AND s.ends_at > $2)"
         f" AS silenced_until {_ALERT_FROM}"

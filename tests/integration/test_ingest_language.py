@@ -18,7 +18,7 @@ def is_vietnamese(text: str) -> bool:
     return bool(VIETNAMESE & set(text.lower()))
 
 
-BAD = [report(unit="QN-X-KHONGCO"), report(numerator=None, denominator=None, value=12.5)]
+BAD = [report(unit="QN-X-KHONGCO"), report(numerator=40, denominator=None)]  # one part alone
 
 
 @pytest.mark.parametrize(

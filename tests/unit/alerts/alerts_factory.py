@@ -22,6 +22,8 @@ def make_alert(unit: str = "QN-P-HONGGAI", indicator: str = "DG-04", kind: Kind 
         value=45.2, expected=60.0, target=80.0, milestone=date(2030, 12, 31), unit_name="Phường Hồng Gai",
         indicator_name="Tỷ lệ hồ sơ xử lý hoàn toàn trực tuyến", pillar="digital_government", measure="ratio",
     )
+    # Outside the sync a test picks the severity; a missed milestone reads as critical by default.
+    defaults["severity"] = Severity.CRITICAL if kind is Kind.MISSED else Severity.WARNING
     defaults.update(kw)
     return Alert(fingerprint=f"{unit}/{indicator}/{kind.value}", unit=unit, indicator=indicator, kind=kind,
                  state=state, starts_at=starts_at, **defaults)

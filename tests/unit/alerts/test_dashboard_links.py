@@ -26,7 +26,7 @@ def _digest(public_url: str | None, n: int = 1, limit: int = 50):
 def test_no_setting_no_link_anywhere(unset) -> None:
     m = _digest(unset, n=3, limit=1)  # one unit detailed, the rest summarised
     assert "http" not in m.body and "Bảng theo dõi" not in m.body
-    assert "… và 2 cảnh báo khác" in m.body
+    assert "Còn 2 chỉ tiêu khác" in m.body
     assert all(a["dashboard_url"] is None for a in m.payload["alerts"])
     [posted] = alertmanager_payload([make_alert()], T0, timedelta(minutes=1), unset)
     assert "generatorURL" not in posted
@@ -36,7 +36,7 @@ def test_no_setting_no_link_anywhere(unset) -> None:
 def test_with_the_setting_every_link_points_there() -> None:
     m = _digest(PUBLIC + "/", n=3, limit=1)
     assert f"Bảng theo dõi: {PUBLIC}/d/dx-unit-detail?var-unit=QN-X-000" in m.body
-    assert f"xem trên bảng theo dõi: {PUBLIC}/d/dx-alerts" in m.body
+    assert f"Xem đầy đủ trên bảng theo dõi: {PUBLIC}/d/dx-alerts" in m.body
     assert m.payload["alerts"][0]["dashboard_url"] == f"{PUBLIC}/d/dx-unit-detail?var-unit=QN-X-000"
     [posted] = alertmanager_payload([make_alert()], T0, timedelta(minutes=1), PUBLIC)
     assert posted["generatorURL"] == f"{PUBLIC}/d/dx-unit-detail?var-unit=QN-P-HONGGAI"

@@ -1,0 +1,101 @@
+"""repository: reads what the evaluation stored and builds the ``Report`` (the only SQL of the report).
+
+It never judges anything itself: a row's result, value and provisional/final flag are the outcome the
+evaluation decided for the set's milestone (``milestone_outcomes``), or, while that milestone is ahead,
+the current result (``progress_current``). Reporting rates are ``reporting_rates`` summed over the
+periods that end within the report's period, as the dashboards sum them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import asyncpg
+
+from dxmon.catalog import Catalog, Level, Unit
+from dxmon.contracts import LOCAL_TZ
+from dxmon.progress import Status
+from dxmon.report.model import Rates, Report, ReportPeriod, Row, UnitShare, milestone_for, rank
+from dxmon.report.target_sets import INFERRED, set_milestones, set_title, source_texts
+
+PROVINCE_ISSUER = ("UBND TỈNH QUẢNG NINH", "SỞ KHOA HỌC VÀ CÔNG NGHỆ")
+
+
+def issuer_of(unit: Unit, day: date) -> str:
+    """issuer_of: the issuing body printed under the province (Nghị định 30/2020: cơ quan ban hành)."""
+    if unit.level is Level.PROVINCE:
+        return PROVINCE_ISSUER[1]
+    name = unit.name_on(day)
+    return (name if unit.level is Level.DEPARTMENT else f"UBND {name}").upper()
+
+
+def unit_rows(catalog: Catalog, unit: Unit, target_set: str, period: ReportPeriod,
+              outcomes: dict, current: dict) -> list[Row]:
+    """unit_rows: the unit's annex rows, one per indicator whose target the set gives a milestone.
+
+    A unit is judged on a milestone only if it existed by its deadline and still existed in the
+    period (a commune created after a 2023 milestone has no outcome for it).
+    """
+    rows = []
+    for ind in catalog.indicators.values():
+        target = ind.target_for(unit.level)
+        if target is None:
+            continue
+        milestones = {m.deadline: m for m in set_milestones(catalog, target_set, target)}
+        deadline = milestone_for(list(milestones), period)
+        if deadline is None or unit.valid_from > deadline or (unit.valid_to and unit.valid_to < period.start):
+            continue
+        m = milestones[deadline]
+        result, value, provisional, final = None, None, False, False
+        comparator, target_value = m.comparator, m.value
+        if (o := outcomes.get((unit.code, ind.code, deadline))) is not None:
+            result, value = Status(o["status"]), o["value"]
+            final = bool(o["final"]) and not o["reopened"]
+            provisional = not final
+            comparator, target_value = o["comparator"], o["target"]
+        elif (c := current.get((unit.code, ind.code))) is not None and c["milestone"] == deadline:
+            result = Status(c["status"])
+            value = c["deciding_value"] if c["cutoff"] is not None else c["value"]
+            provisional, final = bool(c["provisional"]), bool(c["final"])
+        rows.append(Row(unit=unit.code, indicator=ind.code, name=ind.name_vi, pillar=ind.pillar,
+                        measure=ind.measure.value, comparator=comparator, target=target_value, deadline=deadline,
+                        result=result, value=value, provisional=provisional, final=final,
+                        sources=m.source or (INFERRED,)))
+    return rows
+
+
+async def build_report(conn: asyncpg.Connection, catalog: Catalog, *, target_set: str, period: ReportPeriod,
+                       unit: str, now: datetime) -> Report:
+    """build_report: the report of ``unit`` (and the units below it, ranked) for ``period``.
+
+    Raises KeyError for a unit not in the catalog and UnknownTargetSet for an unknown set.
+    """
+    chosen = catalog.units[unit]
+    title = set_title(target_set)
+    day = min(period.end, now.astimezone(LOCAL_TZ).date())
+    below = [catalog.units[c] for c in sorted(catalog.descendants(unit))]
+    ranked = [u for u in below if u.active_on(day)]
+    scope = [unit, *(u.code for u in below)]
+    outcome_rows = await conn.fetch(
+        "SELECT unit, indicator, milestone, status, value, target, comparator, final, reopened"
+        " FROM milestone_outcomes WHERE unit = ANY($1::text[]) AND target_set = $2", [unit, *(u.code for u in ranked)],
+        target_set)
+    current_rows = await conn.fetch(
+        "SELECT unit, indicator, milestone, status, value, deciding_value, cutoff, provisional, final, evaluated_at"
+        " FROM progress_current WHERE unit = ANY($1::text[])", [unit, *(u.code for u in ranked)])
+    rates = await conn.fetchrow(
+        "SELECT coalesce(sum(expected), 0)::int AS expected, coalesce(sum(actual), 0)::int AS actual,"
+        " coalesce(sum(on_time), 0)::int AS on_time FROM reporting_rates"
+        " WHERE unit = ANY($1::text[]) AND period_end BETWEEN $2 AND $3", scope, period.start, period.end)
+    outcomes = {(r["unit"], r["indicator"], r["milestone"]): r for r in outcome_rows}
+    current = {(r["unit"], r["indicator"]): r for r in current_rows}
+    evaluated = max((r["evaluated_at"] for r in current_rows if r["unit"] == unit), default=None)
+    rows = unit_rows(catalog, chosen, target_set, period, outcomes, current)
+    shares = []
+    for u in ranked:
+        mine = unit_rows(catalog, u, target_set, period, outcomes, current)
+        if mine:
+            shares.append(UnitShare(u.code, u.name_on(day), sum(r.met for r in mine), len(mine)))
+    return Report(target_set=target_set, set_title=title, period=period, unit=unit, unit_name=chosen.name_on(day),
+                  issuer=issuer_of(chosen, day), evaluated_at=evaluated, rows=tuple(rows), ranking=rank(shares),
+                  rates=Rates(rates["expected"], rates["actual"], rates["on_time"]), sources=source_texts())

@@ -1,0 +1,120 @@
+"""Reading the report's documents back (python-docx, openpyxl, poppler), for the unit and golden tests."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from docx import Document
+from openpyxl import load_workbook
+
+from dxmon.report.docx_writer import ANNEX_HEADERS, RANKING_HEADERS
+
+ARTIFACTS = Path(__file__).parent / "artifacts"  # gitignored: what a reviewer looks at after a run
+
+
+def docx_tables(docx: bytes) -> dict[tuple[str, ...], list[list[str]]]:
+    """docx_tables: every table of the document by its header row, as cell texts (merged cells once)."""
+    doc = Document(io.BytesIO(docx))
+    tables = {}
+    for table in doc.tables:
+        rows = []
+        for row in table.rows:
+            cells, seen = [], set()
+            for cell in row.cells:
+                if id(cell._tc) not in seen:
+                    seen.add(id(cell._tc))
+                    cells.append(cell.text)
+            rows.append(cells)
+        tables[tuple(rows[0])] = rows[1:]
+    return tables
+
+
+def docx_annex(docx: bytes) -> dict[str, list[str]]:
+    """docx_annex: the annex's numbered rows by indicator code (pillar heading rows left out)."""
+    rows = docx_tables(docx)[ANNEX_HEADERS]
+    return {r[1].split(".", 1)[0]: r for r in rows if r[0].isdigit()}
+
+
+def docx_ranking(docx: bytes) -> list[list[str]]:
+    return docx_tables(docx).get(RANKING_HEADERS, [])
+
+
+def docx_text(docx: bytes) -> str:
+    doc = Document(io.BytesIO(docx))
+    cells = [c.text for t in doc.tables for r in t.rows for c in r.cells]
+    return "\n".join([p.text for p in doc.paragraphs] + cells)
+
+
+def xlsx_sheets(xlsx: bytes) -> dict[str, list[tuple]]:
+    wb = load_workbook(io.BytesIO(xlsx))
+    return {ws.title: list(ws.iter_rows(values_only=True)) for ws in wb.worksheets}
+
+
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, check=True, text=True).stdout
+
+
+def pdf_fonts(pdf: Path) -> list[tuple[str, bool]]:
+    """pdf_fonts: (font name without subset prefix, embedded) per font, from ``pdffonts``."""
+    out = subprocess.run(["pdffonts", str(pdf)], capture_output=True, check=True, text=True).stdout
+    fonts = []
+    for line in out.splitlines()[2:]:
+        parts = line.split()
+        # name type [type…] encoding emb sub uni object ID: emb is the 5th field from the end
+        fonts.append((re.sub(r"^[A-Z]{6}\+", "", parts[0]), parts[-5] == "yes"))
+    return fonts
+
+
+def page_one_png(pdf: Path, out: Path, dpi: int = 80) -> Path:
+    """page_one_png renders the first page with pdftoppm; returns the PNG's path."""
+    subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(pdf),
+                    str(out.with_suffix(""))], check=True)
+    return out
+
+
+def poppler_missing() -> str | None:
+    missing = [t for t in ("soffice", "pdftotext", "pdffonts", "pdftoppm") if shutil.which(t) is None]
+    return ", ".join(missing) or None
+
+
+async def seed_simulated(conn, catalog, start, end, *, late_every: int = 7) -> int:
+    """seed_simulated stores the simulator's reports for [start, end] (every ``late_every``-th 40 days late).
+
+    Returns how many reports were stored. The caller evaluates.
+    """
+    import uuid
+    from datetime import datetime, timedelta
+
+    from dxmon.contracts import LOCAL_TZ, ReportReceived, end_of_local_day
+    from dxmon.simulate import generate
+    from dxmon.store.reports_repository import store_reports
+
+    events = [
+        ReportReceived(**{**s.body, "event_id": uuid.UUID(s.body["event_id"]),
+                          "observed_at": end_of_local_day(s.period_end)},
+                       received_at=end_of_local_day(s.period_end) + timedelta(days=40 if n % late_every == 0 else 2),
+                       agency="demo", key_id="k")
+        for n, s in enumerate(generate(catalog, start, end, seed=1))
+    ]
+    for first in range(0, len(events), 5000):
+        async with conn.transaction():
+            await store_reports(conn, events[first:first + 5000], datetime.now(LOCAL_TZ))
+    return len(events)
+
+
+async def seed_and_evaluate(url: str, catalog, start, end, as_of) -> None:
+    """seed_and_evaluate: ``seed_simulated`` into the database at ``url``, then one evaluation pass."""
+    import asyncpg
+
+    from dxmon.store.progress_repository import evaluate
+
+    conn = await asyncpg.connect(url)
+    try:
+        await seed_simulated(conn, catalog, start, end)
+        await evaluate(conn, catalog, as_of)
+    finally:
+        await conn.close()
