@@ -1,14 +1,15 @@
-"""catalog: the programme (indicators, targets, reporting units) loaded from the YAML files in ``catalog/``.
+"""catalog: the programme (indicators, target sets, targets, reporting units) loaded from ``catalog/``.
 
 The YAML files are the source of truth. ``Catalog.load`` returns immutable objects only when the files
 pass every check; ``check`` lists every problem, each with the file and line of the offending item, so
-an editor can fix them all in one pass. Nothing here does I/O except reading the two YAML files.
+an editor can fix them all in one pass. Nothing here does I/O except reading the three YAML files.
 
 Run ``python -m dxmon.catalog check [DIR]`` to check a catalog directory from the shell.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -29,6 +30,9 @@ from dxmon.periods import ReportingPeriod, ReportingWindow, period_of
 SCHEMA = "dx-catalog/1"
 INDICATORS_FILE = "indicators.yaml"
 UNITS_FILE = "units.yaml"
+TARGET_SETS_FILE = "target_sets.yaml"
+# The set of the programme's own targets (indicators.yaml `target:` entries without a `target_set`).
+PROGRAMME_SET = "NQ09"
 CODE_PATTERN = re.compile(r"^[A-Z0-9_-]+$")
 CATEGORY_PATTERN = re.compile(CONTRACT_CATEGORY_PATTERN)  # lowercase, unlike codes
 
@@ -87,6 +91,20 @@ PARENT_LEVELS: Mapping[Level, frozenset[Level]] = MappingProxyType({
 COMPARATORS = (">=", ">", "<=", "<", "==")
 
 
+class MeasuredOn(StrEnum):
+    """What an indicator's value is measured on, which decides the levels that can act on it."""
+
+    UNIT = "unit"  # each unit's own work (its dossiers, its staff, its territory)
+    PROVINCE_CATALOGUE = "province_catalogue"  # the province's catalogue of administrative procedures
+
+
+# Levels that can change an indicator's value: a target for any other level asks for what it cannot do.
+ACTING_LEVELS: Mapping[MeasuredOn, frozenset[Level]] = MappingProxyType({
+    MeasuredOn.UNIT: frozenset(Level),
+    MeasuredOn.PROVINCE_CATALOGUE: frozenset({Level.PROVINCE}),
+})
+
+
 @dataclass(frozen=True)
 class Cadence:
     """Cadence: how often a value is due, and how many days after the period end it is on time or overdue."""
@@ -119,13 +137,41 @@ class Baseline:
 
 
 @dataclass(frozen=True)
+class TargetSet:
+    """TargetSet: the targets of one issuing document, in force from ``applies_from`` to ``applies_to``.
+
+    ``binding`` sets oblige the province's units (the province's own documents, and national decisions
+    that assign a target to provinces); the others are references (national aggregates no province
+    controls), shown beside the binding ones and never alerted on. ``cutoff`` is the day (chốt số liệu)
+    after which the set's outcomes are final, when the set names one. ``continues`` names the set whose
+    document this one carries on past its end (NQ09-2030 is NQ 09's orientation to 2030).
+    """
+
+    code: str
+    title_vi: str
+    document: str
+    applies_from: date
+    applies_to: date
+    binding: bool
+    cutoff: date | None
+    source: tuple[str, ...]
+    inferred: bool
+    continues: str | None = None
+
+    def active_on(self, d: date) -> bool:
+        """active_on is True when ``applies_from <= d <= applies_to``."""
+        return self.applies_from <= d <= self.applies_to
+
+
+@dataclass(frozen=True)
 class Target:
-    """Target: milestones (sorted by deadline, at least one) for the levels in ``applies_to``."""
+    """Target: milestones (sorted by deadline, at least one) for the levels in ``applies_to``, in ``target_set``."""
 
     indicator: str
     baseline: Baseline | None
     milestones: tuple[Milestone, ...]
     applies_to: frozenset[Level]
+    target_set: str = PROGRAMME_SET
 
 
 @dataclass(frozen=True)
@@ -159,9 +205,13 @@ class Observation:
 class Indicator:
     """Indicator: one measurable thing units report.
 
-    ``targets`` holds every target (their ``applies_to`` sets are disjoint); ``target`` is the first of
-    them, which is the only one for all indicators whose target does not differ by level. Use
-    ``target_for(level)`` when evaluating a unit.
+    ``targets`` is the programme's path as the evaluation reads it through ``target_for(level)``: NQ 09's
+    target for each level group, continued by the milestones of the set that carries NQ 09 on to 2030
+    (``TargetSet.continues``); their ``applies_to`` sets are disjoint. ``target`` is the first of them,
+    the only one for all indicators whose target does not differ by level. ``all_targets`` holds the
+    targets of every set as written, ordered by the set's ``applies_from``; ``targets_for(level)`` picks
+    from those.
+    ``measured_on`` says what the value is measured on (see ``ACTING_LEVELS``).
     """
 
     code: str
@@ -176,6 +226,8 @@ class Indicator:
     numerator: str | None
     denominator: str | None
     targets: tuple[Target, ...] = ()
+    all_targets: tuple[Target, ...] = ()
+    measured_on: MeasuredOn = MeasuredOn.UNIT
     categories: tuple[Category, ...] = ()
     observations: tuple[Observation, ...] = ()
 
@@ -184,8 +236,12 @@ class Indicator:
         return next((c for c in self.categories if c.code == code), None)
 
     def target_for(self, level: Level) -> Target | None:
-        """target_for returns the target that applies to ``level``, or None when there is none."""
+        """target_for returns the programme's target for ``level`` (NQ 09 to 2025, then its 2030 orientation), or None."""
         return next((t for t in self.targets if level in t.applies_to), None)
+
+    def targets_for(self, level: Level) -> list[Target]:
+        """targets_for returns the targets of every set that apply to ``level``, ordered by set ``applies_from``."""
+        return [t for t in self.all_targets if level in t.applies_to]
 
 
 @dataclass(frozen=True)
@@ -262,6 +318,7 @@ class Catalog:
 
     indicators: Mapping[str, Indicator]
     units: Mapping[str, Unit]
+    target_sets: Mapping[str, TargetSet] = field(default_factory=dict)
     reporting_window: ReportingWindow = ReportingWindow.CALENDAR
     _children: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)
     _predecessors: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)
@@ -271,6 +328,7 @@ class Catalog:
         units = dict(self.units)
         object.__setattr__(self, "indicators", MappingProxyType(dict(self.indicators)))
         object.__setattr__(self, "units", MappingProxyType(units))
+        object.__setattr__(self, "target_sets", MappingProxyType(dict(self.target_sets)))
         children: dict[str, list[str]] = {code: [] for code in units}
         predecessors: dict[str, list[str]] = {code: [] for code in units}
         for unit in units.values():
@@ -284,7 +342,9 @@ class Catalog:
 
     @classmethod
     def load(cls, directory: Path | None = None) -> Catalog:
-        """load reads ``indicators.yaml`` and ``units.yaml`` from ``directory`` (default: ``default_catalog_dir()``).
+        """load reads ``indicators.yaml``, ``units.yaml`` and ``target_sets.yaml`` from ``directory``.
+
+        ``directory`` defaults to ``default_catalog_dir()``.
 
         Raises CatalogError listing every problem when the files do not pass ``check``.
         """
@@ -352,8 +412,19 @@ class Catalog:
         return [u for u in self.units.values() if u.active_on(d)]
 
     def targets(self) -> list[Target]:
-        """targets returns every target of every indicator, in indicator order."""
-        return [t for indicator in self.indicators.values() for t in indicator.targets]
+        """targets returns every target of every set, in indicator order (then set ``applies_from``)."""
+        return [t for indicator in self.indicators.values() for t in indicator.all_targets]
+
+    def target_set(self, code: str) -> TargetSet:
+        """target_set returns the set ``code``; KeyError when the catalog has none by that code."""
+        try:
+            return self.target_sets[code]
+        except KeyError:
+            raise KeyError(f"target set {code!r} is not in the catalog") from None
+
+    def active_target_sets(self, day: date) -> list[TargetSet]:
+        """active_target_sets returns the sets in force on ``day``, ordered by ``applies_from``."""
+        return sorted((s for s in self.target_sets.values() if s.active_on(day)), key=lambda s: s.applies_from)
 
 
 def default_catalog_dir() -> Path:
@@ -507,6 +578,8 @@ class _UnitIn(_Model):
     history: list[_StateIn] = []
     successors: list[Annotated[_SuccessorIn, BeforeValidator(_wrap_successor)]] = []
     successors_source: SourceKeys | None = None
+    successors_inferred: bool = False
+    successors_note: str | None = None
     source: SourceKeys
     inferred: bool = False
     code_inferred: bool = False
@@ -539,12 +612,40 @@ class _MilestoneIn(_Model):
     note: str | None = None
 
 
-class _TargetIn(_Model):
+class _TargetBody(_Model):
     applies_to: list[Level] | None = None
     baseline: _BaselineIn | None = None
     baseline_note: str | None = None
     milestones: Annotated[list[_MilestoneIn], Field(min_length=1)]
     note: str | None = None
+
+
+class _TargetIn(_TargetBody):
+    """A target under an indicator in indicators.yaml; without ``target_set`` it is the programme's."""
+
+    target_set: str | None = None
+
+
+class _SetTargetIn(_TargetBody):
+    """A target listed under its set in target_sets.yaml."""
+
+    indicator: str
+
+
+class _TargetSetIn(_Model):
+    code: str
+    title_vi: Text
+    document: Text
+    issued_by: str | None = None
+    applies_from: IsoDate
+    applies_to: IsoDate
+    binding: bool
+    cutoff: IsoDate | None = None
+    continues: str | None = None
+    source: SourceKeys
+    inferred: bool = False
+    note: str | None = None
+    targets: list[_SetTargetIn] = []
 
 
 class _ObservationIn(BaseModel):
@@ -579,6 +680,7 @@ class _IndicatorIn(_Model):
     definition_source: SourceKeys | None = None
     definition_inferred: bool = False
     nq09_link: Literal["confirmed", "implementing_plan", "national", "none"]
+    measured_on: MeasuredOn = MeasuredOn.UNIT
     cadence: _CadenceIn
     part_of: str | None = None
     note: str | None = None
@@ -771,7 +873,40 @@ def _check_units(items: list[_Item], out: _Collector) -> None:
         district = u.main_predecessor_district
         if district is not None and (district not in by_code or by_code[district].level is not Level.DISTRICT):
             out.add(item.line("main_predecessor_district"), f"{label}: main_predecessor_district {district!r} is not a known district")
+        elif district is not None and u.code not in {ref.code for ref in by_code[district].successors}:
+            out.add(item.line("main_predecessor_district"), f"{label}: main_predecessor_district {district} does not list {u.code} among its successors")
+    _check_district_successors(items, by_code, out)
     _check_gso_overlaps(items, out)
+
+
+def _check_district_successors(items: list[_Item], by_code: Mapping[str, _UnitIn], out: _Collector) -> None:
+    """A ceased district's successors are the units that took over its communes on its last day.
+
+    A successor is full only when the whole district went to it (every commune entirely, and to it alone).
+    """
+    for item in items:
+        d: _UnitIn = item.model
+        if d.level is not Level.DISTRICT or d.valid_to is None:
+            continue
+        communes = [c for c in by_code.values() if c.parent == d.code and _active(c, d.valid_to)]
+        taken = {ref.code for c in communes for ref in c.successors}
+        listed = {ref.code: ref for ref in d.successors}
+        label, line = f"unit {d.code}", item.line("successors") if d.successors else item.line("valid_to")
+        if taken and not listed:
+            out.add(line, f"{label}: a district that ceased on {d.valid_to} needs successors (the units that took over its communes)")
+            continue
+        missing, extra = sorted(taken - set(listed)), sorted(set(listed) - taken)
+        if missing:
+            out.add(line, f"{label}: successors lack {', '.join(missing)}, which took over its communes")
+        if extra:
+            out.add(line, f"{label}: successors {', '.join(extra)} took over none of its communes")
+        whole = [code for code in taken if all(
+            len(c.successors) == 1 and c.successors[0].code == code and not c.successors[0].partial for c in communes)]
+        for code, ref in listed.items():
+            if not ref.partial and code not in whole and code in taken:
+                out.add(line, f"{label}: successor {code} took over only part of the district (partial: true)")
+            elif ref.partial and code in whole:
+                out.add(line, f"{label}: successor {code} took over the whole district (not partial)")
 
 
 def _check_parent(item: _Item, by_code: Mapping[str, _UnitIn], span_ok: bool, out: _Collector) -> None:
@@ -846,13 +981,16 @@ def _span(u: _UnitIn) -> str:
 
 
 def _check_indicators(items: list[_Item], unit_codes: set[str] | None, out: _Collector) -> None:
-    """Indicator rules beyond the schema: codes, measures, cadence, targets, observation units."""
+    """Indicator rules beyond the schema: codes, measures, cadence, acting levels, observation units."""
     for item in items:
         ind: _IndicatorIn = item.model
         label = f"indicator {ind.code}"
         _check_code(ind.code, "indicator", item.line("code"), out)
         if len(set(ind.applies_to)) != len(ind.applies_to):
             out.add(item.line("applies_to"), f"{label}: applies_to lists a level twice")
+        idle = _idle_levels(ind, ind.applies_to)
+        if idle:
+            out.add(item.line("applies_to"), f"{label}: applies_to {idle}, which cannot act on an indicator measured on {_MEASURED_ON_WORDS[ind.measured_on]}")
         if ind.measure is Measure.RATIO:
             for part in ("numerator", "denominator"):
                 if not (getattr(ind, part) or "").strip():
@@ -861,7 +999,10 @@ def _check_indicators(items: list[_Item], unit_codes: set[str] | None, out: _Col
             out.add(item.line("direction"), f"{label}: a rank is lower_is_better")
         if ind.cadence.grace_days < ind.cadence.timely_days:
             out.add(item.line("cadence"), f"{label}: cadence grace_days must be >= timely_days")
-        _check_targets(item, out)
+        if len(ind.target) > 1:
+            for t_index, target in enumerate(ind.target):
+                if target.applies_to is None:
+                    out.add(item.line("target", t_index), f"{label}: with several targets each needs its own applies_to")
         _check_categories(item, out)
         if unit_codes is not None:
             for index, obs in enumerate(ind.reference_observations):
@@ -886,44 +1027,143 @@ def _check_categories(item: _Item, out: _Collector) -> None:
             out.add(item.line("reference_observations", index), f"{label}: observation category {obs.category!r} is not one of its categories")
 
 
-def _check_targets(item: _Item, out: _Collector) -> None:
-    ind: _IndicatorIn = item.model
-    label = f"indicator {ind.code}"
-    indicator_levels = set(ind.applies_to)
-    claimed: dict[Level, int] = {}
-    for t_index, target in enumerate(ind.target):
-        t_loc: tuple[Any, ...] = ("target", t_index)
+_MEASURED_ON_WORDS: Mapping[MeasuredOn, str] = MappingProxyType({
+    MeasuredOn.UNIT: "each unit's own work",
+    MeasuredOn.PROVINCE_CATALOGUE: "the province's catalogue of procedures",
+})
+
+
+def _idle_levels(ind: _IndicatorIn, levels: Iterable[Level]) -> str:
+    """The levels among ``levels`` that cannot act on ``ind`` (comma-separated; '' when all can)."""
+    return ", ".join(sorted({level.value for level in levels} - {level.value for level in ACTING_LEVELS[ind.measured_on]}))
+
+
+def _check_target_sets(items: list[_Item], out: _Collector) -> None:
+    """Target set rules beyond the schema: codes, windows, cut-off, continuation."""
+    by_code = {item.model.code: item.model for item in items}
+    for item in items:
+        ts: _TargetSetIn = item.model
+        _check_code(ts.code, "target set", item.line("code"), out)
+        if ts.applies_to < ts.applies_from:
+            out.add(item.line("applies_to"), f"target set {ts.code}: applies_to {ts.applies_to} is before applies_from {ts.applies_from}")
+        if ts.cutoff is not None and ts.cutoff < ts.applies_from:
+            out.add(item.line("cutoff"), f"target set {ts.code}: cutoff {ts.cutoff} is before applies_from {ts.applies_from}")
+        if ts.continues is not None:
+            earlier = by_code.get(ts.continues)
+            if earlier is None:
+                out.add(item.line("continues"), f"target set {ts.code}: continues unknown target set {ts.continues!r}")
+            elif earlier.applies_to >= ts.applies_from:
+                out.add(item.line("continues"), f"target set {ts.code}: continues {ts.continues}, which applies until "
+                                                f"{earlier.applies_to}, not before {ts.applies_from}")
+
+
+@dataclass
+class _TargetRef:
+    """One target wherever it is written (under an indicator, or under its set), with what checks it."""
+
+    target: _TargetBody
+    indicator: _IndicatorIn
+    set_code: str
+    item: _Item  # the indicator's or the set's item, for line numbers
+    loc: tuple[Any, ...]  # where the target sits inside ``item``
+    out: _Collector
+
+    def line(self, *loc: Any) -> int:
+        return self.item.line(*self.loc, *loc)
+
+    @property
+    def label(self) -> str:
+        return f"indicator {self.indicator.code}, target set {self.set_code}"
+
+
+def _target_refs(ind_items: list[_Item], set_items: list[_Item], ind_out: _Collector, sets_out: _Collector) -> list[_TargetRef]:
+    """Every target of both files, each tied to its indicator and set; a set target on an unknown indicator is a problem."""
+    refs = []
+    for item in ind_items:
+        for t_index, target in enumerate(item.model.target):
+            refs.append(_TargetRef(target, item.model, target.target_set or PROGRAMME_SET, item, ("target", t_index), ind_out))
+    indicators = {item.model.code: item.model for item in ind_items}
+    for item in set_items:
+        for t_index, target in enumerate(item.model.targets):
+            indicator = indicators.get(target.indicator)
+            if indicator is None:
+                sets_out.add(item.line("targets", t_index, "indicator"),
+                             f"target set {item.model.code}: indicator {target.indicator!r} is not in indicators.yaml")
+            else:
+                refs.append(_TargetRef(target, indicator, item.model.code, item, ("targets", t_index), sets_out))
+    return refs
+
+
+def _check_targets(refs: list[_TargetRef], sets: Mapping[str, _TargetSetIn] | None) -> None:
+    """Target rules: levels, acting levels, set (known, window, cut-off), milestones, baseline, duplicates.
+
+    ``sets`` is None when target_sets.yaml did not load; the rules that need a set are skipped then.
+    """
+    claimed: dict[tuple[str, str, Level], _TargetRef] = {}
+    continuing: dict[tuple[str, str, Level], _TargetRef] = {}  # (indicator, continued set, level)
+    for ref in refs:
+        ind, target, label = ref.indicator, ref.target, ref.label
+        indicator_levels = set(ind.applies_to)
         levels = set(target.applies_to) if target.applies_to is not None else indicator_levels
-        if target.applies_to is not None and not levels <= indicator_levels:
+        if not levels <= indicator_levels:
             extra = ", ".join(sorted(level.value for level in levels - indicator_levels))
-            out.add(item.line(*t_loc, "applies_to"), f"{label}: target applies_to {extra} but the indicator does not")
-        if len(ind.target) > 1 and target.applies_to is None:
-            out.add(item.line(*t_loc), f"{label}: with several targets each needs its own applies_to")
-        for level in levels:
-            if level in claimed and claimed[level] != t_index:
-                out.add(item.line(*t_loc, "applies_to"), f"{label}: level {level.value} has more than one target")
-            claimed.setdefault(level, t_index)
-        previous: date | None = None
-        for m_index, milestone in enumerate(target.milestones):
-            m_line = item.line(*t_loc, "milestones", m_index)
-            if previous is not None and milestone.deadline <= previous:
-                out.add(m_line, f"{label}: milestones must be sorted by deadline, strictly ({milestone.deadline} after {previous})")
-            previous = milestone.deadline
-            if milestone.source is None and not milestone.inferred:
-                out.add(m_line, f"{label}: a milestone needs a source or inferred: true")
-            problem = _value_problem(ind.measure, milestone.value)
-            if problem:
-                out.add(m_line, f"{label}: milestone value {problem}")
-            if not _comparator_fits(milestone.comparator, ind.direction):
-                out.add(m_line, f"{label}: comparator {milestone.comparator!r} contradicts {ind.direction.value}")
+            ref.out.add(ref.line("applies_to"), f"{label}: target applies_to {extra} but the indicator does not")
+        idle = _idle_levels(ind, levels)
+        if idle:
+            ref.out.add(ref.line("applies_to") if target.applies_to is not None else ref.line(),
+                        f"{label}: target applies to {idle}, which cannot act on an indicator measured on {_MEASURED_ON_WORDS[ind.measured_on]}")
+        for level in sorted(levels):
+            first = claimed.setdefault((ind.code, ref.set_code, level), ref)
+            if first is not ref:
+                where = "" if first.out is not ref.out else f" (line {first.line()})"
+                ref.out.add(ref.line("applies_to") if target.applies_to is not None else ref.line(),
+                            f"{label}: level {level.value} has more than one target in this set{where}")
+        target_set = None
+        if sets is not None:
+            target_set = sets.get(ref.set_code)
+            if target_set is None:
+                ref.out.add(ref.line("target_set"), f"{label}: unknown target set {ref.set_code!r} (not in {TARGET_SETS_FILE})")
+            elif target_set.continues is not None:
+                # target_for follows one continuation per level: two would make it ambiguous.
+                for level in sorted(levels):
+                    first = continuing.setdefault((ind.code, target_set.continues, level), ref)
+                    if first is not ref:
+                        ref.out.add(ref.line("applies_to") if target.applies_to is not None else ref.line(),
+                                    f"{label}: level {level.value} is already continued from {target_set.continues} "
+                                    f"by set {first.set_code}")
+        _check_milestones(ref, target_set)
         if target.baseline is not None:
-            b_line = item.line(*t_loc, "baseline")
+            b_line = ref.line("baseline")
             problem = _value_problem(ind.measure, target.baseline.value)
             if problem:
-                out.add(b_line, f"{label}: baseline value {problem}")
+                ref.out.add(b_line, f"{label}: baseline value {problem}")
             last = max(m.deadline for m in target.milestones)
             if target.baseline.date >= last:
-                out.add(b_line, f"{label}: baseline date {target.baseline.date} is not before the last milestone ({last})")
+                ref.out.add(b_line, f"{label}: baseline date {target.baseline.date} is not before the last milestone ({last})")
+
+
+def _check_milestones(ref: _TargetRef, target_set: _TargetSetIn | None) -> None:
+    ind, label = ref.indicator, ref.label
+    previous: date | None = None
+    for m_index, milestone in enumerate(ref.target.milestones):
+        m_line = ref.line("milestones", m_index)
+        if previous is not None and milestone.deadline <= previous:
+            ref.out.add(m_line, f"{label}: milestones must be sorted by deadline, strictly ({milestone.deadline} after {previous})")
+        previous = milestone.deadline
+        if milestone.source is None and not milestone.inferred:
+            ref.out.add(m_line, f"{label}: a milestone needs a source or inferred: true")
+        problem = _value_problem(ind.measure, milestone.value)
+        if problem:
+            ref.out.add(m_line, f"{label}: milestone value {problem}")
+        if not _comparator_fits(milestone.comparator, ind.direction):
+            ref.out.add(m_line, f"{label}: comparator {milestone.comparator!r} contradicts {ind.direction.value}")
+        if target_set is None:
+            continue
+        if not target_set.applies_from <= milestone.deadline <= target_set.applies_to:
+            ref.out.add(m_line, f"{label}: milestone deadline {milestone.deadline} is outside the set's window "
+                                f"{target_set.applies_from} → {target_set.applies_to}")
+        if target_set.cutoff is not None and target_set.cutoff < milestone.deadline:
+            ref.out.add(m_line, f"{label}: the set's cutoff {target_set.cutoff} is before the milestone deadline {milestone.deadline}")
 
 
 def _value_problem(measure: Measure, value: Any) -> str | None:
@@ -987,12 +1227,48 @@ def _load(directory: Path | None) -> tuple[Catalog | None, list[Problem]]:
         _check_source_keys(ind_doc.get("programme"), sources, ind_out)
         _check_source_keys(ind_doc.get("indicators"), sources, ind_out)
 
+    sets_out = _Collector(directory / TARGET_SETS_FILE, problems)
+    set_items: list[_Item] = []
+    sets_doc = _read(directory / TARGET_SETS_FILE, sets_out)
+    if sets_doc is not None:
+        sources, raw_sets = _header(sets_doc, sets_out, "target_sets", {"schema", "sources", "target_sets"})
+        set_items = _validate_items(raw_sets, _TargetSetIn, "target set", sets_out, sets_doc.key_lines.get("target_sets", 1))
+        _check_duplicates(set_items, "target set", sets_out)
+        _check_target_sets(set_items, sets_out)
+        _check_source_keys(sets_doc.get("target_sets"), sources, sets_out)
+    # Set codes are only checked against a target sets file that itself loaded.
+    sets_in = {item.model.code: item.model for item in set_items} if sets_doc is not None else None
+    _check_targets(_target_refs(ind_items, set_items, ind_out, sets_out), sets_in)
+
     problems.sort(key=lambda p: (p.file, p.line))
     if problems:
         return None, problems
     units = {item.model.code: _build_unit(item.model) for item in unit_items}
-    indicators = {item.model.code: _build_indicator(item.model) for item in ind_items}
-    return Catalog(indicators=indicators, units=units, reporting_window=window), []
+    target_sets = {item.model.code: _build_target_set(item.model) for item in set_items}
+    set_targets: dict[str, list[Target]] = {}
+    for item in set_items:
+        for t in item.model.targets:
+            set_targets.setdefault(t.indicator, []).append(_build_target(t, t.indicator, item.model.code, frozenset()))
+    indicators = {
+        item.model.code: _build_indicator(item.model, set_targets.get(item.model.code, []), target_sets)
+        for item in ind_items
+    }
+    return Catalog(indicators=indicators, units=units, target_sets=target_sets, reporting_window=window), []
+
+
+def _build_target_set(ts: _TargetSetIn) -> TargetSet:
+    return TargetSet(
+        code=ts.code,
+        title_vi=ts.title_vi,
+        document=ts.document,
+        applies_from=ts.applies_from,
+        applies_to=ts.applies_to,
+        binding=ts.binding,
+        cutoff=ts.cutoff,
+        source=ts.source,
+        inferred=ts.inferred,
+        continues=ts.continues,
+    )
 
 
 def _build_unit(u: _UnitIn) -> Unit:
@@ -1011,31 +1287,59 @@ def _build_unit(u: _UnitIn) -> Unit:
     )
 
 
-def _build_indicator(ind: _IndicatorIn) -> Indicator:
-    levels = frozenset(ind.applies_to)
-    targets = tuple(
-        Target(
-            indicator=ind.code,
-            baseline=None if t.baseline is None else Baseline(
-                value=float(t.baseline.value),
-                date=t.baseline.date,
-                source=t.baseline.source,
-                inferred=t.baseline.inferred,
-            ),
-            milestones=tuple(
-                Milestone(
-                    deadline=m.deadline,
-                    value=float(m.value),
-                    comparator=m.comparator,
-                    source=m.source or (),
-                    inferred=m.inferred,
-                )
-                for m in sorted(t.milestones, key=lambda m: m.deadline)
-            ),
-            applies_to=frozenset(t.applies_to) if t.applies_to is not None else levels,
-        )
-        for t in ind.target
+def _build_target(t: _TargetBody, indicator: str, target_set: str, default_levels: frozenset[Level]) -> Target:
+    return Target(
+        indicator=indicator,
+        baseline=None if t.baseline is None else Baseline(
+            value=float(t.baseline.value),
+            date=t.baseline.date,
+            source=t.baseline.source,
+            inferred=t.baseline.inferred,
+        ),
+        milestones=tuple(
+            Milestone(
+                deadline=m.deadline,
+                value=float(m.value),
+                comparator=m.comparator,
+                source=m.source or (),
+                inferred=m.inferred,
+            )
+            for m in sorted(t.milestones, key=lambda m: m.deadline)
+        ),
+        applies_to=frozenset(t.applies_to) if t.applies_to is not None else default_levels,
+        target_set=target_set,
     )
+
+
+def _programme_path(targets: list[Target], target_sets: Mapping[str, TargetSet]) -> tuple[Target, ...]:
+    """NQ 09's targets, each continued (level by level) by the target of the set that continues NQ 09."""
+    own = [t for t in targets if t.target_set == PROGRAMME_SET]
+    later = [t for t in targets if target_sets[t.target_set].continues == PROGRAMME_SET]
+    path: list[Target] = []
+    for t in own:
+        # Split the levels by the later target that continues them (None: not continued).
+        groups: dict[int | None, set[Level]] = {}
+        for level in t.applies_to:
+            index = next((i for i, c in enumerate(later) if level in c.applies_to), None)
+            groups.setdefault(index, set()).add(level)
+        for index, levels in sorted(groups.items(), key=lambda g: -1 if g[0] is None else g[0]):
+            extra = later[index].milestones if index is not None else ()
+            path.append(dataclasses.replace(t, milestones=t.milestones + extra, applies_to=frozenset(levels)))
+    covered = {level for t in own for level in t.applies_to}
+    for c in later:
+        if c.applies_to - covered:
+            path.append(dataclasses.replace(c, applies_to=c.applies_to - covered))
+    return tuple(path)
+
+
+def _build_indicator(ind: _IndicatorIn, set_targets: list[Target], target_sets: Mapping[str, TargetSet]) -> Indicator:
+    levels = frozenset(ind.applies_to)
+    own = [_build_target(t, ind.code, t.target_set or PROGRAMME_SET, levels) for t in ind.target]
+    # A set target without applies_to covers the indicator's levels, like one in indicators.yaml.
+    listed = [t if t.applies_to else dataclasses.replace(t, applies_to=levels) for t in set_targets]
+    order = {code: n for n, code in enumerate(target_sets)}
+    every = sorted([*own, *listed], key=lambda t: (target_sets[t.target_set].applies_from, order[t.target_set]))
+    programme = _programme_path(every, target_sets)
     c = ind.cadence
     return Indicator(
         code=ind.code,
@@ -1046,10 +1350,12 @@ def _build_indicator(ind: _IndicatorIn) -> Indicator:
         direction=ind.direction,
         applies_to=levels,
         cadence=Cadence(period=c.period, timely_days=c.timely_days, grace_days=c.grace_days, inferred=c.inferred),
-        target=targets[0] if targets else None,
+        target=programme[0] if programme else None,
         numerator=ind.numerator,
         denominator=ind.denominator,
-        targets=targets,
+        targets=programme,
+        all_targets=tuple(every),
+        measured_on=ind.measured_on,
         categories=tuple(Category(code=c.code, name_vi=c.name_vi) for c in ind.categories),
         observations=tuple(
             Observation(period_end=o.period_end, source=o.source, unit=o.unit, level=o.level, category=o.category,

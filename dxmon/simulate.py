@@ -5,7 +5,8 @@ is a believable province, not an alarm (README, "Demo data"):
 
 - ``on_track`` (about 75%): values follow the target's glide path a little ahead of it, with noise;
 - ``behind`` (about 20%): like ``on_track``, but about a third of its indicators (chosen per unit)
-  lag well below the glide path (behind, or at risk where the trend says so);
+  lag well below the glide path (behind, or at risk where the trend says so) — always including one
+  with a milestone still ahead at the end, since only those can read as behind rather than missed;
 - ``silent`` (about 5%): like ``on_track`` but stops reporting ~4 months before the end.
 
 Values are read off the catalog's glide path (``dxmon.progress.calendar``), so every target set's
@@ -64,9 +65,18 @@ def profile_of(unit: str, seed: int) -> str:
     return "on_track" if h < 75 else "behind" if h < 95 else "silent"
 
 
-def lags(unit: str, indicator: str, profile: str, seed: int) -> bool:
-    """lags: a ``behind`` unit lags on about a third of its indicators (the same ones every run)."""
-    return profile == "behind" and _bucket(f"{seed}:{unit}:{indicator}") < 33
+def lagging(unit: Unit, indicators: list[Indicator], profile: str, seed: int, end: date) -> set[str]:
+    """lagging: the indicators a ``behind`` unit lags on — about a third (the same ones every run), and at
+    least one whose target still has a milestone after ``end`` (communes have few since NQ 09 ended)."""
+    if profile != "behind":
+        return set()
+    bucket = {i.code: _bucket(f"{seed}:{unit.code}:{i.code}") for i in indicators}
+    chosen = {code for code, b in bucket.items() if b < 33}
+    ahead = [i.code for i in indicators
+             if (t := i.target_for(unit.level)) is not None and t.milestones and t.milestones[-1].deadline > end]
+    if ahead and chosen.isdisjoint(ahead):
+        chosen.add(min(ahead, key=bucket.__getitem__))
+    return chosen
 
 
 def period_ends(start: date, end: date, period: Period) -> Iterator[date]:
@@ -130,9 +140,9 @@ def generate(catalog: Catalog, start: date, end: date, seed: int = 1) -> list[Si
     out: list[SimulatedReport] = []
     for unit in sorted(catalog.units.values(), key=lambda u: u.code):
         profile = profile_of(unit.code, seed)
-        for indicator in sorted(catalog.indicators.values(), key=lambda i: i.code):
-            if unit.level not in indicator.applies_to:
-                continue
+        reported = [i for i in sorted(catalog.indicators.values(), key=lambda i: i.code) if unit.level in i.applies_to]
+        lag = lagging(unit, reported, profile, seed, end)
+        for indicator in reported:
             # An indicator with categories is reported once per category; its total is their sum.
             categories = [{"category": c.code} for c in indicator.categories] or [{}]
             for d in period_ends(start, end, indicator.cadence.period):
@@ -146,8 +156,7 @@ def generate(catalog: Catalog, start: date, end: date, seed: int = 1) -> list[Si
                         **category,
                         "observed_at": d.isoformat(),
                         "source": "dxmon-simulate",
-                        **_value(indicator, unit, d, max(start, unit.valid_from),
-                                 lags(unit.code, indicator.code, profile, seed), rng),
+                        **_value(indicator, unit, d, max(start, unit.valid_from), indicator.code in lag, rng),
                     }
                     out.append(SimulatedReport(unit.code, indicator.code, d, body))
     return out

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
 from dxmon import words
-from dxmon.catalog import Catalog, Indicator, Measure
+from dxmon.catalog import Catalog, Indicator, Level, Measure
 from dxmon.contracts import LOCAL_TZ, ReportIn, end_of_local_day
 from dxmon.formatting import format_date
 from dxmon.problems import Issue, say
@@ -39,13 +39,15 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
         )
     if unit is not None and not unit.active_on(local_day):
         if unit.valid_to is not None and local_day > unit.valid_to:
-            successors = _units_on(catalog, unit.successors, local_day, lambda c: catalog.units[c].successors)
-            successors = successors or catalog.final_successors(unit.code)
+            successors = _units_on(catalog, unit.successors, local_day, lambda c: catalog.units[c].successors,
+                                   unit.level)
+            successors = successors or [
+                c for c in catalog.final_successors(unit.code) if catalog.units[c].level is unit.level]
             msg = say("unit-not-valid-on-date/ceased" + ("-successors" if successors else ""), unit=unit.code,
                       valid_to=unit.valid_to.isoformat(), valid_to_vi=format_date(unit.valid_to),
                       units=", ".join(successors))
         else:
-            before = _units_on(catalog, catalog.predecessors(unit.code), local_day, catalog.predecessors)
+            before = _units_on(catalog, catalog.predecessors(unit.code), local_day, catalog.predecessors, unit.level)
             msg = say("unit-not-valid-on-date/not-yet" + ("-predecessors" if before else ""), unit=unit.code,
                       valid_from=unit.valid_from.isoformat(), valid_from_vi=format_date(unit.valid_from),
                       units=", ".join(before[:10]))
@@ -83,16 +85,17 @@ def check_category(report: ReportIn, indicator: Indicator) -> list[Issue]:
 
 
 def _units_on(
-    catalog: Catalog, start: Iterable[str], day: date, links: Callable[[str], Iterable[str]]
+    catalog: Catalog, start: Iterable[str], day: date, links: Callable[[str], Iterable[str]], level: Level
 ) -> list[str]:
     # Follows successor (or predecessor) links to the first units valid on ``day``: a commune merged in
     # 2024 points late-2024 reports to its 2024 successor, not to the 2025 commune that does not exist yet.
+    # Only units of ``level``: the communes that took over a district's territory do not report its figures.
     found: list[str] = []
     seen: set[str] = set()
     queue = list(start)
     while queue:
         code = queue.pop(0)
-        if code in seen or code not in catalog.units:
+        if code in seen or code not in catalog.units or catalog.units[code].level is not level:
             continue
         seen.add(code)
         if catalog.units[code].active_on(day):

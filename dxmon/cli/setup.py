@@ -85,7 +85,8 @@ def register(cli) -> None:
         catalog = Catalog.load(directory)
         console.print(
             Text.assemble(("catalog OK", "green"), f" ({directory or default_catalog_dir()}): "
-            f"{len(catalog.indicators)} indicators, {len(catalog.targets())} targets, {len(catalog.units)} units")
+            f"{len(catalog.indicators)} indicators, {len(catalog.target_sets)} target sets, "
+            f"{len(catalog.targets())} targets, {len(catalog.units)} units")
         )
 
     @catalog_app.command("sync")

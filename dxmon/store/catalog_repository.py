@@ -1,4 +1,4 @@
-"""CatalogRepository: copies the programme catalog (units, indicators, targets) into tables.
+"""CatalogRepository: copies the programme catalog (units, indicators, target sets, targets) into tables.
 
 The YAML files are the source of truth; the tables exist so SQL (dashboards, evaluation) can join
 on them. ``sync_catalog`` replaces the table contents in one transaction, so readers see either the
@@ -29,21 +29,26 @@ async def sync_catalog(conn: asyncpg.Connection, catalog: Catalog) -> dict[str, 
         )
         for i in catalog.indicators.values()
     ]
-    # One row per (indicator, level): a catalog target may cover several levels.
+    target_sets = [
+        (s.code, s.title_vi, s.document, s.applies_from, s.applies_to, s.binding, s.cutoff, s.continues, list(s.source))
+        for s in catalog.target_sets.values()
+    ]
+    # One row per (indicator, level, set): a catalog target may cover several levels.
     targets = [
-        (t.indicator, level.value, t.baseline.value if t.baseline else None, t.baseline.date if t.baseline else None)
+        (t.indicator, level.value, t.target_set,
+         t.baseline.value if t.baseline else None, t.baseline.date if t.baseline else None)
         for t in catalog.targets()
         for level in sorted(t.applies_to)
     ]
     milestones = [
-        (t.indicator, level.value, m.deadline, m.value, m.comparator)
+        (t.indicator, level.value, t.target_set, m.deadline, m.value, m.comparator)
         for t in catalog.targets()
         for level in sorted(t.applies_to)
         for m in t.milestones
     ]
     async with conn.transaction():
         # Children first; the catalog is small (a few hundred rows), so delete-and-copy is simplest.
-        for table in ("target_milestones", "targets", "indicators", "unit_successors", "units"):
+        for table in ("target_milestones", "targets", "target_sets", "indicators", "unit_successors", "units"):
             await conn.execute(f"DELETE FROM {table}")  # table names are constants above
         await conn.copy_records_to_table(
             "units", records=units,
@@ -58,13 +63,19 @@ async def sync_catalog(conn: asyncpg.Connection, catalog: Catalog) -> dict[str, 
                      "cadence", "timely_days", "grace_days"],
         )
         await conn.copy_records_to_table(
-            "targets", records=targets, columns=["indicator", "level", "baseline_value", "baseline_date"]
+            "target_sets", records=target_sets,
+            columns=["code", "title_vi", "document", "applies_from", "applies_to", "binding", "cutoff", "continues",
+                     "source"],
+        )
+        await conn.copy_records_to_table(
+            "targets", records=targets,
+            columns=["indicator", "level", "target_set", "baseline_value", "baseline_date"],
         )
         await conn.copy_records_to_table(
             "target_milestones", records=milestones,
-            columns=["indicator", "level", "deadline", "value", "comparator"],
+            columns=["indicator", "level", "target_set", "deadline", "value", "comparator"],
         )
     return {
         "units": len(units), "unit_successors": len(successors), "indicators": len(indicators),
-        "targets": len(targets), "target_milestones": len(milestones),
+        "target_sets": len(target_sets), "targets": len(targets), "target_milestones": len(milestones),
     }

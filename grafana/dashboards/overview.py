@@ -21,6 +21,7 @@ from dxmon.store.progress_repository import satisfies
 from grafana.dashboards.panels import (
     LEVEL_LABELS,
     PILLAR_LABELS,
+    PROGRAMME_SETS_SQL,
     REPORTING_COLORS,
     REPORTING_LABELS,
     STATUS_COLORS,
@@ -300,7 +301,7 @@ def province_indicators_table() -> PanelBuilder:
                     SELECT DISTINCT ON (m.indicator) m.indicator, m.deadline, m.value, m.comparator
                     FROM target_milestones m
                     CROSS JOIN (SELECT (now() AT TIME ZONE {TZ})::date AS today) d
-                    WHERE m.level = 'province'
+                    WHERE m.level = 'province' AND m.target_set IN {PROGRAMME_SETS_SQL}
                     ORDER BY m.indicator, m.deadline < d.today, abs(m.deadline - d.today)
                 ),
                 rows AS (

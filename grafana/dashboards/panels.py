@@ -31,6 +31,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from dxmon import progress, words
+from dxmon.catalog import PROGRAMME_SET
 
 DATASOURCE_UID = "dx-tsdb"
 DATASOURCE_TYPE = "grafana-postgresql-datasource"
@@ -40,6 +41,9 @@ PanelBuilder = cogbuilder.Builder[dashboard_models.Panel]
 
 TAGS = ["dx-monitor", "generated"]
 TIMEZONE = "Asia/Ho_Chi_Minh"
+# The target sets the evaluation reads (Indicator.target_for): NQ 09 and the set that continues it to 2030.
+# Panels that assume one target per indicator and level read these only.
+PROGRAMME_SETS_SQL = f"(SELECT code FROM target_sets WHERE code = '{PROGRAMME_SET}' OR continues = '{PROGRAMME_SET}')"
 UNIT_DETAIL_UID = "dx-unit-detail"
 
 # Table cells that are unit codes link to the unit's own dashboard (the code column is hidden).

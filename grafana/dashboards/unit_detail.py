@@ -23,6 +23,7 @@ from grafana.dashboards.panels import (
     CADENCE_LABELS,
     LEVEL_LABELS,
     PILLAR_LABELS,
+    PROGRAMME_SETS_SQL,
     STATUS_LABELS,
     TIMEZONE,
     PanelBuilder,
@@ -247,17 +248,22 @@ def indicator_history_timeseries() -> PanelBuilder:
     glide = Sql.series(
         f"""
         WITH target AS (
-            SELECT t.indicator, t.baseline_date, t.baseline_value, i.direction
+            -- NQ 09's target (its baseline), else the one that continues it.
+            SELECT DISTINCT ON (t.indicator) t.indicator, t.baseline_date, t.baseline_value, i.direction
             FROM targets t
             JOIN units u ON u.code = '$unit' AND t.level = u.level
             JOIN indicators i ON i.code = t.indicator
+            JOIN target_sets s ON s.code = t.target_set
             WHERE t.indicator IN (${{indicator:sqlstring}}) AND i.measure <> 'boolean'
+              AND t.target_set IN {PROGRAMME_SETS_SQL}
+            ORDER BY t.indicator, s.applies_from
         ),
         milestone AS (
             SELECT m.indicator, m.deadline, m.value
             FROM target_milestones m
             JOIN units u ON u.code = '$unit' AND m.level = u.level
             JOIN target ON target.indicator = m.indicator
+            WHERE m.target_set IN {PROGRAMME_SETS_SQL}
         ),
         own_start AS (
             SELECT DISTINCT ON (v.indicator) v.indicator,
@@ -298,7 +304,7 @@ def indicator_history_timeseries() -> PanelBuilder:
         SELECT m.deadline::timestamp AT TIME ZONE {TZ} AS "time", m.value AS "Mục tiêu"
         FROM target_milestones m
         JOIN units u ON u.code = '$unit' AND m.level = u.level
-        WHERE m.indicator IN (${{indicator:sqlstring}})
+        WHERE m.indicator IN (${{indicator:sqlstring}}) AND m.target_set IN {PROGRAMME_SETS_SQL}
         ORDER BY 1
         """,
         "D",

@@ -48,7 +48,14 @@ from dxmon.problems import PROBLEM_JSON, Issue, Problem, Text, problem_response,
 from dxmon.settings import IngestSettings
 from dxmon.validation import check_report
 from services.ingest.parsing import JSON, NDJSON, invalid_reports, parse_reports, too_many, unsupported_media_type
-from services.ingest.schemas import IngestResult, ProblemDetails, catalog_indicators, catalog_targets, catalog_units
+from services.ingest.schemas import (
+    IngestResult,
+    ProblemDetails,
+    catalog_indicators,
+    catalog_target_sets,
+    catalog_targets,
+    catalog_units,
+)
 
 log = logging.getLogger("dx.ingest")
 
@@ -468,7 +475,12 @@ def create_app(
     async def get_units() -> list[dict[str, Any]]:
         return catalog_units(catalog)
 
-    @app.get("/v1/catalog/targets", summary="Targets: baseline and milestones per indicator")
+    @app.get("/v1/catalog/target-sets",
+             summary="Target sets: issuing document, validity dates, binding or reference, cut-off")
+    async def get_target_sets() -> list[dict[str, Any]]:
+        return catalog_target_sets(catalog)
+
+    @app.get("/v1/catalog/targets", summary="Targets: target set, levels, baseline and milestones per indicator")
     async def get_targets() -> list[dict[str, Any]]:
         return catalog_targets(catalog)
 

@@ -78,10 +78,27 @@ def catalog_units(catalog: Catalog) -> list[dict[str, Any]]:
     ]
 
 
+def catalog_target_sets(catalog: Catalog) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": s.code,
+            "title_vi": s.title_vi,
+            "document": s.document,
+            "applies_from": s.applies_from.isoformat(),
+            "applies_to": s.applies_to.isoformat(),
+            "binding": s.binding,
+            "cutoff": s.cutoff.isoformat() if s.cutoff else None,
+            "continues": s.continues,
+        }
+        for s in sorted(catalog.target_sets.values(), key=lambda s: (s.applies_from, s.code))
+    ]
+
+
 def catalog_targets(catalog: Catalog) -> list[dict[str, Any]]:
     return [
         {
             "indicator": t.indicator,
+            "target_set": t.target_set,
             "applies_to": sorted(level.value for level in t.applies_to),
             "baseline": {"value": t.baseline.value, "date": t.baseline.date.isoformat()} if t.baseline else None,
             "milestones": [

@@ -104,7 +104,8 @@ async def test_writer_stores_reports_but_cannot_drop_or_create_roles(logins: dic
         async with conn.transaction():  # the aggregator's real write path
             stored = await store_reports(conn, [report(), report(numerator=700)], datetime.now(UTC))
         assert stored.stored == 2
-        await sync_catalog(conn, catalog)  # `dxmon catalog sync` works with the writer's login too
+        counts = await sync_catalog(conn, catalog)  # `dxmon catalog sync` works with the writer's login too
+        assert counts["target_sets"] == len(catalog.target_sets) > 1
         await assert_refused(conn, (
             "DROP TABLE reports",
             "TRUNCATE reports",
@@ -124,8 +125,11 @@ async def test_reader_only_reads_and_never_sees_channel_secrets(logins: dict[str
     try:
         assert await conn.fetchval("SELECT count(*) FROM reports") == 1
         assert await conn.fetchval("SELECT count(*) FROM latest_values") == 1
+        assert await conn.fetchval("SELECT binding FROM target_sets WHERE code = 'NQ09'") is True
         await assert_refused(conn, (
             "INSERT INTO units (code, name_vi, level) VALUES ('X', 'x', 'province')",
+            "DELETE FROM target_sets",
+            "UPDATE targets SET target_set = 'NQ09'",
             "UPDATE latest_values SET value = 0",
             "DELETE FROM reports",
             "DROP TABLE reports",
@@ -206,9 +210,11 @@ async def test_alerts_login_keeps_alert_state_but_cannot_touch_reports(logins: d
     try:
         await conn.fetchval("SELECT count(*) FROM latest_values")
         await conn.fetchval("SELECT count(*) FROM channels")
+        assert await conn.fetchval("SELECT count(*) FROM target_sets") > 1  # the evaluation reads the sets
         async with conn.transaction():
             await conn.execute("DELETE FROM silences")  # its own table: allowed (nothing to delete)
         await assert_refused(conn, ("DELETE FROM reports", "INSERT INTO reports (event_id) VALUES (gen_random_uuid())",
+                          "DELETE FROM target_sets",
                           "DROP TABLE alerts", "CREATE ROLE intruder"))
     finally:
         await conn.close()

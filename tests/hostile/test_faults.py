@@ -421,7 +421,7 @@ async def test_channel_down_for_an_hour_of_simulated_time_gets_every_digest_afte
         events = [
             (T + timedelta(minutes=10), lambda at: recover(database, at)),
             (T + timedelta(minutes=20), lambda at: seed(database, [alert_report(
-                OTHER, "DG-02", (T - timedelta(days=10)).date(), numerator=10, denominator=100, received=at)], at)),
+                OTHER, "DG-14", (T - timedelta(days=10)).date(), numerator=10, denominator=100, received=at)], at)),
         ]
         assert await cycle(engine, T) == 1
         now, due = T, await engine.scheduler.outbox.deliver_due()

@@ -107,7 +107,7 @@ async def test_stored_notice_is_published_after_commit(pipeline: Pipeline):
 
         sub = await nc.subscribe("dx.stored.v1.>", cb=collect)
         async with httpx.AsyncClient(base_url=pipeline.ingest_url, headers=pipeline.headers) as client:
-            await client.post("/v1/reports", json=[report(day="2025-09-30"), report(indicator="DG-02", day="2025-09-30", category="commune")])
+            await client.post("/v1/reports", json=[report(day="2025-09-30"), report(indicator="DG-03", day="2025-09-30")])
         for _ in range(50):
             if notices:
                 break
@@ -116,7 +116,7 @@ async def test_stored_notice_is_published_after_commit(pipeline: Pipeline):
     finally:
         await nc.close()
     assert len(notices) == 1
-    assert notices[0].unit == "QN-P-HONGGAI" and notices[0].indicators == ["DG-02", "DG-04"] and notices[0].stored == 2
+    assert notices[0].unit == "QN-P-HONGGAI" and notices[0].indicators == ["DG-03", "DG-04"] and notices[0].stored == 2
     # The notice follows the commit: the rows are there.
     assert await pipeline.fetchval("SELECT count(*) FROM reports") == 2
 

@@ -120,14 +120,14 @@ async def test_revoked_key_stops_working_without_restart(ingest_only: Pipeline):
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=ingest_only.ingest_url, headers=headers) as client:
         for _ in range(50):
-            answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-02", category="province"))
+            answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-04"))
             if answer.status_code == 202:
                 break
             await asyncio.sleep(0.1)
         assert answer.status_code == 202, answer.text
         await ingest_only.revoke(key_id)
         for _ in range(50):
-            answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-02", category="province"))
+            answer = await client.post("/v1/reports", json=report(unit="QN-SO-YTE", indicator="DG-04"))
             if answer.status_code == 401:
                 break
             await asyncio.sleep(0.1)
@@ -203,10 +203,37 @@ async def test_catalog_and_health_endpoints(ingest_only: Pipeline):
                                               {"code": "commune", "name_vi": "Cấp xã"}]
     assert by_code["DG-04"]["categories"] == []
     assert "category" in docs.json()["components"]["schemas"]["ReportIn"]["properties"]
-    assert any(t["indicator"] == "DE-01" and t["milestones"][-1]["value"] == 30 for t in targets)
+    assert any(t["indicator"] == "DE-01" and t["milestones"][-1]["value"] == 30 for t in targets)  # set NQ09-2030
     assert ready.status_code == 200 and ready.json()["ready"] is True
     assert "dx_ingest_requests_total" in metrics.text
     assert "ReportIn" in docs.json()["components"]["schemas"]
+
+
+async def test_catalog_target_sets_and_the_set_of_each_target(ingest_only: Pipeline):
+    async with httpx.AsyncClient(base_url=ingest_only.ingest_url) as client:
+        sets_answer = await client.get("/v1/catalog/target-sets")
+        targets = (await client.get("/v1/catalog/targets")).json()
+        docs = (await client.get("/openapi.json")).json()
+    assert sets_answer.status_code == 200
+    sets = {s["code"]: s for s in sets_answer.json()}
+    assert sets["NQ09"] == {
+        "code": "NQ09", "title_vi": sets["NQ09"]["title_vi"], "document": "Nghị quyết 09-NQ/TU ngày 05/02/2022",
+        "applies_from": "2022-02-05", "applies_to": "2025-12-31", "binding": True, "cutoff": None, "continues": None,
+    }
+    assert "09-NQ/TU" in sets["NQ09"]["title_vi"]
+    assert sets["QD411-QG"]["binding"] is False and sets["NQ09-2030"]["binding"] is True
+    assert sets["NQ09-2030"]["continues"] == "NQ09"
+    assert all(set(s) == {"code", "title_vi", "document", "applies_from", "applies_to", "binding", "cutoff", "continues"}
+               for s in sets.values())
+    # Every target names a listed set; NQ 09's DE-01 target stops at 2025, its 2030 orientation is another set.
+    assert {t["target_set"] for t in targets} == set(sets)
+    de01 = {t["target_set"]: t for t in targets if t["indicator"] == "DE-01"}
+    assert [m["deadline"] for m in de01["NQ09"]["milestones"]] == ["2025-12-31"]
+    assert de01["NQ09-2030"]["milestones"] == [{"deadline": "2030-12-31", "value": 30.0, "comparator": ">="}]
+    assert de01["DH16"]["baseline"] == {"value": 7.1, "date": "2024-12-31"}
+    level4 = next(t for t in targets if t["indicator"] == "DG-01" and t["target_set"] == "NQ09")
+    assert level4["applies_to"] == ["province"] and level4["milestones"][0]["value"] == 80.0
+    assert "/v1/catalog/target-sets" in docs["paths"]
 
 
 async def test_event_id_reused_in_one_batch_is_a_duplicate_of_itself(ingest_only: Pipeline):

@@ -48,8 +48,8 @@ UNITS = [
     "QN-P-HONGGAI", "QN-P-BAICHAY", "QN-HALONG-P-HUNGTHANG", "QN-HALONG-P-BAICHAY",
 ]
 # Ratios (monthly and quarterly, per-level targets), a rank, a count, a boolean, a percent whose only
-# milestone is in 2030 (no baseline), and a ratio whose only milestone was in 2025.
-INDICATORS = ["DG-02", "DG-09", "DG-14", "DG-15", "DE-06", "DE-12", "DS-11", "DG-04", "DG-16"]
+# milestone is in 2030 (no baseline), and ratios whose last milestone was in 2023 or 2025.
+INDICATORS = ["DG-03", "DG-09", "DG-14", "DG-15", "DE-06", "DE-12", "DS-12", "DG-04", "DG-16"]
 AS_OFS = [
     datetime(2025, 3, 15, 9, 0, tzinfo=LOCAL_TZ),
     datetime(2025, 7, 15, 9, 0, tzinfo=LOCAL_TZ),
@@ -248,8 +248,8 @@ async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadl
         assert rows[key]["final"] and rows[key]["locked_by"] == "dx-monitor", key
     assert audited == len(rows)
     # 2025 is history: the units valid on 2025-12-31 each have an outcome for it.
-    assert rows[("QN", "DG-02", date(2025, 12, 31))]["status"] in ("exceeded", "met", "missed")
-    assert ("QN-HALONG", "DG-02", date(2025, 12, 31)) not in rows  # ceased on 2025-06-30
+    assert rows[("QN", "DG-04", date(2025, 12, 31))]["status"] in ("exceeded", "met", "missed")
+    assert ("QN-HALONG", "DG-04", date(2025, 12, 31)) not in rows  # ceased on 2025-06-30
 
 
 @pytest.mark.parametrize("since", [None, date(2023, 10, 1)], ids=["last-400-days", "rebuilt-since-2023-10"])
@@ -302,9 +302,9 @@ async def test_ceased_units_history_is_summed_onto_their_successors(seeded, cata
     url, _ = seeded
     async with connected(url) as conn:
         await evaluate(conn, catalog, LAST)
-        rows = await conn.fetch("SELECT * FROM successor_values WHERE unit = 'QN-P-HONGGAI' AND indicator = 'DG-02'")
+        rows = await conn.fetch("SELECT * FROM successor_values WHERE unit = 'QN-P-HONGGAI' AND indicator = 'DG-04'")
         parts = await conn.fetch(
-            "SELECT unit, observed_at, value, numerator, denominator FROM period_values WHERE indicator = 'DG-02'"
+            "SELECT unit, observed_at, value, numerator, denominator FROM period_values WHERE indicator = 'DG-04'"
         )
     links = {ln.predecessor: ln.partial for ln in successor_links(catalog.units) if ln.successor == "QN-P-HONGGAI"}
     # The chain Yết Kiêu → Trần Hưng Đạo → Hồng Gai is followed to the end.
@@ -336,8 +336,8 @@ async def test_incremental_pass_equals_a_full_pass_for_its_units_and_leaves_othe
             ReportReceived(event_id=uuid.uuid4(), unit="QN", indicator=code, observed_at=end_of_local_day(date(2026, 10, 31)),
                            received_at=LAST - timedelta(hours=2), agency="test", key_id="k1",
                            **({"numerator": 100.0, "denominator": 100.0} if catalog.indicators[code].measure is Measure.RATIO
-                              else {"value": 1.0}))
-            for code in ("DG-02", "DG-09")
+                              else {"value": 100.0}))
+            for code in ("DS-13", "DG-09")
         ]
         async with conn.transaction():
             await store_reports(conn, fresh, LAST)
@@ -353,7 +353,7 @@ async def test_incremental_pass_equals_a_full_pass_for_its_units_and_leaves_othe
                 k: v for k, v in full[key].items() if k != "status_since"}
         else:
             assert row == before[key], key  # untouched
-    assert after[("QN", "DG-02")]["status"] == Status.MET
+    assert after[("QN", "DS-13")]["status"] == Status.MET
 
 
 async def test_status_since_is_kept_while_the_status_stays(seeded, catalog: Catalog) -> None:
@@ -385,14 +385,14 @@ async def test_status_since_is_kept_while_the_status_stays(seeded, catalog: Cata
 async def test_rows_of_targets_that_no_longer_apply_are_removed(seeded, catalog: Catalog) -> None:
     url, _ = seeded
     without = dict(catalog.indicators)
-    without["DG-02"] = dataclasses.replace(catalog.indicators["DG-02"], target=None, targets=())
+    without["DG-04"] = dataclasses.replace(catalog.indicators["DG-04"], target=None, targets=())
     smaller = Catalog(indicators=without, units=catalog.units)
     async with connected(url) as conn:
         await evaluate(conn, catalog, LAST)
-        assert await conn.fetchval("SELECT count(*) FROM progress_current WHERE indicator = 'DG-02'") > 0
+        assert await conn.fetchval("SELECT count(*) FROM progress_current WHERE indicator = 'DG-04'") > 0
         await evaluate(conn, smaller, LAST)
-        assert await conn.fetchval("SELECT count(*) FROM progress_current WHERE indicator = 'DG-02'") == 0
-        assert await conn.fetchval("SELECT count(*) FROM milestone_outcomes WHERE indicator = 'DG-02'") == 0
+        assert await conn.fetchval("SELECT count(*) FROM progress_current WHERE indicator = 'DG-04'") == 0
+        assert await conn.fetchval("SELECT count(*) FROM milestone_outcomes WHERE indicator = 'DG-04'") == 0
         assert await conn.fetchval("SELECT count(*) FROM progress_current") > 0
 
 
@@ -463,7 +463,7 @@ def test_status_shows_each_indicator_as_the_evaluation_decides(dxmon, stored_qn:
     assert result.exit_code == 0, result.output
     out = result.output
     assert "Tỉnh Quảng Ninh (QN)" in out and "26/11/2026" in out
-    assert "DG-02 Tỷ lệ thủ tục hành chính" in out and "không có mục tiêu" in out  # DG-01 has no target
+    assert "DG-02 Tỷ lệ thủ tục hành chính" in out and "không có mục tiêu" in out  # DG-02 has no target
     rows = {line.split()[1]: line for line in out.splitlines()
             if line.startswith("│ ") and line.split()[1][:3] in ("DG-", "DE-", "DS-")}
     assert set(stored_qn) <= set(rows)

@@ -14,6 +14,7 @@ from dxmon.catalog import (
     Direction,
     Level,
     Measure,
+    MeasuredOn,
     Period,
     Problem,
     check,
@@ -38,10 +39,10 @@ def test_shipped_catalog_has_no_problems() -> None:
 
 
 def test_shipped_catalog_sizes(catalog: Catalog) -> None:
-    assert len(catalog.indicators) == 43
+    assert len(catalog.indicators) == 47
     assert len(catalog.units) == 270
     assert Counter(i.pillar.value for i in catalog.indicators.values()) == {
-        "digital_government": 19, "digital_economy": 12, "digital_society": 12,
+        "digital_government": 21, "digital_economy": 13, "digital_society": 13,
     }
 
 
@@ -108,8 +109,8 @@ def test_newly_formed_commune_and_partial_split(catalog: Catalog) -> None:
     assert hai_hoa.partial_successors == {"QN-X-HAIHOA", "QN-X-HAILANG"}
     assert sorted(catalog.final_successors("QN-CAMPHA-X-CAMHAI")) == ["QN-X-HAIHOA", "QN-X-HAILANG"]
     assert sorted(catalog.predecessors("QN-X-QUANGLA")) == [
-        "QN-HALONG-X-BANGCA", "QN-HALONG-X-DANCHU", "QN-HALONG-X-QUANGLA", "QN-HALONG-X-TANDAN",
-    ]
+        "QN-HALONG", "QN-HALONG-X-BANGCA", "QN-HALONG-X-DANCHU", "QN-HALONG-X-QUANGLA", "QN-HALONG-X-TANDAN",
+    ]  # the district too: it took over part of Hạ Long's territory
 
 
 def test_every_old_commune_leads_to_a_2025_unit(catalog: Catalog) -> None:
@@ -122,8 +123,32 @@ def test_every_old_commune_leads_to_a_2025_unit(catalog: Catalog) -> None:
 
 
 def test_unit_without_successors_has_no_final_successors(catalog: Catalog) -> None:
-    assert catalog.final_successors("QN-HALONG") == []  # districts were abolished; communes carry the links
     assert catalog.final_successors("QN-P-HONGGAI") == []
+
+
+def test_every_ceased_district_has_successors(catalog: Catalog) -> None:
+    districts = [u for u in catalog.units.values() if u.level is Level.DISTRICT]
+    assert len(districts) == 13
+    for district in districts:
+        assert district.valid_to == date(2025, 6, 30)
+        assert district.successors, district.code
+        assert all(catalog.units[s].active_on(date(2025, 7, 1)) for s in district.successors), district.code
+        # The district's successors are exactly the units that took over its communes on its last day.
+        communes = [c for c in catalog.children(district.code) if c.active_on(district.valid_to)]
+        assert set(district.successors) == {s for c in communes for s in c.successors}, district.code
+
+
+def test_district_successors_full_or_partial(catalog: Catalog) -> None:
+    co_to = catalog.units["QN-COTO"]  # three communes, all into Đặc khu Cô Tô
+    assert co_to.successors == ("QN-DK-COTO",) and co_to.partial_successors == frozenset()
+    ha_long = catalog.units["QN-HALONG"]
+    assert "QN-P-HONGGAI" in ha_long.successors and "QN-P-HONGGAI" in ha_long.partial_successors
+    assert "QN-HALONG" in catalog.predecessors("QN-P-HONGGAI")
+    # Every 2025 unit's main predecessor district lists it.
+    for unit in catalog.units_active_on(date(2025, 7, 1)):
+        if unit.level is Level.COMMUNE:
+            assert any(unit.code in catalog.units[p].successors for p in catalog.predecessors(unit.code)
+                       if catalog.units[p].level is Level.DISTRICT), unit.code
 
 
 def test_department_merger(catalog: Catalog) -> None:
@@ -176,7 +201,7 @@ def test_unit_codes_are_subject_safe(catalog: Catalog) -> None:
 def test_indicator_fields(catalog: Catalog) -> None:
     dg01 = catalog.indicators["DG-01"]
     assert dg01.measure is Measure.RATIO and dg01.numerator and dg01.denominator
-    assert dg01.target is None
+    assert catalog.indicators["DG-06"].target is None
     assert (dg01.cadence.period, dg01.cadence.timely_days, dg01.cadence.grace_days) == (Period.MONTHLY, 5, 10)
     de01 = catalog.indicators["DE-01"]
     assert (de01.cadence.period, de01.cadence.timely_days, de01.cadence.grace_days) == (Period.YEARLY, 60, 90)
@@ -188,10 +213,67 @@ def test_indicator_fields(catalog: Catalog) -> None:
 
 def test_target_with_baseline_and_2030_milestone(catalog: Catalog) -> None:
     target = catalog.indicators["DE-01"].target
-    assert target is not None and target.baseline is not None
+    assert target is not None and target.baseline is not None and target.target_set == "NQ09"
     assert (target.baseline.value, target.baseline.date) == (7.1, date(2024, 12, 31))
+    # The evaluation's path: NQ 09 by 2025, then its 2030 orientation (set NQ09-2030, which continues NQ09).
     assert [(m.deadline.year, m.value) for m in target.milestones] == [(2025, 20.0), (2030, 30.0)]
     assert target.applies_to == {Level.PROVINCE}
+    later = {t.target_set: t for t in catalog.indicators["DE-01"].targets_for(Level.PROVINCE)}
+    assert [(m.deadline.year, m.value) for m in later["NQ09"].milestones] == [(2025, 20.0)]
+    assert [(m.deadline.year, m.value) for m in later["NQ09-2030"].milestones] == [(2030, 30.0)]
+    assert later["NQ09-2030"].baseline is None  # the evaluation starts from the unit's final 2025 value
+    assert later["DH16"].baseline is not None and later["DH16"].baseline.value == 7.1
+
+
+def test_target_sets(catalog: Catalog) -> None:
+    nq09 = catalog.target_set("NQ09")
+    assert (nq09.applies_from, nq09.applies_to, nq09.binding) == (date(2022, 2, 5), date(2025, 12, 31), True)
+    assert nq09.document.startswith("Nghị quyết 09-NQ/TU")
+    assert not catalog.target_set("QD411-QG").binding  # national aggregates: reference only
+    assert catalog.target_set("QD749").binding  # assigns DG-14 targets to provinces and communes
+    with pytest.raises(KeyError):
+        catalog.target_set("NQ99")
+    assert [s.code for s in catalog.active_target_sets(date(2025, 6, 30))] == ["NQ09", "NQ57-QG"]
+    in_2026 = {s.code for s in catalog.active_target_sets(date(2026, 6, 30))}
+    assert "NQ09" not in in_2026 and {"NQ09-2030", "DH16", "CT2026-BCDTW", "QD411-QG"} <= in_2026
+    assert "CT2026-BCDTW" not in {s.code for s in catalog.active_target_sets(date(2027, 1, 1))}
+    starts = [s.applies_from for s in catalog.active_target_sets(date(2026, 6, 30))]
+    assert starts == sorted(starts)
+    # Every target names a known set, and every milestone lies in its set's window.
+    for target in catalog.targets():
+        ts = catalog.target_set(target.target_set)
+        assert all(ts.applies_from <= m.deadline <= ts.applies_to for m in target.milestones), target
+    # Reference sets only apply to the province.
+    for target in catalog.targets():
+        if not catalog.target_set(target.target_set).binding:
+            assert target.applies_to == {Level.PROVINCE}, target
+
+
+def test_targets_for_spans_sets_in_order(catalog: Catalog) -> None:
+    dg14 = catalog.indicators["DG-14"]
+    commune = dg14.targets_for(Level.COMMUNE)
+    assert [t.target_set for t in commune] == ["NQ09", "NQ09-2030", "CT2026-BCDTW", "QD749"]
+    assert [t.milestones[-1].value for t in commune] == [60.0, 100.0, 100.0, 70.0]
+    path = dg14.target_for(Level.COMMUNE)  # NQ 09's target continued by NQ09-2030's
+    assert path is not None and path.milestones == commune[0].milestones + commune[1].milestones
+    assert dg14.targets_for(Level.DISTRICT) == [dg14.target_for(Level.DISTRICT)]  # the district level ended in 2025
+    assert [m.deadline.year for m in dg14.target_for(Level.PROVINCE).milestones] == [2025]  # QD749 does not continue NQ09
+
+
+def test_level_four_target_is_on_full_process_services(catalog: Catalog) -> None:
+    # QĐ 749's "80% of online public services at level 4": level 4 is toàn trình (DG-01), not DG-02.
+    dg01 = catalog.indicators["DG-01"].target_for(Level.PROVINCE)
+    assert dg01 is not None and dg01.milestones[0].value == 80.0 and dg01.milestones[0].source == ("N749A",)
+    assert catalog.indicators["DG-02"].target is None
+
+
+def test_procedure_catalogue_indicators_apply_to_the_province(catalog: Catalog) -> None:
+    on_catalogue = {code for code, i in catalog.indicators.items() if i.measured_on is MeasuredOn.PROVINCE_CATALOGUE}
+    assert on_catalogue == {"DG-01", "DG-02", "DG-17"}
+    for code in on_catalogue:
+        indicator = catalog.indicators[code]
+        assert indicator.applies_to == {Level.PROVINCE}
+        assert all(t.applies_to == {Level.PROVINCE} for t in indicator.all_targets)
 
 
 def test_yearly_milestones_are_sorted(catalog: Catalog) -> None:
@@ -213,7 +295,7 @@ def test_level_specific_targets(catalog: Catalog) -> None:
     assert by_level[Level.DISTRICT] is not None and by_level[Level.DISTRICT].milestones[0].value == 80.0
     covered = [level for t in dg14.targets for level in t.applies_to]
     assert sorted(covered) == sorted(set(covered))  # disjoint
-    assert sum(1 for t in catalog.targets() if t.indicator == "DG-14") == 4
+    assert sum(1 for t in catalog.targets() if t.indicator == "DG-14" and t.target_set == "NQ09") == 4
 
 
 def test_boolean_milestone_is_one(catalog: Catalog) -> None:
@@ -240,7 +322,7 @@ sources:
   S1: "source one"
 units:
   - {code: QN, name_vi: "Tỉnh Quảng Ninh", level: province, type: tinh, parent: null, valid_from: 2022-01-01, valid_to: null, source: S1}
-  - {code: QN-A, name_vi: "Huyện A", level: district, type: huyen, parent: QN, valid_from: 2022-01-01, valid_to: 2025-06-30, source: S1}
+  - {code: QN-A, name_vi: "Huyện A", level: district, type: huyen, parent: QN, valid_from: 2022-01-01, valid_to: 2025-06-30, successors: [{code: QN-X-NEW, partial: true}], source: S1}
   - {code: QN-A-X1, name_vi: "Xã Một", level: commune, type: xa, parent: QN-A, valid_from: 2022-01-01, valid_to: 2024-10-31, successors: [QN-A-X2], source: S1}
   - {code: QN-A-X2, name_vi: "Xã Hai", level: commune, type: xa, parent: QN-A, valid_from: 2022-01-01, valid_to: 2025-06-30, successors: [{code: QN-X-NEW, partial: true}], source: S1}
   - {code: QN-X-NEW, name_vi: "Xã Mới", level: commune, type: xa, parent: QN, valid_from: 2025-07-01, valid_to: null, gso: "00001", source: S1}
@@ -289,11 +371,52 @@ indicators:
         - {deadline: 2025-12-31, value: 20, source: S1}
 """
 
-U, I = "units.yaml", "indicators.yaml"
+MINI_SETS = """\
+schema: dx-catalog/1
+sources:
+  S1: "source one"
+target_sets:
+  - code: NQ09
+    title_vi: "Nghị quyết 09-NQ/TU"
+    document: "Nghị quyết 09-NQ/TU ngày 05/02/2022"
+    applies_from: 2022-02-05
+    applies_to: 2025-12-31
+    binding: true
+    source: S1
+  - code: KH-2030
+    title_vi: "Kế hoạch 2026–2030"
+    document: "Kế hoạch 1/KH-UBND ngày 02/01/2026"
+    applies_from: 2026-01-01
+    applies_to: 2030-12-31
+    binding: true
+    cutoff: 2031-03-31
+    continues: NQ09
+    source: S1
+    targets:
+      - indicator: DE-01
+        applies_to: [province]
+        milestones:
+          - {deadline: 2030-12-31, value: 30, comparator: ">=", source: S1}
+  - code: QG-2030
+    title_vi: "Mục tiêu quốc gia"
+    document: "Quyết định 2/QĐ-TTg"
+    applies_from: 2026-01-01
+    applies_to: 2030-12-31
+    binding: false
+    source: S1
+    targets:
+      - {indicator: DG-01, applies_to: [province], milestones: [{deadline: 2030-12-31, value: 100, source: S1}]}
+"""
+
+U, I, T = "units.yaml", "indicators.yaml", "target_sets.yaml"
 SO = '  - {code: QN-SO-A, name_vi: "Sở A", level: department, type: so, parent: QN, valid_from: 2022-01-01, valid_to: null, source: S1}\n'
 M1 = '        - {deadline: 2024-12-31, value: 60, comparator: ">=", source: S1}\n'
 M2 = '        - {deadline: 2025-12-31, value: 80, comparator: ">=", source: S1}\n'
 DE_M = "        - {deadline: 2025-12-31, value: 20, source: S1}\n"
+T_M = '          - {deadline: 2030-12-31, value: 30, comparator: ">=", source: S1}\n'
+QG_T = "      - {indicator: DG-01, applies_to: [province], milestones: [{deadline: 2030-12-31, value: 100, source: S1}]}\n"
+DISTRICT = "huyen, parent: QN, valid_from: 2022-01-01, valid_to: 2025-06-30, successors: [{code: QN-X-NEW, partial: true}], source: S1}\n"
+CATALOGUE = ("    nq09_link: none\n", "    nq09_link: none\n    measured_on: province_catalogue\n")
 
 
 def so(**changes: str) -> str:
@@ -335,6 +458,12 @@ BROKEN = [
     pytest.param(U, [(SO, so(valid_to="null, successors: [QN-X-NEW]"))], "has successors but no valid_to",
                  id="unit-successor-on-open-unit"),
     pytest.param(U, [(SO, so(valid_to='null, gso: "00001"'))], "also used by QN-X-NEW", id="unit-gso-overlap"),
+    pytest.param(U, [(DISTRICT, "huyen, parent: QN, valid_from: 2022-01-01, valid_to: 2025-06-30, source: S1}  #!\n")],
+                 "a district that ceased on 2025-06-30 needs successors", id="unit-district-without-successors"),
+    pytest.param(U, [(DISTRICT, DISTRICT.replace("{code: QN-X-NEW, partial: true}", "QN-X-NEW").rstrip() + "  #!\n")],
+                 "successor QN-X-NEW took over only part of the district", id="unit-district-successor-not-partial"),
+    pytest.param(U, [(DISTRICT, DISTRICT.replace("{code: QN-X-NEW, partial: true}", "{code: QN-X-NEW, partial: true}, QN-SO-A").rstrip() + "  #!\n")],
+                 "successors QN-SO-A took over none of its communes", id="unit-district-extra-successor"),
     # indicators.yaml
     pytest.param(I, [("    measure: percent\n", "    measure: share  #!\n")], "measure", id="ind-bad-measure"),
     pytest.param(I, [('    numerator: "số hồ sơ trực tuyến"\n', ""), ("    measure: ratio\n", "    measure: ratio  #!\n")],
@@ -383,12 +512,50 @@ BROKEN = [
     pytest.param(I, [("  issued: 2022-02-05\n", "  issued: soon  #!\n")], "expected a date", id="ind-programme-date"),
     pytest.param(I, [('    name_en: "Digital economy share of GRDP"\n', '    name_en: "Digital economy share of GRDP" x  #!\n')],
                  "YAML syntax error", id="ind-yaml-syntax"),
+    # target sets (either file)
+    pytest.param(I, [("    target:\n      baseline:", "    target:\n      target_set: NQ99  #!\n      baseline:")],
+                 "unknown target set 'NQ99'", id="set-unknown"),
+    pytest.param(I, [(M2, M2.replace("2025-12-31", "2026-12-31").rstrip() + "  #!\n")],
+                 "milestone deadline 2026-12-31 is outside the set's window 2022-02-05 → 2025-12-31", id="set-milestone-after-window"),
+    pytest.param(T, [(T_M, T_M.replace("2030-12-31", "2025-12-31").rstrip() + "  #!\n")],
+                 "outside the set's window 2026-01-01 → 2030-12-31", id="set-milestone-before-window"),
+    pytest.param(T, [("    cutoff: 2031-03-31\n", "    cutoff: 2030-06-30\n"), (T_M, T_M.rstrip() + "  #!\n")],
+                 "the set's cutoff 2030-06-30 is before the milestone deadline 2030-12-31", id="set-cutoff-before-deadline"),
+    pytest.param(T, [("    cutoff: 2031-03-31\n", "    cutoff: 2025-03-31  #!\n")],
+                 "cutoff 2025-03-31 is before applies_from", id="set-cutoff-before-window"),
+    pytest.param(T, [(T_M, T_M + "      - indicator: DE-01\n        applies_to: [province]  #!\n        milestones:\n" + T_M.replace("30,", "35,"))],
+                 "level province has more than one target in this set", id="set-duplicate-target"),
+    pytest.param(T, [(QG_T, QG_T.replace("DG-01", "DE-99").rstrip() + "  #!\n")],
+                 "indicator 'DE-99' is not in indicators.yaml", id="set-target-unknown-indicator"),
+    pytest.param(T, [("    applies_to: 2030-12-31\n    binding: false\n", "    applies_to: 2025-12-31  #!\n    binding: false\n")],
+                 "applies_to 2025-12-31 is before applies_from 2026-01-01", id="set-window-reversed"),
+    pytest.param(T, [("  - code: QG-2030\n", "  - code: KH-2030  #!\n")], "duplicate target set code 'KH-2030'", id="set-duplicate-code"),
+    pytest.param(T, [("    continues: NQ09\n", "    continues: NQ99  #!\n")], "continues unknown target set 'NQ99'",
+                 id="set-continues-unknown"),
+    pytest.param(T, [("    continues: NQ09\n", "    continues: QG-2030  #!\n")],
+                 "continues QG-2030, which applies until 2030-12-31, not before 2026-01-01", id="set-continues-overlapping"),
+    pytest.param(T, [("    binding: false\n", "    binding: false\n    continues: NQ09\n"),
+                     (QG_T, QG_T.replace("DG-01", "DE-01").rstrip() + "  #!\n")],
+                 "level province is already continued from NQ09 by set KH-2030", id="set-two-continuations"),
+    pytest.param(T, [("    binding: false\n", ""), ("  - code: QG-2030\n", "  - code: QG-2030  #!\n")],
+                 "missing field 'binding'", id="set-missing-binding"),
+    pytest.param(T, [(QG_T, QG_T.replace("source: S1", "source: S9").rstrip() + "  #!\n")], "unknown source key 'S9'", id="set-unknown-source"),
+    pytest.param(T, [(QG_T, QG_T.replace("[province]", "[department]").rstrip() + "  #!\n")],
+                 "target applies_to department but the indicator does not", id="set-target-level-not-of-indicator"),
+    # a level that cannot act on the indicator
+    pytest.param(I, [CATALOGUE, ("    applies_to: [province, district, commune]\n", "    applies_to: [province, district, commune]  #!\n")],
+                 "applies_to commune, district, which cannot act on an indicator measured on the province's catalogue of procedures",
+                 id="ind-catalogue-indicator-at-communes"),
+    pytest.param(I, [CATALOGUE, ("      baseline: {value: 40, date: 2023-12-31, source: S1}\n", "      baseline: {value: 40, date: 2023-12-31, source: S1}  #!\n")],
+                 "target applies to commune, district, which cannot act", id="ind-catalogue-target-at-communes"),
+    pytest.param(I, [CATALOGUE, ("    target:\n      baseline:", "    target:\n      applies_to: [commune]  #!\n      baseline:")],
+                 "target set NQ09: target applies to commune, which cannot act", id="ind-catalogue-target-applies-to-commune"),
 ]
 
 
 def write_mini(directory: Path, file: str | None = None, edits: list[tuple[str, str]] = ()) -> None:
     """Write the mini catalog to ``directory``, applying ``edits`` (old → new, each old exactly once) to ``file``."""
-    texts = {U: MINI_UNITS, I: MINI_INDICATORS}
+    texts = {U: MINI_UNITS, I: MINI_INDICATORS, T: MINI_SETS}
     for old, new in edits:
         assert texts[file].count(old) == 1, old
         texts[file] = texts[file].replace(old, new)
@@ -403,6 +570,15 @@ def test_mini_catalog_is_valid(tmp_path: Path) -> None:
     assert catalog.final_successors("QN-A-X1") == ["QN-X-NEW"]
     assert catalog.units["QN-A-X2"].partial_successors == {"QN-X-NEW"}
     assert catalog.descendants("QN-A") == {"QN-A-X1", "QN-A-X2"}
+    assert [t.target_set for t in catalog.indicators["DE-01"].all_targets] == ["NQ09", "KH-2030"]
+    # target_for follows NQ 09 into the set that continues it; baseline and set stay NQ 09's.
+    path = catalog.indicators["DE-01"].target_for(Level.PROVINCE)
+    assert path is not None and path.target_set == "NQ09" and path.baseline is None
+    assert [(m.deadline.year, m.value) for m in path.milestones] == [(2025, 20.0), (2030, 30.0)]
+    assert catalog.indicators["DG-01"].target_for(Level.PROVINCE).milestones[-1].deadline.year == 2025  # QG-2030 does not continue
+    assert catalog.target_set("KH-2030").cutoff == date(2031, 3, 31)
+    assert [t.target_set for t in catalog.indicators["DG-01"].targets_for(Level.PROVINCE)] == ["NQ09", "QG-2030"]
+    assert catalog.indicators["DG-01"].targets_for(Level.DISTRICT)[0].target_set == "NQ09"
 
 
 @pytest.mark.parametrize(("file", "edits", "expected"), BROKEN)
@@ -427,11 +603,32 @@ def test_all_problems_are_reported(tmp_path: Path) -> None:
     assert {Path(p.file).name for p in problems} == {U, I}
 
 
+def test_missing_target_sets_file_is_a_problem(tmp_path: Path) -> None:
+    write_mini(tmp_path)
+    (tmp_path / T).unlink()
+    assert [(Path(p.file).name, p.line, p.message) for p in check(tmp_path)] == [(T, 1, "file not found")]
+
+
 def test_missing_file_is_a_problem(tmp_path: Path) -> None:
     write_mini(tmp_path)
     (tmp_path / U).unlink()
     problems = check(tmp_path)
     assert [(Path(p.file).name, p.line, p.message) for p in problems] == [(U, 1, "file not found")]
+
+
+def test_dxmon_catalog_check_flags_a_target_for_a_level_that_cannot_act(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from dxmon.cli import build
+
+    write_mini(tmp_path, I, [CATALOGUE])  # DG-01 measured on the province's catalogue, asked of communes
+    result = CliRunner().invoke(build(), ["catalog", "check", "--dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "DG-01, target set NQ09: target applies to commune, district, which cannot act" in result.output
+    write_mini(tmp_path)
+    result = CliRunner().invoke(build(), ["catalog", "check", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "3 target sets" in result.output
 
 
 def test_categories_and_reporting_window(tmp_path: Path, catalog: Catalog) -> None:

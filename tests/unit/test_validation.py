@@ -86,11 +86,12 @@ VALUE_ONLY = {"numerator": None, "denominator": None}
         pytest.param({"value": 62.8}, [("value-with-parts", "value")], id="ratio-with-value-too"),
         pytest.param({"value": 62.8, "denominator": None}, [("value-with-parts", "value")], id="ratio-value-and-one-part"),
         # Categories (DG-01 and DG-02 are reported by competence level; DG-04 has no categories).
-        pytest.param({"indicator": "DG-01", "category": "commune"}, [], id="category-ok"),
-        pytest.param({"indicator": "DG-02", "category": "province", **VALUE_ONLY, "value": 98.7}, [],
+        # DG-01/DG-02 are the province's (its catalogue of procedures), by competence level.
+        pytest.param({"unit": "QN", "indicator": "DG-01", "category": "commune"}, [], id="category-ok"),
+        pytest.param({"unit": "QN", "indicator": "DG-02", "category": "province", **VALUE_ONLY, "value": 98.7}, [],
                      id="category-percent-only"),
-        pytest.param({"indicator": "DG-01"}, [("category-required", "category")], id="category-missing"),
-        pytest.param({"indicator": "DG-01", "category": "ward"}, [("unknown-category", "category")],
+        pytest.param({"unit": "QN", "indicator": "DG-01"}, [("category-required", "category")], id="category-missing"),
+        pytest.param({"unit": "QN", "indicator": "DG-01", "category": "ward"}, [("unknown-category", "category")],
                      id="category-unknown"),
         pytest.param({"category": "province"}, [("unknown-category", "category")], id="category-on-plain-indicator"),
         # Value rules.
@@ -202,6 +203,16 @@ def test_applicability_matches_the_catalog_for_every_indicator_and_level(catalog
             found = reasons(catalog, report(unit=unit, indicator=indicator.code, observed_at="2025-03-31"))
             applicable = ("indicator-not-applicable", "indicator") not in found
             assert applicable == (level in indicator.applies_to), (indicator.code, level)
+
+
+@pytest.mark.parametrize("indicator", ["DG-01", "DG-02", "DG-17"])
+def test_procedure_catalogue_indicators_are_the_provinces_to_report(catalog: Catalog, indicator: str) -> None:
+    # Measured on the province's catalogue of procedures, which a commune or district cannot change.
+    category = {"category": "commune"} if catalog.indicators[indicator].categories else {}
+    assert not reasons(catalog, report(unit="QN", indicator=indicator, observed_at="2025-03-31", **category))
+    for unit in ("QN-P-HONGGAI", "QN-HALONG", "QN-SO-TUPHAP"):
+        found = reasons(catalog, report(unit=unit, indicator=indicator, observed_at="2025-09-30", **category))
+        assert ("indicator-not-applicable", "indicator") in found, unit
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,6 +1,6 @@
 """Helpers for the alerts integration tests: a real SMTP sink, a scriptable HTTP receiver, seeding
 through the pipeline's own write path, the engine composed as the service does, and the scenario
-(a commune falls behind on DG-02, then recovers) shared by the test modules.
+(a commune falls behind on DG-14, then recovers) shared by the test modules.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ async def alert_events(nats_url: str) -> list[dict]:
 
 # ───────────────────────────── the scenario ─────────────────────────────
 
-UNIT, OTHER, INDICATOR = "QN-P-HONGGAI", "QN-P-HALONG", "DG-02"
+UNIT, OTHER, INDICATOR = "QN-P-HONGGAI", "QN-P-HALONG", "DG-14"
 T = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)  # 10:00 in Hạ Long
 
 
@@ -232,13 +232,16 @@ async def silence(database_url: str, catalog: Catalog, unit: str, now: datetime)
 
 
 async def fall_behind(database_url: str) -> None:
-    """fall_behind: 50% of procedures online, against ~81% expected on the glide path to 100% by 2030."""
-    await seed(database_url, [report(UNIT, INDICATOR, date(2026, 2, 28), numerator=50, denominator=100)], T)
+    """fall_behind: 50% of work files processed online in Q4/2025, against ~61.5% expected on 10/03/2026.
+
+    The glide path runs from NQ 09's 60% (31/12/2025) to its 2030 orientation's 100% (31/12/2030).
+    """
+    await seed(database_url, [report(UNIT, INDICATOR, date(2025, 12, 31), numerator=50, denominator=100)], T)
 
 
 async def recover(database_url: str, at: datetime) -> None:
     """recover: a correction for the same month (latest received wins) puts the unit above the path."""
-    await seed(database_url, [report(UNIT, INDICATOR, date(2026, 2, 28), numerator=95, denominator=100, received=at)], at)
+    await seed(database_url, [report(UNIT, INDICATOR, date(2025, 12, 31), numerator=95, denominator=100, received=at)], at)
 
 
 async def cycle(engine: Engine, now: datetime, units=None) -> int:

@@ -30,7 +30,8 @@ from services.alerts import repository as repo
 
 pytestmark = pytest.mark.integration
 
-SILENCED, ACKED, MISSING, RECOVERS = "QN-P-HONGGAI", "QN-P-HALONG", "QN-SO-TUPHAP", "QN-SO-NOIVU"
+# Communes: DG-14 is the indicator whose path (NQ 09, then its 2030 orientation) still has a milestone ahead.
+SILENCED, ACKED, MISSING, RECOVERS = "QN-P-HONGGAI", "QN-P-HALONG", "QN-P-BAICHAY", "QN-P-HATU"
 CONFIG = """
 route:
   receiver: hook
@@ -105,11 +106,11 @@ async def test_real_alertmanager_honours_silences_acks_problem_start_and_resolut
     now = datetime.now(UTC)  # Alertmanager compares endsAt with its own clock: no shifted time here
     last_month = date(now.year, now.month, 1) - timedelta(days=1)
     await seed(database_url, [
-        report(SILENCED, "DG-02", last_month, numerator=50, denominator=100, received=now),
-        report(ACKED, "DG-02", last_month, numerator=50, denominator=100, received=now),
-        report(RECOVERS, "DG-02", last_month, numerator=50, denominator=100, received=now),
+        report(SILENCED, "DG-14", last_month, numerator=50, denominator=100, received=now),
+        report(ACKED, "DG-14", last_month, numerator=50, denominator=100, received=now),
+        report(RECOVERS, "DG-14", last_month, numerator=50, denominator=100, received=now),
         # Reported in good shape long ago, then nothing: reporting missing since months ago.
-        report(MISSING, "DG-02", date(now.year - 1, 1, 31), numerator=99, denominator=100),
+        report(MISSING, "DG-14", date(now.year - 1, 9, 30), numerator=99, denominator=100),
     ], now)
     settings = fast_settings(database_url, bus, alertmanager_url=alertmanager, alertmanager_resend_seconds=0.5)
     clock = Clock(now)
@@ -120,7 +121,7 @@ async def test_real_alertmanager_honours_silences_acks_problem_start_and_resolut
         firing = {r["unit"]: r for r in await repo.list_alerts(conn, now)}
         assert set(firing) == {SILENCED, ACKED, MISSING, RECOVERS}
         missing_since = await conn.fetchval(
-            "SELECT overdue_since FROM progress_current WHERE unit = $1 AND indicator = $2", MISSING, "DG-02")
+            "SELECT overdue_since FROM progress_current WHERE unit = $1 AND indicator = $2", MISSING, "DG-14")
         await admin.acknowledge(conn, fingerprint=firing[ACKED]["fingerprint"], duration="1d",
                                 reason="đã giao xử lý", created_by="test", now=now)
     finally:
@@ -150,7 +151,7 @@ async def test_real_alertmanager_honours_silences_acks_problem_start_and_resolut
         assert at(missing["startsAt"]) == start_of_day(missing_since)
 
         # A correction resolves one: Alertmanager notifies it resolved, with the resolution's time.
-        await seed(database_url, [report(RECOVERS, "DG-02", last_month, numerator=95, denominator=100,
+        await seed(database_url, [report(RECOVERS, "DG-14", last_month, numerator=95, denominator=100,
                                          received=clock())], clock())
         engine.scheduler.request([RECOVERS])
 
@@ -178,7 +179,7 @@ async def test_real_alertmanager_honours_silences_acks_problem_start_and_resolut
         active = [s for s in httpx.get(f"{alertmanager}/api/v2/silences").json() if s["status"]["state"] == "active"]
         assert [s["matchers"] for s in active] == [[
             {"name": n, "value": v, "isRegex": False, "isEqual": True}
-            for n, v in (("indicator", "DG-02"), ("kind", "behind"), ("source", "dx-monitor"), ("unit", ACKED))
+            for n, v in (("indicator", "DG-14"), ("kind", "behind"), ("source", "dx-monitor"), ("unit", ACKED))
         ]]
         assert ACKED not in {a["labels"]["unit"] for a in notified(receiver)}
     finally:

@@ -67,7 +67,7 @@ def test_subscriptions_add_refuses_with_a_clear_error(dxmon, args, message) -> N
 
 @pytest.fixture
 async def behind(database_url: str, catalog) -> str:
-    """behind: one firing alert (QN-P-HONGGAI behind on DG-02); returns its fingerprint."""
+    """behind: one firing alert (QN-P-HONGGAI behind on DG-14); returns its fingerprint."""
     await fall_behind(database_url)
     conn = await asyncpg.connect(database_url)
     try:
@@ -89,7 +89,7 @@ def test_alerts_list_and_ack(dxmon, behind) -> None:
 
 
 def test_alerts_silence_and_errors(dxmon) -> None:
-    made = dxmon("alerts", "silence", "--unit", "QN-P-HONGGAI", "--indicator", "DG-02", "--for", "2h",
+    made = dxmon("alerts", "silence", "--unit", "QN-P-HONGGAI", "--indicator", "DG-14", "--for", "2h",
                  "--reason", "đang rà soát")
     assert made.exit_code == 0 and "Tạm dừng thông báo số 1 đến" in made.output
     bad = dxmon("alerts", "silence", "--unit", "QN-P-HONGGAI", "--for", "soon", "--reason", "x")
@@ -129,7 +129,7 @@ def test_silences_list_and_remove_and_alerts_list_says_what_is_muted(dxmon, behi
     assert quiet.exit_code == 0 and "Tạm dừng thông báo đến" not in quiet.output and "Đã tiếp nhận" not in quiet.output
 
     assert dxmon("alerts", "silences", "list").output.strip() == "Không có lệnh tạm dừng thông báo nào."
-    made = dxmon("alerts", "silence", "--unit", "QN-P-HONGGAI", "--indicator", "DG-02", "--for", "2h",
+    made = dxmon("alerts", "silence", "--unit", "QN-P-HONGGAI", "--indicator", "DG-14", "--for", "2h",
                  "--reason", "đang rà soát số liệu")
     assert made.exit_code == 0, made.output
     other = dxmon("alerts", "silence", "--unit", "QN-P-BAICHAY", "--for", "1d", "--reason", "cả đơn vị")
@@ -138,14 +138,14 @@ def test_silences_list_and_remove_and_alerts_list_says_what_is_muted(dxmon, behi
     listed = dxmon("alerts", "silences", "list")
     assert listed.exit_code == 0, listed.output
     [mine] = [line for line in listed.output.splitlines() if "QN-P-HONGGAI" in line]
-    assert mine.split()[0] == "1" and "DG-02" in mine and "đang rà soát số liệu" in mine and "Đang hiệu lực" in mine
+    assert mine.split()[0] == "1" and "DG-14" in mine and "đang rà soát số liệu" in mine and "Đang hiệu lực" in mine
     [whole] = [line for line in listed.output.splitlines() if "QN-P-BAICHAY" in line]
     assert "Tất cả chỉ tiêu" in whole
     assert "giờ Việt Nam" in listed.output
 
     assert dxmon("alerts", "ack", behind, "--for", "24h").exit_code == 0
     block = _block(dxmon("alerts", "list").output, behind)
-    assert "Chậm tiến độ — Phường Hồng Gai (QN-P-HONGGAI) · DG-02" in block
+    assert "Chậm tiến độ — Phường Hồng Gai (QN-P-HONGGAI) · DG-14" in block
     assert "Số liệu hiện hành: 50% · Mức cần đạt theo tiến độ:" in block and "Mục tiêu: 100%" in block
     assert "Từ 10/03/2026 10:00 (giờ Việt Nam)" in block  # the alert started at 03:00 UTC
     assert re.search(r"Tạm dừng thông báo đến \d\d/\d\d/\d{4} \d\d:\d\d \(giờ Việt Nam\)", block)

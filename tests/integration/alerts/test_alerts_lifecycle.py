@@ -49,8 +49,8 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     first = await make_engine(settings, Clock(T), "alerts-a")
     assert await cycle(first, T) == 2  # one digest per subscribed recipient of the unit
     [mail] = smtp.to(staff)
-    assert mail.subject == "[Chuyển đổi số Quảng Ninh] Chậm tiến độ: Phường Hồng Gai – DG-02"
-    assert (f"{words.CURRENT_VALUE}: 50% (kỳ báo cáo tháng 02/2026) | {words.EXPECTED}: 80,8% | {words.TARGET}: 100%"
+    assert mail.subject == "[Chuyển đổi số Quảng Ninh] Chậm tiến độ: Phường Hồng Gai – DG-14"
+    assert (f"{words.CURRENT_VALUE}: 50% (kỳ báo cáo quý IV/2025) | {words.EXPECTED}: 61,5% | {words.TARGET}: 100%"
             " (thời hạn 31/12/2030)" in mail.body)
     assert "http://grafana.test/d/dx-unit-detail?var-unit=QN-P-HONGGAI" in mail.body
     [hook] = receiver.bodies("/hook")
@@ -74,15 +74,15 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     assert await cycle(second, back + timedelta(minutes=5)) == 0
     mails = smtp.to(staff)
     assert len(mails) == 2
-    assert mails[1].subject == "[Chuyển đổi số Quảng Ninh] Đã khắc phục: Phường Hồng Gai – DG-02"
+    assert mails[1].subject == "[Chuyển đổi số Quảng Ninh] Đã khắc phục: Phường Hồng Gai – DG-14"
     assert "Đã khắc phục lúc 12/03/2026 10:00 (giờ Việt Nam), sau 2 ngày." in mails[1].body
     # The resolution carries the corrected figures that resolved it (95 %), not the stale 50 %.
-    assert f"{words.CURRENT_VALUE}: 95% (kỳ báo cáo tháng 02/2026) | {words.EXPECTED}: 80,8%" in mails[1].body
+    assert f"{words.CURRENT_VALUE}: 95% (kỳ báo cáo quý IV/2025) | {words.EXPECTED}: 61,6%" in mails[1].body
     hooks = receiver.bodies("/hook")
     assert len(hooks) == 2 and hooks[1]["status"] == "resolved" and hooks[1]["reason"] == "resolved"
     [resolved] = hooks[1]["alerts"]
-    assert (resolved["value"], round(resolved["expected"], 1), resolved["target"]) == (95.0, 80.8, 100.0)
-    assert resolved["period"] == "tháng 02/2026"
+    assert (resolved["value"], round(resolved["expected"], 1), resolved["target"]) == (95.0, 61.6, 100.0)
+    assert resolved["period"] == "quý IV/2025"
     assert smtp.to(other_staff) == []
 
     # The state changes went out on DX_ALERTS, once each, in order.
@@ -101,7 +101,7 @@ async def test_behind_then_recovered_once_each_across_a_restart(
         assert {r["outcome"]: r["n"] for r in outcomes} == {"delivered": 4}
         [alert] = await repo.list_alerts(conn, back)
         assert alert["state"] == "resolved" and alert["kind"] == "behind"
-        assert (alert["value"], round(alert["expected"], 1)) == (95.0, 80.8)  # what `dxmon alerts list` shows
+        assert (alert["value"], round(alert["expected"], 1)) == (95.0, 61.6)  # what `dxmon alerts list` shows
     finally:
         await conn.close()
 
@@ -221,7 +221,7 @@ async def test_a_unit_behind_too_long_is_escalated_to_its_parent(
     [mail] = smtp.to(province)
     assert "Chuyển cấp trên theo dõi: chưa khắc phục sau 3 ngày." in mail.body
     assert "Phường Hồng Gai (QN-P-HONGGAI)" in mail.body
-    assert f"{words.CURRENT_VALUE}: 50% (kỳ báo cáo tháng 02/2026) | {words.EXPECTED}: 80,8%" in mail.body  # same data
+    assert f"{words.CURRENT_VALUE}: 50% (kỳ báo cáo quý IV/2025) | {words.EXPECTED}: 61,6%" in mail.body  # same data
     assert len(smtp.to(staff)) == 1
     await recover(database_url, T + timedelta(days=4))
     assert await cycle(engine, T + timedelta(days=4), units=[UNIT]) == 2  # the resolution goes to both
@@ -233,13 +233,13 @@ async def test_a_province_digest_details_20_items_news_and_severity_first_over_r
 ) -> None:
     """The issue's digest, over a real SMTP server: many new alerts reach one province-wide recipient.
 
-    Thirty communes are a little behind (74 % against ~81 % on the path: Cần chú ý); one is far behind
+    Thirty communes are a little behind (55 % against ~61.5 % on the path: Cần chú ý); one is far behind
     (20 %: more than twice the tolerance below the path, Nghiêm trọng) and comes first.
     """
     communes = sorted(u.code for u in catalog.units.values()
                       if u.level.value == "commune" and u.valid_to is None and u.valid_from <= date(2026, 1, 1))[:31]
     far = communes[-1]
-    await seed(database_url, [report(c, INDICATOR, date(2026, 2, 28), numerator=74, denominator=100)
+    await seed(database_url, [report(c, INDICATOR, date(2026, 2, 28), numerator=55, denominator=100)
                               for c in communes[:-1]]
                + [report(far, INDICATOR, date(2026, 2, 28), numerator=20, denominator=100)], T)
     province = "van.phong@quangninh.example.vn"
@@ -262,7 +262,7 @@ async def test_a_province_digest_details_20_items_news_and_severity_first_over_r
     assert units[0].endswith(f"({far})")
     assert mail.body.count(f"Mức độ: {SEVERITY_LABEL[Severity.CRITICAL]}.") == 1
     assert mail.body.count(f"Mức độ: {SEVERITY_LABEL[Severity.WARNING]}.") == 19
-    assert f"{words.CURRENT_VALUE}: 20% (kỳ báo cáo tháng 02/2026)" in mail.body
+    assert f"{words.CURRENT_VALUE}: 20% (kỳ báo cáo quý I/2026)" in mail.body
     assert "Tình trạng kéo dài dưới 1 giờ (từ 10/03/2026)." in mail.body  # the problems began when first found
     assert f"Còn 11 chỉ tiêu khác (11 {new.lower()}):" in mail.body
     rest = lines[lines.index(f"Còn 11 chỉ tiêu khác (11 {new.lower()}):") + 1:]

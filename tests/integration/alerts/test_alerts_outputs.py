@@ -29,11 +29,11 @@ async def test_grafana_annotation_per_state_change(database_url, bus, receiver, 
     body = req.body
     assert body["time"] == int(T.timestamp() * 1000)
     assert set(body["tags"]) == {"dx-monitor", "alert", "firing", "behind", UNIT, INDICATOR}
-    assert body["text"].startswith("Chậm tiến độ: Phường Hồng Gai (QN-P-HONGGAI) – DG-02")
+    assert body["text"].startswith("Chậm tiến độ: Phường Hồng Gai (QN-P-HONGGAI) – DG-14")
     assert f"{words.CURRENT_VALUE}: 50%" in body["text"]
     # The resolution's annotation carries the figures that resolved it.
     assert resolved.body["time"] == int(back.timestamp() * 1000) and "resolved" in resolved.body["tags"]
-    assert f"{words.CURRENT_VALUE}: 95% (kỳ báo cáo tháng 02/2026)" in resolved.body["text"]
+    assert f"{words.CURRENT_VALUE}: 95% (kỳ báo cáo quý IV/2025)" in resolved.body["text"]
 
 
 async def test_grafana_down_is_retried_later(database_url, bus, receiver, make_engine) -> None:

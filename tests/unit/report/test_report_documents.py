@@ -21,7 +21,7 @@ Y2025 = date(2025, 12, 31)
 def report(catalog: Catalog):
     return report_with(
         catalog,
-        {("QN", "DG-02", Y2025): _outcome("exceeded", 91.26, final=True),
+        {("QN", "DG-01", Y2025): _outcome("exceeded", 91.26, final=True),
          ("QN", "DG-04", Y2025): _outcome("met", 80.0, final=False),
          ("QN", "DG-03", date(2023, 12, 31)): _outcome("missed", 1250.5, final=True)},
         {("QN", "DE-01"): _current("behind", 3.0, Y2025), ("QN", "DS-01"): _current("on_track", 55.5, Y2025)},
@@ -45,7 +45,7 @@ def test_annex_rows_are_the_models_rows(report, docx) -> None:
         assert cells[4] == result_text(row)
         assert cells[5] == row.result_label
         assert cells[6] == ""  # Nguyên nhân, giải pháp: not stored yet
-    assert annex["DG-02"][4:6] == ["91,3", "Vượt (Chính thức)"]
+    assert annex["DG-01"][4:6] == ["91,3", "Vượt (Chính thức)"]
     assert annex["DG-03"][3:6] == ["≥ 80 (đến 31/12/2023)(2)", "1.250,5", "Không đạt (Chính thức)"]
     assert annex["DG-04"][5] == "Đạt (Tạm tính)"
     assert annex["DE-01"][4:6] == ["3", "Chậm tiến độ"]
@@ -103,7 +103,7 @@ def test_excel_holds_numbers_as_numbers(report) -> None:
         assert got[col[words.DEADLINE]] == datetime.combine(row.deadline, datetime.min.time())
         assert (got[col[words.PROVISIONAL]], got[col[words.FINAL]]) == (row.provisional, row.final)
         assert got[col["Đánh giá"]] == row.result_label
-    assert by_code["DG-02"][col["Kết quả"]] == 91.26  # full precision, not the rounded text
+    assert by_code["DG-01"][col["Kết quả"]] == 91.26  # full precision, not the rounded text
     ranking = sheets["Xếp hạng"][1:]
     assert [(r[1], r[3], r[4], r[5]) for r in ranking] == [("B", 3, 4, 75.0), ("C", 2, 4, 50.0), ("A", 1, 4, 25.0)]
     summary = {r[0]: r[1:] for r in sheets["Tóm tắt"] if r and r[0]}

@@ -46,7 +46,7 @@ def test_milestone_for(period, expected) -> None:
 
 
 def test_nq09_set_holds_milestones_up_to_2025_only(catalog: Catalog) -> None:
-    target = catalog.indicators["DG-02"].target_for(Level.PROVINCE)
+    target = catalog.indicators["DE-01"].target_for(Level.PROVINCE)  # NQ 09 to 2025, then NQ09-2030
     assert [m.deadline for m in target.milestones] == [date(2025, 12, 31), date(2030, 12, 31)]
     assert [m.deadline for m in set_milestones(catalog, "NQ09", target)] == [date(2025, 12, 31)]
     with pytest.raises(UnknownTargetSet, match="NQ09"):
@@ -66,16 +66,16 @@ def _current(status: str, value: float, milestone: date, **kw) -> dict:
 def test_rows_take_the_outcome_then_the_current_result(catalog: Catalog) -> None:
     qn = catalog.units["QN"]
     y2025 = date(2025, 12, 31)
-    outcomes = {("QN", "DG-02", y2025): _outcome("exceeded", 91.0, final=True),
+    outcomes = {("QN", "DG-01", y2025): _outcome("exceeded", 91.0, final=True),
                 ("QN", "DG-04", y2025): _outcome("missed", 70.0, final=True, reopened=True)}
-    current = {("QN", "DG-02"): _current("on_track", 95.0, date(2030, 12, 31)),  # the 2030 path: not this report's
+    current = {("QN", "DG-01"): _current("on_track", 95.0, date(2030, 12, 31)),  # the 2030 path: not this report's
                ("QN", "DE-01"): _current("behind", 3.0, y2025),
                ("QN", "DG-03"): _current("met", 70.0, date(2023, 12, 31), deciding=65.0, cutoff=date(2024, 1, 31),
                                          final=True)}
     rows = {r.indicator: r for r in unit_rows(catalog, qn, "NQ09", ReportPeriod.parse("2025"), outcomes, current)}
     assert len(rows) == sum(1 for i in catalog.indicators.values()
                             if (t := i.target_for(Level.PROVINCE)) and any(m.deadline <= y2025 for m in t.milestones))
-    dg02, dg04, de01, dg03 = rows["DG-02"], rows["DG-04"], rows["DE-01"], rows["DG-03"]
+    dg02, dg04, de01, dg03 = rows["DG-01"], rows["DG-04"], rows["DE-01"], rows["DG-03"]
     assert (dg02.result, dg02.value, dg02.final, dg02.result_label) == (
         Status.EXCEEDED, 91.0, True, "Vượt (Chính thức)")
     # An operator reopened it: provisional again.
@@ -109,7 +109,7 @@ def report_with(catalog: Catalog, outcomes: dict, current: dict) -> Report:
 
 def test_summary_counts_add_up(catalog: Catalog) -> None:
     y2025 = date(2025, 12, 31)
-    report = report_with(catalog, {("QN", "DG-02", y2025): _outcome("exceeded", 91.0, final=True),
+    report = report_with(catalog, {("QN", "DG-01", y2025): _outcome("exceeded", 91.0, final=True),
                                    ("QN", "DG-04", y2025): _outcome("met", 80.0, final=False)},
                          {("QN", "DE-01"): _current("behind", 3.0, y2025)})
     assert report.met == 2
