@@ -163,17 +163,22 @@ def test_cli_help_uses_no_retired_term(args: list[str]) -> None:
 
 def test_status_table_uses_the_glossary() -> None:
     """The `dxmon status` table as printed, for a unit with a value behind its glide path and gaps."""
-    from dxmon.cli.status import status_table
+    from dxmon.cli.status import Report, Stored, status_table, unit_lines
 
     catalog = Catalog.load()
     unit = catalog.units["QN-P-HONGGAI"]
     as_of = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)
-    points = {"DG-02": [Point(datetime(2026, 2, 27, 17, 0, tzinfo=UTC), 50.0)]}
-    console = Console(record=True, width=200)
-    console.print(status_table(catalog, unit, points, {}, as_of))
+    observed = datetime(2026, 2, 27, 17, 0, tzinfo=UTC)
+    november = datetime(2025, 11, 30, 12, 0, tzinfo=UTC)  # DG-04's due period (January) is unreported
+    history = {"DG-14": [Report(observed, observed, "", None, 50.0, 100.0, 1)],
+               "DG-04": [Report(november, november, "", None, 70.0, 100.0, 2)]}
+    lines = unit_lines(catalog, unit, Stored(history, {}), as_of, live=False)
+    console = Console(record=True, width=250)
+    console.print(status_table(catalog, unit, lines, as_of))
     text = console.export_text()
     assert retired([("status", text)]) == []
-    for term in (words.INDICATOR, words.EXPECTED, words.TARGET, words.REPORTING["missing"]):
+    for term in (words.INDICATOR, words.EXPECTED, words.TARGET, words.CURRENT_VALUE, words.DECIDING_VALUE,
+                 words.REPORTING["missing"], words.RESULT["behind"]):
         assert term in text, term
     assert "10/03/2026 10:00 (giờ Việt Nam)" in text  # 03:00 UTC, read in Hạ Long
 

@@ -1,9 +1,9 @@
 """Final outcomes announced once ("Kết quả chính thức"), against real PostgreSQL, an SMTP server and a webhook.
 
 Outcomes are decided by the real evaluation from reports with their receipt times (the cut-off of a
-monthly target is the deadline + 10 days); the engine runs as the service composes it. DG-02, DG-04
-and DG-17 of Phường Hồng Gai have a 31/12/2025 deadline (80 %, 80 %, 100 %); every other target of
-the unit, reported or not, is missed. The province QN also has 2023 and 2024 deadlines: history.
+monthly target is the deadline + 10 days); the engine runs as the service composes it. DG-04 and
+DG-09 of Phường Hồng Gai have a 31/12/2025 deadline (80 %, 100 %): 85 % exceeds one, 50 % misses the
+other; every other target of the unit, reported or not, is missed. The province QN also has 2023 and 2024 deadlines: history.
 """
 
 from __future__ import annotations
@@ -64,30 +64,29 @@ async def test_each_final_outcome_is_announced_once_per_recipient_and_history_ne
                     (OTHER, smtp.url(OTHER_STAFF)), ("QN", smtp.url(PROVINCE)))
     received = datetime(2026, 1, 3, 2, 0, tzinfo=UTC)  # before the cut-off: these decide
     await seed(database_url, [
-        report(UNIT, "DG-02", DEADLINE, numerator=85, denominator=100, received=received),
-        report(UNIT, "DG-04", DEADLINE, numerator=80, denominator=100, received=received),
-        report(UNIT, "DG-17", DEADLINE, numerator=50, denominator=100, received=received),
+        report(UNIT, "DG-04", DEADLINE, numerator=85, denominator=100, received=received),
+        report(UNIT, "DG-09", DEADLINE, numerator=50, denominator=100, received=received),
     ], received)
     engine = await make_engine(fast_settings(database_url, bus), Clock(CUT))
     await cycle(engine, CUT)
 
     # The evaluation decided them; the notice counts what it decided.
     decided = await final_outcomes(database_url, UNIT)
-    assert (decided["DG-02"], decided["DG-04"], decided["DG-17"]) == ("exceeded", "met", "missed")
-    assert {s for i, s in decided.items() if i not in ("DG-02", "DG-04")} == {"missed"}
+    assert (decided["DG-04"], decided["DG-09"]) == ("exceeded", "missed")
+    assert {s for i, s in decided.items() if i != "DG-04"} == {"missed"}
     total = len(decided)
     [mail] = notices(smtp.to(STAFF))  # one notice for the recipient, whatever the number of outcomes
-    assert mail.subject == f"{NOTICE} Bộ chỉ tiêu NQ09 – thời hạn 31/12/2025: 2/{total} chỉ tiêu đạt"
-    assert f"■ Phường Hồng Gai ({UNIT}): Vượt 1, Đạt 1, Không đạt {total - 2}" in mail.body
-    assert "  • Không đạt — DG-17 " in mail.body
+    assert mail.subject == f"{NOTICE} Bộ chỉ tiêu NQ09 – thời hạn 31/12/2025: 1/{total} chỉ tiêu đạt"
+    assert f"■ Phường Hồng Gai ({UNIT}): Vượt 1, Đạt 0, Không đạt {total - 1}" in mail.body
+    assert "  • Không đạt — DG-09 " in mail.body
     assert (f"{words.DECIDING_VALUE}: 50% (kỳ báo cáo tháng 12/2025) | {words.TARGET}: 100% | "
             f"{words.DEADLINE}: 31/12/2025 | {words.FINAL} (chốt số liệu 10/01/2026)") in mail.body
-    assert "DG-02 " not in mail.body and "DG-04 " not in mail.body  # achieved: counted, not detailed
+    assert "DG-04 " not in mail.body  # achieved: counted, not detailed
     assert words.retired_terms_in(mail.subject + mail.body) == []
     [hook] = hook_notices(receiver)
     assert (hook["subject"], hook["reason"], hook["total"], hook["achieved"]) == (mail.subject, OUTCOMES_REASON,
-                                                                                 total, 2)
-    assert hook["counts"] == {"exceeded": 1, "met": 1, "missed": total - 2}
+                                                                                 total, 1)
+    assert hook["counts"] == {"exceeded": 1, "met": 0, "missed": total - 1}
     # Hạ Long reported nothing: all missed, told to its own subscriber only.
     [other] = notices(smtp.to(OTHER_STAFF))
     assert other.subject.endswith(f": 0/{len(await final_outcomes(database_url, OTHER))} chỉ tiêu đạt")
@@ -115,15 +114,15 @@ async def test_each_final_outcome_is_announced_once_per_recipient_and_history_ne
 
     # A correction after the cut-off, the operator reopens and locks: a changed outcome is news again.
     fix = CUT + timedelta(days=3)
-    await seed(database_url, [report(UNIT, "DG-17", DEADLINE, numerator=100, denominator=100, received=fix)], fix)
-    await operator(database_url, outcomes.reopen, UNIT, "DG-17", DEADLINE, fix)
+    await seed(database_url, [report(UNIT, "DG-09", DEADLINE, numerator=100, denominator=100, received=fix)], fix)
+    await operator(database_url, outcomes.reopen, UNIT, "DG-09", DEADLINE, fix)
     await cycle(engine, fix)
     assert len(notices(smtp.to(STAFF))) == 1  # reopened: provisional, nothing to announce
-    after = await operator(database_url, outcomes.lock, UNIT, "DG-17", DEADLINE, fix + timedelta(hours=1))
+    after = await operator(database_url, outcomes.lock, UNIT, "DG-09", DEADLINE, fix + timedelta(hours=1))
     assert (after["status"], after["value"]) == ("met", 100.0)
     # A reopen and lock that changes nothing is not news.
-    await operator(database_url, outcomes.reopen, UNIT, "DG-02", DEADLINE, fix)
-    await operator(database_url, outcomes.lock, UNIT, "DG-02", DEADLINE, fix + timedelta(hours=1))
+    await operator(database_url, outcomes.reopen, UNIT, "DG-04", DEADLINE, fix)
+    await operator(database_url, outcomes.lock, UNIT, "DG-04", DEADLINE, fix + timedelta(hours=1))
     await cycle(engine, fix + timedelta(hours=2))
     staff_notices = notices(smtp.to(STAFF))
     assert len(staff_notices) == 2
@@ -174,8 +173,8 @@ async def test_a_notice_that_cannot_be_rendered_holds_back_neither_alerts_nor_it
     database_url, bus, catalog, smtp, make_engine
 ) -> None:
     await subscribe(database_url, catalog, (UNIT, smtp.url(STAFF)))
-    # Behind on DG-02's 2030 path, reported in time for the 2025 deadline: a live alert and final outcomes.
-    await seed(database_url, [report(UNIT, "DG-02", DEADLINE, numerator=50, denominator=100,
+    # Behind on DG-14's 2030 path, reported in time for the 2025 deadline: a live alert and final outcomes.
+    await seed(database_url, [report(UNIT, "DG-14", DEADLINE, numerator=20, denominator=100,
                                      received=datetime(2026, 1, 3, 2, 0, tzinfo=UTC))], CUT)
     engine = await make_engine(fast_settings(database_url, bus), Clock(CUT))
     dispatcher = engine.scheduler.dispatcher
