@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dxmon import words
-from dxmon.catalog import Catalog, Indicator, Measure, Period, Unit
+from dxmon.catalog import Catalog, Indicator, Measure, Milestone, Period, Unit
 from dxmon.contracts import LOCAL_TZ, end_of_local_day
 from dxmon.formatting import format_date, format_moment, format_value
 from dxmon.progress import (
@@ -52,7 +52,7 @@ STATUS_STYLES = {
     Status.AT_RISK: "yellow", Status.MISSED: "red", Status.NO_DATA: "dim",
 }
 REPORTING_STYLES = {Reporting.ON_TIME: "green", Reporting.LATE: "yellow", Reporting.MISSING: "magenta"}
-# Until target sets are in the catalog, every target belongs to the NQ 09 set.
+# The programme's own set: what a milestone found in no set's target belongs to.
 DEFAULT_TARGET_SET = "NQ09"
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 COMPARATOR_SIGNS = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "="}
@@ -236,29 +236,60 @@ class Line:
         return None, None
 
 
+def milestone_set(ind: Indicator, level, milestone: Milestone) -> str:
+    """milestone_set names the target set a milestone of the indicator's programme target belongs to."""
+    for t in ind.targets_for(level):
+        if milestone in t.milestones:
+            return t.target_set
+    return DEFAULT_TARGET_SET
+
+
 def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, live: bool) -> list[Line]:
     """unit_lines evaluates every indicator that applies to the unit's level as of ``as_of``.
 
-    ``live``: as_of is now, so outcomes an operator locked or reopened are taken from the store (for
-    a past date everything is recomputed from the reports received by then).
+    One line per indicator for the programme's target (NQ 09, continued by its 2030 orientation:
+    ``Indicator.target_for``), named by the set of the milestone it is judged against; then one line
+    per other target set with a target for the unit's level — an ended set's final outcome, a
+    reference set's progress (shown, never alerted on). ``live``: as_of is now, so outcomes an operator
+    locked or reopened are taken from the store (for a past date everything is recomputed from the
+    reports received by then).
     """
     lines = []
+    day = local_day(as_of)
+
+    def judged(ind: Indicator, target, points, history, set_cutoff=None) -> tuple[Evaluation, asyncpg.Record | None]:
+        ev = evaluate(target=target, measure=ind.measure, direction=ind.direction, cadence=ind.cadence,
+                      unit=unit, points=points, as_of=as_of, received=history_of(history), set_cutoff=set_cutoff)
+        row = stored.outcomes.get((ind.code, ev.milestone)) if ev.cutoff is not None else None
+        kept = row if live and row is not None and (row["reopened"] or row["locked_by"] not in (None, "dx-monitor")) \
+            else None
+        return ev, kept
+
     for ind in catalog.indicators.values():
         if unit.level not in ind.applies_to:
             continue
         history = stored.history.get(ind.code, [])
         points = in_force(values_in_force(history, ind.cadence.period, as_of), unit, as_of)
-        target = ind.target_for(unit.level)
-        ev = None
-        kept = None
-        if target is not None and target_applies(target, unit, as_of):
-            ev = evaluate(target=target, measure=ind.measure, direction=ind.direction, cadence=ind.cadence,
-                          unit=unit, points=points, as_of=as_of, received=history_of(history))
-            row = stored.outcomes.get((ind.code, ev.milestone)) if ev.cutoff is not None else None
-            if live and row is not None and (row["reopened"] or row["locked_by"] not in (None, "dx-monitor")):
-                kept = row
         mixed = bool(points) and _percent_only_members(history, points[-1], ind.cadence.period, as_of)
-        lines.append(Line(ind, DEFAULT_TARGET_SET if target else None, points, ev, kept, mixed))
+        target = ind.target_for(unit.level)
+        shown: set[str] = set()
+        if target is not None and target_applies(target, unit, as_of):
+            ev, kept = judged(ind, target, points, history)
+            code = milestone_set(ind, unit.level, next(m for m in target.milestones if m.deadline == ev.milestone))
+            shown.add(code)
+            lines.append(Line(ind, code, points, ev, kept, mixed))
+        elif target is None and not ind.targets_for(unit.level):
+            lines.append(Line(ind, None, points, None, None, mixed))
+        for t in ind.targets_for(unit.level):
+            target_set = catalog.target_sets.get(t.target_set)
+            if t.target_set in shown or target_set is None or target_set.applies_from > day:
+                continue
+            last = t.milestones[-1]
+            if not target_applies(t, unit, as_of) or (last.deadline < day and not unit.active_on(last.deadline)):
+                continue
+            shown.add(t.target_set)
+            ev, kept = judged(ind, t, points, history, target_set.cutoff)
+            lines.append(Line(ind, t.target_set, points, ev, kept, mixed))
     return lines
 
 
@@ -272,7 +303,8 @@ def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetim
     """status_table: one row per indicator, the result and the reporting in columns of their own."""
     day = evaluation_day(unit, as_of)
     table = Table(
-        words.INDICATOR, words.CURRENT_VALUE, words.EXPECTED, words.TARGET, "Kết quả", words.DECIDING_VALUE,
+        words.INDICATOR, words.TARGET_SET, words.CURRENT_VALUE, words.EXPECTED, words.TARGET, "Kết quả",
+        words.DECIDING_VALUE,
         "Tình hình báo cáo", "Báo cáo gần nhất",
         title=escape(f"{unit.name_on(day)} ({unit.code}) — đánh giá đến {format_moment(as_of)}"),
         caption=escape(_caption(catalog, unit, as_of)), show_lines=False,
@@ -314,6 +346,7 @@ def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetim
                 f", nhận {format_date(latest.received_at)}" if latest.received_at else "")
         table.add_row(
             escape(f"{ind.code} {ind.name_vi}"),
+            escape(line.target_set or ""),
             format_value(latest.value if latest else None, measure),
             _expected(ev, ind),
             f"{COMPARATOR_SIGNS[ev.comparator]} {format_value(ev.target, measure)} ({format_date(ev.milestone)})"
@@ -331,7 +364,7 @@ def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetim
     return table
 
 
-def status_json(unit: Unit, lines: list[Line], as_of: datetime) -> dict[str, Any]:
+def status_json(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime) -> dict[str, Any]:
     """status_json: the machine-readable status (its field names are a contract, see the README)."""
     indicators = []
     for line in lines:
@@ -345,6 +378,7 @@ def status_json(unit: Unit, lines: list[Line], as_of: datetime) -> dict[str, Any
         indicators.append({
             "indicator": line.indicator.code,
             "target_set": line.target_set,
+            "binding": catalog.target_sets[line.target_set].binding if line.target_set in catalog.target_sets else True,
             "result": line.result.value if line.result else None,
             "reporting": ev.reporting.value if ev.reporting else None,
             "provisional": line.provisional,
@@ -364,7 +398,24 @@ def status_json(unit: Unit, lines: list[Line], as_of: datetime) -> dict[str, Any
             "reporting_missing_since": ev.overdue_since.isoformat() if ev.overdue_since else None,
             "measure": line.indicator.measure.value,
         })
-    return {"unit": unit.code, "as_of": as_of.isoformat(), "indicators": indicators, "scorecards": []}
+    return {"unit": unit.code, "as_of": as_of.isoformat(), "indicators": indicators,
+            "scorecards": scorecards(catalog, lines, as_of)}
+
+
+def scorecards(catalog: Catalog, lines: list[Line], as_of: datetime) -> list[dict[str, Any]]:
+    """scorecards: per target set that has ended, the unit's final outcomes counted (Kết quả thực hiện)."""
+    day = local_day(as_of)
+    cards = []
+    for code in sorted({ln.target_set for ln in lines if ln.target_set}):
+        target_set = catalog.target_sets.get(code)
+        if target_set is None or target_set.applies_to >= day:
+            continue
+        counts = {"exceeded": 0, "met": 0, "missed": 0, "no_data": 0}
+        for ln in lines:
+            if ln.target_set == code and ln.result is not None and ln.result.value in counts:
+                counts[ln.result.value] += 1
+        cards.append({"target_set": code, **counts, "total": sum(counts.values())})
+    return cards
 
 
 def _caption(catalog: Catalog, unit: Unit, as_of: datetime) -> str:
@@ -400,6 +451,6 @@ def register(cli) -> None:
             raise typer.Exit(1) from None
         lines = unit_lines(catalog, chosen, stored, when, live=as_of is None)
         if output == "json":
-            typer.echo(json.dumps(status_json(chosen, lines, when), ensure_ascii=False, indent=2))
+            typer.echo(json.dumps(status_json(catalog, chosen, lines, when), ensure_ascii=False, indent=2))
             return
         Console().print(status_table(catalog, chosen, lines, when))

@@ -103,6 +103,16 @@ def test_year_end_provisional_final_revision_reopen_and_lock(database_url: str, 
     after = status_of(dxmon, "--as-of", (cut + timedelta(days=1)).isoformat())
     assert (after["result"], after["final"], after["deciding_value"], after["deciding_period"]) == (
         "exceeded", True, target + 2, "2025-12")
+    assert (after["target_set"], after["binding"]) == ("NQ09", True)
+    # NQ 09 ended on 31/12/2025: its scorecard counts the province's final outcomes, DG-04 exceeded.
+    document = json.loads(dxmon("status", UNIT, "--format", "json", "--as-of",
+                                (cut + timedelta(days=1)).isoformat()).output)
+    [card] = [c for c in document["scorecards"] if c["target_set"] == "NQ09"]
+    nq09 = [e for e in document["indicators"] if e["target_set"] == "NQ09"]
+    assert card["total"] == len(nq09) == card["exceeded"] + card["met"] + card["missed"] + card["no_data"]
+    assert card["exceeded"] >= 1 and all(e["final"] or e["result"] == "no_data" for e in nq09)
+    assert {"QD749-QG", "QD411-QG"} & {e["target_set"] for e in document["indicators"]}  # references, shown
+    assert all(not e["binding"] for e in document["indicators"] if e["target_set"].endswith("-QG"))
 
     # A correction received after the cut-off is a revision: shown, never deciding.
     asyncio.run(store(database_url, report(date(2025, 12, 31), target - 10, local(date(2026, 2, 1)))))
