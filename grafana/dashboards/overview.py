@@ -17,6 +17,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
 from dxmon import words
+from dxmon.catalog import PROGRAMME_SET
 from dxmon.store.progress_repository import satisfies
 from grafana.dashboards.panels import (
     LEVEL_LABELS,
@@ -337,6 +338,41 @@ def province_indicators_table() -> PanelBuilder:
     )
 
 
+def scorecard_table() -> PanelBuilder:
+    """The NQ 09 scorecard: final outcomes of each target's last NQ 09 milestone, per pillar."""
+    return default_table(
+        f"{words.SCORECARD} NQ 09 đến năm 2025",
+        Sql.table(
+            f"""
+            WITH last AS (
+                SELECT tm.indicator, tm.level, max(tm.deadline) AS deadline
+                FROM target_milestones tm
+                WHERE tm.target_set = {sql_literal(PROGRAMME_SET)}
+                GROUP BY tm.indicator, tm.level
+            )
+            SELECT p.label AS "Trụ cột",
+                   count(*) FILTER (WHERE mo.status = 'exceeded') AS "{words.RESULT['exceeded']}",
+                   count(*) FILTER (WHERE mo.status = 'met') AS "{words.RESULT['met']}",
+                   count(*) FILTER (WHERE mo.status = 'missed') AS "{words.RESULT['missed']}",
+                   count(*) FILTER (WHERE NOT mo.final) AS "{words.PROVISIONAL}",
+                   count(*) FILTER (WHERE mo.status IN ('exceeded', 'met')) || '/' || count(*)
+                       AS "{words.INDICATOR} đạt"
+            FROM milestone_outcomes mo
+            JOIN units u ON u.code = mo.unit
+            JOIN last l ON l.indicator = mo.indicator AND l.level = u.level AND l.deadline = mo.milestone
+            JOIN indicators i ON i.code = mo.indicator
+            JOIN {labels_sql(PILLAR_LABELS, "p")} ON p.code = i.pillar
+            WHERE u.level IN ($level) AND i.pillar IN ($pillar)
+            GROUP BY p.label, p.ord
+            ORDER BY p.ord
+            """
+        ),
+        description="Kết quả thực hiện Nghị quyết 09-NQ/TU (bộ chỉ tiêu đã kết thúc 31/12/2025): với mỗi cặp (đơn vị, "
+        "chỉ tiêu) của các cấp đang chọn, kết quả tại mốc cuối của bộ chỉ tiêu — chính thức sau ngày chốt số liệu, "
+        "tạm tính trước đó. Không phát sinh cảnh báo.",
+    )
+
+
 def outcome_and_next_table() -> PanelBuilder:
     return default_table(
         f"Kết quả mốc {OUTCOME_YEAR} và tiến độ tới mốc tiếp theo",
@@ -422,6 +458,7 @@ def build() -> dash.Dashboard:
         .with_panel(reporting_status_by_level_barchart().span(24).height(7))
         .with_panel(furthest_behind_table().span(24).height(10))
         .with_panel(province_indicators_table().span(24).height(14))
+        .with_panel(scorecard_table().span(24).height(7))
         .with_panel(outcome_and_next_table().span(24).height(10))
         .with_panel(reporting_rate_timeseries().span(24).height(8))
     )

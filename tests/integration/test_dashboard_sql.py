@@ -391,6 +391,11 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
              if catalog.indicators["DG-14"].target_for(u.level) is not None]
     assert (outcomes["Đạt mốc 2025"], outcomes["Không đạt mốc 2025"]) == (1, len(valid) - 1)  # only UONGBI's 70 % ≥ 60 %
     assert outcomes["Mốc tiếp theo"] == date(2030, 12, 31)
+    # The NQ 09 scorecard: UONGBI's DG-04 missed, final (cut-off 10/01/2026); no alert for it.
+    card = run.table("Kết quả thực hiện NQ 09 đến năm 2025").row(**{"Trụ cột": "Chính quyền số"})
+    assert card["Không đạt"] >= 1 and card["Tạm tính"] >= 1  # yearly indicators: cut-off 31/03/2026, ahead
+    achieved, total = map(int, card["Chỉ tiêu đạt"].split("/"))
+    assert achieved == card["Vượt"] + card["Đạt"] and total == achieved + card["Không đạt"]
     pillars = run.table("Chỉ tiêu toàn tỉnh đã đạt, theo trụ cột")
     assert pillars.row(**{"Trụ cột": "Chính quyền số"})["Đạt"] == 1  # DG-04: the province's 97.9 % ≥ 80 %
 
@@ -466,8 +471,10 @@ async def test_alerts_dashboard_counts_open_silenced_and_acknowledged(seeded: Se
     stat = {t: run.table(t).rows[0][0] for t in ("Cảnh báo đang mở", "Nghiêm trọng", "Đang tạm dừng thông báo",
                                                   "Đã có người nhận xử lý")}
     # TUANCHAU's DG-14 behind; the province's DE-06 behind and unreported (both silenced). Outcomes are history.
-    assert stat == {"Cảnh báo đang mở": 3, "Nghiêm trọng": 0, "Đang tạm dừng thông báo": 2, "Đã có người nhận xử lý": 1}
+    # The severity table: far behind (TUANCHAU's 20 % against a path above 60 %) or long unreported is critical.
+    assert stat == {"Cảnh báo đang mở": 3, "Nghiêm trọng": 2, "Đang tạm dừng thông báo": 2, "Đã có người nhận xử lý": 1}
     open_alerts = run.table("Danh sách cảnh báo đang mở")
+    assert open_alerts.row(unit=BEHIND, **{"Mã": "DG-14"})["Mức độ"] == "critical"
     assert MISSED not in open_alerts.column("unit")  # a final outcome is not a live alert
     assert all(r["Tạm dừng thông báo đến"] is not None for r in open_alerts.rows if r["unit"] == "QN")
     assert open_alerts.row(unit="QN", **{"Mã": "DE-06", "Loại": "overdue"})["Người tiếp nhận"] == "chuyên viên A"
