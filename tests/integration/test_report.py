@@ -207,7 +207,7 @@ def test_a_commune_reports_its_own_indicators(database_url: str, catalog: Catalo
     pytest.param(["--period", "2025-13"], "YYYY-Q1", id="bad-period"),
     pytest.param(["--period", "2025", "--target-set", "NQ57"], "NQ09", id="unknown-set"),
     pytest.param(["--period", "2025", "--format", "odt"], "docx, xlsx or pdf", id="bad-format"),
-    pytest.param(["--period", "2025", "--unit", "QN-NOWHERE"], "unknown unit", id="unknown-unit"),
+    pytest.param(["--period", "2025", "--unit", "QN-NOWHERE"], "không có trong danh mục", id="unknown-unit"),
 ])
 def test_bad_requests_are_refused(database_url: str, args, message, monkeypatch) -> None:
     from typer.testing import CliRunner
