@@ -379,21 +379,21 @@ data AS (
                WHERE pv.unit = p.unit AND pv.indicator = p.indicator AND pv.category = ''
                  AND pv.observed_at >= (p.due_start::timestamp AT TIME ZONE '{_LOCAL_TZ}')
                  AND pv.observed_at < ((p.due_end + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
-               ORDER BY pv.observed_at DESC LIMIT 1) END AS due_value
+               ORDER BY pv.period_start DESC LIMIT 1) END AS due_value
     FROM (
         SELECT p0.*,
                CASE WHEN p0.lv_at > p0.cutoff THEN (
                    SELECT pv FROM period_values pv
                    WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
                      AND pv.observed_at <= p0.cutoff
-                   ORDER BY pv.observed_at DESC LIMIT 1) END AS back,
+                   ORDER BY pv.period_start DESC LIMIT 1) END AS back,
                -- The unit's own first value starts the glide path only when the target gives no anchor.
                CASE WHEN p0.anchor_day IS NULL AND p0.next_deadline IS NOT NULL AND p0.measure <> 'boolean'
                          AND p0.lv_at IS NOT NULL THEN (
                    SELECT pv FROM period_values pv
                    WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
                      AND pv.observed_at <= p0.cutoff
-                   ORDER BY pv.observed_at LIMIT 1) END AS own
+                   ORDER BY pv.period_start LIMIT 1) END AS own
         FROM pairs p0
         OFFSET 0  -- a fence: each subquery above runs once per row, not once per reference
     ) p
@@ -525,7 +525,7 @@ FROM (
                FROM period_values pv
                WHERE pv.unit = u.unit AND pv.indicator = m.indicator AND pv.category = ''
                  AND pv.observed_at < ((m.deadline + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
-               ORDER BY pv.observed_at DESC LIMIT 1)) AS now_at
+               ORDER BY pv.period_start DESC LIMIT 1)) AS now_at
     FROM _pairs u
     JOIN _milestones m ON m.indicator = u.indicator AND m.level = u.level AND m.deadline >= u.valid_from
                        AND (u.valid_to IS NULL OR m.deadline <= u.valid_to)
@@ -790,8 +790,8 @@ async def evaluate(
             await conn.execute(_HASH_JOINS_ONLY)
         await conn.execute(_pairs_sql(plan.passed))
         await conn.execute("ANALYZE _pairs")
-        await conn.execute(_ANY_JOINS)
-        # Outcomes first: a pair whose every milestone has passed shows its last outcome.
+        # Outcomes first: a pair whose every milestone has passed shows its last outcome. A full pass
+        # keeps hash joins (one hash of milestone_outcomes beats 10⁵ index probes).
         inputs, decided = _outcomes_sql(plan.passed)
         await conn.execute(inputs, local_day(as_of))
         await conn.execute(decided)
