@@ -31,10 +31,11 @@ import httpx
 from dxmon.catalog import Catalog, Direction, Indicator, Measure, Period, Unit
 from dxmon.progress import Anchor, TrendRule, calendar, glide_path
 
-# How far a lagging indicator sits below the glide path: twice the default tolerance (5 points for
-# ratios and percents, 5 % of the expected value for counts), so it reads as behind, not as noise.
-LAG_POINTS = 12.0
-LAG_RELATIVE = 0.15
+# How far a lagging indicator sits below the glide path: beyond the default tolerance (5 points for
+# ratios and percents, 5 % of the expected value for counts), so it reads as behind, not as noise —
+# half of them a little (Cần chú ý), half far (more than twice the tolerance: Nghiêm trọng).
+LAG_POINTS = (8.0, 14.0)
+LAG_RELATIVE = (0.08, 0.15)
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,10 @@ def _value(indicator: Indicator, unit: Unit, d: date, first: date, lagging: bool
     better = 1.0 if indicator.direction is Direction.HIGHER_IS_BETTER else -1.0
     if indicator.measure is Measure.BOOLEAN:
         return {"value": 0 if lagging else 1}
-    margin = random.Random(f"{unit.code}:{indicator.code}").uniform(1.0, 3.0)
+    pair = random.Random(f"{unit.code}:{indicator.code}")
+    margin = pair.uniform(1.0, 3.0)
+    far = pair.random() < 0.5
+    lag_points, lag_relative = LAG_POINTS[far], LAG_RELATIVE[far]
     path = None
     if target is not None and target.milestones:
         cal = calendar(target, indicator.measure, indicator.direction, indicator.cadence, d, TrendRule())
@@ -114,7 +118,7 @@ def _value(indicator: Indicator, unit: Unit, d: date, first: date, lagging: bool
             path = glide_path(own, cal.upcoming, d, indicator.direction)
     if indicator.measure in (Measure.RATIO, Measure.PERCENT):
         pct = path if path is not None else 60.0
-        pct += better * (-LAG_POINTS if lagging else margin + rng.uniform(-0.15, 0.15))
+        pct += better * (-lag_points if lagging else margin + rng.uniform(-0.15, 0.15))
         pct = min(100.0, max(0.0, pct))
         if indicator.measure is Measure.RATIO:
             denominator = rng.randint(1000, 4000)  # large enough that rounding the count is no noise
@@ -122,9 +126,9 @@ def _value(indicator: Indicator, unit: Unit, d: date, first: date, lagging: bool
         return {"value": round(pct, 2)}
     if indicator.measure is Measure.RANK:
         rank = path if path is not None else 10.0
-        return {"value": max(1, round(rank * (1 + LAG_RELATIVE)) if lagging else int(rank))}
+        return {"value": max(1, round(rank * (1 + lag_relative)) if lagging else int(rank))}
     count = path if path is not None else 100.0
-    factor = 1 - better * LAG_RELATIVE if lagging else 1 + better * margin / 100
+    factor = 1 - better * lag_relative if lagging else 1 + better * margin / 100
     return {"value": max(0, round(count * factor))}
 
 
