@@ -6,7 +6,6 @@ every check (unit codes, pillars, durations, channel URLs) is the one the HTTP A
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -17,29 +16,19 @@ import typer
 from rich.table import Table
 
 from dxmon.cli import plain_console
+from dxmon.cli.database import run_with_database
 from dxmon import words
 from dxmon.formatting import LOCAL_TIME, format_moment, format_value
-from dxmon.settings import DatabaseSettings
 
 T = TypeVar("T")
 console = plain_console()
 
 
 def _run(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-    """_run opens one connection for ``work`` and turns a refused request into a clear error and exit 2."""
+    """_run opens one connection for ``work``; a refused request is a clear error and exit 2."""
     from services.alerts.admin import AdminError
 
-    async def main() -> T:
-        conn = await asyncpg.connect(DatabaseSettings().database_url)
-        try:
-            return await work(conn)
-        finally:
-            await conn.close()
-
-    try:
-        return asyncio.run(main())
-    except AdminError as exc:
-        _fail(str(exc))
+    return run_with_database(work, (AdminError,))
 
 
 def _fail(message: str) -> NoReturn:

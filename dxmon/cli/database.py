@@ -31,8 +31,8 @@ def run_with_database(work: Callable[[asyncpg.Connection], Awaitable[T]],
     try:
         return asyncio.run(main())
     except refusals as exc:
-        typer.secho(f"Lỗi: {exc}", fg=typer.colors.RED, err=True)
+        typer.secho(f"lỗi: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     except (OSError, asyncpg.PostgresError) as exc:
-        typer.secho(f"Lỗi: không đọc được cơ sở dữ liệu (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
+        typer.secho(f"lỗi: không đọc được cơ sở dữ liệu (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None

@@ -58,12 +58,12 @@ def register(cli) -> None:
         try:
             built = asyncio.run(_read(DatabaseSettings().database_url, catalog, target_set, chosen_period, chosen.code))
         except (OSError, asyncpg.PostgresError) as exc:
-            typer.secho(f"Lỗi: không đọc được cơ sở dữ liệu (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
+            typer.secho(f"lỗi: không đọc được cơ sở dữ liệu (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
         try:
             document = render(built, fmt)
         except ConversionError as exc:
-            typer.secho(f"Lỗi: {exc}", fg=typer.colors.RED, err=True)
+            typer.secho(f"lỗi: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
         target = out or Path(file_name(built, fmt))
         target.write_bytes(document)
