@@ -25,7 +25,6 @@ import random
 import statistics
 import sys
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -125,9 +124,7 @@ async def bench(conn: asyncpg.Connection, runs: int, sample_unit: str) -> list[t
 
 
 async def run(args: argparse.Namespace, admin_url: str) -> None:
-    name = f"dxbench_{uuid.uuid4().hex[:8]}"
-    url = await devstack.ensure_database(admin_url, name)
-    try:
+    async with devstack.throwaway_database(admin_url) as url:
         await migrate(url)
         rng = random.Random(20260210)
         catalog = synthetic_catalog(args.units, args.indicators, rng)
@@ -148,12 +145,6 @@ async def run(args: argparse.Namespace, admin_url: str) -> None:
                 "SELECT unit FROM progress_current WHERE status = 'behind' AND active AND level = 'commune' "
                 "ORDER BY unit LIMIT 1")
             results = await bench(conn, args.runs, sample_unit)
-        finally:
-            await conn.close()
-    finally:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
     width = max(len(q) for q, _, _ in results)

@@ -233,10 +233,8 @@ PASSES = [("empty tables", AS_OF), ("next day", AS_OF + timedelta(days=1)), ("sa
 
 
 async def run(args: argparse.Namespace, admin_url: str, pgdata: Path | None = None) -> None:
-    name = f"dxbench_{uuid.uuid4().hex[:8]}"
-    url = await devstack.ensure_database(admin_url, name)
     load_before = os.getloadavg()[0]
-    try:
+    async with devstack.throwaway_database(admin_url) as url:
         await migrate(url)
         rng = random.Random(20260210)
         catalog = synthetic_catalog(args.units, args.indicators, rng)
@@ -264,12 +262,6 @@ async def run(args: argparse.Namespace, admin_url: str, pgdata: Path | None = No
             print(f"  statuses: {', '.join(f'{k} {v:,}' for k, v in sorted(summary.statuses.items()))}")
             sample = rng.sample(sorted(catalog.units), 10)
             incremental = [await timed(evaluate(conn, catalog, PASSES[-1][1], units=sample)) for _ in range(5)]
-        finally:
-            await conn.close()
-    finally:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
     worst = max(full)
