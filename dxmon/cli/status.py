@@ -43,6 +43,7 @@ from dxmon.progress import (
     local_day,
     overdue_since,
     period_start,
+    restart_day,
     target_applies,
 )
 from dxmon.settings import DatabaseSettings
@@ -277,9 +278,11 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
     lines = []
     day = local_day(as_of)
 
-    def judged(ind: Indicator, target, points, history, set_cutoff=None) -> tuple[Evaluation, asyncpg.Record | None]:
+    def judged(ind: Indicator, target, points, history, set_cutoff=None, restart=None,
+               ) -> tuple[Evaluation, asyncpg.Record | None]:
         ev = evaluate(target=target, measure=ind.measure, direction=ind.direction, cadence=ind.cadence,
-                      unit=unit, points=points, as_of=as_of, received=history_of(history), set_cutoff=set_cutoff)
+                      unit=unit, points=points, as_of=as_of, received=history_of(history), set_cutoff=set_cutoff,
+                      restart=restart)
         row = stored.outcomes.get((ind.code, ev.milestone)) if ev.cutoff is not None else None
         kept = row if live and row is not None and (row["reopened"] or row["locked_by"] not in (None, "dx-monitor")) \
             else None
@@ -295,7 +298,7 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
         target = ind.target_for(unit.level)
         shown: set[str] = set()
         if target is not None and target_applies(target, unit, as_of):
-            ev, kept = judged(ind, target, points, history)
+            ev, kept = judged(ind, target, points, history, restart=restart_day(ind, unit.level))
             code = milestone_set(ind, unit.level, next(m for m in target.milestones if m.deadline == ev.milestone))
             shown.add(code)
             lines.append(Line(ind, code, points, ev, kept, mixed, why))
