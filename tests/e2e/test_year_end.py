@@ -7,8 +7,9 @@ receipt time, not the agency's ``observed_at``, decides what counts before a cut
 * DG-04 for QN (≥ 80 % by 31/12/2025, monthly, 10 days' grace: cut-off 10/01/2026). November at 78 %.
   As of 03/01/2026 the outcome is provisional ("missed" so far) and no alert is raised.
 * December arrives within the grace, first at 79 %, then corrected to 82 % in the last second of
-  the cut-off day with a hostile timestamp (another instant of December). After the cut-off the
-  outcome is official: ``exceeded`` (82 beats an inclusive 80; issue 9 calls it "met").
+  the cut-off day with a hostile timestamp (another instant of December); a report stamped 31/12 in
+  UTC but 01/01 in Vietnam belongs to January. After the cut-off the outcome is official:
+  ``exceeded`` (82 beats an inclusive 80; issue 9 calls it "met").
 * A correction received after the cut-off, again with another December timestamp, is a revision:
   shown (``revised_value``, ``revised_at``), never deciding.
 * In 2026: DG-03's only target (≥ 60 % by 2023) is missed and counted in the NQ 09 scorecard, and
@@ -164,12 +165,17 @@ async def test_year_end_over_http(year_end: YearEnd) -> None:
     # December within the grace: 79 % first, then 82 % in the last second of the cut-off day, sent with
     # another instant of December (its first) — the latest received of the period is in force.
     await ye.send(local(date(2026, 1, 5)), "DG-04", "2025-12-31", numerator=79, denominator=100)
+    # 31/12 20:00 UTC is 01/01/2026 03:00 in Vietnam: January's report, not a correction of December.
+    await ye.send(local(date(2026, 1, 9)), "DG-04", "2025-12-31T20:00:00Z", numerator=60, denominator=100)
     await ye.send(local(cutoff, 23, 59, 59), "DG-04", "2025-12-01T00:00:00+07:00", numerator=82, denominator=100)
     on_cutoff = entry(await ye.status(cutoff), "DG-04", "NQ09")
     assert (on_cutoff["result"], on_cutoff["provisional"], on_cutoff["final"]) == ("exceeded", True, False)
     assert (on_cutoff["deciding_value"], on_cutoff["deciding_period"]) == (82, "2025-12")
-    assert await ye.pipeline.fetchval(
-        "SELECT count(*) FROM period_values WHERE unit = $1 AND indicator = 'DG-04' AND category = ''", UNIT) == 2
+    assert (on_cutoff["current_value"], on_cutoff["current_period"]) == (60, "2026-01")
+    periods = await ye.pool.fetch("SELECT period_start, value FROM period_values WHERE unit = $1 AND indicator = "
+                                  "'DG-04' AND category = '' ORDER BY period_start", UNIT)
+    assert [(r["period_start"], r["value"]) for r in periods] == [
+        (date(2025, 11, 1), 78), (date(2025, 12, 1), 82), (date(2026, 1, 1), 60)]
 
     # After the cut-off: the alerts service's pass locks the official outcome.
     await ye.evaluate(local(cutoff + timedelta(days=1), 7))
@@ -184,7 +190,7 @@ async def test_year_end_over_http(year_end: YearEnd) -> None:
     await ye.evaluate(local(date(2026, 2, 1), 10))
     revised = entry(await ye.status(date(2026, 2, 1)), "DG-04", "NQ09")
     assert (revised["result"], revised["final"], revised["deciding_value"]) == ("exceeded", True, 82)
-    assert (revised["revised_value"], revised["current_value"]) == (70, 70)
+    assert (revised["revised_value"], revised["current_period"]) == (70, "2026-01")
     assert datetime.fromisoformat(revised["revised_at"]) == revised_at
     stored = await ye.pool.fetchrow(
         "SELECT status, value, final, revised_value, revised_at FROM milestone_outcomes "
