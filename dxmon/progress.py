@@ -92,7 +92,7 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from dxmon import words
-from dxmon.catalog import Cadence, Direction, Measure, Milestone, Period, Target, Unit
+from dxmon.catalog import PROGRAMME_SET, Cadence, Direction, Indicator, Level, Measure, Milestone, Period, Target, Unit
 from dxmon.contracts import LOCAL_TZ
 
 PERIOD_MONTHS: Mapping[Period, int] = {Period.MONTHLY: 1, Period.QUARTERLY: 3, Period.YEARLY: 12}
@@ -387,6 +387,24 @@ def official_anchor(target: Target, d: date) -> Anchor | None:
     return previous or base
 
 
+def restart_day(indicator: Indicator, level: Level) -> date | None:
+    """restart_day: where the programme's path for ``level`` passes from NQ 09 to the set continuing it.
+
+    From that day on the glide path starts from the unit's own value in force at NQ 09's last deadline
+    (what it actually reached), not from NQ 09's target — unless the continuing set gives a baseline.
+    None when the path is not continued (or the continuing target has its own baseline).
+    """
+    path = indicator.target_for(level)
+    own = next((t for t in indicator.all_targets if t.target_set == PROGRAMME_SET and level in t.applies_to), None)
+    if path is None or own is None or path.milestones[-1].deadline <= own.milestones[-1].deadline:
+        return None
+    later = set(path.milestones) - set(own.milestones)
+    if any(t.baseline is not None for t in indicator.all_targets
+           if level in t.applies_to and t.target_set != PROGRAMME_SET and later & set(t.milestones)):
+        return None
+    return own.milestones[-1].deadline
+
+
 def glide_path(start: Anchor | None, end: Milestone, d: date, direction: Direction) -> float | None:
     """glide_path is the expected value on day ``d`` on the line from ``start`` to ``end``.
 
@@ -531,13 +549,15 @@ def evaluate(
     trend: TrendRule = TrendRule(),
     received: Sequence[Received] | None = None,
     set_cutoff: date | None = None,
+    restart: date | None = None,
 ) -> Evaluation:
     """evaluate decides the result and the reporting of one unit's indicator as of ``as_of``.
 
     ``points`` are the unit's values in force per period (corrections applied); points observed
     after ``as_of`` or after the unit ceased are ignored. ``received`` is the report history the
     final outcome of the last milestone is decided from after its cut-off (without it, the values in
-    force are used, which is the same unless a period was corrected after the cut-off).
+    force are used, which is the same unless a period was corrected after the cut-off). ``restart``
+    (``restart_day``) is where the path restarts from the unit's own value in force on that day.
     """
     series = in_force(points, unit, as_of)
     cal = calendar(target, measure, direction, cadence, evaluation_day(unit, as_of), trend)
@@ -546,6 +566,10 @@ def evaluate(
     start, expected = cal.anchor, cal.expected
     if upcoming is not None and start is None and series and measure != Measure.BOOLEAN:
         start = Anchor(series[0].day, series[0].value)
+        expected = glide_path(start, upcoming, d, direction)
+    if (upcoming is not None and start is not None and restart is not None and start.day == restart
+            and measure != Measure.BOOLEAN and (reached := value_at(series, restart)) is not None):
+        start = Anchor(restart, reached.value)
         expected = glide_path(start, upcoming, d, direction)
     reporting, late = reporting_status(series, d, cadence, unit.valid_from)
     trend_line = None

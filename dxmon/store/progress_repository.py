@@ -50,6 +50,7 @@ from dxmon.progress import (
     local_day,
     period_end,
     period_start,
+    restart_day,
     shift_periods,
     start_of_day,
     successor_links,
@@ -79,7 +80,7 @@ _TABLES = {
               "grace_days int, timely_days int, last_deadline date, last_value double precision, last_comparator text, last_j int, "
               "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
               "anchor_day date, anchor_value double precision, expected double precision, "
-              "due_start date, due_end date"),
+              "due_start date, due_end date, restart_day date, restart_j int"),
     "_milestones": ("indicator text, level text, deadline date, value double precision, comparator text, j int, "
                     "cut_day date"),
     "_periods": "period text, months int, p int, period_start date, period_end date",
@@ -146,6 +147,10 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
             cal = calendar(target, ind.measure, ind.direction, ind.cadence, day, trend)
             last = target.milestones[-1]
             up = cal.upcoming
+            # Past NQ 09's end the path restarts from the unit's own value then (dxmon.progress.restart_day).
+            restart = restart_day(ind, level)
+            if up is None or cal.anchor is None or cal.anchor.day != restart or ind.measure is Measure.BOOLEAN:
+                restart = None
             keys[(ind.code, level.value, day)] = (
                 grp, ind.code, level.value, day, ind.pillar.value, ind.measure.value, ind.direction.value,
                 PERIOD_MONTHS[ind.cadence.period], ind.cadence.grace_days, ind.cadence.timely_days,
@@ -155,6 +160,7 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
                 epoch_days(end_of_day(up.deadline)) if up else None,
                 cal.anchor.day if cal.anchor else None, cal.anchor.value if cal.anchor else None, cal.expected,
                 cal.due_start, cal.due_end,
+                restart, passed[ind.code].index(restart) + 1 if restart is not None else None,
             )
     levels = {u.level for u in chosen}
     for ind in indicators:
@@ -260,6 +266,15 @@ def satisfies(value: str, comparator: str, target: str) -> str:
     )
 
 
+def _glide(start_day: str, start_value: str, day: str) -> str:
+    """The SQL of ``dxmon.progress.glide_path`` from (start_day, start_value) to the row's next milestone."""
+    fraction = (f"least(greatest(({day} - {start_day})::double precision "
+                f"/ nullif(next_deadline - {start_day}, 0), 0.0), 1.0)")
+    raw = f"({start_value} * (1 - {fraction}) + next_value * {fraction})"
+    return (f"(CASE WHEN next_deadline <= {start_day} THEN next_value "
+            f"WHEN direction = 'higher_is_better' THEN least({raw}, next_value) ELSE greatest({raw}, next_value) END)")
+
+
 def _facts_sql(passed: int, incremental: bool) -> str:
     """The facts pass: one grouped scan of period_values.
 
@@ -359,7 +374,8 @@ WITH pairs AS (
            c.value AS old_value, c.target AS old_target, c.milestone AS old_milestone,
            c.evaluated_at AS old_evaluated_at, u.slope, u.intercept, u.points,
            o.status AS o_status, o.final AS o_final, o.value AS o_value, o.deciding_observed_at AS o_observed_at,
-           o.revised_value AS o_revised_value, o.revised_at AS o_revised_at, o.cut_day AS o_cut_day
+           o.revised_value AS o_revised_value, o.revised_at AS o_revised_at, o.cut_day AS o_cut_day,
+           {_at(passed, 'k.restart_j', 'u')} AS restart_at
     FROM _pairs u
     JOIN _keys k ON k.grp = u.grp AND k.indicator = u.indicator
     LEFT JOIN latest_values lv ON lv.unit = u.unit AND lv.indicator = u.indicator AND lv.category = ''
@@ -393,7 +409,15 @@ data AS (
                    SELECT pv FROM period_values pv
                    WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
                      AND pv.observed_at <= p0.cutoff
-                   ORDER BY pv.period_start LIMIT 1) END AS own
+                   ORDER BY pv.period_start LIMIT 1) END AS own,
+               -- The value in force at the end of the restart day: the facts pass found it unless the
+               -- unit did not report in that day's period (then its latest earlier value).
+               CASE WHEN p0.restart_j IS NOT NULL THEN coalesce(p0.restart_at[2], (
+                   SELECT pv.value FROM period_values pv
+                   WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
+                     AND pv.observed_at < ((p0.restart_day + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
+                     AND pv.observed_at <= p0.cutoff
+                   ORDER BY pv.period_start DESC LIMIT 1)) END AS restart_value
         FROM pairs p0
         OFFSET 0  -- a fence: each subquery above runs once per row, not once per reference
     ) p
@@ -408,12 +432,15 @@ resolved AS (
 ),
 derived AS (
     SELECT d.*,
-           CASE WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.expected
+           CASE WHEN d.restart_value IS NOT NULL THEN {_glide('d.restart_day', 'd.restart_value', 'd.day')}
+                WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.expected
                 WHEN d.next_deadline <= d.own_day THEN d.next_value
                 WHEN d.direction = 'higher_is_better' THEN least(d.own_path, d.next_value)
                 ELSE greatest(d.own_path, d.next_value) END AS expected_value,
-           CASE WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.anchor_day ELSE d.own_day END AS start_day,
-           CASE WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.anchor_value ELSE d.own_value END
+           CASE WHEN d.restart_value IS NOT NULL THEN d.restart_day
+                WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.anchor_day ELSE d.own_day END AS start_day,
+           CASE WHEN d.restart_value IS NOT NULL THEN d.restart_value
+                WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.anchor_value ELSE d.own_value END
                AS start_value,
            CASE WHEN d.value IS NULL OR d.latest_day >= d.due_start OR d.due_end < d.valid_from THEN NULL
                 ELSE (date_trunc(CASE d.months WHEN 1 THEN 'month' WHEN 3 THEN 'quarter' ELSE 'year' END,
@@ -604,7 +631,7 @@ def _reported_sql(words: int, incremental: bool) -> str:
     bit_arrays = "".join(f", ${5 + w}::int8[]" for w in range(words))
     reported = ", ".join(f"bit_or(b{w})" for w in range(words))
     on_time = ", ".join(
-        f"bit_or(b{w}) FILTER (WHERE received_at - timely < ($4::timestamptz[])[(p + 1) * months + 1])"
+        f"bit_or(b{w}) FILTER (WHERE received_at < ($4::timestamptz[])[(p + 1) * months + 1] + timely)"
         for w in range(words)
     )
     scope = f"\n      AND r.unit = ANY(${5 + words}::text[])" if incremental else ""
@@ -783,7 +810,10 @@ async def evaluate(
             await conn.execute(f"ANALYZE {table}")
         lap("inputs")
         await conn.execute(_facts_sql(plan.passed, scope is not None), *plan.facts_args)
+        # Few units ceased: index probes per unit beat the full scan the planner picks on its own.
+        await conn.execute("SET LOCAL enable_seqscan = off")
         await conn.execute(_CEASED_TRENDS, *plan.ceased_args)
+        await conn.execute("SET LOCAL enable_seqscan = on")
         await conn.execute("ANALYZE _facts; ANALYZE _ceased_trends")
         lap("facts")
         if scope is None:

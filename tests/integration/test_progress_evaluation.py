@@ -31,6 +31,7 @@ from dxmon.progress import (
     local_day,
     outcomes,
     rollup,
+    restart_day,
     successor_links,
     target_applies,
 )
@@ -194,11 +195,12 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
     assert set(rows) == expected_pairs
     assert summary.pairs == len(expected_pairs)
     seen_statuses, seen_reporting = set(), set()
+    restarted = 0
     for (unit_code, ind_code), row in rows.items():
         unit, ind = catalog.units[unit_code], catalog.indicators[ind_code]
         ev = evaluate_pair(target=ind.target_for(unit.level), measure=ind.measure, direction=ind.direction,
                            cadence=ind.cadence, unit=unit, points=points.get((unit_code, ind_code), []), as_of=as_of,
-                           received=history.get((unit_code, ind_code), []))
+                           received=history.get((unit_code, ind_code), []), restart=restart_day(ind, unit.level))
         where = f"{unit_code} {ind_code} as of {as_of:%Y-%m-%d}"
         assert row["status"] == ev.status, where
         assert row["reporting"] == (ev.reporting.value if ev.reporting else None), where
@@ -218,8 +220,12 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
         assert (row["level"], row["pillar"]) == (unit.level.value, ind.pillar.value)
         seen_statuses.add(row["status"])
         seen_reporting.add(row["reporting"])
+        if ev.baseline is not None and ev.baseline.day == restart_day(ind, unit.level):
+            restarted += 1
     # The dataset exercises most statuses, so the comparison above means something.
     assert len(seen_statuses) >= 4 and "no_data" in seen_statuses, seen_statuses
+    # After 2025 some paths restart from the unit's own 2025 value (NQ09-2030 continuing NQ 09).
+    assert restarted > 0 or as_of.year < 2026, "no pair restarted its glide path from the unit's 2025 value"
     assert {"missing", "on_time"} <= seen_reporting, seen_reporting
 
 

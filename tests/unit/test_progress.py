@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime, timedelta
 from math import isclose
 
@@ -33,6 +34,7 @@ from dxmon.progress import (
     overdue_since,
     rollup,
     satisfies,
+    restart_day,
     successor_links,
 )
 
@@ -202,6 +204,41 @@ def test_after_a_milestone_the_path_starts_from_it() -> None:
     assert ev.baseline == Anchor(date(2025, 12, 31), 80)
     assert ev.milestone == date(2030, 12, 31)
     assert isclose(ev.expected, 80 + 20 * 20 / (date(2030, 12, 31) - date(2025, 12, 31)).days)
+
+
+def test_past_nq09_the_path_restarts_from_the_units_own_2025_value(catalog) -> None:
+    # DG-14 for communes: NQ 09's 2025 milestone, continued to 2030 by NQ09-2030 (no baseline there).
+    ind = catalog.indicators["DG-14"]
+    restart = restart_day(ind, Level.COMMUNE)
+    assert restart == date(2025, 12, 31)
+    path = ind.target_for(Level.COMMUNE)
+    reached = monthly(45, 52, last="2025-12")  # NQ 09 asked for 60 by 2025
+    ev = evaluate(target=path, measure=ind.measure, direction=ind.direction, cadence=ind.cadence, unit=COMMUNE,
+                  points=reached, as_of=AFTER_2025, restart=restart)
+    end = path.milestones[-1]
+    assert ev.baseline == Anchor(restart, 52)  # what the commune reached, not the 2025 target
+    assert isclose(ev.expected, glide_path(Anchor(restart, 52), end, ev.day, ind.direction))
+    # Without the restart the path would start from the 2025 target and ask for far more.
+    plain = evaluate(target=path, measure=ind.measure, direction=ind.direction, cadence=ind.cadence, unit=COMMUNE,
+                     points=reached, as_of=AFTER_2025)
+    assert plain.baseline.value == path.milestones[-2].value and plain.expected > ev.expected
+    # A unit with no value by the end of 2025 keeps the target's path.
+    late = evaluate(target=path, measure=ind.measure, direction=ind.direction, cadence=ind.cadence, unit=COMMUNE,
+                    points=monthly(70, last="2026-01"), as_of=datetime(2026, 2, 20, tzinfo=LOCAL_TZ), restart=restart)
+    assert late.baseline == plain.baseline
+
+
+def test_restart_day_is_none_where_nq09_is_not_continued_or_the_new_set_has_a_baseline(catalog) -> None:
+    continued = {(c, lv) for c, i in catalog.indicators.items() for lv in i.applies_to if restart_day(i, lv)}
+    assert ("DG-14", Level.COMMUNE) in continued
+    for code, level in continued:  # every restart is NQ 09's last deadline, before a later milestone
+        path = catalog.indicators[code].target_for(level)
+        assert path.milestones[-1].deadline > restart_day(catalog.indicators[code], level)
+    assert restart_day(catalog.indicators["DG-03"], Level.PROVINCE) is None  # 2023 only: nothing continues it
+    with_base = dataclasses.replace(catalog.indicators["DG-14"], all_targets=tuple(
+        dataclasses.replace(t, baseline=Baseline(90.0, date(2025, 12, 31), ("TEST",), True))
+        if t.target_set == "NQ09-2030" else t for t in catalog.indicators["DG-14"].all_targets))
+    assert restart_day(with_base, Level.COMMUNE) is None
 
 
 def test_points_after_as_of_or_after_the_unit_ceased_are_ignored() -> None:
