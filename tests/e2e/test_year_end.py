@@ -213,23 +213,36 @@ async def test_year_end_over_http(year_end: YearEnd) -> None:
     assert await ye.alerts("DG-03") == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 item 3: the 2030 glide path still starts from the 2025 target (50), "
-                   "not the unit's final 2025 value; the lead is changing the evaluation. Strict: remove this "
-                   "marker once it passes")
-async def test_2030_glide_path_starts_from_the_final_2025_value(year_end: YearEnd) -> None:
+NO_RESTART_IN_STATUS = ("issue 9 item 3: `dxmon status` evaluates the programme's target without restart_day, so its "
+                       "2030 path still starts from the 2025 target (50); progress_current is right since e542d60. "
+                       "Strict: remove this marker once it passes")
+RESTART_FROM_REVISION = ("issue 9 item 3: both evaluations restart the 2030 path from the value in force at the end of "
+                         "2025 (a revision received after the cut-off, 120), not from the final value (80). Strict: "
+                         "remove this marker once it passes")
+
+
+@pytest.mark.parametrize("revised", [
+    pytest.param(False, id="final-value", marks=pytest.mark.xfail(strict=True, reason=NO_RESTART_IN_STATUS)),
+    pytest.param(True, id="revised-after-cutoff", marks=pytest.mark.xfail(strict=True, reason=RESTART_FROM_REVISION)),
+])
+async def test_2030_glide_path_starts_from_the_final_2025_value(year_end: YearEnd, revised: bool) -> None:
     """DE-06 (NQ09-2030: 500 by 2030, no baseline of its own) glides from the unit's final 2025 value.
 
     The rule: linear from (31/12/2025, the final 2025 value) to (31/12/2030, 500) — here 80 (the unit
-    exceeded its 2025 target of 50), so the path must not start at 50.
+    exceeded its 2025 target of 50), so the path must not start at 50. A correction of 2025 received
+    after the cut-off (``revised``) is a revision, never deciding: the path still starts from 80.
     """
     ye = year_end
     # Yearly, 90 days' grace: final after 31/03/2026.
     await ye.send(local(date(2026, 1, 20)), "DE-06", "2025-12-31", value=80)
+    if revised:
+        await ye.send(local(date(2026, 5, 4)), "DE-06", "2025-06-30T10:00:00+07:00", value=120)
     mid_2026 = date(2026, 6, 30)
     await ye.evaluate(local(mid_2026, 12))
     document = await ye.status(mid_2026)
     final_2025 = entry(document, "DE-06", "NQ09")
     assert (final_2025["result"], final_2025["final"], final_2025["deciding_value"]) == ("exceeded", True, 80)
+    assert final_2025["revised_value"] == (120 if revised else None)
 
     def glide(day: date) -> float:
         return 80 + (500 - 80) * (day - DEADLINE_2025).days / (DEADLINE_2030 - DEADLINE_2025).days
