@@ -22,28 +22,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import sys
 import time
 import uuid
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import asyncpg
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench_evaluation import AS_OF, seed, synthetic_catalog  # noqa: E402
-from dxmon import devstack  # noqa: E402
-from dxmon.store.catalog_repository import sync_catalog  # noqa: E402
-from dxmon.store.migrate import migrate  # noqa: E402
-from dxmon.store.progress_repository import evaluate  # noqa: E402
-from services.alerts import repository as repo  # noqa: E402
-from services.alerts.alert import Severity  # noqa: E402
-from services.alerts.dispatch import Dispatcher  # noqa: E402
-from services.alerts.evaluate import parents  # noqa: E402
-from services.alerts.metrics import Metrics  # noqa: E402
-from services.alerts.settings import AlertsSettings  # noqa: E402
+from bench_evaluation import AS_OF, seed, synthetic_catalog
+from dxmon import devstack
+from dxmon.store.catalog_repository import sync_catalog
+from dxmon.store.migrate import migrate
+from dxmon.store.progress_repository import evaluate
+from services.alerts import repository as repo
+from services.alerts.alert import Severity
+from services.alerts.dispatch import Dispatcher
+from services.alerts.evaluate import parents
+from services.alerts.metrics import Metrics
+from services.alerts.settings import AlertsSettings
 
 FLUSH_BUDGET = AlertsSettings.model_fields["alerts_flush_interval_seconds"].default
 

@@ -23,24 +23,20 @@ import json
 import math
 import random
 import statistics
-import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import asyncpg
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench_evaluation import AS_OF, seed, synthetic_catalog  # noqa: E402  (same directory)
-from dxmon import devstack  # noqa: E402
-from dxmon.store.catalog_repository import sync_catalog  # noqa: E402
-from dxmon.store.migrate import migrate  # noqa: E402
-from dxmon.store.progress_repository import evaluate  # noqa: E402
-from grafana.build import PROVISIONING_DIR  # noqa: E402
-from grafana.execute import panel_queries, resolve_variables  # noqa: E402
-from grafana.interpolate import QueryContext, TimeRange, Variable, render  # noqa: E402
-from services.alerts.repository import sync_alerts  # noqa: E402
+from bench_evaluation import AS_OF, seed, synthetic_catalog  # bench/ is the script's directory, first on sys.path
+from dxmon import devstack
+from dxmon.store.catalog_repository import sync_catalog
+from dxmon.store.migrate import migrate
+from dxmon.store.progress_repository import evaluate
+from grafana.build import PROVISIONING_DIR
+from grafana.execute import panel_queries, resolve_variables
+from grafana.interpolate import QueryContext, TimeRange, Variable, render
+from services.alerts.repository import sync_alerts
 
 LIMIT_MS = 300.0
 NOW = AS_OF + timedelta(hours=2)

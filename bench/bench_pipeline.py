@@ -37,18 +37,17 @@ import httpx
 import nats
 from nats.js.api import RetentionPolicy
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from dxmon import devstack
+from dxmon.bus import aggregator_backlog, connect, ensure_topology, stream_configs
+from dxmon.catalog import Catalog
+from dxmon.contracts import ReportReceived
+from dxmon.keys import KeyStore
+from dxmon.settings import IngestSettings
+from dxmon.store.catalog_repository import sync_catalog
+from dxmon.store.migrate import migrate
+from dxmon.store.reports_repository import REPORT_COLUMNS, report_record
 
-from dxmon import devstack  # noqa: E402
-from dxmon.bus import aggregator_backlog, connect, ensure_topology, stream_configs  # noqa: E402
-from dxmon.catalog import Catalog  # noqa: E402
-from dxmon.contracts import ReportReceived  # noqa: E402
-from dxmon.keys import KeyStore  # noqa: E402
-from dxmon.settings import IngestSettings  # noqa: E402
-from dxmon.store.catalog_repository import sync_catalog  # noqa: E402
-from dxmon.store.migrate import migrate  # noqa: E402
-from dxmon.store.reports_repository import REPORT_COLUMNS, report_record  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def say(msg: str) -> None:

@@ -43,19 +43,16 @@ import httpx
 import nats
 import psutil
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench.bench_pipeline import Service, backlog, say  # noqa: E402
-from dxmon import devstack  # noqa: E402
-from dxmon.bus import ensure_topology  # noqa: E402
-from dxmon.catalog import Catalog  # noqa: E402
-from dxmon.keys import KeyStore  # noqa: E402
-from dxmon.settings import IngestSettings  # noqa: E402
-from dxmon.simulate import generate  # noqa: E402
-from dxmon.store.catalog_repository import sync_catalog  # noqa: E402
-from dxmon.store.migrate import migrate  # noqa: E402
-from services.alerts import admin  # noqa: E402
+from bench_pipeline import Service, backlog, say
+from dxmon import devstack
+from dxmon.bus import ensure_topology
+from dxmon.catalog import Catalog
+from dxmon.keys import KeyStore
+from dxmon.settings import IngestSettings
+from dxmon.simulate import generate
+from dxmon.store.catalog_repository import sync_catalog
+from dxmon.store.migrate import migrate
+from services.alerts import admin
 
 MiB = 1024 * 1024
 RSS_FACTOR, RSS_SLACK = 1.25, 32 * MiB

@@ -15,6 +15,8 @@ from dxmon.contracts import LOCAL_TZ
 
 # "giờ Việt Nam": tables name the zone once, in a heading or caption, instead of in every cell.
 LOCAL_TIME = words.LOCAL_TIME_SUFFIX.strip("()")
+# A target's comparator as people write it: "≥ 80%".
+COMPARATOR_SIGNS = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "="}
 
 
 def format_number(x: float) -> str:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 
+import typing
+
 import pytest
 
-from dxmon.formatting import LOCAL_TIME, format_date, format_moment
+from dxmon.catalog.schemas import MilestoneIn
+from dxmon.formatting import COMPARATOR_SIGNS, LOCAL_TIME, format_date, format_moment
 
 
 @pytest.mark.parametrize(
@@ -33,3 +36,9 @@ def test_tables_name_the_zone_once() -> None:
 def test_format_date() -> None:
     assert format_date(date(2026, 3, 1)) == "01/03/2026"
     assert format_date(datetime(2026, 2, 28, 18, 0, tzinfo=UTC)) == "01/03/2026"  # 01:00 on 1 March in Hạ Long
+
+
+def test_every_comparator_the_catalog_accepts_has_a_sign() -> None:
+    accepted = set(typing.get_args(MilestoneIn.model_fields["comparator"].annotation))
+    assert accepted and set(COMPARATOR_SIGNS) == accepted
+    assert COMPARATOR_SIGNS[">="] == "≥" and COMPARATOR_SIGNS["<="] == "≤"
