@@ -390,8 +390,9 @@ def official_anchor(target: Target, d: date) -> Anchor | None:
 def restart_day(indicator: Indicator, level: Level) -> date | None:
     """restart_day: where the programme's path for ``level`` passes from NQ 09 to the set continuing it.
 
-    From that day on the glide path starts from the unit's own value in force at NQ 09's last deadline
-    (what it actually reached), not from NQ 09's target — unless the continuing set gives a baseline.
+    From that day on the glide path starts from the value of the unit's outcome of NQ 09's last
+    milestone (what it actually reached: the official value after the cut-off, a later revision
+    aside), not from NQ 09's target — unless the continuing set gives a baseline.
     None when the path is not continued (or the continuing target has its own baseline).
     """
     path = indicator.target_for(level)
@@ -557,7 +558,7 @@ def evaluate(
     after ``as_of`` or after the unit ceased are ignored. ``received`` is the report history the
     final outcome of the last milestone is decided from after its cut-off (without it, the values in
     force are used, which is the same unless a period was corrected after the cut-off). ``restart``
-    (``restart_day``) is where the path restarts from the unit's own value in force on that day.
+    (``restart_day``) is where the path restarts from the unit's own outcome of that day's milestone.
     """
     series = in_force(points, unit, as_of)
     cal = calendar(target, measure, direction, cadence, evaluation_day(unit, as_of), trend)
@@ -568,9 +569,20 @@ def evaluate(
         start = Anchor(series[0].day, series[0].value)
         expected = glide_path(start, upcoming, d, direction)
     if (upcoming is not None and start is not None and restart is not None and start.day == restart
-            and measure != Measure.BOOLEAN and (reached := value_at(series, restart)) is not None):
-        start = Anchor(restart, reached.value)
-        expected = glide_path(start, upcoming, d, direction)
+            and measure != Measure.BOOLEAN):
+        # The restart milestone's outcome value: official after its cut-off (a later revision does
+        # not move it), the value in force until then.
+        ended = next(m for m in target.milestones if m.deadline == restart)
+        cut = cutoff_day(ended, cadence)
+        if local_day(as_of) > cut:
+            history = received if received is not None else [
+                Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
+            reached = official_outcome(history, ended, cut, cadence).value
+        else:
+            reached = found.value if (found := value_at(series, restart)) is not None else None
+        if reached is not None:
+            start = Anchor(restart, reached)
+            expected = glide_path(start, upcoming, d, direction)
     reporting, late = reporting_status(series, d, cadence, unit.valid_from)
     trend_line = None
     if upcoming is not None and measure != Measure.BOOLEAN:

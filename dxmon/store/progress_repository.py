@@ -80,7 +80,7 @@ _TABLES = {
               "grace_days int, timely_days int, last_deadline date, last_value double precision, last_comparator text, last_j int, "
               "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
               "anchor_day date, anchor_value double precision, expected double precision, "
-              "due_start date, due_end date, restart_day date, restart_j int"),
+              "due_start date, due_end date, restart_day date"),
     "_milestones": ("indicator text, level text, deadline date, value double precision, comparator text, j int, "
                     "cut_day date"),
     "_periods": "period text, months int, p int, period_start date, period_end date",
@@ -147,7 +147,7 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
             cal = calendar(target, ind.measure, ind.direction, ind.cadence, day, trend)
             last = target.milestones[-1]
             up = cal.upcoming
-            # Past NQ 09's end the path restarts from the unit's own value then (dxmon.progress.restart_day).
+            # Past NQ 09's end the path restarts from the unit's outcome then (dxmon.progress.restart_day).
             restart = restart_day(ind, level)
             if up is None or cal.anchor is None or cal.anchor.day != restart or ind.measure is Measure.BOOLEAN:
                 restart = None
@@ -160,7 +160,7 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
                 epoch_days(end_of_day(up.deadline)) if up else None,
                 cal.anchor.day if cal.anchor else None, cal.anchor.value if cal.anchor else None, cal.expected,
                 cal.due_start, cal.due_end,
-                restart, passed[ind.code].index(restart) + 1 if restart is not None else None,
+                restart,
             )
     levels = {u.level for u in chosen}
     for ind in indicators:
@@ -375,13 +375,15 @@ WITH pairs AS (
            c.evaluated_at AS old_evaluated_at, u.slope, u.intercept, u.points,
            o.status AS o_status, o.final AS o_final, o.value AS o_value, o.deciding_observed_at AS o_observed_at,
            o.revised_value AS o_revised_value, o.revised_at AS o_revised_at, o.cut_day AS o_cut_day,
-           {_at(passed, 'k.restart_j', 'u')} AS restart_at
+           CASE WHEN k.restart_day IS NOT NULL THEN o.value END AS restart_value
     FROM _pairs u
     JOIN _keys k ON k.grp = u.grp AND k.indicator = u.indicator
     LEFT JOIN latest_values lv ON lv.unit = u.unit AND lv.indicator = u.indicator AND lv.category = ''
     LEFT JOIN progress_current c ON c.unit = u.unit AND c.indicator = u.indicator
-    LEFT JOIN _outcomes o ON k.next_deadline IS NULL AND o.unit = u.unit AND o.indicator = u.indicator
-                         AND o.milestone = k.last_deadline
+    -- The last milestone's outcome once all have passed; the restart milestone's (its deciding value
+    -- starts the next set's path) while a later one is ahead. Never both: a restart needs a next deadline.
+    LEFT JOIN _outcomes o ON (k.next_deadline IS NULL OR k.restart_day IS NOT NULL) AND o.unit = u.unit
+                         AND o.indicator = u.indicator AND o.milestone = coalesce(k.restart_day, k.last_deadline)
 ),
 data AS (
     -- latest_values holds the newest period; only a unit evaluated before its newest period
@@ -409,15 +411,7 @@ data AS (
                    SELECT pv FROM period_values pv
                    WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
                      AND pv.observed_at <= p0.cutoff
-                   ORDER BY pv.period_start LIMIT 1) END AS own,
-               -- The value in force at the end of the restart day: the facts pass found it unless the
-               -- unit did not report in that day's period (then its latest earlier value).
-               CASE WHEN p0.restart_j IS NOT NULL THEN coalesce(p0.restart_at[2], (
-                   SELECT pv.value FROM period_values pv
-                   WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
-                     AND pv.observed_at < ((p0.restart_day + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
-                     AND pv.observed_at <= p0.cutoff
-                   ORDER BY pv.period_start DESC LIMIT 1)) END AS restart_value
+                   ORDER BY pv.period_start LIMIT 1) END AS own
         FROM pairs p0
         OFFSET 0  -- a fence: each subquery above runs once per row, not once per reference
     ) p

@@ -14,7 +14,7 @@ receipt time, not the agency's ``observed_at``, decides what counts before a cut
   shown (``revised_value``, ``revised_at``), never deciding.
 * In 2026: DG-03's only target (≥ 60 % by 2023) is missed and counted in the NQ 09 scorecard, and
   raises no live alert; DE-06's 2030 glide path (NQ09-2030, no baseline of its own) starts from the
-  unit's final 2025 value, not from the 2025 target (a strict xfail until the evaluation does so).
+  unit's final 2025 value, not from the 2025 target, and a revision after the cut-off does not move it.
 * An operator reopens and locks DG-04 with a reason; ``dxmon outcomes list`` says who and why.
 """
 
@@ -213,17 +213,9 @@ async def test_year_end_over_http(year_end: YearEnd) -> None:
     assert await ye.alerts("DG-03") == []
 
 
-NO_RESTART_IN_STATUS = ("issue 9 item 3: `dxmon status` evaluates the programme's target without restart_day, so its "
-                       "2030 path still starts from the 2025 target (50); progress_current is right since e542d60. "
-                       "Strict: remove this marker once it passes")
-RESTART_FROM_REVISION = ("issue 9 item 3: both evaluations restart the 2030 path from the value in force at the end of "
-                         "2025 (a revision received after the cut-off, 120), not from the final value (80). Strict: "
-                         "remove this marker once it passes")
-
-
 @pytest.mark.parametrize("revised", [
-    pytest.param(False, id="final-value", marks=pytest.mark.xfail(strict=True, reason=NO_RESTART_IN_STATUS)),
-    pytest.param(True, id="revised-after-cutoff", marks=pytest.mark.xfail(strict=True, reason=RESTART_FROM_REVISION)),
+    pytest.param(False, id="final-value"),
+    pytest.param(True, id="revised-after-cutoff"),
 ])
 async def test_2030_glide_path_starts_from_the_final_2025_value(year_end: YearEnd, revised: bool) -> None:
     """DE-06 (NQ09-2030: 500 by 2030, no baseline of its own) glides from the unit's final 2025 value.
