@@ -16,7 +16,14 @@ from dxmon.catalog import Catalog, Level, Unit
 from dxmon.contracts import LOCAL_TZ
 from dxmon.progress import Status
 from dxmon.report.model import Rates, Report, ReportPeriod, Row, UnitShare, milestone_for, rank
-from dxmon.report.target_sets import INFERRED, set_milestones, set_title, source_texts
+from dxmon.report.target_sets import (
+    INFERRED,
+    on_programme_path,
+    outcome_sets,
+    set_milestones,
+    set_title,
+    source_texts,
+)
 
 PROVINCE_ISSUER = ("UBND TỈNH QUẢNG NINH", "SỞ KHOA HỌC VÀ CÔNG NGHỆ")
 
@@ -34,14 +41,14 @@ def unit_rows(catalog: Catalog, unit: Unit, target_set: str, period: ReportPerio
     """unit_rows: the unit's annex rows, one per indicator whose target the set gives a milestone.
 
     A unit is judged on a milestone only if it existed by its deadline and still existed in the
-    period (a commune created after a 2023 milestone has no outcome for it).
+    period (a commune created after a 2023 milestone has no outcome for it). ``current`` results judge
+    the programme's path only (``target_sets.on_programme_path``): for another set a milestone that is
+    still ahead shows no result rather than one judged against another target.
     """
     rows = []
+    judged_now = on_programme_path(catalog, target_set)
     for ind in catalog.indicators.values():
-        target = ind.target_for(unit.level)
-        if target is None:
-            continue
-        milestones = {m.deadline: m for m in set_milestones(catalog, target_set, target)}
+        milestones = {m.deadline: m for m in set_milestones(catalog, target_set, ind, unit.level)}
         deadline = milestone_for(list(milestones), period)
         if deadline is None or unit.valid_from > deadline or (unit.valid_to and unit.valid_to < period.start):
             continue
@@ -53,7 +60,7 @@ def unit_rows(catalog: Catalog, unit: Unit, target_set: str, period: ReportPerio
             final = bool(o["final"]) and not o["reopened"]
             provisional = not final
             comparator, target_value = o["comparator"], o["target"]
-        elif (c := current.get((unit.code, ind.code))) is not None and c["milestone"] == deadline:
+        elif judged_now and (c := current.get((unit.code, ind.code))) is not None and c["milestone"] == deadline:
             result = Status(c["status"])
             value = c["deciding_value"] if c["cutoff"] is not None else c["value"]
             provisional, final = bool(c["provisional"]), bool(c["final"])
@@ -65,20 +72,24 @@ def unit_rows(catalog: Catalog, unit: Unit, target_set: str, period: ReportPerio
 
 
 async def build_report(conn: asyncpg.Connection, catalog: Catalog, *, target_set: str, period: ReportPeriod,
-                       unit: str, now: datetime) -> Report:
+                       unit: str, now: datetime, within: frozenset[str] | None = None) -> Report:
     """build_report: the report of ``unit`` (and the units below it, ranked) for ``period``.
 
-    Raises KeyError for a unit not in the catalog and UnknownTargetSet for an unknown set.
+    ``within`` (an agency key's scope, ``access.scope``) limits the units below that are ranked and
+    counted in the reporting rates; None: all of them. Raises KeyError for a unit not in the catalog and
+    UnknownTargetSet for a set not in it.
     """
     chosen = catalog.units[unit]
-    title = set_title(target_set)
+    title = set_title(catalog, target_set)
     day = min(period.end, now.astimezone(LOCAL_TZ).date())
-    below = [catalog.units[c] for c in sorted(catalog.descendants(unit))]
+    below = [catalog.units[c] for c in sorted(catalog.descendants(unit)) if within is None or c in within]
     ranked = [u for u in below if u.active_on(day)]
     scope = [unit, *(u.code for u in below)]
+    # The set's own outcomes win over those stored under NQ09 for it (target_sets.outcome_sets).
     outcome_rows = await conn.fetch(
         "SELECT unit, indicator, milestone, status, value, target, comparator, final, reopened"
-        " FROM milestone_outcomes WHERE unit = ANY($1::text[]) AND target_set = $2", [unit, *(u.code for u in ranked)],
+        " FROM milestone_outcomes WHERE unit = ANY($1::text[]) AND target_set = ANY($2::text[])"
+        " ORDER BY target_set = $3", [unit, *(u.code for u in ranked)], list(outcome_sets(catalog, target_set)),
         target_set)
     current_rows = await conn.fetch(
         "SELECT unit, indicator, milestone, status, value, deciding_value, cutoff, provisional, final, evaluated_at"

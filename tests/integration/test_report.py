@@ -20,14 +20,12 @@ from dxmon import words
 from dxmon.catalog import Catalog, Level
 from dxmon.contracts import LOCAL_TZ
 from dxmon.progress import STATUS_LABELS, Status
-from dxmon.report.docx_writer import MEASURE_UNITS, percent
+from dxmon.report.docx_writer import percent
 from dxmon.report.model import PILLAR_LABELS
-from dxmon.report.target_sets import set_milestones
 from dxmon.store.progress_repository import evaluate
-from services.alerts.messages import format_number
 from tests.report_documents import (
-    ARTIFACTS, docx_annex, docx_ranking, docx_text, page_one_png, pdf_fonts, pdf_text, poppler_missing,
-    seed_and_evaluate, xlsx_sheets,
+    ARTIFACTS, check_annex, docx_annex, docx_ranking, docx_text, label, page_one_png, pdf_fonts, pdf_text,
+    poppler_missing, seed_and_evaluate, set_outcomes, xlsx_sheets,
 )
 
 pytestmark = pytest.mark.integration
@@ -49,11 +47,7 @@ async def _pass(url: str, catalog: Catalog, when: datetime) -> None:
 
 
 async def _fetch(url: str, sql: str, *args) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
+    return await _with_connection(url, lambda conn: conn.fetch(sql, *args))
 
 
 @pytest.fixture
@@ -74,37 +68,15 @@ def dxmon(database_url: str, monkeypatch: pytest.MonkeyPatch):
 
 
 def expected_rows(url: str, catalog: Catalog, unit: str) -> dict[str, asyncpg.Record]:
-    """The evaluation's outcome of every 2025-set milestone of ``unit``, read straight from the store."""
-    rows = asyncio.run(_fetch(url, "SELECT * FROM milestone_outcomes WHERE unit = $1 AND target_set = 'NQ09'", unit))
-    chosen = catalog.units[unit]
-    wanted = {}
-    for ind in catalog.indicators.values():
-        target = ind.target_for(chosen.level)
-        if target and (ms := set_milestones(catalog, "NQ09", target)) and chosen.valid_from <= ms[-1].deadline:
-            wanted[ind.code] = ms[-1].deadline  # every set milestone has passed: the last one stands
-    by_key = {(r["indicator"], r["milestone"]): r for r in rows}
-    return {code: by_key[(code, deadline)] for code, deadline in wanted.items()}
+    return asyncio.run(_with_connection(url, lambda conn: set_outcomes(conn, catalog, unit)))
 
 
-def label(outcome: asyncpg.Record) -> str:
-    qualifier = words.FINAL if outcome["final"] and not outcome["reopened"] else words.PROVISIONAL
-    return f"{STATUS_LABELS[Status(outcome['status'])]} ({qualifier})"
-
-
-def check_annex(annex: dict[str, list[str]], expected: dict[str, asyncpg.Record], catalog: Catalog) -> None:
-    assert set(annex) == set(expected)
-    for code, outcome in expected.items():
-        cells = annex[code]
-        ind = catalog.indicators[code]
-        assert cells[2] == MEASURE_UNITS[ind.measure.value], code
-        assert cells[3].startswith(f"{'≥' if outcome['comparator'] == '>=' else cells[3][0]} "), code
-        if ind.measure.value != "boolean":
-            assert format_number(outcome["target"]) in cells[3], code
-        value = outcome["value"]
-        shown = ("Chưa có số liệu" if value is None else ("Có" if value >= 1 else "Chưa")
-                 if ind.measure.value == "boolean" else format_number(value))
-        assert cells[4] == shown, (code, cells, dict(outcome))
-        assert cells[5] == label(outcome), code
+async def _with_connection(url: str, use):
+    conn = await asyncpg.connect(url)
+    try:
+        return await use(conn)
+    finally:
+        await conn.close()
 
 
 def test_province_report_golden(database_url: str, catalog: Catalog, dxmon, tmp_path: Path) -> None:
@@ -201,6 +173,30 @@ def test_a_commune_reports_its_own_indicators(database_url: str, catalog: Catalo
     text = docx_text(docx)
     assert f"UBND {catalog.units[COMMUNE].name_vi}".upper() in text
     assert "6 tháng cuối năm 2025" in text
+
+
+def test_a_set_ending_in_2030_reports_its_own_targets(database_url: str, catalog: Catalog, dxmon,
+                                                      tmp_path: Path) -> None:
+    """NQ09-2030 (the catalog's set carrying NQ 09 on to 2030): its targets only, each row the current result
+    towards its 2030 milestone as the evaluation stored it, none of NQ 09's 2025 milestones."""
+    asyncio.run(_seed(database_url, catalog))
+    dxmon("report", "--target-set", "NQ09-2030", "--period", "2026", "--format", "xlsx", "--out",
+          str(tmp_path / "s.xlsx"))
+    header, *rows = xlsx_sheets((tmp_path / "s.xlsx").read_bytes())["Phụ lục"]
+    col = {name: i for i, name in enumerate(header)}
+    wanted = {i.code for i in catalog.indicators.values()
+              if any(t.target_set == "NQ09-2030" for t in i.targets_for(Level.PROVINCE))}
+    assert {r[col["Mã"]] for r in rows} == wanted and len(wanted) >= 5
+    current = {r["indicator"]: r for r in asyncio.run(_fetch(
+        database_url, "SELECT * FROM progress_current WHERE unit = 'QN'"))}
+    judged = 0
+    for r in rows:
+        assert r[col[words.DEADLINE]].date() == date(2030, 12, 31)
+        c = current.get(r[col["Mã"]])
+        if c is not None and c["milestone"] == date(2030, 12, 31):
+            assert (r[col["Kết quả"]], r[col["Đánh giá"]]) == (c["value"], STATUS_LABELS[Status(c["status"])])
+            judged += 1
+    assert judged >= 3  # the simulator reports the province's indicators
 
 
 @pytest.mark.parametrize(("args", "message"), [
