@@ -141,6 +141,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "outside-key-scope": ("khóa {key_id} ({agency}) không được báo cáo cho: {units}",
                           "key {key_id} ({agency}) may not report for: {units}"),
     "outside-key-scope/unit": ("đơn vị {unit} nằm ngoài phạm vi của khóa", "unit {unit} is outside the key's scope"),
+    "outside-key-scope/report": ("khóa {key_id} ({agency}) chỉ được lập báo cáo cho đơn vị thuộc phạm vi của khóa "
+                                 "({units}), không cho {unit}",
+                                 "key {key_id} ({agency}) may produce reports for the units of its scope ({units}) "
+                                 "only, not for {unit}"),
+    "report-unit-required": ("khóa {key_id} ({agency}) dùng cho nhiều đơn vị: chọn một bằng tham số unit ({units})",
+                             "key {key_id} ({agency}) covers several units: choose one with the unit parameter "
+                             "({units})"),
     "rate-limited": ("vượt giới hạn {limit} báo cáo/giây của khóa; gửi lại sau {retry_after} giây",
                      "limit {limit} reports/s; retry after {retry_after} s"),
     "request-timeout": ("nội dung phải đến trong vòng {seconds} giây", "the body must arrive within {seconds} s"),

@@ -11,7 +11,11 @@ from pathlib import Path
 from docx import Document
 from openpyxl import load_workbook
 
-from dxmon.report.docx_writer import ANNEX_HEADERS, RANKING_HEADERS
+from dxmon import words
+from dxmon.progress import STATUS_LABELS, Status
+from dxmon.report.docx_writer import ANNEX_HEADERS, MEASURE_UNITS, RANKING_HEADERS
+from dxmon.report.target_sets import set_milestones
+from dxmon.formatting import format_number
 
 ARTIFACTS = Path(__file__).parent / "artifacts"  # gitignored: what a reviewer looks at after a run
 
@@ -37,6 +41,41 @@ def docx_annex(docx: bytes) -> dict[str, list[str]]:
     """docx_annex: the annex's numbered rows by indicator code (pillar heading rows left out)."""
     rows = docx_tables(docx)[ANNEX_HEADERS]
     return {r[1].split(".", 1)[0]: r for r in rows if r[0].isdigit()}
+
+
+async def set_outcomes(conn, catalog, unit: str, target_set: str = "NQ09") -> dict:
+    """set_outcomes: the evaluation's outcome of the set's last milestone, per indicator of ``unit``, read
+    straight from the store (every milestone of the set has passed: the last one stands)."""
+    rows = await conn.fetch("SELECT * FROM milestone_outcomes WHERE unit = $1 AND target_set = $2", unit, target_set)
+    chosen = catalog.units[unit]
+    wanted = {}
+    for ind in catalog.indicators.values():
+        if (ms := set_milestones(catalog, target_set, ind, chosen.level)) and chosen.valid_from <= ms[-1].deadline:
+            wanted[ind.code] = ms[-1].deadline
+    by_key = {(r["indicator"], r["milestone"]): r for r in rows}
+    return {code: by_key[(code, deadline)] for code, deadline in wanted.items()}
+
+
+def label(outcome) -> str:
+    qualifier = words.FINAL if outcome["final"] and not outcome["reopened"] else words.PROVISIONAL
+    return f"{STATUS_LABELS[Status(outcome['status'])]} ({qualifier})"
+
+
+def check_annex(annex: dict[str, list[str]], expected: dict, catalog) -> None:
+    """check_annex: the annex has one row per expected outcome, each with its target, value and result."""
+    assert set(annex) == set(expected)
+    for code, outcome in expected.items():
+        cells = annex[code]
+        ind = catalog.indicators[code]
+        assert cells[2] == MEASURE_UNITS[ind.measure.value], code
+        assert cells[3].startswith(f"{'≥' if outcome['comparator'] == '>=' else cells[3][0]} "), code
+        if ind.measure.value != "boolean":
+            assert format_number(outcome["target"]) in cells[3], code
+        value = outcome["value"]
+        shown = ("Chưa có số liệu" if value is None else ("Có" if value >= 1 else "Chưa")
+                 if ind.measure.value == "boolean" else format_number(value))
+        assert cells[4] == shown, (code, cells, dict(outcome))
+        assert cells[5] == label(outcome), code
 
 
 def docx_ranking(docx: bytes) -> list[list[str]]:

@@ -18,13 +18,12 @@ from dxmon.catalog import Catalog
 from dxmon.cli.status import unit_or_exit
 from dxmon.contracts import LOCAL_TZ
 from dxmon.report import FORMATS, file_name, render
+from dxmon.report.access import PROVINCE
 from dxmon.report.model import PeriodError, Report, ReportPeriod
 from dxmon.report.pdf import ConversionError
 from dxmon.report.repository import build_report
 from dxmon.report.target_sets import UnknownTargetSet, check_target_set
 from dxmon.settings import DatabaseSettings
-
-PROVINCE = "QN"
 
 
 async def _read(database_url: str, catalog: Catalog, target_set: str, period: ReportPeriod, unit: str) -> Report:
@@ -48,12 +47,12 @@ def register(cli) -> None:
         """Write the official report: summary, units ranked, charts and the annex of targets and results."""
         if fmt not in FORMATS:
             raise typer.BadParameter("--format is docx, xlsx or pdf")
+        catalog = Catalog.load()
         try:
             chosen_period = ReportPeriod.parse(period)
-            check_target_set(target_set)
+            check_target_set(catalog, target_set)
         except (PeriodError, UnknownTargetSet) as exc:
             raise typer.BadParameter(str(exc)) from None
-        catalog = Catalog.load()
         chosen = unit_or_exit(catalog, unit)
         try:
             built = asyncio.run(_read(DatabaseSettings().database_url, catalog, target_set, chosen_period, chosen.code))

@@ -70,7 +70,7 @@ def summary_lines(report: Report) -> list[str]:
 
 
 def qualifier_note(report: Report) -> str:
-    when = f" lúc {format_moment(report.evaluated_at)} {words.LOCAL_TIME_SUFFIX}" if report.evaluated_at else ""
+    when = f" lúc {format_moment(report.evaluated_at)}" if report.evaluated_at else ""  # the zone named once
     return (f"Kết quả theo lần đánh giá gần nhất{when}. “{words.PROVISIONAL}”: đã đến thời hạn, chưa "
             f"{words.CUTOFF.lower()}; “{words.FINAL}”: sau {words.CUTOFF.lower()}.")
 

@@ -88,7 +88,8 @@ class Row:
 
     ``result`` None means the evaluation holds nothing for this milestone yet (shown "Chưa có số liệu").
     ``value`` is the deciding value once the milestone has passed, the latest value in force before.
-    ``sources`` are the catalog's source keys of the milestone (the footnotes).
+    ``sources`` are the catalog's source keys of the milestone (the footnotes). ``observed_at`` is when the
+    value shown was observed (it picks the period whose ``explanation``, Nguyên nhân, giải pháp, the row shows).
     """
 
     unit: str
@@ -104,7 +105,8 @@ class Row:
     provisional: bool
     final: bool
     sources: tuple[str, ...]
-    explanation: str = ""  # Nguyên nhân, giải pháp: not stored yet (see the README)
+    observed_at: datetime | None = None
+    explanation: str = ""
 
     @property
     def met(self) -> bool:

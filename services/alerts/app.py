@@ -12,7 +12,7 @@
         │ AlertmanagerForwarder ──▶ POST /api/v2/alerts (optional)                          │
         └──────────────────────────────────────────────────────────────────────────────────┘
     HTTP: /healthz /readyz /metrics · GET /v1/alerts · POST|GET|DELETE /v1/silences · POST /v1/alerts/{fp}/ack
-          · GET /v1/exports/report (the official report, dxmon.report)
+          · GET /v1/exports/report (the official report, dxmon.report; an agency key dxk_… gets its own units')
           every /v1 route needs a bearer token of DX_ALERTS_API_TOKENS, whose name is recorded as created_by;
           bodies over 64 KiB get 413; every refusal is problem+json
 
@@ -45,11 +45,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dxmon.bus import ensure_buckets, make_broker
 from dxmon.catalog import Catalog
-from dxmon.contracts import ALERTS_STREAM, LEASES_BUCKET, ReportStored
+from dxmon.contracts import ALERTS_STREAM, KEYS_BUCKET, LEASES_BUCKET, ReportStored
+from dxmon.keys import Authenticated, KeyRing
 from dxmon.problems import Issue, Problem, problem_response
 from dxmon.report import FORMATS as REPORT_FORMATS
 from dxmon.report import file_name as report_file_name
 from dxmon.report import render as render_report
+from dxmon.report.access import UnknownUnit, agency_caller
+from dxmon.report.access import scope as report_scope
 from dxmon.report.model import PeriodError, ReportPeriod
 from dxmon.report.pdf import ConversionError
 from dxmon.report.repository import build_report
@@ -188,6 +191,7 @@ def create_app(
     svc = Service(settings=settings, catalog=catalog or Catalog.load(), metrics=Metrics(),
                   clock=clock or (lambda: datetime.now(UTC)), broker=_broker(settings))
     instance = settings.alerts_instance or default_instance()
+    keyring = KeyRing(svc.catalog)  # agency keys (dx_keys, read-only): a unit's own report
 
     @svc.broker.subscriber(STORED_SUBJECTS, description="Units whose reports were committed: re-evaluate them")
     async def on_stored(msg: ReportStored) -> None:
@@ -208,6 +212,7 @@ def create_app(
             metrics=svc.metrics, clock=svc.clock, instance=instance, evaluate=evaluate,
         )
         svc.task = asyncio.create_task(svc.scheduler.run(), name=f"alerts-scheduler-{instance}")
+        keys = asyncio.create_task(keyring.follow(await js.key_value(KEYS_BUCKET)), name="alerts-keys")
         svc.accepting = True
         await svc.broker.start()
         log.info("alerts service %s running (flush every %.0fs, full pass every %.0fs)", instance,
@@ -218,6 +223,8 @@ def create_app(
             svc.accepting = False
             svc.scheduler.stop()
             await svc.task
+            keys.cancel()
+            await asyncio.gather(keys, return_exceptions=True)
             await svc.broker.stop()  # drains: in-flight messages are handled before the connection closes
             await svc.pool.close()
 
@@ -235,6 +242,10 @@ def create_app(
         return problem_response(Problem(exc.status_code, reason, HTTPStatus(exc.status_code).phrase, str(exc.detail),
                                         headers=dict(exc.headers or {})))
 
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, problem: Problem) -> Response:
+        return problem_response(problem, request)
+
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_: Request, exc: RequestValidationError) -> Response:
         issues = [Issue("invalid-field", e["msg"], ".".join(map(str, e["loc"]))) for e in exc.errors()]
@@ -251,6 +262,12 @@ def create_app(
                     return name
         raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
+    def report_caller(authorization: Annotated[str | None, Header()] = None) -> Authenticated | None:
+        """report_caller: an agency key (None for an operator token, checked as on every /v1 route)."""
+        agency = agency_caller(keyring, authorization)
+        if agency is None:
+            caller(authorization)
+        return agency
 
     def pool() -> asyncpg.Pool:
         if svc.pool is None:
@@ -322,24 +339,24 @@ def create_app(
             raise HTTPException(404 if isinstance(exc, admin.UnknownAlertError) else 422, str(exc)) from None
         return {"fingerprint": fingerprint, "until": until}
 
-    @app.get("/v1/exports/report", dependencies=[Depends(caller)])
+    @app.get("/v1/exports/report")
     async def export_report(
         period: Annotated[str, Query(max_length=20, description="2025, 2025-H1, 2025-Q3 or 2025-11")],
         target_set: Annotated[str, Query(max_length=40)] = "NQ09",
-        unit: Annotated[str, Query(max_length=64)] = "QN",
+        unit: Annotated[str | None, Query(max_length=64, description="Default: the province, or the key's")] = None,
         format: Annotated[str, Query(pattern="^(docx|xlsx|pdf)$")] = "docx",  # noqa: A002 - the API's name
-        p: asyncpg.Pool = Depends(pool),
+        agency: Authenticated | None = Depends(report_caller), p: asyncpg.Pool = Depends(pool),
     ) -> Response:
-        """The official report (dxmon.report), as ``dxmon report`` writes it."""
+        """The official report (dxmon.report), as ``dxmon report`` writes it; an agency key gets its own units'."""
         try:
             chosen = ReportPeriod.parse(period)
-            check_target_set(target_set)
-            admin.check_unit(svc.catalog, unit)
-        except (PeriodError, UnknownTargetSet, admin.AdminError) as exc:
+            check_target_set(svc.catalog, target_set)
+            allowed = report_scope(svc.catalog, agency, unit)  # 403 outside an agency key's scope
+        except (PeriodError, UnknownTargetSet, UnknownUnit) as exc:
             raise HTTPException(422, str(exc)) from None
         async with p.acquire() as conn:
-            built = await build_report(conn, svc.catalog, target_set=target_set, period=chosen, unit=unit,
-                                       now=svc.clock())
+            built = await build_report(conn, svc.catalog, target_set=target_set, period=chosen, unit=allowed.unit,
+                                       within=allowed.within, now=svc.clock())
         try:  # laying out and converting are CPU and subprocess work: off the event loop
             document = await asyncio.to_thread(render_report, built, format)
         except ConversionError as exc:

@@ -83,6 +83,19 @@ def test_copied_sources_exist_and_pass_the_dockerignore():
         assert included, f"{src} is excluded from the build context"
 
 
+def test_the_final_stage_can_make_the_reports_pdf():
+    """The alerts service converts the report to PDF with LibreOffice (dxmon.report.pdf): the image carries the
+    packages scripts/bootstrap.sh installs for the tests (poppler only reads PDFs back, in the tests), no
+    recommended extras, and no apt lists left behind. The image itself is not built here (no Docker)."""
+    installs = [args for op, args in final_stage() if op == "RUN" and "apt-get install" in args]
+    assert len(installs) == 1, installs
+    wanted = re.search(r'report_packages="([^"]+)"', (ROOT / "scripts" / "bootstrap.sh").read_text())[1].split()
+    assert set(installs[0].split()) >= {*wanted} - {"poppler-utils"} and "--no-install-recommends" in installs[0]
+    assert installs[0].rstrip().endswith("rm -rf /var/lib/apt/lists/*")
+    steps = final_stage()
+    assert steps.index(("RUN", installs[0])) < next(i for i, (op, _) in enumerate(steps) if op == "USER")
+
+
 def locked() -> dict[str, Version]:
     return {m[1].lower(): Version(m[2]) for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==(\S+) \\$", LOCK, re.MULTILINE)}
 

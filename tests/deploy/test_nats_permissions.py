@@ -100,13 +100,18 @@ FORBIDDEN: list = [
      "Publish", "$JS.API.CONSUMER.DELETE.DX_REPORTS.aggregator"),
     ("aggregator", "purge-dead-letters", lambda nc, js: js.purge_stream(DEADLETTER_STREAM),
      "Publish", "$JS.API.STREAM.PURGE.DX_DEADLETTER"),
-    # alerts: may only hear stored notices, publish alert events and hold its lease.
+    # alerts: may only hear stored notices, publish alert events, hold its lease and read the key bucket.
     ("alerts", "consume-reports", lambda nc, js: js.pull_subscribe_bind("aggregator", REPORTS_STREAM),
      "Publish", "$JS.API.CONSUMER.MSG.NEXT.DX_REPORTS.aggregator"),
     ("alerts", "forge-report", lambda nc, js: nc.publish("dx.reports.v1.QN.DG-04", b"{}"),
      "Publish", "dx.reports.v1.QN.DG-04"),
     ("alerts", "forge-stored-notice", lambda nc, js: nc.publish("dx.stored.v1.QN", b"{}"), "Publish", "dx.stored.v1.QN"),
-    ("alerts", "read-keys", lambda nc, js: _read_key(js), "Publish", f"$JS.API.STREAM.MSG.GET.KV_{KEYS_BUCKET}"),
+    ("alerts", "write-key", lambda nc, js: nc.publish(f"$KV.{KEYS_BUCKET}.forged", b"{}"),
+     "Publish", f"$KV.{KEYS_BUCKET}.forged"),
+    ("alerts", "purge-keys", lambda nc, js: js.purge_stream(f"KV_{KEYS_BUCKET}"),
+     "Publish", f"$JS.API.STREAM.PURGE.KV_{KEYS_BUCKET}"),
+    ("alerts", "delete-key-bucket", lambda nc, js: js.delete_key_value(KEYS_BUCKET),
+     "Publish", f"$JS.API.STREAM.DELETE.KV_{KEYS_BUCKET}"),
     ("alerts", "delete-lease-bucket", lambda nc, js: js.delete_key_value(LEASES_BUCKET),
      "Publish", "$JS.API.STREAM.DELETE.KV_dx_leases"),
     # No user may hear replies meant for another: key entries reach ingest on its inbox.
@@ -116,10 +121,6 @@ FORBIDDEN: list = [
     ("alerts", "hear-default-inboxes", lambda nc, js: nc.subscribe("_INBOX.*.*"), "Subscription", "_INBOX.*.*"),
     ("alerts", "hear-key-writes", lambda nc, js: nc.subscribe(f"$KV.{KEYS_BUCKET}.>"),
      "Subscription", f"$KV.{KEYS_BUCKET}.>"),
-    ("alerts", "direct-get-key", lambda nc, js: nc.request(f"$JS.API.DIRECT.GET.KV_{KEYS_BUCKET}.$KV.{KEYS_BUCKET}.k",
-                                                           b"", timeout=1),
-     "Publish", f"$JS.API.DIRECT.GET.KV_{KEYS_BUCKET}.$KV.{KEYS_BUCKET}.k"),
-    ("alerts", "watch-keys", lambda nc, js: _watch_keys(js), "Publish", f"$JS.API.CONSUMER.CREATE.KV_{KEYS_BUCKET}"),
     ("aggregator", "hear-ingest-inbox", lambda nc, js: nc.subscribe("_INBOX.ingest.>"),
      "Subscription", "_INBOX.ingest.>"),
     ("ingest", "hear-alerts-inbox", lambda nc, js: nc.subscribe("_INBOX.alerts.>"), "Subscription", "_INBOX.alerts.>"),
@@ -171,15 +172,6 @@ async def _has_keys(kv) -> bool:
         return False
 
 
-async def _read_key(js) -> None:
-    await (await js.key_value(KEYS_BUCKET)).get("k")
-
-
-async def _watch_keys(js) -> None:
-    watcher = await (await js.key_value(KEYS_BUCKET)).watchall()
-    await watcher.updates(timeout=1)
-
-
 async def test_alerts_user_cannot_hear_the_key_entries_ingest_reads(secured_nats, catalog):
     """Ingest's key ring follows dx_keys as the ingest user while the alerts user listens on every
     subject it may, and tries the ones it may not: a key created meanwhile reaches ingest only."""
@@ -219,6 +211,33 @@ async def test_alerts_user_cannot_hear_the_key_entries_ingest_reads(secured_nats
             await nc.close()
     # Ingest itself needed nothing outside its permissions to follow the bucket.
     assert not [v for v in secured_nats.violations() if v[0] == "ingest"]
+
+
+async def test_alerts_user_follows_the_key_bucket(secured_nats, catalog):
+    """The alerts service verifies agency keys for a unit's own report: its user follows dx_keys as ingest
+    does (a key created, then revoked, is seen both times), needing nothing outside its permissions."""
+    alerts = await connect(secured_nats.settings("alerts"), "dx-alerts")
+    admin = await connect(secured_nats.settings("admin"), "dxmon-keys")
+    ring = KeyRing(catalog)
+    follow = asyncio.create_task(ring.follow(await alerts.jetstream().key_value(KEYS_BUCKET)))
+    try:
+        await asyncio.wait_for(ring.loaded.wait(), 10)
+        store = KeyStore(await admin.jetstream().key_value(KEYS_BUCKET), catalog)
+        key, token = await store.create("UBND phường Hồng Gai", ["QN-P-HONGGAI"])
+        await wait_for(lambda: _verified(ring, token), 10, "the alerts ring to see the new key")
+        assert await store.revoke(key.key_id)
+        await wait_for(lambda: _revoked(ring, token), 10, "the alerts ring to drop the revoked key")
+    finally:
+        follow.cancel()
+        with suppress(asyncio.CancelledError):
+            await follow
+        for nc in (alerts, admin):
+            await nc.close()
+    assert not [v for v in secured_nats.violations() if v[0] == "alerts"]
+
+
+async def _revoked(ring: KeyRing, token: str) -> bool:
+    return ring.verify(token) is None
 
 
 async def _verified(ring: KeyRing, token: str) -> bool:

@@ -10,6 +10,7 @@ The tests are synchronous because the CLI runs its own event loop.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -18,16 +19,17 @@ import pytest
 
 from dxmon import words
 from dxmon.catalog import Catalog, Level
-from dxmon.contracts import LOCAL_TZ
+from dxmon.contracts import LOCAL_TZ, ReportReceived, end_of_local_day
 from dxmon.progress import STATUS_LABELS, Status
-from dxmon.report.docx_writer import MEASURE_UNITS, percent
-from dxmon.report.model import PILLAR_LABELS
-from dxmon.report.target_sets import set_milestones
+from dxmon.report.docx_writer import percent
+from dxmon.report.model import PILLAR_LABELS, ReportPeriod
+from dxmon.report.repository import build_report
+from dxmon.simulate import explanation_for, lagging, profile_of
 from dxmon.store.progress_repository import evaluate
-from services.alerts.messages import format_number
+from dxmon.store.reports_repository import explanation_text, store_reports
 from tests.report_documents import (
-    ARTIFACTS, docx_annex, docx_ranking, docx_text, page_one_png, pdf_fonts, pdf_text, poppler_missing,
-    seed_and_evaluate, xlsx_sheets,
+    ARTIFACTS, check_annex, docx_annex, docx_ranking, docx_text, label, page_one_png, pdf_fonts, pdf_text,
+    poppler_missing, seed_and_evaluate, set_outcomes, xlsx_sheets,
 )
 
 pytestmark = pytest.mark.integration
@@ -49,11 +51,7 @@ async def _pass(url: str, catalog: Catalog, when: datetime) -> None:
 
 
 async def _fetch(url: str, sql: str, *args) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
+    return await _with_connection(url, lambda conn: conn.fetch(sql, *args))
 
 
 @pytest.fixture
@@ -74,37 +72,15 @@ def dxmon(database_url: str, monkeypatch: pytest.MonkeyPatch):
 
 
 def expected_rows(url: str, catalog: Catalog, unit: str) -> dict[str, asyncpg.Record]:
-    """The evaluation's outcome of every 2025-set milestone of ``unit``, read straight from the store."""
-    rows = asyncio.run(_fetch(url, "SELECT * FROM milestone_outcomes WHERE unit = $1 AND target_set = 'NQ09'", unit))
-    chosen = catalog.units[unit]
-    wanted = {}
-    for ind in catalog.indicators.values():
-        target = ind.target_for(chosen.level)
-        if target and (ms := set_milestones(catalog, "NQ09", target)) and chosen.valid_from <= ms[-1].deadline:
-            wanted[ind.code] = ms[-1].deadline  # every set milestone has passed: the last one stands
-    by_key = {(r["indicator"], r["milestone"]): r for r in rows}
-    return {code: by_key[(code, deadline)] for code, deadline in wanted.items()}
+    return asyncio.run(_with_connection(url, lambda conn: set_outcomes(conn, catalog, unit)))
 
 
-def label(outcome: asyncpg.Record) -> str:
-    qualifier = words.FINAL if outcome["final"] and not outcome["reopened"] else words.PROVISIONAL
-    return f"{STATUS_LABELS[Status(outcome['status'])]} ({qualifier})"
-
-
-def check_annex(annex: dict[str, list[str]], expected: dict[str, asyncpg.Record], catalog: Catalog) -> None:
-    assert set(annex) == set(expected)
-    for code, outcome in expected.items():
-        cells = annex[code]
-        ind = catalog.indicators[code]
-        assert cells[2] == MEASURE_UNITS[ind.measure.value], code
-        assert cells[3].startswith(f"{'≥' if outcome['comparator'] == '>=' else cells[3][0]} "), code
-        if ind.measure.value != "boolean":
-            assert format_number(outcome["target"]) in cells[3], code
-        value = outcome["value"]
-        shown = ("Chưa có số liệu" if value is None else ("Có" if value >= 1 else "Chưa")
-                 if ind.measure.value == "boolean" else format_number(value))
-        assert cells[4] == shown, (code, cells, dict(outcome))
-        assert cells[5] == label(outcome), code
+async def _with_connection(url: str, use):
+    conn = await asyncpg.connect(url)
+    try:
+        return await use(conn)
+    finally:
+        await conn.close()
 
 
 def test_province_report_golden(database_url: str, catalog: Catalog, dxmon, tmp_path: Path) -> None:
@@ -201,6 +177,97 @@ def test_a_commune_reports_its_own_indicators(database_url: str, catalog: Catalo
     text = docx_text(docx)
     assert f"UBND {catalog.units[COMMUNE].name_vi}".upper() in text
     assert "6 tháng cuối năm 2025" in text
+
+
+def simulated_explanations(catalog: Catalog, unit: str, expected: dict[str, asyncpg.Record]) -> dict[str, str]:
+    """What the Nguyên nhân, giải pháp column must say per indicator, from the simulator's own rules: a unit
+    that is behind explains the indicators it lags on, every period, each category alike; no value, none."""
+    chosen = catalog.units[unit]
+    profile = profile_of(unit, 1)
+    reported = [i for i in sorted(catalog.indicators.values(), key=lambda i: i.code) if chosen.level in i.applies_to]
+    lag = lagging(chosen, reported, profile, 1, date(2025, 12, 31))
+    out = {}
+    for code, outcome in expected.items():
+        ind, why = catalog.indicators[code], explanation_for(unit, code, 1)
+        explained = code in lag and outcome["value"] is not None
+        out[code] = explanation_text(ind, {c.code: why for c in ind.categories} or {"": why}) if explained else ""
+    return out
+
+
+def test_the_explanation_column_shows_the_units_own(database_url: str, catalog: Catalog, dxmon,
+                                                    tmp_path: Path) -> None:
+    asyncio.run(_seed(database_url, catalog))
+    behind = next(u.code for u in sorted(catalog.units_active_on(date(2025, 12, 31)), key=lambda u: u.code)
+                  if u.level is Level.COMMUNE and profile_of(u.code, 1) == "behind")
+    dxmon("report", "--period", "2025", "--unit", behind, "--format", "docx", "--out", str(tmp_path / "b.docx"))
+    annex = docx_annex((tmp_path / "b.docx").read_bytes())
+    expected = expected_rows(database_url, catalog, behind)
+    wanted = simulated_explanations(catalog, behind, expected)
+    assert {code: cells[6] for code, cells in annex.items()} == wanted
+    assert any(wanted.values())  # the commune explained something
+    dxmon("report", "--period", "2025", "--unit", behind, "--format", "xlsx", "--out", str(tmp_path / "b.xlsx"))
+    header, *rows = xlsx_sheets((tmp_path / "b.xlsx").read_bytes())["Phụ lục"]
+    col = {name: i for i, name in enumerate(header)}
+    assert {r[col["Mã"]]: r[col[words.EXPLANATION]] or "" for r in rows} == wanted
+
+    # The province's rows carry the province's own explanations (it gave none), never its communes'.
+    assert profile_of("QN", 1) != "behind"
+    dxmon("report", "--period", "2025", "--format", "docx", "--out", str(tmp_path / "p.docx"))
+    assert {cells[6] for cells in docx_annex((tmp_path / "p.docx").read_bytes()).values()} == {""}
+
+
+async def test_the_explanation_is_the_deciding_periods(database_url: str, catalog: Catalog) -> None:
+    """Three quarters of DG-14, each explained differently: the 2025 milestone shows the explanation of the
+    quarter that decided it (Q4 2025), the path to 2030 that of the latest quarter (Q1 2026)."""
+    said = {date(2025, 9, 30): "Quý III: chưa có chữ ký số.", date(2025, 12, 31): "Quý IV: đang số hóa hồ sơ cũ.",
+            date(2026, 3, 31): "Quý I/2026: đã cấp chữ ký số, tiếp tục số hóa."}
+    events = [ReportReceived(event_id=uuid.uuid4(), unit=COMMUNE, indicator="DG-14", observed_at=end_of_local_day(d),
+                             numerator=40 + n, denominator=100, explanation=text,
+                             received_at=end_of_local_day(d) + timedelta(days=3), agency="demo", key_id="k")
+              for n, (d, text) in enumerate(said.items())]
+    as_of = datetime(2026, 4, 20, 9, tzinfo=LOCAL_TZ)  # the 2025 milestone's cut-off has passed
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            await store_reports(conn, events, as_of)
+        await evaluate(conn, catalog, as_of)
+        nq09 = await build_report(conn, catalog, target_set="NQ09", period=ReportPeriod.parse("2026"), unit=COMMUNE,
+                                  now=as_of)
+        onward = await build_report(conn, catalog, target_set="NQ09-2030", period=ReportPeriod.parse("2026-Q1"),
+                                    unit=COMMUNE, now=as_of)
+    finally:
+        await conn.close()
+    [decided] = [r for r in nq09.rows if r.indicator == "DG-14"]
+    assert (decided.deadline, decided.value, decided.final) == (date(2025, 12, 31), 41.0, True)
+    assert decided.explanation == said[date(2025, 12, 31)]
+    [latest] = [r for r in onward.rows if r.indicator == "DG-14"]
+    assert (latest.deadline, latest.value) == (date(2030, 12, 31), 42.0)
+    assert latest.explanation == said[date(2026, 3, 31)]
+    assert all(r.explanation == "" for r in nq09.rows if r.indicator != "DG-14")
+
+
+def test_a_set_ending_in_2030_reports_its_own_targets(database_url: str, catalog: Catalog, dxmon,
+                                                      tmp_path: Path) -> None:
+    """NQ09-2030 (the catalog's set carrying NQ 09 on to 2030): its targets only, each row the current result
+    towards its 2030 milestone as the evaluation stored it, none of NQ 09's 2025 milestones."""
+    asyncio.run(_seed(database_url, catalog))
+    dxmon("report", "--target-set", "NQ09-2030", "--period", "2026", "--format", "xlsx", "--out",
+          str(tmp_path / "s.xlsx"))
+    header, *rows = xlsx_sheets((tmp_path / "s.xlsx").read_bytes())["Phụ lục"]
+    col = {name: i for i, name in enumerate(header)}
+    wanted = {i.code for i in catalog.indicators.values()
+              if any(t.target_set == "NQ09-2030" for t in i.targets_for(Level.PROVINCE))}
+    assert {r[col["Mã"]] for r in rows} == wanted and len(wanted) >= 5
+    current = {r["indicator"]: r for r in asyncio.run(_fetch(
+        database_url, "SELECT * FROM progress_current WHERE unit = 'QN'"))}
+    judged = 0
+    for r in rows:
+        assert r[col[words.DEADLINE]].date() == date(2030, 12, 31)
+        c = current.get(r[col["Mã"]])
+        if c is not None and c["milestone"] == date(2030, 12, 31):
+            assert (r[col["Kết quả"]], r[col["Đánh giá"]]) == (c["value"], STATUS_LABELS[Status(c["status"])])
+            judged += 1
+    assert judged >= 3  # the simulator reports the province's indicators
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 
 import pytest
@@ -15,17 +16,21 @@ from test_report_model import _current, _outcome, report_with
 from tests.report_documents import docx_annex, docx_ranking, docx_text, xlsx_sheets
 
 Y2025 = date(2025, 12, 31)
+# Nguyên nhân, giải pháp of DG-04 (an indicator with categories would have one labelled line each).
+WHY = "Cấp tỉnh: thiếu chữ ký số cho cán bộ mới.\nCấp xã: đang số hóa hồ sơ cũ, xong trong quý I/2026."
 
 
 @pytest.fixture(scope="module")
 def report(catalog: Catalog):
-    return report_with(
+    plain = report_with(
         catalog,
         {("QN", "DG-01", Y2025): _outcome("exceeded", 91.26, final=True),
          ("QN", "DG-04", Y2025): _outcome("met", 80.0, final=False),
          ("QN", "DG-03", date(2023, 12, 31)): _outcome("missed", 1250.5, final=True)},
         {("QN", "DE-01"): _current("behind", 3.0, Y2025), ("QN", "DS-01"): _current("on_track", 55.5, Y2025)},
     )
+    rows = tuple(dataclasses.replace(r, explanation=WHY) if r.indicator == "DG-04" else r for r in plain.rows)
+    return dataclasses.replace(plain, rows=rows)
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +49,10 @@ def test_annex_rows_are_the_models_rows(report, docx) -> None:
         assert cells[3] == f"{target_text(row)}({notes})"
         assert cells[4] == result_text(row)
         assert cells[5] == row.result_label
-        assert cells[6] == ""  # Nguyên nhân, giải pháp: not stored yet
+        assert cells[6] == row.explanation
     assert annex["DG-01"][4:6] == ["91,3", "Vượt (Chính thức)"]
     assert annex["DG-03"][3:6] == ["≥ 80 (đến 31/12/2023)(2)", "1.250,5", "Không đạt (Chính thức)"]
-    assert annex["DG-04"][5] == "Đạt (Tạm tính)"
+    assert annex["DG-04"][5:] == ["Đạt (Tạm tính)", WHY]  # both lines, in the cell
     assert annex["DE-01"][4:6] == ["3", "Chậm tiến độ"]
 
 
@@ -66,6 +71,8 @@ def test_summary_ranking_and_format(report, docx) -> None:
     for n, (key, source) in enumerate(report.footnotes(), start=1):
         assert f"({n}) {key}: {source}" in text
     assert words.retired_terms_in(text) == []
+    assert text.count(words.LOCAL_TIME_SUFFIX) == 1  # "lúc 01/02/2026 09:00 (giờ Việt Nam)": the zone named once
+    assert "lúc 01/02/2026 09:00 (giờ Việt Nam)." in text
 
 
 def test_page_setup_follows_nghi_dinh_30(docx) -> None:
@@ -103,6 +110,7 @@ def test_excel_holds_numbers_as_numbers(report) -> None:
         assert got[col[words.DEADLINE]] == datetime.combine(row.deadline, datetime.min.time())
         assert (got[col[words.PROVISIONAL]], got[col[words.FINAL]]) == (row.provisional, row.final)
         assert got[col["Đánh giá"]] == row.result_label
+        assert (got[col[words.EXPLANATION]] or "") == row.explanation
     assert by_code["DG-01"][col["Kết quả"]] == 91.26  # full precision, not the rounded text
     ranking = sheets["Xếp hạng"][1:]
     assert [(r[1], r[3], r[4], r[5]) for r in ranking] == [("B", 3, 4, 75.0), ("C", 2, 4, 50.0), ("A", 1, 4, 25.0)]

@@ -11,7 +11,7 @@ from dxmon.contracts import LOCAL_TZ
 from dxmon.progress import Status
 from dxmon.report.model import PeriodError, Rates, Report, ReportPeriod, UnitShare, milestone_for, rank
 from dxmon.report.repository import issuer_of, unit_rows
-from dxmon.report.target_sets import UnknownTargetSet, set_milestones, source_texts
+from dxmon.report.target_sets import UnknownTargetSet, outcome_sets, set_milestones, source_texts
 
 
 @pytest.mark.parametrize(("text", "start", "end", "label"), [
@@ -45,12 +45,50 @@ def test_milestone_for(period, expected) -> None:
     assert milestone_for([], ReportPeriod.parse(period)) is None
 
 
-def test_nq09_set_holds_milestones_up_to_2025_only(catalog: Catalog) -> None:
-    target = catalog.indicators["DE-01"].target_for(Level.PROVINCE)  # NQ 09 to 2025, then NQ09-2030
-    assert [m.deadline for m in target.milestones] == [date(2025, 12, 31), date(2030, 12, 31)]
-    assert [m.deadline for m in set_milestones(catalog, "NQ09", target)] == [date(2025, 12, 31)]
-    with pytest.raises(UnknownTargetSet, match="NQ09"):
-        set_milestones(catalog, "NQ57", target)
+def test_a_sets_milestones_are_the_catalogs(catalog: Catalog) -> None:
+    de01 = catalog.indicators["DE-01"]
+    assert [m.deadline for m in de01.target_for(Level.PROVINCE).milestones] == [date(2025, 12, 31),
+                                                                               date(2030, 12, 31)]  # the path
+    assert [m.deadline for m in set_milestones(catalog, "NQ09", de01, Level.PROVINCE)] == [date(2025, 12, 31)]
+    assert [m.deadline for m in set_milestones(catalog, "NQ09-2030", de01, Level.PROVINCE)] == [date(2030, 12, 31)]
+    # A set that ends in 2026, with commune targets; a level or indicator it gives no target has none.
+    assert catalog.target_set("CT2026-BCDTW").applies_to == date(2026, 12, 31)
+    dg14 = catalog.indicators["DG-14"]
+    assert [m.deadline for m in set_milestones(catalog, "CT2026-BCDTW", dg14, Level.COMMUNE)] == [date(2026, 12, 31)]
+    assert set_milestones(catalog, "CT2026-BCDTW", de01, Level.PROVINCE) == ()
+    assert set_milestones(catalog, "NQ09-2030", dg14, Level.DEPARTMENT) == ()
+    with pytest.raises(UnknownTargetSet, match="NQ09-2030"):  # the message lists the catalog's sets
+        set_milestones(catalog, "NQ57", de01, Level.PROVINCE)
+
+
+def test_a_set_ending_in_2026_reports_its_own_milestones(catalog: Catalog) -> None:
+    commune = next(u for u in catalog.units_active_on(date(2026, 6, 30)) if u.level is Level.COMMUNE)
+    y2026 = date(2026, 12, 31)
+    outcomes = {(commune.code, "DG-14", y2026): {**_outcome("met", 100.0, final=True), "target": 100.0}}
+    rows = unit_rows(catalog, commune, "CT2026-BCDTW", ReportPeriod.parse("2026"), outcomes, {})
+    expected = {i.code for i in catalog.indicators.values()
+                if any(t.target_set == "CT2026-BCDTW" for t in i.targets_for(Level.COMMUNE))}
+    assert {r.indicator for r in rows} == expected == {"DG-14", "DG-20"}
+    assert {r.deadline for r in rows} == {y2026}
+    by_code = {r.indicator: r for r in rows}
+    assert (by_code["DG-14"].result, by_code["DG-14"].final) == (Status.MET, True)
+    assert by_code["DG-20"].result is None  # nothing evaluated for it
+    assert all(r.sources and r.sources[0].startswith("BCDTW26") for r in rows)
+    assert {"BCDTW26_VNN", "BCDTW26_TN"} <= set(source_texts())  # target_sets.yaml's sources, for the notes
+
+
+def test_current_results_judge_the_programme_path_only(catalog: Catalog) -> None:
+    qn = catalog.units["QN"]
+    y2030 = date(2030, 12, 31)
+    current = {("QN", "DE-01"): _current("behind", 9.0, y2030)}  # towards NQ09-2030's 30 % by 2030
+    period = ReportPeriod.parse("2026")
+    [continued] = [r for r in unit_rows(catalog, qn, "NQ09-2030", period, {}, current) if r.indicator == "DE-01"]
+    assert (continued.result, continued.value, continued.deadline) == (Status.BEHIND, 9.0, y2030)
+    # DH16 also wants DE-01 by 2030, but the evaluation has not judged DH16: no result borrowed from another set.
+    [other] = [r for r in unit_rows(catalog, qn, "DH16", period, {}, current) if r.indicator == "DE-01"]
+    assert (other.result, other.value, other.deadline) == (None, None, y2030)
+    assert outcome_sets(catalog, "NQ09-2030") == ("NQ09-2030", "NQ09")
+    assert outcome_sets(catalog, "DH16") == ("DH16",) and outcome_sets(catalog, "NQ09") == ("NQ09",)
 
 
 def _outcome(status: str, value: float, *, final: bool, reopened: bool = False) -> dict:
