@@ -42,9 +42,9 @@ from dxmon.bus import aggregator_backlog, connect, ensure_topology, stream_confi
 from dxmon.catalog import Catalog
 from dxmon.contracts import ReportReceived
 from dxmon.keys import KeyStore
-from dxmon.settings import IngestSettings
 from dxmon.store.catalog_repository import sync_catalog
 from dxmon.store.migrate import migrate
+from services.ingest.settings import IngestSettings
 from dxmon.store.reports_repository import REPORT_COLUMNS, report_record
 
 ROOT = Path(__file__).resolve().parents[1]

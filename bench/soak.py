@@ -48,10 +48,10 @@ from dxmon import devstack
 from dxmon.bus import ensure_topology
 from dxmon.catalog import Catalog
 from dxmon.keys import KeyStore
-from dxmon.settings import IngestSettings
 from dxmon.simulate import generate
 from dxmon.store.catalog_repository import sync_catalog
 from dxmon.store.migrate import migrate
+from services.ingest.settings import IngestSettings
 from services.alerts import admin
 
 MiB = 1024 * 1024
