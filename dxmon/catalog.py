@@ -320,6 +320,7 @@ class Catalog:
     units: Mapping[str, Unit]
     target_sets: Mapping[str, TargetSet] = field(default_factory=dict)
     reporting_window: ReportingWindow = ReportingWindow.CALENDAR
+    approval: bool = False  # programme.approval: unit-periods are approved or returned (approvals_repository)
     _children: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)
     _predecessors: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)
 
@@ -698,6 +699,8 @@ class _ProgrammeIn(_Model):
     implementing_documents: list[dict[str, Any]] = []
     # Nghị định 09/2019's window (15th → 14th) or calendar periods; see dxmon/periods.py.
     reporting_window: ReportingWindow = ReportingWindow.CALENDAR
+    # DHIS2-style data approval of each unit's periods (dxmon/store/approvals_repository.py).
+    approval: bool = False
     note: str | None = None
 
 
@@ -1207,7 +1210,7 @@ def _load(directory: Path | None) -> tuple[Catalog | None, list[Problem]]:
 
     ind_out = _Collector(directory / INDICATORS_FILE, problems)
     ind_items: list[_Item] = []
-    window = ReportingWindow.CALENDAR
+    window, approval = ReportingWindow.CALENDAR, False
     ind_doc = _read(directory / INDICATORS_FILE, ind_out)
     if ind_doc is not None:
         allowed = {"schema", "programme", "sources", "indicators"}
@@ -1217,6 +1220,7 @@ def _load(directory: Path | None) -> tuple[Catalog | None, list[Problem]]:
             programme_items = _validate_items([programme], _ProgrammeIn, "programme", ind_out, programme.line)
             if programme_items:
                 window = programme_items[0].model.reporting_window
+                approval = programme_items[0].model.approval
         elif "programme" in ind_doc:
             ind_out.add(ind_doc.key_lines["programme"], "programme must be a mapping")
         ind_items = _validate_items(raw_indicators, _IndicatorIn, "indicator", ind_out, ind_doc.key_lines.get("indicators", 1))
@@ -1253,7 +1257,8 @@ def _load(directory: Path | None) -> tuple[Catalog | None, list[Problem]]:
         item.model.code: _build_indicator(item.model, set_targets.get(item.model.code, []), target_sets)
         for item in ind_items
     }
-    return Catalog(indicators=indicators, units=units, target_sets=target_sets, reporting_window=window), []
+    return Catalog(indicators=indicators, units=units, target_sets=target_sets, reporting_window=window,
+                   approval=approval), []
 
 
 def _build_target_set(ts: _TargetSetIn) -> TargetSet:

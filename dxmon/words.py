@@ -37,6 +37,15 @@ ON_TIME_RATE = "Tỷ lệ báo cáo đúng hạn"
 CUTOFF = "Chốt số liệu"
 REPORTING_PERIOD = "Kỳ báo cáo"
 
+# Data approval (phê duyệt số liệu), a dimension of its own: not the provisional/final outcome of a cut-off.
+# Not in the glossary yet: DHIS2's Vietnamese terms, as issue 13 names them (our choice).
+APPROVAL: Mapping[str, str] = {
+    "submitted": "Chờ phê duyệt",
+    "approved": "Đã phê duyệt",
+    "returned": "Trả lại",
+}
+APPROVAL_HEADING = "Phê duyệt"
+
 # Targets and measures.
 INDICATOR = "Chỉ tiêu"
 INDICATORS_LOWER = "chỉ tiêu"
