@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import nats.errors
 import nats.js.errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,12 +41,23 @@ from starlette.requests import ClientDisconnect
 
 from dxmon.bus import make_broker
 from dxmon.catalog import Catalog
-from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, SCHEMA_VERSION, ReportIn, message_id, report_subject
-from dxmon.keys import Authenticated, KeyRing
-from dxmon.problems import PROBLEM_JSON, Issue, Problem, Text, problem_response, say
+from dxmon.contracts import KEYS_BUCKET, ReportIn
+from dxmon.intake import (
+    Outgoing,
+    RefusedPublishLog,
+    authenticate,
+    bus_unavailable,
+    check_scope,
+    encode_events,
+    invalid_reports,
+    missing_credentials,
+    publish_events,
+    validate_reports,
+)
+from dxmon.keys import KeyRing
+from dxmon.problems import PROBLEM_JSON, Issue, Problem, problem_response, say
 from dxmon.settings import IngestSettings
-from dxmon.validation import check_report
-from services.ingest.parsing import JSON, NDJSON, invalid_reports, parse_reports, too_many, unsupported_media_type
+from services.ingest.parsing import JSON, NDJSON, parse_reports, too_many, unsupported_media_type
 from services.ingest.schemas import (
     IngestResult,
     ProblemDetails,
@@ -60,25 +70,8 @@ from services.ingest.schemas import (
 log = logging.getLogger("dx.ingest")
 
 
-class RefusedPublishLog(logging.Filter):
-    """RefusedPublishLog turns a JetStream refusal of a report (stream or store full) into one plain line.
-
-    nats-py 2.16 raises such a refusal inside its PubAck handler instead of failing the publish
-    (nats-io/nats.py#985): the report's future never resolves (ingest answers 503 when
-    DX_PUBLISH_TIMEOUT_SECONDS runs out) and FastStream logs "Connection broken" with a stack trace,
-    once per refused report. The connection is fine; the line says what happened, without the trace.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, nats.js.errors.APIError):
-            record.msg, record.args, record.exc_info = "JetStream refused a report: %s", (exc.description,), None
-        return True
-
-
 log.addFilter(RefusedPublishLog())
 
-RETRY_AFTER_SECONDS = 5
 READ_TIMEOUT_SECONDS = 60.0  # a whole body (≤ DX_MAX_BODY_BYTES) must arrive within this; else 408
 ACCEPT_LANGUAGE = {
     "name": "Accept-Language", "in": "header", "required": False, "schema": {"type": "string"},
@@ -147,33 +140,6 @@ class Bus:
     status: str = "connecting to NATS"
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """Outgoing is one accepted report ready for JetStream: subject, ReportReceived JSON, event id, Nats-Msg-Id."""
-
-    subject: str
-    payload: bytes
-    event_id: str
-    msg_id: str
-
-
-def encode_events(reports: list[ReportIn], received_at: datetime, caller: Authenticated) -> list[Outgoing]:
-    """encode_events serialises each report as the ``ReportReceived`` event ingest publishes.
-
-    The report's own JSON gets the fields ingest adds appended, instead of building and validating
-    a second model per report (that tripled the cost of the hottest path of ingest). The result
-    decodes to exactly the ``ReportReceived`` a model would have produced; a unit test checks it.
-    """
-    added = {"received_at": received_at.isoformat(), "agency": caller.key.agency,
-             "key_id": caller.key.key_id, "schema_version": SCHEMA_VERSION}
-    suffix = ("," + json.dumps(added, ensure_ascii=False, separators=(",", ":"))[1:]).encode()
-    return [
-        Outgoing(report_subject(r.unit, r.indicator), r.model_dump_json().encode()[:-1] + suffix, str(r.event_id),
-                 message_id(caller.key.agency, r))
-        for r in reports
-    ]
-
-
 def problem_doc(description: str, *headers: str, example: Problem | None = None) -> dict[str, Any]:
     """problem_doc documents a refusal in OpenAPI as it is sent: problem+json, with its headers.
 
@@ -191,21 +157,6 @@ def problem_doc(description: str, *headers: str, example: Problem | None = None)
     return doc
 
 
-def bus_unavailable(cause: Text) -> Problem:
-    # A batch may be cut short by a full stream: reports published before the refusal are stored.
-    # Resending the same request is safe — those are never stored twice (answered 'duplicate' while
-    # JetStream remembers their ids, 'accepted' after a nats-server restart).
-    return Problem(
-        503, "bus-unavailable", "Reports cannot be stored right now", say("bus-unavailable/resend", cause=cause),
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
-
-
-def missing_credentials() -> Problem:
-    return Problem(401, "missing-credentials", "API key required", say("missing-credentials"),
-                   headers={"WWW-Authenticate": "Bearer"})
-
-
 def body_too_large(limit: int) -> Problem:
     return Problem(413, "body-too-large", "Request body too large", say("body-too-large", limit=limit))
 
@@ -215,14 +166,6 @@ def rate_limited(per_second: float, wait: float) -> Problem:
     return Problem(429, "rate-limited", "Too many reports for this key",
                    say("rate-limited", limit=f"{per_second:g}", retry_after=retry_after),
                    headers={"Retry-After": str(retry_after)})
-
-
-def outside_key_scope(caller: Authenticated, outside: list[str]) -> Problem:
-    return Problem(
-        403, "outside-key-scope", "Units outside this key's scope",
-        say("outside-key-scope", key_id=caller.key.key_id, agency=caller.key.agency, units=", ".join(outside[:20])),
-        [Issue("outside-key-scope", say("outside-key-scope/unit", unit=u), "unit") for u in outside[:100]],
-    )
 
 
 def _examples(settings: IngestSettings) -> dict[int, Problem]:
@@ -331,23 +274,6 @@ def create_app(
         except IncorrectState:  # FastStream raises until the first connection succeeds
             return False
 
-    def authenticate(request: Request) -> Authenticated:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if not header or scheme.lower() != "bearer" or not token.strip():
-            metrics.auth_failures.labels("missing").inc()
-            raise missing_credentials()
-        if not keyring.loaded.is_set():
-            # Without the keys no token can be judged: "invalid" would make a client stop retrying.
-            metrics.auth_failures.labels("keys-not-loaded").inc()
-            raise bus_unavailable(say("bus-unavailable/keys-not-loaded", status=bus.status))
-        caller = keyring.verify(token.strip())
-        if caller is None:
-            metrics.auth_failures.labels("invalid").inc()
-            raise Problem(401, "invalid-credentials", "Invalid or revoked API key", say("invalid-credentials"),
-                          headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        return caller
-
     async def read_body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > settings.max_body_bytes:
@@ -370,41 +296,11 @@ def create_app(
                           say("client-disconnected")) from None
         return bytes(body)
 
-    def validate(reports: list[ReportIn], now: datetime) -> None:
-        issues = []
-        for index, r in enumerate(reports):
-            for issue in check_report(r, catalog, now, skew):
-                issues.append(Issue(issue.reason, issue.message, issue.field, index, str(r.event_id)))
-        if issues:
-            raise invalid_reports(issues)
-
-    def check_scope(caller: Authenticated, reports: list[ReportIn]) -> None:
-        outside = sorted({r.unit for r in reports} - caller.scope)
-        if outside:
-            raise outside_key_scope(caller, outside)
-
     async def publish(events: list[Outgoing]) -> list[bool]:
-        """publish stores every event in DX_REPORTS and returns, per event, whether it was a duplicate."""
-        if bus.js is None or not connected():
-            raise bus_unavailable(say("bus-unavailable/not-connected"))
         started = time.perf_counter()
-        try:
-            futures = [
-                await bus.js.publish_async(e.subject, e.payload, headers={"Nats-Msg-Id": e.msg_id})
-                for e in events
-            ]
-            acks = await asyncio.wait_for(asyncio.gather(*futures), settings.publish_timeout_seconds)
-        except (TimeoutError, nats.errors.TimeoutError):
-            raise bus_unavailable(say("bus-unavailable/timeout")) from None
-        except nats.js.errors.NoStreamResponseError:
-            raise bus_unavailable(say("bus-unavailable/no-stream", stream=REPORTS_STREAM)) from None
-        except nats.js.errors.APIError as exc:
-            # e.g. "maximum bytes exceeded": the stream is full (discard=new); refuse rather than drop.
-            raise bus_unavailable(say("bus-unavailable/refused", description=exc.description)) from None
-        except (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError, nats.errors.Error) as exc:
-            raise bus_unavailable(say("bus-unavailable/failed", error=type(exc).__name__)) from None
+        duplicates = await publish_events(bus.js if connected() else None, events, settings.publish_timeout_seconds)
         metrics.publish_seconds.observe(time.perf_counter() - started)
-        return [bool(a.duplicate) for a in acks]
+        return duplicates
 
     examples = _examples(settings)
 
@@ -437,11 +333,12 @@ def create_app(
     async def post_reports(request: Request) -> Response:
         status, reason = 500, "internal-error"  # until the outcome is known (an unexpected error counts as 500)
         try:
-            caller = authenticate(request)
+            caller = authenticate(keyring, request.headers.get("authorization"), bus_status=bus.status,
+                                  on_refused=lambda reason: metrics.auth_failures.labels(reason).inc())
             body = await read_body(request)
             reports = parse_reports(body, request.headers.get("content-type", ""), settings.max_batch_reports)
             now = clock()
-            validate(reports, now)
+            validate_reports(reports, catalog, now, skew)
             check_scope(caller, reports)
             wait = limiter.wait_seconds(caller.key.key_id, len(reports), time.monotonic())
             if wait > 0:

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import Field, TypeAdapter, ValidationError
 
 from dxmon.contracts import ReportIn
+from dxmon.intake import invalid_reports
 from dxmon.problems import Issue, Problem, issues_from_validation_error, json_syntax_message, say
 
 JSON = "application/json"
@@ -91,11 +92,6 @@ def _parse_ndjson(body: bytes, max_reports: int) -> list[ReportIn]:
 
 def too_many(count: int, limit: int) -> Problem:
     return Problem(413, "batch-too-large", "Too many reports in one request", say("batch-too-large", count=count, limit=limit))
-
-
-def invalid_reports(issues: list[Issue]) -> Problem:
-    """invalid_reports is the 422 listing every problem of every report (ingest's catalog rules use it too)."""
-    return Problem(422, "invalid-reports", "Invalid reports", say("invalid-reports", count=len(issues)), issues)
 
 
 def _json_issues(err: ValidationError, index: int | None) -> list[Issue]:
