@@ -34,6 +34,7 @@ from typing import Any
 import asyncpg
 
 from dxmon.catalog import Catalog
+from dxmon.problems import Problem, Text, say
 from dxmon.periods import HALF_YEARLY, MONTHLY, QUARTERLY, YEARLY, ReportingPeriod, period_numbered, period_starting
 
 APPROVED, RETURNED, SUBMITTED = "approved", "returned", "submitted"
@@ -43,7 +44,15 @@ _PERIOD_CODE = re.compile(r"^(\d{4})(?:-(\d{2})|-Q([1-4])|-H([12]))?$")
 
 
 class ApprovalError(ValueError):
-    """ApprovalError: the decision cannot be taken; the message says why, in Vietnamese."""
+    """ApprovalError: the decision cannot be taken. ``reason`` is the contract's code, ``text`` says why
+    (``str()`` in Vietnamese, for the CLI); ``problem()`` is the HTTP refusal with its ``status``."""
+
+    def __init__(self, status: int, reason: str, text: Text) -> None:
+        super().__init__(text.vi)
+        self.status, self.reason, self.text = status, reason, text
+
+    def problem(self) -> Problem:
+        return Problem(self.status, self.reason, "Approval refused", self.text)
 
 
 @dataclass(frozen=True)
@@ -112,22 +121,25 @@ def parse_period(catalog: Catalog | None, code: str) -> ReportingPeriod:
     window (calendar periods without a catalog: the code and label do not depend on the window)."""
     m = _PERIOD_CODE.fullmatch(code.strip())
     if m is None:
-        raise ApprovalError(f"kỳ báo cáo phải có dạng 2026-11, 2026-Q3, 2026-H1 hoặc 2026: {code!r}")
+        raise ApprovalError(422, "invalid-period", say("invalid-period", period=code))
     year, month, quarter, half = m.groups()
     cadence, index = ((MONTHLY, int(month)) if month else (QUARTERLY, int(quarter)) if quarter
                       else (HALF_YEARLY, int(half)) if half else (YEARLY, 1))
     try:
         return period_numbered(int(year), index, cadence, catalog.reporting_window if catalog else "calendar")
     except ValueError:
-        raise ApprovalError(f"không có kỳ báo cáo {code!r}") from None
+        raise ApprovalError(422, "invalid-period", say("invalid-period/none", period=code)) from None
 
 
-def _check_text(name: str, text: str, *, required: bool) -> str:
+def _check_text(field: str, text: str, required: str | None) -> str:
+    """_check_text: trimmed ``text``; refused when empty and ``required`` (its reason), too long, or holding NUL."""
     text = text.strip()
     if required and not text:
-        raise ApprovalError(f"cần ghi {name}")
-    if len(text) > MAX_COMMENT or "\x00" in text:
-        raise ApprovalError(f"{name} dài quá {MAX_COMMENT} ký tự hoặc chứa ký tự không hợp lệ")
+        raise ApprovalError(422, required, say(required))
+    if len(text) > MAX_COMMENT:
+        raise ApprovalError(422, "too-long", say("too-long", max_length=MAX_COMMENT).prefixed(f"{field}: "))
+    if "\x00" in text:
+        raise ApprovalError(422, "invalid-character", say("invalid-character").prefixed(f"{field}: "))
     return text
 
 
@@ -182,19 +194,18 @@ async def decide(
     The caller has checked who may decide (the entry route: the key's approval scope; the CLI: an
     operator). Raises ApprovalError, with the reason in Vietnamese, when the decision cannot be taken.
     """
-    if not catalog.approval:
-        raise ApprovalError("chương trình không bật phê duyệt số liệu (programme.approval trong danh mục)")
     if decision not in DECISIONS:
-        raise ApprovalError(f"quyết định phải là {' hoặc '.join(DECISIONS)}")
+        raise ValueError(f"decision must be one of {DECISIONS}")  # a caller's bug, not a person's input
+    if not catalog.approval:
+        raise ApprovalError(409, "approval-off", say("approval-off"))
     if unit not in catalog.units:
-        raise ApprovalError(f"không có đơn vị {unit!r} trong danh mục")
+        raise ApprovalError(422, "unknown-unit", say("unknown-unit", unit=unit))
     indicator = indicator.strip()
     if indicator and indicator not in catalog.indicators:
-        raise ApprovalError(f"không có chỉ tiêu {indicator!r} trong danh mục")
+        raise ApprovalError(422, "unknown-indicator", say("unknown-indicator", indicator=indicator))
     chosen = parse_period(catalog, period)
-    comment = _check_text("ý kiến (lý do trả lại)" if decision == RETURNED else "ý kiến", comment,
-                          required=decision == RETURNED)
-    by = _check_text("người phê duyệt", by, required=True)
+    comment = _check_text("comment", comment, "comment-required" if decision == RETURNED else None)
+    by = _check_text("by", by, "decided-by-required")
     async with conn.transaction():
         # One decision at a time per unit-period: the state checked below is the state decided on.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
@@ -202,12 +213,13 @@ async def decide(
         covered = [v for v in await value_states(conn, [unit], at)
                    if (v.period_start, v.period_end) == (chosen.start, chosen.end)
                    and (not indicator or v.indicator == indicator)]
-        what = f"{catalog.units[unit].name_vi} ({unit}), {chosen.label_vi}" + (f", chỉ tiêu {indicator}" if indicator else "")
+        what = {"what_vi": f"{catalog.units[unit].name_vi} ({unit}), {chosen.label_vi}"
+                           + (f", chỉ tiêu {indicator}" if indicator else ""),
+                "what": f"{unit}, {chosen.code}" + (f", indicator {indicator}" if indicator else "")}
         if not covered:
-            raise ApprovalError(f"chưa có số liệu nào của {what} để phê duyệt")
+            raise ApprovalError(409, "nothing-to-approve", say("nothing-to-approve", **what))
         if all(v.approval == decision for v in covered):
-            done = "đã được phê duyệt" if decision == APPROVED else "đã bị trả lại, chờ đơn vị gửi lại số liệu"
-            raise ApprovalError(f"số liệu của {what} {done}")
+            raise ApprovalError(409, "already-decided", say(f"already-decided/{decision}", **what))
         row = await conn.fetchrow(
             "INSERT INTO approval_decisions (unit, period, period_start, period_end, indicator, decision, comment,"
             " by, key_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
