@@ -242,3 +242,38 @@ def test_status_has_no_approval_when_off(database_url: str, monkeypatch: pytest.
     assert "Phê duyệt" not in runner.invoke(app, ["status", UNIT]).output
     off = runner.invoke(app, ["approvals", "list"])
     assert off.exit_code == 2 and "không bật phê duyệt" in off.output
+
+
+async def test_unit_dashboard_shows_each_values_approval_to_grafanas_role(
+    conn: asyncpg.Connection, approving: Catalog, catalog: Catalog, database_url: str, pg_admin_url: str,
+) -> None:
+    from tests.integration.test_dashboard_sql import UNIT_RANGE, run_dashboard
+
+    await store(conn, at(0), report(UNIT, "DG-04", date(2026, 10, 31), 60),
+                report(UNIT, "DG-05", date(2026, 10, 31), 70))
+    await approvals.decide(conn, approving, UNIT, "2026-10", "returned", indicator="DG-05", comment="Sai mẫu số",
+                           by="Sở KH&CN", at=at(10))
+    await store(conn, at(20), report(UNIT, "DG-06", date(2026, 10, 31), 10))
+    reader = f"dxt_grafana_{uuid.uuid4().hex[:8]}"
+    await conn.execute(f'CREATE ROLE "{reader}" LOGIN IN ROLE dx_reader')  # Grafana's datasource role
+    scheme, rest = database_url.split("://", 1)
+    grafana = await asyncpg.connect(f"{scheme}://{reader}@{rest.split('@', 1)[1]}")
+    try:
+        async def shown() -> dict[str, str | None]:
+            run = await run_dashboard(grafana, "dx-unit-detail", UNIT_RANGE, {"unit": UNIT}, timescaledb=False)
+            return {r["Mã"]: r["Phê duyệt"] for r in run.table("Báo cáo gần nhất").rows}
+
+        approval = await shown()
+        assert {k: v for k, v in approval.items() if v} == {"DG-04": "Chờ phê duyệt", "DG-05": "Trả lại",
+                                                            "DG-06": "Chờ phê duyệt"}
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):  # which key decided is not the dashboards' business
+            await grafana.fetch("SELECT key_id FROM approval_decisions")
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await grafana.execute("INSERT INTO approval_decisions (unit, period, period_start, period_end, decision,"
+                                  " by, at) VALUES ('QN', '2026', '2026-01-01', '2026-12-31', 'approved', 'x', now())")
+        await sync_catalog(conn, catalog)  # approval off: the column stays empty
+        assert set((await shown()).values()) == {None}
+    finally:
+        await grafana.close()
+        await conn.execute(f'DROP OWNED BY "{reader}"')
+        await conn.execute(f'DROP ROLE "{reader}"')
