@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from typing import Any
 import asyncpg
 
 from dxmon.catalog import Catalog
+from dxmon.contracts import _INVISIBLE as INVISIBLE_CHARACTERS
 from dxmon.problems import Problem, Text, say
 from dxmon.periods import HALF_YEARLY, MONTHLY, QUARTERLY, YEARLY, ReportingPeriod, period_numbered, period_starting
 
@@ -132,14 +134,17 @@ def parse_period(catalog: Catalog | None, code: str) -> ReportingPeriod:
 
 
 def _check_text(field: str, text: str, required: str | None) -> str:
-    """_check_text: trimmed ``text``; refused when empty and ``required`` (its reason), too long, or holding NUL."""
-    text = text.strip()
+    """_check_text: ``text`` as the report contract keeps an explanation (no invisible control characters,
+    NFC, one line-break convention, trimmed); refused when empty and ``required`` (its reason), or too long."""
+    if found := INVISIBLE_CHARACTERS.search(text):
+        character = f"U+{ord(found.group()):04X}"
+        raise ApprovalError(422, "invalid-character",
+                            say("invalid-character/control", character=character).prefixed(f"{field}: "))
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
     if required and not text:
         raise ApprovalError(422, required, say(required))
     if len(text) > MAX_COMMENT:
         raise ApprovalError(422, "too-long", say("too-long", max_length=MAX_COMMENT).prefixed(f"{field}: "))
-    if "\x00" in text:
-        raise ApprovalError(422, "invalid-character", say("invalid-character").prefixed(f"{field}: "))
     return text
 
 

@@ -76,7 +76,8 @@ def render_return(now: datetime, r: ReturnedPeriod, *, public_url: str | None) -
     what = f"Báo cáo {period} của {r.unit_name} ({r.unit})"
     scope = f"{words.INDICATOR.lower()} {r.indicator} {r.indicator_name or ''}".rstrip() if r.indicator \
         else f"mọi {words.INDICATORS_LOWER} của kỳ"
-    subject = f"{SUBJECT_PREFIX} {what} bị {words.APPROVAL['returned'].lower()}: {r.comment}"
+    # One line, whatever the comment: its line breaks must not reach a mail header.
+    subject = f"{SUBJECT_PREFIX} {what} bị {words.APPROVAL['returned'].lower()}: {' '.join(r.comment.split())}"
     body = [
         f"{words.GREETING}: cán bộ phụ trách,",
         "",

@@ -16,8 +16,10 @@ own: DX_APPROVALS_DATABASE_URL, a user that is a member of ``dx_approver`` (migr
 may insert decisions and nothing else; unset, the entry service's URL is used without the read-only
 session (a development stack connects as the administrator).
 
-For the data-entry page: ``unit_periods`` and ``decide`` take the service's state and an already
-authenticated caller (a session's key) and raise ``Problem``; the routes below are thin wrappers.
+For the data-entry page: ``unit_periods(request, caller, unit=None, approval=None)`` and ``decide(request,
+caller, unit, period, decision, indicator=None, comment="")`` take the request and an already
+authenticated caller (a session's key) and raise ``Problem`` (answer it with ``problem_response``, or show
+its ``detail``); ``words.APPROVAL`` labels the states. The routes below are thin wrappers.
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], lifespan=lifespan)
+# The body is read by _decision_body (problem+json refusals); the docs still show its schema.
+_BODY_DOC = {"requestBody": {"required": False,
+                             "content": {"application/json": {"schema": DecisionIn.model_json_schema()}}}}
 State = Annotated[EntryState, Depends(entry_state)]
 
 
@@ -99,9 +104,11 @@ def _database_unavailable(exc: Exception) -> Problem:
                    say("database-unavailable", error=type(exc).__name__), headers={"Retry-After": "5"})
 
 
-async def unit_periods(state: EntryState, caller: Authenticated, unit: str | None = None,
+async def unit_periods(request: Request, caller: Authenticated, unit: str | None = None,
                        approval: str | None = None) -> list[approvals.UnitPeriod]:
-    """unit_periods: the unit-periods ``caller`` may decide on (one ``unit``; one ``approval`` state), newest first."""
+    """unit_periods: the unit-periods ``caller`` may decide on (one ``unit``; one ``approval`` state), newest first
+    within each unit; each holds its values' approvals (``UnitPeriod.values``)."""
+    state = entry_state(request)
     scope = approver(state, caller, unit)
     if approval is not None and approval not in words.APPROVAL:
         raise Problem(422, "invalid-parameter", "Invalid parameter",
@@ -117,12 +124,14 @@ async def unit_periods(state: EntryState, caller: Authenticated, unit: str | Non
     return [p for p in approvals.unit_periods(state.catalog, values) if approval is None or p.approval == approval]
 
 
-async def decide(state: EntryState, pool: asyncpg.Pool, caller: Authenticated, unit: str, period: str,
-                 decision: str, *, indicator: str | None = None, comment: str = "") -> approvals.Decision:
-    """decide records the caller's approval or return of ``unit``'s ``period`` (who: the key's agency and id)."""
+async def decide(request: Request, caller: Authenticated, unit: str, period: str, decision: str, *,
+                 indicator: str | None = None, comment: str = "") -> approvals.Decision:
+    """decide records the caller's approval (APPROVED) or return (RETURNED) of ``unit``'s ``period`` — one
+    ``indicator`` or all — and returns the decision (who: the key's agency and id)."""
+    state = entry_state(request)
     approver(state, caller, unit)
     try:
-        async with pool.acquire() as conn:
+        async with request.app.state.approvals_pool.acquire() as conn:
             return await approvals.decide(conn, state.catalog, unit, period, decision, by=caller.key.agency,
                                           at=state.clock(), indicator=indicator or "", comment=comment,
                                           key_id=caller.key.key_id)
@@ -157,7 +166,7 @@ async def _decision_body(request: Request) -> DecisionIn:
 async def list_unit_periods(request: Request, state: State, unit: str | None = None,
                             approval: str | None = None) -> list[dict[str, Any]]:
     caller = _caller(state, request)
-    return [p.as_json() for p in await unit_periods(state, caller, unit, approval)]
+    return [p.as_json() for p in await unit_periods(request, caller, unit, approval)]
 
 
 @router.get("/decisions", summary="Every decision on the key's units: who, which key, when, what, why")
@@ -175,17 +184,18 @@ async def list_decisions(request: Request, state: State, unit: str | None = None
 async def _decide_route(request: Request, state: EntryState, unit: str, period: str, decision: str) -> JSONResponse:
     caller = _caller(state, request)
     body = await _decision_body(request)
-    made = await decide(state, request.app.state.approvals_pool, caller, unit, period, decision,
-                        indicator=body.indicator, comment=body.comment)
+    made = await decide(request, caller, unit, period, decision, indicator=body.indicator, comment=body.comment)
     return JSONResponse(made.as_json(), status_code=201)
 
 
-@router.post("/{unit}/{period}/approve", status_code=201, summary="Approve a unit's period (Đã phê duyệt)")
+@router.post("/{unit}/{period}/approve", status_code=201, summary="Approve a unit's period (Đã phê duyệt)",
+             openapi_extra=_BODY_DOC)
 async def approve(request: Request, state: State, unit: str, period: str) -> JSONResponse:
     return await _decide_route(request, state, unit, period, APPROVED)
 
 
 @router.post("/{unit}/{period}/return", status_code=201,
-             summary="Return a unit's period with a comment (Trả lại); the unit's subscribers are notified")
+             summary="Return a unit's period with a comment (Trả lại); the unit's subscribers are notified",
+             openapi_extra=_BODY_DOC)
 async def return_(request: Request, state: State, unit: str, period: str) -> JSONResponse:
     return await _decide_route(request, state, unit, period, RETURNED)

@@ -176,7 +176,8 @@ async def test_submit_approve_return_correct_approve(conn: asyncpg.Connection, a
                      id="indicator-not-reported"),
         pytest.param(UNIT, "2026-10", "approved", {"comment": "x" * 2001}, "comment: dài quá 2000",
                      id="comment-too-long"),
-        pytest.param(UNIT, "2026-10", "approved", {"comment": "a\x00b"}, "ký tự NUL", id="nul"),
+        pytest.param(UNIT, "2026-10", "approved", {"comment": "a\x00b"}, "comment: .*U\\+0000", id="nul"),
+        pytest.param(UNIT, "2026-10", "returned", {"comment": "a\u202eb"}, "U\\+202E", id="bidi-override"),
     ],
 )
 async def test_refusals(conn: asyncpg.Connection, approving: Catalog, unit: str, period: str, decision: str,
