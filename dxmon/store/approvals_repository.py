@@ -42,7 +42,7 @@ from dxmon.periods import HALF_YEARLY, MONTHLY, QUARTERLY, YEARLY, ReportingPeri
 APPROVED, RETURNED, SUBMITTED = "approved", "returned", "submitted"
 DECISIONS = (APPROVED, RETURNED)
 MAX_COMMENT = 2000
-_PERIOD_CODE = re.compile(r"^(\d{4})(?:-(\d{2})|-Q([1-4])|-H([12]))?$")
+_PERIOD_CODE = re.compile(r"([0-9]{4})(?:-([0-9]{2})|-Q([1-4])|-H([12]))?")  # ASCII digits only
 
 
 class ApprovalError(ValueError):

@@ -25,8 +25,10 @@ from dxmon.keys import APPROVER, KeyStore
 from services.alerts.alert import Severity
 from services.alerts.dispatch import Dispatcher
 from services.alerts.metrics import Metrics
+from services.alerts.outbox import Backoff, OutboxWorker
 from services.alerts.repository import add_subscription
 from services.entry.app import create_app
+from tests.integration.alerts.alerts_fixtures import start_receiver
 from tests.integration.entry.conftest import entry_settings
 from tests.pipeline import Pipeline, Served, report
 
@@ -114,24 +116,30 @@ async def test_approve_return_correct_approve_over_http(pipeline: Pipeline, cata
         states = {v["indicator"]: v["approval"] for v in (await october(http, token))["indicators"]}
         assert states == {"DG-04": "returned", "DG-05": "approved"}
 
-        # The alerts flush tells the unit's subscribers once.
+        # The alerts service tells the unit's subscribers once: flush (outbox), then delivery to their webhook.
+        receiver, server = start_receiver()
         admin = await asyncpg.connect(pipeline.database_url)
-        try:
-            await add_subscription(admin, UNIT, False, [], Severity.WARNING, "json://127.0.0.1:9/honggai")
-        finally:
-            await admin.close()
         pool = await asyncpg.create_pool(pipeline.database_url, min_size=1, max_size=2)
         try:
+            await add_subscription(admin, UNIT, False, [], Severity.WARNING, f"{receiver.url}/honggai")
+            await add_subscription(admin, "QN-P-UONGBI", False, [], Severity.WARNING, f"{receiver.url}/uongbi")
             dispatcher = Dispatcher(pool, {u.code: u.parent for u in catalog.units.values()}, Metrics(),
                                     repeat_interval=timedelta(days=7), escalate_after=timedelta(days=30),
                                     public_url=None)
             await dispatcher.flush(datetime.now(UTC))
+            await dispatcher.flush(datetime.now(UTC))
+            worker = OutboxWorker(pool, Metrics(), lambda: datetime.now(UTC), backoff=Backoff(1, 1),
+                                  max_attempts=1, send_timeout=5)
+            await worker.deliver_due()
         finally:
             await pool.close()
-        subjects = await pipeline.fetch("SELECT subject FROM outbox WHERE reason = 'approval returned'")
-        assert [s["subject"] for s in subjects] == [
-            "[Chuyển đổi số Quảng Ninh] Báo cáo tháng 10/2026 của Phường Hồng Gai (QN-P-HONGGAI) bị trả lại: "
-            "Mẫu số chưa khớp với hệ thống"]
+            await admin.close()
+            server.shutdown()
+        [told] = receiver.bodies()
+        assert [r.path for r in receiver.requests] == ["/honggai"]
+        assert told["subject"] == ("[Chuyển đổi số Quảng Ninh] Báo cáo tháng 10/2026 của Phường Hồng Gai "
+                                   "(QN-P-HONGGAI) bị trả lại: Mẫu số chưa khớp với hệ thống")
+        assert (told["type"], told["indicator"], told["by"]) == ("approval_returned", "DG-04", "Sở Khoa học và Công nghệ")
 
         # The unit corrects DG-04 through ingest: submitted again, then approved.
         await post_reports(pipeline, report(UNIT, "DG-04", "2026-10-31", numerator=65, denominator=100))
