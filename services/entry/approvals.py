@@ -85,15 +85,15 @@ State = Annotated[EntryState, Depends(entry_state)]
 
 
 def approver(state: EntryState, caller: Authenticated, unit: str | None) -> frozenset[str]:
-    """approver returns the caller's approval scope, refusing (403) a reporter key or a unit outside it.
-
-    A unit the catalog does not know is left to the decision, which answers 422 unknown-unit.
-    """
+    """approver returns the caller's approval scope, refusing a reporter key or a unit outside it (403), or a
+    unit the catalog does not know (422)."""
     if caller.key.role != APPROVER:
         raise Problem(403, "not-an-approver", "Not an approver key",
                       say("not-an-approver", key_id=caller.key.key_id, agency=caller.key.agency))
     scope = approval_scope(caller, state.catalog)
-    if unit is not None and unit in state.catalog.units and unit not in scope:
+    if unit is not None and unit not in state.catalog.units:
+        raise Problem(422, "unknown-unit", "Unknown unit", say("unknown-unit", unit=unit))
+    if unit is not None and unit not in scope:
         raise Problem(403, "outside-approval-scope", "Unit outside this key's approval scope",
                       say("outside-approval-scope", key_id=caller.key.key_id, agency=caller.key.agency, unit=unit))
     return scope

@@ -180,6 +180,8 @@ async def test_who_may_decide(pipeline: Pipeline, catalog: Catalog, approving_en
         assert (listed.status_code, listed.json()["reason"]) == (403, "outside-approval-scope")
         assert await pipeline.fetchval("SELECT count(*) FROM approval_decisions") == 0
 
+        unknown = await http.get("/v1/approvals", params={"unit": "QN-NOPE"}, headers=bearer(own))
+        assert (unknown.status_code, unknown.json()["reason"]) == (422, "unknown-unit")
         bad = await http.post(f"/v1/approvals/{UNIT}/2026-13/approve", headers=bearer(own))
         assert (bad.status_code, bad.json()["reason"]) == (422, "invalid-period")
         junk = await http.post(url, content=b"[1]", headers=bearer(own))
