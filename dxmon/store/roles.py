@@ -6,6 +6,7 @@
                                              with a statement timeout and a connection limit
     dx_entry      ──member of──▶ dx_reader   the entry service: targets and values in force for
                                              templates and imports (it publishes through NATS)
+                  ──and of─────▶ dx_approver approval decisions of approver keys (migration 0010)
 
 Ingest never opens the database, so it has no user. The migrations (run by an administrator)
 own every table, so none of these users can drop or alter them, create roles, or read what their
@@ -69,6 +70,7 @@ class LoginUser:
     password: str = field(repr=False)
     connection_limit: int = -1  # -1: no limit
     statement_timeout_ms: int = 0  # 0: none of its own
+    also: tuple[str, ...] = ()  # roles it is granted besides its group (never revoked here)
 
 
 def login_users(settings: DatabaseUsersSettings) -> list[LoginUser]:
@@ -92,7 +94,8 @@ def login_users(settings: DatabaseUsersSettings) -> list[LoginUser]:
         elif name in GROUP_ROLES:
             problems.append(f"DX_{service.upper()}_DB_USER may not be the group role {name}")
         else:
-            users.append(LoginUser(name, group, password.get_secret_value(), *limits.get(service, (-1, 0))))
+            also = ("dx_approver",) if service == "entry" else ()  # the entry service records approval decisions
+            users.append(LoginUser(name, group, password.get_secret_value(), *limits.get(service, (-1, 0)), also))
     names = [u.name for u in users]
     if len(set(names)) != len(names):
         # One login for two services would give each the other's privileges.
@@ -168,5 +171,8 @@ async def create_login_users(conn: asyncpg.Connection, users: list[LoginUser]) -
                     await conn.execute(await conn.fetchval(_GRANT, group, user.name))
                 elif group != user.group and member:
                     await conn.execute(await conn.fetchval(_REVOKE, group, user.name))
+            for role in user.also:
+                if not await conn.fetchval(_IS_MEMBER, user.name, role):
+                    await conn.execute(await conn.fetchval(_GRANT, role, user.name))
             done.append(f"{user.name}: {'updated' if row else 'created'}, member of {user.group}")
     return done

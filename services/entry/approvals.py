@@ -12,9 +12,9 @@ approval scope (its units and the units directly below them: dxmon.keys.approval
 answered as problem+json (409 approval off / nothing to decide / already decided, 422 bad input).
 
 The service's own database sessions are read-only, so decisions are written through a pool of their
-own: DX_APPROVALS_DATABASE_URL, a user that is a member of ``dx_approver`` (migration 0010), which
-may insert decisions and nothing else; unset, the entry service's URL is used without the read-only
-session (a development stack connects as the administrator).
+own: DX_APPROVALS_DATABASE_URL, else the entry service's URL without the read-only session; its login
+(``dxmon db create-users``) is a member of ``dx_approver`` (migration 0010), which may insert decisions
+(a development stack connects as the administrator).
 
 For the data-entry page: ``unit_periods(request, caller, unit=None, approval=None)`` and ``decide(request,
 caller, unit, period, decision, indicator=None, comment="")`` take the request and an already
@@ -49,8 +49,8 @@ class ApprovalsSettings(DxSettings):
     """Approvals: where the entry service writes approval decisions."""
 
     approvals_database_url: str | None = Field(
-        None, description="Database URL the entry service writes approval decisions with: a user that is a member "
-        "of dx_approver (migration 0010); unset: DX_ENTRY_DATABASE_URL, without its read-only session",
+        None, description="Database URL the entry service writes approval decisions with (a member of dx_approver, "
+        "migration 0010); unset: DX_ENTRY_DATABASE_URL without its read-only session (its login is one)",
     )
 
 

@@ -299,3 +299,23 @@ def test_scram_verifier_has_postgres_format():
     assert params == "4096:MDEyMzQ1Njc4OWFiY2RlZg=="
     assert [len(k) for k in keys.split(":")] == [44, 44]  # two base64 SHA-256 digests
     assert scram_sha256_verifier("correct horse battery") != scram_sha256_verifier("correct horse battery")
+
+
+async def test_entry_login_records_approval_decisions_and_nobody_rewrites_them(logins: dict[str, str]):
+    """The entry service writes approval decisions (dx_approver, migration 0010); no login changes one, and
+    Grafana's reads them without the key that decided."""
+    insert = ("INSERT INTO approval_decisions (unit, period, period_start, period_end, decision, by, key_id, at)"
+              " VALUES ('QN', '2025', '2025-01-01', '2025-12-31', 'approved', 'Sở KH&CN', '0123456789abcdef', now())")
+    conn = await asyncpg.connect(logins["entry"])
+    try:
+        await conn.execute(insert)
+        await assert_refused(conn, ("UPDATE approval_decisions SET decision = 'returned'", "DELETE FROM approval_decisions",
+                                    "DELETE FROM period_values"))
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(logins["grafana"])
+    try:
+        assert await conn.fetchval("SELECT by FROM approval_decisions") == "Sở KH&CN"
+        await assert_refused(conn, (insert, "SELECT key_id FROM approval_decisions"))
+    finally:
+        await conn.close()

@@ -168,7 +168,7 @@ async def test_submit_approve_return_correct_approve(conn: asyncpg.Connection, a
         pytest.param(UNIT, "2026-10", "returned", {"comment": "  "}, "cần ghi ý kiến", id="return-needs-comment"),
         pytest.param(UNIT, "2026-09", "approved", {}, "chưa có số liệu", id="nothing-reported"),
         pytest.param(UNIT, "2026-13", "approved", {}, "không có kỳ báo cáo", id="no-such-month"),
-        pytest.param(UNIT, "tháng 10", "approved", {}, "phải có dạng", id="bad-period"),
+        pytest.param(UNIT, "tháng 10", "approved", {}, "mã kỳ 'tháng 10' không hợp lệ", id="bad-period"),
         pytest.param("QN-NOPE", "2026-10", "approved", {}, "mã đơn vị 'QN-NOPE' không có", id="unknown-unit"),
         pytest.param(UNIT, "2026-10", "approved", {"indicator": "DG-99"}, "mã chỉ tiêu 'DG-99'",
                      id="unknown-indicator"),

@@ -3,8 +3,8 @@ aggregator (submitted), an approver key approves, returns with a comment (the al
 notice), the unit corrects through ingest (submitted again), the approver approves; the audit says who,
 which key, when and what. Refusals: no key 401, a reporter key 403, an approver outside its scope 403.
 
-The entry service runs with least privilege, as in production: its reads as a login of ``dx_reader``,
-its decisions as a login of ``dx_approver`` (DX_APPROVALS_DATABASE_URL).
+The entry service runs with least privilege, as ``dxmon db create-users`` makes its login: a member of
+``dx_reader`` and ``dx_approver``, read-only sessions for its reads, decisions through a pool of their own.
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ pytestmark = pytest.mark.integration
 UNIT = "QN-P-HONGGAI"
 
 
-async def login_in(admin_url: str, database_url: str, group: str) -> str:
-    """login_in creates a LOGIN member of ``group`` (trust auth on the throwaway server) and returns its URL."""
-    name = f"dxt_{group}_{uuid.uuid4().hex[:8]}"
+async def login_in(admin_url: str, database_url: str, groups: str) -> str:
+    """login_in creates a LOGIN member of ``groups`` (trust auth on the throwaway server) and returns its URL."""
+    name = f"dxt_entry_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f'CREATE ROLE "{name}" LOGIN IN ROLE {group}')  # names are ours, not input
+        await conn.execute(f'CREATE ROLE "{name}" LOGIN IN ROLE {groups}')  # names are ours, not input
     finally:
         await conn.close()
     scheme, rest = database_url.split("://", 1)
@@ -61,10 +61,9 @@ async def approver_key(pipeline: Pipeline, catalog: Catalog, agency: str, units:
 @pytest.fixture
 async def approving_entry(pipeline: Pipeline, catalog: Catalog, pg_admin_url: str,
                           monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
-    reader = await login_in(pg_admin_url, pipeline.database_url, "dx_reader")
-    monkeypatch.setenv("DX_APPROVALS_DATABASE_URL",
-                       await login_in(pg_admin_url, pipeline.database_url, "dx_approver"))
-    settings = entry_settings(pipeline, entry_database_url=reader)
+    monkeypatch.delenv("DX_APPROVALS_DATABASE_URL", raising=False)
+    login = await login_in(pg_admin_url, pipeline.database_url, "dx_reader, dx_approver")
+    settings = entry_settings(pipeline, entry_database_url=login)
     served = Served(create_app(settings, dataclasses.replace(catalog, approval=True)), devstack.free_port())
     await served.start()
     yield f"http://127.0.0.1:{served.port}"
