@@ -47,7 +47,8 @@ class ReturnedPeriod:
 
 
 _UNTOLD = """
-SELECT d.id AS decision_id, d.unit, coalesce(u.name_vi, d.unit) AS unit_name, d.period, d.indicator, i.name_vi AS indicator_name, i.pillar, d.comment, d.by, d.at
+SELECT d.id AS decision_id, d.unit, coalesce(u.name_vi, d.unit) AS unit_name, d.period, d.indicator,
+       i.name_vi AS indicator_name, i.pillar, d.comment, d.by, d.at
 FROM approval_decisions d
 LEFT JOIN units u ON u.code = d.unit
 LEFT JOIN indicators i ON i.code = d.indicator
