@@ -30,6 +30,10 @@ from dxmon.contracts import KEYS_BUCKET
 log = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "dxk"
+# What a key may do. A reporter sends reports; an approver approves or returns its units' periods and
+# those of the units below them (catalog ``programme.approval``). An entry without a role is a reporter.
+REPORTER, APPROVER = "reporter", "approver"
+ROLES = (REPORTER, APPROVER)
 _TOKEN = re.compile(r"^dxk_([0-9a-f]{16})_([A-Za-z0-9_-]{20,})$")
 
 
@@ -44,15 +48,24 @@ class ApiKey:
     secret_sha256: str
     created_at: str
     label: str = ""
+    role: str = REPORTER
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), ensure_ascii=False).encode()
+        d = asdict(self)
+        if self.role == REPORTER:
+            # A reporter's entry stays as it was before roles existed, so an ingest not yet upgraded keeps
+            # accepting new reporter keys (it refuses an entry with a field it does not know).
+            del d["role"]
+        return json.dumps(d, ensure_ascii=False).encode()
 
     @classmethod
     def from_json(cls, raw: bytes) -> ApiKey:
         d = json.loads(raw)
         d["units"] = tuple(d["units"])
-        return cls(**d)
+        key = cls(**d)
+        if key.role not in ROLES:
+            raise ValueError(f"unknown role {key.role!r}")
+        return key
 
 
 def hash_secret(secret: str) -> str:
@@ -90,9 +103,12 @@ class KeyStore:
         return cls(await js.key_value(KEYS_BUCKET), catalog)
 
     async def create(
-        self, agency: str, units: Iterable[str], *, with_descendants: bool = False, label: str = ""
+        self, agency: str, units: Iterable[str], *, with_descendants: bool = False, label: str = "",
+        role: str = REPORTER,
     ) -> tuple[ApiKey, str]:
         """create stores a new key and returns it with its token; the token is never stored."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}")
         units = tuple(dict.fromkeys(u.strip() for u in units if u.strip()))
         unknown = [u for u in units if u not in self.catalog.units]
         if not units or unknown:
@@ -109,6 +125,7 @@ class KeyStore:
             secret_sha256=hash_secret(secret),
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             label=label,
+            role=role,
         )
         await self.kv.create(key_id, key.to_json())
         return key, f"{TOKEN_PREFIX}_{key_id}_{secret}"
@@ -144,6 +161,15 @@ class Authenticated:
 
     key: ApiKey
     scope: frozenset[str]
+
+
+def approval_scope(caller: Authenticated, catalog: Catalog) -> frozenset[str]:
+    """approval_scope is the set of units whose periods ``caller`` may approve or return: none for a
+    reporter; for an approver, its units (with their descendants if the key has them) and their children.
+    """
+    if caller.key.role != APPROVER:
+        return frozenset()
+    return caller.scope | {child.code for code in caller.scope for child in catalog.children(code)}
 
 
 class KeyRing:

@@ -37,6 +37,15 @@ ON_TIME_RATE = "Tỷ lệ báo cáo đúng hạn"
 CUTOFF = "Chốt số liệu"
 REPORTING_PERIOD = "Kỳ báo cáo"
 
+# Data approval (phê duyệt số liệu), a dimension of its own: not the provisional/final outcome of a cut-off.
+# Not in the glossary yet: DHIS2's Vietnamese terms, as issue 13 names them (our choice).
+APPROVAL: Mapping[str, str] = {
+    "submitted": "Chờ phê duyệt",
+    "approved": "Đã phê duyệt",
+    "returned": "Trả lại",
+}
+APPROVAL_HEADING = "Phê duyệt"
+
 # Targets and measures.
 INDICATOR = "Chỉ tiêu"
 INDICATORS_LOWER = "chỉ tiêu"
@@ -62,6 +71,16 @@ LEVEL: Mapping[str, str] = {
     "district": "cấp huyện",
     "commune": "cấp xã",
 }
+# What an import did with each row of a spreadsheet (import summary), in the order it is told.
+IMPORT_ROW: Mapping[str, str] = {
+    "new": "mới",
+    "corrected": "điều chỉnh",
+    "unchanged": "không đổi",
+    "ignored": "bỏ qua (dòng trống)",
+    "refused": "bị từ chối",
+}
+# Reporting cadences, as "kỳ báo cáo …" names them (lower case).
+CADENCE: Mapping[str, str] = {"monthly": "tháng", "quarterly": "quý", "half_yearly": "6 tháng", "yearly": "năm"}
 MEASURE: Mapping[str, str] = {
     "ratio": "tỷ lệ",
     "percent": "phần trăm",

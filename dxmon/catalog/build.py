@@ -75,7 +75,7 @@ def load_catalog(directory: Path | None) -> tuple[Catalog | None, list[Problem]]
 
     ind_out = Collector(directory / INDICATORS_FILE, problems)
     ind_items: list[Item] = []
-    window = ReportingWindow.CALENDAR
+    window, approval = ReportingWindow.CALENDAR, False
     ind_doc = read_yaml(directory / INDICATORS_FILE, ind_out)
     if ind_doc is not None:
         allowed = {"schema", "programme", "sources", "indicators"}
@@ -85,6 +85,7 @@ def load_catalog(directory: Path | None) -> tuple[Catalog | None, list[Problem]]
             programme_items = validate_items([programme], ProgrammeIn, "programme", ind_out, programme.line)
             if programme_items:
                 window = programme_items[0].model.reporting_window
+                approval = programme_items[0].model.approval
         elif "programme" in ind_doc:
             ind_out.add(ind_doc.key_lines["programme"], "programme must be a mapping")
         ind_items = validate_items(raw_indicators, IndicatorIn, "indicator", ind_out, ind_doc.key_lines.get("indicators", 1))
@@ -121,7 +122,8 @@ def load_catalog(directory: Path | None) -> tuple[Catalog | None, list[Problem]]
         item.model.code: _build_indicator(item.model, set_targets.get(item.model.code, []), target_sets)
         for item in ind_items
     }
-    return Catalog(indicators=indicators, units=units, target_sets=target_sets, reporting_window=window), []
+    return Catalog(indicators=indicators, units=units, target_sets=target_sets, reporting_window=window,
+                   approval=approval), []
 
 
 def _build_target_set(ts: TargetSetIn) -> TargetSet:

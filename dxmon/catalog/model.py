@@ -298,6 +298,7 @@ class Catalog:
     units: Mapping[str, Unit]
     target_sets: Mapping[str, TargetSet] = field(default_factory=dict)
     reporting_window: ReportingWindow = ReportingWindow.CALENDAR
+    approval: bool = False  # programme.approval: unit-periods are approved or returned (approvals_repository)
     _children: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)
     _predecessors: Mapping[str, tuple[str, ...]] = field(init=False, repr=False)
 

@@ -206,4 +206,6 @@ class ProgrammeIn(_Model):
     implementing_documents: list[dict[str, Any]] = []
     # Nghị định 09/2019's window (15th → 14th) or calendar periods; see dxmon/periods.py.
     reporting_window: ReportingWindow = ReportingWindow.CALENDAR
+    # DHIS2-style data approval of each unit's periods (dxmon/store/approvals_repository.py).
+    approval: bool = False
     note: str | None = None

@@ -1,4 +1,4 @@
-"""Serve commands: ``serve ingest`` and ``serve aggregator`` run one service in the foreground."""
+"""Serve commands: ``serve ingest``, ``serve aggregator`` and ``serve entry`` run one service in the foreground."""
 
 from __future__ import annotations
 
@@ -111,19 +111,24 @@ async def serve_beside(main: uvicorn.Server, follower: uvicorn.Server) -> None:
         await task
 
 
+# Options of every HTTP service facing agencies (ingest, entry): the same guards, the same words.
+HEADER_TIMEOUT = typer.Option(
+    10.0, "--header-timeout", help="Seconds a client has to send complete request headers (else 408, closed)")
+MAX_HEADER_BYTES = typer.Option(
+    64 * 1024, "--max-header-bytes", help="Largest request line + headers (else 431, closed)")
+
+
 def register(cli) -> None:
     @cli.serve.command("ingest")
     def serve_ingest(
         host: str = typer.Option(None, "--host", help="Listen address (default DX_INGEST_HOST)"),
         port: int = typer.Option(None, "--port", help="Port (default DX_INGEST_PORT)"),
-        header_timeout: float = typer.Option(
-            10.0, "--header-timeout", help="Seconds a client has to send complete request headers (else 408, closed)"),
+        header_timeout: float = HEADER_TIMEOUT,
         read_timeout: float = typer.Option(
             60.0, "--read-timeout", help="Seconds a client has to send the whole request body (else 408, closed)"),
         keep_alive: float = typer.Option(
             30.0, "--keep-alive", help="Seconds an idle kept-alive connection stays open after a response"),
-        max_header_bytes: int = typer.Option(
-            64 * 1024, "--max-header-bytes", help="Largest request line + headers (else 431, closed)"),
+        max_header_bytes: int = MAX_HEADER_BYTES,
     ) -> None:
         """Run the ingest HTTP API (POST /v1/reports, catalog, /docs)."""
         from services.ingest.app import create_app
@@ -153,3 +158,19 @@ def register(cli) -> None:
         settings = AggregatorSettings()
         uvicorn.run(create_app(settings), host=host or settings.aggregator_host, port=port or settings.aggregator_metrics_port,
                     log_level="warning", timeout_graceful_shutdown=30)
+
+    @cli.serve.command("entry")
+    def serve_entry(
+        host: str = typer.Option(None, "--host", help="Listen address (default DX_ENTRY_HOST)"),
+        port: int = typer.Option(None, "--port", help="Port (default DX_ENTRY_PORT)"),
+        header_timeout: float = HEADER_TIMEOUT,
+        max_header_bytes: int = MAX_HEADER_BYTES,
+    ) -> None:
+        """Run the entry service (spreadsheet templates, imports with a dry run)."""
+        from services.entry.app import create_app
+        from services.entry.settings import EntrySettings
+
+        settings = EntrySettings()
+        uvicorn.run(create_app(settings), host=host or settings.entry_host, port=port or settings.entry_port,
+                    log_level="warning", timeout_graceful_shutdown=20,
+                    http=guarded_http(header_timeout, max_header_bytes))

@@ -47,6 +47,7 @@ from dxmon.progress import (
     target_applies,
 )
 from dxmon.settings import DatabaseSettings
+from dxmon.store import approvals_repository
 from dxmon.store.reports_repository import explanation_text
 
 STATUS_STYLES = {
@@ -193,6 +194,28 @@ def history_of(reports: list[Report]) -> list[Received] | None:
     return [Received(r.observed_at, r.percent, r.received_at, r.seq) for r in reports if r.percent is not None]
 
 
+# Each value's approval (catalog programme.approval), by (indicator, period start); None when approval is off.
+Approvals = dict[tuple[str, date], str] | None
+
+
+async def fetch_approvals(database_url: str, unit: str, as_of: datetime) -> dict[tuple[str, date], str]:
+    """fetch_approvals: the approval of each of the unit's values as of ``as_of`` (approvals_repository)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        values = await approvals_repository.value_states(conn, [unit], as_of)
+    finally:
+        await conn.close()
+    return {(v.indicator, v.period_start): v.approval for v in values}
+
+
+def approval_of(catalog: Catalog, line: Line, approvals: Approvals) -> str | None:
+    """approval_of: the approval of the line's latest value (None when approval is off or nothing was reported)."""
+    if approvals is None or not line.points:
+        return None
+    code = line.indicator.code
+    return approvals.get((code, catalog.period_of(code, line.points[-1].observed_at).start))
+
+
 def period_code(d: date, period: Period) -> str:
     """period_code names the period containing ``d``: YYYY-MM, YYYY-Qn or YYYY."""
     if period is Period.MONTHLY:
@@ -322,7 +345,7 @@ def _expected(ev: Evaluation | None, ind: Indicator) -> str:
     return format_value(ev.expected, ind.measure.value)
 
 
-def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime) -> Table:
+def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime, approvals: Approvals = None) -> Table:
     """status_table: one row per indicator, the result and the reporting in columns of their own."""
     day = evaluation_day(unit, as_of)
     table = Table(
@@ -332,6 +355,8 @@ def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetim
         title=escape(f"{unit.name_on(day)} ({unit.code}) — đánh giá đến {format_moment(as_of)}"),
         caption=escape(_caption(catalog, unit, as_of)), show_lines=False,
     )
+    if approvals is not None:
+        table.add_column(words.APPROVAL_HEADING)
     results: dict[Status, int] = defaultdict(int)
     reporting: dict[Reporting, int] = defaultdict(int)
     for line in lines:
@@ -378,6 +403,7 @@ def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetim
             decided,
             report,
             last,
+            *([words.APPROVAL.get(approval_of(catalog, line, approvals), "")] if approvals is not None else []),
         )
     summary = "; ".join(filter(None, [
         ", ".join(f"{STATUS_LABELS[s]}: {n}" for s, n in sorted(results.items(), key=lambda kv: -kv[1])),
@@ -402,7 +428,8 @@ def explanations_table(lines: list[Line]) -> Table | None:
     return table if shown else None
 
 
-def status_json(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime) -> dict[str, Any]:
+def status_json(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime,
+                approvals: Approvals = None) -> dict[str, Any]:
     """status_json: the machine-readable status (its field names are a contract, see the README)."""
     indicators = []
     for line in lines:
@@ -436,6 +463,7 @@ def status_json(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime
             "explanation": line.explanation or None,
             "reporting_missing_since": ev.overdue_since.isoformat() if ev.overdue_since else None,
             "measure": line.indicator.measure.value,
+            "approval": approval_of(catalog, line, approvals),
         })
     return {"unit": unit.code, "as_of": as_of.isoformat(), "indicators": indicators,
             "scorecards": scorecards(catalog, lines, as_of)}
@@ -485,15 +513,17 @@ def register(cli) -> None:
         settings = DatabaseSettings()
         try:
             stored = asyncio.run(fetch_stored(settings.database_url, chosen.code))
+            approvals = asyncio.run(fetch_approvals(settings.database_url, chosen.code, when)) if catalog.approval \
+                else None
         except (OSError, asyncpg.PostgresError) as exc:
             typer.secho(f"lỗi: không đọc được cơ sở dữ liệu (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
         lines = unit_lines(catalog, chosen, stored, when, live=as_of is None)
         if output == "json":
-            typer.echo(json.dumps(status_json(catalog, chosen, lines, when), ensure_ascii=False, indent=2))
+            typer.echo(json.dumps(status_json(catalog, chosen, lines, when, approvals), ensure_ascii=False, indent=2))
             return
         console = Console()
-        console.print(status_table(catalog, chosen, lines, when))
+        console.print(status_table(catalog, chosen, lines, when, approvals))
         explained = explanations_table(lines)
         if explained is not None:
             console.print(explained)

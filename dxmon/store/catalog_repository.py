@@ -75,6 +75,7 @@ async def sync_catalog(conn: asyncpg.Connection, catalog: Catalog) -> dict[str, 
             "target_milestones", records=milestones,
             columns=["indicator", "level", "target_set", "deadline", "value", "comparator"],
         )
+        await conn.execute("UPDATE programme SET approval = $1", catalog.approval)
     return {
         "units": len(units), "unit_successors": len(successors), "indicators": len(indicators),
         "target_sets": len(target_sets), "targets": len(targets), "target_milestones": len(milestones),

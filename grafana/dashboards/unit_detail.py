@@ -199,18 +199,23 @@ def last_reports_table() -> PanelBuilder:
                            LEFT JOIN {labels_sql(category_labels(), "g")} ON g.code = m.category
                            WHERE m.unit = lv.unit AND m.indicator = lv.indicator AND m.category <> ''
                              AND m.period_start = lv.period_start AND m.explanation IS NOT NULL
-                       )) AS "{words.EXPLANATION}"
+                       )) AS "{words.EXPLANATION}",
+                       (SELECT l.label FROM {labels_sql(words.APPROVAL, "l")} WHERE l.code = ap.approval)
+                           AS "{words.APPROVAL_HEADING}"
                 FROM indicators i
                 JOIN units u ON u.code = '$unit' AND u.level = ANY (i.applies_to)
                 JOIN {labels_sql(CADENCE_LABELS, "c")} ON c.code = i.cadence
                 LEFT JOIN latest_values lv ON lv.unit = u.code AND lv.indicator = i.code AND lv.category = ''
+                LEFT JOIN dx_approval_states('$unit', now()) ap  -- only when the programme approves its data
+                    ON (SELECT approval FROM programme) AND ap.indicator = i.code AND ap.period_start = lv.period_start
                 WHERE i.pillar IN ($pillar)
                 ORDER BY lv.observed_at NULLS FIRST, i.code
                 """
             ),
             description="Kỳ mới nhất đã báo cáo của từng chỉ tiêu áp dụng cho đơn vị (giá trị đang có hiệu lực: báo cáo "
             "sửa sau cùng thay thế báo cáo trước) và nguyên nhân, giải pháp đơn vị nêu cho kỳ đó. Chỉ tiêu chưa từng "
-            "báo cáo ở trên cùng.",
+            "báo cáo ở trên cùng. Phê duyệt (khi chương trình bật phê duyệt số liệu): Chờ phê duyệt, Đã phê duyệt "
+            "hoặc Trả lại.",
         ),
         explanation_column(),
     )

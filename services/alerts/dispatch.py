@@ -12,7 +12,9 @@ routed to the subscriptions of its parent unit, marked as escalated.
 Final outcomes (a milestone's result after the cut-off, or an operator's lock) are not alerts: each
 is announced once, in one "final outcomes" notice per channel, target set and deadline, routed by the
 same rules at severity warning, and marked announced in the flush's transaction. An outcome whose
-cut-off ended more than ``NEWS_HORIZON`` ago is history (a back-fill): marked, never sent.
+cut-off ended more than ``NEWS_HORIZON`` ago is history (a back-fill): marked, never sent. A unit's
+period returned by an approver (data approval) is told the same way, once, to the subscriptions that
+cover the unit (``returns.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from functools import partial
 
 import asyncpg
 
-from services.alerts import repository as repo
+from services.alerts import repository as repo, returns
 from services.alerts.alert import ESCALATING_KINDS, Alert, Channel, FinalOutcome, Flush, Severity, Subscription
 from services.alerts.messages import OUTCOMES_REASON, Message, render_digest, render_outcomes
 from services.alerts.metrics import Metrics
@@ -149,6 +151,7 @@ class Dispatcher:
         self.metrics = metrics
         self.repeat_interval = repeat_interval
         self.escalate_after = escalate_after
+        self.public_url = public_url
         self.render = partial(render_digest, public_url=public_url)
         self.render_outcomes = partial(render_outcomes, public_url=public_url)
 
@@ -164,8 +167,15 @@ class Dispatcher:
             except Exception:  # a notice that cannot be rendered must not hold the alerts back
                 log.exception("final-outcome notices not rendered; retried at the next flush")
                 notices, outcomes = [], []
+            returned = await returns.untold(conn)  # periods returned by an approver (data approval)
+            try:
+                notices += self._return_notices(router, returned, now)
+            except Exception:  # like the outcome notices: never hold the alerts back
+                log.exception("notices of returned periods not rendered; retried at the next flush")
+                returned = []
             await repo.write_flush(conn, items + notices, records)
             await repo.mark_announced(conn, outcomes, now)
+            await returns.mark_told(conn, returned, now)
         for item in items + notices:
             log.info("digest queued for channel %d (%s)", item.channel_id, item.reason)
         return len(items) + len(notices)
@@ -195,6 +205,17 @@ class Dispatcher:
         # A channel whose chain broke half-way keeps neither digest nor log: the next flush redoes it.
         return ([i for i in outbox.items if i.channel_id not in failed],
                 [r for r in nflog.records if r.channel_id not in failed])
+
+    def _return_notices(self, router: Router, returned: Sequence[returns.ReturnedPeriod],
+                        now: datetime) -> list[repo.OutboxItem]:
+        """_return_notices: one notice per channel covering the unit of each returned period."""
+        items = []
+        for r in returned:
+            channels = {s.channel for s in router.covering(r.unit) if returns.takes(s.min_severity, s.pillars, r)}
+            message = returns.render_return(now, r, public_url=self.public_url)
+            items += [repo.OutboxItem(c.id, now, returns.RETURN_REASON, message)
+                      for c in sorted(channels, key=lambda c: c.id)]
+        return items
 
     def _notices(self, router: Router, outcomes: Sequence[FinalOutcome], now: datetime) -> list[repo.OutboxItem]:
         """_notices: one "final outcomes" notice per channel, target set and deadline, for the news.

@@ -45,7 +45,7 @@ def report(unit: str = "QN", indicator: str = "DG-04", numerator: float = 628, d
     )
 
 
-SERVICES = ("aggregator", "alerts", "grafana")
+SERVICES = ("aggregator", "alerts", "grafana", "entry")
 
 
 async def store_one_report(writer_url: str) -> None:
@@ -205,6 +205,23 @@ async def test_reader_has_a_statement_timeout_and_a_connection_limit(
         await aggregator.close()
 
 
+async def test_entry_login_reads_the_context_of_templates_and_imports_and_writes_nothing(logins: dict[str, str]):
+    from dxmon.store.entry_repository import values_in_force, values_of_unit
+
+    await store_one_report(logins["aggregator"])
+    conn = await asyncpg.connect(logins["entry"])
+    try:
+        (value,) = await values_of_unit(conn, "QN", ["DG-04"], datetime(2025, 12, 31).date())
+        assert (value.numerator, value.denominator, value.explanation) == (628, 1000, None)
+        key = ("QN", "DG-04", "", value.period_start)
+        assert (await values_in_force(conn, [key]))[key].event_id == value.event_id
+        assert await conn.fetchval("SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user") == -1
+        await assert_refused(conn, ("DELETE FROM period_values", "INSERT INTO report_ids VALUES ('x', "
+                                    "gen_random_uuid(), now(), 'd')", "SELECT note FROM reports", "SELECT * FROM channels"))
+    finally:
+        await conn.close()
+
+
 async def test_alerts_login_keeps_alert_state_but_cannot_touch_reports(logins: dict[str, str]):
     conn = await asyncpg.connect(logins["alerts"])
     try:
@@ -282,3 +299,23 @@ def test_scram_verifier_has_postgres_format():
     assert params == "4096:MDEyMzQ1Njc4OWFiY2RlZg=="
     assert [len(k) for k in keys.split(":")] == [44, 44]  # two base64 SHA-256 digests
     assert scram_sha256_verifier("correct horse battery") != scram_sha256_verifier("correct horse battery")
+
+
+async def test_entry_login_records_approval_decisions_and_nobody_rewrites_them(logins: dict[str, str]):
+    """The entry service writes approval decisions (dx_approver, migration 0010); no login changes one, and
+    Grafana's reads them without the key that decided."""
+    insert = ("INSERT INTO approval_decisions (unit, period, period_start, period_end, decision, by, key_id, at)"
+              " VALUES ('QN', '2025', '2025-01-01', '2025-12-31', 'approved', 'Sở KH&CN', '0123456789abcdef', now())")
+    conn = await asyncpg.connect(logins["entry"])
+    try:
+        await conn.execute(insert)
+        await assert_refused(conn, ("UPDATE approval_decisions SET decision = 'returned'", "DELETE FROM approval_decisions",
+                                    "DELETE FROM period_values"))
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(logins["grafana"])
+    try:
+        assert await conn.fetchval("SELECT by FROM approval_decisions") == "Sở KH&CN"
+        await assert_refused(conn, (insert, "SELECT key_id FROM approval_decisions"))
+    finally:
+        await conn.close()
