@@ -11,7 +11,8 @@ import pytest
 
 from dxmon import devstack
 from dxmon.cli.dev import local_services
-from dxmon.settings import AggregatorSettings, DatabaseSettings, IngestSettings, NatsSettings
+from dxmon.settings import DatabaseSettings, IngestSettings, NatsSettings
+from services.aggregator.settings import AggregatorSettings
 from services.alerts.settings import AlertsSettings
 
 DEV = {"nats_url": "nats://127.0.0.1:14222", "database_url": "postgresql://postgres@127.0.0.1:15432/dxmon"}
