@@ -22,10 +22,10 @@ from docx.shared import Mm, Pt
 
 from dxmon import words
 from dxmon.cli.status import COMPARATOR_SIGNS
+from dxmon.formatting import format_date, format_moment, format_number, format_value
 from dxmon.progress import STATUS_LABELS, Status
 from dxmon.report import charts
 from dxmon.report.model import PILLAR_LABELS, ROMAN, Report, Row
-from services.alerts.messages import format_date, format_moment, format_number, format_value
 
 FONT = "Times New Roman"
 PROVINCE = "UBND TỈNH QUẢNG NINH"

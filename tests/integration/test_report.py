@@ -19,12 +19,12 @@ import pytest
 from dxmon import words
 from dxmon.catalog import Catalog, Level
 from dxmon.contracts import LOCAL_TZ
+from dxmon.formatting import format_number
 from dxmon.progress import STATUS_LABELS, Status
 from dxmon.report.docx_writer import MEASURE_UNITS, percent
 from dxmon.report.model import PILLAR_LABELS
 from dxmon.report.target_sets import set_milestones
 from dxmon.store.progress_repository import evaluate
-from services.alerts.messages import format_number
 from tests.report_documents import (
     ARTIFACTS, docx_annex, docx_ranking, docx_text, page_one_png, pdf_fonts, pdf_text, poppler_missing,
     seed_and_evaluate, xlsx_sheets,
