@@ -10,8 +10,8 @@ import typer
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from dxmon.settings import IngestSettings
 from services.aggregator.settings import AggregatorSettings
+from services.ingest.settings import IngestSettings
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):

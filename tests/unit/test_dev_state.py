@@ -11,9 +11,10 @@ import pytest
 
 from dxmon import devstack
 from dxmon.cli.dev import local_services
-from dxmon.settings import DatabaseSettings, IngestSettings, NatsSettings
+from dxmon.settings import DatabaseSettings, NatsSettings
 from services.aggregator.settings import AggregatorSettings
 from services.alerts.settings import AlertsSettings
+from services.ingest.settings import IngestSettings
 
 DEV = {"nats_url": "nats://127.0.0.1:14222", "database_url": "postgresql://postgres@127.0.0.1:15432/dxmon"}
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from dxmon.contracts import ReportIn, ReportReceived, message_id
 from dxmon.keys import ApiKey, Authenticated
-from services.ingest.app import encode_events
+from dxmon.intake import encode_events
 
 CALLER = Authenticated(
     ApiKey(key_id="0123456789abcdef", agency='UBND phường "Hồng Gai" \\ Hạ Long', units=("QN",),
