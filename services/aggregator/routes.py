@@ -1,42 +1,29 @@
-"""Routes: the aggregator's only HTTP surface — /healthz, /readyz, /metrics and /ping."""
+"""Routes: the aggregator's only HTTP surface — /healthz, /readyz, /metrics (the service kit's) and /ping."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from faststream.asgi import AsgiResponse, get, make_ping_asgi
+from faststream.asgi import make_ping_asgi
 from faststream.nats import NatsBroker
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dxmon.bus import broker_connected
+from dxmon.service_kit import OPS_PATHS, Readiness, ops_app
 from dxmon.store.health import schema_ready
 from services.aggregator.state import Aggregator
 
-JSON = {"content-type": "application/json"}
+
+async def readiness(broker: NatsBroker, state: Aggregator) -> Readiness:
+    """readiness: NATS connected, the schema present and the consume loop running."""
+    facts = {
+        "nats": broker_connected(broker),
+        "database": await schema_ready(state.writer.pool, "reports"),
+        "consuming": state.loop.consuming,
+    }
+    return Readiness(all(facts.values()), facts)
 
 
 def ops_routes(broker: NatsBroker, state: Aggregator) -> list[tuple[str, Any]]:
     """ops_routes: the health and metrics routes, as ``AsgiFastStream(asgi_routes=…)`` takes them."""
-
-    @get
-    async def healthz(scope: Any) -> AsgiResponse:
-        return AsgiResponse(b'{"status": "ok"}', headers=JSON)
-
-    @get
-    async def readyz(scope: Any) -> AsgiResponse:
-        checks = {
-            "nats": broker_connected(broker),
-            "database": await schema_ready(state.writer.pool, "reports"),
-            "consuming": state.loop.consuming,
-        }
-        ready = all(checks.values())
-        body = json.dumps({"ready": ready, **checks}).encode()
-        return AsgiResponse(body, status_code=200 if ready else 503, headers=JSON)
-
-    @get
-    async def metrics(scope: Any) -> AsgiResponse:
-        return AsgiResponse(generate_latest(state.metrics.registry), headers={"content-type": CONTENT_TYPE_LATEST})
-
-    return [("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics),
-            ("/ping", make_ping_asgi(broker, timeout=5.0))]
+    ops = ops_app("dx-monitor aggregator (operations)", lambda: readiness(broker, state), state.metrics.registry)
+    return [(path, ops) for path in OPS_PATHS] + [("/ping", make_ping_asgi(broker, timeout=5.0))]

@@ -76,5 +76,5 @@ def create_app(
     app = FastAPIOffline(title="dx-monitor alerts", version="1", lifespan=lifespan,
                          description="Progress alerts: lifecycle, silences, acknowledgements, health and metrics.")
     app.state.service = svc
-    routes.install(app)
+    routes.install(app, svc)
     return app

@@ -4,8 +4,8 @@
     · GET /v1/exports/report (the official report, dxmon.report)
 
 Every /v1 route needs a bearer token of DX_ALERTS_API_TOKENS, whose name is recorded as created_by;
-bodies over 64 KiB get 413; every refusal is problem+json. Handlers stay thin: the checks are
-``admin``'s, the SQL the repositories'.
+bodies over 64 KiB get 413; every refusal is problem+json (a ``Problem`` raised, answered by the
+service kit). Handlers stay thin: the checks are ``admin``'s, the SQL the repositories'.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dxmon.bus import broker_connected
@@ -32,6 +30,7 @@ from dxmon.report.model import PeriodError, ReportPeriod
 from dxmon.report.pdf import ConversionError
 from dxmon.report.repository import build_report
 from dxmon.report.target_sets import UnknownTargetSet, check_target_set
+from dxmon.service_kit import HTTP_REASONS, Readiness, add_ops_routes, include_routes, install_problem_handlers
 from dxmon.store.health import schema_ready
 from services.alerts import admin
 from services.alerts import repository as repo
@@ -41,6 +40,8 @@ from services.alerts.state import Service
 MAX_BODY_BYTES = 64 * 1024  # a silence or an ack is a few hundred bytes
 LOCAL_CALLER = "cục bộ"  # created_by when no tokens are configured (the API then listens on loopback only)
 _BIGINT_MAX = 2**63 - 1
+# HTTPExceptions left (routing's, the body limit's while streaming); every other refusal is a Problem.
+_HTTP_REASONS = {**HTTP_REASONS, 413: "body-too-large"}
 
 router = APIRouter()
 
@@ -59,6 +60,11 @@ class AckIn(BaseModel):
     reason: str = Field("", max_length=admin.MAX_REASON_CHARS, description="What is being done")
 
 
+def refused(status: int, reason: str, detail: str, headers: dict[str, str] | None = None) -> Problem:
+    """refused: a problem+json refusal with the status's standard phrase as its title."""
+    return Problem(status, reason, HTTPStatus(status).phrase, detail, headers=headers or {})
+
+
 def service(request: Request) -> Service:
     return request.app.state.service
 
@@ -72,12 +78,12 @@ def caller(svc: Annotated[Service, Depends(service)], authorization: Annotated[s
         for token, name in svc.tokens.items():  # every token compared, in constant time
             if hmac.compare_digest(presented.encode(), token.encode()):
                 return name
-    raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+    raise refused(401, "unauthorized", "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
 
 def pool(svc: Annotated[Service, Depends(service)]) -> asyncpg.Pool:
     if svc.pool is None:
-        raise HTTPException(503, "starting")
+        raise refused(503, "starting", "starting")
     return svc.pool
 
 
@@ -85,27 +91,6 @@ Svc = Annotated[Service, Depends(service)]
 Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Caller = Annotated[str, Depends(caller)]
 AUTHENTICATED = [Depends(caller)]
-
-
-@router.get("/healthz")
-async def healthz() -> dict:
-    return {"status": "ok"}
-
-
-@router.get("/readyz")
-async def readyz(response: Response, svc: Svc) -> dict:
-    db_ok = await schema_ready(svc.pool, "alerts")
-    nats_ok = broker_connected(svc.broker)
-    leader = bool(svc.scheduler and svc.scheduler.lease.held)
-    # A leader is ready once it has evaluated; a standby once it can reach both stores.
-    ready = db_ok and nats_ok and (not leader or (svc.scheduler is not None and svc.scheduler.passes > 0))
-    response.status_code = 200 if ready else 503
-    return {"ready": ready, "database": db_ok, "nats": nats_ok, "leader": leader}
-
-
-@router.get("/metrics")
-async def metrics(svc: Svc) -> Response:
-    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/v1/alerts", dependencies=AUTHENTICATED)
@@ -129,7 +114,7 @@ async def create_silence(body: SilenceIn, svc: Svc, who: Caller, p: Pool) -> dic
                 conn, svc.catalog, unit=body.unit, indicator=body.indicator, duration=body.duration,
                 reason=body.reason, created_by=who, now=svc.clock())
     except admin.AdminError as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise refused(422, "invalid-request", str(exc)) from None
     return {"id": sid, "ends_at": ends_at}
 
 
@@ -137,7 +122,7 @@ async def create_silence(body: SilenceIn, svc: Svc, who: Caller, p: Pool) -> dic
 async def expire_silence(silence_id: Annotated[int, Path(ge=1, le=_BIGINT_MAX)], svc: Svc, p: Pool) -> Response:
     async with p.acquire() as conn:
         if not await repo.expire_silence(conn, silence_id, svc.clock()):
-            raise HTTPException(404, "no active silence with this id")
+            raise refused(404, "not-found", "no active silence with this id")
     return Response(status_code=204)
 
 
@@ -148,7 +133,8 @@ async def ack(fingerprint: Annotated[str, Path(max_length=64)], body: AckIn, svc
             until = await admin.acknowledge(conn, fingerprint=fingerprint, duration=body.duration,
                                             reason=body.reason, created_by=who, now=svc.clock())
     except admin.AdminError as exc:
-        raise HTTPException(404 if isinstance(exc, admin.UnknownAlertError) else 422, str(exc)) from None
+        unknown = isinstance(exc, admin.UnknownAlertError)
+        raise refused(404 if unknown else 422, "not-found" if unknown else "invalid-request", str(exc)) from None
     return {"fingerprint": fingerprint, "until": until}
 
 
@@ -166,13 +152,13 @@ async def export_report(
         check_target_set(target_set)
         admin.check_unit(svc.catalog, unit)
     except (PeriodError, UnknownTargetSet, admin.AdminError) as exc:
-        raise HTTPException(422, str(exc)) from None
+        raise refused(422, "invalid-request", str(exc)) from None
     async with p.acquire() as conn:
         built = await build_report(conn, svc.catalog, target_set=target_set, period=chosen, unit=unit, now=svc.clock())
     try:  # laying out and converting are CPU and subprocess work: off the event loop
         document = await asyncio.to_thread(render_report, built, format)
     except ConversionError as exc:
-        raise HTTPException(503, str(exc)) from None
+        raise refused(503, "starting", str(exc)) from None  # the reason it always had
     return Response(document, media_type=REPORT_FORMATS[format],
                     headers={"Content-Disposition": f'attachment; filename="{report_file_name(built, format)}"'})
 
@@ -206,21 +192,25 @@ class BodyLimit:
         return Problem(413, "body-too-large", "Request body too large", f"at most {self.limit} bytes")
 
 
-async def on_http_error(_: Request, exc: StarletteHTTPException) -> Response:
-    reason = {401: "unauthorized", 404: "not-found", 405: "method-not-allowed", 413: "body-too-large",
-              422: "invalid-request", 503: "starting"}.get(exc.status_code, "http-error")
-    return problem_response(Problem(exc.status_code, reason, HTTPStatus(exc.status_code).phrase, str(exc.detail),
-                                    headers=dict(exc.headers or {})))
+async def readiness(svc: Service) -> Readiness:
+    """readiness: a leader is ready once it has evaluated; a standby once it can reach both stores."""
+    db_ok = await schema_ready(svc.pool, "alerts")
+    nats_ok = broker_connected(svc.broker)
+    leader = bool(svc.scheduler and svc.scheduler.lease.held)
+    ready = db_ok and nats_ok and (not leader or (svc.scheduler is not None and svc.scheduler.passes > 0))
+    return Readiness(ready, {"database": db_ok, "nats": nats_ok, "leader": leader})
 
 
-async def on_validation_error(_: Request, exc: RequestValidationError) -> Response:
+async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+    # The alerts API's own reasons (invalid-request, invalid-field), older than the kit's invalid-parameter.
     issues = [Issue("invalid-field", e["msg"], ".".join(map(str, e["loc"]))) for e in exc.errors()]
-    return problem_response(Problem(422, "invalid-request", "Invalid request", issues=issues))
+    return problem_response(Problem(422, "invalid-request", "Invalid request", issues=issues), request)
 
 
-def install(app: FastAPI) -> None:
-    """install adds the routes, the body limit and the problem+json refusals to ``app``."""
+def install(app: FastAPI, svc: Service) -> None:
+    """install adds the health and API routes, the body limit and the problem+json refusals to ``app``."""
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
-    app.exception_handler(StarletteHTTPException)(on_http_error)
+    install_problem_handlers(app, _HTTP_REASONS)
     app.exception_handler(RequestValidationError)(on_validation_error)
-    app.include_router(router)
+    add_ops_routes(app, lambda: readiness(svc), svc.metrics.registry)
+    include_routes(app, router)
