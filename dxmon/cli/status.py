@@ -27,7 +27,7 @@ from rich.table import Table
 from dxmon import words
 from dxmon.catalog import Catalog, Indicator, Measure, Milestone, Period, Unit
 from dxmon.contracts import LOCAL_TZ, end_of_local_day
-from dxmon.formatting import format_date, format_moment, format_value
+from dxmon.formatting import COMPARATOR_SIGNS, format_date, format_moment, format_value
 from dxmon.progress import (
     REPORTING_LABELS,
     STATUS_LABELS,
@@ -55,7 +55,6 @@ REPORTING_STYLES = {Reporting.ON_TIME: "green", Reporting.LATE: "yellow", Report
 # The programme's own set: what a milestone found in no set's target belongs to.
 DEFAULT_TARGET_SET = "NQ09"
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-COMPARATOR_SIGNS = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "="}
 
 
 def parse_as_of(text: str | None, now: datetime) -> datetime:

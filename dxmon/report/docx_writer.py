@@ -21,8 +21,7 @@ from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 
 from dxmon import words
-from dxmon.cli.status import COMPARATOR_SIGNS
-from dxmon.formatting import format_date, format_moment, format_number, format_value
+from dxmon.formatting import COMPARATOR_SIGNS, format_date, format_moment, format_number, format_value
 from dxmon.progress import STATUS_LABELS, Status
 from dxmon.report import charts
 from dxmon.report.model import PILLAR_LABELS, ROMAN, Report, Row
