@@ -69,7 +69,10 @@ def service(request: Request) -> Service:
     return request.app.state.service
 
 
-def caller(svc: Annotated[Service, Depends(service)], authorization: Annotated[str | None, Header()] = None) -> str:
+Svc = Annotated[Service, Depends(service)]
+
+
+def caller(svc: Svc, authorization: Annotated[str | None, Header()] = None) -> str:
     """caller: the name of the token presented (or LOCAL_CALLER when the API has no tokens)."""
     if not svc.tokens:
         return LOCAL_CALLER
@@ -81,13 +84,12 @@ def caller(svc: Annotated[Service, Depends(service)], authorization: Annotated[s
     raise refused(401, "unauthorized", "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
 
-def pool(svc: Annotated[Service, Depends(service)]) -> asyncpg.Pool:
+def pool(svc: Svc) -> asyncpg.Pool:
     if svc.pool is None:
         raise refused(503, "starting", "starting")
     return svc.pool
 
 
-Svc = Annotated[Service, Depends(service)]
 Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Caller = Annotated[str, Depends(caller)]
 AUTHENTICATED = [Depends(caller)]
