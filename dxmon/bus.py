@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import nats
+from faststream.exceptions import IncorrectState
 from faststream.nats import NatsBroker
 from faststream.security import SASLPlaintext
 from nats.aio.client import Client
@@ -191,3 +192,11 @@ def make_broker(settings: NatsSettings, name: str, logger: logging.Logger, **opt
         max_reconnect_attempts=-1, connect_timeout=2, security=security, logger=logger,
         inbox_prefix=inbox_prefix(settings), **options,
     )
+
+
+def broker_connected(broker: NatsBroker) -> bool:
+    """broker_connected: the broker's NATS connection is up (False before it first connected, too)."""
+    try:
+        return broker.connection.is_connected
+    except IncorrectState:  # FastStream raises until the first connection succeeds
+        return False

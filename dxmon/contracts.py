@@ -195,3 +195,30 @@ class ReportStored(BaseModel):
     indicators: list[str]
     stored: int
     committed_at: datetime
+
+
+def alert_subject(kind: str, unit: str) -> str:
+    """alert_subject names where an alert state change travels: ``dx.alerts.v1.<kind>.<unit>``."""
+    return f"dx.alerts.v1.{kind}.{unit}"
+
+
+class AlertChanged(BaseModel):
+    """AlertChanged is published on DX_ALERTS each time an alert fires or resolves (contract v1)."""
+
+    event_id: int = Field(description="Increasing id of the change; also the JetStream message id suffix")
+    fingerprint: str
+    unit: str
+    unit_name: str
+    indicator: str
+    indicator_name: str
+    pillar: str
+    kind: str = Field(description="behind, at_risk, missed or overdue")
+    severity: str = Field(description="warning or critical")
+    state: str = Field(description="firing or resolved")
+    at: datetime = Field(description="Evaluation time at which the change was seen")
+    starts_at: datetime
+    value: float | None
+    observed_at: datetime | None = Field(None, description="End of the period the value is for")
+    expected: float | None
+    target: float | None
+    milestone: str | None

@@ -62,3 +62,7 @@ def format_duration(d: timedelta) -> str:
         return f"{d.days} ngày"
     hours = int(d.total_seconds() // 3600)
     return f"{hours} giờ" if hours >= 1 else "dưới 1 giờ"
+
+
+# How a target's comparator reads before its value: "≥ 80%" (the CLI's status and the official report).
+COMPARATOR_SIGNS = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "="}

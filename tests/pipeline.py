@@ -20,7 +20,7 @@ from dxmon import devstack
 from dxmon.bus import aggregator_backlog, connect, ensure_topology
 from dxmon.catalog import Catalog
 from dxmon.keys import KeyStore
-from dxmon.settings import AggregatorSettings
+from services.aggregator.settings import AggregatorSettings
 from services.ingest.settings import IngestSettings
 
 

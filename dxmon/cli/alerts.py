@@ -9,16 +9,26 @@ from __future__ import annotations
 import getpass
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 import asyncpg
 import typer
+import uvicorn
+from pydantic import ValidationError
 from rich.table import Table
 
+from dxmon import words
+from dxmon.catalog import Catalog
 from dxmon.cli import plain_console
 from dxmon.cli.database import run_with_database
-from dxmon import words
 from dxmon.formatting import LOCAL_TIME, format_moment, format_value
+from services.alerts import admin
+from services.alerts import repository as repo
+from services.alerts.alert import Kind, State
+from services.alerts.app import create_app
+from services.alerts.channels import redact
+from services.alerts.messages import KIND_LABEL
+from services.alerts.settings import AlertsSettings
 
 T = TypeVar("T")
 console = plain_console()
@@ -26,21 +36,13 @@ console = plain_console()
 
 def _run(work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     """_run opens one connection for ``work``; a refused request is a clear error and exit 2."""
-    from services.alerts.admin import AdminError
-
-    return run_with_database(work, (AdminError,))
+    return run_with_database(work, (admin.AdminError,))
 
 
 def _fail(message: str) -> NoReturn:
     """_fail says what was refused (on stderr) and exits 2."""
     typer.secho(f"lỗi: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(2)
-
-
-def _catalog() -> Any:
-    from dxmon.catalog import Catalog
-
-    return Catalog.load()
 
 
 def _when(t: datetime | None) -> str:
@@ -54,12 +56,6 @@ def register(cli) -> None:
         port: int = typer.Option(None, "--port", help="Port (default DX_ALERTS_PORT)"),
     ) -> None:
         """Run the alerts service (evaluation, notifications, /healthz, /readyz, /metrics, silences API)."""
-        import uvicorn
-        from pydantic import ValidationError
-
-        from services.alerts.app import create_app
-        from services.alerts.settings import AlertsSettings
-
         # --host goes through the settings: their check refuses a non-loopback address without tokens.
         try:
             settings = AlertsSettings(**({"alerts_host": host} if host else {}))
@@ -82,9 +78,7 @@ def register(cli) -> None:
         channel: str = typer.Option(..., "--channel", help="apprise URL (mailto://, tgram://, zalo://…) or https webhook"),
     ) -> None:
         """Subscribe a channel to a unit's alerts."""
-        from services.alerts import admin
-
-        catalog = _catalog()
+        catalog = Catalog.load()
         sid = _run(lambda conn: admin.add_subscription(
             conn, catalog, unit=unit, with_descendants=with_descendants, pillars=pillar,
             min_severity=min_severity, channel=channel))
@@ -93,9 +87,6 @@ def register(cli) -> None:
     @subs.command("list")
     def subscriptions_list() -> None:
         """List subscriptions (channel secrets are hidden)."""
-        from services.alerts import repository as repo
-        from services.alerts.channels import redact
-
         rows = _run(repo.subscriptions)
         table = Table("Số", "Đơn vị", "Cả đơn vị trực thuộc", "Trụ cột", "Mức độ từ", "Kênh nhận")
         for s in rows:
@@ -106,8 +97,6 @@ def register(cli) -> None:
     @subs.command("remove")
     def subscriptions_remove(subscription_id: int = typer.Argument(..., help="Id from `subscriptions list`")) -> None:
         """Remove a subscription."""
-        from services.alerts import repository as repo
-
         if not _run(lambda conn: repo.remove_subscription(conn, subscription_id)):
             _fail(f"không có đăng ký số {subscription_id}")
         typer.echo(f"Đã xóa đăng ký số {subscription_id}.")
@@ -119,10 +108,6 @@ def register(cli) -> None:
     @alerts.command("list")
     def alerts_list(state: str = typer.Option(None, "--state", help="firing or resolved (default: both)")) -> None:
         """List alerts, newest change first, with any silence or acknowledgement running now."""
-        from services.alerts import repository as repo
-        from services.alerts.alert import Kind, State
-        from services.alerts.messages import KIND_LABEL
-
         try:
             wanted = State(state) if state else None
         except ValueError:
@@ -155,9 +140,7 @@ def register(cli) -> None:
         reason: str = typer.Option(..., "--reason", help="Who handles it and why"),
     ) -> None:
         """Mute a unit's (or one indicator's) notifications for a while."""
-        from services.alerts import admin
-
-        catalog = _catalog()
+        catalog = Catalog.load()
         sid, ends = _run(lambda conn: admin.add_silence(
             conn, catalog, unit=unit, indicator=indicator, duration=duration, reason=reason,
             created_by=getpass.getuser(), now=datetime.now(UTC)))
@@ -171,8 +154,6 @@ def register(cli) -> None:
         ended: bool = typer.Option(False, "--ended", help="Also silences that have already ended"),
     ) -> None:
         """List silences running or yet to start (newest end first)."""
-        from services.alerts import repository as repo
-
         now = datetime.now(UTC)
         rows = _run(lambda conn: repo.list_silences(conn, now, ended=ended))
         if not rows:
@@ -192,8 +173,6 @@ def register(cli) -> None:
     @silences.command("remove")
     def silences_remove(silence_id: int = typer.Argument(..., help="Number from `alerts silences list`")) -> None:
         """End a silence now (one yet to start never starts); its alerts are notified again."""
-        from services.alerts import repository as repo
-
         if not _run(lambda conn: repo.expire_silence(conn, silence_id, datetime.now(UTC))):
             _fail(f"không có lệnh {words.SILENCE.lower()} số {silence_id} đang hoặc sắp có hiệu lực")
         typer.echo(f"Đã kết thúc lệnh {words.SILENCE.lower()} số {silence_id}.")
@@ -205,8 +184,6 @@ def register(cli) -> None:
         reason: str = typer.Option("", "--reason", help="What is being done"),
     ) -> None:
         """Acknowledge an alert: no reminders until it expires; the resolution is still announced."""
-        from services.alerts import admin
-
         until = _run(lambda conn: admin.acknowledge(
             conn, fingerprint=fingerprint, duration=duration, reason=reason, created_by=getpass.getuser(),
             now=datetime.now(UTC)))

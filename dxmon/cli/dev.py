@@ -36,8 +36,9 @@ from dxmon.cli import error_text, plain_console
 from dxmon.cli.setup import setup_database, setup_nats
 from dxmon.cli.simulate import last_month_end, run_simulation
 from dxmon.keys import KeyStore
-from dxmon.settings import AggregatorSettings, NatsSettings
+from dxmon.settings import NatsSettings
 from dxmon.store.progress_repository import unit_distribution
+from services.aggregator.settings import AggregatorSettings
 
 console = plain_console()
 

@@ -10,7 +10,7 @@ import typer
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from dxmon.settings import AggregatorSettings
+from services.aggregator.settings import AggregatorSettings
 from services.ingest.settings import IngestSettings
 
 

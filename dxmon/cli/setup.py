@@ -112,7 +112,7 @@ def register(cli) -> None:
         user allowed to publish on dx.reports.v1.> (DX_NATS_URL, DX_NATS_USER/PASSWORD).
         """
         from dxmon.observations import seed_reports
-        from services.alerts.messages import format_number
+        from dxmon.formatting import format_number
 
         catalog = _load_catalog()
         seeds = seed_reports(catalog)

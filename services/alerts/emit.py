@@ -17,8 +17,8 @@ from typing import Any
 
 import asyncpg
 from grafana_client import AsyncGrafanaApi
-from pydantic import BaseModel, Field
 
+from dxmon.contracts import AlertChanged, alert_subject
 from services.alerts import repository as repo
 from services.alerts.alert import Alert
 from services.alerts.messages import KIND_LABEL, RESOLVED_LABEL, figures
@@ -29,42 +29,16 @@ log = logging.getLogger("dx.alerts.emit")
 Publish = Callable[[str, bytes, Mapping[str, str]], Awaitable[Any]]
 
 
-def alert_subject(kind: str, unit: str) -> str:
-    """alert_subject names where a state change travels: ``dx.alerts.v1.<kind>.<unit>``."""
-    return f"dx.alerts.v1.{kind}.{unit}"
-
-
-class AlertChanged(BaseModel):
-    """AlertChanged is published on DX_ALERTS each time an alert fires or resolves (contract v1)."""
-
-    event_id: int = Field(description="Increasing id of the change; also the JetStream message id suffix")
-    fingerprint: str
-    unit: str
-    unit_name: str
-    indicator: str
-    indicator_name: str
-    pillar: str
-    kind: str = Field(description="behind, at_risk, missed or overdue")
-    severity: str = Field(description="warning or critical")
-    state: str = Field(description="firing or resolved")
-    at: datetime = Field(description="Evaluation time at which the change was seen")
-    starts_at: datetime
-    value: float | None
-    observed_at: datetime | None = Field(None, description="End of the period the value is for")
-    expected: float | None
-    target: float | None
-    milestone: str | None
-
-    @classmethod
-    def of(cls, event: repo.AlertEvent) -> AlertChanged:
-        a = event.alert
-        return cls(
-            event_id=event.id, fingerprint=a.fingerprint, unit=a.unit, unit_name=a.unit_name,
-            indicator=a.indicator, indicator_name=a.indicator_name, pillar=a.pillar, kind=a.kind.value,
-            severity=a.severity.value, state=a.state.value, at=event.at, starts_at=a.starts_at,
-            value=a.value, observed_at=a.observed_at, expected=a.expected, target=a.target,
-            milestone=a.milestone.isoformat() if a.milestone else None,
-        )
+def alert_changed(event: repo.AlertEvent) -> AlertChanged:
+    """alert_changed is the contract's message for one committed alert event."""
+    a = event.alert
+    return AlertChanged(
+        event_id=event.id, fingerprint=a.fingerprint, unit=a.unit, unit_name=a.unit_name,
+        indicator=a.indicator, indicator_name=a.indicator_name, pillar=a.pillar, kind=a.kind.value,
+        severity=a.severity.value, state=a.state.value, at=event.at, starts_at=a.starts_at,
+        value=a.value, observed_at=a.observed_at, expected=a.expected, target=a.target,
+        milestone=a.milestone.isoformat() if a.milestone else None,
+    )
 
 
 def annotation_text(a: Alert) -> str:
@@ -108,7 +82,7 @@ class EventEmitter:
         done = []
         try:
             for e in events:
-                body = AlertChanged.of(e).model_dump_json().encode()
+                body = alert_changed(e).model_dump_json().encode()
                 await self.publish(alert_subject(e.alert.kind.value, e.alert.unit), body,
                                    {"Nats-Msg-Id": f"dx-alert-event-{e.id}"})
                 done.append(e.id)

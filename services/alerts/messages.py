@@ -14,8 +14,7 @@ from urllib.parse import quote
 
 from dxmon import words
 from dxmon.contracts import LOCAL_TZ
-# The formatters live in the core (the CLI uses them too); importers of this module keep finding them here.
-from dxmon.formatting import format_date, format_duration, format_moment, format_number, format_value  # noqa: F401
+from dxmon.formatting import format_date, format_duration, format_moment, format_number, format_value
 from services.alerts.alert import Alert, FinalOutcome, Flush, Kind, NotifyReason, Severity
 
 PAYLOAD_VERSION = "dx-alerts/1"

@@ -44,7 +44,8 @@ class Backoff:
     factor: float = 2.0
 
     def delay(self, attempts: int) -> timedelta:
-        return timedelta(seconds=min(self.maximum, self.initial * self.factor ** max(0, attempts - 1)))
+        # The exponent is capped: DX_ALERTS_MAX_ATTEMPTS has no upper bound, and 2.0 ** 1024 overflows.
+        return timedelta(seconds=min(self.maximum, self.initial * self.factor ** min(max(0, attempts - 1), 64)))
 
 
 @dataclass(frozen=True)

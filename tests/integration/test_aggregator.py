@@ -98,6 +98,16 @@ async def test_poison_messages_are_dead_lettered_and_good_ones_flow(pipeline: Pi
         await nc.close()
 
 
+async def test_a_category_the_catalog_no_longer_has_is_dead_lettered_not_stuck(pipeline: Pipeline):
+    """A report ingest accepted before the catalog's categories changed: poison, not redelivered forever."""
+    stale = event(day="2025-08-31").model_copy(update={"category": "province"})  # DG-04 has no categories
+    await publish_raw(pipeline.nats_url, "dx.reports.v1.QN-P-HONGGAI.DG-04", stale.model_dump_json().encode())
+    await pipeline.wait_drained(timeout=15)
+    dead = await pipeline.fetch("SELECT reason, detail FROM dead_letters")
+    assert [r["reason"] for r in dead] == ["unknown-category"]
+    assert "DG-04 has no categories" in dead[0]["detail"]
+    assert await pipeline.fetchval("SELECT count(*) FROM reports") == 0
+
 async def test_stored_notice_is_published_after_commit(pipeline: Pipeline):
     nc = await nats.connect(pipeline.nats_url)
     notices: list[ReportStored] = []

@@ -146,7 +146,7 @@ async def test_event_id_reused_with_other_content_is_dead_lettered_and_counted(p
         assert msg.headers["Dx-Reason"] == "event-id-reused"
     finally:
         await nc.close()
-    metrics = pipeline.aggregator.app.metrics.dead_letters.labels("event-id-reused")._value.get()
+    metrics = pipeline.aggregator.app.state.metrics.dead_letters.labels("event-id-reused")._value.get()
     assert metrics == 1
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from dxmon import devstack
 from dxmon.cli.dev import local_services
-from dxmon.settings import AggregatorSettings, DatabaseSettings, NatsSettings
+from dxmon.settings import DatabaseSettings, NatsSettings
+from services.aggregator.settings import AggregatorSettings
 from services.alerts.settings import AlertsSettings
 from services.entry.settings import EntrySettings
 from services.ingest.settings import IngestSettings

@@ -13,8 +13,8 @@ from dxmon.bus import ensure_topology
 from dxmon.catalog import Catalog
 from dxmon.contracts import ALERTS_STREAM, LEASES_BUCKET
 from dxmon.settings import NatsSettings
-from services.alerts.app import build_scheduler
 from services.alerts.metrics import Metrics
+from services.alerts.scheduler import build_scheduler
 from services.alerts.settings import AlertsSettings
 
 

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from alerts_fixtures import UNIT, Clock, T, fast_settings
-from services.alerts.app import MAX_BODY_BYTES, create_app
+from services.alerts.app import create_app
+from services.alerts.routes import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.integration
 

@@ -9,6 +9,7 @@ import pytest
 
 from alerts_factory import DAY, HOUR, T0, make_alert, make_flush
 from dxmon import words
+from dxmon.formatting import format_duration, format_number, format_value
 from services.alerts.alert import Kind, NotifyReason, Severity, State
 from services.alerts.messages import (
     KIND_LABEL,
@@ -16,9 +17,6 @@ from services.alerts.messages import (
     REASON_LABEL,
     SEVERITY_LABEL,
     dashboard_url,
-    format_duration,
-    format_number,
-    format_value,
     render_digest,
 )
 

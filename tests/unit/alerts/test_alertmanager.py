@@ -1,16 +1,13 @@
-"""Alertmanager v2 payload and the outbox backoff schedule (pure parts of the delivery side)."""
+"""Alertmanager v2 payload and silences (pure parts of the forwarder)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pytest
-
 from alerts_factory import DAY, HOUR, T0, make_alert
 from dxmon import words
 from services.alerts.alert import Acknowledgement, Kind, Silence, State
 from services.alerts.alertmanager import ENDS_AFTER_RESENDS, alertmanager_payload, mirror_silences
-from services.alerts.outbox import Backoff
 
 
 def test_firing_alert_is_posted_with_a_future_end() -> None:
@@ -68,11 +65,3 @@ def test_silences_and_acks_become_alertmanager_silences() -> None:
     extended = mirror_silences([firing], [], [Acknowledgement(firing.fingerprint, T0 + 3 * DAY, "", "")], T0)
     assert extended[0].key != ack.key  # a changed end replaces the Alertmanager silence
 
-
-@pytest.mark.parametrize(
-    ("attempts", "seconds"),
-    [pytest.param(1, 5, id="first-retry"), pytest.param(2, 10, id="doubles"), pytest.param(4, 40, id="fourth"),
-     pytest.param(10, 60, id="capped")],
-)
-def test_backoff(attempts, seconds) -> None:
-    assert Backoff(5, 60).delay(attempts) == timedelta(seconds=seconds)
