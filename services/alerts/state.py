@@ -11,7 +11,7 @@ import asyncpg
 from faststream.nats import NatsBroker
 
 from dxmon.catalog import Catalog
-from services.alerts.evaluate import Scheduler
+from services.alerts.scheduler import Scheduler
 from services.alerts.metrics import Metrics
 from services.alerts.settings import AlertsSettings
 
