@@ -12,8 +12,8 @@ from faststream.nats import NatsBroker
 
 from dxmon.catalog import Catalog
 from dxmon.keys import KeyRing
-from services.alerts.evaluate import Scheduler
 from services.alerts.metrics import Metrics
+from services.alerts.scheduler import Scheduler
 from services.alerts.settings import AlertsSettings
 
 

@@ -25,7 +25,7 @@ from dxmon import devstack
 from dxmon.bus import ensure_topology
 from dxmon.contracts import ALERTS_STREAM, LEASES_BUCKET, ReportReceived
 from dxmon.settings import NatsSettings
-from services.alerts.evaluate import LEASE_KEY
+from services.alerts.lease import LEASE_KEY
 from services.alerts.metrics import Metrics
 from services.alerts.scheduler import build_scheduler
 from tests.e2e.test_pipeline import Proc

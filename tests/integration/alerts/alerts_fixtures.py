@@ -25,7 +25,7 @@ from dxmon.contracts import ALERTS_STREAM, ReportReceived, end_of_local_day
 from dxmon.devstack import free_port
 from dxmon.store.reports_repository import store_reports
 from services.alerts import admin
-from services.alerts.evaluate import Scheduler
+from services.alerts.scheduler import Scheduler
 from services.alerts.metrics import Metrics
 from services.alerts.settings import AlertsSettings
 

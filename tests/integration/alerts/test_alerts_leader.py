@@ -21,7 +21,7 @@ from alerts_fixtures import (
     wait_for,
 )
 from dxmon.contracts import LEASES_BUCKET
-from services.alerts.evaluate import LEASE_KEY
+from services.alerts.lease import LEASE_KEY
 
 pytestmark = pytest.mark.integration
 

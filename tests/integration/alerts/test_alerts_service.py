@@ -10,7 +10,7 @@ from nats.js.errors import KeyNotFoundError
 from alerts_fixtures import INDICATOR, UNIT, Clock, T, fall_behind, fast_settings, subscribe, wait_for
 from dxmon.contracts import LEASES_BUCKET, ReportStored, stored_subject
 from services.alerts.app import create_app
-from services.alerts.evaluate import LEASE_KEY
+from services.alerts.lease import LEASE_KEY
 
 pytestmark = pytest.mark.integration
 

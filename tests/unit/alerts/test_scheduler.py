@@ -8,7 +8,7 @@ import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from services.alerts.evaluate import Schedule, Scheduler
+from services.alerts.scheduler import Schedule, Scheduler
 from services.alerts.metrics import Metrics
 
 SLOW_PASS = 0.6  # a full pass much longer than the flush and re-send periods
