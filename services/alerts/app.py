@@ -1,8 +1,7 @@
 """Alerts service: who is behind the targets, and the staff responsible are told — once, in Vietnamese.
 
-Composition only: settings, broker, the ``dx.stored`` subscriber (``handlers.py``), the engine
-(``scheduler.py``), the HTTP routes (``routes.py``), the lifespan: sinks start before sources (pool →
-NATS, KV, keys → scheduler → subscriber) and stop after them. Pipeline and file map: ``README.md``.
+Composition only (subscriber ``handlers.py``, engine ``scheduler.py``, HTTP ``routes.py``); the lifespan starts
+sinks before sources (pool → NATS, KV, keys → scheduler → subscriber). Pipeline and files: ``README.md``.
 """
 
 from __future__ import annotations
@@ -39,10 +38,9 @@ def create_app(
 ) -> FastAPI:
     """create_app wires the alerts service; ``clock`` and ``evaluate`` are injectable for tests."""
     settings = settings or AlertsSettings()
-    catalog = catalog or Catalog.load()
-    svc = Service(settings=settings, catalog=catalog, metrics=Metrics(),
-                  clock=clock or (lambda: datetime.now(UTC)), broker=make_broker(settings, "dx-alerts", log),
-                  tokens=settings.api_tokens(), keyring=KeyRing(catalog))
+    keyring = KeyRing(catalog := catalog or Catalog.load())
+    svc = Service(settings=settings, catalog=catalog, metrics=Metrics(), clock=clock or (lambda: datetime.now(UTC)),
+                  broker=make_broker(settings, "dx-alerts", log), tokens=settings.api_tokens(), keyring=keyring)
     instance = settings.alerts_instance or default_instance()
     subscribe(svc)
 
@@ -60,7 +58,7 @@ def create_app(
             metrics=svc.metrics, clock=svc.clock, instance=instance, evaluate=evaluate,
         )
         svc.task = asyncio.create_task(svc.scheduler.run(), name=f"alerts-scheduler-{instance}")
-        keys = asyncio.create_task(svc.keyring.follow(await js.key_value(KEYS_BUCKET)), name="alerts-keys")
+        keys = asyncio.create_task(keyring.follow(await js.key_value(KEYS_BUCKET)), name="alerts-keys")
         svc.accepting = True
         await svc.broker.start()
         log.info("alerts service %s running (flush every %.0fs, full pass every %.0fs)", instance,
@@ -72,11 +70,9 @@ def create_app(
             svc.scheduler.stop()
             await svc.task
             keys.cancel()
-            await asyncio.gather(keys, return_exceptions=True)
             await svc.broker.stop()  # drains: in-flight messages are handled before the connection closes
             await svc.pool.close()
 
-    # Like ingest's, /docs and /redoc load their assets from the service itself, never from a CDN.
     app = FastAPIOffline(title="dx-monitor alerts", version="1", lifespan=lifespan,
                          description="Progress alerts: lifecycle, silences, acknowledgements, health and metrics.")
     app.state.service = svc

@@ -145,7 +145,7 @@ async def ack(fingerprint: Annotated[str, Path(max_length=64)], body: AckIn, svc
 
 def report_caller(svc: Svc, authorization: Annotated[str | None, Header()] = None) -> Authenticated | None:
     """report_caller: an agency key (None for an operator token, checked as on every /v1 route)."""
-    agency = agency_caller(svc.keyring, authorization)
+    agency = agency_caller(svc.keyring, authorization) if svc.keyring is not None else None
     if agency is None:
         caller(svc, authorization)
     return agency

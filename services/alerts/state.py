@@ -27,8 +27,8 @@ class Service:
     clock: Callable[[], datetime]
     broker: NatsBroker
     tokens: dict[str, str]  # bearer token → the name it acts as (DX_ALERTS_API_TOKENS)
-    keyring: KeyRing  # agency keys (dx_keys, read-only): a unit's own official report
     pool: asyncpg.Pool | None = None
+    keyring: KeyRing | None = None  # agency keys (dx_keys, read-only): a unit's own official report
     scheduler: Scheduler | None = None
     task: asyncio.Task[None] | None = None
     accepting: bool = False
