@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from dxmon.devstack import dev_state_settings
+from dxmon.dev_state import dev_state_settings
 
 _CONFIG = SettingsConfigDict(env_prefix="DX_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
