@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -51,6 +52,9 @@ def message_id(agency: str, report: ReportIn) -> str:
     """
     content = (agency, report.unit, report.indicator, report.category or "", report.observed_at.timestamp(),
                report.value, report.numerator, report.denominator, report.note, report.source)
+    if report.explanation is not None:
+        # Appended only when present, so the ids of reports without one are what they were before it existed.
+        content += (report.explanation,)
     digest = hashlib.sha256(repr(content).encode()).hexdigest()[:32]
     return f"{report.event_id}:{digest}"
 
@@ -112,6 +116,26 @@ def _storable_text(text: str) -> str:
     return text
 
 
+EXPLANATION_MAX_LENGTH = 2000
+# Control characters a person cannot see: C0/C1 controls (tab and line breaks excepted), lone surrogates,
+# and the bidirectional embedding/override/isolate marks that can make shown text differ from stored text.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+
+
+def _explanation_text(text: str) -> str:
+    # People type explanations in spreadsheets and forms: composed (NFC) Vietnamese, one line-break
+    # convention, no surrounding blanks; then the length people see is the length that counts.
+    found = _INVISIBLE.search(text)
+    if found:
+        raise PydanticCustomError("control_character", "text cannot contain the control character {character}",
+                                  {"character": f"U+{ord(found.group()):04X}"})
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    if len(text) > EXPLANATION_MAX_LENGTH:
+        raise PydanticCustomError("string_too_long", "String should have at most {max_length} characters",
+                                  {"max_length": EXPLANATION_MAX_LENGTH})
+    return text
+
+
 ObservedAt = Annotated[datetime, BeforeValidator(_parse_observed_at)]
 Number = Annotated[float, Strict()]
 Code = Annotated[str, Strict(), Field(pattern=CODE_PATTERN)]
@@ -144,6 +168,14 @@ class ReportIn(BaseModel):
     )
     source: Annotated[str, Strict(), Field(max_length=200), AfterValidator(_storable_text)] | None = Field(
         None, description="Sending system"
+    )
+    explanation: Annotated[str, Strict(), AfterValidator(_explanation_text)] | None = Field(
+        None, description="Nguyên nhân, giải pháp: why the value is what it is and what is being done, in "
+        f"Vietnamese (at most {EXPLANATION_MAX_LENGTH} characters after normalisation to NFC; line breaks "
+        "allowed, other control characters refused; surrounding blanks trimmed). Shown with the period's value "
+        "in the status, the unit dashboard and the official report. A correction without this field keeps the "
+        "period's explanation; an empty string withdraws it",
+        examples=["Một số thôn chưa có cáp quang; đã đề nghị nhà mạng hoàn thành trong quý IV."],
     )
 
 

@@ -31,6 +31,7 @@ _PYDANTIC_REASONS = {
     "string_pattern_mismatch": "invalid-code",
     "string_too_long": "too-long",
     "invalid_character": "invalid-character",
+    "control_character": "invalid-character",
     "uuid_parsing": "invalid-event-id",
     "uuid_type": "invalid-event-id",
     "model_type": "not-an-object",
@@ -40,6 +41,8 @@ _PYDANTIC_REASONS = {
 # pydantic type errors that say "a number" / "a string" was expected ("invalid-field" keeps the reason).
 _EXPECTED_NUMBER = {"float_type", "float_parsing", "int_type", "int_parsing", "int_from_float"}
 _EXPECTED_TEXT = {"string_type", "string_unicode"}
+# pydantic error types whose reason is shared but whose cause is told apart ("reason/variant" in MESSAGES).
+_VARIANTS = {"control_character": "invalid-character/control"}
 
 # Every sentence a refusal shows, Vietnamese then English, keyed by reason (or "reason/variant" where one
 # reason has several causes). Placeholders are str.format fields; say() fills them.
@@ -57,6 +60,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "too-long": ("dài quá {max_length} ký tự", "String should have at most {max_length} characters"),
     "invalid-character": ("văn bản không được chứa ký tự NUL (U+0000)",
                           "text cannot contain the NUL character (U+0000)"),
+    "invalid-character/control": ("văn bản không được chứa ký tự điều khiển {character}; chỉ nhận chữ, "
+                                  "dấu câu, dấu tab và xuống dòng",
+                                  "text cannot contain the control character {character}"),
     "invalid-event-id": ("event_id phải là một UUID", "Input should be a valid UUID"),
     "not-an-object": ("mỗi báo cáo phải là một đối tượng JSON", "Input should be an object"),
     "invalid-field": ("giá trị không hợp lệ", "Input is not valid"),
@@ -304,7 +310,7 @@ def issues_from_validation_error(
         names = [n for n in names if n not in known]
         field_name = names[0] if names else None
         reason = _PYDANTIC_REASONS.get(e["type"], "invalid-field")
-        key = reason
+        key = _VARIANTS.get(e["type"], reason)
         if e["type"] in _EXPECTED_NUMBER:
             key = "invalid-field/number"
         elif e["type"] in _EXPECTED_TEXT:
