@@ -1,0 +1,540 @@
+"""Page: the data-entry page at /nhap-lieu, for agencies that do not write JSON (Vietnamese throughout).
+
+    GET  /nhap-lieu/dang-nhap ─▶ sign-in form (CSRF: double submit)
+    POST /nhap-lieu/dang-nhap ─▶ the key checked like a bearer key (dxmon.intake.authenticate) ─▶ session cookie
+    GET  /nhap-lieu           ─▶ choose a unit of the key and a month
+    GET  /nhap-lieu/bao-cao   ─▶ the unit's indicators for that month: target, value in force, what the
+                                 glide path needs; inputs with HTML constraints
+    POST /nhap-lieu/bao-cao   ─▶ the JSON contract (ReportIn) and its rules (dxmon.intake), errors shown
+                                 beside their field ─▶ published like ingest, shown once every PubAck is in
+    GET  /nhap-lieu/tinh-hinh ─▶ what the database holds for the unit (after the aggregator stored it)
+    GET/POST /nhap-lieu/tai-len ─▶ a filled template ─▶ the dry run's summary ─▶ confirm ─▶ the import
+    POST /nhap-lieu/dang-xuat ─▶ the session ends
+
+Server-rendered HTML (Jinja2, autoescaped), one stylesheet served from here: nothing from a CDN, no
+script at all, every field labelled, usable by keyboard and on a phone. Every POST after sign-in must
+carry the session's CSRF token (403 otherwise). Sessions: ``services.entry.session``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from pydantic import ValidationError
+
+from dxmon import words
+from dxmon.catalog import Catalog, Category, Indicator, Level, Measure, Unit
+from dxmon.contracts import LOCAL_TZ, ReportIn, end_of_local_day
+from dxmon.formatting import format_date, format_moment, format_number, format_value
+from dxmon.intake import authenticate, check_scope, encode_events, publish_events, validate_reports
+from dxmon.keys import Authenticated
+from dxmon.periods import MONTHLY, ReportingPeriod, period_numbered, period_of, period_starting
+from dxmon.problems import Issue, Problem, issues_from_validation_error, say
+from dxmon.progress import Point, evaluate, target_applies
+from dxmon.store.entry_repository import unit_values
+from services.entry.session import (
+    CSRF_FIELD,
+    PAGE_PATH,
+    SESSION_COOKIE,
+    SIGN_IN_COOKIE,
+    Session,
+    SessionStore,
+    clear_cookie,
+    new_token,
+    set_cookie,
+    tokens_match,
+)
+from services.entry.state import EntryState
+
+log = logging.getLogger("dx.entry.page")
+
+HTML_DIR = Path(__file__).parent / "html"
+TEMPLATES = Environment(loader=FileSystemLoader(HTML_DIR), autoescape=True, undefined=StrictUndefined,
+                        trim_blocks=True, lstrip_blocks=True)
+STYLESHEET = (HTML_DIR / "page.css").read_bytes()
+# The page runs no script and loads nothing from elsewhere; the policy says so to the browser.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+SOURCE = "trang nhập liệu"  # the report's ``source``: which door it came in by
+COMPARATOR_SIGNS = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "="}
+LEVEL_ORDER = {Level.PROVINCE: 0, Level.DEPARTMENT: 1, Level.DISTRICT: 2, Level.COMMUNE: 3}
+# Event ids of the page are derived from the form's submission id and the row's content: sending the
+# same form again (a reload, a double click) stores nothing twice, while a new entry is a new report.
+EVENT_NAMESPACE = uuid.UUID("6b0f5f2e-3c51-4f0e-9d7a-2f1e8f4c9a11")
+PARTS = ("value", "numerator", "denominator")
+
+
+# ───────────────────────────── rendering ─────────────────────────────
+
+
+def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """render fills an HTML template (autoescaped: nothing a person typed is ever markup)."""
+    context.setdefault("base", PAGE_PATH)
+    context.setdefault("viewer", None)
+    html = TEMPLATES.get_template(template).render(**context)
+    return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
+
+
+def message_page(status: int, title: str, text: str, *, viewer: Viewer | None = None,
+                 link: tuple[str, str] | None = None) -> HTMLResponse:
+    """message_page is a page that only says something (an error, an expired session) and where to go next."""
+    return render("message.html", status, title=title, text=text, viewer=viewer,
+                  link=link or (PAGE_PATH, "Về trang nhập liệu"))
+
+
+def redirect(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303, headers=PAGE_HEADERS)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Viewer is the signed-in browser: its session and the key's current caller (scope included)."""
+
+    session: Session
+    caller: Authenticated
+
+    @property
+    def agency(self) -> str:
+        return self.caller.key.agency
+
+    @property
+    def csrf(self) -> str:
+        return self.session.csrf
+
+
+# ───────────────────────────── the form's model ─────────────────────────────
+
+
+@dataclass
+class Row:
+    """Row is one report the form can make: an indicator (and one of its categories) for the period."""
+
+    indicator: Indicator
+    category: Category | None
+    period: ReportingPeriod
+    last: str  # the value in force (with its period), or "chưa có số liệu"
+    entered: dict[str, str] = field(default_factory=dict)  # what the person typed, shown again after errors
+    errors: list[str] = field(default_factory=list)
+    bad_fields: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> str:
+        """key prefixes the row's field names: ``DG-04`` or ``DG-01.province``."""
+        return self.indicator.code + (f".{self.category.code}" if self.category else "")
+
+    @property
+    def field_id(self) -> str:
+        return "f-" + self.key.replace(".", "-")
+
+    def name(self, part: str) -> str:
+        return f"{self.key}.{part}"
+
+    def typed(self, part: str) -> str:
+        return self.entered.get(part, "")
+
+    @property
+    def filled(self) -> bool:
+        return any(v.strip() for v in self.entered.values())
+
+
+@dataclass
+class Block:
+    """Block is one indicator of the form: what it asks for and its rows (one per category, or one)."""
+
+    indicator: Indicator
+    period: ReportingPeriod
+    target: str
+    expected: str
+    rows: list[Row]
+
+    @property
+    def measure(self) -> str:
+        return self.indicator.measure.value
+
+    @property
+    def measure_vi(self) -> str:
+        return words.MEASURE[self.indicator.measure.value]
+
+
+def parse_month(text: str | None) -> tuple[int, int] | None:
+    """parse_month reads ``YYYY-MM`` (what an <input type=month> sends); None when it is not one."""
+    text = (text or "").strip()
+    if len(text) != 7 or text[4] != "-" or not (text[:4].isdigit() and text[5:].isdigit()):
+        return None
+    year, month = int(text[:4]), int(text[5:])
+    return (year, month) if 2000 <= year <= 2100 and 1 <= month <= 12 else None
+
+
+def month_of(catalog: Catalog, year: int, month: int) -> ReportingPeriod:
+    return period_numbered(year, month, MONTHLY, catalog.reporting_window)
+
+
+def report_day(month: ReportingPeriod, today: date) -> date:
+    """report_day is the day the form's reports describe: the month's last day, or today in the current month.
+
+    Every instant of a month belongs to that month, its quarter and its year, so one day serves the
+    indicators of every cadence; a day in the future would be refused (future-observation).
+    """
+    return min(month.end, today)
+
+
+def scope_units(catalog: Catalog, caller: Authenticated, day: date) -> list[Unit]:
+    """scope_units lists the key's units that exist on ``day``, provincial level first, then by name."""
+    units = [catalog.units[c] for c in caller.scope if c in catalog.units and catalog.units[c].active_on(day)]
+    return sorted(units, key=lambda u: (LEVEL_ORDER[u.level], u.name_on(day), u.code))
+
+
+def _points(rows: list[Any]) -> dict[tuple[str, str], list[tuple[date, Point]]]:
+    by_key: dict[tuple[str, str], list[tuple[date, Point]]] = defaultdict(list)
+    for r in rows:
+        by_key[(r["indicator"], r["category"])].append(
+            (r["period_start"], Point(r["observed_at"], r["value"], None, r["received_at"])))
+    return by_key
+
+
+def build_blocks(catalog: Catalog, unit: Unit, day: date, stored: list[Any]) -> list[Block]:
+    """build_blocks: the unit's indicators for the period holding ``day``, with their context from ``stored``.
+
+    ``stored`` are the unit's ``period_values`` rows. The value in force is the latest period up to the
+    indicator's period holding ``day`` (this period's own when it was reported already); the target and
+    the value the glide path needs are judged at that period's end, as the evaluation would.
+    """
+    points = _points(stored)
+    blocks = []
+    for ind in catalog.indicators.values():
+        if unit.level not in ind.applies_to:
+            continue
+        period = period_of(day, ind.cadence.period, catalog.reporting_window)
+        total = [p for start, p in points.get((ind.code, ""), []) if start <= period.start]
+        target_text, expected_text = _target_context(ind, unit, total, end_of_local_day(period.end))
+        rows = []
+        for category in ind.categories or (None,):
+            history = [(s, p) for s, p in points.get((ind.code, category.code if category else ""), [])
+                       if s <= period.start]
+            last = words.RESULT["no_data"]
+            if history:
+                start, point = history[-1]
+                shown = period_starting(start, ind.cadence.period, catalog.reporting_window)
+                last = f"{format_value(point.value, ind.measure.value)} ({shown.label_vi})"
+            rows.append(Row(ind, category, period, last))
+        blocks.append(Block(ind, period, target_text, expected_text, rows))
+    return blocks
+
+
+def _target_context(ind: Indicator, unit: Unit, points: list[Point], as_of: datetime) -> tuple[str, str]:
+    target = ind.target_for(unit.level)
+    if target is None or not target_applies(target, unit, as_of):
+        return "không có mục tiêu", ""
+    ev = evaluate(target=target, measure=ind.measure, direction=ind.direction, cadence=ind.cadence, unit=unit,
+                  points=points, as_of=as_of)
+    target_text = (f"{COMPARATOR_SIGNS[ev.comparator]} {format_value(ev.target, ind.measure.value)} "
+                   f"(thời hạn {format_date(ev.milestone)})")
+    expected = ""
+    # After the last deadline there is no glide path left: the target alone says what is needed.
+    if ev.expected is not None and ind.measure is not Measure.BOOLEAN and ev.milestone >= as_of.date():
+        expected = format_value(ev.expected, ind.measure.value)
+    return target_text, expected
+
+
+def shown_value(report: ReportIn, measure: str) -> str:
+    """shown_value writes a report's value as people read it: ``628/1.000 (62,8%)`` for parts."""
+    if report.numerator is not None and report.denominator:
+        percent = format_value(100 * report.numerator / report.denominator, measure)
+        return f"{format_number(report.numerator)}/{format_number(report.denominator)} ({percent})"
+    return format_value(report.value, measure)
+
+
+def parse_number(text: str) -> float | None:
+    """parse_number reads a number as a person types it (``62,8`` or ``62.8``); None when empty.
+
+    Raises ValueError for anything else, infinities and NaN included.
+    """
+    t = text.strip().replace(" ", "").replace("\u00a0", "")
+    if not t:
+        return None
+    if "," in t and "." not in t:
+        t = t.replace(",", ".")
+    x = float(t)
+    if not math.isfinite(x):
+        raise ValueError(t)
+    return x
+
+
+def event_id(submission: str, unit: str, row: Row, payload: dict[str, Any]) -> str:
+    content = "|".join([submission, unit, row.key] + [repr(payload.get(p)) for p in (*PARTS, "explanation")])
+    return str(uuid.uuid5(EVENT_NAMESPACE, content))
+
+
+def read_rows(blocks: list[Block], form: Any, unit: Unit, day: date, submission: str) -> list[tuple[Row, Any]]:
+    """read_rows fills each row from the form and turns the filled ones into ReportIn (or marks their errors).
+
+    Returns (row, report) for every filled row whose shape passed the contract; rows with shape errors
+    carry them in ``row.errors``. Empty rows are left out: nothing is reported for them.
+    """
+    made = []
+    for block in blocks:
+        for row in block.rows:
+            row.entered = {p: str(form.get(row.name(p), ""))[:4000] for p in (*PARTS, "explanation")}
+            if not row.filled:
+                continue
+            payload: dict[str, Any] = {"unit": unit.code, "indicator": row.indicator.code,
+                                       "observed_at": day.isoformat(), "source": SOURCE}
+            if row.category is not None:
+                payload["category"] = row.category.code
+            for part in PARTS:
+                try:
+                    number = parse_number(row.typed(part))
+                except ValueError:
+                    row.errors.append(say("invalid-field/number").vi)
+                    row.bad_fields.add(part)
+                    continue
+                if number is not None:
+                    payload[part] = number
+            explanation = row.typed("explanation").strip()
+            if explanation:
+                payload["explanation"] = explanation
+            if row.errors:
+                continue
+            payload["event_id"] = event_id(submission, unit.code, row, payload)
+            try:
+                made.append((row, ReportIn.model_validate(payload)))
+            except ValidationError as err:
+                add_issues(row, issues_from_validation_error(err))
+    return made
+
+
+def add_issues(row: Row, issues: list[Issue]) -> None:
+    for issue in issues:
+        row.errors.append(issue.message.vi)
+        if issue.field:
+            row.bad_fields.add(issue.field)
+
+
+# ───────────────────────────── the router ─────────────────────────────
+
+
+def create_router(sessions: SessionStore | None = None) -> APIRouter:
+    """create_router builds the page's routes around one session store (one per app)."""
+    sessions = sessions or SessionStore()
+    router = APIRouter(prefix=PAGE_PATH, include_in_schema=False)
+
+    def state_of(request: Request) -> EntryState:
+        return request.app.state.entry
+
+    def viewer_of(request: Request) -> Viewer | None:
+        session = sessions.get(request.cookies.get(SESSION_COOKIE))
+        if session is None:
+            return None
+        caller = state_of(request).keyring.get(session.key_id)
+        if caller is None:  # the key was revoked since sign-in: its sessions end with it
+            sessions.end(session.session_id)
+            return None
+        return Viewer(session, caller)
+
+    def signed_out(request: Request) -> Response:
+        """signed_out answers a request that needs a session and has none (never had one, or it expired)."""
+        if request.method == "GET":
+            return redirect(f"{PAGE_PATH}/dang-nhap" + ("?het-han=1" if request.cookies.get(SESSION_COOKIE) else ""))
+        return message_page(401, "Cần đăng nhập lại",
+                            "Phiên làm việc đã hết hạn hoặc đã kết thúc; số liệu vừa nhập chưa được gửi. "
+                            "Hãy đăng nhập lại rồi nhập lại.", link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập"))
+
+    def csrf_refused(viewer: Viewer | None) -> HTMLResponse:
+        return message_page(403, "Yêu cầu bị từ chối",
+                            "Biểu mẫu thiếu mã xác thực (CSRF) hoặc mã không đúng: có thể biểu mẫu đã cũ, hoặc "
+                            "yêu cầu không xuất phát từ trang này. Hãy mở lại trang và gửi lại.", viewer=viewer)
+
+    async def posted(request: Request, **limits: int) -> tuple[Viewer | None, Any, Response | None]:
+        """posted reads a POST of a signed-in page: (viewer, form, None), or the refusal to answer instead."""
+        viewer = viewer_of(request)
+        form = await request.form(**limits)
+        if viewer is None:
+            return None, form, signed_out(request)
+        if not tokens_match(viewer.csrf, form.get(CSRF_FIELD)):
+            return viewer, form, csrf_refused(viewer)
+        return viewer, form, None
+
+    def chosen_unit(viewer: Viewer, catalog: Catalog, code: str) -> Unit | HTMLResponse:
+        unit = catalog.units.get(code)
+        if unit is None:
+            return message_page(404, "Không có đơn vị này", f"Mã đơn vị “{code}” không có trong danh mục.",
+                                viewer=viewer)
+        if unit.code not in viewer.caller.scope:
+            return message_page(403, "Ngoài phạm vi của khóa",
+                                say("outside-key-scope/unit", unit=unit.code).vi.capitalize() + ".", viewer=viewer)
+        return unit
+
+    # ── static ──
+
+    @router.get("/giao-dien.css")
+    async def stylesheet() -> Response:
+        return Response(STYLESHEET, media_type="text/css; charset=utf-8",
+                        headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+    # ── signing in and out ──
+
+    @router.get("/dang-nhap")
+    async def sign_in_form(request: Request) -> Response:
+        token = new_token()
+        notice = "Phiên làm việc đã hết hạn; hãy đăng nhập lại." if request.query_params.get("het-han") else ""
+        response = render("sign_in.html", csrf=token, error="", notice=notice)
+        set_cookie(response, request, SIGN_IN_COOKIE, token)
+        return response
+
+    @router.post("/dang-nhap")
+    async def sign_in(request: Request) -> Response:
+        form = await request.form()
+        if not tokens_match(request.cookies.get(SIGN_IN_COOKIE, ""), form.get(CSRF_FIELD)):
+            return message_page(403, "Yêu cầu bị từ chối",
+                                "Biểu mẫu đăng nhập thiếu mã xác thực (CSRF) hoặc mã không đúng. Trình duyệt cần "
+                                "cho phép cookie của trang này; hãy mở lại trang đăng nhập.",
+                                link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập"))
+        state = state_of(request)
+        token = new_token()
+        try:
+            caller = authenticate(state.keyring, "Bearer " + str(form.get("key", "")).strip(),
+                                  bus_status=state.bus_status)
+        except Problem as p:
+            error = ("Khóa không đúng hoặc đã bị thu hồi." if p.status == 401
+                     else "Hệ thống chưa sẵn sàng kiểm tra khóa; hãy thử lại sau ít phút.")
+            response = render("sign_in.html", 401 if p.status == 401 else 503, csrf=token, error=error, notice="")
+            set_cookie(response, request, SIGN_IN_COOKIE, token)
+            return response
+        sessions.end(request.cookies.get(SESSION_COOKIE))
+        session = sessions.create(caller.key.key_id)
+        log.info("page: key %s (%s) signed in", caller.key.key_id, caller.key.agency)
+        response = redirect(PAGE_PATH)
+        set_cookie(response, request, SESSION_COOKIE, session.session_id)
+        clear_cookie(response, request, SIGN_IN_COOKIE)
+        return response
+
+    @router.post("/dang-xuat")
+    async def sign_out(request: Request) -> Response:
+        viewer, _, refused = await posted(request)
+        if refused is not None:
+            return refused if viewer is not None else redirect(f"{PAGE_PATH}/dang-nhap")
+        sessions.end(viewer.session.session_id)
+        response = message_page(200, "Đã đăng xuất", "Phiên làm việc đã kết thúc.",
+                                link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập lại"))
+        clear_cookie(response, request, SESSION_COOKIE)
+        return response
+
+    # ── choosing what to report ──
+
+    @router.get("")
+    @router.get("/")
+    async def home(request: Request) -> Response:
+        viewer = viewer_of(request)
+        if viewer is None:
+            return signed_out(request)
+        state = state_of(request)
+        today = state.clock().astimezone(LOCAL_TZ).date()
+        units = scope_units(state.catalog, viewer.caller, today)
+        return render("home.html", viewer=viewer, units=units, today=today,
+                      month=f"{today.year:04d}-{today.month:02d}")
+
+    async def form_context(request: Request, viewer: Viewer) -> dict[str, Any] | Response:
+        """form_context: the unit, the month and the blocks of the form a request names, or the page refusing it."""
+        state = state_of(request)
+        unit = chosen_unit(viewer, state.catalog, str(request.query_params.get("unit", "")))
+        if isinstance(unit, Response):
+            return unit
+        today = state.clock().astimezone(LOCAL_TZ).date()
+        parsed = parse_month(request.query_params.get("period") or f"{today.year:04d}-{today.month:02d}")
+        if parsed is None:
+            return message_page(422, "Kỳ báo cáo không hợp lệ", "Hãy chọn một tháng (năm-tháng, ví dụ 2026-11).",
+                                viewer=viewer)
+        month = month_of(state.catalog, *parsed)
+        if month.start > today:
+            return message_page(422, "Kỳ báo cáo chưa bắt đầu",
+                                f"{month.label_vi.capitalize()} chưa bắt đầu: chỉ báo cáo được cho kỳ đã bắt đầu.",
+                                viewer=viewer)
+        day = report_day(month, today)
+        if not unit.active_on(day):
+            return message_page(422, "Đơn vị không hoạt động trong kỳ này",
+                                f"{unit.name_on(day)} ({unit.code}) không hoạt động vào ngày {format_date(day)}.",
+                                viewer=viewer)
+        if state.pool is None:
+            return message_page(503, "Hệ thống chưa sẵn sàng", "Chưa kết nối cơ sở dữ liệu; hãy thử lại sau.",
+                                viewer=viewer)
+        stored = await unit_values(state.pool, unit.code)
+        blocks = build_blocks(state.catalog, unit, day, stored)
+        return {"unit": unit, "unit_name": unit.name_on(day), "month": month, "day": day, "blocks": blocks}
+
+    async def unit_page(request: Request, template: str, **extra: Any) -> Response:
+        """unit_page shows one unit and month (the form, the stored values) to a signed-in viewer."""
+        viewer = viewer_of(request)
+        if viewer is None:
+            return signed_out(request)
+        context = await form_context(request, viewer)
+        if isinstance(context, Response):
+            return context
+        return render(template, viewer=viewer, **extra, **context)
+
+    @router.get("/bao-cao")
+    async def report_form(request: Request) -> Response:
+        return await unit_page(request, "report_form.html", submission=str(uuid.uuid4()), error="")
+
+    @router.post("/bao-cao")
+    async def submit_report(request: Request) -> Response:
+        viewer, form, refused = await posted(request)
+        if refused is not None:
+            return refused
+        context = await form_context(request, viewer)
+        if isinstance(context, Response):
+            return context
+        state = state_of(request)
+        submission = str(form.get("submission", "")) or str(uuid.uuid4())
+        made = read_rows(context["blocks"], form, context["unit"], context["day"], submission)
+        rows = [row for block in context["blocks"] for row in block.rows]
+
+        def again(status: int, error: str) -> Response:
+            return render("report_form.html", status, viewer=viewer, submission=submission, error=error, **context)
+
+        if not any(row.filled for row in rows):
+            return again(422, "Chưa nhập số liệu nào: hãy điền ít nhất một chỉ tiêu.")
+        if any(row.errors for row in rows):
+            return again(422, "Có lỗi trong số liệu vừa nhập; xem thông báo bên cạnh từng chỉ tiêu.")
+        reports = [report for _, report in made]
+        now = state.clock()
+        try:
+            validate_reports(reports, state.catalog, now, timedelta(seconds=state.settings.future_skew_seconds))
+            check_scope(viewer.caller, reports)
+        except Problem as p:
+            for issue in p.issues:
+                if issue.index is not None:
+                    add_issues(made[issue.index][0], [issue])
+            return again(p.status, "Có lỗi trong số liệu vừa nhập; xem thông báo bên cạnh từng chỉ tiêu.")
+        try:
+            duplicates = await publish_events(state.js, encode_events(reports, now, viewer.caller),
+                                              state.settings.publish_timeout_seconds)
+        except Problem as p:
+            return again(p.status, f"Chưa lưu được số liệu: {p.detail.vi if p.detail else p.title}. "
+                                   "Hãy bấm Gửi lại sau ít phút (số liệu đã lưu không bị lưu hai lần).")
+        log.info("page: key %s stored %d report(s) for %s", viewer.caller.key.key_id, len(reports),
+                 context["unit"].code)
+        stored = [(row, report, duplicate) for (row, report), duplicate in zip(made, duplicates, strict=True)]
+        return render("stored.html", viewer=viewer, stored=stored, received_at=format_moment(now),
+                      shown_value=shown_value, **context)
+
+    @router.get("/tinh-hinh")
+    async def status_page(request: Request) -> Response:
+        return await unit_page(request, "status.html")
+
+    return router
