@@ -509,18 +509,19 @@ def create_router(sessions: SessionStore | None = None) -> APIRouter:
 
         if not any(row.filled for row in rows):
             return again(422, "Chưa nhập số liệu nào: hãy điền ít nhất một chỉ tiêu.")
-        if any(row.errors for row in rows):
-            return again(422, "Có lỗi trong số liệu vừa nhập; xem thông báo bên cạnh từng chỉ tiêu.")
         reports = [report for _, report in made]
         now = state.clock()
-        try:
+        try:  # the catalog's rules for every row that passed the contract, so all errors show at once
             validate_reports(reports, state.catalog, now, timedelta(seconds=state.settings.future_skew_seconds))
             check_scope(viewer.caller, reports)
         except Problem as p:
             for issue in p.issues:
                 if issue.index is not None:
                     add_issues(made[issue.index][0], [issue])
-            return again(p.status, "Có lỗi trong số liệu vừa nhập; xem thông báo bên cạnh từng chỉ tiêu.")
+            if p.status != 422:
+                return again(p.status, p.detail.vi if p.detail else p.title)
+        if any(row.errors for row in rows):
+            return again(422, "Có lỗi trong số liệu vừa nhập; xem thông báo bên cạnh từng chỉ tiêu.")
         try:
             duplicates = await publish_events(state.js, encode_events(reports, now, viewer.caller),
                                               state.settings.publish_timeout_seconds)

@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,8 +22,12 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from dxmon.contracts import LOCAL_TZ
+
 from tests.integration.entry.conftest import entry  # noqa: F401 - the entry service beside the pipeline
 
+UNIT = "QN-P-HONGGAI"
+AGENCY = "UBND phường Hồng Gai"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
 T = TypeVar("T")
 
@@ -37,6 +42,13 @@ def _chromium() -> tuple[str, str]:
     if os.environ.get("CI"):
         pytest.fail(why)
     pytest.skip(why)
+
+
+def last_month() -> str:
+    """last_month is the month before today's (Asia/Ho_Chi_Minh) as the month field sends it: YYYY-MM."""
+    today = datetime.now(LOCAL_TZ).date()
+    year, month = (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
+    return f"{year:04d}-{month:02d}"
 
 
 @dataclass

@@ -10,8 +10,6 @@ screen, labelled fields. Screenshots: tests/artifacts/browser/.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
@@ -20,20 +18,9 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from dxmon import words
-from dxmon.contracts import LOCAL_TZ
-from tests.browser.conftest import Browser
+from tests.browser.conftest import AGENCY, UNIT, Browser, last_month
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-
-UNIT = "QN-P-HONGGAI"
-AGENCY = "UBND phường Hồng Gai"
-
-
-def last_month() -> str:
-    today = datetime.now(LOCAL_TZ).date()
-    year, month = (today.year - 1, 12) if today.month == 1 else (today.year, today.month - 1)
-    return f"{year:04d}-{month:02d}"
-
 
 def submit(driver, selector: str = "main form button[type=submit]") -> None:
     """submit clicks a form's button and waits until the browser has loaded the answer."""
