@@ -158,6 +158,56 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "bus-unavailable/resend": (
         "{cause}; hãy gửi lại đúng yêu cầu này sau (báo cáo đã lưu sẽ được trả lời là 'duplicate')",
         "{cause}; resend the same request later (reports already stored are answered 'duplicate')"),
+    # Spreadsheets (entry service: templates and imports).
+    "empty-body/file": ("tệp tải lên không có nội dung", "the uploaded file is empty"),
+    "unsupported-media-type/spreadsheet": (
+        "hãy gửi tệp Excel (.xlsx) hoặc CSV (.csv) theo mẫu nhập liệu, không phải {got}",
+        "send an Excel (.xlsx) or CSV (.csv) file made from the template, not {got}"),
+    "unreadable-spreadsheet/ole2": (
+        "tệp là bảng tính Excel cũ (.xls) hoặc được đặt mật khẩu: hãy bỏ mật khẩu và lưu thành .xlsx",
+        "the file is a legacy .xls workbook or password-protected: remove the password and save it as .xlsx"),
+    "unreadable-spreadsheet/not-xlsx": ("tệp không phải bảng tính .xlsx đọc được (tệp hỏng hoặc không đúng định dạng)",
+                                        "the file is not a readable .xlsx workbook (damaged or another format)"),
+    "unreadable-spreadsheet/zip-as-csv": ("tệp là tệp nén (như .xlsx), không phải CSV: hãy gửi với tên .xlsx",
+                                          "the file is a zip archive (like .xlsx), not CSV: send it named .xlsx"),
+    "unreadable-spreadsheet/no-data-sheet": ("bảng tính không có trang «{sheet}» của mẫu nhập liệu",
+                                             "the workbook has no sheet named '{sheet}' (the template's data sheet)"),
+    "unreadable-spreadsheet/no-header": ("trang {sheet} không có dòng tiêu đề của mẫu nhập liệu",
+                                         "sheet {sheet} has no header row of the template"),
+    "unreadable-spreadsheet/missing-columns": ("dòng tiêu đề (dòng {row}) thiếu cột: {columns}",
+                                               "the header row (row {row}) lacks the columns: {columns}"),
+    "unreadable-spreadsheet/not-utf8": (
+        "tệp CSV không phải UTF-8 (byte thứ {position}): trong Excel chọn «CSV UTF-8» khi lưu",
+        "the CSV file is not UTF-8 (byte {position}): save as 'CSV UTF-8' in Excel"),
+    "unreadable-spreadsheet/csv": ("tệp CSV không đọc được ({error})", "the CSV file cannot be read ({error})"),
+    "spreadsheet-too-large/entries": ("tệp .xlsx có {count} thành phần; tối đa {limit}",
+                                      "the .xlsx file has {count} parts; at most {limit}"),
+    "spreadsheet-too-large/unpacked": ("tệp .xlsx khi giải nén lớn {size} byte; tối đa {limit} byte",
+                                       "the .xlsx file unpacks to {size} bytes; at most {limit}"),
+    "spreadsheet-too-large/rows": ("mỗi tệp tối đa {limit} dòng số liệu (có dữ liệu ở dòng {row}): hãy chia thành "
+                                   "nhiều tệp", "at most {limit} data rows per file (data found on row {row}): "
+                                   "split the file"),
+    "body-too-large/file": ("tệp tối đa {limit} byte — hãy chia thành nhiều tệp", "at most {limit} bytes per file — "
+                            "split it"),
+    "malformed-multipart": ("biểu mẫu tải lên không hợp lệ ({error}); gửi tệp trong trường «file»",
+                            "malformed upload form ({error}); send the file in the field 'file'"),
+    "invalid-import": ("có {count} dòng bị từ chối; chưa gửi dòng nào — sửa các dòng này rồi gửi lại cả tệp",
+                       "{count} row(s) refused; nothing was sent — fix them and send the whole file again"),
+    "invalid-period": ("mã kỳ '{period}' không hợp lệ: viết 2026-11 (tháng), 2026-Q4 (quý), 2026 (năm)",
+                       "period code '{period}' is not valid: write 2026-11 (month), 2026-Q4 (quarter), 2026 (year)"),
+    "invalid-period/cadence": ("chỉ tiêu {indicator} báo cáo theo kỳ {cadence_vi}; mã kỳ '{period}' không phải kỳ đó",
+                               "indicator {indicator} is reported {cadence}; '{period}' is not such a period"),
+    "formula-without-value": ("ô chứa công thức chưa được tính: mở tệp bằng Excel, lưu lại (hoặc nhập số thay cho "
+                              "công thức)", "the cell holds a formula that was never calculated: open and save the "
+                              "file in Excel (or type the number)"),
+    "invalid-field/cell": ("phải là một số, ô đang chứa «{got}»", "should be a number, the cell holds '{got}'"),
+    "invalid-field/grouped": ("số «{got}» có thể hiểu hai cách (dấu phân cách hàng nghìn hay thập phân): viết không "
+                              "có dấu phân cách hàng nghìn, ví dụ 1000 hoặc 1,5", "'{got}' is ambiguous (thousands "
+                              "separator or decimal point): write it without a thousands separator, e.g. 1000 or 1.5"),
+    "duplicate-row": ("dòng trùng với dòng {row} (cùng đơn vị, chỉ tiêu, phân loại và kỳ)",
+                      "same unit, indicator, category and period as row {row}"),
+    "database-unavailable": ("chưa đọc được cơ sở dữ liệu ({error}); hãy thử lại sau ít phút",
+                             "the database cannot be read ({error}); try again in a few minutes"),
     "not-found": ("không có địa chỉ này", "Not Found"),
     "method-not-allowed": ("địa chỉ này không nhận phương thức {method}", "Method Not Allowed"),
     "http-error": ("yêu cầu không hợp lệ", "{detail}"),

@@ -62,6 +62,8 @@ LEVEL: Mapping[str, str] = {
     "district": "cấp huyện",
     "commune": "cấp xã",
 }
+# Reporting cadences, as "kỳ báo cáo …" names them (lower case).
+CADENCE: Mapping[str, str] = {"monthly": "tháng", "quarterly": "quý", "half_yearly": "6 tháng", "yearly": "năm"}
 MEASURE: Mapping[str, str] = {
     "ratio": "tỷ lệ",
     "percent": "phần trăm",

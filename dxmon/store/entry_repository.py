@@ -7,6 +7,10 @@ template), nothing else. SQL is parameterised; the tables are those dx_reader ma
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
+from uuid import UUID
+
 import asyncpg
 
 
@@ -20,14 +24,49 @@ async def database_ready(pool: asyncpg.Pool, timeout: float = 2.0) -> str | None
     return None
 
 
-async def unit_values(pool: asyncpg.Pool, unit: str) -> list[asyncpg.Record]:
-    """unit_values: every period's value in force of ``unit`` (per indicator and category; '' is a total).
+@dataclass(frozen=True)
+class InForce:
+    """InForce is the value in force of one (unit, indicator, category, period) — ratios as percent."""
 
-    The data-entry page shows from them the value in force before the period being entered and
-    what the glide path needs (the evaluation's first value when a target gives no starting point).
-    A unit has at most a few hundred such rows (≈ 20 indicators × months).
-    """
-    async with pool.acquire() as conn:
-        return await conn.fetch(
-            "SELECT indicator, category, period_start, observed_at, value, received_at FROM period_values"
-            " WHERE unit = $1 ORDER BY indicator, category, period_start", unit)
+    unit: str
+    indicator: str
+    category: str
+    period_start: date
+    value: float
+    numerator: float | None
+    denominator: float | None
+    percent_only: bool
+    event_id: UUID
+    explanation: str | None = None
+
+
+_COLUMNS = "unit, indicator, category, period_start, value, numerator, denominator, percent_only, event_id"
+
+_OF_UNIT = f"""
+SELECT {_COLUMNS} FROM period_values
+WHERE unit = $1 AND indicator = ANY($2::text[]) AND period_start <= $3
+ORDER BY indicator, category, period_start
+"""
+
+_BY_KEY = f"""
+SELECT {_COLUMNS}  -- USING merges the key columns: no column is ambiguous
+FROM unnest($1::text[], $2::text[], $3::text[], $4::date[]) AS k(unit, indicator, category, period_start)
+JOIN period_values pv USING (unit, indicator, category, period_start)
+"""
+
+
+async def values_of_unit(conn: asyncpg.Connection, unit: str, indicators: list[str], up_to: date) -> list[InForce]:
+    """values_of_unit: every period's value in force of ``unit`` for ``indicators``, periods starting by ``up_to``."""
+    return [InForce(**r) for r in await conn.fetch(_OF_UNIT, unit, indicators, up_to)]
+
+
+Key = tuple[str, str, str, date]  # unit, indicator, category ('' = none), period_start
+
+
+async def values_in_force(conn: asyncpg.Connection, keys: list[Key]) -> dict[Key, InForce]:
+    """values_in_force: the value in force of each (unit, indicator, category, period start) that has one."""
+    if not keys:
+        return {}
+    columns = [list(column) for column in zip(*keys, strict=True)]
+    rows = await conn.fetch(_BY_KEY, *columns)
+    return {(r["unit"], r["indicator"], r["category"], r["period_start"]): InForce(**r) for r in rows}

@@ -24,7 +24,7 @@ from fastapi_offline import FastAPIOffline
 from dxmon.bus import make_broker
 from dxmon.catalog import Catalog
 from dxmon.problems import Problem, problem_response
-from services.entry import page, routes
+from services.entry import imports, page, routes, templates
 from services.entry.settings import EntrySettings
 from services.entry.state import EntryState
 
@@ -55,5 +55,7 @@ def create_app(
         return problem_response(p, request)
 
     app.include_router(routes.router)
+    app.include_router(templates.router)
+    app.include_router(imports.router)
     app.include_router(page.create_router())
     return app

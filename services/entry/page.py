@@ -23,25 +23,27 @@ import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from dxmon import words
-from dxmon.catalog import Catalog, Category, Indicator, Level, Measure, Unit
-from dxmon.contracts import LOCAL_TZ, ReportIn, end_of_local_day
+from dxmon.catalog import Catalog, Category, Indicator, Level, Unit
+from dxmon.contracts import LOCAL_TZ, ReportIn
 from dxmon.formatting import format_date, format_moment, format_number, format_value
 from dxmon.intake import authenticate, check_scope, encode_events, publish_events, validate_reports
 from dxmon.keys import Authenticated
 from dxmon.periods import MONTHLY, ReportingPeriod, period_numbered, period_of, period_starting
-from dxmon.problems import Issue, Problem, issues_from_validation_error, say
-from dxmon.progress import Point, evaluate, target_applies
-from dxmon.store.entry_repository import unit_values
+from dxmon.problems import Issue, Problem, Text, issues_from_validation_error, say
+from dxmon.store.entry_repository import InForce, values_of_unit
 from services.entry.session import (
     CSRF_FIELD,
     PAGE_PATH,
@@ -54,6 +56,10 @@ from services.entry.session import (
     set_cookie,
     tokens_match,
 )
+from services.entry.imports import MULTIPART_OVERHEAD, file_too_large, read_body, run_import
+from services.entry.settings import MEBIBYTE
+from services.entry.templates import FORMATS, build_template, invalid_parameter, period_span, template_filename
+from services.entry.sheet import current_text, expected_text, parse_period, target_text
 from services.entry.state import EntryState
 
 log = logging.getLogger("dx.entry.page")
@@ -72,12 +78,17 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 SOURCE = "trang nhập liệu"  # the report's ``source``: which door it came in by
-COMPARATOR_SIGNS = {">=": "≥", ">": ">", "<=": "≤", "<": "<", "==": "="}
 LEVEL_ORDER = {Level.PROVINCE: 0, Level.DEPARTMENT: 1, Level.DISTRICT: 2, Level.COMMUNE: 3}
 # Event ids of the page are derived from the form's submission id and the row's content: sending the
 # same form again (a reload, a double click) stores nothing twice, while a new entry is a new report.
 EVENT_NAMESPACE = uuid.UUID("6b0f5f2e-3c51-4f0e-9d7a-2f1e8f4c9a11")
 PARTS = ("value", "numerator", "denominator")
+FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
+FORM_LIMIT = 1024 * 1024  # the longest form: ≈ 30 rows, each explanation ≤ 2,000 characters (≤ 9 bytes each encoded)
+FORM_FIELDS = 1000
+# An import summary's row outcomes, as the page names them.
+OUTCOME_LABELS = {"new": "Mới", "corrected": "Điều chỉnh", "unchanged": "Không thay đổi", "ignored": "Bỏ qua (để trống)",
+                  "refused": "Bị từ chối"}
 
 
 # ───────────────────────────── rendering ─────────────────────────────
@@ -200,56 +211,37 @@ def scope_units(catalog: Catalog, caller: Authenticated, day: date) -> list[Unit
     return sorted(units, key=lambda u: (LEVEL_ORDER[u.level], u.name_on(day), u.code))
 
 
-def _points(rows: list[Any]) -> dict[tuple[str, str], list[tuple[date, Point]]]:
-    by_key: dict[tuple[str, str], list[tuple[date, Point]]] = defaultdict(list)
-    for r in rows:
-        by_key[(r["indicator"], r["category"])].append(
-            (r["period_start"], Point(r["observed_at"], r["value"], None, r["received_at"])))
-    return by_key
+def build_blocks(catalog: Catalog, unit: Unit, day: date, values: list[InForce]) -> list[Block]:
+    """build_blocks: the unit's indicators for the periods holding ``day``, with their context from ``values``.
 
-
-def build_blocks(catalog: Catalog, unit: Unit, day: date, stored: list[Any]) -> list[Block]:
-    """build_blocks: the unit's indicators for the period holding ``day``, with their context from ``stored``.
-
-    ``stored`` are the unit's ``period_values`` rows. The value in force is the latest period up to the
-    indicator's period holding ``day`` (this period's own when it was reported already); the target and
-    the value the glide path needs are judged at that period's end, as the evaluation would.
+    ``values`` are the unit's values in force (``values_of_unit``). The value in force shown is the
+    latest period up to the indicator's period holding ``day`` (this period's own when it was reported
+    already); target and glide path are the templates' (``services.entry.sheet``), so both read alike.
     """
-    points = _points(stored)
+    series: dict[tuple[str, str], list[InForce]] = defaultdict(list)
+    for v in values:  # ordered by period_start
+        series[(v.indicator, v.category)].append(v)
     blocks = []
-    for ind in catalog.indicators.values():
-        if unit.level not in ind.applies_to:
-            continue
+    for ind in applicable(catalog, unit):
         period = period_of(day, ind.cadence.period, catalog.reporting_window)
-        total = [p for start, p in points.get((ind.code, ""), []) if start <= period.start]
-        target_text, expected_text = _target_context(ind, unit, total, end_of_local_day(period.end))
         rows = []
         for category in ind.categories or (None,):
-            history = [(s, p) for s, p in points.get((ind.code, category.code if category else ""), [])
-                       if s <= period.start]
+            history = [v for v in series[(ind.code, category.code if category else "")]
+                       if v.period_start <= period.start]
             last = words.RESULT["no_data"]
             if history:
-                start, point = history[-1]
-                shown = period_starting(start, ind.cadence.period, catalog.reporting_window)
-                last = f"{format_value(point.value, ind.measure.value)} ({shown.label_vi})"
+                v = history[-1]
+                shown = period_starting(v.period_start, ind.cadence.period, catalog.reporting_window)
+                parts = (None, None) if v.percent_only else (v.numerator, v.denominator)
+                last = current_text(ind.measure, v.value, *parts, shown)
             rows.append(Row(ind, category, period, last))
-        blocks.append(Block(ind, period, target_text, expected_text, rows))
+        blocks.append(Block(ind, period, target_text(catalog, ind, unit.level, period) or "không có mục tiêu",
+                            expected_text(ind, unit.level, period), rows))
     return blocks
 
 
-def _target_context(ind: Indicator, unit: Unit, points: list[Point], as_of: datetime) -> tuple[str, str]:
-    target = ind.target_for(unit.level)
-    if target is None or not target_applies(target, unit, as_of):
-        return "không có mục tiêu", ""
-    ev = evaluate(target=target, measure=ind.measure, direction=ind.direction, cadence=ind.cadence, unit=unit,
-                  points=points, as_of=as_of)
-    target_text = (f"{COMPARATOR_SIGNS[ev.comparator]} {format_value(ev.target, ind.measure.value)} "
-                   f"(thời hạn {format_date(ev.milestone)})")
-    expected = ""
-    # After the last deadline there is no glide path left: the target alone says what is needed.
-    if ev.expected is not None and ind.measure is not Measure.BOOLEAN and ev.milestone >= as_of.date():
-        expected = format_value(ev.expected, ind.measure.value)
-    return target_text, expected
+def applicable(catalog: Catalog, unit: Unit) -> list[Indicator]:
+    return [ind for ind in catalog.indicators.values() if unit.level in ind.applies_to]
 
 
 def shown_value(report: ReportIn, measure: str) -> str:
@@ -326,6 +318,67 @@ def add_issues(row: Row, issues: list[Issue]) -> None:
             row.bad_fields.add(issue.field)
 
 
+def period_label(code: str, catalog: Catalog) -> str:
+    """period_label names a period code as people read it ("2026-11" → "tháng 11/2026"); the code when unreadable."""
+    try:
+        return parse_period(code, catalog).label_vi
+    except ValueError:
+        return code
+
+
+def problem_text(p: Problem) -> str:
+    """problem_text: a refusal as one Vietnamese sentence, its issues after it."""
+    parts = [p.detail.vi if p.detail else p.title] + [i.message.vi for i in p.issues[:5]]
+    return "; ".join(parts)
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """read_form reads a form the page sent (URL-encoded, at most FORM_LIMIT bytes; 413/415 otherwise).
+
+    Read here rather than by starlette's ``request.form()``, which has no limit on a body's size.
+    """
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    body = await read_body(request, FORM_LIMIT) if media_type in (FORM_MEDIA_TYPE, "") else b""
+    if media_type != FORM_MEDIA_TYPE and (media_type or body):  # an empty POST is an empty form
+        raise Problem(415, "unsupported-media-type", "Not a form of the page",
+                      Text(f"biểu mẫu phải được gửi từ trang nhập liệu ({FORM_MEDIA_TYPE}), không phải "
+                           f"{media_type or 'nội dung không có Content-Type'}",
+                           f"send the page's form ({FORM_MEDIA_TYPE}), not {media_type or 'no Content-Type'}"))
+    try:
+        pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=FORM_FIELDS)
+    except ValueError:
+        raise file_too_large(FORM_LIMIT) from None
+    return dict(pairs)
+
+
+async def read_upload_form(request: Request, max_bytes: int) -> tuple[dict[str, str], tuple[bytes, str, str] | None]:
+    """read_upload_form reads the upload form (the CSRF field and one file) within the import's size limit.
+
+    The body is read with the import's own limit (413 as soon as it is passed) before it is parsed:
+    starlette's form parser would otherwise spool a file of any size to disk.
+    """
+    body = await read_body(request, max_bytes + MULTIPART_OVERHEAD)
+
+    async def stream():
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=5, max_part_size=1024).parse()
+    except MultiPartException as exc:
+        raise Problem(400, "malformed-multipart", "Malformed multipart body",
+                      say("malformed-multipart", error=exc.message)) from None
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    upload = form.get("file")
+    data = None
+    if isinstance(upload, UploadFile):
+        content = await upload.read()
+        if len(content) > max_bytes:
+            raise file_too_large(max_bytes)
+        data = (content, upload.filename or "", (upload.content_type or "").split(";", 1)[0].strip().lower())
+    await form.close()
+    return fields, data
+
+
 # ───────────────────────────── the router ─────────────────────────────
 
 
@@ -360,12 +413,15 @@ def create_router(sessions: SessionStore | None = None) -> APIRouter:
                             "Biểu mẫu thiếu mã xác thực (CSRF) hoặc mã không đúng: có thể biểu mẫu đã cũ, hoặc "
                             "yêu cầu không xuất phát từ trang này. Hãy mở lại trang và gửi lại.", viewer=viewer)
 
-    async def posted(request: Request, **limits: int) -> tuple[Viewer | None, Any, Response | None]:
+    async def posted(request: Request) -> tuple[Viewer | None, dict[str, str], Response | None]:
         """posted reads a POST of a signed-in page: (viewer, form, None), or the refusal to answer instead."""
         viewer = viewer_of(request)
-        form = await request.form(**limits)
         if viewer is None:
-            return None, form, signed_out(request)
+            return None, {}, signed_out(request)
+        try:
+            form = await read_form(request)
+        except Problem as p:
+            return viewer, {}, message_page(p.status, "Biểu mẫu không hợp lệ", problem_text(p), viewer=viewer)
         if not tokens_match(viewer.csrf, form.get(CSRF_FIELD)):
             return viewer, form, csrf_refused(viewer)
         return viewer, form, None
@@ -399,7 +455,11 @@ def create_router(sessions: SessionStore | None = None) -> APIRouter:
 
     @router.post("/dang-nhap")
     async def sign_in(request: Request) -> Response:
-        form = await request.form()
+        try:
+            form = await read_form(request)
+        except Problem as p:
+            return message_page(p.status, "Biểu mẫu không hợp lệ", problem_text(p),
+                                link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập"))
         if not tokens_match(request.cookies.get(SIGN_IN_COOKIE, ""), form.get(CSRF_FIELD)):
             return message_page(403, "Yêu cầu bị từ chối",
                                 "Biểu mẫu đăng nhập thiếu mã xác thực (CSRF) hoặc mã không đúng. Trình duyệt cần "
@@ -437,17 +497,20 @@ def create_router(sessions: SessionStore | None = None) -> APIRouter:
 
     # ── choosing what to report ──
 
-    @router.get("")
-    @router.get("/")
-    async def home(request: Request) -> Response:
+    def chooser(request: Request, template: str, **extra: Any) -> Response:
+        """chooser shows a page that offers the key's units and this month (choosing, uploading)."""
         viewer = viewer_of(request)
         if viewer is None:
             return signed_out(request)
         state = state_of(request)
         today = state.clock().astimezone(LOCAL_TZ).date()
-        units = scope_units(state.catalog, viewer.caller, today)
-        return render("home.html", viewer=viewer, units=units, today=today,
-                      month=f"{today.year:04d}-{today.month:02d}")
+        return render(template, viewer=viewer, units=scope_units(state.catalog, viewer.caller, today), today=today,
+                      month=f"{today.year:04d}-{today.month:02d}", **extra)
+
+    @router.get("")
+    @router.get("/")
+    async def home(request: Request) -> Response:
+        return chooser(request, "home.html")
 
     async def form_context(request: Request, viewer: Viewer) -> dict[str, Any] | Response:
         """form_context: the unit, the month and the blocks of the form a request names, or the page refusing it."""
@@ -473,8 +536,14 @@ def create_router(sessions: SessionStore | None = None) -> APIRouter:
         if state.pool is None:
             return message_page(503, "Hệ thống chưa sẵn sàng", "Chưa kết nối cơ sở dữ liệu; hãy thử lại sau.",
                                 viewer=viewer)
-        stored = await unit_values(state.pool, unit.code)
-        blocks = build_blocks(state.catalog, unit, day, stored)
+        try:
+            async with state.pool.acquire() as conn:
+                values = await values_of_unit(conn, unit.code, [i.code for i in applicable(state.catalog, unit)], day)
+        except Exception:  # noqa: BLE001 - any database failure: say so, the person tries again
+            log.exception("page: cannot read the values in force of %s", unit.code)
+            return message_page(503, "Hệ thống chưa sẵn sàng", "Chưa đọc được cơ sở dữ liệu; hãy thử lại sau ít phút.",
+                                viewer=viewer)
+        blocks = build_blocks(state.catalog, unit, day, values)
         return {"unit": unit, "unit_name": unit.name_on(day), "month": month, "day": day, "blocks": blocks}
 
     async def unit_page(request: Request, template: str, **extra: Any) -> Response:
@@ -537,5 +606,84 @@ def create_router(sessions: SessionStore | None = None) -> APIRouter:
     @router.get("/tinh-hinh")
     async def status_page(request: Request) -> Response:
         return await unit_page(request, "status.html")
+
+    # ── a filled template: dry run, then confirm ──
+
+    @router.get("/tai-len")
+    async def upload_form(request: Request) -> Response:
+        limit = state_of(request).settings.entry_max_upload_bytes
+        return chooser(request, "upload.html", limit=format_number(limit / MEBIBYTE))
+
+    @router.get("/mau")
+    async def template_download(request: Request) -> Response:
+        """template_download: the template of GET /v1/templates for a signed-in browser (no bearer key there)."""
+        viewer = viewer_of(request)
+        if viewer is None:
+            return signed_out(request)
+        state = state_of(request)
+        extension = request.query_params.get("format", "xlsx")
+        try:
+            if extension not in FORMATS:
+                raise invalid_parameter("format", "xlsx or csv")
+            first, last = period_span(state.catalog, request.query_params.get("period", ""), None,
+                                      state.settings.entry_max_periods)
+            unit = str(request.query_params.get("unit", ""))
+            template = await build_template(state, viewer.caller, unit, first, last)
+        except Problem as p:
+            return message_page(p.status, "Không tạo được biểu mẫu", problem_text(p), viewer=viewer,
+                                link=(f"{PAGE_PATH}/tai-len", "Quay lại"))
+        media_type, write = FORMATS[extension]
+        return Response(write(template), media_type=media_type, headers={
+            "Content-Disposition": f'attachment; filename="{template_filename(unit, first, last, extension)}"',
+            "Cache-Control": "no-store"})
+
+    @router.post("/tai-len")
+    async def upload(request: Request) -> Response:
+        viewer = viewer_of(request)
+        state = state_of(request)
+        try:
+            fields, data = await read_upload_form(request, state.settings.entry_max_upload_bytes)
+        except Problem as p:
+            return message_page(p.status, "Không nhận được tệp", problem_text(p), viewer=viewer,
+                                link=(f"{PAGE_PATH}/tai-len", "Chọn tệp khác"))
+        if viewer is None:
+            return signed_out(request)
+        if not tokens_match(viewer.csrf, fields.get(CSRF_FIELD)):
+            return csrf_refused(viewer)
+        if data is None or not data[0]:
+            return message_page(422, "Chưa chọn tệp", "Hãy chọn tệp Excel (.xlsx) hoặc CSV đã điền.", viewer=viewer,
+                                link=(f"{PAGE_PATH}/tai-len", "Chọn tệp"))
+        return await import_page(request, viewer, data, dry_run=True)
+
+    @router.post("/tai-len/xac-nhan")
+    async def confirm_upload(request: Request) -> Response:
+        viewer, form, refused = await posted(request)
+        if refused is not None:
+            return refused
+        data = viewer.session.uploads.pop(str(form.get("upload", "")), None)
+        if data is None:
+            return message_page(409, "Không còn tệp để nhập",
+                                "Tệp này đã được nhập hoặc đã quá hạn xác nhận; hãy tải tệp lên lại.", viewer=viewer,
+                                link=(f"{PAGE_PATH}/tai-len", "Tải tệp lên"))
+        return await import_page(request, viewer, data, dry_run=False)
+
+    async def import_page(request: Request, viewer: Viewer, data: tuple[bytes, str, str], *, dry_run: bool) -> Response:
+        """import_page runs the import path of POST /v1/imports and shows its summary (a dry run keeps the file)."""
+        try:
+            state = state_of(request)
+            status, body = await run_import(state, viewer.caller, *data, dry_run=dry_run)
+        except Problem as p:
+            return message_page(p.status, "Không nhập được tệp", problem_text(p), viewer=viewer,
+                                link=(f"{PAGE_PATH}/tai-len", "Tải tệp khác lên"))
+        summary = body.get("summary", body)
+        counts = summary["counts"]
+        upload_id = ""
+        if dry_run and not summary["refused"] and counts["new"] + counts["corrected"] > 0:
+            upload_id = viewer.session.keep_upload(data)
+        return render("import_summary.html", 200 if status in (200, 202) else status, viewer=viewer,
+                      summary=summary, dry_run=dry_run, upload_id=upload_id, filename=data[1],
+                      outcome=OUTCOME_LABELS, problem=body.get("detail", ""), catalog=state.catalog,
+                      period_label=period_label)
+
 
     return router

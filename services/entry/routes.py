@@ -6,17 +6,14 @@ includes them all.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dxmon.store.entry_repository import database_ready
-from services.entry.state import EntryState, entry_state
+from services.entry.state import State
 
 router = APIRouter()
-State = Annotated[EntryState, Depends(entry_state)]
 
 
 @router.get("/healthz", summary="Liveness: the process answers")

@@ -15,17 +15,19 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import nats.js.errors
 from faststream.exceptions import IncorrectState
 from faststream.nats import NatsBroker
-from fastapi import Request
+from fastapi import Depends, Request
 
 from dxmon.catalog import Catalog
 from dxmon.contracts import KEYS_BUCKET
+from dxmon.intake import authenticate
 from dxmon.keys import Authenticated, KeyRing
+from dxmon.problems import Problem, say
 from services.entry.metrics import Metrics
 from services.entry.settings import EntrySettings
 
@@ -104,3 +106,19 @@ def entry_state(request: Request) -> EntryState:
     """entry_state is the FastAPI dependency giving a route the service's state."""
     return request.app.state.entry
 
+
+
+def entry_caller(request: Request) -> Authenticated:
+    """entry_caller is the FastAPI dependency authenticating the bearer key (401, or 503 while keys load)."""
+    state = entry_state(request)
+    return authenticate(state.keyring, request.headers.get("authorization"), bus_status=state.bus_status)
+
+
+State = Annotated[EntryState, Depends(entry_state)]
+Caller = Annotated[Authenticated, Depends(entry_caller)]
+
+
+def database_unavailable(exc: BaseException) -> Problem:
+    """database_unavailable is the 503 when the context the entry service reads cannot be read."""
+    return Problem(503, "database-unavailable", "Database unavailable",
+                   say("database-unavailable", error=type(exc).__name__), headers={"Retry-After": "5"})

@@ -10,6 +10,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,8 +20,12 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from dxmon import words
+from services.entry import page
 from services.entry.session import SessionStore, tokens_match
+from services.entry.sheet import DATA_SHEET
+from services.entry.workbook import LETTER
 from tests.browser.conftest import AGENCY, UNIT, Browser, last_month
+from tests.integration.entry.entry_files import XLSX, fill
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -66,6 +71,10 @@ async def test_every_post_without_the_right_csrf_token_is_refused_and_publishes_
             assert refused.status_code == 403, refused.text
             assert "CSRF" in refused.text
         assert (await http.get("/nhap-lieu")).status_code == 200  # the session survived the forged sign-out
+        multipart = await http.post(target, files={"file": ("x.csv", b"x", "text/csv")}, data=report_form(csrf))
+        assert multipart.status_code == 415  # the page's forms are URL-encoded; nothing else is parsed
+        huge = await http.post(target, data=report_form(csrf, **{"DG-04.explanation": "x" * 1_100_000}))
+        assert huge.status_code == 413
         accepted = await http.post(target, data=report_form(csrf))
         assert accepted.status_code == 200 and "Đã lưu 1 báo cáo" in accepted.text
     await entry.pipeline.wait_drained()
@@ -210,3 +219,37 @@ def test_the_session_store_stays_bounded_and_tokens_compare_strictly() -> None:
     assert store.get(None) is None and store.get("") is None
     assert tokens_match("abc", "abc")
     assert not tokens_match("abc", "abd") and not tokens_match("abc", None) and not tokens_match("", "")
+
+
+async def test_an_upload_needs_the_csrf_token_and_a_refused_cell_says_where_it_is(entry) -> None:
+    _, token = await entry.pipeline.create_key(AGENCY, [UNIT])
+    period = last_month()
+    async with signed_in(entry.url, token) as (http, csrf):
+        template = await http.get(f"/nhap-lieu/mau?unit={UNIT}&period={period}&format=xlsx")
+        assert template.status_code == 200
+        bad = fill(template.content, {("DG-03", "", period): {"numerator": 700, "denominator": 600}})
+        files = {"file": ("mau.xlsx", bad, XLSX)}
+        assert (await http.post("/nhap-lieu/tai-len", files=files)).status_code == 403
+        assert (await http.post("/nhap-lieu/tai-len", files=files, data={"csrf_token": "x"})).status_code == 403
+        checked = await http.post("/nhap-lieu/tai-len", files=files, data={"csrf_token": csrf})
+        assert checked.status_code == 200, checked.text
+        assert "tử số 700 lớn hơn mẫu số 600" in checked.text
+        refused = re.search(r'<table id="bi-tu-choi">.*?</table>', checked.text, re.S).group(0)
+        assert f"<td>{DATA_SHEET}</td>" in refused and f"<td>{LETTER['numerator']} (Tử số)</td>" in refused
+        assert 'name="upload"' not in checked.text  # nothing to confirm
+        forged = await http.post("/nhap-lieu/tai-len/xac-nhan", data={"upload": "whatever"})
+        unknown = await http.post("/nhap-lieu/tai-len/xac-nhan", data={"upload": "whatever", "csrf_token": csrf})
+        assert (forged.status_code, unknown.status_code) == (403, 409)
+        too_big = entry.settings.entry_max_upload_bytes + 1
+        huge = await http.post("/nhap-lieu/tai-len", files={"file": ("big.csv", b"x" * too_big, "text/csv")},
+                               data={"csrf_token": csrf})
+        assert huge.status_code == 413 and "Không nhận được tệp" in huge.text
+    await entry.pipeline.wait_drained()
+    assert await entry.pipeline.fetchval("SELECT count(*) FROM reports") == 0
+
+
+def test_the_page_speaks_the_glossary() -> None:
+    html = Path(page.__file__).parent / "html"
+    found = {f.name: words.retired_terms_in(f.read_text(encoding="utf-8")) for f in html.glob("*.html")}
+    assert found and all(terms == [] for terms in found.values()), found
+    assert words.retired_terms_in(" ".join(page.OUTCOME_LABELS.values())) == []

@@ -1,0 +1,171 @@
+"""Imports: ``POST /v1/imports?dry_run=true|false`` — a filled template (XLSX or CSV) into reports.
+
+    key (401/503) ─▶ body ≤ DX_ENTRY_MAX_UPLOAD_BYTES (413), multipart (field "file") or raw
+                  ─▶ read (reading.py: 413/415/422 for what is not a bounded spreadsheet)
+                  ─▶ check every row (importing.py) ─▶ values in force (read-only database; 503)
+                  ─▶ dry run: 200 + summary, nothing published
+                  ─▶ otherwise: any refused row → 422 + summary, nothing published;
+                     else new and corrected rows published through dxmon.intake → 202 after every PubAck
+
+``run_import`` is the whole path without HTTP, so the data-entry page's upload answers the same.
+Reading and checking run in a worker thread: a 10,000-row workbook must not stall other requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
+
+from dxmon.intake import encode_events, publish_events
+from dxmon.keys import Authenticated
+from dxmon.problems import PROBLEM_JSON, Problem, negotiate_language, say
+from dxmon.store.entry_repository import values_in_force
+from services.entry.importing import CORRECTED, NEW, check_rows, decide, summary
+from services.entry.reading import ReadLimits, read_upload
+from services.entry.state import Caller, EntryState, State, database_unavailable
+
+router = APIRouter()
+READ_TIMEOUT_SECONDS = 120.0  # the whole upload must arrive within this (else 408)
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the file
+
+
+def limits(state: EntryState) -> ReadLimits:
+    s = state.settings
+    return ReadLimits(s.entry_max_upload_bytes, s.entry_max_unpacked_bytes, s.entry_max_rows)
+
+
+def file_too_large(limit: int) -> Problem:
+    return Problem(413, "body-too-large", "File too large", say("body-too-large/file", limit=limit))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """read_body reads at most ``limit`` bytes (413 beyond, as soon as it is known) within the read timeout."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise file_too_large(limit)
+    body = bytearray()
+    try:
+        async with asyncio.timeout(READ_TIMEOUT_SECONDS):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise file_too_large(limit)
+    except TimeoutError:
+        raise Problem(408, "request-timeout", "Request body not received in time",
+                      say("request-timeout", seconds=f"{READ_TIMEOUT_SECONDS:g}"),
+                      headers={"Connection": "close"}) from None
+    except ClientDisconnect:
+        raise Problem(499, "client-disconnected", "Client closed the connection before sending the body",
+                      say("client-disconnected")) from None
+    return bytes(body)
+
+
+async def the_file(request: Request, max_bytes: int) -> tuple[bytes, str, str]:
+    """the_file returns (content, file name, media type) from a multipart form or a raw body."""
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "multipart/form-data":
+        body = await read_body(request, max_bytes)
+        return body, request.query_params.get("filename", ""), media_type
+    body = await read_body(request, max_bytes + MULTIPART_OVERHEAD)
+
+    async def stream():
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=5,
+                                     max_part_size=1024).parse()
+    except MultiPartException as exc:
+        raise Problem(400, "malformed-multipart", "Malformed multipart body",
+                      say("malformed-multipart", error=exc.message)) from None
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise Problem(400, "malformed-multipart", "Malformed multipart body",
+                      say("malformed-multipart", error="no part named 'file'"))
+    data = await upload.read()
+    await form.close()
+    if len(data) > max_bytes:
+        raise file_too_large(max_bytes)
+    return data, upload.filename or "", (upload.content_type or "").split(";", 1)[0].strip().lower()
+
+
+async def run_import(state: EntryState, caller: Authenticated, data: bytes, filename: str, media_type: str,
+                     *, dry_run: bool, language: str = "vi") -> tuple[int, dict[str, Any]]:
+    """run_import reads, checks and (unless a dry run) publishes an upload; returns (HTTP status, body).
+
+    A 422 body is a problem+json with the summary under ``summary``; other errors raise ``Problem``.
+    """
+    started = time.perf_counter()
+    now = state.clock()
+    skew = timedelta(seconds=state.settings.future_skew_seconds)
+
+    def check():  # CPU only, in a worker thread
+        upload = read_upload(data, filename, media_type, limits(state))
+        return check_rows(upload, state.catalog, caller.scope, now, skew)
+
+    checked = await run_in_threadpool(check)
+    try:
+        async with state.pool.acquire() as conn:
+            in_force = await values_in_force(conn, [c.key for c in checked.candidates])
+    except Exception as exc:  # noqa: BLE001 - any database failure: 503, try again
+        raise database_unavailable(exc) from exc
+    decided = decide(checked.candidates, in_force)
+    label = "true" if dry_run else "false"
+    if checked.refusals and not dry_run:
+        body = summary(checked, decided, dry_run=False, language=language)
+        problem = Problem(422, "invalid-import", "Rows refused; nothing imported",
+                          say("invalid-import", count=checked.refused_rows))
+        _observe(state, body, label, started)
+        return 422, {**problem.to_json(language), "summary": body}
+    published = None
+    if not dry_run:
+        to_send = [d.report for d in decided if d.status in (NEW, CORRECTED)]
+        events = encode_events(to_send, now, caller)
+        duplicates = await publish_events(state.js if state.nats_connected() else None, events,
+                                          state.settings.publish_timeout_seconds) if events else []
+        published = {"accepted": len(events) - sum(duplicates), "duplicates": sum(duplicates)}
+    body = summary(checked, decided, dry_run=dry_run, language=language, published=published)
+    _observe(state, body, label, started)
+    return (200 if dry_run else 202), body
+
+
+def _observe(state: EntryState, body: dict[str, Any], dry_run: str, started: float) -> None:
+    for outcome in ("new", "corrected", "unchanged", "ignored", "refused"):
+        state.metrics.import_rows.labels(outcome, dry_run).inc(body["counts"][outcome])
+    state.metrics.import_seconds.labels(dry_run).observe(time.perf_counter() - started)
+
+
+@router.post(
+    "/v1/imports",
+    summary="Import a filled template (XLSX or CSV): a dry run (default) checks it, dry_run=false sends it",
+    responses={
+        200: {"description": "Dry run: the import summary (nothing published)"},
+        202: {"description": "Imported: every new or corrected row is stored in JetStream (PubAck)"},
+        400: {"description": "Empty or malformed upload"},
+        401: {"description": "Missing or invalid API key"},
+        408: {"description": "The upload did not arrive in time"},
+        413: {"description": "File, unpacked workbook or row count beyond the limits"},
+        415: {"description": "Not an XLSX or CSV file"},
+        422: {"description": "Unreadable spreadsheet, or rows refused (the summary lists each with sheet, "
+                             "row, column and reason; nothing was published)"},
+        503: {"description": "NATS or the database unavailable; send the same file again later"},
+    },
+)
+async def post_import(
+    request: Request, state: State, caller: Caller,
+    dry_run: bool = Query(True, description="true: check only, publish nothing; false: publish when no row is refused"),
+) -> JSONResponse:
+    data, filename, media_type = await the_file(request, state.settings.entry_max_upload_bytes)
+    language = negotiate_language(request.headers.get("accept-language"))
+    status, body = await run_import(state, caller, data, filename, media_type, dry_run=dry_run, language=language)
+    headers = {"Content-Language": language, "Vary": "Accept-Language"}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON if status == 422 else None, headers=headers)
