@@ -19,7 +19,6 @@ carry the session's CSRF token (403 otherwise). Sessions: ``services.entry.sessi
 from __future__ import annotations
 
 import logging
-import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from services.entry.session import (
     set_cookie,
     tokens_match,
 )
+from services.entry.importing import CellError, read_number
 from services.entry.imports import MULTIPART_OVERHEAD, file_too_large, read_body, run_import
 from services.entry.settings import MEBIBYTE
 from services.entry.templates import FORMATS, build_template, invalid_parameter, period_span, template_filename
@@ -252,28 +252,12 @@ def shown_value(report: ReportIn, measure: str) -> str:
     return format_value(report.value, measure)
 
 
-def parse_number(text: str) -> float | None:
-    """parse_number reads a number as a person types it (``62,8`` or ``62.8``); None when empty.
-
-    Raises ValueError for anything else, infinities and NaN included.
-    """
-    t = text.strip().replace(" ", "").replace("\u00a0", "")
-    if not t:
-        return None
-    if "," in t and "." not in t:
-        t = t.replace(",", ".")
-    x = float(t)
-    if not math.isfinite(x):
-        raise ValueError(t)
-    return x
-
-
 def event_id(submission: str, unit: str, row: Row, payload: dict[str, Any]) -> str:
     content = "|".join([submission, unit, row.key] + [repr(payload.get(p)) for p in (*PARTS, "explanation")])
     return str(uuid.uuid5(EVENT_NAMESPACE, content))
 
 
-def read_rows(blocks: list[Block], form: Any, unit: Unit, day: date, submission: str) -> list[tuple[Row, Any]]:
+def read_rows(blocks: list[Block], form: dict[str, str], unit: Unit, day: date, submission: str) -> list[tuple[Row, Any]]:
     """read_rows fills each row from the form and turns the filled ones into ReportIn (or marks their errors).
 
     Returns (row, report) for every filled row whose shape passed the contract; rows with shape errors
@@ -290,10 +274,10 @@ def read_rows(blocks: list[Block], form: Any, unit: Unit, day: date, submission:
             if row.category is not None:
                 payload["category"] = row.category.code
             for part in PARTS:
-                try:
-                    number = parse_number(row.typed(part))
-                except ValueError:
-                    row.errors.append(say("invalid-field/number").vi)
+                try:  # as a spreadsheet cell is read: "62,8" or "62.8"; "1.000" is refused, never guessed
+                    number = read_number(row.typed(part))
+                except CellError as err:
+                    row.errors.append(err.message.vi)
                     row.bad_fields.add(part)
                     continue
                 if number is not None:

@@ -182,11 +182,13 @@ async def test_a_number_the_browser_lets_through_gets_the_contract_reason(entry)
         answer = await http.post(target, data=report_form(csrf, **{
             "DG-04.value": "62,8",  # a percentage beside the parts: value-with-parts
             "DG-03.numerator": "abc",
+            "DG-05.numerator": "1.000",  # a thousand, or one? refused, never guessed
+            "DG-05.denominator": "2000",
             "DS-10.value": "12,5",  # a count: value-not-integer
             "DE-12.value": "2",  # yes/no: value-out-of-range
         }))
         assert answer.status_code == 422
-        for reason in ("không gửi cả hai", "phải là một số", "phải là số nguyên, nhận được 12,5",
+        for reason in ("không gửi cả hai", "1.000", "phải là số nguyên, nhận được 12,5",
                        "chỉ nhận 0 hoặc 1, nhận được 2"):
             assert reason in answer.text
         assert 'value="abc"' in answer.text  # typed values are kept for correction
