@@ -45,10 +45,10 @@ from dxmon.bus import aggregator_backlog, connect, ensure_topology, stream_confi
 from dxmon.catalog import Catalog  # noqa: E402
 from dxmon.contracts import ReportReceived  # noqa: E402
 from dxmon.keys import KeyStore  # noqa: E402
-from dxmon.settings import IngestSettings  # noqa: E402
 from dxmon.store.catalog_repository import sync_catalog  # noqa: E402
 from dxmon.store.migrate import migrate  # noqa: E402
 from dxmon.store.reports_repository import REPORT_COLUMNS, report_record  # noqa: E402
+from services.ingest.settings import IngestSettings  # noqa: E402
 
 
 def say(msg: str) -> None:

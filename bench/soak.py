@@ -51,11 +51,11 @@ from dxmon import devstack  # noqa: E402
 from dxmon.bus import ensure_topology  # noqa: E402
 from dxmon.catalog import Catalog  # noqa: E402
 from dxmon.keys import KeyStore  # noqa: E402
-from dxmon.settings import IngestSettings  # noqa: E402
 from dxmon.simulate import generate  # noqa: E402
 from dxmon.store.catalog_repository import sync_catalog  # noqa: E402
 from dxmon.store.migrate import migrate  # noqa: E402
 from services.alerts import admin  # noqa: E402
+from services.ingest.settings import IngestSettings  # noqa: E402
 
 MiB = 1024 * 1024
 RSS_FACTOR, RSS_SLACK = 1.25, 32 * MiB

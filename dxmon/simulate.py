@@ -7,6 +7,7 @@ is a believable province, not an alarm (README, "Demo data"):
 - ``behind`` (about 20%): like ``on_track``, but about a third of its indicators (chosen per unit)
   lag well below the glide path (behind, or at risk where the trend says so) — always including one
   with a milestone still ahead at the end, since only those can read as behind rather than missed;
+  their reports carry an explanation (Nguyên nhân, giải pháp), one plausible reason per unit and indicator;
 - ``silent`` (about 5%): like ``on_track`` but stops reporting ~4 months before the end.
 
 Values are read off the catalog's glide path (``dxmon.progress.calendar``), so every target set's
@@ -36,6 +37,14 @@ from dxmon.progress import Anchor, TrendRule, calendar, glide_path
 # half of them a little (Cần chú ý), half far (more than twice the tolerance: Nghiêm trọng).
 LAG_POINTS = (8.0, 14.0)
 LAG_RELATIVE = (0.08, 0.15)
+# What a commune or department writes when an indicator lags (Nguyên nhân, giải pháp).
+EXPLANATIONS = (
+    "Hạ tầng mạng tại một số thôn chưa bảo đảm; đã đề nghị doanh nghiệp viễn thông hoàn thành trong quý tới.",
+    "Cán bộ phụ trách mới được bố trí, chưa thành thạo phần mềm; đơn vị đã cử tham gia lớp tập huấn của tỉnh.",
+    "Người dân còn quen nộp hồ sơ trực tiếp; đang tăng cường tuyên truyền và hướng dẫn tại bộ phận một cửa.",
+    "Thiết bị tại bộ phận một cửa đã xuống cấp; đơn vị đã lập dự toán mua sắm bổ sung trong năm.",
+    "Dữ liệu sau sắp xếp đơn vị hành chính chưa được chuẩn hóa; đang rà soát, cập nhật theo hướng dẫn của Sở.",
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,11 @@ def lagging(unit: Unit, indicators: list[Indicator], profile: str, seed: int, en
     if ahead and chosen.isdisjoint(ahead):
         chosen.add(min(ahead, key=bucket.__getitem__))
     return chosen
+
+
+def explanation_for(unit: str, indicator: str, seed: int) -> str:
+    """explanation_for: the reason a unit gives for a lagging indicator (the same one every period)."""
+    return EXPLANATIONS[_bucket(f"{seed}:{unit}:{indicator}:why") % len(EXPLANATIONS)]
 
 
 def period_ends(start: date, end: date, period: Period) -> Iterator[date]:
@@ -162,6 +176,12 @@ def generate(catalog: Catalog, start: date, end: date, seed: int = 1) -> list[Si
                         "source": "dxmon-simulate",
                         **_value(indicator, unit, d, max(start, unit.valid_from), indicator.code in lag, rng),
                     }
+                    if indicator.code in lag:
+                        body["explanation"] = explanation_for(unit.code, indicator.code, seed)
+                        # Other content needs another event id: a state seeded before explanations existed
+                        # takes these as corrections (the same figure, explained), not as ids reused.
+                        digest = hashlib.sha256(f"{body['event_id']}:explained".encode()).digest()
+                        body["event_id"] = str(uuid.UUID(bytes=digest[:16], version=4))
                     out.append(SimulatedReport(unit.code, indicator.code, d, body))
     return out
 

@@ -62,6 +62,14 @@ LEVEL: Mapping[str, str] = {
     "district": "cấp huyện",
     "commune": "cấp xã",
 }
+# What an import did with each row of a spreadsheet (import summary), in the order it is told.
+IMPORT_ROW: Mapping[str, str] = {
+    "new": "mới",
+    "corrected": "điều chỉnh",
+    "unchanged": "không đổi",
+    "ignored": "bỏ qua (dòng trống)",
+    "refused": "bị từ chối",
+}
 # Reporting cadences, as "kỳ báo cáo …" names them (lower case).
 CADENCE: Mapping[str, str] = {"monthly": "tháng", "quarterly": "quý", "half_yearly": "6 tháng", "yearly": "năm"}
 MEASURE: Mapping[str, str] = {

@@ -20,7 +20,8 @@ from dxmon import devstack
 from dxmon.bus import aggregator_backlog, connect, ensure_topology
 from dxmon.catalog import Catalog
 from dxmon.keys import KeyStore
-from dxmon.settings import AggregatorSettings, IngestSettings
+from dxmon.settings import AggregatorSettings
+from services.ingest.settings import IngestSettings
 
 
 @dataclass

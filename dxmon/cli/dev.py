@@ -2,11 +2,11 @@
 
     nats-server (wheel) ─┐
     PostgreSQL (system) ─┼─▶ migrate + catalog + demo key ─▶ ingest ─▶ aggregator ─▶ alerts
-                         │                                     ▲
-                         └──────────────── simulate ───────────┘  (real HTTP API)
+                         │                                     ▲  entry (templates, imports,
+                         └──────────────── simulate ───────────┘   page; reads the database)
 
 Sinks start before sources and stop after them: servers, then aggregator and alerts, then
-ingest, then the simulator. Ctrl-C stops everything in reverse order.
+ingest and entry, then the simulator. Ctrl-C stops everything in reverse order.
 """
 
 from __future__ import annotations
@@ -158,9 +158,12 @@ async def summary(database_url: str) -> dict:
         await conn.close()
 
 
-def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None = None) -> None:
+def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None = None,
+                  entry_url: str | None = None) -> None:
     console.rule(Text("dx-monitor is running", style="bold"))
     console.print(f"API docs        {ingest_url}/docs")
+    if entry_url:
+        console.print(f"entry (Excel)   {entry_url}  (dxmon template, dxmon import; docs {entry_url}/docs)")
     console.print(f"catalog         {ingest_url}/v1/catalog/units")
     console.print(f"demo API key    {state / 'demo-key'}")
     console.print(f"logs            {state / 'logs'}")
@@ -192,9 +195,16 @@ def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None
             console.print(f"  • {subject}")
 
 
+def entry_port() -> int:
+    from services.entry.settings import EntrySettings
+
+    return EntrySettings().entry_port
+
+
 def local_services(state: Path, env: dict[str, str], ingest_port: int, with_alerts: bool) -> list[Service]:
     """local_services: the services in start order (sinks first), each on 127.0.0.1 at the port its
-    settings name (DX_AGGREGATOR_METRICS_PORT, DX_ALERTS_PORT; ingest: --ingest-port) and probed there."""
+    settings name (DX_AGGREGATOR_METRICS_PORT, DX_ALERTS_PORT, DX_ENTRY_PORT; ingest: --ingest-port) and
+    probed there."""
     py = [sys.executable, "-m", "dxmon", "serve"]
     loopback = ["--host", "127.0.0.1"]
     ports = {"aggregator": AggregatorSettings().aggregator_metrics_port}
@@ -203,6 +213,7 @@ def local_services(state: Path, env: dict[str, str], ingest_port: int, with_aler
 
         ports["alerts"] = AlertsSettings(alerts_host="127.0.0.1").alerts_port
     ports["ingest"] = ingest_port
+    ports["entry"] = entry_port()
     return [Service(name, [*py, name, *loopback, "--port", str(port)], f"http://127.0.0.1:{port}/readyz",
                     state / "logs" / f"{name}.log", env) for name, port in ports.items()]
 
@@ -264,20 +275,23 @@ def register(cli) -> None:
             console.print(f"database ready ({mode}; {len(applied)} migration(s) applied), streams ready")
             # From here on, dxmon commands run in this directory reach this stack (DX_ variables still win).
             state_file = Path.cwd() / devstack.DEV_STATE_FILE
-            dev_settings = {"nats_url": nats_srv.url, "database_url": database_url}
+            entry_url = f"http://127.0.0.1:{entry_port()}"
+            dev_settings = {"nats_url": nats_srv.url, "database_url": database_url,
+                            "entry_database_url": database_url, "entry_url": entry_url}
             devstack.write_dev_state(state_file, dev_settings)
             token = asyncio.run(ensure_demo_key(nats_settings, catalog, state / "demo-key"))
             with_alerts = importlib.util.find_spec("dxmon.cli.alerts") is not None
             if with_alerts:
                 asyncio.run(ensure_demo_subscription(database_url, catalog, smtp_port))
 
+            # The entry service connects as the administrator here; its sessions are read-only all the same.
             env = {**os.environ, "DX_NATS_URL": nats_srv.url, "DX_DATABASE_URL": database_url,
-                   "PYTHONUNBUFFERED": "1",
+                   "DX_ENTRY_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1",
                    # Demo pace: digests every 10 s instead of 30 s.
                    "DX_ALERTS_FLUSH_INTERVAL_SECONDS": os.environ.get("DX_ALERTS_FLUSH_INTERVAL_SECONDS", "10")}
             services.extend(local_services(state, env, ingest_port, with_alerts))
             ingest_url = f"http://127.0.0.1:{ingest_port}"
-            for svc in services:  # sinks first: aggregator and alerts before ingest
+            for svc in services:  # sinks first: aggregator and alerts before ingest and entry
                 svc.start()
                 svc.wait_ready()
                 console.print(f"started {svc.name}")
@@ -289,7 +303,7 @@ def register(cli) -> None:
                               f"{result.duplicates} duplicates (resubmissions and reruns)")
                 _wait_drained(nats_settings, timeout=120)
             mails = _wait_for_mail(state / "mail", timeout=90) if with_alerts and simulate else None
-            print_summary(asyncio.run(summary(database_url)), ingest_url, state, mails)
+            print_summary(asyncio.run(summary(database_url)), ingest_url, state, mails, entry_url)
             print_how_to_reach(state_file, dev_settings)
             if once:
                 return

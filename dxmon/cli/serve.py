@@ -10,7 +10,8 @@ import typer
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from dxmon.settings import AggregatorSettings, IngestSettings
+from dxmon.settings import AggregatorSettings
+from services.ingest.settings import IngestSettings
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):

@@ -22,7 +22,7 @@ import asyncpg
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from dxmon import words
 from dxmon.catalog import Catalog, Indicator, Measure, Milestone, Period, Unit
@@ -46,6 +46,7 @@ from dxmon.progress import (
     target_applies,
 )
 from dxmon.settings import DatabaseSettings
+from dxmon.store.reports_repository import explanation_text
 
 STATUS_STYLES = {
     Status.EXCEEDED: "green", Status.MET: "green", Status.ON_TRACK: "blue", Status.BEHIND: "dark_orange",
@@ -94,6 +95,7 @@ class Report:
     numerator: float | None
     denominator: float | None
     seq: int
+    explanation: str | None = None  # as sent: None said nothing about it, "" withdrew it
 
     @property
     def percent(self) -> float | None:
@@ -115,7 +117,8 @@ async def fetch_stored(database_url: str, unit: str) -> Stored:
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT indicator, observed_at, received_at, category, value, numerator, denominator FROM reports"
+            "SELECT indicator, observed_at, received_at, category, value, numerator, denominator, explanation"
+            " FROM reports"
             " WHERE unit = $1 ORDER BY coalesce(stream_seq, 0), received_at, event_id", unit
         )
         outcomes = await conn.fetch("SELECT * FROM milestone_outcomes WHERE unit = $1", unit)
@@ -124,7 +127,7 @@ async def fetch_stored(database_url: str, unit: str) -> Stored:
     history: dict[str, list[Report]] = defaultdict(list)
     for n, r in enumerate(rows):
         history[r["indicator"]].append(Report(r["observed_at"], r["received_at"], r["category"], r["value"],
-                                              r["numerator"], r["denominator"], n))
+                                              r["numerator"], r["denominator"], n, r["explanation"]))
     return Stored(history, {(o["indicator"], o["milestone"]): o for o in outcomes})
 
 
@@ -166,6 +169,22 @@ def _percent_only_members(history: list[Report], latest: Point, period: Period, 
     return len(members) > 1 and any(r.numerator is None for r in members.values())
 
 
+def explanation_of(ind: Indicator, history: list[Report], latest: Point | None, as_of: datetime) -> str:
+    """explanation_of: the explanation of the latest period's value as of ``as_of``, by the store's rule: per
+    category, that of the last report received by then that carried one ("" withdrew it)."""
+    if latest is None:
+        return ""
+    period = ind.cadence.period
+    key = period_start(latest.day, period)
+    by_category: dict[str, str] = {}
+    for r in history:  # stream order: a later one wins
+        if r.explanation is None or r.received_at > as_of:
+            continue
+        if period_start(local_day(r.observed_at), period) == key:
+            by_category[r.category] = r.explanation
+    return explanation_text(ind, {category: text for category, text in by_category.items() if text})
+
+
 def history_of(reports: list[Report]) -> list[Received] | None:
     """history_of: the report history the final outcome is decided from; None for an indicator with
     categories, whose total is decided from the values in force (see README, "How progress is judged")."""
@@ -196,6 +215,7 @@ class Line:
     evaluation: Evaluation | None
     kept: asyncpg.Record | None
     includes_percent_only: bool = False
+    explanation: str = ""  # of the current value's period (Nguyên nhân, giải pháp)
 
     @property
     def result(self) -> Status | None:
@@ -271,15 +291,16 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
         history = stored.history.get(ind.code, [])
         points = in_force(values_in_force(history, ind.cadence.period, as_of), unit, as_of)
         mixed = bool(points) and _percent_only_members(history, points[-1], ind.cadence.period, as_of)
+        why = explanation_of(ind, history, points[-1] if points else None, as_of)
         target = ind.target_for(unit.level)
         shown: set[str] = set()
         if target is not None and target_applies(target, unit, as_of):
             ev, kept = judged(ind, target, points, history)
             code = milestone_set(ind, unit.level, next(m for m in target.milestones if m.deadline == ev.milestone))
             shown.add(code)
-            lines.append(Line(ind, code, points, ev, kept, mixed))
+            lines.append(Line(ind, code, points, ev, kept, mixed, why))
         elif target is None and not ind.targets_for(unit.level):
-            lines.append(Line(ind, None, points, None, None, mixed))
+            lines.append(Line(ind, None, points, None, None, mixed, why))
         for t in ind.targets_for(unit.level):
             target_set = catalog.target_sets.get(t.target_set)
             if t.target_set in shown or target_set is None or target_set.applies_from > day:
@@ -289,7 +310,7 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
                 continue
             shown.add(t.target_set)
             ev, kept = judged(ind, t, points, history, target_set.cutoff)
-            lines.append(Line(ind, t.target_set, points, ev, kept, mixed))
+            lines.append(Line(ind, t.target_set, points, ev, kept, mixed, why))
     return lines
 
 
@@ -364,6 +385,21 @@ def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetim
     return table
 
 
+def explanations_table(lines: list[Line]) -> Table | None:
+    """explanations_table: the Nguyên nhân, giải pháp of each indicator's current period, None when there is none."""
+    table = Table(Column(words.INDICATOR, max_width=40), Column("Kỳ", no_wrap=True),
+                  Column(words.EXPLANATION, min_width=40), title=words.EXPLANATION, show_lines=True)
+    shown: set[str] = set()
+    for line in lines:
+        ind = line.indicator
+        if not line.explanation or ind.code in shown:  # an indicator judged in several sets has one explanation
+            continue
+        shown.add(ind.code)
+        table.add_row(escape(f"{ind.code} {ind.name_vi}"), period_code(line.points[-1].day, ind.cadence.period),
+                      escape(line.explanation))
+    return table if shown else None
+
+
 def status_json(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime) -> dict[str, Any]:
     """status_json: the machine-readable status (its field names are a contract, see the README)."""
     indicators = []
@@ -395,6 +431,7 @@ def status_json(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime
             "revised_value": revised,
             "revised_at": revised_at.isoformat() if revised_at else None,
             "includes_percent_only": line.includes_percent_only,
+            "explanation": line.explanation or None,
             "reporting_missing_since": ev.overdue_since.isoformat() if ev.overdue_since else None,
             "measure": line.indicator.measure.value,
         })
@@ -453,4 +490,8 @@ def register(cli) -> None:
         if output == "json":
             typer.echo(json.dumps(status_json(catalog, chosen, lines, when), ensure_ascii=False, indent=2))
             return
-        Console().print(status_table(catalog, chosen, lines, when))
+        console = Console()
+        console.print(status_table(catalog, chosen, lines, when))
+        explained = explanations_table(lines)
+        if explained is not None:
+            console.print(explained)

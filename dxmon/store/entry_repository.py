@@ -37,10 +37,11 @@ class InForce:
     denominator: float | None
     percent_only: bool
     event_id: UUID
-    explanation: str | None = None
+    explanation: str | None = None  # the period's explanation in force (migration 0009)
 
 
-_COLUMNS = "unit, indicator, category, period_start, value, numerator, denominator, percent_only, event_id"
+_COLUMNS = ("unit, indicator, category, period_start, value, numerator, denominator, percent_only, event_id, "
+            "explanation")
 
 _OF_UNIT = f"""
 SELECT {_COLUMNS} FROM period_values

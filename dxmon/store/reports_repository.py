@@ -12,6 +12,11 @@
 
     then, for indicators with categories ─▶ period_values/latest_values category '' (their total)
 
+A period's explanation (Nguyên nhân, giải pháp) follows its own rule: it is the explanation of the
+report received last among the period's reports that carried the field, so a correction that leaves it
+out keeps it and one with an empty explanation withdraws it. A total has none of its own: its
+categories keep theirs (``explanations_for`` joins them, labelled).
+
 Everything happens inside the caller's transaction, so a redelivered batch inserts nothing and
 changes nothing: replays are harmless and counts stay exact. Event ids are
 scoped to the agency: the same id from two agencies is two reports; the same id from one agency
@@ -25,20 +30,21 @@ many ingest replicas there are and whatever their clocks say; then ``received_at
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cache
 from uuid import UUID
 
 import asyncpg
 
-from dxmon.catalog import Catalog, Measure
+from dxmon.catalog import Catalog, Indicator, Measure
 from dxmon.contracts import ReportReceived
 
 REPORT_COLUMNS = [
     "observed_at", "event_id", "unit", "indicator", "value", "numerator", "denominator",
     "note", "source", "agency", "key_id", "received_at", "schema_version",
-    "category", "period_start", "stream_seq",
+    "category", "period_start", "stream_seq", "explanation",
 ]
 # idx: the event's position in the call; repeat: an (agency, event_id) already earlier in the batch,
 # not stored, only checked for reuse.
@@ -47,6 +53,9 @@ _PV = ["unit", "indicator", "category", "period_start", "period_end", "observed_
        "denominator", "percent_only", "includes_percent_only", "event_id", "received_at", "stream_seq", "reports",
        "first_received_at"]
 _PV_LIST = ", ".join(_PV)
+# The period's explanation and the order key of the report that last set or withdrew it (see _EXPLAINED).
+_EXPLANATION = ["explanation", "explanation_event_id", "explanation_received_at", "explanation_stream_seq"]
+_PVE_LIST = ", ".join(_PV + _EXPLANATION)
 
 _STAGE = "stage_reports"
 
@@ -57,12 +66,24 @@ CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
 ) ON COMMIT DELETE ROWS
 """
 
-_DIGEST = "dx_report_digest(s.unit, s.indicator, s.category, s.observed_at, s.value, s.numerator, s.denominator, s.note, s.source)"
+_DIGEST = ("dx_report_digest(s.unit, s.indicator, s.category, s.observed_at, s.value, s.numerator, s.denominator, "
+           "s.note, s.source, s.explanation)")
 
 # Later in the stream order wins; rows without a sequence (before 0004) count as the oldest.
 _ORDER = "coalesce({0}stream_seq, 0) DESC, {0}received_at DESC, {0}event_id DESC"
-_NEWER = ("(coalesce(EXCLUDED.stream_seq, 0), EXCLUDED.received_at, EXCLUDED.event_id)"
-          " > (coalesce(p.stream_seq, 0), p.received_at, p.event_id)")
+
+
+def _later(seq: str, received_at: str, event_id: str) -> str:
+    """The incoming row (EXCLUDED) is later in the stream order than the stored one (p), by the given key."""
+    return (f"(coalesce(EXCLUDED.{seq}, 0), EXCLUDED.{received_at}, EXCLUDED.{event_id})"
+            f" > (coalesce(p.{seq}, 0), p.{received_at}, p.{event_id})")
+
+
+_NEWER = _later("stream_seq", "received_at", "event_id")
+# The batch's explanation replaces the stored one when it comes from a report later in the same order;
+# a batch without one (explanation_event_id NULL) changes nothing.
+_EXPLANATION_NEWER = ("EXCLUDED.explanation_event_id IS NOT NULL AND (p.explanation_event_id IS NULL OR "
+                      f"{_later('explanation_stream_seq', 'explanation_received_at', 'explanation_event_id')})")
 _IN_FORCE = ["observed_at", "value", "numerator", "denominator", "percent_only", "event_id", "received_at", "stream_seq"]
 
 
@@ -70,12 +91,15 @@ def _latest_member(column: str) -> str:
     return f"(array_agg({column} ORDER BY {_ORDER.format('')}))[1]"
 
 
-_UPSERT_LATEST = f"""
-    INSERT INTO latest_values AS l ({_PV_LIST})
-    SELECT {_PV_LIST} FROM {{source}}
+def _upsert_latest(source: str, columns: list[str]) -> str:
+    """The newest period's row of ``source`` replaces an older one in latest_values (``columns`` copied)."""
+    listed = ", ".join(columns)
+    return f"""
+    INSERT INTO latest_values AS l ({listed})
+    SELECT {listed} FROM {source}
     ORDER BY unit, indicator, category
     ON CONFLICT (unit, indicator, category) DO UPDATE SET
-        {", ".join(f"{c} = EXCLUDED.{c}" for c in _PV[3:])}
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in columns[3:])}
     WHERE EXCLUDED.period_start >= l.period_start
 """
 
@@ -110,22 +134,35 @@ per_period AS (
     FROM new_reports
     ORDER BY unit, indicator, category, period_start, {_ORDER.format('')}
 ),
+-- Per period, the batch's last report that carried an explanation ('' withdraws: stored as NULL).
+explained AS (
+    SELECT DISTINCT ON (unit, indicator, category, period_start)
+           unit, indicator, category, period_start, nullif(explanation, '') AS explanation,
+           event_id AS explanation_event_id, received_at AS explanation_received_at,
+           stream_seq AS explanation_stream_seq
+    FROM new_reports
+    WHERE explanation IS NOT NULL
+    ORDER BY unit, indicator, category, period_start, {_ORDER.format('')}
+),
 upsert_period AS (
-    INSERT INTO period_values AS p ({_PV_LIST})
-    SELECT {_PV_LIST} FROM per_period
+    INSERT INTO period_values AS p ({_PVE_LIST})
+    SELECT {", ".join(f"pp.{c}" for c in _PV)}, {", ".join(f"e.{c}" for c in _EXPLANATION)}
+    FROM per_period pp
+    LEFT JOIN explained e USING (unit, indicator, category, period_start)
     ORDER BY unit, indicator, category, period_start
     ON CONFLICT (unit, indicator, category, period_start) DO UPDATE SET
         reports = p.reports + EXCLUDED.reports,
         first_received_at = least(p.first_received_at, EXCLUDED.first_received_at),
-        {", ".join(f"{c} = CASE WHEN {_NEWER} THEN EXCLUDED.{c} ELSE p.{c} END" for c in _IN_FORCE)}
-    RETURNING {_PV_LIST}
+        {", ".join(f"{c} = CASE WHEN {_NEWER} THEN EXCLUDED.{c} ELSE p.{c} END" for c in _IN_FORCE)},
+        {", ".join(f"{c} = CASE WHEN {_EXPLANATION_NEWER} THEN EXCLUDED.{c} ELSE p.{c} END" for c in _EXPLANATION)}
+    RETURNING {_PVE_LIST}
 ),
 newest AS (
-    SELECT DISTINCT ON (unit, indicator, category) {_PV_LIST}
+    SELECT DISTINCT ON (unit, indicator, category) {_PVE_LIST}
     FROM upsert_period
     ORDER BY unit, indicator, category, period_start DESC
 ),
-upsert_latest AS ({_UPSERT_LATEST.format(source="newest")} RETURNING 1),
+upsert_latest AS ({_upsert_latest("newest", _PV + _EXPLANATION)} RETURNING 1),
 upsert_minutely AS (
     INSERT INTO ingest_minutely AS m (bucket, stored, lag_ms_sum, lag_ms_max)
     SELECT date_trunc('minute', $1::timestamptz), count(*),
@@ -194,7 +231,7 @@ newest AS (
     FROM upsert_totals
     ORDER BY unit, indicator, period_start DESC
 )
-{_UPSERT_LATEST.format(source="newest")}
+{_upsert_latest("newest", _PV)}
 """
 
 # A separate statement: it sees ids committed by another aggregator while the insert above waited.
@@ -242,7 +279,7 @@ def report_record(e: ReportReceived, catalog: Catalog, stream_seq: int | None = 
     return (
         e.observed_at, e.event_id, e.unit, e.indicator, e.value, e.numerator, e.denominator,
         e.note, e.source, e.agency, e.key_id, e.received_at, e.schema_version,
-        e.category or "", period.start, stream_seq, period.end, percent_only,
+        e.category or "", period.start, stream_seq, e.explanation, period.end, percent_only,
     )
 
 
@@ -280,6 +317,63 @@ async def store_reports(
         await conn.execute(_TOTALS)
     reused = sorted(r["idx"] for r in await conn.fetch(_REUSED))
     return StoreResult([StoredUnit(r["unit"], sorted(r["indicators"]), r["stored"]) for r in rows], reused)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Explanation: the Nguyên nhân, giải pháp of one unit's indicator, and the period it explains."""
+
+    text: str
+    period_start: date
+
+
+def explanation_text(indicator: Indicator, by_category: Mapping[str, str]) -> str:
+    """explanation_text: one explanation as people read it; an indicator with categories gets one line per
+    category that has one, labelled by the category's name ("Cấp xã: …"), in the catalog's order."""
+    if set(by_category) <= {""}:
+        return by_category.get("", "")
+    order = {c.code: i for i, c in enumerate(indicator.categories)}
+    lines = []
+    for code in sorted(by_category, key=lambda c: (order.get(c, len(order)), c)):
+        category = indicator.category(code)
+        label = category.name_vi if category else code
+        lines.append(f"{label[:1].upper()}{label[1:]}: {by_category[code]}")
+    return "\n".join(lines)
+
+
+_EXPLANATIONS = """
+WITH in_force AS (
+    -- The period in force at $2 of each (unit, indicator): the latest one with a value observed by then.
+    SELECT DISTINCT ON (unit, indicator) unit, indicator, period_start
+    FROM period_values
+    WHERE unit = ANY($1::text[]) AND category = '' AND observed_at <= $2
+    ORDER BY unit, indicator, period_start DESC
+)
+SELECT pv.unit, pv.indicator, pv.category, pv.period_start, pv.explanation
+FROM in_force f
+JOIN period_values pv USING (unit, indicator, period_start)
+WHERE pv.explanation IS NOT NULL
+"""
+
+
+async def explanations_for(
+    conn: asyncpg.Connection, units: Sequence[str], as_of: datetime, catalog: Catalog | None = None,
+) -> dict[tuple[str, str], Explanation]:
+    """explanations_for: per (unit, indicator) of ``units``, the explanation of the value in force at ``as_of``.
+
+    The period in force is the latest whose value was observed by ``as_of`` (as the evaluation takes it);
+    only pairs whose period has an explanation are in the answer. For an indicator with categories the
+    categories' explanations are joined, one labelled line each (``explanation_text``).
+    """
+    catalog = catalog or _shipped_catalog()
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    starts: dict[tuple[str, str], date] = {}
+    for r in await conn.fetch(_EXPLANATIONS, list(units), as_of):
+        key = (r["unit"], r["indicator"])
+        found.setdefault(key, {})[r["category"]] = r["explanation"]
+        starts[key] = r["period_start"]
+    return {key: Explanation(explanation_text(catalog.indicators[key[1]], texts), starts[key])
+            for key, texts in found.items() if key[1] in catalog.indicators}
 
 
 async def count_reports(conn: asyncpg.Connection) -> int:

@@ -9,6 +9,8 @@ others (the 54 communes from 01/07/2025) the predecessors' history, re-aggregate
 The repeated panel's SQL writes ``${indicator:sqlstring}``, never ``$indicator``: a repeat clone
 gets its value without the multi/All flags on Grafana 11.6, which would insert it unquoted
 (grafana/interpolate.py, ``repeat_clones``).
+Explanations (Nguyên nhân, giải pháp) are the period's in force (``period_values.explanation``); an
+indicator with categories has them per category, shown labelled beside its total.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, VariableRefresh
 
 from dxmon import words
+from dxmon.catalog import Catalog
 from grafana.dashboards.panels import (
     alert_annotations,
     CADENCE_LABELS,
@@ -45,6 +48,20 @@ from grafana.dashboards.panels import (
 
 UID = "dx-unit-detail"
 TZ = sql_literal(TIMEZONE)
+
+
+def category_labels() -> dict[str, str]:
+    """category_labels: the catalog's category names (e.g. ``commune`` → ``Cấp xã``), in the catalog's order."""
+    return {c.code: c.name_vi for ind in Catalog.load().indicators.values() for c in ind.categories}
+
+
+def explanation_column() -> tuple[str, list[DynamicConfigValue]]:
+    """explanation_column: long text wraps in its cell and opens whole in the cell inspector."""
+    return words.EXPLANATION, [
+        DynamicConfigValue(id_val="custom.cellOptions", value={"type": "auto", "wrapText": True}),
+        DynamicConfigValue(id_val="custom.inspect", value=True),
+        DynamicConfigValue(id_val="custom.minWidth", value=320),
+    ]
 
 
 def unit_variable() -> dash.QueryVariable:
@@ -165,24 +182,62 @@ def status_table() -> PanelBuilder:
 
 
 def last_reports_table() -> PanelBuilder:
-    return default_table(
-        "Báo cáo gần nhất",
-        Sql.table(
-            f"""
-            SELECT i.code AS "Mã", i.name_vi AS "{words.INDICATOR}", c.label AS "Chu kỳ",
-                   lv.observed_at AS "Kỳ báo cáo", lv.value AS "Giá trị",
-                   lv.numerator AS "Tử số", lv.denominator AS "Mẫu số",
-                   lv.received_at AS "Nhận lúc", lv.reports AS "{words.REPORTS_IN_PERIOD}"
-            FROM indicators i
-            JOIN units u ON u.code = '$unit' AND u.level = ANY (i.applies_to)
-            JOIN {labels_sql(CADENCE_LABELS, "c")} ON c.code = i.cadence
-            LEFT JOIN latest_values lv ON lv.unit = u.code AND lv.indicator = i.code AND lv.category = ''
-            WHERE i.pillar IN ($pillar)
-            ORDER BY lv.observed_at NULLS FIRST, i.code
-            """
+    return with_columns(
+        default_table(
+            "Báo cáo gần nhất",
+            Sql.table(
+                f"""
+                SELECT i.code AS "Mã", i.name_vi AS "{words.INDICATOR}", c.label AS "Chu kỳ",
+                       lv.observed_at AS "Kỳ báo cáo", lv.value AS "Giá trị",
+                       lv.numerator AS "Tử số", lv.denominator AS "Mẫu số",
+                       lv.received_at AS "Nhận lúc", lv.reports AS "{words.REPORTS_IN_PERIOD}",
+                       coalesce(lv.explanation, (
+                           -- a total explains nothing itself: its categories' explanations, labelled
+                           SELECT string_agg(coalesce(g.label, m.category) || ': ' || m.explanation, E'\\n'
+                                             ORDER BY g.ord, m.category)
+                           FROM latest_values m
+                           LEFT JOIN {labels_sql(category_labels(), "g")} ON g.code = m.category
+                           WHERE m.unit = lv.unit AND m.indicator = lv.indicator AND m.category <> ''
+                             AND m.period_start = lv.period_start AND m.explanation IS NOT NULL
+                       )) AS "{words.EXPLANATION}"
+                FROM indicators i
+                JOIN units u ON u.code = '$unit' AND u.level = ANY (i.applies_to)
+                JOIN {labels_sql(CADENCE_LABELS, "c")} ON c.code = i.cadence
+                LEFT JOIN latest_values lv ON lv.unit = u.code AND lv.indicator = i.code AND lv.category = ''
+                WHERE i.pillar IN ($pillar)
+                ORDER BY lv.observed_at NULLS FIRST, i.code
+                """
+            ),
+            description="Kỳ mới nhất đã báo cáo của từng chỉ tiêu áp dụng cho đơn vị (giá trị đang có hiệu lực: báo cáo "
+            "sửa sau cùng thay thế báo cáo trước) và nguyên nhân, giải pháp đơn vị nêu cho kỳ đó. Chỉ tiêu chưa từng "
+            "báo cáo ở trên cùng.",
         ),
-        description="Kỳ mới nhất đã báo cáo của từng chỉ tiêu áp dụng cho đơn vị (giá trị đang có hiệu lực: báo cáo "
-        "sửa sau cùng thay thế báo cáo trước). Chỉ tiêu chưa từng báo cáo ở trên cùng.",
+        explanation_column(),
+    )
+
+
+def explanations_table() -> PanelBuilder:
+    return with_columns(
+        default_table(
+            f"{words.EXPLANATION} theo kỳ",
+            Sql.table(
+                f"""
+                SELECT pv.indicator AS "Mã", i.name_vi AS "{words.INDICATOR}", g.label AS "Nhóm",
+                       pv.period_start AS "Từ ngày", pv.period_end AS "Đến ngày", pv.value AS "Giá trị",
+                       pv.explanation AS "{words.EXPLANATION}", pv.explanation_received_at AS "Nhận lúc"
+                FROM period_values pv
+                JOIN indicators i ON i.code = pv.indicator
+                LEFT JOIN {labels_sql(category_labels(), "g")} ON g.code = pv.category
+                WHERE pv.unit = '$unit' AND pv.explanation IS NOT NULL AND i.pillar IN ($pillar)
+                  AND $__timeFilter(pv.period_end)
+                ORDER BY pv.period_start DESC, pv.indicator, g.ord NULLS FIRST
+                """
+            ),
+            description="Nguyên nhân, giải pháp đơn vị nêu cho từng kỳ trong khoảng thời gian đang xem (của báo cáo "
+            "gửi sau cùng có nêu; báo cáo sửa số liệu mà không nêu thì giữ nguyên, nêu rỗng thì rút lại). Chỉ tiêu "
+            "báo cáo theo nhóm có nguyên nhân, giải pháp theo từng nhóm.",
+        ),
+        explanation_column(),
     )
 
 
@@ -361,6 +416,7 @@ def build() -> dash.Dashboard:
         .with_panel(overdue_table().span(12).height(7))
         .with_panel(missing_reports_table().span(12).height(7))
         .with_panel(last_reports_table().span(24).height(10))
+        .with_panel(explanations_table().span(24).height(8))
         .with_row(dash.Row("Diễn biến từng chỉ tiêu").collapsed(False))
         .with_panel(indicator_history_timeseries().span(12).height(8))
     )

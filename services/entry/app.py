@@ -17,18 +17,19 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from dxmon.bus import make_broker
 from dxmon.catalog import Catalog
-from dxmon.problems import Problem, problem_response
-from services.entry import imports, page, routes, templates
+from dxmon.intake import RefusedPublishLog
+from dxmon.service_kit import add_ops_routes, include_routes, install_problem_handlers
+from services.entry import page, routes
 from services.entry.settings import EntrySettings
 from services.entry.state import EntryState
 
 log = logging.getLogger("dx.entry")
+log.addFilter(RefusedPublishLog())
 
 
 def create_app(
@@ -46,16 +47,12 @@ def create_app(
         yield
         await state.stop()
 
+    # /docs loads its assets from the service itself: agencies often have no Internet on their intranet.
     app = FastAPIOffline(title="dx-monitor entry", version="1.0.0", lifespan=lifespan,
                          summary="Spreadsheet templates and imports for Quảng Ninh's digital-transformation reports")
     app.state.entry = state
-
-    @app.exception_handler(Problem)
-    async def on_problem(request: Request, p: Problem) -> JSONResponse:
-        return problem_response(p, request)
-
-    app.include_router(routes.router)
-    app.include_router(templates.router)
-    app.include_router(imports.router)
-    app.include_router(page.create_router())
+    install_problem_handlers(app)
+    add_ops_routes(app, state.readiness, state.metrics.registry,
+                   readiness_summary="Readiness: NATS connected, keys loaded, database reachable")
+    include_routes(app, routes.router, page.create_router())
     return app

@@ -1,4 +1,4 @@
-"""Imports: ``POST /v1/imports?dry_run=true|false`` — a filled template (XLSX or CSV) into reports.
+"""Imports: what ``POST /v1/imports?dry_run=true|false`` does with a filled template (route in routes.py).
 
     key (401/503) ─▶ body ≤ DX_ENTRY_MAX_UPLOAD_BYTES (413), multipart (field "file") or raw
                   ─▶ read (reading.py: 413/415/422 for what is not a bounded spreadsheet)
@@ -18,8 +18,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -27,13 +26,12 @@ from starlette.requests import ClientDisconnect
 
 from dxmon.intake import encode_events, publish_events
 from dxmon.keys import Authenticated
-from dxmon.problems import PROBLEM_JSON, Problem, negotiate_language, say
+from dxmon.problems import Problem, say
 from dxmon.store.entry_repository import values_in_force
 from services.entry.importing import CORRECTED, NEW, check_rows, decide, summary
 from services.entry.reading import ReadLimits, read_upload
-from services.entry.state import Caller, EntryState, State, database_unavailable
+from services.entry.state import EntryState, database_unavailable
 
-router = APIRouter()
 READ_TIMEOUT_SECONDS = 120.0  # the whole upload must arrive within this (else 408)
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the file
 
@@ -142,30 +140,3 @@ def _observe(state: EntryState, body: dict[str, Any], dry_run: str, started: flo
     for outcome in ("new", "corrected", "unchanged", "ignored", "refused"):
         state.metrics.import_rows.labels(outcome, dry_run).inc(body["counts"][outcome])
     state.metrics.import_seconds.labels(dry_run).observe(time.perf_counter() - started)
-
-
-@router.post(
-    "/v1/imports",
-    summary="Import a filled template (XLSX or CSV): a dry run (default) checks it, dry_run=false sends it",
-    responses={
-        200: {"description": "Dry run: the import summary (nothing published)"},
-        202: {"description": "Imported: every new or corrected row is stored in JetStream (PubAck)"},
-        400: {"description": "Empty or malformed upload"},
-        401: {"description": "Missing or invalid API key"},
-        408: {"description": "The upload did not arrive in time"},
-        413: {"description": "File, unpacked workbook or row count beyond the limits"},
-        415: {"description": "Not an XLSX or CSV file"},
-        422: {"description": "Unreadable spreadsheet, or rows refused (the summary lists each with sheet, "
-                             "row, column and reason; nothing was published)"},
-        503: {"description": "NATS or the database unavailable; send the same file again later"},
-    },
-)
-async def post_import(
-    request: Request, state: State, caller: Caller,
-    dry_run: bool = Query(True, description="true: check only, publish nothing; false: publish when no row is refused"),
-) -> JSONResponse:
-    data, filename, media_type = await the_file(request, state.settings.entry_max_upload_bytes)
-    language = negotiate_language(request.headers.get("accept-language"))
-    status, body = await run_import(state, caller, data, filename, media_type, dry_run=dry_run, language=language)
-    headers = {"Content-Language": language, "Vary": "Accept-Language"}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON if status == 422 else None, headers=headers)

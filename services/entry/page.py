@@ -140,6 +140,7 @@ class Row:
     category: Category | None
     period: ReportingPeriod
     last: str  # the value in force (with its period), or "chưa có số liệu"
+    explanation: str = ""  # the explanation in force for that period (kept when the field is left empty)
     entered: dict[str, str] = field(default_factory=dict)  # what the person typed, shown again after errors
     errors: list[str] = field(default_factory=list)
     bad_fields: set[str] = field(default_factory=set)
@@ -228,13 +229,14 @@ def build_blocks(catalog: Catalog, unit: Unit, day: date, values: list[InForce])
         for category in ind.categories or (None,):
             history = [v for v in series[(ind.code, category.code if category else "")]
                        if v.period_start <= period.start]
-            last = words.RESULT["no_data"]
+            row = Row(ind, category, period, words.RESULT["no_data"])
             if history:
                 v = history[-1]
                 shown = period_starting(v.period_start, ind.cadence.period, catalog.reporting_window)
                 parts = (None, None) if v.percent_only else (v.numerator, v.denominator)
-                last = current_text(ind.measure, v.value, *parts, shown)
-            rows.append(Row(ind, category, period, last))
+                row.last = current_text(ind.measure, v.value, *parts, shown)
+                row.explanation = v.explanation or ""
+            rows.append(row)
         blocks.append(Block(ind, period, target_text(catalog, ind, unit.level, period) or "không có mục tiêu",
                             expected_text(ind, unit.level, period), rows))
     return blocks

@@ -28,5 +28,8 @@ class EntrySettings(NatsSettings):
     )
     entry_max_rows: int = Field(10_000, gt=0, description="Most data rows in one uploaded spreadsheet (413 beyond)")
     entry_max_periods: int = Field(24, gt=0, description="Most periods one template may cover (--to)")
-    publish_timeout_seconds: float = Field(5.0, gt=0, description="How long ingest waits for JetStream to store a report")
-    future_skew_seconds: int = Field(300, ge=0, description="Clock skew tolerated before 'observed_at' counts as future")
+    # The same variables as ingest's (IngestSettings): reports take the same path whichever door they use.
+    publish_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long ingest and the entry service wait for JetStream to store a report")
+    future_skew_seconds: int = Field(
+        300, ge=0, description="Clock skew tolerated before 'observed_at' counts as future (ingest and entry)")

@@ -28,6 +28,8 @@ from dxmon.contracts import KEYS_BUCKET
 from dxmon.intake import authenticate
 from dxmon.keys import Authenticated, KeyRing
 from dxmon.problems import Problem, say
+from dxmon.service_kit import Readiness
+from dxmon.store.entry_repository import database_ready
 from services.entry.metrics import Metrics
 from services.entry.settings import EntrySettings
 
@@ -94,6 +96,16 @@ class EntryState:
             log.warning("entry not ready: %s", self.bus_status)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5)
+
+    async def readiness(self) -> Readiness:
+        """readiness: NATS connected, keys loaded and the database answering (each fact says which is not)."""
+        if not self.keyring.loaded.is_set():
+            detail = self.bus_status
+        elif not self.nats_connected():
+            detail = "NATS connection lost; reconnecting"
+        else:
+            detail = await database_ready(self.pool) if self.pool is not None else "starting"
+        return Readiness(detail is None, {"detail": detail or "ready"})
 
     def nats_connected(self) -> bool:
         try:

@@ -1,4 +1,4 @@
-"""Templates: ``GET /v1/templates/{unit}.xlsx|.csv?period=2026-11[&to=2026-12]`` — a workbook to fill.
+"""Templates: what ``GET /v1/templates/{unit}.xlsx|.csv?period=2026-11[&to=2026-12]`` answers (routes.py).
 
 Key-authenticated and scoped like reports (401 without a valid key, 403 for a unit outside it). The
 catalog decides the rows (``sheet.template_rows``); the database, read-only, gives each row the
@@ -10,9 +10,6 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from itertools import islice
-
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
 
 from dxmon.catalog import Catalog
 from dxmon.intake import outside_key_scope
@@ -29,10 +26,9 @@ from services.entry.sheet import (
     target_text,
     template_rows,
 )
-from services.entry.state import Caller, EntryState, State, database_unavailable
+from services.entry.state import EntryState, database_unavailable
 from services.entry.workbook import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Filled, Template, to_csv, to_xlsx
 
-router = APIRouter()
 FORMATS = {"xlsx": (XLSX_MEDIA_TYPE, to_xlsx), "csv": (CSV_MEDIA_TYPE, to_csv)}
 
 
@@ -110,24 +106,6 @@ def _sets_in(target: str) -> list[str]:
             for code in part.rsplit("(", 1)[1].rstrip(")").split(",")]
 
 
-@router.get("/v1/templates/{name}", summary="A spreadsheet template to fill: {unit}.xlsx or {unit}.csv",
-            response_class=Response)
-async def get_template(
-    request: Request, name: str, state: State, caller: Caller,
-    period: str = Query(..., description="First period: 2026-11 (month), 2026-Q4, 2026-H1, 2026 (year)"),
-    to: str | None = Query(None, description="Last period, same kind as period (default: period)"),
-) -> Response:
-    unit_code, dot, extension = name.rpartition(".")
-    if not dot or extension not in FORMATS:
-        raise Problem(404, "not-found", "Not Found", say("not-found"))
-    first, last = period_span(state.catalog, period, to, state.settings.entry_max_periods)
-    template = await build_template(state, caller, unit_code, first, last)
-    media_type, render = FORMATS[extension]
-    state.metrics.templates.labels(extension).inc()
-    filename = template_filename(unit_code, first, last, extension)
-    return Response(render(template), media_type=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
-
-
 def template_filename(unit_code: str, first: ReportingPeriod, last: ReportingPeriod, extension: str) -> str:
+    """template_filename names a downloaded template: mau-nhap-lieu_<unit>_<first>[_<last>].<extension>."""
     return f"mau-nhap-lieu_{unit_code}_{first.code}" + (f"_{last.code}" if last != first else "") + f".{extension}"

@@ -1,10 +1,10 @@
-"""Schemas: what ingest answers — the 202 result, RFC 9457 problems, and the catalog as JSON."""
+"""Schemas: what ingest answers — the 202 result and the catalog as JSON (problems: ``dxmon.service_kit``)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from dxmon.catalog import Catalog
 
@@ -20,25 +20,6 @@ class IngestResult(BaseModel):
     accepted: int
     duplicates: int
     results: list[ReportResult]
-
-
-class ProblemItem(BaseModel):
-    reason: str = Field(description="Machine-readable reason (the contract: never renamed)")
-    message: str = Field(description="What is wrong, in Vietnamese; in English with Accept-Language: en")
-    index: int | None = None
-    field: str | None = None
-    event_id: str | None = None
-
-
-class ProblemDetails(BaseModel):
-    """ProblemDetails is an RFC 9457 problem with dx-monitor's machine-readable ``reason``."""
-
-    type: str = Field(description="URI of the reason; the same in every language")
-    title: str = Field(description="Short English label, fixed per reason (for developers, like type)")
-    status: int
-    reason: str = Field(description="Machine-readable reason (the contract: never renamed)")
-    detail: str | None = Field(None, description="What to do, in Vietnamese; in English with Accept-Language: en")
-    errors: list[ProblemItem] | None = Field(None, description="One entry per offending item")
 
 
 def catalog_indicators(catalog: Catalog) -> list[dict[str, Any]]:

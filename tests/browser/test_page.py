@@ -136,6 +136,7 @@ async def test_sign_in_enter_a_month_see_it_stored_upload_a_template_and_sign_ou
         cell = driver.find_element(By.CSS_SELECTOR, "td[data-indicator='DG-04']")
         year, month = period.split("-")
         assert cell.text == f"62,8% (628/1.000), tháng {int(month)}/{year}"
+        assert "đã đề nghị Sở bổ sung trong quý tới" in cell.find_element(By.XPATH, "..").text  # the explanation
         browser.screenshot("05-so-lieu-da-luu")
         return driver.get_cookie("dx_phien")["value"]
 

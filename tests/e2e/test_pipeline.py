@@ -24,8 +24,8 @@ import pytest
 from dxmon import devstack
 from dxmon.bus import aggregator_backlog
 from dxmon.catalog import Catalog
-from dxmon.settings import IngestSettings
 from dxmon.simulate import generate
+from services.ingest.settings import IngestSettings
 from tests.conftest import create_database
 from tests.pipeline import Pipeline
 

@@ -28,7 +28,7 @@ from dxmon import devstack
 from dxmon.catalog import Catalog
 from dxmon.contracts import DEADLETTER_STREAM, REPORTS_STREAM
 from dxmon.keys import parse_token
-from dxmon.settings import IngestSettings
+from services.ingest.settings import IngestSettings
 from tests.e2e.test_pipeline import Proc, wait_drained  # noqa: F401 - re-exported for the hostile tests
 from tests.pipeline import Pipeline
 

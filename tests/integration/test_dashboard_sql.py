@@ -13,6 +13,7 @@ path), ``evaluate`` (progress), ``sync_alerts``/``add_silence``/``acknowledge`` 
     QN-HALONG-P-TUANCHAU (commune to 30/06/2025, predecessor of QN-P-TUANCHAU)  DG-14 Q4/2024 40 %, Q1/2025 45 %
     QN-HALONG      (district to 30/06/2025)     DG-14 Q4/2024 75 %
 
+BEHIND's DG-14 and QN's DG-01 (district category) carry explanations (Nguyên nhân, giải pháp),
 evaluated as of 15/03/2026 10:00 (+07). Each query goes through ``grafana.interpolate`` (template
 variables: single value, several values, "All"; then Grafana's macros, with the datasource's
 ``timescaledb`` option off and on — plain PostgreSQL has the ``time_bucket`` shim of 0001) and runs as
@@ -52,6 +53,8 @@ AS_OF = datetime(2026, 3, 15, 10, 0, tzinfo=LOCAL)
 BEHIND, MISSED, PREDECESSOR, DISTRICT = "QN-P-TUANCHAU", "QN-P-UONGBI", "QN-HALONG-P-TUANCHAU", "QN-HALONG"
 MINUTE_BATCH = datetime(2026, 1, 10, 9, 0, tzinfo=LOCAL)
 NUMERIC = (int, float, Decimal)
+BEHIND_WHY = "Một số thôn chưa có cáp quang;\nđã đề nghị nhà mạng hoàn thành trong quý I/2026."
+DISTRICT_WHY = "Cấp huyện kết thúc hoạt động từ 01/07/2025."
 
 
 def report(unit: str, indicator: str, period_end: date, received: datetime, numerator: float | None,
@@ -79,7 +82,8 @@ def batches() -> list[tuple[datetime, list[ReportReceived]]]:
         # is the province's (measured on its catalogue), ingest refuses it from communes; the communes' rows
         # are stored directly here only to exercise the roll-up of categories and of percentage-only reports.
         (nov25 + timedelta(seconds=6), [report("QN", "DG-01", date(2025, 10, 31), nov25, 628, 1000, "province"),
-                                        report("QN", "DG-01", date(2025, 10, 31), nov25, 97, 200, "district"),
+                                        report("QN", "DG-01", date(2025, 10, 31), nov25, 97, 200, "district")
+                                        .model_copy(update={"explanation": DISTRICT_WHY}),
                                         report(BEHIND, "DG-01", date(2025, 10, 31), nov25, 10, 100, "province"),
                                         report(BEHIND, "DG-01", date(2025, 10, 31), nov25, 30, 100, "commune"),
                                         # Only a published percentage: left out of the ratio, counted apart.
@@ -87,7 +91,8 @@ def batches() -> list[tuple[datetime, list[ReportReceived]]]:
                                         .model_copy(update={"value": 55.0})]),
         # Two commits a minute apart: 3 reports with a 2 s lag, then 2 with a 30 s lag.
         (MINUTE_BATCH + timedelta(seconds=2), [report("QN", "DG-14", date(2025, 12, 31), MINUTE_BATCH, 88, 100),
-                                               report(BEHIND, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 20, 100),
+                                               report(BEHIND, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 20, 100)
+                                               .model_copy(update={"explanation": BEHIND_WHY}),
                                                report(MISSED, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 70, 100)]),
         (late + timedelta(seconds=30), [report("QN", "DG-04", date(2025, 12, 31), late, 2200, 2247),
                                         report(MISSED, "DG-04", date(2025, 12, 31), late, 50, 100)]),
@@ -423,6 +428,11 @@ async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Co
     assert overdue.rows[0]["Chưa báo cáo từ"] == date(2025, 12, 11) and overdue.rows[0]["Số ngày chưa báo cáo"] == 94
     last = run.table("Báo cáo gần nhất")
     assert last.row(**{"Mã": "DG-14"})["Giá trị"] == 20 and last.row(**{"Mã": "DG-04"})["Giá trị"] == 40
+    assert last.row(**{"Mã": "DG-14"})["Nguyên nhân, giải pháp"] == BEHIND_WHY
+    assert last.row(**{"Mã": "DG-04"})["Nguyên nhân, giải pháp"] is None
+    explained = run.table("Nguyên nhân, giải pháp theo kỳ")
+    assert [(r["Mã"], r["Nhóm"], r["Từ ngày"], r["Nguyên nhân, giải pháp"]) for r in explained.rows] == [
+        ("DG-14", None, date(2025, 10, 1), BEHIND_WHY)]
     lineage = run.table("Đơn vị tiền thân và kế thừa")
     # The communes it took over, and the district whose territory it took part of.
     assert set(lineage.column("unit")) == {"QN-HALONG-P-DAIYEN", PREDECESSOR, "QN-HALONG-P-HAKHAU", DISTRICT}
@@ -436,6 +446,22 @@ async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Co
     expected = await reader.fetchval(
         "SELECT expected FROM progress_current WHERE unit = $1 AND indicator = 'DG-14'", BEHIND)
     assert glide_value(history["C"], AS_OF.date()) == pytest.approx(expected)
+
+
+async def test_unit_detail_shows_the_explanations_of_categories_beside_the_total(
+    seeded: Seeded, reader: asyncpg.Connection
+) -> None:
+    run = await run_dashboard(reader, "dx-unit-detail", UNIT_RANGE, {"unit": "QN"}, timescaledb=False)
+    last = run.table("Báo cáo gần nhất")
+    assert last.row(**{"Mã": "DG-01"})["Nguyên nhân, giải pháp"] == f"Cấp huyện: {DISTRICT_WHY}"
+    assert last.row(**{"Mã": "DG-14"})["Nguyên nhân, giải pháp"] is None
+    explained = run.table("Nguyên nhân, giải pháp theo kỳ")
+    assert [(r["Mã"], r["Nhóm"], r["Đến ngày"], r["Giá trị"]) for r in explained.rows] == [
+        ("DG-01", "Cấp huyện", date(2025, 10, 31), pytest.approx(48.5))]
+    # The time picker narrows it: nothing explained in 2026.
+    later = local_range(datetime(2026, 1, 1, tzinfo=LOCAL), datetime(2026, 12, 31, tzinfo=LOCAL))
+    run = await run_dashboard(reader, "dx-unit-detail", later, {"unit": "QN"}, timescaledb=False)
+    assert run.table("Nguyên nhân, giải pháp theo kỳ").rows == []
 
 
 def glide_value(glide: Result, day: date) -> float:

@@ -14,8 +14,8 @@ import pytest
 from dxmon import devstack
 from dxmon.contracts import KEYS_BUCKET, REPORTS_STREAM, ReportIn, ReportReceived, message_id
 from dxmon.keys import ApiKey, hash_secret
-from dxmon.settings import IngestSettings
 from services.ingest.app import create_app
+from services.ingest.settings import IngestSettings
 from tests.pipeline import Pipeline, Served, report
 
 pytestmark = pytest.mark.integration

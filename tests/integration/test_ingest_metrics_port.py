@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from dxmon import devstack
-from dxmon.settings import IngestSettings
 from services.ingest.app import create_app, create_ops_app
+from services.ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.integration
 

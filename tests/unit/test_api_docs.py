@@ -8,10 +8,10 @@ import re
 import httpx
 import pytest
 
-from dxmon.settings import IngestSettings
 from services.alerts.app import create_app as create_alerts_app
 from services.alerts.settings import AlertsSettings
 from services.ingest.app import create_app as create_ingest_app
+from services.ingest.settings import IngestSettings
 
 
 @pytest.fixture(scope="module", params=["ingest", "alerts"])

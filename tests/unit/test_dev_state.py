@@ -11,8 +11,10 @@ import pytest
 
 from dxmon import devstack
 from dxmon.cli.dev import local_services
-from dxmon.settings import AggregatorSettings, DatabaseSettings, IngestSettings, NatsSettings
+from dxmon.settings import AggregatorSettings, DatabaseSettings, NatsSettings
 from services.alerts.settings import AlertsSettings
+from services.entry.settings import EntrySettings
+from services.ingest.settings import IngestSettings
 
 DEV = {"nats_url": "nats://127.0.0.1:14222", "database_url": "postgresql://postgres@127.0.0.1:15432/dxmon"}
 
@@ -21,7 +23,7 @@ DEV = {"nats_url": "nats://127.0.0.1:14222", "database_url": "postgresql://postg
 def in_dev_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """in_dev_dir: a fresh working directory, no DX_ server variables in the environment."""
     monkeypatch.chdir(tmp_path)
-    for name in ("DX_NATS_URL", "DX_DATABASE_URL", "DX_AGGREGATOR_METRICS_PORT", "DX_ALERTS_PORT"):
+    for name in ("DX_NATS_URL", "DX_DATABASE_URL", "DX_AGGREGATOR_METRICS_PORT", "DX_ALERTS_PORT", "DX_ENTRY_PORT"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path
 
@@ -79,15 +81,16 @@ def test_stopping_removes_only_its_own_state(in_dev_dir: Path) -> None:
 
 def test_every_service_listens_on_loopback_by_default() -> None:
     defaults = [IngestSettings.model_fields["ingest_host"], AggregatorSettings.model_fields["aggregator_host"],
-                AlertsSettings.model_fields["alerts_host"]]
-    assert [f.default for f in defaults] == ["127.0.0.1"] * 3
+                AlertsSettings.model_fields["alerts_host"], EntrySettings.model_fields["entry_host"]]
+    assert [f.default for f in defaults] == ["127.0.0.1"] * 4
 
 
 def test_dev_probes_each_service_where_its_settings_put_it(in_dev_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DX_AGGREGATOR_METRICS_PORT", "19102")
     monkeypatch.setenv("DX_ALERTS_PORT", "19103")
+    monkeypatch.setenv("DX_ENTRY_PORT", "18081")
     services = local_services(in_dev_dir, {}, 18080, with_alerts=True)
-    assert [s.name for s in services] == ["aggregator", "alerts", "ingest"]  # sinks first
-    for svc, port in zip(services, ("19102", "19103", "18080"), strict=True):
+    assert [s.name for s in services] == ["aggregator", "alerts", "ingest", "entry"]  # sinks first
+    for svc, port in zip(services, ("19102", "19103", "18080", "18081"), strict=True):
         assert svc.health_url == f"http://127.0.0.1:{port}/readyz"
         assert svc.argv[-4:] == ["--host", "127.0.0.1", "--port", port]

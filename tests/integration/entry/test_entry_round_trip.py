@@ -29,7 +29,8 @@ async def test_download_fill_dry_run_import_and_again(entry) -> None:
         assert periods == {"2026-09", "2026-Q3"}  # monthly, and the quarter ending in September
 
         filled = fill(got.content, {
-            ("DG-04", "", "2026-09"): {"numerator": 628, "denominator": 1000},
+            ("DG-04", "", "2026-09"): {"numerator": 628, "denominator": 1000,
+                                       "explanation": "Đã hướng dẫn người dân nộp hồ sơ trực tuyến."},
             ("DG-03", "", "2026-09"): {"numerator": 40, "denominator": 50},
         })
         files = {"file": ("mau.xlsx", filled, XLSX)}
@@ -46,9 +47,10 @@ async def test_download_fill_dry_run_import_and_again(entry) -> None:
         assert real.json()["published"] == {"accepted": 2, "duplicates": 0}
         await entry.pipeline.wait_drained()
         row = await entry.pipeline.fetchrow_dict(
-            "SELECT value, numerator, denominator, reports FROM period_values WHERE unit = $1 AND indicator = 'DG-04'",
-            UNIT)
-        assert row == {"value": 62.8, "numerator": 628, "denominator": 1000, "reports": 1}
+            "SELECT value, numerator, denominator, reports, explanation FROM period_values "
+            "WHERE unit = $1 AND indicator = 'DG-04'", UNIT)
+        assert row == {"value": 62.8, "numerator": 628, "denominator": 1000, "reports": 1,
+                       "explanation": "Đã hướng dẫn người dân nộp hồ sơ trực tuyến."}
 
         again = await http.post("/v1/imports", params={"dry_run": "false"}, files=files)
         assert again.status_code == 202, again.text
@@ -68,5 +70,7 @@ async def test_download_fill_dry_run_import_and_again(entry) -> None:
         assert fix.status_code == 202, fix.text
         assert fix.json()["counts"]["corrected"] == 1
         await entry.pipeline.wait_drained()
-        assert await entry.pipeline.fetchval(
-            "SELECT value FROM period_values WHERE unit = $1 AND indicator = 'DG-04'", UNIT) == 63.0
+        # The correction left the explanation empty: the period keeps the one in force (the contract's rule).
+        assert await entry.pipeline.fetchrow_dict(
+            "SELECT value, explanation FROM period_values WHERE unit = $1 AND indicator = 'DG-04'", UNIT) == {
+            "value": 63.0, "explanation": "Đã hướng dẫn người dân nộp hồ sơ trực tuyến."}

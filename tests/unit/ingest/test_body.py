@@ -1,6 +1,6 @@
-"""Tests for services.ingest.parsing: request bodies (JSON object, array, NDJSON) to reports or a Problem.
+"""Tests for services.ingest.body: request bodies (JSON object, array, NDJSON) to reports or a Problem.
 
-Pure: bytes in, reports or a Problem out. Each refusal is checked by HTTP status, problem reason and
+Parsing is pure: bytes in, reports or a Problem out. Each refusal is checked by HTTP status, problem reason and
 the per-item (reason, index, field) an agency's system would act on.
 """
 
@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dxmon.problems import Problem
-from services.ingest.parsing import JSON, NDJSON, media_type, parse_reports
+from services.ingest.body import JSON, NDJSON, media_type, parse_reports
 
 MAX = 3
 
