@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
@@ -67,6 +68,8 @@ async def test_sign_in_enter_a_month_see_it_stored_upload_a_template_and_sign_ou
 
     def choose_unit_and_month() -> None:
         assert driver.current_url == f"{url}/nhap-lieu"
+        ActionChains(driver).send_keys(Keys.TAB).perform()  # the first Tab reaches the skip link
+        assert driver.switch_to.active_element.text == "Bỏ qua, đến nội dung chính"
         assert AGENCY in page_text(driver)
         assert unlabelled_fields(driver) == []
         Select(driver.find_element(By.ID, "unit")).select_by_value(UNIT)
@@ -104,7 +107,8 @@ async def test_sign_in_enter_a_month_see_it_stored_upload_a_template_and_sign_ou
         denominator.send_keys("1000")
         driver.find_element(By.ID, "f-DG-04-explanation").send_keys("Một số thủ tục chưa có biểu mẫu điện tử; "
                                                                     "đã đề nghị Sở bổ sung trong quý tới.")
-        submit(driver)
+        denominator.send_keys(Keys.ENTER)  # sent from the keyboard: Enter in a field submits the form
+        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(denominator))
 
     await browser.run(see_the_reason_and_correct)
 
