@@ -368,15 +368,23 @@ async def read_upload_form(request: Request, max_bytes: int) -> tuple[dict[str, 
 # ───────────────────────────── the router ─────────────────────────────
 
 
-def create_router(sessions: SessionStore | None = None) -> APIRouter:
-    """create_router builds the page's routes around one session store (one per app)."""
-    sessions = sessions or SessionStore()
+def create_router() -> APIRouter:
+    """create_router builds the page's routes; each app keeps its own sessions (``sessions_of``)."""
     router = APIRouter(prefix=PAGE_PATH, include_in_schema=False)
 
     def state_of(request: Request) -> EntryState:
         return request.app.state.entry
 
+    def sessions_of(request: Request) -> SessionStore:
+        # One store per app, timed by the service's clock (tests move it to see sessions expire).
+        app_state = request.app.state
+        if getattr(app_state, "page_sessions", None) is None:
+            clock = app_state.entry.clock
+            app_state.page_sessions = SessionStore(clock=lambda: clock().timestamp())
+        return app_state.page_sessions
+
     def viewer_of(request: Request) -> Viewer | None:
+        sessions = sessions_of(request)
         session = sessions.get(request.cookies.get(SESSION_COOKIE))
         if session is None:
             return None
@@ -462,6 +470,7 @@ def create_router(sessions: SessionStore | None = None) -> APIRouter:
             response = render("sign_in.html", 401 if p.status == 401 else 503, csrf=token, error=error, notice="")
             set_cookie(response, request, SIGN_IN_COOKIE, token)
             return response
+        sessions = sessions_of(request)
         sessions.end(request.cookies.get(SESSION_COOKIE))
         session = sessions.create(caller.key.key_id)
         log.info("page: key %s (%s) signed in", caller.key.key_id, caller.key.agency)
@@ -475,7 +484,7 @@ def create_router(sessions: SessionStore | None = None) -> APIRouter:
         viewer, _, refused = await posted(request)
         if refused is not None:
             return refused if viewer is not None else redirect(f"{PAGE_PATH}/dang-nhap")
-        sessions.end(viewer.session.session_id)
+        sessions_of(request).end(viewer.session.session_id)
         response = message_page(200, "Đã đăng xuất", "Phiên làm việc đã kết thúc.",
                                 link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập lại"))
         clear_cookie(response, request, SESSION_COOKIE)

@@ -10,6 +10,7 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -19,13 +20,16 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from dxmon import words
+from dxmon import devstack, words
 from services.entry import page
+from services.entry.app import create_app
 from services.entry.session import SessionStore, tokens_match
 from services.entry.sheet import DATA_SHEET
 from services.entry.workbook import LETTER
 from tests.browser.conftest import AGENCY, UNIT, Browser, last_month
+from tests.integration.entry.conftest import entry_settings
 from tests.integration.entry.entry_files import XLSX, fill
+from tests.pipeline import Served
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -255,3 +259,33 @@ def test_the_page_speaks_the_glossary() -> None:
     found = {f.name: words.retired_terms_in(f.read_text(encoding="utf-8")) for f in html.glob("*.html")}
     assert found and all(terms == [] for terms in found.values()), found
     assert words.retired_terms_in(" ".join(page.OUTCOME_LABELS.values())) == []
+
+
+async def test_a_session_ends_an_hour_unused_and_eight_hours_after_sign_in(pipeline, catalog) -> None:
+    now = [datetime.now(UTC)]
+    served = Served(create_app(entry_settings(pipeline), catalog, clock=lambda: now[0]), devstack.free_port())
+    await served.start()
+    try:
+        _, token = await pipeline.create_key(AGENCY, [UNIT])
+        url = f"http://127.0.0.1:{served.port}"
+        async with signed_in(url, token) as (http, csrf):
+            for _ in range(2):
+                now[0] += timedelta(minutes=59)
+                assert (await http.get("/nhap-lieu")).status_code == 200  # used within the hour: kept
+            now[0] += timedelta(minutes=61)
+            idle = await http.get("/nhap-lieu")
+            assert idle.status_code == 303 and idle.headers["location"] == "/nhap-lieu/dang-nhap?het-han=1"
+            late = await http.post(f"/nhap-lieu/bao-cao?unit={UNIT}&period={last_month()}", data=report_form(csrf))
+            assert late.status_code == 401 and "Phiên làm việc đã hết hạn" in late.text
+            notice = await http.get("/nhap-lieu/dang-nhap?het-han=1")
+            assert "Phiên làm việc đã hết hạn; hãy đăng nhập lại." in notice.text
+        async with signed_in(url, token) as (http, _):
+            for _ in range(8):
+                now[0] += timedelta(minutes=59)
+                assert (await http.get("/nhap-lieu")).status_code == 200
+            now[0] += timedelta(minutes=30)  # 8 h 2 min after sign-in, 30 min after the last use
+            assert (await http.get("/nhap-lieu")).status_code == 303
+    finally:
+        await served.stop()
+    await pipeline.wait_drained()
+    assert await pipeline.fetchval("SELECT count(*) FROM reports") == 0
