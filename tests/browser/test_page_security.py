@@ -289,3 +289,20 @@ async def test_a_session_ends_an_hour_unused_and_eight_hours_after_sign_in(pipel
         await served.stop()
     await pipeline.wait_drained()
     assert await pipeline.fetchval("SELECT count(*) FROM reports") == 0
+
+
+async def test_an_indicator_with_categories_is_entered_one_row_per_category(entry) -> None:
+    _, token = await entry.pipeline.create_key("Sở Khoa học và Công nghệ", ["QN"])
+    async with signed_in(entry.url, token) as (http, csrf):
+        target = f"/nhap-lieu/bao-cao?unit=QN&period={last_month()}"
+        form = await http.get(target)
+        for category in ("province", "district", "commune"):
+            assert f'name="DG-01.{category}.numerator"' in form.text
+        answer = await http.post(target, data={"csrf_token": csrf, "submission": "c1",
+                                               "DG-01.province.numerator": "90", "DG-01.province.denominator": "100",
+                                               "DG-01.commune.value": "55,5"})
+        assert answer.status_code == 200 and "Đã lưu 2 báo cáo" in answer.text, answer.text
+    await entry.pipeline.wait_drained()
+    rows = await entry.pipeline.fetch("SELECT category, numerator, denominator, value FROM reports WHERE unit = 'QN'"
+                                      " ORDER BY category")
+    assert [tuple(r) for r in rows] == [("commune", None, None, 55.5), ("province", 90, 100, None)]
