@@ -4,6 +4,8 @@
     dx_alerter    ──member of──▶ dx_alerts   evaluates progress, keeps alert state and the outbox
     dx_grafana    ──member of──▶ dx_reader   dashboards: SELECT on what they show (migration 0006),
                                              with a statement timeout and a connection limit
+    dx_entry      ──member of──▶ dx_reader   the entry service: targets and values in force for
+                                             templates and imports (it publishes through NATS)
 
 Ingest never opens the database, so it has no user. The migrations (run by an administrator)
 own every table, so none of these users can drop or alter them, create roles, or read what their
@@ -42,6 +44,8 @@ class DatabaseUsersSettings(BaseSettings):
     alerts_db_password: SecretStr | None = Field(None, description="Password of the alerts service's database user")
     grafana_db_user: str = Field("dx_grafana", description="Grafana's read-only database user (member of dx_reader)")
     grafana_db_password: SecretStr | None = Field(None, description="Password of Grafana's database user")
+    entry_db_user: str = Field("dx_entry", description="The entry service's read-only database user (member of dx_reader)")
+    entry_db_password: SecretStr | None = Field(None, description="Password of the entry service's database user")
     # Any Grafana Viewer can send its own SQL through the datasource (/api/ds/query): bound what one
     # query and all of them together may take from the database.
     grafana_db_statement_timeout_seconds: float = Field(
@@ -68,14 +72,16 @@ class LoginUser:
 
 
 def login_users(settings: DatabaseUsersSettings) -> list[LoginUser]:
-    """login_users lists the three service users; it refuses missing, short or shared credentials."""
+    """login_users lists the service users; it refuses missing, short or shared credentials."""
     wanted = [
         ("aggregator", settings.aggregator_db_user, settings.aggregator_db_password, "dx_writer"),
         ("alerts", settings.alerts_db_user, settings.alerts_db_password, "dx_alerts"),
         ("grafana", settings.grafana_db_user, settings.grafana_db_password, "dx_reader"),
+        ("entry", settings.entry_db_user, settings.entry_db_password, "dx_reader"),
     ]
-    limits = {"dx_reader": (settings.grafana_db_connection_limit,
-                            round(settings.grafana_db_statement_timeout_seconds * 1000))}
+    # Grafana's Viewers send their own SQL: its login is bounded. The entry service runs its own queries.
+    limits = {"grafana": (settings.grafana_db_connection_limit,
+                          round(settings.grafana_db_statement_timeout_seconds * 1000))}
     problems, users = [], []
     for service, name, password, group in wanted:
         env = f"DX_{service.upper()}_DB_PASSWORD"
@@ -86,7 +92,7 @@ def login_users(settings: DatabaseUsersSettings) -> list[LoginUser]:
         elif name in GROUP_ROLES:
             problems.append(f"DX_{service.upper()}_DB_USER may not be the group role {name}")
         else:
-            users.append(LoginUser(name, group, password.get_secret_value(), *limits.get(group, (-1, 0))))
+            users.append(LoginUser(name, group, password.get_secret_value(), *limits.get(service, (-1, 0))))
     names = [u.name for u in users]
     if len(set(names)) != len(names):
         # One login for two services would give each the other's privileges.

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 CLUSTER_FILE = DEPLOY / "docker-compose.cluster.yml"
-NATS_USERS = ("admin", "ingest", "aggregator", "alerts")
+NATS_USERS = ("admin", "ingest", "aggregator", "alerts", "entry")
 SCRIPTS = Path(sysconfig.get_path("scripts"))  # where this environment's `dxmon` is, like /opt/venv/bin
 
 
@@ -179,12 +179,12 @@ def database_local(database_url: str) -> tuple[dict[str, str], dict[str, str]]:
         "POSTGRES_USER": parts.username or "postgres",
         "POSTGRES_DB": parts.path.lstrip("/"),
         "DX_REQUIRE_TIMESCALE": "false",
-        **{f"DX_{svc}_DB_USER": f"dx_{svc.lower()}_{suffix}" for svc in ("AGGREGATOR", "ALERTS", "GRAFANA")},
+        **{f"DX_{svc}_DB_USER": f"dx_{svc.lower()}_{suffix}" for svc in ("AGGREGATOR", "ALERTS", "GRAFANA", "ENTRY")},
     }
     return values, {"timescaledb:5432": f"{parts.hostname}:{parts.port}"}
 
 
-SERVICE_PORTS = ("8080", "9101", "9102", "9103")  # ingest (API, metrics), aggregator, alerts inside their containers
+SERVICE_PORTS = ("8080", "9101", "9102", "9103", "8081")  # ingest (API, metrics), aggregator, alerts, entry
 
 
 def services_local(nats_hosts: dict[str, str], database_url: str) -> tuple[dict[str, str], Local]:

@@ -91,12 +91,12 @@ def test_dependencies_wait_for_health_or_completion(name: str, service: str):
 def test_application_services_start_after_their_infrastructure(name: str):
     p = project(name)["services"]
     nodes = [s for s in p if s.startswith("nats")]
-    for svc in ("migrate", "ingest", "aggregator", "alerts"):
+    for svc in ("migrate", "ingest", "aggregator", "alerts", "entry"):
         deps = p[svc]["depends_on"]
         assert all(n in deps for n in nodes), svc
-    for svc in ("migrate", "aggregator", "alerts", "grafana"):
+    for svc in ("migrate", "aggregator", "alerts", "grafana", "entry"):
         assert "timescaledb" in p[svc]["depends_on"], svc
-    for svc in ("ingest", "aggregator", "alerts", "grafana"):
+    for svc in ("ingest", "aggregator", "alerts", "grafana", "entry"):
         assert "migrate" in p[svc]["depends_on"], svc
 
 
@@ -176,24 +176,24 @@ def test_no_superuser_or_admin_credentials_at_runtime(name: str):
         env = svc["environment"]
         assert env["DX_NATS_USER"] not in ("admin", ""), service
         assert env["DX_NATS_PASSWORD"] != values["DX_NATS_ADMIN_PASSWORD"], service
-        if "DX_DATABASE_URL" in env:
-            user = re.match(r"postgresql://([^@:/]+)@", env["DX_DATABASE_URL"])[1]
+        for url in (env[k] for k in ("DX_DATABASE_URL", "DX_ENTRY_DATABASE_URL") if k in env):
+            user = re.match(r"postgresql://([^@:/]+)@", url)[1]
             assert user not in (values["POSTGRES_USER"], "postgres"), service
             assert env["PGPASSWORD"] != values["POSTGRES_PASSWORD"], service
     # Each service its own NATS user and database login.
     p = project(name)["services"]
-    assert len({p[s]["environment"]["DX_NATS_USER"] for s in ("ingest", "aggregator", "alerts")}) == 3
+    assert len({p[s]["environment"]["DX_NATS_USER"] for s in ("ingest", "aggregator", "alerts", "entry")}) == 4
     assert p["aggregator"]["environment"]["DX_DATABASE_URL"] != p["alerts"]["environment"]["DX_DATABASE_URL"]
 
 
 @pytest.mark.parametrize(
     ("service", "port"),
-    [("ingest", "8080"), ("aggregator", "DX_AGGREGATOR_METRICS_PORT"), ("alerts", "DX_ALERTS_PORT")],
+    [("ingest", "8080"), ("aggregator", "DX_AGGREGATOR_METRICS_PORT"), ("alerts", "DX_ALERTS_PORT"), ("entry", "8081")],
 )
 def test_health_checks_probe_the_port_the_service_listens_on(service: str, port: str):
     svc = project("single")["services"][service]
     listening = port if port.isdigit() else svc["environment"][port]
-    if service == "ingest":
+    if service in ("ingest", "entry"):
         assert svc["command"][svc["command"].index("--port") + 1] == listening
     assert svc["healthcheck"]["test"][-1].startswith(f"http://127.0.0.1:{listening}/")
 
@@ -245,7 +245,7 @@ def published(p: dict[str, Any]) -> dict[str, list[str]]:
 @pytest.mark.parametrize("name", PROJECTS)
 def test_ports_are_published_on_loopback_by_default(name: str):
     ports = published(project(name))
-    assert {s for s, v in ports.items() if v} == {"ingest", "grafana", "mailpit"}  # nothing else, ever
+    assert {s for s, v in ports.items() if v} == {"ingest", "entry", "grafana", "mailpit"}  # nothing else, ever
     for service, entries in ports.items():
         for entry in entries:
             assert entry.startswith("127.0.0.1:"), (service, entry)
@@ -254,7 +254,7 @@ def test_ports_are_published_on_loopback_by_default(name: str):
 @pytest.mark.parametrize("name", PROJECTS)
 def test_publishing_elsewhere_is_one_switch_and_never_exposes_mailpit(name: str):
     ports = published(project(name, DX_PUBLISH_ADDRESS="0.0.0.0"))
-    assert all(e.startswith("0.0.0.0:") for s in ("ingest", "grafana") for e in ports[s])
+    assert all(e.startswith("0.0.0.0:") for s in ("ingest", "entry", "grafana") for e in ports[s])
     assert all(e.startswith("127.0.0.1:") for e in ports["mailpit"])  # every digest, no login
 
 

@@ -45,7 +45,7 @@ def report(unit: str = "QN", indicator: str = "DG-04", numerator: float = 628, d
     )
 
 
-SERVICES = ("aggregator", "alerts", "grafana")
+SERVICES = ("aggregator", "alerts", "grafana", "entry")
 
 
 async def store_one_report(writer_url: str) -> None:
@@ -203,6 +203,23 @@ async def test_reader_has_a_statement_timeout_and_a_connection_limit(
         assert await aggregator.fetchval("SHOW statement_timeout") == "0"
     finally:
         await aggregator.close()
+
+
+async def test_entry_login_reads_the_context_of_templates_and_imports_and_writes_nothing(logins: dict[str, str]):
+    from dxmon.store.entry_repository import values_in_force, values_of_unit
+
+    await store_one_report(logins["aggregator"])
+    conn = await asyncpg.connect(logins["entry"])
+    try:
+        (value,) = await values_of_unit(conn, "QN", ["DG-04"], datetime(2025, 12, 31).date())
+        assert (value.numerator, value.denominator, value.explanation) == (628, 1000, None)
+        key = ("QN", "DG-04", "", value.period_start)
+        assert (await values_in_force(conn, [key]))[key].event_id == value.event_id
+        assert await conn.fetchval("SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user") == -1
+        await assert_refused(conn, ("DELETE FROM period_values", "INSERT INTO report_ids VALUES ('x', "
+                                    "gen_random_uuid(), now(), 'd')", "SELECT note FROM reports", "SELECT * FROM channels"))
+    finally:
+        await conn.close()
 
 
 async def test_alerts_login_keeps_alert_state_but_cannot_touch_reports(logins: dict[str, str]):

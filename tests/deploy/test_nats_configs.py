@@ -45,7 +45,7 @@ def test_a_missing_password_stops_the_server(files, service: str):
 def test_every_user_has_a_password_from_the_environment_and_its_own_permissions():
     text = (DEPLOY / "nats" / "auth.conf").read_text()
     users = re.findall(r"\{\s*user:\s*(\w+),\s*password:\s*(\S+),\s*permissions:\s*\$(\w+)\s*\}", text)
-    assert [u for u, _, _ in users] == ["admin", "ingest", "aggregator", "alerts"]
+    assert [u for u, _, _ in users] == ["admin", "ingest", "aggregator", "alerts", "entry"]
     for user, password, permissions in users:
         assert password == f"$DX_NATS_{user.upper()}_PASSWORD"
         assert permissions == user.upper()

@@ -37,7 +37,8 @@ async def test_services_run_with_exactly_their_permissions(secured_nats, values:
     listener = await connect(secured_nats.settings("admin"), "test")
     notices = await listener.subscribe("dx.stored.v1.>")
     try:
-        async with pipeline(model, local, tmp_path / "compose") as p:
+        async with pipeline(model, local, tmp_path / "compose",
+                            services=("aggregator", "alerts", "ingest", "entry")) as p:
             reports = [{"event_id": str(uuid.uuid4()), "unit": "QN", "indicator": "DG-04",
                         "observed_at": f"2025-0{m}-28", "numerator": 600 + m, "denominator": 1000} for m in range(1, 4)]
             async with httpx.AsyncClient(base_url=p.ingest_url, timeout=10) as http:
@@ -52,6 +53,21 @@ async def test_services_run_with_exactly_their_permissions(secured_nats, values:
                 await conn.close()
             notice = await notices.next_msg(timeout=10)
             assert notice.subject == "dx.stored.v1.QN"
+
+            # The entry service publishes an import as its own user, reading the database as its own login.
+            entry_url = f"http://127.0.0.1:{local.exact['8081']}"
+            csv = ("Mã ĐVHC,Mã chỉ tiêu,Mã kỳ,Tử số,Mẫu số\r\nQN,DG-04,2025-04,640,1000\r\n").encode()
+            async with httpx.AsyncClient(base_url=entry_url, timeout=30) as http:
+                imported = await http.post("/v1/imports", params={"dry_run": "false", "filename": "mau.csv"},
+                                           content=csv, headers={"Authorization": f"Bearer {p.token}",
+                                                                 "Content-Type": "text/csv"})
+            assert imported.status_code == 202, imported.text
+            assert imported.json()["published"] == {"accepted": 1, "duplicates": 0}
+            conn = await asyncpg.connect(database_url)
+            try:
+                await wait_for(lambda: _stored(conn, 4), 30, "the imported report stored")
+            finally:
+                await conn.close()
 
             # The alerts service holds the evaluator lease (KV create/renew under its own user).
             leases = await listener.jetstream().key_value(LEASES_BUCKET)
@@ -123,6 +139,13 @@ FORBIDDEN: list = [
     ("aggregator", "hear-ingest-inbox", lambda nc, js: nc.subscribe("_INBOX.ingest.>"),
      "Subscription", "_INBOX.ingest.>"),
     ("ingest", "hear-alerts-inbox", lambda nc, js: nc.subscribe("_INBOX.alerts.>"), "Subscription", "_INBOX.alerts.>"),
+    # entry: the same job as ingest, on its own inboxes.
+    ("entry", "consume-reports", lambda nc, js: js.pull_subscribe_bind("aggregator", REPORTS_STREAM),
+     "Publish", "$JS.API.CONSUMER.MSG.NEXT.DX_REPORTS.aggregator"),
+    ("entry", "write-key", lambda nc, js: nc.publish(f"$KV.{KEYS_BUCKET}.forged", b"{}"),
+     "Publish", f"$KV.{KEYS_BUCKET}.forged"),
+    ("entry", "hear-ingest-inbox", lambda nc, js: nc.subscribe("_INBOX.ingest.>"), "Subscription", "_INBOX.ingest.>"),
+    ("ingest", "hear-entry-inbox", lambda nc, js: nc.subscribe("_INBOX.entry.>"), "Subscription", "_INBOX.entry.>"),
 ]
 
 
