@@ -114,8 +114,14 @@ def tokens_match(expected: str, given: str | None) -> bool:
 
 
 def is_https(request: Request) -> bool:
-    """is_https: the browser reached the page over HTTPS (behind a proxy, uvicorn's --proxy-headers tell it)."""
-    return request.url.scheme == "https"
+    """is_https: the browser reached the page over HTTPS, directly or through a TLS proxy.
+
+    A proxy's ``X-Forwarded-Proto`` is believed from anyone (not only from the addresses uvicorn trusts,
+    which in compose would not include the host's proxy): a forged "https" can only add ``Secure`` to
+    a cookie, which then stays with the browser that forged it; it can never take ``Secure`` away.
+    """
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str) -> None:

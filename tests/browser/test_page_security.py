@@ -19,11 +19,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
+from starlette.requests import Request
 
 from dxmon import devstack, words
 from services.entry import page
 from services.entry.app import create_app
-from services.entry.session import SessionStore, tokens_match
+from services.entry.session import SessionStore, is_https, tokens_match
 from services.entry.sheet import DATA_SHEET
 from services.entry.workbook import LETTER
 from tests.browser.conftest import AGENCY, UNIT, Browser, last_month
@@ -127,7 +128,7 @@ async def test_cookie_flags_as_the_browser_keeps_them(entry, browser: Browser) -
 
 async def test_cookies_are_secure_over_https(entry) -> None:
     _, token = await entry.pipeline.create_key(AGENCY, [UNIT])
-    # Behind a TLS proxy on this host: uvicorn trusts X-Forwarded-Proto from 127.0.0.1.
+    # Behind a TLS proxy (which sends X-Forwarded-Proto: https), whatever address it connects from.
     async with httpx.AsyncClient(base_url=entry.url, headers={"X-Forwarded-Proto": "https"}) as http:
         form = await http.get("/nhap-lieu/dang-nhap")
         sign_in_cookie = form.headers["set-cookie"]
@@ -306,3 +307,15 @@ async def test_an_indicator_with_categories_is_entered_one_row_per_category(entr
     rows = await entry.pipeline.fetch("SELECT category, numerator, denominator, value FROM reports WHERE unit = 'QN'"
                                       " ORDER BY category")
     assert [tuple(r) for r in rows] == [("commune", None, None, 55.5), ("province", 90, 100, None)]
+
+
+def test_cookies_are_secure_over_https_directly_or_behind_any_tls_proxy() -> None:
+    def request(scheme: str, forwarded: str | None) -> Request:
+        headers = [(b"x-forwarded-proto", forwarded.encode())] if forwarded else []
+        return Request({"type": "http", "scheme": scheme, "method": "GET", "path": "/nhap-lieu", "query_string": b"",
+                        "headers": headers, "server": ("nhaplieu", 8081), "client": ("172.18.0.1", 40000)})
+
+    assert is_https(request("https", None))
+    assert is_https(request("http", "https"))  # a proxy on the compose network's gateway, not on 127.0.0.1
+    assert is_https(request("http", "https, http"))
+    assert not is_https(request("http", None)) and not is_https(request("http", "http"))
