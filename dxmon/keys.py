@@ -201,6 +201,13 @@ class KeyRing:
         ok = hmac.compare_digest(hash_secret(secret), expected)
         return found if ok and found else None
 
+    def get(self, key_id: str) -> Authenticated | None:
+        """get returns the caller of a key verified earlier, by its id, while it is not revoked (None after).
+
+        The data-entry page keeps only the key's id in a session and asks again on every request.
+        """
+        return self._keys.get(key_id)
+
     async def follow(self, kv: KeyValue, resync_seconds: float = 300.0) -> None:
         """follow keeps the ring equal to the bucket until cancelled.
 

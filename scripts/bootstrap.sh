@@ -47,4 +47,12 @@ if [[ ",$extras," == *",test,"* ]]; then
       || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $report_packages >/dev/null; }) \
       || echo "bootstrap: could not install $report_packages; the report's PDF tests will fail" >&2
   fi
+  # The data-entry page's tests (tests/browser/) drive a real headless Chromium through chromium-driver
+  # (Selenium). Installed only when missing and only as root; elsewhere those tests skip (fail in CI).
+  if ! command -v chromedriver >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing chromium chromium-driver (apt)" >&2
+    (apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null; }) \
+      || echo "bootstrap: could not install chromium chromium-driver; the page's browser tests will skip (fail in CI)" >&2
+  fi
 fi

@@ -24,7 +24,7 @@ from dxmon.bus import make_broker
 from dxmon.catalog import Catalog
 from dxmon.intake import RefusedPublishLog
 from dxmon.service_kit import add_ops_routes, include_routes, install_problem_handlers
-from services.entry import approvals, routes
+from services.entry import approvals, page, routes
 from services.entry.settings import EntrySettings
 from services.entry.state import EntryState
 
@@ -54,6 +54,6 @@ def create_app(
     install_problem_handlers(app)
     add_ops_routes(app, state.readiness, state.metrics.registry,
                    readiness_summary="Readiness: NATS connected, keys loaded, database reachable")
-    include_routes(app, routes.router)
+    include_routes(app, routes.router, page.create_router())
     app.include_router(approvals.router)  # data approval (programme.approval)
     return app

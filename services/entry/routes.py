@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from dxmon.problems import PROBLEM_JSON, Problem, negotiate_language, say
 from services.entry.imports import run_import, the_file
 from services.entry.state import Caller, State
-from services.entry.templates import FORMATS, build_template, period_span
+from services.entry.templates import FORMATS, build_template, period_span, template_filename
 
 router = APIRouter()
 
@@ -39,7 +39,7 @@ async def get_template(
     template = await build_template(state, caller, unit_code, first, last)
     media_type, render = FORMATS[extension]
     state.metrics.templates.labels(extension).inc()
-    filename = f"mau-nhap-lieu_{unit_code}_{first.code}" + (f"_{last.code}" if last != first else "") + f".{extension}"
+    filename = template_filename(unit_code, first, last, extension)
     return Response(render(template), media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

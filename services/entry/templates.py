@@ -104,3 +104,8 @@ def _current(catalog: Catalog, line: Line, history: dict[tuple[str, str], list[I
 def _sets_in(target: str) -> list[str]:
     return [code.strip() for part in target.split(";") if "(" in part
             for code in part.rsplit("(", 1)[1].rstrip(")").split(",")]
+
+
+def template_filename(unit_code: str, first: ReportingPeriod, last: ReportingPeriod, extension: str) -> str:
+    """template_filename names a downloaded template: mau-nhap-lieu_<unit>_<first>[_<last>].<extension>."""
+    return f"mau-nhap-lieu_{unit_code}_{first.code}" + (f"_{last.code}" if last != first else "") + f".{extension}"
