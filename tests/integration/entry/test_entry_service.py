@@ -23,7 +23,7 @@ async def test_health_readiness_and_metrics(entry) -> None:
         assert ready.json() == {"ready": True, "detail": "ready"}
         metrics = await http.get("/metrics")
         assert metrics.status_code == 200
-        assert "dx_entry_requests_total" in metrics.text
+        assert "dx_entry_import_rows_total" in metrics.text and "dx_entry_templates_total" in metrics.text
 
 
 async def test_readyz_says_why_when_the_database_is_unreachable(pipeline, catalog) -> None:
