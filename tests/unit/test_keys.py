@@ -1,4 +1,4 @@
-"""Tests for dxmon.keys (tokens, KeyStore, KeyRing) and ingest's per-key RateLimiter: no servers.
+"""Tests for dxmon.keys (tokens, KeyStore, KeyRing): no servers.
 
 KeyStore and KeyRing run their real code; only the NATS transport is replaced, by ``FakeBucket``: an
 in-memory KV bucket with nats-py's shape (``create/get/keys/purge/watchall``; a watcher's
@@ -32,7 +32,6 @@ from dxmon.keys import (
     hash_secret,
     parse_token,
 )
-from services.ingest.app import RateLimiter
 
 KEY_ID = "0123456789abcdef"
 SECRET = "s3cr3t-S3CR3T_s3cr3t-S3CR3T_s3cr3t-S3CR3T"
@@ -392,54 +391,3 @@ def test_district_scope_spans_the_communes_it_ever_had(catalog: Catalog) -> None
     scope = expand_scope(replace(api_key(units=("QN-HALONG",)), with_descendants=True), catalog)
     assert {"QN-HALONG-P-YETKIEU", "QN-HALONG-P-TRANHUNGDAO"} <= scope  # merged 2024-11-01, kept
     assert "QN-P-HONGGAI" not in scope  # the 2025 commune hangs under the province, not the district
-
-
-# ───────────────────────────── RateLimiter (per key) ─────────────────────────────
-
-
-def test_rate_limiter_disabled_at_zero() -> None:
-    limiter = RateLimiter(0)
-    assert all(limiter.wait_seconds("k", 10**6, t) == 0 for t in (0.0, 0.0, 1.0))
-
-
-def test_rate_limiter_allows_a_burst_then_refills() -> None:
-    limiter = RateLimiter(per_second=10, burst_seconds=10)  # bucket of 100 reports
-    assert limiter.wait_seconds("k", 60, 0.0) == 0
-    assert limiter.wait_seconds("k", 40, 0.0) == 0
-    assert limiter.wait_seconds("k", 5, 0.0) == pytest.approx(0.5)
-    assert limiter.wait_seconds("k", 5, 0.0) == pytest.approx(0.5)  # a refusal takes nothing
-    assert limiter.wait_seconds("k", 5, 0.5) == 0
-    assert limiter.wait_seconds("other", 100, 0.5) == 0  # buckets are per key
-    assert limiter.wait_seconds("k", 100, 1000.0) == 0  # refill stops at the bucket size ...
-    assert limiter.wait_seconds("k", 1, 1000.0) == pytest.approx(0.1)  # ... so no credit piles up
-
-
-def test_rate_limiter_lets_a_batch_bigger_than_the_bucket_through_once_full() -> None:
-    limiter = RateLimiter(per_second=10, burst_seconds=10)
-    assert limiter.wait_seconds("k", 500, 0.0) == 0  # before: 40 s, then 40 s again, forever
-    assert limiter.wait_seconds("k", 10, 1.0) == pytest.approx(40.0)  # the debt is paid back first
-    assert limiter.wait_seconds("k", 10, 41.0) == 0
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    rate=st.sampled_from([0.5, 1.0, 10.0, 250.0]),
-    requests=st.lists(st.tuples(st.floats(0, 5), st.integers(1, 3000)), min_size=1, max_size=60),
-)
-def test_rate_limiter_never_admits_more_than_burst_plus_rate(rate: float, requests: list[tuple[float, int]]) -> None:
-    limiter = RateLimiter(per_second=rate, burst_seconds=10)
-    capacity = rate * 10
-    now, admitted, largest = 0.0, 0, 0
-    for gap, reports in requests:
-        now += gap
-        wait = limiter.wait_seconds("k", reports, now)
-        if wait == 0:
-            admitted += reports
-            largest = max(largest, reports)
-        else:
-            # Coming back after the advertised wait always succeeds.
-            assert limiter.wait_seconds("k", reports, now + wait + 1e-6) == 0
-            admitted += reports
-            largest = max(largest, reports)
-            now += wait + 1e-6
-        assert admitted <= capacity + rate * now + max(0.0, largest - capacity) + 1e-6
