@@ -53,7 +53,7 @@ _PV = ["unit", "indicator", "category", "period_start", "period_end", "observed_
        "denominator", "percent_only", "includes_percent_only", "event_id", "received_at", "stream_seq", "reports",
        "first_received_at"]
 _PV_LIST = ", ".join(_PV)
-# The period's explanation and the order key of the report that last set or withdrew it (see _EXPLAINED).
+# The period's explanation and the order key of the report that last set or withdrew it (_EXPLANATION_NEWER).
 _EXPLANATION = ["explanation", "explanation_event_id", "explanation_received_at", "explanation_stream_seq"]
 _PVE_LIST = ", ".join(_PV + _EXPLANATION)
 

@@ -9,6 +9,8 @@ import unicodedata
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from dxmon.contracts import EXPLANATION_MAX_LENGTH, ReportIn, ReportReceived, message_id
@@ -121,3 +123,19 @@ def _issues(raw: dict) -> list:
     with pytest.raises(ValidationError) as caught:
         ReportIn.model_validate(raw)
     return issues_from_validation_error(caught.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=300))
+def test_any_text_is_refused_or_stored_normalised_and_stable(text: str) -> None:
+    # The aggregator validates the published event again: what ingest stored must come back unchanged.
+    try:
+        first = ReportIn.model_validate(body(explanation=text)).explanation
+    except ValidationError as err:
+        assert {i.reason for i in issues_from_validation_error(err)} == {"invalid-character"}
+        bidi = {*range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+        assert any((unicodedata.category(c) == "Cc" and c not in "\t\n\r") or ord(c) in bidi for c in text)
+        return
+    assert first is not None and unicodedata.is_normalized("NFC", first) and first == first.strip()
+    assert "\r" not in first
+    assert ReportIn.model_validate(body(explanation=first)).explanation == first
