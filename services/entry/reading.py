@@ -26,7 +26,7 @@ from typing import Any
 
 from openpyxl import load_workbook
 from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
-from openpyxl.utils import coordinate_to_tuple, get_column_letter
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
 
@@ -148,16 +148,13 @@ class _CellParser(WorkSheetParser):
     """_CellParser is openpyxl's sheet parser that also tells a formula with no cached value from an empty cell."""
 
     percent_styles: frozenset[int] = frozenset()
-    wanted: frozenset[int] = frozenset()  # columns the import reads, once the header is known (empty: all)
+    wanted: frozenset[str] = frozenset()  # column letters the import reads, once the header is known (empty: all)
 
     def parse_cell(self, element):  # noqa: ANN001, ANN201 - openpyxl's signature
         coordinate = element.get("r")
-        if self.wanted and coordinate:
-            # Names, targets and other context columns are not read back: skip decoding them (half the cells).
-            row, column = coordinate_to_tuple(coordinate)
-            if column not in self.wanted:
-                self.col_counter = column
-                return {"row": row, "column": column, "value": None, "data_type": "n", "style_id": 0}
+        if self.wanted and coordinate and coordinate.rstrip("0123456789") not in self.wanted:
+            # Names, targets and other context columns are not read back: skip decoding them (most cells).
+            return _SKIPPED
         cell = super().parse_cell(element)
         value = cell["value"]
         if value is None and element.find(FORMULA_TAG) is not None:
@@ -165,6 +162,9 @@ class _CellParser(WorkSheetParser):
         elif cell["data_type"] == "n" and cell["style_id"] in self.percent_styles and isinstance(value, (int, float)):
             cell["value"] = Percent(value)
         return cell
+
+
+_SKIPPED = {"row": 0, "column": 0, "value": None, "data_type": "n", "style_id": 0}  # column 0: no column's
 
 
 def _percent_styles(wb: Any) -> frozenset[int]:
@@ -224,7 +224,7 @@ def _read_sheet(wb: Any, ws: ReadOnlyWorksheet, limits: ReadLimits) -> Upload:
                 if not any(c["value"] not in (None, "") for c in cells):
                     continue
                 columns = _columns({c["column"]: c["value"] for c in cells}, number)
-                parser.wanted = frozenset(columns)
+                parser.wanted = frozenset(get_column_letter(i) for i in columns)
                 header_row = number
                 continue
             if number - header_row > limits.max_rows:
