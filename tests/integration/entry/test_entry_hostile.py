@@ -95,6 +95,8 @@ async def test_multipart_without_a_file_and_without_a_key(entry) -> None:
         assert (bad.status_code, bad.json()["reason"]) == (422, "invalid-parameter")
         wide = await http.get("/v1/templates/QN.xlsx", params={"period": "2020-01", "to": "2026-12"})
         assert wide.status_code == 422
+        edge = await http.get("/v1/templates/QN.xlsx", params={"period": "9999-12"})  # no day after it
+        assert (edge.status_code, edge.json()["reason"]) == (422, "invalid-parameter")
 
 
 async def test_random_bytes_never_make_a_500(entry) -> None:
