@@ -112,7 +112,8 @@ async def run_import(state: EntryState, caller: Authenticated, data: bytes, file
         upload = read_upload(data, filename, media_type, limits(state))
         return check_rows(upload, state.catalog, caller.scope, now, skew)
 
-    checked = await run_in_threadpool(check)
+    async with state.reading:
+        checked = await run_in_threadpool(check)
     read_at = time.perf_counter()
     try:
         async with state.pool.acquire() as conn:

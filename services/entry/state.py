@@ -54,6 +54,8 @@ class EntryState:
     js: Any = None
     pool: asyncpg.Pool | None = None
     bus_status: str = "connecting to NATS"
+    # Uploads read at once: each may take a few hundred MB while openpyxl holds it; the rest wait their turn.
+    reading: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     _task: asyncio.Task | None = None
 
     def __post_init__(self) -> None:
