@@ -194,7 +194,7 @@ def check_rows(upload: Upload, catalog: Catalog, scope: frozenset[str], now: dat
             fields["explanation"] = explanation
         if cells.get("explanation") is NO_CACHED_VALUE:
             refuse("explanation", "formula-without-value", say("formula-without-value"))
-        period = _period(read_text(cells.get("period")), fields, catalog, refuse)
+        period = _period(period_code(cells.get("period")), fields, catalog, refuse)
         if period is not None:
             fields["observed_at"] = period.end.isoformat()  # a bare date: the end of the period's last day
         if refusals or period is None:
@@ -220,6 +220,32 @@ def check_rows(upload: Upload, catalog: Catalog, scope: frozenset[str], now: dat
         seen[key] = sheet_row.row
         checked.candidates.append(Candidate(sheet_row.row, report, key, period.code))
     return checked
+
+
+_FIRST_OF_MONTH = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+_ISO_FIRST_OF_MONTH = re.compile(r"^(\d{4})-(\d{2})-01(?:[T ]00:00(?::00)?)?$")
+
+
+def period_code(value: Any) -> str | None:
+    """period_code reads a period cell, including a month code Excel turned into a date.
+
+    A CSV opened and saved in Excel comes back with "2026-11" as the date 01/11/2026 (or 11/1/2026 with US
+    settings, or a date cell): the first day of that month. Day 1 tells day and month apart, except for
+    January, where both read 1.
+    """
+    if isinstance(value, datetime | date) and value.day == 1:
+        return f"{value.year:04d}-{value.month:02d}"
+    text = read_text(value)
+    if text is None:
+        return None
+    text = text.strip()
+    if m := _ISO_FIRST_OF_MONTH.fullmatch(text):
+        return f"{m[1]}-{m[2]}"
+    if (m := _FIRST_OF_MONTH.fullmatch(text)) and "1" in (m[1].lstrip("0"), m[2].lstrip("0")):
+        month = int(m[2]) if int(m[1]) == 1 else int(m[1])
+        if 1 <= month <= 12:
+            return f"{m[3]}-{month:02d}"
+    return text
 
 
 def _period(code: str | None, fields: dict[str, Any], catalog: Catalog, refuse) -> ReportingPeriod | None:  # noqa: ANN001
