@@ -24,6 +24,7 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -78,9 +79,15 @@ class Decided:
     """Decided: a candidate with its status against the value in force and its derived event id."""
 
     row: int
-    report: ReportIn
+    candidate: ReportIn  # as checked, with a placeholder event id
     status: str
     period: str
+    event_id: uuid.UUID
+
+    @property
+    def report(self) -> ReportIn:
+        """report is the report to publish, with its derived event id (built only when published)."""
+        return self.candidate.model_copy(update={"event_id": self.event_id})
 
 
 @dataclass
@@ -187,7 +194,7 @@ def check_rows(upload: Upload, catalog: Catalog, scope: frozenset[str], now: dat
             fields["explanation"] = explanation
         if cells.get("explanation") is NO_CACHED_VALUE:
             refuse("explanation", "formula-without-value", say("formula-without-value"))
-        period = _period(read_text(cells.get("period")), fields, catalog, refuse)
+        period = _period(period_code(cells.get("period")), fields, catalog, refuse)
         if period is not None:
             fields["observed_at"] = period.end.isoformat()  # a bare date: the end of the period's last day
         if refusals or period is None:
@@ -215,11 +222,37 @@ def check_rows(upload: Upload, catalog: Catalog, scope: frozenset[str], now: dat
     return checked
 
 
+_FIRST_OF_MONTH = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+_ISO_FIRST_OF_MONTH = re.compile(r"^(\d{4})-(\d{2})-01(?:[T ]00:00(?::00)?)?$")
+
+
+def period_code(value: Any) -> str | None:
+    """period_code reads a period cell, including a month code Excel turned into a date.
+
+    A CSV opened and saved in Excel comes back with "2026-11" as the date 01/11/2026 (or 11/1/2026 with US
+    settings, or a date cell): the first day of that month. Day 1 tells day and month apart, except for
+    January, where both read 1.
+    """
+    if isinstance(value, datetime | date) and value.day == 1:
+        return f"{value.year:04d}-{value.month:02d}"
+    text = read_text(value)
+    if text is None:
+        return None
+    text = text.strip()
+    if m := _ISO_FIRST_OF_MONTH.fullmatch(text):
+        return f"{m[1]}-{m[2]}"
+    if (m := _FIRST_OF_MONTH.fullmatch(text)) and "1" in (m[1].lstrip("0"), m[2].lstrip("0")):
+        month = int(m[2]) if int(m[1]) == 1 else int(m[1])
+        if 1 <= month <= 12:
+            return f"{m[3]}-{month:02d}"
+    return text
+
+
 def _period(code: str | None, fields: dict[str, Any], catalog: Catalog, refuse) -> ReportingPeriod | None:  # noqa: ANN001
     # The period code stands for the contract's observed_at: it must name a period of the indicator's cadence.
     code = (code or "").strip()
     try:
-        period = parse_period(code, catalog)
+        period = _parse_period(code, catalog.reporting_window, catalog)
     except ValueError:
         refuse("period", "invalid-period", say("invalid-period", period=code))
         return None
@@ -230,6 +263,12 @@ def _period(code: str | None, fields: dict[str, Any], catalog: Catalog, refuse) 
                                                 cadence=cadence, cadence_vi=words.CADENCE[cadence]))
         return None
     return period
+
+
+@lru_cache(maxsize=256)
+def _parse_period(code: str, window: str, catalog: Catalog) -> ReportingPeriod:
+    # A sheet names a few periods thousands of times; ``window`` keys the cache with the catalog's calendar.
+    return parse_period(code, catalog)
 
 
 def _unprefixed(issue: Issue) -> Text:
@@ -275,8 +314,8 @@ def decide(candidates: list[Candidate], in_force: dict[Key, InForce]) -> list[De
             status = NEW
         else:
             status = UNCHANGED if same_as(c.report, current) else CORRECTED
-        report = c.report.model_copy(update={"event_id": event_id(c.report, current.event_id if current else None)})
-        out.append(Decided(c.row, report, status, c.period))
+        out.append(Decided(c.row, c.report, status, c.period,
+                           event_id(c.report, current.event_id if current else None)))
     return out
 
 
@@ -296,8 +335,8 @@ def summary(checked: Checked, decided: list[Decided], *, dry_run: bool, language
         "counts": {**counts, "ignored": checked.ignored, "refused": checked.refused_rows,
                    "rows": len(checked.upload.rows)},
         "refused": [r.to_json(language) for r in checked.refusals],
-        "rows": [{"row": d.row, "status": d.status, "unit": d.report.unit, "indicator": d.report.indicator,
-                  "category": d.report.category, "period": d.period, "event_id": str(d.report.event_id)}
+        "rows": [{"row": d.row, "status": d.status, "unit": d.candidate.unit, "indicator": d.candidate.indicator,
+                  "category": d.candidate.category, "period": d.period, "event_id": str(d.event_id)}
                  for d in decided],
     }
     if published is not None:

@@ -11,9 +11,6 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
-            "dx_entry_requests_total", "Requests by route, status and reason", ["route", "status", "reason"], registry=r
-        )
         self.templates = Counter("dx_entry_templates_total", "Templates served by format", ["format"], registry=r)
         self.import_rows = Counter(
             "dx_entry_import_rows_total", "Imported rows by outcome (new, corrected, unchanged, ignored, refused)",

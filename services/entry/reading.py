@@ -148,8 +148,13 @@ class _CellParser(WorkSheetParser):
     """_CellParser is openpyxl's sheet parser that also tells a formula with no cached value from an empty cell."""
 
     percent_styles: frozenset[int] = frozenset()
+    wanted: frozenset[str] = frozenset()  # column letters the import reads, once the header is known (empty: all)
 
     def parse_cell(self, element):  # noqa: ANN001, ANN201 - openpyxl's signature
+        coordinate = element.get("r")
+        if self.wanted and coordinate and coordinate.rstrip("0123456789") not in self.wanted:
+            # Names, targets and other context columns are not read back: skip decoding them (most cells).
+            return _SKIPPED
         cell = super().parse_cell(element)
         value = cell["value"]
         if value is None and element.find(FORMULA_TAG) is not None:
@@ -157,6 +162,9 @@ class _CellParser(WorkSheetParser):
         elif cell["data_type"] == "n" and cell["style_id"] in self.percent_styles and isinstance(value, (int, float)):
             cell["value"] = Percent(value)
         return cell
+
+
+_SKIPPED = {"row": 0, "column": 0, "value": None, "data_type": "n", "style_id": 0}  # column 0: no column's
 
 
 def _percent_styles(wb: Any) -> frozenset[int]:
@@ -208,39 +216,63 @@ def _read_sheet(wb: Any, ws: ReadOnlyWorksheet, limits: ReadLimits) -> Upload:
         parser = _CellParser(src, ws._shared_strings, data_only=True, epoch=wb.epoch,
                              date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
         parser.percent_styles = _percent_styles(wb)
-        rows = parser.parse()
-        columns: dict[int, str] | None = None
+        header = _Header()
         out: list[SheetRow] = []
-        for number, cells in rows:
-            if columns is None:
-                if not any(c["value"] not in (None, "") for c in cells):
-                    continue
-                columns = _columns({c["column"]: c["value"] for c in cells}, number)
-                header_row = number
+        for number, cells in parser.parse():
+            if header.columns is None:
+                if any(c["value"] not in (None, "") for c in cells) and header.offer(
+                        {c["column"]: c["value"] for c in cells}, number):
+                    parser.wanted = frozenset(get_column_letter(i) for i in header.columns)
                 continue
-            if number - header_row > limits.max_rows:
+            columns = header.columns
+            if number - header.row > limits.max_rows:
                 raise too_large("spreadsheet-too-large/rows", limit=limits.max_rows, row=number)
             values = {columns[c["column"]]: c["value"] for c in cells if c["column"] in columns}
             if any(v is not None and v != "" for v in values.values()):
                 out.append(SheetRow(number, values))
-    if columns is None:
-        raise unreadable("unreadable-spreadsheet/no-header", sheet=ws.title)
+    columns = header.found(ws.title)
     return Upload(XLSX, ws.title, {key: get_column_letter(i) for i, key in columns.items()}, out)
 
 
-def _columns(header: dict[int, Any], row: int) -> dict[int, str]:
-    """_columns maps the header row's columns to column keys; refuses a sheet missing a key column."""
-    found: dict[int, str] = {}
-    for index, text in header.items():
-        key = _HEADERS.get(unicodedata.normalize("NFC", str(text)).strip().casefold()) if text is not None else None
-        if key is not None and key not in found.values():
-            found[index] = key
-    missing = [c.header for c in COLUMNS if c.key in _REQUIRED and c.key not in found.values()]
-    if not any(k in found.values() for k in ("value", "numerator", "denominator")):
-        missing.append(next(c.header for c in COLUMNS if c.key == "value"))
-    if missing:
-        raise unreadable("unreadable-spreadsheet/missing-columns", row=row, columns=", ".join(missing))
-    return found
+HEADER_SEARCH_ROWS = 10  # a title, a "sep=;" line or a note may sit above the header row
+
+
+class _Header:
+    """_Header finds the header row among the first non-empty rows and maps its columns to column keys."""
+
+    def __init__(self) -> None:
+        self.columns: dict[int, str] | None = None
+        self.row = 0
+        self._tried = 0
+        self._first_miss: tuple[int, list[str]] | None = None
+
+    def offer(self, cells: dict[int, Any], row: int) -> bool:
+        """offer tries a non-empty row as the header; True once it is the one."""
+        found: dict[int, str] = {}
+        for index, text in cells.items():
+            key = _HEADERS.get(unicodedata.normalize("NFC", str(text)).strip().casefold()) if text is not None else None
+            if key is not None and key not in found.values():
+                found[index] = key
+        missing = [c.header for c in COLUMNS if c.key in _REQUIRED and c.key not in found.values()]
+        if not any(k in found.values() for k in ("value", "numerator", "denominator")):
+            missing.append(next(c.header for c in COLUMNS if c.key == "value"))
+        if not missing:
+            self.columns, self.row = found, row
+            return True
+        self._first_miss = self._first_miss or (row, missing)
+        self._tried += 1
+        if self._tried >= HEADER_SEARCH_ROWS:
+            self.found("")
+        return False
+
+    def found(self, sheet: str) -> dict[int, str]:
+        """found: the header's columns, or the refusal naming what the first candidate row lacks."""
+        if self.columns is not None:
+            return self.columns
+        if self._first_miss is not None:
+            row, missing = self._first_miss
+            raise unreadable("unreadable-spreadsheet/missing-columns", row=row, columns=", ".join(missing))
+        raise unreadable("unreadable-spreadsheet/no-header", sheet=sheet)
 
 
 # ───────────────────────────── CSV ─────────────────────────────
@@ -254,27 +286,25 @@ def read_csv(data: bytes, limits: ReadLimits) -> Upload:
     # Vietnamese typed on macOS or copied from some systems arrives decomposed (NFD): compose it once here,
     # so headers, codes and explanations compare and store as everyone else's.
     text = unicodedata.normalize("NFC", text)
-    lines = text.splitlines()
-    first = next((line for line in lines if line.strip()), "")
-    delimiter = max((",", ";", "\t"), key=first.count)
+    # The delimiter is the one the header-like lines use most (Excel in Vietnamese writes ";").
+    head = [line for line in text.splitlines()[:HEADER_SEARCH_ROWS] if line.strip()]
+    delimiter = max((",", ";", "\t"), key=lambda d: max((line.count(d) for line in head), default=0))
     try:
         table = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
     except csv.Error as exc:
         raise unreadable("unreadable-spreadsheet/csv", error=str(exc)) from None
-    columns: dict[int, str] | None = None
+    header = _Header()
     out: list[SheetRow] = []
-    header_row = 0
     for number, record in enumerate(table, start=1):
-        if columns is None:
+        if header.columns is None:
             if any(v.strip() for v in record):
-                columns = _columns({i: v for i, v in enumerate(record, start=1)}, number)
-                header_row = number
+                header.offer(dict(enumerate(record, start=1)), number)
             continue
-        if number - header_row > limits.max_rows:
+        columns = header.columns
+        if number - header.row > limits.max_rows:
             raise too_large("spreadsheet-too-large/rows", limit=limits.max_rows, row=number)
         values = {columns[i]: v for i, v in enumerate(record, start=1) if i in columns}
         if any(v.strip() for v in values.values()):
             out.append(SheetRow(number, values))
-    if columns is None:
-        raise unreadable("unreadable-spreadsheet/no-header", sheet="CSV")
+    columns = header.found("CSV")
     return Upload(CSV, "CSV", {key: str(i) for i, key in columns.items()}, out)

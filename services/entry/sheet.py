@@ -67,14 +67,17 @@ FIELD_COLUMN = {"unit": "unit", "indicator": "indicator", "category": "category"
 
 # ───────────────────────────── periods ─────────────────────────────
 
+# Years a template or an import may name: the programme's span with room to spare, and far from the
+# calendar's ends (the day after 9999-12-31 does not exist).
+FIRST_YEAR, LAST_YEAR = 2000, 2100
 _PERIOD_CODE = re.compile(r"^(\d{4})(?:-(\d{2})|-Q([1-4])|-H([12]))?$")
 
 
 def parse_period(code: str, catalog: Catalog) -> ReportingPeriod:
     """parse_period reads ``2026-11``, ``2026-Q4``, ``2026-H1`` or ``2026``; ValueError otherwise."""
     m = _PERIOD_CODE.fullmatch(code.strip())
-    if m is None:
-        raise ValueError(f"{code!r} is not a period code (2026-11, 2026-Q4, 2026-H1, 2026)")
+    if m is None or not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
+        raise ValueError(f"{code!r} is not a period code (2026-11, 2026-Q4, 2026-H1, 2026; years {FIRST_YEAR}–{LAST_YEAR})")
     year = int(m.group(1))
     if m.group(2):
         return period_numbered(year, int(m.group(2)), MONTHLY, catalog.reporting_window)

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
+import nats.errors
 import nats.js.errors
 from faststream.exceptions import IncorrectState
 from faststream.nats import NatsBroker
@@ -53,6 +54,8 @@ class EntryState:
     js: Any = None
     pool: asyncpg.Pool | None = None
     bus_status: str = "connecting to NATS"
+    # Uploads read at once: each may take a few hundred MB while openpyxl holds it; the rest wait their turn.
+    reading: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     _task: asyncio.Task | None = None
 
     def __post_init__(self) -> None:
@@ -69,10 +72,9 @@ class EntryState:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-        await self.broker.stop()
+            await _cancel(self._task)
+        with suppress(nats.errors.Error):  # a connection already closed is stopped enough
+            await self.broker.stop()
         if self.pool is not None:
             await self.pool.close()
 
@@ -112,6 +114,21 @@ class EntryState:
             return self.broker.connection.is_connected
         except IncorrectState:  # FastStream raises until the first connection succeeds
             return False
+
+
+async def _cancel(task: asyncio.Task, attempts: int = 10) -> None:
+    """_cancel cancels ``task`` until it ends (at most ``attempts`` seconds).
+
+    With the NATS connection closed under it, the key watch's clean-up can swallow one cancellation
+    (nats-py waits on a request that never gets an answer) and the watch then retries: cancelling once
+    and awaiting would hang the shutdown.
+    """
+    for _ in range(attempts):
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=1)
+        if done:
+            return
+    log.warning("the key watch did not stop; leaving it")
 
 
 def entry_state(request: Request) -> EntryState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 
 import pytest
@@ -74,3 +75,44 @@ async def test_download_fill_dry_run_import_and_again(entry) -> None:
         assert await entry.pipeline.fetchrow_dict(
             "SELECT value, explanation FROM period_values WHERE unit = $1 AND indicator = 'DG-04'", UNIT) == {
             "value": 63.0, "explanation": "Đã hướng dẫn người dân nộp hồ sơ trực tuyến."}
+
+
+async def test_the_same_file_twice_before_it_is_stored_is_stored_once(entry) -> None:
+    # The aggregator is stopped: the database cannot tell the second upload it already came, JetStream can.
+    await entry.pipeline.aggregator.stop()
+    async with entry.client() as http:
+        got = await http.get(f"/v1/templates/{UNIT}.xlsx", params={"period": "2026-09"})
+        data = fill(got.content, {("DG-04", "", "2026-09"): {"numerator": 1, "denominator": 4}})
+        files = {"file": ("mau.xlsx", data, XLSX)}
+        first = await http.post("/v1/imports", params={"dry_run": "false"}, files=files)
+        second = await http.post("/v1/imports", params={"dry_run": "false"}, files=files)
+    assert first.json()["published"] == {"accepted": 1, "duplicates": 0}
+    assert second.json()["counts"]["new"] == 1  # not stored yet …
+    assert second.json()["published"] == {"accepted": 0, "duplicates": 1}  # … but JetStream knows the id
+    assert first.json()["rows"][0]["event_id"] == second.json()["rows"][0]["event_id"]
+    await entry.pipeline.start_aggregator()
+    await entry.pipeline.wait_drained()
+    assert await entry.pipeline.fetchval("SELECT count(*) FROM reports WHERE unit = $1", UNIT) == 1
+
+
+async def test_back_to_an_earlier_figure_is_a_correction_not_a_replay(entry) -> None:
+    async with entry.client() as http:
+        got = await http.get(f"/v1/templates/{UNIT}.csv", params={"period": "2026-09"})
+        assert got.status_code == 200 and got.content.startswith(b"\xef\xbb\xbf")
+        table = list(csv.reader(io.StringIO(got.content.decode("utf-8-sig"))))
+        header = table[0]
+        row = next(r for r in table if r[header.index("Mã chỉ tiêu")] == "DG-04")
+        for numerator, status in ((1, "new"), (2, "corrected"), (1, "corrected")):
+            row[header.index("Tử số")], row[header.index("Mẫu số")] = str(numerator), "4"
+            out = io.StringIO()
+            csv.writer(out, lineterminator="\r\n").writerows(table)
+            body = out.getvalue().encode("utf-8")
+            sent = await http.post("/v1/imports", params={"dry_run": "false", "filename": "mau.csv"}, content=body,
+                                   headers={"Content-Type": "text/csv"})
+            assert sent.status_code == 202, sent.text
+            assert sent.json()["counts"][status] == 1, sent.json()["counts"]
+            await entry.pipeline.wait_drained()
+    assert await entry.pipeline.fetchval(
+        "SELECT numerator FROM period_values WHERE unit = $1 AND indicator = 'DG-04'", UNIT) == 1
+    assert await entry.pipeline.fetchval("SELECT count(*) FROM reports WHERE unit = $1", UNIT) == 3
+    assert await entry.pipeline.fetchval("SELECT count(*) FROM dead_letters") == 0

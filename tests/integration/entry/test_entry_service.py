@@ -23,7 +23,10 @@ async def test_health_readiness_and_metrics(entry) -> None:
         assert ready.json() == {"ready": True, "detail": "ready"}
         metrics = await http.get("/metrics")
         assert metrics.status_code == 200
-        assert "dx_entry_requests_total" in metrics.text
+        assert "dx_entry_import_rows_total" in metrics.text and "dx_entry_templates_total" in metrics.text
+        spec = (await http.get("/openapi.json")).json()
+        assert {"/v1/templates/{name}", "/v1/imports", "/readyz"} <= set(spec["paths"])
+        assert (await http.get("/docs")).status_code == 200  # served by the service itself (no CDN)
 
 
 async def test_readyz_says_why_when_the_database_is_unreachable(pipeline, catalog) -> None:

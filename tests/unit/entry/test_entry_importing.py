@@ -101,3 +101,22 @@ def test_a_published_percentage_is_not_the_same_as_counts(catalog: Catalog) -> N
     percent = checked(catalog, {**ROW, "numerator": None, "denominator": None, "value": 62.8}).candidates
     stored = in_force(628, 1000, uuid.uuid4())
     assert decide(percent, {percent[0].key: stored})[0].status == CORRECTED
+
+
+@pytest.mark.parametrize("cell, code", [
+    ("2026-11", "2026-11"), ("2026-Q4", "2026-Q4"), (2026, "2026"), (2026.0, "2026"),
+    # A CSV saved by Excel turns the month code into the month's first day, in the machine's format.
+    ("01/11/2026", "2026-11"), ("11/1/2026", "2026-11"), ("1/11/2026", "2026-11"), ("2026-11-01", "2026-11"),
+    (datetime(2026, 11, 1), "2026-11"), (date(2026, 11, 1), "2026-11"), ("01/01/2026", "2026-01"),
+    ("15/11/2026", "15/11/2026"), (datetime(2026, 11, 15), "2026-11-15"),  # not a first day: left to be refused
+])
+def test_period_cells_as_excel_leaves_them(cell, code) -> None:
+    from services.entry.importing import period_code
+
+    assert period_code(cell) == code
+
+
+def test_a_month_excel_made_a_date_still_imports(catalog: Catalog) -> None:
+    result = checked(catalog, {**ROW, "period": "01/09/2026"}, {**ROW, "indicator": "DG-05", "period": "15/09/2026"})
+    assert [c.period for c in result.candidates] == ["2026-09"]
+    assert [(r.row, r.reason) for r in result.refusals] == [(3, "invalid-period")]

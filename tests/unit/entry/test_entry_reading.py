@@ -222,3 +222,22 @@ def test_csv_explanation_may_span_lines_and_rows_are_spreadsheet_rows() -> None:
     upload = read_upload(out.getvalue().encode(), "mau.csv", "text/csv", LIMITS)
     assert [r.row for r in upload.rows] == [2, 3]
     assert upload.rows[0].cells["explanation"] == "dòng 1\ndòng 2"
+
+
+def test_a_title_or_a_sep_line_above_the_header_is_skipped() -> None:
+    def title(wb, ws):
+        ws.insert_rows(1, 2)
+        ws["A1"] = "BÁO CÁO THÁNG 9/2026 — PHƯỜNG AN SINH"
+
+    upload = read_upload(workbook([ROW], extra=title), "mau.xlsx", XLSX_TYPE, LIMITS)
+    assert [r.row for r in upload.rows] == [4] and upload.rows[0].cells["numerator"] == 628
+    line = ";".join(str(ROW.get(c.key, "")) for c in COLUMNS)
+    data = ("sep=;\r\n" + ";".join(HEADERS) + "\r\n" + line + "\r\n").encode()
+    upload = read_upload(data, "mau.csv", "text/csv", LIMITS)
+    assert [r.row for r in upload.rows] == [3] and upload.rows[0].cells["unit"] == "QN-P-ANSINH"
+
+
+def test_no_header_in_the_first_rows_names_what_the_first_row_lacks() -> None:
+    data = "\r\n".join(["Tiêu đề"] * 12 + [",".join(HEADERS)]).encode()
+    p = refusal(data, "mau.csv", "text/csv")
+    assert "dòng 1" in p.detail.vi and "Mã ĐVHC" in p.detail.vi
