@@ -1,5 +1,8 @@
 """ProgressRepository: set-based evaluation of every (unit, indicator) against its target, in SQL.
 
+Three modules: ``evaluation_plan`` (the catalog and calendar as rows, in Python), ``evaluation_sql``
+(the statements), and this one, which runs them in one transaction and reads the results.
+
 ``evaluate`` implements the rules of ``dxmon.progress`` (its docstring states them) for all pairs at
 once — never one query per unit:
 
@@ -30,64 +33,38 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import asyncpg
 
-from dxmon.catalog import Catalog, Measure, Period
-from dxmon.progress import (
-    PERIOD_MONTHS,
-    Status,
-    Tolerance,
-    TrendRule,
-    calendar,
-    cutoff,
-    cutoff_day,
-    due_period,
-    end_of_day,
-    epoch_days,
-    evaluation_day,
-    local_day,
-    period_end,
-    period_start,
-    restart_day,
-    shift_periods,
-    start_of_day,
-    successor_links,
-    trend_start,
+from dxmon.catalog import Catalog
+from dxmon.progress import Status, Tolerance, TrendRule, local_day
+from dxmon.store.evaluation_plan import RATES_HORIZON, TEMP_TABLES, plan
+from dxmon.store.evaluation_sql import (
+    ANY_JOINS,
+    AUDIT_AUTO_LOCKS,
+    CEASED_TRENDS,
+    HASH_JOINS_ONLY,
+    INSERT_CURRENT,
+    INSERT_OUTCOMES,
+    INSERT_RATES,
+    INSERT_SNAPSHOTS,
+    LOCK_KEY,
+    REPLACE_SNAPSHOTS,
+    SESSION,
+    SUCCESSORS,
+    UPDATE_CURRENT,
+    UPDATE_OUTCOMES,
+    UPDATE_RATES,
+    facts_sql,
+    outcomes_sql,
+    pairs_sql,
+    progress_sql,
+    rates_sql,
+    reported_sql,
 )
 
-RATES_HORIZON = timedelta(days=400)
-"""Reporting rates are recomputed for the periods that ended within this long before as_of (older
-periods keep their last figures; ``evaluate(..., rates_since=D)`` recomputes every period since D)."""
-
-# Sorting and hashing hundreds of thousands of pairs; keep it in memory. Plans are simple and run
-# once per pass, so compiling them (JIT) costs more than it saves.
-_SESSION = "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off; SET LOCAL parallel_tuple_cost = 0.001"
-# In a full pass the pair-level statements join whole tables; estimates for fresh temp tables are
-# rough, and a nested loop or merge join chosen on them costs seconds. Their rare look-ups are
-# subplans, which these settings do not touch. Incremental passes keep index probes.
-_HASH_JOINS_ONLY = "SET LOCAL enable_nestloop = off; SET LOCAL enable_mergejoin = off"
-_ANY_JOINS = "SET LOCAL enable_nestloop = on; SET LOCAL enable_mergejoin = on"
-_LOCAL_TZ = "Asia/Ho_Chi_Minh"
-_TRUNC = {Period.MONTHLY: "month", Period.QUARTERLY: "quarter", Period.YEARLY: "year"}
-_WORD_BITS = 63
-
-_TABLES = {
-    "_units": ("code text, level text, valid_from date, valid_to date, day date, cutoff timestamptz, "
-               "active boolean, grp int"),
-    "_keys": ("grp int, indicator text, level text, day date, pillar text, measure text, direction text, months int, "
-              "grace_days int, timely_days int, last_deadline date, last_value double precision, last_comparator text, last_j int, "
-              "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
-              "anchor_day date, anchor_value double precision, expected double precision, "
-              "due_start date, due_end date, restart_day date"),
-    "_milestones": ("indicator text, level text, deadline date, value double precision, comparator text, j int, "
-                    "cut_day date"),
-    "_periods": "period text, months int, p int, period_start date, period_end date",
-    "_level_cadences": "level text, months int, expected int, mask int8[]",
-    "_indicators": "indicator text, measure text, trunc text, categorized boolean",
-    "_successors": "predecessor text, successor text, partial boolean",
-}
+__all__ = ["RATES_HORIZON", "EvaluationSummary", "UnitDistribution", "evaluate", "unit_distribution"]
 
 
 @dataclass(frozen=True)
@@ -105,664 +82,6 @@ class EvaluationSummary:
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
 
-
-@dataclass
-class _Plan:
-    """The catalog and the calendar as rows for the temp tables and arrays for the two passes."""
-
-    rows: dict[str, list[tuple]]
-    facts_args: list
-    passed: int  # most passed deadlines of any indicator: columns at_1 … at_<passed> of the facts pass
-    ceased_args: list
-    rates_args: list
-    words: int  # int8 words of an indicator mask
-    successors: list[str] | None
-
-
-def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: TrendRule,
-          rates_since: date | None = None) -> _Plan:
-    today = local_day(as_of)
-    chosen = [u for u in (catalog.units.values() if scope is None else
-                          (catalog.units[c] for c in scope if c in catalog.units)) if u.valid_from <= today]
-    indicators = list(catalog.indicators.values())
-
-    # Per indicator: the deadlines passed by today (over all its level targets), numbered from 1.
-    passed: dict[str, list[date]] = {}
-    for ind in indicators:
-        passed[ind.code] = sorted({m.deadline for t in ind.targets for m in t.milestones if m.deadline < today})
-
-    # Units sharing a level and an evaluation day share the calendar: one group number joins them
-    # (a single-column join the planner estimates well, unlike the pair of columns).
-    groups = {g: n for n, g in enumerate(sorted({(u.level, evaluation_day(u, as_of)) for u in chosen}))}
-    units, keys, milestones = [], {}, []
-    for u in chosen:
-        day = evaluation_day(u, as_of)
-        units.append((u.code, u.level.value, u.valid_from, u.valid_to, day, cutoff(u, as_of),
-                      u.valid_to is None or u.valid_to >= today, groups[(u.level, day)]))
-    for (level, day), grp in groups.items():
-        for ind in indicators:
-            target = ind.target_for(level)
-            if target is None or not target.milestones:
-                continue
-            cal = calendar(target, ind.measure, ind.direction, ind.cadence, day, trend)
-            last = target.milestones[-1]
-            up = cal.upcoming
-            # Past NQ 09's end the path restarts from the unit's outcome then (dxmon.progress.restart_day).
-            restart = restart_day(ind, level)
-            if up is None or cal.anchor is None or cal.anchor.day != restart or ind.measure is Measure.BOOLEAN:
-                restart = None
-            keys[(ind.code, level.value, day)] = (
-                grp, ind.code, level.value, day, ind.pillar.value, ind.measure.value, ind.direction.value,
-                PERIOD_MONTHS[ind.cadence.period], ind.cadence.grace_days, ind.cadence.timely_days,
-                last.deadline, last.value, last.comparator,
-                passed[ind.code].index(last.deadline) + 1 if last.deadline in passed[ind.code] else None,
-                up.deadline if up else None, up.value if up else None, up.comparator if up else None,
-                epoch_days(end_of_day(up.deadline)) if up else None,
-                cal.anchor.day if cal.anchor else None, cal.anchor.value if cal.anchor else None, cal.expected,
-                cal.due_start, cal.due_end,
-                restart,
-            )
-    levels = {u.level for u in chosen}
-    for ind in indicators:
-        for level in sorted(levels & ind.applies_to):
-            target = ind.target_for(level)
-            for m in (target.milestones if target else ()):
-                if m.deadline < today:
-                    milestones.append((ind.code, level.value, m.deadline, m.value, m.comparator,
-                                       passed[ind.code].index(m.deadline) + 1, cutoff_day(m, ind.cadence)))
-
-    # Facts pass (every unit): per indicator the trend window start for as_of's day and, for each
-    # passed deadline j, the window [start of the deadline's period, end of the deadline day) in which
-    # the value in force at the deadline is normally found.
-    most = max((len(v) for v in passed.values()), default=0)
-    codes = [u[0] for u in units]
-    trend_from = [start_of_day(trend_start(today, i.cadence.period, trend)) for i in indicators]
-    # Reporting of active units is judged on each indicator's due period as of today.
-    dues = [due_period(today, i.cadence) for i in indicators]
-    due_from, due_to = [start_of_day(a) for a, _ in dues], [end_of_day(b) for _, b in dues]
-    per_deadline: list[list[datetime | None]] = []
-    for j in range(most):
-        ends = [end_of_day(passed[i.code][j]) if j < len(passed[i.code]) else None for i in indicators]
-        wins = [start_of_day(period_start(passed[i.code][j], i.cadence.period)) if j < len(passed[i.code]) else None
-                for i in indicators]
-        per_deadline += [ends, wins]
-    # Rows older than every window feed no aggregate of the pass: the cheapest filter skips them.
-    earliest = min([*trend_from, *due_from, *(t for wins in per_deadline[1::2] for t in wins if t is not None)])
-    facts_args: list = [[i.code for i in indicators], trend_from, as_of, earliest, due_from, due_to, *per_deadline]
-    if scope is not None:
-        facts_args.append(codes)
-    # Units that ceased are evaluated on their last day: their trend windows end there.
-    ceased = [u for u in units if not u[6]]
-    ceased_args = [[u[0] for u in ceased], [u[5] for u in ceased]] + [
-        [start_of_day(trend_start(u[4], p, trend)) for u in ceased] for p in (Period.MONTHLY, Period.QUARTERLY,
-                                                                              Period.YEARLY)
-    ] + [[i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators]]
-
-    # Rates pass: month starts from the first of January of the horizon's year to the current month.
-    # Quarters and years begin on month starts, so month number k (0-based) falls in period
-    # k // months of its cadence; period p ends where month (p + 1) × months begins.
-    horizon = rates_since if rates_since is not None else today - RATES_HORIZON
-    first = date(horizon.year, 1, 1)
-    month_starts = [first]
-    while month_starts[-1] < period_start(today, Period.MONTHLY):
-        month_starts.append(shift_periods(month_starts[-1], Period.MONTHLY, 1))
-    periods = []
-    for p in Period:
-        n = PERIOD_MONTHS[p]
-        for number in range(len(month_starts) // n + 1):
-            start = shift_periods(first, Period.MONTHLY, number * n)
-            end = period_end(start, p)
-            if horizon <= end < today:
-                periods.append((p.value, n, number, start, end))
-
-    # Each indicator is one bit of a mask made of int8 words (63 bits each, so every word stays positive).
-    words = max(1, -(-len(indicators) // _WORD_BITS))
-    position = {ind.code: divmod(n, _WORD_BITS) for n, ind in enumerate(indicators)}
-
-    def mask(members: Collection[str]) -> list[int]:
-        out = [0] * words
-        for code in members:
-            word, bit = position[code]
-            out[word] |= 1 << bit
-        return out
-
-    level_cadences = []
-    for level in sorted(levels):
-        for p in Period:
-            members = {i.code for i in indicators if i.cadence.period is p and level in i.applies_to}
-            if members:
-                level_cadences.append((level.value, PERIOD_MONTHS[p], len(members), mask(members)))
-    rates_args = [
-        [i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators],
-        [timedelta(days=i.cadence.timely_days) for i in indicators], [start_of_day(s) for s in month_starts],
-    ] + [[mask({i.code})[w] for i in indicators] for w in range(words)] + ([codes] if scope is not None else [])
-
-    links = successor_links(catalog.units)
-    if scope is None:
-        successors = None
-    else:
-        named = set(scope)
-        successors = sorted({ln.successor for ln in links if ln.predecessor in named})
-        links = [ln for ln in links if ln.successor in successors]
-    rows = {
-        "_units": units,
-        "_keys": list(keys.values()),
-        "_milestones": milestones,
-        "_periods": periods,
-        "_level_cadences": level_cadences,
-        "_indicators": [(i.code, i.measure.value, _TRUNC[i.cadence.period], bool(i.categories)) for i in indicators],
-        "_successors": [(ln.predecessor, ln.successor, ln.partial) for ln in links],
-    }
-    return _Plan(rows=rows, facts_args=facts_args, ceased_args=ceased_args, passed=most, rates_args=rates_args,
-                 words=words, successors=successors)
-
-
-def satisfies(value: str, comparator: str, target: str) -> str:
-    """satisfies is the SQL of ``dxmon.progress.satisfies`` over three column expressions (constants)."""
-    return (
-        f"(CASE {comparator} WHEN '>=' THEN {value} >= {target} WHEN '>' THEN {value} > {target} "
-        f"WHEN '<=' THEN {value} <= {target} WHEN '<' THEN {value} < {target} "
-        f"WHEN '==' THEN {value} = {target} END)"
-    )
-
-
-def _glide(start_day: str, start_value: str, day: str) -> str:
-    """The SQL of ``dxmon.progress.glide_path`` from (start_day, start_value) to the row's next milestone."""
-    fraction = (f"least(greatest(({day} - {start_day})::double precision "
-                f"/ nullif(next_deadline - {start_day}, 0), 0.0), 1.0)")
-    raw = f"({start_value} * (1 - {fraction}) + next_value * {fraction})"
-    return (f"(CASE WHEN next_deadline <= {start_day} THEN next_value "
-            f"WHEN direction = 'higher_is_better' THEN least({raw}, next_value) ELSE greatest({raw}, next_value) END)")
-
-
-def _facts_sql(passed: int, incremental: bool) -> str:
-    """The facts pass: one grouped scan of period_values.
-
-    ``at_j`` = [epoch, value, epoch received] in force at deadline j (within the deadline's period);
-    ``due_row`` = [epoch, epoch of the first receipt] of the due period's value in force.
-    $1 indicators, $2 their trend window starts, $3 as_of, $4 the earliest row any aggregate uses,
-    $5/$6 the due period's bounds, then ends and window starts per deadline j.
-    """
-    x = "date_part('epoch', pv.observed_at) / 86400"
-    at = "".join(
-        f",\n       max(ARRAY[date_part('epoch', pv.observed_at), pv.value, date_part('epoch', pv.received_at)])"
-        f" FILTER (WHERE pv.observed_at >= i.win_{j} AND pv.observed_at < i.end_{j}) AS at_{j}"
-        for j in range(1, passed + 1)
-    )
-    columns = "".join(f", end_{j}, win_{j}" for j in range(1, passed + 1))
-    arrays = "".join(f", ${7 + 2 * j}::timestamptz[], ${8 + 2 * j}::timestamptz[]" for j in range(passed))
-    scope = f"\n  AND pv.unit = ANY(${7 + 2 * passed}::text[])" if incremental else ""
-    return f"""
-CREATE TEMP TABLE _facts ON COMMIT DROP AS
-SELECT pv.unit, pv.indicator,
-       regr_slope(pv.value, {x}) FILTER (WHERE pv.observed_at >= i.trend_from) AS slope,
-       regr_intercept(pv.value, {x}) FILTER (WHERE pv.observed_at >= i.trend_from) AS intercept,
-       regr_count(pv.value, {x}) FILTER (WHERE pv.observed_at >= i.trend_from) AS points,
-       max(ARRAY[date_part('epoch', pv.observed_at), date_part('epoch', pv.first_received_at)])
-           FILTER (WHERE pv.observed_at >= i.due_from AND pv.observed_at < i.due_to) AS due_row{at}
-FROM period_values pv
-JOIN unnest($1::text[], $2::timestamptz[], $5::timestamptz[], $6::timestamptz[]{arrays})
-     AS i(code, trend_from, due_from, due_to{columns}) ON i.code = pv.indicator
-WHERE pv.category = '' AND pv.observed_at <= $3::timestamptz AND pv.observed_at >= $4::timestamptz{scope}
-GROUP BY pv.unit, pv.indicator
-"""
-
-
-# Trend fits of units that ceased, over the windows ending on their last day (few units).
-_CEASED_TRENDS = """
-CREATE TEMP TABLE _ceased_trends ON COMMIT DROP AS
-SELECT pv.unit, pv.indicator,
-       regr_slope(pv.value, date_part('epoch', pv.observed_at) / 86400) AS slope,
-       regr_intercept(pv.value, date_part('epoch', pv.observed_at) / 86400) AS intercept,
-       regr_count(pv.value, date_part('epoch', pv.observed_at) / 86400) AS points
-FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
-     AS u(code, cutoff, tf1, tf3, tf12)
-JOIN period_values pv ON pv.unit = u.code
-JOIN unnest($6::text[], $7::int[]) AS i(code, months) ON i.code = pv.indicator
-WHERE pv.category = '' AND pv.observed_at >= CASE i.months WHEN 1 THEN u.tf1 WHEN 3 THEN u.tf3 ELSE u.tf12 END
-  AND pv.observed_at <= u.cutoff
-GROUP BY pv.unit, pv.indicator
-"""
-
-
-def _at(passed: int, j: str, facts: str) -> str:
-    """SQL picking the [epoch, value] array in force at deadline number ``j`` from a row with at_1 …."""
-    if passed == 0:
-        return "NULL::double precision[]"
-    return f"(CASE {j} " + " ".join(f"WHEN {n} THEN {facts}.at_{n}" for n in range(1, passed + 1)) + " END)"
-
-
-def _pairs_sql(passed: int) -> str:
-    """The (unit, indicator) pairs a target applies to, with their facts: a table whose size the
-    planner knows, read by the status and the outcome statements."""
-    at = "".join(f", f.at_{j}" for j in range(1, passed + 1))
-    return f"""
-CREATE TEMP TABLE _pairs ON COMMIT DROP AS
-SELECT u.code AS unit, k.indicator, u.grp, u.level, u.valid_from, u.valid_to, u.cutoff, u.active,
-       CASE WHEN u.active THEN f.slope ELSE ct.slope END AS slope,
-       CASE WHEN u.active THEN f.intercept ELSE ct.intercept END AS intercept,
-       CASE WHEN u.active THEN f.points ELSE ct.points END AS points,
-       CASE WHEN u.active THEN f.due_row END AS due_row{at}
-FROM _units u
-JOIN _keys k ON k.grp = u.grp
-LEFT JOIN _facts f ON f.unit = u.code AND f.indicator = k.indicator
-LEFT JOIN _ceased_trends ct ON ct.unit = u.code AND ct.indicator = k.indicator
-WHERE u.valid_from <= k.last_deadline
-"""
-
-
-def judge(value: str, comparator: str, target: str) -> str:
-    """judge is the SQL of ``dxmon.progress.judge``: exceeded, met or missed for a passed milestone."""
-    return (
-        f"(CASE WHEN {value} IS NULL OR NOT {satisfies(value, comparator, target)} THEN 'missed' "
-        f"WHEN {comparator} IN ('>=', '<=') AND {value} <> {target} THEN 'exceeded' ELSE 'met' END)"
-    )
-
-
-def _progress_sql(passed: int) -> str:
-    """Results and reporting in the precedence order of dxmon.progress; the row's current state rides along.
-
-    A pair whose every milestone has passed takes its last milestone's outcome from ``_outcomes``.
-    $1 tolerance points, $2 relative tolerance, $3 trend min points, $4 as_of.
-    """
-    return f"""
-CREATE TEMP TABLE _progress ON COMMIT DROP AS
-WITH pairs AS (
-    SELECT u.unit, u.valid_from, u.cutoff, u.active, u.due_row, k.*,
-           lv.observed_at AS lv_at, lv.value AS lv_value, lv.received_at AS lv_received,
-           c.status AS old_status, c.status_since AS old_since, c.unit IS NOT NULL AS existing,
-           c.value AS old_value, c.target AS old_target, c.milestone AS old_milestone,
-           c.evaluated_at AS old_evaluated_at, u.slope, u.intercept, u.points,
-           o.status AS o_status, o.final AS o_final, o.value AS o_value, o.deciding_observed_at AS o_observed_at,
-           o.revised_value AS o_revised_value, o.revised_at AS o_revised_at, o.cut_day AS o_cut_day,
-           CASE WHEN k.restart_day IS NOT NULL THEN o.value END AS restart_value
-    FROM _pairs u
-    JOIN _keys k ON k.grp = u.grp AND k.indicator = u.indicator
-    LEFT JOIN latest_values lv ON lv.unit = u.unit AND lv.indicator = u.indicator AND lv.category = ''
-    LEFT JOIN progress_current c ON c.unit = u.unit AND c.indicator = u.indicator
-    -- The last milestone's outcome once all have passed; the restart milestone's (its deciding value
-    -- starts the next set's path) while a later one is ahead. Never both: a restart needs a next deadline.
-    LEFT JOIN _outcomes o ON (k.next_deadline IS NULL OR k.restart_day IS NOT NULL) AND o.unit = u.unit
-                         AND o.indicator = u.indicator AND o.milestone = coalesce(k.restart_day, k.last_deadline)
-),
-data AS (
-    -- latest_values holds the newest period; only a unit evaluated before its newest period
-    -- (ceased, or an as_of in the past) needs a look into period_values. Scalar subqueries inside
-    -- CASE run only for the rows that take that branch.
-    SELECT p.*, (p.back).observed_at AS back_at, (p.back).value AS back_value,
-           (p.back).received_at AS back_received, (p.own).observed_at AS own_at, (p.own).value AS own_value,
-           CASE WHEN p.active THEN p.due_row ELSE (
-               SELECT ARRAY[date_part('epoch', pv.observed_at), date_part('epoch', pv.first_received_at)]
-               FROM period_values pv
-               WHERE pv.unit = p.unit AND pv.indicator = p.indicator AND pv.category = ''
-                 AND pv.observed_at >= (p.due_start::timestamp AT TIME ZONE '{_LOCAL_TZ}')
-                 AND pv.observed_at < ((p.due_end + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
-               ORDER BY pv.period_start DESC LIMIT 1) END AS due_value
-    FROM (
-        SELECT p0.*,
-               CASE WHEN p0.lv_at > p0.cutoff THEN (
-                   SELECT pv FROM period_values pv
-                   WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
-                     AND pv.observed_at <= p0.cutoff
-                   ORDER BY pv.period_start DESC LIMIT 1) END AS back,
-               -- The unit's own first value starts the glide path only when the target gives no anchor.
-               CASE WHEN p0.anchor_day IS NULL AND p0.next_deadline IS NOT NULL AND p0.measure <> 'boolean'
-                         AND p0.lv_at IS NOT NULL THEN (
-                   SELECT pv FROM period_values pv
-                   WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
-                     AND pv.observed_at <= p0.cutoff
-                   ORDER BY pv.period_start LIMIT 1) END AS own
-        FROM pairs p0
-        OFFSET 0  -- a fence: each subquery above runs once per row, not once per reference
-    ) p
-),
-resolved AS (
-    SELECT d.*,
-           CASE WHEN d.lv_at <= d.cutoff THEN d.lv_at ELSE d.back_at END AS last_observed_at,
-           CASE WHEN d.lv_at <= d.cutoff THEN d.lv_value ELSE d.back_value END AS value,
-           CASE WHEN d.lv_at <= d.cutoff THEN d.lv_received ELSE d.back_received END AS last_received_at
-    FROM data d
-    OFFSET 0
-),
-derived AS (
-    SELECT d.*,
-           CASE WHEN d.restart_value IS NOT NULL THEN {_glide('d.restart_day', 'd.restart_value', 'd.day')}
-                WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.expected
-                WHEN d.next_deadline <= d.own_day THEN d.next_value
-                WHEN d.direction = 'higher_is_better' THEN least(d.own_path, d.next_value)
-                ELSE greatest(d.own_path, d.next_value) END AS expected_value,
-           CASE WHEN d.restart_value IS NOT NULL THEN d.restart_day
-                WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.anchor_day ELSE d.own_day END AS start_day,
-           CASE WHEN d.restart_value IS NOT NULL THEN d.restart_value
-                WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.anchor_value ELSE d.own_value END
-               AS start_value,
-           CASE WHEN d.value IS NULL OR d.latest_day >= d.due_start OR d.due_end < d.valid_from THEN NULL
-                ELSE (date_trunc(CASE d.months WHEN 1 THEN 'month' WHEN 3 THEN 'quarter' ELSE 'year' END,
-                                 d.latest_day::timestamp)
-                      + make_interval(months => 2 * d.months))::date + d.grace_days END AS overdue_since,
-           CASE WHEN d.points >= $3::int AND d.slope IS NOT NULL AND d.next_deadline IS NOT NULL
-                     AND d.measure <> 'boolean'
-                THEN d.intercept + d.slope * d.x_deadline END AS projection
-    FROM (
-        SELECT dd.*, (dd.own_at AT TIME ZONE '{_LOCAL_TZ}')::date AS own_day,
-               (dd.last_observed_at AT TIME ZONE '{_LOCAL_TZ}')::date AS latest_day,
-               dd.own_value * (1 - f.fraction) + dd.next_value * f.fraction AS own_path
-        FROM resolved dd
-        CROSS JOIN LATERAL (
-            SELECT least(greatest((dd.day - (dd.own_at AT TIME ZONE '{_LOCAL_TZ}')::date)::double precision
-                                  / nullif(dd.next_deadline - (dd.own_at AT TIME ZONE '{_LOCAL_TZ}')::date, 0),
-                                  0.0), 1.0) AS fraction
-        ) f
-        OFFSET 0
-    ) d
-    OFFSET 0
-),
-pathed AS (
-    -- The glide path on the day the latest value describes (dxmon.progress.path_at): "behind" compares
-    -- a figure with where the path stood when it was measured.
-    SELECT e.*,
-           CASE WHEN e.start_day IS NULL OR e.next_deadline IS NULL OR e.latest_day IS NULL THEN e.expected_value
-                WHEN e.next_deadline <= e.start_day THEN e.next_value
-                WHEN e.direction = 'higher_is_better' THEN least(e.raw_path, e.next_value)
-                ELSE greatest(e.raw_path, e.next_value) END AS value_path
-    FROM (
-        SELECT e0.*, e0.start_value * (1 - f.fraction) + e0.next_value * f.fraction AS raw_path
-        FROM derived e0
-        CROSS JOIN LATERAL (
-            SELECT least(greatest((least(e0.latest_day, e0.day) - e0.start_day)::double precision
-                                  / nullif(e0.next_deadline - e0.start_day, 0), 0.0), 1.0) AS fraction
-        ) f
-        OFFSET 0
-    ) e
-),
-decided AS (
-    SELECT e.*,
-           CASE
-               WHEN e.value IS NULL THEN 'no_data'
-               WHEN e.next_deadline IS NULL THEN coalesce(e.o_status, 'missed')
-               WHEN {satisfies('e.value', 'e.next_comparator', 'e.next_value')} THEN 'met'
-               WHEN e.measure = 'boolean' THEN 'at_risk'
-               WHEN e.value_path IS NOT NULL
-                    AND (CASE WHEN e.direction = 'higher_is_better' THEN e.value_path - e.value
-                              ELSE e.value - e.value_path END)
-                        > (CASE WHEN e.measure IN ('ratio', 'percent') THEN $1::double precision
-                                ELSE $2::double precision * abs(e.value_path) END) THEN 'behind'
-               WHEN e.projection IS NOT NULL
-                    AND NOT {satisfies('e.projection', 'e.next_comparator', 'e.next_value')} THEN 'at_risk'
-               ELSE 'on_track'
-           END AS status,
-           CASE
-               WHEN e.value IS NULL OR e.due_end < e.valid_from THEN NULL
-               WHEN e.overdue_since IS NOT NULL THEN 'missing'
-               -- The due period's first report came after its period end + timely days.
-               WHEN e.due_value IS NOT NULL AND e.due_value[2] >= date_part('epoch',
-                    (e.due_end + e.timely_days + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}') THEN 'late'
-               ELSE 'on_time'
-           END AS reporting
-    FROM pathed e
-    OFFSET 0
-)
-SELECT unit, indicator, level, pillar, status, reporting, value, expected_value AS expected,
-       coalesce(next_value, last_value) AS target, coalesce(next_comparator, last_comparator) AS comparator,
-       coalesce(next_deadline, last_deadline) AS milestone,
-       start_value AS baseline, start_day AS baseline_date, projection, last_observed_at, last_received_at,
-       overdue_since, day, active,
-       next_deadline IS NULL AND value IS NOT NULL AND NOT coalesce(o_final, false) AS provisional,
-       next_deadline IS NULL AND value IS NOT NULL AND coalesce(o_final, false) AS final,
-       CASE WHEN next_deadline IS NULL AND value IS NOT NULL THEN o_cut_day END AS cutoff,
-       CASE WHEN next_deadline IS NULL AND value IS NOT NULL THEN o_value END AS deciding_value,
-       CASE WHEN next_deadline IS NULL AND value IS NOT NULL THEN o_observed_at END AS deciding_observed_at,
-       CASE WHEN next_deadline IS NULL AND value IS NOT NULL THEN o_revised_value END AS revised_value,
-       CASE WHEN next_deadline IS NULL AND value IS NOT NULL THEN o_revised_at END AS revised_at,
-       CASE WHEN old_status = status THEN old_since ELSE $4::timestamptz END AS status_since,
-       existing, old_status IS DISTINCT FROM status AS changed, old_evaluated_at,
-       active AND (NOT existing OR (old_status, old_value, old_target, old_milestone)
-                   IS DISTINCT FROM (status, value, coalesce(next_value, last_value),
-                                     coalesce(next_deadline, last_deadline))) AS snapshot
-FROM decided
-"""
-
-
-def _outcomes_sql(passed: int) -> tuple[str, str]:
-    """Passed milestones on which the unit was valid, each provisional, newly final (auto-lock) or frozen.
-
-    ``now_*`` is the value in force at the end of the deadline day ([epoch, value, epoch received]);
-    a final outcome keeps its deciding value, and a different value in force now is its revision.
-    The first statement takes $1, as_of's local day.
-    """
-    inputs = f"""
-CREATE TEMP TABLE _outcome_inputs ON COMMIT DROP AS
-SELECT x.*, o.unit IS NOT NULL AS existing, coalesce(o.reopened, false) AS reopened,
-       coalesce(o.final AND NOT o.reopened, false) AS frozen,
-       NOT coalesce(o.final OR o.reopened, false) AND x.cut_day < $1::date AS lock,
-       o.status AS old_status, o.value AS old_value, o.deciding_observed_at AS old_observed_at,
-       o.final AS old_final, o.target AS old_target, o.comparator AS old_comparator,
-       o.revised_value AS old_revised_value, o.revised_at AS old_revised_at, o.cutoff AS old_cut_day,
-       o.locked_by AS old_locked_by, o.lock_reason AS old_lock_reason
-FROM (
-    SELECT u.unit, m.indicator, m.deadline AS milestone, m.value AS target, m.comparator, m.cut_day, i.categorized,
-           coalesce({_at(passed, 'm.j', 'u')}, (
-               SELECT ARRAY[date_part('epoch', pv.observed_at), pv.value, date_part('epoch', pv.received_at)]
-               FROM period_values pv
-               WHERE pv.unit = u.unit AND pv.indicator = m.indicator AND pv.category = ''
-                 AND pv.observed_at < ((m.deadline + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
-               ORDER BY pv.period_start DESC LIMIT 1)) AS now_at
-    FROM _pairs u
-    JOIN _milestones m ON m.indicator = u.indicator AND m.level = u.level AND m.deadline >= u.valid_from
-                       AND (u.valid_to IS NULL OR m.deadline <= u.valid_to)
-    JOIN _indicators i ON i.indicator = m.indicator
-    OFFSET 0
-) x
-LEFT JOIN milestone_outcomes o ON o.unit = x.unit AND o.indicator = x.indicator AND o.milestone = x.milestone
-"""
-    decided = f"""
-CREATE TEMP TABLE _outcomes ON COMMIT DROP AS
-SELECT z.*,
-       (z.old_status, z.old_value, z.old_final, z.old_target, z.old_comparator, z.old_revised_value,
-        z.old_cut_day, z.old_observed_at)
-           IS DISTINCT FROM (z.status, z.value, z.final, z.target, z.comparator, z.revised_value, z.cut_day,
-                             z.deciding_observed_at) AS changed
-FROM (
-    SELECT y.unit, y.indicator, y.milestone, y.cut_day, y.existing, y.reopened, y.lock, y.frozen,
-           y.old_status, y.old_value, y.old_final, y.old_target, y.old_comparator, y.old_revised_value,
-           y.old_cut_day, y.old_observed_at,
-           CASE WHEN y.frozen THEN y.old_status ELSE {judge('y.value', 'y.comparator', 'y.target')} END AS status,
-           y.value, y.observed_at AS deciding_observed_at, y.frozen OR y.lock AS final,
-           CASE WHEN y.frozen THEN y.old_target ELSE y.target END AS target,
-           CASE WHEN y.frozen THEN y.old_comparator ELSE y.comparator END AS comparator,
-           CASE WHEN (y.frozen OR y.lock) AND y.now_at[2] IS DISTINCT FROM y.value THEN y.now_at[2] END
-               AS revised_value,
-           CASE WHEN (y.frozen OR y.lock) AND y.now_at[2] IS DISTINCT FROM y.value
-                THEN to_timestamp(y.now_at[3]) END AS revised_at,
-           CASE WHEN y.lock THEN 'dx-monitor' ELSE y.old_locked_by END AS locked_by,
-           CASE WHEN y.lock THEN 'chốt số liệu tự động sau ngày chốt' ELSE y.old_lock_reason END AS lock_reason
-    FROM (
-        SELECT w.*,
-               CASE WHEN w.frozen THEN w.old_value WHEN w.lock THEN w.official[2] ELSE w.now_at[2] END AS value,
-               CASE WHEN w.frozen THEN w.old_observed_at WHEN w.lock THEN to_timestamp(w.official[1])
-                    ELSE to_timestamp(w.now_at[1]) END AS observed_at
-        FROM (
-            -- The official value: each period's latest receipt by the end of the cut-off day; the
-            -- latest period observed by the end of the deadline day decides (dxmon.progress.official_outcome).
-            -- When every report of the period now in force at the deadline arrived by the cut-off (its
-            -- latest receipt is now_at[3]), that is the official value; only a period corrected after
-            -- the cut-off sends the look-up back to the report history. An indicator with categories
-            -- keeps its total in force (its categories' history is not re-summed here: README, limits).
-            SELECT v.*, CASE WHEN NOT v.lock THEN NULL
-                             WHEN v.now_at IS NULL THEN NULL
-                             WHEN v.categorized OR v.now_at[3] < date_part('epoch', (v.cut_day + 1)::timestamp
-                                                                           AT TIME ZONE '{_LOCAL_TZ}')
-                                 THEN v.now_at[1:2]
-                             ELSE (
-                       SELECT ARRAY[date_part('epoch', r.observed_at),
-                                    coalesce(r.value, 100 * r.numerator / nullif(r.denominator, 0))]
-                       FROM reports r
-                       WHERE r.unit = v.unit AND r.indicator = v.indicator AND r.category = ''
-                         AND r.observed_at < ((v.milestone + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
-                         AND r.received_at < ((v.cut_day + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
-                       ORDER BY r.period_start DESC, coalesce(r.stream_seq, 0) DESC, r.received_at DESC,
-                                r.event_id DESC
-                       LIMIT 1) END AS official
-            FROM _outcome_inputs v
-            OFFSET 0
-        ) w
-        OFFSET 0
-    ) y
-) z
-"""
-    return inputs, decided
-
-
-def _reported_sql(words: int, incremental: bool) -> str:
-    """The rates pass over reports: per unit, cadence (months) and period number, masks (int8 words) of
-    the indicators reported and of those with a report received before the end of period end +
-    timely_days (on time).
-
-    $1 indicators, $2 their cadence in months, $3 their timely days, $4 month starts (see _plan),
-    then each indicator's bit in each mask word, [then the units].
-    """
-    bits = "".join(f", b{w}" for w in range(words))
-    bit_arrays = "".join(f", ${5 + w}::int8[]" for w in range(words))
-    reported = ", ".join(f"bit_or(b{w})" for w in range(words))
-    on_time = ", ".join(
-        f"bit_or(b{w}) FILTER (WHERE received_at < ($4::timestamptz[])[(p + 1) * months + 1] + timely)"
-        for w in range(words)
-    )
-    scope = f"\n      AND r.unit = ANY(${5 + words}::text[])" if incremental else ""
-    return f"""
-CREATE TEMP TABLE _reported ON COMMIT DROP AS
-SELECT unit, months, p, ARRAY[{reported}] AS reported, ARRAY[{on_time}] AS on_time
-FROM (
-    SELECT r.unit, r.received_at, i.months, i.timely{bits},
-           (width_bucket(r.observed_at, $4::timestamptz[]) - 1) / i.months AS p
-    FROM reports r
-    JOIN unnest($1::text[], $2::int[], $3::interval[]{bit_arrays}) AS i(code, months, timely{bits})
-         ON i.code = r.indicator
-    WHERE r.observed_at >= ($4::timestamptz[])[1]{scope}
-) x
-GROUP BY unit, months, p
-"""
-
-
-def _rates_sql(words: int) -> str:
-    """Reporting rates per unit, cadence and closed period: bits of the level's mask that were set."""
-    def count(mask: str) -> str:
-        return " + ".join(f"bit_count((coalesce({mask}[{w}], 0) & lc.mask[{w}])::bit(64))" for w in range(1, words + 1))
-
-    return f"""
-CREATE TEMP TABLE _rates ON COMMIT DROP AS
-SELECT x.*, rr.unit IS NOT NULL AS existing,
-       (rr.expected, rr.actual, rr.on_time) IS DISTINCT FROM (x.expected, x.actual, x.on_time) AS changed
-FROM (
-    SELECT u.code AS unit, p.period, p.period_start, p.period_end, lc.expected,
-           ({count('r.reported')})::int AS actual, ({count('r.on_time')})::int AS on_time
-    FROM _units u
-    JOIN _level_cadences lc ON lc.level = u.level
-    JOIN _periods p ON p.months = lc.months AND p.period_end >= u.valid_from
-                   AND (u.valid_to IS NULL OR p.period_start <= u.valid_to)
-    LEFT JOIN _reported r ON r.unit = u.code AND r.months = p.months AND r.p = p.p
-) x
-LEFT JOIN reporting_rates rr ON rr.unit = x.unit AND rr.period = x.period AND rr.period_start = x.period_start
-"""
-
-
-# The latest value per predecessor and period is summed (ratios by parts, counts by value); other
-# measures have no meaningful sum and are left out.
-_SUCCESSORS = f"""
-INSERT INTO successor_values
-    (unit, indicator, period_start, observed_at, value, numerator, denominator, parts, partial_parts)
-SELECT successor, indicator, period_start, max(observed_at),
-       CASE WHEN measure = 'ratio' THEN 100 * sum(numerator) / nullif(sum(denominator), 0) ELSE sum(value) END,
-       CASE WHEN measure = 'ratio' THEN sum(numerator) END,
-       CASE WHEN measure = 'ratio' THEN sum(denominator) END,
-       count(*), count(*) FILTER (WHERE partial)
-FROM (
-    SELECT DISTINCT ON (s.successor, s.predecessor, pv.indicator, 3)
-           s.successor, pv.indicator,
-           date_trunc(i.trunc, (pv.observed_at AT TIME ZONE '{_LOCAL_TZ}')::date::timestamp)::date AS period_start,
-           pv.observed_at, pv.value, pv.numerator, pv.denominator, i.measure, s.partial
-    FROM _successors s
-    JOIN period_values pv ON pv.unit = s.predecessor AND pv.category = ''
-    JOIN _indicators i ON i.indicator = pv.indicator AND i.measure IN ('{Measure.RATIO}', '{Measure.COUNT}')
-    ORDER BY s.successor, s.predecessor, pv.indicator, 3, pv.observed_at DESC
-) latest_per_period
-GROUP BY successor, indicator, period_start, measure
-"""
-
-_CURRENT_COLUMNS = [
-    "unit", "indicator", "level", "pillar", "status", "value", "expected", "target", "comparator", "milestone",
-    "baseline", "baseline_date", "projection", "last_observed_at", "last_received_at", "overdue_since", "day",
-    "active", "reporting", "provisional", "final", "cutoff", "deciding_value", "deciding_observed_at",
-    "revised_value", "revised_at",
-]
-
-# Evaluations take turns (the inserts below assume no other writer of these tables).
-_LOCK_KEY = 0x64787072  # "dxpr"
-
-_UPDATE_CURRENT = (
-    "UPDATE progress_current c SET "
-    + ", ".join(f"{col} = p.{col}" for col in [*_CURRENT_COLUMNS[2:], "status_since"])
-    + ", evaluated_at = $1 FROM _progress p WHERE p.existing AND p.unit = c.unit AND p.indicator = c.indicator"
-)
-_INSERT_CURRENT = (
-    f"INSERT INTO progress_current ({', '.join(_CURRENT_COLUMNS)}, status_since, evaluated_at) "
-    f"SELECT {', '.join(_CURRENT_COLUMNS)}, status_since, $1 FROM _progress WHERE NOT existing "
-    "ORDER BY unit, indicator"
-)
-
-# A snapshot when the pair's state changed (the row's previous state rode along in _progress). Only
-# a pair last evaluated at this very as_of can already have this snapshot: that one is replaced,
-# and the rest is a plain insert (no ON CONFLICT, which costs twice as much per row).
-_REPLACE_SNAPSHOTS = """
-DELETE FROM progress_snapshots s USING _progress p
-WHERE p.snapshot AND p.old_evaluated_at = $1 AND s.unit = p.unit AND s.indicator = p.indicator AND s.as_of = $1
-"""
-_INSERT_SNAPSHOTS = """
-INSERT INTO progress_snapshots (as_of, unit, indicator, status, value, expected, target, milestone)
-SELECT $1, unit, indicator, status, value, expected, target, milestone FROM _progress WHERE snapshot
-ORDER BY unit, indicator
-"""
-
-_OUTCOME_COLUMNS = ["status", "value", "target", "comparator", "cutoff", "final", "deciding_observed_at",
-                    "revised_value", "revised_at", "locked_by", "lock_reason"]
-_OUTCOME_SOURCE = {"cutoff": "cut_day"}
-_UPDATE_OUTCOMES = (
-    "UPDATE milestone_outcomes o SET "
-    + ", ".join(f"{c} = x.{_OUTCOME_SOURCE.get(c, c)}" for c in _OUTCOME_COLUMNS)
-    + ", evaluated_at = $1 FROM _outcomes x WHERE x.existing AND x.changed AND x.unit = o.unit "
-    "AND x.indicator = o.indicator AND x.milestone = o.milestone"
-)
-_INSERT_OUTCOMES = (
-    f"INSERT INTO milestone_outcomes (unit, indicator, milestone, {', '.join(_OUTCOME_COLUMNS)}, evaluated_at) "
-    f"SELECT unit, indicator, milestone, {', '.join(_OUTCOME_SOURCE.get(c, c) for c in _OUTCOME_COLUMNS)}, $1 "
-    "FROM _outcomes WHERE NOT existing ORDER BY unit, indicator, milestone"
-)
-# Every automatic lock is audited like an operator's (outcome_changes, action 'auto-lock').
-_AUDIT_AUTO_LOCKS = """
-INSERT INTO outcome_changes (unit, indicator, target_set, deadline, action, by, reason, at, before, after)
-SELECT unit, indicator, 'NQ09', milestone, 'auto-lock', locked_by, lock_reason, $1,
-       CASE WHEN existing THEN jsonb_build_object('status', old_status, 'value', old_value, 'final', old_final) END,
-       jsonb_build_object('status', status, 'value', value, 'final', final,
-                          'deciding_observed_at', deciding_observed_at)
-FROM _outcomes WHERE lock
-ORDER BY unit, indicator, milestone
-"""
-
-_UPDATE_RATES = """
-UPDATE reporting_rates r SET period_end = x.period_end, expected = x.expected, actual = x.actual,
-       on_time = x.on_time, reporting_rate = 100.0 * x.actual / x.expected,
-       on_time_rate = 100.0 * x.on_time / x.expected, evaluated_at = $1
-FROM _rates x
-WHERE x.existing AND x.changed AND x.unit = r.unit AND x.period = r.period AND x.period_start = r.period_start
-"""
-_INSERT_RATES = """
-INSERT INTO reporting_rates (unit, period, period_start, period_end, expected, actual, on_time, reporting_rate,
-                             on_time_rate, evaluated_at)
-SELECT unit, period, period_start, period_end, expected, actual, on_time, 100.0 * actual / expected,
-       100.0 * on_time / expected, $1
-FROM _rates WHERE NOT existing
-ORDER BY unit, period, period_start
-"""
 
 
 async def evaluate(
@@ -792,65 +111,65 @@ async def evaluate(
     def lap(name: str) -> None:
         timings[name] = time.perf_counter() - started - sum(timings.values())
 
-    plan = _plan(catalog, as_of, scope, trend, rates_since)
+    planned = plan(catalog, as_of, scope, trend, rates_since)
     lap("plan")
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-        await conn.execute(_SESSION)
-        for table, columns in _TABLES.items():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
+        await conn.execute(SESSION)
+        for table, columns in TEMP_TABLES.items():
             # Table names and columns are the constants above.
             await conn.execute(f"CREATE TEMP TABLE {table} ({columns}) ON COMMIT DROP")
-            await conn.copy_records_to_table(table, records=plan.rows[table])
+            await conn.copy_records_to_table(table, records=planned.rows[table])
             await conn.execute(f"ANALYZE {table}")
         lap("inputs")
-        await conn.execute(_facts_sql(plan.passed, scope is not None), *plan.facts_args)
+        await conn.execute(facts_sql(planned.passed, scope is not None), *planned.facts_args)
         # Few units ceased: index probes per unit beat the full scan the planner picks on its own.
         await conn.execute("SET LOCAL enable_seqscan = off")
-        await conn.execute(_CEASED_TRENDS, *plan.ceased_args)
+        await conn.execute(CEASED_TRENDS, *planned.ceased_args)
         await conn.execute("SET LOCAL enable_seqscan = on")
         await conn.execute("ANALYZE _facts; ANALYZE _ceased_trends")
         lap("facts")
         if scope is None:
-            await conn.execute(_HASH_JOINS_ONLY)
-        await conn.execute(_pairs_sql(plan.passed))
+            await conn.execute(HASH_JOINS_ONLY)
+        await conn.execute(pairs_sql(planned.passed))
         await conn.execute("ANALYZE _pairs")
         # Outcomes first: a pair whose every milestone has passed shows its last outcome. A full pass
         # keeps hash joins (one hash of milestone_outcomes beats 10⁵ index probes).
-        inputs, decided = _outcomes_sql(plan.passed)
+        inputs, decided = outcomes_sql(planned.passed)
         await conn.execute(inputs, local_day(as_of))
         await conn.execute(decided)
         await conn.execute("ANALYZE _outcomes")
-        await conn.execute(_UPDATE_OUTCOMES, as_of)
-        await conn.execute(_INSERT_OUTCOMES, as_of)
-        await conn.execute(_AUDIT_AUTO_LOCKS, as_of)
+        await conn.execute(UPDATE_OUTCOMES, as_of)
+        await conn.execute(INSERT_OUTCOMES, as_of)
+        await conn.execute(AUDIT_AUTO_LOCKS, as_of)
         outcomes = await conn.fetchval("SELECT count(*) FROM _outcomes")
         await _delete_stale(conn, "milestone_outcomes", "_outcomes", scope, extra="milestone")
         lap("outcomes")
         if scope is None:
-            await conn.execute(_HASH_JOINS_ONLY)
+            await conn.execute(HASH_JOINS_ONLY)
         await conn.execute(
-            _progress_sql(plan.passed), tolerance.points, tolerance.relative, trend.min_points, as_of
+            progress_sql(planned.passed), tolerance.points, tolerance.relative, trend.min_points, as_of
         )
         lap("statuses")
-        await conn.execute(_UPDATE_CURRENT, as_of)
-        await conn.execute(_INSERT_CURRENT, as_of)
+        await conn.execute(UPDATE_CURRENT, as_of)
+        await conn.execute(INSERT_CURRENT, as_of)
         await _delete_stale(conn, "progress_current", "_progress", scope)
         lap("write current")
-        await conn.execute(_REPLACE_SNAPSHOTS, as_of)
-        await conn.execute(_INSERT_SNAPSHOTS, as_of)
+        await conn.execute(REPLACE_SNAPSHOTS, as_of)
+        await conn.execute(INSERT_SNAPSHOTS, as_of)
         lap("snapshots")
-        await conn.execute(_ANY_JOINS)
-        await conn.execute(_reported_sql(plan.words, scope is not None), *plan.rates_args)
-        await conn.execute(_rates_sql(plan.words))
-        await conn.execute(_UPDATE_RATES, as_of)
-        await conn.execute(_INSERT_RATES, as_of)
+        await conn.execute(ANY_JOINS)
+        await conn.execute(reported_sql(planned.words, scope is not None), *planned.rates_args)
+        await conn.execute(rates_sql(planned.words))
+        await conn.execute(UPDATE_RATES, as_of)
+        await conn.execute(INSERT_RATES, as_of)
         rates = await conn.fetchval("SELECT count(*) FROM _rates")
         lap("rates")
-        if plan.successors is None:
+        if planned.successors is None:
             await conn.execute("DELETE FROM successor_values")
         else:
-            await conn.execute("DELETE FROM successor_values WHERE unit = ANY($1::text[])", plan.successors)
-        successor_rows = int((await conn.execute(_SUCCESSORS)).split()[-1])
+            await conn.execute("DELETE FROM successor_values WHERE unit = ANY($1::text[])", planned.successors)
+        successor_rows = int((await conn.execute(SUCCESSORS)).split()[-1])
         lap("successors")
         counts = await conn.fetch(
             "SELECT status, count(*) AS n, count(*) FILTER (WHERE changed) AS changed FROM _progress GROUP BY status"
@@ -940,3 +259,4 @@ async def unit_distribution(conn: asyncpg.Connection, day: date, worst: int = 10
     """unit_distribution counts the units existing on ``day`` by how they stand (see UnitDistribution)."""
     row = await conn.fetchrow(_DISTRIBUTION, day)
     return UnitDistribution(row["fine"], row["behind"], row["silent"], await conn.fetch(_WORST, day, worst))
+

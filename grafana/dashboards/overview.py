@@ -18,7 +18,7 @@ from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
 from dxmon import words
 from dxmon.catalog import PROGRAMME_SET
-from dxmon.store.progress_repository import satisfies
+from dxmon.store.evaluation_sql import satisfies
 from grafana.dashboards.panels import (
     LEVEL_LABELS,
     PILLAR_LABELS,
