@@ -5,6 +5,7 @@ parsing prose. The reason strings are part of the public contract: add new ones,
 ``type`` and ``title`` are fixed per reason too (``title`` is a short English label for developers,
 like ``type``); what a person reads, ``detail`` and each item's ``message``, is Vietnamese unless the
 request asks for English (``Accept-Language: en``). All that prose is in ``MESSAGES``, one place.
+Long because of that table (every reason in two languages), not because of logic.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Everything takes the evaluation time ``as_of`` as a parameter; days are local days in
 Asia/Ho_Chi_Minh, the calendar the programme's deadlines are written in. The SQL evaluation in
 ``dxmon.store.progress_repository`` implements the same rules set-based, and a test checks that both
-give the same statuses on the same data.
+give the same statuses on the same data. One module (over 400 lines) on purpose: the rules below and
+the functions that implement them are read and reviewed together.
 
 The rules, in the words a reviewer should check them against:
 

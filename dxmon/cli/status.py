@@ -5,6 +5,8 @@ Reads the unit's reports from DX_DATABASE_URL and decides both judgements (resul
 ran and for any past date (with the reports *received* by then), and it only reads. An outcome an
 operator locked or reopened (``dxmon outcomes``) is read from the store, which is its authority. The
 table is in Vietnamese, for the staff who use it; ``--format json`` is for programs.
+One command over 400 lines: the lines (one per indicator and target set), the table and the JSON share
+the same few helpers and read best together.
 """
 
 from __future__ import annotations

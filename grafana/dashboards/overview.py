@@ -8,6 +8,7 @@ the old communes — and ``$period`` offers only the levels that existed in that
 rolled up by summing numerators and denominators, counts by summing values; other measures are not
 rolled up (a share cannot be recombined without its parts). The province's own report is shown
 beside the roll-up, never added to it (it already covers the whole province).
+One dashboard, one file: its panels share the variables and the roll-up SQL (over 400 lines for that).
 """
 
 from __future__ import annotations

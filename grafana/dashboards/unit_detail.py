@@ -11,6 +11,7 @@ gets its value without the multi/All flags on Grafana 11.6, which would insert i
 (grafana/interpolate.py, ``repeat_clones``).
 Explanations (Nguyên nhân, giải pháp) are the period's in force (``period_values.explanation``); an
 indicator with categories has them per category, shown labelled beside its total.
+One dashboard, one file: its panels share the variables and the unit's SQL (over 400 lines for that).
 """
 
 from __future__ import annotations
