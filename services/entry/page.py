@@ -9,6 +9,8 @@
                                  beside their field ─▶ published like ingest, shown once every PubAck is in
     GET  /nhap-lieu/tinh-hinh ─▶ what the database holds for the unit (after the aggregator stored it)
     GET/POST /nhap-lieu/tai-len ─▶ a filled template ─▶ the dry run's summary ─▶ confirm ─▶ the import
+    GET/POST /nhap-lieu/phe-duyet ─▶ an approver key (programme.approval on): the unit-periods it may decide
+                                 on, with their values ─▶ approve, or return with a comment (services.entry.approvals)
     POST /nhap-lieu/dang-xuat ─▶ the session ends
 
 Server-rendered HTML (Jinja2, autoescaped), one stylesheet served from here: nothing from a CDN, no
@@ -25,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -39,10 +41,12 @@ from dxmon.catalog import Catalog, Category, Indicator, Level, Unit
 from dxmon.contracts import LOCAL_TZ, ReportIn
 from dxmon.formatting import format_date, format_moment, format_number, format_value
 from dxmon.intake import authenticate, check_scope, encode_events, publish_events, validate_reports
-from dxmon.keys import Authenticated
+from dxmon.keys import APPROVER, Authenticated, approval_scope
 from dxmon.periods import MONTHLY, ReportingPeriod, period_numbered, period_of, period_starting
 from dxmon.problems import Issue, Problem, Text, issues_from_validation_error, say
-from dxmon.store.entry_repository import InForce, values_of_unit
+from dxmon.store.approvals_repository import APPROVED, RETURNED, SUBMITTED, UnitPeriod
+from dxmon.store.entry_repository import InForce, values_in_force, values_of_unit
+from services.entry.approvals import decide, unit_periods
 from services.entry.session import (
     CSRF_FIELD,
     PAGE_PATH,
@@ -109,6 +113,13 @@ def message_page(status: int, title: str, text: str, *, viewer: Viewer | None = 
                   link=link or (PAGE_PATH, "Về trang nhập liệu"))
 
 
+def database_not_ready(viewer: Viewer, *, connected: bool = True) -> HTMLResponse:
+    """database_not_ready: the database cannot be read now (or was never connected); the person tries again."""
+    text = ("Chưa đọc được cơ sở dữ liệu; hãy thử lại sau ít phút." if connected
+            else "Chưa kết nối cơ sở dữ liệu; hãy thử lại sau.")
+    return message_page(503, "Hệ thống chưa sẵn sàng", text, viewer=viewer)
+
+
 def redirect(path: str) -> RedirectResponse:
     return RedirectResponse(path, status_code=303, headers=PAGE_HEADERS)
 
@@ -119,10 +130,16 @@ class Viewer:
 
     session: Session
     caller: Authenticated
+    approval_on: bool = False  # the catalog's programme.approval
 
     @property
     def agency(self) -> str:
         return self.caller.key.agency
+
+    @property
+    def approves(self) -> bool:
+        """approves: the key may approve or return periods here (an approver key, approval on)."""
+        return self.approval_on and self.caller.key.role == APPROVER
 
     @property
     def csrf(self) -> str:
@@ -318,6 +335,12 @@ def problem_text(p: Problem) -> str:
     return "; ".join(parts)
 
 
+def sentence(text: str) -> str:
+    """sentence: ``text`` as a sentence of its own (capital first letter, full stop); str.capitalize would lower
+    the rest, agencies' names included."""
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 async def read_form(request: Request) -> dict[str, str]:
     """read_form reads a form the page sent (URL-encoded, at most FORM_LIMIT bytes; 413/415 otherwise).
 
@@ -365,6 +388,64 @@ async def read_upload_form(request: Request, max_bytes: int) -> tuple[dict[str, 
     return fields, data
 
 
+# ───────────────────────────── approval ─────────────────────────────
+
+
+@dataclass(frozen=True)
+class ApprovalLine:
+    """ApprovalLine is one value of a unit-period as the approver reads it (the indicator's total)."""
+
+    code: str
+    name: str
+    value: str  # the value in force, with its period; "" when it cannot be read
+    explanation: str
+    approval: str  # the value's approval, as people read it (words.APPROVAL)
+    comment: str  # why it was returned, when it was
+
+
+@dataclass
+class ApprovalCard:
+    """ApprovalCard is one unit-period on the approval page: its state, its values, its two forms."""
+
+    period: UnitPeriod
+    unit_name: str
+    lines: list[ApprovalLine]
+    error: str = ""  # a refused decision, shown beside its forms
+    comment: str = ""  # the comment typed with it, kept for correction
+
+    @property
+    def anchor(self) -> str:
+        return f"{self.period.unit}-{self.period.period.code}"
+
+    @property
+    def may_approve(self) -> bool:  # approving what is all approved is refused (already-decided)
+        return self.period.counts[SUBMITTED] + self.period.counts[RETURNED] > 0
+
+    @property
+    def may_return(self) -> bool:
+        return self.period.counts[SUBMITTED] + self.period.counts[APPROVED] > 0
+
+
+def approval_cards(catalog: Catalog, periods: list[UnitPeriod], in_force: dict[Any, InForce]) -> list[ApprovalCard]:
+    """approval_cards: each unit-period with its values in force (``values_in_force`` of category '')."""
+    cards = []
+    for p in periods:
+        lines = []
+        for v in p.values:
+            ind = catalog.indicators.get(v.indicator)
+            found = in_force.get((p.unit, v.indicator, "", v.period_start))
+            value = ""
+            if ind is not None and found is not None:
+                parts = (None, None) if found.percent_only else (found.numerator, found.denominator)
+                value = current_text(ind.measure, found.value, *parts, p.period)
+            lines.append(ApprovalLine(v.indicator, ind.name_vi if ind else "", value,
+                                      (found.explanation or "") if found else "", words.APPROVAL[v.approval],
+                                      (v.comment or "") if v.approval == RETURNED else ""))
+        unit = catalog.units.get(p.unit)
+        cards.append(ApprovalCard(p, unit.name_on(p.period.end) if unit else p.unit, lines))
+    return cards
+
+
 # ───────────────────────────── the router ─────────────────────────────
 
 
@@ -392,7 +473,7 @@ def create_router() -> APIRouter:
         if caller is None:  # the key was revoked since sign-in: its sessions end with it
             sessions.end(session.session_id)
             return None
-        return Viewer(session, caller)
+        return Viewer(session, caller, state_of(request).catalog.approval)
 
     def signed_out(request: Request) -> Response:
         """signed_out answers a request that needs a session and has none (never had one, or it expired)."""
@@ -529,15 +610,13 @@ def create_router() -> APIRouter:
                                 f"{unit.name_on(day)} ({unit.code}) không hoạt động vào ngày {format_date(day)}.",
                                 viewer=viewer)
         if state.pool is None:
-            return message_page(503, "Hệ thống chưa sẵn sàng", "Chưa kết nối cơ sở dữ liệu; hãy thử lại sau.",
-                                viewer=viewer)
+            return database_not_ready(viewer, connected=False)
         try:
             async with state.pool.acquire() as conn:
                 values = await values_of_unit(conn, unit.code, [i.code for i in applicable(state.catalog, unit)], day)
         except Exception:  # noqa: BLE001 - any database failure: say so, the person tries again
             log.exception("page: cannot read the values in force of %s", unit.code)
-            return message_page(503, "Hệ thống chưa sẵn sàng", "Chưa đọc được cơ sở dữ liệu; hãy thử lại sau ít phút.",
-                                viewer=viewer)
+            return database_not_ready(viewer)
         blocks = build_blocks(state.catalog, unit, day, values)
         return {"unit": unit, "unit_name": unit.name_on(day), "month": month, "day": day, "blocks": blocks}
 
@@ -679,6 +758,78 @@ def create_router() -> APIRouter:
                       summary=summary, dry_run=dry_run, upload_id=upload_id, filename=data[1],
                       outcome=OUTCOME_LABELS, problem=body.get("detail", ""), catalog=state.catalog,
                       period_label=period_label)
+
+
+    # ── approval (programme.approval on, an approver key) ──
+
+    async def approval_page(request: Request, viewer: Viewer, status: int = 200, *, done: str = "",
+                            refused: tuple[str, str, str, str] | None = None) -> Response:
+        """approval_page lists the unit-periods the key may decide on (filters: unit, approval), after a
+        decision (``done``) or beside a refused one (``refused``: unit, period, why, the comment typed)."""
+        state = state_of(request)
+        if state.pool is None:
+            return database_not_ready(viewer, connected=False)
+        unit = str(request.query_params.get("unit", "")) or None
+        approval = str(request.query_params.get("approval", "")) or None
+        try:
+            periods = await unit_periods(request, viewer.caller, unit, approval)
+        except Problem as p:
+            if p.reason == "approval-off":
+                return message_page(409, "Chưa bật phê duyệt số liệu",
+                                    "Chương trình chưa bật phê duyệt số liệu: số liệu các đơn vị gửi được dùng ngay, "
+                                    "không cần phê duyệt.", viewer=viewer)
+            title = "Không có quyền phê duyệt" if p.status == 403 else "Không xem được số liệu cần phê duyệt"
+            return message_page(p.status, title, sentence(problem_text(p)), viewer=viewer)
+        keys = [(p.unit, v.indicator, "", v.period_start) for p in periods for v in p.values]
+        try:
+            async with state.pool.acquire() as conn:
+                in_force = await values_in_force(conn, keys)
+        except Exception:  # any database failure: say so, the person tries again
+            log.exception("page: cannot read the values to approve")
+            return database_not_ready(viewer)
+        cards = approval_cards(state.catalog, periods, in_force)
+        error = ""
+        if refused is not None:
+            card = next((c for c in cards if (c.period.unit, c.period.period.code) == refused[:2]), None)
+            if card is None:
+                error = refused[2]
+            else:
+                card.error, card.comment = refused[2:]
+        today = state.clock().astimezone(LOCAL_TZ).date()
+        units = sorted((state.catalog.units[c] for c in approval_scope(viewer.caller, state.catalog)),
+                       key=lambda u: (LEVEL_ORDER[u.level], u.name_on(today), u.code))
+        return render("approvals.html", status, viewer=viewer, cards=cards, done=done, error=error, units=units,
+                      today=today, unit=unit or "", approval=approval or "", states=words.APPROVAL,
+                      query=urlencode({"unit": unit or "", "approval": approval or ""}))
+
+    @router.get("/phe-duyet")
+    async def approvals_list(request: Request) -> Response:
+        viewer = viewer_of(request)
+        if viewer is None:
+            return signed_out(request)
+        return await approval_page(request, viewer)
+
+    @router.post("/phe-duyet")
+    async def approval_decision(request: Request) -> Response:
+        viewer, form, refused = await posted(request)
+        if refused is not None:
+            return refused
+        unit, period = str(form.get("unit", "")), str(form.get("period", ""))
+        decision, comment = str(form.get("decision", "")), str(form.get("comment", ""))
+        if decision not in (APPROVED, RETURNED):
+            return message_page(422, "Biểu mẫu không hợp lệ", "Hãy chọn Phê duyệt hoặc Trả lại trên trang phê duyệt.",
+                                viewer=viewer, link=(f"{PAGE_PATH}/phe-duyet", "Về trang phê duyệt"))
+        try:
+            made = await decide(request, viewer.caller, unit, period, decision, comment=comment)
+        except Problem as p:
+            return await approval_page(request, viewer, p.status,
+                                       refused=(unit, period, sentence(problem_text(p)), comment))
+        state = state_of(request)
+        log.info("page: key %s %s %s %s", viewer.caller.key.key_id, decision, unit, period)
+        what = f"{state.catalog.units[unit].name_vi} ({unit}), {period_label(made.period, state.catalog)}"
+        done = (f"Đã phê duyệt số liệu của {what}." if decision == APPROVED
+                else f"Đã trả lại số liệu của {what}, với ý kiến: {made.comment}")
+        return await approval_page(request, viewer, done=done)
 
 
     return router
