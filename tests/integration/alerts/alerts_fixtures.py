@@ -234,9 +234,14 @@ async def silence(database_url: str, catalog: Catalog, unit: str, now: datetime)
 async def fall_behind(database_url: str) -> None:
     """fall_behind: 50% of work files processed online in Q4/2025, against ~61.5% expected on 10/03/2026.
 
-    The glide path runs from NQ 09's 60% (31/12/2025) to its 2030 orientation's 100% (31/12/2030).
+    The figure came in on 02/02/2026, after NQ 09's cut-off for 2025 (30/01/2026): the 2025 outcome is
+    final with nothing received by then (Không đạt, no value), so the 2030 path does not restart from the
+    unit's own value (dxmon.progress.restart_day) and runs from NQ 09's 60% (31/12/2025) to its 2030
+    orientation's 100% (31/12/2030).
     """
-    await seed(database_url, [report(UNIT, INDICATOR, date(2025, 12, 31), numerator=50, denominator=100)], T)
+    late = datetime(2026, 2, 2, 3, 0, tzinfo=UTC)
+    await seed(database_url, [report(UNIT, INDICATOR, date(2025, 12, 31), numerator=50, denominator=100,
+                                     received=late)], T)
 
 
 async def recover(database_url: str, at: datetime) -> None:
