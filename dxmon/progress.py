@@ -572,16 +572,21 @@ def evaluate(
     if (upcoming is not None and start is not None and restart is not None and start.day == restart
             and measure != Measure.BOOLEAN):
         # The restart milestone's outcome value: official after its cut-off (a later revision does
-        # not move it), the value in force until then.
+        # not move it), the value in force until then — and only a value of the deadline's own period
+        # (a figure two years old is not what the unit reached by then).
         ended = next(m for m in target.milestones if m.deadline == restart)
         cut = cutoff_day(ended, cadence)
         if local_day(as_of) > cut:
             history = received if received is not None else [
                 Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
-            reached = official_outcome(history, ended, cut, cadence).value
+            official = official_outcome(history, ended, cut, cadence)
+            reached, reached_at = official.value, official.observed_at
         else:
-            reached = found.value if (found := value_at(series, restart)) is not None else None
-        if reached is not None:
+            found = value_at(series, restart)
+            reached, reached_at = (found.value, found.observed_at) if found is not None else (None, None)
+        own_period = period_start(restart, cadence.period)
+        if reached is not None and reached_at is not None and \
+                period_start(local_day(reached_at), cadence.period) == own_period:
             start = Anchor(restart, reached)
             expected = glide_path(start, upcoming, d, direction)
     reporting, late = reporting_status(series, d, cadence, unit.valid_from)

@@ -30,7 +30,7 @@ from datetime import date, timedelta
 import httpx
 
 from dxmon.catalog import Catalog, Direction, Indicator, Measure, Period, Unit
-from dxmon.progress import Anchor, TrendRule, calendar, glide_path
+from dxmon.progress import Anchor, TrendRule, calendar, glide_path, restart_day
 
 # How far a lagging indicator sits below the glide path: beyond the default tolerance (5 points for
 # ratios and percents, 5 % of the expected value for counts), so it reads as behind, not as noise —
@@ -123,6 +123,15 @@ def _value(indicator: Indicator, unit: Unit, d: date, first: date, lagging: bool
     margin = pair.uniform(1.0, 3.0)
     far = pair.random() < 0.5
     lag_points, lag_relative = LAG_POINTS[far], LAG_RELATIVE[far]
+
+    def off_path(on_path: float) -> float:
+        """Where the unit stands against a path value: a steady margin above it, or lagging below."""
+        if indicator.measure in (Measure.RATIO, Measure.PERCENT):
+            return on_path + better * (-lag_points if lagging else margin)
+        if indicator.measure is Measure.RANK:
+            return on_path * (1 + lag_relative) if lagging else on_path
+        return on_path * (1 - better * lag_relative if lagging else 1 + better * margin / 100)
+
     path = None
     if target is not None and target.milestones:
         cal = calendar(target, indicator.measure, indicator.direction, indicator.cadence, d, TrendRule())
@@ -130,6 +139,13 @@ def _value(indicator: Indicator, unit: Unit, d: date, first: date, lagging: bool
         if path is None and cal.upcoming is not None:
             own = Anchor(first, _start_value(indicator, cal.upcoming.value))
             path = glide_path(own, cal.upcoming, d, indicator.direction)
+        # Past NQ 09 the evaluation restarts the path from what the unit reached (dxmon.progress.restart_day):
+        # follow that path, so a lagging unit keeps lagging on it (and a steady one keeps its margin).
+        restart = restart_day(indicator, unit.level)
+        if (path is not None and restart is not None and cal.upcoming is not None and cal.anchor is not None
+                and cal.anchor.day == restart and d > restart):
+            reached = off_path(cal.anchor.value)  # the path stands at NQ 09's target on its deadline
+            path = glide_path(Anchor(restart, reached), cal.upcoming, d, indicator.direction)
     if indicator.measure in (Measure.RATIO, Measure.PERCENT):
         pct = path if path is not None else 60.0
         pct += better * (-lag_points if lagging else margin + rng.uniform(-0.15, 0.15))

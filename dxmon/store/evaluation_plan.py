@@ -51,7 +51,7 @@ TEMP_TABLES = {
               "grace_days int, timely_days int, last_deadline date, last_value double precision, last_comparator text, last_j int, "
               "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
               "anchor_day date, anchor_value double precision, expected double precision, "
-              "due_start date, due_end date, restart_day date"),
+              "due_start date, due_end date, restart_day date, restart_from timestamptz"),
     "_milestones": ("indicator text, level text, deadline date, value double precision, comparator text, j int, "
                     "cut_day date"),
     "_periods": "period text, months int, p int, period_start date, period_end date",
@@ -117,7 +117,7 @@ def plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tren
                 epoch_days(end_of_day(up.deadline)) if up else None,
                 cal.anchor.day if cal.anchor else None, cal.anchor.value if cal.anchor else None, cal.expected,
                 cal.due_start, cal.due_end,
-                restart,
+                restart, start_of_day(period_start(restart, ind.cadence.period)) if restart is not None else None,
             )
     levels = {u.level for u in chosen}
     for ind in indicators:

@@ -141,7 +141,9 @@ WITH pairs AS (
            c.evaluated_at AS old_evaluated_at, u.slope, u.intercept, u.points,
            o.status AS o_status, o.final AS o_final, o.value AS o_value, o.deciding_observed_at AS o_observed_at,
            o.revised_value AS o_revised_value, o.revised_at AS o_revised_at, o.cut_day AS o_cut_day,
-           CASE WHEN k.restart_day IS NOT NULL THEN o.value END AS restart_value
+           -- A value of the restart deadline's own period only (dxmon.progress.evaluate).
+           CASE WHEN k.restart_day IS NOT NULL AND o.deciding_observed_at >= k.restart_from THEN o.value END
+               AS restart_value
     FROM _pairs u
     JOIN _keys k ON k.grp = u.grp AND k.indicator = u.indicator
     LEFT JOIN latest_values lv ON lv.unit = u.unit AND lv.indicator = u.indicator AND lv.category = ''

@@ -4,7 +4,7 @@ The database is seeded by the pipeline's own code — ``store_reports`` (the agg
 path), ``evaluate`` (progress), ``sync_alerts``/``add_silence``/``acknowledge`` (alerts service),
 ``record_dead_letter`` — with a small, known story:
 
-    QN-P-TUANCHAU  (commune since 01/07/2025)  DG-14 Q4/2025 20 %  → behind; DG-04 only Oct 2025 (40 %) → missed,
+    QN-P-TUANCHAU  (commune since 01/07/2025)  DG-14 Q4/2025 20 % (after the cut-off) → behind; DG-04 only Oct 2025 (40 %) → missed,
                                                 reporting missing
     QN-P-UONGBI    (commune since 01/07/2025)  DG-14 Q4/2025 70 %  → on track; DG-04 Dec 2025 50 % → missed (final)
     QN             (province)                  DG-14 Q4/2025 88 % → missed (≥ 90 % by 2025, its last milestone);
@@ -52,6 +52,7 @@ LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 AS_OF = datetime(2026, 3, 15, 10, 0, tzinfo=LOCAL)
 BEHIND, MISSED, PREDECESSOR, DISTRICT = "QN-P-TUANCHAU", "QN-P-UONGBI", "QN-HALONG-P-TUANCHAU", "QN-HALONG"
 MINUTE_BATCH = datetime(2026, 1, 10, 9, 0, tzinfo=LOCAL)
+AFTER_CUTOFF = datetime(2026, 2, 2, 9, 0, tzinfo=LOCAL)
 NUMERIC = (int, float, Decimal)
 BEHIND_WHY = "Một số thôn chưa có cáp quang;\nđã đề nghị nhà mạng hoàn thành trong quý I/2026."
 DISTRICT_WHY = "Cấp huyện kết thúc hoạt động từ 01/07/2025."
@@ -91,9 +92,12 @@ def batches() -> list[tuple[datetime, list[ReportReceived]]]:
                                         .model_copy(update={"value": 55.0})]),
         # Two commits a minute apart: 3 reports with a 2 s lag, then 2 with a 30 s lag.
         (MINUTE_BATCH + timedelta(seconds=2), [report("QN", "DG-14", date(2025, 12, 31), MINUTE_BATCH, 88, 100),
-                                               report(BEHIND, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 20, 100)
-                                               .model_copy(update={"explanation": BEHIND_WHY}),
+                                               report("QN", "DG-14", date(2025, 9, 30), MINUTE_BATCH, 86, 100),
                                                report(MISSED, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 70, 100)]),
+        # After NQ 09's cut-off for 2025 (30/01/2026): TUANCHAU's 2025 outcome is final with nothing received,
+        # so its 2030 path runs from NQ 09's 60 % (not from its own 20 %: dxmon.progress.restart_day).
+        (AFTER_CUTOFF + timedelta(seconds=2), [report(BEHIND, "DG-14", date(2025, 12, 31), AFTER_CUTOFF, 20, 100)
+                                               .model_copy(update={"explanation": BEHIND_WHY})]),
         (late + timedelta(seconds=30), [report("QN", "DG-04", date(2025, 12, 31), late, 2200, 2247),
                                         report(MISSED, "DG-04", date(2025, 12, 31), late, 50, 100)]),
     ]
@@ -422,7 +426,7 @@ async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Co
     status = run.table("Trạng thái các chỉ tiêu")
     assert [(r["Mã"], r["Kết quả"]) for r in status.rows[:2]] == [("DG-04", "missed"), ("DG-14", "behind")]
     assert status.row(**{"Mã": "DG-04"})["Tình hình báo cáo"] == "missing"
-    assert status.row(**{"Mã": "DG-14"})["Tình hình báo cáo"] == "on_time"
+    assert status.row(**{"Mã": "DG-14"})["Tình hình báo cáo"] == "late"  # Q4 arrived on 02/02, after 15/01
     overdue = run.table("Chỉ tiêu chưa báo cáo")
     assert overdue.column("Mã") == ["DG-04"]
     assert overdue.rows[0]["Chưa báo cáo từ"] == date(2025, 12, 11) and overdue.rows[0]["Số ngày chưa báo cáo"] == 94

@@ -275,7 +275,7 @@ async def test_0009_keeps_every_stored_digest_valid(database_at_0008: str, catal
                            old.agency, old.event_id, old.observed_at, stored)
     finally:
         await conn.close()
-    assert (await migrate(database_at_0008)).applied == ["0009_explanations"]
+    assert (await migrate(database_at_0008, up_to="0009_explanations")).applied == ["0009_explanations"]
     conn = await asyncpg.connect(database_at_0008)
     try:
         assert await conn.fetchval(f"SELECT dx_report_digest({DIGEST_ARGS})") == before  # 9 arguments, as before
