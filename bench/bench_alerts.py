@@ -28,8 +28,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import asyncpg
-
 from bench_evaluation import AS_OF, seed, synthetic_catalog
+
 from dxmon import devstack
 from dxmon.store.catalog_repository import sync_catalog
 from dxmon.store.migrate import migrate

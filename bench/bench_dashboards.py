@@ -24,11 +24,11 @@ import math
 import random
 import statistics
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
-
 from bench_evaluation import AS_OF, seed, synthetic_catalog  # bench/ is the script's directory, first on sys.path
+
 from dxmon import devstack
 from dxmon.store.catalog_repository import sync_catalog
 from dxmon.store.migrate import migrate
@@ -45,8 +45,8 @@ NOW = AS_OF + timedelta(hours=2)
 def windows() -> dict[str, TimeRange]:
     """windows: each dashboard's default time range, anchored at the data set's evaluation time."""
     return {
-        "dx-overview": TimeRange(datetime(2022, 1, 1, tzinfo=timezone.utc), NOW),
-        "dx-unit-detail": TimeRange(datetime(2022, 1, 1, tzinfo=timezone.utc), datetime(2026, 12, 31, tzinfo=timezone.utc)),
+        "dx-overview": TimeRange(datetime(2022, 1, 1, tzinfo=UTC), NOW),
+        "dx-unit-detail": TimeRange(datetime(2022, 1, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)),
         "dx-alerts": TimeRange(NOW - timedelta(days=30), NOW),
         "dx-pipeline": TimeRange(NOW - timedelta(hours=6), NOW),
     }

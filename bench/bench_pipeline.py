@@ -44,8 +44,8 @@ from dxmon.contracts import ReportReceived
 from dxmon.keys import KeyStore
 from dxmon.store.catalog_repository import sync_catalog
 from dxmon.store.migrate import migrate
-from services.ingest.settings import IngestSettings
 from dxmon.store.reports_repository import REPORT_COLUMNS, report_record
+from services.ingest.settings import IngestSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,7 +180,10 @@ def wrk(url: str, token: str, seconds: int, connections: int) -> tuple[float, in
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(ROOT / "bench" / "post_single.lua"), url],
         capture_output=True, text=True, env={**os.environ, "DX_BENCH_TOKEN": token}, check=True).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(f"wrk printed no request rate:\n{out}")
+    rate = float(found.group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return rate, int(bad.group(1)) if bad else 0
 
@@ -270,6 +273,7 @@ async def latency_at_rate(url: str, token: str, database_url: str, nats_url: str
 async def main(args: argparse.Namespace, servers: devstack.BenchServers) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="dxbench-logs-"))
     nats_url, admin_url = servers.nats_url, servers.admin_url
+    assert nats_url is not None  # bench_servers starts (or is given) a nats-server unless with_nats=False
     services: list[Service] = []
     try:
         database_url = await devstack.ensure_database(admin_url, f"dxbench_{uuid.uuid4().hex[:8]}")

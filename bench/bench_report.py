@@ -25,17 +25,17 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dxmon import devstack  # noqa: E402
-from dxmon.catalog import Catalog, Level  # noqa: E402
-from dxmon.contracts import LOCAL_TZ  # noqa: E402
-from dxmon.report import render  # noqa: E402
-from dxmon.report.model import ReportPeriod  # noqa: E402
-from dxmon.report.pdf import soffice  # noqa: E402
-from dxmon.report.repository import build_report  # noqa: E402
-from dxmon.store.catalog_repository import sync_catalog  # noqa: E402
-from dxmon.store.migrate import migrate  # noqa: E402
-from dxmon.store.progress_repository import evaluate  # noqa: E402
-from tests.report_documents import seed_simulated  # noqa: E402
+from dxmon import devstack
+from dxmon.catalog import Catalog, Level
+from dxmon.contracts import LOCAL_TZ
+from dxmon.report import render
+from dxmon.report.model import ReportPeriod
+from dxmon.report.pdf import soffice
+from dxmon.report.repository import build_report
+from dxmon.store.catalog_repository import sync_catalog
+from dxmon.store.migrate import migrate
+from dxmon.store.progress_repository import evaluate
+from tests.report_documents import seed_simulated
 
 LIMIT_SECONDS = 10.0
 AS_OF = datetime(2026, 1, 10, 9, tzinfo=LOCAL_TZ)

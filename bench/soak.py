@@ -42,8 +42,8 @@ import asyncpg
 import httpx
 import nats
 import psutil
-
 from bench_pipeline import Service, backlog, say
+
 from dxmon import devstack
 from dxmon.bus import ensure_topology
 from dxmon.catalog import Catalog
@@ -51,8 +51,8 @@ from dxmon.keys import KeyStore
 from dxmon.simulate import generate
 from dxmon.store.catalog_repository import sync_catalog
 from dxmon.store.migrate import migrate
-from services.ingest.settings import IngestSettings
 from services.alerts import admin
+from services.ingest.settings import IngestSettings
 
 MiB = 1024 * 1024
 RSS_FACTOR, RSS_SLACK = 1.25, 32 * MiB
@@ -93,7 +93,7 @@ class Webhook:
         hook = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server hook name
+            def do_POST(self) -> None:  # http.server hook name
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 hook.received += 1
                 self.send_response(200)
@@ -215,6 +215,7 @@ async def soak(args: argparse.Namespace, servers: devstack.BenchServers) -> Figu
     services: dict[str, Service] = {}
     fig = Figures()
     nats_url, admin_url = servers.nats_url, servers.admin_url
+    assert nats_url is not None  # bench_servers starts (or is given) a nats-server unless with_nats=False
     hook = Webhook()
     database_url = ""
     try:

@@ -137,6 +137,7 @@ async def ensure_topology(js: JetStreamContext, settings: NatsSettings) -> None:
     published while no consumer exists would be discarded at once.
     """
     for cfg in stream_configs(settings):
+        assert cfg.name is not None  # stream_configs names every stream
         try:
             info = await js.stream_info(cfg.name)
         except NotFoundError:

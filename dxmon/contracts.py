@@ -50,7 +50,7 @@ def message_id(agency: str, report: ReportIn) -> str:
     "duplicate"; the same event id from another agency is another report; the same id with other
     content reaches the aggregator, which refuses it (dead letter ``event-id-reused``).
     """
-    content = (agency, report.unit, report.indicator, report.category or "", report.observed_at.timestamp(),
+    content: tuple[object, ...] = (agency, report.unit, report.indicator, report.category or "", report.observed_at.timestamp(),
                report.value, report.numerator, report.denominator, report.note, report.source)
     if report.explanation is not None:
         # Appended only when present, so the ids of reports without one are what they were before it existed.

@@ -9,7 +9,6 @@ so when we are root the server runs as the ``postgres`` system user.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import pwd
 import shutil
@@ -24,7 +23,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
 
 # The file a running ``dxmon dev`` publishes its servers in: dxmon.dev_state (core; settings read it).
 from dxmon.dev_state import DEV_STATE_FILE, dev_state_settings, remove_dev_state, write_dev_state  # noqa: F401 - re-exported for dxmon dev and the tests

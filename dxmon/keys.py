@@ -138,9 +138,11 @@ class KeyStore:
         keys = []
         for key_id in ids:
             try:
-                keys.append(ApiKey.from_json((await self.kv.get(key_id)).value))
+                raw = (await self.kv.get(key_id)).value
             except KeyNotFoundError:
                 continue  # revoked between keys() and get()
+            if raw is not None:  # an entry without a value is no key
+                keys.append(ApiKey.from_json(raw))
         return sorted(keys, key=lambda k: (k.agency, k.created_at))
 
     async def revoke(self, key_id: str) -> bool:

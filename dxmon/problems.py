@@ -322,7 +322,7 @@ class Problem(Exception):
     status: int
     reason: str
     title: str
-    detail: Text | None = None
+    detail: Text | str | None = None  # a str is the same in both languages (e.g. a byte count)
     issues: list[Issue] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -375,8 +375,9 @@ def issues_from_validation_error(
     for e in err.errors(include_url=False):
         loc = list(e["loc"])
         item = index
-        if batch and loc and isinstance(loc[0], int):
-            item = loc.pop(0) + index_offset
+        if batch and loc and isinstance(position := loc[0], int):
+            del loc[0]
+            item = position + index_offset
         # Union members (e.g. "str" inside "str | None") add noise to the location: keep field names.
         names = [str(p) for p in loc if isinstance(p, str) and not p.startswith(("function-", "constrained-"))]
         known = {"str", "float", "int", "none", "is-instance[datetime]", "uuid"}

@@ -441,7 +441,7 @@ def least_squares(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, floa
     sxx = sum((x - mean_x) ** 2 for x in xs)
     if sxx == 0:
         return None
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sxx
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sxx
     return slope, mean_y - slope * mean_x
 
 
@@ -573,11 +573,11 @@ def evaluate(
         # The restart milestone's outcome value: official after its cut-off (a later revision does
         # not move it), the value in force until then.
         ended = next(m for m in target.milestones if m.deadline == restart)
-        cut = cutoff_day(ended, cadence)
-        if local_day(as_of) > cut:
+        ended_cut = cutoff_day(ended, cadence)
+        if local_day(as_of) > ended_cut:
             history = received if received is not None else [
                 Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
-            reached = official_outcome(history, ended, cut, cadence).value
+            reached = official_outcome(history, ended, ended_cut, cadence).value
         else:
             reached = found.value if (found := value_at(series, restart)) is not None else None
         if reached is not None:
@@ -590,7 +590,7 @@ def evaluate(
         trend_line = projection([p for p in series if p.observed_at >= since], upcoming.deadline, trend)
 
     decided: Outcome | None = None
-    cut = None
+    cut: date | None = None
     if latest is None:
         status = Status.NO_DATA
     elif upcoming is None:

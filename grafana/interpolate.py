@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 ALL = "$__all"
@@ -168,7 +168,7 @@ def parse_interval(text: str, now: datetime) -> timedelta:
     match = _DATE_UNIT.match(text)
     if match:
         n, unit = int(match.group(1)), match.group(2)
-        now = now.astimezone(timezone.utc)
+        now = now.astimezone(UTC)
         if unit == "d":
             return timedelta(days=n)
         if unit == "w":
@@ -206,6 +206,8 @@ def go_float(x: float) -> str:
     sign = "-" if x < 0 else ""
     digits_tuple = Decimal(repr(abs(x))).normalize().as_tuple()
     digits = "".join(map(str, digits_tuple.digits))
+    if not isinstance(digits_tuple.exponent, int):  # "n", "N", "F": NaN or infinity (never an interval)
+        raise ValueError(f"go_float: not a finite number: {x}")
     exp = len(digits) + digits_tuple.exponent - 1
     if exp < -4 or exp >= 6:
         mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
@@ -220,7 +222,7 @@ def go_float(x: float) -> str:
 
 def rfc3339nano(t: datetime) -> str:
     """rfc3339nano is Go's ``t.UTC().Format(time.RFC3339Nano)`` (trailing fraction zeros dropped)."""
-    t = t.astimezone(timezone.utc)
+    t = t.astimezone(UTC)
     frac = f"{t.microsecond:06d}".rstrip("0")
     return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
 
@@ -294,7 +296,7 @@ def _time_macro(name: str, fmt: str | None, time_range: TimeRange) -> str:
     if fmt is None:
         return str(ms)
     if fmt in ("date", "date:iso"):
-        return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+        return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
     if fmt == "date:seconds":
         return str(ms // 1000)
     raise InterpolationError(f"format {fmt!r} of {name} is not implemented here")
@@ -413,7 +415,7 @@ def _macro(name: str, args: list[str], time_range: TimeRange, timescaledb: bool,
 
 
 def _unix_nano(t: datetime) -> int:
-    delta = t - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = t - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
 
 
@@ -463,7 +465,7 @@ def render(sql: str, ctx: QueryContext, *, panel_interval: str | None = None, st
     """render runs ``sql`` through Grafana's whole pipeline for one panel (or variable) query."""
     min_interval = panel_interval or ctx.datasource_interval
     interval_text, interval_ms = calculate_interval(ctx.time_range, ctx.max_data_points, min_interval)
-    now = ctx.now or datetime.now(timezone.utc)
+    now = ctx.now or datetime.now(UTC)
     out = replace_variables(sql, ctx.variables, ctx.time_range, interval=(interval_text, interval_ms), strict=strict)
     out = global_macros(out, ctx.time_range, timedelta(milliseconds=interval_ms))
     out = expand_macros(out, ctx.time_range, timescaledb=ctx.timescaledb, now=now)

@@ -12,10 +12,10 @@ from docx import Document
 from openpyxl import load_workbook
 
 from dxmon import words
+from dxmon.formatting import format_number
 from dxmon.progress import STATUS_LABELS, Status
 from dxmon.report.docx_writer import ANNEX_HEADERS, MEASURE_UNITS, RANKING_HEADERS
 from dxmon.report.target_sets import set_milestones
-from dxmon.formatting import format_number
 
 ARTIFACTS = Path(__file__).parent / "artifacts"  # gitignored: what a reviewer looks at after a run
 

@@ -58,7 +58,7 @@ def register(cli) -> None:
         """Run the alerts service (evaluation, notifications, /healthz, /readyz, /metrics, silences API)."""
         # --host goes through the settings: their check refuses a non-loopback address without tokens.
         try:
-            settings = AlertsSettings(**({"alerts_host": host} if host else {}))
+            settings = AlertsSettings(alerts_host=host) if host else AlertsSettings()
         except ValidationError as exc:
             for error in exc.errors(include_input=False):
                 typer.echo(f"error: {error['msg'].removeprefix('Value error, ')}", err=True)

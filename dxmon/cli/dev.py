@@ -31,10 +31,10 @@ from rich.text import Text
 from dxmon import devstack
 from dxmon.bus import aggregator_backlog, connect
 from dxmon.catalog import Catalog
-from dxmon.contracts import LOCAL_TZ
 from dxmon.cli import error_text, plain_console
 from dxmon.cli.setup import setup_database, setup_nats
 from dxmon.cli.simulate import last_month_end, run_simulation
+from dxmon.contracts import LOCAL_TZ
 from dxmon.keys import KeyStore
 from dxmon.settings import NatsSettings
 from dxmon.store.progress_repository import unit_distribution

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from grafana_client.client import GrafanaException
@@ -22,7 +22,7 @@ def register(cli) -> None:
 
     @grafana_app.command("build")
     def build_command(
-        out: Annotated[Optional[Path], typer.Option("--out", help="Provisioning directory to write")] = None,
+        out: Annotated[Path | None, typer.Option("--out", help="Provisioning directory to write")] = None,
     ) -> None:
         """Regenerate the datasource, provider and dashboard files (default: grafana/provisioning)."""
         from grafana import build
@@ -32,8 +32,8 @@ def register(cli) -> None:
 
     @grafana_app.command("push")
     def push_command(
-        url: Annotated[Optional[str], typer.Option("--url", help="Grafana base URL [env DX_GRAFANA_URL]")] = None,
-        token: Annotated[Optional[str], typer.Option(
+        url: Annotated[str | None, typer.Option("--url", help="Grafana base URL [env DX_GRAFANA_URL]")] = None,
+        token: Annotated[str | None, typer.Option(
             "--token", help="Service-account token [env DX_GRAFANA_TOKEN, preferred: not in the process list]")] = None,
     ) -> None:
         """Create or update the folder, the datasource and the dashboards, then check the datasource's health.

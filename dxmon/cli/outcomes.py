@@ -20,9 +20,9 @@ from rich.table import Table
 
 from dxmon import words
 from dxmon.catalog import Catalog
+from dxmon.cli.database import run_with_database
 from dxmon.contracts import LOCAL_TZ
 from dxmon.progress import STATUS_LABELS, Status
-from dxmon.cli.database import run_with_database
 from dxmon.store import outcomes_repository
 from dxmon.store.outcomes_repository import OutcomeError
 from dxmon.store.progress_repository import evaluate

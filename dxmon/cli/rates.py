@@ -12,8 +12,8 @@ import asyncpg
 import typer
 
 from dxmon.catalog import Catalog
-from dxmon.contracts import LOCAL_TZ
 from dxmon.cli.database import run_with_database
+from dxmon.contracts import LOCAL_TZ
 from dxmon.store.progress_repository import evaluate
 
 

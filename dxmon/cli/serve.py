@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import typer
 import uvicorn
@@ -135,9 +136,9 @@ def register(cli) -> None:
 
         settings = IngestSettings()
         app = create_app(settings, read_timeout_seconds=read_timeout)
-        options = dict(host=host or settings.ingest_host, port=port or settings.ingest_port, log_level="warning",
-                       timeout_graceful_shutdown=20, timeout_keep_alive=keep_alive,
-                       http=guarded_http(header_timeout, max_header_bytes))
+        options: dict[str, Any] = dict(host=host or settings.ingest_host, port=port or settings.ingest_port, log_level="warning",
+                                       timeout_graceful_shutdown=20, timeout_keep_alive=keep_alive,
+                                       http=guarded_http(header_timeout, max_header_bytes))
         if settings.ingest_metrics_port is None:
             uvicorn.run(app, **options)
             return

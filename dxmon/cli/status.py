@@ -152,7 +152,7 @@ def values_in_force(history: list[Report], period: Period, as_of: datetime) -> l
         elif any(r.numerator is not None for r in reports):
             parts = [r for r in reports if r.numerator is not None]
             total = sum(r.denominator or 0 for r in parts)
-            value = 100 * sum(r.numerator for r in parts) / total if total else None
+            value = 100 * sum(r.numerator or 0 for r in parts) / total if total else None
         else:
             value = sum(r.value or 0 for r in reports)
         if value is not None:
@@ -348,12 +348,13 @@ def _expected(ev: Evaluation | None, ind: Indicator) -> str:
 def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime, approvals: Approvals = None) -> Table:
     """status_table: one row per indicator, the result and the reporting in columns of their own."""
     day = evaluation_day(unit, as_of)
+    caption = escape(_caption(catalog, unit, as_of))
     table = Table(
         words.INDICATOR, words.TARGET_SET, words.CURRENT_VALUE, words.EXPECTED, words.TARGET, "Kết quả",
         words.DECIDING_VALUE,
         "Tình hình báo cáo", "Báo cáo gần nhất",
         title=escape(f"{unit.name_on(day)} ({unit.code}) — đánh giá đến {format_moment(as_of)}"),
-        caption=escape(_caption(catalog, unit, as_of)), show_lines=False,
+        caption=caption, show_lines=False,
     )
     if approvals is not None:
         table.add_column(words.APPROVAL_HEADING)
@@ -403,13 +404,13 @@ def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetim
             decided,
             report,
             last,
-            *([words.APPROVAL.get(approval_of(catalog, line, approvals), "")] if approvals is not None else []),
+            *([words.APPROVAL.get(approval_of(catalog, line, approvals) or "", "")] if approvals is not None else []),
         )
     summary = "; ".join(filter(None, [
         ", ".join(f"{STATUS_LABELS[s]}: {n}" for s, n in sorted(results.items(), key=lambda kv: -kv[1])),
         ", ".join(f"{REPORTING_LABELS[r]}: {n}" for r, n in sorted(reporting.items(), key=lambda kv: -kv[1])),
     ]))
-    table.caption = "\n".join(filter(None, [table.caption, summary]))
+    table.caption = "\n".join(filter(None, [caption, summary]))
     return table
 
 

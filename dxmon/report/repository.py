@@ -18,7 +18,6 @@ from dxmon.catalog import Catalog, Level, Unit
 from dxmon.contracts import LOCAL_TZ
 from dxmon.progress import Status
 from dxmon.report.model import Rates, Report, ReportPeriod, Row, UnitShare, milestone_for, rank
-from dxmon.store.reports_repository import explanations_for
 from dxmon.report.target_sets import (
     INFERRED,
     on_programme_path,
@@ -27,6 +26,7 @@ from dxmon.report.target_sets import (
     set_title,
     source_texts,
 )
+from dxmon.store.reports_repository import explanations_for
 
 PROVINCE_ISSUER = ("UBND TỈNH QUẢNG NINH", "SỞ KHOA HỌC VÀ CÔNG NGHỆ")
 

@@ -37,7 +37,7 @@ def _sheet(wb: Workbook, title: str, columns: tuple[str, ...], widths: tuple[int
 def render_xlsx(report: Report) -> bytes:
     """render_xlsx: the workbook as bytes; every figure is a number or date cell, never text."""
     wb = Workbook()
-    summary = wb.active
+    summary = wb.worksheets[0]  # a new workbook holds one empty sheet
     summary.title = "Tóm tắt"
     summary.append([f"{words.SCORECARD} các {words.INDICATORS_LOWER} theo {report.set_title}"])
     summary.append([f"{words.REPORTING_PERIOD}: {report.period.label} — {report.unit_name}"])

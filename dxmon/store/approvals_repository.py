@@ -36,8 +36,8 @@ import asyncpg
 
 from dxmon.catalog import Catalog
 from dxmon.contracts import _INVISIBLE as INVISIBLE_CHARACTERS
-from dxmon.problems import Problem, Text, say
 from dxmon.periods import HALF_YEARLY, MONTHLY, QUARTERLY, YEARLY, ReportingPeriod, period_numbered, period_starting
+from dxmon.problems import Problem, Text, say
 
 APPROVED, RETURNED, SUBMITTED = "approved", "returned", "submitted"
 DECISIONS = (APPROVED, RETURNED)

@@ -21,8 +21,8 @@ from typing import Any
 
 import asyncpg
 
-from dxmon.progress import Status, judge
 from dxmon.catalog import Milestone
+from dxmon.progress import Status, judge
 
 ACTIONS = ("lock", "reopen", "auto-lock")
 MAX_REASON = 2000

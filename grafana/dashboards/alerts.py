@@ -10,11 +10,11 @@ the Grafana role cannot.
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import stat, table, timeseries
 from grafana_foundation_sdk.models import common
 
 from dxmon import words
 from grafana.dashboards.panels import (
-    alert_annotations,
     ALERT_STATE_COLORS,
     ALERT_STATE_LABELS,
     LEVEL_LABELS,
@@ -22,8 +22,8 @@ from grafana.dashboards.panels import (
     SEVERITY_COLORS,
     SEVERITY_LABELS,
     STATUS_LABELS,
-    PanelBuilder,
     Sql,
+    alert_annotations,
     default_dashboard,
     default_stat,
     default_table,
@@ -71,7 +71,7 @@ def kind_variable() -> dash.QueryVariable:
     return labels_variable("kind", "Loại cảnh báo", KIND_LABELS)
 
 
-def _count_stat(title: str, condition: str, description: str, color: str) -> PanelBuilder:
+def _count_stat(title: str, condition: str, description: str, color: str) -> stat.Panel:
     return default_stat(
         title,
         Sql.table(
@@ -86,11 +86,11 @@ def _count_stat(title: str, condition: str, description: str, color: str) -> Pan
     ).thresholds(thresholds((None, "green"), (1, color)))
 
 
-def firing_stat() -> PanelBuilder:
+def firing_stat() -> stat.Panel:
     return _count_stat("Cảnh báo đang mở", "", "Cảnh báo đang mở (chưa kết thúc) theo các bộ lọc đang chọn.", "orange")
 
 
-def critical_stat() -> PanelBuilder:
+def critical_stat() -> stat.Panel:
     return _count_stat(
         "Nghiêm trọng",
         " AND a.severity = 'critical'",
@@ -99,7 +99,7 @@ def critical_stat() -> PanelBuilder:
     )
 
 
-def silenced_stat() -> PanelBuilder:
+def silenced_stat() -> stat.Panel:
     return _count_stat(
         "Đang tạm dừng thông báo",
         f" AND {_SILENCED}",
@@ -108,7 +108,7 @@ def silenced_stat() -> PanelBuilder:
     )
 
 
-def acknowledged_stat() -> PanelBuilder:
+def acknowledged_stat() -> stat.Panel:
     return _count_stat(
         "Đã có người nhận xử lý",
         f" AND {_ACKNOWLEDGED}",
@@ -117,7 +117,7 @@ def acknowledged_stat() -> PanelBuilder:
     )
 
 
-def open_alerts_table() -> PanelBuilder:
+def open_alerts_table() -> table.Panel:
     return with_columns(
         default_table(
             "Danh sách cảnh báo đang mở",
@@ -154,7 +154,7 @@ def open_alerts_table() -> PanelBuilder:
     )
 
 
-def events_timeseries() -> PanelBuilder:
+def events_timeseries() -> timeseries.Panel:
     return fixed_colors(
         default_timeseries(
             "Cảnh báo phát sinh và kết thúc",
@@ -176,7 +176,7 @@ def events_timeseries() -> PanelBuilder:
     )
 
 
-def history_table() -> PanelBuilder:
+def history_table() -> table.Panel:
     return with_columns(
         default_table(
             "Lịch sử cảnh báo",
@@ -207,7 +207,7 @@ def history_table() -> PanelBuilder:
     )
 
 
-def silences_table() -> PanelBuilder:
+def silences_table() -> table.Panel:
     return with_columns(
         default_table(
             "Lệnh tạm dừng thông báo",
@@ -233,7 +233,7 @@ def silences_table() -> PanelBuilder:
     )
 
 
-def acknowledgements_table() -> PanelBuilder:
+def acknowledgements_table() -> table.Panel:
     return with_columns(
         default_table(
             "Tiếp nhận xử lý",

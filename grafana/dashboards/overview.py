@@ -12,6 +12,7 @@ beside the roll-up, never added to it (it already covers the whole province).
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders import barchart, stat, table, timeseries
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
@@ -28,7 +29,6 @@ from grafana.dashboards.panels import (
     STATUS_COLORS,
     STATUS_LABELS,
     TIMEZONE,
-    PanelBuilder,
     Sql,
     default_barchart,
     default_dashboard,
@@ -61,7 +61,7 @@ _PERIOD_ENDS_IN_MONTH = (
 )
 
 
-def pillar_targets_table() -> PanelBuilder:
+def pillar_targets_table() -> table.Panel:
     return with_columns(
         default_table(
             "Chỉ tiêu toàn tỉnh đã đạt, theo trụ cột",
@@ -91,7 +91,7 @@ def pillar_targets_table() -> PanelBuilder:
     )
 
 
-def _rate_stat(title: str, counted: str, description: str) -> PanelBuilder:
+def _rate_stat(title: str, counted: str, description: str) -> stat.Panel:
     return default_stat(
         title,
         Sql.table(
@@ -107,7 +107,7 @@ def _rate_stat(title: str, counted: str, description: str) -> PanelBuilder:
     ).thresholds(percent_thresholds())
 
 
-def reporting_rate_stat() -> PanelBuilder:
+def reporting_rate_stat() -> stat.Panel:
     return _rate_stat(
         "Tỷ lệ báo cáo",
         "actual",
@@ -116,7 +116,7 @@ def reporting_rate_stat() -> PanelBuilder:
     )
 
 
-def on_time_rate_stat() -> PanelBuilder:
+def on_time_rate_stat() -> stat.Panel:
     return _rate_stat(
         "Tỷ lệ báo cáo đúng hạn",
         "on_time",
@@ -124,7 +124,7 @@ def on_time_rate_stat() -> PanelBuilder:
     )
 
 
-def reporting_by_level_barchart() -> PanelBuilder:
+def reporting_by_level_barchart() -> barchart.Panel:
     return (
         default_barchart(
             "Tỷ lệ báo cáo theo cấp",
@@ -159,13 +159,13 @@ def _per_status(count: str) -> str:
     )
 
 
-def _status_barchart(title: str, query: Sql, x_field: str, description: str) -> PanelBuilder:
+def _status_barchart(title: str, query: Sql, x_field: str, description: str) -> barchart.Panel:
     panel = default_barchart(title, query, x_field=x_field, description=description)
     panel = panel.stacking(common.StackingMode.NORMAL).show_value(common.VisibilityMode.AUTO)
     return fixed_colors(panel, {STATUS_LABELS[code]: color for code, color in STATUS_COLORS.items()})
 
 
-def status_by_level_barchart() -> PanelBuilder:
+def status_by_level_barchart() -> barchart.Panel:
     return _status_barchart(
         "Kết quả thực hiện chỉ tiêu, theo cấp",
         Sql.table(
@@ -185,7 +185,7 @@ def status_by_level_barchart() -> PanelBuilder:
     )
 
 
-def reporting_status_by_level_barchart() -> PanelBuilder:
+def reporting_status_by_level_barchart() -> barchart.Panel:
     columns = ",\n".join(
         f"       count(*) FILTER (WHERE pc.reporting = {sql_literal(code)}) AS \"{label}\""
         for code, label in REPORTING_LABELS.items()
@@ -211,7 +211,7 @@ def reporting_status_by_level_barchart() -> PanelBuilder:
     return fixed_colors(panel, {REPORTING_LABELS[code]: color for code, color in REPORTING_COLORS.items()})
 
 
-def status_by_pillar_barchart() -> PanelBuilder:
+def status_by_pillar_barchart() -> barchart.Panel:
     return _status_barchart(
         "Chỉ tiêu của các đơn vị theo trạng thái, theo trụ cột",
         Sql.table(
@@ -231,7 +231,7 @@ def status_by_pillar_barchart() -> PanelBuilder:
     )
 
 
-def furthest_behind_table() -> PanelBuilder:
+def furthest_behind_table() -> table.Panel:
     return with_columns(
         default_table(
             "Đơn vị chậm nhất",
@@ -271,7 +271,7 @@ def furthest_behind_table() -> PanelBuilder:
     )
 
 
-def province_indicators_table() -> PanelBuilder:
+def province_indicators_table() -> table.Panel:
     met = satisfies("coalesce(r.own, r.rolled)", "r.comparator", "r.value")
     return with_columns(
         default_table(
@@ -338,7 +338,7 @@ def province_indicators_table() -> PanelBuilder:
     )
 
 
-def scorecard_table() -> PanelBuilder:
+def scorecard_table() -> table.Panel:
     """The NQ 09 scorecard: final outcomes of each target's last NQ 09 milestone, per pillar."""
     return default_table(
         f"{words.SCORECARD} NQ 09 đến năm 2025",
@@ -373,7 +373,7 @@ def scorecard_table() -> PanelBuilder:
     )
 
 
-def outcome_and_next_table() -> PanelBuilder:
+def outcome_and_next_table() -> table.Panel:
     return default_table(
         f"Kết quả mốc {OUTCOME_YEAR} và tiến độ tới mốc tiếp theo",
         Sql.table(
@@ -417,7 +417,7 @@ def outcome_and_next_table() -> PanelBuilder:
     )
 
 
-def reporting_rate_timeseries() -> PanelBuilder:
+def reporting_rate_timeseries() -> timeseries.Panel:
     return default_timeseries(
         "Diễn biến tỷ lệ báo cáo",
         Sql.series(

@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
-from grafana_foundation_sdk.builders import barchart, common as common_builders, dashboard as dash, stat, table, text, timeseries
-from grafana_foundation_sdk.cog import builder as cogbuilder, variants as cogvariants
-from grafana_foundation_sdk.models import common, dashboard as dashboard_models, text as text_models
+from grafana_foundation_sdk.builders import barchart, stat, table, text, timeseries
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import text as text_models
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DashboardLinkType,
@@ -36,8 +40,6 @@ from dxmon.catalog import PROGRAMME_SET
 DATASOURCE_UID = "dx-tsdb"
 DATASOURCE_TYPE = "grafana-postgresql-datasource"
 DATASOURCE = DataSourceRef(type_val=DATASOURCE_TYPE, uid=DATASOURCE_UID)
-
-PanelBuilder = cogbuilder.Builder[dashboard_models.Panel]
 
 TAGS = ["dx-monitor", "generated"]
 TIMEZONE = "Asia/Ho_Chi_Minh"

@@ -8,10 +8,10 @@ rejections (4xx) never reach the database: they are Prometheus metrics only, whi
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import stat, table, timeseries
 from grafana_foundation_sdk.models import common
 
 from grafana.dashboards.panels import (
-    PanelBuilder,
     Sql,
     default_dashboard,
     default_stat,
@@ -31,7 +31,7 @@ REJECTIONS_NOTE = (
 )
 
 
-def stored_stat() -> PanelBuilder:
+def stored_stat() -> stat.Panel:
     return default_stat(
         "Báo cáo đã lưu",
         Sql.table("SELECT coalesce(sum(stored), 0) AS \"Báo cáo\" FROM ingest_minutely WHERE $__timeFilter(bucket)"),
@@ -40,7 +40,7 @@ def stored_stat() -> PanelBuilder:
     ).thresholds(thresholds((None, "blue")))
 
 
-def mean_lag_stat() -> PanelBuilder:
+def mean_lag_stat() -> stat.Panel:
     return default_stat(
         "Độ trễ trung bình tiếp nhận → lưu",
         Sql.table(
@@ -55,7 +55,7 @@ def mean_lag_stat() -> PanelBuilder:
     ).thresholds(thresholds((None, "green"), (5000, "orange"), (60000, "red")))
 
 
-def max_lag_stat() -> PanelBuilder:
+def max_lag_stat() -> stat.Panel:
     return default_stat(
         "Độ trễ lớn nhất",
         Sql.table("SELECT max(lag_ms_max) AS \"Độ trễ lớn nhất\" FROM ingest_minutely WHERE $__timeFilter(bucket)"),
@@ -64,7 +64,7 @@ def max_lag_stat() -> PanelBuilder:
     ).thresholds(thresholds((None, "green"), (30000, "orange"), (300000, "red")))
 
 
-def dead_letters_stat() -> PanelBuilder:
+def dead_letters_stat() -> stat.Panel:
     return default_stat(
         "Báo cáo vào hàng đợi lỗi",
         Sql.table("SELECT count(*) AS \"Báo cáo lỗi\" FROM dead_letters WHERE $__timeFilter(recorded_at)"),
@@ -74,7 +74,7 @@ def dead_letters_stat() -> PanelBuilder:
     ).thresholds(thresholds((None, "green"), (1, "red")))
 
 
-def stored_per_minute_timeseries() -> PanelBuilder:
+def stored_per_minute_timeseries() -> timeseries.Panel:
     return (
         default_timeseries(
             "Báo cáo lưu mỗi phút",
@@ -97,7 +97,7 @@ def stored_per_minute_timeseries() -> PanelBuilder:
     )
 
 
-def lag_timeseries() -> PanelBuilder:
+def lag_timeseries() -> timeseries.Panel:
     return default_timeseries(
         "Độ trễ tiếp nhận → lưu",
         Sql.series(
@@ -116,7 +116,7 @@ def lag_timeseries() -> PanelBuilder:
     ).interval("1m")
 
 
-def dead_letters_timeseries() -> PanelBuilder:
+def dead_letters_timeseries() -> timeseries.Panel:
     return (
         default_timeseries(
             "Báo cáo vào hàng đợi lỗi theo lý do",
@@ -137,7 +137,7 @@ def dead_letters_timeseries() -> PanelBuilder:
     )
 
 
-def dead_letters_table() -> PanelBuilder:
+def dead_letters_table() -> table.Panel:
     return default_table(
         "Báo cáo lỗi gần nhất",
         Sql.table(

@@ -16,21 +16,21 @@ indicator with categories has them per category, shown labelled beside its total
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import table, timeseries
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, VariableRefresh
 
 from dxmon import words
 from dxmon.catalog import Catalog
 from grafana.dashboards.panels import (
-    alert_annotations,
     CADENCE_LABELS,
     LEVEL_LABELS,
     PILLAR_LABELS,
     PROGRAMME_SETS_SQL,
     STATUS_LABELS,
     TIMEZONE,
-    PanelBuilder,
     Sql,
+    alert_annotations,
     default_dashboard,
     default_table,
     default_timeseries,
@@ -105,7 +105,7 @@ def indicator_variable() -> dash.QueryVariable:
     )
 
 
-def unit_info_table() -> PanelBuilder:
+def unit_info_table() -> table.Panel:
     return default_table(
         "Thông tin đơn vị",
         Sql.table(
@@ -123,7 +123,7 @@ def unit_info_table() -> PanelBuilder:
     ).filterable(False)
 
 
-def lineage_table() -> PanelBuilder:
+def lineage_table() -> table.Panel:
     return with_columns(
         default_table(
             "Đơn vị tiền thân và kế thừa",
@@ -151,7 +151,7 @@ def lineage_table() -> PanelBuilder:
     )
 
 
-def status_table() -> PanelBuilder:
+def status_table() -> table.Panel:
     return with_columns(
         default_table(
             "Trạng thái các chỉ tiêu",
@@ -181,7 +181,7 @@ def status_table() -> PanelBuilder:
     )
 
 
-def last_reports_table() -> PanelBuilder:
+def last_reports_table() -> table.Panel:
     return with_columns(
         default_table(
             "Báo cáo gần nhất",
@@ -221,7 +221,7 @@ def last_reports_table() -> PanelBuilder:
     )
 
 
-def explanations_table() -> PanelBuilder:
+def explanations_table() -> table.Panel:
     return with_columns(
         default_table(
             f"{words.EXPLANATION} theo kỳ",
@@ -246,7 +246,7 @@ def explanations_table() -> PanelBuilder:
     )
 
 
-def overdue_table() -> PanelBuilder:
+def overdue_table() -> table.Panel:
     return default_table(
         "Chỉ tiêu chưa báo cáo",
         Sql.table(
@@ -266,7 +266,7 @@ def overdue_table() -> PanelBuilder:
     )
 
 
-def missing_reports_table() -> PanelBuilder:
+def missing_reports_table() -> table.Panel:
     return default_table(
         "Kỳ báo cáo còn thiếu",
         Sql.table(
@@ -298,7 +298,7 @@ def _unit_series(table: str, label: str, ref_id: str, where: str = "") -> Sql:
     )
 
 
-def indicator_history_timeseries() -> PanelBuilder:
+def indicator_history_timeseries() -> timeseries.Panel:
     """indicator_history_timeseries: one indicator's values, predecessors' history, glide path and milestones."""
     values = _unit_series("period_values", "Giá trị báo cáo", "A", " AND category = ''")  # totals
     predecessors = _unit_series("successor_values", "Đơn vị tiền thân (tổng hợp)", "B")

@@ -72,7 +72,7 @@ class BatchLoop:
                     continue
                 try:
                     batch = self.writer.prepare(msgs)
-                except Exception:  # noqa: BLE001 - keep consuming; these come back after the ack wait
+                except Exception:  # keep consuming; these come back after the ack wait
                     log.exception("batch of %d could not be decoded; JetStream will redeliver it", len(msgs))
                     continue
                 if settling is not None:
@@ -85,7 +85,7 @@ class BatchLoop:
     async def _settle(self, batch: Batch) -> None:
         try:
             await self.writer.settle(batch)
-        except Exception:  # noqa: BLE001 - unacked messages come back after the ack wait
+        except Exception:  # unacked messages come back after the ack wait
             log.exception("batch of %d not settled; JetStream will redeliver it", len(batch.msgs))
             await asyncio.sleep(1)
 

@@ -117,7 +117,7 @@ class Writer:
                 stored, reused = await self._write([(m, event)], [])
                 stored_all += stored
                 poison += reused
-            except Exception as exc:  # noqa: BLE001 - a transient failure is re-raised, the rest is poison
+            except Exception as exc:  # a transient failure is re-raised, the rest is poison
                 if is_transient(exc):
                     raise
                 poison.append(Poison(m, "database-rejected", f"{type(exc).__name__}: {exc}"[:1000]))

@@ -22,8 +22,8 @@ from dxmon.contracts import ALERTS_STREAM, KEYS_BUCKET, LEASES_BUCKET
 from dxmon.keys import KeyRing
 from services.alerts import routes
 from services.alerts.evaluate import EvaluateFn
-from services.alerts.lease import default_instance
 from services.alerts.handlers import subscribe
+from services.alerts.lease import default_instance
 from services.alerts.metrics import Metrics
 from services.alerts.scheduler import build_scheduler
 from services.alerts.settings import AlertsSettings

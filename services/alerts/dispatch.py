@@ -28,7 +28,8 @@ from functools import partial
 
 import asyncpg
 
-from services.alerts import repository as repo, returns
+from services.alerts import repository as repo
+from services.alerts import returns
 from services.alerts.alert import ESCALATING_KINDS, Alert, Channel, FinalOutcome, Flush, Severity, Subscription
 from services.alerts.messages import OUTCOMES_REASON, Message, render_digest, render_outcomes
 from services.alerts.metrics import Metrics
@@ -57,7 +58,8 @@ class Router:
         self.escalate_after = escalate_after
 
     def ancestors(self, unit: str) -> list[str]:
-        chain, current = [], self.parent_of.get(unit)
+        chain: list[str] = []
+        current = self.parent_of.get(unit)
         while current is not None and len(chain) < _MAX_DEPTH:
             chain.append(current)
             current = self.parent_of.get(current)

@@ -28,7 +28,9 @@ class Evaluator:
 
     def __init__(self, pool: asyncpg.Pool, catalog: Catalog, metrics: Metrics, evaluate: EvaluateFn | None = None) -> None:
         if evaluate is None:
-            from dxmon.store.progress_repository import evaluate
+            from dxmon.store.progress_repository import evaluate as evaluate_progress
+
+            evaluate = evaluate_progress
         self.pool = pool
         self.catalog = catalog
         self.metrics = metrics

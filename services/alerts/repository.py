@@ -13,6 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
+from dxmon.progress import Tolerance
 from services.alerts.alert import (
     FAR_BEHIND,
     SEVERE_PERIODS,
@@ -26,7 +27,6 @@ from services.alerts.alert import (
     State,
     Subscription,
 )
-from dxmon.progress import Tolerance
 from services.alerts.messages import Message
 from services.alerts.notify.dedup_stage import LogEntry
 

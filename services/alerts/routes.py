@@ -19,14 +19,14 @@ import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dxmon.bus import broker_connected
+from dxmon.keys import Authenticated
 from dxmon.problems import Issue, Problem, problem_response
 from dxmon.report import FORMATS as REPORT_FORMATS
 from dxmon.report import file_name as report_file_name
 from dxmon.report import render as render_report
-from dxmon.keys import Authenticated
 from dxmon.report.access import UnknownUnit, agency_caller
 from dxmon.report.access import scope as report_scope
 from dxmon.report.model import PeriodError, ReportPeriod
@@ -192,7 +192,7 @@ class BodyLimit:
             return await problem_response(self.too_large())(scope, receive, send)
         seen = 0
 
-        async def limited() -> dict:
+        async def limited() -> Message:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))

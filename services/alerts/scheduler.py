@@ -189,7 +189,7 @@ class Scheduler:
             if self.lease.held:
                 try:
                     next_due = await self.outbox.deliver_due()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - keep delivering; a failed pass is retried on the next poll
                     log.error("outbox pass failed (%s: %s); retrying", type(exc).__name__, exc)
             wait = self.schedule.outbox_poll
             if next_due is not None:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from compose_model import ComposeModel
 from deploy_support import COMPOSE_FILE, NATS_USERS, Local, deploy_values, nats_node, nats_settings, violations
 

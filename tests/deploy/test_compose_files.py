@@ -56,7 +56,7 @@ def test_schema_check_catches_mistakes():
 
 def test_every_secret_is_required():
     """Leaving a password out of .env stops `docker compose` with a message, never runs unprotected."""
-    for key, value in deploy_values().items():
+    for key in deploy_values():
         if key.endswith("_PASSWORD") and key != "DX_NATS_CLUSTER_PASSWORD":
             with pytest.raises(InterpolationError, match=key):
                 project("single", **{key: ""})

@@ -123,7 +123,7 @@ def test_lock_satisfies_pyproject_and_holds_no_test_tools():
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         status = 200 if self.path == "/readyz" else 503
         self.send_response(status)
         self.end_headers()

@@ -165,7 +165,10 @@ async def test_service_users_are_refused_outside_their_job(secured_nats, user: s
     nc = await nats.connect(secured_nats.url, user=user, password=secured_nats.passwords[user], error_cb=on_error,
                             max_reconnect_attempts=0, inbox_prefix=f"_INBOX.{user}")
     js = nc.jetstream(timeout=1)
-    told = lambda: _told(errors, subject)  # noqa: E731
+
+    def told() -> Awaitable[bool]:
+        return _told(errors, subject)
+
     try:
         try:
             result = await action(nc, js)

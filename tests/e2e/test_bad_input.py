@@ -15,8 +15,8 @@ import nats
 import pytest
 
 from dxmon.contracts import REPORTS_STREAM
-from tests.e2e.test_pipeline import start_stack, stop_stack
 from tests.conftest import _reset_nats
+from tests.e2e.test_pipeline import start_stack, stop_stack
 from tests.pipeline import report
 
 pytestmark = pytest.mark.e2e

@@ -274,7 +274,7 @@ class Receiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server hook name
+            def do_POST(self) -> None:  # http.server hook name
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 if len(raw) < length:

@@ -52,9 +52,11 @@ from tests.integration.alerts.alerts_fixtures import (
     fall_behind,
     fast_settings,
     recover,
-    report as alert_report,
     seed,
     subscribe,
+)
+from tests.integration.alerts.alerts_fixtures import (
+    report as alert_report,
 )
 from tests.pipeline import report
 

@@ -87,7 +87,9 @@ async def test_body_and_batch_limits_are_exact(stack: Stack) -> None:
     async with stack.client(token) as client:
         at_limit = await client.post("/v1/reports", json=[report(day="2025-10-31") for _ in range(MAX_BATCH)])
         over = await client.post("/v1/reports", json=[report(day="2025-10-31") for _ in range(MAX_BATCH + 1)])
-        lines = lambda n: "\n".join(json.dumps(report(day="2025-10-31")) for _ in range(n))  # noqa: E731
+        def lines(n: int) -> str:
+            return "\n".join(json.dumps(report(day="2025-10-31")) for _ in range(n))
+
         nd_at = await client.post("/v1/reports", content=lines(MAX_BATCH), headers=ndjson)
         nd_over = await client.post("/v1/reports", content=lines(MAX_BATCH + 1), headers=ndjson)
         exact = await client.post("/v1/reports", content=padded([report(day="2025-10-31")], MAX_BODY),

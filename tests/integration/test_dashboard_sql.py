@@ -28,8 +28,9 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -296,7 +297,7 @@ async def test_pipeline_counts_reports_per_minute_and_lag(seeded: Seeded, reader
     per_minute = run.table("Báo cáo lưu mỗi phút")
     assert [float(v) for v in per_minute.column("Báo cáo/phút")] == [3.0, 2.0]
     minutes = per_minute.column("time")
-    first = minutes[0] if isinstance(minutes[0], datetime) else datetime.fromtimestamp(float(minutes[0]), timezone.utc)
+    first = minutes[0] if isinstance(minutes[0], datetime) else datetime.fromtimestamp(float(minutes[0]), UTC)
     assert first == MINUTE_BATCH
     assert run.table("Báo cáo đã lưu").rows[0][0] == 5
     assert run.table("Độ trễ trung bình tiếp nhận → lưu").rows[0][0] == pytest.approx((3 * 2000 + 2 * 30000) / 5)
@@ -467,7 +468,7 @@ async def test_unit_detail_shows_the_explanations_of_categories_beside_the_total
 def glide_value(glide: Result, day: date) -> float:
     """glide_value reads the drawn glide path at ``day`` (straight lines between its points, by days)."""
     points = [((t.astimezone(LOCAL).date() - day).days, v) for t, v in glide.rows]
-    for (d0, v0), (d1, v1) in zip(points, points[1:]):
+    for (d0, v0), (d1, v1) in pairwise(points):
         if d0 <= 0 <= d1:
             return v0 + (v1 - v0) * (0 - d0) / (d1 - d0)
     raise AssertionError(f"{day} is outside the drawn glide path {glide.rows}")

@@ -29,16 +29,6 @@ async def stream_messages(nats_url: str) -> int:
         await nc.close()
 
 
-@pytest.fixture
-async def ingest_only(nats_url: str, catalog):
-    """ingest_only: ingest without an aggregator, so accepted reports stay visible in the stream."""
-    p = Pipeline(nats_url, "postgresql://unused/never", catalog)
-    await p.setup()
-    await p.start_ingest()
-    yield p
-    await p.stop()
-
-
 async def test_single_report_is_in_the_stream_when_202_is_answered(ingest_only: Pipeline):
     body = report(note="Phường Hồng Gai — báo cáo tháng 9")
     async with httpx.AsyncClient(base_url=ingest_only.ingest_url, headers=ingest_only.headers) as client:

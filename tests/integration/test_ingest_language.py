@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 from dxmon.problems import PROBLEM_TYPE_BASE
-from tests.integration.test_ingest import ingest_only  # noqa: F401 - the fixture: ingest without an aggregator
 from tests.pipeline import Pipeline, report
 
 pytestmark = pytest.mark.integration

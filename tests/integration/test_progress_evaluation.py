@@ -30,8 +30,8 @@ from dxmon.progress import (
     Status,
     local_day,
     outcomes,
-    rollup,
     restart_day,
+    rollup,
     successor_links,
     target_applies,
 )

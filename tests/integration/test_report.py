@@ -28,8 +28,19 @@ from dxmon.simulate import explanation_for, lagging, profile_of
 from dxmon.store.progress_repository import evaluate
 from dxmon.store.reports_repository import explanation_text, store_reports
 from tests.report_documents import (
-    ARTIFACTS, check_annex, docx_annex, docx_ranking, docx_text, label, page_one_png, pdf_fonts, pdf_text,
-    poppler_missing, seed_and_evaluate, set_outcomes, xlsx_sheets,
+    ARTIFACTS,
+    check_annex,
+    docx_annex,
+    docx_ranking,
+    docx_text,
+    label,
+    page_one_png,
+    pdf_fonts,
+    pdf_text,
+    poppler_missing,
+    seed_and_evaluate,
+    set_outcomes,
+    xlsx_sheets,
 )
 
 pytestmark = pytest.mark.integration

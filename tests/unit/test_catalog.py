@@ -408,7 +408,7 @@ target_sets:
       - {indicator: DG-01, applies_to: [province], milestones: [{deadline: 2030-12-31, value: 100, source: S1}]}
 """
 
-U, I, T = "units.yaml", "indicators.yaml", "target_sets.yaml"
+U, IND, T = "units.yaml", "indicators.yaml", "target_sets.yaml"
 SO = '  - {code: QN-SO-A, name_vi: "Sở A", level: department, type: so, parent: QN, valid_from: 2022-01-01, valid_to: null, source: S1}\n'
 M1 = '        - {deadline: 2024-12-31, value: 60, comparator: ">=", source: S1}\n'
 M2 = '        - {deadline: 2025-12-31, value: 80, comparator: ">=", source: S1}\n'
@@ -465,57 +465,57 @@ BROKEN = [
     pytest.param(U, [(DISTRICT, DISTRICT.replace("{code: QN-X-NEW, partial: true}", "{code: QN-X-NEW, partial: true}, QN-SO-A").rstrip() + "  #!\n")],
                  "successors QN-SO-A took over none of its communes", id="unit-district-extra-successor"),
     # indicators.yaml
-    pytest.param(I, [("    measure: percent\n", "    measure: share  #!\n")], "measure", id="ind-bad-measure"),
-    pytest.param(I, [('    numerator: "số hồ sơ trực tuyến"\n', ""), ("    measure: ratio\n", "    measure: ratio  #!\n")],
+    pytest.param(IND, [("    measure: percent\n", "    measure: share  #!\n")], "measure", id="ind-bad-measure"),
+    pytest.param(IND, [('    numerator: "số hồ sơ trực tuyến"\n', ""), ("    measure: ratio\n", "    measure: ratio  #!\n")],
                  "needs a numerator", id="ind-ratio-without-numerator"),
-    pytest.param(I, [("    nq09_link: none\n", ""), ("  - code: DG-01\n", "  - code: DG-01  #!\n")],
+    pytest.param(IND, [("    nq09_link: none\n", ""), ("  - code: DG-01\n", "  - code: DG-01  #!\n")],
                  "missing field 'nq09_link'", id="ind-missing-field"),
-    pytest.param(I, [("  - code: DE-01\n", "  - code: DE 01  #!\n")], "must match", id="ind-code-invalid"),
-    pytest.param(I, [("  - code: DE-01\n", "  - code: DG-01  #!\n")], "duplicate indicator code", id="ind-duplicate-code"),
-    pytest.param(I, [(DE_M, DE_M.replace("20,", "120,").rstrip() + "  #!\n")], "outside 0..100", id="ind-percent-range"),
-    pytest.param(I, [(M2, M2.replace("2025-12-31", "2023-12-31").rstrip() + "  #!\n")], "must be sorted", id="ind-milestones-unsorted"),
-    pytest.param(I, [(M2, M2.replace("2025-12-31", '"end of 2025"').rstrip() + "  #!\n")], "expected a date", id="ind-deadline-not-date"),
-    pytest.param(I, [(M1, M1.replace('">="', '"<="').rstrip() + "  #!\n")], "contradicts higher_is_better", id="ind-comparator-direction"),
-    pytest.param(I, [(M1, M1.replace('">="', '"~"').rstrip() + "  #!\n")], "comparator", id="ind-comparator-unknown"),
-    pytest.param(I, [(M1, M1.replace("source: S1", "source: S9").rstrip() + "  #!\n")], "unknown source key 'S9'", id="ind-unknown-source"),
-    pytest.param(I, [(M1, M1.replace(", source: S1", "").rstrip() + "  #!\n")], "needs a source or inferred", id="ind-milestone-unsourced"),
-    pytest.param(I, [("    target:\n      baseline:", "    target:\n      applies_to: [department]  #!\n      baseline:")],
+    pytest.param(IND, [("  - code: DE-01\n", "  - code: DE 01  #!\n")], "must match", id="ind-code-invalid"),
+    pytest.param(IND, [("  - code: DE-01\n", "  - code: DG-01  #!\n")], "duplicate indicator code", id="ind-duplicate-code"),
+    pytest.param(IND, [(DE_M, DE_M.replace("20,", "120,").rstrip() + "  #!\n")], "outside 0..100", id="ind-percent-range"),
+    pytest.param(IND, [(M2, M2.replace("2025-12-31", "2023-12-31").rstrip() + "  #!\n")], "must be sorted", id="ind-milestones-unsorted"),
+    pytest.param(IND, [(M2, M2.replace("2025-12-31", '"end of 2025"').rstrip() + "  #!\n")], "expected a date", id="ind-deadline-not-date"),
+    pytest.param(IND, [(M1, M1.replace('">="', '"<="').rstrip() + "  #!\n")], "contradicts higher_is_better", id="ind-comparator-direction"),
+    pytest.param(IND, [(M1, M1.replace('">="', '"~"').rstrip() + "  #!\n")], "comparator", id="ind-comparator-unknown"),
+    pytest.param(IND, [(M1, M1.replace("source: S1", "source: S9").rstrip() + "  #!\n")], "unknown source key 'S9'", id="ind-unknown-source"),
+    pytest.param(IND, [(M1, M1.replace(", source: S1", "").rstrip() + "  #!\n")], "needs a source or inferred", id="ind-milestone-unsourced"),
+    pytest.param(IND, [("    target:\n      baseline:", "    target:\n      applies_to: [department]  #!\n      baseline:")],
                  "the indicator does not", id="ind-target-levels-not-subset"),
-    pytest.param(I, [("    measure: percent\n", "    measure: rank\n"),
+    pytest.param(IND, [("    measure: percent\n", "    measure: rank\n"),
                      ("    direction: higher_is_better\n    applies_to: [province]\n",
                       "    direction: higher_is_better  #!\n    applies_to: [province]\n")],
                  "a rank is lower_is_better", id="ind-rank-direction"),
-    pytest.param(I, [("    cadence: {period: yearly, timely_days: 60,", "    cadence: {period: weekly, timely_days: 60,"),
+    pytest.param(IND, [("    cadence: {period: yearly, timely_days: 60,", "    cadence: {period: weekly, timely_days: 60,"),
                      ("grace_days: 90, inferred: true}\n", "grace_days: 90, inferred: true}  #!\n")],
                  "period", id="ind-cadence-period"),
-    pytest.param(I, [("grace_days: 90, inferred: true}\n", "grace_days: 30, inferred: true}  #!\n")],
+    pytest.param(IND, [("grace_days: 90, inferred: true}\n", "grace_days: 30, inferred: true}  #!\n")],
                  "grace_days must be >= timely_days", id="ind-cadence-grace"),
-    pytest.param(I, [("      - {unit: QN-A,", "      - {unit: QN-NOPE,"),
+    pytest.param(IND, [("      - {unit: QN-A,", "      - {unit: QN-NOPE,"),
                      ("period_end: 2024-03-31, value: 50, source: S1}\n", "period_end: 2024-03-31, value: 50, source: S1}  #!\n")],
                  "observation unit 'QN-NOPE'", id="ind-observation-unit"),
-    pytest.param(I, [("      baseline: {value: 40, date: 2023-12-31, source: S1}\n",
+    pytest.param(IND, [("      baseline: {value: 40, date: 2023-12-31, source: S1}\n",
                       "      baseline: {value: 40, date: 2026-12-31, source: S1}  #!\n")],
                  "not before the last milestone", id="ind-baseline-after-milestones"),
-    pytest.param(I, [("    nq09_link: none\n", "    nq09_link: none\n    categories: [{code: Province, name_vi: \"Cấp tỉnh\"}]  #!\n")],
+    pytest.param(IND, [("    nq09_link: none\n", "    nq09_link: none\n    categories: [{code: Province, name_vi: \"Cấp tỉnh\"}]  #!\n")],
                  "must match", id="ind-category-code"),
-    pytest.param(I, [("    nq09_link: none\n", "    nq09_link: none\n    categories:\n      - {code: a, name_vi: A}\n"
+    pytest.param(IND, [("    nq09_link: none\n", "    nq09_link: none\n    categories:\n      - {code: a, name_vi: A}\n"
                       "      - {code: a, name_vi: B}  #!\n")], "listed twice", id="ind-category-twice"),
-    pytest.param(I, [("      - {unit: QN-A,", "      - {category: ward, unit: QN-A,"),
+    pytest.param(IND, [("      - {unit: QN-A,", "      - {category: ward, unit: QN-A,"),
                      ("period_end: 2024-03-31, value: 50, source: S1}\n", "period_end: 2024-03-31, value: 50, source: S1}  #!\n")],
                  "observation category 'ward'", id="ind-observation-category"),
-    pytest.param(I, [("    cadence: {period: yearly, timely_days: 60,",
+    pytest.param(IND, [("    cadence: {period: yearly, timely_days: 60,",
                       "    categories:  #!\n      - {code: a, name_vi: A}\n    cadence: {period: yearly, timely_days: 60,")],
                  "only ratio and count indicators", id="ind-category-on-percent"),
-    pytest.param(I, [("  issued: 2022-02-05\n", "  issued: 2022-02-05\n  reporting_window: weekly  #!\n")],
+    pytest.param(IND, [("  issued: 2022-02-05\n", "  issued: 2022-02-05\n  reporting_window: weekly  #!\n")],
                  "reporting_window", id="ind-programme-window"),
-    pytest.param(I, [("sources:\n", "extra: 1  #!\nsources:\n")], "unknown top-level field 'extra'", id="ind-unknown-top-level"),
-    pytest.param(I, [("  issued: 2022-02-05\n", "  issued: soon  #!\n")], "expected a date", id="ind-programme-date"),
-    pytest.param(I, [('    name_en: "Digital economy share of GRDP"\n', '    name_en: "Digital economy share of GRDP" x  #!\n')],
+    pytest.param(IND, [("sources:\n", "extra: 1  #!\nsources:\n")], "unknown top-level field 'extra'", id="ind-unknown-top-level"),
+    pytest.param(IND, [("  issued: 2022-02-05\n", "  issued: soon  #!\n")], "expected a date", id="ind-programme-date"),
+    pytest.param(IND, [('    name_en: "Digital economy share of GRDP"\n', '    name_en: "Digital economy share of GRDP" x  #!\n')],
                  "YAML syntax error", id="ind-yaml-syntax"),
     # target sets (either file)
-    pytest.param(I, [("    target:\n      baseline:", "    target:\n      target_set: NQ99  #!\n      baseline:")],
+    pytest.param(IND, [("    target:\n      baseline:", "    target:\n      target_set: NQ99  #!\n      baseline:")],
                  "unknown target set 'NQ99'", id="set-unknown"),
-    pytest.param(I, [(M2, M2.replace("2025-12-31", "2026-12-31").rstrip() + "  #!\n")],
+    pytest.param(IND, [(M2, M2.replace("2025-12-31", "2026-12-31").rstrip() + "  #!\n")],
                  "milestone deadline 2026-12-31 is outside the set's window 2022-02-05 → 2025-12-31", id="set-milestone-after-window"),
     pytest.param(T, [(T_M, T_M.replace("2030-12-31", "2025-12-31").rstrip() + "  #!\n")],
                  "outside the set's window 2026-01-01 → 2030-12-31", id="set-milestone-before-window"),
@@ -543,19 +543,19 @@ BROKEN = [
     pytest.param(T, [(QG_T, QG_T.replace("[province]", "[department]").rstrip() + "  #!\n")],
                  "target applies_to department but the indicator does not", id="set-target-level-not-of-indicator"),
     # a level that cannot act on the indicator
-    pytest.param(I, [CATALOGUE, ("    applies_to: [province, district, commune]\n", "    applies_to: [province, district, commune]  #!\n")],
+    pytest.param(IND, [CATALOGUE, ("    applies_to: [province, district, commune]\n", "    applies_to: [province, district, commune]  #!\n")],
                  "applies_to commune, district, which cannot act on an indicator measured on the province's catalogue of procedures",
                  id="ind-catalogue-indicator-at-communes"),
-    pytest.param(I, [CATALOGUE, ("      baseline: {value: 40, date: 2023-12-31, source: S1}\n", "      baseline: {value: 40, date: 2023-12-31, source: S1}  #!\n")],
+    pytest.param(IND, [CATALOGUE, ("      baseline: {value: 40, date: 2023-12-31, source: S1}\n", "      baseline: {value: 40, date: 2023-12-31, source: S1}  #!\n")],
                  "target applies to commune, district, which cannot act", id="ind-catalogue-target-at-communes"),
-    pytest.param(I, [CATALOGUE, ("    target:\n      baseline:", "    target:\n      applies_to: [commune]  #!\n      baseline:")],
+    pytest.param(IND, [CATALOGUE, ("    target:\n      baseline:", "    target:\n      applies_to: [commune]  #!\n      baseline:")],
                  "target set NQ09: target applies to commune, which cannot act", id="ind-catalogue-target-applies-to-commune"),
 ]
 
 
 def write_mini(directory: Path, file: str | None = None, edits: list[tuple[str, str]] = ()) -> None:
     """Write the mini catalog to ``directory``, applying ``edits`` (old → new, each old exactly once) to ``file``."""
-    texts = {U: MINI_UNITS, I: MINI_INDICATORS, T: MINI_SETS}
+    texts = {U: MINI_UNITS, IND: MINI_INDICATORS, T: MINI_SETS}
     for old, new in edits:
         assert texts[file].count(old) == 1, old
         texts[file] = texts[file].replace(old, new)
@@ -596,11 +596,11 @@ def test_broken_catalog_points_at_file_and_line(tmp_path: Path, file: str, edits
 
 def test_all_problems_are_reported(tmp_path: Path) -> None:
     write_mini(tmp_path, U, [(SO, so(level="county", source="S9"))])
-    (tmp_path / I).write_text(MINI_INDICATORS.replace(DE_M, DE_M.replace("20,", "120,")), encoding="utf-8")
+    (tmp_path / IND).write_text(MINI_INDICATORS.replace(DE_M, DE_M.replace("20,", "120,")), encoding="utf-8")
     problems = check(tmp_path)
     messages = "\n".join(map(str, problems))
     assert "level" in messages and "unknown source key 'S9'" in messages and "outside 0..100" in messages
-    assert {Path(p.file).name for p in problems} == {U, I}
+    assert {Path(p.file).name for p in problems} == {U, IND}
 
 
 def test_missing_target_sets_file_is_a_problem(tmp_path: Path) -> None:
@@ -621,7 +621,7 @@ def test_dxmon_catalog_check_flags_a_target_for_a_level_that_cannot_act(tmp_path
 
     from dxmon.cli import build
 
-    write_mini(tmp_path, I, [CATALOGUE])  # DG-01 measured on the province's catalogue, asked of communes
+    write_mini(tmp_path, IND, [CATALOGUE])  # DG-01 measured on the province's catalogue, asked of communes
     result = CliRunner().invoke(build(), ["catalog", "check", "--dir", str(tmp_path)])
     assert result.exit_code == 1
     assert "DG-01, target set NQ09: target applies to commune, district, which cannot act" in result.output
@@ -639,7 +639,7 @@ def test_categories_and_reporting_window(tmp_path: Path, catalog: Catalog) -> No
     assert catalog.reporting_window == "calendar"
     assert catalog.period_of("DG-01", date(2026, 11, 20)).code == "2026-11"
     # A programme that declares Nghị định 09/2019's window cuts months on the 15th.
-    write_mini(tmp_path, I, [("  issued: 2022-02-05\n", "  issued: 2022-02-05\n  reporting_window: nd09\n")])
+    write_mini(tmp_path, IND, [("  issued: 2022-02-05\n", "  issued: 2022-02-05\n  reporting_window: nd09\n")])
     nd09 = Catalog.load(tmp_path)
     assert nd09.reporting_window == "nd09"
     assert nd09.period_of("DG-01", date(2026, 11, 20)).code == "2026-12"

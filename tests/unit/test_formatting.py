@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
-
 import typing
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 

@@ -7,7 +7,7 @@ SqlDatasource.interpolateVariable and the scenes interpolator (quoting, All, for
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -30,7 +30,7 @@ from grafana.interpolate import (
     seconds_to_hms,
 )
 
-UTC = timezone.utc
+UTC = UTC
 ICT = timezone(timedelta(hours=7))
 RANGE = TimeRange(datetime(2025, 7, 1, 0, 0, tzinfo=ICT), datetime(2025, 7, 1, 6, 0, 0, 250000, tzinfo=ICT))
 NOW = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)

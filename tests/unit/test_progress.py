@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from dxmon.catalog import Baseline, Cadence, Direction, Level, Measure, Milestone, Period, Target, Unit
 from dxmon.contracts import LOCAL_TZ, end_of_local_day
 from dxmon.progress import (
-    Outcome,
     REPORTING_LABELS,
     STATUS_LABELS,
     STATUS_RANK,
     Anchor,
+    Outcome,
     Part,
     Point,
     Received,
@@ -32,9 +32,9 @@ from dxmon.progress import (
     on_time,
     outcomes,
     overdue_since,
+    restart_day,
     rollup,
     satisfies,
-    restart_day,
     successor_links,
 )
 

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from dxmon.catalog import Catalog, Level, Period
-from dxmon.contracts import ReportIn
-from dxmon.contracts import LOCAL_TZ, end_of_local_day
+from dxmon.contracts import LOCAL_TZ, ReportIn, end_of_local_day
 from dxmon.progress import Point, Reporting, Status, evaluate, target_applies
 from dxmon.simulate import SimulatedReport, generate, period_ends, profile_of
 from dxmon.validation import check_report

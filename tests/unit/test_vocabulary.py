@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from dxmon import words
 from dxmon.catalog import Catalog
 from dxmon.problems import _PYDANTIC_REASONS, MESSAGES, placeholders, say
-from dxmon.progress import STATUS_LABELS, Point
+from dxmon.progress import STATUS_LABELS
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((REPO / "grafana" / "provisioning" / "dashboards").glob("*.json"))

@@ -58,7 +58,7 @@ async def fanout(
     One recipient's failure leaves the others' results intact.
     """
     results = await asyncio.gather(*(stage.exec(f, a) for f, a in work), return_exceptions=True)
-    return [(f, r) for (f, _), r in zip(work, results) if isinstance(r, BaseException)]
+    return [(f, r) for (f, _), r in zip(work, results, strict=True) if isinstance(r, BaseException)]
 
 
 def build_pipeline(

@@ -25,8 +25,8 @@ from dxmon.contracts import ALERTS_STREAM, ReportReceived, end_of_local_day
 from dxmon.devstack import free_port
 from dxmon.store.reports_repository import store_reports
 from services.alerts import admin
-from services.alerts.scheduler import Scheduler
 from services.alerts.metrics import Metrics
+from services.alerts.scheduler import Scheduler
 from services.alerts.settings import AlertsSettings
 
 # ───────────────────────────── SMTP sink ─────────────────────────────
@@ -95,7 +95,7 @@ def start_receiver() -> tuple[Receiver, http.server.ThreadingHTTPServer]:
     rec = Receiver()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server hook name
+        def do_POST(self) -> None:  # http.server hook name
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
                 body = json.loads(raw or b"null")

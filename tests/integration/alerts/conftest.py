@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import nats
 import pytest
-
 from alerts_fixtures import Clock, Engine, Receiver, SmtpSink, start_receiver
+
 from dxmon.bus import ensure_topology
 from dxmon.catalog import Catalog
 from dxmon.contracts import ALERTS_STREAM, LEASES_BUCKET

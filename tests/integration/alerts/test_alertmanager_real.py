@@ -20,11 +20,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-
 from alerts_fixtures import Clock, Receiver, fast_settings, report, seed, silence, wait_for
-from dxmon.contracts import end_of_local_day
-from dxmon.progress import start_of_day
+
 from dxmon.devstack import free_port
+from dxmon.progress import start_of_day
 from services.alerts import admin
 from services.alerts import repository as repo
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from alerts_fixtures import UNIT, Clock, T, fast_settings
+
 from services.alerts.app import create_app
 from services.alerts.routes import MAX_BODY_BYTES
 

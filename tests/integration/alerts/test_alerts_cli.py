@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from alerts_fixtures import T, fall_behind
 from typer.testing import CliRunner
 
-from alerts_fixtures import T, fall_behind
 from dxmon.cli import build
 from dxmon.contracts import LOCAL_TZ
 from dxmon.store.progress_repository import evaluate

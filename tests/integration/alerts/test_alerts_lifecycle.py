@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import date, timedelta
+from itertools import pairwise
 
 import asyncpg
 import pytest
-
 from alerts_fixtures import (
     INDICATOR,
     OTHER,
@@ -29,6 +29,7 @@ from alerts_fixtures import (
     silence,
     subscribe,
 )
+
 from dxmon import words
 from services.alerts import admin
 from services.alerts import repository as repo
@@ -176,7 +177,7 @@ async def test_failing_channel_is_retried_with_backoff_while_others_go_out_on_ti
         await run
     statuses = [r.status for r in receiver.requests]
     assert statuses == [500, 503, 200]
-    gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:])]
+    gaps = [b.at - a.at for a, b in pairwise(receiver.requests)]
     assert gaps[0] >= 0.4 and gaps[1] >= 0.8  # exponential backoff: 0.4 s, then 0.8 s
     [mail] = smtp.to(staff)
     assert mail.at < receiver.requests[1].at  # mail went out while the webhook was still failing

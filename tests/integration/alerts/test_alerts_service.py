@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import nats
 import pytest
+from alerts_fixtures import INDICATOR, UNIT, Clock, T, fall_behind, fast_settings, subscribe, wait_for
 from nats.js.errors import KeyNotFoundError
 
-from alerts_fixtures import INDICATOR, UNIT, Clock, T, fall_behind, fast_settings, subscribe, wait_for
 from dxmon.contracts import LEASES_BUCKET, ReportStored, stored_subject
 from services.alerts.app import create_app
 from services.alerts.lease import LEASE_KEY

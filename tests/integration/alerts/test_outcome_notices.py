@@ -8,14 +8,13 @@ other; every other target of the unit, reported or not, is missed. The province 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-
 import uuid
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
-
 from alerts_fixtures import OTHER, UNIT, Clock, cycle, fast_settings, report, seed, subscribe
+
 from dxmon import words
 from dxmon.store import outcomes_repository as outcomes
 from dxmon.store.progress_repository import evaluate

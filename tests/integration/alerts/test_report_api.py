@@ -11,8 +11,8 @@ import asyncpg
 import httpx
 import nats
 import pytest
-
 from alerts_fixtures import OTHER, UNIT, Clock, T, fast_settings
+
 from dxmon.catalog import Catalog, Level
 from dxmon.contracts import KEYS_BUCKET
 from dxmon.keys import KeyStore
@@ -22,7 +22,13 @@ from dxmon.report.repository import build_report
 from dxmon.report.target_sets import set_milestones
 from services.alerts.app import create_app
 from tests.report_documents import (
-    check_annex, docx_annex, docx_ranking, docx_text, seed_and_evaluate, set_outcomes, xlsx_sheets,
+    check_annex,
+    docx_annex,
+    docx_ranking,
+    docx_text,
+    seed_and_evaluate,
+    set_outcomes,
+    xlsx_sheets,
 )
 
 pytestmark = pytest.mark.integration

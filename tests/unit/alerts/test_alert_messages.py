@@ -6,8 +6,8 @@ import re
 from datetime import date, timedelta
 
 import pytest
-
 from alerts_factory import DAY, HOUR, T0, make_alert, make_flush
+
 from dxmon import words
 from dxmon.formatting import format_duration, format_number, format_value
 from services.alerts.alert import Kind, NotifyReason, Severity, State

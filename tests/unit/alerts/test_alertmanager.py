@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from alerts_factory import DAY, HOUR, T0, make_alert
+
 from dxmon import words
 from services.alerts.alert import Acknowledgement, Kind, Silence, State
 from services.alerts.alertmanager import ENDS_AFTER_RESENDS, alertmanager_payload, mirror_silences

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from alerts_factory import T0, make_alert, make_flush
 from pydantic import ValidationError
 
-from alerts_factory import T0, make_alert, make_flush
 from services.alerts.alert import NotifyReason
 from services.alerts.alertmanager import alertmanager_payload
 from services.alerts.messages import dashboard_url, render_digest

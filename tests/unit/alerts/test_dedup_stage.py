@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from alerts_factory import DAY, HOUR, T0, FakeLog, make_alert, make_flush
+
 from services.alerts.alert import NotifyReason, State
 from services.alerts.notify.dedup_stage import DedupStage, LogEntry, needs_update
 

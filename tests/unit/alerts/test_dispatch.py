@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from alerts_factory import DAY, T0, make_alert, make_subscription
+
 from services.alerts.alert import Kind, Severity, State
 from services.alerts.dispatch import Router
 

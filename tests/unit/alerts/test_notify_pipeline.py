@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from alerts_factory import HOUR, T0, FakeLog, FakeOutbox, counter_value, make_alert, make_flush
+
 from services.alerts.alert import Acknowledgement, Alert, Flush, NotifyReason, Silence
 from services.alerts.messages import render_digest
 from services.alerts.metrics import Metrics

@@ -6,8 +6,8 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
-
 from alerts_factory import make_subscription
+
 from dxmon import words
 from dxmon.contracts import end_of_local_day
 from services.alerts.alert import FinalOutcome, Severity

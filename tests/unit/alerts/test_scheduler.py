@@ -7,9 +7,10 @@ import asyncio
 import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from itertools import pairwise
 
-from services.alerts.scheduler import Schedule, Scheduler
 from services.alerts.metrics import Metrics
+from services.alerts.scheduler import Schedule, Scheduler
 
 SLOW_PASS = 0.6  # a full pass much longer than the flush and re-send periods
 FLUSH, RESEND, FULL = 0.25, 0.2, 1.0
@@ -75,7 +76,7 @@ class Quiet:
 
 
 def gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:])]
+    return [b - a for a, b in pairwise(times)]
 
 
 async def test_a_slow_step_delays_periodic_actions_but_never_skips_them() -> None:

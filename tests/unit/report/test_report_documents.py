@@ -6,13 +6,13 @@ import dataclasses
 from datetime import date, datetime
 
 import pytest
+from test_report_model import _current, _outcome, report_with
 
 from dxmon import words
 from dxmon.catalog import Catalog
 from dxmon.report import file_name, render
 from dxmon.report.docx_writer import PLACE_AND_DATE, result_text, target_text
 from dxmon.report.xlsx_writer import ANNEX_COLUMNS
-from test_report_model import _current, _outcome, report_with
 from tests.report_documents import docx_annex, docx_ranking, docx_text, xlsx_sheets
 
 Y2025 = date(2025, 12, 31)
