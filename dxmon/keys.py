@@ -103,7 +103,12 @@ class KeyStore:
         return cls(await js.key_value(KEYS_BUCKET), catalog)
 
     async def create(
-        self, agency: str, units: Iterable[str], *, with_descendants: bool = False, label: str = "",
+        self,
+        agency: str,
+        units: Iterable[str],
+        *,
+        with_descendants: bool = False,
+        label: str = "",
         role: str = REPORTER,
     ) -> tuple[ApiKey, str]:
         """create stores a new key and returns it with its token; the token is never stored."""

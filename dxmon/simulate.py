@@ -82,8 +82,11 @@ def lagging(unit: Unit, indicators: list[Indicator], profile: str, seed: int, en
         return set()
     bucket = {i.code: _bucket(f"{seed}:{unit.code}:{i.code}") for i in indicators}
     chosen = {code for code, b in bucket.items() if b < 33}
-    ahead = [i.code for i in indicators
-             if (t := i.target_for(unit.level)) is not None and t.milestones and t.milestones[-1].deadline > end]
+    ahead = [
+        i.code
+        for i in indicators
+        if (t := i.target_for(unit.level)) is not None and t.milestones and t.milestones[-1].deadline > end
+    ]
     if ahead and chosen.isdisjoint(ahead):
         chosen.add(min(ahead, key=bucket.__getitem__))
     return chosen
@@ -99,7 +102,7 @@ def period_ends(start: date, end: date, period: Period) -> Iterator[date]:
     months = {Period.MONTHLY: 1, Period.QUARTERLY: 3, Period.YEARLY: 12}[period]
     y, m = start.year, start.month
     while True:
-        last = (date(y + (m // 12), m % 12 + 1, 1) - timedelta(days=1))
+        last = date(y + (m // 12), m % 12 + 1, 1) - timedelta(days=1)
         if last > end:
             return
         if last >= start and m % months == 0:
@@ -187,7 +190,12 @@ def generate(catalog: Catalog, start: date, end: date, seed: int = 1) -> list[Si
 
 
 def post_all(
-    reports: list[SimulatedReport], url: str, token: str, *, batch: int = 500, resubmit_every: int = 10,
+    reports: list[SimulatedReport],
+    url: str,
+    token: str,
+    *,
+    batch: int = 500,
+    resubmit_every: int = 10,
     progress=None,
 ) -> SimulationResult:
     """post_all sends the reports in batches; every ``resubmit_every``-th batch is sent twice."""
@@ -195,7 +203,7 @@ def post_all(
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
         for i in range(0, len(reports), batch):
-            chunk = [r.body for r in reports[i:i + batch]]
+            chunk = [r.body for r in reports[i : i + batch]]
             sends = 2 if resubmit_every and (i // batch) % resubmit_every == resubmit_every - 1 else 1
             for _ in range(sends):
                 answer = client.post("/v1/reports", json=chunk)

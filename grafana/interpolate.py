@@ -80,12 +80,35 @@ class Variable:
 
 # rangeutil.roundInterval: (upper bound exclusive, rounded value), milliseconds.
 _ROUND_STEPS: tuple[tuple[int, int], ...] = (
-    (10, 1), (15, 10), (35, 20), (75, 50), (150, 100), (350, 200), (750, 500), (1500, 1000),
-    (3500, 2000), (7500, 5000), (12500, 10000), (17500, 15000), (25000, 20000), (45000, 30000),
-    (90000, 60000), (210000, 120000), (450000, 300000), (750000, 600000), (1050000, 900000),
-    (1500000, 1200000), (2700000, 1800000), (5400000, 3600000), (9000000, 7200000),
-    (16200000, 10800000), (32400000, 21600000), (86400000, 43200000), (604800000, 86400000),
-    (1814400000, 604800000), (3628800000, 2592000000),
+    (10, 1),
+    (15, 10),
+    (35, 20),
+    (75, 50),
+    (150, 100),
+    (350, 200),
+    (750, 500),
+    (1500, 1000),
+    (3500, 2000),
+    (7500, 5000),
+    (12500, 10000),
+    (17500, 15000),
+    (25000, 20000),
+    (45000, 30000),
+    (90000, 60000),
+    (210000, 120000),
+    (450000, 300000),
+    (750000, 600000),
+    (1050000, 900000),
+    (1500000, 1200000),
+    (2700000, 1800000),
+    (5400000, 3600000),
+    (9000000, 7200000),
+    (16200000, 10800000),
+    (32400000, 21600000),
+    (86400000, 43200000),
+    (604800000, 86400000),
+    (1814400000, 604800000),
+    (3628800000, 2592000000),
 )
 _ONE_YEAR_MS = 31536000000
 
@@ -234,9 +257,7 @@ def _unix(t: datetime) -> int:
 # ───────────────────────────── template variables (templateSrv) ─────────────────────────────
 
 # templateSrv's variable regex: $var, [[var(:fmt)]], ${var(.field)(:fmt)} — JavaScript \w is ASCII.
-_VARIABLE = re.compile(
-    r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^\}]+))?(?::([^\}]+))?\}", re.ASCII
-)
+_VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^\}]+))?(?::([^\}]+))?\}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -281,11 +302,17 @@ def _format(value: str | int | Sequence[str], fmt: str, text: object) -> str:
     if name == "pipe":
         return value if isinstance(value, str) else "|".join(str(v) for v in values)
     if name == "json":
-        return json.dumps(value if not isinstance(value, tuple) else list(value), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(
+            value if not isinstance(value, tuple) else list(value), ensure_ascii=False, separators=(",", ":")
+        )
     if name == "text":
         return _js_string(text)
     if name == "glob":
-        return "{" + ",".join(map(str, values)) + "}" if not isinstance(value, (str, int)) and len(values) > 1 else _js_string(value)
+        return (
+            "{" + ",".join(map(str, values)) + "}"
+            if not isinstance(value, (str, int)) and len(values) > 1
+            else _js_string(value)
+        )
     raise InterpolationError(f"variable format {fmt!r} is not implemented here")
 
 
@@ -302,8 +329,14 @@ def _time_macro(name: str, fmt: str | None, time_range: TimeRange) -> str:
     raise InterpolationError(f"format {fmt!r} of {name} is not implemented here")
 
 
-def replace_variables(sql: str, variables: Mapping[str, Variable], time_range: TimeRange, *,
-                      interval: tuple[str, int], strict: bool = False) -> str:
+def replace_variables(
+    sql: str,
+    variables: Mapping[str, Variable],
+    time_range: TimeRange,
+    *,
+    interval: tuple[str, int],
+    strict: bool = False,
+) -> str:
     """replace_variables is the frontend stage: templateSrv.replace(rawSql, scopedVars, interpolateVariable)."""
     interval_text, interval_ms = interval
     scoped = {
@@ -486,5 +519,4 @@ def repeat_clones(ctx: QueryContext, name: str) -> list[tuple[str, QueryContext]
         values = list(variable.options)
     else:
         values = [value] if isinstance(value, str) else list(value)
-    return [(v, dataclasses.replace(ctx, variables={**ctx.variables, name: Variable(name, v, text=v)}))
-            for v in values]
+    return [(v, dataclasses.replace(ctx, variables={**ctx.variables, name: Variable(name, v, text=v)})) for v in values]

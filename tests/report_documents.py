@@ -72,8 +72,13 @@ def check_annex(annex: dict[str, list[str]], expected: dict, catalog) -> None:
         if ind.measure.value != "boolean":
             assert format_number(outcome["target"]) in cells[3], code
         value = outcome["value"]
-        shown = ("Chưa có số liệu" if value is None else ("Có" if value >= 1 else "Chưa")
-                 if ind.measure.value == "boolean" else format_number(value))
+        shown = (
+            "Chưa có số liệu"
+            if value is None
+            else ("Có" if value >= 1 else "Chưa")
+            if ind.measure.value == "boolean"
+            else format_number(value)
+        )
         assert cells[4] == shown, (code, cells, dict(outcome))
         assert cells[5] == label(outcome), code
 
@@ -110,8 +115,10 @@ def pdf_fonts(pdf: Path) -> list[tuple[str, bool]]:
 
 def page_one_png(pdf: Path, out: Path, dpi: int = 80) -> Path:
     """page_one_png renders the first page with pdftoppm; returns the PNG's path."""
-    subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(pdf),
-                    str(out.with_suffix(""))], check=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(pdf), str(out.with_suffix(""))],
+        check=True,
+    )
     return out
 
 
@@ -133,15 +140,17 @@ async def seed_simulated(conn, catalog, start, end, *, late_every: int = 7) -> i
     from dxmon.store.reports_repository import store_reports
 
     events = [
-        ReportReceived(**{**s.body, "event_id": uuid.UUID(s.body["event_id"]),
-                          "observed_at": end_of_local_day(s.period_end)},
-                       received_at=end_of_local_day(s.period_end) + timedelta(days=40 if n % late_every == 0 else 2),
-                       agency="demo", key_id="k")
+        ReportReceived(
+            **{**s.body, "event_id": uuid.UUID(s.body["event_id"]), "observed_at": end_of_local_day(s.period_end)},
+            received_at=end_of_local_day(s.period_end) + timedelta(days=40 if n % late_every == 0 else 2),
+            agency="demo",
+            key_id="k",
+        )
         for n, s in enumerate(generate(catalog, start, end, seed=1))
     ]
     for first in range(0, len(events), 5000):
         async with conn.transaction():
-            await store_reports(conn, events[first:first + 5000], datetime.now(LOCAL_TZ))
+            await store_reports(conn, events[first : first + 5000], datetime.now(LOCAL_TZ))
     return len(events)
 
 

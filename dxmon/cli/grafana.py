@@ -16,8 +16,9 @@ console = plain_console(stderr=True)
 
 
 def register(cli) -> None:
-    grafana_app = typer.Typer(help="Grafana dashboards as code: build the provisioning files, push to a Grafana.",
-                              no_args_is_help=True)
+    grafana_app = typer.Typer(
+        help="Grafana dashboards as code: build the provisioning files, push to a Grafana.", no_args_is_help=True
+    )
     cli.app.add_typer(grafana_app, name="grafana")
 
     @grafana_app.command("build")
@@ -33,8 +34,12 @@ def register(cli) -> None:
     @grafana_app.command("push")
     def push_command(
         url: Annotated[str | None, typer.Option("--url", help="Grafana base URL [env DX_GRAFANA_URL]")] = None,
-        token: Annotated[str | None, typer.Option(
-            "--token", help="Service-account token [env DX_GRAFANA_TOKEN, preferred: not in the process list]")] = None,
+        token: Annotated[
+            str | None,
+            typer.Option(
+                "--token", help="Service-account token [env DX_GRAFANA_TOKEN, preferred: not in the process list]"
+            ),
+        ] = None,
     ) -> None:
         """Create or update the folder, the datasource and the dashboards, then check the datasource's health.
 

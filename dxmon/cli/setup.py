@@ -84,9 +84,12 @@ def register(cli) -> None:
             raise typer.Exit(1)
         catalog = Catalog.load(directory)
         console.print(
-            Text.assemble(("catalog OK", "green"), f" ({directory or default_catalog_dir()}): "
-            f"{len(catalog.indicators)} indicators, {len(catalog.target_sets)} target sets, "
-            f"{len(catalog.targets())} targets, {len(catalog.units)} units")
+            Text.assemble(
+                ("catalog OK", "green"),
+                f" ({directory or default_catalog_dir()}): "
+                f"{len(catalog.indicators)} indicators, {len(catalog.target_sets)} target sets, "
+                f"{len(catalog.targets())} targets, {len(catalog.units)} units",
+            )
         )
 
     @catalog_app.command("sync")
@@ -118,8 +121,10 @@ def register(cli) -> None:
         seeds = seed_reports(catalog)
         refused = [(s, i) for s in seeds for i in s.issues]
         for seed, issue in refused:
-            console.print(f"[red]bị từ chối:[/red] {seed.report.indicator} {seed.report.unit} "
-                          f"{seed.report.category}: {issue.reason} — {issue.message}")
+            console.print(
+                f"[red]bị từ chối:[/red] {seed.report.indicator} {seed.report.unit} "
+                f"{seed.report.category}: {issue.reason} — {issue.message}"
+            )
         if refused:
             raise typer.Exit(1)
         try:

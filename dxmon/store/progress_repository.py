@@ -74,15 +74,20 @@ _TRUNC = {Period.MONTHLY: "month", Period.QUARTERLY: "quarter", Period.YEARLY: "
 _WORD_BITS = 63
 
 _TABLES = {
-    "_units": ("code text, level text, valid_from date, valid_to date, day date, cutoff timestamptz, "
-               "active boolean, grp int"),
-    "_keys": ("grp int, indicator text, level text, day date, pillar text, measure text, direction text, months int, "
-              "grace_days int, timely_days int, last_deadline date, last_value double precision, last_comparator text, last_j int, "
-              "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
-              "anchor_day date, anchor_value double precision, expected double precision, "
-              "due_start date, due_end date, restart_day date"),
-    "_milestones": ("indicator text, level text, deadline date, value double precision, comparator text, j int, "
-                    "cut_day date"),
+    "_units": (
+        "code text, level text, valid_from date, valid_to date, day date, cutoff timestamptz, active boolean, grp int"
+    ),
+    "_keys": (
+        "grp int, indicator text, level text, day date, pillar text, measure text, direction text, months int, "
+        "grace_days int, timely_days int, last_deadline date, last_value double precision, last_comparator text, "
+        "last_j int, "
+        "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
+        "anchor_day date, anchor_value double precision, expected double precision, "
+        "due_start date, due_end date, restart_day date"
+    ),
+    "_milestones": (
+        "indicator text, level text, deadline date, value double precision, comparator text, j int, cut_day date"
+    ),
     "_periods": "period text, months int, p int, period_start date, period_end date",
     "_level_cadences": "level text, months int, expected int, mask int8[]",
     "_indicators": "indicator text, measure text, trunc text, categorized boolean",
@@ -119,11 +124,15 @@ class _Plan:
     successors: list[str] | None
 
 
-def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: TrendRule,
-          rates_since: date | None = None) -> _Plan:
+def _plan(
+    catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: TrendRule, rates_since: date | None = None
+) -> _Plan:
     today = local_day(as_of)
-    chosen = [u for u in (catalog.units.values() if scope is None else
-                          (catalog.units[c] for c in scope if c in catalog.units)) if u.valid_from <= today]
+    chosen = [
+        u
+        for u in (catalog.units.values() if scope is None else (catalog.units[c] for c in scope if c in catalog.units))
+        if u.valid_from <= today
+    ]
     indicators = list(catalog.indicators.values())
 
     # Per indicator: the deadlines passed by today (over all its level targets), numbered from 1.
@@ -137,8 +146,18 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
     units, keys, milestones = [], {}, []
     for u in chosen:
         day = evaluation_day(u, as_of)
-        units.append((u.code, u.level.value, u.valid_from, u.valid_to, day, cutoff(u, as_of),
-                      u.valid_to is None or u.valid_to >= today, groups[(u.level, day)]))
+        units.append(
+            (
+                u.code,
+                u.level.value,
+                u.valid_from,
+                u.valid_to,
+                day,
+                cutoff(u, as_of),
+                u.valid_to is None or u.valid_to >= today,
+                groups[(u.level, day)],
+            )
+        )
     for (level, day), grp in groups.items():
         for ind in indicators:
             target = ind.target_for(level)
@@ -152,24 +171,48 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
             if up is None or cal.anchor is None or cal.anchor.day != restart or ind.measure is Measure.BOOLEAN:
                 restart = None
             keys[(ind.code, level.value, day)] = (
-                grp, ind.code, level.value, day, ind.pillar.value, ind.measure.value, ind.direction.value,
-                PERIOD_MONTHS[ind.cadence.period], ind.cadence.grace_days, ind.cadence.timely_days,
-                last.deadline, last.value, last.comparator,
+                grp,
+                ind.code,
+                level.value,
+                day,
+                ind.pillar.value,
+                ind.measure.value,
+                ind.direction.value,
+                PERIOD_MONTHS[ind.cadence.period],
+                ind.cadence.grace_days,
+                ind.cadence.timely_days,
+                last.deadline,
+                last.value,
+                last.comparator,
                 passed[ind.code].index(last.deadline) + 1 if last.deadline in passed[ind.code] else None,
-                up.deadline if up else None, up.value if up else None, up.comparator if up else None,
+                up.deadline if up else None,
+                up.value if up else None,
+                up.comparator if up else None,
                 epoch_days(end_of_day(up.deadline)) if up else None,
-                cal.anchor.day if cal.anchor else None, cal.anchor.value if cal.anchor else None, cal.expected,
-                cal.due_start, cal.due_end,
+                cal.anchor.day if cal.anchor else None,
+                cal.anchor.value if cal.anchor else None,
+                cal.expected,
+                cal.due_start,
+                cal.due_end,
                 restart,
             )
     levels = {u.level for u in chosen}
     for ind in indicators:
         for level in sorted(levels & ind.applies_to):
             target = ind.target_for(level)
-            for m in (target.milestones if target else ()):
+            for m in target.milestones if target else ():
                 if m.deadline < today:
-                    milestones.append((ind.code, level.value, m.deadline, m.value, m.comparator,
-                                       passed[ind.code].index(m.deadline) + 1, cutoff_day(m, ind.cadence)))
+                    milestones.append(
+                        (
+                            ind.code,
+                            level.value,
+                            m.deadline,
+                            m.value,
+                            m.comparator,
+                            passed[ind.code].index(m.deadline) + 1,
+                            cutoff_day(m, ind.cadence),
+                        )
+                    )
 
     # Facts pass (every unit): per indicator the trend window start for as_of's day and, for each
     # passed deadline j, the window [start of the deadline's period, end of the deadline day) in which
@@ -183,8 +226,10 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
     per_deadline: list[list[datetime | None]] = []
     for j in range(most):
         ends = [end_of_day(passed[i.code][j]) if j < len(passed[i.code]) else None for i in indicators]
-        wins = [start_of_day(period_start(passed[i.code][j], i.cadence.period)) if j < len(passed[i.code]) else None
-                for i in indicators]
+        wins = [
+            start_of_day(period_start(passed[i.code][j], i.cadence.period)) if j < len(passed[i.code]) else None
+            for i in indicators
+        ]
         per_deadline += [ends, wins]
     # Rows older than every window feed no aggregate of the pass: the cheapest filter skips them.
     earliest = min([*trend_from, *due_from, *(t for wins in per_deadline[1::2] for t in wins if t is not None)])
@@ -193,10 +238,14 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
         facts_args.append(codes)
     # Units that ceased are evaluated on their last day: their trend windows end there.
     ceased = [u for u in units if not u[6]]
-    ceased_args = [[u[0] for u in ceased], [u[5] for u in ceased]] + [
-        [start_of_day(trend_start(u[4], p, trend)) for u in ceased] for p in (Period.MONTHLY, Period.QUARTERLY,
-                                                                              Period.YEARLY)
-    ] + [[i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators]]
+    ceased_args = (
+        [[u[0] for u in ceased], [u[5] for u in ceased]]
+        + [
+            [start_of_day(trend_start(u[4], p, trend)) for u in ceased]
+            for p in (Period.MONTHLY, Period.QUARTERLY, Period.YEARLY)
+        ]
+        + [[i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators]]
+    )
 
     # Rates pass: month starts from the first of January of the horizon's year to the current month.
     # Quarters and years begin on month starts, so month number k (0-based) falls in period
@@ -232,10 +281,16 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
             members = {i.code for i in indicators if i.cadence.period is p and level in i.applies_to}
             if members:
                 level_cadences.append((level.value, PERIOD_MONTHS[p], len(members), mask(members)))
-    rates_args = [
-        [i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators],
-        [timedelta(days=i.cadence.timely_days) for i in indicators], [start_of_day(s) for s in month_starts],
-    ] + [[mask({i.code})[w] for i in indicators] for w in range(words)] + ([codes] if scope is not None else [])
+    rates_args = (
+        [
+            [i.code for i in indicators],
+            [PERIOD_MONTHS[i.cadence.period] for i in indicators],
+            [timedelta(days=i.cadence.timely_days) for i in indicators],
+            [start_of_day(s) for s in month_starts],
+        ]
+        + [[mask({i.code})[w] for i in indicators] for w in range(words)]
+        + ([codes] if scope is not None else [])
+    )
 
     links = successor_links(catalog.units)
     if scope is None:
@@ -253,8 +308,15 @@ def _plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tre
         "_indicators": [(i.code, i.measure.value, _TRUNC[i.cadence.period], bool(i.categories)) for i in indicators],
         "_successors": [(ln.predecessor, ln.successor, ln.partial) for ln in links],
     }
-    return _Plan(rows=rows, facts_args=facts_args, ceased_args=ceased_args, passed=most, rates_args=rates_args,
-                 words=words, successors=successors)
+    return _Plan(
+        rows=rows,
+        facts_args=facts_args,
+        ceased_args=ceased_args,
+        passed=most,
+        rates_args=rates_args,
+        words=words,
+        successors=successors,
+    )
 
 
 def satisfies(value: str, comparator: str, target: str) -> str:
@@ -268,11 +330,14 @@ def satisfies(value: str, comparator: str, target: str) -> str:
 
 def _glide(start_day: str, start_value: str, day: str) -> str:
     """The SQL of ``dxmon.progress.glide_path`` from (start_day, start_value) to the row's next milestone."""
-    fraction = (f"least(greatest(({day} - {start_day})::double precision "
-                f"/ nullif(next_deadline - {start_day}, 0), 0.0), 1.0)")
+    fraction = (
+        f"least(greatest(({day} - {start_day})::double precision / nullif(next_deadline - {start_day}, 0), 0.0), 1.0)"
+    )
     raw = f"({start_value} * (1 - {fraction}) + next_value * {fraction})"
-    return (f"(CASE WHEN next_deadline <= {start_day} THEN next_value "
-            f"WHEN direction = 'higher_is_better' THEN least({raw}, next_value) ELSE greatest({raw}, next_value) END)")
+    return (
+        f"(CASE WHEN next_deadline <= {start_day} THEN next_value "
+        f"WHEN direction = 'higher_is_better' THEN least({raw}, next_value) ELSE greatest({raw}, next_value) END)"
+    )
 
 
 def _facts_sql(passed: int, incremental: bool) -> str:
@@ -426,7 +491,7 @@ resolved AS (
 ),
 derived AS (
     SELECT d.*,
-           CASE WHEN d.restart_value IS NOT NULL THEN {_glide('d.restart_day', 'd.restart_value', 'd.day')}
+           CASE WHEN d.restart_value IS NOT NULL THEN {_glide("d.restart_day", "d.restart_value", "d.day")}
                 WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.expected
                 WHEN d.next_deadline <= d.own_day THEN d.next_value
                 WHEN d.direction = 'higher_is_better' THEN least(d.own_path, d.next_value)
@@ -480,7 +545,7 @@ decided AS (
            CASE
                WHEN e.value IS NULL THEN 'no_data'
                WHEN e.next_deadline IS NULL THEN coalesce(e.o_status, 'missed')
-               WHEN {satisfies('e.value', 'e.next_comparator', 'e.next_value')} THEN 'met'
+               WHEN {satisfies("e.value", "e.next_comparator", "e.next_value")} THEN 'met'
                WHEN e.measure = 'boolean' THEN 'at_risk'
                WHEN e.value_path IS NOT NULL
                     AND (CASE WHEN e.direction = 'higher_is_better' THEN e.value_path - e.value
@@ -488,7 +553,7 @@ decided AS (
                         > (CASE WHEN e.measure IN ('ratio', 'percent') THEN $1::double precision
                                 ELSE $2::double precision * abs(e.value_path) END) THEN 'behind'
                WHEN e.projection IS NOT NULL
-                    AND NOT {satisfies('e.projection', 'e.next_comparator', 'e.next_value')} THEN 'at_risk'
+                    AND NOT {satisfies("e.projection", "e.next_comparator", "e.next_value")} THEN 'at_risk'
                ELSE 'on_track'
            END AS status,
            CASE
@@ -541,7 +606,7 @@ SELECT x.*, o.unit IS NOT NULL AS existing, coalesce(o.reopened, false) AS reope
        o.locked_by AS old_locked_by, o.lock_reason AS old_lock_reason
 FROM (
     SELECT u.unit, m.indicator, m.deadline AS milestone, m.value AS target, m.comparator, m.cut_day, i.categorized,
-           coalesce({_at(passed, 'm.j', 'u')}, (
+           coalesce({_at(passed, "m.j", "u")}, (
                SELECT ARRAY[date_part('epoch', pv.observed_at), pv.value, date_part('epoch', pv.received_at)]
                FROM period_values pv
                WHERE pv.unit = u.unit AND pv.indicator = m.indicator AND pv.category = ''
@@ -566,7 +631,7 @@ FROM (
     SELECT y.unit, y.indicator, y.milestone, y.cut_day, y.existing, y.reopened, y.lock, y.frozen,
            y.old_status, y.old_value, y.old_final, y.old_target, y.old_comparator, y.old_revised_value,
            y.old_cut_day, y.old_observed_at,
-           CASE WHEN y.frozen THEN y.old_status ELSE {judge('y.value', 'y.comparator', 'y.target')} END AS status,
+           CASE WHEN y.frozen THEN y.old_status ELSE {judge("y.value", "y.comparator", "y.target")} END AS status,
            y.value, y.observed_at AS deciding_observed_at, y.frozen OR y.lock AS final,
            CASE WHEN y.frozen THEN y.old_target ELSE y.target END AS target,
            CASE WHEN y.frozen THEN y.old_comparator ELSE y.comparator END AS comparator,
@@ -646,6 +711,7 @@ GROUP BY unit, months, p
 
 def _rates_sql(words: int) -> str:
     """Reporting rates per unit, cadence and closed period: bits of the level's mask that were set."""
+
     def count(mask: str) -> str:
         return " + ".join(f"bit_count((coalesce({mask}[{w}], 0) & lc.mask[{w}])::bit(64))" for w in range(1, words + 1))
 
@@ -655,7 +721,7 @@ SELECT x.*, rr.unit IS NOT NULL AS existing,
        (rr.expected, rr.actual, rr.on_time) IS DISTINCT FROM (x.expected, x.actual, x.on_time) AS changed
 FROM (
     SELECT u.code AS unit, p.period, p.period_start, p.period_end, lc.expected,
-           ({count('r.reported')})::int AS actual, ({count('r.on_time')})::int AS on_time
+           ({count("r.reported")})::int AS actual, ({count("r.on_time")})::int AS on_time
     FROM _units u
     JOIN _level_cadences lc ON lc.level = u.level
     JOIN _periods p ON p.months = lc.months AND p.period_end >= u.valid_from
@@ -690,10 +756,32 @@ GROUP BY successor, indicator, period_start, measure
 """
 
 _CURRENT_COLUMNS = [
-    "unit", "indicator", "level", "pillar", "status", "value", "expected", "target", "comparator", "milestone",
-    "baseline", "baseline_date", "projection", "last_observed_at", "last_received_at", "overdue_since", "day",
-    "active", "reporting", "provisional", "final", "cutoff", "deciding_value", "deciding_observed_at",
-    "revised_value", "revised_at",
+    "unit",
+    "indicator",
+    "level",
+    "pillar",
+    "status",
+    "value",
+    "expected",
+    "target",
+    "comparator",
+    "milestone",
+    "baseline",
+    "baseline_date",
+    "projection",
+    "last_observed_at",
+    "last_received_at",
+    "overdue_since",
+    "day",
+    "active",
+    "reporting",
+    "provisional",
+    "final",
+    "cutoff",
+    "deciding_value",
+    "deciding_observed_at",
+    "revised_value",
+    "revised_at",
 ]
 
 # Evaluations take turns (the inserts below assume no other writer of these tables).
@@ -723,8 +811,19 @@ SELECT $1, unit, indicator, status, value, expected, target, milestone FROM _pro
 ORDER BY unit, indicator
 """
 
-_OUTCOME_COLUMNS = ["status", "value", "target", "comparator", "cutoff", "final", "deciding_observed_at",
-                    "revised_value", "revised_at", "locked_by", "lock_reason"]
+_OUTCOME_COLUMNS = [
+    "status",
+    "value",
+    "target",
+    "comparator",
+    "cutoff",
+    "final",
+    "deciding_observed_at",
+    "revised_value",
+    "revised_at",
+    "locked_by",
+    "lock_reason",
+]
 _OUTCOME_SOURCE = {"cutoff": "cut_day"}
 _UPDATE_OUTCOMES = (
     "UPDATE milestone_outcomes o SET "
@@ -828,9 +927,7 @@ async def evaluate(
         lap("outcomes")
         if scope is None:
             await conn.execute(_HASH_JOINS_ONLY)
-        await conn.execute(
-            _progress_sql(plan.passed), tolerance.points, tolerance.relative, trend.min_points, as_of
-        )
+        await conn.execute(_progress_sql(plan.passed), tolerance.points, tolerance.relative, trend.min_points, as_of)
         lap("statuses")
         await conn.execute(_UPDATE_CURRENT, as_of)
         await conn.execute(_INSERT_CURRENT, as_of)

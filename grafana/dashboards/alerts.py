@@ -47,7 +47,6 @@ KINDS = ("behind", "at_risk", "missed", "overdue")
 KIND_LABELS = {**{k: STATUS_LABELS[k] for k in ("behind", "at_risk", "missed")}, "overdue": REPORTING_LABELS["missing"]}
 
 
-
 def _in_scope(alias: str) -> str:
     """_in_scope: rows of alerts/alert_events ``alias`` in the selected levels, pillars and kinds.
 
@@ -103,7 +102,8 @@ def silenced_stat() -> stat.Panel:
     return _count_stat(
         "Đang tạm dừng thông báo",
         f" AND {_SILENCED}",
-        "Cảnh báo đang mở nhưng thuộc một lệnh tạm dừng thông báo còn hiệu lực: vẫn hiển thị ở đây, không gửi thông báo.",
+        "Cảnh báo đang mở nhưng thuộc một lệnh tạm dừng thông báo còn hiệu lực: vẫn hiển thị ở đây, không gửi thông "
+        "báo.",
         "blue",
     )
 
@@ -170,8 +170,7 @@ def events_timeseries() -> timeseries.Panel:
             ),
             description="Số cảnh báo phát sinh (mở mới) và kết thúc trong từng khoảng thời gian.",
             unit="short",
-        )
-        .draw_style(common.GraphDrawStyle.BARS),
+        ).draw_style(common.GraphDrawStyle.BARS),
         {ALERT_STATE_LABELS[code]: color for code, color in ALERT_STATE_COLORS.items()},
     )
 
@@ -226,8 +225,10 @@ def silences_table() -> table.Panel:
                 LIMIT 500
                 """
             ),
-            description="Lệnh tạm dừng thông báo còn hiệu lực, sắp bắt đầu, hoặc đã hết hạn trong khoảng thời gian đang xem. "
-            "Trong thời gian tạm dừng, cảnh báo của đơn vị (một chỉ tiêu hoặc tất cả) vẫn mở nhưng không gửi thông báo.",
+            description="Lệnh tạm dừng thông báo còn hiệu lực, sắp bắt đầu, hoặc đã hết hạn trong khoảng thời gian "
+            "đang xem. "
+            "Trong thời gian tạm dừng, cảnh báo của đơn vị (một chỉ tiêu hoặc tất cả) vẫn mở nhưng không gửi thông "
+            "báo.",
         ),
         *unit_link_columns(),
     )
@@ -264,7 +265,8 @@ def build() -> dash.Dashboard:
         default_dashboard(
             "Cảnh báo",
             UID,
-            "Cảnh báo chậm tiến độ, có nguy cơ, không đạt và chưa báo cáo: đang mở, lịch sử, tạm dừng thông báo và tiếp nhận.",
+            "Cảnh báo chậm tiến độ, có nguy cơ, không đạt và chưa báo cáo: đang mở, lịch sử, tạm dừng thông báo và "
+            "tiếp nhận.",
         )
         .time("now-30d", "now")
         .refresh("5m")

@@ -68,9 +68,10 @@ def pillar_targets_table() -> table.Panel:
             Sql.table(
                 f"""
                 SELECT p.label AS "Trụ cột",
-                       count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) AS "{words.RESULT['met']}",
+                       count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) AS "{words.RESULT["met"]}",
                        count(*) AS "Số chỉ tiêu",
-                       round(100.0 * count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) / count(*), 1) AS "Tỷ lệ đạt"
+                       round(100.0 * count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) / count(*), 1)
+                         AS "Tỷ lệ đạt"
                 FROM units u
                 JOIN progress_current pc ON pc.unit = u.code
                 JOIN {labels_sql(PILLAR_LABELS, "p")} ON p.code = pc.pillar
@@ -81,13 +82,16 @@ def pillar_targets_table() -> table.Panel:
             ),
             description="Chỉ tiêu của tỉnh (đơn vị cấp tỉnh) đã đạt mốc kế tiếp, theo lần đánh giá gần nhất.",
         ).filterable(False),
-        ("Tỷ lệ đạt", [
-            DynamicConfigValue(id_val="unit", value="percent"),
-            DynamicConfigValue(id_val="min", value=0),
-            DynamicConfigValue(id_val="max", value=100),
-            DynamicConfigValue(id_val="thresholds", value=percent_thresholds().build().to_json()),
-            DynamicConfigValue(id_val="custom.cellOptions", value={"type": "gauge", "mode": "gradient"}),
-        ]),
+        (
+            "Tỷ lệ đạt",
+            [
+                DynamicConfigValue(id_val="unit", value="percent"),
+                DynamicConfigValue(id_val="min", value=0),
+                DynamicConfigValue(id_val="max", value=100),
+                DynamicConfigValue(id_val="thresholds", value=percent_thresholds().build().to_json()),
+                DynamicConfigValue(id_val="custom.cellOptions", value={"type": "gauge", "mode": "gradient"}),
+            ],
+        ),
     )
 
 
@@ -154,7 +158,7 @@ def reporting_by_level_barchart() -> barchart.Panel:
 def _per_status(count: str) -> str:
     """_per_status: one column per status (Vietnamese label, worst first) counting ``count`` ({code} is the status)."""
     return ",\n".join(
-        f"       {count.format(code=sql_literal(code), rank=i)} AS \"{label}\""
+        f'       {count.format(code=sql_literal(code), rank=i)} AS "{label}"'
         for i, (code, label) in enumerate(STATUS_LABELS.items())
     )
 
@@ -187,7 +191,7 @@ def status_by_level_barchart() -> barchart.Panel:
 
 def reporting_status_by_level_barchart() -> barchart.Panel:
     columns = ",\n".join(
-        f"       count(*) FILTER (WHERE pc.reporting = {sql_literal(code)}) AS \"{label}\""
+        f'       count(*) FILTER (WHERE pc.reporting = {sql_literal(code)}) AS "{label}"'
         for code, label in REPORTING_LABELS.items()
     )
     panel = default_barchart(
@@ -254,7 +258,8 @@ def furthest_behind_table() -> table.Panel:
                     LIMIT 20
                 )
                 SELECT w.unit AS unit, u.name_vi AS "Đơn vị", l.label AS "Cấp", p.name_vi AS "Trực thuộc",
-                       w.behind AS "Chậm / không đạt", w.at_risk AS "Có nguy cơ", w.overdue AS "{words.REPORTING['missing']}",
+                       w.behind AS "Chậm / không đạt", w.at_risk AS "Có nguy cơ",
+                       w.overdue AS "{words.REPORTING["missing"]}",
                        round(w.shortfall::numeric, 1) AS "Thiếu hụt so với lộ trình"
                 FROM worst w
                 JOIN units u ON u.code = w.unit
@@ -263,7 +268,8 @@ def furthest_behind_table() -> table.Panel:
                 ORDER BY w.behind DESC, w.shortfall DESC NULLS LAST, w.overdue DESC, w.at_risk DESC, w.unit
                 """
             ),
-            description=f"20 đơn vị có nhiều chỉ tiêu chậm tiến độ hoặc không đạt mốc nhất; thiếu hụt là mức thấp hơn lộ trình "
+            description="20 đơn vị có nhiều chỉ tiêu chậm tiến độ hoặc không đạt mốc nhất; thiếu hụt là mức thấp hơn "
+            "lộ trình "
             f"trung bình của các chỉ tiêu đó, tính theo % {words.EXPECTED.lower()}. Bấm tên đơn vị để xem chi tiết.",
         ),
         *unit_link_columns(),
@@ -317,7 +323,8 @@ def province_indicators_table() -> table.Panel:
                     WHERE i.pillar IN ($pillar)
                 )
                 SELECT r.code AS "Mã", r.name_vi AS "{words.INDICATOR}", p.label AS "Trụ cột",
-                       r.own AS "Tỉnh báo cáo", r.rolled AS "Tổng hợp từ các đơn vị", r.reporters AS "Số đơn vị báo cáo",
+                       r.own AS "Tỉnh báo cáo", r.rolled AS "Tổng hợp từ các đơn vị",
+                       r.reporters AS "Số đơn vị báo cáo",
                        r.percent_only AS "Đơn vị chỉ có tỷ lệ %",
                        r.comparator || ' ' || trim_scale(round(r.value::numeric, 2)) AS "Mục tiêu", r.deadline AS "Hạn",
                        CASE WHEN NOT r.has_target THEN NULL
@@ -328,10 +335,13 @@ def province_indicators_table() -> table.Panel:
                 ORDER BY p.ord, r.code
                 """
             ),
-            description="Từng chỉ tiêu hiện nay: số liệu mới nhất tỉnh tự báo cáo, và số tổng hợp từ số liệu mới nhất của "
+            description="Từng chỉ tiêu hiện nay: số liệu mới nhất tỉnh tự báo cáo, và số tổng hợp từ số liệu mới nhất "
+            "của "
             "các đơn vị đang hoạt động thuộc các cấp đang chọn (tỷ lệ = tổng tử số / tổng mẫu số; số lượng = tổng; chỉ "
-            "số phần trăm, thứ hạng, có/không thì không cộng được), so với mục tiêu mốc kế tiếp của tỉnh. Đánh giá dùng "
-            "số tỉnh báo cáo, nếu không có thì số tổng hợp. Đơn vị chỉ có tỷ lệ %: đơn vị có số liệu (hoặc một phân tổ) "
+            "số phần trăm, thứ hạng, có/không thì không cộng được), so với mục tiêu mốc kế tiếp của tỉnh. Đánh giá "
+            "dùng "
+            "số tỉnh báo cáo, nếu không có thì số tổng hợp. Đơn vị chỉ có tỷ lệ %: đơn vị có số liệu (hoặc một phân "
+            "tổ) "
             "chỉ công bố tỷ lệ, không có tử số và mẫu số, nên không cộng được vào số tổng hợp.",
         ),
         mapped_column("Đánh giá", ASSESSMENT_LABELS, ASSESSMENT_COLORS),
@@ -351,9 +361,9 @@ def scorecard_table() -> table.Panel:
                 GROUP BY tm.indicator, tm.level
             )
             SELECT p.label AS "Trụ cột",
-                   count(*) FILTER (WHERE mo.status = 'exceeded') AS "{words.RESULT['exceeded']}",
-                   count(*) FILTER (WHERE mo.status = 'met') AS "{words.RESULT['met']}",
-                   count(*) FILTER (WHERE mo.status = 'missed') AS "{words.RESULT['missed']}",
+                   count(*) FILTER (WHERE mo.status = 'exceeded') AS "{words.RESULT["exceeded"]}",
+                   count(*) FILTER (WHERE mo.status = 'met') AS "{words.RESULT["met"]}",
+                   count(*) FILTER (WHERE mo.status = 'missed') AS "{words.RESULT["missed"]}",
                    count(*) FILTER (WHERE NOT mo.final) AS "{words.PROVISIONAL}",
                    count(*) FILTER (WHERE mo.status IN ('exceeded', 'met')) || '/' || count(*)
                        AS "{words.INDICATOR} đạt"
@@ -401,7 +411,7 @@ def outcome_and_next_table() -> table.Panel:
                    o.met AS "Đạt mốc {OUTCOME_YEAR}", o.missed AS "Không đạt mốc {OUTCOME_YEAR}",
                    round(100.0 * o.met / nullif(o.met + o.missed, 0), 1) AS "Tỷ lệ đạt {OUTCOME_YEAR}",
                    n.milestone AS "Mốc tiếp theo",
-                   n.on_track AS "{words.RESULT['on_track']}", n.behind AS "Chậm / có nguy cơ",
+                   n.on_track AS "{words.RESULT["on_track"]}", n.behind AS "Chậm / có nguy cơ",
                    round(100.0 * n.on_track / nullif(n.units, 0), 1) AS "Tỷ lệ đúng tiến độ"
             FROM indicators i
             JOIN {labels_sql(PILLAR_LABELS, "p")} ON p.code = i.pillar
@@ -411,17 +421,19 @@ def outcome_and_next_table() -> table.Panel:
             ORDER BY p.ord, i.code
             """
         ),
-        description=f"Số đơn vị đạt và không đạt các mốc có hạn trong năm {OUTCOME_YEAR} (chốt theo giá trị có hiệu lực "
+        description=f"Số đơn vị đạt và không đạt các mốc có hạn trong năm {OUTCOME_YEAR} (chốt theo giá trị có hiệu "
+        "lực "
         "vào ngày hết hạn), bên cạnh tiến độ hiện tại tới mốc tiếp theo (thường là năm 2030): số đơn vị đã đạt hoặc "
         "đúng tiến độ và số đơn vị chậm hoặc có nguy cơ không đạt.",
     )
 
 
 def reporting_rate_timeseries() -> timeseries.Panel:
-    return default_timeseries(
-        "Diễn biến tỷ lệ báo cáo",
-        Sql.series(
-            f"""
+    return (
+        default_timeseries(
+            "Diễn biến tỷ lệ báo cáo",
+            Sql.series(
+                f"""
             SELECT r.period_end::timestamp AT TIME ZONE {TZ} AS "time",
                    100.0 * sum(r.actual) / nullif(sum(r.expected), 0) AS "Tỷ lệ báo cáo",
                    100.0 * sum(r.on_time) / nullif(sum(r.expected), 0) AS "Tỷ lệ đúng hạn"
@@ -431,11 +443,15 @@ def reporting_rate_timeseries() -> timeseries.Panel:
             GROUP BY r.period_end
             ORDER BY 1
             """
-        ),
-        description="Tỷ lệ báo cáo và báo cáo đúng hạn theo ngày kết thúc kỳ, qua các giai đoạn trước và sau sắp xếp "
-        "đơn vị hành chính.",
-        unit="percent",
-    ).min(0).max(100)
+            ),
+            description="Tỷ lệ báo cáo và báo cáo đúng hạn theo ngày kết thúc kỳ, qua các giai đoạn trước và sau sắp "
+            "xếp "
+            "đơn vị hành chính.",
+            unit="percent",
+        )
+        .min(0)
+        .max(100)
+    )
 
 
 def build() -> dash.Dashboard:

@@ -26,7 +26,7 @@ UID = "dx-pipeline"
 REJECTIONS_NOTE = (
     "Báo cáo bị dịch vụ tiếp nhận (ingest) từ chối — sai khóa, sai mã đơn vị/chỉ số, sai định dạng "
     "(lỗi 4xx) — không được ghi vào cơ sở dữ liệu nên không có trên bảng này: chúng chỉ có trong chỉ số "
-    "Prometheus `dx_ingest_requests_total{status=~\"4..\"}` (theo `reason`) tại `/metrics` của ingest. "
+    'Prometheus `dx_ingest_requests_total{status=~"4.."}` (theo `reason`) tại `/metrics` của ingest. '
     "Bảng này chỉ đếm báo cáo đã qua ingest nhưng bị bộ tổng hợp (aggregator) chuyển vào hàng đợi lỗi."
 )
 
@@ -34,8 +34,9 @@ REJECTIONS_NOTE = (
 def stored_stat() -> stat.Panel:
     return default_stat(
         "Báo cáo đã lưu",
-        Sql.table("SELECT coalesce(sum(stored), 0) AS \"Báo cáo\" FROM ingest_minutely WHERE $__timeFilter(bucket)"),
-        description="Số báo cáo được ghi vào cơ sở dữ liệu trong khoảng thời gian đang xem (không tính báo cáo gửi trùng).",
+        Sql.table('SELECT coalesce(sum(stored), 0) AS "Báo cáo" FROM ingest_minutely WHERE $__timeFilter(bucket)'),
+        description="Số báo cáo được ghi vào cơ sở dữ liệu trong khoảng thời gian đang xem (không tính báo cáo gửi "
+        "trùng).",
         unit="short",
     ).thresholds(thresholds((None, "blue")))
 
@@ -50,7 +51,8 @@ def mean_lag_stat() -> stat.Panel:
             WHERE $__timeFilter(bucket)
             """
         ),
-        description="Thời gian trung bình từ lúc ingest nhận báo cáo đến lúc báo cáo được ghi xong (cam kết giao dịch).",
+        description="Thời gian trung bình từ lúc ingest nhận báo cáo đến lúc báo cáo được ghi xong (cam kết giao "
+        "dịch).",
         unit="ms",
     ).thresholds(thresholds((None, "green"), (5000, "orange"), (60000, "red")))
 
@@ -58,8 +60,9 @@ def mean_lag_stat() -> stat.Panel:
 def max_lag_stat() -> stat.Panel:
     return default_stat(
         "Độ trễ lớn nhất",
-        Sql.table("SELECT max(lag_ms_max) AS \"Độ trễ lớn nhất\" FROM ingest_minutely WHERE $__timeFilter(bucket)"),
-        description="Báo cáo chờ lâu nhất giữa tiếp nhận và lưu trữ; tăng vọt khi cơ sở dữ liệu hoặc aggregator gián đoạn.",
+        Sql.table('SELECT max(lag_ms_max) AS "Độ trễ lớn nhất" FROM ingest_minutely WHERE $__timeFilter(bucket)'),
+        description="Báo cáo chờ lâu nhất giữa tiếp nhận và lưu trữ; tăng vọt khi cơ sở dữ liệu hoặc aggregator gián "
+        "đoạn.",
         unit="ms",
     ).thresholds(thresholds((None, "green"), (30000, "orange"), (300000, "red")))
 
@@ -67,7 +70,7 @@ def max_lag_stat() -> stat.Panel:
 def dead_letters_stat() -> stat.Panel:
     return default_stat(
         "Báo cáo vào hàng đợi lỗi",
-        Sql.table("SELECT count(*) AS \"Báo cáo lỗi\" FROM dead_letters WHERE $__timeFilter(recorded_at)"),
+        Sql.table('SELECT count(*) AS "Báo cáo lỗi" FROM dead_letters WHERE $__timeFilter(recorded_at)'),
         description="Báo cáo đã qua ingest nhưng không lưu được (không giải mã được, không hợp lệ với danh mục). "
         + REJECTIONS_NOTE,
         unit="short",

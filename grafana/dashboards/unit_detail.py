@@ -144,7 +144,8 @@ def lineage_table() -> table.Panel:
                 ORDER BY r.relation DESC, o.name_vi
                 """
             ),
-            description="Đơn vị được sáp nhập vào đơn vị này (tiền thân) hoặc tiếp nhận đơn vị này (kế thừa) khi sắp xếp "
+            description="Đơn vị được sáp nhập vào đơn vị này (tiền thân) hoặc tiếp nhận đơn vị này (kế thừa) khi sắp "
+            "xếp "
             "đơn vị hành chính; bấm tên để mở trang của đơn vị đó.",
         ).filterable(False),
         *unit_link_columns(),
@@ -158,7 +159,8 @@ def status_table() -> table.Panel:
             Sql.table(
                 f"""
                 SELECT pc.indicator AS "Mã", i.name_vi AS "{words.INDICATOR}", pc.status AS "Kết quả",
-                       CASE WHEN pc.final THEN 'Chính thức' WHEN pc.provisional THEN 'Tạm tính' END AS "Tạm tính / chính thức",
+                       CASE WHEN pc.final THEN 'Chính thức' WHEN pc.provisional THEN 'Tạm tính' END
+                         AS "Tạm tính / chính thức",
                        pc.reporting AS "Tình hình báo cáo",
                        pc.value AS "Giá trị", pc.deciding_value AS "Số liệu tại thời hạn",
                        pc.revised_value AS "Số liệu điều chỉnh sau chốt", pc.expected AS "{words.EXPECTED}",
@@ -212,7 +214,8 @@ def last_reports_table() -> table.Panel:
                 ORDER BY lv.observed_at NULLS FIRST, i.code
                 """
             ),
-            description="Kỳ mới nhất đã báo cáo của từng chỉ tiêu áp dụng cho đơn vị (giá trị đang có hiệu lực: báo cáo "
+            description="Kỳ mới nhất đã báo cáo của từng chỉ tiêu áp dụng cho đơn vị (giá trị đang có hiệu lực: báo "
+            "cáo "
             "sửa sau cùng thay thế báo cáo trước) và nguyên nhân, giải pháp đơn vị nêu cho kỳ đó. Chỉ tiêu chưa từng "
             "báo cáo ở trên cùng. Phê duyệt (khi chương trình bật phê duyệt số liệu): Chờ phê duyệt, Đã phê duyệt "
             "hoặc Trả lại.",
@@ -280,7 +283,8 @@ def missing_reports_table() -> table.Panel:
             ORDER BY r.period_end DESC, c.ord
             """
         ),
-        description="Các kỳ trong khoảng thời gian đang xem mà đơn vị chưa nộp đủ báo cáo: số chỉ tiêu phải nộp, đã nộp "
+        description="Các kỳ trong khoảng thời gian đang xem mà đơn vị chưa nộp đủ báo cáo: số chỉ tiêu phải nộp, đã "
+        "nộp "
         "và nộp đúng hạn (cuối kỳ + số ngày quy định).",
     )
 
@@ -376,8 +380,10 @@ def indicator_history_timeseries() -> timeseries.Panel:
             predecessors,
             glide,
             milestones,
-            description="Giá trị đơn vị báo cáo theo kỳ; với đơn vị mới sau sắp xếp, số liệu tổng hợp của các đơn vị tiền "
-            "thân; lộ trình (đường nét đứt) từ mốc xuất phát tới các mốc mục tiêu; mục tiêu (chấm) tại hạn của từng mốc.",
+            description="Giá trị đơn vị báo cáo theo kỳ; với đơn vị mới sau sắp xếp, số liệu tổng hợp của các đơn vị "
+            "tiền "
+            "thân; lộ trình (đường nét đứt) từ mốc xuất phát tới các mốc mục tiêu; mục tiêu (chấm) tại hạn của từng "
+            "mốc.",
         )
         .repeat("indicator")
         .repeat_direction("h")
@@ -385,20 +391,29 @@ def indicator_history_timeseries() -> timeseries.Panel:
         .span_nulls(True)
         .show_points(common.VisibilityMode.ALWAYS)
         .point_size(5)
-        .override_by_name("Lộ trình", [
-            DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
-            DynamicConfigValue(id_val="custom.showPoints", value="never"),
-            DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "blue"}),
-        ])
-        .override_by_name("Mục tiêu", [
-            DynamicConfigValue(id_val="custom.drawStyle", value="points"),
-            DynamicConfigValue(id_val="custom.pointSize", value=12),
-            DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "red"}),
-        ])
-        .override_by_name("Đơn vị tiền thân (tổng hợp)", [
-            DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dot", "dash": [0, 10]}),
-            DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "gray"}),
-        ])
+        .override_by_name(
+            "Lộ trình",
+            [
+                DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
+                DynamicConfigValue(id_val="custom.showPoints", value="never"),
+                DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "blue"}),
+            ],
+        )
+        .override_by_name(
+            "Mục tiêu",
+            [
+                DynamicConfigValue(id_val="custom.drawStyle", value="points"),
+                DynamicConfigValue(id_val="custom.pointSize", value=12),
+                DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "red"}),
+            ],
+        )
+        .override_by_name(
+            "Đơn vị tiền thân (tổng hợp)",
+            [
+                DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dot", "dash": [0, 10]}),
+                DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "gray"}),
+            ],
+        )
     )
 
 
@@ -407,7 +422,8 @@ def build() -> dash.Dashboard:
         default_dashboard(
             "Chi tiết đơn vị",
             UID,
-            "Một đơn vị: trạng thái từng chỉ tiêu so với lộ trình và mục tiêu, báo cáo gần nhất, báo cáo quá hạn, diễn biến.",
+            "Một đơn vị: trạng thái từng chỉ tiêu so với lộ trình và mục tiêu, báo cáo gần nhất, báo cáo quá hạn, diễn "
+            "biến.",
         )
         .time("now-4y/y", "now/y")
         .annotation(alert_annotations("Cảnh báo của đơn vị", "$unit"))

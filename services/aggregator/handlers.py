@@ -38,12 +38,17 @@ class BatchLoop:
 
     async def start(self, nc: Client) -> None:
         s = self.settings
-        self.pull = PullConsumer(nc, REPORTS_STREAM, AGGREGATOR_DURABLE, s.aggregator_batch_size,
-                                 s.aggregator_batch_timeout_seconds)
+        self.pull = PullConsumer(
+            nc, REPORTS_STREAM, AGGREGATOR_DURABLE, s.aggregator_batch_size, s.aggregator_batch_timeout_seconds
+        )
         await self.pull.start()
         self.task = asyncio.create_task(self._run(self.pull))
-        log.info("aggregator consuming %s (batch ≤ %d, ≤ %.2fs)", REPORTS_STREAM, s.aggregator_batch_size,
-                 s.aggregator_batch_timeout_seconds)
+        log.info(
+            "aggregator consuming %s (batch ≤ %d, ≤ %.2fs)",
+            REPORTS_STREAM,
+            s.aggregator_batch_size,
+            s.aggregator_batch_timeout_seconds,
+        )
 
     async def stop(self) -> None:
         """stop finishes the batch in hand (commit, then ack), then hands back what was fetched but not
@@ -88,4 +93,3 @@ class BatchLoop:
         except Exception:  # unacked messages come back after the ack wait
             log.exception("batch of %d not settled; JetStream will redeliver it", len(batch.msgs))
             await asyncio.sleep(1)
-

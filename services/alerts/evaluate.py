@@ -26,7 +26,9 @@ EvaluateFn = Callable[..., Awaitable[Any]]
 class Evaluator:
     """Evaluator runs one evaluation pass and turns its statuses into alert state changes."""
 
-    def __init__(self, pool: asyncpg.Pool, catalog: Catalog, metrics: Metrics, evaluate: EvaluateFn | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, catalog: Catalog, metrics: Metrics, evaluate: EvaluateFn | None = None
+    ) -> None:
         if evaluate is None:
             from dxmon.store.progress_repository import evaluate as evaluate_progress
 

@@ -265,8 +265,9 @@ def test_the_alerts_api_needs_its_tokens():
     env = project("single")["services"]["alerts"]["environment"]
     from services.alerts.settings import AlertsSettings
 
-    settings = AlertsSettings(_env_file=None, alerts_host=env["DX_ALERTS_HOST"],
-                              alerts_api_tokens=env["DX_ALERTS_API_TOKENS"])
+    settings = AlertsSettings(
+        _env_file=None, alerts_host=env["DX_ALERTS_HOST"], alerts_api_tokens=env["DX_ALERTS_API_TOKENS"]
+    )
     assert list(settings.api_tokens().values()) == ["vanhanh"]
 
 
@@ -274,7 +275,7 @@ def test_the_setup_line_fills_every_secret(tmp_path: Path):
     """The one-liner of .env.example (and deploy/README.md) generates every password and the API token."""
     text = (DEPLOY / ".env.example").read_text()
     header = "\n".join(line[1:] for line in text.splitlines() if line.startswith("#   "))
-    command = header[header.index("awk"):].split("&& chmod")[0]
+    command = header[header.index("awk") :].split("&& chmod")[0]
     assert command.strip().endswith(".env.example > .env")
     readme = (DEPLOY / "README.md").read_text()
     assert all(part.strip() in readme for part in command.split("\n")), "deploy/README.md shows the same line"
@@ -305,5 +306,7 @@ def test_metrics_ports_stay_on_the_compose_network(name: str):
     published = {str(port).rsplit(":", 1)[-1] for svc in p.values() for port in svc.get("ports", [])}
     ingest = p["ingest"]["environment"]
     assert ingest["DX_INGEST_METRICS_PORT"] not in published and ingest["DX_INGEST_METRICS_PORT"] != "8080"
-    assert {p["aggregator"]["environment"]["DX_AGGREGATOR_METRICS_PORT"],
-            p["alerts"]["environment"]["DX_ALERTS_PORT"]}.isdisjoint(published)
+    assert {
+        p["aggregator"]["environment"]["DX_AGGREGATOR_METRICS_PORT"],
+        p["alerts"]["environment"]["DX_ALERTS_PORT"],
+    }.isdisjoint(published)

@@ -65,8 +65,9 @@ class FakeBucket:
 
     def record(self, key: str, value: bytes, operation: str | None, *, notify: bool = True) -> KeyValue.Entry:
         self.revision += 1
-        entry = KeyValue.Entry(bucket="dx_keys", key=key, value=value, revision=self.revision, delta=0,
-                               created=None, operation=operation)
+        entry = KeyValue.Entry(
+            bucket="dx_keys", key=key, value=value, revision=self.revision, delta=0, created=None, operation=operation
+        )
         self.entries[key] = entry
         if notify:
             for w in self.watchers:
@@ -127,8 +128,14 @@ async def following(
 
 
 def api_key(key_id: str = KEY_ID, secret: str = SECRET, units: tuple[str, ...] = ("QN-P-HONGGAI",)) -> ApiKey:
-    return ApiKey(key_id=key_id, agency="UBND phường Hồng Gai", units=units, with_descendants=False,
-                  secret_sha256=hash_secret(secret), created_at="2025-07-01T00:00:00+00:00")
+    return ApiKey(
+        key_id=key_id,
+        agency="UBND phường Hồng Gai",
+        units=units,
+        with_descendants=False,
+        secret_sha256=hash_secret(secret),
+        created_at="2025-07-01T00:00:00+00:00",
+    )
 
 
 # ───────────────────────────── tokens ─────────────────────────────
@@ -174,8 +181,9 @@ def test_api_key_json_round_trip_keeps_vietnamese() -> None:
 
 async def test_create_issues_a_token_whose_secret_is_never_stored(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    key, token = await KeyStore(bucket, catalog).create(" UBND phường Hồng Gai ", [" QN-P-HONGGAI", "QN-P-HONGGAI"],
-                                                        label="cổng dịch vụ")  # type: ignore[arg-type]
+    key, token = await KeyStore(bucket, catalog).create(
+        " UBND phường Hồng Gai ", [" QN-P-HONGGAI", "QN-P-HONGGAI"], label="cổng dịch vụ"
+    )  # type: ignore[arg-type]
     assert re.fullmatch(r"dxk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}", token)
     key_id, secret = parse_token(token) or ("", "")
     assert key_id == key.key_id
@@ -324,7 +332,8 @@ async def test_unusable_entries_are_refused_alone_and_replace_what_they_update(c
 async def test_ring_scope_includes_descendants_when_asked(catalog: Catalog) -> None:
     bucket = FakeBucket()
     key, token = await KeyStore(bucket, catalog).create(  # type: ignore[arg-type]
-        "UBND thành phố Hạ Long", ["QN-HALONG"], with_descendants=True)
+        "UBND thành phố Hạ Long", ["QN-HALONG"], with_descendants=True
+    )
     ring = KeyRing(catalog)
     async with following(ring, bucket):
         assert ring.verify(token).scope == {"QN-HALONG"} | catalog.descendants("QN-HALONG")  # type: ignore[union-attr]
@@ -358,9 +367,9 @@ def test_verify_refuses_every_single_character_mutation(
     assert ring.verify(token) is not None
     i = min(position, len(token) - (kind != "insert"))
     mutated = {
-        "replace": token[:i] + char + token[i + 1:],
+        "replace": token[:i] + char + token[i + 1 :],
         "insert": token[:i] + char + token[i:],
-        "delete": token[:i] + token[i + 1:],
+        "delete": token[:i] + token[i + 1 :],
     }[kind]
     if mutated != token:
         assert ring.verify(mutated) is None
@@ -373,11 +382,19 @@ def test_verify_refuses_every_single_character_mutation(
     ("units", "with_descendants", "expected"),
     [
         pytest.param(("QN-HALONG",), False, lambda c: {"QN-HALONG"}, id="unit-only"),
-        pytest.param(("QN-HALONG",), True, lambda c: {"QN-HALONG"} | c.descendants("QN-HALONG"),
-                     id="district-and-its-communes-over-time"),
+        pytest.param(
+            ("QN-HALONG",),
+            True,
+            lambda c: {"QN-HALONG"} | c.descendants("QN-HALONG"),
+            id="district-and-its-communes-over-time",
+        ),
         pytest.param(("QN",), True, lambda c: set(c.units), id="province-covers-everything"),
-        pytest.param(("QN-P-HONGGAI", "QN-SO-YTE"), True, lambda c: {"QN-P-HONGGAI", "QN-SO-YTE"},
-                     id="leaves-have-no-descendants"),
+        pytest.param(
+            ("QN-P-HONGGAI", "QN-SO-YTE"),
+            True,
+            lambda c: {"QN-P-HONGGAI", "QN-SO-YTE"},
+            id="leaves-have-no-descendants",
+        ),
     ],
 )
 def test_expand_scope(

@@ -32,8 +32,9 @@ def repo(tmp_path: Path) -> Path:
 def run_script(repo: Path, script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     # A database URL stands for "PostgreSQL is there", so the embedded wheel is never added here.
     environ = {k: v for k, v in os.environ.items() if k != "DX_EXTRAS"} | {"DX_TEST_DATABASE_URL": "postgresql://x"}
-    return subprocess.run(["bash", str(repo / "scripts" / script), *args], env=environ | env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        ["bash", str(repo / "scripts" / script), *args], env=environ | env, capture_output=True, text=True, timeout=60
+    )
 
 
 def run(repo: Path, script: str, *args: str, **env: str) -> list[str]:

@@ -50,9 +50,7 @@ class MultiStage:
         return alerts
 
 
-async def fanout(
-    stage: Stage, work: Sequence[tuple[Flush, Sequence[Alert]]]
-) -> list[tuple[Flush, BaseException]]:
+async def fanout(stage: Stage, work: Sequence[tuple[Flush, Sequence[Alert]]]) -> list[tuple[Flush, BaseException]]:
     """fanout runs ``stage`` for every recipient concurrently and returns the failures, never raising.
 
     One recipient's failure leaves the others' results intact.

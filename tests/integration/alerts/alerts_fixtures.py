@@ -87,7 +87,9 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}"
 
     def bodies(self, path: str | None = None, status: int | None = None) -> list:
-        return [r.body for r in self.requests if (path is None or r.path == path) and (status is None or r.status == status)]
+        return [
+            r.body for r in self.requests if (path is None or r.path == path) and (status is None or r.status == status)
+        ]
 
 
 def start_receiver() -> tuple[Receiver, http.server.ThreadingHTTPServer]:
@@ -122,13 +124,28 @@ def start_receiver() -> tuple[Receiver, http.server.ThreadingHTTPServer]:
 # ───────────────────────────── data ─────────────────────────────
 
 
-def report(unit: str, indicator: str, observed: date, *, numerator: float | None = None,
-           denominator: float | None = None, value: float | None = None, received: datetime | None = None) -> ReportReceived:
+def report(
+    unit: str,
+    indicator: str,
+    observed: date,
+    *,
+    numerator: float | None = None,
+    denominator: float | None = None,
+    value: float | None = None,
+    received: datetime | None = None,
+) -> ReportReceived:
     observed_at = end_of_local_day(observed)
     return ReportReceived(
-        event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at=observed_at, value=value,
-        numerator=numerator, denominator=denominator, received_at=received or observed_at.astimezone(UTC),
-        agency="test", key_id="test",
+        event_id=uuid.uuid4(),
+        unit=unit,
+        indicator=indicator,
+        observed_at=observed_at,
+        value=value,
+        numerator=numerator,
+        denominator=denominator,
+        received_at=received or observed_at.astimezone(UTC),
+        agency="test",
+        key_id="test",
     )
 
 
@@ -162,11 +179,20 @@ class Clock:
 def fast_settings(database_url: str, nats_url: str, **overrides) -> AlertsSettings:
     """fast_settings: the service's settings with intervals short enough for tests."""
     values = dict(
-        database_url=database_url, nats_url=nats_url, public_dashboard_url="http://grafana.test",
-        alerts_full_interval_seconds=3600, alerts_flush_interval_seconds=0.3, alerts_incremental_debounce_seconds=0.05,
-        alerts_lease_renew_seconds=0.5, alerts_outbox_poll_seconds=0.1, alerts_retry_initial_seconds=0.3,
-        alerts_retry_max_seconds=2, alerts_max_attempts=5, alerts_send_timeout_seconds=5,
-        alerts_repeat_interval_seconds=7 * 86400, alerts_escalate_after_seconds=30 * 86400,
+        database_url=database_url,
+        nats_url=nats_url,
+        public_dashboard_url="http://grafana.test",
+        alerts_full_interval_seconds=3600,
+        alerts_flush_interval_seconds=0.3,
+        alerts_incremental_debounce_seconds=0.05,
+        alerts_lease_renew_seconds=0.5,
+        alerts_outbox_poll_seconds=0.1,
+        alerts_retry_initial_seconds=0.3,
+        alerts_retry_max_seconds=2,
+        alerts_max_attempts=5,
+        alerts_send_timeout_seconds=5,
+        alerts_repeat_interval_seconds=7 * 86400,
+        alerts_escalate_after_seconds=30 * 86400,
     )
     values.update(overrides)
     return AlertsSettings(_env_file=None, **values)
@@ -215,8 +241,9 @@ async def subscribe(database_url: str, catalog: Catalog, *subs: tuple[str, str])
     conn = await asyncpg.connect(database_url)
     try:
         for unit, url in subs:
-            await admin.add_subscription(conn, catalog, unit=unit, with_descendants=False, pillars=[],
-                                         min_severity="warning", channel=url)
+            await admin.add_subscription(
+                conn, catalog, unit=unit, with_descendants=False, pillars=[], min_severity="warning", channel=url
+            )
     finally:
         await conn.close()
 
@@ -225,8 +252,16 @@ async def silence(database_url: str, catalog: Catalog, unit: str, now: datetime)
     """silence mutes every alert of ``unit`` for two hours from ``now``, as `dxmon alerts silence` does."""
     conn = await asyncpg.connect(database_url)
     try:
-        await admin.add_silence(conn, catalog, unit=unit, indicator=None, duration="2h",
-                                reason="đang rà soát số liệu", created_by="test", now=now)
+        await admin.add_silence(
+            conn,
+            catalog,
+            unit=unit,
+            indicator=None,
+            duration="2h",
+            reason="đang rà soát số liệu",
+            created_by="test",
+            now=now,
+        )
     finally:
         await conn.close()
 
@@ -241,7 +276,9 @@ async def fall_behind(database_url: str) -> None:
 
 async def recover(database_url: str, at: datetime) -> None:
     """recover: a correction for the same month (latest received wins) puts the unit above the path."""
-    await seed(database_url, [report(UNIT, INDICATOR, date(2025, 12, 31), numerator=95, denominator=100, received=at)], at)
+    await seed(
+        database_url, [report(UNIT, INDICATOR, date(2025, 12, 31), numerator=95, denominator=100, received=at)], at
+    )
 
 
 async def cycle(engine: Engine, now: datetime, units=None) -> int:

@@ -57,8 +57,16 @@ async def make_engine(catalog: Catalog) -> AsyncIterator:
             await js.publish(subject, body, headers=dict(headers), stream=ALERTS_STREAM)
 
         metrics = Metrics()
-        scheduler = build_scheduler(settings, catalog=catalog, pool=pool, kv=await js.key_value(LEASES_BUCKET),
-                                    publish=publish, metrics=metrics, clock=clock, instance=instance)
+        scheduler = build_scheduler(
+            settings,
+            catalog=catalog,
+            pool=pool,
+            kv=await js.key_value(LEASES_BUCKET),
+            publish=publish,
+            metrics=metrics,
+            clock=clock,
+            instance=instance,
+        )
         engine = Engine(scheduler, pool, nc, metrics, clock)
         engines.append(engine)
         return engine

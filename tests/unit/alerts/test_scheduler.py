@@ -81,10 +81,25 @@ def gaps(times: list[float]) -> list[float]:
 
 async def test_a_slow_step_delays_periodic_actions_but_never_skips_them() -> None:
     evaluator, dispatcher, forwarder = SlowEvaluator(), Dispatcher(), Forwarder()
-    schedule = Schedule(full_interval=FULL, flush_interval=FLUSH, debounce=0, lease_renew=0.05, outbox_poll=0.05,
-                        alertmanager_resend=RESEND)
-    scheduler = Scheduler(HeldLease(), evaluator, dispatcher, Quiet(), Quiet(), Metrics(), lambda: datetime.now(UTC),
-                          schedule, forwarder=forwarder)
+    schedule = Schedule(
+        full_interval=FULL,
+        flush_interval=FLUSH,
+        debounce=0,
+        lease_renew=0.05,
+        outbox_poll=0.05,
+        alertmanager_resend=RESEND,
+    )
+    scheduler = Scheduler(
+        HeldLease(),
+        evaluator,
+        dispatcher,
+        Quiet(),
+        Quiet(),
+        Metrics(),
+        lambda: datetime.now(UTC),
+        schedule,
+        forwarder=forwarder,
+    )
     run = asyncio.create_task(scheduler.run())
     await asyncio.sleep(4.2)
     scheduler.stop()
