@@ -25,7 +25,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 
@@ -219,3 +219,28 @@ def post_all(
             if progress is not None:
                 progress(len(chunk))
     return result
+
+
+async def seed_simulated(conn, catalog: Catalog, start: date, end: date, *, late_every: int = 7) -> int:
+    """seed_simulated stores the simulator's reports for [start, end] (every ``late_every``-th 40 days late)
+    straight into the database at ``conn``, as the aggregator would (the report golden tests and
+    bench/bench_report.py).
+
+    Returns how many reports were stored. The caller evaluates.
+    """
+    from dxmon.contracts import LOCAL_TZ, ReportReceived, end_of_local_day
+    from dxmon.store.reports_repository import store_reports  # asyncpg: only for those who store
+
+    events = [
+        ReportReceived(
+            **{**s.body, "event_id": uuid.UUID(s.body["event_id"]), "observed_at": end_of_local_day(s.period_end)},
+            received_at=end_of_local_day(s.period_end) + timedelta(days=40 if n % late_every == 0 else 2),
+            agency="demo",
+            key_id="k",
+        )
+        for n, s in enumerate(generate(catalog, start, end, seed=1))
+    ]
+    for first in range(0, len(events), 5000):
+        async with conn.transaction():
+            await store_reports(conn, events[first : first + 5000], datetime.now(LOCAL_TZ))
+    return len(events)

@@ -16,6 +16,7 @@ from dxmon.formatting import format_number
 from dxmon.progress import STATUS_LABELS, Status
 from dxmon.report.docx_writer import ANNEX_HEADERS, MEASURE_UNITS, RANKING_HEADERS
 from dxmon.report.target_sets import set_milestones
+from dxmon.simulate import seed_simulated
 
 ARTIFACTS = Path(__file__).parent / "artifacts"  # gitignored: what a reviewer looks at after a run
 
@@ -125,33 +126,6 @@ def page_one_png(pdf: Path, out: Path, dpi: int = 80) -> Path:
 def poppler_missing() -> str | None:
     missing = [t for t in ("soffice", "pdftotext", "pdffonts", "pdftoppm") if shutil.which(t) is None]
     return ", ".join(missing) or None
-
-
-async def seed_simulated(conn, catalog, start, end, *, late_every: int = 7) -> int:
-    """seed_simulated stores the simulator's reports for [start, end] (every ``late_every``-th 40 days late).
-
-    Returns how many reports were stored. The caller evaluates.
-    """
-    import uuid
-    from datetime import datetime, timedelta
-
-    from dxmon.contracts import LOCAL_TZ, ReportReceived, end_of_local_day
-    from dxmon.simulate import generate
-    from dxmon.store.reports_repository import store_reports
-
-    events = [
-        ReportReceived(
-            **{**s.body, "event_id": uuid.UUID(s.body["event_id"]), "observed_at": end_of_local_day(s.period_end)},
-            received_at=end_of_local_day(s.period_end) + timedelta(days=40 if n % late_every == 0 else 2),
-            agency="demo",
-            key_id="k",
-        )
-        for n, s in enumerate(generate(catalog, start, end, seed=1))
-    ]
-    for first in range(0, len(events), 5000):
-        async with conn.transaction():
-            await store_reports(conn, events[first : first + 5000], datetime.now(LOCAL_TZ))
-    return len(events)
 
 
 async def seed_and_evaluate(url: str, catalog, start, end, as_of) -> None:

@@ -24,7 +24,6 @@ import asyncpg
 from dxmon.catalog import Milestone
 from dxmon.progress import Status, judge
 
-ACTIONS = ("lock", "reopen", "auto-lock")
 MAX_REASON = 2000
 
 

@@ -446,10 +446,6 @@ async def explanations_for(
     }
 
 
-async def count_reports(conn: asyncpg.Connection) -> int:
-    return await conn.fetchval("SELECT count(*) FROM reports")
-
-
 async def record_dead_letter(
     conn: asyncpg.Connection, stream_seq: int, subject: str, reason: str, detail: str, payload: str
 ) -> None:

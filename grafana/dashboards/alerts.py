@@ -41,7 +41,6 @@ from grafana.dashboards.panels import (
 )
 
 UID = "dx-alerts"
-KINDS = ("behind", "at_risk", "missed", "overdue")
 # Alert kinds: results that can still be put right, and 'overdue' = reporting missing ('missed' is kept
 # for the history of alerts raised before outcomes stopped being live alerts).
 KIND_LABELS = {**{k: STATUS_LABELS[k] for k in ("behind", "at_risk", "missed")}, "overdue": REPORTING_LABELS["missing"]}
