@@ -41,6 +41,7 @@ def _override(loader: yaml.SafeLoader, node: yaml.Node) -> Override:
         return Override(loader.construct_sequence(node, deep=True))
     if isinstance(node, yaml.MappingNode):
         return Override(loader.construct_mapping(node, deep=True))
+    assert isinstance(node, yaml.ScalarNode)  # the only other kind of YAML node
     return Override(loader.construct_scalar(node))
 
 

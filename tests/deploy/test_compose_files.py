@@ -177,7 +177,9 @@ def test_no_superuser_or_admin_credentials_at_runtime(name: str):
         assert env["DX_NATS_USER"] not in ("admin", ""), service
         assert env["DX_NATS_PASSWORD"] != values["DX_NATS_ADMIN_PASSWORD"], service
         for url in (env[k] for k in ("DX_DATABASE_URL", "DX_ENTRY_DATABASE_URL") if k in env):
-            user = re.match(r"postgresql://([^@:/]+)@", url)[1]
+            named = re.match(r"postgresql://([^@:/]+)@", url)
+            assert named, f"{service}: no user in {url}"
+            user = named[1]
             assert user not in (values["POSTGRES_USER"], "postgres"), service
             assert env["PGPASSWORD"] != values["POSTGRES_PASSWORD"], service
     # Each service its own NATS user and database login.

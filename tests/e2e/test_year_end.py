@@ -138,10 +138,14 @@ async def year_end(nats_url: str, database_url: str, catalog: Catalog) -> AsyncI
 def test_the_scenario_matches_the_catalog(catalog: Catalog) -> None:
     """The figures below assume the catalog's targets; if these change, the scenario must be re-read."""
     dg04 = catalog.indicators["DG-04"]
-    [milestone] = dg04.target_for(catalog.units[UNIT].level).milestones
+    dg04_target = dg04.target_for(catalog.units[UNIT].level)
+    assert dg04_target is not None
+    [milestone] = dg04_target.milestones
     assert (milestone.deadline, milestone.value, milestone.comparator) == (DEADLINE_2025, 80, ">=")
     assert (dg04.cadence.period.value, dg04.cadence.grace_days) == ("monthly", 10)
-    [dg03] = catalog.indicators["DG-03"].target_for(catalog.units[UNIT].level).milestones
+    dg03_target = catalog.indicators["DG-03"].target_for(catalog.units[UNIT].level)
+    assert dg03_target is not None
+    [dg03] = dg03_target.milestones
     assert (dg03.deadline, dg03.value) == (date(2023, 12, 31), 60)
     de06 = {t.target_set: t for t in catalog.indicators["DE-06"].targets_for(catalog.units[UNIT].level)}
     assert [(m.deadline, m.value) for m in de06["NQ09"].milestones] == [(DEADLINE_2025, 50)]

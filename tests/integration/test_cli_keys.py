@@ -52,7 +52,9 @@ async def test_brackets_in_names_are_kept_and_ids_are_whole(migrated: str):
     )
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip().splitlines()[-1]
-    key_id = re.fullmatch(r"dxk_([0-9a-f]{16})_\S+", token).group(1)  # the token is shown once, whole
+    shown = re.fullmatch(r"dxk_([0-9a-f]{16})_\S+", token)  # the token is shown once, whole
+    assert shown, token
+    key_id = shown.group(1)
     assert agency in " ".join(created.stdout.split())
 
     listed = dxmon(nats_url, "list")

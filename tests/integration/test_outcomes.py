@@ -34,7 +34,9 @@ def local(day: date, hour: int = 9) -> datetime:
 @pytest.fixture
 def scenario(catalog: Catalog):
     ind = catalog.indicators[INDICATOR]
-    milestone = ind.target_for(catalog.units[UNIT].level).milestones[-1]
+    target = ind.target_for(catalog.units[UNIT].level)
+    assert target is not None
+    milestone = target.milestones[-1]
     cut = milestone.deadline + timedelta(days=ind.cadence.grace_days)
 
     def report(day: date, value: float, received: datetime) -> ReportReceived:

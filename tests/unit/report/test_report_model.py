@@ -55,7 +55,9 @@ def test_milestone_for(period, expected) -> None:
 
 def test_a_sets_milestones_are_the_catalogs(catalog: Catalog) -> None:
     de01 = catalog.indicators["DE-01"]
-    assert [m.deadline for m in de01.target_for(Level.PROVINCE).milestones] == [
+    de01_target = de01.target_for(Level.PROVINCE)
+    assert de01_target is not None
+    assert [m.deadline for m in de01_target.milestones] == [
         date(2025, 12, 31),
         date(2030, 12, 31),
     ]  # the path
