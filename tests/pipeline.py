@@ -37,7 +37,7 @@ class Served:
         self.server = uvicorn.Server(
             uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         )
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the test process keeps its own signal handlers
         self.task = asyncio.create_task(self.server.serve())
         deadline = time.monotonic() + 20
         while not self.server.started:

@@ -30,7 +30,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     header_timeout = 10.0
     max_header_bytes = 64 * 1024
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # httptools types the transport more loosely; uvicorn always passes an asyncio.Transport
         super().connection_made(transport)
         self._reading_headers = True
         self._header_bytes = 0

@@ -237,7 +237,7 @@ def test_optional_fields_default_to_none_and_may_be_null() -> None:
 def test_report_is_immutable() -> None:
     report = ReportIn.model_validate(body())
     with pytest.raises(ValidationError):
-        report.numerator = 1  # type: ignore[misc]
+        report.numerator = 1  # type: ignore[misc]  # assigning to the frozen model is the point of the test
 
 
 def test_code_pattern_is_a_nats_subject_token() -> None:

@@ -33,7 +33,7 @@ def test_unknown_role_is_refused() -> None:
 
 async def test_store_creates_approver_keys_and_refuses_other_roles(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]
+    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     key, token = await store.create("Sở KH&CN", ["QN"], role=APPROVER)
     assert (await store.list())[0].role == APPROVER
     with pytest.raises(ValueError, match="role must be one of"):

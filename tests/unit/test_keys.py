@@ -116,7 +116,7 @@ async def following(
     ring: KeyRing, bucket: FakeBucket, resync_seconds: float = 300.0, *, wait_loaded: bool = True
 ) -> AsyncIterator[None]:
     """following runs ``ring.follow(bucket)`` for the block, after the first snapshot when ``wait_loaded``."""
-    task = asyncio.create_task(ring.follow(bucket, resync_seconds))  # type: ignore[arg-type]
+    task = asyncio.create_task(ring.follow(bucket, resync_seconds))  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     try:
         if wait_loaded:
             await asyncio.wait_for(ring.loaded.wait(), 2)
@@ -181,9 +181,9 @@ def test_api_key_json_round_trip_keeps_vietnamese() -> None:
 
 async def test_create_issues_a_token_whose_secret_is_never_stored(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    key, token = await KeyStore(bucket, catalog).create(
+    key, token = await KeyStore(bucket, catalog).create(  # type: ignore[arg-type]  # FakeBucket stands in for NATS KV
         " UBND phường Hồng Gai ", [" QN-P-HONGGAI", "QN-P-HONGGAI"], label="cổng dịch vụ"
-    )  # type: ignore[arg-type]
+    )
     assert re.fullmatch(r"dxk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}", token)
     key_id, secret = parse_token(token) or ("", "")
     assert key_id == key.key_id
@@ -195,7 +195,7 @@ async def test_create_issues_a_token_whose_secret_is_never_stored(catalog: Catal
 
 
 async def test_create_refuses_unknown_units_and_empty_agency(catalog: Catalog) -> None:
-    store = KeyStore(FakeBucket(), catalog)  # type: ignore[arg-type]
+    store = KeyStore(FakeBucket(), catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     with pytest.raises(UnknownUnitsError, match="QN-NOWHERE"):
         await store.create("agency", ["QN", "QN-NOWHERE"])
     with pytest.raises(UnknownUnitsError, match="none given"):
@@ -206,7 +206,7 @@ async def test_create_refuses_unknown_units_and_empty_agency(catalog: Catalog) -
 
 async def test_list_and_revoke(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]
+    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     assert await store.list() == []
     first, _ = await store.create("Sở A", ["QN-SO-TUPHAP"])
     second, _ = await store.create("Sở B", ["QN-SO-YTE"])
@@ -221,7 +221,7 @@ async def test_list_and_revoke(catalog: Catalog) -> None:
 
 async def test_ring_verifies_issued_tokens_only(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]
+    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     key, token = await store.create("UBND phường Hồng Gai", ["QN-P-HONGGAI"])
     other, other_token = await store.create("Sở Y tế", ["QN-SO-YTE"])
     ring = KeyRing(catalog)
@@ -229,7 +229,7 @@ async def test_ring_verifies_issued_tokens_only(catalog: Catalog) -> None:
     async with following(ring, bucket):
         caller = ring.verify(token)
         assert caller is not None and caller.key == key and caller.scope == {"QN-P-HONGGAI"}
-        assert ring.verify(other_token).key == other  # type: ignore[union-attr]
+        assert ring.verify(other_token).key == other  # type: ignore[union-attr]  # the token is valid: verify returns a key
         _, secret = parse_token(token) or ("", "")
         assert ring.verify(f"dxk_{other.key_id}_{secret}") is None  # right secret, wrong key
         assert ring.verify(f"dxk_{'f' * 16}_{secret}") is None  # unknown key id
@@ -239,7 +239,7 @@ async def test_ring_verifies_issued_tokens_only(catalog: Catalog) -> None:
 
 async def test_revocation_removes_access_without_restart(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]
+    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     ring = KeyRing(catalog)
     async with following(ring, bucket):
         assert len(ring) == 0
@@ -254,7 +254,7 @@ async def test_revocation_removes_access_without_restart(catalog: Catalog) -> No
 
 async def test_resync_swaps_in_a_fresh_snapshot_dropping_missed_deletes(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]
+    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     lost, lost_token = await store.create("Sở A", ["QN-SO-TUPHAP"])
     _, kept_token = await store.create("Sở B", ["QN-SO-YTE"])
     ring = KeyRing(catalog)
@@ -312,7 +312,7 @@ async def test_unusable_entries_are_refused_alone_and_replace_what_they_update(c
     bucket.record(renamed.key_id, renamed.to_json(), None)
     # An entry whose id differs from its bucket key: purging the bucket key would not revoke it.
     bucket.record("2222222222222222", good.to_json(), None)
-    odd = replace(api_key("3333333333333333", SECRET), units=(["QN"],))  # type: ignore[arg-type]
+    odd = replace(api_key("3333333333333333", SECRET), units=(["QN"],))  # type: ignore[arg-type]  # a malformed key on purpose
     bucket.record(odd.key_id, odd.to_json(), None)  # a scope whose "code" is a list
     bucket.record(good.key_id, good.to_json(), None)
     ring = KeyRing(catalog)
@@ -331,12 +331,12 @@ async def test_unusable_entries_are_refused_alone_and_replace_what_they_update(c
 
 async def test_ring_scope_includes_descendants_when_asked(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    key, token = await KeyStore(bucket, catalog).create(  # type: ignore[arg-type]
+    key, token = await KeyStore(bucket, catalog).create(  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
         "UBND thành phố Hạ Long", ["QN-HALONG"], with_descendants=True
     )
     ring = KeyRing(catalog)
     async with following(ring, bucket):
-        assert ring.verify(token).scope == {"QN-HALONG"} | catalog.descendants("QN-HALONG")  # type: ignore[union-attr]
+        assert ring.verify(token).scope == {"QN-HALONG"} | catalog.descendants("QN-HALONG")  # type: ignore[union-attr]  # the token is valid: verify returns a key
 
 
 # ── verify accepts exactly the issued token (hypothesis) ──
@@ -345,7 +345,7 @@ async def test_ring_scope_includes_descendants_when_asked(catalog: Catalog) -> N
 @pytest.fixture(scope="module")
 async def issued(catalog: Catalog) -> tuple[KeyRing, str]:
     bucket = FakeBucket()
-    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]
+    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     _, token = await store.create("UBND phường Hồng Gai", ["QN-P-HONGGAI"])
     for _ in range(3):  # neighbours whose ids a mutation might hit
         await store.create("Sở Y tế", ["QN-SO-YTE"])

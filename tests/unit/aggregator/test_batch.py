@@ -22,7 +22,7 @@ def catalog() -> Catalog:
 
 
 def message(data: bytes) -> Msg:
-    return Msg(_client=None, subject=SUBJECT, data=data)  # type: ignore[arg-type] - never acked here
+    return Msg(_client=None, subject=SUBJECT, data=data)  # type: ignore[arg-type]  # never acked here, so no client
 
 
 def report(**overrides: object) -> ReportReceived:

@@ -43,7 +43,7 @@ def service(catalog: Catalog, *, accepting: bool) -> Service:
         tokens={},
         accepting=accepting,
     )
-    svc.scheduler = RecordingScheduler()  # type: ignore[assignment] - only ``request`` is used by the subscriber
+    svc.scheduler = RecordingScheduler()  # type: ignore[assignment]  # only ``request`` is used by the subscriber
     subscribe(svc)
     return svc
 

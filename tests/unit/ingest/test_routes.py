@@ -56,7 +56,7 @@ async def client(catalog: Catalog) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def app_of(client: httpx.AsyncClient) -> FastAPI:
-    return client._transport.app  # type: ignore[attr-defined]
+    return client._transport.app  # type: ignore[attr-defined]  # httpx's ASGI transport keeps the app in a private attribute
 
 
 def published(client: httpx.AsyncClient) -> list[tuple[str, bytes, dict[str, str]]]:
