@@ -98,6 +98,7 @@ async def test_poison_messages_are_dead_lettered_and_good_ones_flow(pipeline: Pi
         info = await js.stream_info(DEADLETTER_STREAM)
         assert info.state.messages == 2
         last = await js.get_last_msg(DEADLETTER_STREAM, "dx.deadletter.v1.unknown-unit")
+        assert last.headers is not None
         assert last.headers["Dx-Reason"] == "unknown-unit"
         assert last.headers["Dx-Original-Subject"] == "dx.reports.v1.QN-NOWHERE.DG-04"
     finally:

@@ -171,9 +171,11 @@ async def test_event_id_reused_with_other_content_is_dead_lettered_and_counted(p
     nc = await nats.connect(pipeline.nats_url)
     try:
         msg = await nc.jetstream().get_last_msg(DEADLETTER_STREAM, "dx.deadletter.v1.event-id-reused")
+        assert msg.headers is not None
         assert msg.headers["Dx-Reason"] == "event-id-reused"
     finally:
         await nc.close()
+    assert pipeline.aggregator is not None
     metrics = pipeline.aggregator.app.state.metrics.dead_letters.labels("event-id-reused")._value.get()
     assert metrics == 1
 

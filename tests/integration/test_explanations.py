@@ -51,6 +51,7 @@ PERIOD_SQL = (
 
 async def in_force(pipeline: Pipeline) -> dict:
     period = await pipeline.fetchrow_dict(PERIOD_SQL.format("period_values"))
+    assert period is not None
     assert await pipeline.fetchrow_dict(PERIOD_SQL.format("latest_values")) == period  # the newest period, mirrored
     return period
 
@@ -200,8 +201,8 @@ async def test_explanations_match_the_model_whatever_the_batch_order(database_ur
     assert set(rows) == set(values)
     for key, row in rows.items():
         assert row["value"] == pytest.approx(values[key]["value"]) and row["event_id"] == values[key]["event_id"], key
-        seq, text = explained.get(key, (None, None))
-        assert (row["explanation"], row["explanation_stream_seq"]) == ((text or None), seq), key
+        explained_seq, text = explained.get(key, (None, None))
+        assert (row["explanation"], row["explanation_stream_seq"]) == ((text or None), explained_seq), key
         if text:
             assert unicodedata.is_normalized("NFC", row["explanation"])
     for r in latest:  # each mirrors its period's row

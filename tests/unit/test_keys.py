@@ -77,7 +77,8 @@ class FakeBucket:
 
     async def create(self, key: str, value: bytes) -> int:
         assert key not in self.entries or self.entries[key].operation, "create on an existing key"
-        return self.record(key, value, None).revision
+        self.record(key, value, None)
+        return self.revision
 
     async def get(self, key: str) -> KeyValue.Entry:
         entry = self.entries.get(key)
@@ -190,6 +191,7 @@ async def test_create_issues_a_token_whose_secret_is_never_stored(catalog: Catal
     assert key.secret_sha256 == hash_secret(secret)
     assert (key.agency, key.units, key.label) == ("UBND phường Hồng Gai", ("QN-P-HONGGAI",), "cổng dịch vụ")
     stored = bucket.entries[key_id].value
+    assert stored is not None
     assert ApiKey.from_json(stored) == key
     assert secret.encode() not in stored and token.encode() not in stored
 
