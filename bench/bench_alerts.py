@@ -28,8 +28,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import asyncpg
-
 from bench_evaluation import AS_OF, seed, synthetic_catalog
+
 from dxmon import devstack
 from dxmon.store.catalog_repository import sync_catalog
 from dxmon.store.migrate import migrate
@@ -73,42 +73,67 @@ async def run(args: argparse.Namespace) -> None:
             await sync_catalog(conn, catalog)
             await seed(conn, catalog, rng)
             summary = await evaluate(conn, catalog, AS_OF)
-            print(f"evaluated {summary.pairs:,} pairs: "
-                  + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.statuses.items())))
+            print(
+                f"evaluated {summary.pairs:,} pairs: "
+                + ", ".join(f"{k} {v:,}" for k, v in sorted(summary.statuses.items()))
+            )
             with_children = {u.parent for u in catalog.units.values() if u.parent}
             n_subs = 0
             for i, code in enumerate(sorted(catalog.units)):
                 if code in with_children:
-                    await repo.add_subscription(conn, code, True, [], Severity.WARNING, f"json://127.0.0.1:9/tree/{code}")
+                    await repo.add_subscription(
+                        conn, code, True, [], Severity.WARNING, f"json://127.0.0.1:9/tree/{code}"
+                    )
                     n_subs += 1
                 if i % args.every == 0:
-                    await repo.add_subscription(conn, code, False, [], Severity.WARNING, f"json://127.0.0.1:9/unit/{code}")
+                    await repo.add_subscription(
+                        conn, code, False, [], Severity.WARNING, f"json://127.0.0.1:9/unit/{code}"
+                    )
                     n_subs += 1
 
             sync_first, changes = await timed(repo.sync_alerts(conn, AS_OF))
             sync_again, unchanged = await timed(repo.sync_alerts(conn, AS_OF + timedelta(hours=1)))
-            columns = [r["column_name"] for r in await conn.fetch(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'alerts' ORDER BY ordinal_position")]
+            columns = [
+                r["column_name"]
+                for r in await conn.fetch(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'alerts' ORDER BY "
+                    "ordinal_position"
+                )
+            ]
             rows = await conn.fetch(f"SELECT {', '.join(columns)} FROM alerts")
             await conn.execute("CREATE TEMP TABLE floor_alerts (LIKE alerts)")
-            floor, _ = await timed(conn.copy_records_to_table("floor_alerts", records=[tuple(r) for r in rows],
-                                                              columns=columns))
+            floor, _ = await timed(
+                conn.copy_records_to_table("floor_alerts", records=[tuple(r) for r in rows], columns=columns)
+            )
 
-        dispatcher = Dispatcher(pool, parents(catalog), Metrics(), repeat_interval=timedelta(days=7),
-                                escalate_after=timedelta(days=30), public_url="http://grafana.local")
+        dispatcher = Dispatcher(
+            pool,
+            parents(catalog),
+            Metrics(),
+            repeat_interval=timedelta(days=7),
+            escalate_after=timedelta(days=30),
+            public_url="http://grafana.local",
+        )
         flush_first, digests = await timed(dispatcher.flush(AS_OF + timedelta(hours=1)))
         flush_again, repeated = await timed(dispatcher.flush(AS_OF + timedelta(hours=2)))
         await pool.close()
 
-    print(f"{len(changes):,} alerts fired, {unchanged and len(unchanged) or 0} changes on the second sync; "
-          f"{n_subs:,} subscriptions, {digests:,} digests queued, {repeated} on the second flush")
+    print(
+        f"{len(changes):,} alerts fired, {unchanged and len(unchanged) or 0} changes on the second sync; "
+        f"{n_subs:,} subscriptions, {digests:,} digests queued, {repeated} on the second flush"
+    )
     print()
-    print(f"sync (first)   {sync_first:6.2f} s   {sync_first / floor:5.1f} × a bare COPY of {len(rows):,} alert rows "
-          f"({floor:.2f} s)")
+    print(
+        f"sync (first)   {sync_first:6.2f} s   {sync_first / floor:5.1f} × a bare COPY of {len(rows):,} alert rows "
+        f"({floor:.2f} s)"
+    )
     print(f"sync (again)   {sync_again:6.2f} s   {sync_again / floor:5.1f} × the same COPY")
     for label, took in (("flush (first)", flush_first), ("flush (again)", flush_again)):
         verdict = "OK" if took <= FLUSH_BUDGET else "TOO SLOW"
-        print(f"{label:<14} {took:6.2f} s   ratio to the {FLUSH_BUDGET:.0f} s flush interval: {took / FLUSH_BUDGET:.3f}   {verdict}")
+        print(
+            f"{label:<14} {took:6.2f} s   ratio to the {FLUSH_BUDGET:.0f} s flush interval: {took / FLUSH_BUDGET:.3f}  "
+            f" {verdict}"
+        )
 
 
 def main() -> None:

@@ -24,11 +24,11 @@ import math
 import random
 import statistics
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
-
 from bench_evaluation import AS_OF, seed, synthetic_catalog  # bench/ is the script's directory, first on sys.path
+
 from dxmon import devstack
 from dxmon.store.catalog_repository import sync_catalog
 from dxmon.store.migrate import migrate
@@ -45,8 +45,8 @@ NOW = AS_OF + timedelta(hours=2)
 def windows() -> dict[str, TimeRange]:
     """windows: each dashboard's default time range, anchored at the data set's evaluation time."""
     return {
-        "dx-overview": TimeRange(datetime(2022, 1, 1, tzinfo=timezone.utc), NOW),
-        "dx-unit-detail": TimeRange(datetime(2022, 1, 1, tzinfo=timezone.utc), datetime(2026, 12, 31, tzinfo=timezone.utc)),
+        "dx-overview": TimeRange(datetime(2022, 1, 1, tzinfo=UTC), NOW),
+        "dx-unit-detail": TimeRange(datetime(2022, 1, 1, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)),
         "dx-alerts": TimeRange(NOW - timedelta(days=30), NOW),
         "dx-pipeline": TimeRange(NOW - timedelta(hours=6), NOW),
     }
@@ -111,7 +111,8 @@ async def bench(conn: asyncpg.Connection, runs: int, sample_unit: str) -> list[t
         if "indicator" in resolved.variables:
             # A repeated panel runs once per indicator with that single value: time one of them.
             resolved.variables["indicator"] = Variable(
-                "indicator", resolved.options["indicator"][0][1], multi=True, include_all=True)
+                "indicator", resolved.options["indicator"][0][1], multi=True, include_all=True
+            )
         ctx = QueryContext(window, resolved.variables, now=NOW)
         for panel, target, _, sql in panel_queries(model, ctx):  # the repeated panel: one clone
             samples = await measure(conn, sql, runs)
@@ -131,15 +132,29 @@ async def run(args: argparse.Namespace, admin_url: str) -> None:
             rows = await seed(conn, catalog, rng)
             summary = await evaluate(conn, catalog, AS_OF)
             await seed_operations(conn)
-            counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in (  # constant table names
-                "reports", "period_values", "progress_current", "reporting_rates", "milestone_outcomes", "alerts",
-                "ingest_minutely", "dead_letters")}
-            print(f"seeded in {time.perf_counter() - t0:.1f} s: {rows:,} values in force; "
-                  + ", ".join(f"{t} {n:,}" for t, n in counts.items()) + f"; {summary.pairs:,} evaluated pairs")
+            counts = {
+                t: await conn.fetchval(f"SELECT count(*) FROM {t}")
+                for t in (  # constant table names
+                    "reports",
+                    "period_values",
+                    "progress_current",
+                    "reporting_rates",
+                    "milestone_outcomes",
+                    "alerts",
+                    "ingest_minutely",
+                    "dead_letters",
+                )
+            }
+            print(
+                f"seeded in {time.perf_counter() - t0:.1f} s: {rows:,} values in force; "
+                + ", ".join(f"{t} {n:,}" for t, n in counts.items())
+                + f"; {summary.pairs:,} evaluated pairs"
+            )
             floor = statistics.median(await measure(conn, "SELECT count(*), sum(value) FROM reports", 3))
             sample_unit = await conn.fetchval(
                 "SELECT unit FROM progress_current WHERE status = 'behind' AND active AND level = 'commune' "
-                "ORDER BY unit LIMIT 1")
+                "ORDER BY unit LIMIT 1"
+            )
             results = await bench(conn, args.runs, sample_unit)
         finally:
             await conn.close()
@@ -152,8 +167,10 @@ async def run(args: argparse.Namespace, admin_url: str) -> None:
     worst = max(results, key=lambda r: r[2])
     print()
     print(f"bare scan of reports (what panels avoid): {floor:.0f} ms")
-    print(f"slowest p95: {worst[2]:.1f} ms = {worst[2] / LIMIT_MS:.2f} × the {LIMIT_MS:.0f} ms limit ({worst[0]}); "
-          f"{sum(1 for r in results if r[2] > LIMIT_MS)} of {len(results)} queries over the limit")
+    print(
+        f"slowest p95: {worst[2]:.1f} ms = {worst[2] / LIMIT_MS:.2f} × the {LIMIT_MS:.0f} ms limit ({worst[0]}); "
+        f"{sum(1 for r in results if r[2] > LIMIT_MS)} of {len(results)} queries over the limit"
+    )
 
 
 def main() -> None:

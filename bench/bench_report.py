@@ -16,26 +16,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
 import asyncpg
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dxmon import devstack  # noqa: E402
-from dxmon.catalog import Catalog, Level  # noqa: E402
-from dxmon.contracts import LOCAL_TZ  # noqa: E402
-from dxmon.report import render  # noqa: E402
-from dxmon.report.model import ReportPeriod  # noqa: E402
-from dxmon.report.pdf import soffice  # noqa: E402
-from dxmon.report.repository import build_report  # noqa: E402
-from dxmon.store.catalog_repository import sync_catalog  # noqa: E402
-from dxmon.store.migrate import migrate  # noqa: E402
-from dxmon.store.progress_repository import evaluate  # noqa: E402
-from tests.report_documents import seed_simulated  # noqa: E402
+from dxmon import devstack
+from dxmon.catalog import Catalog, Level
+from dxmon.contracts import LOCAL_TZ
+from dxmon.report import render
+from dxmon.report.model import ReportPeriod
+from dxmon.report.pdf import soffice
+from dxmon.report.repository import build_report
+from dxmon.simulate import seed_simulated
+from dxmon.store.catalog_repository import sync_catalog
+from dxmon.store.migrate import migrate
+from dxmon.store.progress_repository import evaluate
 
 LIMIT_SECONDS = 10.0
 AS_OF = datetime(2026, 1, 10, 9, tzinfo=LOCAL_TZ)
@@ -56,27 +52,35 @@ async def run(args: argparse.Namespace, admin_url: str) -> None:
             t0 = time.perf_counter()
             stored = await seed_simulated(conn, catalog, PERIOD.start, PERIOD.end)
             await evaluate(conn, catalog, AS_OF)
-            print(f"seeded {stored:,} reports ({len(catalog.units_active_on(PERIOD.end))} units active at the year's "
-                  f"end, {communes} communes) and evaluated in {time.perf_counter() - t0:.1f} s (not timed)")
+            print(
+                f"seeded {stored:,} reports ({len(catalog.units_active_on(PERIOD.end))} units active at the year's "
+                f"end, {communes} communes) and evaluated in {time.perf_counter() - t0:.1f} s (not timed)"
+            )
             for _ in range(args.repeat):
                 for fmt in formats:
                     started = time.perf_counter()
                     report = await build_report(conn, catalog, target_set="NQ09", period=PERIOD, unit="QN", now=AS_OF)
                     document = render(report, fmt)
                     times[fmt].append(time.perf_counter() - started)
-                    print(f"  {fmt:<5} {times[fmt][-1]:5.2f} s  ({len(document):,} bytes, {len(report.rows)} annex "
-                          f"rows, {len(report.ranking)} units ranked)")
+                    print(
+                        f"  {fmt:<5} {times[fmt][-1]:5.2f} s  ({len(document):,} bytes, {len(report.rows)} annex "
+                        f"rows, {len(report.ranking)} units ranked)"
+                    )
         finally:
             await conn.close()
     print()
     for fmt, measured in times.items():
         worst = max(measured)
-        print(f"{fmt:<5} (worst of {len(measured)})  {worst:5.2f} s   ratio to the {LIMIT_SECONDS:.0f} s limit: "
-              f"{worst / LIMIT_SECONDS:.2f}   {'OK' if worst <= LIMIT_SECONDS else 'TOO SLOW'}")
+        print(
+            f"{fmt:<5} (worst of {len(measured)})  {worst:5.2f} s   ratio to the {LIMIT_SECONDS:.0f} s limit: "
+            f"{worst / LIMIT_SECONDS:.2f}   {'OK' if worst <= LIMIT_SECONDS else 'TOO SLOW'}"
+        )
     if "pdf" not in times:
         print("pdf   not measured: LibreOffice (soffice) is not installed")
-    print(f"load average  {load_before:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} CPUs; other work "
-          f"on the machine slows every wall-clock figure above)")
+    print(
+        f"load average  {load_before:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} CPUs; other work "
+        f"on the machine slows every wall-clock figure above)"
+    )
 
 
 def main() -> None:

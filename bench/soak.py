@@ -42,8 +42,8 @@ import asyncpg
 import httpx
 import nats
 import psutil
-
 from bench_pipeline import Service, backlog, say
+
 from dxmon import devstack
 from dxmon.bus import ensure_topology
 from dxmon.catalog import Catalog
@@ -51,8 +51,8 @@ from dxmon.keys import KeyStore
 from dxmon.simulate import generate
 from dxmon.store.catalog_repository import sync_catalog
 from dxmon.store.migrate import migrate
-from services.ingest.settings import IngestSettings
 from services.alerts import admin
+from services.ingest.settings import IngestSettings
 
 MiB = 1024 * 1024
 RSS_FACTOR, RSS_SLACK = 1.25, 32 * MiB
@@ -93,7 +93,7 @@ class Webhook:
         hook = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server hook name
+            def do_POST(self) -> None:  # http.server hook name
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 hook.received += 1
                 self.send_response(200)
@@ -120,8 +120,9 @@ async def prepare(nats_url: str, admin_url: str, catalog: Catalog, hook: Webhook
     conn = await asyncpg.connect(database_url)
     try:
         await sync_catalog(conn, catalog)
-        await admin.add_subscription(conn, catalog, unit="QN", with_descendants=True, pillars=[],
-                                     min_severity="warning", channel=hook.url)
+        await admin.add_subscription(
+            conn, catalog, unit="QN", with_descendants=True, pillars=[], min_severity="warning", channel=hook.url
+        )
     finally:
         await conn.close()
     settings = IngestSettings(nats_url=nats_url)
@@ -140,8 +141,17 @@ async def prepare(nats_url: str, admin_url: str, catalog: Catalog, hook: Webhook
     return database_url, token
 
 
-async def drive(url: str, token: str, bodies: list[dict], rate: float, batch: int, seconds: float,
-                services: dict[str, Service], nats_url: str, fig: Figures) -> dict[str, float]:
+async def drive(
+    url: str,
+    token: str,
+    bodies: list[dict],
+    rate: float,
+    batch: int,
+    seconds: float,
+    services: dict[str, Service],
+    nats_url: str,
+    fig: Figures,
+) -> dict[str, float]:
     """drive posts open-loop at ``rate`` for ``seconds`` and samples lag and memory once a second.
 
     Returns the time each accepted event id was answered 202 (epoch seconds).
@@ -154,8 +164,10 @@ async def drive(url: str, token: str, bodies: list[dict], rate: float, batch: in
     tasks: set[asyncio.Task] = set()
     cursor = 0
 
-    async with httpx.AsyncClient(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"},
-                                 limits=httpx.Limits(max_connections=64)) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}, limits=httpx.Limits(max_connections=64)
+    ) as client:
+
         async def send(body: list[dict]) -> None:
             started = time.perf_counter()
             try:
@@ -215,29 +227,58 @@ async def soak(args: argparse.Namespace, servers: devstack.BenchServers) -> Figu
     services: dict[str, Service] = {}
     fig = Figures()
     nats_url, admin_url = servers.nats_url, servers.admin_url
+    assert nats_url is not None  # bench_servers starts (or is given) a nats-server unless with_nats=False
     hook = Webhook()
     database_url = ""
     try:
         catalog = Catalog.load()
         database_url, token = await prepare(nats_url, admin_url, catalog, hook)
         bodies = [r.body for r in generate(catalog, date(2025, 7, 1), date.today(), seed=11)]
-        env = {**os.environ, "DX_NATS_URL": nats_url, "DX_DATABASE_URL": database_url,
-               "DX_ALERTS_FLUSH_INTERVAL_SECONDS": "5", "DX_ALERTS_FULL_INTERVAL_SECONDS": "60",
-               "DX_ALERTS_LEASE_RENEW_SECONDS": "1"}
+        env = {
+            **os.environ,
+            "DX_NATS_URL": nats_url,
+            "DX_DATABASE_URL": database_url,
+            "DX_ALERTS_FLUSH_INTERVAL_SECONDS": "5",
+            "DX_ALERTS_FULL_INTERVAL_SECONDS": "60",
+            "DX_ALERTS_LEASE_RENEW_SECONDS": "1",
+        }
         ports = {name: devstack.free_port() for name in ("ingest", "aggregator", "alerts")}
         argv = [sys.executable, "-m", "dxmon", "serve"]
-        services["aggregator"] = Service([*argv, "aggregator", "--host", "127.0.0.1", "--port", str(ports["aggregator"])],
-                                         env, f"http://127.0.0.1:{ports['aggregator']}/readyz", tmp / "aggregator.log")
-        services["alerts"] = Service([*argv, "alerts", "--port", str(ports["alerts"])], env,
-                                     f"http://127.0.0.1:{ports['alerts']}/readyz", tmp / "alerts.log")
-        services["ingest"] = Service([*argv, "ingest", "--port", str(ports["ingest"])], env,
-                                     f"http://127.0.0.1:{ports['ingest']}/readyz", tmp / "ingest.log")
+        services["aggregator"] = Service(
+            [*argv, "aggregator", "--host", "127.0.0.1", "--port", str(ports["aggregator"])],
+            env,
+            f"http://127.0.0.1:{ports['aggregator']}/readyz",
+            tmp / "aggregator.log",
+        )
+        services["alerts"] = Service(
+            [*argv, "alerts", "--port", str(ports["alerts"])],
+            env,
+            f"http://127.0.0.1:{ports['alerts']}/readyz",
+            tmp / "alerts.log",
+        )
+        services["ingest"] = Service(
+            [*argv, "ingest", "--port", str(ports["ingest"])],
+            env,
+            f"http://127.0.0.1:{ports['ingest']}/readyz",
+            tmp / "ingest.log",
+        )
         for service in services.values():  # sinks first
             await service.start()
-        say(f"soak: {args.rate:g} reports/s in batches of {args.batch} for {args.seconds:g}s "
-            f"({len(bodies):,} simulated reports, resent with fresh event ids)")
-        acked = await drive(f"http://127.0.0.1:{ports['ingest']}", token, bodies, args.rate, args.batch,
-                            args.seconds, services, nats_url, fig)
+        say(
+            f"soak: {args.rate:g} reports/s in batches of {args.batch} for {args.seconds:g}s "
+            f"({len(bodies):,} simulated reports, resent with fresh event ids)"
+        )
+        acked = await drive(
+            f"http://127.0.0.1:{ports['ingest']}",
+            token,
+            bodies,
+            args.rate,
+            args.batch,
+            args.seconds,
+            services,
+            nats_url,
+            fig,
+        )
         fig.rss_end_mib = {name: rss(s) for name, s in services.items()}
         while await backlog(nats_url) > 0:
             await asyncio.sleep(0.2)
@@ -254,8 +295,13 @@ async def soak(args: argparse.Namespace, servers: devstack.BenchServers) -> Figu
         fig.max_lag = max(n for _, n in fig.lag)
         async with httpx.AsyncClient(timeout=5) as client:
             alerts_metrics = (await client.get(f"http://127.0.0.1:{ports['alerts']}/metrics")).text
-        fig.evaluations = int(sum(float(line.rsplit(" ", 1)[1]) for line in alerts_metrics.splitlines()
-                                  if line.startswith("dx_alerts_evaluations_total{")))
+        fig.evaluations = int(
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in alerts_metrics.splitlines()
+                if line.startswith("dx_alerts_evaluations_total{")
+            )
+        )
         fig.digests_delivered = hook.received
         fig.limits_met = {
             "throughput": fig.achieved_rate >= 0.99 * fig.offered_rate,
@@ -289,30 +335,72 @@ def rss_bound(start_mib: float) -> float:
 
 def report(fig: Figures) -> None:
     rows = [
-        ("throughput", f"{fig.achieved_rate:,.1f}/s", f"offered {fig.offered_rate:,.0f}/s",
-         fig.achieved_rate / fig.offered_rate, "≥ 0.99", fig.limits_met["throughput"]),
-        ("p50 / p99 HTTP 202", f"{fig.p50_202_ms:.0f} / {fig.p99_202_ms:.0f} ms", f"{P99_202 * 1000:.0f} ms",
-         fig.p99_202_ms / (P99_202 * 1000), "≤ 1.00", fig.limits_met["p99 202"]),
-        ("p50 / p99 202 → stored", f"{fig.p50_stored_ms:.0f} / {fig.p99_stored_ms:.0f} ms", f"{P99_STORED * 1000:.0f} ms",
-         fig.p99_stored_ms / (P99_STORED * 1000), "≤ 1.00", fig.limits_met["p99 202 → stored"]),
-        ("max consumer lag", f"{fig.max_lag:,}", f"{LAG_SECONDS * fig.offered_rate:,.0f} (2 s)",
-         fig.max_lag / (LAG_SECONDS * fig.offered_rate), "≤ 1.00", fig.limits_met["lag"]),
+        (
+            "throughput",
+            f"{fig.achieved_rate:,.1f}/s",
+            f"offered {fig.offered_rate:,.0f}/s",
+            fig.achieved_rate / fig.offered_rate,
+            "≥ 0.99",
+            fig.limits_met["throughput"],
+        ),
+        (
+            "p50 / p99 HTTP 202",
+            f"{fig.p50_202_ms:.0f} / {fig.p99_202_ms:.0f} ms",
+            f"{P99_202 * 1000:.0f} ms",
+            fig.p99_202_ms / (P99_202 * 1000),
+            "≤ 1.00",
+            fig.limits_met["p99 202"],
+        ),
+        (
+            "p50 / p99 202 → stored",
+            f"{fig.p50_stored_ms:.0f} / {fig.p99_stored_ms:.0f} ms",
+            f"{P99_STORED * 1000:.0f} ms",
+            fig.p99_stored_ms / (P99_STORED * 1000),
+            "≤ 1.00",
+            fig.limits_met["p99 202 → stored"],
+        ),
+        (
+            "max consumer lag",
+            f"{fig.max_lag:,}",
+            f"{LAG_SECONDS * fig.offered_rate:,.0f} (2 s)",
+            fig.max_lag / (LAG_SECONDS * fig.offered_rate),
+            "≤ 1.00",
+            fig.limits_met["lag"],
+        ),
     ]
     for name in fig.rss_start_mib:
         bound = rss_bound(fig.rss_start_mib[name])
-        rows.append((f"RSS {name}", f"{fig.rss_start_mib[name]:.0f} → {fig.rss_end_mib[name]:.0f} MiB",
-                     f"{bound:.0f} MiB", fig.rss_end_mib[name] / bound, "≤ 1.00", fig.limits_met[f"RSS {name}"]))
-    rows.append(("rows = accepted", f"{fig.rows:,}", f"{fig.accepted:,}", fig.rows / max(1, fig.accepted), "= 1.00",
-                 fig.limits_met["exact count"]))
+        rows.append(
+            (
+                f"RSS {name}",
+                f"{fig.rss_start_mib[name]:.0f} → {fig.rss_end_mib[name]:.0f} MiB",
+                f"{bound:.0f} MiB",
+                fig.rss_end_mib[name] / bound,
+                "≤ 1.00",
+                fig.limits_met[f"RSS {name}"],
+            )
+        )
+    rows.append(
+        (
+            "rows = accepted",
+            f"{fig.rows:,}",
+            f"{fig.accepted:,}",
+            fig.rows / max(1, fig.accepted),
+            "= 1.00",
+            fig.limits_met["exact count"],
+        )
+    )
     print()
     print(f"{'measure':<26} {'ours':>22} {'limit':>20} {'ratio':>7} {'goal':>7}  met")
     for name, ours, limit, ratio, goal, ok in rows:
         print(f"{name:<26} {ours:>22} {limit:>20} {ratio:>7.2f} {goal:>7}  {'yes' if ok else 'NO'}")
     lag = fig.lag[:: max(1, len(fig.lag) // 20)]
     print(f"\nconsumer lag (s: reports) {', '.join(f'{t:g}: {n}' for t, n in lag)}")
-    print(f"answers {fig.statuses}; {fig.requests:,} requests in {fig.seconds:.0f}s; peak RSS "
-          + ", ".join(f"{k} {v:.0f} MiB" for k, v in fig.rss_peak_mib.items())
-          + f"; alerts: {fig.evaluations} evaluation passes, {fig.digests_delivered} digests delivered")
+    print(
+        f"answers {fig.statuses}; {fig.requests:,} requests in {fig.seconds:.0f}s; peak RSS "
+        + ", ".join(f"{k} {v:.0f} MiB" for k, v in fig.rss_peak_mib.items())
+        + f"; alerts: {fig.evaluations} evaluation passes, {fig.digests_delivered} digests delivered"
+    )
     print(f"2 cores shared by load generator, services, nats-server and PostgreSQL; {date.today()}.")
 
 

@@ -137,6 +137,7 @@ async def ensure_topology(js: JetStreamContext, settings: NatsSettings) -> None:
     published while no consumer exists would be discarded at once.
     """
     for cfg in stream_configs(settings):
+        assert cfg.name is not None  # stream_configs names every stream
         try:
             info = await js.stream_info(cfg.name)
         except NotFoundError:
@@ -188,9 +189,15 @@ def make_broker(settings: NatsSettings, name: str, logger: logging.Logger, **opt
         password = settings.nats_password.get_secret_value() if settings.nats_password else ""
         security = SASLPlaintext(username=settings.nats_user, password=password)
     return NatsBroker(
-        [s.strip() for s in settings.nats_url.split(",") if s.strip()], name=name, reconnect_time_wait=1,
-        max_reconnect_attempts=-1, connect_timeout=2, security=security, logger=logger,
-        inbox_prefix=inbox_prefix(settings), **options,
+        [s.strip() for s in settings.nats_url.split(",") if s.strip()],
+        name=name,
+        reconnect_time_wait=1,
+        max_reconnect_attempts=-1,
+        connect_timeout=2,
+        security=security,
+        logger=logger,
+        inbox_prefix=inbox_prefix(settings),
+        **options,
     )
 
 

@@ -35,8 +35,12 @@ def settings_classes() -> list[type[BaseSettings]]:
                 continue
             module = importlib.import_module(mod.name)
             for obj in vars(module).values():
-                if (isinstance(obj, type) and issubclass(obj, BaseSettings) and obj is not BaseSettings
-                        and obj.__module__.startswith(PACKAGES)):
+                if (
+                    isinstance(obj, type)
+                    and issubclass(obj, BaseSettings)
+                    and obj is not BaseSettings
+                    and obj.__module__.startswith(PACKAGES)
+                ):
                     found[f"{obj.__module__}.{obj.__qualname__}"] = obj
     return [found[k] for k in sorted(found)]
 

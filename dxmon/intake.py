@@ -57,19 +57,32 @@ def bus_unavailable(cause: Text) -> Problem:
     # Resending the same request is safe — those are never stored twice (answered 'duplicate' while
     # JetStream remembers their ids, 'accepted' after a nats-server restart).
     return Problem(
-        503, "bus-unavailable", "Reports cannot be stored right now", say("bus-unavailable/resend", cause=cause),
+        503,
+        "bus-unavailable",
+        "Reports cannot be stored right now",
+        say("bus-unavailable/resend", cause=cause),
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
 def missing_credentials() -> Problem:
-    return Problem(401, "missing-credentials", "API key required", say("missing-credentials"),
-                   headers={"WWW-Authenticate": "Bearer"})
+    return Problem(
+        401,
+        "missing-credentials",
+        "API key required",
+        say("missing-credentials"),
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def invalid_credentials() -> Problem:
-    return Problem(401, "invalid-credentials", "Invalid or revoked API key", say("invalid-credentials"),
-                   headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return Problem(
+        401,
+        "invalid-credentials",
+        "Invalid or revoked API key",
+        say("invalid-credentials"),
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
 
 
 def invalid_reports(issues: list[Issue]) -> Problem:
@@ -79,7 +92,9 @@ def invalid_reports(issues: list[Issue]) -> Problem:
 
 def outside_key_scope(caller: Authenticated, outside: list[str]) -> Problem:
     return Problem(
-        403, "outside-key-scope", "Units outside this key's scope",
+        403,
+        "outside-key-scope",
+        "Units outside this key's scope",
         say("outside-key-scope", key_id=caller.key.key_id, agency=caller.key.agency, units=", ".join(outside[:20])),
         [Issue("outside-key-scope", say("outside-key-scope/unit", unit=u), "unit") for u in outside[:100]],
     )
@@ -140,12 +155,20 @@ def encode_events(reports: list[ReportIn], received_at: datetime, caller: Authen
     a second model per report (that tripled the cost of the hottest path of ingest). The result
     decodes to exactly the ``ReportReceived`` a model would have produced; a unit test checks it.
     """
-    added = {"received_at": received_at.isoformat(), "agency": caller.key.agency,
-             "key_id": caller.key.key_id, "schema_version": SCHEMA_VERSION}
+    added = {
+        "received_at": received_at.isoformat(),
+        "agency": caller.key.agency,
+        "key_id": caller.key.key_id,
+        "schema_version": SCHEMA_VERSION,
+    }
     suffix = ("," + json.dumps(added, ensure_ascii=False, separators=(",", ":"))[1:]).encode()
     return [
-        Outgoing(report_subject(r.unit, r.indicator), r.model_dump_json().encode()[:-1] + suffix, str(r.event_id),
-                 message_id(caller.key.agency, r))
+        Outgoing(
+            report_subject(r.unit, r.indicator),
+            r.model_dump_json().encode()[:-1] + suffix,
+            str(r.event_id),
+            message_id(caller.key.agency, r),
+        )
         for r in reports
     ]
 

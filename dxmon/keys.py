@@ -103,7 +103,12 @@ class KeyStore:
         return cls(await js.key_value(KEYS_BUCKET), catalog)
 
     async def create(
-        self, agency: str, units: Iterable[str], *, with_descendants: bool = False, label: str = "",
+        self,
+        agency: str,
+        units: Iterable[str],
+        *,
+        with_descendants: bool = False,
+        label: str = "",
         role: str = REPORTER,
     ) -> tuple[ApiKey, str]:
         """create stores a new key and returns it with its token; the token is never stored."""
@@ -138,9 +143,11 @@ class KeyStore:
         keys = []
         for key_id in ids:
             try:
-                keys.append(ApiKey.from_json((await self.kv.get(key_id)).value))
+                raw = (await self.kv.get(key_id)).value
             except KeyNotFoundError:
                 continue  # revoked between keys() and get()
+            if raw is not None:  # an entry without a value is no key
+                keys.append(ApiKey.from_json(raw))
         return sorted(keys, key=lambda k: (k.agency, k.created_at))
 
     async def revoke(self, key_id: str) -> bool:

@@ -49,9 +49,15 @@ def seed_reports(catalog: Catalog, now: datetime | None = None) -> list[Seed]:
                 continue
             counts = indicator.measure is Measure.RATIO and obs.numerator is not None and obs.denominator is not None
             figures = {"numerator": obs.numerator, "denominator": obs.denominator} if counts else {"value": obs.value}
-            content = {"unit": obs.unit or province, "indicator": indicator.code, "category": obs.category,
-                       "observed_at": end_of_local_day(obs.period_end).isoformat(), **figures,
-                       "source": "catalog: " + ", ".join(obs.source)[:190], "note": obs.scope}
+            content = {
+                "unit": obs.unit or province,
+                "indicator": indicator.code,
+                "category": obs.category,
+                "observed_at": end_of_local_day(obs.period_end).isoformat(),
+                **figures,
+                "source": "catalog: " + ", ".join(obs.source)[:190],
+                "note": obs.scope,
+            }
             event_id = uuid.uuid5(NAMESPACE, json.dumps(content, sort_keys=True, ensure_ascii=False))
             report = ReportIn.model_validate({"event_id": str(event_id), **content})
             seeds.append(Seed(report, check_report(report, catalog, now, timedelta(0))))
@@ -59,11 +65,16 @@ def seed_reports(catalog: Catalog, now: datetime | None = None) -> list[Seed]:
 
 
 async def publish_seeds(js, reports: list[ReportIn], received_at: datetime, timeout: float = 10.0) -> list[bool]:
-    """publish_seeds stores each report in DX_REPORTS (PubAck awaited); returns, per report, whether it was a duplicate."""
+    """publish_seeds stores each report in DX_REPORTS (PubAck awaited); returns, per report, whether it was a
+    duplicate."""
     duplicates = []
     for r in reports:
         event = ReportReceived(**r.model_dump(), received_at=received_at, agency=AGENCY, key_id=KEY_ID)
-        ack = await js.publish(report_subject(r.unit, r.indicator), event.model_dump_json().encode(),
-                               headers={"Nats-Msg-Id": message_id(AGENCY, r)}, timeout=timeout)
+        ack = await js.publish(
+            report_subject(r.unit, r.indicator),
+            event.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": message_id(AGENCY, r)},
+            timeout=timeout,
+        )
         duplicates.append(bool(ack.duplicate))
     return duplicates

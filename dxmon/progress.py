@@ -330,8 +330,7 @@ def reporting_status(
         return Reporting.MISSING, since
     # The due period's value in force (its latest instant where a period holds several).
     due = next((p for p in reversed(series) if due_start <= p.day <= due_end), None)
-    if due is not None and due.first_received_at is not None and not on_time(due.first_received_at, due_start,
-                                                                                cadence):
+    if due is not None and due.first_received_at is not None and not on_time(due.first_received_at, due_start, cadence):
         return Reporting.LATE, None
     return Reporting.ON_TIME, None
 
@@ -401,8 +400,11 @@ def restart_day(indicator: Indicator, level: Level) -> date | None:
     if path is None or own is None or path.milestones[-1].deadline <= own.milestones[-1].deadline:
         return None
     later = set(path.milestones) - set(own.milestones)
-    if any(t.baseline is not None for t in indicator.all_targets
-           if level in t.applies_to and t.target_set != PROGRAMME_SET and later & set(t.milestones)):
+    if any(
+        t.baseline is not None
+        for t in indicator.all_targets
+        if level in t.applies_to and t.target_set != PROGRAMME_SET and later & set(t.milestones)
+    ):
         return None
     return own.milestones[-1].deadline
 
@@ -422,7 +424,9 @@ def glide_path(start: Anchor | None, end: Milestone, d: date, direction: Directi
     return min(value, end.value) if direction == Direction.HIGHER_IS_BETTER else max(value, end.value)
 
 
-def path_at(start: Anchor | None, end: Milestone, d: date, direction: Direction, fallback: float | None) -> float | None:
+def path_at(
+    start: Anchor | None, end: Milestone, d: date, direction: Direction, fallback: float | None
+) -> float | None:
     """path_at is the glide path on day ``d`` (``fallback``, the expected value, where there is no start)."""
     return glide_path(start, end, d, direction) if start is not None else fallback
 
@@ -442,7 +446,7 @@ def least_squares(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, floa
     sxx = sum((x - mean_x) ** 2 for x in xs)
     if sxx == 0:
         return None
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sxx
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / sxx
     return slope, mean_y - slope * mean_x
 
 
@@ -569,8 +573,13 @@ def evaluate(
     if upcoming is not None and start is None and series and measure != Measure.BOOLEAN:
         start = Anchor(series[0].day, series[0].value)
         expected = glide_path(start, upcoming, d, direction)
-    if (upcoming is not None and start is not None and restart is not None and start.day == restart
-            and measure != Measure.BOOLEAN):
+    if (
+        upcoming is not None
+        and start is not None
+        and restart is not None
+        and start.day == restart
+        and measure != Measure.BOOLEAN
+    ):
         # The restart milestone's outcome value: official after its cut-off (a later revision does
         # not move it), the value in force until then — and only a value of the deadline's own period
         # (a figure two years old is not what the unit reached by then).
@@ -596,14 +605,17 @@ def evaluate(
         trend_line = projection([p for p in series if p.observed_at >= since], upcoming.deadline, trend)
 
     decided: Outcome | None = None
-    cut = None
+    cut: date | None = None
     if latest is None:
         status = Status.NO_DATA
     elif upcoming is None:
         cut = cutoff_day(cal.shown, cadence, set_cutoff)
         if local_day(as_of) > cut:
-            history = received if received is not None else [
-                Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
+            history = (
+                received
+                if received is not None
+                else [Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
+            )
             decided = official_outcome(history, cal.shown, cut, cadence)
         else:
             decided = outcome(series, cal.shown)
@@ -658,8 +670,12 @@ def judge(value: float | None, milestone: Milestone) -> Status:
 def outcome(points: Sequence[Point], milestone: Milestone) -> Outcome:
     """outcome decides a passed milestone from the value in force at its deadline (none: missed)."""
     found = value_at(points, milestone.deadline)
-    return Outcome(milestone, judge(found.value if found else None, milestone), found.value if found else None,
-                   found.observed_at if found else None)
+    return Outcome(
+        milestone,
+        judge(found.value if found else None, milestone),
+        found.value if found else None,
+        found.observed_at if found else None,
+    )
 
 
 def official_outcome(received: Iterable[Received], milestone: Milestone, cutoff: date, cadence: Cadence) -> Outcome:
@@ -703,8 +719,11 @@ def outcomes(
         if m.deadline >= today or not unit.active_on(m.deadline):
             continue
         if cadence is not None and today > cutoff_day(m, cadence, set_cutoff):
-            history = received if received is not None else [
-                Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
+            history = (
+                received
+                if received is not None
+                else [Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
+            )
             found.append(official_outcome(history, m, cutoff_day(m, cadence, set_cutoff), cadence))
         else:
             found.append(outcome(series, m))
@@ -735,10 +754,12 @@ def rollup(parts: Iterable[Part], measure: Measure) -> Part | None:
 def successor_links(units: Mapping[str, Unit]) -> list[SuccessorLink]:
     """successor_links maps every unit to each unit that succeeded it, directly or through a chain.
 
-    ``partial`` is set when every way from the predecessor to the successor has a partial link. Partial predecessors are included in full
+    ``partial`` is set when every way from the predecessor to the successor has a partial link. Partial
+    predecessors are included in full
     (their whole history is re-aggregated onto each partial successor): for ratios this gives the
     combined area's ratio, for counts an upper bound; the ``partial`` flag lets dashboards say so.
     """
+
     def reachable(code: str, *, full_only: bool) -> set[str]:
         found: set[str] = set()
         stack = [code]

@@ -62,7 +62,10 @@ async def readiness_response(check: ReadinessCheck) -> JSONResponse:
 
 
 def add_ops_routes(
-    app: FastAPI | APIRouter, readiness: ReadinessCheck, registry: CollectorRegistry | None = None, *,
+    app: FastAPI | APIRouter,
+    readiness: ReadinessCheck,
+    registry: CollectorRegistry | None = None,
+    *,
     readiness_summary: str = "Readiness",
 ) -> None:
     """add_ops_routes adds /healthz (the process answers), /readyz (``readiness``) and /metrics (``registry``).
@@ -79,6 +82,7 @@ def add_ops_routes(
         return await readiness_response(readiness)
 
     if registry is not None:
+
         @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
         async def metrics_endpoint() -> Response:
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
@@ -127,8 +131,10 @@ def install_problem_handlers(app: FastAPI, http_reasons: Mapping[int, str] = HTT
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        issues = [Issue("invalid-parameter", say("invalid-parameter", detail=e["msg"]), ".".join(map(str, e["loc"])))
-                  for e in exc.errors()]
+        issues = [
+            Issue("invalid-parameter", say("invalid-parameter", detail=e["msg"]), ".".join(map(str, e["loc"])))
+            for e in exc.errors()
+        ]
         return problem_response(Problem(422, "invalid-parameter", "Invalid request parameter", issues=issues), request)
 
 

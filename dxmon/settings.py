@@ -39,8 +39,9 @@ class DxSettings(BaseSettings):
     model_config = _CONFIG
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
-                                   file_secret_settings):  # noqa: ANN001, ANN206 - pydantic-settings' hook
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
         return init_settings, env_settings, dotenv_settings, DevStackSource(settings_cls), file_secret_settings
 
 

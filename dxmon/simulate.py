@@ -25,7 +25,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import httpx
 
@@ -82,8 +82,11 @@ def lagging(unit: Unit, indicators: list[Indicator], profile: str, seed: int, en
         return set()
     bucket = {i.code: _bucket(f"{seed}:{unit.code}:{i.code}") for i in indicators}
     chosen = {code for code, b in bucket.items() if b < 33}
-    ahead = [i.code for i in indicators
-             if (t := i.target_for(unit.level)) is not None and t.milestones and t.milestones[-1].deadline > end]
+    ahead = [
+        i.code
+        for i in indicators
+        if (t := i.target_for(unit.level)) is not None and t.milestones and t.milestones[-1].deadline > end
+    ]
     if ahead and chosen.isdisjoint(ahead):
         chosen.add(min(ahead, key=bucket.__getitem__))
     return chosen
@@ -99,7 +102,7 @@ def period_ends(start: date, end: date, period: Period) -> Iterator[date]:
     months = {Period.MONTHLY: 1, Period.QUARTERLY: 3, Period.YEARLY: 12}[period]
     y, m = start.year, start.month
     while True:
-        last = (date(y + (m // 12), m % 12 + 1, 1) - timedelta(days=1))
+        last = date(y + (m // 12), m % 12 + 1, 1) - timedelta(days=1)
         if last > end:
             return
         if last >= start and m % months == 0:
@@ -203,7 +206,12 @@ def generate(catalog: Catalog, start: date, end: date, seed: int = 1) -> list[Si
 
 
 def post_all(
-    reports: list[SimulatedReport], url: str, token: str, *, batch: int = 500, resubmit_every: int = 10,
+    reports: list[SimulatedReport],
+    url: str,
+    token: str,
+    *,
+    batch: int = 500,
+    resubmit_every: int = 10,
     progress=None,
 ) -> SimulationResult:
     """post_all sends the reports in batches; every ``resubmit_every``-th batch is sent twice."""
@@ -211,7 +219,7 @@ def post_all(
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
         for i in range(0, len(reports), batch):
-            chunk = [r.body for r in reports[i:i + batch]]
+            chunk = [r.body for r in reports[i : i + batch]]
             sends = 2 if resubmit_every and (i // batch) % resubmit_every == resubmit_every - 1 else 1
             for _ in range(sends):
                 answer = client.post("/v1/reports", json=chunk)
@@ -227,3 +235,28 @@ def post_all(
             if progress is not None:
                 progress(len(chunk))
     return result
+
+
+async def seed_simulated(conn, catalog: Catalog, start: date, end: date, *, late_every: int = 7) -> int:
+    """seed_simulated stores the simulator's reports for [start, end] (every ``late_every``-th 40 days late)
+    straight into the database at ``conn``, as the aggregator would (the report golden tests and
+    bench/bench_report.py).
+
+    Returns how many reports were stored. The caller evaluates.
+    """
+    from dxmon.contracts import LOCAL_TZ, ReportReceived, end_of_local_day
+    from dxmon.store.reports_repository import store_reports  # asyncpg: only for those who store
+
+    events = [
+        ReportReceived(
+            **{**s.body, "event_id": uuid.UUID(s.body["event_id"]), "observed_at": end_of_local_day(s.period_end)},
+            received_at=end_of_local_day(s.period_end) + timedelta(days=40 if n % late_every == 0 else 2),
+            agency="demo",
+            key_id="k",
+        )
+        for n, s in enumerate(generate(catalog, start, end, seed=1))
+    ]
+    for first in range(0, len(events), 5000):
+        async with conn.transaction():
+            await store_reports(conn, events[first : first + 5000], datetime.now(LOCAL_TZ))
+    return len(events)

@@ -34,32 +34,50 @@ def check_report(report: ReportIn, catalog: Catalog, now: datetime, future_skew:
         report.observed_at == end_of_local_day(local_day) and local_day <= limit.astimezone(LOCAL_TZ).date()
     ):
         issues.append(
-            Issue("future-observation", say("future-observation", observed_at=report.observed_at.isoformat()),
-                  "observed_at")
+            Issue(
+                "future-observation",
+                say("future-observation", observed_at=report.observed_at.isoformat()),
+                "observed_at",
+            )
         )
     if unit is not None and not unit.active_on(local_day):
         if unit.valid_to is not None and local_day > unit.valid_to:
-            successors = _units_on(catalog, unit.successors, local_day, lambda c: catalog.units[c].successors,
-                                   unit.level)
+            successors = _units_on(
+                catalog, unit.successors, local_day, lambda c: catalog.units[c].successors, unit.level
+            )
             successors = successors or [
-                c for c in catalog.final_successors(unit.code) if catalog.units[c].level is unit.level]
-            msg = say("unit-not-valid-on-date/ceased" + ("-successors" if successors else ""), unit=unit.code,
-                      valid_to=unit.valid_to.isoformat(), valid_to_vi=format_date(unit.valid_to),
-                      units=", ".join(successors))
+                c for c in catalog.final_successors(unit.code) if catalog.units[c].level is unit.level
+            ]
+            msg = say(
+                "unit-not-valid-on-date/ceased" + ("-successors" if successors else ""),
+                unit=unit.code,
+                valid_to=unit.valid_to.isoformat(),
+                valid_to_vi=format_date(unit.valid_to),
+                units=", ".join(successors),
+            )
         else:
             before = _units_on(catalog, catalog.predecessors(unit.code), local_day, catalog.predecessors, unit.level)
-            msg = say("unit-not-valid-on-date/not-yet" + ("-predecessors" if before else ""), unit=unit.code,
-                      valid_from=unit.valid_from.isoformat(), valid_from_vi=format_date(unit.valid_from),
-                      units=", ".join(before[:10]))
+            msg = say(
+                "unit-not-valid-on-date/not-yet" + ("-predecessors" if before else ""),
+                unit=unit.code,
+                valid_from=unit.valid_from.isoformat(),
+                valid_from_vi=format_date(unit.valid_from),
+                units=", ".join(before[:10]),
+            )
         issues.append(Issue("unit-not-valid-on-date", msg, "observed_at"))
     if unit is not None and indicator is not None and unit.level not in indicator.applies_to:
         levels = sorted(level.value for level in indicator.applies_to)
         issues.append(
             Issue(
                 "indicator-not-applicable",
-                say("indicator-not-applicable", indicator=indicator.code, levels=", ".join(levels),
-                    levels_vi=", ".join(words.LEVEL[level] for level in levels), level=unit.level.value,
-                    level_vi=words.LEVEL[unit.level.value]),
+                say(
+                    "indicator-not-applicable",
+                    indicator=indicator.code,
+                    levels=", ".join(levels),
+                    levels_vi=", ".join(words.LEVEL[level] for level in levels),
+                    level=unit.level.value,
+                    level_vi=words.LEVEL[unit.level.value],
+                ),
                 "indicator",
             )
         )
@@ -74,13 +92,23 @@ def check_category(report: ReportIn, indicator: Indicator) -> list[Issue]:
     codes = [c.code for c in indicator.categories]
     if report.category is None:
         if codes:
-            return [Issue("category-required",
-                          say("category-required", indicator=indicator.code, codes=", ".join(codes)), "category")]
+            return [
+                Issue(
+                    "category-required",
+                    say("category-required", indicator=indicator.code, codes=", ".join(codes)),
+                    "category",
+                )
+            ]
         return []
     if report.category not in codes:
         key = "unknown-category" if codes else "unknown-category/none"
-        return [Issue("unknown-category",
-                      say(key, indicator=indicator.code, category=report.category, codes=", ".join(codes)), "category")]
+        return [
+            Issue(
+                "unknown-category",
+                say(key, indicator=indicator.code, category=report.category, codes=", ".join(codes)),
+                "category",
+            )
+        ]
     return []
 
 
@@ -113,11 +141,16 @@ MAX_MAGNITUDE = 1e15
 
 def _check_measure(report: ReportIn, measure: Measure) -> list[Issue]:
     num, den, value = report.numerator, report.denominator, report.value
-    huge = [name for name, x in (("value", value), ("numerator", num), ("denominator", den))
-            if x is not None and abs(x) > MAX_MAGNITUDE]
+    huge = [
+        name
+        for name, x in (("value", value), ("numerator", num), ("denominator", den))
+        if x is not None and abs(x) > MAX_MAGNITUDE
+    ]
     if huge:
-        return [Issue("value-out-of-range", say("value-out-of-range/huge", name=name, limit=f"{MAX_MAGNITUDE:g}"), name)
-                for name in huge]
+        return [
+            Issue("value-out-of-range", say("value-out-of-range/huge", name=name, limit=f"{MAX_MAGNITUDE:g}"), name)
+            for name in huge
+        ]
     kind = {"measure": measure.value, "measure_vi": words.MEASURE[measure.value]}
     if measure is Measure.RATIO:
         if value is not None:
@@ -125,8 +158,9 @@ def _check_measure(report: ReportIn, measure: Measure) -> list[Issue]:
                 return [Issue("value-with-parts", say("value-with-parts"), "value")]
             # A published percentage without counts (the source gives none): stored as percent-only.
             if not 0 <= value <= 100:
-                return [Issue("value-out-of-range", say("value-out-of-range/percent", **_number("value", value)),
-                              "value")]
+                return [
+                    Issue("value-out-of-range", say("value-out-of-range/percent", **_number("value", value)), "value")
+                ]
             return []
         if num is None or den is None:
             return [Issue("ratio-needs-parts", say("ratio-needs-parts"), "numerator")]
@@ -137,9 +171,11 @@ def _check_measure(report: ReportIn, measure: Measure) -> list[Issue]:
             issues.append(Issue("zero-denominator", say("zero-denominator"), "denominator"))
         if num > den:
             issues.append(
-                Issue("numerator-exceeds-denominator",
-                      say("numerator-exceeds-denominator", **_number("numerator", num), **_number("denominator", den)),
-                      "numerator")
+                Issue(
+                    "numerator-exceeds-denominator",
+                    say("numerator-exceeds-denominator", **_number("numerator", num), **_number("denominator", den)),
+                    "numerator",
+                )
             )
         return issues
     if num is not None or den is not None:

@@ -61,8 +61,9 @@ def _number_panels(panels: list[dict[str, Any]], ids: Any) -> None:
         _number_panels(panel.get("panels", []), ids)
 
 
-def datasource(*, url: str, database: str, user: str, password: str | None, timescaledb: bool,
-               sslmode: str = "disable") -> dict[str, Any]:
+def datasource(
+    *, url: str, database: str, user: str, password: str | None, timescaledb: bool, sslmode: str = "disable"
+) -> dict[str, Any]:
     """datasource is the one definition of the PostgreSQL datasource, for provisioning and the HTTP API.
 
     ``timescaledb`` only changes how Grafana expands ``$__timeGroup`` (``time_bucket`` instead of
@@ -146,7 +147,8 @@ def render() -> dict[str, str]:
 
 
 def write(out_dir: Path = PROVISIONING_DIR) -> list[Path]:
-    """write regenerates the provisioning tree under ``out_dir`` (stale dashboard JSON removed) and returns the files."""
+    """write regenerates the provisioning tree under ``out_dir`` (stale dashboard JSON removed) and returns the
+    files."""
     for stale in (out_dir / "dashboards").glob("*.json"):
         stale.unlink()
     written = []

@@ -26,8 +26,14 @@ class Resolved:
     options: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
-async def resolve_variables(conn: asyncpg.Connection, model: Mapping[str, Any], time_range: TimeRange,
-                            choices: Mapping[str, Any], *, timescaledb: bool) -> Resolved:
+async def resolve_variables(
+    conn: asyncpg.Connection,
+    model: Mapping[str, Any],
+    time_range: TimeRange,
+    choices: Mapping[str, Any],
+    *,
+    timescaledb: bool,
+) -> Resolved:
     """resolve_variables runs each variable query; a query must return ``__text``/``__value`` or one column."""
     resolved = Resolved()
     for var in model.get("templating", {}).get("list", []):
@@ -64,8 +70,9 @@ def render_target(panel: Mapping[str, Any], target: Mapping[str, Any], ctx: Quer
     return render(target["rawSql"], ctx, panel_interval=panel.get("interval")).sql
 
 
-def panel_queries(model: Mapping[str, Any], ctx: QueryContext
-                  ) -> Iterator[tuple[dict[str, Any], dict[str, Any], str | None, str]]:
+def panel_queries(
+    model: Mapping[str, Any], ctx: QueryContext
+) -> Iterator[tuple[dict[str, Any], dict[str, Any], str | None, str]]:
     """panel_queries yields (panel, target, repeat value, SQL) for every query Grafana sends for the dashboard.
 
     A panel with ``repeat`` is sent once per value of its variable, each clone seeing one value as

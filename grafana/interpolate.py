@@ -31,7 +31,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 ALL = "$__all"
@@ -81,12 +81,35 @@ class Variable:
 
 # rangeutil.roundInterval: (upper bound exclusive, rounded value), milliseconds.
 _ROUND_STEPS: tuple[tuple[int, int], ...] = (
-    (10, 1), (15, 10), (35, 20), (75, 50), (150, 100), (350, 200), (750, 500), (1500, 1000),
-    (3500, 2000), (7500, 5000), (12500, 10000), (17500, 15000), (25000, 20000), (45000, 30000),
-    (90000, 60000), (210000, 120000), (450000, 300000), (750000, 600000), (1050000, 900000),
-    (1500000, 1200000), (2700000, 1800000), (5400000, 3600000), (9000000, 7200000),
-    (16200000, 10800000), (32400000, 21600000), (86400000, 43200000), (604800000, 86400000),
-    (1814400000, 604800000), (3628800000, 2592000000),
+    (10, 1),
+    (15, 10),
+    (35, 20),
+    (75, 50),
+    (150, 100),
+    (350, 200),
+    (750, 500),
+    (1500, 1000),
+    (3500, 2000),
+    (7500, 5000),
+    (12500, 10000),
+    (17500, 15000),
+    (25000, 20000),
+    (45000, 30000),
+    (90000, 60000),
+    (210000, 120000),
+    (450000, 300000),
+    (750000, 600000),
+    (1050000, 900000),
+    (1500000, 1200000),
+    (2700000, 1800000),
+    (5400000, 3600000),
+    (9000000, 7200000),
+    (16200000, 10800000),
+    (32400000, 21600000),
+    (86400000, 43200000),
+    (604800000, 86400000),
+    (1814400000, 604800000),
+    (3628800000, 2592000000),
 )
 _ONE_YEAR_MS = 31536000000
 
@@ -169,7 +192,7 @@ def parse_interval(text: str, now: datetime) -> timedelta:
     match = _DATE_UNIT.match(text)
     if match:
         n, unit = int(match.group(1)), match.group(2)
-        now = now.astimezone(timezone.utc)
+        now = now.astimezone(UTC)
         if unit == "d":
             return timedelta(days=n)
         if unit == "w":
@@ -207,6 +230,8 @@ def go_float(x: float) -> str:
     sign = "-" if x < 0 else ""
     digits_tuple = Decimal(repr(abs(x))).normalize().as_tuple()
     digits = "".join(map(str, digits_tuple.digits))
+    if not isinstance(digits_tuple.exponent, int):  # "n", "N", "F": NaN or infinity (never an interval)
+        raise ValueError(f"go_float: not a finite number: {x}")
     exp = len(digits) + digits_tuple.exponent - 1
     if exp < -4 or exp >= 6:
         mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
@@ -221,7 +246,7 @@ def go_float(x: float) -> str:
 
 def rfc3339nano(t: datetime) -> str:
     """rfc3339nano is Go's ``t.UTC().Format(time.RFC3339Nano)`` (trailing fraction zeros dropped)."""
-    t = t.astimezone(timezone.utc)
+    t = t.astimezone(UTC)
     frac = f"{t.microsecond:06d}".rstrip("0")
     return t.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
 
@@ -233,9 +258,7 @@ def _unix(t: datetime) -> int:
 # ───────────────────────────── template variables (templateSrv) ─────────────────────────────
 
 # templateSrv's variable regex: $var, [[var(:fmt)]], ${var(.field)(:fmt)} — JavaScript \w is ASCII.
-_VARIABLE = re.compile(
-    r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^\}]+))?(?::([^\}]+))?\}", re.ASCII
-)
+_VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+?)(?::(\w+))?\]\]|\$\{(\w+)(?:\.([^:^\}]+))?(?::([^\}]+))?\}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -280,11 +303,17 @@ def _format(value: str | int | Sequence[str], fmt: str, text: object) -> str:
     if name == "pipe":
         return value if isinstance(value, str) else "|".join(str(v) for v in values)
     if name == "json":
-        return json.dumps(value if not isinstance(value, tuple) else list(value), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(
+            value if not isinstance(value, tuple) else list(value), ensure_ascii=False, separators=(",", ":")
+        )
     if name == "text":
         return _js_string(text)
     if name == "glob":
-        return "{" + ",".join(map(str, values)) + "}" if not isinstance(value, (str, int)) and len(values) > 1 else _js_string(value)
+        return (
+            "{" + ",".join(map(str, values)) + "}"
+            if not isinstance(value, (str, int)) and len(values) > 1
+            else _js_string(value)
+        )
     raise InterpolationError(f"variable format {fmt!r} is not implemented here")
 
 
@@ -295,14 +324,20 @@ def _time_macro(name: str, fmt: str | None, time_range: TimeRange) -> str:
     if fmt is None:
         return str(ms)
     if fmt in ("date", "date:iso"):
-        return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+        return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
     if fmt == "date:seconds":
         return str(ms // 1000)
     raise InterpolationError(f"format {fmt!r} of {name} is not implemented here")
 
 
-def replace_variables(sql: str, variables: Mapping[str, Variable], time_range: TimeRange, *,
-                      interval: tuple[str, int], strict: bool = False) -> str:
+def replace_variables(
+    sql: str,
+    variables: Mapping[str, Variable],
+    time_range: TimeRange,
+    *,
+    interval: tuple[str, int],
+    strict: bool = False,
+) -> str:
     """replace_variables is the frontend stage: templateSrv.replace(rawSql, scopedVars, interpolateVariable)."""
     interval_text, interval_ms = interval
     scoped = {
@@ -414,7 +449,7 @@ def _macro(name: str, args: list[str], time_range: TimeRange, timescaledb: bool,
 
 
 def _unix_nano(t: datetime) -> int:
-    delta = t - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = t - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * 10**9 + delta.microseconds * 1000
 
 
@@ -464,7 +499,7 @@ def render(sql: str, ctx: QueryContext, *, panel_interval: str | None = None, st
     """render runs ``sql`` through Grafana's whole pipeline for one panel (or variable) query."""
     min_interval = panel_interval or ctx.datasource_interval
     interval_text, interval_ms = calculate_interval(ctx.time_range, ctx.max_data_points, min_interval)
-    now = ctx.now or datetime.now(timezone.utc)
+    now = ctx.now or datetime.now(UTC)
     out = replace_variables(sql, ctx.variables, ctx.time_range, interval=(interval_text, interval_ms), strict=strict)
     out = global_macros(out, ctx.time_range, timedelta(milliseconds=interval_ms))
     out = expand_macros(out, ctx.time_range, timescaledb=ctx.timescaledb, now=now)
@@ -485,5 +520,4 @@ def repeat_clones(ctx: QueryContext, name: str) -> list[tuple[str, QueryContext]
         values = list(variable.options)
     else:
         values = [value] if isinstance(value, str) else list(value)
-    return [(v, dataclasses.replace(ctx, variables={**ctx.variables, name: Variable(name, v, text=v)}))
-            for v in values]
+    return [(v, dataclasses.replace(ctx, variables={**ctx.variables, name: Variable(name, v, text=v)})) for v in values]

@@ -65,12 +65,12 @@ def pg_server(servers_dir: Path) -> Iterator[devstack.LocalServer | None]:
 
 @pytest.fixture(scope="session")
 def pg_admin_url(pg_server: devstack.LocalServer | None) -> str:
-    return os.environ.get("DX_TEST_DATABASE_URL") or pg_server.url  # type: ignore[union-attr]
+    return os.environ.get("DX_TEST_DATABASE_URL") or pg_server.url  # type: ignore[union-attr]  # pg_server is None only when DX_TEST_DATABASE_URL is set
 
 
 @pytest.fixture(scope="session")
 def nats_server_url(nats_server: devstack.LocalServer | None) -> str:
-    return os.environ.get("DX_TEST_NATS_URL") or nats_server.url  # type: ignore[union-attr]
+    return os.environ.get("DX_TEST_NATS_URL") or nats_server.url  # type: ignore[union-attr]  # nats_server is None only when DX_TEST_NATS_URL is set
 
 
 async def _reset_nats(url: str) -> None:

@@ -34,9 +34,10 @@ class Served:
     task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="on"))
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        )
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the test process keeps its own signal handlers
         self.task = asyncio.create_task(self.server.serve())
         deadline = time.monotonic() + 20
         while not self.server.started:
@@ -79,7 +80,8 @@ class Pipeline:
     async def setup(self) -> None:
         self.ingest_settings = self.ingest_settings or IngestSettings(nats_url=self.nats_url)
         self.aggregator_settings = self.aggregator_settings or AggregatorSettings(
-            nats_url=self.nats_url, database_url=self.database_url, aggregator_batch_timeout_seconds=0.05)
+            nats_url=self.nats_url, database_url=self.database_url, aggregator_batch_timeout_seconds=0.05
+        )
         nc = await connect(self.ingest_settings, "test-setup")
         try:
             js = nc.jetstream()
@@ -156,11 +158,16 @@ class Pipeline:
             await conn.close()
 
 
-def report(unit: str = "QN-P-HONGGAI", indicator: str = "DG-04", day: date | str = "2025-09-30",
-           **fields: Any) -> dict[str, Any]:
+def report(
+    unit: str = "QN-P-HONGGAI", indicator: str = "DG-04", day: date | str = "2025-09-30", **fields: Any
+) -> dict[str, Any]:
     """report builds a valid report body (a ratio by default); override any field."""
-    body: dict[str, Any] = {"event_id": str(uuid.uuid4()), "unit": unit, "indicator": indicator,
-                            "observed_at": str(day)}
+    body: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "unit": unit,
+        "indicator": indicator,
+        "observed_at": str(day),
+    }
     if "value" not in fields and "numerator" not in fields:
         body.update(numerator=40, denominator=100)
     body.update(fields)

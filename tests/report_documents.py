@@ -12,10 +12,11 @@ from docx import Document
 from openpyxl import load_workbook
 
 from dxmon import words
+from dxmon.formatting import format_number
 from dxmon.progress import STATUS_LABELS, Status
 from dxmon.report.docx_writer import ANNEX_HEADERS, MEASURE_UNITS, RANKING_HEADERS
 from dxmon.report.target_sets import set_milestones
-from dxmon.formatting import format_number
+from dxmon.simulate import seed_simulated
 
 ARTIFACTS = Path(__file__).parent / "artifacts"  # gitignored: what a reviewer looks at after a run
 
@@ -72,8 +73,13 @@ def check_annex(annex: dict[str, list[str]], expected: dict, catalog) -> None:
         if ind.measure.value != "boolean":
             assert format_number(outcome["target"]) in cells[3], code
         value = outcome["value"]
-        shown = ("Chưa có số liệu" if value is None else ("Có" if value >= 1 else "Chưa")
-                 if ind.measure.value == "boolean" else format_number(value))
+        shown = (
+            "Chưa có số liệu"
+            if value is None
+            else ("Có" if value >= 1 else "Chưa")
+            if ind.measure.value == "boolean"
+            else format_number(value)
+        )
         assert cells[4] == shown, (code, cells, dict(outcome))
         assert cells[5] == label(outcome), code
 
@@ -110,39 +116,16 @@ def pdf_fonts(pdf: Path) -> list[tuple[str, bool]]:
 
 def page_one_png(pdf: Path, out: Path, dpi: int = 80) -> Path:
     """page_one_png renders the first page with pdftoppm; returns the PNG's path."""
-    subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(pdf),
-                    str(out.with_suffix(""))], check=True)
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(pdf), str(out.with_suffix(""))],
+        check=True,
+    )
     return out
 
 
 def poppler_missing() -> str | None:
     missing = [t for t in ("soffice", "pdftotext", "pdffonts", "pdftoppm") if shutil.which(t) is None]
     return ", ".join(missing) or None
-
-
-async def seed_simulated(conn, catalog, start, end, *, late_every: int = 7) -> int:
-    """seed_simulated stores the simulator's reports for [start, end] (every ``late_every``-th 40 days late).
-
-    Returns how many reports were stored. The caller evaluates.
-    """
-    import uuid
-    from datetime import datetime, timedelta
-
-    from dxmon.contracts import LOCAL_TZ, ReportReceived, end_of_local_day
-    from dxmon.simulate import generate
-    from dxmon.store.reports_repository import store_reports
-
-    events = [
-        ReportReceived(**{**s.body, "event_id": uuid.UUID(s.body["event_id"]),
-                          "observed_at": end_of_local_day(s.period_end)},
-                       received_at=end_of_local_day(s.period_end) + timedelta(days=40 if n % late_every == 0 else 2),
-                       agency="demo", key_id="k")
-        for n, s in enumerate(generate(catalog, start, end, seed=1))
-    ]
-    for first in range(0, len(events), 5000):
-        async with conn.transaction():
-            await store_reports(conn, events[first:first + 5000], datetime.now(LOCAL_TZ))
-    return len(events)
 
 
 async def seed_and_evaluate(url: str, catalog, start, end, as_of) -> None:

@@ -88,7 +88,9 @@ def load_catalog(directory: Path | None) -> tuple[Catalog | None, list[Problem]]
                 approval = programme_items[0].model.approval
         elif "programme" in ind_doc:
             ind_out.add(ind_doc.key_lines["programme"], "programme must be a mapping")
-        ind_items = validate_items(raw_indicators, IndicatorIn, "indicator", ind_out, ind_doc.key_lines.get("indicators", 1))
+        ind_items = validate_items(
+            raw_indicators, IndicatorIn, "indicator", ind_out, ind_doc.key_lines.get("indicators", 1)
+        )
         check_duplicates(ind_items, "indicator", ind_out)
         # Observation units are only checked against a units file that itself loaded.
         unit_codes = {item.model.code for item in unit_items} if units_doc is not None else None
@@ -101,7 +103,9 @@ def load_catalog(directory: Path | None) -> tuple[Catalog | None, list[Problem]]
     sets_doc = read_yaml(directory / TARGET_SETS_FILE, sets_out)
     if sets_doc is not None:
         sources, raw_sets = read_header(sets_doc, sets_out, "target_sets", {"schema", "sources", "target_sets"})
-        set_items = validate_items(raw_sets, TargetSetIn, "target set", sets_out, sets_doc.key_lines.get("target_sets", 1))
+        set_items = validate_items(
+            raw_sets, TargetSetIn, "target set", sets_out, sets_doc.key_lines.get("target_sets", 1)
+        )
         check_duplicates(set_items, "target set", sets_out)
         check_target_sets(set_items, sets_out)
         check_source_keys(sets_doc.get("target_sets"), sources, sets_out)
@@ -122,8 +126,9 @@ def load_catalog(directory: Path | None) -> tuple[Catalog | None, list[Problem]]
         item.model.code: _build_indicator(item.model, set_targets.get(item.model.code, []), target_sets)
         for item in ind_items
     }
-    return Catalog(indicators=indicators, units=units, target_sets=target_sets, reporting_window=window,
-                   approval=approval), []
+    return Catalog(
+        indicators=indicators, units=units, target_sets=target_sets, reporting_window=window, approval=approval
+    ), []
 
 
 def _build_target_set(ts: TargetSetIn) -> TargetSet:
@@ -160,7 +165,9 @@ def _build_unit(u: UnitIn) -> Unit:
 def _build_target(t: TargetBody, indicator: str, target_set: str, default_levels: frozenset[Level]) -> Target:
     return Target(
         indicator=indicator,
-        baseline=None if t.baseline is None else Baseline(
+        baseline=None
+        if t.baseline is None
+        else Baseline(
             value=float(t.baseline.value),
             date=t.baseline.date,
             source=t.baseline.source,
@@ -228,8 +235,17 @@ def _build_indicator(ind: IndicatorIn, set_targets: list[Target], target_sets: M
         measured_on=ind.measured_on,
         categories=tuple(Category(code=c.code, name_vi=c.name_vi) for c in ind.categories),
         observations=tuple(
-            Observation(period_end=o.period_end, source=o.source, unit=o.unit, level=o.level, category=o.category,
-                        value=o.value, numerator=o.numerator, denominator=o.denominator, scope=o.scope)
+            Observation(
+                period_end=o.period_end,
+                source=o.source,
+                unit=o.unit,
+                level=o.level,
+                category=o.category,
+                value=o.value,
+                numerator=o.numerator,
+                denominator=o.denominator,
+                scope=o.scope,
+            )
             for o in ind.reference_observations
         ),
     )

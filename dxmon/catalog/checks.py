@@ -97,9 +97,15 @@ def check_units(items: list[Item], out: Collector) -> None:
             previous = state.until
         district = u.main_predecessor_district
         if district is not None and (district not in by_code or by_code[district].level is not Level.DISTRICT):
-            out.add(item.line("main_predecessor_district"), f"{label}: main_predecessor_district {district!r} is not a known district")
+            out.add(
+                item.line("main_predecessor_district"),
+                f"{label}: main_predecessor_district {district!r} is not a known district",
+            )
         elif district is not None and u.code not in {ref.code for ref in by_code[district].successors}:
-            out.add(item.line("main_predecessor_district"), f"{label}: main_predecessor_district {district} does not list {u.code} among its successors")
+            out.add(
+                item.line("main_predecessor_district"),
+                f"{label}: main_predecessor_district {district} does not list {u.code} among its successors",
+            )
     _check_district_successors(items, by_code, out)
     _check_gso_overlaps(items, out)
 
@@ -118,15 +124,25 @@ def _check_district_successors(items: list[Item], by_code: Mapping[str, UnitIn],
         listed = {ref.code: ref for ref in d.successors}
         label, line = f"unit {d.code}", item.line("successors") if d.successors else item.line("valid_to")
         if taken and not listed:
-            out.add(line, f"{label}: a district that ceased on {d.valid_to} needs successors (the units that took over its communes)")
+            out.add(
+                line,
+                f"{label}: a district that ceased on {d.valid_to} needs successors (the units that took over its "
+                "communes)",
+            )
             continue
         missing, extra = sorted(taken - set(listed)), sorted(set(listed) - taken)
         if missing:
             out.add(line, f"{label}: successors lack {', '.join(missing)}, which took over its communes")
         if extra:
             out.add(line, f"{label}: successors {', '.join(extra)} took over none of its communes")
-        whole = [code for code in taken if all(
-            len(c.successors) == 1 and c.successors[0].code == code and not c.successors[0].partial for c in communes)]
+        whole = [
+            code
+            for code in taken
+            if all(
+                len(c.successors) == 1 and c.successors[0].code == code and not c.successors[0].partial
+                for c in communes
+            )
+        ]
         for code, ref in listed.items():
             if not ref.partial and code not in whole and code in taken:
                 out.add(line, f"{label}: successor {code} took over only part of the district (partial: true)")
@@ -179,7 +195,11 @@ def _check_successors(item: Item, by_code: Mapping[str, UnitIn], out: Collector)
         elif successor is None:
             out.add(line, f"{label}: successor {ref.code!r} is not a known unit")
         elif not _active(successor, takeover):
-            out.add(line, f"{label}: successor {ref.code} ({_span(successor)}) is not valid on {takeover}, the day after {u.code} ends")
+            out.add(
+                line,
+                f"{label}: successor {ref.code} ({_span(successor)}) is not valid on {takeover}, the day after "
+                f"{u.code} ends",
+            )
 
 
 def _check_gso_overlaps(items: list[Item], out: Collector) -> None:
@@ -194,7 +214,9 @@ def _check_gso_overlaps(items: list[Item], out: Collector) -> None:
             for earlier in group[:i]:
                 a, b = earlier.model, later.model
                 if max(a.valid_from, b.valid_from) <= min(a.valid_to or date.max, b.valid_to or date.max):
-                    out.add(later.line("gso"), f"unit {b.code}: gso {gso!r} is also used by {a.code} over overlapping dates")
+                    out.add(
+                        later.line("gso"), f"unit {b.code}: gso {gso!r} is also used by {a.code} over overlapping dates"
+                    )
 
 
 def _active(u: UnitIn, d: date) -> bool:
@@ -215,7 +237,11 @@ def check_indicators(items: list[Item], unit_codes: set[str] | None, out: Collec
             out.add(item.line("applies_to"), f"{label}: applies_to lists a level twice")
         idle = _idle_levels(ind, ind.applies_to)
         if idle:
-            out.add(item.line("applies_to"), f"{label}: applies_to {idle}, which cannot act on an indicator measured on {_MEASURED_ON_WORDS[ind.measured_on]}")
+            out.add(
+                item.line("applies_to"),
+                f"{label}: applies_to {idle}, which cannot act on an indicator measured on "
+                f"{_MEASURED_ON_WORDS[ind.measured_on]}",
+            )
         if ind.measure is Measure.RATIO:
             for part in ("numerator", "denominator"):
                 if not (getattr(ind, part) or "").strip():
@@ -227,12 +253,17 @@ def check_indicators(items: list[Item], unit_codes: set[str] | None, out: Collec
         if len(ind.target) > 1:
             for t_index, target in enumerate(ind.target):
                 if target.applies_to is None:
-                    out.add(item.line("target", t_index), f"{label}: with several targets each needs its own applies_to")
+                    out.add(
+                        item.line("target", t_index), f"{label}: with several targets each needs its own applies_to"
+                    )
         _check_categories(item, out)
         if unit_codes is not None:
             for index, obs in enumerate(ind.reference_observations):
                 if obs.unit is not None and obs.unit not in unit_codes:
-                    out.add(item.line("reference_observations", index), f"{label}: observation unit {obs.unit!r} is not a known unit")
+                    out.add(
+                        item.line("reference_observations", index),
+                        f"{label}: observation unit {obs.unit!r} is not a known unit",
+                    )
 
 
 def _check_categories(item: Item, out: Collector) -> None:
@@ -244,23 +275,32 @@ def _check_categories(item: Item, out: Collector) -> None:
         out.add(item.line("categories"), f"{label}: only ratio and count indicators can have categories")
     for index, code in enumerate(codes):
         if not CATEGORY_PATTERN.match(code):
-            out.add(item.line("categories", index), f"{label}: category code {code!r} must match {CATEGORY_PATTERN.pattern}")
+            out.add(
+                item.line("categories", index), f"{label}: category code {code!r} must match {CATEGORY_PATTERN.pattern}"
+            )
         if codes.index(code) != index:
             out.add(item.line("categories", index), f"{label}: category {code!r} is listed twice")
     for index, obs in enumerate(ind.reference_observations):
         if obs.category is not None and obs.category not in codes:
-            out.add(item.line("reference_observations", index), f"{label}: observation category {obs.category!r} is not one of its categories")
+            out.add(
+                item.line("reference_observations", index),
+                f"{label}: observation category {obs.category!r} is not one of its categories",
+            )
 
 
-_MEASURED_ON_WORDS: Mapping[MeasuredOn, str] = MappingProxyType({
-    MeasuredOn.UNIT: "each unit's own work",
-    MeasuredOn.PROVINCE_CATALOGUE: "the province's catalogue of procedures",
-})
+_MEASURED_ON_WORDS: Mapping[MeasuredOn, str] = MappingProxyType(
+    {
+        MeasuredOn.UNIT: "each unit's own work",
+        MeasuredOn.PROVINCE_CATALOGUE: "the province's catalogue of procedures",
+    }
+)
 
 
 def _idle_levels(ind: IndicatorIn, levels: Iterable[Level]) -> str:
     """The levels among ``levels`` that cannot act on ``ind`` (comma-separated; '' when all can)."""
-    return ", ".join(sorted({level.value for level in levels} - {level.value for level in ACTING_LEVELS[ind.measured_on]}))
+    return ", ".join(
+        sorted({level.value for level in levels} - {level.value for level in ACTING_LEVELS[ind.measured_on]})
+    )
 
 
 def check_target_sets(items: list[Item], out: Collector) -> None:
@@ -270,16 +310,25 @@ def check_target_sets(items: list[Item], out: Collector) -> None:
         ts: TargetSetIn = item.model
         check_code(ts.code, "target set", item.line("code"), out)
         if ts.applies_to < ts.applies_from:
-            out.add(item.line("applies_to"), f"target set {ts.code}: applies_to {ts.applies_to} is before applies_from {ts.applies_from}")
+            out.add(
+                item.line("applies_to"),
+                f"target set {ts.code}: applies_to {ts.applies_to} is before applies_from {ts.applies_from}",
+            )
         if ts.cutoff is not None and ts.cutoff < ts.applies_from:
-            out.add(item.line("cutoff"), f"target set {ts.code}: cutoff {ts.cutoff} is before applies_from {ts.applies_from}")
+            out.add(
+                item.line("cutoff"),
+                f"target set {ts.code}: cutoff {ts.cutoff} is before applies_from {ts.applies_from}",
+            )
         if ts.continues is not None:
             earlier = by_code.get(ts.continues)
             if earlier is None:
                 out.add(item.line("continues"), f"target set {ts.code}: continues unknown target set {ts.continues!r}")
             elif earlier.applies_to >= ts.applies_from:
-                out.add(item.line("continues"), f"target set {ts.code}: continues {ts.continues}, which applies until "
-                                                f"{earlier.applies_to}, not before {ts.applies_from}")
+                out.add(
+                    item.line("continues"),
+                    f"target set {ts.code}: continues {ts.continues}, which applies until "
+                    f"{earlier.applies_to}, not before {ts.applies_from}",
+                )
 
 
 @dataclass
@@ -301,19 +350,26 @@ class _TargetRef:
         return f"indicator {self.indicator.code}, target set {self.set_code}"
 
 
-def target_refs(ind_items: list[Item], set_items: list[Item], ind_out: Collector, sets_out: Collector) -> list[_TargetRef]:
-    """Every target of both files, each tied to its indicator and set; a set target on an unknown indicator is a problem."""
+def target_refs(
+    ind_items: list[Item], set_items: list[Item], ind_out: Collector, sets_out: Collector
+) -> list[_TargetRef]:
+    """Every target of both files, each tied to its indicator and set; a set target on an unknown indicator is a
+    problem."""
     refs = []
     for item in ind_items:
         for t_index, target in enumerate(item.model.target):
-            refs.append(_TargetRef(target, item.model, target.target_set or PROGRAMME_SET, item, ("target", t_index), ind_out))
+            refs.append(
+                _TargetRef(target, item.model, target.target_set or PROGRAMME_SET, item, ("target", t_index), ind_out)
+            )
     indicators = {item.model.code: item.model for item in ind_items}
     for item in set_items:
         for t_index, target in enumerate(item.model.targets):
             indicator = indicators.get(target.indicator)
             if indicator is None:
-                sets_out.add(item.line("targets", t_index, "indicator"),
-                             f"target set {item.model.code}: indicator {target.indicator!r} is not in indicators.yaml")
+                sets_out.add(
+                    item.line("targets", t_index, "indicator"),
+                    f"target set {item.model.code}: indicator {target.indicator!r} is not in indicators.yaml",
+                )
             else:
                 refs.append(_TargetRef(target, indicator, item.model.code, item, ("targets", t_index), sets_out))
     return refs
@@ -335,27 +391,36 @@ def check_targets(refs: list[_TargetRef], sets: Mapping[str, TargetSetIn] | None
             ref.out.add(ref.line("applies_to"), f"{label}: target applies_to {extra} but the indicator does not")
         idle = _idle_levels(ind, levels)
         if idle:
-            ref.out.add(ref.line("applies_to") if target.applies_to is not None else ref.line(),
-                        f"{label}: target applies to {idle}, which cannot act on an indicator measured on {_MEASURED_ON_WORDS[ind.measured_on]}")
+            ref.out.add(
+                ref.line("applies_to") if target.applies_to is not None else ref.line(),
+                f"{label}: target applies to {idle}, which cannot act on an indicator measured on "
+                f"{_MEASURED_ON_WORDS[ind.measured_on]}",
+            )
         for level in sorted(levels):
             first = claimed.setdefault((ind.code, ref.set_code, level), ref)
             if first is not ref:
                 where = "" if first.out is not ref.out else f" (line {first.line()})"
-                ref.out.add(ref.line("applies_to") if target.applies_to is not None else ref.line(),
-                            f"{label}: level {level.value} has more than one target in this set{where}")
+                ref.out.add(
+                    ref.line("applies_to") if target.applies_to is not None else ref.line(),
+                    f"{label}: level {level.value} has more than one target in this set{where}",
+                )
         target_set = None
         if sets is not None:
             target_set = sets.get(ref.set_code)
             if target_set is None:
-                ref.out.add(ref.line("target_set"), f"{label}: unknown target set {ref.set_code!r} (not in {TARGET_SETS_FILE})")
+                ref.out.add(
+                    ref.line("target_set"), f"{label}: unknown target set {ref.set_code!r} (not in {TARGET_SETS_FILE})"
+                )
             elif target_set.continues is not None:
                 # target_for follows one continuation per level: two would make it ambiguous.
                 for level in sorted(levels):
                     first = continuing.setdefault((ind.code, target_set.continues, level), ref)
                     if first is not ref:
-                        ref.out.add(ref.line("applies_to") if target.applies_to is not None else ref.line(),
-                                    f"{label}: level {level.value} is already continued from {target_set.continues} "
-                                    f"by set {first.set_code}")
+                        ref.out.add(
+                            ref.line("applies_to") if target.applies_to is not None else ref.line(),
+                            f"{label}: level {level.value} is already continued from {target_set.continues} "
+                            f"by set {first.set_code}",
+                        )
         _check_milestones(ref, target_set)
         if target.baseline is not None:
             b_line = ref.line("baseline")
@@ -364,7 +429,9 @@ def check_targets(refs: list[_TargetRef], sets: Mapping[str, TargetSetIn] | None
                 ref.out.add(b_line, f"{label}: baseline value {problem}")
             last = max(m.deadline for m in target.milestones)
             if target.baseline.date >= last:
-                ref.out.add(b_line, f"{label}: baseline date {target.baseline.date} is not before the last milestone ({last})")
+                ref.out.add(
+                    b_line, f"{label}: baseline date {target.baseline.date} is not before the last milestone ({last})"
+                )
 
 
 def _check_milestones(ref: _TargetRef, target_set: TargetSetIn | None) -> None:
@@ -373,7 +440,10 @@ def _check_milestones(ref: _TargetRef, target_set: TargetSetIn | None) -> None:
     for m_index, milestone in enumerate(ref.target.milestones):
         m_line = ref.line("milestones", m_index)
         if previous is not None and milestone.deadline <= previous:
-            ref.out.add(m_line, f"{label}: milestones must be sorted by deadline, strictly ({milestone.deadline} after {previous})")
+            ref.out.add(
+                m_line,
+                f"{label}: milestones must be sorted by deadline, strictly ({milestone.deadline} after {previous})",
+            )
         previous = milestone.deadline
         if milestone.source is None and not milestone.inferred:
             ref.out.add(m_line, f"{label}: a milestone needs a source or inferred: true")
@@ -385,10 +455,16 @@ def _check_milestones(ref: _TargetRef, target_set: TargetSetIn | None) -> None:
         if target_set is None:
             continue
         if not target_set.applies_from <= milestone.deadline <= target_set.applies_to:
-            ref.out.add(m_line, f"{label}: milestone deadline {milestone.deadline} is outside the set's window "
-                                f"{target_set.applies_from} → {target_set.applies_to}")
+            ref.out.add(
+                m_line,
+                f"{label}: milestone deadline {milestone.deadline} is outside the set's window "
+                f"{target_set.applies_from} → {target_set.applies_to}",
+            )
         if target_set.cutoff is not None and target_set.cutoff < milestone.deadline:
-            ref.out.add(m_line, f"{label}: the set's cutoff {target_set.cutoff} is before the milestone deadline {milestone.deadline}")
+            ref.out.add(
+                m_line,
+                f"{label}: the set's cutoff {target_set.cutoff} is before the milestone deadline {milestone.deadline}",
+            )
 
 
 def _value_problem(measure: Measure, value: Any) -> str | None:

@@ -159,7 +159,9 @@ def read_header(doc: Located, out: Collector, list_key: str, allowed: set[str]) 
     return sources, items
 
 
-def validate_items(raw_items: list[Any], model: type[BaseModel], kind: str, out: Collector, default_line: int) -> list[Item]:
+def validate_items(
+    raw_items: list[Any], model: type[BaseModel], kind: str, out: Collector, default_line: int
+) -> list[Item]:
     """Validate each list item on its own, so one bad item does not hide the problems of the others."""
     items = []
     for index, raw in enumerate(raw_items):

@@ -54,20 +54,25 @@ class Period(StrEnum):
 
 
 # Unit types allowed per level; a type outside its level's set is a data-entry slip.
-UNIT_TYPES: Mapping[Level, frozenset[str]] = MappingProxyType({
-    Level.PROVINCE: frozenset({"tinh"}),
-    Level.DEPARTMENT: frozenset({"so", "van_phong", "thanh_tra", "ban"}),
-    Level.DISTRICT: frozenset({"thanh_pho", "thi_xa", "huyen"}),
-    Level.COMMUNE: frozenset({"phuong", "thi_tran", "xa", "dac_khu"}),
-})
+UNIT_TYPES: Mapping[Level, frozenset[str]] = MappingProxyType(
+    {
+        Level.PROVINCE: frozenset({"tinh"}),
+        Level.DEPARTMENT: frozenset({"so", "van_phong", "thanh_tra", "ban"}),
+        Level.DISTRICT: frozenset({"thanh_pho", "thi_xa", "huyen"}),
+        Level.COMMUNE: frozenset({"phuong", "thi_tran", "xa", "dac_khu"}),
+    }
+)
 
 # Which levels a unit's parent may have.
-PARENT_LEVELS: Mapping[Level, frozenset[Level]] = MappingProxyType({
-    Level.PROVINCE: frozenset(),
-    Level.DEPARTMENT: frozenset({Level.PROVINCE}),
-    Level.DISTRICT: frozenset({Level.PROVINCE}),
-    Level.COMMUNE: frozenset({Level.DISTRICT, Level.PROVINCE}),
-})
+PARENT_LEVELS: Mapping[Level, frozenset[Level]] = MappingProxyType(
+    {
+        Level.PROVINCE: frozenset(),
+        Level.DEPARTMENT: frozenset({Level.PROVINCE}),
+        Level.DISTRICT: frozenset({Level.PROVINCE}),
+        Level.COMMUNE: frozenset({Level.DISTRICT, Level.PROVINCE}),
+    }
+)
+
 
 class MeasuredOn(StrEnum):
     """What an indicator's value is measured on, which decides the levels that can act on it."""
@@ -77,10 +82,12 @@ class MeasuredOn(StrEnum):
 
 
 # Levels that can change an indicator's value: a target for any other level asks for what it cannot do.
-ACTING_LEVELS: Mapping[MeasuredOn, frozenset[Level]] = MappingProxyType({
-    MeasuredOn.UNIT: frozenset(Level),
-    MeasuredOn.PROVINCE_CATALOGUE: frozenset({Level.PROVINCE}),
-})
+ACTING_LEVELS: Mapping[MeasuredOn, frozenset[Level]] = MappingProxyType(
+    {
+        MeasuredOn.UNIT: frozenset(Level),
+        MeasuredOn.PROVINCE_CATALOGUE: frozenset({Level.PROVINCE}),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -214,7 +221,8 @@ class Indicator:
         return next((c for c in self.categories if c.code == code), None)
 
     def target_for(self, level: Level) -> Target | None:
-        """target_for returns the programme's target for ``level`` (NQ 09 to 2025, then its 2030 orientation), or None."""
+        """target_for returns the programme's target for ``level`` (NQ 09 to 2025, then its 2030 orientation),
+        or None."""
         return next((t for t in self.targets if level in t.applies_to), None)
 
     def targets_for(self, level: Level) -> list[Target]:
@@ -335,7 +343,8 @@ class Catalog:
         return catalog
 
     def period_of(self, indicator: str, instant: datetime | date) -> ReportingPeriod:
-        """period_of is the reporting period of ``indicator``'s cadence (and the programme's window) holding ``instant``."""
+        """period_of is the reporting period of ``indicator``'s cadence (and the programme's window) holding
+        ``instant``."""
         return period_of(instant, self.indicators[indicator].cadence.period, self.reporting_window)
 
     def _unit(self, code: str) -> Unit:

@@ -58,13 +58,18 @@ def register(cli) -> None:
         """Run the alerts service (evaluation, notifications, /healthz, /readyz, /metrics, silences API)."""
         # --host goes through the settings: their check refuses a non-loopback address without tokens.
         try:
-            settings = AlertsSettings(**({"alerts_host": host} if host else {}))
+            settings = AlertsSettings(alerts_host=host) if host else AlertsSettings()
         except ValidationError as exc:
             for error in exc.errors(include_input=False):
                 typer.echo(f"error: {error['msg'].removeprefix('Value error, ')}", err=True)
             raise typer.Exit(2) from None
-        uvicorn.run(create_app(settings), host=settings.alerts_host, port=port or settings.alerts_port,
-                    log_level="warning", timeout_graceful_shutdown=30)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.alerts_host,
+            port=port or settings.alerts_port,
+            log_level="warning",
+            timeout_graceful_shutdown=30,
+        )
 
     subs = typer.Typer(help="Who is told about which units' alerts.", no_args_is_help=True)
     cli.app.add_typer(subs, name="subscriptions")
@@ -75,13 +80,23 @@ def register(cli) -> None:
         with_descendants: bool = typer.Option(False, "--with-descendants", help="Also every unit below it"),
         pillar: list[str] = typer.Option([], "--pillar", help="Only this pillar (repeatable; default: all)"),
         min_severity: str = typer.Option("warning", "--min-severity", help="warning or critical"),
-        channel: str = typer.Option(..., "--channel", help="apprise URL (mailto://, tgram://, zalo://…) or https webhook"),
+        channel: str = typer.Option(
+            ..., "--channel", help="apprise URL (mailto://, tgram://, zalo://…) or https webhook"
+        ),
     ) -> None:
         """Subscribe a channel to a unit's alerts."""
         catalog = Catalog.load()
-        sid = _run(lambda conn: admin.add_subscription(
-            conn, catalog, unit=unit, with_descendants=with_descendants, pillars=pillar,
-            min_severity=min_severity, channel=channel))
+        sid = _run(
+            lambda conn: admin.add_subscription(
+                conn,
+                catalog,
+                unit=unit,
+                with_descendants=with_descendants,
+                pillars=pillar,
+                min_severity=min_severity,
+                channel=channel,
+            )
+        )
         typer.echo(f"Đã thêm đăng ký nhận cảnh báo số {sid}.")
 
     @subs.command("list")
@@ -90,8 +105,14 @@ def register(cli) -> None:
         rows = _run(repo.subscriptions)
         table = Table("Số", "Đơn vị", "Cả đơn vị trực thuộc", "Trụ cột", "Mức độ từ", "Kênh nhận")
         for s in rows:
-            table.add_row(str(s.id), s.unit, "có" if s.with_descendants else "", ", ".join(s.pillars) or "tất cả",
-                          words.SEVERITY[s.min_severity.value], redact(s.channel.url))
+            table.add_row(
+                str(s.id),
+                s.unit,
+                "có" if s.with_descendants else "",
+                ", ".join(s.pillars) or "tất cả",
+                words.SEVERITY[s.min_severity.value],
+                redact(s.channel.url),
+            )
         console.print(table)
 
     @subs.command("remove")
@@ -101,8 +122,9 @@ def register(cli) -> None:
             _fail(f"không có đăng ký số {subscription_id}")
         typer.echo(f"Đã xóa đăng ký số {subscription_id}.")
 
-    alerts = typer.Typer(help="Alerts raised from progress statuses; silences and acknowledgements.",
-                         no_args_is_help=True)
+    alerts = typer.Typer(
+        help="Alerts raised from progress statuses; silences and acknowledgements.", no_args_is_help=True
+    )
     cli.app.add_typer(alerts, name="alerts")
 
     @alerts.command("list")
@@ -122,7 +144,8 @@ def register(cli) -> None:
             kind = KIND_LABEL[Kind(r["kind"])]
             label = kind if r["state"] == "firing" else f"{words.NOTICE['resolved']} ({kind.lower()})"
             block = [
-                f"{r['fingerprint']}  {label} — {r['unit_name']} ({r['unit']}) · {r['indicator']} {r['indicator_name']}",
+                f"{r['fingerprint']}  {label} — {r['unit_name']} ({r['unit']}) · {r['indicator']} "
+                f"{r['indicator_name']}",
                 "    " + " · ".join(f"{name}: {format_value(r[k], r['measure'])}" for name, k in figures),
                 f"    Từ {format_moment(r['starts_at'])}",
             ]
@@ -141,9 +164,18 @@ def register(cli) -> None:
     ) -> None:
         """Mute a unit's (or one indicator's) notifications for a while."""
         catalog = Catalog.load()
-        sid, ends = _run(lambda conn: admin.add_silence(
-            conn, catalog, unit=unit, indicator=indicator, duration=duration, reason=reason,
-            created_by=getpass.getuser(), now=datetime.now(UTC)))
+        sid, ends = _run(
+            lambda conn: admin.add_silence(
+                conn,
+                catalog,
+                unit=unit,
+                indicator=indicator,
+                duration=duration,
+                reason=reason,
+                created_by=getpass.getuser(),
+                now=datetime.now(UTC),
+            )
+        )
         typer.echo(f"{words.SILENCE} số {sid} đến {format_moment(ends)}")
 
     silences = typer.Typer(help="Silences: list them, or end one early.", no_args_is_help=True)
@@ -161,13 +193,25 @@ def register(cli) -> None:
             return
         table = Table(box=None, caption=f"Thời gian theo {LOCAL_TIME}.")
         for name in ("Số", "Đơn vị", words.INDICATOR, "Từ", "Đến", "Tình trạng", "Lý do", "Người tạo"):
-            table.add_column(name, no_wrap=name in ("Số", "Đơn vị"), min_width=10 if name in ("Từ", "Đến") else None,
-                             overflow="fold")
+            table.add_column(
+                name, no_wrap=name in ("Số", "Đơn vị"), min_width=10 if name in ("Từ", "Đến") else None, overflow="fold"
+            )
         for r in rows:
-            running = "Đang hiệu lực" if r["starts_at"] <= now < r["ends_at"] else (
-                "Chưa bắt đầu" if r["starts_at"] > now else "Đã hết hạn")
-            table.add_row(str(r["id"]), r["unit"], r["indicator"] or f"Tất cả {words.INDICATORS_LOWER}",
-                          _when(r["starts_at"]), _when(r["ends_at"]), running, r["reason"], r["created_by"])
+            running = (
+                "Đang hiệu lực"
+                if r["starts_at"] <= now < r["ends_at"]
+                else ("Chưa bắt đầu" if r["starts_at"] > now else "Đã hết hạn")
+            )
+            table.add_row(
+                str(r["id"]),
+                r["unit"],
+                r["indicator"] or f"Tất cả {words.INDICATORS_LOWER}",
+                _when(r["starts_at"]),
+                _when(r["ends_at"]),
+                running,
+                r["reason"],
+                r["created_by"],
+            )
         console.print(table)
 
     @silences.command("remove")
@@ -184,7 +228,14 @@ def register(cli) -> None:
         reason: str = typer.Option("", "--reason", help="What is being done"),
     ) -> None:
         """Acknowledge an alert: no reminders until it expires; the resolution is still announced."""
-        until = _run(lambda conn: admin.acknowledge(
-            conn, fingerprint=fingerprint, duration=duration, reason=reason, created_by=getpass.getuser(),
-            now=datetime.now(UTC)))
+        until = _run(
+            lambda conn: admin.acknowledge(
+                conn,
+                fingerprint=fingerprint,
+                duration=duration,
+                reason=reason,
+                created_by=getpass.getuser(),
+                now=datetime.now(UTC),
+            )
+        )
         typer.echo(f"Cảnh báo {fingerprint}: {words.ACKNOWLEDGED.lower()}, không nhắc lại đến {format_moment(until)}")

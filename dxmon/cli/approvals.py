@@ -31,8 +31,12 @@ DECISION_WORDS = {APPROVED: "Phê duyệt", RETURNED: "Trả lại"}
 def _catalog_with_approval() -> Catalog:
     catalog = Catalog.load()
     if not catalog.approval:
-        typer.secho("lỗi: chương trình không bật phê duyệt số liệu: đặt `approval: true` trong mục programme của "
-                    "catalog/indicators.yaml", fg=typer.colors.RED, err=True)
+        typer.secho(
+            "lỗi: chương trình không bật phê duyệt số liệu: đặt `approval: true` trong mục programme của "
+            "catalog/indicators.yaml",
+            fg=typer.colors.RED,
+            err=True,
+        )
         raise typer.Exit(2)
     return catalog
 
@@ -46,8 +50,10 @@ def _units(catalog: Catalog, unit: str | None) -> list[str]:
 
 
 def register(cli) -> None:
-    app = typer.Typer(help="Data approval of units' periods (catalog programme.approval): list, approve, return.",
-                      no_args_is_help=True)
+    app = typer.Typer(
+        help="Data approval of units' periods (catalog programme.approval): list, approve, return.",
+        no_args_is_help=True,
+    )
     cli.app.add_typer(app, name="approvals")
 
     def decide(decision: str, unit: str, period: str, indicator: str | None, comment: str, by: str | None) -> None:
@@ -55,15 +61,26 @@ def register(cli) -> None:
         now = datetime.now(LOCAL_TZ)
 
         async def work(conn: asyncpg.Connection) -> approvals.Decision:
-            return await approvals.decide(conn, catalog, unit, period, decision, by=by or getpass.getuser(), at=now,
-                                          indicator=indicator or "", comment=comment)
+            return await approvals.decide(
+                conn,
+                catalog,
+                unit,
+                period,
+                decision,
+                by=by or getpass.getuser(),
+                at=now,
+                indicator=indicator or "",
+                comment=comment,
+            )
 
         d = run_with_database(work, (ApprovalError,))
         scope = f"chỉ tiêu {d.indicator}" if d.indicator else "mọi chỉ tiêu"
-        typer.echo(f"{DECISION_WORDS[d.decision]}: {catalog.units[d.unit].name_vi} ({d.unit}), "
-                   f"{approvals.parse_period(catalog, d.period).label_vi}, {scope} — {d.by}, "
-                   f"{d.at.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M} {words.LOCAL_TIME_SUFFIX}"
-                   + (f": {d.comment}" if d.comment else ""))
+        typer.echo(
+            f"{DECISION_WORDS[d.decision]}: {catalog.units[d.unit].name_vi} ({d.unit}), "
+            f"{approvals.parse_period(catalog, d.period).label_vi}, {scope} — {d.by}, "
+            f"{d.at.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M} {words.LOCAL_TIME_SUFFIX}"
+            + (f": {d.comment}" if d.comment else "")
+        )
 
     @app.command("approve")
     def approve(
@@ -106,12 +123,28 @@ def register(cli) -> None:
             if output == "json":
                 typer.echo(json.dumps([d.as_json() for d in audit], ensure_ascii=False, indent=2))
                 return
-            table = Table(f"Thời điểm {words.LOCAL_TIME_SUFFIX}", "Đơn vị", words.REPORTING_PERIOD, words.INDICATOR,
-                          "Quyết định", "Người thực hiện", "Khóa", "Ý kiến", title="Quyết định phê duyệt số liệu")
+            table = Table(
+                f"Thời điểm {words.LOCAL_TIME_SUFFIX}",
+                "Đơn vị",
+                words.REPORTING_PERIOD,
+                words.INDICATOR,
+                "Quyết định",
+                "Người thực hiện",
+                "Khóa",
+                "Ý kiến",
+                title="Quyết định phê duyệt số liệu",
+            )
             for d in audit:
-                table.add_row(f"{d.at.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}", d.unit, d.period,
-                              d.indicator or "mọi chỉ tiêu", DECISION_WORDS[d.decision], d.by, d.key_id or "—",
-                              d.comment)
+                table.add_row(
+                    f"{d.at.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}",
+                    d.unit,
+                    d.period,
+                    d.indicator or "mọi chỉ tiêu",
+                    DECISION_WORDS[d.decision],
+                    d.by,
+                    d.key_id or "—",
+                    d.comment,
+                )
             console.print(table)
             return
         now = datetime.now(LOCAL_TZ)
@@ -120,9 +153,18 @@ def register(cli) -> None:
         if output == "json":
             typer.echo(json.dumps([p.as_json() for p in found], ensure_ascii=False, indent=2))
             return
-        table = Table("Đơn vị", words.REPORTING_PERIOD, words.APPROVAL_HEADING, *words.APPROVAL.values(),
-                      title="Phê duyệt số liệu theo kỳ báo cáo")
+        table = Table(
+            "Đơn vị",
+            words.REPORTING_PERIOD,
+            words.APPROVAL_HEADING,
+            *words.APPROVAL.values(),
+            title="Phê duyệt số liệu theo kỳ báo cáo",
+        )
         for p in found:
-            table.add_row(f"{catalog.units[p.unit].name_vi} ({p.unit})", p.period.label_vi, words.APPROVAL[p.approval],
-                          *(str(p.counts[s]) for s in words.APPROVAL))
+            table.add_row(
+                f"{catalog.units[p.unit].name_vi} ({p.unit})",
+                p.period.label_vi,
+                words.APPROVAL[p.approval],
+                *(str(p.counts[s]) for s in words.APPROVAL),
+            )
         console.print(table)

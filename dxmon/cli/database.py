@@ -18,9 +18,11 @@ from dxmon.settings import DatabaseSettings
 T = TypeVar("T")
 
 
-def run_with_database(work: Callable[[asyncpg.Connection], Awaitable[T]],
-                      refusals: tuple[type[Exception], ...] = ()) -> T:
+def run_with_database(
+    work: Callable[[asyncpg.Connection], Awaitable[T]], refusals: tuple[type[Exception], ...] = ()
+) -> T:
     """run_with_database opens one connection for ``work`` and turns failures into clear exits."""
+
     async def main() -> T:
         conn = await asyncpg.connect(DatabaseSettings().database_url)
         try:

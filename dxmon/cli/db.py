@@ -24,8 +24,9 @@ async def _create_users(database_url: str, settings: DatabaseUsersSettings) -> l
 
 
 def register(cli) -> None:
-    db_app = typer.Typer(help="Database administration (run with an administrator's DX_DATABASE_URL).",
-                         no_args_is_help=True)
+    db_app = typer.Typer(
+        help="Database administration (run with an administrator's DX_DATABASE_URL).", no_args_is_help=True
+    )
     cli.app.add_typer(db_app, name="db")
 
     @db_app.command("create-users")

@@ -31,10 +31,10 @@ from rich.text import Text
 from dxmon import devstack
 from dxmon.bus import aggregator_backlog, connect
 from dxmon.catalog import Catalog
-from dxmon.contracts import LOCAL_TZ
 from dxmon.cli import error_text, plain_console
 from dxmon.cli.setup import setup_database, setup_nats
 from dxmon.cli.simulate import last_month_end, run_simulation
+from dxmon.contracts import LOCAL_TZ
 from dxmon.keys import KeyStore
 from dxmon.settings import NatsSettings
 from dxmon.store.progress_repository import unit_distribution
@@ -57,8 +57,14 @@ class Service:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -116,8 +122,9 @@ async def ensure_demo_subscription(database_url: str, catalog: Catalog, smtp_por
     conn = await asyncpg.connect(database_url)
     try:
         if not any(s.channel.url == url for s in await repo.subscriptions(conn)):
-            await admin.add_subscription(conn, catalog, unit="QN", with_descendants=True, pillars=[],
-                                         min_severity="warning", channel=url)
+            await admin.add_subscription(
+                conn, catalog, unit="QN", with_descendants=True, pillars=[], min_severity="warning", channel=url
+            )
     finally:
         await conn.close()
     return url
@@ -144,7 +151,8 @@ async def summary(database_url: str) -> dict:
             "dead_letters": await conn.fetchval("SELECT count(*) FROM dead_letters"),
             "by_level": await conn.fetch(
                 "SELECT u.level, count(DISTINCT r.unit) AS units, count(*) AS reports "
-                "FROM latest_values r JOIN units u ON u.code = r.unit WHERE r.category = '' GROUP BY u.level ORDER BY u.level"
+                "FROM latest_values r JOIN units u ON u.code = r.unit WHERE r.category = '' GROUP BY u.level ORDER BY "
+                "u.level"
             ),
             "lag": await conn.fetchrow(
                 "SELECT sum(stored) AS stored, sum(lag_ms_sum) / nullif(sum(stored), 0) AS avg_ms, "
@@ -159,8 +167,9 @@ async def summary(database_url: str) -> dict:
         await conn.close()
 
 
-def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None = None,
-                  entry_url: str | None = None) -> None:
+def print_summary(
+    s: dict, ingest_url: str, state: Path, mails: list[str] | None = None, entry_url: str | None = None
+) -> None:
     console.rule(Text("dx-monitor is running", style="bold"))
     console.print(f"API docs        {ingest_url}/docs")
     if entry_url:
@@ -170,8 +179,10 @@ def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None
     console.print(f"demo API key    {state / 'demo-key'}")
     console.print(f"logs            {state / 'logs'}")
     lag = s["lag"]
-    console.print(f"stored          {s['reports']} reports ({s['periods']} unit·indicator·periods), "
-                  f"{s['dead_letters']} dead letters")
+    console.print(
+        f"stored          {s['reports']} reports ({s['periods']} unit·indicator·periods), "
+        f"{s['dead_letters']} dead letters"
+    )
     if lag and lag["stored"]:
         console.print(f"ingest→stored   avg {lag['avg_ms']:.0f} ms, max {lag['max_ms']:.0f} ms")
     table = Table("level", "units reporting", "unit·indicator pairs", title="What was stored")
@@ -180,14 +191,23 @@ def print_summary(s: dict, ingest_url: str, state: Path, mails: list[str] | None
     console.print(table)
     spread = s["distribution"]
     if spread is not None and spread.total:
+
         def share(n: int) -> str:
             return f"{n} ({100 * n / spread.total:.0f} %)".replace(".", ",")
 
-        console.print(f"Đơn vị hiện có: {spread.total} — đúng tiến độ hoặc đạt: {share(spread.fine)}; "
-                      f"chậm tiến độ hoặc có nguy cơ ở ít nhất một chỉ tiêu: {share(spread.behind)}; "
-                      f"chưa báo cáo: {share(spread.silent)}")
-        behind = Table("Mã ĐVHC", "Đơn vị", "Chậm / có nguy cơ", "Chưa báo cáo", "Số chỉ tiêu",
-                       title="Các đơn vị cần chú ý (10 đơn vị đứng đầu)")
+        console.print(
+            f"Đơn vị hiện có: {spread.total} — đúng tiến độ hoặc đạt: {share(spread.fine)}; "
+            f"chậm tiến độ hoặc có nguy cơ ở ít nhất một chỉ tiêu: {share(spread.behind)}; "
+            f"chưa báo cáo: {share(spread.silent)}"
+        )
+        behind = Table(
+            "Mã ĐVHC",
+            "Đơn vị",
+            "Chậm / có nguy cơ",
+            "Chưa báo cáo",
+            "Số chỉ tiêu",
+            title="Các đơn vị cần chú ý (10 đơn vị đứng đầu)",
+        )
         for r in spread.worst:
             behind.add_row(r["unit"], r["name_vi"], str(r["behind"]), str(r["missing"]), str(r["tracked"]))
         console.print(behind)
@@ -216,14 +236,24 @@ def local_services(state: Path, env: dict[str, str], ingest_port: int, with_aler
         ports["alerts"] = AlertsSettings(alerts_host="127.0.0.1").alerts_port
     ports["ingest"] = ingest_port
     ports["entry"] = entry_port()
-    return [Service(name, [*py, name, *loopback, "--port", str(port)], f"http://127.0.0.1:{port}/readyz",
-                    state / "logs" / f"{name}.log", env) for name, port in ports.items()]
+    return [
+        Service(
+            name,
+            [*py, name, *loopback, "--port", str(port)],
+            f"http://127.0.0.1:{port}/readyz",
+            state / "logs" / f"{name}.log",
+            env,
+        )
+        for name, port in ports.items()
+    ]
 
 
 def print_how_to_reach(state_file: Path, settings: dict[str, str]) -> None:
     """print_how_to_reach says how other dxmon commands find this stack."""
-    console.print(f"dxmon commands run in {state_file.parent.parent} use this stack ({state_file}), e.g. "
-                  "`dxmon status QN-P-HONGGAI`, `dxmon keys list`; DX_ variables and .env override it")
+    console.print(
+        f"dxmon commands run in {state_file.parent.parent} use this stack ({state_file}), e.g. "
+        "`dxmon status QN-P-HONGGAI`, `dxmon keys list`; DX_ variables and .env override it"
+    )
     exports = " ".join(f"DX_{name.upper()}={value}" for name, value in settings.items())
     console.print(f"from another directory: export {exports}", soft_wrap=True)
 
@@ -264,9 +294,22 @@ def register(cli) -> None:
             nats_srv = devstack.nats_server(state / "nats", nats_port).start()
             servers.append(nats_srv)
             mail_sink = devstack.LocalServer(
-                "mail sink", [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{smtp_port}",
-                              "-c", "aiosmtpd.handlers.Mailbox", str(state / "mail")],
-                smtp_port, f"smtp://127.0.0.1:{smtp_port}", state / "logs" / "mail-sink.log").start()
+                "mail sink",
+                [
+                    sys.executable,
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-l",
+                    f"127.0.0.1:{smtp_port}",
+                    "-c",
+                    "aiosmtpd.handlers.Mailbox",
+                    str(state / "mail"),
+                ],
+                smtp_port,
+                f"smtp://127.0.0.1:{smtp_port}",
+                state / "logs" / "mail-sink.log",
+            ).start()
             servers.append(mail_sink)
             console.print(f"started PostgreSQL :{pg_port}, nats-server :{nats_port}, mail sink :{smtp_port}")
             database_url = asyncio.run(devstack.ensure_database(pg.url, "dxmon"))
@@ -278,8 +321,12 @@ def register(cli) -> None:
             # From here on, dxmon commands run in this directory reach this stack (DX_ variables still win).
             state_file = Path.cwd() / devstack.DEV_STATE_FILE
             entry_url = f"http://127.0.0.1:{entry_port()}"
-            dev_settings = {"nats_url": nats_srv.url, "database_url": database_url,
-                            "entry_database_url": database_url, "entry_url": entry_url}
+            dev_settings = {
+                "nats_url": nats_srv.url,
+                "database_url": database_url,
+                "entry_database_url": database_url,
+                "entry_url": entry_url,
+            }
             devstack.write_dev_state(state_file, dev_settings)
             token = asyncio.run(ensure_demo_key(nats_settings, catalog, state / "demo-key"))
             with_alerts = importlib.util.find_spec("dxmon.cli.alerts") is not None
@@ -287,10 +334,15 @@ def register(cli) -> None:
                 asyncio.run(ensure_demo_subscription(database_url, catalog, smtp_port))
 
             # The entry service connects as the administrator here; its sessions are read-only all the same.
-            env = {**os.environ, "DX_NATS_URL": nats_srv.url, "DX_DATABASE_URL": database_url,
-                   "DX_ENTRY_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1",
-                   # Demo pace: digests every 10 s instead of 30 s.
-                   "DX_ALERTS_FLUSH_INTERVAL_SECONDS": os.environ.get("DX_ALERTS_FLUSH_INTERVAL_SECONDS", "10")}
+            env = {
+                **os.environ,
+                "DX_NATS_URL": nats_srv.url,
+                "DX_DATABASE_URL": database_url,
+                "DX_ENTRY_DATABASE_URL": database_url,
+                "PYTHONUNBUFFERED": "1",
+                # Demo pace: digests every 10 s instead of 30 s.
+                "DX_ALERTS_FLUSH_INTERVAL_SECONDS": os.environ.get("DX_ALERTS_FLUSH_INTERVAL_SECONDS", "10"),
+            }
             services.extend(local_services(state, env, ingest_port, with_alerts))
             ingest_url = f"http://127.0.0.1:{ingest_port}"
             for svc in services:  # sinks first: aggregator and alerts before ingest and entry
@@ -301,8 +353,10 @@ def register(cli) -> None:
             if simulate:
                 end = last_month_end(date.today())
                 result = run_simulation(ingest_url, token, date.fromisoformat(since), end, seed=1, batch=500)
-                console.print(f"simulated {result.posted} reports: {result.accepted} accepted, "
-                              f"{result.duplicates} duplicates (resubmissions and reruns)")
+                console.print(
+                    f"simulated {result.posted} reports: {result.accepted} accepted, "
+                    f"{result.duplicates} duplicates (resubmissions and reruns)"
+                )
                 _wait_drained(nats_settings, timeout=120)
             mails = _wait_for_mail(state / "mail", timeout=90) if with_alerts and simulate else None
             print_summary(asyncio.run(summary(database_url)), ingest_url, state, mails, entry_url)

@@ -34,8 +34,9 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 class EntryClientSettings(DxSettings):
     """Where ``dxmon template`` and ``dxmon import`` find the entry service."""
 
-    entry_url: str = Field("http://127.0.0.1:8081", description="Entry service base URL used by `dxmon template` "
-                           "and `dxmon import`")
+    entry_url: str = Field(
+        "http://127.0.0.1:8081", description="Entry service base URL used by `dxmon template` and `dxmon import`"
+    )
 
 
 def _headers(key: str) -> dict[str, str]:
@@ -58,8 +59,11 @@ def _request(method: str, url: str, **kwargs: Any) -> httpx.Response:
     try:
         return httpx.request(method, url, timeout=TIMEOUT_SECONDS, **kwargs)
     except httpx.HTTPError as exc:
-        errors.print(error_text(f"không kết nối được dịch vụ nhập liệu {url} ({type(exc).__name__}); "
-                                "kiểm tra --url hoặc DX_ENTRY_URL"))
+        errors.print(
+            error_text(
+                f"không kết nối được dịch vụ nhập liệu {url} ({type(exc).__name__}); kiểm tra --url hoặc DX_ENTRY_URL"
+            )
+        )
         raise typer.Exit(1) from None
 
 
@@ -85,7 +89,9 @@ def register(cli) -> None:
         unit: str = typer.Argument(..., help="Unit code (Mã ĐVHC), e.g. QN-P-ANSINH"),
         period: str = typer.Option(..., "--period", help="Period: 2026-11 (month), 2026-Q4, 2026-H1 or 2026"),
         to: str = typer.Option(None, "--to", help="Last period of a range (same kind as --period)"),
-        out: Path = typer.Option(None, "--out", help="File to write (.xlsx or .csv; default mau-nhap-lieu_UNIT_PERIOD.xlsx)"),
+        out: Path = typer.Option(
+            None, "--out", help="File to write (.xlsx or .csv; default mau-nhap-lieu_UNIT_PERIOD.xlsx)"
+        ),
         key: str = typer.Option(..., "--key", envvar="DX_API_KEY", help="The agency's API key"),
         url: str = typer.Option(None, "--url", help="Entry service URL (default DX_ENTRY_URL)"),
     ) -> None:
@@ -105,17 +111,27 @@ def register(cli) -> None:
 
     @cli.app.command("import")
     def import_file(
-        file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="Filled template (.xlsx or .csv)"),
+        file: Path = typer.Argument(
+            ..., exists=True, dir_okay=False, readable=True, help="Filled template (.xlsx or .csv)"
+        ),
         dry_run: bool = typer.Option(False, "--dry-run", help="Check only: send nothing, print what would happen"),
         key: str = typer.Option(..., "--key", envvar="DX_API_KEY", help="The agency's API key"),
         url: str = typer.Option(None, "--url", help="Entry service URL (default DX_ENTRY_URL)"),
     ) -> None:
         """Import a filled template: every row checked like a report; sent only when no row is refused."""
         base = (url or EntryClientSettings().entry_url).rstrip("/")
-        media_type = XLSX_TYPE if file.suffix.lower() in (".xlsx", ".xlsm") else (
-            mimetypes.guess_type(file.name)[0] or "application/octet-stream")
-        response = _request("POST", f"{base}/v1/imports", params={"dry_run": str(dry_run).lower()},
-                            headers=_headers(key), files={"file": (file.name, file.read_bytes(), media_type)})
+        media_type = (
+            XLSX_TYPE
+            if file.suffix.lower() in (".xlsx", ".xlsm")
+            else (mimetypes.guess_type(file.name)[0] or "application/octet-stream")
+        )
+        response = _request(
+            "POST",
+            f"{base}/v1/imports",
+            params={"dry_run": str(dry_run).lower()},
+            headers=_headers(key),
+            files={"file": (file.name, file.read_bytes(), media_type)},
+        )
         body = response.json() if response.headers.get("content-type", "").endswith("json") else {}
         if response.status_code == 422 and "summary" in body:
             print_summary(body["summary"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from grafana_client.client import GrafanaException
@@ -16,13 +16,14 @@ console = plain_console(stderr=True)
 
 
 def register(cli) -> None:
-    grafana_app = typer.Typer(help="Grafana dashboards as code: build the provisioning files, push to a Grafana.",
-                              no_args_is_help=True)
+    grafana_app = typer.Typer(
+        help="Grafana dashboards as code: build the provisioning files, push to a Grafana.", no_args_is_help=True
+    )
     cli.app.add_typer(grafana_app, name="grafana")
 
     @grafana_app.command("build")
     def build_command(
-        out: Annotated[Optional[Path], typer.Option("--out", help="Provisioning directory to write")] = None,
+        out: Annotated[Path | None, typer.Option("--out", help="Provisioning directory to write")] = None,
     ) -> None:
         """Regenerate the datasource, provider and dashboard files (default: grafana/provisioning)."""
         from grafana import build
@@ -32,9 +33,13 @@ def register(cli) -> None:
 
     @grafana_app.command("push")
     def push_command(
-        url: Annotated[Optional[str], typer.Option("--url", help="Grafana base URL [env DX_GRAFANA_URL]")] = None,
-        token: Annotated[Optional[str], typer.Option(
-            "--token", help="Service-account token [env DX_GRAFANA_TOKEN, preferred: not in the process list]")] = None,
+        url: Annotated[str | None, typer.Option("--url", help="Grafana base URL [env DX_GRAFANA_URL]")] = None,
+        token: Annotated[
+            str | None,
+            typer.Option(
+                "--token", help="Service-account token [env DX_GRAFANA_TOKEN, preferred: not in the process list]"
+            ),
+        ] = None,
     ) -> None:
         """Create or update the folder, the datasource and the dashboards, then check the datasource's health.
 

@@ -35,8 +35,15 @@ def key_table(keys: list[ApiKey]) -> Table:
         column.overflow = "fold"
     table.columns[0].no_wrap, table.columns[0].min_width = True, 16
     for k in keys:
-        table.add_row(k.key_id, k.agency, ", ".join(k.units), "yes" if k.with_descendants else "no",
-                      format_moment(datetime.fromisoformat(k.created_at), zone=False), k.label, k.role)
+        table.add_row(
+            k.key_id,
+            k.agency,
+            ", ".join(k.units),
+            "yes" if k.with_descendants else "no",
+            format_moment(datetime.fromisoformat(k.created_at), zone=False),
+            k.label,
+            k.role,
+        )
     return table
 
 
@@ -50,21 +57,32 @@ def register(cli) -> None:
         units: str = typer.Option(..., "--units", help="Unit codes, comma-separated"),
         with_descendants: bool = typer.Option(False, "--with-descendants", help="Also cover units below them"),
         label: str = typer.Option("", "--label", help="Free text, e.g. the sending system"),
-        role: str = typer.Option(REPORTER, "--role", help=f"{' or '.join(ROLES)}: an approver approves or returns "
-                                 "the periods of its units and of the units directly below them"),
+        role: str = typer.Option(
+            REPORTER,
+            "--role",
+            help=f"{' or '.join(ROLES)}: an approver approves or returns "
+            "the periods of its units and of the units directly below them",
+        ),
     ) -> None:
         """Create a key and print it once; only its hash is stored."""
         try:
-            key, token = asyncio.run(_with_store(
-                lambda s: s.create(agency, units.split(","), with_descendants=with_descendants, label=label, role=role)
-            ))
+            key, token = asyncio.run(
+                _with_store(
+                    lambda s: s.create(
+                        agency, units.split(","), with_descendants=with_descendants, label=label, role=role
+                    )
+                )
+            )
         except (UnknownUnitsError, ValueError) as exc:
             console.print(error_text(str(exc)))
             raise typer.Exit(2) from None
-        console.print(f"key {key.key_id} for {key.agency} covering {', '.join(key.units)}"
-                      + (" and their descendants" if with_descendants else "")
-                      + (f" ({key.role})" if key.role != REPORTER else "")
-                      + " — shown once, store it now:", style="bold")
+        console.print(
+            f"key {key.key_id} for {key.agency} covering {', '.join(key.units)}"
+            + (" and their descendants" if with_descendants else "")
+            + (f" ({key.role})" if key.role != REPORTER else "")
+            + " — shown once, store it now:",
+            style="bold",
+        )
         typer.echo(token)
 
     @keys_app.command("list")

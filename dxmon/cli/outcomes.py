@@ -20,9 +20,9 @@ from rich.table import Table
 
 from dxmon import words
 from dxmon.catalog import Catalog
+from dxmon.cli.database import run_with_database
 from dxmon.contracts import LOCAL_TZ
 from dxmon.progress import STATUS_LABELS, Status
-from dxmon.cli.database import run_with_database
 from dxmon.store import outcomes_repository
 from dxmon.store.outcomes_repository import OutcomeError
 from dxmon.store.progress_repository import evaluate
@@ -58,8 +58,9 @@ def register(cli) -> None:
     outcomes = typer.Typer(help="Official outcomes (chốt số liệu): list changes, reopen, lock.", no_args_is_help=True)
     cli.app.add_typer(outcomes, name="outcomes")
 
-    def change(action: str, unit: str, indicator: str, target_set: str, deadline: str, reason: str,
-               by: str | None) -> None:
+    def change(
+        action: str, unit: str, indicator: str, target_set: str, deadline: str, reason: str, by: str | None
+    ) -> None:
         catalog = Catalog.load()
         _check_codes(catalog, unit, indicator)
         when = _deadline(deadline)
@@ -73,8 +74,10 @@ def register(cli) -> None:
             return after
 
         after = run_with_database(work, (OutcomeError,))
-        typer.echo(f"{ACTION_LABELS[action]}: {unit} {indicator} (bộ chỉ tiêu {target_set}, thời hạn "
-                   f"{when:%d/%m/%Y}) → {_describe(after)}")
+        typer.echo(
+            f"{ACTION_LABELS[action]}: {unit} {indicator} (bộ chỉ tiêu {target_set}, thời hạn "
+            f"{when:%d/%m/%Y}) → {_describe(after)}"
+        )
 
     @outcomes.command("reopen")
     def reopen(
@@ -113,10 +116,28 @@ def register(cli) -> None:
         if output == "json":
             typer.echo(json.dumps([c.as_json() for c in found], ensure_ascii=False, indent=2))
             return
-        table = Table("Thời điểm (giờ Việt Nam)", "Đơn vị", words.INDICATOR, words.DEADLINE, "Thao tác",
-                      "Người thực hiện", "Lý do", "Trước", "Sau", title="Thay đổi kết quả chính thức")
+        table = Table(
+            "Thời điểm (giờ Việt Nam)",
+            "Đơn vị",
+            words.INDICATOR,
+            words.DEADLINE,
+            "Thao tác",
+            "Người thực hiện",
+            "Lý do",
+            "Trước",
+            "Sau",
+            title="Thay đổi kết quả chính thức",
+        )
         for c in found:
-            table.add_row(f"{c.at.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}", c.unit, c.indicator,
-                          f"{c.deadline:%d/%m/%Y}", ACTION_LABELS[c.action], escape(c.by), escape(c.reason),
-                          _describe(c.before), _describe(c.after))
+            table.add_row(
+                f"{c.at.astimezone(LOCAL_TZ):%d/%m/%Y %H:%M}",
+                c.unit,
+                c.indicator,
+                f"{c.deadline:%d/%m/%Y}",
+                ACTION_LABELS[c.action],
+                escape(c.by),
+                escape(c.reason),
+                _describe(c.before),
+                _describe(c.after),
+            )
         Console().print(table)

@@ -12,8 +12,8 @@ import asyncpg
 import typer
 
 from dxmon.catalog import Catalog
-from dxmon.contracts import LOCAL_TZ
 from dxmon.cli.database import run_with_database
+from dxmon.contracts import LOCAL_TZ
 from dxmon.store.progress_repository import evaluate
 
 
@@ -22,7 +22,9 @@ def register(cli) -> None:
     cli.app.add_typer(rates, name="rates")
 
     @rates.command("rebuild")
-    def rebuild(since: str = typer.Option(..., "--since", help="First day whose periods are recomputed, YYYY-MM-DD")) -> None:
+    def rebuild(
+        since: str = typer.Option(..., "--since", help="First day whose periods are recomputed, YYYY-MM-DD"),
+    ) -> None:
         """Recompute the reporting rates of every period that ended since DATE (one full evaluation pass)."""
         try:
             first = date.fromisoformat(since)
@@ -36,5 +38,6 @@ def register(cli) -> None:
             return (await evaluate(conn, Catalog.load(), now, rates_since=first)).rates
 
         rows = run_with_database(work)
-        typer.echo(f"Đã tính lại tỷ lệ báo cáo của {rows:,} kỳ (đơn vị × kỳ báo cáo) từ {first:%d/%m/%Y}."
-                   .replace(",", "."))
+        typer.echo(
+            f"Đã tính lại tỷ lệ báo cáo của {rows:,} kỳ (đơn vị × kỳ báo cáo) từ {first:%d/%m/%Y}.".replace(",", ".")
+        )

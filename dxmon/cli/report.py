@@ -29,8 +29,9 @@ from dxmon.settings import DatabaseSettings
 async def _read(database_url: str, catalog: Catalog, target_set: str, period: ReportPeriod, unit: str) -> Report:
     conn = await asyncpg.connect(database_url)
     try:
-        return await build_report(conn, catalog, target_set=target_set, period=period, unit=unit,
-                                  now=datetime.now(LOCAL_TZ))
+        return await build_report(
+            conn, catalog, target_set=target_set, period=period, unit=unit, now=datetime.now(LOCAL_TZ)
+        )
     finally:
         await conn.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import typer
 import uvicorn
@@ -29,7 +30,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     header_timeout = 10.0
     max_header_bytes = 64 * 1024
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # httptools types the transport more loosely; uvicorn always passes an asyncio.Transport
         super().connection_made(transport)
         self._reading_headers = True
         self._header_bytes = 0
@@ -89,8 +90,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
 def guarded_http(header_timeout: float, max_header_bytes: int) -> type[GuardedHttpProtocol]:
     """guarded_http returns the protocol class with these limits (uvicorn builds one instance per connection)."""
-    return type("GuardedHttp", (GuardedHttpProtocol,),
-                {"header_timeout": header_timeout, "max_header_bytes": max_header_bytes})
+    return type(
+        "GuardedHttp", (GuardedHttpProtocol,), {"header_timeout": header_timeout, "max_header_bytes": max_header_bytes}
+    )
 
 
 class _Follower(uvicorn.Server):
@@ -113,9 +115,11 @@ async def serve_beside(main: uvicorn.Server, follower: uvicorn.Server) -> None:
 
 # Options of every HTTP service facing agencies (ingest, entry): the same guards, the same words.
 HEADER_TIMEOUT = typer.Option(
-    10.0, "--header-timeout", help="Seconds a client has to send complete request headers (else 408, closed)")
+    10.0, "--header-timeout", help="Seconds a client has to send complete request headers (else 408, closed)"
+)
 MAX_HEADER_BYTES = typer.Option(
-    64 * 1024, "--max-header-bytes", help="Largest request line + headers (else 431, closed)")
+    64 * 1024, "--max-header-bytes", help="Largest request line + headers (else 431, closed)"
+)
 
 
 def register(cli) -> None:
@@ -125,9 +129,11 @@ def register(cli) -> None:
         port: int = typer.Option(None, "--port", help="Port (default DX_INGEST_PORT)"),
         header_timeout: float = HEADER_TIMEOUT,
         read_timeout: float = typer.Option(
-            60.0, "--read-timeout", help="Seconds a client has to send the whole request body (else 408, closed)"),
+            60.0, "--read-timeout", help="Seconds a client has to send the whole request body (else 408, closed)"
+        ),
         keep_alive: float = typer.Option(
-            30.0, "--keep-alive", help="Seconds an idle kept-alive connection stays open after a response"),
+            30.0, "--keep-alive", help="Seconds an idle kept-alive connection stays open after a response"
+        ),
         max_header_bytes: int = MAX_HEADER_BYTES,
     ) -> None:
         """Run the ingest HTTP API (POST /v1/reports, catalog, /docs)."""
@@ -135,29 +141,46 @@ def register(cli) -> None:
 
         settings = IngestSettings()
         app = create_app(settings, read_timeout_seconds=read_timeout)
-        options = dict(host=host or settings.ingest_host, port=port or settings.ingest_port, log_level="warning",
-                       timeout_graceful_shutdown=20, timeout_keep_alive=keep_alive,
-                       http=guarded_http(header_timeout, max_header_bytes))
+        options: dict[str, Any] = dict(
+            host=host or settings.ingest_host,
+            port=port or settings.ingest_port,
+            log_level="warning",
+            timeout_graceful_shutdown=20,
+            timeout_keep_alive=keep_alive,
+            http=guarded_http(header_timeout, max_header_bytes),
+        )
         if settings.ingest_metrics_port is None:
             uvicorn.run(app, **options)
             return
         from services.ingest.app import create_ops_app
 
-        ops = uvicorn.Config(create_ops_app(app), host=options["host"], port=settings.ingest_metrics_port,
-                             log_level="warning", lifespan="off")
+        ops = uvicorn.Config(
+            create_ops_app(app),
+            host=options["host"],
+            port=settings.ingest_metrics_port,
+            log_level="warning",
+            lifespan="off",
+        )
         asyncio.run(serve_beside(uvicorn.Server(uvicorn.Config(app, **options)), _Follower(ops)))
 
     @cli.serve.command("aggregator")
     def serve_aggregator(
-        host: str = typer.Option(None, "--host", help="Listen address of /healthz, /readyz, /metrics (default DX_AGGREGATOR_HOST)"),
+        host: str = typer.Option(
+            None, "--host", help="Listen address of /healthz, /readyz, /metrics (default DX_AGGREGATOR_HOST)"
+        ),
         port: int = typer.Option(None, "--port", help="Port of the health routes (default DX_AGGREGATOR_METRICS_PORT)"),
     ) -> None:
         """Run the aggregator (JetStream → database) with its health and metrics routes."""
         from services.aggregator.app import create_app
 
         settings = AggregatorSettings()
-        uvicorn.run(create_app(settings), host=host or settings.aggregator_host, port=port or settings.aggregator_metrics_port,
-                    log_level="warning", timeout_graceful_shutdown=30)
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.aggregator_host,
+            port=port or settings.aggregator_metrics_port,
+            log_level="warning",
+            timeout_graceful_shutdown=30,
+        )
 
     @cli.serve.command("entry")
     def serve_entry(
@@ -171,6 +194,11 @@ def register(cli) -> None:
         from services.entry.settings import EntrySettings
 
         settings = EntrySettings()
-        uvicorn.run(create_app(settings), host=host or settings.entry_host, port=port or settings.entry_port,
-                    log_level="warning", timeout_graceful_shutdown=20,
-                    http=guarded_http(header_timeout, max_header_bytes))
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.entry_host,
+            port=port or settings.entry_port,
+            log_level="warning",
+            timeout_graceful_shutdown=20,
+            http=guarded_http(header_timeout, max_header_bytes),
+        )

@@ -84,9 +84,12 @@ def register(cli) -> None:
             raise typer.Exit(1)
         catalog = Catalog.load(directory)
         console.print(
-            Text.assemble(("catalog OK", "green"), f" ({directory or default_catalog_dir()}): "
-            f"{len(catalog.indicators)} indicators, {len(catalog.target_sets)} target sets, "
-            f"{len(catalog.targets())} targets, {len(catalog.units)} units")
+            Text.assemble(
+                ("catalog OK", "green"),
+                f" ({directory or default_catalog_dir()}): "
+                f"{len(catalog.indicators)} indicators, {len(catalog.target_sets)} target sets, "
+                f"{len(catalog.targets())} targets, {len(catalog.units)} units",
+            )
         )
 
     @catalog_app.command("sync")
@@ -111,15 +114,17 @@ def register(cli) -> None:
         Idempotent: event ids come from the content, so a second run stores nothing twice. Needs a NATS
         user allowed to publish on dx.reports.v1.> (DX_NATS_URL, DX_NATS_USER/PASSWORD).
         """
-        from dxmon.observations import seed_reports
         from dxmon.formatting import format_number
+        from dxmon.observations import seed_reports
 
         catalog = _load_catalog()
         seeds = seed_reports(catalog)
         refused = [(s, i) for s in seeds for i in s.issues]
         for seed, issue in refused:
-            console.print(f"[red]bị từ chối:[/red] {seed.report.indicator} {seed.report.unit} "
-                          f"{seed.report.category}: {issue.reason} — {issue.message}")
+            console.print(
+                f"[red]bị từ chối:[/red] {seed.report.indicator} {seed.report.unit} "
+                f"{seed.report.category}: {issue.reason} — {issue.message}"
+            )
         if refused:
             raise typer.Exit(1)
         try:
@@ -130,8 +135,10 @@ def register(cli) -> None:
         for seed, duplicate in zip(seeds, duplicates, strict=True):
             r = seed.report
             period = catalog.period_of(r.indicator, r.observed_at)
-            figure = (f"{format_number(r.numerator)}/{format_number(r.denominator)}" if r.numerator is not None
-                      else f"{format_number(r.value)} %")
+            if r.numerator is not None and r.denominator is not None:  # the contract: both or neither
+                figure = f"{format_number(r.numerator)}/{format_number(r.denominator)}"
+            else:
+                figure = f"{format_number(r.value or 0)} %"  # the contract: a value when there is no fraction
             state = "đã có (trùng)" if duplicate else "đã gửi"
             typer.echo(f"{r.indicator} {r.unit} {r.category} {period.label_vi}: {figure} — {state}")
         console.print(f"{len(seeds) - sum(duplicates)} báo cáo đã gửi, {sum(duplicates)} trùng")

@@ -21,8 +21,13 @@ def last_month_end(today: date) -> date:
 def run_simulation(url: str, token: str, since: date, until: date, seed: int, batch: int) -> SimulationResult:
     """run_simulation generates and posts the reports with a progress bar."""
     reports = generate(Catalog.load(), since, until, seed)
-    with Progress(TextColumn("[bold]simulate[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("[bold]simulate[/bold] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task(f"{since} → {until}", total=len(reports))
         return post_all(reports, url, token, batch=batch, progress=lambda n: progress.advance(task, n))
 
@@ -44,5 +49,7 @@ def register(cli) -> None:
         except RuntimeError as exc:
             console.print(error_text(str(exc)))
             raise typer.Exit(1) from None
-        console.print(f"posted {result.posted} in {result.requests} requests: {result.accepted} accepted, "
-                      f"{result.duplicates} duplicates (resubmissions)")
+        console.print(
+            f"posted {result.posted} in {result.requests} requests: {result.accepted} accepted, "
+            f"{result.duplicates} duplicates (resubmissions)"
+        )

@@ -53,8 +53,13 @@ from dxmon.store import approvals_repository
 from dxmon.store.reports_repository import explanation_text
 
 STATUS_STYLES = {
-    Status.EXCEEDED: "green", Status.MET: "green", Status.ON_TRACK: "blue", Status.BEHIND: "dark_orange",
-    Status.AT_RISK: "yellow", Status.MISSED: "red", Status.NO_DATA: "dim",
+    Status.EXCEEDED: "green",
+    Status.MET: "green",
+    Status.ON_TRACK: "blue",
+    Status.BEHIND: "dark_orange",
+    Status.AT_RISK: "yellow",
+    Status.MISSED: "red",
+    Status.NO_DATA: "dim",
 }
 REPORTING_STYLES = {Reporting.ON_TIME: "green", Reporting.LATE: "yellow", Reporting.MISSING: "magenta"}
 # The programme's own set: what a milestone found in no set's target belongs to.
@@ -122,15 +127,26 @@ async def fetch_stored(database_url: str, unit: str) -> Stored:
         rows = await conn.fetch(
             "SELECT indicator, observed_at, received_at, category, value, numerator, denominator, explanation"
             " FROM reports"
-            " WHERE unit = $1 ORDER BY coalesce(stream_seq, 0), received_at, event_id", unit
+            " WHERE unit = $1 ORDER BY coalesce(stream_seq, 0), received_at, event_id",
+            unit,
         )
         outcomes = await conn.fetch("SELECT * FROM milestone_outcomes WHERE unit = $1", unit)
     finally:
         await conn.close()
     history: dict[str, list[Report]] = defaultdict(list)
     for n, r in enumerate(rows):
-        history[r["indicator"]].append(Report(r["observed_at"], r["received_at"], r["category"], r["value"],
-                                              r["numerator"], r["denominator"], n, r["explanation"]))
+        history[r["indicator"]].append(
+            Report(
+                r["observed_at"],
+                r["received_at"],
+                r["category"],
+                r["value"],
+                r["numerator"],
+                r["denominator"],
+                n,
+                r["explanation"],
+            )
+        )
     return Stored(history, {(o["indicator"], o["milestone"]): o for o in outcomes})
 
 
@@ -154,7 +170,7 @@ def values_in_force(history: list[Report], period: Period, as_of: datetime) -> l
         elif any(r.numerator is not None for r in reports):
             parts = [r for r in reports if r.numerator is not None]
             total = sum(r.denominator or 0 for r in parts)
-            value = 100 * sum(r.numerator for r in parts) / total if total else None
+            value = 100 * sum(r.numerator or 0 for r in parts) / total if total else None
         else:
             value = sum(r.value or 0 for r in reports)
         if value is not None:
@@ -302,14 +318,32 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
     lines = []
     day = local_day(as_of)
 
-    def judged(ind: Indicator, target, points, history, set_cutoff=None, restart=None,
-               ) -> tuple[Evaluation, asyncpg.Record | None]:
-        ev = evaluate(target=target, measure=ind.measure, direction=ind.direction, cadence=ind.cadence,
-                      unit=unit, points=points, as_of=as_of, received=history_of(history), set_cutoff=set_cutoff,
-                      restart=restart)
+    def judged(
+        ind: Indicator,
+        target,
+        points,
+        history,
+        set_cutoff=None,
+        restart=None,
+    ) -> tuple[Evaluation, asyncpg.Record | None]:
+        ev = evaluate(
+            target=target,
+            measure=ind.measure,
+            direction=ind.direction,
+            cadence=ind.cadence,
+            unit=unit,
+            points=points,
+            as_of=as_of,
+            received=history_of(history),
+            set_cutoff=set_cutoff,
+            restart=restart,
+        )
         row = stored.outcomes.get((ind.code, ev.milestone)) if ev.cutoff is not None else None
-        kept = row if live and row is not None and (row["reopened"] or row["locked_by"] not in (None, "dx-monitor")) \
+        kept = (
+            row
+            if live and row is not None and (row["reopened"] or row["locked_by"] not in (None, "dx-monitor"))
             else None
+        )
         return ev, kept
 
     for ind in catalog.indicators.values():
@@ -347,15 +381,25 @@ def _expected(ev: Evaluation | None, ind: Indicator) -> str:
     return format_value(ev.expected, ind.measure.value)
 
 
-def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime, approvals: Approvals = None) -> Table:
+def status_table(
+    catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime, approvals: Approvals = None
+) -> Table:
     """status_table: one row per indicator, the result and the reporting in columns of their own."""
     day = evaluation_day(unit, as_of)
+    caption = escape(_caption(catalog, unit, as_of))
     table = Table(
-        words.INDICATOR, words.TARGET_SET, words.CURRENT_VALUE, words.EXPECTED, words.TARGET, "Kết quả",
+        words.INDICATOR,
+        words.TARGET_SET,
+        words.CURRENT_VALUE,
+        words.EXPECTED,
+        words.TARGET,
+        "Kết quả",
         words.DECIDING_VALUE,
-        "Tình hình báo cáo", "Báo cáo gần nhất",
+        "Tình hình báo cáo",
+        "Báo cáo gần nhất",
         title=escape(f"{unit.name_on(day)} ({unit.code}) — đánh giá đến {format_moment(as_of)}"),
-        caption=escape(_caption(catalog, unit, as_of)), show_lines=False,
+        caption=caption,
+        show_lines=False,
     )
     if approvals is not None:
         table.add_column(words.APPROVAL_HEADING)
@@ -377,11 +421,13 @@ def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetim
         value, observed = line.deciding
         if ev is not None and ev.cutoff is not None:
             decided = format_value(value, measure) + (
-                f" (kỳ {period_code(local_day(observed), ind.cadence.period)})" if observed else "")
+                f" (kỳ {period_code(local_day(observed), ind.cadence.period)})" if observed else ""
+            )
             revised, revised_at = line.revision
             if revised is not None:
-                decided += (f"; {words.REVISED_AFTER_CUTOFF}: {format_value(revised, measure)}"
-                            + (f" (nhận {format_date(revised_at)})" if revised_at else ""))
+                decided += f"; {words.REVISED_AFTER_CUTOFF}: {format_value(revised, measure)}" + (
+                    f" (nhận {format_date(revised_at)})" if revised_at else ""
+                )
         report = ""
         if ev is not None and ev.reporting is not None:
             report = f"[{REPORTING_STYLES[ev.reporting]}]{REPORTING_LABELS[ev.reporting]}[/]"
@@ -393,45 +439,61 @@ def status_table(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetim
         last = ""
         if latest is not None:
             last = f"kỳ {period_code(latest.day, ind.cadence.period)}" + (
-                f", nhận {format_date(latest.received_at)}" if latest.received_at else "")
+                f", nhận {format_date(latest.received_at)}" if latest.received_at else ""
+            )
         table.add_row(
             escape(f"{ind.code} {ind.name_vi}"),
             escape(line.target_set or ""),
             format_value(latest.value if latest else None, measure),
             _expected(ev, ind),
             f"{COMPARATOR_SIGNS[ev.comparator]} {format_value(ev.target, measure)} ({format_date(ev.milestone)})"
-            if ev else "[dim]không có mục tiêu[/dim]",
+            if ev
+            else "[dim]không có mục tiêu[/dim]",
             result,
             decided,
             report,
             last,
-            *([words.APPROVAL.get(approval_of(catalog, line, approvals), "")] if approvals is not None else []),
+            *([words.APPROVAL.get(approval_of(catalog, line, approvals) or "", "")] if approvals is not None else []),
         )
-    summary = "; ".join(filter(None, [
-        ", ".join(f"{STATUS_LABELS[s]}: {n}" for s, n in sorted(results.items(), key=lambda kv: -kv[1])),
-        ", ".join(f"{REPORTING_LABELS[r]}: {n}" for r, n in sorted(reporting.items(), key=lambda kv: -kv[1])),
-    ]))
-    table.caption = "\n".join(filter(None, [table.caption, summary]))
+    summary = "; ".join(
+        filter(
+            None,
+            [
+                ", ".join(f"{STATUS_LABELS[s]}: {n}" for s, n in sorted(results.items(), key=lambda kv: -kv[1])),
+                ", ".join(f"{REPORTING_LABELS[r]}: {n}" for r, n in sorted(reporting.items(), key=lambda kv: -kv[1])),
+            ],
+        )
+    )
+    table.caption = "\n".join(filter(None, [caption, summary]))
     return table
 
 
 def explanations_table(lines: list[Line]) -> Table | None:
     """explanations_table: the Nguyên nhân, giải pháp of each indicator's current period, None when there is none."""
-    table = Table(Column(words.INDICATOR, max_width=40), Column("Kỳ", no_wrap=True),
-                  Column(words.EXPLANATION, min_width=40), title=words.EXPLANATION, show_lines=True)
+    table = Table(
+        Column(words.INDICATOR, max_width=40),
+        Column("Kỳ", no_wrap=True),
+        Column(words.EXPLANATION, min_width=40),
+        title=words.EXPLANATION,
+        show_lines=True,
+    )
     shown: set[str] = set()
     for line in lines:
         ind = line.indicator
         if not line.explanation or ind.code in shown:  # an indicator judged in several sets has one explanation
             continue
         shown.add(ind.code)
-        table.add_row(escape(f"{ind.code} {ind.name_vi}"), period_code(line.points[-1].day, ind.cadence.period),
-                      escape(line.explanation))
+        table.add_row(
+            escape(f"{ind.code} {ind.name_vi}"),
+            period_code(line.points[-1].day, ind.cadence.period),
+            escape(line.explanation),
+        )
     return table if shown else None
 
 
-def status_json(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime,
-                approvals: Approvals = None) -> dict[str, Any]:
+def status_json(
+    catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime, approvals: Approvals = None
+) -> dict[str, Any]:
     """status_json: the machine-readable status (its field names are a contract, see the README)."""
     indicators = []
     for line in lines:
@@ -442,33 +504,41 @@ def status_json(catalog: Catalog, unit: Unit, lines: list[Line], as_of: datetime
         revised, revised_at = line.revision
         latest = line.points[-1] if line.points else None
         period = line.indicator.cadence.period
-        indicators.append({
-            "indicator": line.indicator.code,
-            "target_set": line.target_set,
-            "binding": catalog.target_sets[line.target_set].binding if line.target_set in catalog.target_sets else True,
-            "result": line.result.value if line.result else None,
-            "reporting": ev.reporting.value if ev.reporting else None,
-            "provisional": line.provisional,
-            "final": line.final,
-            "deciding_value": value,
-            "deciding_period": period_code(local_day(observed), period) if observed else None,
-            "current_value": latest.value if latest else None,
-            "current_period": period_code(latest.day, period) if latest else None,
-            "expected": ev.expected,
-            "target": ev.target,
-            "comparator": ev.comparator,
-            "deadline": ev.milestone.isoformat(),
-            "cutoff": ev.cutoff.isoformat() if ev.cutoff else None,
-            "revised_value": revised,
-            "revised_at": revised_at.isoformat() if revised_at else None,
-            "includes_percent_only": line.includes_percent_only,
-            "explanation": line.explanation or None,
-            "reporting_missing_since": ev.overdue_since.isoformat() if ev.overdue_since else None,
-            "measure": line.indicator.measure.value,
-            "approval": approval_of(catalog, line, approvals),
-        })
-    return {"unit": unit.code, "as_of": as_of.isoformat(), "indicators": indicators,
-            "scorecards": scorecards(catalog, lines, as_of)}
+        indicators.append(
+            {
+                "indicator": line.indicator.code,
+                "target_set": line.target_set,
+                "binding": catalog.target_sets[line.target_set].binding
+                if line.target_set in catalog.target_sets
+                else True,
+                "result": line.result.value if line.result else None,
+                "reporting": ev.reporting.value if ev.reporting else None,
+                "provisional": line.provisional,
+                "final": line.final,
+                "deciding_value": value,
+                "deciding_period": period_code(local_day(observed), period) if observed else None,
+                "current_value": latest.value if latest else None,
+                "current_period": period_code(latest.day, period) if latest else None,
+                "expected": ev.expected,
+                "target": ev.target,
+                "comparator": ev.comparator,
+                "deadline": ev.milestone.isoformat(),
+                "cutoff": ev.cutoff.isoformat() if ev.cutoff else None,
+                "revised_value": revised,
+                "revised_at": revised_at.isoformat() if revised_at else None,
+                "includes_percent_only": line.includes_percent_only,
+                "explanation": line.explanation or None,
+                "reporting_missing_since": ev.overdue_since.isoformat() if ev.overdue_since else None,
+                "measure": line.indicator.measure.value,
+                "approval": approval_of(catalog, line, approvals),
+            }
+        )
+    return {
+        "unit": unit.code,
+        "as_of": as_of.isoformat(),
+        "indicators": indicators,
+        "scorecards": scorecards(catalog, lines, as_of),
+    }
 
 
 def scorecards(catalog: Catalog, lines: list[Line], as_of: datetime) -> list[dict[str, Any]]:
@@ -491,8 +561,10 @@ def _caption(catalog: Catalog, unit: Unit, as_of: datetime) -> str:
     if unit.valid_to is None or unit.valid_to >= local_day(as_of):
         return ""
     successors = ", ".join(catalog.final_successors(unit.code)) or "không có"
-    return (f"Đơn vị kết thúc hoạt động ngày {format_date(unit.valid_to)}: đánh giá tính đến ngày đó "
-            f"(số liệu đến {format_date(cutoff(unit, as_of))}). Đơn vị kế thừa: {successors}.")
+    return (
+        f"Đơn vị kết thúc hoạt động ngày {format_date(unit.valid_to)}: đánh giá tính đến ngày đó "
+        f"(số liệu đến {format_date(cutoff(unit, as_of))}). Đơn vị kế thừa: {successors}."
+    )
 
 
 def register(cli) -> None:
@@ -500,9 +572,10 @@ def register(cli) -> None:
     def status(
         unit: str = typer.Argument(..., help="Unit code from the catalog, e.g. QN-P-HONGGAI"),
         as_of: str = typer.Option(
-            None, "--as-of",
+            None,
+            "--as-of",
             help="Evaluate as of the end of this day (YYYY-MM-DD, Asia/Ho_Chi_Minh) or ISO date-time, with the "
-                 "reports received by then; default: now",
+            "reports received by then; default: now",
         ),
         output: str = typer.Option("table", "--format", help="table (for people) or json (for programs)"),
     ) -> None:
@@ -515,8 +588,9 @@ def register(cli) -> None:
         settings = DatabaseSettings()
         try:
             stored = asyncio.run(fetch_stored(settings.database_url, chosen.code))
-            approvals = asyncio.run(fetch_approvals(settings.database_url, chosen.code, when)) if catalog.approval \
-                else None
+            approvals = (
+                asyncio.run(fetch_approvals(settings.database_url, chosen.code, when)) if catalog.approval else None
+            )
         except (OSError, asyncpg.PostgresError) as exc:
             typer.secho(f"lỗi: không đọc được cơ sở dữ liệu (DX_DATABASE_URL): {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None

@@ -51,9 +51,13 @@ def agency_caller(keyring: KeyRing, authorization: str | None) -> Authenticated 
     if not is_agency_key(authorization):
         return None
     if not keyring.loaded.is_set():
-        raise Problem(503, "bus-unavailable", "API keys are not loaded yet",
-                      say("bus-unavailable/keys-not-loaded", status="dx_keys"),
-                      headers={"Retry-After": str(KEYS_RETRY_AFTER_SECONDS)})
+        raise Problem(
+            503,
+            "bus-unavailable",
+            "API keys are not loaded yet",
+            say("bus-unavailable/keys-not-loaded", status="dx_keys"),
+            headers={"Retry-After": str(KEYS_RETRY_AFTER_SECONDS)},
+        )
     return intake.authenticate(keyring, authorization)
 
 
@@ -68,14 +72,26 @@ def scope(catalog: Catalog, caller: Authenticated | None, unit: str | None) -> R
     key = caller.key
     if unit is None:
         if len(key.units) != 1:
-            raise Problem(422, "report-unit-required", "Choose the unit of the report",
-                          say("report-unit-required", key_id=key.key_id, agency=key.agency,
-                              units=", ".join(key.units[:_LISTED])))
+            raise Problem(
+                422,
+                "report-unit-required",
+                "Choose the unit of the report",
+                say("report-unit-required", key_id=key.key_id, agency=key.agency, units=", ".join(key.units[:_LISTED])),
+            )
         unit = key.units[0]
     if _known(catalog, unit) not in caller.scope:
-        raise Problem(403, "outside-key-scope", "Unit outside this key's scope",
-                      say("outside-key-scope/report", key_id=key.key_id, agency=key.agency, unit=unit,
-                          units=", ".join(key.units[:_LISTED])))
+        raise Problem(
+            403,
+            "outside-key-scope",
+            "Unit outside this key's scope",
+            say(
+                "outside-key-scope/report",
+                key_id=key.key_id,
+                agency=key.agency,
+                unit=unit,
+                units=", ".join(key.units[:_LISTED]),
+            ),
+        )
     return ReportScope(unit, caller.scope)
 
 

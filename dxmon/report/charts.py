@@ -13,9 +13,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on a server; set before pyplot is imported
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from dxmon.report.model import Report  # noqa: E402
+from dxmon.report.model import Report
 
 KEY_INDICATORS = 8  # the chart stays readable on half a page
 _FONT = {"family": "DejaVu Sans", "size": 8}
@@ -56,9 +56,10 @@ def key_indicators_chart(report: Report) -> bytes | None:
         fig, ax = plt.subplots(figsize=(6, 0.6 + 0.4 * len(rows)))
         labels = ["\n".join(textwrap.wrap(f"{r.indicator} {r.name}", 48)[:2]) for r in rows]
         colors = ["#2e7d32" if r.met else "#ef6c00" for r in rows]
-        ax.barh(labels, [r.value for r in rows], color=colors, label="Kết quả")
+        values = [r.value for r in rows if r.value is not None]  # every row: rows holds only those with a value
+        ax.barh(labels, values, color=colors, label="Kết quả")
         ax.scatter([r.target for r in rows], labels, marker="|", s=300, color="black", label="Mục tiêu", zorder=3)
-        ax.set_xlim(0, max(100.0, *(r.value for r in rows), *(r.target for r in rows)) * 1.05)
+        ax.set_xlim(0, max(100.0, *values, *(r.target for r in rows)) * 1.05)
         ax.set_xlabel("%")
         ax.invert_yaxis()
         ax.legend(loc="lower right", fontsize=7, frameon=False)

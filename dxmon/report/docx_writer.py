@@ -61,17 +61,21 @@ def summary_lines(report: Report) -> list[str]:
     lines += [f"- {c.label}: {c.met}/{c.total} {words.INDICATORS_LOWER} đạt." for c in report.by_pillar]
     lines.append("- Theo đánh giá: " + "; ".join(f"{STATUS_LABELS[s]}: {n}" for s, n in report.by_result) + ".")
     rates = report.rates
-    lines.append(f"- {words.REPORTING_RATE}: {percent(rates.reporting_rate)} "
-                 f"({rates.actual}/{rates.expected} báo cáo); "
-                 f"{words.ON_TIME_RATE}: {percent(rates.on_time_rate)} ({rates.on_time}/{rates.expected}), "
-                 f"tính trên các kỳ báo cáo kết thúc trong {report.period.label}.")
+    lines.append(
+        f"- {words.REPORTING_RATE}: {percent(rates.reporting_rate)} "
+        f"({rates.actual}/{rates.expected} báo cáo); "
+        f"{words.ON_TIME_RATE}: {percent(rates.on_time_rate)} ({rates.on_time}/{rates.expected}), "
+        f"tính trên các kỳ báo cáo kết thúc trong {report.period.label}."
+    )
     return lines
 
 
 def qualifier_note(report: Report) -> str:
     when = f" lúc {format_moment(report.evaluated_at)}" if report.evaluated_at else ""  # the zone named once
-    return (f"Kết quả theo lần đánh giá gần nhất{when}. “{words.PROVISIONAL}”: đã đến thời hạn, chưa "
-            f"{words.CUTOFF.lower()}; “{words.FINAL}”: sau {words.CUTOFF.lower()}.")
+    return (
+        f"Kết quả theo lần đánh giá gần nhất{when}. “{words.PROVISIONAL}”: đã đến thời hạn, chưa "
+        f"{words.CUTOFF.lower()}; “{words.FINAL}”: sau {words.CUTOFF.lower()}."
+    )
 
 
 def _font(run, size: float = 13, bold: bool = False, italic: bool = False) -> None:
@@ -81,8 +85,17 @@ def _font(run, size: float = 13, bold: bool = False, italic: bool = False) -> No
     run._element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), FONT)
 
 
-def _para(container, text: str = "", *, size: float = 13, bold: bool = False, italic: bool = False,
-          align=None, space_after: float = 3, superscript: str = ""):
+def _para(
+    container,
+    text: str = "",
+    *,
+    size: float = 13,
+    bold: bool = False,
+    italic: bool = False,
+    align=None,
+    space_after: float = 3,
+    superscript: str = "",
+):
     p = container.add_paragraph()
     p.paragraph_format.space_after = Pt(space_after)
     p.paragraph_format.space_before = Pt(0)
@@ -217,10 +230,22 @@ def render_docx(report: Report) -> bytes:
 
     _header(doc, report)
     _para(doc, "BÁO CÁO", size=14, bold=True, align=center, space_after=0).paragraph_format.space_before = Pt(12)
-    _para(doc, f"{words.SCORECARD} các {words.INDICATORS_LOWER} theo {report.set_title}", size=14, bold=True,
-          align=center, space_after=0)
-    _para(doc, f"{words.REPORTING_PERIOD}: {report.period.label} — {report.unit_name}", size=14, bold=True,
-          align=center, space_after=12)
+    _para(
+        doc,
+        f"{words.SCORECARD} các {words.INDICATORS_LOWER} theo {report.set_title}",
+        size=14,
+        bold=True,
+        align=center,
+        space_after=0,
+    )
+    _para(
+        doc,
+        f"{words.REPORTING_PERIOD}: {report.period.label} — {report.unit_name}",
+        size=14,
+        bold=True,
+        align=center,
+        space_after=12,
+    )
     _para(doc, f"{words.GREETING}: {RECIPIENT}.", align=center, space_after=12)
 
     _para(doc, "I. TÓM TẮT KẾT QUẢ", bold=True)
@@ -250,8 +275,13 @@ def render_docx(report: Report) -> bytes:
     annex = doc.add_section()
     _page(annex, landscape=True)
     _para(doc, "PHỤ LỤC", size=14, bold=True, align=center, space_after=0)
-    _para(doc, f"BIỂU {words.SCORECARD.upper()} CÁC CHỈ TIÊU — {report.period.label.upper()}", bold=True,
-          align=center, space_after=0)
+    _para(
+        doc,
+        f"BIỂU {words.SCORECARD.upper()} CÁC CHỈ TIÊU — {report.period.label.upper()}",
+        bold=True,
+        align=center,
+        space_after=0,
+    )
     _para(doc, "(Kèm theo Báo cáo số        /BC-…… ngày … tháng … năm …)", italic=True, align=center, space_after=6)
     annex_table(doc, report)
     _para(doc, "")

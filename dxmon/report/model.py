@@ -48,19 +48,24 @@ class ReportPeriod:
         """parse reads YYYY, YYYY-Qn, YYYY-H1|H2 or YYYY-MM; anything else raises PeriodError."""
         match = _PERIOD.match(text.strip().upper()) if isinstance(text, str) else None
         if match is None or not 2000 <= int(match[1]) <= 2100:
-            raise PeriodError(f"kỳ báo cáo không hợp lệ {str(text)[:20]!r}: dùng YYYY (năm), YYYY-Q1…Q4 (quý), "
-                              "YYYY-H1|H2 (6 tháng) hoặc YYYY-MM (tháng), ví dụ 2025, 2025-Q3, 2025-H1, 2025-11")
+            raise PeriodError(
+                f"kỳ báo cáo không hợp lệ {str(text)[:20]!r}: dùng YYYY (năm), YYYY-Q1…Q4 (quý), "
+                "YYYY-H1|H2 (6 tháng) hoặc YYYY-MM (tháng), ví dụ 2025, 2025-Q3, 2025-H1, 2025-11"
+            )
         year, part = int(match[1]), match[2]
         if part is None:
             return cls(str(year), date(year, 1, 1), date(year, 12, 31), f"năm {year}")
         if part[0] == "Q":
             q = int(part[1])
-            return cls(f"{year}-{part}", date(year, 3 * q - 2, 1), _month_end(year, 3 * q),
-                       f"quý {ROMAN[q]}/{year}")
+            return cls(f"{year}-{part}", date(year, 3 * q - 2, 1), _month_end(year, 3 * q), f"quý {ROMAN[q]}/{year}")
         if part[0] == "H":
             first = part == "H1"
-            return cls(f"{year}-{part}", date(year, 1 if first else 7, 1), _month_end(year, 6 if first else 12),
-                       f"6 tháng {'đầu' if first else 'cuối'} năm {year}")
+            return cls(
+                f"{year}-{part}",
+                date(year, 1 if first else 7, 1),
+                _month_end(year, 6 if first else 12),
+                f"6 tháng {'đầu' if first else 'cuối'} năm {year}",
+            )
         month = int(part)
         return cls(f"{year}-{part}", date(year, month, 1), _month_end(year, month), f"tháng {month}/{year}")
 
@@ -187,8 +192,11 @@ class Report:
     @property
     def by_pillar(self) -> list[PillarCount]:
         """by_pillar: met/total per pillar, in pillar order, for the pillars the annex has rows for."""
-        return [PillarCount(p, sum(r.met for r in self.rows if r.pillar is p), n)
-                for p in Pillar if (n := sum(1 for r in self.rows if r.pillar is p))]
+        return [
+            PillarCount(p, sum(r.met for r in self.rows if r.pillar is p), n)
+            for p in Pillar
+            if (n := sum(1 for r in self.rows if r.pillar is p))
+        ]
 
     @property
     def by_result(self) -> list[tuple[Status, int]]:

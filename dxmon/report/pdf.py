@@ -35,9 +35,20 @@ def docx_to_pdf(docx: bytes) -> bytes:
         (work / "bao-cao.docx").write_bytes(docx)
         try:
             done = subprocess.run(
-                [exe, f"-env:UserInstallation={(work / 'profile').as_uri()}", "--headless", "--norestore",
-                 "--convert-to", "pdf", "--outdir", str(work), str(work / "bao-cao.docx")],
-                capture_output=True, timeout=CONVERT_TIMEOUT_SECONDS, check=False,
+                [
+                    exe,
+                    f"-env:UserInstallation={(work / 'profile').as_uri()}",
+                    "--headless",
+                    "--norestore",
+                    "--convert-to",
+                    "pdf",
+                    "--outdir",
+                    str(work),
+                    str(work / "bao-cao.docx"),
+                ],
+                capture_output=True,
+                timeout=CONVERT_TIMEOUT_SECONDS,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             raise ConversionError(f"không tạo được PDF: LibreOffice quá {CONVERT_TIMEOUT_SECONDS} giây") from None

@@ -18,7 +18,6 @@ from dxmon.catalog import Catalog, Level, Unit
 from dxmon.contracts import LOCAL_TZ
 from dxmon.progress import Status
 from dxmon.report.model import Rates, Report, ReportPeriod, Row, UnitShare, milestone_for, rank
-from dxmon.store.reports_repository import explanations_for
 from dxmon.report.target_sets import (
     INFERRED,
     on_programme_path,
@@ -27,6 +26,7 @@ from dxmon.report.target_sets import (
     set_title,
     source_texts,
 )
+from dxmon.store.reports_repository import explanations_for
 
 PROVINCE_ISSUER = ("UBND TỈNH QUẢNG NINH", "SỞ KHOA HỌC VÀ CÔNG NGHỆ")
 
@@ -39,8 +39,9 @@ def issuer_of(unit: Unit, day: date) -> str:
     return (name if unit.level is Level.DEPARTMENT else f"UBND {name}").upper()
 
 
-def unit_rows(catalog: Catalog, unit: Unit, target_set: str, period: ReportPeriod,
-              outcomes: dict, current: dict) -> list[Row]:
+def unit_rows(
+    catalog: Catalog, unit: Unit, target_set: str, period: ReportPeriod, outcomes: dict, current: dict
+) -> list[Row]:
     """unit_rows: the unit's annex rows, one per indicator whose target the set gives a milestone.
 
     A unit is judged on a milestone only if it existed by its deadline and still existed in the
@@ -69,10 +70,24 @@ def unit_rows(catalog: Catalog, unit: Unit, target_set: str, period: ReportPerio
             value = c["deciding_value"] if decided else c["value"]
             observed_at = c.get("deciding_observed_at") if decided else c.get("last_observed_at")
             provisional, final = bool(c["provisional"]), bool(c["final"])
-        rows.append(Row(unit=unit.code, indicator=ind.code, name=ind.name_vi, pillar=ind.pillar,
-                        measure=ind.measure.value, comparator=comparator, target=target_value, deadline=deadline,
-                        result=result, value=value, provisional=provisional, final=final,
-                        sources=m.source or (INFERRED,), observed_at=observed_at))
+        rows.append(
+            Row(
+                unit=unit.code,
+                indicator=ind.code,
+                name=ind.name_vi,
+                pillar=ind.pillar,
+                measure=ind.measure.value,
+                comparator=comparator,
+                target=target_value,
+                deadline=deadline,
+                result=result,
+                value=value,
+                provisional=provisional,
+                final=final,
+                sources=m.source or (INFERRED,),
+                observed_at=observed_at,
+            )
+        )
     return rows
 
 
@@ -89,8 +104,16 @@ async def explained(conn: asyncpg.Connection, catalog: Catalog, rows: list[Row])
     return [dataclasses.replace(r, explanation=texts.get((r.unit, r.indicator), "")) for r in rows]
 
 
-async def build_report(conn: asyncpg.Connection, catalog: Catalog, *, target_set: str, period: ReportPeriod,
-                       unit: str, now: datetime, within: frozenset[str] | None = None) -> Report:
+async def build_report(
+    conn: asyncpg.Connection,
+    catalog: Catalog,
+    *,
+    target_set: str,
+    period: ReportPeriod,
+    unit: str,
+    now: datetime,
+    within: frozenset[str] | None = None,
+) -> Report:
     """build_report: the report of ``unit`` (and the units below it, ranked) for ``period``.
 
     ``within`` (an agency key's scope, ``access.scope``) limits the units below that are ranked and
@@ -107,15 +130,24 @@ async def build_report(conn: asyncpg.Connection, catalog: Catalog, *, target_set
     outcome_rows = await conn.fetch(
         "SELECT unit, indicator, milestone, status, value, target, comparator, final, reopened, deciding_observed_at"
         " FROM milestone_outcomes WHERE unit = ANY($1::text[]) AND target_set = ANY($2::text[])"
-        " ORDER BY target_set = $3", [unit, *(u.code for u in ranked)], list(outcome_sets(catalog, target_set)),
-        target_set)
+        " ORDER BY target_set = $3",
+        [unit, *(u.code for u in ranked)],
+        list(outcome_sets(catalog, target_set)),
+        target_set,
+    )
     current_rows = await conn.fetch(
         "SELECT unit, indicator, milestone, status, value, deciding_value, cutoff, provisional, final, evaluated_at,"
-        " last_observed_at, deciding_observed_at FROM progress_current WHERE unit = ANY($1::text[])", [unit, *(u.code for u in ranked)])
+        " last_observed_at, deciding_observed_at FROM progress_current WHERE unit = ANY($1::text[])",
+        [unit, *(u.code for u in ranked)],
+    )
     rates = await conn.fetchrow(
         "SELECT coalesce(sum(expected), 0)::int AS expected, coalesce(sum(actual), 0)::int AS actual,"
         " coalesce(sum(on_time), 0)::int AS on_time FROM reporting_rates"
-        " WHERE unit = ANY($1::text[]) AND period_end BETWEEN $2 AND $3", scope, period.start, period.end)
+        " WHERE unit = ANY($1::text[]) AND period_end BETWEEN $2 AND $3",
+        scope,
+        period.start,
+        period.end,
+    )
     outcomes = {(r["unit"], r["indicator"], r["milestone"]): r for r in outcome_rows}
     current = {(r["unit"], r["indicator"]): r for r in current_rows}
     evaluated = max((r["evaluated_at"] for r in current_rows if r["unit"] == unit), default=None)
@@ -125,6 +157,16 @@ async def build_report(conn: asyncpg.Connection, catalog: Catalog, *, target_set
         mine = unit_rows(catalog, u, target_set, period, outcomes, current)
         if mine:
             shares.append(UnitShare(u.code, u.name_on(day), sum(r.met for r in mine), len(mine)))
-    return Report(target_set=target_set, set_title=title, period=period, unit=unit, unit_name=chosen.name_on(day),
-                  issuer=issuer_of(chosen, day), evaluated_at=evaluated, rows=tuple(rows), ranking=rank(shares),
-                  rates=Rates(rates["expected"], rates["actual"], rates["on_time"]), sources=source_texts())
+    return Report(
+        target_set=target_set,
+        set_title=title,
+        period=period,
+        unit=unit,
+        unit_name=chosen.name_on(day),
+        issuer=issuer_of(chosen, day),
+        evaluated_at=evaluated,
+        rows=tuple(rows),
+        ranking=rank(shares),
+        rates=Rates(rates["expected"], rates["actual"], rates["on_time"]),
+        sources=source_texts(),
+    )

@@ -35,8 +35,9 @@ from dxmon.catalog import (
 
 # The note of a milestone the catalog marks ``inferred`` without a source: said as it is.
 INFERRED = "SUY-RA"
-INFERRED_TEXT = ("Mục tiêu suy ra khi lập danh mục, chưa tìm thấy văn bản nguồn "
-                 "(catalog/indicators.yaml, inferred: true)")
+INFERRED_TEXT = (
+    "Mục tiêu suy ra khi lập danh mục, chưa tìm thấy văn bản nguồn (catalog/indicators.yaml, inferred: true)"
+)
 
 
 class UnknownTargetSet(ValueError):
@@ -48,8 +49,9 @@ def check_target_set(catalog: Catalog, code: str) -> TargetSet:
     try:
         return catalog.target_set(code)
     except KeyError:
-        raise UnknownTargetSet(f"không có bộ chỉ tiêu {code[:40]!r}: chọn một trong "
-                               f"{', '.join(catalog.target_sets)}") from None
+        raise UnknownTargetSet(
+            f"không có bộ chỉ tiêu {code[:40]!r}: chọn một trong {', '.join(catalog.target_sets)}"
+        ) from None
 
 
 def set_target(indicator: Indicator, level: Level, code: str) -> Target | None:

@@ -16,8 +16,22 @@ from dxmon import words
 from dxmon.report.docx_writer import MEASURE_UNITS, qualifier_note, summary_lines
 from dxmon.report.model import PILLAR_LABELS, Report
 
-ANNEX_COLUMNS = ("STT", "Mã", words.INDICATOR, "Trụ cột", "Đơn vị tính", "So sánh", words.TARGET, words.DEADLINE,
-                 "Kết quả", "Đánh giá", words.PROVISIONAL, words.FINAL, words.EXPLANATION, "Nguồn")
+ANNEX_COLUMNS = (
+    "STT",
+    "Mã",
+    words.INDICATOR,
+    "Trụ cột",
+    "Đơn vị tính",
+    "So sánh",
+    words.TARGET,
+    words.DEADLINE,
+    "Kết quả",
+    "Đánh giá",
+    words.PROVISIONAL,
+    words.FINAL,
+    words.EXPLANATION,
+    "Nguồn",
+)
 RANKING_COLUMNS = ("STT", "Mã đơn vị", words.REPORTING_UNIT, "Số chỉ tiêu đạt", "Tổng số chỉ tiêu", "Tỷ lệ đạt (%)")
 BOLD = Font(bold=True)
 
@@ -37,7 +51,7 @@ def _sheet(wb: Workbook, title: str, columns: tuple[str, ...], widths: tuple[int
 def render_xlsx(report: Report) -> bytes:
     """render_xlsx: the workbook as bytes; every figure is a number or date cell, never text."""
     wb = Workbook()
-    summary = wb.active
+    summary = wb.worksheets[0]  # a new workbook holds one empty sheet
     summary.title = "Tóm tắt"
     summary.append([f"{words.SCORECARD} các {words.INDICATORS_LOWER} theo {report.set_title}"])
     summary.append([f"{words.REPORTING_PERIOD}: {report.period.label} — {report.unit_name}"])
@@ -58,9 +72,24 @@ def render_xlsx(report: Report) -> bytes:
 
     annex = _sheet(wb, "Phụ lục", ANNEX_COLUMNS, (6, 8, 60, 16, 10, 8, 10, 12, 10, 22, 9, 10, 30, 16))
     for n, row in enumerate(report.rows, start=1):
-        annex.append([n, row.indicator, row.name, PILLAR_LABELS[row.pillar], MEASURE_UNITS[row.measure],
-                      row.comparator, row.target, row.deadline, row.value, row.result_label, row.provisional,
-                      row.final, row.explanation, ", ".join(row.sources)])
+        annex.append(
+            [
+                n,
+                row.indicator,
+                row.name,
+                PILLAR_LABELS[row.pillar],
+                MEASURE_UNITS[row.measure],
+                row.comparator,
+                row.target,
+                row.deadline,
+                row.value,
+                row.result_label,
+                row.provisional,
+                row.final,
+                row.explanation,
+                ", ".join(row.sources),
+            ]
+        )
         annex.cell(annex.max_row, 8).number_format = "DD/MM/YYYY"
 
     ranking = _sheet(wb, "Xếp hạng", RANKING_COLUMNS, (6, 24, 40, 14, 14, 12))

@@ -36,8 +36,8 @@ import asyncpg
 
 from dxmon.catalog import Catalog
 from dxmon.contracts import _INVISIBLE as INVISIBLE_CHARACTERS
-from dxmon.problems import Problem, Text, say
 from dxmon.periods import HALF_YEARLY, MONTHLY, QUARTERLY, YEARLY, ReportingPeriod, period_numbered, period_starting
+from dxmon.problems import Problem, Text, say
 
 APPROVED, RETURNED, SUBMITTED = "approved", "returned", "submitted"
 DECISIONS = (APPROVED, RETURNED)
@@ -75,9 +75,16 @@ class Decision:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "unit": self.unit, "period": self.period, "period_start": self.period_start.isoformat(),
-            "period_end": self.period_end.isoformat(), "indicator": self.indicator or None,
-            "decision": self.decision, "comment": self.comment, "by": self.by, "key_id": self.key_id,
+            "id": self.id,
+            "unit": self.unit,
+            "period": self.period,
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "indicator": self.indicator or None,
+            "decision": self.decision,
+            "comment": self.comment,
+            "by": self.by,
+            "key_id": self.key_id,
             "at": self.at.isoformat(),
         }
 
@@ -109,12 +116,23 @@ class UnitPeriod:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "unit": self.unit, "period": self.period.code, "period_label": self.period.label_vi,
-            "period_start": self.period.start.isoformat(), "period_end": self.period.end.isoformat(),
-            "approval": self.approval, "counts": self.counts,
-            "indicators": [{"indicator": v.indicator, "approval": v.approval, "comment": v.comment or None,
-                            "decided_by": v.decided_by,
-                            "decided_at": v.decided_at.isoformat() if v.decided_at else None} for v in self.values],
+            "unit": self.unit,
+            "period": self.period.code,
+            "period_label": self.period.label_vi,
+            "period_start": self.period.start.isoformat(),
+            "period_end": self.period.end.isoformat(),
+            "approval": self.approval,
+            "counts": self.counts,
+            "indicators": [
+                {
+                    "indicator": v.indicator,
+                    "approval": v.approval,
+                    "comment": v.comment or None,
+                    "decided_by": v.decided_by,
+                    "decided_at": v.decided_at.isoformat() if v.decided_at else None,
+                }
+                for v in self.values
+            ],
         }
 
 
@@ -125,8 +143,15 @@ def parse_period(catalog: Catalog | None, code: str) -> ReportingPeriod:
     if m is None:
         raise ApprovalError(422, "invalid-period", say("invalid-period", period=code))
     year, month, quarter, half = m.groups()
-    cadence, index = ((MONTHLY, int(month)) if month else (QUARTERLY, int(quarter)) if quarter
-                      else (HALF_YEARLY, int(half)) if half else (YEARLY, 1))
+    cadence, index = (
+        (MONTHLY, int(month))
+        if month
+        else (QUARTERLY, int(quarter))
+        if quarter
+        else (HALF_YEARLY, int(half))
+        if half
+        else (YEARLY, 1)
+    )
     try:
         return period_numbered(int(year), index, cadence, catalog.reporting_window if catalog else "calendar")
     except ValueError:
@@ -138,8 +163,9 @@ def _check_text(field: str, text: str, required: str | None) -> str:
     NFC, one line-break convention, trimmed); refused when empty and ``required`` (its reason), or too long."""
     if found := INVISIBLE_CHARACTERS.search(text):
         character = f"U+{ord(found.group()):04X}"
-        raise ApprovalError(422, "invalid-character",
-                            say("invalid-character/control", character=character).prefixed(f"{field}: "))
+        raise ApprovalError(
+            422, "invalid-character", say("invalid-character/control", character=character).prefixed(f"{field}: ")
+        )
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
     if required and not text:
         raise ApprovalError(422, required, say(required))
@@ -149,13 +175,32 @@ def _check_text(field: str, text: str, required: str | None) -> str:
 
 
 def _decision(row: asyncpg.Record) -> Decision:
-    return Decision(row["id"], row["unit"], row["period"], row["period_start"], row["period_end"], row["indicator"],
-                    row["decision"], row["comment"], row["by"], row["key_id"], row["at"])
+    return Decision(
+        row["id"],
+        row["unit"],
+        row["period"],
+        row["period_start"],
+        row["period_end"],
+        row["indicator"],
+        row["decision"],
+        row["comment"],
+        row["by"],
+        row["key_id"],
+        row["at"],
+    )
 
 
 def _value(row: asyncpg.Record) -> ValueApproval:
-    return ValueApproval(row["unit"], row["indicator"], row["period_start"], row["period_end"], row["approval"],
-                         row["decided_at"], row["decided_by"], row["comment"])
+    return ValueApproval(
+        row["unit"],
+        row["indicator"],
+        row["period_start"],
+        row["period_end"],
+        row["approval"],
+        row["decided_at"],
+        row["decided_by"],
+        row["comment"],
+    )
 
 
 async def value_states(conn: asyncpg.Connection, units: Sequence[str], as_of: datetime) -> list[ValueApproval]:
@@ -163,7 +208,9 @@ async def value_states(conn: asyncpg.Connection, units: Sequence[str], as_of: da
     reports stored by then), whether or not the programme has approval on (callers decide that)."""
     rows = await conn.fetch(
         "SELECT s.* FROM unnest($1::text[]) AS u(code), LATERAL dx_approval_states(u.code, $2) s"
-        " ORDER BY s.unit, s.period_start, s.period_end, s.indicator", list(units), as_of,
+        " ORDER BY s.unit, s.period_start, s.period_end, s.indicator",
+        list(units),
+        as_of,
     )
     return [_value(r) for r in rows]
 
@@ -185,14 +232,24 @@ def unit_periods(catalog: Catalog, values: Sequence[ValueApproval]) -> list[Unit
         counts = Counter(v.approval for v in members)
         state = SUBMITTED if counts[SUBMITTED] else RETURNED if counts[RETURNED] else APPROVED
         period = period_starting(key[1], cadence[key], catalog.reporting_window)
-        found.append(UnitPeriod(key[0], period, state, {s: counts[s] for s in (SUBMITTED, APPROVED, RETURNED)},
-                                tuple(members)))
+        found.append(
+            UnitPeriod(key[0], period, state, {s: counts[s] for s in (SUBMITTED, APPROVED, RETURNED)}, tuple(members))
+        )
     return found
 
 
 async def decide(
-    conn: asyncpg.Connection, catalog: Catalog, unit: str, period: str, decision: str, *,
-    by: str, at: datetime, indicator: str = "", comment: str = "", key_id: str | None = None,
+    conn: asyncpg.Connection,
+    catalog: Catalog,
+    unit: str,
+    period: str,
+    decision: str,
+    *,
+    by: str,
+    at: datetime,
+    indicator: str = "",
+    comment: str = "",
+    key_id: str | None = None,
 ) -> Decision:
     """decide records an approval or a return of ``unit``'s ``period`` (one ``indicator``, or all of them).
 
@@ -213,14 +270,20 @@ async def decide(
     by = _check_text("by", by, "decided-by-required")
     async with conn.transaction():
         # One decision at a time per unit-period: the state checked below is the state decided on.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))",
-                           f"dx-approval:{unit}:{chosen.start}:{chosen.end}")
-        covered = [v for v in await value_states(conn, [unit], at)
-                   if (v.period_start, v.period_end) == (chosen.start, chosen.end)
-                   and (not indicator or v.indicator == indicator)]
-        what = {"what_vi": f"{catalog.units[unit].name_vi} ({unit}), {chosen.label_vi}"
-                           + (f", chỉ tiêu {indicator}" if indicator else ""),
-                "what": f"{unit}, {chosen.code}" + (f", indicator {indicator}" if indicator else "")}
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext($1))", f"dx-approval:{unit}:{chosen.start}:{chosen.end}"
+        )
+        covered = [
+            v
+            for v in await value_states(conn, [unit], at)
+            if (v.period_start, v.period_end) == (chosen.start, chosen.end)
+            and (not indicator or v.indicator == indicator)
+        ]
+        what = {
+            "what_vi": f"{catalog.units[unit].name_vi} ({unit}), {chosen.label_vi}"
+            + (f", chỉ tiêu {indicator}" if indicator else ""),
+            "what": f"{unit}, {chosen.code}" + (f", indicator {indicator}" if indicator else ""),
+        }
         if not covered:
             raise ApprovalError(409, "nothing-to-approve", say("nothing-to-approve", **what))
         if all(v.approval == decision for v in covered):
@@ -228,17 +291,29 @@ async def decide(
         row = await conn.fetchrow(
             "INSERT INTO approval_decisions (unit, period, period_start, period_end, indicator, decision, comment,"
             " by, key_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *",
-            unit, chosen.code, chosen.start, chosen.end, indicator, decision, comment, by, key_id, at,
+            unit,
+            chosen.code,
+            chosen.start,
+            chosen.end,
+            indicator,
+            decision,
+            comment,
+            by,
+            key_id,
+            at,
         )
     return _decision(row)
 
 
-async def decisions(conn: asyncpg.Connection, units: Sequence[str] | None = None,
-                    period: ReportingPeriod | None = None) -> list[Decision]:
+async def decisions(
+    conn: asyncpg.Connection, units: Sequence[str] | None = None, period: ReportingPeriod | None = None
+) -> list[Decision]:
     """decisions: the audit, oldest first, optionally of some units and one period."""
     rows = await conn.fetch(
         "SELECT * FROM approval_decisions WHERE ($1::text[] IS NULL OR unit = ANY ($1))"
         " AND ($2::date IS NULL OR (period_start = $2 AND period_end = $3)) ORDER BY at, id",
-        list(units) if units is not None else None, period.start if period else None, period.end if period else None,
+        list(units) if units is not None else None,
+        period.start if period else None,
+        period.end if period else None,
     )
     return [_decision(r) for r in rows]

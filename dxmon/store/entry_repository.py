@@ -40,8 +40,7 @@ class InForce:
     explanation: str | None = None  # the period's explanation in force (migration 0009)
 
 
-_COLUMNS = ("unit, indicator, category, period_start, value, numerator, denominator, percent_only, event_id, "
-            "explanation")
+_COLUMNS = "unit, indicator, category, period_start, value, numerator, denominator, percent_only, event_id, explanation"
 
 _OF_UNIT = f"""
 SELECT {_COLUMNS} FROM period_values

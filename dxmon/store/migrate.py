@@ -35,7 +35,7 @@ class MigrationResult:
 def migration_files() -> list[tuple[str, str]]:
     """migration_files returns (version, sql) for every shipped migration, oldest first."""
     root = resources.files("dxmon.store") / "migrations"
-    files = sorted(p for p in root.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in root.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text(encoding="utf-8")) for p in files]
 
 

@@ -21,10 +21,9 @@ from typing import Any
 
 import asyncpg
 
-from dxmon.progress import Status, judge
 from dxmon.catalog import Milestone
+from dxmon.progress import Status, judge
 
-ACTIONS = ("lock", "reopen", "auto-lock")
 MAX_REASON = 2000
 
 
@@ -49,16 +48,28 @@ class OutcomeChange:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "unit": self.unit, "indicator": self.indicator, "target_set": self.target_set,
-            "deadline": self.deadline.isoformat(), "action": self.action, "by": self.by, "reason": self.reason,
-            "at": self.at.isoformat(), "before": self.before, "after": self.after,
+            "unit": self.unit,
+            "indicator": self.indicator,
+            "target_set": self.target_set,
+            "deadline": self.deadline.isoformat(),
+            "action": self.action,
+            "by": self.by,
+            "reason": self.reason,
+            "at": self.at.isoformat(),
+            "before": self.before,
+            "after": self.after,
         }
 
 
 def _snapshot(row: asyncpg.Record) -> dict[str, Any]:
     observed = row["deciding_observed_at"]
-    return {"status": row["status"], "value": row["value"], "final": row["final"], "reopened": row["reopened"],
-            "deciding_observed_at": observed.isoformat() if observed else None}
+    return {
+        "status": row["status"],
+        "value": row["value"],
+        "final": row["final"],
+        "reopened": row["reopened"],
+        "deciding_observed_at": observed.isoformat() if observed else None,
+    }
 
 
 def _check_text(name: str, text: str) -> str:
@@ -70,11 +81,16 @@ def _check_text(name: str, text: str) -> str:
     return text
 
 
-async def _outcome_row(conn: asyncpg.Connection, unit: str, indicator: str, target_set: str,
-                       deadline: date) -> asyncpg.Record:
+async def _outcome_row(
+    conn: asyncpg.Connection, unit: str, indicator: str, target_set: str, deadline: date
+) -> asyncpg.Record:
     row = await conn.fetchrow(
         "SELECT * FROM milestone_outcomes WHERE unit = $1 AND indicator = $2 AND target_set = $3 AND milestone = $4"
-        " FOR UPDATE", unit, indicator, target_set, deadline,
+        " FOR UPDATE",
+        unit,
+        indicator,
+        target_set,
+        deadline,
     )
     if row is None:
         raise OutcomeError(
@@ -84,18 +100,43 @@ async def _outcome_row(conn: asyncpg.Connection, unit: str, indicator: str, targ
     return row
 
 
-async def _audit(conn: asyncpg.Connection, row: asyncpg.Record, action: str, by: str, reason: str, at: datetime,
-                 before: dict[str, Any], after: dict[str, Any]) -> None:
+async def _audit(
+    conn: asyncpg.Connection,
+    row: asyncpg.Record,
+    action: str,
+    by: str,
+    reason: str,
+    at: datetime,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> None:
     await conn.execute(
         "INSERT INTO outcome_changes (unit, indicator, target_set, deadline, action, by, reason, at, before, after)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb)",
-        row["unit"], row["indicator"], row["target_set"], row["milestone"], action, by, reason, at,
-        json.dumps(before), json.dumps(after),
+        row["unit"],
+        row["indicator"],
+        row["target_set"],
+        row["milestone"],
+        action,
+        by,
+        reason,
+        at,
+        json.dumps(before),
+        json.dumps(after),
     )
 
 
-async def reopen(conn: asyncpg.Connection, unit: str, indicator: str, target_set: str, deadline: date, *,
-                 reason: str, by: str, at: datetime) -> dict[str, Any]:
+async def reopen(
+    conn: asyncpg.Connection,
+    unit: str,
+    indicator: str,
+    target_set: str,
+    deadline: date,
+    *,
+    reason: str,
+    by: str,
+    at: datetime,
+) -> dict[str, Any]:
     """reopen makes a final outcome provisional again (recomputed by every evaluation, never auto-locked)."""
     reason, by = _check_text("lý do", reason), _check_text("người thực hiện", by)
     async with conn.transaction():
@@ -109,15 +150,28 @@ async def reopen(conn: asyncpg.Connection, unit: str, indicator: str, target_set
             "UPDATE milestone_outcomes SET final = false, reopened = true, locked_by = NULL, lock_reason = NULL,"
             " revised_value = NULL, revised_at = NULL, evaluated_at = $5"
             " WHERE unit = $1 AND indicator = $2 AND target_set = $3 AND milestone = $4 RETURNING *",
-            unit, indicator, target_set, deadline, at,
+            unit,
+            indicator,
+            target_set,
+            deadline,
+            at,
         )
         after = _snapshot(updated)
         await _audit(conn, row, "reopen", by, reason, at, before, after)
     return after
 
 
-async def lock(conn: asyncpg.Connection, unit: str, indicator: str, target_set: str, deadline: date, *,
-               reason: str, by: str, at: datetime) -> dict[str, Any]:
+async def lock(
+    conn: asyncpg.Connection,
+    unit: str,
+    indicator: str,
+    target_set: str,
+    deadline: date,
+    *,
+    reason: str,
+    by: str,
+    at: datetime,
+) -> dict[str, Any]:
     """lock freezes the outcome with the value in force at the end of the deadline day, now."""
     reason, by = _check_text("lý do", reason), _check_text("người thực hiện", by)
     async with conn.transaction():
@@ -125,7 +179,10 @@ async def lock(conn: asyncpg.Connection, unit: str, indicator: str, target_set: 
         in_force = await conn.fetchrow(
             "SELECT value, observed_at FROM period_values WHERE unit = $1 AND indicator = $2 AND category = ''"
             " AND observed_at < (($3::date + 1)::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh')"
-            " ORDER BY observed_at DESC LIMIT 1", unit, indicator, deadline,
+            " ORDER BY observed_at DESC LIMIT 1",
+            unit,
+            indicator,
+            deadline,
         )
         value = in_force["value"] if in_force else None
         status: Status = judge(value, Milestone(deadline, row["target"], row["comparator"], (), False))
@@ -135,23 +192,45 @@ async def lock(conn: asyncpg.Connection, unit: str, indicator: str, target_set: 
             " reopened = false, locked_by = $8, lock_reason = $9, revised_value = NULL, revised_at = NULL,"
             " evaluated_at = $10"
             " WHERE unit = $1 AND indicator = $2 AND target_set = $3 AND milestone = $4 RETURNING *",
-            unit, indicator, target_set, deadline, status.value, value,
-            in_force["observed_at"] if in_force else None, by, reason, at,
+            unit,
+            indicator,
+            target_set,
+            deadline,
+            status.value,
+            value,
+            in_force["observed_at"] if in_force else None,
+            by,
+            reason,
+            at,
         )
         after = _snapshot(updated)
         await _audit(conn, row, "lock", by, reason, at, before, after)
     return after
 
 
-async def changes(conn: asyncpg.Connection, unit: str | None = None, target_set: str | None = None,
-                  indicator: str | None = None) -> list[OutcomeChange]:
+async def changes(
+    conn: asyncpg.Connection, unit: str | None = None, target_set: str | None = None, indicator: str | None = None
+) -> list[OutcomeChange]:
     """changes lists every audited change, oldest first, optionally for one unit, target set or indicator."""
     rows = await conn.fetch(
         "SELECT * FROM outcome_changes WHERE ($1::text IS NULL OR unit = $1) AND ($2::text IS NULL OR target_set = $2)"
-        " AND ($3::text IS NULL OR indicator = $3) ORDER BY at, id", unit, target_set, indicator,
+        " AND ($3::text IS NULL OR indicator = $3) ORDER BY at, id",
+        unit,
+        target_set,
+        indicator,
     )
     return [
-        OutcomeChange(r["unit"], r["indicator"], r["target_set"], r["deadline"], r["action"], r["by"], r["reason"],
-                      r["at"], json.loads(r["before"]) if r["before"] else None, json.loads(r["after"]))
+        OutcomeChange(
+            r["unit"],
+            r["indicator"],
+            r["target_set"],
+            r["deadline"],
+            r["action"],
+            r["by"],
+            r["reason"],
+            r["at"],
+            json.loads(r["before"]) if r["before"] else None,
+            json.loads(r["after"]),
+        )
         for r in rows
     ]

@@ -42,16 +42,45 @@ from dxmon.catalog import Catalog, Indicator, Measure
 from dxmon.contracts import ReportReceived
 
 REPORT_COLUMNS = [
-    "observed_at", "event_id", "unit", "indicator", "value", "numerator", "denominator",
-    "note", "source", "agency", "key_id", "received_at", "schema_version",
-    "category", "period_start", "stream_seq", "explanation",
+    "observed_at",
+    "event_id",
+    "unit",
+    "indicator",
+    "value",
+    "numerator",
+    "denominator",
+    "note",
+    "source",
+    "agency",
+    "key_id",
+    "received_at",
+    "schema_version",
+    "category",
+    "period_start",
+    "stream_seq",
+    "explanation",
 ]
 # idx: the event's position in the call; repeat: an (agency, event_id) already earlier in the batch,
 # not stored, only checked for reuse.
 _STAGE_COLUMNS = [*REPORT_COLUMNS, "period_end", "percent_only", "idx", "repeat"]
-_PV = ["unit", "indicator", "category", "period_start", "period_end", "observed_at", "value", "numerator",
-       "denominator", "percent_only", "includes_percent_only", "event_id", "received_at", "stream_seq", "reports",
-       "first_received_at"]
+_PV = [
+    "unit",
+    "indicator",
+    "category",
+    "period_start",
+    "period_end",
+    "observed_at",
+    "value",
+    "numerator",
+    "denominator",
+    "percent_only",
+    "includes_percent_only",
+    "event_id",
+    "received_at",
+    "stream_seq",
+    "reports",
+    "first_received_at",
+]
 _PV_LIST = ", ".join(_PV)
 # The period's explanation and the order key of the report that last set or withdrew it (_EXPLANATION_NEWER).
 _EXPLANATION = ["explanation", "explanation_event_id", "explanation_received_at", "explanation_stream_seq"]
@@ -66,8 +95,10 @@ CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
 ) ON COMMIT DELETE ROWS
 """
 
-_DIGEST = ("dx_report_digest(s.unit, s.indicator, s.category, s.observed_at, s.value, s.numerator, s.denominator, "
-           "s.note, s.source, s.explanation)")
+_DIGEST = (
+    "dx_report_digest(s.unit, s.indicator, s.category, s.observed_at, s.value, s.numerator, s.denominator, "
+    "s.note, s.source, s.explanation)"
+)
 
 # Later in the stream order wins; rows without a sequence (before 0004) count as the oldest.
 _ORDER = "coalesce({0}stream_seq, 0) DESC, {0}received_at DESC, {0}event_id DESC"
@@ -75,16 +106,29 @@ _ORDER = "coalesce({0}stream_seq, 0) DESC, {0}received_at DESC, {0}event_id DESC
 
 def _later(seq: str, received_at: str, event_id: str) -> str:
     """The incoming row (EXCLUDED) is later in the stream order than the stored one (p), by the given key."""
-    return (f"(coalesce(EXCLUDED.{seq}, 0), EXCLUDED.{received_at}, EXCLUDED.{event_id})"
-            f" > (coalesce(p.{seq}, 0), p.{received_at}, p.{event_id})")
+    return (
+        f"(coalesce(EXCLUDED.{seq}, 0), EXCLUDED.{received_at}, EXCLUDED.{event_id})"
+        f" > (coalesce(p.{seq}, 0), p.{received_at}, p.{event_id})"
+    )
 
 
 _NEWER = _later("stream_seq", "received_at", "event_id")
 # The batch's explanation replaces the stored one when it comes from a report later in the same order;
 # a batch without one (explanation_event_id NULL) changes nothing.
-_EXPLANATION_NEWER = ("EXCLUDED.explanation_event_id IS NOT NULL AND (p.explanation_event_id IS NULL OR "
-                      f"{_later('explanation_stream_seq', 'explanation_received_at', 'explanation_event_id')})")
-_IN_FORCE = ["observed_at", "value", "numerator", "denominator", "percent_only", "event_id", "received_at", "stream_seq"]
+_EXPLANATION_NEWER = (
+    "EXCLUDED.explanation_event_id IS NOT NULL AND (p.explanation_event_id IS NULL OR "
+    f"{_later('explanation_stream_seq', 'explanation_received_at', 'explanation_event_id')})"
+)
+_IN_FORCE = [
+    "observed_at",
+    "value",
+    "numerator",
+    "denominator",
+    "percent_only",
+    "event_id",
+    "received_at",
+    "stream_seq",
+]
 
 
 def _latest_member(column: str) -> str:
@@ -102,6 +146,7 @@ def _upsert_latest(source: str, columns: list[str]) -> str:
         {", ".join(f"{c} = EXCLUDED.{c}" for c in columns[3:])}
     WHERE EXCLUDED.period_start >= l.period_start
 """
+
 
 # $1 = commit time used for the lag figures (the statement's now() is the transaction start).
 _STORE = f"""
@@ -132,7 +177,7 @@ per_period AS (
            -- when the period's first report arrived: timeliness (reporting on time or late)
            min(received_at) OVER (PARTITION BY unit, indicator, category, period_start) AS first_received_at
     FROM new_reports
-    ORDER BY unit, indicator, category, period_start, {_ORDER.format('')}
+    ORDER BY unit, indicator, category, period_start, {_ORDER.format("")}
 ),
 -- Per period, the batch's last report that carried an explanation ('' withdraws: stored as NULL).
 explained AS (
@@ -142,7 +187,7 @@ explained AS (
            stream_seq AS explanation_stream_seq
     FROM new_reports
     WHERE explanation IS NOT NULL
-    ORDER BY unit, indicator, category, period_start, {_ORDER.format('')}
+    ORDER BY unit, indicator, category, period_start, {_ORDER.format("")}
 ),
 upsert_period AS (
     INSERT INTO period_values AS p ({_PVE_LIST})
@@ -277,14 +322,33 @@ def report_record(e: ReportReceived, catalog: Catalog, stream_seq: int | None = 
     period = catalog.period_of(e.indicator, e.observed_at)
     percent_only = catalog.indicators[e.indicator].measure is Measure.RATIO and e.numerator is None
     return (
-        e.observed_at, e.event_id, e.unit, e.indicator, e.value, e.numerator, e.denominator,
-        e.note, e.source, e.agency, e.key_id, e.received_at, e.schema_version,
-        e.category or "", period.start, stream_seq, e.explanation, period.end, percent_only,
+        e.observed_at,
+        e.event_id,
+        e.unit,
+        e.indicator,
+        e.value,
+        e.numerator,
+        e.denominator,
+        e.note,
+        e.source,
+        e.agency,
+        e.key_id,
+        e.received_at,
+        e.schema_version,
+        e.category or "",
+        period.start,
+        stream_seq,
+        e.explanation,
+        period.end,
+        percent_only,
     )
 
 
 async def store_reports(
-    conn: asyncpg.Connection, events: Sequence[ReportReceived], committed_at, catalog: Catalog | None = None,
+    conn: asyncpg.Connection,
+    events: Sequence[ReportReceived],
+    committed_at,
+    catalog: Catalog | None = None,
     stream_seqs: Sequence[int | None] | None = None,
 ) -> StoreResult:
     """store_reports writes ``events`` idempotently; the caller owns the transaction.
@@ -357,7 +421,10 @@ WHERE pv.explanation IS NOT NULL
 
 
 async def explanations_for(
-    conn: asyncpg.Connection, units: Sequence[str], as_of: datetime, catalog: Catalog | None = None,
+    conn: asyncpg.Connection,
+    units: Sequence[str],
+    as_of: datetime,
+    catalog: Catalog | None = None,
 ) -> dict[tuple[str, str], Explanation]:
     """explanations_for: per (unit, indicator) of ``units``, the explanation of the value in force at ``as_of``.
 
@@ -372,12 +439,11 @@ async def explanations_for(
         key = (r["unit"], r["indicator"])
         found.setdefault(key, {})[r["category"]] = r["explanation"]
         starts[key] = r["period_start"]
-    return {key: Explanation(explanation_text(catalog.indicators[key[1]], texts), starts[key])
-            for key, texts in found.items() if key[1] in catalog.indicators}
-
-
-async def count_reports(conn: asyncpg.Connection) -> int:
-    return await conn.fetchval("SELECT count(*) FROM reports")
+    return {
+        key: Explanation(explanation_text(catalog.indicators[key[1]], texts), starts[key])
+        for key, texts in found.items()
+        if key[1] in catalog.indicators
+    }
 
 
 async def record_dead_letter(
@@ -387,5 +453,9 @@ async def record_dead_letter(
     await conn.execute(
         "INSERT INTO dead_letters (stream_seq, subject, reason, detail, payload) VALUES ($1, $2, $3, $4, $5) "
         "ON CONFLICT (stream_seq) DO NOTHING",
-        stream_seq, subject, reason, detail, payload,
+        stream_seq,
+        subject,
+        reason,
+        detail,
+        payload,
     )

@@ -39,13 +39,17 @@ class DatabaseUsersSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DX_", env_file=".env", extra="ignore", env_ignore_empty=True)
 
-    aggregator_db_user: str = Field("dx_aggregator", description="Database user of the aggregator (member of dx_writer)")
+    aggregator_db_user: str = Field(
+        "dx_aggregator", description="Database user of the aggregator (member of dx_writer)"
+    )
     aggregator_db_password: SecretStr | None = Field(None, description="Password of the aggregator's database user")
     alerts_db_user: str = Field("dx_alerter", description="Database user of the alerts service (member of dx_alerts)")
     alerts_db_password: SecretStr | None = Field(None, description="Password of the alerts service's database user")
     grafana_db_user: str = Field("dx_grafana", description="Grafana's read-only database user (member of dx_reader)")
     grafana_db_password: SecretStr | None = Field(None, description="Password of Grafana's database user")
-    entry_db_user: str = Field("dx_entry", description="The entry service's read-only database user (member of dx_reader)")
+    entry_db_user: str = Field(
+        "dx_entry", description="The entry service's read-only database user (member of dx_reader)"
+    )
     entry_db_password: SecretStr | None = Field(None, description="Password of the entry service's database user")
     # Any Grafana Viewer can send its own SQL through the datasource (/api/ds/query): bound what one
     # query and all of them together may take from the database.
@@ -82,8 +86,9 @@ def login_users(settings: DatabaseUsersSettings) -> list[LoginUser]:
         ("entry", settings.entry_db_user, settings.entry_db_password, "dx_reader"),
     ]
     # Grafana's Viewers send their own SQL: its login is bounded. The entry service runs its own queries.
-    limits = {"grafana": (settings.grafana_db_connection_limit,
-                          round(settings.grafana_db_statement_timeout_seconds * 1000))}
+    limits = {
+        "grafana": (settings.grafana_db_connection_limit, round(settings.grafana_db_statement_timeout_seconds * 1000))
+    }
     problems, users = [], []
     for service, name, password, group in wanted:
         env = f"DX_{service.upper()}_DB_PASSWORD"
@@ -159,8 +164,9 @@ async def create_login_users(conn: asyncpg.Connection, users: list[LoginUser]) -
                 # The owner of the schema could drop it whatever its group grants.
                 raise RoleSetupError(f"{user.name} owns database objects; choose another name for the service user")
             verifier = scram_sha256_verifier(user.password)
-            await conn.execute(await conn.fetchval(_ALTER if row else _CREATE, user.name, verifier,
-                                                   user.connection_limit))
+            await conn.execute(
+                await conn.fetchval(_ALTER if row else _CREATE, user.name, verifier, user.connection_limit)
+            )
             if user.statement_timeout_ms:
                 await conn.execute(await conn.fetchval(_TIMEOUT, user.name, user.statement_timeout_ms))
             else:

@@ -10,11 +10,11 @@ the Grafana role cannot.
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import stat, table, timeseries
 from grafana_foundation_sdk.models import common
 
 from dxmon import words
 from grafana.dashboards.panels import (
-    alert_annotations,
     ALERT_STATE_COLORS,
     ALERT_STATE_LABELS,
     LEVEL_LABELS,
@@ -22,8 +22,8 @@ from grafana.dashboards.panels import (
     SEVERITY_COLORS,
     SEVERITY_LABELS,
     STATUS_LABELS,
-    PanelBuilder,
     Sql,
+    alert_annotations,
     default_dashboard,
     default_stat,
     default_table,
@@ -41,11 +41,9 @@ from grafana.dashboards.panels import (
 )
 
 UID = "dx-alerts"
-KINDS = ("behind", "at_risk", "missed", "overdue")
 # Alert kinds: results that can still be put right, and 'overdue' = reporting missing ('missed' is kept
 # for the history of alerts raised before outcomes stopped being live alerts).
 KIND_LABELS = {**{k: STATUS_LABELS[k] for k in ("behind", "at_risk", "missed")}, "overdue": REPORTING_LABELS["missing"]}
-
 
 
 def _in_scope(alias: str) -> str:
@@ -71,7 +69,7 @@ def kind_variable() -> dash.QueryVariable:
     return labels_variable("kind", "Loại cảnh báo", KIND_LABELS)
 
 
-def _count_stat(title: str, condition: str, description: str, color: str) -> PanelBuilder:
+def _count_stat(title: str, condition: str, description: str, color: str) -> stat.Panel:
     return default_stat(
         title,
         Sql.table(
@@ -86,11 +84,11 @@ def _count_stat(title: str, condition: str, description: str, color: str) -> Pan
     ).thresholds(thresholds((None, "green"), (1, color)))
 
 
-def firing_stat() -> PanelBuilder:
+def firing_stat() -> stat.Panel:
     return _count_stat("Cảnh báo đang mở", "", "Cảnh báo đang mở (chưa kết thúc) theo các bộ lọc đang chọn.", "orange")
 
 
-def critical_stat() -> PanelBuilder:
+def critical_stat() -> stat.Panel:
     return _count_stat(
         "Nghiêm trọng",
         " AND a.severity = 'critical'",
@@ -99,16 +97,17 @@ def critical_stat() -> PanelBuilder:
     )
 
 
-def silenced_stat() -> PanelBuilder:
+def silenced_stat() -> stat.Panel:
     return _count_stat(
         "Đang tạm dừng thông báo",
         f" AND {_SILENCED}",
-        "Cảnh báo đang mở nhưng thuộc một lệnh tạm dừng thông báo còn hiệu lực: vẫn hiển thị ở đây, không gửi thông báo.",
+        "Cảnh báo đang mở nhưng thuộc một lệnh tạm dừng thông báo còn hiệu lực: vẫn hiển thị ở đây, không gửi thông "
+        "báo.",
         "blue",
     )
 
 
-def acknowledged_stat() -> PanelBuilder:
+def acknowledged_stat() -> stat.Panel:
     return _count_stat(
         "Đã có người nhận xử lý",
         f" AND {_ACKNOWLEDGED}",
@@ -117,7 +116,7 @@ def acknowledged_stat() -> PanelBuilder:
     )
 
 
-def open_alerts_table() -> PanelBuilder:
+def open_alerts_table() -> table.Panel:
     return with_columns(
         default_table(
             "Danh sách cảnh báo đang mở",
@@ -154,7 +153,7 @@ def open_alerts_table() -> PanelBuilder:
     )
 
 
-def events_timeseries() -> PanelBuilder:
+def events_timeseries() -> timeseries.Panel:
     return fixed_colors(
         default_timeseries(
             "Cảnh báo phát sinh và kết thúc",
@@ -170,13 +169,12 @@ def events_timeseries() -> PanelBuilder:
             ),
             description="Số cảnh báo phát sinh (mở mới) và kết thúc trong từng khoảng thời gian.",
             unit="short",
-        )
-        .draw_style(common.GraphDrawStyle.BARS),
+        ).draw_style(common.GraphDrawStyle.BARS),
         {ALERT_STATE_LABELS[code]: color for code, color in ALERT_STATE_COLORS.items()},
     )
 
 
-def history_table() -> PanelBuilder:
+def history_table() -> table.Panel:
     return with_columns(
         default_table(
             "Lịch sử cảnh báo",
@@ -207,7 +205,7 @@ def history_table() -> PanelBuilder:
     )
 
 
-def silences_table() -> PanelBuilder:
+def silences_table() -> table.Panel:
     return with_columns(
         default_table(
             "Lệnh tạm dừng thông báo",
@@ -226,14 +224,16 @@ def silences_table() -> PanelBuilder:
                 LIMIT 500
                 """
             ),
-            description="Lệnh tạm dừng thông báo còn hiệu lực, sắp bắt đầu, hoặc đã hết hạn trong khoảng thời gian đang xem. "
-            "Trong thời gian tạm dừng, cảnh báo của đơn vị (một chỉ tiêu hoặc tất cả) vẫn mở nhưng không gửi thông báo.",
+            description="Lệnh tạm dừng thông báo còn hiệu lực, sắp bắt đầu, hoặc đã hết hạn trong khoảng thời gian "
+            "đang xem. "
+            "Trong thời gian tạm dừng, cảnh báo của đơn vị (một chỉ tiêu hoặc tất cả) vẫn mở nhưng không gửi thông "
+            "báo.",
         ),
         *unit_link_columns(),
     )
 
 
-def acknowledgements_table() -> PanelBuilder:
+def acknowledgements_table() -> table.Panel:
     return with_columns(
         default_table(
             "Tiếp nhận xử lý",
@@ -264,7 +264,8 @@ def build() -> dash.Dashboard:
         default_dashboard(
             "Cảnh báo",
             UID,
-            "Cảnh báo chậm tiến độ, có nguy cơ, không đạt và chưa báo cáo: đang mở, lịch sử, tạm dừng thông báo và tiếp nhận.",
+            "Cảnh báo chậm tiến độ, có nguy cơ, không đạt và chưa báo cáo: đang mở, lịch sử, tạm dừng thông báo và "
+            "tiếp nhận.",
         )
         .time("now-30d", "now")
         .refresh("5m")

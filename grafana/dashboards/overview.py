@@ -13,6 +13,7 @@ One dashboard, one file: its panels share the variables and the roll-up SQL (ove
 
 from __future__ import annotations
 
+from grafana_foundation_sdk.builders import barchart, stat, table, timeseries
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
@@ -29,7 +30,6 @@ from grafana.dashboards.panels import (
     STATUS_COLORS,
     STATUS_LABELS,
     TIMEZONE,
-    PanelBuilder,
     Sql,
     default_barchart,
     default_dashboard,
@@ -62,16 +62,17 @@ _PERIOD_ENDS_IN_MONTH = (
 )
 
 
-def pillar_targets_table() -> PanelBuilder:
+def pillar_targets_table() -> table.Panel:
     return with_columns(
         default_table(
             "Chỉ tiêu toàn tỉnh đã đạt, theo trụ cột",
             Sql.table(
                 f"""
                 SELECT p.label AS "Trụ cột",
-                       count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) AS "{words.RESULT['met']}",
+                       count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) AS "{words.RESULT["met"]}",
                        count(*) AS "Số chỉ tiêu",
-                       round(100.0 * count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) / count(*), 1) AS "Tỷ lệ đạt"
+                       round(100.0 * count(*) FILTER (WHERE pc.status IN ('met', 'exceeded')) / count(*), 1)
+                         AS "Tỷ lệ đạt"
                 FROM units u
                 JOIN progress_current pc ON pc.unit = u.code
                 JOIN {labels_sql(PILLAR_LABELS, "p")} ON p.code = pc.pillar
@@ -82,17 +83,20 @@ def pillar_targets_table() -> PanelBuilder:
             ),
             description="Chỉ tiêu của tỉnh (đơn vị cấp tỉnh) đã đạt mốc kế tiếp, theo lần đánh giá gần nhất.",
         ).filterable(False),
-        ("Tỷ lệ đạt", [
-            DynamicConfigValue(id_val="unit", value="percent"),
-            DynamicConfigValue(id_val="min", value=0),
-            DynamicConfigValue(id_val="max", value=100),
-            DynamicConfigValue(id_val="thresholds", value=percent_thresholds().build().to_json()),
-            DynamicConfigValue(id_val="custom.cellOptions", value={"type": "gauge", "mode": "gradient"}),
-        ]),
+        (
+            "Tỷ lệ đạt",
+            [
+                DynamicConfigValue(id_val="unit", value="percent"),
+                DynamicConfigValue(id_val="min", value=0),
+                DynamicConfigValue(id_val="max", value=100),
+                DynamicConfigValue(id_val="thresholds", value=percent_thresholds().build().to_json()),
+                DynamicConfigValue(id_val="custom.cellOptions", value={"type": "gauge", "mode": "gradient"}),
+            ],
+        ),
     )
 
 
-def _rate_stat(title: str, counted: str, description: str) -> PanelBuilder:
+def _rate_stat(title: str, counted: str, description: str) -> stat.Panel:
     return default_stat(
         title,
         Sql.table(
@@ -108,7 +112,7 @@ def _rate_stat(title: str, counted: str, description: str) -> PanelBuilder:
     ).thresholds(percent_thresholds())
 
 
-def reporting_rate_stat() -> PanelBuilder:
+def reporting_rate_stat() -> stat.Panel:
     return _rate_stat(
         "Tỷ lệ báo cáo",
         "actual",
@@ -117,7 +121,7 @@ def reporting_rate_stat() -> PanelBuilder:
     )
 
 
-def on_time_rate_stat() -> PanelBuilder:
+def on_time_rate_stat() -> stat.Panel:
     return _rate_stat(
         "Tỷ lệ báo cáo đúng hạn",
         "on_time",
@@ -125,7 +129,7 @@ def on_time_rate_stat() -> PanelBuilder:
     )
 
 
-def reporting_by_level_barchart() -> PanelBuilder:
+def reporting_by_level_barchart() -> barchart.Panel:
     return (
         default_barchart(
             "Tỷ lệ báo cáo theo cấp",
@@ -155,18 +159,18 @@ def reporting_by_level_barchart() -> PanelBuilder:
 def _per_status(count: str) -> str:
     """_per_status: one column per status (Vietnamese label, worst first) counting ``count`` ({code} is the status)."""
     return ",\n".join(
-        f"       {count.format(code=sql_literal(code), rank=i)} AS \"{label}\""
+        f'       {count.format(code=sql_literal(code), rank=i)} AS "{label}"'
         for i, (code, label) in enumerate(STATUS_LABELS.items())
     )
 
 
-def _status_barchart(title: str, query: Sql, x_field: str, description: str) -> PanelBuilder:
+def _status_barchart(title: str, query: Sql, x_field: str, description: str) -> barchart.Panel:
     panel = default_barchart(title, query, x_field=x_field, description=description)
     panel = panel.stacking(common.StackingMode.NORMAL).show_value(common.VisibilityMode.AUTO)
     return fixed_colors(panel, {STATUS_LABELS[code]: color for code, color in STATUS_COLORS.items()})
 
 
-def status_by_level_barchart() -> PanelBuilder:
+def status_by_level_barchart() -> barchart.Panel:
     return _status_barchart(
         "Kết quả thực hiện chỉ tiêu, theo cấp",
         Sql.table(
@@ -186,9 +190,9 @@ def status_by_level_barchart() -> PanelBuilder:
     )
 
 
-def reporting_status_by_level_barchart() -> PanelBuilder:
+def reporting_status_by_level_barchart() -> barchart.Panel:
     columns = ",\n".join(
-        f"       count(*) FILTER (WHERE pc.reporting = {sql_literal(code)}) AS \"{label}\""
+        f'       count(*) FILTER (WHERE pc.reporting = {sql_literal(code)}) AS "{label}"'
         for code, label in REPORTING_LABELS.items()
     )
     panel = default_barchart(
@@ -212,7 +216,7 @@ def reporting_status_by_level_barchart() -> PanelBuilder:
     return fixed_colors(panel, {REPORTING_LABELS[code]: color for code, color in REPORTING_COLORS.items()})
 
 
-def status_by_pillar_barchart() -> PanelBuilder:
+def status_by_pillar_barchart() -> barchart.Panel:
     return _status_barchart(
         "Chỉ tiêu của các đơn vị theo trạng thái, theo trụ cột",
         Sql.table(
@@ -232,7 +236,7 @@ def status_by_pillar_barchart() -> PanelBuilder:
     )
 
 
-def furthest_behind_table() -> PanelBuilder:
+def furthest_behind_table() -> table.Panel:
     return with_columns(
         default_table(
             "Đơn vị chậm nhất",
@@ -255,7 +259,8 @@ def furthest_behind_table() -> PanelBuilder:
                     LIMIT 20
                 )
                 SELECT w.unit AS unit, u.name_vi AS "Đơn vị", l.label AS "Cấp", p.name_vi AS "Trực thuộc",
-                       w.behind AS "Chậm / không đạt", w.at_risk AS "Có nguy cơ", w.overdue AS "{words.REPORTING['missing']}",
+                       w.behind AS "Chậm / không đạt", w.at_risk AS "Có nguy cơ",
+                       w.overdue AS "{words.REPORTING["missing"]}",
                        round(w.shortfall::numeric, 1) AS "Thiếu hụt so với lộ trình"
                 FROM worst w
                 JOIN units u ON u.code = w.unit
@@ -264,7 +269,8 @@ def furthest_behind_table() -> PanelBuilder:
                 ORDER BY w.behind DESC, w.shortfall DESC NULLS LAST, w.overdue DESC, w.at_risk DESC, w.unit
                 """
             ),
-            description=f"20 đơn vị có nhiều chỉ tiêu chậm tiến độ hoặc không đạt mốc nhất; thiếu hụt là mức thấp hơn lộ trình "
+            description="20 đơn vị có nhiều chỉ tiêu chậm tiến độ hoặc không đạt mốc nhất; thiếu hụt là mức thấp hơn "
+            "lộ trình "
             f"trung bình của các chỉ tiêu đó, tính theo % {words.EXPECTED.lower()}. Bấm tên đơn vị để xem chi tiết.",
         ),
         *unit_link_columns(),
@@ -272,7 +278,7 @@ def furthest_behind_table() -> PanelBuilder:
     )
 
 
-def province_indicators_table() -> PanelBuilder:
+def province_indicators_table() -> table.Panel:
     met = satisfies("coalesce(r.own, r.rolled)", "r.comparator", "r.value")
     return with_columns(
         default_table(
@@ -318,7 +324,8 @@ def province_indicators_table() -> PanelBuilder:
                     WHERE i.pillar IN ($pillar)
                 )
                 SELECT r.code AS "Mã", r.name_vi AS "{words.INDICATOR}", p.label AS "Trụ cột",
-                       r.own AS "Tỉnh báo cáo", r.rolled AS "Tổng hợp từ các đơn vị", r.reporters AS "Số đơn vị báo cáo",
+                       r.own AS "Tỉnh báo cáo", r.rolled AS "Tổng hợp từ các đơn vị",
+                       r.reporters AS "Số đơn vị báo cáo",
                        r.percent_only AS "Đơn vị chỉ có tỷ lệ %",
                        r.comparator || ' ' || trim_scale(round(r.value::numeric, 2)) AS "Mục tiêu", r.deadline AS "Hạn",
                        CASE WHEN NOT r.has_target THEN NULL
@@ -329,17 +336,20 @@ def province_indicators_table() -> PanelBuilder:
                 ORDER BY p.ord, r.code
                 """
             ),
-            description="Từng chỉ tiêu hiện nay: số liệu mới nhất tỉnh tự báo cáo, và số tổng hợp từ số liệu mới nhất của "
+            description="Từng chỉ tiêu hiện nay: số liệu mới nhất tỉnh tự báo cáo, và số tổng hợp từ số liệu mới nhất "
+            "của "
             "các đơn vị đang hoạt động thuộc các cấp đang chọn (tỷ lệ = tổng tử số / tổng mẫu số; số lượng = tổng; chỉ "
-            "số phần trăm, thứ hạng, có/không thì không cộng được), so với mục tiêu mốc kế tiếp của tỉnh. Đánh giá dùng "
-            "số tỉnh báo cáo, nếu không có thì số tổng hợp. Đơn vị chỉ có tỷ lệ %: đơn vị có số liệu (hoặc một phân tổ) "
+            "số phần trăm, thứ hạng, có/không thì không cộng được), so với mục tiêu mốc kế tiếp của tỉnh. Đánh giá "
+            "dùng "
+            "số tỉnh báo cáo, nếu không có thì số tổng hợp. Đơn vị chỉ có tỷ lệ %: đơn vị có số liệu (hoặc một phân "
+            "tổ) "
             "chỉ công bố tỷ lệ, không có tử số và mẫu số, nên không cộng được vào số tổng hợp.",
         ),
         mapped_column("Đánh giá", ASSESSMENT_LABELS, ASSESSMENT_COLORS),
     )
 
 
-def scorecard_table() -> PanelBuilder:
+def scorecard_table() -> table.Panel:
     """The NQ 09 scorecard: final outcomes of each target's last NQ 09 milestone, per pillar."""
     return default_table(
         f"{words.SCORECARD} NQ 09 đến năm 2025",
@@ -352,9 +362,9 @@ def scorecard_table() -> PanelBuilder:
                 GROUP BY tm.indicator, tm.level
             )
             SELECT p.label AS "Trụ cột",
-                   count(*) FILTER (WHERE mo.status = 'exceeded') AS "{words.RESULT['exceeded']}",
-                   count(*) FILTER (WHERE mo.status = 'met') AS "{words.RESULT['met']}",
-                   count(*) FILTER (WHERE mo.status = 'missed') AS "{words.RESULT['missed']}",
+                   count(*) FILTER (WHERE mo.status = 'exceeded') AS "{words.RESULT["exceeded"]}",
+                   count(*) FILTER (WHERE mo.status = 'met') AS "{words.RESULT["met"]}",
+                   count(*) FILTER (WHERE mo.status = 'missed') AS "{words.RESULT["missed"]}",
                    count(*) FILTER (WHERE NOT mo.final) AS "{words.PROVISIONAL}",
                    count(*) FILTER (WHERE mo.status IN ('exceeded', 'met')) || '/' || count(*)
                        AS "{words.INDICATOR} đạt"
@@ -374,7 +384,7 @@ def scorecard_table() -> PanelBuilder:
     )
 
 
-def outcome_and_next_table() -> PanelBuilder:
+def outcome_and_next_table() -> table.Panel:
     return default_table(
         f"Kết quả mốc {OUTCOME_YEAR} và tiến độ tới mốc tiếp theo",
         Sql.table(
@@ -402,7 +412,7 @@ def outcome_and_next_table() -> PanelBuilder:
                    o.met AS "Đạt mốc {OUTCOME_YEAR}", o.missed AS "Không đạt mốc {OUTCOME_YEAR}",
                    round(100.0 * o.met / nullif(o.met + o.missed, 0), 1) AS "Tỷ lệ đạt {OUTCOME_YEAR}",
                    n.milestone AS "Mốc tiếp theo",
-                   n.on_track AS "{words.RESULT['on_track']}", n.behind AS "Chậm / có nguy cơ",
+                   n.on_track AS "{words.RESULT["on_track"]}", n.behind AS "Chậm / có nguy cơ",
                    round(100.0 * n.on_track / nullif(n.units, 0), 1) AS "Tỷ lệ đúng tiến độ"
             FROM indicators i
             JOIN {labels_sql(PILLAR_LABELS, "p")} ON p.code = i.pillar
@@ -412,17 +422,19 @@ def outcome_and_next_table() -> PanelBuilder:
             ORDER BY p.ord, i.code
             """
         ),
-        description=f"Số đơn vị đạt và không đạt các mốc có hạn trong năm {OUTCOME_YEAR} (chốt theo giá trị có hiệu lực "
+        description=f"Số đơn vị đạt và không đạt các mốc có hạn trong năm {OUTCOME_YEAR} (chốt theo giá trị có hiệu "
+        "lực "
         "vào ngày hết hạn), bên cạnh tiến độ hiện tại tới mốc tiếp theo (thường là năm 2030): số đơn vị đã đạt hoặc "
         "đúng tiến độ và số đơn vị chậm hoặc có nguy cơ không đạt.",
     )
 
 
-def reporting_rate_timeseries() -> PanelBuilder:
-    return default_timeseries(
-        "Diễn biến tỷ lệ báo cáo",
-        Sql.series(
-            f"""
+def reporting_rate_timeseries() -> timeseries.Panel:
+    return (
+        default_timeseries(
+            "Diễn biến tỷ lệ báo cáo",
+            Sql.series(
+                f"""
             SELECT r.period_end::timestamp AT TIME ZONE {TZ} AS "time",
                    100.0 * sum(r.actual) / nullif(sum(r.expected), 0) AS "Tỷ lệ báo cáo",
                    100.0 * sum(r.on_time) / nullif(sum(r.expected), 0) AS "Tỷ lệ đúng hạn"
@@ -432,11 +444,15 @@ def reporting_rate_timeseries() -> PanelBuilder:
             GROUP BY r.period_end
             ORDER BY 1
             """
-        ),
-        description="Tỷ lệ báo cáo và báo cáo đúng hạn theo ngày kết thúc kỳ, qua các giai đoạn trước và sau sắp xếp "
-        "đơn vị hành chính.",
-        unit="percent",
-    ).min(0).max(100)
+            ),
+            description="Tỷ lệ báo cáo và báo cáo đúng hạn theo ngày kết thúc kỳ, qua các giai đoạn trước và sau sắp "
+            "xếp "
+            "đơn vị hành chính.",
+            unit="percent",
+        )
+        .min(0)
+        .max(100)
+    )
 
 
 def build() -> dash.Dashboard:

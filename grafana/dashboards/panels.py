@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
-from grafana_foundation_sdk.builders import barchart, common as common_builders, dashboard as dash, stat, table, text, timeseries
-from grafana_foundation_sdk.cog import builder as cogbuilder, variants as cogvariants
-from grafana_foundation_sdk.models import common, dashboard as dashboard_models, text as text_models
+from grafana_foundation_sdk.builders import barchart, stat, table, text, timeseries
+from grafana_foundation_sdk.builders import common as common_builders
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import text as text_models
 from grafana_foundation_sdk.models.dashboard import (
     DashboardCursorSync,
     DashboardLinkType,
@@ -36,8 +40,6 @@ from dxmon.catalog import PROGRAMME_SET
 DATASOURCE_UID = "dx-tsdb"
 DATASOURCE_TYPE = "grafana-postgresql-datasource"
 DATASOURCE = DataSourceRef(type_val=DATASOURCE_TYPE, uid=DATASOURCE_UID)
-
-PanelBuilder = cogbuilder.Builder[dashboard_models.Panel]
 
 TAGS = ["dx-monitor", "generated"]
 TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -138,7 +140,9 @@ def labels_sql(labels: Mapping[str, str], alias: str) -> str:
 
     SQL joins it to show a code (``commune``) as its label (``Cấp xã``) and to sort in the catalog's order.
     """
-    rows = ", ".join(f"({sql_literal(code)}, {sql_literal(label)}, {i})" for i, (code, label) in enumerate(labels.items()))
+    rows = ", ".join(
+        f"({sql_literal(code)}, {sql_literal(label)}, {i})" for i, (code, label) in enumerate(labels.items())
+    )
     return f"(VALUES {rows}) AS {alias} (code, label, ord)"
 
 
@@ -185,9 +189,7 @@ def alert_annotations(name: str, *tags: str) -> dash.AnnotationQuery:
 
 def thresholds(*steps: tuple[float | None, str]) -> dash.ThresholdsConfig:
     """thresholds: absolute steps; the first step's value is None (from minus infinity)."""
-    return dash.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(
-        [Threshold(value=v, color=c) for v, c in steps]
-    )
+    return dash.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([Threshold(value=v, color=c) for v, c in steps])
 
 
 def percent_thresholds() -> dash.ThresholdsConfig:
@@ -231,7 +233,9 @@ def default_table(title: str, query: Sql, *, description: str) -> table.Panel:
     return _sql_panel(table.Panel(), title, [query], description, None).filterable(True)
 
 
-def default_barchart(title: str, query: Sql, *, x_field: str, description: str, unit: str | None = None) -> barchart.Panel:
+def default_barchart(
+    title: str, query: Sql, *, x_field: str, description: str, unit: str | None = None
+) -> barchart.Panel:
     """default_barchart: horizontal bars, one group per value of the ``x_field`` column (a label)."""
     return (
         _sql_panel(barchart.Panel(), title, [query], description, unit)
@@ -252,14 +256,18 @@ def label_mappings(labels: Mapping[str, str], colors: Mapping[str, str] | None =
     """label_mappings shows codes (``behind``) as their Vietnamese label, coloured when ``colors`` says so."""
     colors = colors or {}
     return [
-        ValueMap(options={
-            code: ValueMappingResult(text=label, color=colors.get(code), index=i)
-            for i, (code, label) in enumerate(labels.items())
-        })
+        ValueMap(
+            options={
+                code: ValueMappingResult(text=label, color=colors.get(code), index=i)
+                for i, (code, label) in enumerate(labels.items())
+            }
+        )
     ]
 
 
-def mapped_column(name: str, labels: Mapping[str, str], colors: Mapping[str, str]) -> tuple[str, list[DynamicConfigValue]]:
+def mapped_column(
+    name: str, labels: Mapping[str, str], colors: Mapping[str, str]
+) -> tuple[str, list[DynamicConfigValue]]:
     """mapped_column: a code column (``behind``, ``critical``) shown as its coloured Vietnamese label."""
     return name, [
         DynamicConfigValue(id_val="mappings", value=label_mappings(labels, colors)),
@@ -278,9 +286,12 @@ def reporting_column(name: str = "Tình hình báo cáo") -> tuple[str, list[Dyn
 def fixed_colors(panel: Any, colors: Mapping[str, str]) -> Any:
     """fixed_colors gives each series (by display name) its own colour, e.g. a status label its status colour."""
     for name, color in colors.items():
-        panel = panel.override_by_name(name, [
-            DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": color}),
-        ])
+        panel = panel.override_by_name(
+            name,
+            [
+                DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": color}),
+            ],
+        )
     return panel
 
 
@@ -289,7 +300,8 @@ def hidden_column(name: str) -> tuple[str, list[DynamicConfigValue]]:
 
 
 def unit_link_columns(name: str = "Đơn vị") -> tuple[tuple[str, list[DynamicConfigValue]], ...]:
-    """unit_link_columns: the unit name column opens that unit's dashboard; the ``unit`` code column it needs is hidden."""
+    """unit_link_columns: the unit name column opens that unit's dashboard; the ``unit`` code column it needs is
+    hidden."""
     link = [DynamicConfigValue(id_val="links", value=[{"title": "Chi tiết đơn vị", "url": UNIT_DETAIL_URL}])]
     return hidden_column("unit"), (name, link)
 
@@ -304,8 +316,15 @@ def with_columns(panel: Any, *columns: tuple[str, list[DynamicConfigValue]]) -> 
 # ───────────────────────────── variables ─────────────────────────────
 
 
-def query_variable(name: str, label: str, sql: str, *, multi: bool, sort: VariableSort = VariableSort.DISABLED,
-                   refresh: VariableRefresh = VariableRefresh.ON_DASHBOARD_LOAD) -> dash.QueryVariable:
+def query_variable(
+    name: str,
+    label: str,
+    sql: str,
+    *,
+    multi: bool,
+    sort: VariableSort = VariableSort.DISABLED,
+    refresh: VariableRefresh = VariableRefresh.ON_DASHBOARD_LOAD,
+) -> dash.QueryVariable:
     """query_variable: options from SQL (``__text``/``__value`` columns); multi-value ones default to All."""
     variable = (
         dash.QueryVariable(name)

@@ -8,10 +8,10 @@ rejections (4xx) never reach the database: they are Prometheus metrics only, whi
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import stat, table, timeseries
 from grafana_foundation_sdk.models import common
 
 from grafana.dashboards.panels import (
-    PanelBuilder,
     Sql,
     default_dashboard,
     default_stat,
@@ -26,21 +26,22 @@ UID = "dx-pipeline"
 REJECTIONS_NOTE = (
     "Báo cáo bị dịch vụ tiếp nhận (ingest) từ chối — sai khóa, sai mã đơn vị/chỉ số, sai định dạng "
     "(lỗi 4xx) — không được ghi vào cơ sở dữ liệu nên không có trên bảng này: chúng chỉ có trong chỉ số "
-    "Prometheus `dx_ingest_requests_total{status=~\"4..\"}` (theo `reason`) tại `/metrics` của ingest. "
+    'Prometheus `dx_ingest_requests_total{status=~"4.."}` (theo `reason`) tại `/metrics` của ingest. '
     "Bảng này chỉ đếm báo cáo đã qua ingest nhưng bị bộ tổng hợp (aggregator) chuyển vào hàng đợi lỗi."
 )
 
 
-def stored_stat() -> PanelBuilder:
+def stored_stat() -> stat.Panel:
     return default_stat(
         "Báo cáo đã lưu",
-        Sql.table("SELECT coalesce(sum(stored), 0) AS \"Báo cáo\" FROM ingest_minutely WHERE $__timeFilter(bucket)"),
-        description="Số báo cáo được ghi vào cơ sở dữ liệu trong khoảng thời gian đang xem (không tính báo cáo gửi trùng).",
+        Sql.table('SELECT coalesce(sum(stored), 0) AS "Báo cáo" FROM ingest_minutely WHERE $__timeFilter(bucket)'),
+        description="Số báo cáo được ghi vào cơ sở dữ liệu trong khoảng thời gian đang xem (không tính báo cáo gửi "
+        "trùng).",
         unit="short",
     ).thresholds(thresholds((None, "blue")))
 
 
-def mean_lag_stat() -> PanelBuilder:
+def mean_lag_stat() -> stat.Panel:
     return default_stat(
         "Độ trễ trung bình tiếp nhận → lưu",
         Sql.table(
@@ -50,31 +51,33 @@ def mean_lag_stat() -> PanelBuilder:
             WHERE $__timeFilter(bucket)
             """
         ),
-        description="Thời gian trung bình từ lúc ingest nhận báo cáo đến lúc báo cáo được ghi xong (cam kết giao dịch).",
+        description="Thời gian trung bình từ lúc ingest nhận báo cáo đến lúc báo cáo được ghi xong (cam kết giao "
+        "dịch).",
         unit="ms",
     ).thresholds(thresholds((None, "green"), (5000, "orange"), (60000, "red")))
 
 
-def max_lag_stat() -> PanelBuilder:
+def max_lag_stat() -> stat.Panel:
     return default_stat(
         "Độ trễ lớn nhất",
-        Sql.table("SELECT max(lag_ms_max) AS \"Độ trễ lớn nhất\" FROM ingest_minutely WHERE $__timeFilter(bucket)"),
-        description="Báo cáo chờ lâu nhất giữa tiếp nhận và lưu trữ; tăng vọt khi cơ sở dữ liệu hoặc aggregator gián đoạn.",
+        Sql.table('SELECT max(lag_ms_max) AS "Độ trễ lớn nhất" FROM ingest_minutely WHERE $__timeFilter(bucket)'),
+        description="Báo cáo chờ lâu nhất giữa tiếp nhận và lưu trữ; tăng vọt khi cơ sở dữ liệu hoặc aggregator gián "
+        "đoạn.",
         unit="ms",
     ).thresholds(thresholds((None, "green"), (30000, "orange"), (300000, "red")))
 
 
-def dead_letters_stat() -> PanelBuilder:
+def dead_letters_stat() -> stat.Panel:
     return default_stat(
         "Báo cáo vào hàng đợi lỗi",
-        Sql.table("SELECT count(*) AS \"Báo cáo lỗi\" FROM dead_letters WHERE $__timeFilter(recorded_at)"),
+        Sql.table('SELECT count(*) AS "Báo cáo lỗi" FROM dead_letters WHERE $__timeFilter(recorded_at)'),
         description="Báo cáo đã qua ingest nhưng không lưu được (không giải mã được, không hợp lệ với danh mục). "
         + REJECTIONS_NOTE,
         unit="short",
     ).thresholds(thresholds((None, "green"), (1, "red")))
 
 
-def stored_per_minute_timeseries() -> PanelBuilder:
+def stored_per_minute_timeseries() -> timeseries.Panel:
     return (
         default_timeseries(
             "Báo cáo lưu mỗi phút",
@@ -97,7 +100,7 @@ def stored_per_minute_timeseries() -> PanelBuilder:
     )
 
 
-def lag_timeseries() -> PanelBuilder:
+def lag_timeseries() -> timeseries.Panel:
     return default_timeseries(
         "Độ trễ tiếp nhận → lưu",
         Sql.series(
@@ -116,7 +119,7 @@ def lag_timeseries() -> PanelBuilder:
     ).interval("1m")
 
 
-def dead_letters_timeseries() -> PanelBuilder:
+def dead_letters_timeseries() -> timeseries.Panel:
     return (
         default_timeseries(
             "Báo cáo vào hàng đợi lỗi theo lý do",
@@ -137,7 +140,7 @@ def dead_letters_timeseries() -> PanelBuilder:
     )
 
 
-def dead_letters_table() -> PanelBuilder:
+def dead_letters_table() -> table.Panel:
     return default_table(
         "Báo cáo lỗi gần nhất",
         Sql.table(

@@ -17,21 +17,21 @@ One dashboard, one file: its panels share the variables and the unit's SQL (over
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import table, timeseries
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, VariableRefresh
 
 from dxmon import words
 from dxmon.catalog import Catalog
 from grafana.dashboards.panels import (
-    alert_annotations,
     CADENCE_LABELS,
     LEVEL_LABELS,
     PILLAR_LABELS,
     PROGRAMME_SETS_SQL,
     STATUS_LABELS,
     TIMEZONE,
-    PanelBuilder,
     Sql,
+    alert_annotations,
     default_dashboard,
     default_table,
     default_timeseries,
@@ -106,7 +106,7 @@ def indicator_variable() -> dash.QueryVariable:
     )
 
 
-def unit_info_table() -> PanelBuilder:
+def unit_info_table() -> table.Panel:
     return default_table(
         "Thông tin đơn vị",
         Sql.table(
@@ -124,7 +124,7 @@ def unit_info_table() -> PanelBuilder:
     ).filterable(False)
 
 
-def lineage_table() -> PanelBuilder:
+def lineage_table() -> table.Panel:
     return with_columns(
         default_table(
             "Đơn vị tiền thân và kế thừa",
@@ -145,21 +145,23 @@ def lineage_table() -> PanelBuilder:
                 ORDER BY r.relation DESC, o.name_vi
                 """
             ),
-            description="Đơn vị được sáp nhập vào đơn vị này (tiền thân) hoặc tiếp nhận đơn vị này (kế thừa) khi sắp xếp "
+            description="Đơn vị được sáp nhập vào đơn vị này (tiền thân) hoặc tiếp nhận đơn vị này (kế thừa) khi sắp "
+            "xếp "
             "đơn vị hành chính; bấm tên để mở trang của đơn vị đó.",
         ).filterable(False),
         *unit_link_columns(),
     )
 
 
-def status_table() -> PanelBuilder:
+def status_table() -> table.Panel:
     return with_columns(
         default_table(
             "Trạng thái các chỉ tiêu",
             Sql.table(
                 f"""
                 SELECT pc.indicator AS "Mã", i.name_vi AS "{words.INDICATOR}", pc.status AS "Kết quả",
-                       CASE WHEN pc.final THEN 'Chính thức' WHEN pc.provisional THEN 'Tạm tính' END AS "Tạm tính / chính thức",
+                       CASE WHEN pc.final THEN 'Chính thức' WHEN pc.provisional THEN 'Tạm tính' END
+                         AS "Tạm tính / chính thức",
                        pc.reporting AS "Tình hình báo cáo",
                        pc.value AS "Giá trị", pc.deciding_value AS "Số liệu tại thời hạn",
                        pc.revised_value AS "Số liệu điều chỉnh sau chốt", pc.expected AS "{words.EXPECTED}",
@@ -182,7 +184,7 @@ def status_table() -> PanelBuilder:
     )
 
 
-def last_reports_table() -> PanelBuilder:
+def last_reports_table() -> table.Panel:
     return with_columns(
         default_table(
             "Báo cáo gần nhất",
@@ -213,7 +215,8 @@ def last_reports_table() -> PanelBuilder:
                 ORDER BY lv.observed_at NULLS FIRST, i.code
                 """
             ),
-            description="Kỳ mới nhất đã báo cáo của từng chỉ tiêu áp dụng cho đơn vị (giá trị đang có hiệu lực: báo cáo "
+            description="Kỳ mới nhất đã báo cáo của từng chỉ tiêu áp dụng cho đơn vị (giá trị đang có hiệu lực: báo "
+            "cáo "
             "sửa sau cùng thay thế báo cáo trước) và nguyên nhân, giải pháp đơn vị nêu cho kỳ đó. Chỉ tiêu chưa từng "
             "báo cáo ở trên cùng. Phê duyệt (khi chương trình bật phê duyệt số liệu): Chờ phê duyệt, Đã phê duyệt "
             "hoặc Trả lại.",
@@ -222,7 +225,7 @@ def last_reports_table() -> PanelBuilder:
     )
 
 
-def explanations_table() -> PanelBuilder:
+def explanations_table() -> table.Panel:
     return with_columns(
         default_table(
             f"{words.EXPLANATION} theo kỳ",
@@ -247,7 +250,7 @@ def explanations_table() -> PanelBuilder:
     )
 
 
-def overdue_table() -> PanelBuilder:
+def overdue_table() -> table.Panel:
     return default_table(
         "Chỉ tiêu chưa báo cáo",
         Sql.table(
@@ -267,7 +270,7 @@ def overdue_table() -> PanelBuilder:
     )
 
 
-def missing_reports_table() -> PanelBuilder:
+def missing_reports_table() -> table.Panel:
     return default_table(
         "Kỳ báo cáo còn thiếu",
         Sql.table(
@@ -281,7 +284,8 @@ def missing_reports_table() -> PanelBuilder:
             ORDER BY r.period_end DESC, c.ord
             """
         ),
-        description="Các kỳ trong khoảng thời gian đang xem mà đơn vị chưa nộp đủ báo cáo: số chỉ tiêu phải nộp, đã nộp "
+        description="Các kỳ trong khoảng thời gian đang xem mà đơn vị chưa nộp đủ báo cáo: số chỉ tiêu phải nộp, đã "
+        "nộp "
         "và nộp đúng hạn (cuối kỳ + số ngày quy định).",
     )
 
@@ -299,7 +303,7 @@ def _unit_series(table: str, label: str, ref_id: str, where: str = "") -> Sql:
     )
 
 
-def indicator_history_timeseries() -> PanelBuilder:
+def indicator_history_timeseries() -> timeseries.Panel:
     """indicator_history_timeseries: one indicator's values, predecessors' history, glide path and milestones."""
     values = _unit_series("period_values", "Giá trị báo cáo", "A", " AND category = ''")  # totals
     predecessors = _unit_series("successor_values", "Đơn vị tiền thân (tổng hợp)", "B")
@@ -377,8 +381,10 @@ def indicator_history_timeseries() -> PanelBuilder:
             predecessors,
             glide,
             milestones,
-            description="Giá trị đơn vị báo cáo theo kỳ; với đơn vị mới sau sắp xếp, số liệu tổng hợp của các đơn vị tiền "
-            "thân; lộ trình (đường nét đứt) từ mốc xuất phát tới các mốc mục tiêu; mục tiêu (chấm) tại hạn của từng mốc.",
+            description="Giá trị đơn vị báo cáo theo kỳ; với đơn vị mới sau sắp xếp, số liệu tổng hợp của các đơn vị "
+            "tiền "
+            "thân; lộ trình (đường nét đứt) từ mốc xuất phát tới các mốc mục tiêu; mục tiêu (chấm) tại hạn của từng "
+            "mốc.",
         )
         .repeat("indicator")
         .repeat_direction("h")
@@ -386,20 +392,29 @@ def indicator_history_timeseries() -> PanelBuilder:
         .span_nulls(True)
         .show_points(common.VisibilityMode.ALWAYS)
         .point_size(5)
-        .override_by_name("Lộ trình", [
-            DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
-            DynamicConfigValue(id_val="custom.showPoints", value="never"),
-            DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "blue"}),
-        ])
-        .override_by_name("Mục tiêu", [
-            DynamicConfigValue(id_val="custom.drawStyle", value="points"),
-            DynamicConfigValue(id_val="custom.pointSize", value=12),
-            DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "red"}),
-        ])
-        .override_by_name("Đơn vị tiền thân (tổng hợp)", [
-            DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dot", "dash": [0, 10]}),
-            DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "gray"}),
-        ])
+        .override_by_name(
+            "Lộ trình",
+            [
+                DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}),
+                DynamicConfigValue(id_val="custom.showPoints", value="never"),
+                DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "blue"}),
+            ],
+        )
+        .override_by_name(
+            "Mục tiêu",
+            [
+                DynamicConfigValue(id_val="custom.drawStyle", value="points"),
+                DynamicConfigValue(id_val="custom.pointSize", value=12),
+                DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "red"}),
+            ],
+        )
+        .override_by_name(
+            "Đơn vị tiền thân (tổng hợp)",
+            [
+                DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dot", "dash": [0, 10]}),
+                DynamicConfigValue(id_val="color", value={"mode": "fixed", "fixedColor": "gray"}),
+            ],
+        )
     )
 
 
@@ -408,7 +423,8 @@ def build() -> dash.Dashboard:
         default_dashboard(
             "Chi tiết đơn vị",
             UID,
-            "Một đơn vị: trạng thái từng chỉ tiêu so với lộ trình và mục tiêu, báo cáo gần nhất, báo cáo quá hạn, diễn biến.",
+            "Một đơn vị: trạng thái từng chỉ tiêu so với lộ trình và mục tiêu, báo cáo gần nhất, báo cáo quá hạn, diễn "
+            "biến.",
         )
         .time("now-4y/y", "now/y")
         .annotation(alert_annotations("Cảnh báo của đơn vị", "$unit"))

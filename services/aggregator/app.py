@@ -58,7 +58,12 @@ def create_app(settings: AggregatorSettings | None = None, catalog: Catalog | No
         writer.bind(broker.connection)
         await state.loop.start(broker.connection)
 
-    app = AggregatorApp(broker, asgi_routes=ops_routes(broker, state), lifespan=lifespan,
-                        after_startup=[after_startup], on_shutdown=[state.loop.stop])
+    app = AggregatorApp(
+        broker,
+        asgi_routes=ops_routes(broker, state),
+        lifespan=lifespan,
+        after_startup=[after_startup],
+        on_shutdown=[state.loop.stop],
+    )
     app.state = state
     return app

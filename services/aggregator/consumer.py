@@ -98,5 +98,5 @@ class PullConsumer:
                     await asyncio.wait_for(self._changed.wait(), remaining)
                 except TimeoutError:
                     break
-        batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size:]
+        batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
         return batch

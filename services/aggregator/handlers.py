@@ -38,12 +38,17 @@ class BatchLoop:
 
     async def start(self, nc: Client) -> None:
         s = self.settings
-        self.pull = PullConsumer(nc, REPORTS_STREAM, AGGREGATOR_DURABLE, s.aggregator_batch_size,
-                                 s.aggregator_batch_timeout_seconds)
+        self.pull = PullConsumer(
+            nc, REPORTS_STREAM, AGGREGATOR_DURABLE, s.aggregator_batch_size, s.aggregator_batch_timeout_seconds
+        )
         await self.pull.start()
         self.task = asyncio.create_task(self._run(self.pull))
-        log.info("aggregator consuming %s (batch ≤ %d, ≤ %.2fs)", REPORTS_STREAM, s.aggregator_batch_size,
-                 s.aggregator_batch_timeout_seconds)
+        log.info(
+            "aggregator consuming %s (batch ≤ %d, ≤ %.2fs)",
+            REPORTS_STREAM,
+            s.aggregator_batch_size,
+            s.aggregator_batch_timeout_seconds,
+        )
 
     async def stop(self) -> None:
         """stop finishes the batch in hand (commit, then ack), then hands back what was fetched but not
@@ -72,7 +77,7 @@ class BatchLoop:
                     continue
                 try:
                     batch = self.writer.prepare(msgs)
-                except Exception:  # noqa: BLE001 - keep consuming; these come back after the ack wait
+                except Exception:  # keep consuming; these come back after the ack wait
                     log.exception("batch of %d could not be decoded; JetStream will redeliver it", len(msgs))
                     continue
                 if settling is not None:
@@ -85,7 +90,6 @@ class BatchLoop:
     async def _settle(self, batch: Batch) -> None:
         try:
             await self.writer.settle(batch)
-        except Exception:  # noqa: BLE001 - unacked messages come back after the ack wait
+        except Exception:  # unacked messages come back after the ack wait
             log.exception("batch of %d not settled; JetStream will redeliver it", len(batch.msgs))
             await asyncio.sleep(1)
-

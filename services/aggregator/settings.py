@@ -14,5 +14,7 @@ class AggregatorSettings(NatsSettings, DatabaseSettings):
     aggregator_batch_timeout_seconds: float = Field(
         0.1, gt=0, description="Longest wait to fill a batch before writing what has arrived"
     )
-    aggregator_host: str = Field("127.0.0.1", description="Address the aggregator's /healthz, /readyz and /metrics listen on")
+    aggregator_host: str = Field(
+        "127.0.0.1", description="Address the aggregator's /healthz, /readyz and /metrics listen on"
+    )
     aggregator_metrics_port: int = Field(9102, description="Port of the aggregator's /healthz, /readyz and /metrics")

@@ -43,8 +43,9 @@ class Writer:
 
     async def connect(self) -> None:
         # min_size=0: start even while the database is down; batches are nak'ed until it returns.
-        self.pool = await asyncpg.create_pool(self.settings.database_url, min_size=0, max_size=4,
-                                              max_inactive_connection_lifetime=60)
+        self.pool = await asyncpg.create_pool(
+            self.settings.database_url, min_size=0, max_size=4, max_inactive_connection_lifetime=60
+        )
 
     def bind(self, nc: Client) -> None:
         """bind gives the writer the NATS connection its notices and dead letters go out on."""
@@ -74,7 +75,9 @@ class Writer:
             if is_transient(exc):
                 self.metrics.db_up.set(0)
                 delay = nak_delay(max(m.metadata.num_delivered for m in msgs))
-                log.warning("database unavailable (%s); %d messages back in %.1fs", type(exc).__name__, len(msgs), delay)
+                log.warning(
+                    "database unavailable (%s); %d messages back in %.1fs", type(exc).__name__, len(msgs), delay
+                )
                 for m in msgs:
                     await m.nak(delay=delay)
                 self.metrics.messages.labels("nak").inc(len(msgs))
@@ -96,17 +99,31 @@ class Writer:
         reports whose agency reused an event id for different content."""
         assert self.pool is not None, "connect() first"
         async with self.pool.acquire() as conn, conn.transaction():
-            result = await store_reports(conn, [e for _, e in good], datetime.now(UTC), self.catalog,
-                                         [m.metadata.sequence.stream for m, _ in good])
+            result = await store_reports(
+                conn,
+                [e for _, e in good],
+                datetime.now(UTC),
+                self.catalog,
+                [m.metadata.sequence.stream for m, _ in good],
+            )
             poison = poison + [
-                Poison(good[i][0], "event-id-reused",
-                       f"agency {good[i][1].agency!r} already sent event {good[i][1].event_id} with different "
-                       "content; a correction needs a new event_id")
+                Poison(
+                    good[i][0],
+                    "event-id-reused",
+                    f"agency {good[i][1].agency!r} already sent event {good[i][1].event_id} with different "
+                    "content; a correction needs a new event_id",
+                )
                 for i in result.reused
             ]
             for p in poison:
-                await record_dead_letter(conn, p.msg.metadata.sequence.stream, p.msg.subject, p.reason,
-                                         p.detail, p.msg.data.decode("utf-8", "replace").replace("\x00", "\\u0000"))
+                await record_dead_letter(
+                    conn,
+                    p.msg.metadata.sequence.stream,
+                    p.msg.subject,
+                    p.reason,
+                    p.detail,
+                    p.msg.data.decode("utf-8", "replace").replace("\x00", "\\u0000"),
+                )
         return result.units, poison
 
     async def _write_one_by_one(self, good: Good, poison: list[Poison]) -> tuple[list[StoredUnit], list[Poison]]:
@@ -117,7 +134,7 @@ class Writer:
                 stored, reused = await self._write([(m, event)], [])
                 stored_all += stored
                 poison += reused
-            except Exception as exc:  # noqa: BLE001 - a transient failure is re-raised, the rest is poison
+            except Exception as exc:  # a transient failure is re-raised, the rest is poison
                 if is_transient(exc):
                     raise
                 poison.append(Poison(m, "database-rejected", f"{type(exc).__name__}: {exc}"[:1000]))
@@ -131,9 +148,15 @@ class Writer:
         for p in poison:
             seq = p.msg.metadata.sequence.stream
             await self.js.publish(
-                deadletter_subject(p.reason.replace(".", "-")), p.msg.data,
-                headers={"Nats-Msg-Id": f"dlq-{seq}", "Dx-Reason": p.reason, "Dx-Detail": p.detail[:500],
-                         "Dx-Original-Subject": p.msg.subject, "Dx-Original-Seq": str(seq)},
+                deadletter_subject(p.reason.replace(".", "-")),
+                p.msg.data,
+                headers={
+                    "Nats-Msg-Id": f"dlq-{seq}",
+                    "Dx-Reason": p.reason,
+                    "Dx-Detail": p.detail[:500],
+                    "Dx-Original-Subject": p.msg.subject,
+                    "Dx-Original-Seq": str(seq),
+                },
             )
         now = datetime.now(UTC)
         for s in stored:

@@ -75,8 +75,14 @@ def check_indicator(catalog: Catalog, indicator: str) -> None:
 
 
 async def add_subscription(
-    conn: asyncpg.Connection, catalog: Catalog, *, unit: str, with_descendants: bool, pillars: Sequence[str],
-    min_severity: str, channel: str,
+    conn: asyncpg.Connection,
+    catalog: Catalog,
+    *,
+    unit: str,
+    with_descendants: bool,
+    pillars: Sequence[str],
+    min_severity: str,
+    channel: str,
 ) -> int:
     """add_subscription validates and stores a subscription; returns its id."""
     check_unit(catalog, unit)
@@ -96,8 +102,15 @@ async def add_subscription(
 
 
 async def add_silence(
-    conn: asyncpg.Connection, catalog: Catalog, *, unit: str, indicator: str | None, duration: str,
-    reason: str, created_by: str, now: datetime,
+    conn: asyncpg.Connection,
+    catalog: Catalog,
+    *,
+    unit: str,
+    indicator: str | None,
+    duration: str,
+    reason: str,
+    created_by: str,
+    now: datetime,
 ) -> tuple[int, datetime]:
     """add_silence mutes a unit (or one of its indicators) from ``now`` for ``duration``."""
     check_unit(catalog, unit)
@@ -120,6 +133,7 @@ async def acknowledge(
     until = now + parse_duration(duration, MAX_ACK)
     # A fingerprint is 16 hex digits (repository.sync_alerts); anything else names no alert.
     if not _FINGERPRINT.fullmatch(fingerprint) or not await repo.acknowledge(
-            conn, fingerprint, until, reason, created_by):
+        conn, fingerprint, until, reason, created_by
+    ):
         raise UnknownAlertError(f"no alert with fingerprint {fingerprint[:64]!r} (see `dxmon alerts list`)")
     return until

@@ -54,8 +54,13 @@ def _rfc3339(t: datetime) -> str:
 def labels(a: Alert) -> dict[str, str]:
     """labels identify an alert in Alertmanager (its fingerprint there)."""
     return {
-        "alertname": ALERTNAME[a.kind], "unit": a.unit, "indicator": a.indicator, "kind": a.kind.value,
-        "severity": a.severity.value, "pillar": a.pillar, "source": SOURCE,
+        "alertname": ALERTNAME[a.kind],
+        "unit": a.unit,
+        "indicator": a.indicator,
+        "kind": a.kind.value,
+        "severity": a.severity.value,
+        "pillar": a.pillar,
+        "source": SOURCE,
     }
 
 
@@ -100,8 +105,10 @@ class MirrorSilence:
             "matchers": [
                 {"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in sorted(self.matchers.items())
             ],
-            "startsAt": _rfc3339(self.starts_at), "endsAt": _rfc3339(self.ends_at),
-            "createdBy": SOURCE, "comment": f"{self.comment} [{self.key}]",
+            "startsAt": _rfc3339(self.starts_at),
+            "endsAt": _rfc3339(self.ends_at),
+            "createdBy": SOURCE,
+            "comment": f"{self.comment} [{self.key}]",
         }
 
 
@@ -113,15 +120,29 @@ def mirror_silences(
     for s in silences:
         if s.starts_at <= now < s.ends_at:
             matchers = {"source": SOURCE, "unit": s.unit} | ({"indicator": s.indicator} if s.indicator else {})
-            out.append(MirrorSilence(f"dx-monitor:silence:{s.id}:{_rfc3339(s.ends_at)}", matchers, s.starts_at,
-                                     s.ends_at, f"{words.SILENCE}: {s.reason} ({s.created_by})"))
+            out.append(
+                MirrorSilence(
+                    f"dx-monitor:silence:{s.id}:{_rfc3339(s.ends_at)}",
+                    matchers,
+                    s.starts_at,
+                    s.ends_at,
+                    f"{words.SILENCE}: {s.reason} ({s.created_by})",
+                )
+            )
     firing = {a.fingerprint: a for a in alerts if a.firing}
     for k in acks:
         a = firing.get(k.fingerprint)
         if a is not None and now < k.until:
             matchers = {"source": SOURCE, "unit": a.unit, "indicator": a.indicator, "kind": a.kind.value}
-            out.append(MirrorSilence(f"dx-monitor:ack:{k.fingerprint}:{_rfc3339(k.until)}", matchers, now, k.until,
-                                     f"{words.ACKNOWLEDGED}: {k.reason} ({k.created_by})"))
+            out.append(
+                MirrorSilence(
+                    f"dx-monitor:ack:{k.fingerprint}:{_rfc3339(k.until)}",
+                    matchers,
+                    now,
+                    k.until,
+                    f"{words.ACKNOWLEDGED}: {k.reason} ({k.created_by})",
+                )
+            )
     return out
 
 
@@ -139,8 +160,11 @@ class AlertmanagerForwarder:
         self.timeout = timeout
 
     async def forward(
-        self, alerts: Sequence[Alert], now: datetime,
-        silences: Sequence[Silence] = (), acks: Sequence[Acknowledgement] = (),
+        self,
+        alerts: Sequence[Alert],
+        now: datetime,
+        silences: Sequence[Silence] = (),
+        acks: Sequence[Acknowledgement] = (),
     ) -> bool:
         """forward makes Alertmanager's dx-monitor silences match ours, then posts ``alerts``.
 

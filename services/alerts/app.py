@@ -22,8 +22,8 @@ from dxmon.contracts import ALERTS_STREAM, KEYS_BUCKET, LEASES_BUCKET
 from dxmon.keys import KeyRing
 from services.alerts import routes
 from services.alerts.evaluate import EvaluateFn
-from services.alerts.lease import default_instance
 from services.alerts.handlers import subscribe
+from services.alerts.lease import default_instance
 from services.alerts.metrics import Metrics
 from services.alerts.scheduler import build_scheduler
 from services.alerts.settings import AlertsSettings
@@ -33,14 +33,24 @@ log = logging.getLogger("dx.alerts")
 
 
 def create_app(
-    settings: AlertsSettings | None = None, *, catalog: Catalog | None = None,
-    clock: Callable[[], datetime] | None = None, evaluate: EvaluateFn | None = None,
+    settings: AlertsSettings | None = None,
+    *,
+    catalog: Catalog | None = None,
+    clock: Callable[[], datetime] | None = None,
+    evaluate: EvaluateFn | None = None,
 ) -> FastAPI:
     """create_app wires the alerts service; ``clock`` and ``evaluate`` are injectable for tests."""
     settings = settings or AlertsSettings()
     keyring = KeyRing(catalog := catalog or Catalog.load())
-    svc = Service(settings=settings, catalog=catalog, metrics=Metrics(), clock=clock or (lambda: datetime.now(UTC)),
-                  broker=make_broker(settings, "dx-alerts", log), tokens=settings.api_tokens(), keyring=keyring)
+    svc = Service(
+        settings=settings,
+        catalog=catalog,
+        metrics=Metrics(),
+        clock=clock or (lambda: datetime.now(UTC)),
+        broker=make_broker(settings, "dx-alerts", log),
+        tokens=settings.api_tokens(),
+        keyring=keyring,
+    )
     instance = settings.alerts_instance or default_instance()
     subscribe(svc)
 
@@ -54,15 +64,26 @@ def create_app(
         js = svc.broker.connection.jetstream(timeout=10)
         await ensure_buckets(js, settings)  # the one shared declaration; creates only what is missing
         svc.scheduler = build_scheduler(
-            settings, catalog=svc.catalog, pool=svc.pool, kv=await js.key_value(LEASES_BUCKET), publish=publish,
-            metrics=svc.metrics, clock=svc.clock, instance=instance, evaluate=evaluate,
+            settings,
+            catalog=svc.catalog,
+            pool=svc.pool,
+            kv=await js.key_value(LEASES_BUCKET),
+            publish=publish,
+            metrics=svc.metrics,
+            clock=svc.clock,
+            instance=instance,
+            evaluate=evaluate,
         )
         svc.task = asyncio.create_task(svc.scheduler.run(), name=f"alerts-scheduler-{instance}")
         keys = asyncio.create_task(keyring.follow(await js.key_value(KEYS_BUCKET)), name="alerts-keys")
         svc.accepting = True
         await svc.broker.start()
-        log.info("alerts service %s running (flush every %.0fs, full pass every %.0fs)", instance,
-                 settings.alerts_flush_interval_seconds, settings.alerts_full_interval_seconds)
+        log.info(
+            "alerts service %s running (flush every %.0fs, full pass every %.0fs)",
+            instance,
+            settings.alerts_flush_interval_seconds,
+            settings.alerts_full_interval_seconds,
+        )
         try:
             yield
         finally:
@@ -73,8 +94,12 @@ def create_app(
             await svc.broker.stop()  # drains: in-flight messages are handled before the connection closes
             await svc.pool.close()
 
-    app = FastAPIOffline(title="dx-monitor alerts", version="1", lifespan=lifespan,
-                         description="Progress alerts: lifecycle, silences, acknowledgements, health and metrics.")
+    app = FastAPIOffline(
+        title="dx-monitor alerts",
+        version="1",
+        lifespan=lifespan,
+        description="Progress alerts: lifecycle, silences, acknowledgements, health and metrics.",
+    )
     app.state.service = svc
     routes.install(app, svc)
     return app

@@ -28,7 +28,8 @@ from functools import partial
 
 import asyncpg
 
-from services.alerts import repository as repo, returns
+from services.alerts import repository as repo
+from services.alerts import returns
 from services.alerts.alert import ESCALATING_KINDS, Alert, Channel, FinalOutcome, Flush, Severity, Subscription
 from services.alerts.messages import OUTCOMES_REASON, Message, render_digest, render_outcomes
 from services.alerts.metrics import Metrics
@@ -57,7 +58,8 @@ class Router:
         self.escalate_after = escalate_after
 
     def ancestors(self, unit: str) -> list[str]:
-        chain, current = [], self.parent_of.get(unit)
+        chain: list[str] = []
+        current = self.parent_of.get(unit)
         while current is not None and len(chain) < _MAX_DEPTH:
             chain.append(current)
             current = self.parent_of.get(current)
@@ -143,8 +145,14 @@ class Dispatcher:
     """
 
     def __init__(
-        self, pool: asyncpg.Pool, parent_of: Mapping[str, str | None], metrics: Metrics, *,
-        repeat_interval: timedelta, escalate_after: timedelta, public_url: str | None,
+        self,
+        pool: asyncpg.Pool,
+        parent_of: Mapping[str, str | None],
+        metrics: Metrics,
+        *,
+        repeat_interval: timedelta,
+        escalate_after: timedelta,
+        public_url: str | None,
     ) -> None:
         self.pool = pool
         self.parent_of = parent_of
@@ -191,8 +199,12 @@ class Dispatcher:
         nflog = FlushLog(await repo.notification_log(conn, [c.id for c in groups], [a.fingerprint for a in alerts]))
         outbox = FlushOutbox()
         pipeline = build_pipeline(
-            silences=await repo.active_silences(conn, now), acks=await repo.active_acks(conn, now),
-            nflog=nflog, outbox=outbox, render=self.render, metrics=self.metrics,
+            silences=await repo.active_silences(conn, now),
+            acks=await repo.active_acks(conn, now),
+            nflog=nflog,
+            outbox=outbox,
+            render=self.render,
+            metrics=self.metrics,
         )
         work = [
             (Flush(f"channel:{channel.id}", channel, now, self.repeat_interval), group)
@@ -203,18 +215,22 @@ class Dispatcher:
             log.error("flush failed for channel %d: %s", flush.receiver.id, exc, exc_info=exc)
             failed.add(flush.receiver.id)
         # A channel whose chain broke half-way keeps neither digest nor log: the next flush redoes it.
-        return ([i for i in outbox.items if i.channel_id not in failed],
-                [r for r in nflog.records if r.channel_id not in failed])
+        return (
+            [i for i in outbox.items if i.channel_id not in failed],
+            [r for r in nflog.records if r.channel_id not in failed],
+        )
 
-    def _return_notices(self, router: Router, returned: Sequence[returns.ReturnedPeriod],
-                        now: datetime) -> list[repo.OutboxItem]:
+    def _return_notices(
+        self, router: Router, returned: Sequence[returns.ReturnedPeriod], now: datetime
+    ) -> list[repo.OutboxItem]:
         """_return_notices: one notice per channel covering the unit of each returned period."""
         items = []
         for r in returned:
             channels = {s.channel for s in router.covering(r.unit) if returns.takes(s.min_severity, s.pillars, r)}
             message = returns.render_return(now, r, public_url=self.public_url)
-            items += [repo.OutboxItem(c.id, now, returns.RETURN_REASON, message)
-                      for c in sorted(channels, key=lambda c: c.id)]
+            items += [
+                repo.OutboxItem(c.id, now, returns.RETURN_REASON, message) for c in sorted(channels, key=lambda c: c.id)
+            ]
         return items
 
     def _notices(self, router: Router, outcomes: Sequence[FinalOutcome], now: datetime) -> list[repo.OutboxItem]:
@@ -225,8 +241,11 @@ class Dispatcher:
         """
         news = [o for o in outcomes if now - o.cutoff_ended() <= NEWS_HORIZON]
         if len(news) < len(outcomes):
-            log.info("%d final outcomes older than %s marked announced without a notice",
-                     len(outcomes) - len(news), NEWS_HORIZON)
+            log.info(
+                "%d final outcomes older than %s marked announced without a notice",
+                len(outcomes) - len(news),
+                NEWS_HORIZON,
+            )
         groups = router.route_outcomes(news)
         return [
             repo.OutboxItem(channel.id, now, OUTCOMES_REASON, self.render_outcomes(now, group))

@@ -33,10 +33,22 @@ def alert_changed(event: repo.AlertEvent) -> AlertChanged:
     """alert_changed is the contract's message for one committed alert event."""
     a = event.alert
     return AlertChanged(
-        event_id=event.id, fingerprint=a.fingerprint, unit=a.unit, unit_name=a.unit_name,
-        indicator=a.indicator, indicator_name=a.indicator_name, pillar=a.pillar, kind=a.kind.value,
-        severity=a.severity.value, state=a.state.value, at=event.at, starts_at=a.starts_at,
-        value=a.value, observed_at=a.observed_at, expected=a.expected, target=a.target,
+        event_id=event.id,
+        fingerprint=a.fingerprint,
+        unit=a.unit,
+        unit_name=a.unit_name,
+        indicator=a.indicator,
+        indicator_name=a.indicator_name,
+        pillar=a.pillar,
+        kind=a.kind.value,
+        severity=a.severity.value,
+        state=a.state.value,
+        at=event.at,
+        starts_at=a.starts_at,
+        value=a.value,
+        observed_at=a.observed_at,
+        expected=a.expected,
+        target=a.target,
         milestone=a.milestone.isoformat() if a.milestone else None,
     )
 
@@ -66,7 +78,11 @@ class EventEmitter:
     """EventEmitter sends every committed, unsent state change to JetStream and, if set, Grafana."""
 
     def __init__(
-        self, pool: asyncpg.Pool, publish: Publish, metrics: Metrics, clock: Callable[[], datetime],
+        self,
+        pool: asyncpg.Pool,
+        publish: Publish,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
         grafana: GrafanaAnnotator | None = None,
     ) -> None:
         self.pool = pool
@@ -83,8 +99,9 @@ class EventEmitter:
         try:
             for e in events:
                 body = alert_changed(e).model_dump_json().encode()
-                await self.publish(alert_subject(e.alert.kind.value, e.alert.unit), body,
-                                   {"Nats-Msg-Id": f"dx-alert-event-{e.id}"})
+                await self.publish(
+                    alert_subject(e.alert.kind.value, e.alert.unit), body, {"Nats-Msg-Id": f"dx-alert-event-{e.id}"}
+                )
                 done.append(e.id)
         finally:
             # Mark what got through even when a later publish failed; the rest is retried next time.

@@ -26,9 +26,13 @@ EvaluateFn = Callable[..., Awaitable[Any]]
 class Evaluator:
     """Evaluator runs one evaluation pass and turns its statuses into alert state changes."""
 
-    def __init__(self, pool: asyncpg.Pool, catalog: Catalog, metrics: Metrics, evaluate: EvaluateFn | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, catalog: Catalog, metrics: Metrics, evaluate: EvaluateFn | None = None
+    ) -> None:
         if evaluate is None:
-            from dxmon.store.progress_repository import evaluate
+            from dxmon.store.progress_repository import evaluate as evaluate_progress
+
+            evaluate = evaluate_progress
         self.pool = pool
         self.catalog = catalog
         self.metrics = metrics

@@ -106,12 +106,14 @@ def figures(a: Alert, sep: str = " | ") -> str:
     The one wording of an alert's numbers: digests, Alertmanager and Grafana annotations all use it.
     """
     period = period_label(a)
-    text = sep.join((
-        f"{words.CURRENT_VALUE}: {format_value(a.value, a.measure)}"
-        + (f" ({words.REPORTING_PERIOD.lower()} {period})" if period else ""),
-        f"{words.EXPECTED}: {format_value(a.expected, a.measure)}",
-        f"{words.TARGET}: {format_value(a.target, a.measure)}",
-    ))
+    text = sep.join(
+        (
+            f"{words.CURRENT_VALUE}: {format_value(a.value, a.measure)}"
+            + (f" ({words.REPORTING_PERIOD.lower()} {period})" if period else ""),
+            f"{words.EXPECTED}: {format_value(a.expected, a.measure)}",
+            f"{words.TARGET}: {format_value(a.target, a.measure)}",
+        )
+    )
     return text + (f" ({words.DEADLINE.lower()} {format_date(a.milestone)})" if a.milestone else "")
 
 
@@ -158,11 +160,14 @@ def _subject(alerts: Sequence[Alert]) -> str:
         return f"{SUBJECT_PREFIX} {label}: {a.unit_name} – {a.indicator}"
     counts = _counts(alerts)
     counts[NotifyReason.STILL_FIRING] = counts.get(NotifyReason.STILL_FIRING, 0) + counts.pop(
-        NotifyReason.REPEAT_INTERVAL_ELAPSED, 0)
+        NotifyReason.REPEAT_INTERVAL_ELAPSED, 0
+    )
     units = {a.unit_name for a in alerts}
     where = units.pop() if len(units) == 1 else f"{format_number(len(units))} đơn vị"
-    return (f"{SUBJECT_PREFIX} {format_number(len(alerts))} {words.INDICATORS_LOWER}: "
-            f"{_count_text({r: n for r, n in counts.items() if n})} – {where}")
+    return (
+        f"{SUBJECT_PREFIX} {format_number(len(alerts))} {words.INDICATORS_LOWER}: "
+        f"{_count_text({r: n for r, n in counts.items() if n})} – {where}"
+    )
 
 
 def _notify_type(alerts: Sequence[Alert]) -> str:
@@ -174,8 +179,10 @@ def _notify_type(alerts: Sequence[Alert]) -> str:
 
 # New and resolved first (they are news), then reminders, then what is still open.
 _NEWS_ORDER = {
-    NotifyReason.FIRST_NOTIFICATION: 0, NotifyReason.RESOLVED: 1,
-    NotifyReason.REPEAT_INTERVAL_ELAPSED: 2, NotifyReason.STILL_FIRING: 3,
+    NotifyReason.FIRST_NOTIFICATION: 0,
+    NotifyReason.RESOLVED: 1,
+    NotifyReason.REPEAT_INTERVAL_ELAPSED: 2,
+    NotifyReason.STILL_FIRING: 3,
 }
 
 
@@ -194,15 +201,25 @@ def _by_unit(alerts: Sequence[Alert]) -> dict[str, list[Alert]]:
 
 def _alert_payload(a: Alert, public_url: str | None) -> dict[str, Any]:
     return {
-        "fingerprint": a.fingerprint, "unit": a.unit, "unit_name": a.unit_name,
-        "indicator": a.indicator, "indicator_name": a.indicator_name, "pillar": a.pillar,
-        "kind": a.kind.value, "severity": a.severity.value, "state": a.state.value,
-        "reason": notice(a).value, "escalated": a.escalated,
+        "fingerprint": a.fingerprint,
+        "unit": a.unit,
+        "unit_name": a.unit_name,
+        "indicator": a.indicator,
+        "indicator_name": a.indicator_name,
+        "pillar": a.pillar,
+        "kind": a.kind.value,
+        "severity": a.severity.value,
+        "state": a.state.value,
+        "reason": notice(a).value,
+        "escalated": a.escalated,
         "since": a.since().isoformat(),
-        "starts_at": a.starts_at.isoformat(), "ends_at": a.ends_at.isoformat() if a.ends_at else None,
-        "value": a.value, "period": period_label(a),
+        "starts_at": a.starts_at.isoformat(),
+        "ends_at": a.ends_at.isoformat() if a.ends_at else None,
+        "value": a.value,
+        "period": period_label(a),
         "observed_at": a.observed_at.isoformat() if a.observed_at else None,
-        "expected": a.expected, "target": a.target,
+        "expected": a.expected,
+        "target": a.target,
         "milestone": a.milestone.isoformat() if a.milestone else None,
         "dashboard_url": dashboard_url(public_url, a.unit) if public_url else None,
     }
@@ -274,30 +291,43 @@ def _outcome_count_text(counts: dict[str, int]) -> str:
 def outcome_figures(o: FinalOutcome, sep: str = " | ") -> str:
     """outcome_figures: the deciding value (with its period), target, deadline and "Chính thức"."""
     period = period_label(o)
-    return sep.join((
-        f"{words.DECIDING_VALUE}: {format_value(o.value, o.measure)}"
-        + (f" ({words.REPORTING_PERIOD.lower()} {period})" if period else ""),
-        f"{words.TARGET}: {format_value(o.target, o.measure)}",
-        f"{words.DEADLINE}: {format_date(o.milestone)}",
-        words.FINAL + (f" ({words.CUTOFF.lower()} {format_date(o.cutoff)})" if o.cutoff else ""),
-    ))
+    return sep.join(
+        (
+            f"{words.DECIDING_VALUE}: {format_value(o.value, o.measure)}"
+            + (f" ({words.REPORTING_PERIOD.lower()} {period})" if period else ""),
+            f"{words.TARGET}: {format_value(o.target, o.measure)}",
+            f"{words.DEADLINE}: {format_date(o.milestone)}",
+            words.FINAL + (f" ({words.CUTOFF.lower()} {format_date(o.cutoff)})" if o.cutoff else ""),
+        )
+    )
 
 
 def outcomes_subject(outcomes: Sequence[FinalOutcome]) -> str:
     """outcomes_subject: "… Kết quả chính thức Bộ chỉ tiêu NQ09 – thời hạn 31/12/2025: 12/20 chỉ tiêu đạt"."""
     first = outcomes[0]
     achieved = sum(o.achieved for o in outcomes)
-    return (f"{SUBJECT_PREFIX} {words.FINAL_OUTCOMES} {words.TARGET_SET} {first.target_set} – "
-            f"{words.DEADLINE.lower()} {format_date(first.milestone)}: {format_number(achieved)}/"
-            f"{format_number(len(outcomes))} {words.INDICATORS_LOWER} {words.RESULT['met'].lower()}")
+    return (
+        f"{SUBJECT_PREFIX} {words.FINAL_OUTCOMES} {words.TARGET_SET} {first.target_set} – "
+        f"{words.DEADLINE.lower()} {format_date(first.milestone)}: {format_number(achieved)}/"
+        f"{format_number(len(outcomes))} {words.INDICATORS_LOWER} {words.RESULT['met'].lower()}"
+    )
 
 
 def _outcome_payload(o: FinalOutcome, public_url: str | None) -> dict[str, Any]:
     return {
-        "unit": o.unit, "unit_name": o.unit_name, "indicator": o.indicator, "indicator_name": o.indicator_name,
-        "pillar": o.pillar, "status": o.status, "final": True, "value": o.value, "period": period_label(o),
-        "observed_at": o.observed_at.isoformat() if o.observed_at else None, "target": o.target,
-        "deadline": o.milestone.isoformat(), "cutoff": o.cutoff.isoformat() if o.cutoff else None,
+        "unit": o.unit,
+        "unit_name": o.unit_name,
+        "indicator": o.indicator,
+        "indicator_name": o.indicator_name,
+        "pillar": o.pillar,
+        "status": o.status,
+        "final": True,
+        "value": o.value,
+        "period": period_label(o),
+        "observed_at": o.observed_at.isoformat() if o.observed_at else None,
+        "target": o.target,
+        "deadline": o.milestone.isoformat(),
+        "cutoff": o.cutoff.isoformat() if o.cutoff else None,
         "dashboard_url": dashboard_url(public_url, o.unit),
     }
 
@@ -339,8 +369,10 @@ def render_outcomes(
         for o in detailed:
             body += [f"  • {words.RESULT[o.status]} — {o.indicator} {o.indicator_name}", "    " + outcome_figures(o)]
         if hidden := sum(not o.achieved for o in items) - len(detailed):
-            body.append(f"  Còn {format_number(hidden)} {words.INDICATORS_LOWER} "
-                        f"{words.RESULT['missed'].lower()} khác (xem {words.SCORECARD}).")
+            body.append(
+                f"  Còn {format_number(hidden)} {words.INDICATORS_LOWER} "
+                f"{words.RESULT['missed'].lower()} khác (xem {words.SCORECARD})."
+            )
         if missed_here := [o for o in items if not o.achieved]:
             if link := dashboard_url(public_url, missed_here[0].unit):
                 body.append(f"  Bảng theo dõi: {link}")
@@ -359,8 +391,7 @@ def render_outcomes(
         "total": len(outcomes),
         "achieved": sum(o.achieved for o in outcomes),
         "counts": totals,
-        "units": [{"unit": u, "unit_name": units[u][0].unit_name, "counts": _outcome_counts(units[u])}
-                  for u in order],
+        "units": [{"unit": u, "unit_name": units[u][0].unit_name, "counts": _outcome_counts(units[u])} for u in order],
         "outcomes": [_outcome_payload(o, public_url) for o in shown],
     }
     return Message(subject=subject, body=text, notify_type="warning" if missed else "success", payload=payload)

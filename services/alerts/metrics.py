@@ -17,12 +17,14 @@ class Metrics:
         self.notifications = Counter(
             "dx_alerts_notifications_total",
             "Delivery attempts by outcome (delivered, retry, failed)",
-            ["outcome"], registry=r,
+            ["outcome"],
+            registry=r,
         )
         self.suppressed = Counter(
             "dx_alerts_notifications_suppressed_total",
             "Alerts held back from a flush, by reason (silence, ack)",
-            ["reason"], registry=r,
+            ["reason"],
+            registry=r,
         )
         self.digests = Counter(
             "dx_alerts_digests_total", "Digests put in the outbox, by the reason of the group", ["reason"], registry=r
@@ -34,12 +36,17 @@ class Metrics:
             "dx_alerts_evaluations_total", "Evaluation passes by kind (full, incremental)", ["kind"], registry=r
         )
         self.evaluation_seconds = Histogram(
-            "dx_alerts_evaluation_seconds", "Time of one evaluation pass including alert sync", ["kind"],
-            registry=r, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+            "dx_alerts_evaluation_seconds",
+            "Time of one evaluation pass including alert sync",
+            ["kind"],
+            registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
         )
         self.events_published = Counter(
-            "dx_alerts_events_published_total", "Alert state changes published, by sink (jetstream, grafana)",
-            ["sink"], registry=r,
+            "dx_alerts_events_published_total",
+            "Alert state changes published, by sink (jetstream, grafana)",
+            ["sink"],
+            registry=r,
         )
         self.alertmanager_posts = Counter(
             "dx_alerts_alertmanager_posts_total", "POSTs to Alertmanager by outcome", ["outcome"], registry=r

@@ -61,8 +61,14 @@ class OutboxWorker:
     """OutboxWorker sends what is due; only the lease holder runs it, never twice at once."""
 
     def __init__(
-        self, pool: asyncpg.Pool, metrics: Metrics, clock: Callable[[], datetime], *,
-        backoff: Backoff, max_attempts: int, send_timeout: float,
+        self,
+        pool: asyncpg.Pool,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+        *,
+        backoff: Backoff,
+        max_attempts: int,
+        send_timeout: float,
         notifiers: Callable[[str, float], Notifier] = notifier_for,
     ) -> None:
         self.pool = pool
@@ -118,8 +124,9 @@ class OutboxWorker:
             outcome = self._failure(f"{type(exc).__name__}: {exc}", retryable=True, attempt=attempt)
         duration_ms = (time.monotonic() - started) * 1000
         async with self.pool.acquire() as conn:
-            await repo.record_attempt(conn, p.id, attempt, self.clock(), outcome.status, outcome.error,
-                                      duration_ms, outcome.next_attempt_at)
+            await repo.record_attempt(
+                conn, p.id, attempt, self.clock(), outcome.status, outcome.error, duration_ms, outcome.next_attempt_at
+            )
         self.metrics.notifications.labels(outcome.status).inc()
         self._log(p, attempt, outcome)
         return outcome

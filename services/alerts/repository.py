@@ -14,6 +14,7 @@ from datetime import datetime
 
 import asyncpg
 
+from dxmon.progress import Tolerance
 from services.alerts.alert import (
     FAR_BEHIND,
     SEVERE_PERIODS,
@@ -27,7 +28,6 @@ from services.alerts.alert import (
     State,
     Subscription,
 )
-from dxmon.progress import Tolerance
 from services.alerts.messages import Message
 from services.alerts.notify.dedup_stage import LogEntry
 
@@ -46,9 +46,9 @@ class AlertChange:
     state: State
 
 
-# $1 now, $2 SEVERE_PERIODS, $3 units (NULL = all), $4 FAR_BEHIND, $5/$6 the tolerance (points, relative). Alerts are raised only for units
-# that exist on the evaluation day: a unit that ceased keeps its final status in progress_current
-# (history for dashboards) but nobody is left to act on it.
+# $1 now, $2 SEVERE_PERIODS, $3 units (NULL = all), $4 FAR_BEHIND, $5/$6 the tolerance (points, relative).
+# Alerts are raised only for units that exist on the evaluation day: a unit that ceased keeps its final status
+# in progress_current (history for dashboards) but nobody is left to act on it.
 # CTEs all see the table as it was before the statement, so `previous` tells new episodes apart.
 _SYNC = """
 WITH desired AS (
@@ -59,7 +59,8 @@ WITH desired AS (
                          p.status_since <= $1::timestamptz - make_interval(months => $2::int * c.months)
                       OR (CASE WHEN i.direction = 'higher_is_better' THEN p.expected - p.value
                                ELSE p.value - p.expected END)
-                         >= $4::double precision * (CASE WHEN i.measure IN ('ratio', 'percent') THEN $5::double precision
+                         >= $4::double precision * (CASE WHEN i.measure IN ('ratio', 'percent')
+                                                         THEN $5::double precision
                                                          ELSE $6::double precision * abs(p.expected) END))
                 THEN 'critical'
                 WHEN s.kind = 'overdue' AND p.overdue_since
@@ -147,8 +148,15 @@ async def sync_alerts(conn: asyncpg.Connection, now: datetime, units: Sequence[s
     looked at (incremental evaluation). Each change is also appended to ``alert_events``.
     """
     tolerance = Tolerance()
-    rows = await conn.fetch(_SYNC, now, SEVERE_PERIODS, list(units) if units is not None else None, FAR_BEHIND,
-                            tolerance.points, tolerance.relative)
+    rows = await conn.fetch(
+        _SYNC,
+        now,
+        SEVERE_PERIODS,
+        list(units) if units is not None else None,
+        FAR_BEHIND,
+        tolerance.points,
+        tolerance.relative,
+    )
     return [
         AlertChange(r["id"], r["fingerprint"], r["unit"], r["indicator"], Kind(r["kind"]), State(r["state"]))
         for r in rows
@@ -179,11 +187,25 @@ LEFT JOIN progress_current p ON p.unit = a.unit AND p.indicator = a.indicator
 
 def _alert(r: asyncpg.Record) -> Alert:
     return Alert(
-        fingerprint=r["fingerprint"], unit=r["unit"], indicator=r["indicator"], kind=Kind(r["kind"]),
-        state=State(r["state"]), starts_at=r["starts_at"], ends_at=r["ends_at"], status_since=r["status_since"],
-        value=r["value"], expected=r["expected"], target=r["target"], milestone=r["milestone"],
-        unit_name=r["unit_name"], indicator_name=r["indicator_name"], pillar=r["pillar"], measure=r["measure"],
-        observed_at=r["observed_at"], cadence=r["cadence"], severity=Severity(r["severity"]),
+        fingerprint=r["fingerprint"],
+        unit=r["unit"],
+        indicator=r["indicator"],
+        kind=Kind(r["kind"]),
+        state=State(r["state"]),
+        starts_at=r["starts_at"],
+        ends_at=r["ends_at"],
+        status_since=r["status_since"],
+        value=r["value"],
+        expected=r["expected"],
+        target=r["target"],
+        milestone=r["milestone"],
+        unit_name=r["unit_name"],
+        indicator_name=r["indicator_name"],
+        pillar=r["pillar"],
+        measure=r["measure"],
+        observed_at=r["observed_at"],
+        cadence=r["cadence"],
+        severity=Severity(r["severity"]),
     )
 
 
@@ -212,8 +234,14 @@ async def subscriptions(conn: asyncpg.Connection) -> list[Subscription]:
         " FROM subscriptions s JOIN channels c ON c.id = s.channel_id ORDER BY s.id"
     )
     return [
-        Subscription(r["id"], r["unit"], r["with_descendants"], tuple(r["pillars"]), Severity(r["min_severity"]),
-                     Channel(r["channel_id"], r["url"]))
+        Subscription(
+            r["id"],
+            r["unit"],
+            r["with_descendants"],
+            tuple(r["pillars"]),
+            Severity(r["min_severity"]),
+            Channel(r["channel_id"], r["url"]),
+        )
         for r in rows
     ]
 
@@ -228,9 +256,7 @@ async def active_silences(conn: asyncpg.Connection, now: datetime) -> list[Silen
 
 
 async def active_acks(conn: asyncpg.Connection, now: datetime) -> list[Acknowledgement]:
-    rows = await conn.fetch(
-        "SELECT fingerprint, until, reason, created_by FROM acknowledgements WHERE until > $1", now
-    )
+    rows = await conn.fetch("SELECT fingerprint, until, reason, created_by FROM acknowledgements WHERE until > $1", now)
     return [Acknowledgement(**dict(r)) for r in rows]
 
 
@@ -241,7 +267,8 @@ async def notification_log(
     rows = await conn.fetch(
         "SELECT channel_id, fingerprint, state, starts_at, notified_at FROM notification_log"
         " WHERE channel_id = ANY($1::bigint[]) AND fingerprint = ANY($2::text[])",
-        list(channel_ids), list(fingerprints),
+        list(channel_ids),
+        list(fingerprints),
     )
     log: dict[int, dict[str, LogEntry]] = {}
     for r in rows:
@@ -279,8 +306,15 @@ async def write_flush(conn: asyncpg.Connection, items: Sequence[OutboxItem], rec
             "INSERT INTO outbox (channel_id, created_at, reason, subject, body, notify_type, payload, next_attempt_at)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $2)",
             [
-                (i.channel_id, i.created_at, i.reason, i.message.subject, i.message.body, i.message.notify_type,
-                 json.dumps(i.message.payload, ensure_ascii=False))
+                (
+                    i.channel_id,
+                    i.created_at,
+                    i.reason,
+                    i.message.subject,
+                    i.message.body,
+                    i.message.notify_type,
+                    json.dumps(i.message.payload, ensure_ascii=False),
+                )
                 for i in items
             ],
         )
@@ -291,8 +325,11 @@ async def write_flush(conn: asyncpg.Connection, items: Sequence[OutboxItem], rec
             " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[])"
             " ON CONFLICT (channel_id, fingerprint) DO UPDATE SET"
             " state = EXCLUDED.state, starts_at = EXCLUDED.starts_at, notified_at = EXCLUDED.notified_at",
-            [r.channel_id for r in records], [r.fingerprint for r in records], [r.state.value for r in records],
-            [r.starts_at for r in records], [r.notified_at for r in records],
+            [r.channel_id for r in records],
+            [r.fingerprint for r in records],
+            [r.state.value for r in records],
+            [r.starts_at for r in records],
+            [r.notified_at for r in records],
         )
 
 
@@ -332,8 +369,12 @@ async def mark_announced(conn: asyncpg.Connection, outcomes: Sequence[FinalOutco
             " FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::float8[])"
             "  AS k(unit, indicator, milestone, status, value)"
             " WHERE o.unit = k.unit AND o.indicator = k.indicator AND o.milestone = k.milestone",
-            [o.unit for o in outcomes], [o.indicator for o in outcomes], [o.milestone for o in outcomes],
-            [o.status for o in outcomes], [o.value for o in outcomes], at,
+            [o.unit for o in outcomes],
+            [o.indicator for o in outcomes],
+            [o.milestone for o in outcomes],
+            [o.status for o in outcomes],
+            [o.value for o in outcomes],
+            at,
         )
 
 
@@ -360,16 +401,26 @@ async def pending_outbox(conn: asyncpg.Connection, limit: int = 500) -> list[Pen
         limit,
     )
     return [
-        Pending(r["id"], Channel(r["channel_id"], r["url"]),
-                Message(r["subject"], r["body"], r["notify_type"], json.loads(r["payload"])),
-                r["attempts"], r["next_attempt_at"])
+        Pending(
+            r["id"],
+            Channel(r["channel_id"], r["url"]),
+            Message(r["subject"], r["body"], r["notify_type"], json.loads(r["payload"])),
+            r["attempts"],
+            r["next_attempt_at"],
+        )
         for r in rows
     ]
 
 
 async def record_attempt(
-    conn: asyncpg.Connection, outbox_id: int, attempt: int, at: datetime, outcome: str,
-    error: str | None, duration_ms: float, next_attempt_at: datetime | None,
+    conn: asyncpg.Connection,
+    outbox_id: int,
+    attempt: int,
+    at: datetime,
+    outcome: str,
+    error: str | None,
+    duration_ms: float,
+    next_attempt_at: datetime | None,
 ) -> None:
     """record_attempt logs one delivery attempt and moves the digest on (delivered, failed, or retry later)."""
     await conn.execute(
@@ -381,7 +432,13 @@ async def record_attempt(
         "  next_attempt_at = coalesce($7, next_attempt_at),"
         "  finished_at = CASE WHEN $4 = 'retry' THEN NULL ELSE $3 END"
         " WHERE id = $1",
-        outbox_id, attempt, at, outcome, error, duration_ms, next_attempt_at,
+        outbox_id,
+        attempt,
+        at,
+        outcome,
+        error,
+        duration_ms,
+        next_attempt_at,
     )
 
 
@@ -428,8 +485,12 @@ async def mark_events(conn: asyncpg.Connection, ids: Sequence[int], at: datetime
 
 
 async def add_subscription(
-    conn: asyncpg.Connection, unit: str, with_descendants: bool, pillars: Sequence[str],
-    min_severity: Severity, channel_url: str,
+    conn: asyncpg.Connection,
+    unit: str,
+    with_descendants: bool,
+    pillars: Sequence[str],
+    min_severity: Severity,
+    channel_url: str,
 ) -> int:
     """add_subscription stores a subscription (the channel is shared with others using the same URL)."""
     async with conn.transaction():
@@ -440,7 +501,11 @@ async def add_subscription(
         return await conn.fetchval(
             "INSERT INTO subscriptions (unit, with_descendants, pillars, min_severity, channel_id)"
             " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            unit, with_descendants, sorted(set(pillars)), min_severity.value, channel_id,
+            unit,
+            with_descendants,
+            sorted(set(pillars)),
+            min_severity.value,
+            channel_id,
         )
 
 
@@ -461,7 +526,8 @@ async def list_alerts(conn: asyncpg.Connection, now: datetime, state: State | No
         f" AS silenced_until {_ALERT_FROM}"
         " LEFT JOIN acknowledgements k ON k.fingerprint = a.fingerprint AND k.until > $2"
         " WHERE $1::text IS NULL OR a.state = $1 ORDER BY a.updated_at DESC, a.unit, a.indicator",
-        state.value if state else None, now,
+        state.value if state else None,
+        now,
     )
 
 
@@ -475,38 +541,59 @@ async def list_silences(conn: asyncpg.Connection, now: datetime, *, ended: bool 
         " s.starts_at, s.ends_at, s.reason, s.created_by"
         " FROM silences s LEFT JOIN units u ON u.code = s.unit LEFT JOIN indicators i ON i.code = s.indicator"
         " WHERE $2 OR s.ends_at > $1 ORDER BY s.ends_at DESC, s.id DESC",
-        now, ended,
+        now,
+        ended,
     )
 
 
 async def add_silence(
-    conn: asyncpg.Connection, unit: str, indicator: str | None, starts_at: datetime, ends_at: datetime,
-    reason: str, created_by: str,
+    conn: asyncpg.Connection,
+    unit: str,
+    indicator: str | None,
+    starts_at: datetime,
+    ends_at: datetime,
+    reason: str,
+    created_by: str,
 ) -> int:
     return await conn.fetchval(
         "INSERT INTO silences (unit, indicator, starts_at, ends_at, reason, created_by)"
         " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        unit, indicator, starts_at, ends_at, reason, created_by,
+        unit,
+        indicator,
+        starts_at,
+        ends_at,
+        reason,
+        created_by,
     )
 
 
 async def expire_silence(conn: asyncpg.Connection, silence_id: int, now: datetime) -> bool:
-    return await conn.fetchval(
-        "UPDATE silences SET ends_at = greatest(starts_at + interval '1 microsecond', $2)"
-        " WHERE id = $1 AND ends_at > $2 RETURNING true",
-        silence_id, now,
-    ) is not None
+    return (
+        await conn.fetchval(
+            "UPDATE silences SET ends_at = greatest(starts_at + interval '1 microsecond', $2)"
+            " WHERE id = $1 AND ends_at > $2 RETURNING true",
+            silence_id,
+            now,
+        )
+        is not None
+    )
 
 
 async def acknowledge(
     conn: asyncpg.Connection, fingerprint: str, until: datetime, reason: str, created_by: str
 ) -> bool:
     """acknowledge records (or extends) an acknowledgement; False when no such alert exists."""
-    return await conn.fetchval(
-        "INSERT INTO acknowledgements (fingerprint, until, reason, created_by)"
-        " SELECT fingerprint, $2, $3, $4 FROM alerts WHERE fingerprint = $1"
-        " ON CONFLICT (fingerprint) DO UPDATE SET until = EXCLUDED.until, reason = EXCLUDED.reason,"
-        " created_by = EXCLUDED.created_by, created_at = now()"
-        " RETURNING true",
-        fingerprint, until, reason, created_by,
-    ) is not None
+    return (
+        await conn.fetchval(
+            "INSERT INTO acknowledgements (fingerprint, until, reason, created_by)"
+            " SELECT fingerprint, $2, $3, $4 FROM alerts WHERE fingerprint = $1"
+            " ON CONFLICT (fingerprint) DO UPDATE SET until = EXCLUDED.until, reason = EXCLUDED.reason,"
+            " created_by = EXCLUDED.created_by, created_at = now()"
+            " RETURNING true",
+            fingerprint,
+            until,
+            reason,
+            created_by,
+        )
+        is not None
+    )

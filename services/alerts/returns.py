@@ -67,7 +67,9 @@ async def mark_told(conn: asyncpg.Connection, returns: Sequence[ReturnedPeriod],
     if returns:
         await conn.execute(
             "INSERT INTO approval_notices (decision_id, announced_at) SELECT unnest($1::bigint[]), $2"
-            " ON CONFLICT DO NOTHING", [r.decision_id for r in returns], at,
+            " ON CONFLICT DO NOTHING",
+            [r.decision_id for r in returns],
+            at,
         )
 
 
@@ -75,8 +77,11 @@ def render_return(now: datetime, r: ReturnedPeriod, *, public_url: str | None) -
     """render_return: "Báo cáo tháng 11/2026 của Phường Hồng Gai bị trả lại: <comment>"."""
     period = parse_period(None, r.period).label_vi
     what = f"Báo cáo {period} của {r.unit_name} ({r.unit})"
-    scope = f"{words.INDICATOR.lower()} {r.indicator} {r.indicator_name or ''}".rstrip() if r.indicator \
+    scope = (
+        f"{words.INDICATOR.lower()} {r.indicator} {r.indicator_name or ''}".rstrip()
+        if r.indicator
         else f"mọi {words.INDICATORS_LOWER} của kỳ"
+    )
     # One line, whatever the comment: its line breaks must not reach a mail header.
     subject = f"{SUBJECT_PREFIX} {what} bị {words.APPROVAL['returned'].lower()}: {' '.join(r.comment.split())}"
     body = [
@@ -94,10 +99,22 @@ def render_return(now: datetime, r: ReturnedPeriod, *, public_url: str | None) -
     body += _FOOTER
     text = "\n".join(body)
     payload: dict[str, Any] = {
-        "version": PAYLOAD_VERSION, "type": RETURN_TYPE, "subject": subject, "text": text, "reason": RETURN_REASON,
-        "sent_for": now.isoformat(), "unit": r.unit, "unit_name": r.unit_name, "period": r.period,
-        "period_label": period, "indicator": r.indicator or None, "approval": "returned", "comment": r.comment,
-        "by": r.by, "at": r.at.isoformat(), "dashboard_url": dashboard_url(public_url, r.unit),
+        "version": PAYLOAD_VERSION,
+        "type": RETURN_TYPE,
+        "subject": subject,
+        "text": text,
+        "reason": RETURN_REASON,
+        "sent_for": now.isoformat(),
+        "unit": r.unit,
+        "unit_name": r.unit_name,
+        "period": r.period,
+        "period_label": period,
+        "indicator": r.indicator or None,
+        "approval": "returned",
+        "comment": r.comment,
+        "by": r.by,
+        "at": r.at.isoformat(),
+        "dashboard_url": dashboard_url(public_url, r.unit),
     }
     return Message(subject=subject, body=text, notify_type="warning", payload=payload)
 

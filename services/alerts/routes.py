@@ -19,14 +19,14 @@ import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dxmon.bus import broker_connected
+from dxmon.keys import Authenticated
 from dxmon.problems import Issue, Problem, problem_response
 from dxmon.report import FORMATS as REPORT_FORMATS
 from dxmon.report import file_name as report_file_name
 from dxmon.report import render as render_report
-from dxmon.keys import Authenticated
 from dxmon.report.access import UnknownUnit, agency_caller
 from dxmon.report.access import scope as report_scope
 from dxmon.report.model import PeriodError, ReportPeriod
@@ -52,14 +52,17 @@ router = APIRouter()
 # Who asked is the caller's token name (created_by), never a field of the body.
 class SilenceIn(BaseModel):
     unit: str = Field(max_length=64, description="Unit code to silence", examples=["QN-P-HONGGAI"])
-    indicator: str | None = Field(None, max_length=64, description="Only this indicator (default: every indicator of the unit)")
+    indicator: str | None = Field(
+        None, max_length=64, description="Only this indicator (default: every indicator of the unit)"
+    )
     duration: str = Field(max_length=40, description="How long, e.g. 2h, 1d12h; at most 90 days", examples=["2h"])
     reason: str = Field(min_length=1, max_length=admin.MAX_REASON_CHARS, description="Who handles it and why")
 
 
 class AckIn(BaseModel):
-    duration: str = Field(max_length=40, description="How long reminders stop, e.g. 24h; at most 30 days",
-                          examples=["24h"])
+    duration: str = Field(
+        max_length=40, description="How long reminders stop, e.g. 24h; at most 30 days", examples=["24h"]
+    )
     reason: str = Field("", max_length=admin.MAX_REASON_CHARS, description="What is being done")
 
 
@@ -116,8 +119,15 @@ async def create_silence(body: SilenceIn, svc: Svc, who: Caller, p: Pool) -> dic
     try:
         async with p.acquire() as conn:
             sid, ends_at = await admin.add_silence(
-                conn, svc.catalog, unit=body.unit, indicator=body.indicator, duration=body.duration,
-                reason=body.reason, created_by=who, now=svc.clock())
+                conn,
+                svc.catalog,
+                unit=body.unit,
+                indicator=body.indicator,
+                duration=body.duration,
+                reason=body.reason,
+                created_by=who,
+                now=svc.clock(),
+            )
     except admin.AdminError as exc:
         raise refused(422, "invalid-request", str(exc)) from None
     return {"id": sid, "ends_at": ends_at}
@@ -135,8 +145,14 @@ async def expire_silence(silence_id: Annotated[int, Path(ge=1, le=_BIGINT_MAX)],
 async def ack(fingerprint: Annotated[str, Path(max_length=64)], body: AckIn, svc: Svc, who: Caller, p: Pool) -> dict:
     try:
         async with p.acquire() as conn:
-            until = await admin.acknowledge(conn, fingerprint=fingerprint, duration=body.duration,
-                                            reason=body.reason, created_by=who, now=svc.clock())
+            until = await admin.acknowledge(
+                conn,
+                fingerprint=fingerprint,
+                duration=body.duration,
+                reason=body.reason,
+                created_by=who,
+                now=svc.clock(),
+            )
     except admin.AdminError as exc:
         unknown = isinstance(exc, admin.UnknownAlertError)
         raise refused(404 if unknown else 422, "not-found" if unknown else "invalid-request", str(exc)) from None
@@ -158,7 +174,8 @@ async def export_report(
     target_set: Annotated[str, Query(max_length=40)] = "NQ09",
     unit: Annotated[str | None, Query(max_length=64, description="Default: the province, or the key's")] = None,
     format: Annotated[str, Query(pattern="^(docx|xlsx|pdf)$")] = "docx",  # noqa: A002 - the API's name
-    agency: Authenticated | None = Depends(report_caller), p: asyncpg.Pool = Depends(pool),
+    agency: Authenticated | None = Depends(report_caller),
+    p: asyncpg.Pool = Depends(pool),
 ) -> Response:
     """The official report (dxmon.report), as ``dxmon report`` writes it; an agency key gets its own units'."""
     try:
@@ -168,14 +185,24 @@ async def export_report(
     except (PeriodError, UnknownTargetSet, UnknownUnit) as exc:
         raise refused(422, "invalid-request", str(exc)) from None
     async with p.acquire() as conn:
-        built = await build_report(conn, svc.catalog, target_set=target_set, period=chosen, unit=allowed.unit,
-                                   within=allowed.within, now=svc.clock())
+        built = await build_report(
+            conn,
+            svc.catalog,
+            target_set=target_set,
+            period=chosen,
+            unit=allowed.unit,
+            within=allowed.within,
+            now=svc.clock(),
+        )
     try:  # laying out and converting are CPU and subprocess work: off the event loop
         document = await asyncio.to_thread(render_report, built, format)
     except ConversionError as exc:
         raise refused(503, "starting", str(exc)) from None  # the reason it always had
-    return Response(document, media_type=REPORT_FORMATS[format],
-                    headers={"Content-Disposition": f'attachment; filename="{report_file_name(built, format)}"'})
+    return Response(
+        document,
+        media_type=REPORT_FORMATS[format],
+        headers={"Content-Disposition": f'attachment; filename="{report_file_name(built, format)}"'},
+    )
 
 
 class BodyLimit:
@@ -192,7 +219,7 @@ class BodyLimit:
             return await problem_response(self.too_large())(scope, receive, send)
         seen = 0
 
-        async def limited() -> dict:
+        async def limited() -> Message:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))

@@ -75,8 +75,15 @@ class Scheduler:
     """
 
     def __init__(
-        self, lease: Lease, evaluator: Evaluator, dispatcher: Dispatcher, outbox: OutboxWorker,
-        emitter: EventEmitter, metrics: Metrics, clock: Callable[[], datetime], schedule: Schedule,
+        self,
+        lease: Lease,
+        evaluator: Evaluator,
+        dispatcher: Dispatcher,
+        outbox: OutboxWorker,
+        emitter: EventEmitter,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+        schedule: Schedule,
         forwarder: AlertmanagerForwarder | None = None,
     ) -> None:
         self.lease = lease
@@ -189,7 +196,7 @@ class Scheduler:
             if self.lease.held:
                 try:
                     next_due = await self.outbox.deliver_due()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:  # noqa: BLE001 - keep delivering; a failed pass is retried on the next poll
                     log.error("outbox pass failed (%s: %s); retrying", type(exc).__name__, exc)
             wait = self.schedule.outbox_poll
             if next_due is not None:
@@ -198,8 +205,16 @@ class Scheduler:
 
 
 def build_scheduler(
-    settings: AlertsSettings, *, catalog: Catalog, pool: asyncpg.Pool, kv: Any, publish: Publish,
-    metrics: Metrics, clock: Callable[[], datetime], instance: str, evaluate: EvaluateFn | None = None,
+    settings: AlertsSettings,
+    *,
+    catalog: Catalog,
+    pool: asyncpg.Pool,
+    kv: Any,
+    publish: Publish,
+    metrics: Metrics,
+    clock: Callable[[], datetime],
+    instance: str,
+    evaluate: EvaluateFn | None = None,
 ) -> Scheduler:
     """build_scheduler composes the engine (lease, evaluation, dispatch, outbox, outputs) from settings."""
     s = settings
@@ -208,25 +223,41 @@ def build_scheduler(
         grafana = GrafanaAnnotator(s.grafana_url, s.grafana_token.get_secret_value())
     forwarder = None
     if s.alertmanager_url:
-        forwarder = AlertmanagerForwarder(s.alertmanager_url, metrics, resend=seconds(s.alertmanager_resend_seconds),
-                                          public_url=s.public_dashboard_url)
+        forwarder = AlertmanagerForwarder(
+            s.alertmanager_url,
+            metrics,
+            resend=seconds(s.alertmanager_resend_seconds),
+            public_url=s.public_dashboard_url,
+        )
     return Scheduler(
         lease=Lease(kv, instance),
         evaluator=Evaluator(pool, catalog, metrics, evaluate),
-        dispatcher=Dispatcher(pool, parents(catalog), metrics,
-                              repeat_interval=seconds(s.alerts_repeat_interval_seconds),
-                              escalate_after=seconds(s.alerts_escalate_after_seconds),
-                              public_url=s.public_dashboard_url),
-        outbox=OutboxWorker(pool, metrics, clock,
-                            backoff=Backoff(s.alerts_retry_initial_seconds, s.alerts_retry_max_seconds),
-                            max_attempts=s.alerts_max_attempts, send_timeout=s.alerts_send_timeout_seconds),
+        dispatcher=Dispatcher(
+            pool,
+            parents(catalog),
+            metrics,
+            repeat_interval=seconds(s.alerts_repeat_interval_seconds),
+            escalate_after=seconds(s.alerts_escalate_after_seconds),
+            public_url=s.public_dashboard_url,
+        ),
+        outbox=OutboxWorker(
+            pool,
+            metrics,
+            clock,
+            backoff=Backoff(s.alerts_retry_initial_seconds, s.alerts_retry_max_seconds),
+            max_attempts=s.alerts_max_attempts,
+            send_timeout=s.alerts_send_timeout_seconds,
+        ),
         emitter=EventEmitter(pool, publish, metrics, clock, grafana),
         metrics=metrics,
         clock=clock,
         schedule=Schedule(
-            full_interval=s.alerts_full_interval_seconds, flush_interval=s.alerts_flush_interval_seconds,
-            debounce=s.alerts_incremental_debounce_seconds, lease_renew=s.alerts_lease_renew_seconds,
-            outbox_poll=s.alerts_outbox_poll_seconds, alertmanager_resend=s.alertmanager_resend_seconds,
+            full_interval=s.alerts_full_interval_seconds,
+            flush_interval=s.alerts_flush_interval_seconds,
+            debounce=s.alerts_incremental_debounce_seconds,
+            lease_renew=s.alerts_lease_renew_seconds,
+            outbox_poll=s.alerts_outbox_poll_seconds,
+            alertmanager_resend=s.alertmanager_resend_seconds,
         ),
         forwarder=forwarder,
     )

@@ -24,14 +24,18 @@ class AlertsSettings(NatsSettings, DatabaseSettings):
     """Alerts: evaluation schedule, lifecycle, delivery and the optional outputs."""
 
     # hide_input_in_errors: a refused DX_ALERTS_API_TOKENS must not be echoed into logs.
-    model_config = SettingsConfigDict(env_prefix="DX_", env_file=".env", extra="ignore", env_ignore_empty=True,
-                                      hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        env_prefix="DX_", env_file=".env", extra="ignore", env_ignore_empty=True, hide_input_in_errors=True
+    )
 
-    alerts_host: str = Field("127.0.0.1", description="Address the alerts service (health, metrics, silences API) listens on")
+    alerts_host: str = Field(
+        "127.0.0.1", description="Address the alerts service (health, metrics, silences API) listens on"
+    )
     alerts_port: int = Field(9103, description="Port of the alerts service")
     alerts_api_tokens: SecretStr | None = Field(
-        None, description="Who may use the HTTP API's /v1 routes: comma-separated name:token pairs; the name is "
-        "recorded as created_by. Required unless DX_ALERTS_HOST is a loopback address"
+        None,
+        description="Who may use the HTTP API's /v1 routes: comma-separated name:token pairs; the name is "
+        "recorded as created_by. Required unless DX_ALERTS_HOST is a loopback address",
     )
     alerts_instance: str | None = Field(
         None, description="Name of this instance in the leader lease (default: host name and process id)"
@@ -46,7 +50,9 @@ class AlertsSettings(NatsSettings, DatabaseSettings):
         7 * DAY, gt=0, description="A recipient is reminded of still-firing alerts after this long"
     )
     alerts_escalate_after_seconds: float = Field(
-        30 * DAY, gt=0, description="A unit behind for longer than this is also reported to its parent unit's subscribers"
+        30 * DAY,
+        gt=0,
+        description="A unit behind for longer than this is also reported to its parent unit's subscribers",
     )
     alerts_incremental_debounce_seconds: float = Field(
         0.5, ge=0, description="dx.stored notices arriving within this window are evaluated together"
@@ -95,8 +101,10 @@ class AlertsSettings(NatsSettings, DatabaseSettings):
         tokens = self.api_tokens()  # raises on a malformed value
         if not tokens and not is_loopback(self.alerts_host):
             # Silences and acks mute notifications: never open to a network by default.
-            raise ValueError(f"DX_ALERTS_API_TOKENS must be set when the API listens on {self.alerts_host} "
-                             "(not a loopback address); see deploy/README.md")
+            raise ValueError(
+                f"DX_ALERTS_API_TOKENS must be set when the API listens on {self.alerts_host} "
+                "(not a loopback address); see deploy/README.md"
+            )
         return self
 
     def api_tokens(self) -> dict[str, str]:
@@ -108,7 +116,9 @@ class AlertsSettings(NatsSettings, DatabaseSettings):
             if not sep or not _TOKEN_NAME.fullmatch(name):
                 raise ValueError("DX_ALERTS_API_TOKENS: each entry is name:token (name of letters, digits, . @ _ -)")
             if len(token) < MIN_TOKEN_CHARS:
-                raise ValueError(f"DX_ALERTS_API_TOKENS: the token of {name} is shorter than {MIN_TOKEN_CHARS} characters")
+                raise ValueError(
+                    f"DX_ALERTS_API_TOKENS: the token of {name} is shorter than {MIN_TOKEN_CHARS} characters"
+                )
             if token in out:
                 raise ValueError(f"DX_ALERTS_API_TOKENS: {name} and {out[token]} share a token")
             out[token] = name

@@ -70,7 +70,7 @@ def create_app(
     # With DX_INGEST_METRICS_PORT, /metrics is served on that internal port only (create_ops_app).
     registry = metrics.registry if settings.ingest_metrics_port is None else None
     add_ops_routes(app, bus.readiness, registry, readiness_summary="Readiness: NATS connected and keys loaded")
-    app.openapi = lambda: openapi_schema(app, settings)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi_schema(app, settings)  # type: ignore[method-assign]  # FastAPI's documented way to replace the OpenAPI schema
     return app
 
 

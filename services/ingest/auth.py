@@ -22,8 +22,12 @@ async def caller(request: Request) -> Authenticated:
     ``dx_ingest_auth_failures_total`` by reason.
     """
     state = request.app.state
-    return authenticate(state.keyring, request.headers.get("authorization"), bus_status=state.bus.status,
-                        on_refused=state.metrics.count_auth_failure)
+    return authenticate(
+        state.keyring,
+        request.headers.get("authorization"),
+        bus_status=state.bus.status,
+        on_refused=state.metrics.count_auth_failure,
+    )
 
 
 @dataclass
@@ -59,6 +63,10 @@ class RateLimiter:
 
 def rate_limited(per_second: float, wait: float) -> Problem:
     retry_after = max(1, round(wait + 0.5))
-    return Problem(429, "rate-limited", "Too many reports for this key",
-                   say("rate-limited", limit=f"{per_second:g}", retry_after=retry_after),
-                   headers={"Retry-After": str(retry_after)})
+    return Problem(
+        429,
+        "rate-limited",
+        "Too many reports for this key",
+        say("rate-limited", limit=f"{per_second:g}", retry_after=retry_after),
+        headers={"Retry-After": str(retry_after)},
+    )

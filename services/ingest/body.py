@@ -47,13 +47,21 @@ async def read_body(request: Request, max_bytes: int, timeout_seconds: float) ->
                     raise body_too_large(max_bytes)
     except TimeoutError:
         # Connection: close — a client that stalled once is not kept waiting on a kept-alive connection.
-        raise Problem(408, "request-timeout", "Request body not received in time",
-                      say("request-timeout", seconds=f"{timeout_seconds:g}"), headers={"Connection": "close"},
-                      ) from None
+        raise Problem(
+            408,
+            "request-timeout",
+            "Request body not received in time",
+            say("request-timeout", seconds=f"{timeout_seconds:g}"),
+            headers={"Connection": "close"},
+        ) from None
     except ClientDisconnect:
         # Nobody is left to answer; 499 (nginx's "client closed request") labels it in the metrics.
-        raise Problem(499, "client-disconnected", "Client closed the connection before sending the body",
-                      say("client-disconnected")) from None
+        raise Problem(
+            499,
+            "client-disconnected",
+            "Client closed the connection before sending the body",
+            say("client-disconnected"),
+        ) from None
     return bytes(body)
 
 
@@ -132,7 +140,9 @@ def _parse_ndjson(body: bytes, max_reports: int) -> list[ReportIn]:
 
 
 def too_many(count: int, limit: int) -> Problem:
-    return Problem(413, "batch-too-large", "Too many reports in one request", say("batch-too-large", count=count, limit=limit))
+    return Problem(
+        413, "batch-too-large", "Too many reports in one request", say("batch-too-large", count=count, limit=limit)
+    )
 
 
 def _json_issues(err: ValidationError, index: int | None) -> list[Issue]:

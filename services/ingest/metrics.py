@@ -10,22 +10,25 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.reports = Counter(
-            "dx_ingest_reports_total", "Reports by outcome", ["outcome"], registry=self.registry
-        )
+        self.reports = Counter("dx_ingest_reports_total", "Reports by outcome", ["outcome"], registry=self.registry)
         self.requests = Counter(
-            "dx_ingest_requests_total", "Report requests by status and reason", ["status", "reason"],
+            "dx_ingest_requests_total",
+            "Report requests by status and reason",
+            ["status", "reason"],
             registry=self.registry,
         )
         self.auth_failures = Counter(
             "dx_ingest_auth_failures_total", "Refused credentials", ["reason"], registry=self.registry
         )
         self.publish_seconds = Histogram(
-            "dx_ingest_publish_seconds", "Time from first publish to last PubAck per request",
-            registry=self.registry, buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            "dx_ingest_publish_seconds",
+            "Time from first publish to last PubAck per request",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.keys_skipped = Gauge(
-            "dx_ingest_key_entries_skipped", "Entries of the key bucket ingest cannot use (see the log)",
+            "dx_ingest_key_entries_skipped",
+            "Entries of the key bucket ingest cannot use (see the log)",
             registry=self.registry,
         )
 

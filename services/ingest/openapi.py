@@ -23,9 +23,12 @@ from services.ingest.schemas import IngestResult
 from services.ingest.settings import IngestSettings
 
 ACCEPT_LANGUAGE = {
-    "name": "Accept-Language", "in": "header", "required": False, "schema": {"type": "string"},
+    "name": "Accept-Language",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
     "description": "Language of a refusal's detail and messages: Vietnamese unless English is preferred "
-                   "(e.g. `en`, `en-US`); type, title and reason codes never change",
+    "(e.g. `en`, `en-US`); type, title and reason codes never change",
     "examples": {"vi": {"value": "vi"}, "en": {"value": "en"}},
 }
 
@@ -37,10 +40,12 @@ def refusals(settings: IngestSettings) -> dict[str, Any]:
         401: missing_credentials(),
         413: too_many(settings.max_batch_reports + 1, settings.max_batch_reports),
         415: unsupported_media_type("text/csv"),
-        422: invalid_reports([
-            Issue("unknown-unit", say("unknown-unit", unit="QN-X-KHONGCO"), "unit", 0),
-            Issue("ratio-needs-parts", say("ratio-needs-parts"), "numerator", 1),
-        ]),
+        422: invalid_reports(
+            [
+                Issue("unknown-unit", say("unknown-unit", unit="QN-X-KHONGCO"), "unit", 0),
+                Issue("ratio-needs-parts", say("ratio-needs-parts"), "numerator", 1),
+            ]
+        ),
         429: rate_limited(settings.rate_limit_per_second or 100, 3),
         503: bus_unavailable(say("bus-unavailable/timeout")),
     }
@@ -53,21 +58,33 @@ def refusals(settings: IngestSettings) -> dict[str, Any]:
         415: problem_doc("Not JSON or NDJSON", example=examples[415]),
         422: problem_doc("Reports break the contract or the catalog rules", example=examples[422]),
         429: problem_doc("Rate limit of the key exceeded", "Retry-After", example=examples[429]),
-        503: problem_doc("JetStream unavailable or full; resend the same request later", "Retry-After",
-                         example=examples[503]),
+        503: problem_doc(
+            "JetStream unavailable or full; resend the same request later", "Retry-After", example=examples[503]
+        ),
     }
     return {str(status): doc for status, doc in docs.items()}
 
 
 def request_body(settings: IngestSettings) -> dict[str, Any]:
-    return {"required": True, "content": {
-        JSON: {"schema": {"oneOf": [
-            {"$ref": "#/components/schemas/ReportIn"},
-            {"type": "array", "items": {"$ref": "#/components/schemas/ReportIn"}, "minItems": 1,
-             "maxItems": settings.max_batch_reports},
-        ]}},
-        NDJSON: {"schema": {"type": "string", "description": "One ReportIn JSON object per line"}},
-    }}
+    return {
+        "required": True,
+        "content": {
+            JSON: {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/ReportIn"},
+                        {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/ReportIn"},
+                            "minItems": 1,
+                            "maxItems": settings.max_batch_reports,
+                        },
+                    ]
+                }
+            },
+            NDJSON: {"schema": {"type": "string", "description": "One ReportIn JSON object per line"}},
+        },
+    }
 
 
 def openapi_schema(app: FastAPI, settings: IngestSettings) -> dict[str, Any]:

@@ -91,8 +91,9 @@ class Bus:
         while True:
             try:
                 await self.broker.connect()
-                self.js = self.broker.connection.jetstream(timeout=self.publish_timeout_seconds,
-                                                           publish_async_max_pending=20_000)
+                self.js = self.broker.connection.jetstream(
+                    timeout=self.publish_timeout_seconds, publish_async_max_pending=20_000
+                )
                 kv = await self.js.key_value(KEYS_BUCKET)
                 self.status = "loading keys"
                 log.info("connected to NATS; following key bucket %s", KEYS_BUCKET)

@@ -96,11 +96,20 @@ catalog_router = APIRouter(prefix="/v1/catalog")
 
 
 # Its body, refusals and Accept-Language are documented in openapi.py (they depend on the settings).
-@reports_router.post("/v1/reports", status_code=202, response_model=IngestResult,
-                     summary="Submit one report, a JSON array of reports, or NDJSON")
+@reports_router.post(
+    "/v1/reports",
+    status_code=202,
+    response_model=IngestResult,
+    summary="Submit one report, a JSON array of reports, or NDJSON",
+)
 async def post_reports(  # the order of the parameters is the order of the steps: key first, then body
-    caller: CallerDep, reports: ReportsDep, now: ReceivedAtDep,
-    settings: SettingsDep, catalog: CatalogDep, limiter: LimiterDep, bus: BusDep,
+    caller: CallerDep,
+    reports: ReportsDep,
+    now: ReceivedAtDep,
+    settings: SettingsDep,
+    catalog: CatalogDep,
+    limiter: LimiterDep,
+    bus: BusDep,
 ) -> Response:
     validate_reports(reports, catalog, now, timedelta(seconds=settings.future_skew_seconds))
     check_scope(caller, reports)
@@ -133,7 +142,9 @@ async def get_units(catalog: CatalogDep) -> list[dict[str, Any]]:
     return catalog_units(catalog)
 
 
-@catalog_router.get("/target-sets", summary="Target sets: issuing document, validity dates, binding or reference, cut-off")
+@catalog_router.get(
+    "/target-sets", summary="Target sets: issuing document, validity dates, binding or reference, cut-off"
+)
 async def get_target_sets(catalog: CatalogDep) -> list[dict[str, Any]]:
     return catalog_target_sets(catalog)
 

@@ -32,8 +32,11 @@ def catalog_indicators(catalog: Catalog) -> list[dict[str, Any]]:
             "measure": i.measure.value,
             "direction": i.direction.value,
             "applies_to": sorted(level.value for level in i.applies_to),
-            "cadence": {"period": i.cadence.period.value, "timely_days": i.cadence.timely_days,
-                        "grace_days": i.cadence.grace_days},
+            "cadence": {
+                "period": i.cadence.period.value,
+                "timely_days": i.cadence.timely_days,
+                "grace_days": i.cadence.grace_days,
+            },
             "numerator": i.numerator,
             "denominator": i.denominator,
             # A report of an indicator with categories names one (``category``); totals sum them.
@@ -83,8 +86,7 @@ def catalog_targets(catalog: Catalog) -> list[dict[str, Any]]:
             "applies_to": sorted(level.value for level in t.applies_to),
             "baseline": {"value": t.baseline.value, "date": t.baseline.date.isoformat()} if t.baseline else None,
             "milestones": [
-                {"deadline": m.deadline.isoformat(), "value": m.value, "comparator": m.comparator}
-                for m in t.milestones
+                {"deadline": m.deadline.isoformat(), "value": m.value, "comparator": m.comparator} for m in t.milestones
             ],
         }
         for t in sorted(catalog.targets(), key=lambda t: t.indicator)

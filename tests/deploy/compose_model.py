@@ -41,6 +41,7 @@ def _override(loader: yaml.SafeLoader, node: yaml.Node) -> Override:
         return Override(loader.construct_sequence(node, deep=True))
     if isinstance(node, yaml.MappingNode):
         return Override(loader.construct_mapping(node, deep=True))
+    assert isinstance(node, yaml.ScalarNode)  # the only other kind of YAML node
     return Override(loader.construct_scalar(node))
 
 
@@ -96,12 +97,12 @@ def _substitute(m: re.Match, env: dict[str, str]) -> str:
     unset_or_empty = not value
     if op in (":-", "-"):
         missing = unset_or_empty if op == ":-" else value is None
-        return arg if missing else value  # type: ignore[return-value]
+        return arg if missing else value  # type: ignore[return-value]  # value is a str whenever it is not missing
     if op in (":?", "?"):
         missing = unset_or_empty if op == ":?" else value is None
         if missing:
             raise InterpolationError(f"{name}: {arg or 'required'}")
-        return value  # type: ignore[return-value]
+        return value  # type: ignore[return-value]  # missing raised above, so value is a str
     if op in (":+", "+"):
         present = not unset_or_empty if op == ":+" else value is not None
         return arg if present else ""

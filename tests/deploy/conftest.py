@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from compose_model import ComposeModel
 from deploy_support import COMPOSE_FILE, NATS_USERS, Local, deploy_values, nats_node, nats_settings, violations
 
@@ -63,8 +62,9 @@ class SecuredNats:
 
 
 @pytest.fixture
-async def secured_nats(tmp_path: Path, values: dict[str, str], nats_passwords: dict[str, str]
-                       ) -> AsyncIterator[SecuredNats]:
+async def secured_nats(
+    tmp_path: Path, values: dict[str, str], nats_passwords: dict[str, str]
+) -> AsyncIterator[SecuredNats]:
     """secured_nats: deploy/nats/nats.conf as the compose `nats` service runs it, streams declared by admin."""
     model = ComposeModel.load(COMPOSE_FILE, env=values)
     server, _ = nats_node(model, "nats", tmp_path / "nats", Local())
@@ -92,10 +92,12 @@ def pg_admin_url() -> Iterator[str]:
     hba = server.argv[server.argv.index("-D") + 1] + "/pg_hba.conf"
     # Overwrite in place so the file keeps the server user's ownership.
     with open(hba, "w") as f:
-        f.write("local all postgres trust\n"
-                "host all postgres 127.0.0.1/32 trust\n"
-                "local all all scram-sha-256\n"
-                "host all all 127.0.0.1/32 scram-sha-256\n")
+        f.write(
+            "local all postgres trust\n"
+            "host all postgres 127.0.0.1/32 trust\n"
+            "local all all scram-sha-256\n"
+            "host all all 127.0.0.1/32 scram-sha-256\n"
+        )
     server.start()
     try:
         yield server.url

@@ -95,8 +95,9 @@ def env_file_argv(env: dict[str, str], path: Path, argv: list[str]) -> list[str]
     return ["sh", "-c", '. "$0" && exec "$@"', str(path), *argv]
 
 
-def nats_node(model: ComposeModel, service: str, data_dir: Path, local: Local, client_port: int | None = None
-              ) -> tuple[devstack.LocalServer, int]:
+def nats_node(
+    model: ComposeModel, service: str, data_dir: Path, local: Local, client_port: int | None = None
+) -> tuple[devstack.LocalServer, int]:
     """nats_node describes nats-server as the compose service runs it (same command, config, environment).
 
     Returns the server and its monitoring port (the container's /healthz). Client and monitoring
@@ -104,9 +105,19 @@ def nats_node(model: ComposeModel, service: str, data_dir: Path, local: Local, c
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     port, monitor = client_port or devstack.free_port(), devstack.free_port()
-    paths = Local(hosts=local.hosts, exact=local.exact, paths={"/etc/nats": str(DEPLOY / "nats"), "/data": str(data_dir)})
-    argv = [devstack.find_nats_server(), *paths.argv(model.services[service]["command"]),
-            "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor)]
+    paths = Local(
+        hosts=local.hosts, exact=local.exact, paths={"/etc/nats": str(DEPLOY / "nats"), "/data": str(data_dir)}
+    )
+    argv = [
+        devstack.find_nats_server(),
+        *paths.argv(model.services[service]["command"]),
+        "-a",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-m",
+        str(monitor),
+    ]
     argv = env_file_argv(local.env(model.environment(service)), data_dir / "container.env", argv)
     server = devstack.LocalServer(service, argv, port, f"nats://127.0.0.1:{port}", data_dir / "nats.log")
     return server, monitor
@@ -128,7 +139,9 @@ async def wait_healthy(monitor_ports: Sequence[int], timeout: float = 60) -> Non
     await wait_for(all_ok, timeout, "NATS /healthz on every node")
 
 
-_VIOLATION = re.compile(r'"\$G/user:(?P<user>[^"]+)" - (?P<kind>Publish|Subscription) Violation - Subject "(?P<subject>[^"]+)"')
+_VIOLATION = re.compile(
+    r'"\$G/user:(?P<user>[^"]+)" - (?P<kind>Publish|Subscription) Violation - Subject "(?P<subject>[^"]+)"'
+)
 
 
 def violations(log_path: Path) -> list[tuple[str, str, str]]:
@@ -144,8 +157,9 @@ def nats_settings(url: str, user: str, passwords: dict[str, str], **extra) -> Na
 
 def run_dxmon(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
     """run_dxmon runs one ``dxmon`` command with only the given DX_/PG variables."""
-    return subprocess.run(["dxmon", *args], env=container_env(**env), capture_output=True, text=True,
-                          timeout=timeout, cwd=DEPLOY)
+    return subprocess.run(
+        ["dxmon", *args], env=container_env(**env), capture_output=True, text=True, timeout=timeout, cwd=DEPLOY
+    )
 
 
 async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
@@ -215,16 +229,18 @@ async def run_one_shot(model: ComposeModel, service: str, local: Local, logs: Pa
     """run_one_shot runs a one-shot compose service's command with its environment; returns its output."""
     argv = local.argv(model.argv(service))
     env = container_env(**local.env(model.environment(service)))
-    done = await asyncio.to_thread(subprocess.run, argv, env=env, capture_output=True, text=True,
-                                   timeout=timeout, cwd=logs)
+    done = await asyncio.to_thread(
+        subprocess.run, argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=logs
+    )
     (logs / f"{service}.log").write_text(done.stdout + done.stderr)
     assert done.returncode == 0, f"{service} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 
 
 @asynccontextmanager
-async def pipeline(model: ComposeModel, local: Local, logs: Path,
-                   services: Sequence[str] = ("aggregator", "alerts", "ingest")) -> AsyncIterator[Pipeline]:
+async def pipeline(
+    model: ComposeModel, local: Local, logs: Path, services: Sequence[str] = ("aggregator", "alerts", "ingest")
+) -> AsyncIterator[Pipeline]:
     """pipeline runs the compose project's one-shots (migrate, demo-setup) then ``services`` in order,
     each with its compose command, environment and health check; stops them in reverse order.
     """
@@ -240,8 +256,13 @@ async def pipeline(model: ComposeModel, local: Local, logs: Path,
     try:
         for name in services:  # sinks first, as depends_on orders them
             health = local.value(model.services[name]["healthcheck"]["test"][-1])
-            svc = Service(name, local.argv(model.argv(name)), health, logs / f"{name}.log",
-                          container_env(**local.env(model.environment(name))))
+            svc = Service(
+                name,
+                local.argv(model.argv(name)),
+                health,
+                logs / f"{name}.log",
+                container_env(**local.env(model.environment(name))),
+            )
             svc.start()
             started.append(svc)
             await asyncio.to_thread(svc.wait_ready, 60)

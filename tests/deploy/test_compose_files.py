@@ -56,7 +56,7 @@ def test_schema_check_catches_mistakes():
 
 def test_every_secret_is_required():
     """Leaving a password out of .env stops `docker compose` with a message, never runs unprotected."""
-    for key, value in deploy_values().items():
+    for key in deploy_values():
         if key.endswith("_PASSWORD") and key != "DX_NATS_CLUSTER_PASSWORD":
             with pytest.raises(InterpolationError, match=key):
                 project("single", **{key: ""})
@@ -177,7 +177,9 @@ def test_no_superuser_or_admin_credentials_at_runtime(name: str):
         assert env["DX_NATS_USER"] not in ("admin", ""), service
         assert env["DX_NATS_PASSWORD"] != values["DX_NATS_ADMIN_PASSWORD"], service
         for url in (env[k] for k in ("DX_DATABASE_URL", "DX_ENTRY_DATABASE_URL") if k in env):
-            user = re.match(r"postgresql://([^@:/]+)@", url)[1]
+            named = re.match(r"postgresql://([^@:/]+)@", url)
+            assert named, f"{service}: no user in {url}"
+            user = named[1]
             assert user not in (values["POSTGRES_USER"], "postgres"), service
             assert env["PGPASSWORD"] != values["POSTGRES_PASSWORD"], service
     # Each service its own NATS user and database login.
@@ -265,8 +267,9 @@ def test_the_alerts_api_needs_its_tokens():
     env = project("single")["services"]["alerts"]["environment"]
     from services.alerts.settings import AlertsSettings
 
-    settings = AlertsSettings(_env_file=None, alerts_host=env["DX_ALERTS_HOST"],
-                              alerts_api_tokens=env["DX_ALERTS_API_TOKENS"])
+    settings = AlertsSettings(
+        _env_file=None, alerts_host=env["DX_ALERTS_HOST"], alerts_api_tokens=env["DX_ALERTS_API_TOKENS"]
+    )
     assert list(settings.api_tokens().values()) == ["vanhanh"]
 
 
@@ -274,7 +277,7 @@ def test_the_setup_line_fills_every_secret(tmp_path: Path):
     """The one-liner of .env.example (and deploy/README.md) generates every password and the API token."""
     text = (DEPLOY / ".env.example").read_text()
     header = "\n".join(line[1:] for line in text.splitlines() if line.startswith("#   "))
-    command = header[header.index("awk"):].split("&& chmod")[0]
+    command = header[header.index("awk") :].split("&& chmod")[0]
     assert command.strip().endswith(".env.example > .env")
     readme = (DEPLOY / "README.md").read_text()
     assert all(part.strip() in readme for part in command.split("\n")), "deploy/README.md shows the same line"
@@ -305,5 +308,7 @@ def test_metrics_ports_stay_on_the_compose_network(name: str):
     published = {str(port).rsplit(":", 1)[-1] for svc in p.values() for port in svc.get("ports", [])}
     ingest = p["ingest"]["environment"]
     assert ingest["DX_INGEST_METRICS_PORT"] not in published and ingest["DX_INGEST_METRICS_PORT"] != "8080"
-    assert {p["aggregator"]["environment"]["DX_AGGREGATOR_METRICS_PORT"],
-            p["alerts"]["environment"]["DX_ALERTS_PORT"]}.isdisjoint(published)
+    assert {
+        p["aggregator"]["environment"]["DX_AGGREGATOR_METRICS_PORT"],
+        p["alerts"]["environment"]["DX_ALERTS_PORT"],
+    }.isdisjoint(published)

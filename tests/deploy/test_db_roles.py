@@ -39,9 +39,15 @@ async def assert_refused(conn: asyncpg.Connection, statements) -> None:
 
 def report(unit: str = "QN", indicator: str = "DG-04", numerator: float = 628, denominator: float = 1000):
     return ReportReceived(
-        event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at="2025-09-30",
-        numerator=numerator, denominator=denominator, received_at=datetime(2025, 10, 2, tzinfo=UTC),
-        agency="test", key_id="k-test",
+        event_id=uuid.uuid4(),
+        unit=unit,
+        indicator=indicator,
+        observed_at="2025-09-30",
+        numerator=numerator,
+        denominator=denominator,
+        received_at=datetime(2025, 10, 2, tzinfo=UTC),
+        agency="test",
+        key_id="k-test",
     )
 
 
@@ -87,8 +93,9 @@ async def logins(database_url: str, db_users: dict[str, str], db_passwords: dict
     return {svc: login_url(database_url, db_users[svc], db_passwords[svc]) for svc in SERVICES}
 
 
-async def test_logins_authenticate_with_their_password_only(logins: dict[str, str], database_url: str,
-                                                              db_users: dict[str, str]):
+async def test_logins_authenticate_with_their_password_only(
+    logins: dict[str, str], database_url: str, db_users: dict[str, str]
+):
     for url in logins.values():
         conn = await asyncpg.connect(url)
         assert not await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
@@ -106,15 +113,18 @@ async def test_writer_stores_reports_but_cannot_drop_or_create_roles(logins: dic
         assert stored.stored == 2
         counts = await sync_catalog(conn, catalog)  # `dxmon catalog sync` works with the writer's login too
         assert counts["target_sets"] == len(catalog.target_sets) > 1
-        await assert_refused(conn, (
-            "DROP TABLE reports",
-            "TRUNCATE reports",
-            "DELETE FROM reports",
-            "ALTER TABLE reports ADD COLUMN x int",
-            "CREATE TABLE intruder (x int)",
-            "CREATE ROLE intruder LOGIN",
-            "UPDATE alerts SET state = state",
-        ))
+        await assert_refused(
+            conn,
+            (
+                "DROP TABLE reports",
+                "TRUNCATE reports",
+                "DELETE FROM reports",
+                "ALTER TABLE reports ADD COLUMN x int",
+                "CREATE TABLE intruder (x int)",
+                "CREATE ROLE intruder LOGIN",
+                "UPDATE alerts SET state = state",
+            ),
+        )
     finally:
         await conn.close()
 
@@ -126,15 +136,18 @@ async def test_reader_only_reads_and_never_sees_channel_secrets(logins: dict[str
         assert await conn.fetchval("SELECT count(*) FROM reports") == 1
         assert await conn.fetchval("SELECT count(*) FROM latest_values") == 1
         assert await conn.fetchval("SELECT binding FROM target_sets WHERE code = 'NQ09'") is True
-        await assert_refused(conn, (
-            "INSERT INTO units (code, name_vi, level) VALUES ('X', 'x', 'province')",
-            "DELETE FROM target_sets",
-            "UPDATE targets SET target_set = 'NQ09'",
-            "UPDATE latest_values SET value = 0",
-            "DELETE FROM reports",
-            "DROP TABLE reports",
-            "SELECT * FROM channels",  # channel URLs carry tokens and passwords
-        ))
+        await assert_refused(
+            conn,
+            (
+                "INSERT INTO units (code, name_vi, level) VALUES ('X', 'x', 'province')",
+                "DELETE FROM target_sets",
+                "UPDATE targets SET target_set = 'NQ09'",
+                "UPDATE latest_values SET value = 0",
+                "DELETE FROM reports",
+                "DROP TABLE reports",
+                "SELECT * FROM channels",  # channel URLs carry tokens and passwords
+            ),
+        )
     finally:
         await conn.close()
 
@@ -151,18 +164,21 @@ async def test_reader_reads_only_what_the_dashboards_show(logins: dict[str, str]
         await conn.fetch("SELECT recorded_at, reason, subject, detail, stream_seq FROM dead_letters")
         await conn.fetch("SELECT reason, created_by FROM silences")
         await conn.fetch("SELECT reason, created_by FROM acknowledgements")
-        await assert_refused(conn, (
-            "SELECT * FROM outbox",
-            "SELECT body FROM outbox",
-            "SELECT error FROM delivery_attempts",
-            "SELECT count(*) FROM notification_log",
-            "SELECT * FROM subscriptions",
-            "SELECT note FROM reports",
-            "SELECT key_id FROM reports",
-            "SELECT agency, source FROM reports",
-            "SELECT * FROM reports",
-            "SELECT payload FROM dead_letters",
-        ))
+        await assert_refused(
+            conn,
+            (
+                "SELECT * FROM outbox",
+                "SELECT body FROM outbox",
+                "SELECT error FROM delivery_attempts",
+                "SELECT count(*) FROM notification_log",
+                "SELECT * FROM subscriptions",
+                "SELECT note FROM reports",
+                "SELECT key_id FROM reports",
+                "SELECT agency, source FROM reports",
+                "SELECT * FROM reports",
+                "SELECT payload FROM dead_letters",
+            ),
+        )
     finally:
         await conn.close()
     # Deny by default: a table a later migration creates is not readable until it is granted.
@@ -180,9 +196,15 @@ async def test_reader_reads_only_what_the_dashboards_show(logins: dict[str, str]
 
 
 async def test_reader_has_a_statement_timeout_and_a_connection_limit(
-        database_url: str, db_users: dict[str, str], db_passwords: dict[str, str]):
-    env = users_env(database_url, db_users, db_passwords, DX_GRAFANA_DB_STATEMENT_TIMEOUT_SECONDS="0.5",
-                    DX_GRAFANA_DB_CONNECTION_LIMIT="2")
+    database_url: str, db_users: dict[str, str], db_passwords: dict[str, str]
+):
+    env = users_env(
+        database_url,
+        db_users,
+        db_passwords,
+        DX_GRAFANA_DB_STATEMENT_TIMEOUT_SECONDS="0.5",
+        DX_GRAFANA_DB_CONNECTION_LIMIT="2",
+    )
     done = run_dxmon("db", "create-users", env=env)
     assert done.returncode == 0, done.stderr
     url = login_url(database_url, db_users["grafana"], db_passwords["grafana"])
@@ -216,8 +238,15 @@ async def test_entry_login_reads_the_context_of_templates_and_imports_and_writes
         key = ("QN", "DG-04", "", value.period_start)
         assert (await values_in_force(conn, [key]))[key].event_id == value.event_id
         assert await conn.fetchval("SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user") == -1
-        await assert_refused(conn, ("DELETE FROM period_values", "INSERT INTO report_ids VALUES ('x', "
-                                    "gen_random_uuid(), now(), 'd')", "SELECT note FROM reports", "SELECT * FROM channels"))
+        await assert_refused(
+            conn,
+            (
+                "DELETE FROM period_values",
+                "INSERT INTO report_ids VALUES ('x', gen_random_uuid(), now(), 'd')",
+                "SELECT note FROM reports",
+                "SELECT * FROM channels",
+            ),
+        )
     finally:
         await conn.close()
 
@@ -230,15 +259,23 @@ async def test_alerts_login_keeps_alert_state_but_cannot_touch_reports(logins: d
         assert await conn.fetchval("SELECT count(*) FROM target_sets") > 1  # the evaluation reads the sets
         async with conn.transaction():
             await conn.execute("DELETE FROM silences")  # its own table: allowed (nothing to delete)
-        await assert_refused(conn, ("DELETE FROM reports", "INSERT INTO reports (event_id) VALUES (gen_random_uuid())",
-                          "DELETE FROM target_sets",
-                          "DROP TABLE alerts", "CREATE ROLE intruder"))
+        await assert_refused(
+            conn,
+            (
+                "DELETE FROM reports",
+                "INSERT INTO reports (event_id) VALUES (gen_random_uuid())",
+                "DELETE FROM target_sets",
+                "DROP TABLE alerts",
+                "CREATE ROLE intruder",
+            ),
+        )
     finally:
         await conn.close()
 
 
-async def test_rerun_rotates_passwords_and_keeps_one_group(logins: dict[str, str], database_url: str,
-                                                          db_users: dict[str, str], db_passwords: dict[str, str]):
+async def test_rerun_rotates_passwords_and_keeps_one_group(
+    logins: dict[str, str], database_url: str, db_users: dict[str, str], db_passwords: dict[str, str]
+):
     rotated = {**db_passwords, "grafana": secrets.token_urlsafe(24)}
     done = run_dxmon("db", "create-users", env=users_env(database_url, db_users, rotated))
     assert done.returncode == 0, done.stderr
@@ -258,35 +295,43 @@ async def test_rerun_rotates_passwords_and_keeps_one_group(logins: dict[str, str
     ("overrides", "message"),
     [
         pytest.param({"DX_ALERTS_DB_USER": "postgres"}, "postgres is a superuser", id="superuser-name"),
-        pytest.param({"DX_GRAFANA_DB_USER": "same_login", "DX_AGGREGATOR_DB_USER": "same_login"},
-                     "its own database user", id="shared-login"),
+        pytest.param(
+            {"DX_GRAFANA_DB_USER": "same_login", "DX_AGGREGATOR_DB_USER": "same_login"},
+            "its own database user",
+            id="shared-login",
+        ),
         pytest.param({"DX_GRAFANA_DB_USER": "dx_writer"}, "may not be the group role", id="group-role-name"),
         pytest.param({"DX_ALERTS_DB_PASSWORD": "short"}, "shorter than 16", id="short-password"),
         pytest.param({"DX_AGGREGATOR_DB_PASSWORD": ""}, "DX_AGGREGATOR_DB_PASSWORD is not set", id="missing"),
     ],
 )
-async def test_unsafe_requests_change_nothing(database_url: str, db_users: dict[str, str],
-                                             db_passwords: dict[str, str], overrides, message):
+async def test_unsafe_requests_change_nothing(
+    database_url: str, db_users: dict[str, str], db_passwords: dict[str, str], overrides, message
+):
     env = users_env(database_url, db_users, db_passwords, **overrides)
-    settings = DatabaseUsersSettings(**{k.removeprefix("DX_").lower(): v for k, v in env.items()
-                                        if k != "DX_DATABASE_URL" and v})
+    settings = DatabaseUsersSettings(
+        **{k.removeprefix("DX_").lower(): v for k, v in env.items() if k != "DX_DATABASE_URL" and v}
+    )
     conn = await asyncpg.connect(database_url)
     try:
         with pytest.raises(RoleSetupError) as refused:
             await create_login_users(conn, login_users(settings))
         assert message in str(refused.value)
-        created = await conn.fetchval("SELECT count(*) FROM pg_roles WHERE rolname = ANY($1::text[])",
-                                      [*db_users.values(), "same_login"])
+        created = await conn.fetchval(
+            "SELECT count(*) FROM pg_roles WHERE rolname = ANY($1::text[])", [*db_users.values(), "same_login"]
+        )
         assert created == 0
         assert await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'")
     finally:
         await conn.close()
 
 
-async def test_the_command_refuses_with_exit_code_2(database_url: str, db_users: dict[str, str],
-                                                    db_passwords: dict[str, str]):
-    done = run_dxmon("db", "create-users",
-                     env=users_env(database_url, db_users, db_passwords, DX_ALERTS_DB_USER="postgres"))
+async def test_the_command_refuses_with_exit_code_2(
+    database_url: str, db_users: dict[str, str], db_passwords: dict[str, str]
+):
+    done = run_dxmon(
+        "db", "create-users", env=users_env(database_url, db_users, db_passwords, DX_ALERTS_DB_USER="postgres")
+    )
     assert done.returncode == 2
     assert "postgres is a superuser" in done.stderr
 
@@ -304,13 +349,21 @@ def test_scram_verifier_has_postgres_format():
 async def test_entry_login_records_approval_decisions_and_nobody_rewrites_them(logins: dict[str, str]):
     """The entry service writes approval decisions (dx_approver, migration 0010); no login changes one, and
     Grafana's reads them without the key that decided."""
-    insert = ("INSERT INTO approval_decisions (unit, period, period_start, period_end, decision, by, key_id, at)"
-              " VALUES ('QN', '2025', '2025-01-01', '2025-12-31', 'approved', 'Sở KH&CN', '0123456789abcdef', now())")
+    insert = (
+        "INSERT INTO approval_decisions (unit, period, period_start, period_end, decision, by, key_id, at)"
+        " VALUES ('QN', '2025', '2025-01-01', '2025-12-31', 'approved', 'Sở KH&CN', '0123456789abcdef', now())"
+    )
     conn = await asyncpg.connect(logins["entry"])
     try:
         await conn.execute(insert)
-        await assert_refused(conn, ("UPDATE approval_decisions SET decision = 'returned'", "DELETE FROM approval_decisions",
-                                    "DELETE FROM period_values"))
+        await assert_refused(
+            conn,
+            (
+                "UPDATE approval_decisions SET decision = 'returned'",
+                "DELETE FROM approval_decisions",
+                "DELETE FROM period_values",
+            ),
+        )
     finally:
         await conn.close()
     conn = await asyncpg.connect(logins["grafana"])

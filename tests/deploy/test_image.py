@@ -123,7 +123,7 @@ def test_lock_satisfies_pyproject_and_holds_no_test_tools():
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         status = 200 if self.path == "/readyz" else 503
         self.send_response(status)
         self.end_headers()
@@ -150,8 +150,9 @@ def http_server() -> Iterator[str]:
     ],
 )
 def test_healthcheck_exit_code_follows_the_answer(http_server: str, path: str, code: int, seen: str):
-    done = subprocess.run([sys.executable, str(DEPLOY / "healthcheck.py"), http_server + path],
-                          capture_output=True, text=True, timeout=10)
+    done = subprocess.run(
+        [sys.executable, str(DEPLOY / "healthcheck.py"), http_server + path], capture_output=True, text=True, timeout=10
+    )
     assert done.returncode == code
     assert seen in done.stdout
 
@@ -159,7 +160,11 @@ def test_healthcheck_exit_code_follows_the_answer(http_server: str, path: str, c
 def test_healthcheck_fails_when_nothing_listens():
     from dxmon.devstack import free_port
 
-    done = subprocess.run([sys.executable, str(DEPLOY / "healthcheck.py"), f"http://127.0.0.1:{free_port()}/healthz", "1"],
-                          capture_output=True, text=True, timeout=10)
+    done = subprocess.run(
+        [sys.executable, str(DEPLOY / "healthcheck.py"), f"http://127.0.0.1:{free_port()}/healthz", "1"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     assert done.returncode == 1
     assert "ConnectionRefused" in done.stdout or "URLError" in done.stdout

@@ -58,8 +58,9 @@ async def cluster(tmp_path: Path, values: dict[str, str]):
     for name in NODES:
         # Each node listens for routes on its own port and reaches the others at theirs.
         local = Local(hosts={f"{n}:6222": route[n] for n in NODES} | {"0.0.0.0:6222": route[name]})
-        server, monitor = nats_node(model, name, tmp_path / name, local,
-                                    client_port=int(client[f"{name}:4222"].rsplit(":", 1)[1]))
+        server, monitor = nats_node(
+            model, name, tmp_path / name, local, client_port=int(client[f"{name}:4222"].rsplit(":", 1)[1])
+        )
         command = model.services[name]["command"]
         nodes[command[command.index("--name") + 1]] = server
         monitors.append(monitor)
@@ -76,9 +77,14 @@ async def cluster(tmp_path: Path, values: dict[str, str]):
 def reports_for(batch: int) -> list[dict]:
     first = date(2024, 1, 1)
     return [
-        {"event_id": str(uuid.uuid4()), "unit": "QN", "indicator": "DG-04",
-         "observed_at": (first + timedelta(days=batch * BATCH_SIZE + i)).isoformat(),
-         "numerator": 500 + i, "denominator": 1000}
+        {
+            "event_id": str(uuid.uuid4()),
+            "unit": "QN",
+            "indicator": "DG-04",
+            "observed_at": (first + timedelta(days=batch * BATCH_SIZE + i)).isoformat(),
+            "numerator": 500 + i,
+            "denominator": 1000,
+        }
         for i in range(BATCH_SIZE)
     ]
 
@@ -99,16 +105,18 @@ async def post_until_accepted(http: httpx.AsyncClient, token: str, reports: list
     raise AssertionError("ingest never accepted the batch")
 
 
-async def test_reports_survive_a_node_kill_and_are_stored_once(cluster, values: dict[str, str],
-                                                                nats_passwords: dict[str, str], database_url: str,
-                                                                tmp_path: Path):
+async def test_reports_survive_a_node_kill_and_are_stored_once(
+    cluster, values: dict[str, str], nats_passwords: dict[str, str], database_url: str, tmp_path: Path
+):
     nodes, client_hosts = cluster
     db_values, local = services_local(client_hosts, database_url)
     # Short publish timeout and ack wait: failover answers come quickly, and acks lost with the
     # killed node come back as redeliveries within the test (they must change nothing).
-    model = ComposeModel.load(COMPOSE_FILE, CLUSTER_FILE, env={**values, **db_values,
-                                                              "DX_PUBLISH_TIMEOUT_SECONDS": "2",
-                                                              "DX_ACK_WAIT_SECONDS": "3"})
+    model = ComposeModel.load(
+        COMPOSE_FILE,
+        CLUSTER_FILE,
+        env={**values, **db_values, "DX_PUBLISH_TIMEOUT_SECONDS": "2", "DX_ACK_WAIT_SECONDS": "3"},
+    )
     urls = local.value(model.environment("ingest")["DX_NATS_URL"])
     assert urls.count("127.0.0.1") == 3
 

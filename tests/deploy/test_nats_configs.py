@@ -15,8 +15,10 @@ from deploy_support import CLUSTER_FILE, COMPOSE_FILE, DEPLOY, container_env, de
 
 from dxmon import devstack
 
-NODES = [pytest.param((COMPOSE_FILE,), "nats", id="single"),
-         *(pytest.param((COMPOSE_FILE, CLUSTER_FILE), n, id=f"cluster-{n}") for n in ("nats", "nats-2", "nats-3"))]
+NODES = [
+    pytest.param((COMPOSE_FILE,), "nats", id="single"),
+    *(pytest.param((COMPOSE_FILE, CLUSTER_FILE), n, id=f"cluster-{n}") for n in ("nats", "nats-2", "nats-3")),
+]
 
 
 def check_config(files, service: str, drop: str | None = None) -> subprocess.CompletedProcess:
@@ -24,8 +26,13 @@ def check_config(files, service: str, drop: str | None = None) -> subprocess.Com
     command = model.services[service]["command"]
     config = DEPLOY / "nats" / command[command.index("-c") + 1].rsplit("/", 1)[1]
     env = {k: v for k, v in model.environment(service).items() if k != drop}
-    return subprocess.run([devstack.find_nats_server(), "-c", str(config), "-t"], env=container_env(**env),
-                          capture_output=True, text=True, timeout=30)
+    return subprocess.run(
+        [devstack.find_nats_server(), "-c", str(config), "-t"],
+        env=container_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 @pytest.mark.parametrize(("files", "service"), NODES)

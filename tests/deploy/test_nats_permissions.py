@@ -30,17 +30,28 @@ from dxmon.keys import KeyRing, KeyStore
 pytestmark = pytest.mark.integration
 
 
-async def test_services_run_with_exactly_their_permissions(secured_nats, values: dict[str, str], database_url: str,
-                                                           tmp_path: Path):
+async def test_services_run_with_exactly_their_permissions(
+    secured_nats, values: dict[str, str], database_url: str, tmp_path: Path
+):
     db_values, local = services_local({"nats:4222": secured_nats.address}, database_url)
     model = ComposeModel.load(COMPOSE_FILE, env={**values, **db_values})
     listener = await connect(secured_nats.settings("admin"), "test")
     notices = await listener.subscribe("dx.stored.v1.>")
     try:
-        async with pipeline(model, local, tmp_path / "compose",
-                            services=("aggregator", "alerts", "ingest", "entry")) as p:
-            reports = [{"event_id": str(uuid.uuid4()), "unit": "QN", "indicator": "DG-04",
-                        "observed_at": f"2025-0{m}-28", "numerator": 600 + m, "denominator": 1000} for m in range(1, 4)]
+        async with pipeline(
+            model, local, tmp_path / "compose", services=("aggregator", "alerts", "ingest", "entry")
+        ) as p:
+            reports = [
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "unit": "QN",
+                    "indicator": "DG-04",
+                    "observed_at": f"2025-0{m}-28",
+                    "numerator": 600 + m,
+                    "denominator": 1000,
+                }
+                for m in range(1, 4)
+            ]
             async with httpx.AsyncClient(base_url=p.ingest_url, timeout=10) as http:
                 response = await http.post("/v1/reports", json=reports, headers={"Authorization": f"Bearer {p.token}"})
             assert response.status_code == 202, response.text
@@ -58,9 +69,12 @@ async def test_services_run_with_exactly_their_permissions(secured_nats, values:
             entry_url = f"http://127.0.0.1:{local.exact['8081']}"
             csv = ("Mã ĐVHC,Mã chỉ tiêu,Mã kỳ,Tử số,Mẫu số\r\nQN,DG-04,2025-04,640,1000\r\n").encode()
             async with httpx.AsyncClient(base_url=entry_url, timeout=30) as http:
-                imported = await http.post("/v1/imports", params={"dry_run": "false", "filename": "mau.csv"},
-                                           content=csv, headers={"Authorization": f"Bearer {p.token}",
-                                                                 "Content-Type": "text/csv"})
+                imported = await http.post(
+                    "/v1/imports",
+                    params={"dry_run": "false", "filename": "mau.csv"},
+                    content=csv,
+                    headers={"Authorization": f"Bearer {p.token}", "Content-Type": "text/csv"},
+                )
             assert imported.status_code == 202, imported.text
             assert imported.json()["published"] == {"accepted": 1, "duplicates": 0}
             conn = await asyncpg.connect(database_url)
@@ -94,57 +108,163 @@ async def _stored(conn: asyncpg.Connection, n: int) -> bool:
 Action = Callable[[nats.NATS, object], Awaitable[object]]
 FORBIDDEN: list = [
     # ingest: may only publish reports and read the key bucket.
-    ("ingest", "consume-reports", lambda nc, js: js.pull_subscribe_bind("aggregator", REPORTS_STREAM),
-     "Publish", "$JS.API.CONSUMER.MSG.NEXT.DX_REPORTS.aggregator"),
+    (
+        "ingest",
+        "consume-reports",
+        lambda nc, js: js.pull_subscribe_bind("aggregator", REPORTS_STREAM),
+        "Publish",
+        "$JS.API.CONSUMER.MSG.NEXT.DX_REPORTS.aggregator",
+    ),
     ("ingest", "subscribe-reports", lambda nc, js: nc.subscribe("dx.reports.v1.>"), "Subscription", "dx.reports.v1.>"),
-    ("ingest", "create-consumer", lambda nc, js: js.add_consumer(REPORTS_STREAM, ConsumerConfig(durable_name="spy")),
-     "Publish", "$JS.API.CONSUMER.DURABLE.CREATE.DX_REPORTS.spy"),
-    ("ingest", "forge-stored-notice", lambda nc, js: nc.publish("dx.stored.v1.QN", b"{}"), "Publish", "dx.stored.v1.QN"),
-    ("ingest", "publish-alert", lambda nc, js: nc.publish("dx.alerts.v1.behind.QN", b"{}"),
-     "Publish", "dx.alerts.v1.behind.QN"),
-    ("ingest", "write-key", lambda nc, js: nc.publish(f"$KV.{KEYS_BUCKET}.forged", b"{}"),
-     "Publish", f"$KV.{KEYS_BUCKET}.forged"),
-    ("ingest", "delete-stream", lambda nc, js: js.delete_stream(REPORTS_STREAM),
-     "Publish", "$JS.API.STREAM.DELETE.DX_REPORTS"),
+    (
+        "ingest",
+        "create-consumer",
+        lambda nc, js: js.add_consumer(REPORTS_STREAM, ConsumerConfig(durable_name="spy")),
+        "Publish",
+        "$JS.API.CONSUMER.DURABLE.CREATE.DX_REPORTS.spy",
+    ),
+    (
+        "ingest",
+        "forge-stored-notice",
+        lambda nc, js: nc.publish("dx.stored.v1.QN", b"{}"),
+        "Publish",
+        "dx.stored.v1.QN",
+    ),
+    (
+        "ingest",
+        "publish-alert",
+        lambda nc, js: nc.publish("dx.alerts.v1.behind.QN", b"{}"),
+        "Publish",
+        "dx.alerts.v1.behind.QN",
+    ),
+    (
+        "ingest",
+        "write-key",
+        lambda nc, js: nc.publish(f"$KV.{KEYS_BUCKET}.forged", b"{}"),
+        "Publish",
+        f"$KV.{KEYS_BUCKET}.forged",
+    ),
+    (
+        "ingest",
+        "delete-stream",
+        lambda nc, js: js.delete_stream(REPORTS_STREAM),
+        "Publish",
+        "$JS.API.STREAM.DELETE.DX_REPORTS",
+    ),
     # aggregator: may only consume reports and publish stored notices and dead letters.
-    ("aggregator", "forge-report", lambda nc, js: nc.publish("dx.reports.v1.QN.DG-04", b"{}"),
-     "Publish", "dx.reports.v1.QN.DG-04"),
-    ("aggregator", "publish-alert", lambda nc, js: nc.publish("dx.alerts.v1.behind.QN", b"{}"),
-     "Publish", "dx.alerts.v1.behind.QN"),
+    (
+        "aggregator",
+        "forge-report",
+        lambda nc, js: nc.publish("dx.reports.v1.QN.DG-04", b"{}"),
+        "Publish",
+        "dx.reports.v1.QN.DG-04",
+    ),
+    (
+        "aggregator",
+        "publish-alert",
+        lambda nc, js: nc.publish("dx.alerts.v1.behind.QN", b"{}"),
+        "Publish",
+        "dx.alerts.v1.behind.QN",
+    ),
     ("aggregator", "read-keys", lambda nc, js: js.key_value(KEYS_BUCKET), "Publish", "$JS.API.STREAM.INFO.KV_dx_keys"),
-    ("aggregator", "delete-consumer", lambda nc, js: js.delete_consumer(REPORTS_STREAM, "aggregator"),
-     "Publish", "$JS.API.CONSUMER.DELETE.DX_REPORTS.aggregator"),
-    ("aggregator", "purge-dead-letters", lambda nc, js: js.purge_stream(DEADLETTER_STREAM),
-     "Publish", "$JS.API.STREAM.PURGE.DX_DEADLETTER"),
+    (
+        "aggregator",
+        "delete-consumer",
+        lambda nc, js: js.delete_consumer(REPORTS_STREAM, "aggregator"),
+        "Publish",
+        "$JS.API.CONSUMER.DELETE.DX_REPORTS.aggregator",
+    ),
+    (
+        "aggregator",
+        "purge-dead-letters",
+        lambda nc, js: js.purge_stream(DEADLETTER_STREAM),
+        "Publish",
+        "$JS.API.STREAM.PURGE.DX_DEADLETTER",
+    ),
     # alerts: may only hear stored notices, publish alert events, hold its lease and read the key bucket.
-    ("alerts", "consume-reports", lambda nc, js: js.pull_subscribe_bind("aggregator", REPORTS_STREAM),
-     "Publish", "$JS.API.CONSUMER.MSG.NEXT.DX_REPORTS.aggregator"),
-    ("alerts", "forge-report", lambda nc, js: nc.publish("dx.reports.v1.QN.DG-04", b"{}"),
-     "Publish", "dx.reports.v1.QN.DG-04"),
-    ("alerts", "forge-stored-notice", lambda nc, js: nc.publish("dx.stored.v1.QN", b"{}"), "Publish", "dx.stored.v1.QN"),
-    ("alerts", "write-key", lambda nc, js: nc.publish(f"$KV.{KEYS_BUCKET}.forged", b"{}"),
-     "Publish", f"$KV.{KEYS_BUCKET}.forged"),
-    ("alerts", "purge-keys", lambda nc, js: js.purge_stream(f"KV_{KEYS_BUCKET}"),
-     "Publish", f"$JS.API.STREAM.PURGE.KV_{KEYS_BUCKET}"),
-    ("alerts", "delete-key-bucket", lambda nc, js: js.delete_key_value(KEYS_BUCKET),
-     "Publish", f"$JS.API.STREAM.DELETE.KV_{KEYS_BUCKET}"),
-    ("alerts", "delete-lease-bucket", lambda nc, js: js.delete_key_value(LEASES_BUCKET),
-     "Publish", "$JS.API.STREAM.DELETE.KV_dx_leases"),
+    (
+        "alerts",
+        "consume-reports",
+        lambda nc, js: js.pull_subscribe_bind("aggregator", REPORTS_STREAM),
+        "Publish",
+        "$JS.API.CONSUMER.MSG.NEXT.DX_REPORTS.aggregator",
+    ),
+    (
+        "alerts",
+        "forge-report",
+        lambda nc, js: nc.publish("dx.reports.v1.QN.DG-04", b"{}"),
+        "Publish",
+        "dx.reports.v1.QN.DG-04",
+    ),
+    (
+        "alerts",
+        "forge-stored-notice",
+        lambda nc, js: nc.publish("dx.stored.v1.QN", b"{}"),
+        "Publish",
+        "dx.stored.v1.QN",
+    ),
+    (
+        "alerts",
+        "write-key",
+        lambda nc, js: nc.publish(f"$KV.{KEYS_BUCKET}.forged", b"{}"),
+        "Publish",
+        f"$KV.{KEYS_BUCKET}.forged",
+    ),
+    (
+        "alerts",
+        "purge-keys",
+        lambda nc, js: js.purge_stream(f"KV_{KEYS_BUCKET}"),
+        "Publish",
+        f"$JS.API.STREAM.PURGE.KV_{KEYS_BUCKET}",
+    ),
+    (
+        "alerts",
+        "delete-key-bucket",
+        lambda nc, js: js.delete_key_value(KEYS_BUCKET),
+        "Publish",
+        f"$JS.API.STREAM.DELETE.KV_{KEYS_BUCKET}",
+    ),
+    (
+        "alerts",
+        "delete-lease-bucket",
+        lambda nc, js: js.delete_key_value(LEASES_BUCKET),
+        "Publish",
+        "$JS.API.STREAM.DELETE.KV_dx_leases",
+    ),
     # No user may hear replies meant for another: key entries reach ingest on its inbox.
     ("alerts", "hear-every-inbox", lambda nc, js: nc.subscribe("_INBOX.>"), "Subscription", "_INBOX.>"),
-    ("alerts", "hear-ingest-inbox", lambda nc, js: nc.subscribe("_INBOX.ingest.>"),
-     "Subscription", "_INBOX.ingest.>"),
+    ("alerts", "hear-ingest-inbox", lambda nc, js: nc.subscribe("_INBOX.ingest.>"), "Subscription", "_INBOX.ingest.>"),
     ("alerts", "hear-default-inboxes", lambda nc, js: nc.subscribe("_INBOX.*.*"), "Subscription", "_INBOX.*.*"),
-    ("alerts", "hear-key-writes", lambda nc, js: nc.subscribe(f"$KV.{KEYS_BUCKET}.>"),
-     "Subscription", f"$KV.{KEYS_BUCKET}.>"),
-    ("aggregator", "hear-ingest-inbox", lambda nc, js: nc.subscribe("_INBOX.ingest.>"),
-     "Subscription", "_INBOX.ingest.>"),
+    (
+        "alerts",
+        "hear-key-writes",
+        lambda nc, js: nc.subscribe(f"$KV.{KEYS_BUCKET}.>"),
+        "Subscription",
+        f"$KV.{KEYS_BUCKET}.>",
+    ),
+    (
+        "aggregator",
+        "hear-ingest-inbox",
+        lambda nc, js: nc.subscribe("_INBOX.ingest.>"),
+        "Subscription",
+        "_INBOX.ingest.>",
+    ),
     ("ingest", "hear-alerts-inbox", lambda nc, js: nc.subscribe("_INBOX.alerts.>"), "Subscription", "_INBOX.alerts.>"),
     # entry: the same job as ingest, on its own inboxes.
-    ("entry", "consume-reports", lambda nc, js: js.pull_subscribe_bind("aggregator", REPORTS_STREAM),
-     "Publish", "$JS.API.CONSUMER.MSG.NEXT.DX_REPORTS.aggregator"),
-    ("entry", "write-key", lambda nc, js: nc.publish(f"$KV.{KEYS_BUCKET}.forged", b"{}"),
-     "Publish", f"$KV.{KEYS_BUCKET}.forged"),
+    (
+        "entry",
+        "consume-reports",
+        lambda nc, js: js.pull_subscribe_bind("aggregator", REPORTS_STREAM),
+        "Publish",
+        "$JS.API.CONSUMER.MSG.NEXT.DX_REPORTS.aggregator",
+    ),
+    (
+        "entry",
+        "write-key",
+        lambda nc, js: nc.publish(f"$KV.{KEYS_BUCKET}.forged", b"{}"),
+        "Publish",
+        f"$KV.{KEYS_BUCKET}.forged",
+    ),
     ("entry", "hear-ingest-inbox", lambda nc, js: nc.subscribe("_INBOX.ingest.>"), "Subscription", "_INBOX.ingest.>"),
     ("ingest", "hear-entry-inbox", lambda nc, js: nc.subscribe("_INBOX.entry.>"), "Subscription", "_INBOX.entry.>"),
 ]
@@ -154,18 +274,28 @@ FORBIDDEN: list = [
     ("user", "action", "kind", "subject"),
     [pytest.param(user, action, kind, subject, id=f"{user}-{name}") for user, name, action, kind, subject in FORBIDDEN],
 )
-async def test_service_users_are_refused_outside_their_job(secured_nats, user: str, action: Action, kind: str,
-                                                           subject: str):
+async def test_service_users_are_refused_outside_their_job(
+    secured_nats, user: str, action: Action, kind: str, subject: str
+):
     errors: list[str] = []
 
     async def on_error(exc: Exception) -> None:
         errors.append(str(exc))
 
     # Replies come to the user's own inboxes, as for the services (dxmon.bus.inbox_prefix).
-    nc = await nats.connect(secured_nats.url, user=user, password=secured_nats.passwords[user], error_cb=on_error,
-                            max_reconnect_attempts=0, inbox_prefix=f"_INBOX.{user}")
+    nc = await nats.connect(
+        secured_nats.url,
+        user=user,
+        password=secured_nats.passwords[user],
+        error_cb=on_error,
+        max_reconnect_attempts=0,
+        inbox_prefix=f"_INBOX.{user}",
+    )
     js = nc.jetstream(timeout=1)
-    told = lambda: _told(errors, subject)  # noqa: E731
+
+    def told() -> Awaitable[bool]:
+        return _told(errors, subject)
+
     try:
         try:
             result = await action(nc, js)
@@ -211,15 +341,17 @@ async def test_alerts_user_cannot_hear_the_key_entries_ingest_reads(secured_nats
         heard.append(msg.subject.encode() + b" " + msg.data)
 
     alerts_settings = secured_nats.settings("alerts")
-    alerts = await nats.connect(**{**connect_options(alerts_settings, "dx-alerts"), "error_cb": on_error,
-                                   "max_reconnect_attempts": 0})
+    alerts = await nats.connect(
+        **{**connect_options(alerts_settings, "dx-alerts"), "error_cb": on_error, "max_reconnect_attempts": 0}
+    )
     admin = await connect(secured_nats.settings("admin"), "dxmon-keys")
     try:
         for subject in ("_INBOX.>", "_INBOX.ingest.>", "_INBOX.alerts.>", "dx.stored.v1.>", f"$KV.{KEYS_BUCKET}.>"):
             await alerts.subscribe(subject, cb=on_msg)
         await asyncio.wait_for(ring.loaded.wait(), 10)
         key, token = await KeyStore(await admin.jetstream().key_value(KEYS_BUCKET), catalog).create(
-            "Sở Thông tin và Truyền thông", ["QN"])
+            "Sở Thông tin và Truyền thông", ["QN"]
+        )
         await wait_for(lambda: _verified(ring, token), 10, "ingest's ring to see the new key")
         await alerts.flush()
         await asyncio.sleep(0.5)

@@ -15,8 +15,8 @@ import nats
 import pytest
 
 from dxmon.contracts import REPORTS_STREAM
-from tests.e2e.test_pipeline import start_stack, stop_stack
 from tests.conftest import _reset_nats
+from tests.e2e.test_pipeline import start_stack, stop_stack
 from tests.pipeline import report
 
 pytestmark = pytest.mark.e2e
@@ -25,8 +25,9 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory, nats_server_url, pg_admin_url, catalog):
     await _reset_nats(nats_server_url)
-    s = await start_stack(tmp_path_factory.mktemp("bad-input"), nats_server_url, catalog, private_pg=False,
-                          admin_url=pg_admin_url)
+    s = await start_stack(
+        tmp_path_factory.mktemp("bad-input"), nats_server_url, catalog, private_pg=False, admin_url=pg_admin_url
+    )
     yield s
     await stop_stack(s)
 
@@ -34,18 +35,44 @@ async def stack(tmp_path_factory, nats_server_url, pg_admin_url, catalog):
 BAD_INPUTS = [
     pytest.param({"json": report(unit="QN-NOWHERE")}, 422, "unknown-unit", id="unknown-unit"),
     pytest.param({"json": report(indicator="XX-99")}, 422, "unknown-indicator", id="unknown-indicator"),
-    pytest.param({"json": report(unit="QN", indicator="DE-12", value=1, day="2025-09-30")}, 422,
-                 "indicator-not-applicable", id="indicator-not-for-level"),
-    pytest.param({"json": report(numerator=101, denominator=100)}, 422, "numerator-exceeds-denominator",
-                 id="numerator-over-denominator"),
-    pytest.param({"json": report(unit="QN", indicator="DE-06", value=-3, day="2025-12-31")}, 422,
-                 "negative-value", id="negative-count"),
-    pytest.param({"content": '{"event_id": "%s", "unit": "QN", "indicator": "DE-01", "observed_at": "2025-12-31",'
-                             ' "value": NaN}', "headers": {"Content-Type": "application/json"}}, 422,
-                 "invalid-number", id="nan"),
-    pytest.param({"content": '{"event_id": "%s", "unit": "QN", "indicator": "DE-01", "observed_at": "2025-12-31",'
-                             ' "value": Infinity}', "headers": {"Content-Type": "application/json"}}, 422,
-                 "invalid-number", id="infinity"),
+    pytest.param(
+        {"json": report(unit="QN", indicator="DE-12", value=1, day="2025-09-30")},
+        422,
+        "indicator-not-applicable",
+        id="indicator-not-for-level",
+    ),
+    pytest.param(
+        {"json": report(numerator=101, denominator=100)},
+        422,
+        "numerator-exceeds-denominator",
+        id="numerator-over-denominator",
+    ),
+    pytest.param(
+        {"json": report(unit="QN", indicator="DE-06", value=-3, day="2025-12-31")},
+        422,
+        "negative-value",
+        id="negative-count",
+    ),
+    pytest.param(
+        {
+            "content": '{"event_id": "%s", "unit": "QN", "indicator": "DE-01", "observed_at": "2025-12-31",'
+            ' "value": NaN}',
+            "headers": {"Content-Type": "application/json"},
+        },
+        422,
+        "invalid-number",
+        id="nan",
+    ),
+    pytest.param(
+        {
+            "content": '{"event_id": "%s", "unit": "QN", "indicator": "DE-01", "observed_at": "2025-12-31",'
+            ' "value": Infinity}',
+            "headers": {"Content-Type": "application/json"},
+        },
+        422,
+        "invalid-number",
+        id="infinity",
+    ),
     pytest.param({"json": report(day="2099-01-31")}, 422, "future-observation", id="future-period"),
     pytest.param({"json": report(day="9999-12-31T10:00:00+07:00")}, 422, "invalid-timestamp", id="far-future-local"),
     pytest.param({"json": report(day="9999-12-31T00:00:00Z")}, 422, "invalid-timestamp", id="far-future-utc"),
@@ -55,20 +82,32 @@ BAD_INPUTS = [
     pytest.param({"json": report(numerator=None, denominator=100)}, 422, "ratio-needs-parts", id="one-part-alone"),
     pytest.param({"json": report(day="2025-09-30T12:00:00")}, 422, "missing-timezone", id="missing-timezone"),
     pytest.param({"json": report(numerator="40")}, 422, "invalid-field", id="wrong-type"),
-    pytest.param({"json": report(unit="QN-HALONG", day="2025-09-30")}, 422, "unit-not-valid-on-date",
-                 id="unit-ceased"),
-    pytest.param({"content": "x" * (5 * 1024 * 1024), "headers": {"Content-Type": "application/json"}}, 413,
-                 "body-too-large", id="oversize-body"),
-    pytest.param({"content": "unit=QN", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415,
-                 "unsupported-media-type", id="wrong-content-type"),
-    pytest.param({"content": '{"event_id": ', "headers": {"Content-Type": "application/json"}}, 400,
-                 "malformed-json", id="malformed-json"),
+    pytest.param({"json": report(unit="QN-HALONG", day="2025-09-30")}, 422, "unit-not-valid-on-date", id="unit-ceased"),
+    pytest.param(
+        {"content": "x" * (5 * 1024 * 1024), "headers": {"Content-Type": "application/json"}},
+        413,
+        "body-too-large",
+        id="oversize-body",
+    ),
+    pytest.param(
+        {"content": "unit=QN", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+        415,
+        "unsupported-media-type",
+        id="wrong-content-type",
+    ),
+    pytest.param(
+        {"content": '{"event_id": ', "headers": {"Content-Type": "application/json"}},
+        400,
+        "malformed-json",
+        id="malformed-json",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("request_kwargs", "status", "reason"), BAD_INPUTS)
-async def test_bad_input_is_refused_with_its_reason_and_nothing_is_stored(stack, nats_server_url, request_kwargs,
-                                                                          status, reason):
+async def test_bad_input_is_refused_with_its_reason_and_nothing_is_stored(
+    stack, nats_server_url, request_kwargs, status, reason
+):
     kwargs = dict(request_kwargs)
     if "content" in kwargs and "%s" in kwargs["content"]:
         kwargs["content"] = kwargs["content"] % uuid.uuid4()
@@ -103,5 +142,3 @@ async def test_key_of_another_unit_is_refused_with_403(stack):
         answer = await client.post("/v1/reports", json=report(unit="QN-P-HONGGAI", day="2025-12-31"))
     assert answer.status_code == 403
     assert answer.json()["reason"] == "outside-key-scope"
-
-

@@ -41,14 +41,21 @@ class Proc:
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
-            self.p = subprocess.Popen([sys.executable, "-m", "dxmon", "serve", *self.args], env=self.env,
-                                      stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.p = subprocess.Popen(
+                [sys.executable, "-m", "dxmon", "serve", *self.args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     async def ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=2) as client:
             while time.monotonic() < deadline:
-                assert self.p is not None and self.p.poll() is None, f"{self.name} died:\n{self.log.read_text()[-3000:]}"
+                assert self.p is not None and self.p.poll() is None, (
+                    f"{self.name} died:\n{self.log.read_text()[-3000:]}"
+                )
                 try:
                     if (await client.get(self.ready_url)).status_code == 200:
                         return
@@ -71,8 +78,9 @@ class Proc:
                 self.p.kill()
 
 
-async def start_stack(tmp: Path, nats_url: str, catalog: Catalog, *, private_pg: bool = True,
-                      admin_url: str | None = None) -> dict:
+async def start_stack(
+    tmp: Path, nats_url: str, catalog: Catalog, *, private_pg: bool = True, admin_url: str | None = None
+) -> dict:
     """start_stack runs ingest and the aggregator as processes on a fresh database.
 
     With ``private_pg`` the database lives in its own PostgreSQL server, so a test may restart it.
@@ -83,19 +91,39 @@ async def start_stack(tmp: Path, nats_url: str, catalog: Catalog, *, private_pg:
     # A short ack wait: reports held by a killed aggregator come back after 3 s instead of 30 s.
     setup.ingest_settings = IngestSettings(nats_url=nats_url, ack_wait_seconds=3)
     await setup.setup()  # streams, consumer, buckets, and a key for all of QN
-    env = {**os.environ, "DX_NATS_URL": nats_url, "DX_DATABASE_URL": database_url,
-           "DX_AGGREGATOR_BATCH_TIMEOUT_SECONDS": "0.05"}
+    env = {
+        **os.environ,
+        "DX_NATS_URL": nats_url,
+        "DX_DATABASE_URL": database_url,
+        "DX_AGGREGATOR_BATCH_TIMEOUT_SECONDS": "0.05",
+    }
     ingest_port, agg_port = devstack.free_port(), devstack.free_port()
-    ingest = Proc("ingest", ["ingest", "--port", str(ingest_port)], env, tmp / "ingest.log",
-                  f"http://127.0.0.1:{ingest_port}/readyz")
-    aggregator = Proc("aggregator", ["aggregator", "--host", "127.0.0.1", "--port", str(agg_port)], env,
-                      tmp / "aggregator.log", f"http://127.0.0.1:{agg_port}/readyz")
+    ingest = Proc(
+        "ingest",
+        ["ingest", "--port", str(ingest_port)],
+        env,
+        tmp / "ingest.log",
+        f"http://127.0.0.1:{ingest_port}/readyz",
+    )
+    aggregator = Proc(
+        "aggregator",
+        ["aggregator", "--host", "127.0.0.1", "--port", str(agg_port)],
+        env,
+        tmp / "aggregator.log",
+        f"http://127.0.0.1:{agg_port}/readyz",
+    )
     aggregator.start()
     ingest.start()
     await aggregator.ready()
     await ingest.ready()
-    return {"pg": pg, "db": database_url, "ingest": ingest, "aggregator": aggregator, "setup": setup,
-            "url": f"http://127.0.0.1:{ingest_port}"}
+    return {
+        "pg": pg,
+        "db": database_url,
+        "ingest": ingest,
+        "aggregator": aggregator,
+        "setup": setup,
+        "url": f"http://127.0.0.1:{ingest_port}",
+    }
 
 
 async def stop_stack(stack: dict) -> None:
@@ -133,15 +161,16 @@ async def test_ten_thousand_reports_survive_aggregator_kill_and_database_restart
     unique = [r.body for r in generate(catalog, date(2025, 7, 1), date(2026, 10, 31), seed=7)][:10_000]
     assert len(unique) == 10_000
     rng = random.Random(3)
-    batches = [unique[i:i + 200] for i in range(0, 8_000, 200)]          # 8,000 in 40 batches
-    singles = unique[8_000:]                                             # 2,000 one by one
+    batches = [unique[i : i + 200] for i in range(0, 8_000, 200)]  # 8,000 in 40 batches
+    singles = unique[8_000:]  # 2,000 one by one
     resubmit_batches = [rng.sample(unique[:8_000], 100) for _ in range(5)]  # 500 duplicates in batches
-    resubmit_singles = rng.sample(unique, 300)                            # 300 duplicates one by one
+    resubmit_singles = rng.sample(unique, 300)  # 300 duplicates one by one
     statuses: list[int] = []
     counts = {"accepted": 0, "duplicates": 0}
     sem = asyncio.Semaphore(16)
 
     async with httpx.AsyncClient(base_url=stack["url"], headers=stack["setup"].headers, timeout=60) as client:
+
         async def send(body) -> None:
             async with sem:
                 answer = await client.post("/v1/reports", json=body)
@@ -152,12 +181,12 @@ async def test_ten_thousand_reports_survive_aggregator_kill_and_database_restart
 
         async def faults() -> None:
             await asyncio.sleep(1.0)
-            stack["aggregator"].kill()                     # SIGKILL mid-load
+            stack["aggregator"].kill()  # SIGKILL mid-load
             await asyncio.sleep(1.0)
             stack["aggregator"].start()
             await stack["aggregator"].ready()
             await asyncio.sleep(0.5)
-            stack["pg"].stop(sig=signal.SIGINT)            # PostgreSQL stopped mid-load
+            stack["pg"].stop(sig=signal.SIGINT)  # PostgreSQL stopped mid-load
             await asyncio.sleep(2.0)
             stack["pg"].start()
 
@@ -167,7 +196,7 @@ async def test_ten_thousand_reports_survive_aggregator_kill_and_database_restart
         rng.shuffle(work)
         # Spread the load over a few seconds so the faults land in the middle of it.
         for i in range(0, len(work), 200):
-            await asyncio.gather(*work[i:i + 200])
+            await asyncio.gather(*work[i : i + 200])
             await asyncio.sleep(0.15)
         await fault_task
         await asyncio.gather(*[send(b) for b in resubmit_batches], *[send(s) for s in resubmit_singles])

@@ -25,8 +25,15 @@ pytestmark = pytest.mark.e2e
 async def load_observations(nats_url: str) -> str:
     env = {**os.environ, "DX_NATS_URL": nats_url}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "dxmon", "catalog", "load-observations", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "dxmon",
+        "catalog",
+        "load-observations",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out, _ = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, out.decode()
     return out.decode()
@@ -42,9 +49,13 @@ async def test_seed_figures_are_stored_once_with_their_total(pipeline: Pipeline)
     await pipeline.wait_drained()
 
     assert await pipeline.fetchval("SELECT count(*) FROM reports") == 3
-    rows = {r["category"]: r for r in await pipeline.fetch(
-        "SELECT category, value, numerator, denominator, includes_percent_only, reports, period_start "
-        "FROM period_values WHERE unit = 'QN' AND indicator = 'DG-01'")}
+    rows = {
+        r["category"]: r
+        for r in await pipeline.fetch(
+            "SELECT category, value, numerator, denominator, includes_percent_only, reports, period_start "
+            "FROM period_values WHERE unit = 'QN' AND indicator = 'DG-01'"
+        )
+    }
     assert round(rows["province"]["value"], 1) == 62.8
     assert round(rows["district"]["value"], 1) == 48.5
     assert round(rows["commune"]["value"], 1) == 39.7
@@ -68,8 +79,11 @@ async def test_rerun_after_the_duplicate_window_stores_nothing(pipeline: Pipelin
         for seed in seed_reports(pipeline.catalog):
             r = seed.report
             event = ReportReceived(**r.model_dump(), received_at=datetime.now(UTC), agency=AGENCY, key_id=KEY_ID)
-            await js.publish(report_subject(r.unit, r.indicator), event.model_dump_json().encode(),
-                             headers={"Nats-Msg-Id": f"later-{r.event_id}"})
+            await js.publish(
+                report_subject(r.unit, r.indicator),
+                event.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": f"later-{r.event_id}"},
+            )
     finally:
         await nc.close()
     await pipeline.wait_drained()

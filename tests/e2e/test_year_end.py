@@ -69,8 +69,9 @@ class YearEnd:
         """send posts one report over HTTP, received at ``received``, and waits until it is stored."""
         self.clock.now = received
         body = report(UNIT, indicator, observed_at, **fields)
-        async with httpx.AsyncClient(base_url=self.pipeline.ingest_url, headers=self.pipeline.headers,
-                                     timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=self.pipeline.ingest_url, headers=self.pipeline.headers, timeout=30
+        ) as client:
             answer = await client.post("/v1/reports", json=body)
         assert answer.status_code == 202, answer.text
         assert answer.json()["accepted"] == 1
@@ -84,16 +85,23 @@ class YearEnd:
         await Evaluator(self.pool, self.pipeline.catalog, Metrics()).run_pass(now)
 
     async def alerts(self, indicator: str) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch("SELECT kind, severity, state FROM alerts WHERE unit = $1 AND indicator = $2",
-                                     UNIT, indicator)
+        rows = await self.pool.fetch(
+            "SELECT kind, severity, state FROM alerts WHERE unit = $1 AND indicator = $2", UNIT, indicator
+        )
         return [dict(r) for r in rows]
 
     async def dxmon(self, *args: str) -> str:
         """dxmon runs the CLI as a process on the test database and returns its standard output."""
         env = {**os.environ, "DX_DATABASE_URL": self.pipeline.database_url, "COLUMNS": "250"}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "dxmon", *args, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "dxmon",
+            *args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await asyncio.wait_for(proc.communicate(), 120)
         assert proc.returncode == 0, f"dxmon {' '.join(args)}: {err.decode()}{out.decode()}"
         return out.decode()
@@ -130,10 +138,14 @@ async def year_end(nats_url: str, database_url: str, catalog: Catalog) -> AsyncI
 def test_the_scenario_matches_the_catalog(catalog: Catalog) -> None:
     """The figures below assume the catalog's targets; if these change, the scenario must be re-read."""
     dg04 = catalog.indicators["DG-04"]
-    [milestone] = dg04.target_for(catalog.units[UNIT].level).milestones
+    dg04_target = dg04.target_for(catalog.units[UNIT].level)
+    assert dg04_target is not None
+    [milestone] = dg04_target.milestones
     assert (milestone.deadline, milestone.value, milestone.comparator) == (DEADLINE_2025, 80, ">=")
     assert (dg04.cadence.period.value, dg04.cadence.grace_days) == ("monthly", 10)
-    [dg03] = catalog.indicators["DG-03"].target_for(catalog.units[UNIT].level).milestones
+    dg03_target = catalog.indicators["DG-03"].target_for(catalog.units[UNIT].level)
+    assert dg03_target is not None
+    [dg03] = dg03_target.milestones
     assert (dg03.deadline, dg03.value) == (date(2023, 12, 31), 60)
     de06 = {t.target_set: t for t in catalog.indicators["DE-06"].targets_for(catalog.units[UNIT].level)}
     assert [(m.deadline, m.value) for m in de06["NQ09"].milestones] == [(DEADLINE_2025, 50)]
@@ -158,8 +170,9 @@ async def test_year_end_over_http(year_end: YearEnd) -> None:
     assert (early["deciding_value"], early["deciding_period"], early["cutoff"]) == (78, "2025-11", cutoff.isoformat())
     await ye.evaluate(local(date(2026, 1, 3), 17))
     assert await ye.alerts("DG-04") == []
-    row = await ye.pool.fetchrow("SELECT status, provisional, final FROM progress_current "
-                                 "WHERE unit = $1 AND indicator = 'DG-04'", UNIT)
+    row = await ye.pool.fetchrow(
+        "SELECT status, provisional, final FROM progress_current WHERE unit = $1 AND indicator = 'DG-04'", UNIT
+    )
     assert (row["status"], row["provisional"], row["final"]) == ("missed", True, False)
 
     # December within the grace: 79 % first, then 82 % in the last second of the cut-off day, sent with
@@ -172,10 +185,16 @@ async def test_year_end_over_http(year_end: YearEnd) -> None:
     assert (on_cutoff["result"], on_cutoff["provisional"], on_cutoff["final"]) == ("exceeded", True, False)
     assert (on_cutoff["deciding_value"], on_cutoff["deciding_period"]) == (82, "2025-12")
     assert (on_cutoff["current_value"], on_cutoff["current_period"]) == (60, "2026-01")
-    periods = await ye.pool.fetch("SELECT period_start, value FROM period_values WHERE unit = $1 AND indicator = "
-                                  "'DG-04' AND category = '' ORDER BY period_start", UNIT)
+    periods = await ye.pool.fetch(
+        "SELECT period_start, value FROM period_values WHERE unit = $1 AND indicator = "
+        "'DG-04' AND category = '' ORDER BY period_start",
+        UNIT,
+    )
     assert [(r["period_start"], r["value"]) for r in periods] == [
-        (date(2025, 11, 1), 78), (date(2025, 12, 1), 82), (date(2026, 1, 1), 60)]
+        (date(2025, 11, 1), 78),
+        (date(2025, 12, 1), 82),
+        (date(2026, 1, 1), 60),
+    ]
 
     # After the cut-off: the alerts service's pass locks the official outcome.
     await ye.evaluate(local(cutoff + timedelta(days=1), 7))
@@ -194,9 +213,17 @@ async def test_year_end_over_http(year_end: YearEnd) -> None:
     assert datetime.fromisoformat(revised["revised_at"]) == revised_at
     stored = await ye.pool.fetchrow(
         "SELECT status, value, final, revised_value, revised_at FROM milestone_outcomes "
-        "WHERE unit = $1 AND indicator = 'DG-04' AND milestone = $2", UNIT, DEADLINE_2025)
-    assert dict(stored) == {"status": "exceeded", "value": 82, "final": True, "revised_value": 70,
-                            "revised_at": revised_at}
+        "WHERE unit = $1 AND indicator = 'DG-04' AND milestone = $2",
+        UNIT,
+        DEADLINE_2025,
+    )
+    assert dict(stored) == {
+        "status": "exceeded",
+        "value": 82,
+        "final": True,
+        "revised_value": 70,
+        "revised_at": revised_at,
+    }
     assert await ye.alerts("DG-04") == []
 
     # 2026: NQ 09 has ended. Its scorecard counts DG-03's 2023 miss; no live alert for it.
@@ -213,10 +240,13 @@ async def test_year_end_over_http(year_end: YearEnd) -> None:
     assert await ye.alerts("DG-03") == []
 
 
-@pytest.mark.parametrize("revised", [
-    pytest.param(False, id="final-value"),
-    pytest.param(True, id="revised-after-cutoff"),
-])
+@pytest.mark.parametrize(
+    "revised",
+    [
+        pytest.param(False, id="final-value"),
+        pytest.param(True, id="revised-after-cutoff"),
+    ],
+)
 async def test_2030_glide_path_starts_from_the_final_2025_value(year_end: YearEnd, revised: bool) -> None:
     """DE-06 (NQ09-2030: 500 by 2030, no baseline of its own) glides from the unit's final 2025 value.
 
@@ -241,15 +271,19 @@ async def test_2030_glide_path_starts_from_the_final_2025_value(year_end: YearEn
 
     # Both evaluations say so: ``dxmon status`` (dxmon.progress) and the stored one (progress_current).
     de06 = entry(document, "DE-06", "NQ09-2030")
-    stored = await ye.pool.fetchrow("SELECT day, expected, baseline, baseline_date FROM progress_current "
-                                    "WHERE unit = $1 AND indicator = 'DE-06'", UNIT)
+    stored = await ye.pool.fetchrow(
+        "SELECT day, expected, baseline, baseline_date FROM progress_current WHERE unit = $1 AND indicator = 'DE-06'",
+        UNIT,
+    )
     wrong = []
     if de06["expected"] != pytest.approx(glide(mid_2026)):
         wrong.append(f"dxmon status: expected {de06['expected']} on {mid_2026}, not {glide(mid_2026)}")
     if (stored["baseline"], stored["baseline_date"]) != (80, DEADLINE_2025) or stored["expected"] != pytest.approx(
-            glide(stored["day"])):
-        wrong.append(f"progress_current: {dict(stored)}, not baseline 80 on {DEADLINE_2025} and expected "
-                     f"{glide(stored['day'])}")
+        glide(stored["day"])
+    ):
+        wrong.append(
+            f"progress_current: {dict(stored)}, not baseline 80 on {DEADLINE_2025} and expected {glide(stored['day'])}"
+        )
     assert not wrong, "the 2030 glide path does not start from the unit's final 2025 value: " + "; ".join(wrong)
 
 
@@ -262,23 +296,54 @@ async def test_reopen_and_lock_are_audited(year_end: YearEnd) -> None:
     await ye.evaluate(local(date(2026, 2, 1), 10))
     deadline = DEADLINE_2025.isoformat()
 
-    said = await ye.dxmon("outcomes", "reopen", UNIT, "DG-04", "--target-set", "NQ09", "--deadline", deadline,
-                          "--reason", "Sở TT&TT đề nghị rà soát số liệu tháng 12", "--by", "Nguyễn Văn A")
+    said = await ye.dxmon(
+        "outcomes",
+        "reopen",
+        UNIT,
+        "DG-04",
+        "--target-set",
+        "NQ09",
+        "--deadline",
+        deadline,
+        "--reason",
+        "Sở TT&TT đề nghị rà soát số liệu tháng 12",
+        "--by",
+        "Nguyễn Văn A",
+    )
     assert "Mở lại" in said
     reopened = entry(await ye.status(), "DG-04", "NQ09")
     assert (reopened["result"], reopened["provisional"], reopened["final"]) == ("missed", True, False)
     await ye.evaluate(datetime.now(LOCAL_TZ))  # an automatic pass never re-locks what an operator reopened
     assert entry(await ye.status(), "DG-04", "NQ09")["final"] is False
 
-    await ye.dxmon("outcomes", "lock", UNIT, "DG-04", "--target-set", "NQ09", "--deadline", deadline,
-                   "--reason", "Chốt theo số liệu đã rà soát", "--by", "Trần Thị B")
+    await ye.dxmon(
+        "outcomes",
+        "lock",
+        UNIT,
+        "DG-04",
+        "--target-set",
+        "NQ09",
+        "--deadline",
+        deadline,
+        "--reason",
+        "Chốt theo số liệu đã rà soát",
+        "--by",
+        "Trần Thị B",
+    )
     locked = entry(await ye.status(), "DG-04", "NQ09")
     assert (locked["result"], locked["final"], locked["deciding_value"], locked["revised_value"]) == (
-        "missed", True, 70, None)
+        "missed",
+        True,
+        70,
+        None,
+    )
     assert await ye.alerts("DG-04") == []
 
-    changes = [c for c in json.loads(await ye.dxmon("outcomes", "list", "--unit", UNIT, "--format", "json"))
-               if c["indicator"] == "DG-04"]
+    changes = [
+        c
+        for c in json.loads(await ye.dxmon("outcomes", "list", "--unit", UNIT, "--format", "json"))
+        if c["indicator"] == "DG-04"
+    ]
     assert [c["action"] for c in changes] == ["auto-lock", "reopen", "lock"]
     _, reopen, lock = changes
     assert (reopen["by"], reopen["reason"]) == ("Nguyễn Văn A", "Sở TT&TT đề nghị rà soát số liệu tháng 12")

@@ -73,9 +73,16 @@ class Stack:
 
 
 async def start_stack(
-    tmp: Path, nats_url: str, catalog: Catalog, *, database_url: str = "postgresql://unused/never",
-    aggregator: bool = False, ingest_env: dict[str, str] | None = None, ingest_args: list[str] | None = None,
-    aggregator_env: dict[str, str] | None = None, nats_settings: dict[str, Any] | None = None,
+    tmp: Path,
+    nats_url: str,
+    catalog: Catalog,
+    *,
+    database_url: str = "postgresql://unused/never",
+    aggregator: bool = False,
+    ingest_env: dict[str, str] | None = None,
+    ingest_args: list[str] | None = None,
+    aggregator_env: dict[str, str] | None = None,
+    nats_settings: dict[str, Any] | None = None,
 ) -> Stack:
     """start_stack declares the streams (with ``nats_settings`` overrides), makes a key for all of QN and
     starts ingest (and the aggregator) as processes, waiting until they are ready.
@@ -87,17 +94,30 @@ async def start_stack(
     setup = Pipeline(nats_url, database_url, catalog)
     setup.ingest_settings = IngestSettings(nats_url=nats_url, **{"ack_wait_seconds": 3, **(nats_settings or {})})
     await setup.setup()
-    env = {**os.environ, "DX_NATS_URL": nats_url, "DX_DATABASE_URL": database_url,
-           "DX_AGGREGATOR_BATCH_TIMEOUT_SECONDS": "0.05"}
+    env = {
+        **os.environ,
+        "DX_NATS_URL": nats_url,
+        "DX_DATABASE_URL": database_url,
+        "DX_AGGREGATOR_BATCH_TIMEOUT_SECONDS": "0.05",
+    }
     ingest_port = devstack.free_port()
-    ingest = Proc("ingest", ["ingest", "--port", str(ingest_port), *(ingest_args or [])], {**env, **(ingest_env or {})},
-                  tmp / "ingest.log", f"http://127.0.0.1:{ingest_port}/readyz")
+    ingest = Proc(
+        "ingest",
+        ["ingest", "--port", str(ingest_port), *(ingest_args or [])],
+        {**env, **(ingest_env or {})},
+        tmp / "ingest.log",
+        f"http://127.0.0.1:{ingest_port}/readyz",
+    )
     stack = Stack(tmp, nats_url, database_url, setup, ingest, ingest_port, env=env)
     if aggregator:
         stack.aggregator_port = devstack.free_port()
         stack.aggregator = Proc(
-            "aggregator", ["aggregator", "--host", "127.0.0.1", "--port", str(stack.aggregator_port)],
-            {**env, **(aggregator_env or {})}, tmp / "aggregator.log", f"{stack.aggregator_url}/readyz")
+            "aggregator",
+            ["aggregator", "--host", "127.0.0.1", "--port", str(stack.aggregator_port)],
+            {**env, **(aggregator_env or {})},
+            tmp / "aggregator.log",
+            f"{stack.aggregator_url}/readyz",
+        )
         stack.aggregator.start()
     ingest.start()
     try:
@@ -231,8 +251,10 @@ def read_until_closed(sock: socket.socket, timeout: float) -> tuple[bytes, float
 
 
 def post_head(token: str, length: int, content_type: str = "application/json") -> str:
-    return (f"POST /v1/reports HTTP/1.1\nHost: ingest\nAuthorization: Bearer {token}\n"
-            f"Content-Type: {content_type}\nContent-Length: {length}\n\n")
+    return (
+        f"POST /v1/reports HTTP/1.1\nHost: ingest\nAuthorization: Bearer {token}\n"
+        f"Content-Type: {content_type}\nContent-Length: {length}\n\n"
+    )
 
 
 # ───────────────────────────── logs ─────────────────────────────
@@ -248,7 +270,7 @@ def secret_pieces(token: str) -> set[str]:
 def assert_no_leak(text: str, *tokens: str, where: str) -> None:
     """assert_no_leak: ``text`` holds no stack trace and no secret material of ``tokens``."""
     for marker in ("Traceback", 'File "/'):
-        assert marker not in text, f"stack trace in {where}: " + text[max(0, text.index(marker) - 300):][:3000]
+        assert marker not in text, f"stack trace in {where}: " + text[max(0, text.index(marker) - 300) :][:3000]
     for token in tokens:
         for piece in secret_pieces(token):
             assert piece not in text, f"secret material {piece[:4]}… in {where}"
@@ -274,7 +296,7 @@ class Receiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server hook name
+            def do_POST(self) -> None:  # http.server hook name
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 if len(raw) < length:

@@ -44,9 +44,15 @@ async def test_slow_database_is_absorbed_a_full_stream_refuses_and_the_backlog_d
     is released the aggregator drains the backlog in full batches (mean batch ≥ 500 of 1,000);
     the refused batches, resent unchanged, are accepted; finally every report is a row, once.
     """
-    stack = await start_stack(tmp_path, nats_url, catalog, database_url=database, aggregator=True,
-                              nats_settings={"reports_max_bytes": MAX_BYTES},
-                              ingest_env={"DX_PUBLISH_TIMEOUT_SECONDS": "1"})
+    stack = await start_stack(
+        tmp_path,
+        nats_url,
+        catalog,
+        database_url=database,
+        aggregator=True,
+        nats_settings={"reports_max_bytes": MAX_BYTES},
+        ingest_env={"DX_PUBLISH_TIMEOUT_SECONDS": "1"},
+    )
     locker = await asyncpg.connect(database)
     try:
         lock = locker.transaction()
@@ -83,14 +89,20 @@ async def test_slow_database_is_absorbed_a_full_stream_refuses_and_the_backlog_d
                 assert answer.status_code == 202, answer.text
                 duplicates += answer.json()["duplicates"]
         await wait_drained(nats_url, timeout=60)
-        batches = metric(after, "dx_aggregator_batch_messages_count") - metric(before, "dx_aggregator_batch_messages_count")
-        messages = metric(after, "dx_aggregator_batch_messages_sum") - metric(before, "dx_aggregator_batch_messages_sum")
+        batches = metric(after, "dx_aggregator_batch_messages_count") - metric(
+            before, "dx_aggregator_batch_messages_count"
+        )
+        messages = metric(after, "dx_aggregator_batch_messages_sum") - metric(
+            before, "dx_aggregator_batch_messages_sum"
+        )
         redelivered = metric(after, "dx_aggregator_messages_total", outcome="redelivered")
         p99 = statistics.quantiles(latencies, n=100)[98]
-        print(f"accepted {n_accepted} while blocked (p99 {p99 * 1000:.0f} ms), stream {state.bytes:,} bytes; "
-              f"drained {n_accepted + partly_stored} in {drain_seconds:.2f}s "
-              f"({(n_accepted + partly_stored) / drain_seconds:,.0f}/s) in {batches:.0f} batches; "
-              f"redelivered {redelivered:.0f}")
+        print(
+            f"accepted {n_accepted} while blocked (p99 {p99 * 1000:.0f} ms), stream {state.bytes:,} bytes; "
+            f"drained {n_accepted + partly_stored} in {drain_seconds:.2f}s "
+            f"({(n_accepted + partly_stored) / drain_seconds:,.0f}/s) in {batches:.0f} batches; "
+            f"redelivered {redelivered:.0f}"
+        )
         assert committed_while_locked == 0
         assert n_accepted >= 1000 and p99 < 1.0
         assert 0 <= partly_stored < BATCH and state.bytes <= MAX_BYTES

@@ -52,9 +52,11 @@ from tests.integration.alerts.alerts_fixtures import (
     fall_behind,
     fast_settings,
     recover,
-    report as alert_report,
     seed,
     subscribe,
+)
+from tests.integration.alerts.alerts_fixtures import (
+    report as alert_report,
 )
 from tests.pipeline import report
 
@@ -63,12 +65,24 @@ pytestmark = pytest.mark.e2e
 
 def batches(n_batches: int, size: int, unit: str = "QN-P-HONGGAI") -> list[list[dict]]:
     """batches of distinct valid reports (months and indicators vary, so derived tables see corrections)."""
-    return [[report(unit=unit, indicator=("DG-04", "DG-03", "DS-08")[i % 3], day=f"2026-{1 + i % 9:02d}-28",
-                    numerator=i % 90, denominator=100) for i in range(size)] for _ in range(n_batches)]
+    return [
+        [
+            report(
+                unit=unit,
+                indicator=("DG-04", "DG-03", "DS-08")[i % 3],
+                day=f"2026-{1 + i % 9:02d}-28",
+                numerator=i % 90,
+                denominator=100,
+            )
+            for i in range(size)
+        ]
+        for _ in range(n_batches)
+    ]
 
 
-async def post_until_accepted(client: httpx.AsyncClient, body: list[dict], statuses: Counter,
-                              pause: float = 0.2) -> dict:
+async def post_until_accepted(
+    client: httpx.AsyncClient, body: list[dict], statuses: Counter, pause: float = 0.2
+) -> dict:
     """post_until_accepted resends the same batch (same event ids) after every 503, as agencies are told to."""
     while True:
         try:
@@ -102,8 +116,14 @@ async def test_nats_killed_while_eight_agencies_post_loses_and_doubles_nothing(t
     lost, none doubled, though dedup state of consumed messages does not survive the kill).
     """
     server = private_nats(tmp_path / "nats")
-    stack = await start_stack(tmp_path, server.url, catalog, database_url=database, aggregator=True,
-                              ingest_env={"DX_PUBLISH_TIMEOUT_SECONDS": "1"})
+    stack = await start_stack(
+        tmp_path,
+        server.url,
+        catalog,
+        database_url=database,
+        aggregator=True,
+        ingest_env={"DX_PUBLISH_TIMEOUT_SECONDS": "1"},
+    )
     try:
         tokens = [(await stack.setup.create_key(f"agency {i}", ["QN"], with_descendants=True))[1] for i in range(8)]
         await asyncio.sleep(0.3)  # the KV watch delivers the keys
@@ -148,14 +168,20 @@ async def test_aggregator_killed_in_the_middle_of_a_batch_commit(tmp_path, nats_
     aggregator saw redeliveries, and finally exactly 30,000 rows, 30,000 in period_values and
     ingest_minutely.
     """
-    stack = await start_stack(tmp_path, nats_url, catalog, database_url=database, aggregator=True,
-                              aggregator_env={"DX_AGGREGATOR_BATCH_SIZE": "5000"})
+    stack = await start_stack(
+        tmp_path,
+        nats_url,
+        catalog,
+        database_url=database,
+        aggregator=True,
+        aggregator_env={"DX_AGGREGATOR_BATCH_SIZE": "5000"},
+    )
     try:
         stack.aggregator.stop()
         work = batches(30, 1000)
         async with stack.client(timeout=60) as client:
             for i in range(0, 30, 5):
-                answers = await asyncio.gather(*[client.post("/v1/reports", json=b) for b in work[i:i + 5]])
+                answers = await asyncio.gather(*[client.post("/v1/reports", json=b) for b in work[i : i + 5]])
                 assert [a.status_code for a in answers] == [202] * 5
         watch = await asyncpg.connect(database)
         try:
@@ -166,10 +192,12 @@ async def test_aggregator_killed_in_the_middle_of_a_batch_commit(tmp_path, nats_
                 assert time.monotonic() < deadline, "no aggregator transaction seen"
                 # A transaction with an id has written; its statement shows how far the batch got.
                 writer = await watch.fetchrow(
-                    "SELECT pid, state, left(query, 60) AS query FROM pg_stat_activity WHERE datname = current_database()"
+                    "SELECT pid, state, left(query, 60) AS query FROM pg_stat_activity WHERE datname = "
+                    "current_database()"
                     " AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
                     " AND (query ILIKE '%INSERT INTO reports%' OR query ILIKE '%period_values%'"
-                    "      OR query ILIKE '%latest_values%' OR query ILIKE '%ingest_minutely%')")
+                    "      OR query ILIKE '%latest_values%' OR query ILIKE '%ingest_minutely%')"
+                )
             os.kill(stack.aggregator.p.pid, signal.SIGKILL)
             stack.aggregator.p.wait(10)
             print(f"killed during: {dict(writer)}")
@@ -185,8 +213,10 @@ async def test_aggregator_killed_in_the_middle_of_a_batch_commit(tmp_path, nats_
         await stack.aggregator.ready()
         await wait_drained(nats_url, timeout=60)
         metrics = await scrape(stack.aggregator_url)
-        print(f"rows committed before the kill: {rows_at_kill}; "
-              f"redelivered: {metric(metrics, 'dx_aggregator_messages_total', outcome='redelivered'):.0f}")
+        print(
+            f"rows committed before the kill: {rows_at_kill}; "
+            f"redelivered: {metric(metrics, 'dx_aggregator_messages_total', outcome='redelivered'):.0f}"
+        )
         assert rows_at_kill < 30_000
         assert metric(metrics, "dx_aggregator_messages_total", outcome="redelivered") > 0
         await assert_stored_exactly(database, [r for b in work for r in b])
@@ -210,8 +240,15 @@ async def test_jetstream_store_full_means_503_never_202_then_recovery(tmp_path, 
     server = private_nats(tmp_path / "nats", "jetstream { max_file_store: 1MB }\n")
     # nats-py 2.16 leaves a refused publish unanswered (nats-io/nats.py#985): ingest answers 503 once
     # DX_PUBLISH_TIMEOUT_SECONDS runs out, so it is 1 s here.
-    stack = await start_stack(tmp_path, server.url, catalog, database_url=database, aggregator=True,
-                              nats_settings={"reports_max_bytes": -1}, ingest_env={"DX_PUBLISH_TIMEOUT_SECONDS": "1"})
+    stack = await start_stack(
+        tmp_path,
+        server.url,
+        catalog,
+        database_url=database,
+        aggregator=True,
+        nats_settings={"reports_max_bytes": -1},
+        ingest_env={"DX_PUBLISH_TIMEOUT_SECONDS": "1"},
+    )
     try:
         stack.aggregator.stop()
         accepted: list[list[dict]] = []
@@ -283,8 +320,10 @@ async def test_flood_of_poison_is_dead_lettered_while_good_reports_flow(tmp_path
 
         async def flood() -> None:
             for i in range(0, len(poison), 200):
-                futures = [await js.publish_async(s, p, headers={"Nats-Msg-Id": f"poison-{i + j}"})
-                           for j, (s, p) in enumerate(poison[i:i + 200])]
+                futures = [
+                    await js.publish_async(s, p, headers={"Nats-Msg-Id": f"poison-{i + j}"})
+                    for j, (s, p) in enumerate(poison[i : i + 200])
+                ]
                 await asyncio.gather(*futures)
                 await asyncio.sleep(0.02)
 
@@ -340,13 +379,21 @@ async def test_alerts_killed_between_sending_and_recording_sends_at_most_one_dup
             os.kill(alerts["p"].p.pid, signal.SIGKILL)
 
     receiver = Receiver(on_post=kill_first)
-    await subscribe(database, catalog, (UNIT, f"{receiver.url}/a"), (UNIT, f"{receiver.url}/b"),
-                    (OTHER, f"{receiver.url}/c"))
+    await subscribe(
+        database, catalog, (UNIT, f"{receiver.url}/a"), (UNIT, f"{receiver.url}/b"), (OTHER, f"{receiver.url}/c")
+    )
     await fall_behind(database)
     port = devstack.free_port()
-    env = {**os.environ, "DX_DATABASE_URL": database, "DX_NATS_URL": nats_url, "DX_ALERTS_PORT": str(port),
-           "DX_ALERTS_FLUSH_INTERVAL_SECONDS": "0.3", "DX_ALERTS_OUTBOX_POLL_SECONDS": "0.1",
-           "DX_ALERTS_LEASE_RENEW_SECONDS": "0.5", "DX_ALERTS_RETRY_INITIAL_SECONDS": "0.2"}
+    env = {
+        **os.environ,
+        "DX_DATABASE_URL": database,
+        "DX_NATS_URL": nats_url,
+        "DX_ALERTS_PORT": str(port),
+        "DX_ALERTS_FLUSH_INTERVAL_SECONDS": "0.3",
+        "DX_ALERTS_OUTBOX_POLL_SECONDS": "0.1",
+        "DX_ALERTS_LEASE_RENEW_SECONDS": "0.5",
+        "DX_ALERTS_RETRY_INITIAL_SECONDS": "0.2",
+    }
     alerts["p"] = Proc("alerts", ["alerts"], env, tmp_path / "alerts.log", f"http://127.0.0.1:{port}/readyz")
     try:
         alerts["p"].start()
@@ -355,7 +402,9 @@ async def test_alerts_killed_between_sending_and_recording_sends_at_most_one_dup
                 break
             await asyncio.sleep(0.05)
         assert alerts["p"].p.poll() == -signal.SIGKILL, "the receiver never got a digest"
-        outbox = await asyncpg_fetch(database, "SELECT c.url, o.state FROM outbox o JOIN channels c ON c.id = o.channel_id")
+        outbox = await asyncpg_fetch(
+            database, "SELECT c.url, o.state FROM outbox o JOIN channels c ON c.id = o.channel_id"
+        )
         pending_after_kill = {url.removeprefix(receiver.url) for url, state in outbox if state == "pending"}
         received_before_restart = {d.path for d in receiver.deliveries}
         assert in_flight_at_kill[0][0] in pending_after_kill and len(outbox) >= 2
@@ -374,8 +423,10 @@ async def test_alerts_killed_between_sending_and_recording_sends_at_most_one_dup
         await asyncio.sleep(1.0)  # a few flushes and outbox polls
         alerts["p"].stop()
         copies = Counter(d.path for d in receiver.deliveries)
-        print(f"digests {len(outbox)}, pending after the kill {sorted(pending_after_kill)}, "
-              f"received before the restart {sorted(received_before_restart)}, copies {dict(copies)}")
+        print(
+            f"digests {len(outbox)}, pending after the kill {sorted(pending_after_kill)}, "
+            f"received before the restart {sorted(received_before_restart)}, copies {dict(copies)}"
+        )
         assert len(receiver.deliveries) == received_after_restart  # the second restart sent nothing
         assert len(copies) == len(outbox) and set(copies.values()) <= {1, 2}
         # Sent twice: exactly the digests a channel had received when the kill left them unrecorded.
@@ -389,9 +440,7 @@ async def test_alerts_killed_between_sending_and_recording_sends_at_most_one_dup
         await nc.close()
 
 
-async def test_channel_down_for_an_hour_of_simulated_time_gets_every_digest_after_in_order(
-    nats_url, database, catalog
-):
+async def test_channel_down_for_an_hour_of_simulated_time_gets_every_digest_after_in_order(nats_url, database, catalog):
     """Fault: a webhook channel answers 503 for one hour (injected clock), with the default retry settings
     (5 s doubling to 900 s, 12 attempts). Meanwhile three digests queue on it: the alert firing, its
     resolution 10 min later, another unit's alert 20 min later. Checked: nothing accepted before the
@@ -404,24 +453,48 @@ async def test_channel_down_for_an_hour_of_simulated_time_gets_every_digest_afte
     outage_end = T + timedelta(hours=1)
     receiver = Receiver(status=lambda: 503 if clock() < outage_end else 200)
     await subscribe(database, catalog, (UNIT, f"{receiver.url}/hook"), (OTHER, f"{receiver.url}/hook"))
-    settings = fast_settings(database, nats_url, alerts_retry_initial_seconds=5, alerts_retry_max_seconds=900,
-                             alerts_max_attempts=12)
+    settings = fast_settings(
+        database, nats_url, alerts_retry_initial_seconds=5, alerts_retry_max_seconds=900, alerts_max_attempts=12
+    )
     pool = await asyncpg.create_pool(database, min_size=1, max_size=4)
 
     async def publish(subject: str, body: bytes, headers) -> None:
         await js.publish(subject, body, headers=dict(headers), stream=ALERTS_STREAM)
 
     metrics = Metrics()
-    engine = Engine(build_scheduler(settings, catalog=catalog, pool=pool, kv=await js.key_value(LEASES_BUCKET),
-                                    publish=publish, metrics=metrics, clock=clock, instance="alerts-a"),
-                    pool, nc, metrics, clock)
+    engine = Engine(
+        build_scheduler(
+            settings,
+            catalog=catalog,
+            pool=pool,
+            kv=await js.key_value(LEASES_BUCKET),
+            publish=publish,
+            metrics=metrics,
+            clock=clock,
+            instance="alerts-a",
+        ),
+        pool,
+        nc,
+        metrics,
+        clock,
+    )
     delivered_at: list[datetime] = []
     try:
         await fall_behind(database)
         events = [
             (T + timedelta(minutes=10), lambda at: recover(database, at)),
-            (T + timedelta(minutes=20), lambda at: seed(database, [alert_report(
-                OTHER, "DG-14", (T - timedelta(days=10)).date(), numerator=10, denominator=100, received=at)], at)),
+            (
+                T + timedelta(minutes=20),
+                lambda at: seed(
+                    database,
+                    [
+                        alert_report(
+                            OTHER, "DG-14", (T - timedelta(days=10)).date(), numerator=10, denominator=100, received=at
+                        )
+                    ],
+                    at,
+                ),
+            ),
         ]
         assert await cycle(engine, T) == 1
         now, due = T, await engine.scheduler.outbox.deliver_due()
@@ -437,13 +510,17 @@ async def test_channel_down_for_an_hour_of_simulated_time_gets_every_digest_afte
             due = await engine.scheduler.outbox.deliver_due()
             delivered_at += [now] * (len([d for d in receiver.deliveries if d.status == 200]) - seen)
         ok = [d.body for d in receiver.deliveries if d.status == 200]
-        assert [(b["status"], b["alerts"][0]["unit"]) for b in ok] == [("firing", UNIT), ("resolved", UNIT),
-                                                                      ("firing", OTHER)]
+        assert [(b["status"], b["alerts"][0]["unit"]) for b in ok] == [
+            ("firing", UNIT),
+            ("resolved", UNIT),
+            ("firing", OTHER),
+        ]
         assert min(delivered_at) >= outage_end
         # 5+10+20+40+80+160+320+640+900+900+900 s of backoff (plus the real milliseconds each step took).
         assert abs((delivered_at[0] - T).total_seconds() - 3975) < 2, delivered_at[0] - T
-        attempts = await asyncpg_fetch(database, "SELECT outbox_id, max(attempt) FROM delivery_attempts"
-                                                 " GROUP BY 1 ORDER BY 1")
+        attempts = await asyncpg_fetch(
+            database, "SELECT outbox_id, max(attempt) FROM delivery_attempts GROUP BY 1 ORDER BY 1"
+        )
         assert [n for _, n in attempts] == [12, 1, 1]
         assert await fetchval(database, "SELECT count(*) FROM outbox WHERE state = 'delivered'") == 3
     finally:

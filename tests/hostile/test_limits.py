@@ -42,11 +42,24 @@ HEADER_TIMEOUT, READ_TIMEOUT, KEEP_ALIVE, MAX_HEADER = 1.0, 1.5, 1.0, 8192
 async def stack(tmp_path_factory, nats_server_url, catalog):
     await _reset_nats(nats_server_url)
     s = await start_stack(
-        tmp_path_factory.mktemp("limits"), nats_server_url, catalog,
-        ingest_env={"DX_MAX_BODY_BYTES": str(MAX_BODY), "DX_MAX_BATCH_REPORTS": str(MAX_BATCH),
-                    "DX_RATE_LIMIT_PER_SECOND": str(RATE)},
-        ingest_args=["--header-timeout", str(HEADER_TIMEOUT), "--read-timeout", str(READ_TIMEOUT),
-                     "--keep-alive", str(KEEP_ALIVE), "--max-header-bytes", str(MAX_HEADER)],
+        tmp_path_factory.mktemp("limits"),
+        nats_server_url,
+        catalog,
+        ingest_env={
+            "DX_MAX_BODY_BYTES": str(MAX_BODY),
+            "DX_MAX_BATCH_REPORTS": str(MAX_BATCH),
+            "DX_RATE_LIMIT_PER_SECOND": str(RATE),
+        },
+        ingest_args=[
+            "--header-timeout",
+            str(HEADER_TIMEOUT),
+            "--read-timeout",
+            str(READ_TIMEOUT),
+            "--keep-alive",
+            str(KEEP_ALIVE),
+            "--max-header-bytes",
+            str(MAX_HEADER),
+        ],
     )
     yield s
     s.stop()
@@ -61,8 +74,9 @@ async def fresh_token(stack: Stack, agency: str) -> str:
     _, token = await stack.setup.create_key(agency, ["QN"], with_descendants=True)
     async with stack.client(token) as client:
         for _ in range(50):  # the KV watch delivers the new key within milliseconds
-            if (await client.post("/v1/reports", content=b"", headers={"Content-Type": "application/json"})
-                    ).status_code == 400:
+            if (
+                await client.post("/v1/reports", content=b"", headers={"Content-Type": "application/json"})
+            ).status_code == 400:
                 return token
             await asyncio.sleep(0.05)
     raise AssertionError("new key never became valid")
@@ -87,23 +101,37 @@ async def test_body_and_batch_limits_are_exact(stack: Stack) -> None:
     async with stack.client(token) as client:
         at_limit = await client.post("/v1/reports", json=[report(day="2025-10-31") for _ in range(MAX_BATCH)])
         over = await client.post("/v1/reports", json=[report(day="2025-10-31") for _ in range(MAX_BATCH + 1)])
-        lines = lambda n: "\n".join(json.dumps(report(day="2025-10-31")) for _ in range(n))  # noqa: E731
+
+        def lines(n: int) -> str:
+            return "\n".join(json.dumps(report(day="2025-10-31")) for _ in range(n))
+
         nd_at = await client.post("/v1/reports", content=lines(MAX_BATCH), headers=ndjson)
         nd_over = await client.post("/v1/reports", content=lines(MAX_BATCH + 1), headers=ndjson)
-        exact = await client.post("/v1/reports", content=padded([report(day="2025-10-31")], MAX_BODY),
-                                  headers={"Content-Type": "application/json"})
-        one_more = await client.post("/v1/reports", content=padded([report(day="2025-10-31")], MAX_BODY + 1),
-                                     headers={"Content-Type": "application/json"})
+        exact = await client.post(
+            "/v1/reports",
+            content=padded([report(day="2025-10-31")], MAX_BODY),
+            headers={"Content-Type": "application/json"},
+        )
+        one_more = await client.post(
+            "/v1/reports",
+            content=padded([report(day="2025-10-31")], MAX_BODY + 1),
+            headers={"Content-Type": "application/json"},
+        )
 
         async def chunks():  # no Content-Length: the limit must hold while the body streams in
             body = padded([report(day="2025-10-31")], MAX_BODY + 1)
             for i in range(0, len(body), 4096):
-                yield body[i:i + 4096]
+                yield body[i : i + 4096]
+
         chunked = await client.post("/v1/reports", content=chunks(), headers={"Content-Type": "application/json"})
     assert [at_limit.status_code, nd_at.status_code, exact.status_code] == [202, 202, 202]
     assert at_limit.json()["accepted"] == nd_at.json()["accepted"] == MAX_BATCH
     assert [(r.status_code, r.json()["reason"]) for r in (over, nd_over, one_more, chunked)] == [
-        (413, "batch-too-large"), (413, "batch-too-large"), (413, "body-too-large"), (413, "body-too-large")]
+        (413, "batch-too-large"),
+        (413, "batch-too-large"),
+        (413, "body-too-large"),
+        (413, "body-too-large"),
+    ]
     assert chunked.request.headers["transfer-encoding"] == "chunked"
     assert await stored(stack) - before == 2 * MAX_BATCH + 1
 
@@ -131,8 +159,11 @@ async def test_rate_limit_answers_429_with_retry_after_per_key(stack: Stack) -> 
     assert await stored(stack) - before == 102
     metrics_after = await scrape(stack.url)
     name = "dx_ingest_requests_total"
-    assert metric(metrics_after, name, status="429", reason="rate-limited") - metric(
-        metrics_before, name, status="429", reason="rate-limited") == 1
+    assert (
+        metric(metrics_after, name, status="429", reason="rate-limited")
+        - metric(metrics_before, name, status="429", reason="rate-limited")
+        == 1
+    )
 
 
 async def test_client_stalling_in_the_body_gets_408_and_others_are_served(stack: Stack) -> None:
@@ -209,12 +240,16 @@ async def test_silent_dripping_and_idle_connections_are_cut_and_others_served(st
 async def test_oversized_headers_get_431_and_the_connection_is_closed(stack: Stack) -> None:
     """Limit --max-header-bytes 8192: 6 KB of headers pass (200); 64 KB get 431 and the connection closes."""
     started = time.monotonic()
-    fits = raw_request(stack.ingest_port, "GET /healthz HTTP/1.1\nHost: ingest\nConnection: close\n"
-                       + "X-Pad: " + "a" * 6000 + "\n\n")
-    too_big = raw_request(stack.ingest_port, "GET /healthz HTTP/1.1\nHost: ingest\n"
-                          + "".join(f"X-Pad-{i}: {'a' * 1000}\n" for i in range(64)))
-    (ok, _), (refused, refused_at) = await asyncio.gather(asyncio.to_thread(read_until_closed, fits, 5),
-                                                       asyncio.to_thread(read_until_closed, too_big, 5))
+    fits = raw_request(
+        stack.ingest_port, "GET /healthz HTTP/1.1\nHost: ingest\nConnection: close\n" + "X-Pad: " + "a" * 6000 + "\n\n"
+    )
+    too_big = raw_request(
+        stack.ingest_port,
+        "GET /healthz HTTP/1.1\nHost: ingest\n" + "".join(f"X-Pad-{i}: {'a' * 1000}\n" for i in range(64)),
+    )
+    (ok, _), (refused, refused_at) = await asyncio.gather(
+        asyncio.to_thread(read_until_closed, fits, 5), asyncio.to_thread(read_until_closed, too_big, 5)
+    )
     fits.close()
     too_big.close()
     assert ok.startswith(b"HTTP/1.1 200")
@@ -234,8 +269,12 @@ async def test_failed_authentication_is_counted_exactly_and_reveals_nothing(stac
     real_id = real.split("_")[1]
     wrong_secret = f"dxk_{real_id}_{'A' * 43}"
     unknown_id = f"dxk_{'f' * 16}_{'A' * 43}"
-    missing = [{}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer"},
-               {"Authorization": f"Token {real}"}]
+    missing = [
+        {},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer"},
+        {"Authorization": f"Token {real}"},
+    ]
     invalid = [wrong_secret, unknown_id, revoked, "not-a-key", real + "x"]
     before_metrics, before = await scrape(stack.url), await stored(stack)
     answers = {}
@@ -264,9 +303,15 @@ async def test_no_stack_trace_or_key_in_any_answer_or_log_line(stack: Stack) -> 
     """
     token = stack.setup.token
     json_ct = {"Content-Type": "application/json"}
-    bodies = [b'{"event_id": ', b"[" * 8000 + b"]" * 8000, b'{"value": 1e999}', b'["\xff\xfe\xfa"]',
-              b"\xef\xbb\xbf" + json.dumps(report()).encode(), json.dumps({"note": token}).encode(),
-              b'{"unit": "' + b"A" * 15_000 + b'"}']
+    bodies = [
+        b'{"event_id": ',
+        b"[" * 8000 + b"]" * 8000,
+        b'{"value": 1e999}',
+        b'["\xff\xfe\xfa"]',
+        b"\xef\xbb\xbf" + json.dumps(report()).encode(),
+        json.dumps({"note": token}).encode(),
+        b'{"unit": "' + b"A" * 15_000 + b'"}',
+    ]
     answers = []
     async with stack.client() as client:
         for body in bodies:
@@ -275,9 +320,9 @@ async def test_no_stack_trace_or_key_in_any_answer_or_log_line(stack: Stack) -> 
         answers.append(await client.get("/v1/reports/../../etc/passwd"))
         answers.append(await client.post(f"/v1/reports?key={token}", json=[report(unit="QN-NOWHERE")]))
     for raw in (
-        post_head(token, 40) + "Transfer-Encoding: chunked\n\n0\n\n",   # Content-Length and chunked at once
+        post_head(token, 40) + "Transfer-Encoding: chunked\n\n0\n\n",  # Content-Length and chunked at once
         "GET /healthz HTTP/1.1\nHost: ingest\nBad Header Name: x\n\n",
-        "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\n\n",            # a TLS hello on the plain port
+        "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\n\n",  # a TLS hello on the plain port
     ):
         sock = raw_request(stack.ingest_port, raw)
         data, _ = read_until_closed(sock, 3)

@@ -38,8 +38,13 @@ from tests.hostile.hostile_support import Stack, SyncProbe, assert_no_leak, drop
 pytestmark = pytest.mark.integration
 
 EXAMPLES_PER_OPERATION = 50
-CHECKS = [not_a_server_error, openapi_checks.status_code_conformance, openapi_checks.content_type_conformance,
-          openapi_checks.response_schema_conformance, openapi_checks.response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    openapi_checks.status_code_conformance,
+    openapi_checks.content_type_conformance,
+    openapi_checks.response_schema_conformance,
+    openapi_checks.response_headers_conformance,
+]
 UNKNOWN_TOKEN = "dxk_0123456789abcdef_" + "Q" * 43
 TODAY = datetime.now(LOCAL_TZ).date()
 
@@ -48,8 +53,9 @@ TODAY = datetime.now(LOCAL_TZ).date()
 async def stack(tmp_path_factory, nats_server_url, pg_admin_url, catalog):
     await _reset_nats(nats_server_url)
     database_url = await create_database(pg_admin_url, catalog)
-    s = await start_stack(tmp_path_factory.mktemp("fuzz"), nats_server_url, catalog, database_url=database_url,
-                          aggregator=True)
+    s = await start_stack(
+        tmp_path_factory.mktemp("fuzz"), nats_server_url, catalog, database_url=database_url, aggregator=True
+    )
     yield s
     s.stop()
     await drop_database(pg_admin_url, database_url)
@@ -57,8 +63,12 @@ async def stack(tmp_path_factory, nats_server_url, pg_admin_url, catalog):
 
 def applicable_pairs(catalog: Catalog) -> list[tuple[str, str, Measure]]:
     """applicable_pairs: (unit, indicator, measure) a unit valid today may report."""
-    return sorted((u.code, i.code, i.measure) for u in catalog.units_active_on(TODAY)
-                  for i in catalog.indicators.values() if u.level in i.applies_to)
+    return sorted(
+        (u.code, i.code, i.measure)
+        for u in catalog.units_active_on(TODAY)
+        for i in catalog.indicators.values()
+        if u.level in i.applies_to
+    )
 
 
 def plausible(body, pair: tuple[str, str, Measure], aim: str):
@@ -76,6 +86,7 @@ def plausible(body, pair: tuple[str, str, Measure], aim: str):
         if aim == "valid":
             fixed = {k: v for k, v in fixed.items() if k not in ("value", "numerator", "denominator")} | numbers
         return fixed
+
     return [fix(i) for i in body] if isinstance(body, list) else fix(body)
 
 
@@ -92,10 +103,19 @@ class Fuzzer:
 
         # An operation without inputs gives the same request every time: a few are enough.
         examples = EXAMPLES_PER_OPERATION if op.method.upper() == "POST" else 3
-        @settings(max_examples=examples, deadline=None, database=None,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-        @given(case=op.as_strategy(generation_mode=mode), pair=st.sampled_from(self.pairs),
-               aim=st.sampled_from(["as generated", "codes", "valid"]))
+
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(
+            case=op.as_strategy(generation_mode=mode),
+            pair=st.sampled_from(self.pairs),
+            aim=st.sampled_from(["as generated", "codes", "valid"]),
+        )
         def fuzz(case, pair, aim) -> None:
             self.check(case, op, mode, auth, counts, pair, aim)
 
@@ -111,8 +131,14 @@ class Fuzzer:
             case.body = plausible(case.body, pair, aim)
         request = case.as_transport_kwargs(base_url=self.stack.url)
         before = self.probe.last_seq()
-        response = self.http.request(request["method"], request["url"], headers=request.get("headers"),
-                                     params=request.get("params"), json=request.get("json"), content=request.get("data"))
+        response = self.http.request(
+            request["method"],
+            request["url"],
+            headers=request.get("headers"),
+            params=request.get("params"),
+            json=request.get("json"),
+            content=request.get("data"),
+        )
         stored = self.probe.last_seq() - before
         counts[response.status_code] += 1
         case.validate_response(response, checks=CHECKS)
@@ -134,15 +160,22 @@ def test_fuzzed_requests_get_no_5xx_match_the_spec_and_store_only_what_was_accep
     """
     schema = schemathesis.openapi.from_url(f"{stack.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.label for op in operations} >= {"POST /v1/reports", "GET /v1/catalog/units", "GET /healthz",
-                                               "GET /readyz", "GET /metrics"}
+    assert {op.label for op in operations} >= {
+        "POST /v1/reports",
+        "GET /v1/catalog/units",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+    }
     probe = SyncProbe(stack.nats_url, stack.database_url)
     try:
         with httpx.Client(base_url=stack.url, timeout=30) as http:
             fuzzer = Fuzzer(stack, probe, http, applicable_pairs(catalog))
             for op in operations:
                 posting = op.method.upper() == "POST"
-                for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if posting else (GenerationMode.POSITIVE,):
+                for mode in (
+                    (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if posting else (GenerationMode.POSITIVE,)
+                ):
                     for auth in ("key", "no-key", "unknown-key"):
                         fuzzer.run(op, mode, auth)
         print("\n".join(f"{k}: {dict(v)}" for k, v in fuzzer.statuses.items()))
@@ -159,10 +192,24 @@ def test_fuzzed_requests_get_no_5xx_match_the_spec_and_store_only_what_was_accep
 
 # ───────────────────────────── the round-trip property ─────────────────────────────
 
-SQL_LIKE = ["'); DROP TABLE reports; --", "Robert'); DELETE FROM period_values WHERE ('1'='1", "$1", "$$ $body$",
-            "\\x00\\n", "%s %(name)s {0}", "E'\\\\'", "/* */ -- ;", "\" OR \"\"=\"", "<script>alert(1)</script>"]
-VIETNAMESE = ["Số liệu tháng 10 của phường Hồng Gai", "Tỷ lệ hồ sơ trực tuyến toàn trình",
-              "Ủy ban nhân dân xã Cái Chiên — đã rà soát", "Nghị quyết 09-NQ/TU: chỉ tiêu số 4"]
+SQL_LIKE = [
+    "'); DROP TABLE reports; --",
+    "Robert'); DELETE FROM period_values WHERE ('1'='1",
+    "$1",
+    "$$ $body$",
+    "\\x00\\n",
+    "%s %(name)s {0}",
+    "E'\\\\'",
+    "/* */ -- ;",
+    '" OR ""="',
+    "<script>alert(1)</script>",
+]
+VIETNAMESE = [
+    "Số liệu tháng 10 của phường Hồng Gai",
+    "Tỷ lệ hồ sơ trực tuyến toàn trình",
+    "Ủy ban nhân dân xã Cái Chiên — đã rà soát",
+    "Nghị quyết 09-NQ/TU: chỉ tiêu số 4",
+]
 CONTROL = "".join(chr(c) for c in [*range(1, 32), 0x7F, 0x85, 0x2028, 0x2029, 0x200B, 0x202E, 0xFEFF])
 TEXT_ALPHABET = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
 
@@ -170,14 +217,18 @@ TEXT_ALPHABET = st.characters(exclude_categories=("Cs",), exclude_characters="\x
 def text_variants(max_size: int) -> st.SearchStrategy[str]:
     """text_variants: Vietnamese in NFC or NFD, control characters, SQL-looking text, anything printable."""
     pieces = st.one_of(
-        st.sampled_from(VIETNAMESE), st.sampled_from(SQL_LIKE), st.text(st.sampled_from(CONTROL), max_size=8),
-        st.text(TEXT_ALPHABET, max_size=20), st.just("😀 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \U0010FFFF"),
+        st.sampled_from(VIETNAMESE),
+        st.sampled_from(SQL_LIKE),
+        st.text(st.sampled_from(CONTROL), max_size=8),
+        st.text(TEXT_ALPHABET, max_size=20),
+        st.just("😀 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \U0010ffff"),
     )
     joined = st.lists(pieces, max_size=4).map("".join)
     # Half the texts lead with Vietnamese, whose NFC and NFD forms differ (ắ is one code point or three).
     text = st.one_of(joined, st.tuples(st.sampled_from(VIETNAMESE), joined).map("".join))
     return st.tuples(text, st.sampled_from(["NFC", "NFD", None])).map(
-        lambda t: (unicodedata.normalize(t[1], t[0]) if t[1] else t[0])[:max_size])
+        lambda t: (unicodedata.normalize(t[1], t[0]) if t[1] else t[0])[:max_size]
+    )
 
 
 @st.composite
@@ -207,8 +258,13 @@ def valid_reports(draw, pairs: list[tuple[str, str, Measure]]) -> dict:
     else:
         local = datetime(day.year, day.month, day.day, 12, 30, 15, 123456, tzinfo=timezone(timedelta(minutes=offset)))
         observed_at = local.isoformat()
-    body = {"event_id": str(uuid.uuid4()), "unit": unit, "indicator": indicator, "observed_at": observed_at,
-            **draw(numbers(measure))}
+    body = {
+        "event_id": str(uuid.uuid4()),
+        "unit": unit,
+        "indicator": indicator,
+        "observed_at": observed_at,
+        **draw(numbers(measure)),
+    }
     if note := draw(st.one_of(st.none(), text_variants(2000))):
         body["note"] = note
     if source := draw(st.one_of(st.none(), text_variants(200))):
@@ -232,6 +288,7 @@ def test_any_accepted_report_round_trips_unchanged_to_its_row(stack: Stack, cata
     seen = Counter()
     try:
         with httpx.Client(base_url=stack.url, headers=stack.headers, timeout=30) as http:
+
             @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
             @given(body=valid_reports(pairs), ascii_only=st.booleans())
             def round_trip(body: dict, ascii_only: bool) -> None:
@@ -269,4 +326,3 @@ def expected_instant(observed_at: str) -> datetime:
         d = date.fromisoformat(observed_at)
         return datetime(d.year, d.month, d.day, tzinfo=LOCAL_TZ) + timedelta(days=1, microseconds=-1)
     return datetime.fromisoformat(observed_at).astimezone(UTC)
-

@@ -29,8 +29,13 @@ def test_thirty_second_soak_stores_every_report_once_with_bounded_memory(tmp_pat
     """
     out = tmp_path / "soak.json"
     env = {**os.environ, "DX_BENCH_NATS_URL": nats_url, "DX_BENCH_DATABASE_URL": pg_admin_url}
-    run = subprocess.run([sys.executable, str(SOAK), "--seconds", "30", "--rate", "200", "--batch", "10",
-                          "--json", str(out)], env=env, capture_output=True, text=True, timeout=180)
+    run = subprocess.run(
+        [sys.executable, str(SOAK), "--seconds", "30", "--rate", "200", "--batch", "10", "--json", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     print(run.stdout[-3000:])
     fig = json.loads(out.read_text())
     assert fig["statuses"] == {"202": 600}

@@ -38,9 +38,13 @@ async def test_reports_are_stored_with_derived_tables(pipeline: Pipeline):
         assert (await client.post("/v1/reports", json=batch)).status_code == 202
     await pipeline.wait_drained()
     assert await pipeline.fetchval("SELECT count(*) FROM reports") == 4
-    latest = await pipeline.fetch("SELECT unit, indicator, value, numerator, denominator FROM latest_values ORDER BY unit")
-    assert [tuple(r) for r in latest] == [("QN", "DE-01", 9.5, None, None),
-                                          ("QN-P-HONGGAI", "DG-04", 45.0, 90.0, 200.0)]
+    latest = await pipeline.fetch(
+        "SELECT unit, indicator, value, numerator, denominator FROM latest_values ORDER BY unit"
+    )
+    assert [tuple(r) for r in latest] == [
+        ("QN", "DE-01", 9.5, None, None),
+        ("QN-P-HONGGAI", "DG-04", 45.0, 90.0, 200.0),
+    ]
     assert await pipeline.fetchval("SELECT count(*) FROM period_values WHERE unit = 'QN-P-HONGGAI'") == 3
     row = (await pipeline.fetch("SELECT value, numerator, note, agency FROM reports WHERE unit = 'QN'"))[0]
     assert row["value"] == 9.5 and row["numerator"] is None and row["agency"] == "test agency"
@@ -85,13 +89,16 @@ async def test_poison_messages_are_dead_lettered_and_good_ones_flow(pipeline: Pi
     assert await pipeline.fetchval("SELECT count(*) FROM reports") == 1
     dead = await pipeline.fetch("SELECT reason, subject FROM dead_letters ORDER BY stream_seq")
     assert [(r["reason"], r["subject"]) for r in dead] == [
-        ("undecodable", "dx.reports.v1.X.Y"), ("unknown-unit", "dx.reports.v1.QN-NOWHERE.DG-04")]
+        ("undecodable", "dx.reports.v1.X.Y"),
+        ("unknown-unit", "dx.reports.v1.QN-NOWHERE.DG-04"),
+    ]
     nc = await nats.connect(pipeline.nats_url)
     try:
         js = nc.jetstream()
         info = await js.stream_info(DEADLETTER_STREAM)
         assert info.state.messages == 2
         last = await js.get_last_msg(DEADLETTER_STREAM, "dx.deadletter.v1.unknown-unit")
+        assert last.headers is not None
         assert last.headers["Dx-Reason"] == "unknown-unit"
         assert last.headers["Dx-Original-Subject"] == "dx.reports.v1.QN-NOWHERE.DG-04"
     finally:
@@ -108,16 +115,20 @@ async def test_a_category_the_catalog_no_longer_has_is_dead_lettered_not_stuck(p
     assert "DG-04 has no categories" in dead[0]["detail"]
     assert await pipeline.fetchval("SELECT count(*) FROM reports") == 0
 
+
 async def test_stored_notice_is_published_after_commit(pipeline: Pipeline):
     nc = await nats.connect(pipeline.nats_url)
     notices: list[ReportStored] = []
     try:
+
         async def collect(msg) -> None:
             notices.append(ReportStored.model_validate_json(msg.data))
 
         sub = await nc.subscribe("dx.stored.v1.>", cb=collect)
         async with httpx.AsyncClient(base_url=pipeline.ingest_url, headers=pipeline.headers) as client:
-            await client.post("/v1/reports", json=[report(day="2025-09-30"), report(indicator="DG-03", day="2025-09-30")])
+            await client.post(
+                "/v1/reports", json=[report(day="2025-09-30"), report(indicator="DG-03", day="2025-09-30")]
+            )
         for _ in range(50):
             if notices:
                 break
@@ -142,6 +153,7 @@ async def test_database_outage_naks_and_recovers_alone(tmp_path, nats_url: str, 
         await p.start_ingest()
         sent: list[str] = []
         async with httpx.AsyncClient(base_url=p.ingest_url, headers=p.headers, timeout=20) as client:
+
             async def post(n: int) -> None:
                 batch = [report(day="2025-09-30", numerator=i % 100, denominator=100) for i in range(n)]
                 answer = await client.post("/v1/reports", json=batch)
@@ -181,5 +193,3 @@ async def test_two_aggregators_share_the_consumer_without_doubling(pipeline: Pip
     assert await pipeline.fetchval("SELECT count(*) FROM reports") == 1000
     assert await pipeline.fetchval("SELECT count(DISTINCT event_id) FROM reports") == 1000
     assert await pipeline.fetchval("SELECT reports FROM period_values") == 1000
-
-

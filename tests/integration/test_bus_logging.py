@@ -29,8 +29,14 @@ async def test_a_line_per_message_is_debug_and_handler_errors_still_errors(nats_
         await asyncio.sleep(0.5)
     finally:
         await broker.stop()
-    by_level = {level: [r for r in caplog.records if r.levelno == level] for level in (logging.INFO, logging.DEBUG,
-                                                                                       logging.ERROR)}
+    by_level = {
+        level: [r for r in caplog.records if r.levelno == level]
+        for level in (logging.INFO, logging.DEBUG, logging.ERROR)
+    }
     assert not by_level[logging.INFO], [r.getMessage() for r in by_level[logging.INFO]]
-    assert any("Received" in r.getMessage() for r in by_level[logging.DEBUG]), [(r.levelname, r.getMessage()) for r in caplog.records]
-    assert any("boom" in r.getMessage() for r in by_level[logging.ERROR]), [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert any("Received" in r.getMessage() for r in by_level[logging.DEBUG]), [
+        (r.levelname, r.getMessage()) for r in caplog.records
+    ]
+    assert any("boom" in r.getMessage() for r in by_level[logging.ERROR]), [
+        (r.levelname, r.getMessage()) for r in caplog.records
+    ]

@@ -31,18 +31,30 @@ async def migrated(nats_url: str) -> str:
 
 def dxmon(nats_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "DX_NATS_URL": nats_url, "COLUMNS": "80", "TERM": "dumb"}
-    return subprocess.run([sys.executable, "-m", "dxmon", "keys", *args], env=env, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "dxmon", "keys", *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 async def test_brackets_in_names_are_kept_and_ids_are_whole(migrated: str):
     nats_url = migrated
     agency = "Phòng [/] VH [cũ] — Sở Văn hoá, Thể thao và Du lịch tỉnh Quảng Ninh [bold]"
-    created = dxmon(nats_url, "create", "--agency", agency, "--units", "QN-HALONG,QN", "--with-descendants",
-                    "--label", "hệ thống [red]báo cáo[/red]")
+    created = dxmon(
+        nats_url,
+        "create",
+        "--agency",
+        agency,
+        "--units",
+        "QN-HALONG,QN",
+        "--with-descendants",
+        "--label",
+        "hệ thống [red]báo cáo[/red]",
+    )
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip().splitlines()[-1]
-    key_id = re.fullmatch(r"dxk_([0-9a-f]{16})_\S+", token).group(1)  # the token is shown once, whole
+    shown = re.fullmatch(r"dxk_([0-9a-f]{16})_\S+", token)  # the token is shown once, whole
+    assert shown, token
+    key_id = shown.group(1)
     assert agency in " ".join(created.stdout.split())
 
     listed = dxmon(nats_url, "list")

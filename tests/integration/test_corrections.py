@@ -36,8 +36,11 @@ async def publish_events(nats_url: str, events: list[ReportReceived]) -> None:
     try:
         js = nc.jetstream()
         for e in events:
-            await js.publish(report_subject(e.unit, e.indicator), e.model_dump_json().encode(),
-                             headers={"Nats-Msg-Id": f"{e.event_id}:{e.received_at.isoformat()}"})
+            await js.publish(
+                report_subject(e.unit, e.indicator),
+                e.model_dump_json().encode(),
+                headers={"Nats-Msg-Id": f"{e.event_id}:{e.received_at.isoformat()}"},
+            )
     finally:
         await nc.close()
 
@@ -60,17 +63,28 @@ async def test_correction_sent_as_another_instant_of_the_quarter_wins(pipeline: 
     q4 = report(unit="QN", indicator="DG-14", day="2026-09-30T23:30:00Z", numerator=1, denominator=100)
     assert (await post(pipeline, q4)).status_code == 202
     await pipeline.wait_drained()
-    assert await pipeline.fetchval(
-        "SELECT array_agg(period_start ORDER BY period_start)::text FROM period_values WHERE indicator = 'DG-14'"
-    ) == "{2026-07-01,2026-10-01}"
-    assert await pipeline.fetchval("SELECT period_start FROM latest_values WHERE indicator = 'DG-14'") == date(2026, 10, 1)
+    assert (
+        await pipeline.fetchval(
+            "SELECT array_agg(period_start ORDER BY period_start)::text FROM period_values WHERE indicator = 'DG-14'"
+        )
+        == "{2026-07-01,2026-10-01}"
+    )
+    assert await pipeline.fetchval("SELECT period_start FROM latest_values WHERE indicator = 'DG-14'") == date(
+        2026, 10, 1
+    )
 
 
 async def test_stream_order_wins_over_skewed_ingest_clocks(pipeline: Pipeline):
     """Two ingest replicas: the one that published later has a clock an hour behind. Its report wins."""
     now = datetime.now(UTC)
-    base = dict(unit="QN-P-HONGGAI", indicator="DG-04", observed_at="2026-10-31", denominator=100,
-                agency="test agency", key_id="k" * 16)
+    base = dict(
+        unit="QN-P-HONGGAI",
+        indicator="DG-04",
+        observed_at="2026-10-31",
+        denominator=100,
+        agency="test agency",
+        key_id="k" * 16,
+    )
     earlier = ReportReceived(event_id=uuid.uuid4(), numerator=10, received_at=now, **base)
     later = ReportReceived(event_id=uuid.uuid4(), numerator=20, received_at=now - timedelta(hours=1), **base)
     await publish_events(pipeline.nats_url, [earlier, later])
@@ -85,30 +99,44 @@ async def test_stream_order_wins_over_skewed_ingest_clocks(pipeline: Pipeline):
 
 async def test_categories_sum_to_a_total_that_flags_published_percentages(pipeline: Pipeline):
     day = "2024-03-31"
-    parts = [report(unit="QN", indicator="DG-01", day=day, category="province", numerator=628, denominator=1000),
-             report(unit="QN", indicator="DG-01", day=day, category="district", numerator=97, denominator=200),
-             report(unit="QN", indicator="DG-01", day=day, category="commune", value=39.7)]
+    parts = [
+        report(unit="QN", indicator="DG-01", day=day, category="province", numerator=628, denominator=1000),
+        report(unit="QN", indicator="DG-01", day=day, category="district", numerator=97, denominator=200),
+        report(unit="QN", indicator="DG-01", day=day, category="commune", value=39.7),
+    ]
     assert (await post(pipeline, parts)).status_code == 202
     await pipeline.wait_drained()
     rows = {r["category"]: r for r in await pipeline.fetch("SELECT * FROM period_values WHERE indicator = 'DG-01'")}
     assert set(rows) == {"", "province", "district", "commune"}
-    assert (rows["commune"]["value"], rows["commune"]["percent_only"], rows["commune"]["numerator"]) == (39.7, True, None)
+    assert (rows["commune"]["value"], rows["commune"]["percent_only"], rows["commune"]["numerator"]) == (
+        39.7,
+        True,
+        None,
+    )
     total = rows[""]
     assert (total["numerator"], total["denominator"]) == (725, 1200)  # the percent-only member cannot be summed
     assert total["value"] == pytest.approx(100 * 725 / 1200)
     assert (total["includes_percent_only"], total["percent_only"], total["reports"]) == (True, False, 3)
     # The commune figure's counts arrive later (a correction): the total becomes complete.
-    fix = report(unit="QN", indicator="DG-01", day="2024-03-01T08:00:00+07:00", category="commune",
-                 numerator=31, denominator=78)
+    fix = report(
+        unit="QN", indicator="DG-01", day="2024-03-01T08:00:00+07:00", category="commune", numerator=31, denominator=78
+    )
     assert (await post(pipeline, fix)).status_code == 202
     await pipeline.wait_drained()
     total = await pipeline.fetchrow_dict(
         "SELECT value, numerator, denominator, includes_percent_only, reports FROM period_values "
-        "WHERE indicator = 'DG-01' AND category = ''")
-    assert total == {"value": pytest.approx(100 * 756 / 1278), "numerator": 756, "denominator": 1278,
-                     "includes_percent_only": False, "reports": 4}
+        "WHERE indicator = 'DG-01' AND category = ''"
+    )
+    assert total == {
+        "value": pytest.approx(100 * 756 / 1278),
+        "numerator": 756,
+        "denominator": 1278,
+        "includes_percent_only": False,
+        "reports": 4,
+    }
     latest = await pipeline.fetchrow_dict(
-        "SELECT value, period_start FROM latest_values WHERE indicator = 'DG-01' AND category = ''")
+        "SELECT value, period_start FROM latest_values WHERE indicator = 'DG-01' AND category = ''"
+    )
     assert latest == {"value": pytest.approx(59.154929), "period_start": date(2024, 3, 1)}
     assert await pipeline.fetchval("SELECT count(*) FROM latest_values WHERE indicator = 'DG-01'") == 4
 
@@ -143,9 +171,11 @@ async def test_event_id_reused_with_other_content_is_dead_lettered_and_counted(p
     nc = await nats.connect(pipeline.nats_url)
     try:
         msg = await nc.jetstream().get_last_msg(DEADLETTER_STREAM, "dx.deadletter.v1.event-id-reused")
+        assert msg.headers is not None
         assert msg.headers["Dx-Reason"] == "event-id-reused"
     finally:
         await nc.close()
+    assert pipeline.aggregator is not None
     metrics = pipeline.aggregator.app.state.metrics.dead_letters.labels("event-id-reused")._value.get()
     assert metrics == 1
 

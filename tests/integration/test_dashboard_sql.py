@@ -9,7 +9,8 @@ path), ``evaluate`` (progress), ``sync_alerts``/``add_silence``/``acknowledge`` 
     QN-P-UONGBI    (commune since 01/07/2025)  DG-14 Q4/2025 70 %  → on track; DG-04 Dec 2025 50 % → missed (final)
     QN             (province)                  DG-14 Q4/2025 88 % → missed (≥ 90 % by 2025, its last milestone);
                                                DG-04 Dec 2025 2200/2247 (late) → exceeded, reporting missing;
-                                               DE-06 only 2023 (30) → behind on the way to 500 by 2030, reporting missing
+                                               DE-06 only 2023 (30) → behind on the way to 500 by 2030,
+                                               reporting missing
     QN-HALONG-P-TUANCHAU (commune to 30/06/2025, predecessor of QN-P-TUANCHAU)  DG-14 Q4/2024 40 %, Q1/2025 45 %
     QN-HALONG      (district to 30/06/2025)     DG-14 Q4/2024 75 %
 
@@ -28,8 +29,9 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -58,13 +60,27 @@ BEHIND_WHY = "Một số thôn chưa có cáp quang;\nđã đề nghị nhà m�
 DISTRICT_WHY = "Cấp huyện kết thúc hoạt động từ 01/07/2025."
 
 
-def report(unit: str, indicator: str, period_end: date, received: datetime, numerator: float | None,
-           denominator: float | None, category: str | None = None) -> ReportReceived:
+def report(
+    unit: str,
+    indicator: str,
+    period_end: date,
+    received: datetime,
+    numerator: float | None,
+    denominator: float | None,
+    category: str | None = None,
+) -> ReportReceived:
     """report: a ratio (numerator/denominator), or a value when ``denominator`` is None."""
     parts = {"value": numerator} if denominator is None else {"numerator": numerator, "denominator": denominator}
     return ReportReceived(
-        event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at=end_of_local_day(period_end),
-        received_at=received, agency="test", key_id="test-key", category=category, **parts,
+        event_id=uuid.uuid4(),
+        unit=unit,
+        indicator=indicator,
+        observed_at=end_of_local_day(period_end),
+        received_at=received,
+        agency="test",
+        key_id="test-key",
+        category=category,
+        **parts,
     )
 
 
@@ -75,21 +91,33 @@ def batches() -> list[tuple[datetime, list[ReportReceived]]]:
     late = MINUTE_BATCH + timedelta(seconds=60)
     return [
         (jan24 + timedelta(seconds=5), [report("QN", "DE-06", date(2023, 12, 31), jan24, 30, None)]),
-        (jan25 + timedelta(seconds=5), [report(PREDECESSOR, "DG-14", date(2024, 12, 31), jan25, 40, 100),
-                                        report(DISTRICT, "DG-14", date(2024, 12, 31), jan25, 75, 100)]),
+        (
+            jan25 + timedelta(seconds=5),
+            [
+                report(PREDECESSOR, "DG-14", date(2024, 12, 31), jan25, 40, 100),
+                report(DISTRICT, "DG-14", date(2024, 12, 31), jan25, 75, 100),
+            ],
+        ),
         (apr25 + timedelta(seconds=5), [report(PREDECESSOR, "DG-14", date(2025, 3, 31), apr25, 45, 100)]),
         (nov25 + timedelta(seconds=5), [report(BEHIND, "DG-04", date(2025, 10, 31), nov25, 40, 100)]),
         # DG-01 by category: dashboards read the totals (category ''), never the parts beside them. Since DG-01
         # is the province's (measured on its catalogue), ingest refuses it from communes; the communes' rows
         # are stored directly here only to exercise the roll-up of categories and of percentage-only reports.
-        (nov25 + timedelta(seconds=6), [report("QN", "DG-01", date(2025, 10, 31), nov25, 628, 1000, "province"),
-                                        report("QN", "DG-01", date(2025, 10, 31), nov25, 97, 200, "district")
-                                        .model_copy(update={"explanation": DISTRICT_WHY}),
-                                        report(BEHIND, "DG-01", date(2025, 10, 31), nov25, 10, 100, "province"),
-                                        report(BEHIND, "DG-01", date(2025, 10, 31), nov25, 30, 100, "commune"),
-                                        # Only a published percentage: left out of the ratio, counted apart.
-                                        report(MISSED, "DG-01", date(2025, 10, 31), nov25, None, None, "commune")
-                                        .model_copy(update={"value": 55.0})]),
+        (
+            nov25 + timedelta(seconds=6),
+            [
+                report("QN", "DG-01", date(2025, 10, 31), nov25, 628, 1000, "province"),
+                report("QN", "DG-01", date(2025, 10, 31), nov25, 97, 200, "district").model_copy(
+                    update={"explanation": DISTRICT_WHY}
+                ),
+                report(BEHIND, "DG-01", date(2025, 10, 31), nov25, 10, 100, "province"),
+                report(BEHIND, "DG-01", date(2025, 10, 31), nov25, 30, 100, "commune"),
+                # Only a published percentage: left out of the ratio, counted apart.
+                report(MISSED, "DG-01", date(2025, 10, 31), nov25, None, None, "commune").model_copy(
+                    update={"value": 55.0}
+                ),
+            ],
+        ),
         # Two commits a minute apart: 3 reports with a 2 s lag, then 2 with a 30 s lag.
         (MINUTE_BATCH + timedelta(seconds=2), [report("QN", "DG-14", date(2025, 12, 31), MINUTE_BATCH, 88, 100),
                                                report("QN", "DG-14", date(2025, 9, 30), MINUTE_BATCH, 86, 100),
@@ -125,9 +153,12 @@ async def seeded(pg_admin_url: str, catalog: Catalog) -> AsyncIterator[Seeded]:
             await sync_alerts(conn, AS_OF)
         now = await conn.fetchval("SELECT now()")
         # An outcome (UONGBI's missed DG-04) is history, not a live alert: the province's alert is silenced.
-        await add_silence(conn, "QN", None, now - timedelta(hours=1), now + timedelta(days=1), "đang khắc phục", "sở KHCN")
+        await add_silence(
+            conn, "QN", None, now - timedelta(hours=1), now + timedelta(days=1), "đang khắc phục", "sở KHCN"
+        )
         overdue = await conn.fetchval(
-            "SELECT fingerprint FROM alerts WHERE unit = $1 AND indicator = 'DE-06' AND kind = 'overdue'", "QN")
+            "SELECT fingerprint FROM alerts WHERE unit = $1 AND indicator = 'DE-06' AND kind = 'overdue'", "QN"
+        )
         assert await acknowledge(conn, overdue, now + timedelta(days=1), "đã nhắc đơn vị", "chuyên viên A")
         for seq, reason in ((1, "decode"), (2, "validation.unknown_unit"), (3, "validation.unknown_unit")):
             await record_dead_letter(conn, seq, f"dx.reports.v1.X{seq}.DG-01", reason, "detail", "{}")
@@ -187,8 +218,9 @@ async def execute(conn: asyncpg.Connection, sql: str) -> Result:
     return Result([a.name for a in statement.get_attributes()], await statement.fetch(), sql)
 
 
-async def run_dashboard(conn: asyncpg.Connection, uid: str, time_range: TimeRange, choices: Mapping[str, Any], *,
-                        timescaledb: bool) -> Run:
+async def run_dashboard(
+    conn: asyncpg.Connection, uid: str, time_range: TimeRange, choices: Mapping[str, Any], *, timescaledb: bool
+) -> Run:
     """run_dashboard resolves the variables like Grafana, then runs and shape-checks every target."""
     model = dashboard(uid)
     resolved = await resolve_variables(conn, model, time_range, choices, timescaledb=timescaledb)
@@ -229,8 +261,11 @@ def check_shape(uid: str, panel: dict[str, Any], target: dict[str, Any], result:
     if panel["type"] == "barchart":
         x = panel["options"]["xField"]
         assert x in result.columns and all(isinstance(v, str) for v in result.column(x)), f"{where}: x field {x}"
-    named = [o["matcher"]["options"] for o in panel.get("fieldConfig", {}).get("overrides", [])
-             if o["matcher"]["id"] == "byName"]
+    named = [
+        o["matcher"]["options"]
+        for o in panel.get("fieldConfig", {}).get("overrides", [])
+        if o["matcher"]["id"] == "byName"
+    ]
     if panel["type"] in ("table", "barchart"):
         for name in named:
             assert name in result.columns, f"{where}: override for missing column {name!r}"
@@ -251,7 +286,14 @@ SCENARIOS = {
     "dx-overview": [
         ("all", {"period": "2025-12-01"}),
         ("one-level", {"period": "2025-12-01", "level": ["commune"], "pillar": ["digital_government"]}),
-        ("several", {"period": "2024-12-01", "level": ["district", "commune"], "pillar": ["digital_government", "digital_society"]}),
+        (
+            "several",
+            {
+                "period": "2024-12-01",
+                "level": ["district", "commune"],
+                "pillar": ["digital_government", "digital_society"],
+            },
+        ),
     ],
     "dx-unit-detail": [
         ("all", {"unit": BEHIND}),
@@ -295,12 +337,14 @@ async def test_every_query_runs_with_its_panels_shape(
 
 
 @pytest.mark.parametrize("timescaledb", [False, True], ids=["plain", "timescaledb-option"])
-async def test_pipeline_counts_reports_per_minute_and_lag(seeded: Seeded, reader: asyncpg.Connection, timescaledb: bool) -> None:
+async def test_pipeline_counts_reports_per_minute_and_lag(
+    seeded: Seeded, reader: asyncpg.Connection, timescaledb: bool
+) -> None:
     run = await run_dashboard(reader, "dx-pipeline", MINUTES, {}, timescaledb=timescaledb)
     per_minute = run.table("Báo cáo lưu mỗi phút")
     assert [float(v) for v in per_minute.column("Báo cáo/phút")] == [3.0, 2.0]
     minutes = per_minute.column("time")
-    first = minutes[0] if isinstance(minutes[0], datetime) else datetime.fromtimestamp(float(minutes[0]), timezone.utc)
+    first = minutes[0] if isinstance(minutes[0], datetime) else datetime.fromtimestamp(float(minutes[0]), UTC)
     assert first == MINUTE_BATCH
     assert run.table("Báo cáo đã lưu").rows[0][0] == 5
     assert run.table("Độ trễ trung bình tiếp nhận → lưu").rows[0][0] == pytest.approx((3 * 2000 + 2 * 30000) / 5)
@@ -330,7 +374,10 @@ async def test_overview_lists_the_unit_known_to_be_behind_first(seeded: Seeded, 
     # The province: DG-14 and DG-01 missed, DE-06 behind; DG-04, DE-06 and DG-01 unreported.
     assert (behind.row(unit="QN")["Chậm / không đạt"], behind.row(unit="QN")["Chưa báo cáo"]) == (3, 3)
     tuanchau = behind.row(unit=BEHIND)
-    assert (tuanchau["Chậm / không đạt"], tuanchau["Chưa báo cáo"]) == (2, 1)  # DG-14 behind, DG-04 missed and unreported
+    assert (tuanchau["Chậm / không đạt"], tuanchau["Chưa báo cáo"]) == (
+        2,
+        1,
+    )  # DG-14 behind, DG-04 missed and unreported
     assert float(behind.row(unit=MISSED)["Thiếu hụt so với lộ trình"]) == 37.5  # 50 % against a passed 80 % target
 
 
@@ -361,8 +408,9 @@ async def test_overview_rolls_ratios_up_by_parts_and_judges_against_the_target(
     assert table.row(**{"Mã": "DS-10"})["Đơn vị chỉ có tỷ lệ %"] is None  # a count: not a ratio
     assert table.row(**{"Mã": "DG-06"})["Đánh giá"] is None  # no target
     assert table.row(**{"Mã": "DG-05"})["Đánh giá"] == "no_data"
-    departments = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE,
-                                      {"period": "2025-12-01", "level": ["department"]}, timescaledb=False)
+    departments = await run_dashboard(
+        reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01", "level": ["department"]}, timescaledb=False
+    )
     assert departments.table("Chỉ tiêu toàn tỉnh so với mục tiêu").row(**{"Mã": "DG-14"})["Số đơn vị báo cáo"] == 0
 
 
@@ -386,19 +434,27 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     assert "Chưa báo cáo" not in pairs
 
     province_only = await run_dashboard(
-        reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01", "level": ["province"]}, timescaledb=False)
+        reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01", "level": ["province"]}, timescaledb=False
+    )
     rates = await reader.fetch(
         "SELECT sum(actual) AS actual, sum(on_time) AS on_time, sum(expected) AS expected FROM reporting_rates "
-        "WHERE unit = 'QN' AND period_end BETWEEN '2025-12-01' AND '2025-12-31'")
+        "WHERE unit = 'QN' AND period_end BETWEEN '2025-12-01' AND '2025-12-31'"
+    )
     actual, on_time, expected = rates[0]["actual"], rates[0]["on_time"], rates[0]["expected"]
     assert (actual, on_time) == (2, 1)  # DG-14 of Q4 in time, DG-04 of December five days late
     assert float(province_only.table("Tỷ lệ báo cáo").rows[0][0]) == round(100 * actual / expected, 1)
     assert float(province_only.table("Tỷ lệ báo cáo đúng hạn").rows[0][0]) == round(100 * on_time / expected, 1)
 
     outcomes = run.table("Kết quả mốc 2025 và tiến độ tới mốc tiếp theo").row(**{"Mã": "DG-14"})
-    valid = [u for u in catalog.units_active_on(date(2025, 12, 31))
-             if catalog.indicators["DG-14"].target_for(u.level) is not None]
-    assert (outcomes["Đạt mốc 2025"], outcomes["Không đạt mốc 2025"]) == (1, len(valid) - 1)  # only UONGBI's 70 % ≥ 60 %
+    valid = [
+        u
+        for u in catalog.units_active_on(date(2025, 12, 31))
+        if catalog.indicators["DG-14"].target_for(u.level) is not None
+    ]
+    assert (outcomes["Đạt mốc 2025"], outcomes["Không đạt mốc 2025"]) == (
+        1,
+        len(valid) - 1,
+    )  # only UONGBI's 70 % ≥ 60 %
     assert outcomes["Mốc tiếp theo"] == date(2030, 12, 31)
     # The NQ 09 scorecard: UONGBI's DG-04 missed, final (cut-off 10/01/2026); no alert for it.
     card = run.table("Kết quả thực hiện NQ 09 đến năm 2025").row(**{"Trụ cột": "Chính quyền số"})
@@ -419,8 +475,9 @@ async def test_level_choices_follow_the_period(seeded: Seeded, reader: asyncpg.C
 
 
 async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Connection) -> None:
-    run = await run_dashboard(reader, "dx-unit-detail", UNIT_RANGE, {"unit": BEHIND, "indicator": "DG-14"},
-                              timescaledb=False)
+    run = await run_dashboard(
+        reader, "dx-unit-detail", UNIT_RANGE, {"unit": BEHIND, "indicator": "DG-14"}, timescaledb=False
+    )
     names = dict(run.options["unit"])
     assert {v: t for t, v in names.items()}[PREDECESSOR] == "Phường Tuần Châu, Thành phố Hạ Long (đến 30/06/2025)"
     status = run.table("Trạng thái các chỉ tiêu")
@@ -436,7 +493,8 @@ async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Co
     assert last.row(**{"Mã": "DG-04"})["Nguyên nhân, giải pháp"] is None
     explained = run.table("Nguyên nhân, giải pháp theo kỳ")
     assert [(r["Mã"], r["Nhóm"], r["Từ ngày"], r["Nguyên nhân, giải pháp"]) for r in explained.rows] == [
-        ("DG-14", None, date(2025, 10, 1), BEHIND_WHY)]
+        ("DG-14", None, date(2025, 10, 1), BEHIND_WHY)
+    ]
     lineage = run.table("Đơn vị tiền thân và kế thừa")
     # The communes it took over, and the district whose territory it took part of.
     assert set(lineage.column("unit")) == {"QN-HALONG-P-DAIYEN", PREDECESSOR, "QN-HALONG-P-HAKHAU", DISTRICT}
@@ -448,7 +506,8 @@ async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Co
     assert history["B"].column("Đơn vị tiền thân (tổng hợp)") == [57.5, 45]
     assert history["D"].column("Mục tiêu") == [60, 100]
     expected = await reader.fetchval(
-        "SELECT expected FROM progress_current WHERE unit = $1 AND indicator = 'DG-14'", BEHIND)
+        "SELECT expected FROM progress_current WHERE unit = $1 AND indicator = 'DG-14'", BEHIND
+    )
     assert glide_value(history["C"], AS_OF.date()) == pytest.approx(expected)
 
 
@@ -461,7 +520,8 @@ async def test_unit_detail_shows_the_explanations_of_categories_beside_the_total
     assert last.row(**{"Mã": "DG-14"})["Nguyên nhân, giải pháp"] is None
     explained = run.table("Nguyên nhân, giải pháp theo kỳ")
     assert [(r["Mã"], r["Nhóm"], r["Đến ngày"], r["Giá trị"]) for r in explained.rows] == [
-        ("DG-01", "Cấp huyện", date(2025, 10, 31), pytest.approx(48.5))]
+        ("DG-01", "Cấp huyện", date(2025, 10, 31), pytest.approx(48.5))
+    ]
     # The time picker narrows it: nothing explained in 2026.
     later = local_range(datetime(2026, 1, 1, tzinfo=LOCAL), datetime(2026, 12, 31, tzinfo=LOCAL))
     run = await run_dashboard(reader, "dx-unit-detail", later, {"unit": "QN"}, timescaledb=False)
@@ -471,15 +531,16 @@ async def test_unit_detail_shows_the_explanations_of_categories_beside_the_total
 def glide_value(glide: Result, day: date) -> float:
     """glide_value reads the drawn glide path at ``day`` (straight lines between its points, by days)."""
     points = [((t.astimezone(LOCAL).date() - day).days, v) for t, v in glide.rows]
-    for (d0, v0), (d1, v1) in zip(points, points[1:]):
+    for (d0, v0), (d1, v1) in pairwise(points):
         if d0 <= 0 <= d1:
             return v0 + (v1 - v0) * (0 - d0) / (d1 - d0)
     raise AssertionError(f"{day} is outside the drawn glide path {glide.rows}")
 
 
 async def test_unit_detail_of_a_ceased_unit_reads_its_own_history(seeded: Seeded, reader: asyncpg.Connection) -> None:
-    run = await run_dashboard(reader, "dx-unit-detail", UNIT_RANGE, {"unit": PREDECESSOR, "indicator": "DG-14"},
-                              timescaledb=False)
+    run = await run_dashboard(
+        reader, "dx-unit-detail", UNIT_RANGE, {"unit": PREDECESSOR, "indicator": "DG-14"}, timescaledb=False
+    )
     assert run.table("Thông tin đơn vị").rows[0]["Hiệu lực đến"] == date(2025, 6, 30)
     assert run.table("Đơn vị tiền thân và kế thừa").row(unit=BEHIND)["Quan hệ"] == "Kế thừa"
     assert run.panels["${indicator:text}#DG-14"]["A"].column("Giá trị báo cáo") == [40, 45]
@@ -488,18 +549,23 @@ async def test_unit_detail_of_a_ceased_unit_reads_its_own_history(seeded: Seeded
 async def test_unit_detail_of_a_district_lists_the_communes_that_took_it_over(
     seeded: Seeded, reader: asyncpg.Connection, catalog: Catalog
 ) -> None:
-    run = await run_dashboard(reader, "dx-unit-detail", UNIT_RANGE, {"unit": DISTRICT, "indicator": "DG-14"},
-                              timescaledb=False)
+    run = await run_dashboard(
+        reader, "dx-unit-detail", UNIT_RANGE, {"unit": DISTRICT, "indicator": "DG-14"}, timescaledb=False
+    )
     lineage = run.table("Đơn vị tiền thân và kế thừa")
     successors = {r["unit"] for r in lineage.rows if r["Quan hệ"] == "Kế thừa"}
     assert successors == set(catalog.units[DISTRICT].successors) and BEHIND in successors and len(successors) == 13
 
 
-async def test_alerts_dashboard_counts_open_silenced_and_acknowledged(seeded: Seeded, reader: asyncpg.Connection) -> None:
+async def test_alerts_dashboard_counts_open_silenced_and_acknowledged(
+    seeded: Seeded, reader: asyncpg.Connection
+) -> None:
     window = time_range_for("dx-alerts", seeded)
     run = await run_dashboard(reader, "dx-alerts", window, {}, timescaledb=False)
-    stat = {t: run.table(t).rows[0][0] for t in ("Cảnh báo đang mở", "Nghiêm trọng", "Đang tạm dừng thông báo",
-                                                  "Đã có người nhận xử lý")}
+    stat = {
+        t: run.table(t).rows[0][0]
+        for t in ("Cảnh báo đang mở", "Nghiêm trọng", "Đang tạm dừng thông báo", "Đã có người nhận xử lý")
+    }
     # TUANCHAU's DG-14 behind; the province's DE-06 behind and unreported (both silenced). Outcomes are history.
     # The severity table: far behind (TUANCHAU's 20 % against a path above 60 %) or long unreported is critical.
     assert stat == {"Cảnh báo đang mở": 3, "Nghiêm trọng": 2, "Đang tạm dừng thông báo": 2, "Đã có người nhận xử lý": 1}
@@ -526,8 +592,8 @@ async def test_the_grafana_role_reads_but_cannot_write_or_see_channel_secrets(
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await reader.execute("DELETE FROM alerts")
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await reader.execute("INSERT INTO dead_letters (stream_seq, subject, reason, detail, payload) "
-                             "VALUES (99, 's', 'r', 'd', 'p')")
+        await reader.execute(
+            "INSERT INTO dead_letters (stream_seq, subject, reason, detail, payload) VALUES (99, 's', 'r', 'd', 'p')"
+        )
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await reader.fetch("SELECT url FROM channels")
-

@@ -22,15 +22,19 @@ async def test_default_scenario_distribution(database_url: str, catalog: Catalog
     today = date(2026, 12, 6)
     simulated = generate(catalog, date(2024, 1, 1), date(2026, 11, 30), seed=1)
     events = [
-        ReportReceived(**{**s.body, "event_id": uuid.UUID(s.body["event_id"]), "observed_at": end_of_local_day(s.period_end)},
-                       received_at=end_of_local_day(s.period_end) + timedelta(days=2), agency="demo", key_id="k")
+        ReportReceived(
+            **{**s.body, "event_id": uuid.UUID(s.body["event_id"]), "observed_at": end_of_local_day(s.period_end)},
+            received_at=end_of_local_day(s.period_end) + timedelta(days=2),
+            agency="demo",
+            key_id="k",
+        )
         for s in simulated
     ]
     conn = await asyncpg.connect(database_url)
     try:
         for start in range(0, len(events), 5000):
             async with conn.transaction():
-                await store_reports(conn, events[start:start + 5000], datetime.now(LOCAL_TZ))
+                await store_reports(conn, events[start : start + 5000], datetime.now(LOCAL_TZ))
         await evaluate(conn, catalog, datetime(2026, 12, 6, 12, tzinfo=LOCAL_TZ))
         spread = await unit_distribution(conn, today)
     finally:

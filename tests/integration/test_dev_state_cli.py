@@ -16,8 +16,9 @@ pytestmark = pytest.mark.integration
 
 def dxmon(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DX_")}
-    return subprocess.run([sys.executable, "-m", "dxmon", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "dxmon", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_status_uses_the_dev_stack_of_its_directory(database_url: str, tmp_path: Path) -> None:

@@ -43,12 +43,15 @@ async def sent(pipeline: Pipeline, body) -> None:
     await pipeline.wait_drained()
 
 
-PERIOD_SQL = ("SELECT value, event_id, explanation, explanation_event_id, reports FROM {} "
-              "WHERE unit = 'QN-P-HONGGAI' AND indicator = 'DG-04' AND category = '' ORDER BY period_start DESC LIMIT 1")
+PERIOD_SQL = (
+    "SELECT value, event_id, explanation, explanation_event_id, reports FROM {} "
+    "WHERE unit = 'QN-P-HONGGAI' AND indicator = 'DG-04' AND category = '' ORDER BY period_start DESC LIMIT 1"
+)
 
 
 async def in_force(pipeline: Pipeline) -> dict:
     period = await pipeline.fetchrow_dict(PERIOD_SQL.format("period_values"))
+    assert period is not None
     assert await pipeline.fetchrow_dict(PERIOD_SQL.format("latest_values")) == period  # the newest period, mirrored
     return period
 
@@ -88,7 +91,9 @@ async def test_corrections_keep_replace_or_withdraw_the_explanation(pipeline: Pi
     await sent(pipeline, report(day="2026-11-30", numerator=50, denominator=100))
     row = await in_force(pipeline)
     assert (row["value"], row["explanation"], row["explanation_event_id"]) == (50.0, None, None)
-    october = await pipeline.fetchval("SELECT explanation_event_id FROM period_values WHERE period_start = '2026-10-01'")
+    october = await pipeline.fetchval(
+        "SELECT explanation_event_id FROM period_values WHERE period_start = '2026-10-01'"
+    )
     assert str(october) == withdrawn["event_id"]
 
 
@@ -108,11 +113,19 @@ async def test_an_event_id_reused_with_another_explanation_is_dead_lettered(pipe
 
 
 def event(seq_minute: int, explanation: str | None, numerator: float = 40, **fields) -> ReportReceived:
-    base = dict(unit="QN-P-HONGGAI", indicator="DG-04", observed_at=end_of_local_day(date(2026, 10, 31)),
-                numerator=numerator, denominator=100.0, agency="A", key_id="k" * 16)
+    base = dict(
+        unit="QN-P-HONGGAI",
+        indicator="DG-04",
+        observed_at=end_of_local_day(date(2026, 10, 31)),
+        numerator=numerator,
+        denominator=100.0,
+        agency="A",
+        key_id="k" * 16,
+    )
     base.update(fields)
-    return ReportReceived(event_id=uuid.uuid4(), received_at=T0 + timedelta(minutes=seq_minute),
-                          explanation=explanation, **base)
+    return ReportReceived(
+        event_id=uuid.uuid4(), received_at=T0 + timedelta(minutes=seq_minute), explanation=explanation, **base
+    )
 
 
 async def stored_explanation(conn: asyncpg.Connection) -> tuple[str | None, float]:
@@ -157,15 +170,14 @@ async def test_stream_order_decides_even_when_batches_arrive_out_of_order(databa
 async def test_explanations_match_the_model_whatever_the_batch_order(database_url: str, catalog, seed: int):
     rng = random.Random(seed)
     choices = [None, None, "", "lý do A", "lý do B", unicodedata.normalize("NFD", "Hạ Long ngập")]
-    stream = [random_report(rng, seq).model_copy(update={"explanation": rng.choice(choices)})
-              for seq in range(1, 91)]
+    stream = [random_report(rng, seq).model_copy(update={"explanation": rng.choice(choices)}) for seq in range(1, 91)]
     # model_copy skips validation: normalise as the contract would have.
     stream = [ReportReceived.model_validate(e.model_dump()) for e in stream]
     seqs = list(range(1, len(stream) + 1))
     batches, i = [], 0
     while i < len(stream):
         n = rng.randint(1, 12)
-        batches.append(list(zip(seqs[i:i + n], stream[i:i + n], strict=True)))
+        batches.append(list(zip(seqs[i : i + n], stream[i : i + n], strict=True)))
         i += n
     rng.shuffle(batches)
     conn = await asyncpg.connect(database_url)
@@ -173,8 +185,10 @@ async def test_explanations_match_the_model_whatever_the_batch_order(database_ur
         for batch in batches:
             async with conn.transaction():
                 await store_reports(conn, [e for _, e in batch], T0, catalog, [s for s, _ in batch])
-        rows = {(r["unit"], r["indicator"], r["category"], r["period_start"]): r
-                for r in await conn.fetch("SELECT * FROM period_values")}
+        rows = {
+            (r["unit"], r["indicator"], r["category"], r["period_start"]): r
+            for r in await conn.fetch("SELECT * FROM period_values")
+        }
         latest = await conn.fetch("SELECT * FROM latest_values")
     finally:
         await conn.close()
@@ -187,8 +201,8 @@ async def test_explanations_match_the_model_whatever_the_batch_order(database_ur
     assert set(rows) == set(values)
     for key, row in rows.items():
         assert row["value"] == pytest.approx(values[key]["value"]) and row["event_id"] == values[key]["event_id"], key
-        seq, text = explained.get(key, (None, None))
-        assert (row["explanation"], row["explanation_stream_seq"]) == ((text or None), seq), key
+        explained_seq, text = explained.get(key, (None, None))
+        assert (row["explanation"], row["explanation_stream_seq"]) == ((text or None), explained_seq), key
         if text:
             assert unicodedata.is_normalized("NFC", row["explanation"])
     for r in latest:  # each mirrors its period's row
@@ -199,8 +213,17 @@ async def test_explanations_match_the_model_whatever_the_batch_order(database_ur
 async def test_explanations_for_the_official_report(database_url: str, catalog):
     def at(day: date, unit: str, indicator: str, explanation: str | None, **fields) -> ReportReceived:
         figures = fields or {"numerator": 40.0, "denominator": 100.0}
-        return ReportReceived(event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at=end_of_local_day(day),
-                              received_at=T0, agency="A", key_id="k" * 16, explanation=explanation, **figures)
+        return ReportReceived(
+            event_id=uuid.uuid4(),
+            unit=unit,
+            indicator=indicator,
+            observed_at=end_of_local_day(day),
+            received_at=T0,
+            agency="A",
+            key_id="k" * 16,
+            explanation=explanation,
+            **figures,
+        )
 
     events = [
         at(date(2025, 10, 31), "QN-P-HONGGAI", "DG-04", "tháng 10"),
@@ -270,9 +293,19 @@ async def test_0009_keeps_every_stored_digest_valid(database_at_0008: str, catal
         before = await conn.fetchval(f"SELECT dx_report_digest({DIGEST_ARGS})")
         stored = await conn.fetchval(
             "SELECT dx_report_digest($1, $2, '', $3, NULL, $4, $5, NULL, NULL)",
-            old.unit, old.indicator, old.observed_at, old.numerator, old.denominator)
-        await conn.execute("INSERT INTO report_ids (agency, event_id, observed_at, digest) VALUES ($1, $2, $3, $4)",
-                           old.agency, old.event_id, old.observed_at, stored)
+            old.unit,
+            old.indicator,
+            old.observed_at,
+            old.numerator,
+            old.denominator,
+        )
+        await conn.execute(
+            "INSERT INTO report_ids (agency, event_id, observed_at, digest) VALUES ($1, $2, $3, $4)",
+            old.agency,
+            old.event_id,
+            old.observed_at,
+            stored,
+        )
     finally:
         await conn.close()
     assert (await migrate(database_at_0008, up_to="0009_explanations")).applied == ["0009_explanations"]
@@ -290,4 +323,3 @@ async def test_0009_keeps_every_stored_digest_valid(database_at_0008: str, catal
         assert (result.stored, result.reused) == (0, [0])
     finally:
         await conn.close()
-

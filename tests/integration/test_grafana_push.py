@@ -115,8 +115,22 @@ class GrafanaContract:
 
     # Data source API: create, get, update by uid; password only under secureJsonData.
     _DATASOURCE_FIELDS = {
-        "uid", "name", "type", "access", "url", "user", "database", "basicAuth", "basicAuthUser",
-        "withCredentials", "isDefault", "jsonData", "secureJsonData", "version", "id", "orgId",
+        "uid",
+        "name",
+        "type",
+        "access",
+        "url",
+        "user",
+        "database",
+        "basicAuth",
+        "basicAuthUser",
+        "withCredentials",
+        "isDefault",
+        "jsonData",
+        "secureJsonData",
+        "version",
+        "id",
+        "orgId",
     }
 
     def _check_datasource(self, where: str, payload: dict[str, Any]) -> bool:
@@ -161,11 +175,22 @@ class GrafanaContract:
             return 403, {"message": "Cannot update read-only data source"}
         # Secure fields not sent are kept, as Grafana does.
         secure = {**current.get("secureJsonData", {}), **payload.get("secureJsonData", {})}
-        updated = {**payload, "uid": uid, "id": current["id"], "orgId": 1, "version": current["version"] + 1,
-                   "readOnly": False, "secureJsonData": secure}
+        updated = {
+            **payload,
+            "uid": uid,
+            "id": current["id"],
+            "orgId": 1,
+            "version": current["version"] + 1,
+            "readOnly": False,
+            "secureJsonData": secure,
+        }
         self.datasources[uid] = updated
-        return 200, {"datasource": self._public(updated), "id": updated["id"], "message": "Datasource updated",
-                     "name": updated["name"]}
+        return 200, {
+            "datasource": self._public(updated),
+            "id": updated["id"],
+            "message": "Datasource updated",
+            "name": updated["name"],
+        }
 
     # GET /api/datasources/uid/:uid/health → 200 {status: OK} | 400 {status: ERROR} | 404.
     def datasource_health(self, _payload: None, uid: str) -> tuple[int, Any]:
@@ -175,7 +200,9 @@ class GrafanaContract:
 
     # POST /api/dashboards/db {dashboard, folderUid, overwrite, message} → 200 | 400 | 412.
     def save_dashboard(self, payload: dict[str, Any]) -> tuple[int, Any]:
-        self._unknown_keys("POST /api/dashboards/db", payload, {"dashboard", "folderUid", "folderId", "overwrite", "message"})
+        self._unknown_keys(
+            "POST /api/dashboards/db", payload, {"dashboard", "folderUid", "folderId", "overwrite", "message"}
+        )
         model = payload.get("dashboard")
         if not isinstance(model, dict) or not str(model.get("title", "")).strip():
             self.violations.append("POST /api/dashboards/db: dashboard with a title is required")
@@ -195,11 +222,21 @@ class GrafanaContract:
             return 412, {"message": "The dashboard has been changed by someone else", "status": "version-mismatch"}
         version = existing["version"] + 1 if existing else 1
         dashboard_id = existing["id"] if existing else next(self._ids)
-        self.dashboards[uid] = {"id": dashboard_id, "version": version, "folderUid": folder_uid,
-                                "dashboard": {**model, "id": dashboard_id, "version": version}}
+        self.dashboards[uid] = {
+            "id": dashboard_id,
+            "version": version,
+            "folderUid": folder_uid,
+            "dashboard": {**model, "id": dashboard_id, "version": version},
+        }
         slug = re.sub(r"[^a-z0-9]+", "-", model["title"].lower()).strip("-")
-        return 200, {"id": dashboard_id, "uid": uid, "url": f"/d/{uid}/{slug}", "status": "success",
-                     "version": version, "slug": slug}
+        return 200, {
+            "id": dashboard_id,
+            "uid": uid,
+            "url": f"/d/{uid}/{slug}",
+            "status": "success",
+            "version": version,
+            "slug": slug,
+        }
 
 
 @pytest.fixture
@@ -236,8 +273,15 @@ def grafana() -> Iterator[tuple[GrafanaContract, str]]:
 @pytest.fixture
 def push_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no stray .env file
-    for name in ("DX_GRAFANA_URL", "DX_GRAFANA_TOKEN", "DX_GRAFANA_DB_USER", "DX_GRAFANA_DB_HOST",
-                 "DX_GRAFANA_DB_NAME", "DX_GRAFANA_TIMESCALEDB", "DX_GRAFANA_DB_SSLMODE"):
+    for name in (
+        "DX_GRAFANA_URL",
+        "DX_GRAFANA_TOKEN",
+        "DX_GRAFANA_DB_USER",
+        "DX_GRAFANA_DB_HOST",
+        "DX_GRAFANA_DB_NAME",
+        "DX_GRAFANA_TIMESCALEDB",
+        "DX_GRAFANA_DB_SSLMODE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DX_GRAFANA_DB_PASSWORD", DB_PASSWORD)
     monkeypatch.setenv("DX_GRAFANA_DB_HOST", "timescaledb:5432")
@@ -245,12 +289,14 @@ def push_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def contents(contract: GrafanaContract) -> str:
     """contents is the stub's stored state without the version counters Grafana bumps on each save."""
+
     def strip(obj: Any) -> Any:
         if isinstance(obj, dict):
             return {k: strip(v) for k, v in obj.items() if k != "version"}
         if isinstance(obj, list):
             return [strip(v) for v in obj]
         return obj
+
     return json.dumps(strip([contract.folders, contract.datasources, contract.dashboards]), sort_keys=True)
 
 
@@ -275,7 +321,11 @@ def test_push_creates_folder_datasource_and_dashboards_then_changes_nothing(
     assert contract.folders[FOLDER_UID]["title"] == FOLDER_TITLE
     ds = contract.datasources["dx-tsdb"]
     assert (ds["type"], ds["user"], ds["url"], ds["access"]) == (
-        "grafana-postgresql-datasource", "dx_grafana", "timescaledb:5432", "proxy")
+        "grafana-postgresql-datasource",
+        "dx_grafana",
+        "timescaledb:5432",
+        "proxy",
+    )
     assert ds["jsonData"]["timescaledb"] is True and ds["jsonData"]["database"] == "dxmon"
     assert ds["secureJsonData"] == {"password": DB_PASSWORD}
     assert set(contract.dashboards) == DASHBOARD_UIDS
@@ -328,8 +378,15 @@ def test_creating_the_datasource_needs_a_password(
 
 def test_file_provisioned_datasource_is_left_alone(grafana: tuple[GrafanaContract, str], push_env: None) -> None:
     contract, url = grafana
-    contract.datasources["dx-tsdb"] = {"uid": "dx-tsdb", "id": 7, "name": "from file", "type": "grafana-postgresql-datasource",
-                                       "access": "proxy", "version": 3, "readOnly": True}
+    contract.datasources["dx-tsdb"] = {
+        "uid": "dx-tsdb",
+        "id": 7,
+        "name": "from file",
+        "type": "grafana-postgresql-datasource",
+        "access": "proxy",
+        "version": 3,
+        "readOnly": True,
+    }
     result = run_push(url)
     assert result.exit_code == 0, result.output
     assert contract.violations == []
@@ -350,7 +407,7 @@ def test_renamed_folder_gets_its_title_back(grafana: tuple[GrafanaContract, str]
 
 def test_unhealthy_datasource_fails_the_command(grafana: tuple[GrafanaContract, str], push_env: None) -> None:
     contract, url = grafana
-    contract.health = (400, {"status": "ERROR", "message": "password authentication failed for user \"dx_grafana\""})
+    contract.health = (400, {"status": "ERROR", "message": 'password authentication failed for user "dx_grafana"'})
     result = run_push(url)
     assert result.exit_code == 1
     assert "password authentication failed" in result.output

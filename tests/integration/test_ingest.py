@@ -29,23 +29,16 @@ async def stream_messages(nats_url: str) -> int:
         await nc.close()
 
 
-@pytest.fixture
-async def ingest_only(nats_url: str, catalog):
-    """ingest_only: ingest without an aggregator, so accepted reports stay visible in the stream."""
-    p = Pipeline(nats_url, "postgresql://unused/never", catalog)
-    await p.setup()
-    await p.start_ingest()
-    yield p
-    await p.stop()
-
-
 async def test_single_report_is_in_the_stream_when_202_is_answered(ingest_only: Pipeline):
     body = report(note="Phường Hồng Gai — báo cáo tháng 9")
     async with httpx.AsyncClient(base_url=ingest_only.ingest_url, headers=ingest_only.headers) as client:
         answer = await client.post("/v1/reports", json=body)
     assert answer.status_code == 202, answer.text
-    assert answer.json() == {"accepted": 1, "duplicates": 0,
-                             "results": [{"event_id": body["event_id"], "status": "accepted"}]}
+    assert answer.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "results": [{"event_id": body["event_id"], "status": "accepted"}],
+    }
     nc = await nats.connect(ingest_only.nats_url)
     try:
         msg = await nc.jetstream().get_last_msg(REPORTS_STREAM, f"dx.reports.v1.{body['unit']}.{body['indicator']}")
@@ -104,8 +97,9 @@ async def test_district_key_covers_its_communes_but_not_others(ingest_only: Pipe
     await asyncio.sleep(0.3)  # the KV watch delivers the new key
     own = report(unit="QN-HALONG-P-HONGGAI", day="2025-03-31")
     other = report(unit="QN-MONGCAI-P-TRANPHU", day="2025-03-31")
-    async with httpx.AsyncClient(base_url=ingest_only.ingest_url,
-                                 headers={"Authorization": f"Bearer {token}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=ingest_only.ingest_url, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
         ok = await client.post("/v1/reports", json=own)
         refused = await client.post("/v1/reports", json=[report(unit="QN-HALONG-P-HONGGAI", day="2025-04-30"), other])
     assert ok.status_code == 202, ok.text
@@ -198,9 +192,11 @@ async def test_catalog_and_health_endpoints(ingest_only: Pipeline):
     assert len([u for u in units if u["level"] == "commune" and u["valid_from"] >= "2025-07-01"]) == 54
     assert {"DG-04", "DE-01"} <= {i["code"] for i in indicators}
     by_code = {i["code"]: i for i in indicators}
-    assert by_code["DG-01"]["categories"] == [{"code": "province", "name_vi": "Cấp tỉnh"},
-                                              {"code": "district", "name_vi": "Cấp huyện"},
-                                              {"code": "commune", "name_vi": "Cấp xã"}]
+    assert by_code["DG-01"]["categories"] == [
+        {"code": "province", "name_vi": "Cấp tỉnh"},
+        {"code": "district", "name_vi": "Cấp huyện"},
+        {"code": "commune", "name_vi": "Cấp xã"},
+    ]
     assert by_code["DG-04"]["categories"] == []
     assert "category" in docs.json()["components"]["schemas"]["ReportIn"]["properties"]
     assert any(t["indicator"] == "DE-01" and t["milestones"][-1]["value"] == 30 for t in targets)  # set NQ09-2030
@@ -217,14 +213,22 @@ async def test_catalog_target_sets_and_the_set_of_each_target(ingest_only: Pipel
     assert sets_answer.status_code == 200
     sets = {s["code"]: s for s in sets_answer.json()}
     assert sets["NQ09"] == {
-        "code": "NQ09", "title_vi": sets["NQ09"]["title_vi"], "document": "Nghị quyết 09-NQ/TU ngày 05/02/2022",
-        "applies_from": "2022-02-05", "applies_to": "2025-12-31", "binding": True, "cutoff": None, "continues": None,
+        "code": "NQ09",
+        "title_vi": sets["NQ09"]["title_vi"],
+        "document": "Nghị quyết 09-NQ/TU ngày 05/02/2022",
+        "applies_from": "2022-02-05",
+        "applies_to": "2025-12-31",
+        "binding": True,
+        "cutoff": None,
+        "continues": None,
     }
     assert "09-NQ/TU" in sets["NQ09"]["title_vi"]
     assert sets["QD411-QG"]["binding"] is False and sets["NQ09-2030"]["binding"] is True
     assert sets["NQ09-2030"]["continues"] == "NQ09"
-    assert all(set(s) == {"code", "title_vi", "document", "applies_from", "applies_to", "binding", "cutoff", "continues"}
-               for s in sets.values())
+    assert all(
+        set(s) == {"code", "title_vi", "document", "applies_from", "applies_to", "binding", "cutoff", "continues"}
+        for s in sets.values()
+    )
     # Every target names a listed set; NQ 09's DE-01 target stops at 2025, its 2030 orientation is another set.
     assert {t["target_set"] for t in targets} == set(sets)
     de01 = {t["target_set"]: t for t in targets if t["indicator"] == "DE-01"}
@@ -251,8 +255,14 @@ async def test_unusable_key_entry_is_skipped_and_revocation_keeps_working(ingest
     never finished loading keys. Now that entry alone is refused, logged once and counted."""
     caplog.set_level(logging.ERROR, logger="dxmon.keys")
     bad_id = "badbadbadbad0001"
-    entry = ApiKey(key_id=bad_id, agency="Sở cũ", units=("QN-SO-DA-DOI-TEN",), with_descendants=True,
-                   secret_sha256=hash_secret("x" * 43), created_at="2026-01-01T00:00:00+00:00")
+    entry = ApiKey(
+        key_id=bad_id,
+        agency="Sở cũ",
+        units=("QN-SO-DA-DOI-TEN",),
+        with_descendants=True,
+        secret_sha256=hash_secret("x" * 43),
+        created_at="2026-01-01T00:00:00+00:00",
+    )
     nc = await nats.connect(ingest_only.nats_url)
     try:
         await (await nc.jetstream().key_value(KEYS_BUCKET)).put(bad_id, entry.to_json())
@@ -267,8 +277,9 @@ async def test_unusable_key_entry_is_skipped_and_revocation_keeps_working(ingest
         assert answer.json()["reason"] == "invalid-credentials"
         ready = await client.get("/readyz")
         metrics = (await client.get("/metrics")).text
-        refused = await client.post("/v1/reports", json=report(),
-                                    headers={"Authorization": f"Bearer dxk_{bad_id}_{'x' * 43}"})
+        refused = await client.post(
+            "/v1/reports", json=report(), headers={"Authorization": f"Bearer dxk_{bad_id}_{'x' * 43}"}
+        )
     assert ready.status_code == 200
     assert "dx_ingest_key_entries_skipped 1.0" in metrics
     assert refused.status_code == 401  # the unusable key itself is refused, not half-accepted

@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 from dxmon.problems import PROBLEM_TYPE_BASE
-from tests.integration.test_ingest import ingest_only  # noqa: F401 - the fixture: ingest without an aggregator
 from tests.pipeline import Pipeline, report
 
 pytestmark = pytest.mark.integration
@@ -46,9 +45,14 @@ async def test_invalid_reports_in_the_accepted_language(ingest_only: Pipeline, a
     body = answer.json()
     # The contract is the same in every language.
     assert (body["type"], body["title"], body["reason"]) == (
-        PROBLEM_TYPE_BASE + "invalid-reports", "Invalid reports", "invalid-reports")
+        PROBLEM_TYPE_BASE + "invalid-reports",
+        "Invalid reports",
+        "invalid-reports",
+    )
     assert [(e["reason"], e["index"], e["field"]) for e in body["errors"]] == [
-        ("unknown-unit", 0, "unit"), ("ratio-needs-parts", 1, "numerator")]
+        ("unknown-unit", 0, "unit"),
+        ("ratio-needs-parts", 1, "numerator"),
+    ]
     if language == "vi":
         assert body["detail"] == "có 2 lỗi trong báo cáo gửi đến"
         assert body["errors"][0]["message"] == "mã đơn vị 'QN-X-KHONGCO' không có trong danh mục"
@@ -63,12 +67,18 @@ async def test_invalid_reports_in_the_accepted_language(ingest_only: Pipeline, a
     ("request_args", "status", "reason"),
     [
         pytest.param({"json": report(), "headers": {}}, 401, "missing-credentials", id="401"),
-        pytest.param({"content": b"a,b", "headers": {"Content-Type": "text/csv"}}, 415, "unsupported-media-type",
-                     id="415"),
-        pytest.param({"content": b"{\"unit\": ", "headers": {"Content-Type": "application/json"}}, 400,
-                     "malformed-json", id="400-json"),
-        pytest.param({"content": b"  ", "headers": {"Content-Type": "application/json"}}, 400, "empty-body",
-                     id="400-empty"),
+        pytest.param(
+            {"content": b"a,b", "headers": {"Content-Type": "text/csv"}}, 415, "unsupported-media-type", id="415"
+        ),
+        pytest.param(
+            {"content": b'{"unit": ', "headers": {"Content-Type": "application/json"}},
+            400,
+            "malformed-json",
+            id="400-json",
+        ),
+        pytest.param(
+            {"content": b"  ", "headers": {"Content-Type": "application/json"}}, 400, "empty-body", id="400-empty"
+        ),
     ],
 )
 async def test_every_refusal_has_a_vietnamese_detail_and_an_english_one(

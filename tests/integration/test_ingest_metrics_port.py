@@ -26,8 +26,12 @@ def test_serve_ingest_puts_metrics_on_its_own_port(nats_url: str, tmp_path) -> N
     api, internal = devstack.free_port(), devstack.free_port()
     env = {**os.environ, "DX_NATS_URL": nats_url, "DX_INGEST_METRICS_PORT": str(internal)}
     log = open(tmp_path / "ingest.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "dxmon", "serve", "ingest", "--port", str(api)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dxmon", "serve", "ingest", "--port", str(api)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_until_listening(api, proc)
         wait_until_listening(internal, proc)

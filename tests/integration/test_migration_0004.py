@@ -22,8 +22,21 @@ from dxmon.store.reports_repository import store_reports
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 10, 3, 2, 0, tzinfo=UTC)
-OLD_COLUMNS = ["observed_at", "event_id", "unit", "indicator", "value", "numerator", "denominator", "note", "source",
-               "agency", "key_id", "received_at", "schema_version"]
+OLD_COLUMNS = [
+    "observed_at",
+    "event_id",
+    "unit",
+    "indicator",
+    "value",
+    "numerator",
+    "denominator",
+    "note",
+    "source",
+    "agency",
+    "key_id",
+    "received_at",
+    "schema_version",
+]
 
 
 @pytest.fixture
@@ -41,9 +54,21 @@ async def old_database(pg_admin_url: str):
 
 
 def old_report(unit: str, indicator: str, observed: str, received: datetime, **values) -> tuple:
-    row = {"observed_at": datetime.fromisoformat(observed), "event_id": uuid.uuid4(), "unit": unit,
-           "indicator": indicator, "value": None, "numerator": None, "denominator": None, "note": None,
-           "source": "old", "agency": "agency A", "key_id": "k" * 16, "received_at": received, "schema_version": 1}
+    row = {
+        "observed_at": datetime.fromisoformat(observed),
+        "event_id": uuid.uuid4(),
+        "unit": unit,
+        "indicator": indicator,
+        "value": None,
+        "numerator": None,
+        "denominator": None,
+        "note": None,
+        "source": "old",
+        "agency": "agency A",
+        "key_id": "k" * 16,
+        "received_at": received,
+        "schema_version": 1,
+    }
     row.update(values)
     return tuple(row[c] for c in OLD_COLUMNS)
 
@@ -59,16 +84,25 @@ async def test_0004_rebuilds_values_in_force_by_period(old_database: str, catalo
             "INSERT INTO indicators (code, pillar, name_vi, name_en, measure, direction, applies_to, cadence, "
             "timely_days, grace_days) VALUES ($1, 'digital_government', $1, $1, $2, 'higher_is_better', "
             "'{province,commune}', $3, 5, 10)",
-            [("DG-14", "percent", "quarterly"), ("DG-04", "ratio", "monthly")])
+            [("DG-14", "percent", "quarterly"), ("DG-04", "ratio", "monthly")],
+        )
         await conn.copy_records_to_table("reports", records=[q3_bare, q3_fix, q2, monthly], columns=OLD_COLUMNS)
         # What the old aggregator derived: one period_values row per instant, the first Q3 value "latest".
         await conn.executemany(
             "INSERT INTO period_values (unit, indicator, observed_at, value, event_id, received_at, reports) "
             "VALUES ($1, $2, $3, $4, $5, $6, 1)",
-            [(r[2], r[3], r[0], r[4] if r[4] is not None else 30.0, r[1], r[11]) for r in (q3_bare, q3_fix, q2, monthly)])
+            [
+                (r[2], r[3], r[0], r[4] if r[4] is not None else 30.0, r[1], r[11])
+                for r in (q3_bare, q3_fix, q2, monthly)
+            ],
+        )
         await conn.execute(
             "INSERT INTO latest_values (unit, indicator, observed_at, value, event_id, received_at) "
-            "VALUES ('QN', 'DG-14', $1, 70.0, $2, $3)", q3_bare[0], q3_bare[1], q3_bare[11])
+            "VALUES ('QN', 'DG-14', $1, 70.0, $2, $3)",
+            q3_bare[0],
+            q3_bare[1],
+            q3_bare[11],
+        )
     finally:
         await conn.close()
 
@@ -76,11 +110,15 @@ async def test_0004_rebuilds_values_in_force_by_period(old_database: str, catalo
 
     conn = await asyncpg.connect(old_database)
     try:
-        reports = await conn.fetch("SELECT unit, indicator, period_start, category, stream_seq FROM reports "
-                                   "ORDER BY unit, period_start")
+        reports = await conn.fetch(
+            "SELECT unit, indicator, period_start, category, stream_seq FROM reports ORDER BY unit, period_start"
+        )
         assert [(r["unit"], r["period_start"], r["category"], r["stream_seq"]) for r in reports] == [
-            ("QN", date(2026, 4, 1), "", None), ("QN", date(2026, 7, 1), "", None), ("QN", date(2026, 7, 1), "", None),
-            ("QN-P-HONGGAI", date(2026, 8, 1), "", None)]
+            ("QN", date(2026, 4, 1), "", None),
+            ("QN", date(2026, 7, 1), "", None),
+            ("QN", date(2026, 7, 1), "", None),
+            ("QN-P-HONGGAI", date(2026, 8, 1), "", None),
+        ]
         pv = {(r["unit"], r["period_start"]): r for r in await conn.fetch("SELECT * FROM period_values")}
         assert len(pv) == 3
         q3 = pv[("QN", date(2026, 7, 1))]
@@ -99,8 +137,9 @@ async def test_0004_rebuilds_values_in_force_by_period(old_database: str, catalo
 
         fix = event(q3_bare, event_id=uuid.uuid4(), value=80.0, received_at=T0 + timedelta(hours=2))
         async with conn.transaction():
-            result = await store_reports(conn, [event(q3_bare), event(q3_bare, value=71.0), fix], T0, catalog,
-                                         [7, 8, 9])
+            result = await store_reports(
+                conn, [event(q3_bare), event(q3_bare, value=71.0), fix], T0, catalog, [7, 8, 9]
+            )
         assert result.stored == 1 and result.reused == [1]
         q3 = await conn.fetchrow("SELECT * FROM period_values WHERE unit = 'QN' AND period_start = '2026-07-01'")
         assert (q3["value"], q3["reports"], q3["stream_seq"]) == (80.0, 3, 9)

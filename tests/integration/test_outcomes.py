@@ -34,14 +34,23 @@ def local(day: date, hour: int = 9) -> datetime:
 @pytest.fixture
 def scenario(catalog: Catalog):
     ind = catalog.indicators[INDICATOR]
-    milestone = ind.target_for(catalog.units[UNIT].level).milestones[-1]
+    target = ind.target_for(catalog.units[UNIT].level)
+    assert target is not None
+    milestone = target.milestones[-1]
     cut = milestone.deadline + timedelta(days=ind.cadence.grace_days)
 
     def report(day: date, value: float, received: datetime) -> ReportReceived:
         fields = {"numerator": value, "denominator": 100.0} if ind.measure is Measure.RATIO else {"value": value}
-        return ReportReceived(event_id=uuid.uuid4(), unit=UNIT, indicator=INDICATOR,
-                              observed_at=end_of_local_day(day), received_at=received, agency="test", key_id="k1",
-                              **fields)
+        return ReportReceived(
+            event_id=uuid.uuid4(),
+            unit=UNIT,
+            indicator=INDICATOR,
+            observed_at=end_of_local_day(day),
+            received_at=received,
+            agency="test",
+            key_id="k1",
+            **fields,
+        )
 
     return milestone, cut, report
 
@@ -87,8 +96,9 @@ def status_of(dxmon, *extra: str) -> dict:
     return entry
 
 
-def test_year_end_provisional_final_revision_reopen_and_lock(database_url: str, catalog: Catalog, scenario,
-                                                                   dxmon) -> None:
+def test_year_end_provisional_final_revision_reopen_and_lock(
+    database_url: str, catalog: Catalog, scenario, dxmon
+) -> None:
     milestone, cut, report = scenario
     target = milestone.value
     asyncio.run(store(database_url, report(date(2025, 11, 30), target - 2, local(date(2025, 12, 3)))))
@@ -102,11 +112,16 @@ def test_year_end_provisional_final_revision_reopen_and_lock(database_url: str, 
     asyncio.run(run_pass(database_url, catalog, local(cut + timedelta(days=1))))
     after = status_of(dxmon, "--as-of", (cut + timedelta(days=1)).isoformat())
     assert (after["result"], after["final"], after["deciding_value"], after["deciding_period"]) == (
-        "exceeded", True, target + 2, "2025-12")
+        "exceeded",
+        True,
+        target + 2,
+        "2025-12",
+    )
     assert (after["target_set"], after["binding"]) == ("NQ09", True)
     # NQ 09 ended on 31/12/2025: its scorecard counts the province's final outcomes, DG-04 exceeded.
-    document = json.loads(dxmon("status", UNIT, "--format", "json", "--as-of",
-                                (cut + timedelta(days=1)).isoformat()).output)
+    document = json.loads(
+        dxmon("status", UNIT, "--format", "json", "--as-of", (cut + timedelta(days=1)).isoformat()).output
+    )
     [card] = [c for c in document["scorecards"] if c["target_set"] == "NQ09"]
     nq09 = [e for e in document["indicators"] if e["target_set"] == "NQ09"]
     assert card["total"] == len(nq09) == card["exceeded"] + card["met"] + card["missed"] + card["no_data"]
@@ -122,9 +137,20 @@ def test_year_end_provisional_final_revision_reopen_and_lock(database_url: str, 
     assert (revised["revised_value"], revised["current_value"]) == (target - 10, target - 10)
 
     # The operator reopens it with a reason: provisional again, decided by what is in force now.
-    reopened = dxmon("outcomes", "reopen", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline",
-                     milestone.deadline.isoformat(), "--reason", "Sở KH&CN đề nghị rà soát số liệu tháng 12",
-                     "--by", "Nguyễn Văn A")
+    reopened = dxmon(
+        "outcomes",
+        "reopen",
+        UNIT,
+        INDICATOR,
+        "--target-set",
+        "NQ09",
+        "--deadline",
+        milestone.deadline.isoformat(),
+        "--reason",
+        "Sở KH&CN đề nghị rà soát số liệu tháng 12",
+        "--by",
+        "Nguyễn Văn A",
+    )
     assert reopened.exit_code == 0, reopened.output
     assert "Mở lại" in reopened.output
     current = status_of(dxmon)
@@ -133,12 +159,28 @@ def test_year_end_provisional_final_revision_reopen_and_lock(database_url: str, 
     asyncio.run(run_pass(database_url, catalog, local(date(2026, 2, 3))))
     assert status_of(dxmon)["final"] is False
 
-    locked = dxmon("outcomes", "lock", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline",
-                   milestone.deadline.isoformat(), "--reason", "Chốt lại theo số liệu đã rà soát", "--by", "Trần B")
+    locked = dxmon(
+        "outcomes",
+        "lock",
+        UNIT,
+        INDICATOR,
+        "--target-set",
+        "NQ09",
+        "--deadline",
+        milestone.deadline.isoformat(),
+        "--reason",
+        "Chốt lại theo số liệu đã rà soát",
+        "--by",
+        "Trần B",
+    )
     assert locked.exit_code == 0, locked.output
     final = status_of(dxmon)
     assert (final["result"], final["final"], final["deciding_value"], final["revised_value"]) == (
-        "missed", True, target - 10, None)
+        "missed",
+        True,
+        target - 10,
+        None,
+    )
     asyncio.run(run_pass(database_url, catalog, local(date(2026, 2, 4))))
     assert status_of(dxmon)["result"] == "missed"  # frozen by the operator's lock
 
@@ -148,10 +190,24 @@ def test_year_end_provisional_final_revision_reopen_and_lock(database_url: str, 
     assert [c["action"] for c in changes] == ["auto-lock", "reopen", "lock"]
     auto, reopen, lock = changes
     assert (reopen["by"], reopen["reason"]) == ("Nguyễn Văn A", "Sở KH&CN đề nghị rà soát số liệu tháng 12")
-    assert (reopen["before"]["status"], reopen["before"]["final"], reopen["after"]["final"]) == ("exceeded", True, False)
+    assert (reopen["before"]["status"], reopen["before"]["final"], reopen["after"]["final"]) == (
+        "exceeded",
+        True,
+        False,
+    )
     assert (lock["by"], lock["after"]["status"], lock["after"]["value"]) == ("Trần B", "missed", target - 10)
-    assert set(lock) == {"unit", "indicator", "target_set", "deadline", "action", "by", "reason", "at", "before",
-                         "after"}
+    assert set(lock) == {
+        "unit",
+        "indicator",
+        "target_set",
+        "deadline",
+        "action",
+        "by",
+        "reason",
+        "at",
+        "before",
+        "after",
+    }
     assert auto["by"] == "dx-monitor" and auto["before"] is None
     table = dxmon("outcomes", "list", "--unit", UNIT)
     assert table.exit_code == 0 and "Nguyễn Văn A" in table.output and "(giờ Việt Nam)" in table.output
@@ -160,20 +216,36 @@ def test_year_end_provisional_final_revision_reopen_and_lock(database_url: str, 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        pytest.param(["reopen", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline", "2025-12-31", "--reason", " "],
-                     "cần ghi lý do", id="empty-reason"),
-        pytest.param(["lock", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline", "2025-13-01", "--reason", "x"],
-                     "YYYY-MM-DD", id="bad-date"),
-        pytest.param(["lock", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline", "2024-06-30", "--reason", "x"],
-                     "chưa có kết quả", id="no-such-milestone"),
-        pytest.param(["lock", "QN-NOPE", INDICATOR, "--target-set", "NQ09", "--deadline", "2025-12-31", "--reason",
-                      "x"], "không có đơn vị", id="unknown-unit"),
-        pytest.param(["reopen", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline", "2025-12-31", "--reason", "x"],
-                     "còn tạm tính", id="reopen-a-provisional-outcome"),
+        pytest.param(
+            ["reopen", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline", "2025-12-31", "--reason", " "],
+            "cần ghi lý do",
+            id="empty-reason",
+        ),
+        pytest.param(
+            ["lock", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline", "2025-13-01", "--reason", "x"],
+            "YYYY-MM-DD",
+            id="bad-date",
+        ),
+        pytest.param(
+            ["lock", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline", "2024-06-30", "--reason", "x"],
+            "chưa có kết quả",
+            id="no-such-milestone",
+        ),
+        pytest.param(
+            ["lock", "QN-NOPE", INDICATOR, "--target-set", "NQ09", "--deadline", "2025-12-31", "--reason", "x"],
+            "không có đơn vị",
+            id="unknown-unit",
+        ),
+        pytest.param(
+            ["reopen", UNIT, INDICATOR, "--target-set", "NQ09", "--deadline", "2025-12-31", "--reason", "x"],
+            "còn tạm tính",
+            id="reopen-a-provisional-outcome",
+        ),
     ],
 )
-def test_refusals_are_clear_and_change_nothing(database_url: str, catalog: Catalog, scenario, dxmon,
-                                                     args: list[str], message: str) -> None:
+def test_refusals_are_clear_and_change_nothing(
+    database_url: str, catalog: Catalog, scenario, dxmon, args: list[str], message: str
+) -> None:
     milestone, cut, report = scenario
     asyncio.run(store(database_url, report(date(2025, 12, 31), milestone.value, local(date(2026, 1, 2)))))
     asyncio.run(run_pass(database_url, catalog, local(cut)))  # provisional: the cut-off day has not ended

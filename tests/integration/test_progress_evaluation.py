@@ -30,8 +30,8 @@ from dxmon.progress import (
     Status,
     local_day,
     outcomes,
-    rollup,
     restart_day,
+    rollup,
     successor_links,
     target_applies,
 )
@@ -44,9 +44,20 @@ pytestmark = pytest.mark.integration
 # Units across levels and eras: the province, departments (one split on 2025-03-01), a district and
 # old communes that ceased on 2025-06-30, a chain of mergers, and the new commune that took over.
 UNITS = [
-    "QN", "QN-SO-KHCN", "QN-SO-TTTT", "QN-SO-VHTTDL", "QN-HALONG", "QN-DAMHA",
-    "QN-HALONG-P-YETKIEU", "QN-HALONG-P-TRANHUNGDAO", "QN-HALONG-P-BACHDANG", "QN-HALONG-P-HONGGAI",
-    "QN-P-HONGGAI", "QN-P-BAICHAY", "QN-HALONG-P-HUNGTHANG", "QN-HALONG-P-BAICHAY",
+    "QN",
+    "QN-SO-KHCN",
+    "QN-SO-TTTT",
+    "QN-SO-VHTTDL",
+    "QN-HALONG",
+    "QN-DAMHA",
+    "QN-HALONG-P-YETKIEU",
+    "QN-HALONG-P-TRANHUNGDAO",
+    "QN-HALONG-P-BACHDANG",
+    "QN-HALONG-P-HONGGAI",
+    "QN-P-HONGGAI",
+    "QN-P-BAICHAY",
+    "QN-HALONG-P-HUNGTHANG",
+    "QN-HALONG-P-BAICHAY",
 ]
 # Ratios (monthly and quarterly, per-level targets), a rank, a count, a boolean, a percent whose only
 # milestone is in 2030 (no baseline), and ratios whose last milestone was in 2023 or 2025.
@@ -92,7 +103,9 @@ def make_reports(catalog: Catalog, seed: int = 9) -> list[ReportReceived]:
             last_day = min(unit.valid_to or date(2026, 10, 31), date(2026, 10, 31))
             if stops is not None:
                 last_day = min(last_day, stops)
-            for k, start in enumerate(period_starts(ind.cadence.period, max(unit.valid_from, date(2023, 10, 1)), last_day)):
+            for k, start in enumerate(
+                period_starts(ind.cadence.period, max(unit.valid_from, date(2023, 10, 1)), last_day)
+            ):
                 end = next_start(start, ind.cadence.period) - timedelta(days=1)
                 if end > last_day or rng.random() < 0.08:
                     continue  # a missed period
@@ -103,7 +116,9 @@ def make_reports(catalog: Catalog, seed: int = 9) -> list[ReportReceived]:
     return reports
 
 
-def versions(measure: Measure, day: date, raw: float, rng: random.Random, unit: str, indicator: str) -> list[ReportReceived]:
+def versions(
+    measure: Measure, day: date, raw: float, rng: random.Random, unit: str, indicator: str
+) -> list[ReportReceived]:
     """One report, or a report and its correction (same observed_at, received later)."""
     observed = end_of_local_day(day)
     received = observed + timedelta(days=rng.choice([1, 3, 5, 8, 20]), hours=rng.randint(0, 12))
@@ -122,10 +137,18 @@ def versions(measure: Measure, day: date, raw: float, rng: random.Random, unit: 
             fields = {"value": float(max(0, round(v)))}
         else:
             fields = {"value": max(0.0, min(100.0, v))}
-        out.append(ReportReceived(
-            event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at=observed,
-            received_at=received + timedelta(days=2 * n), agency="test", key_id="k1", **fields,
-        ))
+        out.append(
+            ReportReceived(
+                event_id=uuid.uuid4(),
+                unit=unit,
+                indicator=indicator,
+                observed_at=observed,
+                received_at=received + timedelta(days=2 * n),
+                agency="test",
+                key_id="k1",
+                **fields,
+            )
+        )
     return out
 
 
@@ -142,7 +165,7 @@ async def seed(url: str, reports: list[ReportReceived]) -> None:
     async with connected(url) as conn:
         for start in range(0, len(reports), 500):
             async with conn.transaction():
-                await store_reports(conn, reports[start:start + 500], datetime.now(LOCAL_TZ))
+                await store_reports(conn, reports[start : start + 500], datetime.now(LOCAL_TZ))
 
 
 @pytest.fixture
@@ -158,7 +181,8 @@ async def points_by_pair(conn: asyncpg.Connection) -> dict[tuple[str, str], list
         "SELECT unit, indicator, observed_at, value, first_received_at, received_at FROM period_values"
     ):
         found[(r["unit"], r["indicator"])].append(
-            Point(r["observed_at"], r["value"], r["first_received_at"], r["received_at"]))
+            Point(r["observed_at"], r["value"], r["first_received_at"], r["received_at"])
+        )
     return found
 
 
@@ -189,7 +213,8 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
 
     expected_pairs = {
         (u.code, i.code)
-        for u in catalog.units.values() for i in catalog.indicators.values()
+        for u in catalog.units.values()
+        for i in catalog.indicators.values()
         if (t := i.target_for(u.level)) is not None and target_applies(t, u, as_of)
     }
     assert set(rows) == expected_pairs
@@ -198,9 +223,17 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
     restarted = 0
     for (unit_code, ind_code), row in rows.items():
         unit, ind = catalog.units[unit_code], catalog.indicators[ind_code]
-        ev = evaluate_pair(target=ind.target_for(unit.level), measure=ind.measure, direction=ind.direction,
-                           cadence=ind.cadence, unit=unit, points=points.get((unit_code, ind_code), []), as_of=as_of,
-                           received=history.get((unit_code, ind_code), []), restart=restart_day(ind, unit.level))
+        ev = evaluate_pair(
+            target=ind.target_for(unit.level),
+            measure=ind.measure,
+            direction=ind.direction,
+            cadence=ind.cadence,
+            unit=unit,
+            points=points.get((unit_code, ind_code), []),
+            as_of=as_of,
+            received=history.get((unit_code, ind_code), []),
+            restart=restart_day(ind, unit.level),
+        )
         where = f"{unit_code} {ind_code} as of {as_of:%Y-%m-%d}"
         assert row["status"] == ev.status, where
         assert row["reporting"] == (ev.reporting.value if ev.reporting else None), where
@@ -209,7 +242,9 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
         assert close(row["value"], ev.value), where
         assert close(row["expected"], ev.expected), where
         assert (row["target"], row["comparator"], row["milestone"]) == (ev.target, ev.comparator, ev.milestone), where
-        assert (row["baseline_date"], row["baseline"]) == ((ev.baseline.day, ev.baseline.value) if ev.baseline else (None, None)), where
+        assert (row["baseline_date"], row["baseline"]) == (
+            (ev.baseline.day, ev.baseline.value) if ev.baseline else (None, None)
+        ), where
         # Least squares by PostgreSQL (Youngs-Cramer) and by Python agree to rounding.
         assert (row["projection"] is None) == (ev.projection is None), where
         assert ev.projection is None or isclose(row["projection"], ev.projection, rel_tol=1e-7, abs_tol=1e-6), where
@@ -233,7 +268,9 @@ async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadl
     url, _ = seeded
     async with connected(url) as conn:
         await evaluate(conn, catalog, LAST)
-        rows = {(r["unit"], r["indicator"], r["milestone"]): r for r in await conn.fetch("SELECT * FROM milestone_outcomes")}
+        rows = {
+            (r["unit"], r["indicator"], r["milestone"]): r for r in await conn.fetch("SELECT * FROM milestone_outcomes")
+        }
         points = await points_by_pair(conn)
         history = await history_by_pair(conn)
         audited = await conn.fetchval("SELECT count(*) FROM outcome_changes WHERE action = 'auto-lock'")
@@ -243,8 +280,9 @@ async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadl
             t = i.target_for(u.level)
             if t is None or not target_applies(t, u, LAST):
                 continue
-            for o in outcomes(t, u, points.get((u.code, i.code), []), LAST, i.cadence,
-                              history.get((u.code, i.code), [])):
+            for o in outcomes(
+                t, u, points.get((u.code, i.code), []), LAST, i.cadence, history.get((u.code, i.code), [])
+            ):
                 expected[(u.code, i.code, o.milestone.deadline)] = o
     assert set(rows) == set(expected)
     for key, o in expected.items():
@@ -259,12 +297,15 @@ async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadl
 
 
 @pytest.mark.parametrize("since", [None, date(2023, 10, 1)], ids=["last-400-days", "rebuilt-since-2023-10"])
-async def test_reporting_rates_count_expected_actual_and_on_time_reports(seeded, catalog: Catalog,
-                                                                         since: date | None) -> None:
+async def test_reporting_rates_count_expected_actual_and_on_time_reports(
+    seeded, catalog: Catalog, since: date | None
+) -> None:
     url, reports = seeded
     async with connected(url) as conn:
         await evaluate(conn, catalog, LAST, rates_since=since)
-        rows = {(r["unit"], r["period"], r["period_start"]): r for r in await conn.fetch("SELECT * FROM reporting_rates")}
+        rows = {
+            (r["unit"], r["period"], r["period_start"]): r for r in await conn.fetch("SELECT * FROM reporting_rates")
+        }
 
     today = local_day(LAST)
     horizon = since or today - RATES_HORIZON
@@ -291,9 +332,11 @@ async def test_reporting_rates_count_expected_actual_and_on_time_reports(seeded,
                     continue
                 got = [first[(u.code, i.code, start)] for i in members if (u.code, i.code, start) in first]
                 timely = [
-                    i for i in members if (u.code, i.code, start) in first
-                    and first[(u.code, i.code, start)] < end_of_local_day(end + timedelta(days=i.cadence.timely_days))
-                    + timedelta(microseconds=1)
+                    i
+                    for i in members
+                    if (u.code, i.code, start) in first
+                    and first[(u.code, i.code, start)]
+                    < end_of_local_day(end + timedelta(days=i.cadence.timely_days)) + timedelta(microseconds=1)
                 ]
                 expected[(u.code, period.value, start)] = (len(members), len(got), len(timely))
     assert set(rows) == set(expected)
@@ -327,8 +370,11 @@ async def test_ceased_units_history_is_summed_onto_their_successors(seeded, cata
     assert rows and {r["period_start"] for r in rows} == set(by_month)
     for r in rows:
         whole = rollup(by_month[r["period_start"]], Measure.RATIO)
-        assert (r["numerator"], r["denominator"], r["parts"]) == (whole.numerator, whole.denominator,
-                                                                   len(by_month[r["period_start"]]))
+        assert (r["numerator"], r["denominator"], r["parts"]) == (
+            whole.numerator,
+            whole.denominator,
+            len(by_month[r["period_start"]]),
+        )
         assert isclose(r["value"], whole.value)
 
 
@@ -339,10 +385,20 @@ async def test_incremental_pass_equals_a_full_pass_for_its_units_and_leaves_othe
         before = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
         # The province reports every indicator again for October, far above target.
         fresh = [
-            ReportReceived(event_id=uuid.uuid4(), unit="QN", indicator=code, observed_at=end_of_local_day(date(2026, 10, 31)),
-                           received_at=LAST - timedelta(hours=2), agency="test", key_id="k1",
-                           **({"numerator": 100.0, "denominator": 100.0} if catalog.indicators[code].measure is Measure.RATIO
-                              else {"value": 100.0}))
+            ReportReceived(
+                event_id=uuid.uuid4(),
+                unit="QN",
+                indicator=code,
+                observed_at=end_of_local_day(date(2026, 10, 31)),
+                received_at=LAST - timedelta(hours=2),
+                agency="test",
+                key_id="k1",
+                **(
+                    {"numerator": 100.0, "denominator": 100.0}
+                    if catalog.indicators[code].measure is Measure.RATIO
+                    else {"value": 100.0}
+                ),
+            )
             for code in ("DS-13", "DG-09")
         ]
         async with conn.transaction():
@@ -356,7 +412,8 @@ async def test_incremental_pass_equals_a_full_pass_for_its_units_and_leaves_othe
         if key[0] == "QN":
             assert row["evaluated_at"] == LAST
             assert {k: v for k, v in row.items() if k != "status_since"} == {
-                k: v for k, v in full[key].items() if k != "status_since"}
+                k: v for k, v in full[key].items() if k != "status_since"
+            }
         else:
             assert row == before[key], key  # untouched
     assert after[("QN", "DS-13")]["status"] == Status.MET
@@ -412,8 +469,14 @@ async def test_the_alerts_role_can_run_it_and_the_reader_can_only_read(seeded, c
                 summary = await evaluate(conn, catalog, LAST)
                 assert summary.pairs > 0
                 assert await conn.fetchval("SELECT count(*) FROM progress_rollup") > 0
-            for table in ("progress_current", "progress_snapshots", "milestone_outcomes", "reporting_rates",
-                          "successor_values", "progress_rollup"):
+            for table in (
+                "progress_current",
+                "progress_snapshots",
+                "milestone_outcomes",
+                "reporting_rates",
+                "successor_values",
+                "progress_rollup",
+            ):
                 assert await admin.fetchval("SELECT has_table_privilege('dx_reader', $1, 'SELECT')", table)
                 assert not await admin.fetchval("SELECT has_table_privilege('dx_reader', $1, 'UPDATE')", table)
         finally:
@@ -424,7 +487,10 @@ async def test_rollup_view_counts_active_pairs_by_level_pillar_and_status(seeded
     url, _ = seeded
     async with connected(url) as conn:
         await evaluate(conn, catalog, LAST)
-        rolled = {(r["level"], r["pillar"], r["status"]): r["units"] for r in await conn.fetch("SELECT * FROM progress_rollup")}
+        rolled = {
+            (r["level"], r["pillar"], r["status"]): r["units"]
+            for r in await conn.fetch("SELECT * FROM progress_rollup")
+        }
         direct = await conn.fetch(
             "SELECT level, pillar, status, count(*) AS n FROM progress_current WHERE active GROUP BY 1, 2, 3"
         )
@@ -458,8 +524,10 @@ async def stored_qn(seeded, catalog: Catalog) -> dict[str, Status]:
     url, _ = seeded
     async with connected(url) as conn:
         await evaluate(conn, catalog, end_of_local_day(date(2026, 11, 26)))
-        return {r["indicator"]: Status(r["status"]) for r in
-                await conn.fetch("SELECT indicator, status FROM progress_current WHERE unit = 'QN'")}
+        return {
+            r["indicator"]: Status(r["status"])
+            for r in await conn.fetch("SELECT indicator, status FROM progress_current WHERE unit = 'QN'")
+        }
 
 
 def test_status_shows_each_indicator_as_the_evaluation_decides(dxmon, stored_qn: dict[str, Status]) -> None:
@@ -490,7 +558,9 @@ def test_status_of_a_ceased_unit_says_when_and_who_took_over(dxmon) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        pytest.param(["QN-P-HONGGA"], "mã đơn vị 'QN-P-HONGGA' không có trong danh mục; có phải QN-P-HONGGAI", id="unknown-unit"),
+        pytest.param(
+            ["QN-P-HONGGA"], "mã đơn vị 'QN-P-HONGGA' không có trong danh mục; có phải QN-P-HONGGAI", id="unknown-unit"
+        ),
         pytest.param(["QN", "--as-of", "26/11/2026"], "không phải ngày", id="bad-date"),
         pytest.param(["QN", "--as-of", "2026-11-26T09:00"], "cần có múi giờ", id="naive-date-time"),
     ],
@@ -501,7 +571,9 @@ def test_status_refuses_with_a_clear_error(dxmon, args: list[str], message: str)
     assert message in " ".join(result.output.split())
 
 
-async def test_a_final_outcome_is_frozen_and_a_later_correction_is_a_revision(database_url: str, catalog: Catalog) -> None:
+async def test_a_final_outcome_is_frozen_and_a_later_correction_is_a_revision(
+    database_url: str, catalog: Catalog
+) -> None:
     """DG-04 for QN (a 2025 milestone, grace 10 days): provisional on 3 January, final after the cut-off."""
     ind = catalog.indicators["DG-04"]
     deadline = ind.target_for(catalog.units["QN"].level).milestones[-1]
@@ -509,9 +581,17 @@ async def test_a_final_outcome_is_frozen_and_a_later_correction_is_a_revision(da
     cut = deadline.deadline + timedelta(days=ind.cadence.grace_days)
 
     def report(day: date, value: float, received: datetime) -> ReportReceived:
-        fields = ({"numerator": value, "denominator": 100.0} if ind.measure is Measure.RATIO else {"value": value})
-        return ReportReceived(event_id=uuid.uuid4(), unit="QN", indicator="DG-04", observed_at=end_of_local_day(day),
-                              received_at=received, agency="test", key_id="k1", **fields)
+        fields = {"numerator": value, "denominator": 100.0} if ind.measure is Measure.RATIO else {"value": value}
+        return ReportReceived(
+            event_id=uuid.uuid4(),
+            unit="QN",
+            indicator="DG-04",
+            observed_at=end_of_local_day(day),
+            received_at=received,
+            agency="test",
+            key_id="k1",
+            **fields,
+        )
 
     def local(day: date, hour: int = 9) -> datetime:
         return datetime(day.year, day.month, day.day, hour, tzinfo=LOCAL_TZ)
@@ -520,8 +600,11 @@ async def test_a_final_outcome_is_frozen_and_a_later_correction_is_a_revision(da
         await evaluate(conn, catalog, local(when), units=["QN"])
         return await conn.fetchrow(
             "SELECT o.status, o.final, o.value, o.revised_value, c.status AS result, c.provisional, c.final AS c_final,"
-            " c.deciding_value, c.value AS current FROM milestone_outcomes o JOIN progress_current c USING (unit, indicator)"
-            " WHERE o.unit = 'QN' AND o.indicator = 'DG-04' AND o.milestone = $1", deadline.deadline)
+            " c.deciding_value, c.value AS current FROM milestone_outcomes o JOIN progress_current c USING (unit, "
+            "indicator)"
+            " WHERE o.unit = 'QN' AND o.indicator = 'DG-04' AND o.milestone = $1",
+            deadline.deadline,
+        )
 
     target = deadline.value
     async with connected(database_url) as conn:
@@ -533,16 +616,30 @@ async def test_a_final_outcome_is_frozen_and_a_later_correction_is_a_revision(da
         on_cut = await state(conn, cut)
         assert (on_cut["status"], on_cut["final"]) == ("exceeded", False)
         after = await state(conn, cut + timedelta(days=1))
-        assert (after["status"], after["final"], after["value"], after["c_final"]) == ("exceeded", True, target + 2, True)
+        assert (after["status"], after["final"], after["value"], after["c_final"]) == (
+            "exceeded",
+            True,
+            target + 2,
+            True,
+        )
         # A correction received after the cut-off: stored and shown as a revision, never deciding.
         await seed(database_url, [report(date(2025, 12, 31), target - 10, local(date(2026, 2, 1)))])
         revised = await state(conn, date(2026, 2, 2))
         assert (revised["status"], revised["value"], revised["revised_value"]) == ("exceeded", target + 2, target - 10)
-        assert (revised["result"], revised["deciding_value"], revised["current"]) == ("exceeded", target + 2, target - 10)
+        assert (revised["result"], revised["deciding_value"], revised["current"]) == (
+            "exceeded",
+            target + 2,
+            target - 10,
+        )
         # A second pass changes nothing, and only one auto-lock was audited.
         assert await state(conn, date(2026, 2, 3)) == revised
-        assert await conn.fetchval("SELECT count(*) FROM outcome_changes WHERE unit = 'QN' AND indicator = 'DG-04'"
-                                   " AND action = 'auto-lock'") == 1
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM outcome_changes WHERE unit = 'QN' AND indicator = 'DG-04'"
+                " AND action = 'auto-lock'"
+            )
+            == 1
+        )
 
 
 def test_rates_rebuild_backfills_history_before_the_reorganisation(dxmon, seeded) -> None:

@@ -28,13 +28,24 @@ from dxmon.simulate import explanation_for, lagging, profile_of
 from dxmon.store.progress_repository import evaluate
 from dxmon.store.reports_repository import explanation_text, store_reports
 from tests.report_documents import (
-    ARTIFACTS, check_annex, docx_annex, docx_ranking, docx_text, label, page_one_png, pdf_fonts, pdf_text,
-    poppler_missing, seed_and_evaluate, set_outcomes, xlsx_sheets,
+    ARTIFACTS,
+    check_annex,
+    docx_annex,
+    docx_ranking,
+    docx_text,
+    label,
+    page_one_png,
+    pdf_fonts,
+    pdf_text,
+    poppler_missing,
+    seed_and_evaluate,
+    set_outcomes,
+    xlsx_sheets,
 )
 
 pytestmark = pytest.mark.integration
 
-PROVISIONAL_PASS = datetime(2026, 1, 5, 9, tzinfo=LOCAL_TZ)   # the 2025 deadlines passed, no cut-off yet
+PROVISIONAL_PASS = datetime(2026, 1, 5, 9, tzinfo=LOCAL_TZ)  # the 2025 deadlines passed, no cut-off yet
 COMMUNE = "QN-P-HONGGAI"
 
 
@@ -91,8 +102,9 @@ def test_province_report_golden(database_url: str, catalog: Catalog, dxmon, tmp_
     early = docx_annex((tmp_path / "p.docx").read_bytes())
     expected = expected_rows(database_url, catalog, "QN")
     check_annex(early, expected, catalog)
-    assert {c[5].split(" (")[-1] for code, c in early.items() if expected[code]["milestone"] == date(2025, 12, 31)} \
-        == {f"{words.PROVISIONAL})"}
+    assert {c[5].split(" (")[-1] for code, c in early.items() if expected[code]["milestone"] == date(2025, 12, 31)} == {
+        f"{words.PROVISIONAL})"
+    }
     assert any(c[5].endswith(f"({words.FINAL})") for c in early.values())  # 2023 milestones: cut-off long past
 
     # 2. After the last cut-off (deadline + the indicator's grace days): final, still the evaluation's numbers.
@@ -116,12 +128,19 @@ def test_province_report_golden(database_url: str, catalog: Catalog, dxmon, tmp_
         if codes:
             assert f"- {name}: {len(met & set(codes))}/{len(codes)} chỉ tiêu đạt." in text
     scope = ["QN", *catalog.descendants("QN")]
-    [rates] = asyncio.run(_fetch(
-        database_url, "SELECT sum(expected) e, sum(actual) a, sum(on_time) o FROM reporting_rates"
-        " WHERE unit = ANY($1::text[]) AND period_end BETWEEN '2025-01-01' AND '2025-12-31'", scope))
+    [rates] = asyncio.run(
+        _fetch(
+            database_url,
+            "SELECT sum(expected) e, sum(actual) a, sum(on_time) o FROM reporting_rates"
+            " WHERE unit = ANY($1::text[]) AND period_end BETWEEN '2025-01-01' AND '2025-12-31'",
+            scope,
+        )
+    )
     assert rates["o"] < rates["a"] <= rates["e"]  # some reports were late
-    assert (f"Tỷ lệ báo cáo: {percent(100 * rates['a'] / rates['e'])} ({rates['a']}/{rates['e']} báo cáo); "
-            f"Tỷ lệ báo cáo đúng hạn: {percent(100 * rates['o'] / rates['e'])} ({rates['o']}/{rates['e']})") in text
+    assert (
+        f"Tỷ lệ báo cáo: {percent(100 * rates['a'] / rates['e'])} ({rates['a']}/{rates['e']} báo cáo); "
+        f"Tỷ lệ báo cáo đúng hạn: {percent(100 * rates['o'] / rates['e'])} ({rates['o']}/{rates['e']})"
+    ) in text
 
     # The ranking: every unit active at the year's end with targets (the 54 communes, the departments),
     # its share from its own outcomes, best first.
@@ -144,7 +163,10 @@ def test_province_report_golden(database_url: str, catalog: Catalog, dxmon, tmp_
     for r in rows:
         outcome = expected[r[col["Mã"]]]
         assert (r[col["Kết quả"]], r[col[words.TARGET]], r[col["Đánh giá"]]) == (
-            outcome["value"], outcome["target"], label(outcome))
+            outcome["value"],
+            outcome["target"],
+            label(outcome),
+        )
 
     # 4. PDF: converted on the server, fonts embedded, the table and its diacritics intact.
     assert poppler_missing() is None, f"missing {poppler_missing()}: run scripts/bootstrap.sh as root (README, Test it)"
@@ -154,10 +176,21 @@ def test_province_report_golden(database_url: str, catalog: Catalog, dxmon, tmp_
     assert fonts and all(embedded for _, embedded in fonts), fonts
     assert {name.split("-")[0] for name, _ in fonts} == {"LiberationSerif"}, fonts  # no fallback font for a glyph
     body = pdf_text(pdf)
-    for phrase in ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc",
-                   "Quảng Ninh, ngày … tháng … năm …",
-                   "BÁO CÁO", "PHỤ LỤC", "Nguyên nhân,", "Đánh giá", "Chính quyền số", "Kinh tế số", "Xã hội số",
-                   f"Tỉnh Quảng Ninh: {len(met)}/{len(expected)} chỉ tiêu đạt", "Chính thức", "Tỷ lệ báo cáo đúng hạn"):
+    for phrase in (
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Độc lập - Tự do - Hạnh phúc",
+        "Quảng Ninh, ngày … tháng … năm …",
+        "BÁO CÁO",
+        "PHỤ LỤC",
+        "Nguyên nhân,",
+        "Đánh giá",
+        "Chính quyền số",
+        "Kinh tế số",
+        "Xã hội số",
+        f"Tỉnh Quảng Ninh: {len(met)}/{len(expected)} chỉ tiêu đạt",
+        "Chính thức",
+        "Tỷ lệ báo cáo đúng hạn",
+    ):
         assert phrase in body, phrase
     for code in expected:
         assert code in body
@@ -194,11 +227,13 @@ def simulated_explanations(catalog: Catalog, unit: str, expected: dict[str, asyn
     return out
 
 
-def test_the_explanation_column_shows_the_units_own(database_url: str, catalog: Catalog, dxmon,
-                                                    tmp_path: Path) -> None:
+def test_the_explanation_column_shows_the_units_own(database_url: str, catalog: Catalog, dxmon, tmp_path: Path) -> None:
     asyncio.run(_seed(database_url, catalog))
-    behind = next(u.code for u in sorted(catalog.units_active_on(date(2025, 12, 31)), key=lambda u: u.code)
-                  if u.level is Level.COMMUNE and profile_of(u.code, 1) == "behind")
+    behind = next(
+        u.code
+        for u in sorted(catalog.units_active_on(date(2025, 12, 31)), key=lambda u: u.code)
+        if u.level is Level.COMMUNE and profile_of(u.code, 1) == "behind"
+    )
     dxmon("report", "--period", "2025", "--unit", behind, "--format", "docx", "--out", str(tmp_path / "b.docx"))
     annex = docx_annex((tmp_path / "b.docx").read_bytes())
     expected = expected_rows(database_url, catalog, behind)
@@ -219,22 +254,38 @@ def test_the_explanation_column_shows_the_units_own(database_url: str, catalog: 
 async def test_the_explanation_is_the_deciding_periods(database_url: str, catalog: Catalog) -> None:
     """Three quarters of DG-14, each explained differently: the 2025 milestone shows the explanation of the
     quarter that decided it (Q4 2025), the path to 2030 that of the latest quarter (Q1 2026)."""
-    said = {date(2025, 9, 30): "Quý III: chưa có chữ ký số.", date(2025, 12, 31): "Quý IV: đang số hóa hồ sơ cũ.",
-            date(2026, 3, 31): "Quý I/2026: đã cấp chữ ký số, tiếp tục số hóa."}
-    events = [ReportReceived(event_id=uuid.uuid4(), unit=COMMUNE, indicator="DG-14", observed_at=end_of_local_day(d),
-                             numerator=40 + n, denominator=100, explanation=text,
-                             received_at=end_of_local_day(d) + timedelta(days=3), agency="demo", key_id="k")
-              for n, (d, text) in enumerate(said.items())]
+    said = {
+        date(2025, 9, 30): "Quý III: chưa có chữ ký số.",
+        date(2025, 12, 31): "Quý IV: đang số hóa hồ sơ cũ.",
+        date(2026, 3, 31): "Quý I/2026: đã cấp chữ ký số, tiếp tục số hóa.",
+    }
+    events = [
+        ReportReceived(
+            event_id=uuid.uuid4(),
+            unit=COMMUNE,
+            indicator="DG-14",
+            observed_at=end_of_local_day(d),
+            numerator=40 + n,
+            denominator=100,
+            explanation=text,
+            received_at=end_of_local_day(d) + timedelta(days=3),
+            agency="demo",
+            key_id="k",
+        )
+        for n, (d, text) in enumerate(said.items())
+    ]
     as_of = datetime(2026, 4, 20, 9, tzinfo=LOCAL_TZ)  # the 2025 milestone's cut-off has passed
     conn = await asyncpg.connect(database_url)
     try:
         async with conn.transaction():
             await store_reports(conn, events, as_of)
         await evaluate(conn, catalog, as_of)
-        nq09 = await build_report(conn, catalog, target_set="NQ09", period=ReportPeriod.parse("2026"), unit=COMMUNE,
-                                  now=as_of)
-        onward = await build_report(conn, catalog, target_set="NQ09-2030", period=ReportPeriod.parse("2026-Q1"),
-                                    unit=COMMUNE, now=as_of)
+        nq09 = await build_report(
+            conn, catalog, target_set="NQ09", period=ReportPeriod.parse("2026"), unit=COMMUNE, now=as_of
+        )
+        onward = await build_report(
+            conn, catalog, target_set="NQ09-2030", period=ReportPeriod.parse("2026-Q1"), unit=COMMUNE, now=as_of
+        )
     finally:
         await conn.close()
     [decided] = [r for r in nq09.rows if r.indicator == "DG-14"]
@@ -246,20 +297,26 @@ async def test_the_explanation_is_the_deciding_periods(database_url: str, catalo
     assert all(r.explanation == "" for r in nq09.rows if r.indicator != "DG-14")
 
 
-def test_a_set_ending_in_2030_reports_its_own_targets(database_url: str, catalog: Catalog, dxmon,
-                                                      tmp_path: Path) -> None:
+def test_a_set_ending_in_2030_reports_its_own_targets(
+    database_url: str, catalog: Catalog, dxmon, tmp_path: Path
+) -> None:
     """NQ09-2030 (the catalog's set carrying NQ 09 on to 2030): its targets only, each row the current result
     towards its 2030 milestone as the evaluation stored it, none of NQ 09's 2025 milestones."""
     asyncio.run(_seed(database_url, catalog))
-    dxmon("report", "--target-set", "NQ09-2030", "--period", "2026", "--format", "xlsx", "--out",
-          str(tmp_path / "s.xlsx"))
+    dxmon(
+        "report", "--target-set", "NQ09-2030", "--period", "2026", "--format", "xlsx", "--out", str(tmp_path / "s.xlsx")
+    )
     header, *rows = xlsx_sheets((tmp_path / "s.xlsx").read_bytes())["Phụ lục"]
     col = {name: i for i, name in enumerate(header)}
-    wanted = {i.code for i in catalog.indicators.values()
-              if any(t.target_set == "NQ09-2030" for t in i.targets_for(Level.PROVINCE))}
+    wanted = {
+        i.code
+        for i in catalog.indicators.values()
+        if any(t.target_set == "NQ09-2030" for t in i.targets_for(Level.PROVINCE))
+    }
     assert {r[col["Mã"]] for r in rows} == wanted and len(wanted) >= 5
-    current = {r["indicator"]: r for r in asyncio.run(_fetch(
-        database_url, "SELECT * FROM progress_current WHERE unit = 'QN'"))}
+    current = {
+        r["indicator"]: r for r in asyncio.run(_fetch(database_url, "SELECT * FROM progress_current WHERE unit = 'QN'"))
+    }
     judged = 0
     for r in rows:
         assert r[col[words.DEADLINE]].date() == date(2030, 12, 31)
@@ -270,12 +327,15 @@ def test_a_set_ending_in_2030_reports_its_own_targets(database_url: str, catalog
     assert judged >= 3  # the simulator reports the province's indicators
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    pytest.param(["--period", "2025-13"], "YYYY-Q1", id="bad-period"),
-    pytest.param(["--period", "2025", "--target-set", "NQ57"], "NQ09", id="unknown-set"),
-    pytest.param(["--period", "2025", "--format", "odt"], "docx, xlsx or pdf", id="bad-format"),
-    pytest.param(["--period", "2025", "--unit", "QN-NOWHERE"], "không có trong danh mục", id="unknown-unit"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--period", "2025-13"], "YYYY-Q1", id="bad-period"),
+        pytest.param(["--period", "2025", "--target-set", "NQ57"], "NQ09", id="unknown-set"),
+        pytest.param(["--period", "2025", "--format", "odt"], "docx, xlsx or pdf", id="bad-format"),
+        pytest.param(["--period", "2025", "--unit", "QN-NOWHERE"], "không có trong danh mục", id="unknown-unit"),
+    ],
+)
 def test_bad_requests_are_refused(database_url: str, args, message, monkeypatch) -> None:
     from typer.testing import CliRunner
 

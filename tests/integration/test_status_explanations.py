@@ -22,12 +22,28 @@ UNIT = "QN-P-HONGGAI"
 WHY = "Một số thôn chưa có cáp quang; đã đề nghị nhà mạng hoàn thành trong quý IV."
 
 
-def received(unit: str, indicator: str, day: date, on: date, numerator: float, explanation: str | None,
-             category: str | None = None) -> ReportReceived:
+def received(
+    unit: str,
+    indicator: str,
+    day: date,
+    on: date,
+    numerator: float,
+    explanation: str | None,
+    category: str | None = None,
+) -> ReportReceived:
     return ReportReceived(
-        event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at=end_of_local_day(day),
-        received_at=datetime(on.year, on.month, on.day, 9, tzinfo=LOCAL_TZ), agency="test", key_id="k" * 16,
-        numerator=numerator, denominator=100.0, category=category, explanation=explanation)
+        event_id=uuid.uuid4(),
+        unit=unit,
+        indicator=indicator,
+        observed_at=end_of_local_day(day),
+        received_at=datetime(on.year, on.month, on.day, 9, tzinfo=LOCAL_TZ),
+        agency="test",
+        key_id="k" * 16,
+        numerator=numerator,
+        denominator=100.0,
+        category=category,
+        explanation=explanation,
+    )
 
 
 @pytest.fixture

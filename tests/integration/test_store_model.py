@@ -35,13 +35,22 @@ def random_report(rng: random.Random, seq: int) -> ReportReceived:
     if rng.random() < 0.2:
         observed = datetime(2026, month, 1, tzinfo=LOCAL_TZ).astimezone(UTC)  # local midnight, the 1st
     den = float(rng.randint(1, 500))
-    figures = ({"value": round(rng.uniform(0, 100), 1)} if rng.random() < 0.25
-               else {"numerator": float(rng.randint(0, int(den))), "denominator": den})
+    figures = (
+        {"value": round(rng.uniform(0, 100), 1)}
+        if rng.random() < 0.25
+        else {"numerator": float(rng.randint(0, int(den))), "denominator": den}
+    )
     return ReportReceived(
-        event_id=uuid.uuid4(), unit=rng.choice(UNITS), indicator=indicator,
-        category=rng.choice(CATEGORIES) if indicator == "DG-01" else None, observed_at=observed,
+        event_id=uuid.uuid4(),
+        unit=rng.choice(UNITS),
+        indicator=indicator,
+        category=rng.choice(CATEGORIES) if indicator == "DG-01" else None,
+        observed_at=observed,
         received_at=T0 + timedelta(minutes=rng.randint(0, 10_000)),  # clocks say nothing about order
-        agency=rng.choice(["A", "B"]), key_id="k" * 16, **figures)
+        agency=rng.choice(["A", "B"]),
+        key_id="k" * 16,
+        **figures,
+    )
 
 
 def model(stored: list[tuple[int, ReportReceived]]) -> dict[tuple, dict]:
@@ -53,9 +62,16 @@ def model(stored: list[tuple[int, ReportReceived]]) -> dict[tuple, dict]:
     for key, reports in cells.items():
         seq, e = max(reports, key=lambda r: r[0])
         value = e.value if e.value is not None else 100 * e.numerator / e.denominator
-        out[key] = {"value": value, "numerator": e.numerator, "denominator": e.denominator,
-                    "percent_only": e.numerator is None, "includes_percent_only": False,
-                    "event_id": e.event_id, "reports": len(reports), "stream_seq": seq}
+        out[key] = {
+            "value": value,
+            "numerator": e.numerator,
+            "denominator": e.denominator,
+            "percent_only": e.numerator is None,
+            "includes_percent_only": False,
+            "event_id": e.event_id,
+            "reports": len(reports),
+            "stream_seq": seq,
+        }
     totals: dict[tuple, list[dict]] = defaultdict(list)
     for (unit, indicator, category, start), row in out.items():
         if category:
@@ -64,12 +80,18 @@ def model(stored: list[tuple[int, ReportReceived]]) -> dict[tuple, dict]:
         counted = [m for m in members if not m["percent_only"]]
         num = sum(m["numerator"] for m in counted) if counted else None
         den = sum(m["denominator"] for m in counted) if counted else None
-        value = (100 * num / den if den else sum(m["value"] for m in members) / len(members))
+        value = 100 * num / den if den else sum(m["value"] for m in members) / len(members)
         last = max(members, key=lambda m: m["stream_seq"])
-        out[key] = {"value": value, "numerator": num, "denominator": den,
-                    "percent_only": not counted, "includes_percent_only": len(counted) < len(members),
-                    "event_id": last["event_id"], "reports": sum(m["reports"] for m in members),
-                    "stream_seq": last["stream_seq"]}
+        out[key] = {
+            "value": value,
+            "numerator": num,
+            "denominator": den,
+            "percent_only": not counted,
+            "includes_percent_only": len(counted) < len(members),
+            "event_id": last["event_id"],
+            "reports": sum(m["reports"] for m in members),
+            "stream_seq": last["stream_seq"],
+        }
     return out
 
 
@@ -106,7 +128,7 @@ async def test_store_matches_the_model(database_url: str, catalog, seed: int):
             while i < len(stream):
                 n = rng.randint(1, 30)
                 async with conn.transaction():
-                    result = await store_reports(conn, stream[i:i + n], T0, catalog, seqs[i:i + n])
+                    result = await store_reports(conn, stream[i : i + n], T0, catalog, seqs[i : i + n])
                 if not replay:
                     reused |= {seqs[i + k] for k in result.reused}
                 else:
@@ -125,8 +147,15 @@ async def test_store_matches_the_model(database_url: str, catalog, seed: int):
     for key, w in want.items():
         g = got[key]
         assert g["value"] == pytest.approx(w["value"]), key
-        for field in ("numerator", "denominator", "percent_only", "includes_percent_only", "event_id", "reports",
-                      "stream_seq"):
+        for field in (
+            "numerator",
+            "denominator",
+            "percent_only",
+            "includes_percent_only",
+            "event_id",
+            "reports",
+            "stream_seq",
+        ):
             assert g[field] == w[field], (key, field)
     newest = {}
     for (unit, indicator, category, start), w in want.items():
@@ -140,9 +169,18 @@ async def test_two_aggregators_writing_two_categories_of_one_period_keep_the_tot
     from dxmon.store.reports_repository import store_reports
 
     def part(category: str, numerator: float, denominator: float) -> ReportReceived:
-        return ReportReceived(event_id=uuid.uuid4(), unit="QN", indicator="DG-01", category=category,
-                              observed_at=datetime(2026, 3, 31, tzinfo=LOCAL_TZ), numerator=numerator,
-                              denominator=denominator, received_at=T0, agency="A", key_id="k" * 16)
+        return ReportReceived(
+            event_id=uuid.uuid4(),
+            unit="QN",
+            indicator="DG-01",
+            category=category,
+            observed_at=datetime(2026, 3, 31, tzinfo=LOCAL_TZ),
+            numerator=numerator,
+            denominator=denominator,
+            received_at=T0,
+            agency="A",
+            key_id="k" * 16,
+        )
 
     first, second = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
     try:
@@ -152,8 +190,9 @@ async def test_two_aggregators_writing_two_categories_of_one_period_keep_the_tot
         await store_reports(first, [part("province", 628, 1000)], T0, catalog, [1])
         # The second writes its category, then waits for the first's lock on the period's total …
         # (another minute of ingest_minutely: its row lock would otherwise serialise the two early)
-        pending = asyncio.create_task(store_reports(second, [part("district", 97, 200)], T0 + timedelta(minutes=2),
-                                                    catalog, [2]))
+        pending = asyncio.create_task(
+            store_reports(second, [part("district", 97, 200)], T0 + timedelta(minutes=2), catalog, [2])
+        )
         await asyncio.sleep(0.5)
         assert not pending.done()
         await tx1.commit()

@@ -8,7 +8,7 @@ import pytest
 
 from dxmon.catalog import Catalog, check
 from dxmon.store.approvals_repository import ApprovalError, parse_period
-from tests.unit.test_catalog import I, write_mini
+from tests.unit.test_catalog import IND, write_mini
 
 PROGRAMME = "  issued: 2022-02-05\n"
 
@@ -20,12 +20,12 @@ def test_shipped_catalog_and_default_are_off(tmp_path: Path, catalog: Catalog) -
 
 
 def test_approval_on(tmp_path: Path) -> None:
-    write_mini(tmp_path, I, [(PROGRAMME, PROGRAMME + "  approval: true\n")])
+    write_mini(tmp_path, IND, [(PROGRAMME, PROGRAMME + "  approval: true\n")])
     assert Catalog.load(tmp_path).approval is True
 
 
 def test_approval_must_be_a_yes_or_no(tmp_path: Path) -> None:
-    write_mini(tmp_path, I, [(PROGRAMME, PROGRAMME + "  approval: sometimes\n")])
+    write_mini(tmp_path, IND, [(PROGRAMME, PROGRAMME + "  approval: sometimes\n")])
     assert any("approval" in str(p) for p in check(tmp_path))
 
 

@@ -35,9 +35,18 @@ def squeezed(text: str) -> str:
 
 
 def test_key_list_keeps_brackets_and_whole_ids_at_80_columns():
-    keys = [ApiKey(key_id=f"a56ea1207f3c9d1{i}", agency=name, units=("QN-HALONG", "QN-CAMPHA", "QN-SO-VHTTDL"),
-                   with_descendants=True, secret_sha256="0" * 64, created_at="2026-01-01T00:00:00+00:00",
-                   label=name) for i, name in enumerate(NAMES)]
+    keys = [
+        ApiKey(
+            key_id=f"a56ea1207f3c9d1{i}",
+            agency=name,
+            units=("QN-HALONG", "QN-CAMPHA", "QN-SO-VHTTDL"),
+            with_descendants=True,
+            secret_sha256="0" * 64,
+            created_at="2026-01-01T00:00:00+00:00",
+            label=name,
+        )
+        for i, name in enumerate(NAMES)
+    ]
     text = rendered(key_table(keys))
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "…" not in text
@@ -72,7 +81,11 @@ def test_dev_summary_prints_unit_names_as_they_are(monkeypatch, tmp_path: Path):
     monkeypatch.setattr(dev.console, "width", 200)
     worst = [{"unit": "QN-X", "name_vi": name, "behind": 1, "missing": 0, "tracked": 3} for name in NAMES]
     spread = UnitDistribution(fine=3, behind=len(worst), silent=0, worst=worst)
-    dev.print_summary({"reports": 1, "periods": 1, "dead_letters": 0, "by_level": [], "lag": None,
-                       "distribution": spread}, "http://127.0.0.1:8080", tmp_path, ["Cảnh báo [mới]: Xã [x]"])
+    dev.print_summary(
+        {"reports": 1, "periods": 1, "dead_letters": 0, "by_level": [], "lag": None, "distribution": spread},
+        "http://127.0.0.1:8080",
+        tmp_path,
+        ["Cảnh báo [mới]: Xã [x]"],
+    )
     for name in [*NAMES, "Cảnh báo [mới]: Xã [x]"]:
         assert name in out.getvalue()

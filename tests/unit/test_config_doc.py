@@ -12,7 +12,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def readme_table() -> str:
     text = README.read_text(encoding="utf-8")
     start = text.index("<!-- config-table:start -->\n") + len("<!-- config-table:start -->\n")
-    return text[start:text.index("<!-- config-table:end -->")]
+    return text[start : text.index("<!-- config-table:end -->")]
 
 
 def test_readme_configuration_table_matches_the_settings_classes():

@@ -79,8 +79,10 @@ def test_control_characters_are_refused_naming_the_character(text: str, characte
     with pytest.raises(ValidationError) as caught:
         ReportIn.model_validate_json(raw)
     (issue,) = issues_from_validation_error(caught.value)
-    assert issue.message.vi == (f"explanation: văn bản không được chứa ký tự điều khiển {character}; "
-                                "chỉ nhận chữ, dấu câu, dấu tab và xuống dòng")
+    assert issue.message.vi == (
+        f"explanation: văn bản không được chứa ký tự điều khiển {character}; "
+        "chỉ nhận chữ, dấu câu, dấu tab và xuống dòng"
+    )
     assert character in issue.message.en
 
 
@@ -114,8 +116,18 @@ def test_message_id_covers_the_explanation_and_is_unchanged_without_one() -> Non
 def _message_id_before_explanations(agency: str, report: ReportIn) -> str:
     import hashlib
 
-    content = (agency, report.unit, report.indicator, report.category or "", report.observed_at.timestamp(),
-               report.value, report.numerator, report.denominator, report.note, report.source)
+    content = (
+        agency,
+        report.unit,
+        report.indicator,
+        report.category or "",
+        report.observed_at.timestamp(),
+        report.value,
+        report.numerator,
+        report.denominator,
+        report.note,
+        report.source,
+    )
     return f"{report.event_id}:{hashlib.sha256(repr(content).encode()).hexdigest()[:32]}"
 
 

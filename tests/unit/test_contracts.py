@@ -36,8 +36,12 @@ DROP = object()  # marks a field to leave out of the body
 def body(**changes: Any) -> dict[str, Any]:
     """body is a valid ratio report for a new commune, with ``changes`` applied (DROP removes a field)."""
     base: dict[str, Any] = {
-        "event_id": EVENT_ID, "unit": "QN-P-HONGGAI", "indicator": "DG-04",
-        "observed_at": "2025-09-30T23:59:59+07:00", "numerator": 628, "denominator": 1000,
+        "event_id": EVENT_ID,
+        "unit": "QN-P-HONGGAI",
+        "indicator": "DG-04",
+        "observed_at": "2025-09-30T23:59:59+07:00",
+        "numerator": 628,
+        "denominator": 1000,
     }
     base.update(changes)
     return {k: v for k, v in base.items() if v is not DROP}
@@ -63,11 +67,13 @@ def refusals(raw: bytes | str) -> list[tuple[str, str | None]]:
         pytest.param("2025-09-30T23:59:59+07:00", datetime(2025, 9, 30, 16, 59, 59, tzinfo=UTC), id="local-offset"),
         pytest.param("2025-09-30T10:00:00Z", datetime(2025, 9, 30, 10, tzinfo=UTC), id="zulu"),
         pytest.param("2025-09-30T10:00:00-05:30", datetime(2025, 9, 30, 15, 30, tzinfo=UTC), id="negative-offset"),
-        pytest.param("2025-09-30T10:00:00.123456+00:00", datetime(2025, 9, 30, 10, 0, 0, 123456, UTC),
-                     id="microseconds"),
+        pytest.param(
+            "2025-09-30T10:00:00.123456+00:00", datetime(2025, 9, 30, 10, 0, 0, 123456, UTC), id="microseconds"
+        ),
         pytest.param("2025-09-30 10:00+07:00", datetime(2025, 9, 30, 3, tzinfo=UTC), id="space-separator"),
-        pytest.param("2025-09-30T10:00:00+05:30:15", datetime(2025, 9, 30, 4, 29, 45, tzinfo=UTC),
-                     id="offset-with-seconds"),
+        pytest.param(
+            "2025-09-30T10:00:00+05:30:15", datetime(2025, 9, 30, 4, 29, 45, tzinfo=UTC), id="offset-with-seconds"
+        ),
     ],
 )
 def test_observed_at_accepted(raw: str, expected: datetime) -> None:
@@ -177,11 +183,17 @@ HUGE_BODY = json.dumps(body()).replace('"denominator": 1000', '"denominator": 1e
         pytest.param(json.dumps(body(event_id=12345)), [("invalid-event-id", "event_id")], id="event-id-number"),
         pytest.param(json.dumps(body(event_id=DROP)), [("missing-field", "event_id")], id="missing-event-id"),
         pytest.param(json.dumps(body(observed_at=DROP)), [("missing-field", "observed_at")], id="missing-observed-at"),
-        pytest.param(json.dumps(body(unit=DROP, indicator=DROP)),
-                     [("missing-field", "unit"), ("missing-field", "indicator")], id="missing-codes"),
+        pytest.param(
+            json.dumps(body(unit=DROP, indicator=DROP)),
+            [("missing-field", "unit"), ("missing-field", "indicator")],
+            id="missing-codes",
+        ),
         pytest.param(json.dumps(body(period="2025-09")), [("unknown-field", "period")], id="extra-field"),
-        pytest.param(json.dumps(body(received_at="2025-10-01T00:00:00Z")), [("unknown-field", "received_at")],
-                     id="sender-cannot-set-received-at"),
+        pytest.param(
+            json.dumps(body(received_at="2025-10-01T00:00:00Z")),
+            [("unknown-field", "received_at")],
+            id="sender-cannot-set-received-at",
+        ),
         pytest.param(json.dumps(body(note="x" * 2001)), [("too-long", "note")], id="note-too-long"),
         pytest.param(json.dumps(body(source="s" * 201)), [("too-long", "source")], id="source-too-long"),
         pytest.param(json.dumps(body(note="a\u0000b")), [("invalid-character", "note")], id="nul-in-note"),
@@ -200,10 +212,14 @@ def test_shape_refused_with_reason_and_field(raw: str, expected: list[tuple[str,
 
 def test_every_bad_field_is_listed_at_once() -> None:
     raw = json.dumps(body(unit="bad unit", observed_at="2025-09-30T10:00", numerator="1", extra=1))
-    assert sorted(refusals(raw)) == sorted([
-        ("invalid-code", "unit"), ("missing-timezone", "observed_at"),
-        ("invalid-field", "numerator"), ("unknown-field", "extra"),
-    ])
+    assert sorted(refusals(raw)) == sorted(
+        [
+            ("invalid-code", "unit"),
+            ("missing-timezone", "observed_at"),
+            ("invalid-field", "numerator"),
+            ("unknown-field", "extra"),
+        ]
+    )
 
 
 def test_whole_numbers_are_accepted_as_numbers() -> None:
@@ -221,7 +237,7 @@ def test_optional_fields_default_to_none_and_may_be_null() -> None:
 def test_report_is_immutable() -> None:
     report = ReportIn.model_validate(body())
     with pytest.raises(ValidationError):
-        report.numerator = 1  # type: ignore[misc]
+        report.numerator = 1  # type: ignore[misc]  # assigning to the frozen model is the point of the test
 
 
 def test_code_pattern_is_a_nats_subject_token() -> None:
@@ -287,8 +303,14 @@ def test_nul_refusal_message_names_the_character() -> None:
     with pytest.raises(ValidationError) as caught:
         ReportIn.model_validate(body(note="x\x00"))
     (issue,) = issues_from_validation_error(caught.value, index=3)
-    assert issue == Issue("invalid-character", Text("note: văn bản không được chứa ký tự NUL (U+0000)",
-                                                    "note: text cannot contain the NUL character (U+0000)"), "note", 3)
+    assert issue == Issue(
+        "invalid-character",
+        Text(
+            "note: văn bản không được chứa ký tự NUL (U+0000)", "note: text cannot contain the NUL character (U+0000)"
+        ),
+        "note",
+        3,
+    )
 
 
 # ───────────────────────────── round trip (hypothesis) ─────────────────────────────
@@ -299,29 +321,55 @@ TEXT = st.none() | st.text(st.characters(blacklist_categories=("Cs",), blacklist
 OFFSETS = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 TIMESTAMPS = st.one_of(
     # st.timezones() includes historical zones whose local mean time has offsets in seconds.
-    st.datetimes(datetime(1850, 1, 1), datetime(2200, 1, 1), timezones=OFFSETS | st.just(LOCAL_TZ) | st.timezones())
-    .map(lambda d: d.isoformat()),
+    st.datetimes(
+        datetime(1850, 1, 1), datetime(2200, 1, 1), timezones=OFFSETS | st.just(LOCAL_TZ) | st.timezones()
+    ).map(lambda d: d.isoformat()),
     st.dates(date(1900, 1, 1), date(2200, 1, 1)).map(date.isoformat),
 )
 
 
 @settings(max_examples=150, deadline=None)
 @given(
-    event_id=st.uuids(), unit=CODES, indicator=CODES, observed_at=TIMESTAMPS,
-    value=NUMBERS, numerator=NUMBERS, denominator=NUMBERS, note=TEXT, source=TEXT.map(lambda s: s and s[:200]),
+    event_id=st.uuids(),
+    unit=CODES,
+    indicator=CODES,
+    observed_at=TIMESTAMPS,
+    value=NUMBERS,
+    numerator=NUMBERS,
+    denominator=NUMBERS,
+    note=TEXT,
+    source=TEXT.map(lambda s: s and s[:200]),
     received_at=st.datetimes(timezones=st.just(UTC)),
 )
 def test_valid_report_round_trips_through_the_published_event(
-    event_id: UUID, unit: str, indicator: str, observed_at: str, value: Any, numerator: Any, denominator: Any,
-    note: str | None, source: str | None, received_at: datetime,
+    event_id: UUID,
+    unit: str,
+    indicator: str,
+    observed_at: str,
+    value: Any,
+    numerator: Any,
+    denominator: Any,
+    note: str | None,
+    source: str | None,
+    received_at: datetime,
 ) -> None:
-    sent = dict(event_id=str(event_id), unit=unit, indicator=indicator, observed_at=observed_at, value=value,
-                numerator=numerator, denominator=denominator, note=note, source=source)
+    sent = dict(
+        event_id=str(event_id),
+        unit=unit,
+        indicator=indicator,
+        observed_at=observed_at,
+        value=value,
+        numerator=numerator,
+        denominator=denominator,
+        note=note,
+        source=source,
+    )
     report = ReportIn.model_validate_json(json.dumps(sent, ensure_ascii=False))
     assert ReportIn.model_validate_json(report.model_dump_json()) == report
 
-    event = ReportReceived(**report.model_dump(), received_at=received_at, agency="Sở Khoa học và Công nghệ",
-                           key_id="0123456789abcdef")
+    event = ReportReceived(
+        **report.model_dump(), received_at=received_at, agency="Sở Khoa học và Công nghệ", key_id="0123456789abcdef"
+    )
     again = ReportReceived.model_validate_json(event.model_dump_json())
     assert again == event
     # Equal instants are not enough: the offset the agency wrote survives too.
@@ -340,7 +388,8 @@ def test_batch_errors_carry_the_item_index_plus_offset() -> None:
         TypeAdapter(list[ReportIn]).validate_python([body(), body(unit="x"), body(value="v")])
     issues = issues_from_validation_error(caught.value, index_offset=100, batch=True)
     assert [(i.reason, i.index, i.field) for i in issues] == [
-        ("invalid-code", 101, "unit"), ("invalid-field", 102, "value"),
+        ("invalid-code", 101, "unit"),
+        ("invalid-field", 102, "value"),
     ]
     assert issues[0].message.en.startswith("unit: ") and issues[0].message.vi.startswith("unit: ")
     assert issues[1].message.vi == "value: phải là một số"
@@ -351,21 +400,37 @@ def test_one_issue_per_item_field_and_reason() -> None:
     with pytest.raises(ValidationError) as caught:
         ReportIn.model_validate(body(value="x", numerator="y"))
     assert [(i.reason, i.field) for i in issues_from_validation_error(caught.value)] == [
-        ("invalid-field", "value"), ("invalid-field", "numerator"),
+        ("invalid-field", "value"),
+        ("invalid-field", "numerator"),
     ]
 
 
 def test_issue_json_leaves_out_what_is_unknown() -> None:
-    assert Issue("unknown-unit", Text("đơn vị X", "unit X")).to_json() == {"reason": "unknown-unit", "message": "đơn vị X"}
-    assert Issue("unknown-unit", Text("đơn vị X", "unit X")).to_json("en") == {"reason": "unknown-unit", "message": "unit X"}
+    assert Issue("unknown-unit", Text("đơn vị X", "unit X")).to_json() == {
+        "reason": "unknown-unit",
+        "message": "đơn vị X",
+    }
+    assert Issue("unknown-unit", Text("đơn vị X", "unit X")).to_json("en") == {
+        "reason": "unknown-unit",
+        "message": "unit X",
+    }
     assert Issue("missing-timezone", Text("m", "m"), "observed_at", 0, EVENT_ID).to_json() == {
-        "reason": "missing-timezone", "message": "m", "index": 0, "field": "observed_at", "event_id": EVENT_ID,
+        "reason": "missing-timezone",
+        "message": "m",
+        "index": 0,
+        "field": "observed_at",
+        "event_id": EVENT_ID,
     }
 
 
 def test_problem_body_follows_rfc_9457() -> None:
-    problem = Problem(422, "invalid-reports", "Invalid reports", Text("có 2 lỗi", "2 problem(s) found"),
-                      [Issue("unknown-unit", Text("đ", "u"), "unit", 0), Issue("negative-value", Text("g", "v"), "value", 1)])
+    problem = Problem(
+        422,
+        "invalid-reports",
+        "Invalid reports",
+        Text("có 2 lỗi", "2 problem(s) found"),
+        [Issue("unknown-unit", Text("đ", "u"), "unit", 0), Issue("negative-value", Text("g", "v"), "value", 1)],
+    )
     assert problem.to_json("en") == {
         "type": PROBLEM_TYPE_BASE + "invalid-reports",
         "title": "Invalid reports",
@@ -381,10 +446,13 @@ def test_problem_body_follows_rfc_9457() -> None:
     vi = problem.to_json()
     assert vi["detail"] == "có 2 lỗi" and [e["message"] for e in vi["errors"]] == ["đ", "g"]
     assert {k: v for k, v in vi.items() if k not in ("detail", "errors")} == {
-        k: v for k, v in problem.to_json("en").items() if k not in ("detail", "errors")}
+        k: v for k, v in problem.to_json("en").items() if k not in ("detail", "errors")
+    }
     assert Problem(415, "unsupported-media-type", "Unsupported media type").to_json() == {
         "type": "https://dx-monitor.github.io/problems/unsupported-media-type",
-        "title": "Unsupported media type", "status": 415, "reason": "unsupported-media-type",
+        "title": "Unsupported media type",
+        "status": 415,
+        "reason": "unsupported-media-type",
     }
     assert isinstance(problem, Exception)
 

@@ -101,7 +101,7 @@ def test_every_variable_a_query_uses_is_defined(dashboards: dict[str, dict[str, 
             for m in VARIABLE_REF.finditer(sql):
                 name = m.group(1) or m.group(2) or m.group(3)
                 # $__timeFilter(…) and friends are macros, expanded by the datasource after variables.
-                is_macro = m.group(1) and sql[m.end():m.end() + 1] == "("
+                is_macro = m.group(1) and sql[m.end() : m.end() + 1] == "("
                 assert is_macro or name in defined, f"{uid}: ${name} is not a variable of the dashboard"
 
 
@@ -111,7 +111,8 @@ def test_unit_names_link_to_the_unit_dashboard(dashboards: dict[str, dict[str, A
         link
         for o in behind["fieldConfig"]["overrides"]
         if o["matcher"] == {"id": "byName", "options": "Đơn vị"}
-        for prop in o["properties"] if prop["id"] == "links"
+        for prop in o["properties"]
+        if prop["id"] == "links"
         for link in prop["value"]
     ]
     assert links and links[0]["url"].startswith("/d/dx-unit-detail?var-unit=${__data.fields.unit}")
@@ -122,7 +123,12 @@ def test_unit_page_shows_the_alerts_services_annotations_for_that_unit(dashboard
     (query,) = dashboards["dx-unit-detail"]["annotations"]["list"]
     assert query["datasource"]["type"] == "grafana" and query["enable"] is True
     # services/alerts/emit.py tags each annotation dx-monitor, alert, state, kind, unit code, indicator code.
-    assert query["target"] == {"type": "tags", "tags": ["dx-monitor", "alert", "$unit"], "matchAny": False, "limit": 200}
+    assert query["target"] == {
+        "type": "tags",
+        "tags": ["dx-monitor", "alert", "$unit"],
+        "matchAny": False,
+        "limit": 200,
+    }
 
 
 def test_provisioning_reads_credentials_from_the_environment() -> None:

@@ -81,8 +81,12 @@ def test_stopping_removes_only_its_own_state(in_dev_dir: Path) -> None:
 
 
 def test_every_service_listens_on_loopback_by_default() -> None:
-    defaults = [IngestSettings.model_fields["ingest_host"], AggregatorSettings.model_fields["aggregator_host"],
-                AlertsSettings.model_fields["alerts_host"], EntrySettings.model_fields["entry_host"]]
+    defaults = [
+        IngestSettings.model_fields["ingest_host"],
+        AggregatorSettings.model_fields["aggregator_host"],
+        AlertsSettings.model_fields["alerts_host"],
+        EntrySettings.model_fields["entry_host"],
+    ]
     assert [f.default for f in defaults] == ["127.0.0.1"] * 4
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
-
 import typing
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -16,12 +15,21 @@ from dxmon.formatting import COMPARATOR_SIGNS, LOCAL_TIME, format_date, format_m
     ("t", "want"),
     [
         pytest.param(datetime(2026, 12, 6, 5, 17, tzinfo=UTC), "06/12/2026 12:17 (giờ Việt Nam)", id="utc"),
-        pytest.param(datetime(2026, 12, 31, 17, 30, tzinfo=UTC), "01/01/2027 00:30 (giờ Việt Nam)",
-                     id="utc-evening-is-next-day-in-vietnam"),
-        pytest.param(datetime(2026, 12, 6, 12, 17, tzinfo=timezone(timedelta(hours=7))),
-                     "06/12/2026 12:17 (giờ Việt Nam)", id="already-local"),
-        pytest.param(datetime(2026, 12, 6, 6, 17, tzinfo=timezone(timedelta(hours=1))),
-                     "06/12/2026 12:17 (giờ Việt Nam)", id="other-zone"),
+        pytest.param(
+            datetime(2026, 12, 31, 17, 30, tzinfo=UTC),
+            "01/01/2027 00:30 (giờ Việt Nam)",
+            id="utc-evening-is-next-day-in-vietnam",
+        ),
+        pytest.param(
+            datetime(2026, 12, 6, 12, 17, tzinfo=timezone(timedelta(hours=7))),
+            "06/12/2026 12:17 (giờ Việt Nam)",
+            id="already-local",
+        ),
+        pytest.param(
+            datetime(2026, 12, 6, 6, 17, tzinfo=timezone(timedelta(hours=1))),
+            "06/12/2026 12:17 (giờ Việt Nam)",
+            id="other-zone",
+        ),
     ],
 )
 def test_format_moment_is_vietnam_time_with_the_zone_named(t: datetime, want: str) -> None:

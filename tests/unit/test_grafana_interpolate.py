@@ -7,7 +7,7 @@ SqlDatasource.interpolateVariable and the scenes interpolator (quoting, All, for
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -30,7 +30,7 @@ from grafana.interpolate import (
     seconds_to_hms,
 )
 
-UTC = timezone.utc
+UTC = UTC
 ICT = timezone(timedelta(hours=7))
 RANGE = TimeRange(datetime(2025, 7, 1, 0, 0, tzinfo=ICT), datetime(2025, 7, 1, 6, 0, 0, 250000, tzinfo=ICT))
 NOW = datetime(2025, 1, 31, 12, 0, tzinfo=UTC)
@@ -143,40 +143,62 @@ def test_rfc3339nano_is_utc_without_trailing_zeros() -> None:
     ("sql", "timescaledb", "expected"),
     [
         pytest.param(
-            "WHERE $__timeFilter(bucket)", False,
-            "WHERE bucket BETWEEN '2025-06-30T17:00:00Z' AND '2025-06-30T23:00:00.25Z'", id="timeFilter",
+            "WHERE $__timeFilter(bucket)",
+            False,
+            "WHERE bucket BETWEEN '2025-06-30T17:00:00Z' AND '2025-06-30T23:00:00.25Z'",
+            id="timeFilter",
         ),
         pytest.param(
-            "SELECT $__timeGroupAlias(bucket, 1m)", False,
-            'SELECT floor(extract(epoch from bucket)/60)*60 AS "time"', id="timeGroupAlias-plain",
+            "SELECT $__timeGroupAlias(bucket, 1m)",
+            False,
+            'SELECT floor(extract(epoch from bucket)/60)*60 AS "time"',
+            id="timeGroupAlias-plain",
         ),
         pytest.param(
-            "SELECT $__timeGroupAlias(bucket, 1m)", True,
-            "SELECT time_bucket('60.000s',bucket) AS \"time\"", id="timeGroupAlias-timescaledb",
+            "SELECT $__timeGroupAlias(bucket, 1m)",
+            True,
+            "SELECT time_bucket('60.000s',bucket) AS \"time\"",
+            id="timeGroupAlias-timescaledb",
         ),
         pytest.param(
-            "SELECT $__timeGroup(ts,'30d'), x", False,
-            'SELECT floor(extract(epoch from ts)/2.592e+06)*2.592e+06 AS "time", x', id="comma-after-means-alias",
+            "SELECT $__timeGroup(ts,'30d'), x",
+            False,
+            'SELECT floor(extract(epoch from ts)/2.592e+06)*2.592e+06 AS "time", x',
+            id="comma-after-means-alias",
         ),
         pytest.param(
-            "lag() OVER (ORDER BY $__timeGroup(ts,5m))", False,
-            "lag() OVER (ORDER BY floor(extract(epoch from ts)/300)*300)", id="no-alias-before-paren",
+            "lag() OVER (ORDER BY $__timeGroup(ts,5m))",
+            False,
+            "lag() OVER (ORDER BY floor(extract(epoch from ts)/300)*300)",
+            id="no-alias-before-paren",
         ),
         pytest.param(
-            "$__timeGroup(ts, 5m, NULL)", True, "time_bucket('300.000s',ts)", id="fill-mode-accepted",
+            "$__timeGroup(ts, 5m, NULL)",
+            True,
+            "time_bucket('300.000s',ts)",
+            id="fill-mode-accepted",
         ),
         pytest.param("$__time(ts)", False, 'ts AS "time"', id="time"),
         pytest.param("$__timeEpoch(ts)", False, 'extract(epoch from ts) as "time"', id="timeEpoch"),
-        pytest.param("$__timeFrom() $__timeTo()", False, "'2025-06-30T17:00:00Z' '2025-06-30T23:00:00.25Z'", id="from-to"),
         pytest.param(
-            "$__unixEpochFilter(t)", False, "t >= 1751302800 AND t <= 1751324400", id="unixEpochFilter",
+            "$__timeFrom() $__timeTo()", False, "'2025-06-30T17:00:00Z' '2025-06-30T23:00:00.25Z'", id="from-to"
         ),
         pytest.param(
-            "$__unixEpochGroupAlias(t, 1h)", False, 'floor((t)/3600)*3600 AS "time"', id="unixEpochGroupAlias",
+            "$__unixEpochFilter(t)",
+            False,
+            "t >= 1751302800 AND t <= 1751324400",
+            id="unixEpochFilter",
+        ),
+        pytest.param(
+            "$__unixEpochGroupAlias(t, 1h)",
+            False,
+            'floor((t)/3600)*3600 AS "time"',
+            id="unixEpochGroupAlias",
         ),
         pytest.param(
             # Grafana's macro regex stops at the first ')': nested calls break, so our SQL never nests.
-            "$__timeFilter(date_trunc('day', ts))", False,
+            "$__timeFilter(date_trunc('day', ts))",
+            False,
             "date_trunc('day' BETWEEN '2025-06-30T17:00:00Z' AND '2025-06-30T23:00:00.25Z')",
             id="nested-parentheses-break-as-in-grafana",
         ),

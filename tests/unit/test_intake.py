@@ -33,8 +33,14 @@ from dxmon.problems import Problem
 from tests.unit.ingest.fakes import TOKEN, FakeJetStream, FakeKeyRing, authenticated
 
 CALLER = Authenticated(
-    ApiKey(key_id="0123456789abcdef", agency='UBND phường "Hồng Gai" \\ Hạ Long', units=("QN",),
-           with_descendants=True, secret_sha256="0" * 64, created_at="2026-01-01T00:00:00+00:00"),
+    ApiKey(
+        key_id="0123456789abcdef",
+        agency='UBND phường "Hồng Gai" \\ Hạ Long',
+        units=("QN",),
+        with_descendants=True,
+        secret_sha256="0" * 64,
+        created_at="2026-01-01T00:00:00+00:00",
+    ),
     frozenset({"QN-P-HONGGAI"}),
 )
 
@@ -47,20 +53,34 @@ CALLER = Authenticated(
     observed=st.datetimes(datetime(2022, 1, 1), datetime(2026, 1, 1), timezones=st.just(UTC)),
 )
 def test_encoded_event_equals_the_contract_model(note, numerator, extra, observed):
-    report = ReportIn(event_id=uuid.uuid4(), unit="QN-P-HONGGAI", indicator="DG-04", observed_at=observed.isoformat(),
-                      numerator=numerator, denominator=numerator + extra, note=note)
+    report = ReportIn(
+        event_id=uuid.uuid4(),
+        unit="QN-P-HONGGAI",
+        indicator="DG-04",
+        observed_at=observed.isoformat(),
+        numerator=numerator,
+        denominator=numerator + extra,
+        note=note,
+    )
     received_at = datetime(2026, 11, 26, 4, 55, 1, 123456, tzinfo=UTC)
     [out] = encode_events([report], received_at, CALLER)
-    expected = ReportReceived(**report.model_dump(), received_at=received_at, agency=CALLER.key.agency,
-                              key_id=CALLER.key.key_id)
+    expected = ReportReceived(
+        **report.model_dump(), received_at=received_at, agency=CALLER.key.agency, key_id=CALLER.key.key_id
+    )
     assert ReportReceived.model_validate_json(out.payload) == expected
     assert out.subject == "dx.reports.v1.QN-P-HONGGAI.DG-04"
     assert out.event_id == str(report.event_id)
 
 
 def test_message_id_scopes_deduplication_to_agency_event_and_content():
-    base = {"event_id": str(uuid.uuid4()), "unit": "QN-P-HONGGAI", "indicator": "DG-04",
-            "observed_at": "2026-09-30T23:59:59+07:00", "numerator": 40, "denominator": 100}
+    base = {
+        "event_id": str(uuid.uuid4()),
+        "unit": "QN-P-HONGGAI",
+        "indicator": "DG-04",
+        "observed_at": "2026-09-30T23:59:59+07:00",
+        "numerator": 40,
+        "denominator": 100,
+    }
     same = message_id("A", ReportIn(**base))
     assert same.startswith(base["event_id"] + ":")
     # The same instant written with another offset is the same report.
@@ -92,8 +112,9 @@ def test_a_request_without_a_bearer_token_is_told_how_to_send_one(header):
 
 def test_an_unknown_or_revoked_token_is_invalid():
     refused: list[str] = []
-    p = refusal(authenticate, FakeKeyRing({TOKEN: CALLER}), "Bearer dxk_ffffffffffffffff_" + "x" * 43,
-                on_refused=refused.append)
+    p = refusal(
+        authenticate, FakeKeyRing({TOKEN: CALLER}), "Bearer dxk_ffffffffffffffff_" + "x" * 43, on_refused=refused.append
+    )
     assert (p.status, p.reason) == (401, "invalid-credentials")
     assert p.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
     assert refused == [INVALID]
@@ -101,8 +122,13 @@ def test_an_unknown_or_revoked_token_is_invalid():
 
 def test_before_the_keys_are_loaded_the_answer_is_retry_not_invalid():
     refused: list[str] = []
-    p = refusal(authenticate, FakeKeyRing({TOKEN: CALLER}, loaded=False), f"Bearer {TOKEN}",
-                bus_status="loading keys", on_refused=refused.append)
+    p = refusal(
+        authenticate,
+        FakeKeyRing({TOKEN: CALLER}, loaded=False),
+        f"Bearer {TOKEN}",
+        bus_status="loading keys",
+        on_refused=refused.append,
+    )
     assert (p.status, p.reason, p.headers["Retry-After"]) == (503, "bus-unavailable", "5")
     assert "loading keys" in p.detail.en
     assert refused == [KEYS_NOT_LOADED]
@@ -119,8 +145,14 @@ def test_a_valid_token_names_its_caller(header):
 
 
 def report_in(unit: str = "QN-P-HONGGAI", **changes) -> ReportIn:
-    fields = {"event_id": str(uuid.uuid4()), "unit": unit, "indicator": "DG-04", "observed_at": "2025-09-30",
-              "numerator": 1, "denominator": 2}
+    fields = {
+        "event_id": str(uuid.uuid4()),
+        "unit": unit,
+        "indicator": "DG-04",
+        "observed_at": "2025-09-30",
+        "numerator": 1,
+        "denominator": 2,
+    }
     return ReportIn(**{**fields, **changes})
 
 
@@ -162,16 +194,25 @@ async def test_every_event_is_published_with_its_message_id_and_duplicates_are_f
     assert await publish_events(js, events[:1], 1.0) == [True]  # JetStream remembered its id
 
 
-@pytest.mark.parametrize(("js", "cause"), [
-    (None, "the message bus is not connected"),
-    (FakeJetStream(hang=True), "JetStream did not confirm storage in time"),
-    (FakeJetStream(error=nats.errors.TimeoutError()), "JetStream did not confirm storage in time"),
-    (FakeJetStream(ack_error=nats.js.errors.NoStreamResponseError()), "stream DX_REPORTS is not available"),
-    (FakeJetStream(ack_error=nats.js.errors.APIError(code=503, description="maximum bytes exceeded")),
-     "JetStream refused the reports (maximum bytes exceeded)"),
-    (FakeJetStream(error=nats.errors.ConnectionClosedError()), "the message bus failed (ConnectionClosedError)"),
-    (FakeJetStream(error=nats.errors.OutboundBufferLimitError()), "the message bus failed (OutboundBufferLimitError)"),
-], ids=["not-connected", "no-puback", "timeout", "no-stream", "stream-full", "closed", "buffer-full"])
+@pytest.mark.parametrize(
+    ("js", "cause"),
+    [
+        (None, "the message bus is not connected"),
+        (FakeJetStream(hang=True), "JetStream did not confirm storage in time"),
+        (FakeJetStream(error=nats.errors.TimeoutError()), "JetStream did not confirm storage in time"),
+        (FakeJetStream(ack_error=nats.js.errors.NoStreamResponseError()), "stream DX_REPORTS is not available"),
+        (
+            FakeJetStream(ack_error=nats.js.errors.APIError(code=503, description="maximum bytes exceeded")),
+            "JetStream refused the reports (maximum bytes exceeded)",
+        ),
+        (FakeJetStream(error=nats.errors.ConnectionClosedError()), "the message bus failed (ConnectionClosedError)"),
+        (
+            FakeJetStream(error=nats.errors.OutboundBufferLimitError()),
+            "the message bus failed (OutboundBufferLimitError)",
+        ),
+    ],
+    ids=["not-connected", "no-puback", "timeout", "no-stream", "stream-full", "closed", "buffer-full"],
+)
 async def test_every_failure_to_store_is_a_503_to_resend(js, cause):
     events = encode_events([report_in()], datetime(2025, 10, 1, tzinfo=UTC), CALLER)
     with pytest.raises(Problem) as caught:

@@ -33,7 +33,7 @@ def test_unknown_role_is_refused() -> None:
 
 async def test_store_creates_approver_keys_and_refuses_other_roles(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]
+    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     key, token = await store.create("Sở KH&CN", ["QN"], role=APPROVER)
     assert (await store.list())[0].role == APPROVER
     with pytest.raises(ValueError, match="role must be one of"):
@@ -47,18 +47,44 @@ async def test_store_creates_approver_keys_and_refuses_other_roles(catalog: Cata
 @pytest.mark.parametrize(
     ("units", "with_descendants", "role", "may", "may_not"),
     [
-        pytest.param(("QN",), False, APPROVER, {"QN", "QN-P-HONGGAI", "QN-SO-KHDT"}, set(),
-                     id="province-approves-itself-and-its-children"),
-        pytest.param(("QN-P-HONGGAI",), False, APPROVER, {"QN-P-HONGGAI"}, {"QN", "QN-P-UONGBI"},
-                     id="commune-approves-only-itself"),
-        pytest.param(("QN-HALONG",), False, APPROVER, {"QN-HALONG", "QN-HALONG-P-TUANCHAU"}, {"QN", "QN-P-HONGGAI"},
-                     id="district-approves-its-communes"),
+        pytest.param(
+            ("QN",),
+            False,
+            APPROVER,
+            {"QN", "QN-P-HONGGAI", "QN-SO-KHDT"},
+            set(),
+            id="province-approves-itself-and-its-children",
+        ),
+        pytest.param(
+            ("QN-P-HONGGAI",),
+            False,
+            APPROVER,
+            {"QN-P-HONGGAI"},
+            {"QN", "QN-P-UONGBI"},
+            id="commune-approves-only-itself",
+        ),
+        pytest.param(
+            ("QN-HALONG",),
+            False,
+            APPROVER,
+            {"QN-HALONG", "QN-HALONG-P-TUANCHAU"},
+            {"QN", "QN-P-HONGGAI"},
+            id="district-approves-its-communes",
+        ),
         pytest.param(("QN",), True, REPORTER, set(), {"QN", "QN-P-HONGGAI"}, id="reporter-approves-nothing"),
     ],
 )
-def test_approval_scope(catalog: Catalog, units: tuple[str, ...], with_descendants: bool, role: str,
-                        may: set[str], may_not: set[str]) -> None:
-    key = ApiKey(key_id="0123456789abcdef", agency="a", units=units, with_descendants=with_descendants,
-                 secret_sha256="0" * 64, created_at="2026-01-01T00:00:00+00:00", role=role)
+def test_approval_scope(
+    catalog: Catalog, units: tuple[str, ...], with_descendants: bool, role: str, may: set[str], may_not: set[str]
+) -> None:
+    key = ApiKey(
+        key_id="0123456789abcdef",
+        agency="a",
+        units=units,
+        with_descendants=with_descendants,
+        secret_sha256="0" * 64,
+        created_at="2026-01-01T00:00:00+00:00",
+        role=role,
+    )
     scope = approval_scope(Authenticated(key, expand_scope(key, catalog)), catalog)
     assert may <= scope and not (may_not & scope)

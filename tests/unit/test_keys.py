@@ -65,8 +65,9 @@ class FakeBucket:
 
     def record(self, key: str, value: bytes, operation: str | None, *, notify: bool = True) -> KeyValue.Entry:
         self.revision += 1
-        entry = KeyValue.Entry(bucket="dx_keys", key=key, value=value, revision=self.revision, delta=0,
-                               created=None, operation=operation)
+        entry = KeyValue.Entry(
+            bucket="dx_keys", key=key, value=value, revision=self.revision, delta=0, created=None, operation=operation
+        )
         self.entries[key] = entry
         if notify:
             for w in self.watchers:
@@ -76,7 +77,8 @@ class FakeBucket:
 
     async def create(self, key: str, value: bytes) -> int:
         assert key not in self.entries or self.entries[key].operation, "create on an existing key"
-        return self.record(key, value, None).revision
+        self.record(key, value, None)
+        return self.revision
 
     async def get(self, key: str) -> KeyValue.Entry:
         entry = self.entries.get(key)
@@ -115,7 +117,7 @@ async def following(
     ring: KeyRing, bucket: FakeBucket, resync_seconds: float = 300.0, *, wait_loaded: bool = True
 ) -> AsyncIterator[None]:
     """following runs ``ring.follow(bucket)`` for the block, after the first snapshot when ``wait_loaded``."""
-    task = asyncio.create_task(ring.follow(bucket, resync_seconds))  # type: ignore[arg-type]
+    task = asyncio.create_task(ring.follow(bucket, resync_seconds))  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     try:
         if wait_loaded:
             await asyncio.wait_for(ring.loaded.wait(), 2)
@@ -127,8 +129,14 @@ async def following(
 
 
 def api_key(key_id: str = KEY_ID, secret: str = SECRET, units: tuple[str, ...] = ("QN-P-HONGGAI",)) -> ApiKey:
-    return ApiKey(key_id=key_id, agency="UBND phường Hồng Gai", units=units, with_descendants=False,
-                  secret_sha256=hash_secret(secret), created_at="2025-07-01T00:00:00+00:00")
+    return ApiKey(
+        key_id=key_id,
+        agency="UBND phường Hồng Gai",
+        units=units,
+        with_descendants=False,
+        secret_sha256=hash_secret(secret),
+        created_at="2025-07-01T00:00:00+00:00",
+    )
 
 
 # ───────────────────────────── tokens ─────────────────────────────
@@ -174,20 +182,22 @@ def test_api_key_json_round_trip_keeps_vietnamese() -> None:
 
 async def test_create_issues_a_token_whose_secret_is_never_stored(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    key, token = await KeyStore(bucket, catalog).create(" UBND phường Hồng Gai ", [" QN-P-HONGGAI", "QN-P-HONGGAI"],
-                                                        label="cổng dịch vụ")  # type: ignore[arg-type]
+    key, token = await KeyStore(bucket, catalog).create(  # type: ignore[arg-type]  # FakeBucket stands in for NATS KV
+        " UBND phường Hồng Gai ", [" QN-P-HONGGAI", "QN-P-HONGGAI"], label="cổng dịch vụ"
+    )
     assert re.fullmatch(r"dxk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}", token)
     key_id, secret = parse_token(token) or ("", "")
     assert key_id == key.key_id
     assert key.secret_sha256 == hash_secret(secret)
     assert (key.agency, key.units, key.label) == ("UBND phường Hồng Gai", ("QN-P-HONGGAI",), "cổng dịch vụ")
     stored = bucket.entries[key_id].value
+    assert stored is not None
     assert ApiKey.from_json(stored) == key
     assert secret.encode() not in stored and token.encode() not in stored
 
 
 async def test_create_refuses_unknown_units_and_empty_agency(catalog: Catalog) -> None:
-    store = KeyStore(FakeBucket(), catalog)  # type: ignore[arg-type]
+    store = KeyStore(FakeBucket(), catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     with pytest.raises(UnknownUnitsError, match="QN-NOWHERE"):
         await store.create("agency", ["QN", "QN-NOWHERE"])
     with pytest.raises(UnknownUnitsError, match="none given"):
@@ -198,7 +208,7 @@ async def test_create_refuses_unknown_units_and_empty_agency(catalog: Catalog) -
 
 async def test_list_and_revoke(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]
+    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     assert await store.list() == []
     first, _ = await store.create("Sở A", ["QN-SO-TUPHAP"])
     second, _ = await store.create("Sở B", ["QN-SO-YTE"])
@@ -213,7 +223,7 @@ async def test_list_and_revoke(catalog: Catalog) -> None:
 
 async def test_ring_verifies_issued_tokens_only(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]
+    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     key, token = await store.create("UBND phường Hồng Gai", ["QN-P-HONGGAI"])
     other, other_token = await store.create("Sở Y tế", ["QN-SO-YTE"])
     ring = KeyRing(catalog)
@@ -221,7 +231,7 @@ async def test_ring_verifies_issued_tokens_only(catalog: Catalog) -> None:
     async with following(ring, bucket):
         caller = ring.verify(token)
         assert caller is not None and caller.key == key and caller.scope == {"QN-P-HONGGAI"}
-        assert ring.verify(other_token).key == other  # type: ignore[union-attr]
+        assert ring.verify(other_token).key == other  # type: ignore[union-attr]  # the token is valid: verify returns a key
         _, secret = parse_token(token) or ("", "")
         assert ring.verify(f"dxk_{other.key_id}_{secret}") is None  # right secret, wrong key
         assert ring.verify(f"dxk_{'f' * 16}_{secret}") is None  # unknown key id
@@ -231,7 +241,7 @@ async def test_ring_verifies_issued_tokens_only(catalog: Catalog) -> None:
 
 async def test_revocation_removes_access_without_restart(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]
+    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     ring = KeyRing(catalog)
     async with following(ring, bucket):
         assert len(ring) == 0
@@ -246,7 +256,7 @@ async def test_revocation_removes_access_without_restart(catalog: Catalog) -> No
 
 async def test_resync_swaps_in_a_fresh_snapshot_dropping_missed_deletes(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]
+    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     lost, lost_token = await store.create("Sở A", ["QN-SO-TUPHAP"])
     _, kept_token = await store.create("Sở B", ["QN-SO-YTE"])
     ring = KeyRing(catalog)
@@ -304,7 +314,7 @@ async def test_unusable_entries_are_refused_alone_and_replace_what_they_update(c
     bucket.record(renamed.key_id, renamed.to_json(), None)
     # An entry whose id differs from its bucket key: purging the bucket key would not revoke it.
     bucket.record("2222222222222222", good.to_json(), None)
-    odd = replace(api_key("3333333333333333", SECRET), units=(["QN"],))  # type: ignore[arg-type]
+    odd = replace(api_key("3333333333333333", SECRET), units=(["QN"],))  # type: ignore[arg-type]  # a malformed key on purpose
     bucket.record(odd.key_id, odd.to_json(), None)  # a scope whose "code" is a list
     bucket.record(good.key_id, good.to_json(), None)
     ring = KeyRing(catalog)
@@ -323,11 +333,12 @@ async def test_unusable_entries_are_refused_alone_and_replace_what_they_update(c
 
 async def test_ring_scope_includes_descendants_when_asked(catalog: Catalog) -> None:
     bucket = FakeBucket()
-    key, token = await KeyStore(bucket, catalog).create(  # type: ignore[arg-type]
-        "UBND thành phố Hạ Long", ["QN-HALONG"], with_descendants=True)
+    key, token = await KeyStore(bucket, catalog).create(  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
+        "UBND thành phố Hạ Long", ["QN-HALONG"], with_descendants=True
+    )
     ring = KeyRing(catalog)
     async with following(ring, bucket):
-        assert ring.verify(token).scope == {"QN-HALONG"} | catalog.descendants("QN-HALONG")  # type: ignore[union-attr]
+        assert ring.verify(token).scope == {"QN-HALONG"} | catalog.descendants("QN-HALONG")  # type: ignore[union-attr]  # the token is valid: verify returns a key
 
 
 # ── verify accepts exactly the issued token (hypothesis) ──
@@ -336,7 +347,7 @@ async def test_ring_scope_includes_descendants_when_asked(catalog: Catalog) -> N
 @pytest.fixture(scope="module")
 async def issued(catalog: Catalog) -> tuple[KeyRing, str]:
     bucket = FakeBucket()
-    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]
+    store = KeyStore(bucket, catalog)  # type: ignore[arg-type]  # FakeBucket stands in for the NATS KV bucket
     _, token = await store.create("UBND phường Hồng Gai", ["QN-P-HONGGAI"])
     for _ in range(3):  # neighbours whose ids a mutation might hit
         await store.create("Sở Y tế", ["QN-SO-YTE"])
@@ -358,9 +369,9 @@ def test_verify_refuses_every_single_character_mutation(
     assert ring.verify(token) is not None
     i = min(position, len(token) - (kind != "insert"))
     mutated = {
-        "replace": token[:i] + char + token[i + 1:],
+        "replace": token[:i] + char + token[i + 1 :],
         "insert": token[:i] + char + token[i:],
-        "delete": token[:i] + token[i + 1:],
+        "delete": token[:i] + token[i + 1 :],
     }[kind]
     if mutated != token:
         assert ring.verify(mutated) is None
@@ -373,11 +384,19 @@ def test_verify_refuses_every_single_character_mutation(
     ("units", "with_descendants", "expected"),
     [
         pytest.param(("QN-HALONG",), False, lambda c: {"QN-HALONG"}, id="unit-only"),
-        pytest.param(("QN-HALONG",), True, lambda c: {"QN-HALONG"} | c.descendants("QN-HALONG"),
-                     id="district-and-its-communes-over-time"),
+        pytest.param(
+            ("QN-HALONG",),
+            True,
+            lambda c: {"QN-HALONG"} | c.descendants("QN-HALONG"),
+            id="district-and-its-communes-over-time",
+        ),
         pytest.param(("QN",), True, lambda c: set(c.units), id="province-covers-everything"),
-        pytest.param(("QN-P-HONGGAI", "QN-SO-YTE"), True, lambda c: {"QN-P-HONGGAI", "QN-SO-YTE"},
-                     id="leaves-have-no-descendants"),
+        pytest.param(
+            ("QN-P-HONGGAI", "QN-SO-YTE"),
+            True,
+            lambda c: {"QN-P-HONGGAI", "QN-SO-YTE"},
+            id="leaves-have-no-descendants",
+        ),
     ],
 )
 def test_expand_scope(

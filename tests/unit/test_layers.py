@@ -72,7 +72,9 @@ class Edge:
 
     def __str__(self) -> str:
         path = MODULES[self.module].relative_to(ROOT)
-        return f"{path}:{self.line}: {self.module} ({layer(self.module)}) imports {self.imported} ({layer(self.imported)})"
+        return (
+            f"{path}:{self.line}: {self.module} ({layer(self.module)}) imports {self.imported} ({layer(self.imported)})"
+        )
 
 
 def resolve(module: str, node: ast.ImportFrom) -> str:
@@ -96,8 +98,9 @@ def imports(module: str) -> list[Edge]:
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = resolve(module, node)
-            targets = list(dict.fromkeys(f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base
-                                         for a in node.names))
+            targets = list(
+                dict.fromkeys(f"{base}.{a.name}" if f"{base}.{a.name}" in MODULES else base for a in node.names)
+            )
         else:
             continue
         edges += [Edge(module, node.lineno, t) for t in targets if t.split(".")[0] in PACKAGES]
@@ -109,8 +112,11 @@ EDGES = [edge for module in MODULES for edge in imports(module)]
 
 def breaches(group: str) -> list[str]:
     """breaches: the imports that point up or sideways from modules of ``group`` (core, service, dashboards)."""
-    return [str(e) for e in EDGES
-            if layer(e.module).split(":")[0] == group and not may_import(layer(e.module), layer(e.imported))]
+    return [
+        str(e)
+        for e in EDGES
+        if layer(e.module).split(":")[0] == group and not may_import(layer(e.module), layer(e.imported))
+    ]
 
 
 def test_the_walk_sees_every_package_and_hidden_imports() -> None:

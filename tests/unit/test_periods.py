@@ -47,34 +47,40 @@ def test_year_end_and_leap_february():
     assert (feb.start, feb.end, feb.code) == (date(2028, 2, 1), date(2028, 2, 29), "2028-02")
 
 
-@pytest.mark.parametrize(("day", "cadence", "code", "label"), [
-    (date(2026, 11, 3), MONTHLY, "2026-11", "tháng 11/2026"),
-    (date(2026, 3, 9), MONTHLY, "2026-03", "tháng 3/2026"),
-    (date(2026, 8, 1), QUARTERLY, "2026-Q3", "quý III/2026"),
-    (date(2026, 2, 1), QUARTERLY, "2026-Q1", "quý I/2026"),
-    (date(2026, 6, 30), HALF_YEARLY, "2026-H1", "6 tháng đầu năm 2026"),
-    (date(2026, 7, 1), HALF_YEARLY, "2026-H2", "6 tháng cuối năm 2026"),
-    (date(2025, 1, 1), YEARLY, "2025", "năm 2025"),
-])
+@pytest.mark.parametrize(
+    ("day", "cadence", "code", "label"),
+    [
+        (date(2026, 11, 3), MONTHLY, "2026-11", "tháng 11/2026"),
+        (date(2026, 3, 9), MONTHLY, "2026-03", "tháng 3/2026"),
+        (date(2026, 8, 1), QUARTERLY, "2026-Q3", "quý III/2026"),
+        (date(2026, 2, 1), QUARTERLY, "2026-Q1", "quý I/2026"),
+        (date(2026, 6, 30), HALF_YEARLY, "2026-H1", "6 tháng đầu năm 2026"),
+        (date(2026, 7, 1), HALF_YEARLY, "2026-H2", "6 tháng cuối năm 2026"),
+        (date(2025, 1, 1), YEARLY, "2025", "năm 2025"),
+    ],
+)
 def test_codes_and_labels(day, cadence, code, label):
     p = period_of(day, cadence)
     assert (p.code, p.label_vi) == (code, label)
 
 
-@pytest.mark.parametrize(("day", "cadence", "code", "start", "end"), [
-    # Month: 15th of the previous month to the 14th.
-    (date(2026, 11, 14), MONTHLY, "2026-11", date(2026, 10, 15), date(2026, 11, 14)),
-    (date(2026, 11, 15), MONTHLY, "2026-12", date(2026, 11, 15), date(2026, 12, 14)),
-    (date(2026, 12, 15), MONTHLY, "2027-01", date(2026, 12, 15), date(2027, 1, 14)),
-    # Quarter: 15th of the month before it to the 14th of its last month.
-    (date(2026, 9, 14), QUARTERLY, "2026-Q3", date(2026, 6, 15), date(2026, 9, 14)),
-    (date(2026, 9, 15), QUARTERLY, "2026-Q4", date(2026, 9, 15), date(2026, 12, 14)),
-    (date(2025, 12, 20), QUARTERLY, "2026-Q1", date(2025, 12, 15), date(2026, 3, 14)),
-    # Six months and year: from 15/12 of the previous year.
-    (date(2026, 6, 14), HALF_YEARLY, "2026-H1", date(2025, 12, 15), date(2026, 6, 14)),
-    (date(2026, 12, 14), YEARLY, "2026", date(2025, 12, 15), date(2026, 12, 14)),
-    (date(2026, 12, 15), YEARLY, "2027", date(2026, 12, 15), date(2027, 12, 14)),
-])
+@pytest.mark.parametrize(
+    ("day", "cadence", "code", "start", "end"),
+    [
+        # Month: 15th of the previous month to the 14th.
+        (date(2026, 11, 14), MONTHLY, "2026-11", date(2026, 10, 15), date(2026, 11, 14)),
+        (date(2026, 11, 15), MONTHLY, "2026-12", date(2026, 11, 15), date(2026, 12, 14)),
+        (date(2026, 12, 15), MONTHLY, "2027-01", date(2026, 12, 15), date(2027, 1, 14)),
+        # Quarter: 15th of the month before it to the 14th of its last month.
+        (date(2026, 9, 14), QUARTERLY, "2026-Q3", date(2026, 6, 15), date(2026, 9, 14)),
+        (date(2026, 9, 15), QUARTERLY, "2026-Q4", date(2026, 9, 15), date(2026, 12, 14)),
+        (date(2025, 12, 20), QUARTERLY, "2026-Q1", date(2025, 12, 15), date(2026, 3, 14)),
+        # Six months and year: from 15/12 of the previous year.
+        (date(2026, 6, 14), HALF_YEARLY, "2026-H1", date(2025, 12, 15), date(2026, 6, 14)),
+        (date(2026, 12, 14), YEARLY, "2026", date(2025, 12, 15), date(2026, 12, 14)),
+        (date(2026, 12, 15), YEARLY, "2027", date(2026, 12, 15), date(2027, 12, 14)),
+    ],
+)
 def test_nd09_window(day, cadence, code, start, end):
     p = period_of(day, cadence, ReportingWindow.ND09)
     assert (p.code, p.start, p.end) == (code, start, end)
@@ -101,9 +107,11 @@ def test_refusals():
         period_starting(date(2026, 1, 2), MONTHLY)
 
 
-instants = st.datetimes(min_value=datetime(1990, 1, 2), max_value=datetime(2100, 12, 30),
-                        timezones=st.sampled_from([UTC, LOCAL_TZ, timezone(timedelta(hours=-11)),
-                                                   timezone(timedelta(hours=14))]))
+instants = st.datetimes(
+    min_value=datetime(1990, 1, 2),
+    max_value=datetime(2100, 12, 30),
+    timezones=st.sampled_from([UTC, LOCAL_TZ, timezone(timedelta(hours=-11)), timezone(timedelta(hours=14))]),
+)
 
 
 @given(instants, st.sampled_from(CADENCES), st.sampled_from(WINDOWS))

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from dxmon.catalog import Baseline, Cadence, Direction, Level, Measure, Milestone, Period, Target, Unit
 from dxmon.contracts import LOCAL_TZ, end_of_local_day
 from dxmon.progress import (
-    Outcome,
     REPORTING_LABELS,
     STATUS_LABELS,
     STATUS_RANK,
     Anchor,
+    Outcome,
     Part,
     Point,
     Received,
@@ -32,9 +32,9 @@ from dxmon.progress import (
     on_time,
     outcomes,
     overdue_since,
+    restart_day,
     rollup,
     satisfies,
-    restart_day,
     successor_links,
 )
 
@@ -62,7 +62,9 @@ NO_BASELINE = target(milestone("2025-12-31", 80), baseline=None)
 BASELINE_ABOVE = target(milestone("2025-12-31", 80), baseline=("2025-06-30", 98.7))
 
 COMMUNE = Unit("QN-X-TEST", "Xã Thử", Level.COMMUNE, "xa", "QN", date(2022, 1, 1), None, (), frozenset(), None)
-CEASED = Unit("QN-X-OLD", "Xã Cũ", Level.COMMUNE, "xa", "QN", date(2022, 1, 1), date(2025, 6, 30), (), frozenset(), None)
+CEASED = Unit(
+    "QN-X-OLD", "Xã Cũ", Level.COMMUNE, "xa", "QN", date(2022, 1, 1), date(2025, 6, 30), (), frozenset(), None
+)
 
 
 def month_end(year: int, month: int) -> date:
@@ -74,13 +76,32 @@ def monthly(*values: float, last: str = "2025-06") -> list[Point]:
     year, month = map(int, last.split("-"))
     index = year * 12 + month - 1  # months since year 0 of the last point
     first = index - len(values) + 1
-    return [Point(end_of_local_day(month_end((first + k) // 12, (first + k) % 12 + 1)), v) for k, v in enumerate(values)]
+    return [
+        Point(end_of_local_day(month_end((first + k) // 12, (first + k) % 12 + 1)), v) for k, v in enumerate(values)
+    ]
 
 
-def run(tgt: Target, points: list[Point], *, as_of: datetime = MID_JULY, measure: Measure = Measure.RATIO,
-        direction: Direction = Direction.HIGHER_IS_BETTER, unit: Unit = COMMUNE, cadence: Cadence = MONTHLY):
-    return evaluate(target=tgt, measure=measure, direction=direction, cadence=cadence, unit=unit, points=points,
-                    as_of=as_of, tolerance=Tolerance(points=5.0, relative=0.05), trend=TrendRule(6, 3))
+def run(
+    tgt: Target,
+    points: list[Point],
+    *,
+    as_of: datetime = MID_JULY,
+    measure: Measure = Measure.RATIO,
+    direction: Direction = Direction.HIGHER_IS_BETTER,
+    unit: Unit = COMMUNE,
+    cadence: Cadence = MONTHLY,
+):
+    return evaluate(
+        target=tgt,
+        measure=measure,
+        direction=direction,
+        cadence=cadence,
+        unit=unit,
+        points=points,
+        as_of=as_of,
+        tolerance=Tolerance(points=5.0, relative=0.05),
+        trend=TrendRule(6, 3),
+    )
 
 
 # Expected value in mid-July 2025 on the 40 → 80 path (2024-12-31 → 2025-12-31): 40 + 40 × 196/365.
@@ -93,95 +114,216 @@ EXPECTED_MID_JULY = 40 + 40 * 196 / 365
         # The June value already satisfies the 2025 milestone.
         pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(70, 75, 82)), Status.MET, id="met-current-value"),
         # On the path and rising fast enough to reach 80 by December.
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(45, 49, 52, 56, 59, 63)), Status.ON_TRACK,
-                     id="on-track-on-path-and-trend"),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=monthly(45, 49, 52, 56, 59, 63)),
+            Status.ON_TRACK,
+            id="on-track-on-path-and-trend",
+        ),
         # June's 54 is 5.8 points below where the path stood on 30 June (59.8): beyond the 5-point tolerance.
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(50, 52, 54)), Status.BEHIND,
-                     id="behind-beyond-tolerance"),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=monthly(50, 52, 54)), Status.BEHIND, id="behind-beyond-tolerance"
+        ),
         # June's 55 is 6.5 points below today's path (61.5) but only 4.8 below June's: not behind on it.
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(54, 55, 55)), Status.AT_RISK,
-                     id="judged-against-the-path-on-its-own-day"),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=monthly(54, 55, 55)),
+            Status.AT_RISK,
+            id="judged-against-the-path-on-its-own-day",
+        ),
         # 57 is 4.5 points below: within tolerance, and the steep trend reaches the target.
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(30, 36, 42, 48, 53, 57)), Status.ON_TRACK,
-                     id="within-tolerance-not-behind"),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=monthly(30, 36, 42, 48, 53, 57)),
+            Status.ON_TRACK,
+            id="within-tolerance-not-behind",
+        ),
         # On the path today, but flat: the trend reaches ~62 by December, not 80.
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(61, 61.5, 62, 61.8, 62, 62)), Status.AT_RISK,
-                     id="at-risk-flat-trend"),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=monthly(61, 61.5, 62, 61.8, 62, 62)),
+            Status.AT_RISK,
+            id="at-risk-flat-trend",
+        ),
         # Two points are not a trend (min_points = 3).
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(62, 62)), Status.ON_TRACK,
-                     id="no-trend-below-min-points"),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=monthly(62, 62)), Status.ON_TRACK, id="no-trend-below-min-points"
+        ),
         # No June report by July 11: the result is judged on the value in force (reporting is missing).
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(70, 75, last="2025-05")), Status.ON_TRACK,
-                     id="stale-value-still-judged"),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=monthly(70, 75, last="2025-05")),
+            Status.ON_TRACK,
+            id="stale-value-still-judged",
+        ),
         # On July 8 June is still within its grace: May was the period due.
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(58, 60, last="2025-05"),
-                          as_of=datetime(2025, 7, 8, tzinfo=LOCAL_TZ)), Status.ON_TRACK,
-                     id="not-overdue-within-grace"),
+        pytest.param(
+            dict(
+                tgt=RATIO_2025_2030, points=monthly(58, 60, last="2025-05"), as_of=datetime(2025, 7, 8, tzinfo=LOCAL_TZ)
+            ),
+            Status.ON_TRACK,
+            id="not-overdue-within-grace",
+        ),
         pytest.param(dict(tgt=RATIO_2025_2030, points=[]), Status.NO_DATA, id="no-data-never-reported"),
         # Every milestone passed: the outcome of the last one is final.
-        pytest.param(dict(tgt=RATIO_2025_ONLY, points=monthly(60, 65, 70, last="2025-12"), as_of=AFTER_2025),
-                     Status.MISSED, id="missed-final-milestone"),
-        pytest.param(dict(tgt=RATIO_2025_ONLY, points=monthly(70, 80, 85, last="2025-12"), as_of=AFTER_2025),
-                     Status.EXCEEDED, id="exceeded-final-milestone"),
-        pytest.param(dict(tgt=RATIO_2025_ONLY, points=monthly(70, 75, 80, last="2025-12"), as_of=AFTER_2025),
-                     Status.MET, id="met-final-milestone-exactly"),
+        pytest.param(
+            dict(tgt=RATIO_2025_ONLY, points=monthly(60, 65, 70, last="2025-12"), as_of=AFTER_2025),
+            Status.MISSED,
+            id="missed-final-milestone",
+        ),
+        pytest.param(
+            dict(tgt=RATIO_2025_ONLY, points=monthly(70, 80, 85, last="2025-12"), as_of=AFTER_2025),
+            Status.EXCEEDED,
+            id="exceeded-final-milestone",
+        ),
+        pytest.param(
+            dict(tgt=RATIO_2025_ONLY, points=monthly(70, 75, 80, last="2025-12"), as_of=AFTER_2025),
+            Status.MET,
+            id="met-final-milestone-exactly",
+        ),
         # No value in force at the deadline is a miss, even if one came later.
-        pytest.param(dict(tgt=RATIO_2025_ONLY, points=monthly(90, last="2026-01"),
-                          as_of=datetime(2026, 2, 5, tzinfo=LOCAL_TZ)), Status.MISSED,
-                     id="missed-nothing-in-force-at-deadline"),
+        pytest.param(
+            dict(tgt=RATIO_2025_ONLY, points=monthly(90, last="2026-01"), as_of=datetime(2026, 2, 5, tzinfo=LOCAL_TZ)),
+            Status.MISSED,
+            id="missed-nothing-in-force-at-deadline",
+        ),
         # 2025 passed; evaluation continues on the 80 → 100 path towards 2030.
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(84, 85, last="2025-12"), as_of=AFTER_2025),
-                     Status.ON_TRACK, id="next-milestone-after-2025"),
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(70, 72, last="2025-12"), as_of=AFTER_2025),
-                     Status.BEHIND, id="behind-next-segment"),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=monthly(84, 85, last="2025-12"), as_of=AFTER_2025),
+            Status.ON_TRACK,
+            id="next-milestone-after-2025",
+        ),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=monthly(70, 72, last="2025-12"), as_of=AFTER_2025),
+            Status.BEHIND,
+            id="behind-next-segment",
+        ),
         # Rank 3 or better by 2025 from rank 10: expected 6.2 in July, tolerance 5 % of it.
-        pytest.param(dict(tgt=RANK_TOP3, points=monthly(8, 7), measure=Measure.RANK,
-                          direction=Direction.LOWER_IS_BETTER), Status.BEHIND, id="lower-is-better-behind"),
-        pytest.param(dict(tgt=RANK_TOP3, points=monthly(9, 8, 7, 6, 5, 4), measure=Measure.RANK,
-                          direction=Direction.LOWER_IS_BETTER), Status.ON_TRACK, id="lower-is-better-on-track"),
-        pytest.param(dict(tgt=RANK_TOP3, points=monthly(5, 3), measure=Measure.RANK,
-                          direction=Direction.LOWER_IS_BETTER), Status.MET, id="lower-is-better-met"),
-        pytest.param(dict(tgt=RANK_TOP3, points=monthly(6, 6, 6, 6, 6, 6), measure=Measure.RANK,
-                          direction=Direction.LOWER_IS_BETTER), Status.AT_RISK, id="lower-is-better-at-risk"),
-        pytest.param(dict(tgt=RANK_TOP3, points=monthly(5, 4, last="2025-12"), measure=Measure.RANK,
-                          direction=Direction.LOWER_IS_BETTER, as_of=AFTER_2025), Status.MISSED,
-                     id="lower-is-better-missed"),
-        pytest.param(dict(tgt=RANK_TOP3, points=monthly(4, 3, last="2025-12"), measure=Measure.RANK,
-                          direction=Direction.LOWER_IS_BETTER, as_of=AFTER_2025), Status.MET,
-                     id="lower-is-better-met-final"),
-        pytest.param(dict(tgt=RANK_TOP3, points=monthly(4, 2, last="2025-12"), measure=Measure.RANK,
-                          direction=Direction.LOWER_IS_BETTER, as_of=AFTER_2025), Status.EXCEEDED,
-                     id="lower-is-better-exceeded-final"),
+        pytest.param(
+            dict(tgt=RANK_TOP3, points=monthly(8, 7), measure=Measure.RANK, direction=Direction.LOWER_IS_BETTER),
+            Status.BEHIND,
+            id="lower-is-better-behind",
+        ),
+        pytest.param(
+            dict(
+                tgt=RANK_TOP3,
+                points=monthly(9, 8, 7, 6, 5, 4),
+                measure=Measure.RANK,
+                direction=Direction.LOWER_IS_BETTER,
+            ),
+            Status.ON_TRACK,
+            id="lower-is-better-on-track",
+        ),
+        pytest.param(
+            dict(tgt=RANK_TOP3, points=monthly(5, 3), measure=Measure.RANK, direction=Direction.LOWER_IS_BETTER),
+            Status.MET,
+            id="lower-is-better-met",
+        ),
+        pytest.param(
+            dict(
+                tgt=RANK_TOP3,
+                points=monthly(6, 6, 6, 6, 6, 6),
+                measure=Measure.RANK,
+                direction=Direction.LOWER_IS_BETTER,
+            ),
+            Status.AT_RISK,
+            id="lower-is-better-at-risk",
+        ),
+        pytest.param(
+            dict(
+                tgt=RANK_TOP3,
+                points=monthly(5, 4, last="2025-12"),
+                measure=Measure.RANK,
+                direction=Direction.LOWER_IS_BETTER,
+                as_of=AFTER_2025,
+            ),
+            Status.MISSED,
+            id="lower-is-better-missed",
+        ),
+        pytest.param(
+            dict(
+                tgt=RANK_TOP3,
+                points=monthly(4, 3, last="2025-12"),
+                measure=Measure.RANK,
+                direction=Direction.LOWER_IS_BETTER,
+                as_of=AFTER_2025,
+            ),
+            Status.MET,
+            id="lower-is-better-met-final",
+        ),
+        pytest.param(
+            dict(
+                tgt=RANK_TOP3,
+                points=monthly(4, 2, last="2025-12"),
+                measure=Measure.RANK,
+                direction=Direction.LOWER_IS_BETTER,
+                as_of=AFTER_2025,
+            ),
+            Status.EXCEEDED,
+            id="lower-is-better-exceeded-final",
+        ),
         # Met but late: the result stays met (reporting says missing, see test_reporting_matrix).
-        pytest.param(dict(tgt=RANK_TOP3, points=monthly(2, last="2025-05"), measure=Measure.RANK,
-                          direction=Direction.LOWER_IS_BETTER), Status.MET, id="lower-is-better-met-stale"),
-        pytest.param(dict(tgt=RANK_TOP3, points=[], measure=Measure.RANK, direction=Direction.LOWER_IS_BETTER),
-                     Status.NO_DATA, id="lower-is-better-no-data"),
+        pytest.param(
+            dict(
+                tgt=RANK_TOP3,
+                points=monthly(2, last="2025-05"),
+                measure=Measure.RANK,
+                direction=Direction.LOWER_IS_BETTER,
+            ),
+            Status.MET,
+            id="lower-is-better-met-stale",
+        ),
+        pytest.param(
+            dict(tgt=RANK_TOP3, points=[], measure=Measure.RANK, direction=Direction.LOWER_IS_BETTER),
+            Status.NO_DATA,
+            id="lower-is-better-no-data",
+        ),
         # Counts use the relative tolerance: on 30 June the path stands at 298.4, 5 % of it is 14.9.
-        pytest.param(dict(tgt=COUNT_500, points=monthly(270, 280), measure=Measure.COUNT), Status.BEHIND,
-                     id="count-behind-relative-tolerance"),
-        pytest.param(dict(tgt=COUNT_500, points=monthly(300, 305), measure=Measure.COUNT), Status.ON_TRACK,
-                     id="count-within-relative-tolerance"),
-        pytest.param(dict(tgt=BOOLEAN_2025, points=monthly(0, 0), measure=Measure.BOOLEAN), Status.AT_RISK,
-                     id="boolean-not-yet"),
-        pytest.param(dict(tgt=BOOLEAN_2025, points=monthly(0, 1), measure=Measure.BOOLEAN), Status.MET,
-                     id="boolean-met"),
+        pytest.param(
+            dict(tgt=COUNT_500, points=monthly(270, 280), measure=Measure.COUNT),
+            Status.BEHIND,
+            id="count-behind-relative-tolerance",
+        ),
+        pytest.param(
+            dict(tgt=COUNT_500, points=monthly(300, 305), measure=Measure.COUNT),
+            Status.ON_TRACK,
+            id="count-within-relative-tolerance",
+        ),
+        pytest.param(
+            dict(tgt=BOOLEAN_2025, points=monthly(0, 0), measure=Measure.BOOLEAN), Status.AT_RISK, id="boolean-not-yet"
+        ),
+        pytest.param(
+            dict(tgt=BOOLEAN_2025, points=monthly(0, 1), measure=Measure.BOOLEAN), Status.MET, id="boolean-met"
+        ),
         # Without a baseline the unit's own first value (40 in January) starts the path.
-        pytest.param(dict(tgt=NO_BASELINE, points=monthly(40, 41, 42, 43, 44, 45)), Status.BEHIND,
-                     id="own-first-value-starts-the-path"),
+        pytest.param(
+            dict(tgt=NO_BASELINE, points=monthly(40, 41, 42, 43, 44, 45)),
+            Status.BEHIND,
+            id="own-first-value-starts-the-path",
+        ),
         # A baseline above the target does not raise the bar: expected is capped at 80.
-        pytest.param(dict(tgt=BASELINE_ABOVE, points=monthly(76, 76, 77, 78, 79, 80, last="2025-06")),
-                     Status.MET, id="baseline-above-target-capped"),
-        pytest.param(dict(tgt=BASELINE_ABOVE, points=monthly(70, 70, 70, 70, 70, 70)), Status.BEHIND,
-                     id="baseline-above-target-behind-target"),
+        pytest.param(
+            dict(tgt=BASELINE_ABOVE, points=monthly(76, 76, 77, 78, 79, 80, last="2025-06")),
+            Status.MET,
+            id="baseline-above-target-capped",
+        ),
+        pytest.param(
+            dict(tgt=BASELINE_ABOVE, points=monthly(70, 70, 70, 70, 70, 70)),
+            Status.BEHIND,
+            id="baseline-above-target-behind-target",
+        ),
         # A unit that ceased on 2025-06-30 is judged on that day: expected 59.8, value 50.
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(48, 49, 50), unit=CEASED, as_of=AFTER_2025),
-                     Status.BEHIND, id="ceased-unit-judged-on-its-last-day"),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=monthly(48, 49, 50), unit=CEASED, as_of=AFTER_2025),
+            Status.BEHIND,
+            id="ceased-unit-judged-on-its-last-day",
+        ),
         # Quarterly cadence: on 2025-07-15 the due quarter is Q1 (Q2's grace runs to July 30).
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(62, last="2025-03"), cadence=QUARTERLY),
-                     Status.ON_TRACK, id="quarterly-not-yet-due"),
-        pytest.param(dict(tgt=RATIO_2025_2030, points=monthly(62, last="2024-12"), cadence=QUARTERLY),
-                     Status.ON_TRACK, id="quarterly-stale-value-still-judged"),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=monthly(62, last="2025-03"), cadence=QUARTERLY),
+            Status.ON_TRACK,
+            id="quarterly-not-yet-due",
+        ),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=monthly(62, last="2024-12"), cadence=QUARTERLY),
+            Status.ON_TRACK,
+            id="quarterly-stale-value-still-judged",
+        ),
     ],
 )
 def test_status_matrix(kwargs: dict, status: Status) -> None:
@@ -213,18 +355,41 @@ def test_past_nq09_the_path_restarts_from_the_units_own_2025_value(catalog) -> N
     assert restart == date(2025, 12, 31)
     path = ind.target_for(Level.COMMUNE)
     reached = monthly(45, 52, last="2025-12")  # NQ 09 asked for 60 by 2025
-    ev = evaluate(target=path, measure=ind.measure, direction=ind.direction, cadence=ind.cadence, unit=COMMUNE,
-                  points=reached, as_of=AFTER_2025, restart=restart)
+    ev = evaluate(
+        target=path,
+        measure=ind.measure,
+        direction=ind.direction,
+        cadence=ind.cadence,
+        unit=COMMUNE,
+        points=reached,
+        as_of=AFTER_2025,
+        restart=restart,
+    )
     end = path.milestones[-1]
     assert ev.baseline == Anchor(restart, 52)  # what the commune reached, not the 2025 target
     assert isclose(ev.expected, glide_path(Anchor(restart, 52), end, ev.day, ind.direction))
     # Without the restart the path would start from the 2025 target and ask for far more.
-    plain = evaluate(target=path, measure=ind.measure, direction=ind.direction, cadence=ind.cadence, unit=COMMUNE,
-                     points=reached, as_of=AFTER_2025)
+    plain = evaluate(
+        target=path,
+        measure=ind.measure,
+        direction=ind.direction,
+        cadence=ind.cadence,
+        unit=COMMUNE,
+        points=reached,
+        as_of=AFTER_2025,
+    )
     assert plain.baseline.value == path.milestones[-2].value and plain.expected > ev.expected
     # A unit with no value by the end of 2025 keeps the target's path.
-    late = evaluate(target=path, measure=ind.measure, direction=ind.direction, cadence=ind.cadence, unit=COMMUNE,
-                    points=monthly(70, last="2026-01"), as_of=datetime(2026, 2, 20, tzinfo=LOCAL_TZ), restart=restart)
+    late = evaluate(
+        target=path,
+        measure=ind.measure,
+        direction=ind.direction,
+        cadence=ind.cadence,
+        unit=COMMUNE,
+        points=monthly(70, last="2026-01"),
+        as_of=datetime(2026, 2, 20, tzinfo=LOCAL_TZ),
+        restart=restart,
+    )
     assert late.baseline == plain.baseline
 
 
@@ -235,9 +400,15 @@ def test_restart_day_is_none_where_nq09_is_not_continued_or_the_new_set_has_a_ba
         path = catalog.indicators[code].target_for(level)
         assert path.milestones[-1].deadline > restart_day(catalog.indicators[code], level)
     assert restart_day(catalog.indicators["DG-03"], Level.PROVINCE) is None  # 2023 only: nothing continues it
-    with_base = dataclasses.replace(catalog.indicators["DG-14"], all_targets=tuple(
-        dataclasses.replace(t, baseline=Baseline(90.0, date(2025, 12, 31), ("TEST",), True))
-        if t.target_set == "NQ09-2030" else t for t in catalog.indicators["DG-14"].all_targets))
+    with_base = dataclasses.replace(
+        catalog.indicators["DG-14"],
+        all_targets=tuple(
+            dataclasses.replace(t, baseline=Baseline(90.0, date(2025, 12, 31), ("TEST",), True))
+            if t.target_set == "NQ09-2030"
+            else t
+            for t in catalog.indicators["DG-14"].all_targets
+        ),
+    )
     assert restart_day(with_base, Level.COMMUNE) is None
 
 
@@ -286,16 +457,27 @@ def test_successor_links_follow_chains_and_mark_partial_takeovers() -> None:
     def unit(code: str, successors: tuple[str, ...] = (), partial: frozenset[str] = frozenset()) -> Unit:
         return Unit(code, code, Level.COMMUNE, "xa", "QN", date(2022, 1, 1), None, successors, partial, None)
 
-    units = {u.code: u for u in [
-        unit("A", ("B",)), unit("B", ("D",)), unit("C", ("D", "E"), frozenset({"D", "E"})),
-        unit("D"), unit("E"), unit("F", ("D", "B"), frozenset({"D"})),
-    ]}
+    units = {
+        u.code: u
+        for u in [
+            unit("A", ("B",)),
+            unit("B", ("D",)),
+            unit("C", ("D", "E"), frozenset({"D", "E"})),
+            unit("D"),
+            unit("E"),
+            unit("F", ("D", "B"), frozenset({"D"})),
+        ]
+    }
     links = {(ln.predecessor, ln.successor): ln.partial for ln in successor_links(units)}
     assert links == {
-        ("A", "B"): False, ("A", "D"): False, ("B", "D"): False,
-        ("C", "D"): True, ("C", "E"): True,
+        ("A", "B"): False,
+        ("A", "D"): False,
+        ("B", "D"): False,
+        ("C", "D"): True,
+        ("C", "E"): True,
         # F reaches D partially directly, but fully through B: the full way wins.
-        ("F", "B"): False, ("F", "D"): False,
+        ("F", "B"): False,
+        ("F", "D"): False,
     }
 
 
@@ -326,21 +508,30 @@ def mirrored(t: Target) -> Target:
 
 
 @settings(max_examples=300, deadline=None)
-@given(history=months_back, measure=st.sampled_from([Measure.RATIO, Measure.COUNT]),
-       as_of=st.sampled_from([MID_JULY, datetime(2025, 7, 5, tzinfo=LOCAL_TZ), AFTER_2025]))
+@given(
+    history=months_back,
+    measure=st.sampled_from([Measure.RATIO, Measure.COUNT]),
+    as_of=st.sampled_from([MID_JULY, datetime(2025, 7, 5, tzinfo=LOCAL_TZ), AFTER_2025]),
+)
 def test_mirroring_values_and_direction_gives_the_same_status(
     history: list[float], measure: Measure, as_of: datetime
 ) -> None:
     up = run(RATIO_2025_2030, monthly(*history), measure=measure, as_of=as_of)
-    down = run(mirrored(RATIO_2025_2030), monthly(*(-v for v in history)), measure=measure, as_of=as_of,
-               direction=Direction.LOWER_IS_BETTER)
+    down = run(
+        mirrored(RATIO_2025_2030),
+        monthly(*(-v for v in history)),
+        measure=measure,
+        as_of=as_of,
+        direction=Direction.LOWER_IS_BETTER,
+    )
     assert up.status == down.status
     assert isclose(up.expected, -down.expected, abs_tol=1e-9)
 
 
 parts = st.lists(
     st.tuples(st.integers(0, 10_000), st.integers(1, 10_000)).map(lambda nd: Part(None, min(nd), max(nd))),
-    min_size=1, max_size=20,
+    min_size=1,
+    max_size=20,
 )
 
 
@@ -370,7 +561,9 @@ days = st.integers(min_value=1, max_value=3000)
 
 
 @given(start=values, end=values, span=days, direction=st.sampled_from(list(Direction)))
-def test_glide_path_endpoints_are_baseline_and_target(start: float, end: float, span: int, direction: Direction) -> None:
+def test_glide_path_endpoints_are_baseline_and_target(
+    start: float, end: float, span: int, direction: Direction
+) -> None:
     first = date(2024, 12, 31)
     m = Milestone(first + timedelta(days=span), end, ">=", ("TEST",), True)
     anchor = Anchor(first, start)
@@ -382,7 +575,9 @@ def test_glide_path_endpoints_are_baseline_and_target(start: float, end: float, 
 
 
 @given(start=values, end=values, span=days, d1=days, d2=days)
-def test_glide_path_moves_monotonically_towards_the_target(start: float, end: float, span: int, d1: int, d2: int) -> None:
+def test_glide_path_moves_monotonically_towards_the_target(
+    start: float, end: float, span: int, d1: int, d2: int
+) -> None:
     first = date(2024, 12, 31)
     m = Milestone(first + timedelta(days=span), end, ">=", ("TEST",), True)
     early, late = sorted((d1, d2))
@@ -406,26 +601,57 @@ def test_overdue_since_ignores_periods_before_the_unit_existed() -> None:
 
 def received(points: list[Point], days_after: int) -> list[Point]:
     """The same values, each period's first (and only) report received ``days_after`` its period end."""
-    return [Point(p.observed_at, p.value, p.observed_at + timedelta(days=days_after), p.observed_at
-                  + timedelta(days=days_after)) for p in points]
+    return [
+        Point(
+            p.observed_at,
+            p.value,
+            p.observed_at + timedelta(days=days_after),
+            p.observed_at + timedelta(days=days_after),
+        )
+        for p in points
+    ]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "reporting"),
     [
-        pytest.param(dict(tgt=RATIO_2025_2030, points=received(monthly(70, 75, last="2025-05"), 2)),
-                     Reporting.MISSING, id="missing-after-grace"),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=received(monthly(70, 75, last="2025-05"), 2)),
+            Reporting.MISSING,
+            id="missing-after-grace",
+        ),
         # June (due on July 15) came 8 days after its end: after the 5 timely days.
-        pytest.param(dict(tgt=RATIO_2025_2030, points=received(monthly(70, 75, last="2025-06"), 8)),
-                     Reporting.LATE, id="late-after-timely-days"),
-        pytest.param(dict(tgt=RATIO_2025_2030, points=received(monthly(70, 75, last="2025-06"), 3)),
-                     Reporting.ON_TIME, id="on-time"),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=received(monthly(70, 75, last="2025-06"), 8)),
+            Reporting.LATE,
+            id="late-after-timely-days",
+        ),
+        pytest.param(
+            dict(tgt=RATIO_2025_2030, points=received(monthly(70, 75, last="2025-06"), 3)),
+            Reporting.ON_TIME,
+            id="on-time",
+        ),
         # June is not due yet on July 8; May was due and came on time.
-        pytest.param(dict(tgt=RATIO_2025_2030, points=received(monthly(70, last="2025-05"), 1),
-                          as_of=datetime(2025, 7, 8, tzinfo=LOCAL_TZ)), Reporting.ON_TIME, id="within-grace"),
+        pytest.param(
+            dict(
+                tgt=RATIO_2025_2030,
+                points=received(monthly(70, last="2025-05"), 1),
+                as_of=datetime(2025, 7, 8, tzinfo=LOCAL_TZ),
+            ),
+            Reporting.ON_TIME,
+            id="within-grace",
+        ),
         pytest.param(dict(tgt=RATIO_2025_2030, points=[]), None, id="never-reported-is-no-data-not-missing"),
-        pytest.param(dict(tgt=RANK_TOP3, points=received(monthly(2, last="2025-05"), 1), measure=Measure.RANK,
-                          direction=Direction.LOWER_IS_BETTER), Reporting.MISSING, id="met-but-missing"),
+        pytest.param(
+            dict(
+                tgt=RANK_TOP3,
+                points=received(monthly(2, last="2025-05"), 1),
+                measure=Measure.RANK,
+                direction=Direction.LOWER_IS_BETTER,
+            ),
+            Reporting.MISSING,
+            id="met-but-missing",
+        ),
     ],
 )
 def test_reporting_matrix(kwargs: dict, reporting: Reporting | None) -> None:
@@ -440,16 +666,32 @@ def test_year_end_outcome_is_provisional_until_the_cut_off_then_final() -> None:
     """DG-04-like: November at 78 %, December's 82 % arrives on 10 January within the grace."""
     nov = Point(end_of_local_day(date(2025, 11, 30)), 78.0, at("2025-12-03"), at("2025-12-03"))
     dec = Point(end_of_local_day(date(2025, 12, 31)), 82.0, at("2026-01-10"), at("2026-01-10"))
-    history = [Received(nov.observed_at, 78.0, at("2025-12-03"), 1), Received(dec.observed_at, 82.0, at("2026-01-10"), 2)]
+    history = [
+        Received(nov.observed_at, 78.0, at("2025-12-03"), 1),
+        Received(dec.observed_at, 82.0, at("2026-01-10"), 2),
+    ]
     # 3 January: the deadline passed, December has not arrived — provisional, from what is in force.
     early = run(RATIO_2025_ONLY, [nov], as_of=at("2026-01-03"))
-    assert (early.status, early.provisional, early.final, early.cutoff) == (Status.MISSED, True, False, date(2026, 1, 10))
+    assert (early.status, early.provisional, early.final, early.cutoff) == (
+        Status.MISSED,
+        True,
+        False,
+        date(2026, 1, 10),
+    )
     # 10 January (the cut-off day): December counts; still provisional.
     on_cutoff = run(RATIO_2025_ONLY, [nov, dec], as_of=at("2026-01-10", 20))
     assert (on_cutoff.status, on_cutoff.provisional) == (Status.EXCEEDED, True)
     # 11 January: final, decided by December's 82 %.
-    final = evaluate(target=RATIO_2025_ONLY, measure=Measure.RATIO, direction=Direction.HIGHER_IS_BETTER,
-                     cadence=MONTHLY, unit=COMMUNE, points=[nov, dec], as_of=at("2026-01-11"), received=history)
+    final = evaluate(
+        target=RATIO_2025_ONLY,
+        measure=Measure.RATIO,
+        direction=Direction.HIGHER_IS_BETTER,
+        cadence=MONTHLY,
+        unit=COMMUNE,
+        points=[nov, dec],
+        as_of=at("2026-01-11"),
+        received=history,
+    )
     assert (final.status, final.final, final.deciding_value) == (Status.EXCEEDED, True, 82.0)
 
 
@@ -457,8 +699,16 @@ def test_a_correction_received_after_the_cut_off_never_decides() -> None:
     dec_obs = end_of_local_day(date(2025, 12, 31))
     history = [Received(dec_obs, 82.0, at("2026-01-05"), 1), Received(dec_obs, 70.0, at("2026-02-01"), 2)]
     in_force_now = [Point(dec_obs, 70.0, at("2026-01-05"), at("2026-02-01"))]
-    ev = evaluate(target=RATIO_2025_ONLY, measure=Measure.RATIO, direction=Direction.HIGHER_IS_BETTER,
-                  cadence=MONTHLY, unit=COMMUNE, points=in_force_now, as_of=at("2026-03-01"), received=history)
+    ev = evaluate(
+        target=RATIO_2025_ONLY,
+        measure=Measure.RATIO,
+        direction=Direction.HIGHER_IS_BETTER,
+        cadence=MONTHLY,
+        unit=COMMUNE,
+        points=in_force_now,
+        as_of=at("2026-03-01"),
+        received=history,
+    )
     assert (ev.status, ev.final, ev.deciding_value, ev.value) == (Status.EXCEEDED, True, 82.0, 70.0)
 
 
@@ -466,8 +716,11 @@ def test_official_outcome_takes_each_periods_latest_receipt_by_the_cut_off() -> 
     m = milestone("2025-12-31", 80)
     obs = end_of_local_day(date(2025, 12, 31))
     mid = datetime(2025, 12, 15, tzinfo=LOCAL_TZ)  # another instant in the same month: the same period
-    rows = [Received(obs, 85.0, at("2026-01-02"), 1), Received(mid, 75.0, at("2026-01-04"), 2),
-            Received(obs, 99.0, at("2026-01-12"), 3)]
+    rows = [
+        Received(obs, 85.0, at("2026-01-02"), 1),
+        Received(mid, 75.0, at("2026-01-04"), 2),
+        Received(obs, 99.0, at("2026-01-12"), 3),
+    ]
     o = official_outcome(rows, m, date(2026, 1, 10), MONTHLY)
     assert (o.status, o.value) == (Status.MISSED, 75.0)  # the later receipt of December wins, whatever its instant
     # A set's own cut-off date can be later than deadline + grace.

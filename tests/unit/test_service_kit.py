@@ -140,7 +140,10 @@ async def test_problems_and_routing_errors_are_problem_json_in_the_requested_lan
     assert raised.status_code == 409 and raised.headers["content-type"] == "application/problem+json"
     assert raised.json()["reason"] == "conflict-x" and raised.headers["Content-Language"] == "en"
     assert (missing.json()["reason"], missing.json()["title"], missing.json()["detail"]) == (
-        "not-found", "Not Found", "không có địa chỉ này")
+        "not-found",
+        "Not Found",
+        "không có địa chỉ này",
+    )
     assert wrong_method.status_code == 405 and wrong_method.headers["Allow"] == "GET"
     assert wrong_method.json()["detail"] == "địa chỉ này không nhận phương thức POST"
 
@@ -149,8 +152,13 @@ async def test_an_http_exception_keeps_its_headers_and_its_own_detail_when_no_se
     async with client_for(app_raising()) as client:
         answer = await client.get("/guarded")
     assert answer.status_code == 401 and answer.headers["WWW-Authenticate"] == "Bearer"
-    assert answer.json() == {"type": "https://dx-monitor.github.io/problems/unauthorized", "title": "Unauthorized",
-                             "status": 401, "reason": "unauthorized", "detail": "missing or wrong bearer token"}
+    assert answer.json() == {
+        "type": "https://dx-monitor.github.io/problems/unauthorized",
+        "title": "Unauthorized",
+        "status": 401,
+        "reason": "unauthorized",
+        "detail": "missing or wrong bearer token",
+    }
 
 
 async def test_an_invalid_parameter_is_a_422_naming_it() -> None:

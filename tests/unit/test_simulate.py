@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from dxmon.catalog import Catalog, Level, Period
-from dxmon.contracts import ReportIn
-from dxmon.contracts import LOCAL_TZ, end_of_local_day
+from dxmon.contracts import LOCAL_TZ, ReportIn, end_of_local_day
 from dxmon.progress import Point, Reporting, Status, evaluate, target_applies
 from dxmon.simulate import SimulatedReport, generate, period_ends, profile_of
 from dxmon.validation import check_report
@@ -32,18 +31,30 @@ def simulated(catalog: Catalog) -> list[SimulatedReport]:
 @pytest.mark.parametrize(
     ("start", "end", "period", "expected"),
     [
-        pytest.param("2025-01-01", "2025-03-31", Period.MONTHLY, ["2025-01-31", "2025-02-28", "2025-03-31"],
-                     id="monthly"),
+        pytest.param(
+            "2025-01-01", "2025-03-31", Period.MONTHLY, ["2025-01-31", "2025-02-28", "2025-03-31"], id="monthly"
+        ),
         pytest.param("2024-02-01", "2024-02-29", Period.MONTHLY, ["2024-02-29"], id="leap-february"),
         pytest.param("2025-01-31", "2025-02-27", Period.MONTHLY, ["2025-01-31"], id="start-on-month-end"),
         pytest.param("2025-02-01", "2025-02-27", Period.MONTHLY, [], id="end-before-month-end"),
-        pytest.param("2024-11-15", "2025-01-31", Period.MONTHLY, ["2024-11-30", "2024-12-31", "2025-01-31"],
-                     id="across-new-year"),
-        pytest.param("2024-01-01", "2024-12-31", Period.QUARTERLY,
-                     ["2024-03-31", "2024-06-30", "2024-09-30", "2024-12-31"], id="quarterly"),
+        pytest.param(
+            "2024-11-15", "2025-01-31", Period.MONTHLY, ["2024-11-30", "2024-12-31", "2025-01-31"], id="across-new-year"
+        ),
+        pytest.param(
+            "2024-01-01",
+            "2024-12-31",
+            Period.QUARTERLY,
+            ["2024-03-31", "2024-06-30", "2024-09-30", "2024-12-31"],
+            id="quarterly",
+        ),
         pytest.param("2024-04-01", "2024-06-29", Period.QUARTERLY, [], id="quarter-not-ended"),
-        pytest.param("2022-01-01", "2025-12-31", Period.YEARLY,
-                     ["2022-12-31", "2023-12-31", "2024-12-31", "2025-12-31"], id="yearly"),
+        pytest.param(
+            "2022-01-01",
+            "2025-12-31",
+            Period.YEARLY,
+            ["2022-12-31", "2023-12-31", "2024-12-31", "2025-12-31"],
+            id="yearly",
+        ),
         pytest.param("2025-12-31", "2025-12-31", Period.YEARLY, ["2025-12-31"], id="single-day"),
         pytest.param("2025-12-31", "2025-01-01", Period.MONTHLY, [], id="empty-range"),
     ],
@@ -62,7 +73,8 @@ def test_period_ends_are_exactly_the_period_ends_in_range(start: date, days: int
     end = start + timedelta(days=days)
     step = {Period.MONTHLY: 1, Period.QUARTERLY: 3, Period.YEARLY: 12}[period]
     brute_force = [
-        d for d in (start + timedelta(days=i) for i in range(days + 1))
+        d
+        for d in (start + timedelta(days=i) for i in range(days + 1))
         if (d + timedelta(days=1)).day == 1 and d.month % step == 0
     ]
     assert list(period_ends(start, end, period)) == brute_force
@@ -91,14 +103,20 @@ def test_reports_only_for_units_valid_on_the_period_end_and_applicable_indicator
         assert unit.level in indicator.applies_to, (s.unit, s.indicator)
         assert s.period_end in ends[indicator.cadence.period]
         assert (s.body["unit"], s.body["indicator"], s.body["observed_at"]) == (
-            s.unit, s.indicator, s.period_end.isoformat())
+            s.unit,
+            s.indicator,
+            s.period_end.isoformat(),
+        )
         assert s.body["source"] == "dxmon-simulate"
 
 
 def test_the_2025_reform_switches_communes(simulated: list[SimulatedReport], catalog: Catalog) -> None:
     communes_by_month = {
-        day: {s.unit for s in simulated if s.period_end == date.fromisoformat(day)
-              and catalog.units[s.unit].level is Level.COMMUNE}
+        day: {
+            s.unit
+            for s in simulated
+            if s.period_end == date.fromisoformat(day) and catalog.units[s.unit].level is Level.COMMUNE
+        }
         for day in ("2025-06-30", "2025-07-31")
     }
     assert "QN-HALONG-P-HONGGAI" in communes_by_month["2025-06-30"]
@@ -183,8 +201,15 @@ def test_the_default_scenario_is_a_believable_province(catalog: Catalog) -> None
             target = ind.target_for(unit.level)
             if target is None or not target_applies(target, unit, as_of):
                 continue
-            ev = evaluate(target=target, measure=ind.measure, direction=ind.direction, cadence=ind.cadence,
-                          unit=unit, points=points[(unit.code, ind.code)], as_of=as_of)
+            ev = evaluate(
+                target=target,
+                measure=ind.measure,
+                direction=ind.direction,
+                cadence=ind.cadence,
+                unit=unit,
+                points=points[(unit.code, ind.code)],
+                as_of=as_of,
+            )
             tracked.add(unit.code)
             if ev.status in (Status.BEHIND, Status.AT_RISK):
                 behind.add(unit.code)
@@ -196,6 +221,8 @@ def test_the_default_scenario_is_a_believable_province(catalog: Catalog) -> None
 
 
 def test_indicators_with_categories_are_reported_per_category(simulated: list[SimulatedReport]) -> None:
-    dg01 = [s.body for s in simulated if s.unit == "QN" and s.indicator == "DG-01" and s.period_end == date(2025, 6, 30)]
+    dg01 = [
+        s.body for s in simulated if s.unit == "QN" and s.indicator == "DG-01" and s.period_end == date(2025, 6, 30)
+    ]
     assert sorted(b["category"] for b in dg01) == ["commune", "district", "province"]
     assert not any("category" in s.body for s in simulated if s.indicator == "DG-04")

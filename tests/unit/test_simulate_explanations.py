@@ -19,7 +19,9 @@ def test_only_lagging_indicators_are_explained_each_with_one_reason(catalog: Cat
     lagging_pairs = set()
     for unit in catalog.units.values():
         applicable = [i for i in catalog.indicators.values() if unit.level in i.applies_to]
-        lagging_pairs |= {(unit.code, code) for code in lagging(unit, applicable, profile_of(unit.code, SEED), SEED, END)}
+        lagging_pairs |= {
+            (unit.code, code) for code in lagging(unit, applicable, profile_of(unit.code, SEED), SEED, END)
+        }
     for s in simulated:
         explanation = s.body.get("explanation")
         assert (explanation is not None) == ((s.unit, s.indicator) in lagging_pairs), (s.unit, s.indicator)

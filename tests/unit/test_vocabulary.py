@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from dxmon import words
 from dxmon.catalog import Catalog
 from dxmon.problems import _PYDANTIC_REASONS, MESSAGES, placeholders, say
-from dxmon.progress import STATUS_LABELS, Point
+from dxmon.progress import STATUS_LABELS
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((REPO / "grafana" / "provisioning" / "dashboards").glob("*.json"))
@@ -50,8 +50,11 @@ def string_constants(source: Path) -> Iterator[tuple[int, str]]:
 
 
 def retired(found: list[tuple[str, str]]) -> list[str]:
-    return [f"{where}: {words.retired_terms_in(text)} in {text[:120]!r}" for where, text in found
-            if words.retired_terms_in(text)]
+    return [
+        f"{where}: {words.retired_terms_in(text)} in {text[:120]!r}"
+        for where, text in found
+        if words.retired_terms_in(text)
+    ]
 
 
 # ───────────────────────────── the scanner itself ─────────────────────────────
@@ -84,11 +87,16 @@ def test_alert_labels_use_no_retired_term() -> None:
     # Only the label dicts: the digest's sentences are the alerts module's own (see its tests).
     from services.alerts import messages
 
-    labels = [*messages.KIND_LABEL.values(), *messages.SEVERITY_LABEL.values(), *messages.REASON_LABEL.values(),
-              messages.RESOLVED_LABEL]
+    labels = [
+        *messages.KIND_LABEL.values(),
+        *messages.SEVERITY_LABEL.values(),
+        *messages.REASON_LABEL.values(),
+        messages.RESOLVED_LABEL,
+    ]
     assert retired([("label", text) for text in labels]) == []
     assert set(labels) <= set(words.RESULT.values()) | set(words.REPORTING.values()) | set(
-        words.SEVERITY.values()) | set(words.NOTICE.values())
+        words.SEVERITY.values()
+    ) | set(words.NOTICE.values())
 
 
 def test_status_labels_are_the_glossary_terms() -> None:
@@ -131,12 +139,17 @@ def test_every_reason_raised_has_messages_in_both_languages() -> None:
     reasons_with_messages = {key.split("/")[0] for key in MESSAGES}
     missing, untranslated = [], []
     for where, call in _refusal_calls():
-        reason_at, text_at = (0, 1) if call.func.id == "Issue" else (1, 3)  # Issue(reason, message), Problem(.., detail)
+        reason_at, text_at = (
+            (0, 1) if call.func.id == "Issue" else (1, 3)
+        )  # Issue(reason, message), Problem(.., detail)
         reason = call.args[reason_at] if len(call.args) > reason_at else None
         if isinstance(reason, ast.Constant) and reason.value not in reasons_with_messages:
             missing.append(f"{where}: {reason.value}")
-        text = call.args[text_at] if len(call.args) > text_at else next(
-            (kw.value for kw in call.keywords if kw.arg in ("message", "detail")), None)
+        text = (
+            call.args[text_at]
+            if len(call.args) > text_at
+            else next((kw.value for kw in call.keywords if kw.arg in ("message", "detail")), None)
+        )
         if isinstance(text, ast.JoinedStr) or (isinstance(text, ast.Constant) and isinstance(text.value, str)):
             untranslated.append(where)
     assert missing == [], "reasons without an entry in dxmon.problems.MESSAGES"
@@ -149,8 +162,14 @@ def test_every_reason_raised_has_messages_in_both_languages() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["alerts", "--help"], ["alerts", "silences", "--help"], ["status", "--help"], ["keys", "--help"],
-     ["subscriptions", "--help"]],
+    [
+        ["--help"],
+        ["alerts", "--help"],
+        ["alerts", "silences", "--help"],
+        ["status", "--help"],
+        ["keys", "--help"],
+        ["subscriptions", "--help"],
+    ],
     ids=lambda a: " ".join(a),
 )
 def test_cli_help_uses_no_retired_term(args: list[str]) -> None:
@@ -170,15 +189,24 @@ def test_status_table_uses_the_glossary() -> None:
     as_of = datetime(2026, 3, 10, 3, 0, tzinfo=UTC)
     observed = datetime(2026, 2, 27, 17, 0, tzinfo=UTC)
     november = datetime(2025, 11, 30, 12, 0, tzinfo=UTC)  # DG-04's due period (January) is unreported
-    history = {"DG-14": [Report(observed, observed, "", None, 50.0, 100.0, 1)],
-               "DG-04": [Report(november, november, "", None, 70.0, 100.0, 2)]}
+    history = {
+        "DG-14": [Report(observed, observed, "", None, 50.0, 100.0, 1)],
+        "DG-04": [Report(november, november, "", None, 70.0, 100.0, 2)],
+    }
     lines = unit_lines(catalog, unit, Stored(history, {}), as_of, live=False)
     console = Console(record=True, width=250)
     console.print(status_table(catalog, unit, lines, as_of))
     text = console.export_text()
     assert retired([("status", text)]) == []
-    for term in (words.INDICATOR, words.EXPECTED, words.TARGET, words.CURRENT_VALUE, words.DECIDING_VALUE,
-                 words.REPORTING["missing"], words.RESULT["behind"]):
+    for term in (
+        words.INDICATOR,
+        words.EXPECTED,
+        words.TARGET,
+        words.CURRENT_VALUE,
+        words.DECIDING_VALUE,
+        words.REPORTING["missing"],
+        words.RESULT["behind"],
+    ):
         assert term in text, term
     assert "10/03/2026 10:00 (giờ Việt Nam)" in text  # 03:00 UTC, read in Hạ Long
 
@@ -235,13 +263,19 @@ def test_retired_matches_the_glossary() -> None:
     # context ("Cảnh báo (as a severity)", "Hạn (acceptable in tables)") cannot be, and is left out.
     assert [t for t, qualified in listed if not qualified and not covered(t)] == []
     # Every RETIRED entry comes from the glossary (possibly with its context, e.g. "Mức độ: Cảnh báo").
-    assert [r for r in words.RETIRED
-            if not any(t.lower() in r.lower() or r.lower() in t.lower() for t, _ in listed)] == []
+    assert [
+        r for r in words.RETIRED if not any(t.lower() in r.lower() or r.lower() in t.lower() for t, _ in listed)
+    ] == []
 
 
 def test_glossary_parser_reads_qualifiers() -> None:
-    table = "| code | term | retired |\n| --- | --- | --- |\n| `met` | Đạt | Đã đạt, Đạt mục tiêu |\n" \
-            "| x | Vượt | Vượt mục tiêu (acceptable in prose) |\n| y | z | Giá trị hiện tại when it is old |\n"
+    table = (
+        "| code | term | retired |\n| --- | --- | --- |\n| `met` | Đạt | Đã đạt, Đạt mục tiêu |\n"
+        "| x | Vượt | Vượt mục tiêu (acceptable in prose) |\n| y | z | Giá trị hiện tại when it is old |\n"
+    )
     assert glossary_retired(table) == [
-        ("Đã đạt", False), ("Đạt mục tiêu", False), ("Vượt mục tiêu", True), ("Giá trị hiện tại", True)]
-
+        ("Đã đạt", False),
+        ("Đạt mục tiêu", False),
+        ("Vượt mục tiêu", True),
+        ("Giá trị hiện tại", True),
+    ]

@@ -29,8 +29,12 @@ class AppriseChannel:
     async def notify(self, message: Message) -> None:
         """notify implements the Notifier protocol."""
         result = await self.apprise.async_notify(
-            title=message.subject, body=message.body, notify_type=message.notify_type,
-            body_format=apprise.NotifyFormat.TEXT, timeout=self.timeout, log_level="WARNING",
+            title=message.subject,
+            body=message.body,
+            notify_type=message.notify_type,
+            body_format=apprise.NotifyFormat.TEXT,
+            timeout=self.timeout,
+            log_level="WARNING",
         )
         if result.status == apprise.AppriseResultStatus.SUCCESS:
             return

@@ -33,7 +33,9 @@ class NotificationLog(Protocol):
     async def record(self, flush: Flush, alerts: Sequence[Alert]) -> None: ...
 
 
-def needs_update(alert: Alert, entry: LogEntry | None, now: datetime, repeat_interval: timedelta) -> NotifyReason | None:
+def needs_update(
+    alert: Alert, entry: LogEntry | None, now: datetime, repeat_interval: timedelta
+) -> NotifyReason | None:
     """needs_update says why the recipient must hear about ``alert`` now, or None when it need not."""
     if alert.firing:
         # A different starts_at is a new episode: it resolved and fired again since the last digest.

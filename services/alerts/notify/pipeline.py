@@ -50,15 +50,13 @@ class MultiStage:
         return alerts
 
 
-async def fanout(
-    stage: Stage, work: Sequence[tuple[Flush, Sequence[Alert]]]
-) -> list[tuple[Flush, BaseException]]:
+async def fanout(stage: Stage, work: Sequence[tuple[Flush, Sequence[Alert]]]) -> list[tuple[Flush, BaseException]]:
     """fanout runs ``stage`` for every recipient concurrently and returns the failures, never raising.
 
     One recipient's failure leaves the others' results intact.
     """
     results = await asyncio.gather(*(stage.exec(f, a) for f, a in work), return_exceptions=True)
-    return [(f, r) for (f, _), r in zip(work, results) if isinstance(r, BaseException)]
+    return [(f, r) for (f, _), r in zip(work, results, strict=True) if isinstance(r, BaseException)]
 
 
 def build_pipeline(

@@ -25,8 +25,8 @@ from dxmon.contracts import ALERTS_STREAM, ReportReceived, end_of_local_day
 from dxmon.devstack import free_port
 from dxmon.store.reports_repository import store_reports
 from services.alerts import admin
-from services.alerts.scheduler import Scheduler
 from services.alerts.metrics import Metrics
+from services.alerts.scheduler import Scheduler
 from services.alerts.settings import AlertsSettings
 
 # ───────────────────────────── SMTP sink ─────────────────────────────
@@ -87,7 +87,9 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}"
 
     def bodies(self, path: str | None = None, status: int | None = None) -> list:
-        return [r.body for r in self.requests if (path is None or r.path == path) and (status is None or r.status == status)]
+        return [
+            r.body for r in self.requests if (path is None or r.path == path) and (status is None or r.status == status)
+        ]
 
 
 def start_receiver() -> tuple[Receiver, http.server.ThreadingHTTPServer]:
@@ -95,7 +97,7 @@ def start_receiver() -> tuple[Receiver, http.server.ThreadingHTTPServer]:
     rec = Receiver()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server hook name
+        def do_POST(self) -> None:  # http.server hook name
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             try:
                 body = json.loads(raw or b"null")
@@ -122,13 +124,28 @@ def start_receiver() -> tuple[Receiver, http.server.ThreadingHTTPServer]:
 # ───────────────────────────── data ─────────────────────────────
 
 
-def report(unit: str, indicator: str, observed: date, *, numerator: float | None = None,
-           denominator: float | None = None, value: float | None = None, received: datetime | None = None) -> ReportReceived:
+def report(
+    unit: str,
+    indicator: str,
+    observed: date,
+    *,
+    numerator: float | None = None,
+    denominator: float | None = None,
+    value: float | None = None,
+    received: datetime | None = None,
+) -> ReportReceived:
     observed_at = end_of_local_day(observed)
     return ReportReceived(
-        event_id=uuid.uuid4(), unit=unit, indicator=indicator, observed_at=observed_at, value=value,
-        numerator=numerator, denominator=denominator, received_at=received or observed_at.astimezone(UTC),
-        agency="test", key_id="test",
+        event_id=uuid.uuid4(),
+        unit=unit,
+        indicator=indicator,
+        observed_at=observed_at,
+        value=value,
+        numerator=numerator,
+        denominator=denominator,
+        received_at=received or observed_at.astimezone(UTC),
+        agency="test",
+        key_id="test",
     )
 
 
@@ -162,11 +179,20 @@ class Clock:
 def fast_settings(database_url: str, nats_url: str, **overrides) -> AlertsSettings:
     """fast_settings: the service's settings with intervals short enough for tests."""
     values = dict(
-        database_url=database_url, nats_url=nats_url, public_dashboard_url="http://grafana.test",
-        alerts_full_interval_seconds=3600, alerts_flush_interval_seconds=0.3, alerts_incremental_debounce_seconds=0.05,
-        alerts_lease_renew_seconds=0.5, alerts_outbox_poll_seconds=0.1, alerts_retry_initial_seconds=0.3,
-        alerts_retry_max_seconds=2, alerts_max_attempts=5, alerts_send_timeout_seconds=5,
-        alerts_repeat_interval_seconds=7 * 86400, alerts_escalate_after_seconds=30 * 86400,
+        database_url=database_url,
+        nats_url=nats_url,
+        public_dashboard_url="http://grafana.test",
+        alerts_full_interval_seconds=3600,
+        alerts_flush_interval_seconds=0.3,
+        alerts_incremental_debounce_seconds=0.05,
+        alerts_lease_renew_seconds=0.5,
+        alerts_outbox_poll_seconds=0.1,
+        alerts_retry_initial_seconds=0.3,
+        alerts_retry_max_seconds=2,
+        alerts_max_attempts=5,
+        alerts_send_timeout_seconds=5,
+        alerts_repeat_interval_seconds=7 * 86400,
+        alerts_escalate_after_seconds=30 * 86400,
     )
     values.update(overrides)
     return AlertsSettings(_env_file=None, **values)
@@ -215,8 +241,9 @@ async def subscribe(database_url: str, catalog: Catalog, *subs: tuple[str, str])
     conn = await asyncpg.connect(database_url)
     try:
         for unit, url in subs:
-            await admin.add_subscription(conn, catalog, unit=unit, with_descendants=False, pillars=[],
-                                         min_severity="warning", channel=url)
+            await admin.add_subscription(
+                conn, catalog, unit=unit, with_descendants=False, pillars=[], min_severity="warning", channel=url
+            )
     finally:
         await conn.close()
 
@@ -225,8 +252,16 @@ async def silence(database_url: str, catalog: Catalog, unit: str, now: datetime)
     """silence mutes every alert of ``unit`` for two hours from ``now``, as `dxmon alerts silence` does."""
     conn = await asyncpg.connect(database_url)
     try:
-        await admin.add_silence(conn, catalog, unit=unit, indicator=None, duration="2h",
-                                reason="đang rà soát số liệu", created_by="test", now=now)
+        await admin.add_silence(
+            conn,
+            catalog,
+            unit=unit,
+            indicator=None,
+            duration="2h",
+            reason="đang rà soát số liệu",
+            created_by="test",
+            now=now,
+        )
     finally:
         await conn.close()
 
@@ -246,7 +281,9 @@ async def fall_behind(database_url: str) -> None:
 
 async def recover(database_url: str, at: datetime) -> None:
     """recover: a correction for the same month (latest received wins) puts the unit above the path."""
-    await seed(database_url, [report(UNIT, INDICATOR, date(2025, 12, 31), numerator=95, denominator=100, received=at)], at)
+    await seed(
+        database_url, [report(UNIT, INDICATOR, date(2025, 12, 31), numerator=95, denominator=100, received=at)], at
+    )
 
 
 async def cycle(engine: Engine, now: datetime, units=None) -> int:

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import nats
 import pytest
-
 from alerts_fixtures import Clock, Engine, Receiver, SmtpSink, start_receiver
+
 from dxmon.bus import ensure_topology
 from dxmon.catalog import Catalog
 from dxmon.contracts import ALERTS_STREAM, LEASES_BUCKET
@@ -57,8 +57,16 @@ async def make_engine(catalog: Catalog) -> AsyncIterator:
             await js.publish(subject, body, headers=dict(headers), stream=ALERTS_STREAM)
 
         metrics = Metrics()
-        scheduler = build_scheduler(settings, catalog=catalog, pool=pool, kv=await js.key_value(LEASES_BUCKET),
-                                    publish=publish, metrics=metrics, clock=clock, instance=instance)
+        scheduler = build_scheduler(
+            settings,
+            catalog=catalog,
+            pool=pool,
+            kv=await js.key_value(LEASES_BUCKET),
+            publish=publish,
+            metrics=metrics,
+            clock=clock,
+            instance=instance,
+        )
         engine = Engine(scheduler, pool, nc, metrics, clock)
         engines.append(engine)
         return engine

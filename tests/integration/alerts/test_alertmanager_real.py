@@ -20,11 +20,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-
 from alerts_fixtures import Clock, Receiver, fast_settings, report, seed, silence, wait_for
-from dxmon.contracts import end_of_local_day
-from dxmon.progress import start_of_day
+
 from dxmon.devstack import free_port
+from dxmon.progress import start_of_day
 from services.alerts import admin
 from services.alerts import repository as repo
 
@@ -68,9 +67,16 @@ def alertmanager(receiver: Receiver) -> Iterator[str]:
         config.write_text(CONFIG.format(url=receiver.url))
         port = free_port()
         proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.path={tmp}/data",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.path={tmp}/data",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -105,13 +111,17 @@ async def test_real_alertmanager_honours_silences_acks_problem_start_and_resolut
 ) -> None:
     now = datetime.now(UTC)  # Alertmanager compares endsAt with its own clock: no shifted time here
     last_month = date(now.year, now.month, 1) - timedelta(days=1)
-    await seed(database_url, [
-        report(SILENCED, "DG-14", last_month, numerator=50, denominator=100, received=now),
-        report(ACKED, "DG-14", last_month, numerator=50, denominator=100, received=now),
-        report(RECOVERS, "DG-14", last_month, numerator=50, denominator=100, received=now),
-        # Reported in good shape long ago, then nothing: reporting missing since months ago.
-        report(MISSING, "DG-14", date(now.year - 1, 9, 30), numerator=99, denominator=100),
-    ], now)
+    await seed(
+        database_url,
+        [
+            report(SILENCED, "DG-14", last_month, numerator=50, denominator=100, received=now),
+            report(ACKED, "DG-14", last_month, numerator=50, denominator=100, received=now),
+            report(RECOVERS, "DG-14", last_month, numerator=50, denominator=100, received=now),
+            # Reported in good shape long ago, then nothing: reporting missing since months ago.
+            report(MISSING, "DG-14", date(now.year - 1, 9, 30), numerator=99, denominator=100),
+        ],
+        now,
+    )
     settings = fast_settings(database_url, bus, alertmanager_url=alertmanager, alertmanager_resend_seconds=0.5)
     clock = Clock(now)
     engine = await make_engine(settings, clock)
@@ -121,17 +131,27 @@ async def test_real_alertmanager_honours_silences_acks_problem_start_and_resolut
         firing = {r["unit"]: r for r in await repo.list_alerts(conn, now)}
         assert set(firing) == {SILENCED, ACKED, MISSING, RECOVERS}
         missing_since = await conn.fetchval(
-            "SELECT overdue_since FROM progress_current WHERE unit = $1 AND indicator = $2", MISSING, "DG-14")
-        await admin.acknowledge(conn, fingerprint=firing[ACKED]["fingerprint"], duration="1d",
-                                reason="đã giao xử lý", created_by="test", now=now)
+            "SELECT overdue_since FROM progress_current WHERE unit = $1 AND indicator = $2", MISSING, "DG-14"
+        )
+        await admin.acknowledge(
+            conn,
+            fingerprint=firing[ACKED]["fingerprint"],
+            duration="1d",
+            reason="đã giao xử lý",
+            created_by="test",
+            now=now,
+        )
     finally:
         await conn.close()
     await silence(database_url, catalog, SILENCED, now)
 
     run = asyncio.create_task(engine.scheduler.run())
     try:
-        await wait_for(lambda: {a["labels"]["unit"] for a in notified(receiver)} >= {MISSING, RECOVERS}, 15,
-                       "Alertmanager's notifications of the unmuted alerts")
+        await wait_for(
+            lambda: {a["labels"]["unit"] for a in notified(receiver)} >= {MISSING, RECOVERS},
+            15,
+            "Alertmanager's notifications of the unmuted alerts",
+        )
         await asyncio.sleep(2.5)  # a few more re-sends and group intervals: muted ones must stay quiet
         units = {a["labels"]["unit"] for a in notified(receiver)}
         assert SILENCED not in units and ACKED not in units
@@ -151,8 +171,11 @@ async def test_real_alertmanager_honours_silences_acks_problem_start_and_resolut
         assert at(missing["startsAt"]) == start_of_day(missing_since)
 
         # A correction resolves one: Alertmanager notifies it resolved, with the resolution's time.
-        await seed(database_url, [report(RECOVERS, "DG-14", last_month, numerator=95, denominator=100,
-                                         received=clock())], clock())
+        await seed(
+            database_url,
+            [report(RECOVERS, "DG-14", last_month, numerator=95, denominator=100, received=clock())],
+            clock(),
+        )
         engine.scheduler.request([RECOVERS])
 
         def resolution() -> list[dict]:
@@ -174,13 +197,18 @@ async def test_real_alertmanager_honours_silences_acks_problem_start_and_resolut
             assert await repo.expire_silence(conn, silence_id, clock())
         finally:
             await conn.close()
-        await wait_for(lambda: SILENCED in {a["labels"]["unit"] for a in notified(receiver)}, 15,
-                       "the unsilenced alert's notification")
+        await wait_for(
+            lambda: SILENCED in {a["labels"]["unit"] for a in notified(receiver)},
+            15,
+            "the unsilenced alert's notification",
+        )
         active = [s for s in httpx.get(f"{alertmanager}/api/v2/silences").json() if s["status"]["state"] == "active"]
-        assert [s["matchers"] for s in active] == [[
-            {"name": n, "value": v, "isRegex": False, "isEqual": True}
-            for n, v in (("indicator", "DG-14"), ("kind", "behind"), ("source", "dx-monitor"), ("unit", ACKED))
-        ]]
+        assert [s["matchers"] for s in active] == [
+            [
+                {"name": n, "value": v, "isRegex": False, "isEqual": True}
+                for n, v in (("indicator", "DG-14"), ("kind", "behind"), ("source", "dx-monitor"), ("unit", ACKED))
+            ]
+        ]
         assert ACKED not in {a["labels"]["unit"] for a in notified(receiver)}
     finally:
         engine.scheduler.stop()

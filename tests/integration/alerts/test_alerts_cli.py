@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
+from alerts_fixtures import T, fall_behind
 from typer.testing import CliRunner
 
-from alerts_fixtures import T, fall_behind
 from dxmon.cli import build
 from dxmon.contracts import LOCAL_TZ
 from dxmon.store.progress_repository import evaluate
@@ -32,12 +32,32 @@ def dxmon(database_url: str, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_subscriptions_add_list_remove(dxmon) -> None:
-    added = dxmon("subscriptions", "add", "--unit", "QN-P-HONGGAI", "--channel", TELEGRAM, "--pillar",
-                  "digital_government", "--min-severity", "critical")
+    added = dxmon(
+        "subscriptions",
+        "add",
+        "--unit",
+        "QN-P-HONGGAI",
+        "--channel",
+        TELEGRAM,
+        "--pillar",
+        "digital_government",
+        "--min-severity",
+        "critical",
+    )
     assert added.exit_code == 0, added.output
     assert "Đã thêm đăng ký nhận cảnh báo số 1." in added.output
-    assert dxmon("subscriptions", "add", "--unit", "QN", "--with-descendants", "--channel",
-                 "mailto://smtp.example.vn?user=u&pass=p&to=lanhdao@example.vn").exit_code == 0
+    assert (
+        dxmon(
+            "subscriptions",
+            "add",
+            "--unit",
+            "QN",
+            "--with-descendants",
+            "--channel",
+            "mailto://smtp.example.vn?user=u&pass=p&to=lanhdao@example.vn",
+        ).exit_code
+        == 0
+    )
     listed = dxmon("subscriptions", "list")
     assert listed.exit_code == 0
     assert "QN-P-HONGGAI" in listed.output and "tgram://…" in listed.output and "Nghiêm trọng" in listed.output
@@ -53,10 +73,14 @@ def test_subscriptions_add_list_remove(dxmon) -> None:
     [
         pytest.param(["--unit", "QN-NOWHERE", "--channel", TELEGRAM], "unknown unit 'QN-NOWHERE'", id="unknown-unit"),
         pytest.param(["--unit", "QN", "--channel", "carrier-pigeon://roof"], "invalid channel URL", id="bad-url"),
-        pytest.param(["--unit", "QN", "--channel", TELEGRAM, "--pillar", "space"], "unknown pillar 'space'",
-                     id="bad-pillar"),
-        pytest.param(["--unit", "QN", "--channel", TELEGRAM, "--min-severity", "info"], "unknown severity 'info'",
-                     id="bad-severity"),
+        pytest.param(
+            ["--unit", "QN", "--channel", TELEGRAM, "--pillar", "space"], "unknown pillar 'space'", id="bad-pillar"
+        ),
+        pytest.param(
+            ["--unit", "QN", "--channel", TELEGRAM, "--min-severity", "info"],
+            "unknown severity 'info'",
+            id="bad-severity",
+        ),
     ],
 )
 def test_subscriptions_add_refuses_with_a_clear_error(dxmon, args, message) -> None:
@@ -89,8 +113,9 @@ def test_alerts_list_and_ack(dxmon, behind) -> None:
 
 
 def test_alerts_silence_and_errors(dxmon) -> None:
-    made = dxmon("alerts", "silence", "--unit", "QN-P-HONGGAI", "--indicator", "DG-14", "--for", "2h",
-                 "--reason", "đang rà soát")
+    made = dxmon(
+        "alerts", "silence", "--unit", "QN-P-HONGGAI", "--indicator", "DG-14", "--for", "2h", "--reason", "đang rà soát"
+    )
     assert made.exit_code == 0 and "Tạm dừng thông báo số 1 đến" in made.output
     bad = dxmon("alerts", "silence", "--unit", "QN-P-HONGGAI", "--for", "soon", "--reason", "x")
     assert bad.exit_code == 2 and "invalid duration 'soon'" in bad.output
@@ -129,8 +154,18 @@ def test_silences_list_and_remove_and_alerts_list_says_what_is_muted(dxmon, behi
     assert quiet.exit_code == 0 and "Tạm dừng thông báo đến" not in quiet.output and "Đã tiếp nhận" not in quiet.output
 
     assert dxmon("alerts", "silences", "list").output.strip() == "Không có lệnh tạm dừng thông báo nào."
-    made = dxmon("alerts", "silence", "--unit", "QN-P-HONGGAI", "--indicator", "DG-14", "--for", "2h",
-                 "--reason", "đang rà soát số liệu")
+    made = dxmon(
+        "alerts",
+        "silence",
+        "--unit",
+        "QN-P-HONGGAI",
+        "--indicator",
+        "DG-14",
+        "--for",
+        "2h",
+        "--reason",
+        "đang rà soát số liệu",
+    )
     assert made.exit_code == 0, made.output
     other = dxmon("alerts", "silence", "--unit", "QN-P-BAICHAY", "--for", "1d", "--reason", "cả đơn vị")
     assert other.exit_code == 0, other.output

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import nats
 import pytest
-
 from alerts_fixtures import (
     INDICATOR,
     UNIT,
@@ -20,6 +19,7 @@ from alerts_fixtures import (
     subscribe,
     wait_for,
 )
+
 from dxmon.contracts import LEASES_BUCKET
 from services.alerts.lease import LEASE_KEY
 

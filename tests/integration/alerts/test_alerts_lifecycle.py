@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import date, timedelta
+from itertools import pairwise
 
 import asyncpg
 import pytest
-
 from alerts_fixtures import (
     INDICATOR,
     OTHER,
@@ -29,6 +29,7 @@ from alerts_fixtures import (
     silence,
     subscribe,
 )
+
 from dxmon import words
 from services.alerts import admin
 from services.alerts import repository as repo
@@ -37,12 +38,14 @@ from services.alerts.messages import KIND_LABEL, REASON_LABEL, SEVERITY_LABEL
 
 pytestmark = pytest.mark.integration
 
+
 async def test_behind_then_recovered_once_each_across_a_restart(
     database_url, bus, catalog, smtp, receiver, make_engine
 ) -> None:
     staff, other_staff = "can.bo@honggai.example.vn", "can.bo@halong.example.vn"
-    await subscribe(database_url, catalog, (UNIT, smtp.url(staff)), (UNIT, f"{receiver.url}/hook"),
-                    (OTHER, smtp.url(other_staff)))
+    await subscribe(
+        database_url, catalog, (UNIT, smtp.url(staff)), (UNIT, f"{receiver.url}/hook"), (OTHER, smtp.url(other_staff))
+    )
     settings = fast_settings(database_url, bus)
     await fall_behind(database_url)
 
@@ -50,8 +53,10 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     assert await cycle(first, T) == 2  # one digest per subscribed recipient of the unit
     [mail] = smtp.to(staff)
     assert mail.subject == "[Chuyển đổi số Quảng Ninh] Chậm tiến độ: Phường Hồng Gai – DG-14"
-    assert (f"{words.CURRENT_VALUE}: 50% (kỳ báo cáo quý IV/2025) | {words.EXPECTED}: 61,5% | {words.TARGET}: 100%"
-            " (thời hạn 31/12/2030)" in mail.body)
+    assert (
+        f"{words.CURRENT_VALUE}: 50% (kỳ báo cáo quý IV/2025) | {words.EXPECTED}: 61,5% | {words.TARGET}: 100%"
+        " (thời hạn 31/12/2030)" in mail.body
+    )
     assert "http://grafana.test/d/dx-unit-detail?var-unit=QN-P-HONGGAI" in mail.body
     [hook] = receiver.bodies("/hook")
     assert hook["status"] == "firing" and hook["reason"] == "first notification"
@@ -127,8 +132,9 @@ async def test_silenced_alert_sends_nothing_until_the_silence_ends(
     assert await cycle(engine, T) == 0
     assert await cycle(engine, T + timedelta(hours=1)) == 0
     assert smtp.messages == []
-    assert engine.metrics.registry.get_sample_value(
-        "dx_alerts_notifications_suppressed_total", {"reason": "silence"}) == 2
+    assert (
+        engine.metrics.registry.get_sample_value("dx_alerts_notifications_suppressed_total", {"reason": "silence"}) == 2
+    )
     # The silence ends; the alert is still firing, so the recipient now hears of it (once).
     assert await cycle(engine, T + timedelta(hours=2)) == 1
     assert len(smtp.to(staff)) == 1
@@ -144,8 +150,9 @@ async def test_acknowledged_alert_is_not_repeated_but_its_resolution_is_sent(
     conn = await asyncpg.connect(database_url)
     try:
         [row] = await repo.list_alerts(conn, T)
-        await admin.acknowledge(conn, fingerprint=row["fingerprint"], duration="1d", reason="đã giao xử lý",
-                                created_by="test", now=T)
+        await admin.acknowledge(
+            conn, fingerprint=row["fingerprint"], duration="1d", reason="đã giao xử lý", created_by="test", now=T
+        )
     finally:
         await conn.close()
     assert await cycle(engine, T + timedelta(hours=2)) == 0  # the reminder is muted
@@ -176,7 +183,7 @@ async def test_failing_channel_is_retried_with_backoff_while_others_go_out_on_ti
         await run
     statuses = [r.status for r in receiver.requests]
     assert statuses == [500, 503, 200]
-    gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:])]
+    gaps = [b.at - a.at for a, b in pairwise(receiver.requests)]
     assert gaps[0] >= 0.4 and gaps[1] >= 0.8  # exponential backoff: 0.4 s, then 0.8 s
     [mail] = smtp.to(staff)
     assert mail.at < receiver.requests[1].at  # mail went out while the webhook was still failing
@@ -185,7 +192,8 @@ async def test_failing_channel_is_retried_with_backoff_while_others_go_out_on_ti
     try:
         rows = await conn.fetch(
             "SELECT a.attempt, a.outcome, a.error FROM delivery_attempts a JOIN outbox o ON o.id = a.outbox_id"
-            " JOIN channels c ON c.id = o.channel_id WHERE c.url LIKE '%/flaky' ORDER BY a.attempt")
+            " JOIN channels c ON c.id = o.channel_id WHERE c.url LIKE '%/flaky' ORDER BY a.attempt"
+        )
         assert [(r["attempt"], r["outcome"]) for r in rows] == [(1, "retry"), (2, "retry"), (3, "delivered")]
         assert rows[0]["error"].startswith("HTTP 500")
     finally:
@@ -207,9 +215,7 @@ async def test_client_error_is_final(database_url, bus, catalog, receiver, make_
         await conn.close()
 
 
-async def test_a_unit_behind_too_long_is_escalated_to_its_parent(
-    database_url, bus, catalog, smtp, make_engine
-) -> None:
+async def test_a_unit_behind_too_long_is_escalated_to_its_parent(database_url, bus, catalog, smtp, make_engine) -> None:
     staff, province = "can.bo@honggai.example.vn", "van.phong@quangninh.example.vn"
     parent = catalog.units[UNIT].parent
     await subscribe(database_url, catalog, (UNIT, smtp.url(staff)), (parent, smtp.url(province)))
@@ -236,17 +242,30 @@ async def test_a_province_digest_details_20_items_news_and_severity_first_over_r
     Thirty communes are a little behind (55 % against ~61.5 % on the path: Cần chú ý); one is far behind
     (20 %: more than twice the tolerance below the path, Nghiêm trọng) and comes first.
     """
-    communes = sorted(u.code for u in catalog.units.values()
-                      if u.level.value == "commune" and u.valid_to is None and u.valid_from <= date(2026, 1, 1))[:31]
+    communes = sorted(
+        u.code
+        for u in catalog.units.values()
+        if u.level.value == "commune" and u.valid_to is None and u.valid_from <= date(2026, 1, 1)
+    )[:31]
     far = communes[-1]
-    await seed(database_url, [report(c, INDICATOR, date(2026, 2, 28), numerator=55, denominator=100)
-                              for c in communes[:-1]]
-               + [report(far, INDICATOR, date(2026, 2, 28), numerator=20, denominator=100)], T)
+    await seed(
+        database_url,
+        [report(c, INDICATOR, date(2026, 2, 28), numerator=55, denominator=100) for c in communes[:-1]]
+        + [report(far, INDICATOR, date(2026, 2, 28), numerator=20, denominator=100)],
+        T,
+    )
     province = "van.phong@quangninh.example.vn"
     conn = await asyncpg.connect(database_url)
     try:
-        await admin.add_subscription(conn, catalog, unit="QN", with_descendants=True, pillars=[],
-                                     min_severity="warning", channel=smtp.url(province))
+        await admin.add_subscription(
+            conn,
+            catalog,
+            unit="QN",
+            with_descendants=True,
+            pillars=[],
+            min_severity="warning",
+            channel=smtp.url(province),
+        )
     finally:
         await conn.close()
     engine = await make_engine(fast_settings(database_url, bus), Clock(T))
@@ -265,7 +284,7 @@ async def test_a_province_digest_details_20_items_news_and_severity_first_over_r
     assert f"{words.CURRENT_VALUE}: 20% (kỳ báo cáo quý I/2026)" in mail.body
     assert "Tình trạng kéo dài dưới 1 giờ (từ 10/03/2026)." in mail.body  # the problems began when first found
     assert f"Còn 11 chỉ tiêu khác (11 {new.lower()}):" in mail.body
-    rest = lines[lines.index(f"Còn 11 chỉ tiêu khác (11 {new.lower()}):") + 1:]
+    rest = lines[lines.index(f"Còn 11 chỉ tiêu khác (11 {new.lower()}):") + 1 :]
     counted = [re.fullmatch(rf"  • .+ \(QN-[A-Z0-9-]+\): (\d+) {new.lower()}", line) for line in rest]
     assert sum(int(m.group(1)) for m in counted if m) == 11  # the rest, counted per unit and notice
     assert "http://grafana.test/d/dx-alerts" in mail.body

@@ -6,10 +6,19 @@ import asyncio
 from datetime import datetime, timedelta
 
 import pytest
-
 from alerts_fixtures import (
-    INDICATOR, UNIT, Clock, T, cycle, fall_behind, fast_settings, recover, silence, wait_for,
+    INDICATOR,
+    UNIT,
+    Clock,
+    T,
+    cycle,
+    fall_behind,
+    fast_settings,
+    recover,
+    silence,
+    wait_for,
 )
+
 from dxmon import words
 
 pytestmark = pytest.mark.integration
@@ -54,7 +63,10 @@ async def test_alertmanager_gets_firing_alerts_again_and_again_then_the_resoluti
     clock = Clock(T)
     engine = await make_engine(settings, clock)
     run = asyncio.create_task(engine.scheduler.run())
-    posts = lambda: receiver.bodies("/api/v2/alerts")  # noqa: E731
+
+    def posts() -> list:
+        return receiver.bodies("/api/v2/alerts")
+
     try:
         await wait_for(lambda: len(posts()) >= 3, 10, "three posts while firing")
         for body in posts()[:3]:
@@ -66,8 +78,13 @@ async def test_alertmanager_gets_firing_alerts_again_and_again_then_the_resoluti
 
         def resolved() -> list:
             """resolved: alerts posted with an end already past on arrival (not firing ones expired since)."""
-            return [a for r in receiver.requests if r.path == "/api/v2/alerts" for a in r.body
-                    if datetime.fromisoformat(a["endsAt"]) <= clock.base + timedelta(seconds=r.at - clock.started)]
+            return [
+                a
+                for r in receiver.requests
+                if r.path == "/api/v2/alerts"
+                for a in r.body
+                if datetime.fromisoformat(a["endsAt"]) <= clock.base + timedelta(seconds=r.at - clock.started)
+            ]
 
         await wait_for(resolved, 10, "the resolution")
         assert resolved()[0]["annotations"]["description"].startswith(f"{words.CURRENT_VALUE}: 95%")
@@ -85,8 +102,12 @@ async def test_muted_alerts_are_held_back_when_alertmanager_silences_cannot_be_s
     settings = fast_settings(database_url, bus, alertmanager_url=receiver.url, alertmanager_resend_seconds=0.3)
     engine = await make_engine(settings, Clock(T))
     run = asyncio.create_task(engine.scheduler.run())
-    failed = lambda: engine.metrics.registry.get_sample_value(  # noqa: E731
-        "dx_alerts_alertmanager_posts_total", {"outcome": "failed"}) or 0
+
+    def failed() -> float:
+        return (
+            engine.metrics.registry.get_sample_value("dx_alerts_alertmanager_posts_total", {"outcome": "failed"}) or 0
+        )
+
     try:
         await wait_for(lambda: failed() >= 3, 10, "three attempts to set the silences")
     finally:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import httpx
 import nats
 import pytest
+from alerts_fixtures import INDICATOR, UNIT, Clock, T, fall_behind, fast_settings, subscribe, wait_for
 from nats.js.errors import KeyNotFoundError
 
-from alerts_fixtures import INDICATOR, UNIT, Clock, T, fall_behind, fast_settings, subscribe, wait_for
 from dxmon.contracts import LEASES_BUCKET, ReportStored, stored_subject
 from services.alerts.app import create_app
 from services.alerts.lease import LEASE_KEY
@@ -20,18 +20,23 @@ TOKEN = "s3cret-s3cret-s3cret-s3cret"
 async def test_service_end_to_end(database_url, bus, catalog, receiver) -> None:
     await subscribe(database_url, catalog, (UNIT, f"{receiver.url}/hook"))
     clock = Clock(T)
-    settings = fast_settings(database_url, bus, alerts_instance="alerts-svc",
-                             alerts_api_tokens=f"tuan:{TOKEN}")
+    settings = fast_settings(database_url, bus, alerts_instance="alerts-svc", alerts_api_tokens=f"tuan:{TOKEN}")
     app = create_app(settings, catalog=catalog, clock=clock)
     svc = app.state.service
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://alerts"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://alerts") as http,
+    ):
         assert (await http.get("/healthz")).status_code == 200
         await wait_for(lambda: svc.scheduler.passes >= 1, 10, "the start-up full pass")
         ready = await http.get("/readyz")
-        assert ready.status_code == 200 and ready.json() == {"ready": True, "database": True, "nats": True, "leader": True}
+        assert ready.status_code == 200 and ready.json() == {
+            "ready": True,
+            "database": True,
+            "nats": True,
+            "leader": True,
+        }
         assert receiver.requests == []  # nothing behind yet
 
         # The aggregator commits a report and announces it on core NATS: the unit is re-evaluated.
@@ -65,8 +70,9 @@ async def test_service_end_to_end(database_url, bus, catalog, receiver) -> None:
         assert (await http.get("/v1/silences", headers=headers)).json() == []
         missing = await http.post("/v1/alerts/0000/ack", json={"duration": "1d"}, headers=headers)
         assert missing.status_code == 404
-        acked = await http.post(f"/v1/alerts/{alert['fingerprint']}/ack", json={"duration": "1d", "reason": "ok"},
-                                headers=headers)
+        acked = await http.post(
+            f"/v1/alerts/{alert['fingerprint']}/ack", json={"duration": "1d", "reason": "ok"}, headers=headers
+        )
         assert acked.status_code == 200
         [alert] = (await http.get("/v1/alerts", headers=headers)).json()
         assert alert["acked_until"] is not None

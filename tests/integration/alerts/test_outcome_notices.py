@@ -3,19 +3,19 @@
 Outcomes are decided by the real evaluation from reports with their receipt times (the cut-off of a
 monthly target is the deadline + 10 days); the engine runs as the service composes it. DG-04 and
 DG-09 of Phường Hồng Gai have a 31/12/2025 deadline (80 %, 100 %): 85 % exceeds one, 50 % misses the
-other; every other target of the unit, reported or not, is missed. The province QN also has 2023 and 2024 deadlines: history.
+other; every other target of the unit, reported or not, is missed. The province QN also has 2023 and 2024
+deadlines: history.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-
 import uuid
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
-
 from alerts_fixtures import OTHER, UNIT, Clock, cycle, fast_settings, report, seed, subscribe
+
 from dxmon import words
 from dxmon.store import outcomes_repository as outcomes
 from dxmon.store.progress_repository import evaluate
@@ -42,8 +42,12 @@ def hook_notices(receiver) -> list[dict]:
 async def final_outcomes(database_url: str, unit: str, deadline: date = DEADLINE) -> dict[str, str]:
     conn = await asyncpg.connect(database_url)
     try:
-        rows = await conn.fetch("SELECT indicator, status FROM milestone_outcomes WHERE unit = $1 AND milestone = $2"
-                                " AND final AND NOT reopened ORDER BY indicator", unit, deadline)
+        rows = await conn.fetch(
+            "SELECT indicator, status FROM milestone_outcomes WHERE unit = $1 AND milestone = $2"
+            " AND final AND NOT reopened ORDER BY indicator",
+            unit,
+            deadline,
+        )
     finally:
         await conn.close()
     return {r["indicator"]: r["status"] for r in rows}
@@ -60,13 +64,23 @@ async def operator(database_url: str, action, unit: str, indicator: str, deadlin
 async def test_each_final_outcome_is_announced_once_per_recipient_and_history_never(
     database_url, bus, catalog, smtp, receiver, make_engine
 ) -> None:
-    await subscribe(database_url, catalog, (UNIT, smtp.url(STAFF)), (UNIT, f"{receiver.url}/hook"),
-                    (OTHER, smtp.url(OTHER_STAFF)), ("QN", smtp.url(PROVINCE)))
+    await subscribe(
+        database_url,
+        catalog,
+        (UNIT, smtp.url(STAFF)),
+        (UNIT, f"{receiver.url}/hook"),
+        (OTHER, smtp.url(OTHER_STAFF)),
+        ("QN", smtp.url(PROVINCE)),
+    )
     received = datetime(2026, 1, 3, 2, 0, tzinfo=UTC)  # before the cut-off: these decide
-    await seed(database_url, [
-        report(UNIT, "DG-04", DEADLINE, numerator=85, denominator=100, received=received),
-        report(UNIT, "DG-09", DEADLINE, numerator=50, denominator=100, received=received),
-    ], received)
+    await seed(
+        database_url,
+        [
+            report(UNIT, "DG-04", DEADLINE, numerator=85, denominator=100, received=received),
+            report(UNIT, "DG-09", DEADLINE, numerator=50, denominator=100, received=received),
+        ],
+        received,
+    )
     engine = await make_engine(fast_settings(database_url, bus), Clock(CUT))
     await cycle(engine, CUT)
 
@@ -79,13 +93,19 @@ async def test_each_final_outcome_is_announced_once_per_recipient_and_history_ne
     assert mail.subject == f"{NOTICE} Bộ chỉ tiêu NQ09 – thời hạn 31/12/2025: 1/{total} chỉ tiêu đạt"
     assert f"■ Phường Hồng Gai ({UNIT}): Vượt 1, Đạt 0, Không đạt {total - 1}" in mail.body
     assert "  • Không đạt — DG-09 " in mail.body
-    assert (f"{words.DECIDING_VALUE}: 50% (kỳ báo cáo tháng 12/2025) | {words.TARGET}: 100% | "
-            f"{words.DEADLINE}: 31/12/2025 | {words.FINAL} (chốt số liệu 10/01/2026)") in mail.body
+    assert (
+        f"{words.DECIDING_VALUE}: 50% (kỳ báo cáo tháng 12/2025) | {words.TARGET}: 100% | "
+        f"{words.DEADLINE}: 31/12/2025 | {words.FINAL} (chốt số liệu 10/01/2026)"
+    ) in mail.body
     assert "DG-04 " not in mail.body  # achieved: counted, not detailed
     assert words.retired_terms_in(mail.subject + mail.body) == []
     [hook] = hook_notices(receiver)
-    assert (hook["subject"], hook["reason"], hook["total"], hook["achieved"]) == (mail.subject, OUTCOMES_REASON,
-                                                                                 total, 1)
+    assert (hook["subject"], hook["reason"], hook["total"], hook["achieved"]) == (
+        mail.subject,
+        OUTCOMES_REASON,
+        total,
+        1,
+    )
     assert hook["counts"] == {"exceeded": 1, "met": 0, "missed": total - 1}
     # Hạ Long reported nothing: all missed, told to its own subscriber only.
     [other] = notices(smtp.to(OTHER_STAFF))
@@ -134,8 +154,9 @@ async def test_each_final_outcome_is_announced_once_per_recipient_and_history_ne
     assert len(notices(smtp.to(STAFF))) == 2
 
     # A province back-filling 2023 locks a changed 2023 outcome: history, marked and never sent.
-    await seed(database_url, [report("QN", "DG-03", date(2023, 12, 31), numerator=70, denominator=100, received=fix)],
-               fix)
+    await seed(
+        database_url, [report("QN", "DG-03", date(2023, 12, 31), numerator=70, denominator=100, received=fix)], fix
+    )
     await operator(database_url, outcomes.reopen, "QN", "DG-03", date(2023, 12, 31), fix)
     locked = await operator(database_url, outcomes.lock, "QN", "DG-03", date(2023, 12, 31), fix + timedelta(hours=1))
     assert locked["status"] == "exceeded"
@@ -154,16 +175,22 @@ async def test_the_alerts_role_announces_and_the_reader_cannot(database_url, cat
         try:
             async with pool.acquire() as conn:
                 await evaluate(conn, catalog, CUT)
-            dispatcher = Dispatcher(pool, {u.code: u.parent for u in catalog.units.values()}, Metrics(),
-                                    repeat_interval=timedelta(days=7), escalate_after=timedelta(days=30),
-                                    public_url=None)
+            dispatcher = Dispatcher(
+                pool,
+                {u.code: u.parent for u in catalog.units.values()},
+                Metrics(),
+                repeat_interval=timedelta(days=7),
+                escalate_after=timedelta(days=30),
+                public_url=None,
+            )
             assert await dispatcher.flush(CUT) >= 1
         finally:
             await pool.close()
         assert await admin.fetchval("SELECT count(*) FROM outbox WHERE reason = $1", OUTCOMES_REASON) == 1
         assert await admin.fetchval("SELECT count(*) FROM milestone_outcomes WHERE final AND announced_at IS NULL") == 0
         assert not await admin.fetchval(
-            "SELECT has_column_privilege('dx_reader', 'milestone_outcomes', 'announced_at', 'UPDATE')")
+            "SELECT has_column_privilege('dx_reader', 'milestone_outcomes', 'announced_at', 'UPDATE')"
+        )
     finally:
         await admin.execute(f"DROP OWNED BY {name}; DROP ROLE {name}")
         await admin.close()

@@ -11,8 +11,8 @@ import asyncpg
 import httpx
 import nats
 import pytest
-
 from alerts_fixtures import OTHER, UNIT, Clock, T, fast_settings
+
 from dxmon.catalog import Catalog, Level
 from dxmon.contracts import KEYS_BUCKET
 from dxmon.keys import KeyStore
@@ -22,7 +22,13 @@ from dxmon.report.repository import build_report
 from dxmon.report.target_sets import set_milestones
 from services.alerts.app import create_app
 from tests.report_documents import (
-    check_annex, docx_annex, docx_ranking, docx_text, seed_and_evaluate, set_outcomes, xlsx_sheets,
+    check_annex,
+    docx_annex,
+    docx_ranking,
+    docx_text,
+    seed_and_evaluate,
+    set_outcomes,
+    xlsx_sheets,
 )
 
 pytestmark = pytest.mark.integration
@@ -44,9 +50,10 @@ async def api(database_url, bus, catalog):
     await seed_and_evaluate(database_url, catalog, date(2025, 7, 1), date(2025, 12, 31), T)
     settings = fast_settings(database_url, bus, alerts_instance="alerts-report", alerts_api_tokens=f"lan:{TOKEN}")
     app = create_app(settings, catalog=catalog, clock=Clock(T))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://alerts"
-    ) as http:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://alerts") as http,
+    ):
         yield http
 
 
@@ -58,8 +65,9 @@ async def test_report_over_http_is_the_clis_report(api, database_url, catalog) -
     assert got.headers["content-disposition"] == f'attachment; filename="bao-cao-NQ09-{UNIT}-2025.docx"'
     conn = await asyncpg.connect(database_url)
     try:
-        report = await build_report(conn, catalog, target_set="NQ09", period=ReportPeriod.parse("2025"), unit=UNIT,
-                                    now=T)
+        report = await build_report(
+            conn, catalog, target_set="NQ09", period=ReportPeriod.parse("2025"), unit=UNIT, now=T
+        )
     finally:
         await conn.close()
     annex = docx_annex(got.content)
@@ -71,14 +79,17 @@ async def test_report_over_http_is_the_clis_report(api, database_url, catalog) -
     assert xlsx_sheets(sheet.content)["Phụ lục"][0][0] == "STT"
 
 
-@pytest.mark.parametrize(("params", "detail"), [
-    pytest.param({"period": "2025-13"}, "YYYY-Q1", id="bad-period"),
-    pytest.param({"period": "2025", "format": "odt"}, "", id="bad-format"),
-    pytest.param({"period": "2025", "unit": "QN-NOWHERE"}, "không có trong danh mục", id="unknown-unit"),
-    pytest.param({"period": "2025", "target_set": "NQ57"}, "NQ09", id="unknown-set"),
-    pytest.param({}, "", id="no-period"),
-    pytest.param({"period": "2" * 500}, "", id="huge-period"),
-])
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        pytest.param({"period": "2025-13"}, "YYYY-Q1", id="bad-period"),
+        pytest.param({"period": "2025", "format": "odt"}, "", id="bad-format"),
+        pytest.param({"period": "2025", "unit": "QN-NOWHERE"}, "không có trong danh mục", id="unknown-unit"),
+        pytest.param({"period": "2025", "target_set": "NQ57"}, "NQ09", id="unknown-set"),
+        pytest.param({}, "", id="no-period"),
+        pytest.param({"period": "2" * 500}, "", id="huge-period"),
+    ],
+)
 async def test_bad_requests_get_422(api, params, detail) -> None:
     got = await api.get("/v1/exports/report", params=params, headers=AUTH)
     assert got.status_code == 422, got.text
@@ -89,8 +100,9 @@ async def test_bad_requests_get_422(api, params, detail) -> None:
 async def get_when_keys_loaded(api: httpx.AsyncClient, params: dict, token: str, timeout: float = 10) -> httpx.Response:
     """The service loads the key bucket once it runs; until then an agency key is answered 503 (retry)."""
     started = time.monotonic()
-    while (got := await api.get("/v1/exports/report", params=params,
-                                headers={"Authorization": f"Bearer {token}"})).status_code == 503:
+    while (
+        got := await api.get("/v1/exports/report", params=params, headers={"Authorization": f"Bearer {token}"})
+    ).status_code == 503:
         assert time.monotonic() - started < timeout, got.text
         await asyncio.sleep(0.1)
     return got
@@ -114,20 +126,27 @@ async def test_a_commune_key_gets_its_own_report_only(api, keys, database_url, c
     assert annex and set(annex) <= communes and "DE-01" not in annex  # no province indicator
     assert docx_ranking(got.content) == []
     assert f"UBND {catalog.units[UNIT].name_vi}".upper() in docx_text(got.content)
-    sheet = await api.get("/v1/exports/report", params={"period": "2025-H2", "unit": UNIT, "format": "xlsx"},
-                          headers={"Authorization": f"Bearer {token}"})
+    sheet = await api.get(
+        "/v1/exports/report",
+        params={"period": "2025-H2", "unit": UNIT, "format": "xlsx"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert sheet.status_code == 200 and len(xlsx_sheets(sheet.content)["Phụ lục"]) == len(expected) + 1
 
     # Another commune, or the province: 403 in Vietnamese, nothing of theirs.
     for elsewhere in (OTHER, "QN"):
-        refused = await api.get("/v1/exports/report", params={"period": "2025", "unit": elsewhere},
-                                headers={"Authorization": f"Bearer {token}"})
+        refused = await api.get(
+            "/v1/exports/report",
+            params={"period": "2025", "unit": elsewhere},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert refused.status_code == 403, refused.text
         assert refused.headers["content-type"] == "application/problem+json"
         body = refused.json()
         assert body["reason"] == "outside-key-scope"
-        assert f"chỉ được lập báo cáo cho đơn vị thuộc phạm vi của khóa ({UNIT}), không cho {elsewhere}" \
-            in body["detail"]
+        assert (
+            f"chỉ được lập báo cáo cho đơn vị thuộc phạm vi của khóa ({UNIT}), không cho {elsewhere}" in body["detail"]
+        )
 
     # The operator token still gets the province, every unit ranked.
     province = await api.get("/v1/exports/report", params={"period": "2025"}, headers=AUTH)
@@ -156,8 +175,10 @@ async def test_a_key_without_the_units_below_sees_no_ranking_nor_their_rates(api
     assert docx_ranking(got.content) == []
     conn = await asyncpg.connect(database_url)
     try:
-        rates = await conn.fetchrow("SELECT sum(expected) e, sum(actual) a FROM reporting_rates WHERE unit = 'QN'"
-                                    " AND period_end BETWEEN '2025-01-01' AND '2025-12-31'")
+        rates = await conn.fetchrow(
+            "SELECT sum(expected) e, sum(actual) a FROM reporting_rates WHERE unit = 'QN'"
+            " AND period_end BETWEEN '2025-01-01' AND '2025-12-31'"
+        )
     finally:
         await conn.close()
     assert f"{percent(100 * rates['a'] / rates['e'])} ({rates['a']}/{rates['e']} báo cáo)" in docx_text(got.content)

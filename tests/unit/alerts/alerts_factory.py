@@ -16,17 +16,37 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 
-def make_alert(unit: str = "QN-P-HONGGAI", indicator: str = "DG-04", kind: Kind = Kind.BEHIND, *,
-               state: State = State.FIRING, starts_at: datetime = T0, **kw) -> Alert:
+def make_alert(
+    unit: str = "QN-P-HONGGAI",
+    indicator: str = "DG-04",
+    kind: Kind = Kind.BEHIND,
+    *,
+    state: State = State.FIRING,
+    starts_at: datetime = T0,
+    **kw,
+) -> Alert:
     defaults = dict(
-        value=45.2, expected=60.0, target=80.0, milestone=date(2030, 12, 31), unit_name="Phường Hồng Gai",
-        indicator_name="Tỷ lệ hồ sơ xử lý hoàn toàn trực tuyến", pillar="digital_government", measure="ratio",
+        value=45.2,
+        expected=60.0,
+        target=80.0,
+        milestone=date(2030, 12, 31),
+        unit_name="Phường Hồng Gai",
+        indicator_name="Tỷ lệ hồ sơ xử lý hoàn toàn trực tuyến",
+        pillar="digital_government",
+        measure="ratio",
     )
     # Outside the sync a test picks the severity; a missed milestone reads as critical by default.
     defaults["severity"] = Severity.CRITICAL if kind is Kind.MISSED else Severity.WARNING
     defaults.update(kw)
-    return Alert(fingerprint=f"{unit}/{indicator}/{kind.value}", unit=unit, indicator=indicator, kind=kind,
-                 state=state, starts_at=starts_at, **defaults)
+    return Alert(
+        fingerprint=f"{unit}/{indicator}/{kind.value}",
+        unit=unit,
+        indicator=indicator,
+        kind=kind,
+        state=state,
+        starts_at=starts_at,
+        **defaults,
+    )
 
 
 def make_flush(now: datetime = T0, channel_id: int = 1, repeat: timedelta = 7 * DAY) -> Flush:
@@ -34,10 +54,23 @@ def make_flush(now: datetime = T0, channel_id: int = 1, repeat: timedelta = 7 * 
     return Flush(f"channel:{channel_id}", channel, now, repeat)
 
 
-def make_subscription(unit: str, channel_id: int, *, with_descendants: bool = False, pillars: Sequence[str] = (),
-                      min_severity: Severity = Severity.WARNING, sub_id: int = 0) -> Subscription:
-    return Subscription(sub_id or channel_id, unit, with_descendants, tuple(pillars), min_severity,
-                        Channel(channel_id, f"json://127.0.0.1/{channel_id}"))
+def make_subscription(
+    unit: str,
+    channel_id: int,
+    *,
+    with_descendants: bool = False,
+    pillars: Sequence[str] = (),
+    min_severity: Severity = Severity.WARNING,
+    sub_id: int = 0,
+) -> Subscription:
+    return Subscription(
+        sub_id or channel_id,
+        unit,
+        with_descendants,
+        tuple(pillars),
+        min_severity,
+        Channel(channel_id, f"json://127.0.0.1/{channel_id}"),
+    )
 
 
 @dataclass

@@ -56,8 +56,11 @@ def test_invalid_urls_are_refused_with_a_reason(url) -> None:
     ("url", "shown"),
     [
         pytest.param("tgram://123456:SECRET/-100", "tgram://…", id="telegram-token-hidden"),
-        pytest.param("mailto://smtp.example.vn?user=u&pass=SECRET&to=a@example.vn",
-                     "mailto://smtp.example.vn?to=a@example.vn", id="mail-password-hidden"),
+        pytest.param(
+            "mailto://smtp.example.vn?user=u&pass=SECRET&to=a@example.vn",
+            "mailto://smtp.example.vn?to=a@example.vn",
+            id="mail-password-hidden",
+        ),
         pytest.param("https://hooks.example.vn/SECRET", "https://hooks.example.vn/…", id="webhook-path-hidden"),
     ],
 )

@@ -6,8 +6,8 @@ import re
 from datetime import date, timedelta
 
 import pytest
-
 from alerts_factory import DAY, HOUR, T0, make_alert, make_flush
+
 from dxmon import words
 from dxmon.formatting import format_duration, format_number, format_value
 from services.alerts.alert import Kind, NotifyReason, Severity, State
@@ -90,11 +90,17 @@ def test_subject_counts_new_resolved_and_open_truthfully_and_news_come_first() -
     ]
     m = render_digest(make_flush(T0 + HOUR), alerts, public_url=PUBLIC)
     open_ = REASON_LABEL[NotifyReason.STILL_FIRING].lower()
-    assert m.subject == (f"[Chuyển đổi số Quảng Ninh] 4 chỉ tiêu: 1 mới, 1 {words.NOTICE['resolved'].lower()}, "
-                         f"2 {open_} – Phường Hồng Gai")
+    assert m.subject == (
+        f"[Chuyển đổi số Quảng Ninh] 4 chỉ tiêu: 1 mới, 1 {words.NOTICE['resolved'].lower()}, "
+        f"2 {open_} – Phường Hồng Gai"
+    )
     assert [a["indicator"] for a in m.payload["alerts"]] == ["DG-04", "DG-09", "DG-11", "DG-17"]
-    assert m.payload["counts"] == {"first notification": 1, "resolved": 1, "repeat interval elapsed": 1,
-                                   "still firing": 1}
+    assert m.payload["counts"] == {
+        "first notification": 1,
+        "resolved": 1,
+        "repeat interval elapsed": 1,
+        "still firing": 1,
+    }
     body = m.body
     assert body.index("DG-04") < body.index("DG-09") < body.index("DG-11") < body.index("DG-17")
     assert f"[{REASON_LABEL[NotifyReason.RESOLVED]}] {KIND_LABEL[Kind.BEHIND]} — DG-09" in body
@@ -115,8 +121,13 @@ def test_within_a_notice_critical_then_oldest_first() -> None:
 
 def test_a_missed_deadline_runs_from_the_deadline_not_from_when_the_service_looked() -> None:
     looked = T0 + 280 * DAY  # 06/12/2026: the service first evaluated years after the 2023 deadline
-    missed = make_alert(kind=Kind.MISSED, milestone=date(2023, 12, 31), starts_at=looked, status_since=looked,
-                        reason=NotifyReason.FIRST_NOTIFICATION)
+    missed = make_alert(
+        kind=Kind.MISSED,
+        milestone=date(2023, 12, 31),
+        starts_at=looked,
+        status_since=looked,
+        reason=NotifyReason.FIRST_NOTIFICATION,
+    )
     m = render_digest(make_flush(looked), [missed], public_url=PUBLIC)
     assert "Tình trạng kéo dài 1070 ngày (từ 31/12/2023)" in m.body
     assert "dưới 1 giờ" not in m.body
@@ -158,8 +169,13 @@ def test_escalation_in_plain_words() -> None:
 def test_a_value_names_its_period(cadence, observed, want) -> None:
     from dxmon.contracts import end_of_local_day
 
-    a = make_alert(observed_at=end_of_local_day(date.fromisoformat(observed)), cadence=cadence,
-                   reason=NotifyReason.RESOLVED, state=State.RESOLVED, ends_at=T0)
+    a = make_alert(
+        observed_at=end_of_local_day(date.fromisoformat(observed)),
+        cadence=cadence,
+        reason=NotifyReason.RESOLVED,
+        state=State.RESOLVED,
+        ends_at=T0,
+    )
     m = render_digest(make_flush(), [a], public_url=None)
     assert f"{words.CURRENT_VALUE}: 45,2% ({words.REPORTING_PERIOD.lower()} {want}) |" in m.body
     assert m.payload["alerts"][0]["period"] == want
@@ -185,9 +201,14 @@ def test_milestone_is_optional() -> None:
 def test_the_572_item_digest_details_20_and_counts_the_rest_per_unit_and_notice() -> None:
     """The issue's digest: 572 new alerts over 67 units; most are warnings, a few missed milestones."""
     alerts = [
-        make_alert(unit=f"QN-X-{i % 67:04d}", unit_name=f"Xã {i % 67}", indicator=f"DG-{i // 67:02d}",
-                   kind=Kind.MISSED if i % 50 == 0 else Kind.BEHIND, starts_at=T0 - (i % 30) * DAY,
-                   reason=NotifyReason.FIRST_NOTIFICATION)
+        make_alert(
+            unit=f"QN-X-{i % 67:04d}",
+            unit_name=f"Xã {i % 67}",
+            indicator=f"DG-{i // 67:02d}",
+            kind=Kind.MISSED if i % 50 == 0 else Kind.BEHIND,
+            starts_at=T0 - (i % 30) * DAY,
+            reason=NotifyReason.FIRST_NOTIFICATION,
+        )
         for i in range(572)
     ]
     m = render_digest(make_flush(T0), alerts, public_url=PUBLIC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from alerts_factory import DAY, HOUR, T0, make_alert
+
 from dxmon import words
 from services.alerts.alert import Acknowledgement, Kind, Silence, State
 from services.alerts.alertmanager import ENDS_AFTER_RESENDS, alertmanager_payload, mirror_silences
@@ -13,8 +14,13 @@ from services.alerts.alertmanager import ENDS_AFTER_RESENDS, alertmanager_payloa
 def test_firing_alert_is_posted_with_a_future_end() -> None:
     [body] = alertmanager_payload([make_alert(kind=Kind.MISSED)], T0, timedelta(minutes=1), "http://g")
     assert body["labels"] == {
-        "alertname": "DxTargetMissed", "unit": "QN-P-HONGGAI", "indicator": "DG-04", "kind": "missed",
-        "severity": "critical", "pillar": "digital_government", "source": "dx-monitor",
+        "alertname": "DxTargetMissed",
+        "unit": "QN-P-HONGGAI",
+        "indicator": "DG-04",
+        "kind": "missed",
+        "severity": "critical",
+        "pillar": "digital_government",
+        "source": "dx-monitor",
     }
     assert body["startsAt"] == "2026-03-01T02:00:00Z"
     assert body["endsAt"] == "2026-03-01T02:04:00Z"
@@ -39,8 +45,9 @@ def test_starts_at_is_when_the_problem_began() -> None:
 
 
 def test_resolved_alert_carries_its_real_end() -> None:
-    [body] = alertmanager_payload([make_alert(state=State.RESOLVED, ends_at=T0 + DAY)], T0 + DAY + HOUR,
-                                  timedelta(minutes=1), "http://g")
+    [body] = alertmanager_payload(
+        [make_alert(state=State.RESOLVED, ends_at=T0 + DAY)], T0 + DAY + HOUR, timedelta(minutes=1), "http://g"
+    )
     assert body["endsAt"] == "2026-03-02T02:00:00Z"
 
 
@@ -64,4 +71,3 @@ def test_silences_and_acks_become_alertmanager_silences() -> None:
     assert ack.ends_at == T0 + 2 * DAY and words.ACKNOWLEDGED in ack.comment
     extended = mirror_silences([firing], [], [Acknowledgement(firing.fingerprint, T0 + 3 * DAY, "", "")], T0)
     assert extended[0].key != ack.key  # a changed end replaces the Alertmanager silence
-

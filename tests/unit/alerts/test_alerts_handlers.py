@@ -34,9 +34,16 @@ def catalog() -> Catalog:
 
 
 def service(catalog: Catalog, *, accepting: bool) -> Service:
-    svc = Service(settings=AlertsSettings(), catalog=catalog, metrics=Metrics(), clock=lambda: NOW,
-                  broker=NatsBroker(), tokens={}, accepting=accepting)
-    svc.scheduler = RecordingScheduler()  # type: ignore[assignment] - only ``request`` is used by the subscriber
+    svc = Service(
+        settings=AlertsSettings(),
+        catalog=catalog,
+        metrics=Metrics(),
+        clock=lambda: NOW,
+        broker=NatsBroker(),
+        tokens={},
+        accepting=accepting,
+    )
+    svc.scheduler = RecordingScheduler()  # type: ignore[assignment]  # only ``request`` is used by the subscriber
     subscribe(svc)
     return svc
 

@@ -37,16 +37,26 @@ def test_metrics_are_served(client: TestClient) -> None:
     assert answer.status_code == 200 and "dx_alerts_firing 0.0" in answer.text
 
 
-@pytest.mark.parametrize("headers", [
-    pytest.param({}, id="no-header"),
-    pytest.param({"Authorization": "Bearer " + "u" * 32}, id="wrong-token"),
-    pytest.param({"Authorization": f"Basic {TOKEN}"}, id="wrong-scheme"),
-    pytest.param({"Authorization": f"Bearer {TOKEN[:-1]}"}, id="prefix-of-the-token"),
-])
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/v1/alerts"), ("GET", "/v1/silences"), ("POST", "/v1/silences"), ("DELETE", "/v1/silences/1"),
-    ("POST", "/v1/alerts/abc/ack"), ("GET", "/v1/exports/report?period=2025"),
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-header"),
+        pytest.param({"Authorization": "Bearer " + "u" * 32}, id="wrong-token"),
+        pytest.param({"Authorization": f"Basic {TOKEN}"}, id="wrong-scheme"),
+        pytest.param({"Authorization": f"Bearer {TOKEN[:-1]}"}, id="prefix-of-the-token"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/alerts"),
+        ("GET", "/v1/silences"),
+        ("POST", "/v1/silences"),
+        ("DELETE", "/v1/silences/1"),
+        ("POST", "/v1/alerts/abc/ack"),
+        ("GET", "/v1/exports/report?period=2025"),
+    ],
+)
 def test_every_v1_route_needs_a_token(client: TestClient, method: str, path: str, headers: dict) -> None:
     answer = client.request(method, path, headers=headers, json=SILENCE if method == "POST" else None)
     assert answer.status_code == 401

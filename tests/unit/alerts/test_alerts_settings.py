@@ -35,12 +35,15 @@ def test_tokens_map_to_names() -> None:
     assert s.api_tokens() == {TOKEN: "tuan", "m" * 24: "lan.nguyen@sở-tt"}
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    pytest.param(TOKEN, "name:token", id="no-name"),
-    pytest.param(f"a b:{TOKEN}", "name:token", id="space-in-name"),
-    pytest.param("tuan:short", "shorter than 24", id="short-token"),
-    pytest.param(f"tuan:{TOKEN},lan:{TOKEN}", "share a token", id="shared-token"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param(TOKEN, "name:token", id="no-name"),
+        pytest.param(f"a b:{TOKEN}", "name:token", id="space-in-name"),
+        pytest.param("tuan:short", "shorter than 24", id="short-token"),
+        pytest.param(f"tuan:{TOKEN},lan:{TOKEN}", "share a token", id="shared-token"),
+    ],
+)
 def test_malformed_tokens_are_refused(value, message) -> None:
     with pytest.raises(ValidationError, match=message):
         settings(alerts_api_tokens=value)
@@ -52,20 +55,35 @@ def test_a_refused_token_is_never_echoed() -> None:
     assert "short-secret-value" not in str(refused.value)
 
 
-@pytest.mark.parametrize(("env", "message"), [
-    pytest.param({"DX_ALERTS_HOST": "0.0.0.0"}, "DX_ALERTS_API_TOKENS must be set", id="network-without-tokens"),
-    pytest.param({"DX_ALERTS_API_TOKENS": "tuan:short-secret-value"}, "shorter than 24", id="short-token"),
-])
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        pytest.param({"DX_ALERTS_HOST": "0.0.0.0"}, "DX_ALERTS_API_TOKENS must be set", id="network-without-tokens"),
+        pytest.param({"DX_ALERTS_API_TOKENS": "tuan:short-secret-value"}, "shorter than 24", id="short-token"),
+    ],
+)
 def test_serve_alerts_refuses_to_start(env, message, tmp_path) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DX_")}
-    done = subprocess.run([sys.executable, "-m", "dxmon", "serve", "alerts"], env={**clean, **env}, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "dxmon", "serve", "alerts"],
+        env={**clean, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and message in done.stderr
     assert "short-secret-value" not in done.stdout + done.stderr and "Traceback" not in done.stderr
 
 
 def test_serve_alerts_with_host_option_is_checked_too(tmp_path) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DX_")}
-    done = subprocess.run([sys.executable, "-m", "dxmon", "serve", "alerts", "--host", "0.0.0.0"], env=clean,
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "dxmon", "serve", "alerts", "--host", "0.0.0.0"],
+        env=clean,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "DX_ALERTS_API_TOKENS must be set" in done.stderr

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from alerts_factory import T0, make_alert, make_flush
 from pydantic import ValidationError
 
-from alerts_factory import T0, make_alert, make_flush
 from services.alerts.alert import NotifyReason
 from services.alerts.alertmanager import alertmanager_payload
 from services.alerts.messages import dashboard_url, render_digest
@@ -17,8 +17,9 @@ PUBLIC = "https://dashboard.dx.quangninh.gov.vn"
 
 
 def _digest(public_url: str | None, n: int = 1, limit: int = 50):
-    alerts = [make_alert(unit=f"QN-X-{i:03d}", unit_name=f"Xã {i}", reason=NotifyReason.FIRST_NOTIFICATION)
-              for i in range(n)]
+    alerts = [
+        make_alert(unit=f"QN-X-{i:03d}", unit_name=f"Xã {i}", reason=NotifyReason.FIRST_NOTIFICATION) for i in range(n)
+    ]
     return render_digest(make_flush(T0), alerts, public_url=public_url, limit=limit)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from alerts_factory import DAY, HOUR, T0, FakeLog, make_alert, make_flush
+
 from services.alerts.alert import NotifyReason, State
 from services.alerts.notify.dedup_stage import DedupStage, LogEntry, needs_update
 
@@ -21,17 +21,34 @@ RESOLVED = make_alert(state=State.RESOLVED, ends_at=T0 + DAY)
         pytest.param(FIRING, None, T0, NotifyReason.FIRST_NOTIFICATION, id="firing-never-notified"),
         pytest.param(FIRING, LogEntry(State.FIRING, T0, T0), T0 + HOUR, None, id="firing-already-notified"),
         pytest.param(FIRING, LogEntry(State.FIRING, T0, T0), T0 + REPEAT - HOUR, None, id="firing-before-repeat"),
-        pytest.param(FIRING, LogEntry(State.FIRING, T0, T0), T0 + REPEAT, NotifyReason.REPEAT_INTERVAL_ELAPSED,
-                     id="firing-repeat-elapsed"),
-        pytest.param(FIRING, LogEntry(State.RESOLVED, T0 - DAY, T0 - HOUR), T0 + HOUR,
-                     NotifyReason.FIRST_NOTIFICATION, id="fires-again-after-notified-resolution"),
-        pytest.param(FIRING, LogEntry(State.FIRING, T0 - 2 * DAY, T0 - DAY), T0 + HOUR,
-                     NotifyReason.FIRST_NOTIFICATION, id="new-episode-resolution-never-sent"),
-        pytest.param(RESOLVED, LogEntry(State.FIRING, T0, T0), T0 + DAY, NotifyReason.RESOLVED,
-                     id="resolved-after-firing-notice"),
+        pytest.param(
+            FIRING,
+            LogEntry(State.FIRING, T0, T0),
+            T0 + REPEAT,
+            NotifyReason.REPEAT_INTERVAL_ELAPSED,
+            id="firing-repeat-elapsed",
+        ),
+        pytest.param(
+            FIRING,
+            LogEntry(State.RESOLVED, T0 - DAY, T0 - HOUR),
+            T0 + HOUR,
+            NotifyReason.FIRST_NOTIFICATION,
+            id="fires-again-after-notified-resolution",
+        ),
+        pytest.param(
+            FIRING,
+            LogEntry(State.FIRING, T0 - 2 * DAY, T0 - DAY),
+            T0 + HOUR,
+            NotifyReason.FIRST_NOTIFICATION,
+            id="new-episode-resolution-never-sent",
+        ),
+        pytest.param(
+            RESOLVED, LogEntry(State.FIRING, T0, T0), T0 + DAY, NotifyReason.RESOLVED, id="resolved-after-firing-notice"
+        ),
         pytest.param(RESOLVED, None, T0 + DAY, None, id="resolved-never-told-it-fired"),
-        pytest.param(RESOLVED, LogEntry(State.RESOLVED, T0, T0 + DAY), T0 + 2 * DAY, None,
-                     id="resolution-already-sent"),
+        pytest.param(
+            RESOLVED, LogEntry(State.RESOLVED, T0, T0 + DAY), T0 + 2 * DAY, None, id="resolution-already-sent"
+        ),
     ],
 )
 def test_needs_update(alert, entry, now, want) -> None:
@@ -48,7 +65,9 @@ async def test_one_new_alert_sends_the_whole_picture() -> None:
     old, new = make_alert(indicator="DG-04"), make_alert(indicator="DG-09")
     gone = make_alert(indicator="DG-10", state=State.RESOLVED, ends_at=T0 + HOUR)
     never_told = make_alert(indicator="DG-17", state=State.RESOLVED, ends_at=T0 + HOUR)
-    log = FakeLog({1: {old.fingerprint: LogEntry(State.FIRING, T0, T0), gone.fingerprint: LogEntry(State.FIRING, T0, T0)}})
+    log = FakeLog(
+        {1: {old.fingerprint: LogEntry(State.FIRING, T0, T0), gone.fingerprint: LogEntry(State.FIRING, T0, T0)}}
+    )
     out = await DedupStage(log).exec(make_flush(T0 + HOUR), [old, new, gone, never_told])
     reasons = {a.indicator: a.reason for a in out}
     assert reasons == {

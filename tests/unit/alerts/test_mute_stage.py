@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from alerts_factory import DAY, HOUR, T0, counter_value, make_alert, make_flush
+
 from services.alerts.alert import Acknowledgement, Silence, State
 from services.alerts.metrics import Metrics
 from services.alerts.notify.mute_stage import Acknowledger, MuteStage, Silencer, SuppressedReason

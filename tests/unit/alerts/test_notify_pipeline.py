@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from alerts_factory import HOUR, T0, FakeLog, FakeOutbox, counter_value, make_alert, make_flush
+
 from services.alerts.alert import Acknowledgement, Alert, Flush, NotifyReason, Silence
 from services.alerts.messages import render_digest
 from services.alerts.metrics import Metrics
@@ -68,7 +69,10 @@ async def test_built_pipeline_end_to_end_with_fakes() -> None:
     pipeline = build_pipeline(
         silences=[Silence(1, "QN-P-HALONG", None, T0, T0 + 2 * HOUR, "bảo trì")],
         acks=[Acknowledgement(acked.fingerprint, T0 + 2 * HOUR, "đã nhận")],
-        nflog=log, outbox=outbox, render=RENDER, metrics=metrics,
+        nflog=log,
+        outbox=outbox,
+        render=RENDER,
+        metrics=metrics,
     )
     out = await pipeline.exec(make_flush(T0 + HOUR), [silenced, acked, open_])
     assert [a.indicator for a in out] == ["DG-17"]
@@ -79,8 +83,12 @@ async def test_built_pipeline_end_to_end_with_fakes() -> None:
 async def test_built_pipeline_sends_nothing_when_all_is_muted() -> None:
     log, outbox = FakeLog(), FakeOutbox()
     pipeline = build_pipeline(
-        silences=[Silence(1, "QN-P-HONGGAI", None, T0, T0 + 2 * HOUR, "bảo trì")], acks=[],
-        nflog=log, outbox=outbox, render=RENDER, metrics=Metrics(),
+        silences=[Silence(1, "QN-P-HONGGAI", None, T0, T0 + 2 * HOUR, "bảo trì")],
+        acks=[],
+        nflog=log,
+        outbox=outbox,
+        render=RENDER,
+        metrics=Metrics(),
     )
     assert await pipeline.exec(make_flush(T0 + HOUR), [make_alert()]) == []
     assert outbox.queued == [] and log.recorded == []

@@ -11,8 +11,13 @@ from services.alerts.outbox import Backoff
 
 @pytest.mark.parametrize(
     ("attempts", "seconds"),
-    [pytest.param(1, 5, id="first-retry"), pytest.param(2, 10, id="doubles"), pytest.param(4, 40, id="fourth"),
-     pytest.param(10, 60, id="capped"), pytest.param(5000, 60, id="many-attempts-still-capped")],
+    [
+        pytest.param(1, 5, id="first-retry"),
+        pytest.param(2, 10, id="doubles"),
+        pytest.param(4, 40, id="fourth"),
+        pytest.param(10, 60, id="capped"),
+        pytest.param(5000, 60, id="many-attempts-still-capped"),
+    ],
 )
 def test_backoff(attempts: int, seconds: float) -> None:
     assert Backoff(5, 60).delay(attempts) == timedelta(seconds=seconds)

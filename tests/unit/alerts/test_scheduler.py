@@ -7,9 +7,10 @@ import asyncio
 import time
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from itertools import pairwise
 
-from services.alerts.scheduler import Schedule, Scheduler
 from services.alerts.metrics import Metrics
+from services.alerts.scheduler import Schedule, Scheduler
 
 SLOW_PASS = 0.6  # a full pass much longer than the flush and re-send periods
 FLUSH, RESEND, FULL = 0.25, 0.2, 1.0
@@ -75,15 +76,30 @@ class Quiet:
 
 
 def gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:])]
+    return [b - a for a, b in pairwise(times)]
 
 
 async def test_a_slow_step_delays_periodic_actions_but_never_skips_them() -> None:
     evaluator, dispatcher, forwarder = SlowEvaluator(), Dispatcher(), Forwarder()
-    schedule = Schedule(full_interval=FULL, flush_interval=FLUSH, debounce=0, lease_renew=0.05, outbox_poll=0.05,
-                        alertmanager_resend=RESEND)
-    scheduler = Scheduler(HeldLease(), evaluator, dispatcher, Quiet(), Quiet(), Metrics(), lambda: datetime.now(UTC),
-                          schedule, forwarder=forwarder)
+    schedule = Schedule(
+        full_interval=FULL,
+        flush_interval=FLUSH,
+        debounce=0,
+        lease_renew=0.05,
+        outbox_poll=0.05,
+        alertmanager_resend=RESEND,
+    )
+    scheduler = Scheduler(
+        HeldLease(),
+        evaluator,
+        dispatcher,
+        Quiet(),
+        Quiet(),
+        Metrics(),
+        lambda: datetime.now(UTC),
+        schedule,
+        forwarder=forwarder,
+    )
     run = asyncio.create_task(scheduler.run())
     await asyncio.sleep(4.2)
     scheduler.stop()

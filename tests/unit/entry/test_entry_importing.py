@@ -23,20 +23,44 @@ from services.entry.reading import NO_CACHED_VALUE, Percent, SheetRow, Upload
 NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("cell, number", [
-    (628, 628.0), (62.8, 62.8), ("628", 628.0), (" 62,8 ", 62.8), ("62.8", 62.8), ("1 000", 1000.0),
-    ("1\u00a0000", 1000.0), ("62,8%", 62.8), (Percent(0.628), 62.8), ("0,125", 0.125), ("-3", -3.0),
-    (None, None), ("", None), ("  ", None),
-])
+@pytest.mark.parametrize(
+    "cell, number",
+    [
+        (628, 628.0),
+        (62.8, 62.8),
+        ("628", 628.0),
+        (" 62,8 ", 62.8),
+        ("62.8", 62.8),
+        ("1 000", 1000.0),
+        ("1\u00a0000", 1000.0),
+        ("62,8%", 62.8),
+        (Percent(0.628), 62.8),
+        ("0,125", 0.125),
+        ("-3", -3.0),
+        (None, None),
+        ("", None),
+        ("  ", None),
+    ],
+)
 def test_numbers_as_people_write_them(cell, number) -> None:
     assert read_number(cell) == number
 
 
-@pytest.mark.parametrize("cell, reason", [
-    ("1.000", "invalid-field"), ("1,000", "invalid-field"), ("1.000,5", "invalid-field"), ("abc", "invalid-field"),
-    ("#DIV/0!", "invalid-field"), (True, "invalid-field"), (datetime(2026, 9, 1), "invalid-field"),
-    (date(2026, 9, 1), "invalid-field"), (NO_CACHED_VALUE, "formula-without-value"), (float("inf"), "invalid-number"),
-])
+@pytest.mark.parametrize(
+    "cell, reason",
+    [
+        ("1.000", "invalid-field"),
+        ("1,000", "invalid-field"),
+        ("1.000,5", "invalid-field"),
+        ("abc", "invalid-field"),
+        ("#DIV/0!", "invalid-field"),
+        (True, "invalid-field"),
+        (datetime(2026, 9, 1), "invalid-field"),
+        (date(2026, 9, 1), "invalid-field"),
+        (NO_CACHED_VALUE, "formula-without-value"),
+        (float("inf"), "invalid-number"),
+    ],
+)
 def test_what_is_not_a_number_says_why(cell, reason) -> None:
     with pytest.raises(CellError) as caught:
         read_number(cell)
@@ -44,8 +68,12 @@ def test_what_is_not_a_number_says_why(cell, reason) -> None:
 
 
 def upload(*rows: dict) -> Upload:
-    return Upload("xlsx", "Số liệu", {"unit": "A", "numerator": "N"},
-                  [SheetRow(i, cells) for i, cells in enumerate(rows, start=2)])
+    return Upload(
+        "xlsx",
+        "Số liệu",
+        {"unit": "A", "numerator": "N"},
+        [SheetRow(i, cells) for i, cells in enumerate(rows, start=2)],
+    )
 
 
 ROW = {"unit": "QN-P-ANSINH", "indicator": "DG-04", "period": "2026-09", "numerator": 628, "denominator": 1000}
@@ -56,8 +84,18 @@ def checked(catalog: Catalog, *rows: dict):
 
 
 def in_force(numerator: float, denominator: float, event: uuid.UUID, explanation: str | None = None) -> InForce:
-    return InForce("QN-P-ANSINH", "DG-04", "", date(2026, 9, 1), 100 * numerator / denominator, numerator,
-                   denominator, False, event, explanation)
+    return InForce(
+        "QN-P-ANSINH",
+        "DG-04",
+        "",
+        date(2026, 9, 1),
+        100 * numerator / denominator,
+        numerator,
+        denominator,
+        False,
+        event,
+        explanation,
+    )
 
 
 def test_empty_rows_are_ignored_and_a_row_is_a_report_of_its_period(catalog: Catalog) -> None:
@@ -89,8 +127,10 @@ def test_statuses_and_ids_against_the_value_in_force(catalog: Catalog) -> None:
 def test_an_explanation_is_compared_only_when_the_row_gives_one(catalog: Catalog) -> None:
     event = uuid.uuid4()
     stored = in_force(628, 1000, event, "Cũ")
-    assert decide(checked(catalog, ROW).candidates, {(ROW["unit"], "DG-04", "", date(2026, 9, 1)): stored})[0].status \
+    assert (
+        decide(checked(catalog, ROW).candidates, {(ROW["unit"], "DG-04", "", date(2026, 9, 1)): stored})[0].status
         == UNCHANGED
+    )
     with_new = checked(catalog, {**ROW, "explanation": "Mới"}).candidates
     assert decide(with_new, {with_new[0].key: stored})[0].status == CORRECTED
     same = checked(catalog, {**ROW, "explanation": "Cũ"}).candidates

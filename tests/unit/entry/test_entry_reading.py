@@ -107,7 +107,7 @@ def test_a_zip_lying_about_its_sizes_is_refused_not_inflated() -> None:
     info = z.getinfo("xl/worksheets/sheet1.xml")
     data = bytearray(big)
     struct.pack_into("<I", data, info.header_offset + 22, 100)  # local header: uncompressed size
-    central = data.rfind(b"PK\x01\x02" + data[info.header_offset + 4:info.header_offset + 6])
+    central = data.rfind(b"PK\x01\x02" + data[info.header_offset + 4 : info.header_offset + 6])
     cd = data.find(b"xl/worksheets/sheet1.xml", central) - 46
     struct.pack_into("<I", data, cd + 24, 100)  # central directory: uncompressed size
     p = refusal(bytes(data))
@@ -126,14 +126,17 @@ def test_too_many_parts_and_not_a_workbook() -> None:
     assert refusal(out.getvalue()).reason == "unreadable-spreadsheet"
 
 
-@pytest.mark.parametrize("data, name, media_type, status", [
-    (b"this is not a zip", "mau.xlsx", XLSX_TYPE, 422),
-    (b"PK\x03\x04 truncated", "mau.xlsx", XLSX_TYPE, 422),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512, "mau.xls", "application/vnd.ms-excel", 422),
-    (b"\x89PNG\r\n\x1a\n", "anh.png", "image/png", 415),
-    (b"   ", "mau.csv", "text/csv", 400),
-    (b"Ma\xff\xfe,x\r\n", "mau.csv", "text/csv", 422),
-])
+@pytest.mark.parametrize(
+    "data, name, media_type, status",
+    [
+        (b"this is not a zip", "mau.xlsx", XLSX_TYPE, 422),
+        (b"PK\x03\x04 truncated", "mau.xlsx", XLSX_TYPE, 422),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512, "mau.xls", "application/vnd.ms-excel", 422),
+        (b"\x89PNG\r\n\x1a\n", "anh.png", "image/png", 415),
+        (b"   ", "mau.csv", "text/csv", 400),
+        (b"Ma\xff\xfe,x\r\n", "mau.csv", "text/csv", 422),
+    ],
+)
 def test_files_that_are_not_what_they_claim(data: bytes, name: str, media_type: str, status: int) -> None:
     assert refusal(data, name, media_type).status == status
 
@@ -150,8 +153,11 @@ def test_a_lone_cell_at_the_last_row_does_not_make_a_million_rows() -> None:
 
 
 def test_a_huge_declared_dimension_alone_is_harmless() -> None:
-    data = rewrite(workbook([ROW]), "xl/worksheets/sheet1.xml",
-                   lambda xml: xml.replace(b'<dimension ref="A1:P2"/>', b'<dimension ref="A1:XFD1048576"/>'))
+    data = rewrite(
+        workbook([ROW]),
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(b'<dimension ref="A1:P2"/>', b'<dimension ref="A1:XFD1048576"/>'),
+    )
     assert b"XFD1048576" in zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml")
     assert len(read_upload(data, "mau.xlsx", XLSX_TYPE, LIMITS).rows) == 1
 
@@ -165,9 +171,13 @@ def test_formulas_read_their_cached_value_or_say_they_have_none() -> None:
     data = workbook([dict(ROW, numerator="=600+28"), dict(ROW, period="2026-08", numerator="=1/0")])
     # openpyxl writes no cached value; give the first formula one, as Excel would after calculating.
     num = LETTER["numerator"]
-    data = rewrite(data, "xl/worksheets/sheet1.xml",
-                   lambda xml: xml.replace(f'<c r="{num}2"><f>600+28</f><v></v></c>'.encode(),
-                                           f'<c r="{num}2"><f>600+28</f><v>628</v></c>'.encode()))
+    data = rewrite(
+        data,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(
+            f'<c r="{num}2"><f>600+28</f><v></v></c>'.encode(), f'<c r="{num}2"><f>600+28</f><v>628</v></c>'.encode()
+        ),
+    )
     rows = read_upload(data, "mau.xlsx", XLSX_TYPE, LIMITS).rows
     assert rows[0].cells["numerator"] == 628
     assert rows[1].cells["numerator"] is NO_CACHED_VALUE
@@ -182,19 +192,22 @@ def test_cells_formatted_as_percent_are_read_as_shown() -> None:
 
 
 def test_wrong_types_reach_the_rows_as_they_are() -> None:
-    rows = read_upload(workbook([dict(ROW, numerator=True, denominator=datetime(2026, 9, 1))]),
-                       "mau.xlsx", XLSX_TYPE, LIMITS).rows
+    rows = read_upload(
+        workbook([dict(ROW, numerator=True, denominator=datetime(2026, 9, 1))]), "mau.xlsx", XLSX_TYPE, LIMITS
+    ).rows
     assert rows[0].cells["numerator"] is True and isinstance(rows[0].cells["denominator"], datetime)
 
 
 def test_macros_never_run_and_an_xlsm_reads_like_an_xlsx() -> None:
     def add_vba(xml: bytes) -> bytes:
-        return xml.replace(b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
-                           b"application/vnd.ms-excel.sheet.macroEnabled.main+xml")
+        return xml.replace(
+            b"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
+            b"application/vnd.ms-excel.sheet.macroEnabled.main+xml",
+        )
 
     data = rewrite(workbook([ROW]), "[Content_Types].xml", add_vba)
     with zipfile.ZipFile(io.BytesIO(data), "a") as z:
-        z.writestr("xl/vbaProject.bin", b"Attribute VB_Name = \"AutoOpen\"")
+        z.writestr("xl/vbaProject.bin", b'Attribute VB_Name = "AutoOpen"')
     upload = read_upload(data, "mau.xlsm", "application/vnd.ms-excel.sheet.macroEnabled.12", LIMITS)
     assert len(upload.rows) == 1
 

@@ -21,8 +21,14 @@ TOKEN = "dxk_0123456789abcdef_" + "s" * 43
 
 
 def authenticated(*units: str, agency: str = "Sở Thông tin và Truyền thông") -> Authenticated:
-    key = ApiKey(key_id="0123456789abcdef", agency=agency, units=units, with_descendants=False,
-                 secret_sha256="0" * 64, created_at="2026-01-01T00:00:00+00:00")
+    key = ApiKey(
+        key_id="0123456789abcdef",
+        agency=agency,
+        units=units,
+        with_descendants=False,
+        secret_sha256="0" * 64,
+        created_at="2026-01-01T00:00:00+00:00",
+    )
     return Authenticated(key, frozenset(units))
 
 

@@ -25,8 +25,12 @@ def request(authorization: str | None, keyring: FakeKeyRing, metrics: Metrics) -
 
 
 def failures(metrics: Metrics) -> dict[str, float]:
-    return {s.labels["reason"]: s.value for m in metrics.auth_failures.collect() for s in m.samples
-            if s.name.endswith("_total")}
+    return {
+        s.labels["reason"]: s.value
+        for m in metrics.auth_failures.collect()
+        for s in m.samples
+        if s.name.endswith("_total")
+    }
 
 
 # ───────────────────────────── caller ─────────────────────────────
@@ -38,11 +42,14 @@ async def test_caller_is_the_key_of_the_bearer_token() -> None:
     assert failures(metrics) == {}
 
 
-@pytest.mark.parametrize(("authorization", "loaded", "status", "counted"), [
-    (None, True, 401, "missing"),
-    ("Bearer dxk_ffffffffffffffff_" + "x" * 43, True, 401, "invalid"),
-    (f"Bearer {TOKEN}", False, 503, "keys-not-loaded"),
-])
+@pytest.mark.parametrize(
+    ("authorization", "loaded", "status", "counted"),
+    [
+        (None, True, 401, "missing"),
+        ("Bearer dxk_ffffffffffffffff_" + "x" * 43, True, 401, "invalid"),
+        (f"Bearer {TOKEN}", False, 503, "keys-not-loaded"),
+    ],
+)
 async def test_each_refused_caller_is_counted_by_reason(authorization, loaded, status, counted) -> None:
     metrics = Metrics()
     with pytest.raises(Problem) as caught:

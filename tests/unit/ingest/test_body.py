@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from starlette.requests import Request
 
 from dxmon.problems import Problem
@@ -27,8 +26,12 @@ MAX = 3
 def item(n: int = 0, **changes: Any) -> dict[str, Any]:
     """item is a valid report (event id ending in ``n``) with ``changes`` applied."""
     base: dict[str, Any] = {
-        "event_id": f"0b4c2b1e-5a3a-4f57-9a51-{n:012d}", "unit": "QN-P-HONGGAI", "indicator": "DG-04",
-        "observed_at": "2025-09-30", "numerator": 628, "denominator": 1000,
+        "event_id": f"0b4c2b1e-5a3a-4f57-9a51-{n:012d}",
+        "unit": "QN-P-HONGGAI",
+        "indicator": "DG-04",
+        "observed_at": "2025-09-30",
+        "numerator": 628,
+        "denominator": 1000,
     }
     base.update(changes)
     return base
@@ -85,25 +88,45 @@ NAN_ARRAY = f"[{json.dumps(item(0))}, {json.dumps(item(1)).replace('628', 'NaN')
     ("body", "content_type", "status", "reason", "issues"),
     [
         # Media type (415).
-        pytest.param(b"unit=QN", "application/x-www-form-urlencoded", 415, "unsupported-media-type", [],
-                     id="form-encoded"),
+        pytest.param(
+            b"unit=QN", "application/x-www-form-urlencoded", 415, "unsupported-media-type", [], id="form-encoded"
+        ),
         pytest.param(json.dumps(item()).encode(), "text/plain", 415, "unsupported-media-type", [], id="text-plain"),
         pytest.param(json.dumps(item()).encode(), "", 415, "unsupported-media-type", [], id="no-content-type"),
         pytest.param(b"<report/>", "application/xml", 415, "unsupported-media-type", [], id="xml"),
-        pytest.param(json.dumps(item()).encode(), "application/jsonl", 415, "unsupported-media-type", [],
-                     id="not-quite-ndjson"),
+        pytest.param(
+            json.dumps(item()).encode(), "application/jsonl", 415, "unsupported-media-type", [], id="not-quite-ndjson"
+        ),
         # Malformed JSON (400).
         pytest.param(b'{"unit": "QN",', JSON, 400, "malformed-json", [], id="truncated-object"),
         pytest.param(b"[" + json.dumps(item()).encode() + b",", JSON, 400, "malformed-json", [], id="truncated-array"),
         pytest.param(b"{'unit': 'QN'}", JSON, 400, "malformed-json", [], id="single-quotes"),
         pytest.param(b'{"note": "\\ud800"}', JSON, 400, "malformed-json", [], id="lone-surrogate"),
         pytest.param(b"\xef\xbb\xbf" + json.dumps(item()).encode(), JSON, 400, "malformed-json", [], id="utf8-bom"),
-        pytest.param(json.dumps(item(note="Hà"), ensure_ascii=False).encode("latin-1"), JSON, 400,
-                     "malformed-json", [], id="not-utf8"),
-        pytest.param(ndjson(item(0), "{oops", item(2)), NDJSON, 400, "malformed-json",
-                     [("malformed-json", 1, None)], id="ndjson-malformed-line"),
-        pytest.param(ndjson("{", item(1, unit="x")), NDJSON, 400, "malformed-json",
-                     [("malformed-json", 0, None), ("invalid-code", 1, "unit")], id="ndjson-malformed-and-invalid"),
+        pytest.param(
+            json.dumps(item(note="Hà"), ensure_ascii=False).encode("latin-1"),
+            JSON,
+            400,
+            "malformed-json",
+            [],
+            id="not-utf8",
+        ),
+        pytest.param(
+            ndjson(item(0), "{oops", item(2)),
+            NDJSON,
+            400,
+            "malformed-json",
+            [("malformed-json", 1, None)],
+            id="ndjson-malformed-line",
+        ),
+        pytest.param(
+            ndjson("{", item(1, unit="x")),
+            NDJSON,
+            400,
+            "malformed-json",
+            [("malformed-json", 0, None), ("invalid-code", 1, "unit")],
+            id="ndjson-malformed-and-invalid",
+        ),
         # Empty (400).
         pytest.param(b"", JSON, 400, "empty-body", [], id="empty"),
         pytest.param(b" \n ", JSON, 400, "empty-body", [], id="whitespace"),
@@ -111,31 +134,85 @@ NAN_ARRAY = f"[{json.dumps(item(0))}, {json.dumps(item(1)).replace('628', 'NaN')
         pytest.param(b"\n\r\n \n", NDJSON, 400, "empty-body", [], id="ndjson-blank"),
         # Oversize batch (413) — before any item is looked at.
         pytest.param(array(*(item(i) for i in range(4))), JSON, 413, "batch-too-large", [], id="array-over-limit"),
-        pytest.param(array(item(0), item(1), item(2), item(3, unit="bad unit")), JSON, 413, "batch-too-large", [],
-                     id="array-over-limit-with-bad-item"),
-        pytest.param(ndjson(*(item(i) for i in range(4))), NDJSON, 413, "batch-too-large", [],
-                     id="ndjson-over-limit"),
-        pytest.param(ndjson(item(0), item(1), item(2), "{oops"), NDJSON, 413, "batch-too-large", [],
-                     id="ndjson-over-limit-with-malformed-line"),
+        pytest.param(
+            array(item(0), item(1), item(2), item(3, unit="bad unit")),
+            JSON,
+            413,
+            "batch-too-large",
+            [],
+            id="array-over-limit-with-bad-item",
+        ),
+        pytest.param(ndjson(*(item(i) for i in range(4))), NDJSON, 413, "batch-too-large", [], id="ndjson-over-limit"),
+        pytest.param(
+            ndjson(item(0), item(1), item(2), "{oops"),
+            NDJSON,
+            413,
+            "batch-too-large",
+            [],
+            id="ndjson-over-limit-with-malformed-line",
+        ),
         # Contract violations (422), every one listed with its item index.
-        pytest.param(json.dumps(item(observed_at="2025-09-30T10:00:00")).encode(), JSON, 422, "invalid-reports",
-                     [("missing-timezone", 0, "observed_at")], id="object-missing-timezone"),
-        pytest.param(array(item(0), item(1, numerator="628"), item(2, unit="QN.P")), JSON, 422, "invalid-reports",
-                     [("invalid-field", 1, "numerator"), ("invalid-code", 2, "unit")], id="array-wrong-types"),
+        pytest.param(
+            json.dumps(item(observed_at="2025-09-30T10:00:00")).encode(),
+            JSON,
+            422,
+            "invalid-reports",
+            [("missing-timezone", 0, "observed_at")],
+            id="object-missing-timezone",
+        ),
+        pytest.param(
+            array(item(0), item(1, numerator="628"), item(2, unit="QN.P")),
+            JSON,
+            422,
+            "invalid-reports",
+            [("invalid-field", 1, "numerator"), ("invalid-code", 2, "unit")],
+            id="array-wrong-types",
+        ),
         pytest.param(NAN_ARRAY, JSON, 422, "invalid-reports", [("invalid-number", 1, "numerator")], id="array-nan"),
-        pytest.param(ndjson(item(0), item(1, denominator=1e400)), NDJSON, 422, "invalid-reports",
-                     [("invalid-number", 1, "denominator")], id="ndjson-infinity"),
-        pytest.param(ndjson(item(0), "", item(1, event_id="r-1")), NDJSON, 422, "invalid-reports",
-                     [("invalid-event-id", 1, "event_id")], id="ndjson-index-skips-blank-lines"),
-        pytest.param(array(item(0, extra=1)), JSON, 422, "invalid-reports", [("unknown-field", 0, "extra")],
-                     id="extra-field"),
-        pytest.param(array(item(0, note="nul\u0000")), JSON, 422, "invalid-reports",
-                     [("invalid-character", 0, "note")], id="nul-character"),
+        pytest.param(
+            ndjson(item(0), item(1, denominator=1e400)),
+            NDJSON,
+            422,
+            "invalid-reports",
+            [("invalid-number", 1, "denominator")],
+            id="ndjson-infinity",
+        ),
+        pytest.param(
+            ndjson(item(0), "", item(1, event_id="r-1")),
+            NDJSON,
+            422,
+            "invalid-reports",
+            [("invalid-event-id", 1, "event_id")],
+            id="ndjson-index-skips-blank-lines",
+        ),
+        pytest.param(
+            array(item(0, extra=1)), JSON, 422, "invalid-reports", [("unknown-field", 0, "extra")], id="extra-field"
+        ),
+        pytest.param(
+            array(item(0, note="nul\u0000")),
+            JSON,
+            422,
+            "invalid-reports",
+            [("invalid-character", 0, "note")],
+            id="nul-character",
+        ),
         pytest.param(b"5", JSON, 422, "invalid-reports", [("not-an-object", 0, None)], id="number-body"),
-        pytest.param(b"[1, null]", JSON, 422, "invalid-reports",
-                     [("not-an-object", 0, None), ("not-an-object", 1, None)], id="array-of-scalars"),
-        pytest.param(ndjson(array(item()).decode()), NDJSON, 422, "invalid-reports", [("not-an-object", 0, None)],
-                     id="ndjson-line-is-array"),
+        pytest.param(
+            b"[1, null]",
+            JSON,
+            422,
+            "invalid-reports",
+            [("not-an-object", 0, None), ("not-an-object", 1, None)],
+            id="array-of-scalars",
+        ),
+        pytest.param(
+            ndjson(array(item()).decode()),
+            NDJSON,
+            422,
+            "invalid-reports",
+            [("not-an-object", 0, None)],
+            id="ndjson-line-is-array",
+        ),
     ],
 )
 def test_refused(
@@ -186,7 +263,10 @@ def test_media_type(header: str | None, expected: str) -> None:
 NOTES = st.none() | st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
 ITEMS = st.builds(
     lambda n, note, num, extra: {**item(n, numerator=num, denominator=num + extra), "note": note},
-    st.integers(0, 10**6), NOTES, st.integers(0, 10**6), st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    NOTES,
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
 )
 
 

@@ -22,8 +22,17 @@ CALLER = authenticated("QN-P-HONGGAI")
 
 
 def events(n: int):
-    reports = [ReportIn(event_id=f"0b4c2b1e-5a3a-4f57-9a51-{i:012d}", unit="QN-P-HONGGAI", indicator="DG-04",
-                        observed_at="2025-09-30", numerator=i, denominator=100) for i in range(n)]
+    reports = [
+        ReportIn(
+            event_id=f"0b4c2b1e-5a3a-4f57-9a51-{i:012d}",
+            unit="QN-P-HONGGAI",
+            indicator="DG-04",
+            observed_at="2025-09-30",
+            numerator=i,
+            denominator=100,
+        )
+        for i in range(n)
+    ]
     return encode_events(reports, datetime(2025, 10, 1, tzinfo=UTC), CALLER)
 
 
@@ -45,10 +54,14 @@ async def test_publish_stores_each_event_and_counts_accepted_and_duplicates() ->
     assert sample(m, "dx_ingest_publish_seconds_count") == 2
 
 
-@pytest.mark.parametrize("b", [
-    bus(connected_broker(False), FakeJetStream()),  # the connection dropped: no publish is attempted
-    bus(js=None),  # never connected
-], ids=["disconnected", "no-jetstream-yet"])
+@pytest.mark.parametrize(
+    "b",
+    [
+        bus(connected_broker(False), FakeJetStream()),  # the connection dropped: no publish is attempted
+        bus(js=None),  # never connected
+    ],
+    ids=["disconnected", "no-jetstream-yet"],
+)
 async def test_without_a_connection_nothing_is_published(b: Bus) -> None:
     with pytest.raises(Problem) as caught:
         await b.publish(events(1))
@@ -88,13 +101,17 @@ class FailingBroker:
     def jetstream(self, **_: object) -> SimpleNamespace:
         async def key_value(_: str) -> None:
             raise nats.js.errors.BucketNotFoundError()
+
         return SimpleNamespace(key_value=key_value)
 
 
-@pytest.mark.parametrize(("connect_error", "status"), [
-    (nats.errors.NoServersError(), "NATS unreachable: NoServersError"),
-    (None, "KV bucket dx_keys missing: run `dxmon migrate`"),
-])
+@pytest.mark.parametrize(
+    ("connect_error", "status"),
+    [
+        (nats.errors.NoServersError(), "NATS unreachable: NoServersError"),
+        (None, "KV bucket dx_keys missing: run `dxmon migrate`"),
+    ],
+)
 async def test_until_connected_readiness_says_why(connect_error, status) -> None:
     b = Bus(FailingBroker(connect_error), FakeKeyRing(loaded=False), Metrics(), 0.05)
     task = asyncio.create_task(b.connect_forever())

@@ -29,8 +29,15 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def report(unit: str = "QN-P-HONGGAI", **fields: Any) -> dict[str, Any]:
-    return {"event_id": str(uuid.uuid4()), "unit": unit, "indicator": "DG-04", "observed_at": "2025-09-30",
-            "numerator": 40, "denominator": 100, **fields}
+    return {
+        "event_id": str(uuid.uuid4()),
+        "unit": unit,
+        "indicator": "DG-04",
+        "observed_at": "2025-09-30",
+        "numerator": 40,
+        "denominator": 100,
+        **fields,
+    }
 
 
 def wired(catalog: Catalog, *, loaded: bool = True, **settings: Any) -> FastAPI:
@@ -49,7 +56,7 @@ async def client(catalog: Catalog) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def app_of(client: httpx.AsyncClient) -> FastAPI:
-    return client._transport.app  # type: ignore[attr-defined]
+    return client._transport.app  # type: ignore[attr-defined]  # httpx's ASGI transport keeps the app in a private attribute
 
 
 def published(client: httpx.AsyncClient) -> list[tuple[str, bytes, dict[str, str]]]:
@@ -67,8 +74,11 @@ async def test_a_batch_is_published_as_report_received_events_and_answered_per_r
     batch = [report(), report(indicator="DG-04", numerator=41)]
     answer = await client.post("/v1/reports", json=batch, headers=AUTH)
     assert answer.status_code == 202
-    assert answer.json() == {"accepted": 2, "duplicates": 0,
-                             "results": [{"event_id": r["event_id"], "status": "accepted"} for r in batch]}
+    assert answer.json() == {
+        "accepted": 2,
+        "duplicates": 0,
+        "results": [{"event_id": r["event_id"], "status": "accepted"} for r in batch],
+    }
     events = [ReportReceived.model_validate_json(payload) for _, payload, _ in published(client)]
     assert [str(e.event_id) for e in events] == [r["event_id"] for r in batch]
     assert {(e.received_at, e.agency, e.key_id) for e in events} == {(NOW, "UBND phường Hồng Gai", "0123456789abcdef")}
@@ -115,10 +125,13 @@ async def test_catalog_rules_refuse_in_vietnamese_or_english(client) -> None:
     assert counted(client, "dx_ingest_requests_total", status="422", reason="invalid-reports") == 2
 
 
-@pytest.mark.parametrize(("settings", "body", "status", "reason"), [
-    ({"max_body_bytes": 100}, [report()] * 2, 413, "body-too-large"),
-    ({"max_batch_reports": 1}, [report(), report()], 413, "batch-too-large"),
-])
+@pytest.mark.parametrize(
+    ("settings", "body", "status", "reason"),
+    [
+        ({"max_body_bytes": 100}, [report()] * 2, 413, "body-too-large"),
+        ({"max_batch_reports": 1}, [report(), report()], 413, "batch-too-large"),
+    ],
+)
 async def test_the_settings_set_the_limits(catalog, settings, body, status, reason) -> None:
     transport = httpx.ASGITransport(app=wired(catalog, **settings))
     async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:

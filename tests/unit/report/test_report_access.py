@@ -13,8 +13,14 @@ COMMUNE, OTHER = "QN-P-HONGGAI", "QN-P-HALONG"
 
 
 def caller(catalog: Catalog, *units: str, with_descendants: bool = False) -> Authenticated:
-    key = ApiKey(key_id="0123456789abcdef", agency="UBND phường", units=units, with_descendants=with_descendants,
-                 secret_sha256="0" * 64, created_at="2026-01-01T00:00:00+00:00")
+    key = ApiKey(
+        key_id="0123456789abcdef",
+        agency="UBND phường",
+        units=units,
+        with_descendants=with_descendants,
+        secret_sha256="0" * 64,
+        created_at="2026-01-01T00:00:00+00:00",
+    )
     return Authenticated(key, expand_scope(key, catalog))
 
 

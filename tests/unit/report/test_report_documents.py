@@ -6,13 +6,13 @@ import dataclasses
 from datetime import date, datetime
 
 import pytest
+from test_report_model import _current, _outcome, report_with
 
 from dxmon import words
 from dxmon.catalog import Catalog
 from dxmon.report import file_name, render
 from dxmon.report.docx_writer import PLACE_AND_DATE, result_text, target_text
 from dxmon.report.xlsx_writer import ANNEX_COLUMNS
-from test_report_model import _current, _outcome, report_with
 from tests.report_documents import docx_annex, docx_ranking, docx_text, xlsx_sheets
 
 Y2025 = date(2025, 12, 31)
@@ -24,9 +24,11 @@ WHY = "Cấp tỉnh: thiếu chữ ký số cho cán bộ mới.\nCấp xã: đa
 def report(catalog: Catalog):
     plain = report_with(
         catalog,
-        {("QN", "DG-01", Y2025): _outcome("exceeded", 91.26, final=True),
-         ("QN", "DG-04", Y2025): _outcome("met", 80.0, final=False),
-         ("QN", "DG-03", date(2023, 12, 31)): _outcome("missed", 1250.5, final=True)},
+        {
+            ("QN", "DG-01", Y2025): _outcome("exceeded", 91.26, final=True),
+            ("QN", "DG-04", Y2025): _outcome("met", 80.0, final=False),
+            ("QN", "DG-03", date(2023, 12, 31)): _outcome("missed", 1250.5, final=True),
+        },
         {("QN", "DE-01"): _current("behind", 3.0, Y2025), ("QN", "DS-01"): _current("on_track", 55.5, Y2025)},
     )
     rows = tuple(dataclasses.replace(r, explanation=WHY) if r.indicator == "DG-04" else r for r in plain.rows)
@@ -58,16 +60,26 @@ def test_annex_rows_are_the_models_rows(report, docx) -> None:
 
 def test_summary_ranking_and_format(report, docx) -> None:
     text = docx_text(docx)
-    for motto in ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", PLACE_AND_DATE, "Số:",
-                  "BÁO CÁO", "Kính gửi: Ủy ban nhân dân tỉnh Quảng Ninh.", "PHỤ LỤC"):
+    for motto in (
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Độc lập - Tự do - Hạnh phúc",
+        PLACE_AND_DATE,
+        "Số:",
+        "BÁO CÁO",
+        "Kính gửi: Ủy ban nhân dân tỉnh Quảng Ninh.",
+        "PHỤ LỤC",
+    ):
         assert motto in text
     assert f"Tỉnh Quảng Ninh: 3/{len(report.rows)} chỉ tiêu đạt" not in text  # DG-03 was missed
     assert f"Tỉnh Quảng Ninh: 2/{len(report.rows)} chỉ tiêu đạt (gồm Đạt và Vượt)." in text
     for count in report.by_pillar:
         assert f"- {count.label}: {count.met}/{count.total} chỉ tiêu đạt." in text
     assert "Tỷ lệ báo cáo: 75% (150/200 báo cáo); Tỷ lệ báo cáo đúng hạn: 60% (120/200)" in text
-    assert [r[1:] for r in docx_ranking(docx)] == [["Xã B", "3", "4", "75"], ["Xã C", "2", "4", "50"],
-                                                  ["Xã A", "1", "4", "25"]]
+    assert [r[1:] for r in docx_ranking(docx)] == [
+        ["Xã B", "3", "4", "75"],
+        ["Xã C", "2", "4", "50"],
+        ["Xã A", "1", "4", "25"],
+    ]
     for n, (key, source) in enumerate(report.footnotes(), start=1):
         assert f"({n}) {key}: {source}" in text
     assert words.retired_terms_in(text) == []
@@ -82,6 +94,7 @@ def test_page_setup_follows_nghi_dinh_30(docx) -> None:
 
     doc = Document(io.BytesIO(docx))
     portrait, annex = doc.sections
+
     def mm(*lengths) -> tuple[int, ...]:  # stored in twips: compare whole millimetres
         return tuple(round(x.mm) for x in lengths)
 
@@ -89,7 +102,11 @@ def test_page_setup_follows_nghi_dinh_30(docx) -> None:
     assert mm(annex.page_width, annex.page_height) == (297, 210)
     for section in doc.sections:
         assert mm(section.top_margin, section.bottom_margin, section.left_margin, section.right_margin) == (
-            20, 20, 30, 15)
+            20,
+            20,
+            30,
+            15,
+        )
     assert doc.styles["Normal"].font.name == "Times New Roman"
     sizes = {run.font.size.pt for p in doc.paragraphs for run in p.runs if run.font.size}
     assert sizes and sizes <= {10, 11, 12, 13, 14}

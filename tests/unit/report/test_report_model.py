@@ -14,32 +14,40 @@ from dxmon.report.repository import issuer_of, unit_rows
 from dxmon.report.target_sets import UnknownTargetSet, outcome_sets, set_milestones, source_texts
 
 
-@pytest.mark.parametrize(("text", "start", "end", "label"), [
-    pytest.param("2025", date(2025, 1, 1), date(2025, 12, 31), "năm 2025", id="year"),
-    pytest.param("2025-Q3", date(2025, 7, 1), date(2025, 9, 30), "quý III/2025", id="quarter"),
-    pytest.param("2025-q4", date(2025, 10, 1), date(2025, 12, 31), "quý IV/2025", id="quarter-lower-case"),
-    pytest.param("2025-H1", date(2025, 1, 1), date(2025, 6, 30), "6 tháng đầu năm 2025", id="first-half"),
-    pytest.param("2025-H2", date(2025, 7, 1), date(2025, 12, 31), "6 tháng cuối năm 2025", id="second-half"),
-    pytest.param("2024-02", date(2024, 2, 1), date(2024, 2, 29), "tháng 2/2024", id="leap-february"),
-    pytest.param("2025-12", date(2025, 12, 1), date(2025, 12, 31), "tháng 12/2025", id="december"),
-])
+@pytest.mark.parametrize(
+    ("text", "start", "end", "label"),
+    [
+        pytest.param("2025", date(2025, 1, 1), date(2025, 12, 31), "năm 2025", id="year"),
+        pytest.param("2025-Q3", date(2025, 7, 1), date(2025, 9, 30), "quý III/2025", id="quarter"),
+        pytest.param("2025-q4", date(2025, 10, 1), date(2025, 12, 31), "quý IV/2025", id="quarter-lower-case"),
+        pytest.param("2025-H1", date(2025, 1, 1), date(2025, 6, 30), "6 tháng đầu năm 2025", id="first-half"),
+        pytest.param("2025-H2", date(2025, 7, 1), date(2025, 12, 31), "6 tháng cuối năm 2025", id="second-half"),
+        pytest.param("2024-02", date(2024, 2, 1), date(2024, 2, 29), "tháng 2/2024", id="leap-february"),
+        pytest.param("2025-12", date(2025, 12, 1), date(2025, 12, 31), "tháng 12/2025", id="december"),
+    ],
+)
 def test_periods(text, start, end, label) -> None:
     period = ReportPeriod.parse(text)
     assert (period.start, period.end, period.label) == (start, end, label)
 
 
-@pytest.mark.parametrize("text", ["2025-13", "2025-Q5", "2025-H3", "2025-1", "25", "abc", "", "1999", "2025-00",
-                                  "2025-Q1; DROP TABLE reports"])
+@pytest.mark.parametrize(
+    "text",
+    ["2025-13", "2025-Q5", "2025-H3", "2025-1", "25", "abc", "", "1999", "2025-00", "2025-Q1; DROP TABLE reports"],
+)
 def test_bad_periods_are_refused_with_the_accepted_forms(text) -> None:
     with pytest.raises(PeriodError, match="YYYY-Q1…Q4"):
         ReportPeriod.parse(text)
 
 
-@pytest.mark.parametrize(("period", "expected"), [
-    pytest.param("2023", date(2023, 12, 31), id="the-milestone-of-the-year"),
-    pytest.param("2024-Q1", date(2025, 12, 31), id="the-next-milestone"),
-    pytest.param("2026", date(2025, 12, 31), id="all-passed-the-last-stands"),
-])
+@pytest.mark.parametrize(
+    ("period", "expected"),
+    [
+        pytest.param("2023", date(2023, 12, 31), id="the-milestone-of-the-year"),
+        pytest.param("2024-Q1", date(2025, 12, 31), id="the-next-milestone"),
+        pytest.param("2026", date(2025, 12, 31), id="all-passed-the-last-stands"),
+    ],
+)
 def test_milestone_for(period, expected) -> None:
     assert milestone_for([date(2025, 12, 31), date(2023, 12, 31)], ReportPeriod.parse(period)) == expected
     assert milestone_for([], ReportPeriod.parse(period)) is None
@@ -47,8 +55,12 @@ def test_milestone_for(period, expected) -> None:
 
 def test_a_sets_milestones_are_the_catalogs(catalog: Catalog) -> None:
     de01 = catalog.indicators["DE-01"]
-    assert [m.deadline for m in de01.target_for(Level.PROVINCE).milestones] == [date(2025, 12, 31),
-                                                                               date(2030, 12, 31)]  # the path
+    de01_target = de01.target_for(Level.PROVINCE)
+    assert de01_target is not None
+    assert [m.deadline for m in de01_target.milestones] == [
+        date(2025, 12, 31),
+        date(2030, 12, 31),
+    ]  # the path
     assert [m.deadline for m in set_milestones(catalog, "NQ09", de01, Level.PROVINCE)] == [date(2025, 12, 31)]
     assert [m.deadline for m in set_milestones(catalog, "NQ09-2030", de01, Level.PROVINCE)] == [date(2030, 12, 31)]
     # A set that ends in 2026, with commune targets; a level or indicator it gives no target has none.
@@ -66,8 +78,11 @@ def test_a_set_ending_in_2026_reports_its_own_milestones(catalog: Catalog) -> No
     y2026 = date(2026, 12, 31)
     outcomes = {(commune.code, "DG-14", y2026): {**_outcome("met", 100.0, final=True), "target": 100.0}}
     rows = unit_rows(catalog, commune, "CT2026-BCDTW", ReportPeriod.parse("2026"), outcomes, {})
-    expected = {i.code for i in catalog.indicators.values()
-                if any(t.target_set == "CT2026-BCDTW" for t in i.targets_for(Level.COMMUNE))}
+    expected = {
+        i.code
+        for i in catalog.indicators.values()
+        if any(t.target_set == "CT2026-BCDTW" for t in i.targets_for(Level.COMMUNE))
+    }
     assert {r.indicator for r in rows} == expected == {"DG-14", "DG-20"}
     assert {r.deadline for r in rows} == {y2026}
     by_code = {r.indicator: r for r in rows}
@@ -92,33 +107,53 @@ def test_current_results_judge_the_programme_path_only(catalog: Catalog) -> None
 
 
 def _outcome(status: str, value: float, *, final: bool, reopened: bool = False) -> dict:
-    return {"status": status, "value": value, "final": final, "reopened": reopened, "target": 80.0,
-            "comparator": ">="}
+    return {"status": status, "value": value, "final": final, "reopened": reopened, "target": 80.0, "comparator": ">="}
 
 
 def _current(status: str, value: float, milestone: date, **kw) -> dict:
-    return {"status": status, "value": value, "milestone": milestone, "deciding_value": kw.get("deciding"),
-            "cutoff": kw.get("cutoff"), "provisional": kw.get("provisional", False), "final": kw.get("final", False)}
+    return {
+        "status": status,
+        "value": value,
+        "milestone": milestone,
+        "deciding_value": kw.get("deciding"),
+        "cutoff": kw.get("cutoff"),
+        "provisional": kw.get("provisional", False),
+        "final": kw.get("final", False),
+    }
 
 
 def test_rows_take_the_outcome_then_the_current_result(catalog: Catalog) -> None:
     qn = catalog.units["QN"]
     y2025 = date(2025, 12, 31)
-    outcomes = {("QN", "DG-01", y2025): _outcome("exceeded", 91.0, final=True),
-                ("QN", "DG-04", y2025): _outcome("missed", 70.0, final=True, reopened=True)}
-    current = {("QN", "DG-01"): _current("on_track", 95.0, date(2030, 12, 31)),  # the 2030 path: not this report's
-               ("QN", "DE-01"): _current("behind", 3.0, y2025),
-               ("QN", "DG-03"): _current("met", 70.0, date(2023, 12, 31), deciding=65.0, cutoff=date(2024, 1, 31),
-                                         final=True)}
+    outcomes = {
+        ("QN", "DG-01", y2025): _outcome("exceeded", 91.0, final=True),
+        ("QN", "DG-04", y2025): _outcome("missed", 70.0, final=True, reopened=True),
+    }
+    current = {
+        ("QN", "DG-01"): _current("on_track", 95.0, date(2030, 12, 31)),  # the 2030 path: not this report's
+        ("QN", "DE-01"): _current("behind", 3.0, y2025),
+        ("QN", "DG-03"): _current("met", 70.0, date(2023, 12, 31), deciding=65.0, cutoff=date(2024, 1, 31), final=True),
+    }
     rows = {r.indicator: r for r in unit_rows(catalog, qn, "NQ09", ReportPeriod.parse("2025"), outcomes, current)}
-    assert len(rows) == sum(1 for i in catalog.indicators.values()
-                            if (t := i.target_for(Level.PROVINCE)) and any(m.deadline <= y2025 for m in t.milestones))
+    assert len(rows) == sum(
+        1
+        for i in catalog.indicators.values()
+        if (t := i.target_for(Level.PROVINCE)) and any(m.deadline <= y2025 for m in t.milestones)
+    )
     dg02, dg04, de01, dg03 = rows["DG-01"], rows["DG-04"], rows["DE-01"], rows["DG-03"]
     assert (dg02.result, dg02.value, dg02.final, dg02.result_label) == (
-        Status.EXCEEDED, 91.0, True, "Vượt (Chính thức)")
+        Status.EXCEEDED,
+        91.0,
+        True,
+        "Vượt (Chính thức)",
+    )
     # An operator reopened it: provisional again.
     assert (dg04.result, dg04.provisional, dg04.final, dg04.result_label) == (
-        Status.MISSED, True, False, "Không đạt (Tạm tính)")
+        Status.MISSED,
+        True,
+        False,
+        "Không đạt (Tạm tính)",
+    )
     assert (de01.result, de01.value, de01.result_label) == (Status.BEHIND, 3.0, "Chậm tiến độ")
     # A decided milestone shows the deciding value, not the latest one.
     assert (dg03.value, dg03.deadline, dg03.final) == (65.0, date(2023, 12, 31), True)
@@ -137,19 +172,31 @@ def test_a_commune_created_after_a_milestone_is_not_judged_on_it(catalog: Catalo
 
 def report_with(catalog: Catalog, outcomes: dict, current: dict) -> Report:
     rows = unit_rows(catalog, catalog.units["QN"], "NQ09", ReportPeriod.parse("2025"), outcomes, current)
-    return Report(target_set="NQ09", set_title="Nghị quyết 09-NQ/TU", period=ReportPeriod.parse("2025"), unit="QN",
-                  unit_name="Tỉnh Quảng Ninh", issuer="SỞ KHOA HỌC VÀ CÔNG NGHỆ",
-                  evaluated_at=datetime(2026, 2, 1, 9, tzinfo=LOCAL_TZ), rows=tuple(rows),
-                  ranking=rank([UnitShare("A", "Xã A", 1, 4), UnitShare("B", "Xã B", 3, 4),
-                                UnitShare("C", "Xã C", 2, 4)]),
-                  rates=Rates(expected=200, actual=150, on_time=120), sources=source_texts())
+    return Report(
+        target_set="NQ09",
+        set_title="Nghị quyết 09-NQ/TU",
+        period=ReportPeriod.parse("2025"),
+        unit="QN",
+        unit_name="Tỉnh Quảng Ninh",
+        issuer="SỞ KHOA HỌC VÀ CÔNG NGHỆ",
+        evaluated_at=datetime(2026, 2, 1, 9, tzinfo=LOCAL_TZ),
+        rows=tuple(rows),
+        ranking=rank([UnitShare("A", "Xã A", 1, 4), UnitShare("B", "Xã B", 3, 4), UnitShare("C", "Xã C", 2, 4)]),
+        rates=Rates(expected=200, actual=150, on_time=120),
+        sources=source_texts(),
+    )
 
 
 def test_summary_counts_add_up(catalog: Catalog) -> None:
     y2025 = date(2025, 12, 31)
-    report = report_with(catalog, {("QN", "DG-01", y2025): _outcome("exceeded", 91.0, final=True),
-                                   ("QN", "DG-04", y2025): _outcome("met", 80.0, final=False)},
-                         {("QN", "DE-01"): _current("behind", 3.0, y2025)})
+    report = report_with(
+        catalog,
+        {
+            ("QN", "DG-01", y2025): _outcome("exceeded", 91.0, final=True),
+            ("QN", "DG-04", y2025): _outcome("met", 80.0, final=False),
+        },
+        {("QN", "DE-01"): _current("behind", 3.0, y2025)},
+    )
     assert report.met == 2
     assert sum(c.total for c in report.by_pillar) == len(report.rows)
     assert sum(c.met for c in report.by_pillar) == report.met
