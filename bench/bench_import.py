@@ -66,7 +66,9 @@ def workbook(catalog: Catalog, rows: int) -> bytes:
         else:
             ws[f"{LETTER['value']}{r}"] = {Measure.BOOLEAN: 1, Measure.RANK: 5}.get(measure, r % 90)
         if r % 10 == 0:
-            ws[f"{LETTER['explanation']}{r}"] = "Một số thôn chưa có cáp quang; đã đề nghị nhà mạng hoàn thành trong quý."
+            ws[f"{LETTER['explanation']}{r}"] = (
+                "Một số thôn chưa có cáp quang; đã đề nghị nhà mạng hoàn thành trong quý."
+            )
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -87,8 +89,9 @@ def best(times: list[float]) -> float:
 
 async def post(client: httpx.AsyncClient, data: bytes, dry_run: bool) -> tuple[float, dict]:
     started = time.perf_counter()
-    r = await client.post("/v1/imports", params={"dry_run": str(dry_run).lower()},
-                          files={"file": ("bench.xlsx", data, XLSX_MEDIA_TYPE)})
+    r = await client.post(
+        "/v1/imports", params={"dry_run": str(dry_run).lower()}, files={"file": ("bench.xlsx", data, XLSX_MEDIA_TYPE)}
+    )
     elapsed = time.perf_counter() - started
     if r.status_code not in (200, 202):
         raise RuntimeError(f"{r.status_code}: {r.text[:500]}")
@@ -112,23 +115,40 @@ async def main() -> None:
             settings = NatsSettings(nats_url=servers.nats_url)
             await setup_nats(settings)
             nc = await connect(settings, "bench")
-            _, token = await (await KeyStore.open(nc.jetstream(), catalog)).create("bench", ["QN"], with_descendants=True)
+            _, token = await (await KeyStore.open(nc.jetstream(), catalog)).create(
+                "bench", ["QN"], with_descendants=True
+            )
             await nc.close()
 
-            env = {**os.environ, "DX_NATS_URL": servers.nats_url, "DX_DATABASE_URL": database_url,
-                   "DX_ENTRY_DATABASE_URL": database_url}
+            env = {
+                **os.environ,
+                "DX_NATS_URL": servers.nats_url,
+                "DX_DATABASE_URL": database_url,
+                "DX_ENTRY_DATABASE_URL": database_url,
+            }
             entry_port, agg_port = devstack.free_port(), devstack.free_port()
             serve = [sys.executable, "-m", "dxmon", "serve"]
-            aggregator = Service("aggregator", [*serve, "aggregator", "--host", "127.0.0.1", "--port", str(agg_port)],
-                                 f"http://127.0.0.1:{agg_port}/readyz", Path(tmp) / "aggregator.log", env)
-            entry = Service("entry", [*serve, "entry", "--host", "127.0.0.1", "--port", str(entry_port)],
-                            f"http://127.0.0.1:{entry_port}/readyz", Path(tmp) / "entry.log", env)
+            aggregator = Service(
+                "aggregator",
+                [*serve, "aggregator", "--host", "127.0.0.1", "--port", str(agg_port)],
+                f"http://127.0.0.1:{agg_port}/readyz",
+                Path(tmp) / "aggregator.log",
+                env,
+            )
+            entry = Service(
+                "entry",
+                [*serve, "entry", "--host", "127.0.0.1", "--port", str(entry_port)],
+                f"http://127.0.0.1:{entry_port}/readyz",
+                Path(tmp) / "entry.log",
+                env,
+            )
             try:
                 for service in (aggregator, entry):  # as `dxmon dev` runs them
                     service.start()
                     await asyncio.to_thread(service.wait_ready)
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{entry_port}", timeout=600,
-                                             headers={"Authorization": f"Bearer {token}"}) as client:
+                async with httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{entry_port}", timeout=600, headers={"Authorization": f"Bearer {token}"}
+                ) as client:
                     reads, drys = [], []
                     for _ in range(args.repeat):  # interleaved: both see the same machine load
                         seconds, n = bare_read(data)
@@ -136,10 +156,16 @@ async def main() -> None:
                         seconds, summary = await post(client, data, dry_run=True)
                         drys.append(seconds)
                     assert n == args.rows + 1 and summary["counts"]["new"] == args.rows, summary["counts"]
-                    say(f"openpyxl read-only load + every row   best {best(reads):.2f} s  (runs: "
-                        + ", ".join(f"{t:.2f}" for t in reads) + ")")
-                    say(f"dry run, upload → summary            best {best(drys):.2f} s  (runs: "
-                        + ", ".join(f"{t:.2f}" for t in drys) + ")")
+                    say(
+                        f"openpyxl read-only load + every row   best {best(reads):.2f} s  (runs: "
+                        + ", ".join(f"{t:.2f}" for t in reads)
+                        + ")"
+                    )
+                    say(
+                        f"dry run, upload → summary            best {best(drys):.2f} s  (runs: "
+                        + ", ".join(f"{t:.2f}" for t in drys)
+                        + ")"
+                    )
 
                     conn = await asyncpg.connect(database_url)
                     try:

@@ -586,16 +586,22 @@ def evaluate(
         ended = next(m for m in target.milestones if m.deadline == restart)
         cut = cutoff_day(ended, cadence)
         if local_day(as_of) > cut:
-            history = received if received is not None else [
-                Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
+            history = (
+                received
+                if received is not None
+                else [Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
+            )
             official = official_outcome(history, ended, cut, cadence)
             reached, reached_at = official.value, official.observed_at
         else:
             found = value_at(series, restart)
             reached, reached_at = (found.value, found.observed_at) if found is not None else (None, None)
         own_period = period_start(restart, cadence.period)
-        if reached is not None and reached_at is not None and \
-                period_start(local_day(reached_at), cadence.period) == own_period:
+        if (
+            reached is not None
+            and reached_at is not None
+            and period_start(local_day(reached_at), cadence.period) == own_period
+        ):
             start = Anchor(restart, reached)
             expected = glide_path(start, upcoming, d, direction)
     reporting, late = reporting_status(series, d, cadence, unit.valid_from)

@@ -145,8 +145,14 @@ def _value(indicator: Indicator, unit: Unit, d: date, first: date, lagging: bool
         # Past NQ 09 the evaluation restarts the path from what the unit reached (dxmon.progress.restart_day):
         # follow that path, so a lagging unit keeps lagging on it (and a steady one keeps its margin).
         restart = restart_day(indicator, unit.level)
-        if (path is not None and restart is not None and cal.upcoming is not None and cal.anchor is not None
-                and cal.anchor.day == restart and d > restart):
+        if (
+            path is not None
+            and restart is not None
+            and cal.upcoming is not None
+            and cal.anchor is not None
+            and cal.anchor.day == restart
+            and d > restart
+        ):
             reached = off_path(cal.anchor.value)  # the path stands at NQ 09's target on its deadline
             path = glide_path(Anchor(restart, reached), cal.upcoming, d, indicator.direction)
     if indicator.measure in (Measure.RATIO, Measure.PERCENT):

@@ -173,8 +173,9 @@ def print_summary(
     console.rule(Text("dx-monitor is running", style="bold"))
     console.print(f"API docs        {ingest_url}/docs")
     if entry_url:
-        console.print(f"entry (Excel)   {entry_url}  (dxmon template, dxmon import; docs {entry_url}/docs)",
-                      soft_wrap=True)
+        console.print(
+            f"entry (Excel)   {entry_url}  (dxmon template, dxmon import; docs {entry_url}/docs)", soft_wrap=True
+        )
     console.print(f"catalog         {ingest_url}/v1/catalog/units")
     console.print(f"demo API key    {state / 'demo-key'}")
     console.print(f"logs            {state / 'logs'}")

@@ -45,22 +45,25 @@ _TRUNC = {Period.MONTHLY: "month", Period.QUARTERLY: "quarter", Period.YEARLY: "
 _WORD_BITS = 63
 
 TEMP_TABLES = {
-    "_units": ("code text, level text, valid_from date, valid_to date, day date, cutoff timestamptz, "
-               "active boolean, grp int"),
-    "_keys": ("grp int, indicator text, level text, day date, pillar text, measure text, direction text, months int, "
-              "grace_days int, timely_days int, last_deadline date, last_value double precision, last_comparator text, last_j int, "
-              "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
-              "anchor_day date, anchor_value double precision, expected double precision, "
-              "due_start date, due_end date, restart_day date, restart_from timestamptz"),
-    "_milestones": ("indicator text, level text, deadline date, value double precision, comparator text, j int, "
-                    "cut_day date"),
+    "_units": (
+        "code text, level text, valid_from date, valid_to date, day date, cutoff timestamptz, active boolean, grp int"
+    ),
+    "_keys": (
+        "grp int, indicator text, level text, day date, pillar text, measure text, direction text, months int, "
+        "grace_days int, timely_days int, last_deadline date, last_value double precision, last_comparator text, "
+        "last_j int, "
+        "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
+        "anchor_day date, anchor_value double precision, expected double precision, "
+        "due_start date, due_end date, restart_day date, restart_from timestamptz"
+    ),
+    "_milestones": (
+        "indicator text, level text, deadline date, value double precision, comparator text, j int, cut_day date"
+    ),
     "_periods": "period text, months int, p int, period_start date, period_end date",
     "_level_cadences": "level text, months int, expected int, mask int8[]",
     "_indicators": "indicator text, measure text, trunc text, categorized boolean",
     "_successors": "predecessor text, successor text, partial boolean",
 }
-
-
 
 
 @dataclass
@@ -76,11 +79,15 @@ class Plan:
     successors: list[str] | None
 
 
-def plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: TrendRule,
-          rates_since: date | None = None) -> Plan:
+def plan(
+    catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: TrendRule, rates_since: date | None = None
+) -> Plan:
     today = local_day(as_of)
-    chosen = [u for u in (catalog.units.values() if scope is None else
-                          (catalog.units[c] for c in scope if c in catalog.units)) if u.valid_from <= today]
+    chosen = [
+        u
+        for u in (catalog.units.values() if scope is None else (catalog.units[c] for c in scope if c in catalog.units))
+        if u.valid_from <= today
+    ]
     indicators = list(catalog.indicators.values())
 
     # Per indicator: the deadlines passed by today (over all its level targets), numbered from 1.
@@ -94,8 +101,18 @@ def plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tren
     units, keys, milestones = [], {}, []
     for u in chosen:
         day = evaluation_day(u, as_of)
-        units.append((u.code, u.level.value, u.valid_from, u.valid_to, day, cutoff(u, as_of),
-                      u.valid_to is None or u.valid_to >= today, groups[(u.level, day)]))
+        units.append(
+            (
+                u.code,
+                u.level.value,
+                u.valid_from,
+                u.valid_to,
+                day,
+                cutoff(u, as_of),
+                u.valid_to is None or u.valid_to >= today,
+                groups[(u.level, day)],
+            )
+        )
     for (level, day), grp in groups.items():
         for ind in indicators:
             target = ind.target_for(level)
@@ -109,24 +126,49 @@ def plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tren
             if up is None or cal.anchor is None or cal.anchor.day != restart or ind.measure is Measure.BOOLEAN:
                 restart = None
             keys[(ind.code, level.value, day)] = (
-                grp, ind.code, level.value, day, ind.pillar.value, ind.measure.value, ind.direction.value,
-                PERIOD_MONTHS[ind.cadence.period], ind.cadence.grace_days, ind.cadence.timely_days,
-                last.deadline, last.value, last.comparator,
+                grp,
+                ind.code,
+                level.value,
+                day,
+                ind.pillar.value,
+                ind.measure.value,
+                ind.direction.value,
+                PERIOD_MONTHS[ind.cadence.period],
+                ind.cadence.grace_days,
+                ind.cadence.timely_days,
+                last.deadline,
+                last.value,
+                last.comparator,
                 passed[ind.code].index(last.deadline) + 1 if last.deadline in passed[ind.code] else None,
-                up.deadline if up else None, up.value if up else None, up.comparator if up else None,
+                up.deadline if up else None,
+                up.value if up else None,
+                up.comparator if up else None,
                 epoch_days(end_of_day(up.deadline)) if up else None,
-                cal.anchor.day if cal.anchor else None, cal.anchor.value if cal.anchor else None, cal.expected,
-                cal.due_start, cal.due_end,
-                restart, start_of_day(period_start(restart, ind.cadence.period)) if restart is not None else None,
+                cal.anchor.day if cal.anchor else None,
+                cal.anchor.value if cal.anchor else None,
+                cal.expected,
+                cal.due_start,
+                cal.due_end,
+                restart,
+                start_of_day(period_start(restart, ind.cadence.period)) if restart is not None else None,
             )
     levels = {u.level for u in chosen}
     for ind in indicators:
         for level in sorted(levels & ind.applies_to):
             target = ind.target_for(level)
-            for m in (target.milestones if target else ()):
+            for m in target.milestones if target else ():
                 if m.deadline < today:
-                    milestones.append((ind.code, level.value, m.deadline, m.value, m.comparator,
-                                       passed[ind.code].index(m.deadline) + 1, cutoff_day(m, ind.cadence)))
+                    milestones.append(
+                        (
+                            ind.code,
+                            level.value,
+                            m.deadline,
+                            m.value,
+                            m.comparator,
+                            passed[ind.code].index(m.deadline) + 1,
+                            cutoff_day(m, ind.cadence),
+                        )
+                    )
 
     # Facts pass (every unit): per indicator the trend window start for as_of's day and, for each
     # passed deadline j, the window [start of the deadline's period, end of the deadline day) in which
@@ -140,8 +182,10 @@ def plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tren
     per_deadline: list[list[datetime | None]] = []
     for j in range(most):
         ends = [end_of_day(passed[i.code][j]) if j < len(passed[i.code]) else None for i in indicators]
-        wins = [start_of_day(period_start(passed[i.code][j], i.cadence.period)) if j < len(passed[i.code]) else None
-                for i in indicators]
+        wins = [
+            start_of_day(period_start(passed[i.code][j], i.cadence.period)) if j < len(passed[i.code]) else None
+            for i in indicators
+        ]
         per_deadline += [ends, wins]
     # Rows older than every window feed no aggregate of the pass: the cheapest filter skips them.
     earliest = min([*trend_from, *due_from, *(t for wins in per_deadline[1::2] for t in wins if t is not None)])
@@ -150,10 +194,14 @@ def plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tren
         facts_args.append(codes)
     # Units that ceased are evaluated on their last day: their trend windows end there.
     ceased = [u for u in units if not u[6]]
-    ceased_args = [[u[0] for u in ceased], [u[5] for u in ceased]] + [
-        [start_of_day(trend_start(u[4], p, trend)) for u in ceased] for p in (Period.MONTHLY, Period.QUARTERLY,
-                                                                              Period.YEARLY)
-    ] + [[i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators]]
+    ceased_args = (
+        [[u[0] for u in ceased], [u[5] for u in ceased]]
+        + [
+            [start_of_day(trend_start(u[4], p, trend)) for u in ceased]
+            for p in (Period.MONTHLY, Period.QUARTERLY, Period.YEARLY)
+        ]
+        + [[i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators]]
+    )
 
     # Rates pass: month starts from the first of January of the horizon's year to the current month.
     # Quarters and years begin on month starts, so month number k (0-based) falls in period
@@ -189,10 +237,16 @@ def plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tren
             members = {i.code for i in indicators if i.cadence.period is p and level in i.applies_to}
             if members:
                 level_cadences.append((level.value, PERIOD_MONTHS[p], len(members), mask(members)))
-    rates_args = [
-        [i.code for i in indicators], [PERIOD_MONTHS[i.cadence.period] for i in indicators],
-        [timedelta(days=i.cadence.timely_days) for i in indicators], [start_of_day(s) for s in month_starts],
-    ] + [[mask({i.code})[w] for i in indicators] for w in range(words)] + ([codes] if scope is not None else [])
+    rates_args = (
+        [
+            [i.code for i in indicators],
+            [PERIOD_MONTHS[i.cadence.period] for i in indicators],
+            [timedelta(days=i.cadence.timely_days) for i in indicators],
+            [start_of_day(s) for s in month_starts],
+        ]
+        + [[mask({i.code})[w] for i in indicators] for w in range(words)]
+        + ([codes] if scope is not None else [])
+    )
 
     links = successor_links(catalog.units)
     if scope is None:
@@ -210,6 +264,12 @@ def plan(catalog: Catalog, as_of: datetime, scope: list[str] | None, trend: Tren
         "_indicators": [(i.code, i.measure.value, _TRUNC[i.cadence.period], bool(i.categories)) for i in indicators],
         "_successors": [(ln.predecessor, ln.successor, ln.partial) for ln in links],
     }
-    return Plan(rows=rows, facts_args=facts_args, ceased_args=ceased_args, passed=most, rates_args=rates_args,
-                 words=words, successors=successors)
-
+    return Plan(
+        rows=rows,
+        facts_args=facts_args,
+        ceased_args=ceased_args,
+        passed=most,
+        rates_args=rates_args,
+        words=words,
+        successors=successors,
+    )

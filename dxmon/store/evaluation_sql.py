@@ -34,11 +34,14 @@ def satisfies(value: str, comparator: str, target: str) -> str:
 
 def _glide(start_day: str, start_value: str, day: str) -> str:
     """The SQL of ``dxmon.progress.glide_path`` from (start_day, start_value) to the row's next milestone."""
-    fraction = (f"least(greatest(({day} - {start_day})::double precision "
-                f"/ nullif(next_deadline - {start_day}, 0), 0.0), 1.0)")
+    fraction = (
+        f"least(greatest(({day} - {start_day})::double precision / nullif(next_deadline - {start_day}, 0), 0.0), 1.0)"
+    )
     raw = f"({start_value} * (1 - {fraction}) + next_value * {fraction})"
-    return (f"(CASE WHEN next_deadline <= {start_day} THEN next_value "
-            f"WHEN direction = 'higher_is_better' THEN least({raw}, next_value) ELSE greatest({raw}, next_value) END)")
+    return (
+        f"(CASE WHEN next_deadline <= {start_day} THEN next_value "
+        f"WHEN direction = 'higher_is_better' THEN least({raw}, next_value) ELSE greatest({raw}, next_value) END)"
+    )
 
 
 def facts_sql(passed: int, incremental: bool) -> str:
@@ -194,7 +197,7 @@ resolved AS (
 ),
 derived AS (
     SELECT d.*,
-           CASE WHEN d.restart_value IS NOT NULL THEN {_glide('d.restart_day', 'd.restart_value', 'd.day')}
+           CASE WHEN d.restart_value IS NOT NULL THEN {_glide("d.restart_day", "d.restart_value", "d.day")}
                 WHEN d.anchor_day IS NOT NULL OR d.own_at IS NULL THEN d.expected
                 WHEN d.next_deadline <= d.own_day THEN d.next_value
                 WHEN d.direction = 'higher_is_better' THEN least(d.own_path, d.next_value)
@@ -248,7 +251,7 @@ decided AS (
            CASE
                WHEN e.value IS NULL THEN 'no_data'
                WHEN e.next_deadline IS NULL THEN coalesce(e.o_status, 'missed')
-               WHEN {satisfies('e.value', 'e.next_comparator', 'e.next_value')} THEN 'met'
+               WHEN {satisfies("e.value", "e.next_comparator", "e.next_value")} THEN 'met'
                WHEN e.measure = 'boolean' THEN 'at_risk'
                WHEN e.value_path IS NOT NULL
                     AND (CASE WHEN e.direction = 'higher_is_better' THEN e.value_path - e.value
@@ -256,7 +259,7 @@ decided AS (
                         > (CASE WHEN e.measure IN ('ratio', 'percent') THEN $1::double precision
                                 ELSE $2::double precision * abs(e.value_path) END) THEN 'behind'
                WHEN e.projection IS NOT NULL
-                    AND NOT {satisfies('e.projection', 'e.next_comparator', 'e.next_value')} THEN 'at_risk'
+                    AND NOT {satisfies("e.projection", "e.next_comparator", "e.next_value")} THEN 'at_risk'
                ELSE 'on_track'
            END AS status,
            CASE
@@ -309,7 +312,7 @@ SELECT x.*, o.unit IS NOT NULL AS existing, coalesce(o.reopened, false) AS reope
        o.locked_by AS old_locked_by, o.lock_reason AS old_lock_reason
 FROM (
     SELECT u.unit, m.indicator, m.deadline AS milestone, m.value AS target, m.comparator, m.cut_day, i.categorized,
-           coalesce({_at(passed, 'm.j', 'u')}, (
+           coalesce({_at(passed, "m.j", "u")}, (
                SELECT ARRAY[date_part('epoch', pv.observed_at), pv.value, date_part('epoch', pv.received_at)]
                FROM period_values pv
                WHERE pv.unit = u.unit AND pv.indicator = m.indicator AND pv.category = ''
@@ -334,7 +337,7 @@ FROM (
     SELECT y.unit, y.indicator, y.milestone, y.cut_day, y.existing, y.reopened, y.lock, y.frozen,
            y.old_status, y.old_value, y.old_final, y.old_target, y.old_comparator, y.old_revised_value,
            y.old_cut_day, y.old_observed_at,
-           CASE WHEN y.frozen THEN y.old_status ELSE {judge('y.value', 'y.comparator', 'y.target')} END AS status,
+           CASE WHEN y.frozen THEN y.old_status ELSE {judge("y.value", "y.comparator", "y.target")} END AS status,
            y.value, y.observed_at AS deciding_observed_at, y.frozen OR y.lock AS final,
            CASE WHEN y.frozen THEN y.old_target ELSE y.target END AS target,
            CASE WHEN y.frozen THEN y.old_comparator ELSE y.comparator END AS comparator,
@@ -414,6 +417,7 @@ GROUP BY unit, months, p
 
 def rates_sql(words: int) -> str:
     """Reporting rates per unit, cadence and closed period: bits of the level's mask that were set."""
+
     def count(mask: str) -> str:
         return " + ".join(f"bit_count((coalesce({mask}[{w}], 0) & lc.mask[{w}])::bit(64))" for w in range(1, words + 1))
 
@@ -423,7 +427,7 @@ SELECT x.*, rr.unit IS NOT NULL AS existing,
        (rr.expected, rr.actual, rr.on_time) IS DISTINCT FROM (x.expected, x.actual, x.on_time) AS changed
 FROM (
     SELECT u.code AS unit, p.period, p.period_start, p.period_end, lc.expected,
-           ({count('r.reported')})::int AS actual, ({count('r.on_time')})::int AS on_time
+           ({count("r.reported")})::int AS actual, ({count("r.on_time")})::int AS on_time
     FROM _units u
     JOIN _level_cadences lc ON lc.level = u.level
     JOIN _periods p ON p.months = lc.months AND p.period_end >= u.valid_from
@@ -458,10 +462,32 @@ GROUP BY successor, indicator, period_start, measure
 """
 
 _CURRENT_COLUMNS = [
-    "unit", "indicator", "level", "pillar", "status", "value", "expected", "target", "comparator", "milestone",
-    "baseline", "baseline_date", "projection", "last_observed_at", "last_received_at", "overdue_since", "day",
-    "active", "reporting", "provisional", "final", "cutoff", "deciding_value", "deciding_observed_at",
-    "revised_value", "revised_at",
+    "unit",
+    "indicator",
+    "level",
+    "pillar",
+    "status",
+    "value",
+    "expected",
+    "target",
+    "comparator",
+    "milestone",
+    "baseline",
+    "baseline_date",
+    "projection",
+    "last_observed_at",
+    "last_received_at",
+    "overdue_since",
+    "day",
+    "active",
+    "reporting",
+    "provisional",
+    "final",
+    "cutoff",
+    "deciding_value",
+    "deciding_observed_at",
+    "revised_value",
+    "revised_at",
 ]
 
 # Evaluations take turns (the inserts below assume no other writer of these tables).
@@ -491,8 +517,19 @@ SELECT $1, unit, indicator, status, value, expected, target, milestone FROM _pro
 ORDER BY unit, indicator
 """
 
-_OUTCOME_COLUMNS = ["status", "value", "target", "comparator", "cutoff", "final", "deciding_observed_at",
-                    "revised_value", "revised_at", "locked_by", "lock_reason"]
+_OUTCOME_COLUMNS = [
+    "status",
+    "value",
+    "target",
+    "comparator",
+    "cutoff",
+    "final",
+    "deciding_observed_at",
+    "revised_value",
+    "revised_at",
+    "locked_by",
+    "lock_reason",
+]
 _OUTCOME_SOURCE = {"cutoff": "cut_day"}
 UPDATE_OUTCOMES = (
     "UPDATE milestone_outcomes o SET "
@@ -531,5 +568,3 @@ SELECT unit, period, period_start, period_end, expected, actual, on_time, 100.0 
 FROM _rates WHERE NOT existing
 ORDER BY unit, period, period_start
 """
-
-

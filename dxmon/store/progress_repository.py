@@ -83,7 +83,6 @@ class EvaluationSummary:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-
 async def evaluate(
     conn: asyncpg.Connection,
     catalog: Catalog,
@@ -147,9 +146,7 @@ async def evaluate(
         lap("outcomes")
         if scope is None:
             await conn.execute(HASH_JOINS_ONLY)
-        await conn.execute(
-            progress_sql(planned.passed), tolerance.points, tolerance.relative, trend.min_points, as_of
-        )
+        await conn.execute(progress_sql(planned.passed), tolerance.points, tolerance.relative, trend.min_points, as_of)
         lap("statuses")
         await conn.execute(UPDATE_CURRENT, as_of)
         await conn.execute(INSERT_CURRENT, as_of)
@@ -259,4 +256,3 @@ async def unit_distribution(conn: asyncpg.Connection, day: date, worst: int = 10
     """unit_distribution counts the units existing on ``day`` by how they stand (see UnitDistribution)."""
     row = await conn.fetchrow(_DISTRIBUTION, day)
     return UnitDistribution(row["fine"], row["behind"], row["silent"], await conn.fetch(_WORST, day, worst))
-

@@ -48,12 +48,20 @@ def create_app(
         await state.stop()
 
     # /docs loads its assets from the service itself: agencies often have no Internet on their intranet.
-    app = FastAPIOffline(title="dx-monitor entry", version="1.0.0", lifespan=lifespan,
-                         summary="Spreadsheet templates and imports for Quảng Ninh's digital-transformation reports")
+    app = FastAPIOffline(
+        title="dx-monitor entry",
+        version="1.0.0",
+        lifespan=lifespan,
+        summary="Spreadsheet templates and imports for Quảng Ninh's digital-transformation reports",
+    )
     app.state.entry = state
     install_problem_handlers(app)
-    add_ops_routes(app, state.readiness, state.metrics.registry,
-                   readiness_summary="Readiness: NATS connected, keys loaded, database reachable")
+    add_ops_routes(
+        app,
+        state.readiness,
+        state.metrics.registry,
+        readiness_summary="Readiness: NATS connected, keys loaded, database reachable",
+    )
     include_routes(app, routes.router, page.create_router())
     app.include_router(approvals.router)  # data approval (programme.approval)
     return app

@@ -49,7 +49,8 @@ class ApprovalsSettings(DxSettings):
     """Approvals: where the entry service writes approval decisions."""
 
     approvals_database_url: str | None = Field(
-        None, description="Database URL the entry service writes approval decisions with (a member of dx_approver, "
+        None,
+        description="Database URL the entry service writes approval decisions with (a member of dx_approver, "
         "migration 0010); unset: DX_ENTRY_DATABASE_URL without its read-only session (its login is one)",
     )
 
@@ -68,8 +69,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """lifespan opens the pool decisions are written with (none is opened until a decision needs one)."""
     state: EntryState = app.state.entry
     url = ApprovalsSettings().approvals_database_url or state.settings.entry_database_url
-    pool = await asyncpg.create_pool(url, min_size=0, max_size=2, max_inactive_connection_lifetime=60,
-                                     server_settings={"application_name": "dx-entry-approvals"})
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=0,
+        max_size=2,
+        max_inactive_connection_lifetime=60,
+        server_settings={"application_name": "dx-entry-approvals"},
+    )
     app.state.approvals_pool = pool
     try:
         yield
@@ -79,8 +85,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], lifespan=lifespan)
 # The body is read by _decision_body (problem+json refusals); the docs still show its schema.
-_BODY_DOC = {"requestBody": {"required": False,
-                             "content": {"application/json": {"schema": DecisionIn.model_json_schema()}}}}
+_BODY_DOC = {
+    "requestBody": {"required": False, "content": {"application/json": {"schema": DecisionIn.model_json_schema()}}}
+}
 State = Annotated[EntryState, Depends(entry_state)]
 
 
@@ -88,31 +95,49 @@ def approver(state: EntryState, caller: Authenticated, unit: str | None) -> froz
     """approver returns the caller's approval scope, refusing a reporter key or a unit outside it (403), or a
     unit the catalog does not know (422)."""
     if caller.key.role != APPROVER:
-        raise Problem(403, "not-an-approver", "Not an approver key",
-                      say("not-an-approver", key_id=caller.key.key_id, agency=caller.key.agency))
+        raise Problem(
+            403,
+            "not-an-approver",
+            "Not an approver key",
+            say("not-an-approver", key_id=caller.key.key_id, agency=caller.key.agency),
+        )
     scope = approval_scope(caller, state.catalog)
     if unit is not None and unit not in state.catalog.units:
         raise Problem(422, "unknown-unit", "Unknown unit", say("unknown-unit", unit=unit))
     if unit is not None and unit not in scope:
-        raise Problem(403, "outside-approval-scope", "Unit outside this key's approval scope",
-                      say("outside-approval-scope", key_id=caller.key.key_id, agency=caller.key.agency, unit=unit))
+        raise Problem(
+            403,
+            "outside-approval-scope",
+            "Unit outside this key's approval scope",
+            say("outside-approval-scope", key_id=caller.key.key_id, agency=caller.key.agency, unit=unit),
+        )
     return scope
 
 
 def _database_unavailable(exc: Exception) -> Problem:
-    return Problem(503, "database-unavailable", "Approvals cannot be read or stored right now",
-                   say("database-unavailable", error=type(exc).__name__), headers={"Retry-After": "5"})
+    return Problem(
+        503,
+        "database-unavailable",
+        "Approvals cannot be read or stored right now",
+        say("database-unavailable", error=type(exc).__name__),
+        headers={"Retry-After": "5"},
+    )
 
 
-async def unit_periods(request: Request, caller: Authenticated, unit: str | None = None,
-                       approval: str | None = None) -> list[approvals.UnitPeriod]:
+async def unit_periods(
+    request: Request, caller: Authenticated, unit: str | None = None, approval: str | None = None
+) -> list[approvals.UnitPeriod]:
     """unit_periods: the unit-periods ``caller`` may decide on (one ``unit``; one ``approval`` state), newest first
     within each unit; each holds its values' approvals (``UnitPeriod.values``)."""
     state = entry_state(request)
     scope = approver(state, caller, unit)
     if approval is not None and approval not in words.APPROVAL:
-        raise Problem(422, "invalid-parameter", "Invalid parameter",
-                      say("invalid-parameter", detail=f"approval: {', '.join(words.APPROVAL)}"))
+        raise Problem(
+            422,
+            "invalid-parameter",
+            "Invalid parameter",
+            say("invalid-parameter", detail=f"approval: {', '.join(words.APPROVAL)}"),
+        )
     if not state.catalog.approval:
         raise ApprovalError(409, "approval-off", say("approval-off")).problem()
     units = sorted(scope) if unit is None else [unit]
@@ -124,17 +149,34 @@ async def unit_periods(request: Request, caller: Authenticated, unit: str | None
     return [p for p in approvals.unit_periods(state.catalog, values) if approval is None or p.approval == approval]
 
 
-async def decide(request: Request, caller: Authenticated, unit: str, period: str, decision: str, *,
-                 indicator: str | None = None, comment: str = "") -> approvals.Decision:
+async def decide(
+    request: Request,
+    caller: Authenticated,
+    unit: str,
+    period: str,
+    decision: str,
+    *,
+    indicator: str | None = None,
+    comment: str = "",
+) -> approvals.Decision:
     """decide records the caller's approval (APPROVED) or return (RETURNED) of ``unit``'s ``period`` — one
     ``indicator`` or all — and returns the decision (who: the key's agency and id)."""
     state = entry_state(request)
     approver(state, caller, unit)
     try:
         async with request.app.state.approvals_pool.acquire() as conn:
-            return await approvals.decide(conn, state.catalog, unit, period, decision, by=caller.key.agency,
-                                          at=state.clock(), indicator=indicator or "", comment=comment,
-                                          key_id=caller.key.key_id)
+            return await approvals.decide(
+                conn,
+                state.catalog,
+                unit,
+                period,
+                decision,
+                by=caller.key.agency,
+                at=state.clock(),
+                indicator=indicator or "",
+                comment=comment,
+                key_id=caller.key.key_id,
+            )
     except ApprovalError as exc:
         raise exc.problem() from exc
     except (OSError, asyncpg.PostgresError) as exc:
@@ -163,8 +205,9 @@ async def _decision_body(request: Request) -> DecisionIn:
 
 
 @router.get("", summary="Units' periods the approver key may decide on, with each value's approval")
-async def list_unit_periods(request: Request, state: State, unit: str | None = None,
-                            approval: str | None = None) -> list[dict[str, Any]]:
+async def list_unit_periods(
+    request: Request, state: State, unit: str | None = None, approval: str | None = None
+) -> list[dict[str, Any]]:
     caller = _caller(state, request)
     return [p.as_json() for p in await unit_periods(request, caller, unit, approval)]
 
@@ -188,14 +231,21 @@ async def _decide_route(request: Request, state: EntryState, unit: str, period: 
     return JSONResponse(made.as_json(), status_code=201)
 
 
-@router.post("/{unit}/{period}/approve", status_code=201, summary="Approve a unit's period (Đã phê duyệt)",
-             openapi_extra=_BODY_DOC)
+@router.post(
+    "/{unit}/{period}/approve",
+    status_code=201,
+    summary="Approve a unit's period (Đã phê duyệt)",
+    openapi_extra=_BODY_DOC,
+)
 async def approve(request: Request, state: State, unit: str, period: str) -> JSONResponse:
     return await _decide_route(request, state, unit, period, APPROVED)
 
 
-@router.post("/{unit}/{period}/return", status_code=201,
-             summary="Return a unit's period with a comment (Trả lại); the unit's subscribers are notified",
-             openapi_extra=_BODY_DOC)
+@router.post(
+    "/{unit}/{period}/return",
+    status_code=201,
+    summary="Return a unit's period with a comment (Trả lại); the unit's subscribers are notified",
+    openapi_extra=_BODY_DOC,
+)
 async def return_(request: Request, state: State, unit: str, period: str) -> JSONResponse:
     return await _decide_route(request, state, unit, period, RETURNED)

@@ -24,8 +24,8 @@ import math
 import re
 import uuid
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -60,8 +60,14 @@ class Refusal:
     message: Text
 
     def to_json(self, language: str = "vi") -> dict[str, Any]:
-        return {"sheet": self.sheet, "row": self.row, "column": self.column, "header": self.header,
-                "reason": self.reason, "message": self.message.in_language(language)}
+        return {
+            "sheet": self.sheet,
+            "row": self.row,
+            "column": self.column,
+            "header": self.header,
+            "reason": self.reason,
+            "message": self.message.in_language(language),
+        }
 
 
 @dataclass(frozen=True)
@@ -162,8 +168,9 @@ def read_text(value: Any) -> str | None:
 # ───────────────────────────── rows → reports ─────────────────────────────
 
 
-def check_rows(upload: Upload, catalog: Catalog, scope: frozenset[str], now: datetime,
-               future_skew: timedelta) -> Checked:
+def check_rows(
+    upload: Upload, catalog: Catalog, scope: frozenset[str], now: datetime, future_skew: timedelta
+) -> Checked:
     """check_rows checks every row the way ingest checks a report, and says where each problem is."""
     checked = Checked(upload)
     seen: dict[Key, int] = {}
@@ -174,8 +181,10 @@ def check_rows(upload: Upload, catalog: Catalog, scope: frozenset[str], now: dat
             continue
         refusals: list[Refusal] = []
 
-        def refuse(column_key: str | None, reason: str, message: Text, row: int = sheet_row.row) -> None:
-            refusals.append(_refusal(upload, row, column_key, reason, message))
+        def refuse(
+            column_key: str | None, reason: str, message: Text, row: int = sheet_row.row, into: list[Refusal] = refusals
+        ) -> None:
+            into.append(_refusal(upload, row, column_key, reason, message))
 
         fields: dict[str, Any] = {"event_id": _PLACEHOLDER}
         for name in ("unit", "indicator", "category"):
@@ -248,7 +257,7 @@ def period_code(value: Any) -> str | None:
     return text
 
 
-def _period(code: str | None, fields: dict[str, Any], catalog: Catalog, refuse) -> ReportingPeriod | None:  # noqa: ANN001
+def _period(code: str | None, fields: dict[str, Any], catalog: Catalog, refuse) -> ReportingPeriod | None:
     # The period code stands for the contract's observed_at: it must name a period of the indicator's cadence.
     code = (code or "").strip()
     try:
@@ -259,8 +268,17 @@ def _period(code: str | None, fields: dict[str, Any], catalog: Catalog, refuse) 
     indicator = catalog.indicators.get(fields.get("indicator") or "")
     if indicator is not None and indicator.cadence.period.value != period.cadence:
         cadence = indicator.cadence.period.value
-        refuse("period", "invalid-period", say("invalid-period/cadence", indicator=indicator.code, period=code,
-                                                cadence=cadence, cadence_vi=words.CADENCE[cadence]))
+        refuse(
+            "period",
+            "invalid-period",
+            say(
+                "invalid-period/cadence",
+                indicator=indicator.code,
+                period=code,
+                cadence=cadence,
+                cadence_vi=words.CADENCE[cadence],
+            ),
+        )
         return None
     return period
 
@@ -278,8 +296,14 @@ def _unprefixed(issue: Issue) -> Text:
 
 
 def _refusal(upload: Upload, row: int, column_key: str | None, reason: str, message: Text) -> Refusal:
-    return Refusal(upload.sheet, row, upload.columns.get(column_key or ""),
-                   COLUMN[column_key].header if column_key else None, reason, message)
+    return Refusal(
+        upload.sheet,
+        row,
+        upload.columns.get(column_key or ""),
+        COLUMN[column_key].header if column_key else None,
+        reason,
+        message,
+    )
 
 
 # ───────────────────────────── against the values in force ─────────────────────────────
@@ -288,8 +312,10 @@ def _refusal(upload: Upload, row: int, column_key: str | None, reason: str, mess
 def same_as(report: ReportIn, current: InForce) -> bool:
     """same_as: the report says what is already in force (an explanation left empty keeps the one in force)."""
     if report.numerator is not None or report.denominator is not None:
-        same = not current.percent_only and (report.numerator, report.denominator) == (current.numerator,
-                                                                                         current.denominator)
+        same = not current.percent_only and (report.numerator, report.denominator) == (
+            current.numerator,
+            current.denominator,
+        )
     else:
         same = report.value == current.value and (current.percent_only or current.numerator is None)
     if report.explanation is not None:
@@ -299,9 +325,17 @@ def same_as(report: ReportIn, current: InForce) -> bool:
 
 def event_id(report: ReportIn, replaces: uuid.UUID | None) -> uuid.UUID:
     """event_id is derived from what the report says and the value in force it replaces (see the module doc)."""
-    content = [report.unit, report.indicator, report.category or "", report.observed_at.date().isoformat(),
-               report.value, report.numerator, report.denominator, report.explanation,
-               str(replaces) if replaces else ""]
+    content = [
+        report.unit,
+        report.indicator,
+        report.category or "",
+        report.observed_at.date().isoformat(),
+        report.value,
+        report.numerator,
+        report.denominator,
+        report.explanation,
+        str(replaces) if replaces else "",
+    ]
     return uuid.uuid5(ENTRY_NAMESPACE, json.dumps(content, ensure_ascii=False))
 
 
@@ -314,16 +348,23 @@ def decide(candidates: list[Candidate], in_force: dict[Key, InForce]) -> list[De
             status = NEW
         else:
             status = UNCHANGED if same_as(c.report, current) else CORRECTED
-        out.append(Decided(c.row, c.report, status, c.period,
-                           event_id(c.report, current.event_id if current else None)))
+        out.append(
+            Decided(c.row, c.report, status, c.period, event_id(c.report, current.event_id if current else None))
+        )
     return out
 
 
 # ───────────────────────────── the summary ─────────────────────────────
 
 
-def summary(checked: Checked, decided: list[Decided], *, dry_run: bool, language: str = "vi",
-            published: dict[str, int] | None = None) -> dict[str, Any]:
+def summary(
+    checked: Checked,
+    decided: list[Decided],
+    *,
+    dry_run: bool,
+    language: str = "vi",
+    published: dict[str, int] | None = None,
+) -> dict[str, Any]:
     """summary is the import summary (DHIS2's spirit): counts, each refused cell, each row's status."""
     counts = {NEW: 0, CORRECTED: 0, UNCHANGED: 0}
     for d in decided:
@@ -332,12 +373,25 @@ def summary(checked: Checked, decided: list[Decided], *, dry_run: bool, language
         "dry_run": dry_run,
         "format": checked.upload.format,
         "sheet": checked.upload.sheet,
-        "counts": {**counts, "ignored": checked.ignored, "refused": checked.refused_rows,
-                   "rows": len(checked.upload.rows)},
+        "counts": {
+            **counts,
+            "ignored": checked.ignored,
+            "refused": checked.refused_rows,
+            "rows": len(checked.upload.rows),
+        },
         "refused": [r.to_json(language) for r in checked.refusals],
-        "rows": [{"row": d.row, "status": d.status, "unit": d.candidate.unit, "indicator": d.candidate.indicator,
-                  "category": d.candidate.category, "period": d.period, "event_id": str(d.event_id)}
-                 for d in decided],
+        "rows": [
+            {
+                "row": d.row,
+                "status": d.status,
+                "unit": d.candidate.unit,
+                "indicator": d.candidate.indicator,
+                "category": d.candidate.category,
+                "period": d.period,
+                "event_id": str(d.event_id),
+            }
+            for d in decided
+        ],
     }
     if published is not None:
         body["published"] = published

@@ -60,12 +60,20 @@ async def read_body(request: Request, limit: int) -> bytes:
                 if len(body) > limit:
                     raise file_too_large(limit)
     except TimeoutError:
-        raise Problem(408, "request-timeout", "Request body not received in time",
-                      say("request-timeout", seconds=f"{READ_TIMEOUT_SECONDS:g}"),
-                      headers={"Connection": "close"}) from None
+        raise Problem(
+            408,
+            "request-timeout",
+            "Request body not received in time",
+            say("request-timeout", seconds=f"{READ_TIMEOUT_SECONDS:g}"),
+            headers={"Connection": "close"},
+        ) from None
     except ClientDisconnect:
-        raise Problem(499, "client-disconnected", "Client closed the connection before sending the body",
-                      say("client-disconnected")) from None
+        raise Problem(
+            499,
+            "client-disconnected",
+            "Client closed the connection before sending the body",
+            say("client-disconnected"),
+        ) from None
     return bytes(body)
 
 
@@ -82,15 +90,19 @@ async def the_file(request: Request, max_bytes: int) -> tuple[bytes, str, str]:
         yield body
 
     try:
-        form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=5,
-                                     max_part_size=1024).parse()
+        form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=5, max_part_size=1024).parse()
     except MultiPartException as exc:
-        raise Problem(400, "malformed-multipart", "Malformed multipart body",
-                      say("malformed-multipart", error=exc.message)) from None
+        raise Problem(
+            400, "malformed-multipart", "Malformed multipart body", say("malformed-multipart", error=exc.message)
+        ) from None
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise Problem(400, "malformed-multipart", "Malformed multipart body",
-                      say("malformed-multipart", error="no part named 'file'"))
+        raise Problem(
+            400,
+            "malformed-multipart",
+            "Malformed multipart body",
+            say("malformed-multipart", error="no part named 'file'"),
+        )
     data = await upload.read()
     await form.close()
     if len(data) > max_bytes:
@@ -98,8 +110,16 @@ async def the_file(request: Request, max_bytes: int) -> tuple[bytes, str, str]:
     return data, upload.filename or "", (upload.content_type or "").split(";", 1)[0].strip().lower()
 
 
-async def run_import(state: EntryState, caller: Authenticated, data: bytes, filename: str, media_type: str,
-                     *, dry_run: bool, language: str = "vi") -> tuple[int, dict[str, Any]]:
+async def run_import(
+    state: EntryState,
+    caller: Authenticated,
+    data: bytes,
+    filename: str,
+    media_type: str,
+    *,
+    dry_run: bool,
+    language: str = "vi",
+) -> tuple[int, dict[str, Any]]:
     """run_import reads, checks and (unless a dry run) publishes an upload; returns (HTTP status, body).
 
     A 422 body is a problem+json with the summary under ``summary``; other errors raise ``Problem``.
@@ -118,29 +138,42 @@ async def run_import(state: EntryState, caller: Authenticated, data: bytes, file
     try:
         async with state.pool.acquire() as conn:
             in_force = await values_in_force(conn, [c.key for c in checked.candidates])
-    except Exception as exc:  # noqa: BLE001 - any database failure: 503, try again
+    except Exception as exc:
         raise database_unavailable(exc) from exc
     decided = decide(checked.candidates, in_force)
     decided_at = time.perf_counter()
     label = "true" if dry_run else "false"
     if checked.refusals and not dry_run:
         body = summary(checked, decided, dry_run=False, language=language)
-        problem = Problem(422, "invalid-import", "Rows refused; nothing imported",
-                          say("invalid-import", count=checked.refused_rows))
+        problem = Problem(
+            422, "invalid-import", "Rows refused; nothing imported", say("invalid-import", count=checked.refused_rows)
+        )
         _observe(state, body, label, started)
         return 422, {**problem.to_json(language), "summary": body}
     published = None
     if not dry_run:
         to_send = [d.report for d in decided if d.status in (NEW, CORRECTED)]
         events = encode_events(to_send, now, caller)
-        duplicates = await publish_events(state.js if state.nats_connected() else None, events,
-                                          state.settings.publish_timeout_seconds) if events else []
+        duplicates = (
+            await publish_events(
+                state.js if state.nats_connected() else None, events, state.settings.publish_timeout_seconds
+            )
+            if events
+            else []
+        )
         published = {"accepted": len(events) - sum(duplicates), "duplicates": sum(duplicates)}
     body = summary(checked, decided, dry_run=dry_run, language=language, published=published)
     _observe(state, body, label, started)
-    log.info("import of %d rows (dry run: %s) by key %s: read and checked in %.2f s, compared in %.2f s, "
-             "published in %.2f s", len(checked.upload.rows), dry_run, caller.key.key_id, read_at - started,
-             decided_at - read_at, time.perf_counter() - decided_at)
+    log.info(
+        "import of %d rows (dry run: %s) by key %s: read and checked in %.2f s, compared in %.2f s, "
+        "published in %.2f s",
+        len(checked.upload.rows),
+        dry_run,
+        caller.key.key_id,
+        read_at - started,
+        decided_at - read_at,
+        time.perf_counter() - decided_at,
+    )
     return (200 if dry_run else 202), body
 
 

@@ -47,6 +47,8 @@ from dxmon.problems import Issue, Problem, Text, issues_from_validation_error, s
 from dxmon.store.approvals_repository import APPROVED, RETURNED, SUBMITTED, UnitPeriod
 from dxmon.store.entry_repository import InForce, values_in_force, values_of_unit
 from services.entry.approvals import decide, unit_periods
+from services.entry.importing import CellError, read_number
+from services.entry.imports import MULTIPART_OVERHEAD, file_too_large, read_body, run_import
 from services.entry.session import (
     CSRF_FIELD,
     PAGE_PATH,
@@ -59,23 +61,22 @@ from services.entry.session import (
     set_cookie,
     tokens_match,
 )
-from services.entry.importing import CellError, read_number
-from services.entry.imports import MULTIPART_OVERHEAD, file_too_large, read_body, run_import
 from services.entry.settings import MEBIBYTE
-from services.entry.templates import FORMATS, build_template, invalid_parameter, period_span, template_filename
 from services.entry.sheet import current_text, expected_text, parse_period, target_text
 from services.entry.state import EntryState
+from services.entry.templates import FORMATS, build_template, invalid_parameter, period_span, template_filename
 
 log = logging.getLogger("dx.entry.page")
 
 HTML_DIR = Path(__file__).parent / "html"
-TEMPLATES = Environment(loader=FileSystemLoader(HTML_DIR), autoescape=True, undefined=StrictUndefined,
-                        trim_blocks=True, lstrip_blocks=True)
+TEMPLATES = Environment(
+    loader=FileSystemLoader(HTML_DIR), autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True
+)
 STYLESHEET = (HTML_DIR / "page.css").read_bytes()
 # The page runs no script and loads nothing from elsewhere; the policy says so to the browser.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -91,8 +92,13 @@ FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
 FORM_LIMIT = 1024 * 1024  # the longest form: ≈ 30 rows, each explanation ≤ 2,000 characters (≤ 9 bytes each encoded)
 FORM_FIELDS = 1000
 # An import summary's row outcomes, as the page names them.
-OUTCOME_LABELS = {"new": "Mới", "corrected": "Điều chỉnh", "unchanged": "Không thay đổi", "ignored": "Bỏ qua (để trống)",
-                  "refused": "Bị từ chối"}
+OUTCOME_LABELS = {
+    "new": "Mới",
+    "corrected": "Điều chỉnh",
+    "unchanged": "Không thay đổi",
+    "ignored": "Bỏ qua (để trống)",
+    "refused": "Bị từ chối",
+}
 
 
 # ───────────────────────────── rendering ─────────────────────────────
@@ -106,17 +112,22 @@ def render(template: str, status: int = 200, **context: Any) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=PAGE_HEADERS)
 
 
-def message_page(status: int, title: str, text: str, *, viewer: Viewer | None = None,
-                 link: tuple[str, str] | None = None) -> HTMLResponse:
+def message_page(
+    status: int, title: str, text: str, *, viewer: Viewer | None = None, link: tuple[str, str] | None = None
+) -> HTMLResponse:
     """message_page is a page that only says something (an error, an expired session) and where to go next."""
-    return render("message.html", status, title=title, text=text, viewer=viewer,
-                  link=link or (PAGE_PATH, "Về trang nhập liệu"))
+    return render(
+        "message.html", status, title=title, text=text, viewer=viewer, link=link or (PAGE_PATH, "Về trang nhập liệu")
+    )
 
 
 def database_not_ready(viewer: Viewer, *, connected: bool = True) -> HTMLResponse:
     """database_not_ready: the database cannot be read now (or was never connected); the person tries again."""
-    text = ("Chưa đọc được cơ sở dữ liệu; hãy thử lại sau ít phút." if connected
-            else "Chưa kết nối cơ sở dữ liệu; hãy thử lại sau.")
+    text = (
+        "Chưa đọc được cơ sở dữ liệu; hãy thử lại sau ít phút."
+        if connected
+        else "Chưa kết nối cơ sở dữ liệu; hãy thử lại sau."
+    )
     return message_page(503, "Hệ thống chưa sẵn sàng", text, viewer=viewer)
 
 
@@ -244,8 +255,9 @@ def build_blocks(catalog: Catalog, unit: Unit, day: date, values: list[InForce])
         period = period_of(day, ind.cadence.period, catalog.reporting_window)
         rows = []
         for category in ind.categories or (None,):
-            history = [v for v in series[(ind.code, category.code if category else "")]
-                       if v.period_start <= period.start]
+            history = [
+                v for v in series[(ind.code, category.code if category else "")] if v.period_start <= period.start
+            ]
             row = Row(ind, category, period, words.RESULT["no_data"])
             if history:
                 v = history[-1]
@@ -254,8 +266,15 @@ def build_blocks(catalog: Catalog, unit: Unit, day: date, values: list[InForce])
                 row.last = current_text(ind.measure, v.value, *parts, shown)
                 row.explanation = v.explanation or ""
             rows.append(row)
-        blocks.append(Block(ind, period, target_text(catalog, ind, unit.level, period) or "không có mục tiêu",
-                            expected_text(ind, unit.level, period), rows))
+        blocks.append(
+            Block(
+                ind,
+                period,
+                target_text(catalog, ind, unit.level, period) or "không có mục tiêu",
+                expected_text(ind, unit.level, period),
+                rows,
+            )
+        )
     return blocks
 
 
@@ -276,7 +295,9 @@ def event_id(submission: str, unit: str, row: Row, payload: dict[str, Any]) -> s
     return str(uuid.uuid5(EVENT_NAMESPACE, content))
 
 
-def read_rows(blocks: list[Block], form: dict[str, str], unit: Unit, day: date, submission: str) -> list[tuple[Row, Any]]:
+def read_rows(
+    blocks: list[Block], form: dict[str, str], unit: Unit, day: date, submission: str
+) -> list[tuple[Row, Any]]:
     """read_rows fills each row from the form and turns the filled ones into ReportIn (or marks their errors).
 
     Returns (row, report) for every filled row whose shape passed the contract; rows with shape errors
@@ -288,8 +309,12 @@ def read_rows(blocks: list[Block], form: dict[str, str], unit: Unit, day: date, 
             row.entered = {p: str(form.get(row.name(p), ""))[:4000] for p in (*PARTS, "explanation")}
             if not row.filled:
                 continue
-            payload: dict[str, Any] = {"unit": unit.code, "indicator": row.indicator.code,
-                                       "observed_at": day.isoformat(), "source": SOURCE}
+            payload: dict[str, Any] = {
+                "unit": unit.code,
+                "indicator": row.indicator.code,
+                "observed_at": day.isoformat(),
+                "source": SOURCE,
+            }
             if row.category is not None:
                 payload["category"] = row.category.code
             for part in PARTS:
@@ -349,10 +374,16 @@ async def read_form(request: Request) -> dict[str, str]:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     body = await read_body(request, FORM_LIMIT) if media_type in (FORM_MEDIA_TYPE, "") else b""
     if media_type != FORM_MEDIA_TYPE and (media_type or body):  # an empty POST is an empty form
-        raise Problem(415, "unsupported-media-type", "Not a form of the page",
-                      Text(f"biểu mẫu phải được gửi từ trang nhập liệu ({FORM_MEDIA_TYPE}), không phải "
-                           f"{media_type or 'nội dung không có Content-Type'}",
-                           f"send the page's form ({FORM_MEDIA_TYPE}), not {media_type or 'no Content-Type'}"))
+        raise Problem(
+            415,
+            "unsupported-media-type",
+            "Not a form of the page",
+            Text(
+                f"biểu mẫu phải được gửi từ trang nhập liệu ({FORM_MEDIA_TYPE}), không phải "
+                f"{media_type or 'nội dung không có Content-Type'}",
+                f"send the page's form ({FORM_MEDIA_TYPE}), not {media_type or 'no Content-Type'}",
+            ),
+        )
     try:
         pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=FORM_FIELDS)
     except ValueError:
@@ -374,8 +405,9 @@ async def read_upload_form(request: Request, max_bytes: int) -> tuple[dict[str, 
     try:
         form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=5, max_part_size=1024).parse()
     except MultiPartException as exc:
-        raise Problem(400, "malformed-multipart", "Malformed multipart body",
-                      say("malformed-multipart", error=exc.message)) from None
+        raise Problem(
+            400, "malformed-multipart", "Malformed multipart body", say("malformed-multipart", error=exc.message)
+        ) from None
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     upload = form.get("file")
     data = None
@@ -438,9 +470,16 @@ def approval_cards(catalog: Catalog, periods: list[UnitPeriod], in_force: dict[A
             if ind is not None and found is not None:
                 parts = (None, None) if found.percent_only else (found.numerator, found.denominator)
                 value = current_text(ind.measure, found.value, *parts, p.period)
-            lines.append(ApprovalLine(v.indicator, ind.name_vi if ind else "", value,
-                                      (found.explanation or "") if found else "", words.APPROVAL[v.approval],
-                                      (v.comment or "") if v.approval == RETURNED else ""))
+            lines.append(
+                ApprovalLine(
+                    v.indicator,
+                    ind.name_vi if ind else "",
+                    value,
+                    (found.explanation or "") if found else "",
+                    words.APPROVAL[v.approval],
+                    (v.comment or "") if v.approval == RETURNED else "",
+                )
+            )
         unit = catalog.units.get(p.unit)
         cards.append(ApprovalCard(p, unit.name_on(p.period.end) if unit else p.unit, lines))
     return cards
@@ -479,14 +518,22 @@ def create_router() -> APIRouter:
         """signed_out answers a request that needs a session and has none (never had one, or it expired)."""
         if request.method == "GET":
             return redirect(f"{PAGE_PATH}/dang-nhap" + ("?het-han=1" if request.cookies.get(SESSION_COOKIE) else ""))
-        return message_page(401, "Cần đăng nhập lại",
-                            "Phiên làm việc đã hết hạn hoặc đã kết thúc; số liệu vừa nhập chưa được gửi. "
-                            "Hãy đăng nhập lại rồi nhập lại.", link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập"))
+        return message_page(
+            401,
+            "Cần đăng nhập lại",
+            "Phiên làm việc đã hết hạn hoặc đã kết thúc; số liệu vừa nhập chưa được gửi. "
+            "Hãy đăng nhập lại rồi nhập lại.",
+            link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập"),
+        )
 
     def csrf_refused(viewer: Viewer | None) -> HTMLResponse:
-        return message_page(403, "Yêu cầu bị từ chối",
-                            "Biểu mẫu thiếu mã xác thực (CSRF) hoặc mã không đúng: có thể biểu mẫu đã cũ, hoặc "
-                            "yêu cầu không xuất phát từ trang này. Hãy mở lại trang và gửi lại.", viewer=viewer)
+        return message_page(
+            403,
+            "Yêu cầu bị từ chối",
+            "Biểu mẫu thiếu mã xác thực (CSRF) hoặc mã không đúng: có thể biểu mẫu đã cũ, hoặc "
+            "yêu cầu không xuất phát từ trang này. Hãy mở lại trang và gửi lại.",
+            viewer=viewer,
+        )
 
     async def posted(request: Request) -> tuple[Viewer | None, dict[str, str], Response | None]:
         """posted reads a POST of a signed-in page: (viewer, form, None), or the refusal to answer instead."""
@@ -504,19 +551,27 @@ def create_router() -> APIRouter:
     def chosen_unit(viewer: Viewer, catalog: Catalog, code: str) -> Unit | HTMLResponse:
         unit = catalog.units.get(code)
         if unit is None:
-            return message_page(404, "Không có đơn vị này", f"Mã đơn vị “{code}” không có trong danh mục.",
-                                viewer=viewer)
+            return message_page(
+                404, "Không có đơn vị này", f"Mã đơn vị “{code}” không có trong danh mục.", viewer=viewer
+            )
         if unit.code not in viewer.caller.scope:
-            return message_page(403, "Ngoài phạm vi của khóa",
-                                say("outside-key-scope/unit", unit=unit.code).vi.capitalize() + ".", viewer=viewer)
+            return message_page(
+                403,
+                "Ngoài phạm vi của khóa",
+                say("outside-key-scope/unit", unit=unit.code).vi.capitalize() + ".",
+                viewer=viewer,
+            )
         return unit
 
     # ── static ──
 
     @router.get("/giao-dien.css")
     async def stylesheet() -> Response:
-        return Response(STYLESHEET, media_type="text/css; charset=utf-8",
-                        headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"})
+        return Response(
+            STYLESHEET,
+            media_type="text/css; charset=utf-8",
+            headers={"Cache-Control": "max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
 
     # ── signing in and out ──
 
@@ -533,21 +588,29 @@ def create_router() -> APIRouter:
         try:
             form = await read_form(request)
         except Problem as p:
-            return message_page(p.status, "Biểu mẫu không hợp lệ", problem_text(p),
-                                link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập"))
+            return message_page(
+                p.status, "Biểu mẫu không hợp lệ", problem_text(p), link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập")
+            )
         if not tokens_match(request.cookies.get(SIGN_IN_COOKIE, ""), form.get(CSRF_FIELD)):
-            return message_page(403, "Yêu cầu bị từ chối",
-                                "Biểu mẫu đăng nhập thiếu mã xác thực (CSRF) hoặc mã không đúng. Trình duyệt cần "
-                                "cho phép cookie của trang này; hãy mở lại trang đăng nhập.",
-                                link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập"))
+            return message_page(
+                403,
+                "Yêu cầu bị từ chối",
+                "Biểu mẫu đăng nhập thiếu mã xác thực (CSRF) hoặc mã không đúng. Trình duyệt cần "
+                "cho phép cookie của trang này; hãy mở lại trang đăng nhập.",
+                link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập"),
+            )
         state = state_of(request)
         token = new_token()
         try:
-            caller = authenticate(state.keyring, "Bearer " + str(form.get("key", "")).strip(),
-                                  bus_status=state.bus_status)
+            caller = authenticate(
+                state.keyring, "Bearer " + str(form.get("key", "")).strip(), bus_status=state.bus_status
+            )
         except Problem as p:
-            error = ("Khóa không đúng hoặc đã bị thu hồi." if p.status == 401
-                     else "Hệ thống chưa sẵn sàng kiểm tra khóa; hãy thử lại sau ít phút.")
+            error = (
+                "Khóa không đúng hoặc đã bị thu hồi."
+                if p.status == 401
+                else "Hệ thống chưa sẵn sàng kiểm tra khóa; hãy thử lại sau ít phút."
+            )
             response = render("sign_in.html", 401 if p.status == 401 else 503, csrf=token, error=error, notice="")
             set_cookie(response, request, SIGN_IN_COOKIE, token)
             return response
@@ -566,8 +629,9 @@ def create_router() -> APIRouter:
         if refused is not None:
             return refused if viewer is not None else redirect(f"{PAGE_PATH}/dang-nhap")
         sessions_of(request).end(viewer.session.session_id)
-        response = message_page(200, "Đã đăng xuất", "Phiên làm việc đã kết thúc.",
-                                link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập lại"))
+        response = message_page(
+            200, "Đã đăng xuất", "Phiên làm việc đã kết thúc.", link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập lại")
+        )
         clear_cookie(response, request, SESSION_COOKIE)
         return response
 
@@ -580,8 +644,14 @@ def create_router() -> APIRouter:
             return signed_out(request)
         state = state_of(request)
         today = state.clock().astimezone(LOCAL_TZ).date()
-        return render(template, viewer=viewer, units=scope_units(state.catalog, viewer.caller, today), today=today,
-                      month=f"{today.year:04d}-{today.month:02d}", **extra)
+        return render(
+            template,
+            viewer=viewer,
+            units=scope_units(state.catalog, viewer.caller, today),
+            today=today,
+            month=f"{today.year:04d}-{today.month:02d}",
+            **extra,
+        )
 
     @router.get("")
     @router.get("/")
@@ -597,24 +667,31 @@ def create_router() -> APIRouter:
         today = state.clock().astimezone(LOCAL_TZ).date()
         parsed = parse_month(request.query_params.get("period") or f"{today.year:04d}-{today.month:02d}")
         if parsed is None:
-            return message_page(422, "Kỳ báo cáo không hợp lệ", "Hãy chọn một tháng (năm-tháng, ví dụ 2026-11).",
-                                viewer=viewer)
+            return message_page(
+                422, "Kỳ báo cáo không hợp lệ", "Hãy chọn một tháng (năm-tháng, ví dụ 2026-11).", viewer=viewer
+            )
         month = month_of(state.catalog, *parsed)
         if month.start > today:
-            return message_page(422, "Kỳ báo cáo chưa bắt đầu",
-                                f"{month.label_vi.capitalize()} chưa bắt đầu: chỉ báo cáo được cho kỳ đã bắt đầu.",
-                                viewer=viewer)
+            return message_page(
+                422,
+                "Kỳ báo cáo chưa bắt đầu",
+                f"{month.label_vi.capitalize()} chưa bắt đầu: chỉ báo cáo được cho kỳ đã bắt đầu.",
+                viewer=viewer,
+            )
         day = report_day(month, today)
         if not unit.active_on(day):
-            return message_page(422, "Đơn vị không hoạt động trong kỳ này",
-                                f"{unit.name_on(day)} ({unit.code}) không hoạt động vào ngày {format_date(day)}.",
-                                viewer=viewer)
+            return message_page(
+                422,
+                "Đơn vị không hoạt động trong kỳ này",
+                f"{unit.name_on(day)} ({unit.code}) không hoạt động vào ngày {format_date(day)}.",
+                viewer=viewer,
+            )
         if state.pool is None:
             return database_not_ready(viewer, connected=False)
         try:
             async with state.pool.acquire() as conn:
                 values = await values_of_unit(conn, unit.code, [i.code for i in applicable(state.catalog, unit)], day)
-        except Exception:  # noqa: BLE001 - any database failure: say so, the person tries again
+        except Exception:
             log.exception("page: cannot read the values in force of %s", unit.code)
             return database_not_ready(viewer)
         blocks = build_blocks(state.catalog, unit, day, values)
@@ -666,16 +743,27 @@ def create_router() -> APIRouter:
         if any(row.errors for row in rows):
             return again(422, "Có lỗi trong số liệu vừa nhập; xem thông báo bên cạnh từng chỉ tiêu.")
         try:
-            duplicates = await publish_events(state.js, encode_events(reports, now, viewer.caller),
-                                              state.settings.publish_timeout_seconds)
+            duplicates = await publish_events(
+                state.js, encode_events(reports, now, viewer.caller), state.settings.publish_timeout_seconds
+            )
         except Problem as p:
-            return again(p.status, f"Chưa lưu được số liệu: {p.detail.vi if p.detail else p.title}. "
-                                   "Hãy bấm Gửi lại sau ít phút (số liệu đã lưu không bị lưu hai lần).")
-        log.info("page: key %s stored %d report(s) for %s", viewer.caller.key.key_id, len(reports),
-                 context["unit"].code)
+            return again(
+                p.status,
+                f"Chưa lưu được số liệu: {p.detail.vi if p.detail else p.title}. "
+                "Hãy bấm Gửi lại sau ít phút (số liệu đã lưu không bị lưu hai lần).",
+            )
+        log.info(
+            "page: key %s stored %d report(s) for %s", viewer.caller.key.key_id, len(reports), context["unit"].code
+        )
         stored = [(row, report, duplicate) for (row, report), duplicate in zip(made, duplicates, strict=True)]
-        return render("stored.html", viewer=viewer, stored=stored, received_at=format_moment(now),
-                      shown_value=shown_value, **context)
+        return render(
+            "stored.html",
+            viewer=viewer,
+            stored=stored,
+            received_at=format_moment(now),
+            shown_value=shown_value,
+            **context,
+        )
 
     @router.get("/tinh-hinh")
     async def status_page(request: Request) -> Response:
@@ -699,17 +787,28 @@ def create_router() -> APIRouter:
         try:
             if extension not in FORMATS:
                 raise invalid_parameter("format", "xlsx or csv")
-            first, last = period_span(state.catalog, request.query_params.get("period", ""), None,
-                                      state.settings.entry_max_periods)
+            first, last = period_span(
+                state.catalog, request.query_params.get("period", ""), None, state.settings.entry_max_periods
+            )
             unit = str(request.query_params.get("unit", ""))
             template = await build_template(state, viewer.caller, unit, first, last)
         except Problem as p:
-            return message_page(p.status, "Không tạo được biểu mẫu", problem_text(p), viewer=viewer,
-                                link=(f"{PAGE_PATH}/tai-len", "Quay lại"))
+            return message_page(
+                p.status,
+                "Không tạo được biểu mẫu",
+                problem_text(p),
+                viewer=viewer,
+                link=(f"{PAGE_PATH}/tai-len", "Quay lại"),
+            )
         media_type, write = FORMATS[extension]
-        return Response(write(template), media_type=media_type, headers={
-            "Content-Disposition": f'attachment; filename="{template_filename(unit, first, last, extension)}"',
-            "Cache-Control": "no-store"})
+        return Response(
+            write(template),
+            media_type=media_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="{template_filename(unit, first, last, extension)}"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     @router.post("/tai-len")
     async def upload(request: Request) -> Response:
@@ -718,15 +817,25 @@ def create_router() -> APIRouter:
         try:
             fields, data = await read_upload_form(request, state.settings.entry_max_upload_bytes)
         except Problem as p:
-            return message_page(p.status, "Không nhận được tệp", problem_text(p), viewer=viewer,
-                                link=(f"{PAGE_PATH}/tai-len", "Chọn tệp khác"))
+            return message_page(
+                p.status,
+                "Không nhận được tệp",
+                problem_text(p),
+                viewer=viewer,
+                link=(f"{PAGE_PATH}/tai-len", "Chọn tệp khác"),
+            )
         if viewer is None:
             return signed_out(request)
         if not tokens_match(viewer.csrf, fields.get(CSRF_FIELD)):
             return csrf_refused(viewer)
         if data is None or not data[0]:
-            return message_page(422, "Chưa chọn tệp", "Hãy chọn tệp Excel (.xlsx) hoặc CSV đã điền.", viewer=viewer,
-                                link=(f"{PAGE_PATH}/tai-len", "Chọn tệp"))
+            return message_page(
+                422,
+                "Chưa chọn tệp",
+                "Hãy chọn tệp Excel (.xlsx) hoặc CSV đã điền.",
+                viewer=viewer,
+                link=(f"{PAGE_PATH}/tai-len", "Chọn tệp"),
+            )
         return await import_page(request, viewer, data, dry_run=True)
 
     @router.post("/tai-len/xac-nhan")
@@ -736,9 +845,13 @@ def create_router() -> APIRouter:
             return refused
         data = viewer.session.uploads.pop(str(form.get("upload", "")), None)
         if data is None:
-            return message_page(409, "Không còn tệp để nhập",
-                                "Tệp này đã được nhập hoặc đã quá hạn xác nhận; hãy tải tệp lên lại.", viewer=viewer,
-                                link=(f"{PAGE_PATH}/tai-len", "Tải tệp lên"))
+            return message_page(
+                409,
+                "Không còn tệp để nhập",
+                "Tệp này đã được nhập hoặc đã quá hạn xác nhận; hãy tải tệp lên lại.",
+                viewer=viewer,
+                link=(f"{PAGE_PATH}/tai-len", "Tải tệp lên"),
+            )
         return await import_page(request, viewer, data, dry_run=False)
 
     async def import_page(request: Request, viewer: Viewer, data: tuple[bytes, str, str], *, dry_run: bool) -> Response:
@@ -747,23 +860,42 @@ def create_router() -> APIRouter:
             state = state_of(request)
             status, body = await run_import(state, viewer.caller, *data, dry_run=dry_run)
         except Problem as p:
-            return message_page(p.status, "Không nhập được tệp", problem_text(p), viewer=viewer,
-                                link=(f"{PAGE_PATH}/tai-len", "Tải tệp khác lên"))
+            return message_page(
+                p.status,
+                "Không nhập được tệp",
+                problem_text(p),
+                viewer=viewer,
+                link=(f"{PAGE_PATH}/tai-len", "Tải tệp khác lên"),
+            )
         summary = body.get("summary", body)
         counts = summary["counts"]
         upload_id = ""
         if dry_run and not summary["refused"] and counts["new"] + counts["corrected"] > 0:
             upload_id = viewer.session.keep_upload(data)
-        return render("import_summary.html", 200 if status in (200, 202) else status, viewer=viewer,
-                      summary=summary, dry_run=dry_run, upload_id=upload_id, filename=data[1],
-                      outcome=OUTCOME_LABELS, problem=body.get("detail", ""), catalog=state.catalog,
-                      period_label=period_label)
-
+        return render(
+            "import_summary.html",
+            200 if status in (200, 202) else status,
+            viewer=viewer,
+            summary=summary,
+            dry_run=dry_run,
+            upload_id=upload_id,
+            filename=data[1],
+            outcome=OUTCOME_LABELS,
+            problem=body.get("detail", ""),
+            catalog=state.catalog,
+            period_label=period_label,
+        )
 
     # ── approval (programme.approval on, an approver key) ──
 
-    async def approval_page(request: Request, viewer: Viewer, status: int = 200, *, done: str = "",
-                            refused: tuple[str, str, str, str] | None = None) -> Response:
+    async def approval_page(
+        request: Request,
+        viewer: Viewer,
+        status: int = 200,
+        *,
+        done: str = "",
+        refused: tuple[str, str, str, str] | None = None,
+    ) -> Response:
         """approval_page lists the unit-periods the key may decide on (filters: unit, approval), after a
         decision (``done``) or beside a refused one (``refused``: unit, period, why, the comment typed)."""
         state = state_of(request)
@@ -775,9 +907,13 @@ def create_router() -> APIRouter:
             periods = await unit_periods(request, viewer.caller, unit, approval)
         except Problem as p:
             if p.reason == "approval-off":
-                return message_page(409, "Chưa bật phê duyệt số liệu",
-                                    "Chương trình chưa bật phê duyệt số liệu: số liệu các đơn vị gửi được dùng ngay, "
-                                    "không cần phê duyệt.", viewer=viewer)
+                return message_page(
+                    409,
+                    "Chưa bật phê duyệt số liệu",
+                    "Chương trình chưa bật phê duyệt số liệu: số liệu các đơn vị gửi được dùng ngay, "
+                    "không cần phê duyệt.",
+                    viewer=viewer,
+                )
             title = "Không có quyền phê duyệt" if p.status == 403 else "Không xem được số liệu cần phê duyệt"
             return message_page(p.status, title, sentence(problem_text(p)), viewer=viewer)
         keys = [(p.unit, v.indicator, "", v.period_start) for p in periods for v in p.values]
@@ -796,11 +932,24 @@ def create_router() -> APIRouter:
             else:
                 card.error, card.comment = refused[2:]
         today = state.clock().astimezone(LOCAL_TZ).date()
-        units = sorted((state.catalog.units[c] for c in approval_scope(viewer.caller, state.catalog)),
-                       key=lambda u: (LEVEL_ORDER[u.level], u.name_on(today), u.code))
-        return render("approvals.html", status, viewer=viewer, cards=cards, done=done, error=error, units=units,
-                      today=today, unit=unit or "", approval=approval or "", states=words.APPROVAL,
-                      query=urlencode({"unit": unit or "", "approval": approval or ""}))
+        units = sorted(
+            (state.catalog.units[c] for c in approval_scope(viewer.caller, state.catalog)),
+            key=lambda u: (LEVEL_ORDER[u.level], u.name_on(today), u.code),
+        )
+        return render(
+            "approvals.html",
+            status,
+            viewer=viewer,
+            cards=cards,
+            done=done,
+            error=error,
+            units=units,
+            today=today,
+            unit=unit or "",
+            approval=approval or "",
+            states=words.APPROVAL,
+            query=urlencode({"unit": unit or "", "approval": approval or ""}),
+        )
 
     @router.get("/phe-duyet")
     async def approvals_list(request: Request) -> Response:
@@ -817,19 +966,27 @@ def create_router() -> APIRouter:
         unit, period = str(form.get("unit", "")), str(form.get("period", ""))
         decision, comment = str(form.get("decision", "")), str(form.get("comment", ""))
         if decision not in (APPROVED, RETURNED):
-            return message_page(422, "Biểu mẫu không hợp lệ", "Hãy chọn Phê duyệt hoặc Trả lại trên trang phê duyệt.",
-                                viewer=viewer, link=(f"{PAGE_PATH}/phe-duyet", "Về trang phê duyệt"))
+            return message_page(
+                422,
+                "Biểu mẫu không hợp lệ",
+                "Hãy chọn Phê duyệt hoặc Trả lại trên trang phê duyệt.",
+                viewer=viewer,
+                link=(f"{PAGE_PATH}/phe-duyet", "Về trang phê duyệt"),
+            )
         try:
             made = await decide(request, viewer.caller, unit, period, decision, comment=comment)
         except Problem as p:
-            return await approval_page(request, viewer, p.status,
-                                       refused=(unit, period, sentence(problem_text(p)), comment))
+            return await approval_page(
+                request, viewer, p.status, refused=(unit, period, sentence(problem_text(p)), comment)
+            )
         state = state_of(request)
         log.info("page: key %s %s %s %s", viewer.caller.key.key_id, decision, unit, period)
         what = f"{state.catalog.units[unit].name_vi} ({unit}), {period_label(made.period, state.catalog)}"
-        done = (f"Đã phê duyệt số liệu của {what}." if decision == APPROVED
-                else f"Đã trả lại số liệu của {what}, với ý kiến: {made.comment}")
+        done = (
+            f"Đã phê duyệt số liệu của {what}."
+            if decision == APPROVED
+            else f"Đã trả lại số liệu của {what}, với ý kiến: {made.comment}"
+        )
         return await approval_page(request, viewer, done=done)
-
 
     return router

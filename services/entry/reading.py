@@ -106,8 +106,12 @@ def detect_format(data: bytes, filename: str, media_type: str) -> str:
         if data.startswith(b"PK\x03\x04"):
             raise unreadable("unreadable-spreadsheet/zip-as-csv")
         return CSV
-    raise Problem(415, "unsupported-media-type", "Unsupported media type",
-                  say("unsupported-media-type/spreadsheet", got=media_type or filename))
+    raise Problem(
+        415,
+        "unsupported-media-type",
+        "Unsupported media type",
+        say("unsupported-media-type/spreadsheet", got=media_type or filename),
+    )
 
 
 def read_upload(data: bytes, filename: str, media_type: str, limits: ReadLimits) -> Upload:
@@ -150,7 +154,7 @@ class _CellParser(WorkSheetParser):
     percent_styles: frozenset[int] = frozenset()
     wanted: frozenset[str] = frozenset()  # column letters the import reads, once the header is known (empty: all)
 
-    def parse_cell(self, element):  # noqa: ANN001, ANN201 - openpyxl's signature
+    def parse_cell(self, element):
         coordinate = element.get("r")
         if self.wanted and coordinate and coordinate.rstrip("0123456789") not in self.wanted:
             # Names, targets and other context columns are not read back: skip decoding them (most cells).
@@ -172,7 +176,11 @@ def _percent_styles(wb: Any) -> frozenset[int]:
     found = set()
     for index, style in enumerate(wb._cell_styles):
         fid = style.numFmtId
-        code = BUILTIN_FORMATS.get(fid) if fid < BUILTIN_FORMATS_MAX_SIZE else wb._number_formats[fid - BUILTIN_FORMATS_MAX_SIZE]
+        code = (
+            BUILTIN_FORMATS.get(fid)
+            if fid < BUILTIN_FORMATS_MAX_SIZE
+            else wb._number_formats[fid - BUILTIN_FORMATS_MAX_SIZE]
+        )
         if code and "%" in "".join(code.split('"')[0::2]):  # a % outside quoted text
             found.add(index)
     return frozenset(found)
@@ -213,15 +221,22 @@ def _read_sheet(wb: Any, ws: ReadOnlyWorksheet, limits: ReadLimits) -> Upload:
     # openpyxl's own row loop fills every gap with empty rows (a lone cell at row 1,048,576 would make a
     # million); this loop sees only the rows the file has, and stops at the limit.
     with wb._archive.open(ws._worksheet_path) as src:
-        parser = _CellParser(src, ws._shared_strings, data_only=True, epoch=wb.epoch,
-                             date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
+        parser = _CellParser(
+            src,
+            ws._shared_strings,
+            data_only=True,
+            epoch=wb.epoch,
+            date_formats=wb._date_formats,
+            timedelta_formats=wb._timedelta_formats,
+        )
         parser.percent_styles = _percent_styles(wb)
         header = _Header()
         out: list[SheetRow] = []
         for number, cells in parser.parse():
             if header.columns is None:
                 if any(c["value"] not in (None, "") for c in cells) and header.offer(
-                        {c["column"]: c["value"] for c in cells}, number):
+                    {c["column"]: c["value"] for c in cells}, number
+                ):
                     parser.wanted = frozenset(get_column_letter(i) for i in header.columns)
                 continue
             columns = header.columns

@@ -20,15 +20,22 @@ from services.entry.templates import FORMATS, build_template, period_span, templ
 router = APIRouter()
 
 
-@router.get("/v1/templates/{name}", summary="A spreadsheet template to fill: {unit}.xlsx or {unit}.csv",
-            response_class=Response,
-            responses={401: {"description": "Missing or invalid API key"},
-                       403: {"description": "The unit is outside the key's scope"},
-                       404: {"description": "Unknown unit, or neither .xlsx nor .csv"},
-                       422: {"description": "Unreadable period"},
-                       503: {"description": "The database cannot be read; try again"}})
+@router.get(
+    "/v1/templates/{name}",
+    summary="A spreadsheet template to fill: {unit}.xlsx or {unit}.csv",
+    response_class=Response,
+    responses={
+        401: {"description": "Missing or invalid API key"},
+        403: {"description": "The unit is outside the key's scope"},
+        404: {"description": "Unknown unit, or neither .xlsx nor .csv"},
+        422: {"description": "Unreadable period"},
+        503: {"description": "The database cannot be read; try again"},
+    },
+)
 async def get_template(
-    name: str, state: State, caller: Caller,
+    name: str,
+    state: State,
+    caller: Caller,
     period: str = Query(..., description="First period: 2026-11 (month), 2026-Q4, 2026-H1, 2026 (year)"),
     to: str | None = Query(None, description="Last period, same kind as period (default: period)"),
 ) -> Response:
@@ -40,8 +47,9 @@ async def get_template(
     media_type, render = FORMATS[extension]
     state.metrics.templates.labels(extension).inc()
     filename = template_filename(unit_code, first, last, extension)
-    return Response(render(template), media_type=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(
+        render(template), media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
 @router.post(
@@ -55,13 +63,17 @@ async def get_template(
         408: {"description": "The upload did not arrive in time"},
         413: {"description": "File, unpacked workbook or row count beyond the limits"},
         415: {"description": "Not an XLSX or CSV file"},
-        422: {"description": "Unreadable spreadsheet, or rows refused (the summary lists each with sheet, "
-                             "row, column and reason; nothing was published)"},
+        422: {
+            "description": "Unreadable spreadsheet, or rows refused (the summary lists each with sheet, "
+            "row, column and reason; nothing was published)"
+        },
         503: {"description": "NATS or the database unavailable; send the same file again later"},
     },
 )
 async def post_import(
-    request: Request, state: State, caller: Caller,
+    request: Request,
+    state: State,
+    caller: Caller,
     dry_run: bool = Query(True, description="true: check only, publish nothing; false: publish when no row is refused"),
 ) -> JSONResponse:
     data, filename, media_type = await the_file(request, state.settings.entry_max_upload_bytes)

@@ -60,8 +60,13 @@ class Session:
 class SessionStore:
     """SessionStore keeps the sessions of one process; ids are 256-bit random, expiry is checked on every read."""
 
-    def __init__(self, idle_seconds: float = IDLE_SECONDS, max_age_seconds: float = MAX_AGE_SECONDS,
-                 max_sessions: int = MAX_SESSIONS, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        idle_seconds: float = IDLE_SECONDS,
+        max_age_seconds: float = MAX_AGE_SECONDS,
+        max_sessions: int = MAX_SESSIONS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.idle_seconds = idle_seconds
         self.max_age_seconds = max_age_seconds
         self.max_sessions = max_sessions

@@ -30,6 +30,8 @@ class EntrySettings(NatsSettings):
     entry_max_periods: int = Field(24, gt=0, description="Most periods one template may cover (--to)")
     # The same variables as ingest's (IngestSettings): reports take the same path whichever door they use.
     publish_timeout_seconds: float = Field(
-        5.0, gt=0, description="How long ingest and the entry service wait for JetStream to store a report")
+        5.0, gt=0, description="How long ingest and the entry service wait for JetStream to store a report"
+    )
     future_skew_seconds: int = Field(
-        300, ge=0, description="Clock skew tolerated before 'observed_at' counts as future (ingest and entry)")
+        300, ge=0, description="Clock skew tolerated before 'observed_at' counts as future (ingest and entry)"
+    )

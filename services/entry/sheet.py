@@ -60,9 +60,16 @@ COLUMN = {c.key: c for c in COLUMNS}
 KEY_COLUMNS = ("unit", "indicator", "category", "period")
 INPUT_COLUMNS = tuple(c.key for c in COLUMNS if c.input)
 # Which column a report field is read from (for saying where a refusal points).
-FIELD_COLUMN = {"unit": "unit", "indicator": "indicator", "category": "category", "observed_at": "period",
-                "value": "value", "numerator": "numerator", "denominator": "denominator",
-                "explanation": "explanation"}
+FIELD_COLUMN = {
+    "unit": "unit",
+    "indicator": "indicator",
+    "category": "category",
+    "observed_at": "period",
+    "value": "value",
+    "numerator": "numerator",
+    "denominator": "denominator",
+    "explanation": "explanation",
+}
 
 
 # ───────────────────────────── periods ─────────────────────────────
@@ -77,7 +84,9 @@ def parse_period(code: str, catalog: Catalog) -> ReportingPeriod:
     """parse_period reads ``2026-11``, ``2026-Q4``, ``2026-H1`` or ``2026``; ValueError otherwise."""
     m = _PERIOD_CODE.fullmatch(code.strip())
     if m is None or not FIRST_YEAR <= int(m.group(1)) <= LAST_YEAR:
-        raise ValueError(f"{code!r} is not a period code (2026-11, 2026-Q4, 2026-H1, 2026; years {FIRST_YEAR}–{LAST_YEAR})")
+        raise ValueError(
+            f"{code!r} is not a period code (2026-11, 2026-Q4, 2026-H1, 2026; years {FIRST_YEAR}–{LAST_YEAR})"
+        )
     year = int(m.group(1))
     if m.group(2):
         return period_numbered(year, int(m.group(2)), MONTHLY, catalog.reporting_window)
@@ -183,8 +192,9 @@ def expected_text(indicator: Indicator, level: Level, period: ReportingPeriod) -
     return "" if expected is None else format_value(expected, indicator.measure.value)
 
 
-def current_text(measure: Measure, value: float, numerator: float | None, denominator: float | None,
-                 period: ReportingPeriod) -> str:
+def current_text(
+    measure: Measure, value: float, numerator: float | None, denominator: float | None, period: ReportingPeriod
+) -> str:
     """current_text is the value in force as people read it, with its period: "62,8% (628/1.000), tháng 10/2026"."""
     text = format_value(value, measure.value)
     if numerator is not None and denominator is not None:

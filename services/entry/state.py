@@ -20,9 +20,9 @@ from typing import Annotated, Any
 import asyncpg
 import nats.errors
 import nats.js.errors
+from fastapi import Depends, Request
 from faststream.exceptions import IncorrectState
 from faststream.nats import NatsBroker
-from fastapi import Depends, Request
 
 from dxmon.catalog import Catalog
 from dxmon.contracts import KEYS_BUCKET
@@ -63,9 +63,13 @@ class EntryState:
 
     async def start(self) -> None:
         # min_size=0: the service starts while the database is down; /readyz says so until it returns.
-        self.pool = await asyncpg.create_pool(self.settings.entry_database_url, min_size=0,
-                                              max_size=self.settings.entry_db_pool_size,
-                                              max_inactive_connection_lifetime=60, server_settings=READ_ONLY_SESSION)
+        self.pool = await asyncpg.create_pool(
+            self.settings.entry_database_url,
+            min_size=0,
+            max_size=self.settings.entry_db_pool_size,
+            max_inactive_connection_lifetime=60,
+            server_settings=READ_ONLY_SESSION,
+        )
         self._task = asyncio.create_task(self._connect_forever())
         with suppress(TimeoutError):  # give a reachable server a moment so first requests do not see 503
             await asyncio.wait_for(asyncio.shield(self.keyring.loaded.wait()), timeout=5)
@@ -83,8 +87,9 @@ class EntryState:
         while True:
             try:
                 await self.broker.connect()
-                self.js = self.broker.connection.jetstream(timeout=self.settings.publish_timeout_seconds,
-                                                           publish_async_max_pending=20_000)
+                self.js = self.broker.connection.jetstream(
+                    timeout=self.settings.publish_timeout_seconds, publish_async_max_pending=20_000
+                )
                 kv = await self.js.key_value(KEYS_BUCKET)
                 self.bus_status = "loading keys"
                 await self.keyring.follow(kv)
@@ -136,7 +141,6 @@ def entry_state(request: Request) -> EntryState:
     return request.app.state.entry
 
 
-
 def entry_caller(request: Request) -> Authenticated:
     """entry_caller is the FastAPI dependency authenticating the bearer key (401, or 503 while keys load)."""
     state = entry_state(request)
@@ -149,5 +153,10 @@ Caller = Annotated[Authenticated, Depends(entry_caller)]
 
 def database_unavailable(exc: BaseException) -> Problem:
     """database_unavailable is the 503 when the context the entry service reads cannot be read."""
-    return Problem(503, "database-unavailable", "Database unavailable",
-                   say("database-unavailable", error=type(exc).__name__), headers={"Retry-After": "5"})
+    return Problem(
+        503,
+        "database-unavailable",
+        "Database unavailable",
+        say("database-unavailable", error=type(exc).__name__),
+        headers={"Retry-After": "5"},
+    )

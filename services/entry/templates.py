@@ -33,11 +33,17 @@ FORMATS = {"xlsx": (XLSX_MEDIA_TYPE, to_xlsx), "csv": (CSV_MEDIA_TYPE, to_csv)}
 
 
 def invalid_parameter(name: str, detail: str) -> Problem:
-    return Problem(422, "invalid-parameter", "Invalid request parameter",
-                   issues=[Issue("invalid-parameter", say("invalid-parameter", detail=detail), name)])
+    return Problem(
+        422,
+        "invalid-parameter",
+        "Invalid request parameter",
+        issues=[Issue("invalid-parameter", say("invalid-parameter", detail=detail), name)],
+    )
 
 
-def period_span(catalog: Catalog, period: str, to: str | None, max_periods: int) -> tuple[ReportingPeriod, ReportingPeriod]:
+def period_span(
+    catalog: Catalog, period: str, to: str | None, max_periods: int
+) -> tuple[ReportingPeriod, ReportingPeriod]:
     """period_span reads ``period`` (and ``to``) into the first and last period (422 when unreadable)."""
     try:
         first = parse_period(period, catalog)
@@ -51,8 +57,9 @@ def period_span(catalog: Catalog, period: str, to: str | None, max_periods: int)
     return first, last
 
 
-async def build_template(state: EntryState, caller: Authenticated, unit_code: str, first: ReportingPeriod,
-                         last: ReportingPeriod) -> Template:
+async def build_template(
+    state: EntryState, caller: Authenticated, unit_code: str, first: ReportingPeriod, last: ReportingPeriod
+) -> Template:
     """build_template: the lines of ``unit_code`` for the span with target, glide path and value in force."""
     catalog = state.catalog
     unit = catalog.units.get(unit_code)
@@ -63,20 +70,21 @@ async def build_template(state: EntryState, caller: Authenticated, unit_code: st
     lines = template_rows(catalog, unit, first, last)
     try:
         async with state.pool.acquire() as conn:
-            values = await values_of_unit(conn, unit.code, sorted({line.indicator.code for line in lines}),
-                                          last.end)
-    except Exception as exc:  # noqa: BLE001 - any database failure: 503, try again
+            values = await values_of_unit(conn, unit.code, sorted({line.indicator.code for line in lines}), last.end)
+    except Exception as exc:
         raise database_unavailable(exc) from exc
     history = _by_series(values)
     label = first.label_vi if first == last else f"{first.label_vi} – {last.label_vi}"
     template = Template(f"Mẫu nhập liệu: {unit.name_on(last.end)} ({unit.code})", label, state.clock())
     for line in lines:
-        template.rows.append(Filled(
-            line,
-            target=target_text(catalog, line.indicator, unit.level, line.period),
-            expected=expected_text(line.indicator, unit.level, line.period),
-            current=_current(catalog, line, history),
-        ))
+        template.rows.append(
+            Filled(
+                line,
+                target=target_text(catalog, line.indicator, unit.level, line.period),
+                expected=expected_text(line.indicator, unit.level, line.period),
+                current=_current(catalog, line, history),
+            )
+        )
     used = {code for f in template.rows for code in _sets_in(f.target)}
     template.sets = [(s.code, s.title_vi) for s in catalog.target_sets.values() if s.code in used]
     return template
@@ -102,8 +110,12 @@ def _current(catalog: Catalog, line: Line, history: dict[tuple[str, str], list[I
 
 
 def _sets_in(target: str) -> list[str]:
-    return [code.strip() for part in target.split(";") if "(" in part
-            for code in part.rsplit("(", 1)[1].rstrip(")").split(",")]
+    return [
+        code.strip()
+        for part in target.split(";")
+        if "(" in part
+        for code in part.rsplit("(", 1)[1].rstrip(")").split(",")
+    ]
 
 
 def template_filename(unit_code: str, first: ReportingPeriod, last: ReportingPeriod, extension: str) -> str:

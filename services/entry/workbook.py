@@ -65,12 +65,22 @@ def cells(f: Filled) -> dict[str, object]:
     line = f.line
     category = line.indicator.category(line.category) if line.category else None
     return {
-        "unit": line.unit.code, "unit_name": line.unit.name_on(line.period.end),
-        "indicator": line.indicator.code, "indicator_name": line.indicator.name_vi,
-        "category_name": category.name_vi if category else "", "category": line.category,
-        "period_name": line.period.label_vi, "period": line.period.code,
-        "measure": measure_text(line.indicator), "target": f.target, "expected": f.expected, "current": f.current,
-        "value": None, "numerator": None, "denominator": None, "explanation": None,
+        "unit": line.unit.code,
+        "unit_name": line.unit.name_on(line.period.end),
+        "indicator": line.indicator.code,
+        "indicator_name": line.indicator.name_vi,
+        "category_name": category.name_vi if category else "",
+        "category": line.category,
+        "period_name": line.period.label_vi,
+        "period": line.period.code,
+        "measure": measure_text(line.indicator),
+        "target": f.target,
+        "expected": f.expected,
+        "current": f.current,
+        "value": None,
+        "numerator": None,
+        "denominator": None,
+        "explanation": None,
     }
 
 
@@ -165,8 +175,9 @@ def _add(ws: Worksheet, dv: DataValidation, column: str, rows: list[int]) -> Non
 
 
 def _rule(kind: str, title: str, error: str, **kw: object) -> DataValidation:
-    return DataValidation(type=kind, allow_blank=True, showErrorMessage=True, errorStyle="stop",
-                          errorTitle=title, error=error, **kw)
+    return DataValidation(
+        type=kind, allow_blank=True, showErrorMessage=True, errorStyle="stop", errorTitle=title, error=error, **kw
+    )
 
 
 _LIMIT = f"{MAX_MAGNITUDE:.0f}"
@@ -174,27 +185,75 @@ _LIMIT = f"{MAX_MAGNITUDE:.0f}"
 
 def _validate(ws: Worksheet, by_measure: dict[Measure, list[int]], ratio_rows: list[int]) -> None:
     # What Excel checks while typing; the import checks the same rules again (and states them in Vietnamese).
-    _add(ws, _rule("decimal", "Giá trị", "Tỷ lệ phần trăm từ 0 đến 100 (hoặc nhập tử số và mẫu số).",
-                   operator="between", formula1="0", formula2="100"), "value",
-         by_measure.get(Measure.RATIO, []) + by_measure.get(Measure.PERCENT, []))
-    _add(ws, _rule("whole", "Giá trị", "Số lượng là số nguyên không âm.", operator="between",
-                   formula1="0", formula2=_LIMIT), "value", by_measure.get(Measure.COUNT, []))
-    _add(ws, _rule("whole", "Giá trị", "Nhập 1 (có) hoặc 0 (không).", operator="between",
-                   formula1="0", formula2="1"), "value", by_measure.get(Measure.BOOLEAN, []))
-    _add(ws, _rule("whole", "Giá trị", "Thứ hạng là số nguyên từ 1.", operator="between",
-                   formula1="1", formula2=_LIMIT), "value", by_measure.get(Measure.RANK, []))
+    _add(
+        ws,
+        _rule(
+            "decimal",
+            "Giá trị",
+            "Tỷ lệ phần trăm từ 0 đến 100 (hoặc nhập tử số và mẫu số).",
+            operator="between",
+            formula1="0",
+            formula2="100",
+        ),
+        "value",
+        by_measure.get(Measure.RATIO, []) + by_measure.get(Measure.PERCENT, []),
+    )
+    _add(
+        ws,
+        _rule("whole", "Giá trị", "Số lượng là số nguyên không âm.", operator="between", formula1="0", formula2=_LIMIT),
+        "value",
+        by_measure.get(Measure.COUNT, []),
+    )
+    _add(
+        ws,
+        _rule("whole", "Giá trị", "Nhập 1 (có) hoặc 0 (không).", operator="between", formula1="0", formula2="1"),
+        "value",
+        by_measure.get(Measure.BOOLEAN, []),
+    )
+    _add(
+        ws,
+        _rule("whole", "Giá trị", "Thứ hạng là số nguyên từ 1.", operator="between", formula1="1", formula2=_LIMIT),
+        "value",
+        by_measure.get(Measure.RANK, []),
+    )
     if ratio_rows:
         first = min(ratio_rows)
         num, den = f"{LETTER['numerator']}{first}", f"{LETTER['denominator']}{first}"
-        _add(ws, _rule("custom", "Tử số", "Tử số là số không âm và không lớn hơn mẫu số.",
-                       formula1=f"AND(ISNUMBER({num}),{num}>=0,OR(NOT(ISNUMBER({den})),{num}<={den}))"),
-             "numerator", ratio_rows)
-        _add(ws, _rule("custom", "Mẫu số", "Mẫu số là số lớn hơn 0 và không nhỏ hơn tử số.",
-                       formula1=f"AND(ISNUMBER({den}),{den}>0,OR(NOT(ISNUMBER({num})),{num}<={den}))"),
-             "denominator", ratio_rows)
+        _add(
+            ws,
+            _rule(
+                "custom",
+                "Tử số",
+                "Tử số là số không âm và không lớn hơn mẫu số.",
+                formula1=f"AND(ISNUMBER({num}),{num}>=0,OR(NOT(ISNUMBER({den})),{num}<={den}))",
+            ),
+            "numerator",
+            ratio_rows,
+        )
+        _add(
+            ws,
+            _rule(
+                "custom",
+                "Mẫu số",
+                "Mẫu số là số lớn hơn 0 và không nhỏ hơn tử số.",
+                formula1=f"AND(ISNUMBER({den}),{den}>0,OR(NOT(ISNUMBER({num})),{num}<={den}))",
+            ),
+            "denominator",
+            ratio_rows,
+        )
     every = [r for rows in by_measure.values() for r in rows]
-    _add(ws, _rule("textLength", words.EXPLANATION, f"Tối đa {EXPLANATION_MAX_LENGTH} ký tự.",
-                   operator="lessThanOrEqual", formula1=str(EXPLANATION_MAX_LENGTH)), "explanation", every)
+    _add(
+        ws,
+        _rule(
+            "textLength",
+            words.EXPLANATION,
+            f"Tối đa {EXPLANATION_MAX_LENGTH} ký tự.",
+            operator="lessThanOrEqual",
+            formula1=str(EXPLANATION_MAX_LENGTH),
+        ),
+        "explanation",
+        every,
+    )
 
 
 def _write_help(ws: Worksheet, template: Template) -> None:
@@ -204,21 +263,39 @@ def _write_help(ws: Worksheet, template: Template) -> None:
         (f"Tạo lúc: {format_moment(template.made_at)}", False),
         ("", False),
         ("Cách điền", True),
-        (f"1. Trên trang «{DATA_SHEET}», mỗi dòng là một chỉ tiêu của một kỳ báo cáo (và một phân loại, nếu có).", False),
-        ("2. Chỉ tiêu tỷ lệ: nhập Tử số và Mẫu số (tử số không lớn hơn mẫu số); chỉ khi nguồn không có số đếm "
-         "mới nhập tỷ lệ phần trăm đã công bố vào cột Giá trị.", False),
+        (
+            f"1. Trên trang «{DATA_SHEET}», mỗi dòng là một chỉ tiêu của một kỳ báo cáo (và một phân loại, nếu có).",
+            False,
+        ),
+        (
+            "2. Chỉ tiêu tỷ lệ: nhập Tử số và Mẫu số (tử số không lớn hơn mẫu số); chỉ khi nguồn không có số đếm "
+            "mới nhập tỷ lệ phần trăm đã công bố vào cột Giá trị.",
+            False,
+        ),
         ("3. Chỉ tiêu khác: nhập vào cột Giá trị theo Đơn vị tính (ô Tử số, Mẫu số bị khóa, tô xám).", False),
         (f"4. Cột «{words.EXPLANATION}» (không bắt buộc): nguyên nhân của kết quả và giải pháp đang thực hiện.", False),
-        ("5. Dòng để trống được bỏ qua. Không sửa các cột mã (đã ẩn và khóa): hệ thống dựa vào chúng để "
-         "ghi đúng đơn vị, chỉ tiêu và kỳ.", False),
+        (
+            "5. Dòng để trống được bỏ qua. Không sửa các cột mã (đã ẩn và khóa): hệ thống dựa vào chúng để "
+            "ghi đúng đơn vị, chỉ tiêu và kỳ.",
+            False,
+        ),
         ("6. Dùng số, không dùng công thức chưa tính; không dùng dấu phân cách hàng nghìn.", False),
         ("", False),
         ("Gửi số liệu", True),
-        ("Tải tệp lên trang nhập liệu, hoặc dùng lệnh: dxmon import <tệp> --dry-run (kiểm tra), "
-         "rồi dxmon import <tệp> (gửi).", False),
-        ("Kiểm tra thử (dry run) không gửi gì: kết quả liệt kê số dòng mới, điều chỉnh, không đổi, bỏ qua "
-         "và bị từ chối, kèm trang, dòng, cột và lý do của từng dòng bị từ chối.", False),
-        ("Chỉ khi không còn dòng bị từ chối thì tệp mới được gửi; gửi lại cùng một tệp không tạo số liệu trùng.", False),
+        (
+            "Tải tệp lên trang nhập liệu, hoặc dùng lệnh: dxmon import <tệp> --dry-run (kiểm tra), "
+            "rồi dxmon import <tệp> (gửi).",
+            False,
+        ),
+        (
+            "Kiểm tra thử (dry run) không gửi gì: kết quả liệt kê số dòng mới, điều chỉnh, không đổi, bỏ qua "
+            "và bị từ chối, kèm trang, dòng, cột và lý do của từng dòng bị từ chối.",
+            False,
+        ),
+        (
+            "Chỉ khi không còn dòng bị từ chối thì tệp mới được gửi; gửi lại cùng một tệp không tạo số liệu trùng.",
+            False,
+        ),
     ]
     for text, bold in lines:
         ws.append([text])

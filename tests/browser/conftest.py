@@ -23,7 +23,6 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from dxmon.contracts import LOCAL_TZ
-
 from tests.integration.entry.conftest import entry  # noqa: F401 - the entry service beside the pipeline
 
 UNIT = "QN-P-HONGGAI"
@@ -38,7 +37,10 @@ def _chromium() -> tuple[str, str]:
     driver = shutil.which("chromedriver")
     if browser and driver:
         return browser, driver
-    why = "Chromium or chromedriver missing: apt-get install chromium chromium-driver (scripts/bootstrap.sh does it as root)"
+    why = (
+        "Chromium or chromedriver missing: apt-get install chromium chromium-driver "
+        "(scripts/bootstrap.sh does it as root)"
+    )
     if os.environ.get("CI"):
         pytest.fail(why)
     pytest.skip(why)
@@ -72,8 +74,14 @@ def chromium() -> Iterator[webdriver.Chrome]:
     binary, driver_path = _chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = binary
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000",
-                     "--lang=vi-VN", "--disable-gpu"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        "--lang=vi-VN",
+        "--disable-gpu",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_page_load_timeout(60)

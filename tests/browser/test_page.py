@@ -26,6 +26,7 @@ from tests.integration.entry.entry_files import fill
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
+
 def submit(driver, selector: str = "main form button[type=submit]") -> None:
     """submit clicks a form's button and waits until the browser has loaded the answer."""
     button = driver.find_element(By.CSS_SELECTOR, selector)
@@ -51,7 +52,8 @@ def foreign_resources(driver, origin: str) -> list[str]:
 
 
 async def test_sign_in_enter_a_month_see_it_stored_upload_a_template_and_sign_out(
-        entry, browser: Browser, tmp_path: Path) -> None:
+    entry, browser: Browser, tmp_path: Path
+) -> None:
     _, token = await entry.pipeline.create_key(AGENCY, [UNIT])
     url, driver, period = entry.url, browser.driver, last_month()
 
@@ -105,8 +107,9 @@ async def test_sign_in_enter_a_month_see_it_stored_upload_a_template_and_sign_ou
         denominator = driver.find_element(By.ID, "f-DG-04-denominator")
         denominator.clear()
         denominator.send_keys("1000")
-        driver.find_element(By.ID, "f-DG-04-explanation").send_keys("Một số thủ tục chưa có biểu mẫu điện tử; "
-                                                                    "đã đề nghị Sở bổ sung trong quý tới.")
+        driver.find_element(By.ID, "f-DG-04-explanation").send_keys(
+            "Một số thủ tục chưa có biểu mẫu điện tử; đã đề nghị Sở bổ sung trong quý tới."
+        )
         denominator.send_keys(Keys.ENTER)  # sent from the keyboard: Enter in a field submits the form
         WebDriverWait(driver, 30).until(expected_conditions.staleness_of(denominator))
 
@@ -123,9 +126,11 @@ async def test_sign_in_enter_a_month_see_it_stored_upload_a_template_and_sign_ou
     await browser.run(see_what_was_stored)
     await entry.pipeline.wait_drained()
     rows = await entry.pipeline.fetch(
-        "SELECT indicator, numerator, denominator, source FROM reports WHERE unit = $1", UNIT)
+        "SELECT indicator, numerator, denominator, source FROM reports WHERE unit = $1", UNIT
+    )
     assert [(r["indicator"], r["numerator"], r["denominator"], r["source"]) for r in rows] == [
-        ("DG-04", 628, 1000, "trang nhập liệu")]
+        ("DG-04", 628, 1000, "trang nhập liệu")
+    ]
 
     def reload_stores_nothing_twice() -> None:
         driver.refresh()  # resends the same POST: same event ids and content
@@ -159,7 +164,10 @@ async def test_sign_in_enter_a_month_see_it_stored_upload_a_template_and_sign_ou
         assert unlabelled_fields(driver) == []
         driver.find_element(By.ID, "file").send_keys(str(filled))
         submit(driver, "main form[enctype] button[type=submit]")
-        counts = {td.get_attribute("data-outcome"): td.text for td in driver.find_elements(By.CSS_SELECTOR, "td[data-outcome]")}
+        counts = {
+            td.get_attribute("data-outcome"): td.text
+            for td in driver.find_elements(By.CSS_SELECTOR, "td[data-outcome]")
+        }
         assert counts["new"] == "1" and counts["refused"] == "0", counts
         assert "Chưa có số liệu nào được lưu" in page_text(driver)
         browser.screenshot("06-kiem-tra-tep")
@@ -175,8 +183,9 @@ async def test_sign_in_enter_a_month_see_it_stored_upload_a_template_and_sign_ou
 
     await browser.run(confirm)
     await entry.pipeline.wait_drained()
-    stored = await entry.pipeline.fetch("SELECT numerator, denominator FROM reports WHERE unit = $1 AND indicator = 'DG-03'",
-                                        UNIT)
+    stored = await entry.pipeline.fetch(
+        "SELECT numerator, denominator FROM reports WHERE unit = $1 AND indicator = 'DG-03'", UNIT
+    )
     assert [(r["numerator"], r["denominator"]) for r in stored] == [(300, 1000)]
 
     def sign_out() -> str:

@@ -35,21 +35,24 @@ PAGE = "/nhap-lieu/phe-duyet"
 @pytest.fixture
 async def approving(pipeline: Pipeline, catalog: Catalog) -> AsyncIterator[str]:
     """approving: the entry service of a programme with approval on; its URL."""
-    served = Served(create_app(entry_settings(pipeline), dataclasses.replace(catalog, approval=True)),
-                    devstack.free_port())
+    served = Served(
+        create_app(entry_settings(pipeline), dataclasses.replace(catalog, approval=True)), devstack.free_port()
+    )
     await served.start()
     yield f"http://127.0.0.1:{served.port}"
     await served.stop()
 
 
 async def decisions(pipeline: Pipeline) -> list[tuple]:
-    rows = await pipeline.fetch("SELECT unit, period, indicator, decision, comment, by, key_id"
-                                " FROM approval_decisions ORDER BY at, id")
+    rows = await pipeline.fetch(
+        "SELECT unit, period, indicator, decision, comment, by, key_id FROM approval_decisions ORDER BY at, id"
+    )
     return [tuple(r) for r in rows]
 
 
 async def test_send_return_with_a_comment_correct_and_approve_on_the_page(
-        pipeline: Pipeline, catalog: Catalog, approving: str, browser: Browser) -> None:
+    pipeline: Pipeline, catalog: Catalog, approving: str, browser: Browser
+) -> None:
     _, reporter = await pipeline.create_key(AGENCY, [UNIT])
     approver_id, approver = await approver_key(pipeline, catalog, APPROVER_AGENCY, ["QN"])
     url, driver, period = approving, browser.driver, last_month()
@@ -89,8 +92,10 @@ async def test_send_return_with_a_comment_correct_and_approve_on_the_page(
         assert card().get_attribute("data-approval") == "submitted"
         text = card().text
         assert words.APPROVAL["submitted"] in text and f"tháng {int(month)}/{year}" in text
-        assert driver.find_element(By.CSS_SELECTOR, f"#{card_id} td[data-indicator='DG-04']").text == \
-            f"62,8% (628/1.000), tháng {int(month)}/{year}"
+        assert (
+            driver.find_element(By.CSS_SELECTOR, f"#{card_id} td[data-indicator='DG-04']").text
+            == f"62,8% (628/1.000), tháng {int(month)}/{year}"
+        )
         assert "Đã rà soát lại số hồ sơ." in text
         assert "Chờ phê duyệt: 1, Đã phê duyệt: 0, Trả lại: 0" in text
         browser.screenshot("09-cho-phe-duyet")
@@ -117,7 +122,8 @@ async def test_send_return_with_a_comment_correct_and_approve_on_the_page(
 
     await browser.run(return_it)
     assert await decisions(pipeline) == [
-        (UNIT, period, "", "returned", "Mẫu số chưa khớp với hệ thống một cửa", APPROVER_AGENCY, approver_id)]
+        (UNIT, period, "", "returned", "Mẫu số chưa khớp với hệ thống một cửa", APPROVER_AGENCY, approver_id)
+    ]
 
     await browser.run(send_month, "650")  # the unit corrects: waiting again
     await pipeline.wait_drained()
@@ -140,13 +146,16 @@ async def test_send_return_with_a_comment_correct_and_approve_on_the_page(
     assert [d[3] for d in await decisions(pipeline)] == ["returned", "approved"]
 
 
-async def test_the_decision_forms_need_the_session_csrf_token(pipeline: Pipeline, catalog: Catalog,
-                                                              approving: str) -> None:
+async def test_the_decision_forms_need_the_session_csrf_token(
+    pipeline: Pipeline, catalog: Catalog, approving: str
+) -> None:
     _, approver = await approver_key(pipeline, catalog, APPROVER_AGENCY, ["QN"])
     _, reporter = await pipeline.create_key(AGENCY, [UNIT])
     async with signed_in(approving, reporter) as (http, csrf):
-        sent = await http.post(f"/nhap-lieu/bao-cao?unit={UNIT}&period={last_month()}",
-                               data={"csrf_token": csrf, "submission": "a1", "DG-04.value": "60"})
+        sent = await http.post(
+            f"/nhap-lieu/bao-cao?unit={UNIT}&period={last_month()}",
+            data={"csrf_token": csrf, "submission": "a1", "DG-04.value": "60"},
+        )
         assert sent.status_code == 200, sent.text
     await pipeline.wait_drained()
     decision = {"unit": UNIT, "period": last_month(), "decision": "approved"}
@@ -177,8 +186,9 @@ async def test_a_reporter_key_is_refused_and_approval_off_is_said_plainly(entry,
         shown = await http.get(PAGE)
         assert shown.status_code == 403 and "Không có quyền phê duyệt" in shown.text
         assert "không có quyền phê duyệt" in shown.text and AGENCY in shown.text  # the agency's name as written
-        posted = await http.post(PAGE, data={"unit": UNIT, "period": last_month(), "decision": "approved",
-                                             "csrf_token": csrf})
+        posted = await http.post(
+            PAGE, data={"unit": UNIT, "period": last_month(), "decision": "approved", "csrf_token": csrf}
+        )
         assert posted.status_code == 403
         assert words.retired_terms_in(shown.text) == []
     _, approver = await approver_key(pipeline, pipeline.catalog, APPROVER_AGENCY, ["QN"])

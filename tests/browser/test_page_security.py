@@ -57,8 +57,12 @@ async def signed_in(url: str, token: str) -> AsyncIterator[tuple[httpx.AsyncClie
 
 
 def report_form(csrf: str | None, **fields: str) -> dict[str, str]:
-    data = {"submission": "f1b5c7f4-4c1e-4b55-9a43-0c4b3a9f0c11", "DG-04.numerator": "500", "DG-04.denominator": "1000",
-            **fields}
+    data = {
+        "submission": "f1b5c7f4-4c1e-4b55-9a43-0c4b3a9f0c11",
+        "DG-04.numerator": "500",
+        "DG-04.denominator": "1000",
+        **fields,
+    }
     if csrf is not None:
         data["csrf_token"] = csrf
     return data
@@ -95,9 +99,10 @@ async def test_the_sign_in_form_is_protected_by_a_double_submit_token(entry) -> 
         forged = await http.post("/nhap-lieu/dang-nhap", data={"csrf_token": csrf_of(form.text) + "x", "key": token})
         assert forged.status_code == 403
         assert "dx_phien" not in http.cookies
-        wrong_key = await http.post("/nhap-lieu/dang-nhap",
-                                    data={"csrf_token": csrf_of((await http.get("/nhap-lieu/dang-nhap")).text),
-                                          "key": token[:-4] + "AAAA"})
+        wrong_key = await http.post(
+            "/nhap-lieu/dang-nhap",
+            data={"csrf_token": csrf_of((await http.get("/nhap-lieu/dang-nhap")).text), "key": token[:-4] + "AAAA"},
+        )
         assert wrong_key.status_code == 401
         assert "Khóa không đúng hoặc đã bị thu hồi" in wrong_key.text
         assert token[:-4] not in wrong_key.text  # the key is not echoed back into the page
@@ -132,8 +137,11 @@ async def test_cookies_are_secure_over_https(entry) -> None:
     async with httpx.AsyncClient(base_url=entry.url, headers={"X-Forwarded-Proto": "https"}) as http:
         form = await http.get("/nhap-lieu/dang-nhap")
         sign_in_cookie = form.headers["set-cookie"]
-        signed = await http.post("/nhap-lieu/dang-nhap", data={"csrf_token": csrf_of(form.text), "key": token},
-                                 headers={"Cookie": f"dx_dang_nhap={form.cookies['dx_dang_nhap']}"})
+        signed = await http.post(
+            "/nhap-lieu/dang-nhap",
+            data={"csrf_token": csrf_of(form.text), "key": token},
+            headers={"Cookie": f"dx_dang_nhap={form.cookies['dx_dang_nhap']}"},
+        )
     session_cookie = next(h for h in signed.headers.get_list("set-cookie") if h.startswith("dx_phien="))
     for header in (sign_in_cookie, session_cookie):
         flags = {part.strip().lower() for part in header.split(";")}
@@ -171,8 +179,10 @@ async def test_what_people_type_is_shown_as_text_never_as_markup(entry) -> None:
     _, token = await entry.pipeline.create_key(AGENCY, [UNIT])
     hostile = '<script>alert("x")</script><img src=x onerror=alert(1)> "Nguyên nhân" & giải pháp'
     async with signed_in(entry.url, token) as (http, csrf):
-        answer = await http.post(f"/nhap-lieu/bao-cao?unit={UNIT}&period={last_month()}",
-                                 data=report_form(csrf, **{"DG-04.explanation": hostile}))
+        answer = await http.post(
+            f"/nhap-lieu/bao-cao?unit={UNIT}&period={last_month()}",
+            data=report_form(csrf, **{"DG-04.explanation": hostile}),
+        )
     assert answer.status_code == 200, answer.text
     assert "<script>" not in answer.text and "<img src=x" not in answer.text
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in answer.text
@@ -184,17 +194,27 @@ async def test_a_number_the_browser_lets_through_gets_the_contract_reason(entry)
     _, token = await entry.pipeline.create_key(AGENCY, [UNIT])
     async with signed_in(entry.url, token) as (http, csrf):
         target = f"/nhap-lieu/bao-cao?unit={UNIT}&period={last_month()}"
-        answer = await http.post(target, data=report_form(csrf, **{
-            "DG-04.value": "62,8",  # a percentage beside the parts: value-with-parts
-            "DG-03.numerator": "abc",
-            "DG-05.numerator": "1.000",  # a thousand, or one? refused, never guessed
-            "DG-05.denominator": "2000",
-            "DS-10.value": "12,5",  # a count: value-not-integer
-            "DE-12.value": "2",  # yes/no: value-out-of-range
-        }))
+        answer = await http.post(
+            target,
+            data=report_form(
+                csrf,
+                **{
+                    "DG-04.value": "62,8",  # a percentage beside the parts: value-with-parts
+                    "DG-03.numerator": "abc",
+                    "DG-05.numerator": "1.000",  # a thousand, or one? refused, never guessed
+                    "DG-05.denominator": "2000",
+                    "DS-10.value": "12,5",  # a count: value-not-integer
+                    "DE-12.value": "2",  # yes/no: value-out-of-range
+                },
+            ),
+        )
         assert answer.status_code == 422
-        for reason in ("không gửi cả hai", "1.000", "phải là số nguyên, nhận được 12,5",
-                       "chỉ nhận 0 hoặc 1, nhận được 2"):
+        for reason in (
+            "không gửi cả hai",
+            "1.000",
+            "phải là số nguyên, nhận được 12,5",
+            "chỉ nhận 0 hoặc 1, nhận được 2",
+        ):
             assert reason in answer.text
         assert 'value="abc"' in answer.text  # typed values are kept for correction
         empty = await http.post(target, data={"csrf_token": csrf, "submission": "x"})
@@ -248,8 +268,9 @@ async def test_an_upload_needs_the_csrf_token_and_a_refused_cell_says_where_it_i
         unknown = await http.post("/nhap-lieu/tai-len/xac-nhan", data={"upload": "whatever", "csrf_token": csrf})
         assert (forged.status_code, unknown.status_code) == (403, 409)
         too_big = entry.settings.entry_max_upload_bytes + 1
-        huge = await http.post("/nhap-lieu/tai-len", files={"file": ("big.csv", b"x" * too_big, "text/csv")},
-                               data={"csrf_token": csrf})
+        huge = await http.post(
+            "/nhap-lieu/tai-len", files={"file": ("big.csv", b"x" * too_big, "text/csv")}, data={"csrf_token": csrf}
+        )
         assert huge.status_code == 413 and "Không nhận được tệp" in huge.text
     await entry.pipeline.wait_drained()
     assert await entry.pipeline.fetchval("SELECT count(*) FROM reports") == 0
@@ -299,21 +320,39 @@ async def test_an_indicator_with_categories_is_entered_one_row_per_category(entr
         form = await http.get(target)
         for category in ("province", "district", "commune"):
             assert f'name="DG-01.{category}.numerator"' in form.text
-        answer = await http.post(target, data={"csrf_token": csrf, "submission": "c1",
-                                               "DG-01.province.numerator": "90", "DG-01.province.denominator": "100",
-                                               "DG-01.commune.value": "55,5"})
+        answer = await http.post(
+            target,
+            data={
+                "csrf_token": csrf,
+                "submission": "c1",
+                "DG-01.province.numerator": "90",
+                "DG-01.province.denominator": "100",
+                "DG-01.commune.value": "55,5",
+            },
+        )
         assert answer.status_code == 200 and "Đã lưu 2 báo cáo" in answer.text, answer.text
     await entry.pipeline.wait_drained()
-    rows = await entry.pipeline.fetch("SELECT category, numerator, denominator, value FROM reports WHERE unit = 'QN'"
-                                      " ORDER BY category")
+    rows = await entry.pipeline.fetch(
+        "SELECT category, numerator, denominator, value FROM reports WHERE unit = 'QN' ORDER BY category"
+    )
     assert [tuple(r) for r in rows] == [("commune", None, None, 55.5), ("province", 90, 100, None)]
 
 
 def test_cookies_are_secure_over_https_directly_or_behind_any_tls_proxy() -> None:
     def request(scheme: str, forwarded: str | None) -> Request:
         headers = [(b"x-forwarded-proto", forwarded.encode())] if forwarded else []
-        return Request({"type": "http", "scheme": scheme, "method": "GET", "path": "/nhap-lieu", "query_string": b"",
-                        "headers": headers, "server": ("nhaplieu", 8081), "client": ("172.18.0.1", 40000)})
+        return Request(
+            {
+                "type": "http",
+                "scheme": scheme,
+                "method": "GET",
+                "path": "/nhap-lieu",
+                "query_string": b"",
+                "headers": headers,
+                "server": ("nhaplieu", 8081),
+                "client": ("172.18.0.1", 40000),
+            }
+        )
 
     assert is_https(request("https", None))
     assert is_https(request("http", "https"))  # a proxy on the compose network's gateway, not on 127.0.0.1

@@ -4,7 +4,8 @@ The database is seeded by the pipeline's own code — ``store_reports`` (the agg
 path), ``evaluate`` (progress), ``sync_alerts``/``add_silence``/``acknowledge`` (alerts service),
 ``record_dead_letter`` — with a small, known story:
 
-    QN-P-TUANCHAU  (commune since 01/07/2025)  DG-14 Q4/2025 20 % (after the cut-off) → behind; DG-04 only Oct 2025 (40 %) → missed,
+    QN-P-TUANCHAU  (commune since 01/07/2025)  DG-14 Q4/2025 20 % (received after the cut-off) → behind;
+                                                DG-04 only Oct 2025 (40 %) → missed,
                                                 reporting missing
     QN-P-UONGBI    (commune since 01/07/2025)  DG-14 Q4/2025 70 %  → on track; DG-04 Dec 2025 50 % → missed (final)
     QN             (province)                  DG-14 Q4/2025 88 % → missed (≥ 90 % by 2025, its last milestone);
@@ -119,15 +120,31 @@ def batches() -> list[tuple[datetime, list[ReportReceived]]]:
             ],
         ),
         # Two commits a minute apart: 3 reports with a 2 s lag, then 2 with a 30 s lag.
-        (MINUTE_BATCH + timedelta(seconds=2), [report("QN", "DG-14", date(2025, 12, 31), MINUTE_BATCH, 88, 100),
-                                               report("QN", "DG-14", date(2025, 9, 30), MINUTE_BATCH, 86, 100),
-                                               report(MISSED, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 70, 100)]),
+        (
+            MINUTE_BATCH + timedelta(seconds=2),
+            [
+                report("QN", "DG-14", date(2025, 12, 31), MINUTE_BATCH, 88, 100),
+                report("QN", "DG-14", date(2025, 9, 30), MINUTE_BATCH, 86, 100),
+                report(MISSED, "DG-14", date(2025, 12, 31), MINUTE_BATCH, 70, 100),
+            ],
+        ),
         # After NQ 09's cut-off for 2025 (30/01/2026): TUANCHAU's 2025 outcome is final with nothing received,
         # so its 2030 path runs from NQ 09's 60 % (not from its own 20 %: dxmon.progress.restart_day).
-        (AFTER_CUTOFF + timedelta(seconds=2), [report(BEHIND, "DG-14", date(2025, 12, 31), AFTER_CUTOFF, 20, 100)
-                                               .model_copy(update={"explanation": BEHIND_WHY})]),
-        (late + timedelta(seconds=30), [report("QN", "DG-04", date(2025, 12, 31), late, 2200, 2247),
-                                        report(MISSED, "DG-04", date(2025, 12, 31), late, 50, 100)]),
+        (
+            AFTER_CUTOFF + timedelta(seconds=2),
+            [
+                report(BEHIND, "DG-14", date(2025, 12, 31), AFTER_CUTOFF, 20, 100).model_copy(
+                    update={"explanation": BEHIND_WHY}
+                )
+            ],
+        ),
+        (
+            late + timedelta(seconds=30),
+            [
+                report("QN", "DG-04", date(2025, 12, 31), late, 2200, 2247),
+                report(MISSED, "DG-04", date(2025, 12, 31), late, 50, 100),
+            ],
+        ),
     ]
 
 

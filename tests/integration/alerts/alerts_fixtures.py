@@ -275,8 +275,9 @@ async def fall_behind(database_url: str) -> None:
     orientation's 100% (31/12/2030).
     """
     late = datetime(2026, 2, 2, 3, 0, tzinfo=UTC)
-    await seed(database_url, [report(UNIT, INDICATOR, date(2025, 12, 31), numerator=50, denominator=100,
-                                     received=late)], T)
+    await seed(
+        database_url, [report(UNIT, INDICATOR, date(2025, 12, 31), numerator=50, denominator=100, received=late)], T
+    )
 
 
 async def recover(database_url: str, at: datetime) -> None:

@@ -202,8 +202,20 @@ async def test_a_notice_that_cannot_be_rendered_holds_back_neither_alerts_nor_it
     await subscribe(database_url, catalog, (UNIT, smtp.url(STAFF)))
     # Behind on DG-14's 2030 path, reported in time for the 2025 deadline: a live alert and final outcomes.
     # (Q3's figure: a Q4 one would restart the 2030 path from itself — dxmon.progress.restart_day.)
-    await seed(database_url, [report(UNIT, "DG-14", date(2025, 9, 30), numerator=20, denominator=100,
-                                     received=datetime(2026, 1, 3, 2, 0, tzinfo=UTC))], CUT)
+    await seed(
+        database_url,
+        [
+            report(
+                UNIT,
+                "DG-14",
+                date(2025, 9, 30),
+                numerator=20,
+                denominator=100,
+                received=datetime(2026, 1, 3, 2, 0, tzinfo=UTC),
+            )
+        ],
+        CUT,
+    )
     engine = await make_engine(fast_settings(database_url, bus), Clock(CUT))
     dispatcher = engine.scheduler.dispatcher
     rendered = dispatcher.render_outcomes

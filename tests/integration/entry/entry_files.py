@@ -17,8 +17,11 @@ def rows_by_key(ws) -> dict[tuple[str, str, str], int]:
     """rows_by_key: (indicator, category, period) → row number of a template's data sheet."""
     out = {}
     for r in range(2, ws.max_row + 1):
-        key = (ws[f"{LETTER['indicator']}{r}"].value, ws[f"{LETTER['category']}{r}"].value or "",
-               ws[f"{LETTER['period']}{r}"].value)
+        key = (
+            ws[f"{LETTER['indicator']}{r}"].value,
+            ws[f"{LETTER['category']}{r}"].value or "",
+            ws[f"{LETTER['period']}{r}"].value,
+        )
         out[key] = r
     return out
 

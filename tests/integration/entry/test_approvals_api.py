@@ -59,8 +59,9 @@ async def approver_key(pipeline: Pipeline, catalog: Catalog, agency: str, units:
 
 
 @pytest.fixture
-async def approving_entry(pipeline: Pipeline, catalog: Catalog, pg_admin_url: str,
-                          monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+async def approving_entry(
+    pipeline: Pipeline, catalog: Catalog, pg_admin_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[str]:
     monkeypatch.delenv("DX_APPROVALS_DATABASE_URL", raising=False)
     login = await login_in(pg_admin_url, pipeline.database_url, "dx_reader, dx_approver")
     settings = entry_settings(pipeline, entry_database_url=login)
@@ -88,15 +89,22 @@ async def october(http: httpx.AsyncClient, token: str) -> dict:
     return found
 
 
-async def test_approve_return_correct_approve_over_http(pipeline: Pipeline, catalog: Catalog,
-                                                        approving_entry: str) -> None:
+async def test_approve_return_correct_approve_over_http(
+    pipeline: Pipeline, catalog: Catalog, approving_entry: str
+) -> None:
     key_id, token = await approver_key(pipeline, catalog, "Sở Khoa học và Công nghệ", ["QN"])
-    await post_reports(pipeline, report(UNIT, "DG-04", "2026-10-31", numerator=60, denominator=100),
-                       report(UNIT, "DG-05", "2026-10-31", numerator=70, denominator=100))
+    await post_reports(
+        pipeline,
+        report(UNIT, "DG-04", "2026-10-31", numerator=60, denominator=100),
+        report(UNIT, "DG-05", "2026-10-31", numerator=70, denominator=100),
+    )
     async with httpx.AsyncClient(base_url=approving_entry, timeout=30) as http:
         first = await october(http, token)
-        assert (first["approval"], first["period_label"], first["counts"]) == \
-            ("submitted", "tháng 10/2026", {"submitted": 2, "approved": 0, "returned": 0})
+        assert (first["approval"], first["period_label"], first["counts"]) == (
+            "submitted",
+            "tháng 10/2026",
+            {"submitted": 2, "approved": 0, "returned": 0},
+        )
 
         approved = await http.post(f"/v1/approvals/{UNIT}/2026-10/approve", headers=bearer(token))
         assert approved.status_code == 201, approved.text
@@ -106,11 +114,15 @@ async def test_approve_return_correct_approve_over_http(pipeline: Pipeline, cata
         assert (again.status_code, again.json()["reason"]) == (409, "already-decided")
         assert again.headers["content-type"] == "application/problem+json"
 
-        no_comment = await http.post(f"/v1/approvals/{UNIT}/2026-10/return", json={"indicator": "DG-04"},
-                                     headers=bearer(token))
+        no_comment = await http.post(
+            f"/v1/approvals/{UNIT}/2026-10/return", json={"indicator": "DG-04"}, headers=bearer(token)
+        )
         assert (no_comment.status_code, no_comment.json()["reason"]) == (422, "comment-required")
-        returned = await http.post(f"/v1/approvals/{UNIT}/2026-10/return", headers=bearer(token),
-                                   json={"indicator": "DG-04", "comment": "Mẫu số chưa khớp với hệ thống"})
+        returned = await http.post(
+            f"/v1/approvals/{UNIT}/2026-10/return",
+            headers=bearer(token),
+            json={"indicator": "DG-04", "comment": "Mẫu số chưa khớp với hệ thống"},
+        )
         assert returned.status_code == 201, returned.text
         states = {v["indicator"]: v["approval"] for v in (await october(http, token))["indicators"]}
         assert states == {"DG-04": "returned", "DG-05": "approved"}
@@ -122,13 +134,19 @@ async def test_approve_return_correct_approve_over_http(pipeline: Pipeline, cata
         try:
             await add_subscription(admin, UNIT, False, [], Severity.WARNING, f"{receiver.url}/honggai")
             await add_subscription(admin, "QN-P-UONGBI", False, [], Severity.WARNING, f"{receiver.url}/uongbi")
-            dispatcher = Dispatcher(pool, {u.code: u.parent for u in catalog.units.values()}, Metrics(),
-                                    repeat_interval=timedelta(days=7), escalate_after=timedelta(days=30),
-                                    public_url=None)
+            dispatcher = Dispatcher(
+                pool,
+                {u.code: u.parent for u in catalog.units.values()},
+                Metrics(),
+                repeat_interval=timedelta(days=7),
+                escalate_after=timedelta(days=30),
+                public_url=None,
+            )
             await dispatcher.flush(datetime.now(UTC))
             await dispatcher.flush(datetime.now(UTC))
-            worker = OutboxWorker(pool, Metrics(), lambda: datetime.now(UTC), backoff=Backoff(1, 1),
-                                  max_attempts=1, send_timeout=5)
+            worker = OutboxWorker(
+                pool, Metrics(), lambda: datetime.now(UTC), backoff=Backoff(1, 1), max_attempts=1, send_timeout=5
+            )
             await worker.deliver_due()
         finally:
             await pool.close()
@@ -136,16 +154,23 @@ async def test_approve_return_correct_approve_over_http(pipeline: Pipeline, cata
             server.shutdown()
         [told] = receiver.bodies()
         assert [r.path for r in receiver.requests] == ["/honggai"]
-        assert told["subject"] == ("[Chuyển đổi số Quảng Ninh] Báo cáo tháng 10/2026 của Phường Hồng Gai "
-                                   "(QN-P-HONGGAI) bị trả lại: Mẫu số chưa khớp với hệ thống")
-        assert (told["type"], told["indicator"], told["by"]) == ("approval_returned", "DG-04", "Sở Khoa học và Công nghệ")
+        assert told["subject"] == (
+            "[Chuyển đổi số Quảng Ninh] Báo cáo tháng 10/2026 của Phường Hồng Gai "
+            "(QN-P-HONGGAI) bị trả lại: Mẫu số chưa khớp với hệ thống"
+        )
+        assert (told["type"], told["indicator"], told["by"]) == (
+            "approval_returned",
+            "DG-04",
+            "Sở Khoa học và Công nghệ",
+        )
 
         # The unit corrects DG-04 through ingest: submitted again, then approved.
         await post_reports(pipeline, report(UNIT, "DG-04", "2026-10-31", numerator=65, denominator=100))
         states = {v["indicator"]: v["approval"] for v in (await october(http, token))["indicators"]}
         assert states == {"DG-04": "submitted", "DG-05": "approved"}
-        final = await http.post(f"/v1/approvals/{UNIT}/2026-10/approve", json={"comment": "Đã kiểm tra"},
-                                headers=bearer(token))
+        final = await http.post(
+            f"/v1/approvals/{UNIT}/2026-10/approve", json={"comment": "Đã kiểm tra"}, headers=bearer(token)
+        )
         assert final.status_code == 201, final.text
         assert (await october(http, token))["approval"] == "approved"
 
@@ -187,10 +212,13 @@ async def test_who_may_decide(pipeline: Pipeline, catalog: Catalog, approving_en
         assert (junk.status_code, junk.json()["reason"]) == (422, "not-an-object")
         extra = await http.post(url, json={"decided_by": "someone else"}, headers=bearer(own))
         assert (extra.status_code, extra.json()["reason"]) == (422, "unknown-field")
-        english = await http.post(f"/v1/approvals/{UNIT}/2026-09/approve", headers={**bearer(own),
-                                                                                     "Accept-Language": "en"})
-        assert (english.status_code, english.json()["detail"]) == \
-            (409, "nothing is reported for QN-P-HONGGAI, 2026-09 yet")
+        english = await http.post(
+            f"/v1/approvals/{UNIT}/2026-09/approve", headers={**bearer(own), "Accept-Language": "en"}
+        )
+        assert (english.status_code, english.json()["detail"]) == (
+            409,
+            "nothing is reported for QN-P-HONGGAI, 2026-09 yet",
+        )
         ok = await http.post(url, headers=bearer(own))  # a unit's own approver key
         assert ok.status_code == 201, ok.text
 
@@ -199,7 +227,8 @@ async def test_approval_off_is_refused(entry) -> None:
     nc = await connect(entry.pipeline.ingest_settings, "test-keys")
     try:
         _, token = await (await KeyStore.open(nc.jetstream(), entry.pipeline.catalog)).create(
-            "Sở KH&CN", ["QN"], role=APPROVER)
+            "Sở KH&CN", ["QN"], role=APPROVER
+        )
     finally:
         await nc.close()
     async with entry.client(token=token) as http:

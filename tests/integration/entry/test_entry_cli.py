@@ -28,8 +28,15 @@ async def test_template_then_dry_run_then_import(entry, tmp_path: Path) -> None:
     assert f"đã lưu mẫu nhập liệu vào {out}" in got.output
 
     filled = tmp_path / "da-dien.xlsx"
-    filled.write_bytes(fill(out.read_bytes(), {("DG-04", "", "2026-09"): {"numerator": 7, "denominator": 10},
-                                               ("DG-05", "", "2026-09"): {"numerator": 11, "denominator": 10}}))
+    filled.write_bytes(
+        fill(
+            out.read_bytes(),
+            {
+                ("DG-04", "", "2026-09"): {"numerator": 7, "denominator": 10},
+                ("DG-05", "", "2026-09"): {"numerator": 11, "denominator": 10},
+            },
+        )
+    )
     refused = await dxmon("import", str(filled), "--dry-run", env=env)
     assert refused.exit_code == 1
     assert "Kiểm tra thử (chưa gửi): 1 mới, 0 điều chỉnh, 0 không đổi" in refused.output
@@ -50,9 +57,17 @@ async def test_template_then_dry_run_then_import(entry, tmp_path: Path) -> None:
 
 
 async def test_a_wrong_key_or_no_service_says_so(entry, tmp_path: Path) -> None:
-    bad = await dxmon("template", UNIT, "--period", "2026-09", "--out", str(tmp_path / "x.xlsx"),
-                      env={"DX_API_KEY": "dxk_0000000000000000_" + "a" * 43, "DX_ENTRY_URL": entry.url})
+    bad = await dxmon(
+        "template",
+        UNIT,
+        "--period",
+        "2026-09",
+        "--out",
+        str(tmp_path / "x.xlsx"),
+        env={"DX_API_KEY": "dxk_0000000000000000_" + "a" * 43, "DX_ENTRY_URL": entry.url},
+    )
     assert bad.exit_code == 1 and "khóa API không đúng hoặc đã bị thu hồi" in bad.output
-    down = await dxmon("template", UNIT, "--period", "2026-09", "--url", "http://127.0.0.1:9",
-                       env={"DX_API_KEY": entry.pipeline.token})
+    down = await dxmon(
+        "template", UNIT, "--period", "2026-09", "--url", "http://127.0.0.1:9", env={"DX_API_KEY": entry.pipeline.token}
+    )
     assert down.exit_code == 1 and "không kết nối được dịch vụ nhập liệu" in down.output

@@ -36,8 +36,12 @@ async def test_raw_csv_with_bom_crlf_and_nfd_is_imported_in_nfc(entry) -> None:
     body = ("\ufeff" + unicodedata.normalize("NFD", text)).encode("utf-8")
     assert b"\r\n" in body and body.startswith(b"\xef\xbb\xbf")
     async with entry.client() as http:
-        sent = await http.post("/v1/imports", params={"dry_run": "false", "filename": "mau.csv"}, content=body,
-                               headers={"Content-Type": "text/csv; charset=utf-8"})
+        sent = await http.post(
+            "/v1/imports",
+            params={"dry_run": "false", "filename": "mau.csv"},
+            content=body,
+            headers={"Content-Type": "text/csv; charset=utf-8"},
+        )
     assert sent.status_code == 202, sent.text
     assert sent.json()["format"] == "csv" and sent.json()["counts"]["new"] == 1
     await entry.pipeline.wait_drained()
@@ -45,16 +49,20 @@ async def test_raw_csv_with_bom_crlf_and_nfd_is_imported_in_nfc(entry) -> None:
     assert stored == "Đã triển khai ở các thôn" and unicodedata.is_normalized("NFC", stored)
 
 
-@pytest.mark.parametrize("body, content_type, status, reason", [
-    (b"", "text/csv", 400, "empty-body"),
-    (b"not a zip at all", XLSX, 422, "unreadable-spreadsheet"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "application/vnd.ms-excel", 422, "unreadable-spreadsheet"),
-    (b"\x89PNG\r\n\x1a\n" + bytes(100), "image/png", 415, "unsupported-media-type"),
-    (b"\xff\xfeM\x00a\x00", "text/csv", 422, "unreadable-spreadsheet"),  # UTF-16: not UTF-8
-    (b"a,b\r\n1,2\r\n", "text/csv", 422, "unreadable-spreadsheet"),  # not the template's columns
-])
-async def test_files_that_are_not_what_they_claim(entry, body: bytes, content_type: str, status: int,
-                                                  reason: str) -> None:
+@pytest.mark.parametrize(
+    "body, content_type, status, reason",
+    [
+        (b"", "text/csv", 400, "empty-body"),
+        (b"not a zip at all", XLSX, 422, "unreadable-spreadsheet"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600), "application/vnd.ms-excel", 422, "unreadable-spreadsheet"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(100), "image/png", 415, "unsupported-media-type"),
+        (b"\xff\xfeM\x00a\x00", "text/csv", 422, "unreadable-spreadsheet"),  # UTF-16: not UTF-8
+        (b"a,b\r\n1,2\r\n", "text/csv", 422, "unreadable-spreadsheet"),  # not the template's columns
+    ],
+)
+async def test_files_that_are_not_what_they_claim(
+    entry, body: bytes, content_type: str, status: int, reason: str
+) -> None:
     async with entry.client() as http:
         got = await http.post("/v1/imports", content=body, headers={"Content-Type": content_type})
     assert got.status_code == status, got.text
@@ -67,12 +75,16 @@ async def test_a_zip_bomb_is_refused_413_before_parsing(pipeline, catalog) -> No
     served = Served(create_app(settings, catalog), devstack.free_port())
     await served.start()
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served.port}",
-                                     headers={"Authorization": f"Bearer {pipeline.token}"}) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{served.port}", headers={"Authorization": f"Bearer {pipeline.token}"}
+        ) as http:
             got = await http.post("/v1/imports", files={"file": ("bom.xlsx", zip_bomb(8), XLSX)})
             assert (got.status_code, got.json()["reason"]) == (413, "spreadsheet-too-large")
-            big = await http.post("/v1/imports", content=b"x" * (settings.entry_max_upload_bytes + 1),
-                                  headers={"Content-Type": "text/csv"})
+            big = await http.post(
+                "/v1/imports",
+                content=b"x" * (settings.entry_max_upload_bytes + 1),
+                headers={"Content-Type": "text/csv"},
+            )
             assert (big.status_code, big.json()["reason"]) == (413, "body-too-large")
     finally:
         await served.stop()
@@ -89,8 +101,9 @@ async def test_multipart_without_a_file_and_without_a_key(entry) -> None:
         assert got.status_code == 401
     async with entry.client() as http:
         assert (await http.get("/v1/templates/QN.pdf", params={"period": "2026-09"})).status_code == 404
-        assert (await http.get("/v1/templates/QN-X-KHONGCO.xlsx", params={"period": "2026-09"})).json()["reason"] \
-            == "unknown-unit"
+        assert (await http.get("/v1/templates/QN-X-KHONGCO.xlsx", params={"period": "2026-09"})).json()[
+            "reason"
+        ] == "unknown-unit"
         bad = await http.get("/v1/templates/QN.xlsx", params={"period": "tháng 9"})
         assert (bad.status_code, bad.json()["reason"]) == (422, "invalid-parameter")
         wide = await http.get("/v1/templates/QN.xlsx", params={"period": "2020-01", "to": "2026-12"})
@@ -103,8 +116,11 @@ async def test_random_bytes_never_make_a_500(entry) -> None:
     seeds = [os.urandom(n) for n in (1, 10, 1000, 50_000)]
     broken_zip = bytearray(zip_bomb(1))
     broken_zip[40:80] = bytes(40)
-    seeds += [b"PK\x03\x04" + os.urandom(2000), bytes(broken_zip),
-              ",".join(c.header for c in COLUMNS).encode() + b"\r\n\"unterminated"]
+    seeds += [
+        b"PK\x03\x04" + os.urandom(2000),
+        bytes(broken_zip),
+        ",".join(c.header for c in COLUMNS).encode() + b'\r\n"unterminated',
+    ]
     async with entry.client() as http:
         for body in seeds:
             for content_type in (XLSX, "text/csv", "application/octet-stream"):
@@ -117,8 +133,12 @@ async def test_nats_down_is_503_and_nothing_is_lost(entry) -> None:
     state = entry.served.app.state.entry
     await state.broker.connection.close()  # the connection is gone; the service stays up
     async with entry.client() as http:
-        got = await http.post("/v1/imports", params={"dry_run": "false", "filename": "mau.csv"},
-                              content=csv_text([ROW]).encode(), headers={"Content-Type": "text/csv"})
+        got = await http.post(
+            "/v1/imports",
+            params={"dry_run": "false", "filename": "mau.csv"},
+            content=csv_text([ROW]).encode(),
+            headers={"Content-Type": "text/csv"},
+        )
         assert got.status_code == 503 and got.json()["reason"] == "bus-unavailable"
         assert "Retry-After" in got.headers
         assert (await http.get("/readyz")).status_code == 503

@@ -22,15 +22,21 @@ CASES: list[tuple[str, str | None, dict[str, Any]]] = [
     ("unknown-unit", "unit", {"unit": "QN-X-KHONGCO", "indicator": "DG-04", "numerator": 1, "denominator": 2}),
     ("unknown-indicator", "indicator", {"indicator": "DG-99", "numerator": 1, "denominator": 2}),
     ("future-observation", "period", {"indicator": "DG-04", "period": "2027-01", "numerator": 1, "denominator": 2}),
-    ("unit-not-valid-on-date", "period",
-     {"unit": "QN-HALONG-P-DAIYEN", "indicator": "DG-04", "numerator": 1, "denominator": 2}),
+    (
+        "unit-not-valid-on-date",
+        "period",
+        {"unit": "QN-HALONG-P-DAIYEN", "indicator": "DG-04", "numerator": 1, "denominator": 2},
+    ),
     ("indicator-not-applicable", "indicator", {"indicator": "DG-17", "numerator": 1, "denominator": 2}),
     ("value-out-of-range", "value", {"indicator": "DS-01", "period": "2025", "value": 150}),
     ("ratio-needs-parts", "numerator", {"indicator": "DG-04", "period": "2026-08", "numerator": 1}),
     ("value-with-parts", "value", {"indicator": "DG-05", "value": 50, "numerator": 1, "denominator": 2}),
     ("category-required", "category", {"unit": "QN", "indicator": "DG-01", "numerator": 1, "denominator": 2}),
-    ("unknown-category", "category",
-     {"unit": "QN", "indicator": "DG-01", "category": "xyz", "numerator": 1, "denominator": 2}),
+    (
+        "unknown-category",
+        "category",
+        {"unit": "QN", "indicator": "DG-01", "category": "xyz", "numerator": 1, "denominator": 2},
+    ),
     ("negative-value", "value", {"indicator": "DS-10", "value": -1}),
     ("zero-denominator", "denominator", {"indicator": "DG-06", "numerator": 0, "denominator": 0}),
     ("numerator-exceeds-denominator", "numerator", {"indicator": "DG-07", "numerator": 5, "denominator": 2}),
@@ -38,8 +44,11 @@ CASES: list[tuple[str, str | None, dict[str, Any]]] = [
     ("value-required", "value", {"indicator": "DS-10", "period": "2026-07", "explanation": "Chưa có số liệu."}),
     ("value-not-integer", "value", {"indicator": "DS-10", "period": "2026-06", "value": 1.5}),
     ("too-long", "explanation", {"indicator": "DG-08", "numerator": 1, "denominator": 2, "explanation": "x" * 2001}),
-    ("invalid-character", "explanation",
-     {"indicator": "DG-09", "numerator": 1, "denominator": 2, "explanation": "a\u202eb"}),
+    (
+        "invalid-character",
+        "explanation",
+        {"indicator": "DG-09", "numerator": 1, "denominator": 2, "explanation": "a\u202eb"},
+    ),
     ("invalid-field", "numerator", {"indicator": "DG-10", "numerator": "abc", "denominator": 2}),
     ("invalid-field", "denominator", {"indicator": "DG-11", "numerator": 1, "denominator": "1.000"}),
     ("formula-without-value", "numerator", {"indicator": "DG-12", "numerator": "=1+1", "denominator": 2}),
@@ -105,17 +114,20 @@ async def test_a_unit_outside_the_key_is_refused_on_its_cell(entry) -> None:
     async with entry.client(token) as http:
         denied = await http.get("/v1/templates/QN-P-DONGTRIEU.xlsx", params={"period": "2026-09"})
         assert denied.status_code == 403 and denied.json()["reason"] == "outside-key-scope"
-        data, first = add_rows(await template(http), [
-            {"unit": "QN-P-DONGTRIEU", "indicator": "DG-04", "numerator": 1, "denominator": 2}])
+        data, first = add_rows(
+            await template(http), [{"unit": "QN-P-DONGTRIEU", "indicator": "DG-04", "numerator": 1, "denominator": 2}]
+        )
         dry = await http.post("/v1/imports", files={"file": ("mau.xlsx", data, XLSX)})
         assert dry.status_code == 200  # dry run is the default
         assert [(r["reason"], r["column"], r["message"]) for r in dry.json()["refused"]] == [
-            ("outside-key-scope", LETTER["unit"], "đơn vị QN-P-DONGTRIEU nằm ngoài phạm vi của khóa")]
+            ("outside-key-scope", LETTER["unit"], "đơn vị QN-P-DONGTRIEU nằm ngoài phạm vi của khóa")
+        ]
 
 
 async def test_english_on_request(entry) -> None:
     async with entry.client() as http:
         data, _ = add_rows(await template(http), [{"indicator": "DG-07", "numerator": 5, "denominator": 2}])
-        dry = await http.post("/v1/imports", files={"file": ("mau.xlsx", data, XLSX)},
-                              headers={"Accept-Language": "en"})
+        dry = await http.post(
+            "/v1/imports", files={"file": ("mau.xlsx", data, XLSX)}, headers={"Accept-Language": "en"}
+        )
         assert dry.json()["refused"][0]["message"] == "numerator 5 exceeds denominator 2"

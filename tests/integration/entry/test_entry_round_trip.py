@@ -29,11 +29,17 @@ async def test_download_fill_dry_run_import_and_again(entry) -> None:
         periods = {ws.cell(r, 8).value for r in range(2, ws.max_row + 1)}
         assert periods == {"2026-09", "2026-Q3"}  # monthly, and the quarter ending in September
 
-        filled = fill(got.content, {
-            ("DG-04", "", "2026-09"): {"numerator": 628, "denominator": 1000,
-                                       "explanation": "Đã hướng dẫn người dân nộp hồ sơ trực tuyến."},
-            ("DG-03", "", "2026-09"): {"numerator": 40, "denominator": 50},
-        })
+        filled = fill(
+            got.content,
+            {
+                ("DG-04", "", "2026-09"): {
+                    "numerator": 628,
+                    "denominator": 1000,
+                    "explanation": "Đã hướng dẫn người dân nộp hồ sơ trực tuyến.",
+                },
+                ("DG-03", "", "2026-09"): {"numerator": 40, "denominator": 50},
+            },
+        )
         files = {"file": ("mau.xlsx", filled, XLSX)}
         dry = await http.post("/v1/imports", params={"dry_run": "true"}, files=files)
         assert dry.status_code == 200, dry.text
@@ -49,9 +55,16 @@ async def test_download_fill_dry_run_import_and_again(entry) -> None:
         await entry.pipeline.wait_drained()
         row = await entry.pipeline.fetchrow_dict(
             "SELECT value, numerator, denominator, reports, explanation FROM period_values "
-            "WHERE unit = $1 AND indicator = 'DG-04'", UNIT)
-        assert row == {"value": 62.8, "numerator": 628, "denominator": 1000, "reports": 1,
-                       "explanation": "Đã hướng dẫn người dân nộp hồ sơ trực tuyến."}
+            "WHERE unit = $1 AND indicator = 'DG-04'",
+            UNIT,
+        )
+        assert row == {
+            "value": 62.8,
+            "numerator": 628,
+            "denominator": 1000,
+            "reports": 1,
+            "explanation": "Đã hướng dẫn người dân nộp hồ sơ trực tuyến.",
+        }
 
         again = await http.post("/v1/imports", params={"dry_run": "false"}, files=files)
         assert again.status_code == 202, again.text
@@ -66,15 +79,14 @@ async def test_download_fill_dry_run_import_and_again(entry) -> None:
         shown = [ws.cell(r, 12).value for r in range(2, ws.max_row + 1) if ws.cell(r, 3).value == "DG-04"]
         assert shown == ["62,8% (628/1.000), tháng 9/2026"]
         corrected = fill(fresh.content, {("DG-04", "", "2026-09"): {"numerator": 630, "denominator": 1000}})
-        fix = await http.post("/v1/imports", params={"dry_run": "false"},
-                              files={"file": ("mau.xlsx", corrected, XLSX)})
+        fix = await http.post("/v1/imports", params={"dry_run": "false"}, files={"file": ("mau.xlsx", corrected, XLSX)})
         assert fix.status_code == 202, fix.text
         assert fix.json()["counts"]["corrected"] == 1
         await entry.pipeline.wait_drained()
         # The correction left the explanation empty: the period keeps the one in force (the contract's rule).
         assert await entry.pipeline.fetchrow_dict(
-            "SELECT value, explanation FROM period_values WHERE unit = $1 AND indicator = 'DG-04'", UNIT) == {
-            "value": 63.0, "explanation": "Đã hướng dẫn người dân nộp hồ sơ trực tuyến."}
+            "SELECT value, explanation FROM period_values WHERE unit = $1 AND indicator = 'DG-04'", UNIT
+        ) == {"value": 63.0, "explanation": "Đã hướng dẫn người dân nộp hồ sơ trực tuyến."}
 
 
 async def test_the_same_file_twice_before_it_is_stored_is_stored_once(entry) -> None:
@@ -107,12 +119,20 @@ async def test_back_to_an_earlier_figure_is_a_correction_not_a_replay(entry) -> 
             out = io.StringIO()
             csv.writer(out, lineterminator="\r\n").writerows(table)
             body = out.getvalue().encode("utf-8")
-            sent = await http.post("/v1/imports", params={"dry_run": "false", "filename": "mau.csv"}, content=body,
-                                   headers={"Content-Type": "text/csv"})
+            sent = await http.post(
+                "/v1/imports",
+                params={"dry_run": "false", "filename": "mau.csv"},
+                content=body,
+                headers={"Content-Type": "text/csv"},
+            )
             assert sent.status_code == 202, sent.text
             assert sent.json()["counts"][status] == 1, sent.json()["counts"]
             await entry.pipeline.wait_drained()
-    assert await entry.pipeline.fetchval(
-        "SELECT numerator FROM period_values WHERE unit = $1 AND indicator = 'DG-04'", UNIT) == 1
+    assert (
+        await entry.pipeline.fetchval(
+            "SELECT numerator FROM period_values WHERE unit = $1 AND indicator = 'DG-04'", UNIT
+        )
+        == 1
+    )
     assert await entry.pipeline.fetchval("SELECT count(*) FROM reports WHERE unit = $1", UNIT) == 3
     assert await entry.pipeline.fetchval("SELECT count(*) FROM dead_letters") == 0

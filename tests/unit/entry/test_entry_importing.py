@@ -143,13 +143,25 @@ def test_a_published_percentage_is_not_the_same_as_counts(catalog: Catalog) -> N
     assert decide(percent, {percent[0].key: stored})[0].status == CORRECTED
 
 
-@pytest.mark.parametrize("cell, code", [
-    ("2026-11", "2026-11"), ("2026-Q4", "2026-Q4"), (2026, "2026"), (2026.0, "2026"),
-    # A CSV saved by Excel turns the month code into the month's first day, in the machine's format.
-    ("01/11/2026", "2026-11"), ("11/1/2026", "2026-11"), ("1/11/2026", "2026-11"), ("2026-11-01", "2026-11"),
-    (datetime(2026, 11, 1), "2026-11"), (date(2026, 11, 1), "2026-11"), ("01/01/2026", "2026-01"),
-    ("15/11/2026", "15/11/2026"), (datetime(2026, 11, 15), "2026-11-15"),  # not a first day: left to be refused
-])
+@pytest.mark.parametrize(
+    "cell, code",
+    [
+        ("2026-11", "2026-11"),
+        ("2026-Q4", "2026-Q4"),
+        (2026, "2026"),
+        (2026.0, "2026"),
+        # A CSV saved by Excel turns the month code into the month's first day, in the machine's format.
+        ("01/11/2026", "2026-11"),
+        ("11/1/2026", "2026-11"),
+        ("1/11/2026", "2026-11"),
+        ("2026-11-01", "2026-11"),
+        (datetime(2026, 11, 1), "2026-11"),
+        (date(2026, 11, 1), "2026-11"),
+        ("01/01/2026", "2026-01"),
+        ("15/11/2026", "15/11/2026"),
+        (datetime(2026, 11, 15), "2026-11-15"),  # not a first day: left to be refused
+    ],
+)
 def test_period_cells_as_excel_leaves_them(cell, code) -> None:
     from services.entry.importing import period_code
 

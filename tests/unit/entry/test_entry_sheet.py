@@ -10,13 +10,16 @@ from dxmon.catalog import Catalog
 from services.entry.sheet import parse_period, periods_due, target_text, template_rows
 
 
-@pytest.mark.parametrize("code, cadence, start, end", [
-    ("2026-11", "monthly", date(2026, 11, 1), date(2026, 11, 30)),
-    ("2026-Q4", "quarterly", date(2026, 10, 1), date(2026, 12, 31)),
-    ("2026-H1", "half_yearly", date(2026, 1, 1), date(2026, 6, 30)),
-    ("2026", "yearly", date(2026, 1, 1), date(2026, 12, 31)),
-    (" 2026-02 ", "monthly", date(2026, 2, 1), date(2026, 2, 28)),
-])
+@pytest.mark.parametrize(
+    "code, cadence, start, end",
+    [
+        ("2026-11", "monthly", date(2026, 11, 1), date(2026, 11, 30)),
+        ("2026-Q4", "quarterly", date(2026, 10, 1), date(2026, 12, 31)),
+        ("2026-H1", "half_yearly", date(2026, 1, 1), date(2026, 6, 30)),
+        ("2026", "yearly", date(2026, 1, 1), date(2026, 12, 31)),
+        (" 2026-02 ", "monthly", date(2026, 2, 1), date(2026, 2, 28)),
+    ],
+)
 def test_period_codes(catalog: Catalog, code: str, cadence: str, start: date, end: date) -> None:
     p = parse_period(code, catalog)
     assert (p.cadence, p.start, p.end) == (cadence, start, end)
