@@ -584,14 +584,14 @@ def evaluate(
         # not move it), the value in force until then — and only a value of the deadline's own period
         # (a figure two years old is not what the unit reached by then).
         ended = next(m for m in target.milestones if m.deadline == restart)
-        cut = cutoff_day(ended, cadence)
-        if local_day(as_of) > cut:
+        ended_cut = cutoff_day(ended, cadence)
+        if local_day(as_of) > ended_cut:
             history = (
                 received
                 if received is not None
                 else [Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
             )
-            official = official_outcome(history, ended, cut, cadence)
+            official = official_outcome(history, ended, ended_cut, cadence)
             reached, reached_at = official.value, official.observed_at
         else:
             found = value_at(series, restart)

@@ -255,7 +255,7 @@ def plan(
         named = set(scope)
         successors = sorted({ln.successor for ln in links if ln.predecessor in named})
         links = [ln for ln in links if ln.successor in successors]
-    rows = {
+    rows: dict[str, list[tuple]] = {
         "_units": units,
         "_keys": list(keys.values()),
         "_milestones": milestones,
