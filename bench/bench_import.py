@@ -110,9 +110,11 @@ async def main() -> None:
     say(f"  {len(data) / 1024:.0f} KiB")
 
     with devstack.bench_servers() as servers, tempfile.TemporaryDirectory(prefix="dxbench-import-") as tmp:
+        nats_url = servers.nats_url
+        assert nats_url is not None  # bench_servers starts (or is given) a nats-server unless with_nats=False
         async with devstack.throwaway_database(servers.admin_url, "dxbench_import") as database_url:
             await setup_database(database_url, catalog, False)  # as `dxmon migrate` and `dxmon dev` do
-            settings = NatsSettings(nats_url=servers.nats_url)
+            settings = NatsSettings(nats_url=nats_url)
             await setup_nats(settings)
             nc = await connect(settings, "bench")
             _, token = await (await KeyStore.open(nc.jetstream(), catalog)).create(
@@ -122,7 +124,7 @@ async def main() -> None:
 
             env = {
                 **os.environ,
-                "DX_NATS_URL": servers.nats_url,
+                "DX_NATS_URL": nats_url,
                 "DX_DATABASE_URL": database_url,
                 "DX_ENTRY_DATABASE_URL": database_url,
             }

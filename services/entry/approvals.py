@@ -142,7 +142,7 @@ async def unit_periods(
         raise ApprovalError(409, "approval-off", say("approval-off")).problem()
     units = sorted(scope) if unit is None else [unit]
     try:
-        async with state.pool.acquire() as conn:
+        async with state.database().acquire() as conn:
             values = await approvals.value_states(conn, units, state.clock())
     except (OSError, asyncpg.PostgresError) as exc:
         raise _database_unavailable(exc) from exc

@@ -136,7 +136,7 @@ async def run_import(
         checked = await run_in_threadpool(check)
     read_at = time.perf_counter()
     try:
-        async with state.pool.acquire() as conn:
+        async with state.database().acquire() as conn:
             in_force = await values_in_force(conn, [c.key for c in checked.candidates])
     except Exception as exc:
         raise database_unavailable(exc) from exc

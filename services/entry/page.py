@@ -354,9 +354,16 @@ def period_label(code: str, catalog: Catalog) -> str:
         return code
 
 
+def problem_detail(p: Problem) -> str:
+    """problem_detail: what a refusal says in Vietnamese (its title when it says nothing more)."""
+    if isinstance(p.detail, Text):
+        return p.detail.vi
+    return p.detail or p.title  # a plain str detail is the same in both languages
+
+
 def problem_text(p: Problem) -> str:
     """problem_text: a refusal as one Vietnamese sentence, its issues after it."""
-    parts = [p.detail.vi if p.detail else p.title] + [i.message.vi for i in p.issues[:5]]
+    parts = [problem_detail(p)] + [i.message.vi for i in p.issues[:5]]
     return "; ".join(parts)
 
 
@@ -611,7 +618,9 @@ def create_router() -> APIRouter:
                 if p.status == 401
                 else "Hệ thống chưa sẵn sàng kiểm tra khóa; hãy thử lại sau ít phút."
             )
-            response = render("sign_in.html", 401 if p.status == 401 else 503, csrf=token, error=error, notice="")
+            response: Response = render(
+                "sign_in.html", 401 if p.status == 401 else 503, csrf=token, error=error, notice=""
+            )
             set_cookie(response, request, SIGN_IN_COOKIE, token)
             return response
         sessions = sessions_of(request)
@@ -628,6 +637,7 @@ def create_router() -> APIRouter:
         viewer, _, refused = await posted(request)
         if refused is not None:
             return refused if viewer is not None else redirect(f"{PAGE_PATH}/dang-nhap")
+        assert viewer is not None  # posted refuses whenever nobody is signed in
         sessions_of(request).end(viewer.session.session_id)
         response = message_page(
             200, "Đã đăng xuất", "Phiên làm việc đã kết thúc.", link=(f"{PAGE_PATH}/dang-nhap", "Đăng nhập lại")
@@ -716,6 +726,7 @@ def create_router() -> APIRouter:
         viewer, form, refused = await posted(request)
         if refused is not None:
             return refused
+        assert viewer is not None  # posted refuses whenever nobody is signed in
         context = await form_context(request, viewer)
         if isinstance(context, Response):
             return context
@@ -739,7 +750,7 @@ def create_router() -> APIRouter:
                 if issue.index is not None:
                     add_issues(made[issue.index][0], [issue])
             if p.status != 422:
-                return again(p.status, p.detail.vi if p.detail else p.title)
+                return again(p.status, problem_detail(p))
         if any(row.errors for row in rows):
             return again(422, "Có lỗi trong số liệu vừa nhập; xem thông báo bên cạnh từng chỉ tiêu.")
         try:
@@ -749,7 +760,7 @@ def create_router() -> APIRouter:
         except Problem as p:
             return again(
                 p.status,
-                f"Chưa lưu được số liệu: {p.detail.vi if p.detail else p.title}. "
+                f"Chưa lưu được số liệu: {problem_detail(p)}. "
                 "Hãy bấm Gửi lại sau ít phút (số liệu đã lưu không bị lưu hai lần).",
             )
         log.info(
@@ -843,6 +854,7 @@ def create_router() -> APIRouter:
         viewer, form, refused = await posted(request)
         if refused is not None:
             return refused
+        assert viewer is not None  # posted refuses whenever nobody is signed in
         data = viewer.session.uploads.pop(str(form.get("upload", "")), None)
         if data is None:
             return message_page(
@@ -963,6 +975,7 @@ def create_router() -> APIRouter:
         viewer, form, refused = await posted(request)
         if refused is not None:
             return refused
+        assert viewer is not None  # posted refuses whenever nobody is signed in
         unit, period = str(form.get("unit", "")), str(form.get("period", ""))
         decision, comment = str(form.get("decision", "")), str(form.get("comment", ""))
         if decision not in (APPROVED, RETURNED):

@@ -219,11 +219,12 @@ def _data_sheet(wb: Any) -> ReadOnlyWorksheet:
 
 def _read_sheet(wb: Any, ws: ReadOnlyWorksheet, limits: ReadLimits) -> Upload:
     # openpyxl's own row loop fills every gap with empty rows (a lone cell at row 1,048,576 would make a
-    # million); this loop sees only the rows the file has, and stops at the limit.
-    with wb._archive.open(ws._worksheet_path) as src:
+    # million); this loop sees only the rows the file has, and stops at the limit. It reads two private
+    # attributes ReadOnlyWorksheet.__init__ sets, which openpyxl's stubs leave out.
+    with wb._archive.open(ws._worksheet_path) as src:  # type: ignore[attr-defined]  # private, not in the stubs
         parser = _CellParser(
             src,
-            ws._shared_strings,
+            ws._shared_strings,  # type: ignore[attr-defined]  # private, not in the stubs
             data_only=True,
             epoch=wb.epoch,
             date_formats=wb._date_formats,
@@ -237,7 +238,7 @@ def _read_sheet(wb: Any, ws: ReadOnlyWorksheet, limits: ReadLimits) -> Upload:
                 if any(c["value"] not in (None, "") for c in cells) and header.offer(
                     {c["column"]: c["value"] for c in cells}, number
                 ):
-                    parser.wanted = frozenset(get_column_letter(i) for i in header.columns)
+                    parser.wanted = frozenset(get_column_letter(i) for i in header.found(ws.title))
                 continue
             columns = header.columns
             if number - header.row > limits.max_rows:

@@ -61,6 +61,12 @@ class EntryState:
     def __post_init__(self) -> None:
         self.keyring = KeyRing(self.catalog)
 
+    def database(self) -> asyncpg.Pool:
+        """database: the pool ``start`` opened; before that, an OSError routes treat as a database outage."""
+        if self.pool is None:
+            raise ConnectionError("entry database pool not started")
+        return self.pool
+
     async def start(self) -> None:
         # min_size=0: the service starts while the database is down; /readyz says so until it returns.
         self.pool = await asyncpg.create_pool(
@@ -106,6 +112,7 @@ class EntryState:
 
     async def readiness(self) -> Readiness:
         """readiness: NATS connected, keys loaded and the database answering (each fact says which is not)."""
+        detail: str | None
         if not self.keyring.loaded.is_set():
             detail = self.bus_status
         elif not self.nats_connected():

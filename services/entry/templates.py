@@ -69,7 +69,7 @@ async def build_template(
         raise outside_key_scope(caller, [unit.code])
     lines = template_rows(catalog, unit, first, last)
     try:
-        async with state.pool.acquire() as conn:
+        async with state.database().acquire() as conn:
             values = await values_of_unit(conn, unit.code, sorted({line.indicator.code for line in lines}), last.end)
     except Exception as exc:
         raise database_unavailable(exc) from exc

@@ -15,6 +15,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
@@ -105,6 +106,7 @@ def to_xlsx(template: Template) -> bytes:
     """to_xlsx: the data sheet (protected, validated) and the instructions sheet."""
     wb = Workbook()
     ws = wb.active
+    assert isinstance(ws, Worksheet)  # a new Workbook holds one worksheet, the active one
     ws.title = DATA_SHEET
     _write_data(ws, template.rows)
     _write_help(wb.create_sheet(HELP_SHEET), template)
@@ -127,7 +129,8 @@ def _write_data(ws: Worksheet, rows: list[Filled]) -> None:
         dim = ws.column_dimensions[get_column_letter(i)]
         dim.width = c.width
         dim.hidden = c.hidden
-    ratio_rows, other_rows = [], []
+    ratio_rows: list[int] = []
+    other_rows: list[int] = []
     by_measure: dict[Measure, list[int]] = {}
     for r, f in enumerate(rows, start=2):
         values = cells(f)
@@ -174,9 +177,25 @@ def _add(ws: Worksheet, dv: DataValidation, column: str, rows: list[int]) -> Non
     ws.add_data_validation(dv)
 
 
-def _rule(kind: str, title: str, error: str, **kw: object) -> DataValidation:
+def _rule(
+    kind: Literal["whole", "decimal", "custom", "textLength"],
+    title: str,
+    error: str,
+    *,
+    formula1: str,
+    formula2: str | None = None,
+    operator: Literal["between", "lessThanOrEqual"] | None = None,
+) -> DataValidation:
     return DataValidation(
-        type=kind, allow_blank=True, showErrorMessage=True, errorStyle="stop", errorTitle=title, error=error, **kw
+        type=kind,
+        allow_blank=True,
+        showErrorMessage=True,
+        errorStyle="stop",
+        errorTitle=title,
+        error=error,
+        formula1=formula1,
+        formula2=formula2,
+        operator=operator,
     )
 
 

@@ -38,6 +38,13 @@ def page_text(driver) -> str:
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def session_cookie(driver) -> str:
+    """session_cookie: the value of the page's session cookie (failing when the browser holds none)."""
+    cookie = driver.get_cookie("dx_phien")
+    assert cookie is not None, "no session cookie"
+    return cookie["value"]
+
+
 def unlabelled_fields(driver) -> list[str]:
     """unlabelled_fields: the ids (or names) of visible form fields no <label for> names."""
     labelled = {label.get_attribute("for") for label in driver.find_elements(By.TAG_NAME, "label")}
@@ -140,14 +147,14 @@ async def test_sign_in_enter_a_month_see_it_stored_upload_a_template_and_sign_ou
     await entry.pipeline.wait_drained()
     assert await entry.pipeline.fetchval("SELECT count(*) FROM reports WHERE unit = $1", UNIT) == 1
 
-    def see_it_on_the_status_page() -> None:
+    def see_it_on_the_status_page() -> str:
         driver.get(f"{url}/nhap-lieu/tinh-hinh?unit={UNIT}&period={period}")
         cell = driver.find_element(By.CSS_SELECTOR, "td[data-indicator='DG-04']")
         year, month = period.split("-")
         assert cell.text == f"62,8% (628/1.000), tháng {int(month)}/{year}"
         assert "đã đề nghị Sở bổ sung trong quý tới" in cell.find_element(By.XPATH, "..").text  # the explanation
         browser.screenshot("05-so-lieu-da-luu")
-        return driver.get_cookie("dx_phien")["value"]
+        return session_cookie(driver)
 
     session = await browser.run(see_it_on_the_status_page)
 
@@ -189,7 +196,7 @@ async def test_sign_in_enter_a_month_see_it_stored_upload_a_template_and_sign_ou
     assert [(r["numerator"], r["denominator"]) for r in stored] == [(300, 1000)]
 
     def sign_out() -> str:
-        cookie = driver.get_cookie("dx_phien")["value"]
+        cookie = session_cookie(driver)
         submit(driver, "header form button")
         assert "Phiên làm việc đã kết thúc" in page_text(driver)
         assert driver.get_cookie("dx_phien") is None

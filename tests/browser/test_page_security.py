@@ -261,7 +261,9 @@ async def test_an_upload_needs_the_csrf_token_and_a_refused_cell_says_where_it_i
         checked = await http.post("/nhap-lieu/tai-len", files=files, data={"csrf_token": csrf})
         assert checked.status_code == 200, checked.text
         assert "tử số 700 lớn hơn mẫu số 600" in checked.text
-        refused = re.search(r'<table id="bi-tu-choi">.*?</table>', checked.text, re.S).group(0)
+        table = re.search(r'<table id="bi-tu-choi">.*?</table>', checked.text, re.S)
+        assert table is not None, checked.text
+        refused = table.group(0)
         assert f"<td>{DATA_SHEET}</td>" in refused and f"<td>{LETTER['numerator']} (Tử số)</td>" in refused
         assert 'name="upload"' not in checked.text  # nothing to confirm
         forged = await http.post("/nhap-lieu/tai-len/xac-nhan", data={"upload": "whatever"})

@@ -50,6 +50,7 @@ async def login_in(admin_url: str, database_url: str, groups: str) -> str:
 
 
 async def approver_key(pipeline: Pipeline, catalog: Catalog, agency: str, units: list[str]) -> tuple[str, str]:
+    assert pipeline.ingest_settings is not None  # Pipeline.setup fills it
     nc = await connect(pipeline.ingest_settings, "test-keys")
     try:
         key, token = await (await KeyStore.open(nc.jetstream(), catalog)).create(agency, units, role=APPROVER)
