@@ -232,6 +232,7 @@ async def seed(conn: asyncpg.Connection, catalog: Catalog, rng: random.Random) -
                                     "",
                                     period_start,
                                     None,
+                                    None,
                                 )
                             )
                         # The last report of the period is the one in force (same value: a resubmission).
