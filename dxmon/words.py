@@ -2,8 +2,9 @@
 
 The terms come from the programme's glossary (shared/reference/glossary.md): one term per concept,
 in the administrative Vietnamese that provincial staff use. Code names (the dict keys) are English
-and never shown to people. ``RETIRED`` lists the terms the glossary retired; a test scans every
-user-facing string for them. Pure data, no imports from the rest of the package: any layer may use it.
+and never shown to people. The terms the glossary retired are listed with their test
+(``tests/unit/retired_terms.py``), which scans every user-facing string for them. Pure data, no
+imports from the rest of the package: any layer may use it.
 """
 
 from __future__ import annotations
@@ -104,40 +105,3 @@ GREETING = "Kính gửi"
 
 # Dates: where a person reads a time, the zone is named.
 LOCAL_TIME_SUFFIX = "(giờ Việt Nam)"
-
-# Terms the glossary retired: none may appear in anything a person reads. Where a retired term is
-# also the start of an allowed one ("Không đạt" inside "Không đạt mục tiêu"), the longer one is listed.
-RETIRED: tuple[str, ...] = (
-    "Vượt mục tiêu",
-    "Đã đạt",
-    "Đạt mục tiêu",
-    "Đúng lộ trình",
-    "Có nguy cơ không đạt mục tiêu",
-    "Chậm so với lộ trình",
-    "Không đạt mục tiêu",
-    "Chưa đạt mục tiêu",
-    "Quá hạn báo cáo",
-    "Chỉ số",
-    "Kỳ vọng",
-    "kỳ vọng",
-    "Mã thống kê",
-    "Số lần gửi cho kỳ",
-    "Mức độ: Cảnh báo",
-    "Vẫn tiếp diễn",
-    "vẫn tiếp diễn",
-    "Báo cáo vượt cấp",
-)
-# "Chỉ số" stays correct for an index (DTI, the QĐ 766 index): these phrases are allowed.
-RETIRED_EXCEPTIONS: tuple[str, ...] = (
-    "Chỉ số chuyển đổi số",
-    "Chỉ số DTI",
-    "Chỉ số phục vụ",
-    "Chỉ số chỉ đạo",
-)
-
-
-def retired_terms_in(text: str) -> list[str]:
-    """retired_terms_in lists the retired terms found in ``text`` (allowed index names excepted)."""
-    for allowed in RETIRED_EXCEPTIONS:
-        text = text.replace(allowed, "")
-    return [term for term in RETIRED if term in text]

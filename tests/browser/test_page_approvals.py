@@ -25,6 +25,7 @@ from tests.browser.test_page_security import signed_in
 from tests.integration.entry.conftest import entry_settings
 from tests.integration.entry.test_approvals_api import approver_key
 from tests.pipeline import Pipeline, Served
+from tests.unit import retired_terms
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -190,7 +191,7 @@ async def test_a_reporter_key_is_refused_and_approval_off_is_said_plainly(entry,
             PAGE, data={"unit": UNIT, "period": last_month(), "decision": "approved", "csrf_token": csrf}
         )
         assert posted.status_code == 403
-        assert words.retired_terms_in(shown.text) == []
+        assert retired_terms.retired_terms_in(shown.text) == []
     _, approver = await approver_key(pipeline, pipeline.catalog, APPROVER_AGENCY, ["QN"])
     async with signed_in(entry.url, approver) as (http, _):  # this service's catalog has approval off
         assert "/nhap-lieu/phe-duyet" not in (await http.get("/nhap-lieu")).text

@@ -21,7 +21,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 from starlette.requests import Request
 
-from dxmon import devstack, words
+from dxmon import devstack
 from services.entry import page
 from services.entry.app import create_app
 from services.entry.session import SessionStore, is_https, tokens_match
@@ -31,6 +31,7 @@ from tests.browser.conftest import AGENCY, UNIT, Browser, last_month
 from tests.integration.entry.conftest import entry_settings
 from tests.integration.entry.entry_files import XLSX, fill
 from tests.pipeline import Served
+from tests.unit import retired_terms
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -187,7 +188,7 @@ async def test_what_people_type_is_shown_as_text_never_as_markup(entry) -> None:
     assert "<script>" not in answer.text and "<img src=x" not in answer.text
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in answer.text
     assert answer.headers["content-security-policy"].startswith("default-src 'none'")
-    assert words.retired_terms_in(answer.text) == []
+    assert retired_terms.retired_terms_in(answer.text) == []
 
 
 async def test_a_number_the_browser_lets_through_gets_the_contract_reason(entry) -> None:
@@ -280,9 +281,9 @@ async def test_an_upload_needs_the_csrf_token_and_a_refused_cell_says_where_it_i
 
 def test_the_page_speaks_the_glossary() -> None:
     html = Path(page.__file__).parent / "html"
-    found = {f.name: words.retired_terms_in(f.read_text(encoding="utf-8")) for f in html.glob("*.html")}
+    found = {f.name: retired_terms.retired_terms_in(f.read_text(encoding="utf-8")) for f in html.glob("*.html")}
     assert found and all(terms == [] for terms in found.values()), found
-    assert words.retired_terms_in(" ".join(page.OUTCOME_LABELS.values())) == []
+    assert retired_terms.retired_terms_in(" ".join(page.OUTCOME_LABELS.values())) == []
 
 
 async def test_a_session_ends_an_hour_unused_and_eight_hours_after_sign_in(pipeline, catalog) -> None:

@@ -1,4 +1,4 @@
-"""One vocabulary: nothing a person reads uses a term the glossary retired (dxmon.words.RETIRED).
+"""One vocabulary: nothing a person reads uses a term the glossary retired (tests/unit/retired_terms.py).
 
 Scanned: every string of the provisioned dashboards, the alerts' label dicts, every string constant
 of the CLI, every refusal message in both languages, and what a few CLI commands print without a
@@ -24,6 +24,7 @@ from dxmon import words
 from dxmon.catalog import Catalog
 from dxmon.problems import _PYDANTIC_REASONS, MESSAGES, placeholders, say
 from dxmon.progress import STATUS_LABELS
+from tests.unit import retired_terms
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((REPO / "grafana" / "provisioning" / "dashboards").glob("*.json"))
@@ -51,9 +52,9 @@ def string_constants(source: Path) -> Iterator[tuple[int, str]]:
 
 def retired(found: list[tuple[str, str]]) -> list[str]:
     return [
-        f"{where}: {words.retired_terms_in(text)} in {text[:120]!r}"
+        f"{where}: {retired_terms.retired_terms_in(text)} in {text[:120]!r}"
         for where, text in found
-        if words.retired_terms_in(text)
+        if retired_terms.retired_terms_in(text)
     ]
 
 
@@ -71,7 +72,7 @@ def retired(found: list[tuple[str, str]]) -> list[str]:
     ],
 )
 def test_retired_terms_in(text: str, found: list[str]) -> None:
-    assert words.retired_terms_in(text) == found
+    assert retired_terms.retired_terms_in(text) == found
 
 
 # ───────────────────────────── what people read ─────────────────────────────
@@ -257,14 +258,14 @@ def test_retired_matches_the_glossary() -> None:
     assert len(listed) > 10, listed
 
     def covered(term: str) -> bool:
-        return any(r in term for r in words.RETIRED)
+        return any(r in term for r in retired_terms.RETIRED)
 
     # Every term the glossary retires outright is caught by the scanner; a term retired only in some
     # context ("Cảnh báo (as a severity)", "Hạn (acceptable in tables)") cannot be, and is left out.
     assert [t for t, qualified in listed if not qualified and not covered(t)] == []
     # Every RETIRED entry comes from the glossary (possibly with its context, e.g. "Mức độ: Cảnh báo").
     assert [
-        r for r in words.RETIRED if not any(t.lower() in r.lower() or r.lower() in t.lower() for t, _ in listed)
+        r for r in retired_terms.RETIRED if not any(t.lower() in r.lower() or r.lower() in t.lower() for t, _ in listed)
     ] == []
 
 

@@ -22,6 +22,7 @@ from dxmon.store.progress_repository import evaluate
 from services.alerts.dispatch import Dispatcher
 from services.alerts.messages import OUTCOMES_REASON, OUTCOMES_TYPE
 from services.alerts.metrics import Metrics
+from tests.unit import retired_terms
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +99,7 @@ async def test_each_final_outcome_is_announced_once_per_recipient_and_history_ne
         f"{words.DEADLINE}: 31/12/2025 | {words.FINAL} (chốt số liệu 10/01/2026)"
     ) in mail.body
     assert "DG-04 " not in mail.body  # achieved: counted, not detailed
-    assert words.retired_terms_in(mail.subject + mail.body) == []
+    assert retired_terms.retired_terms_in(mail.subject + mail.body) == []
     [hook] = hook_notices(receiver)
     assert (hook["subject"], hook["reason"], hook["total"], hook["achieved"]) == (
         mail.subject,

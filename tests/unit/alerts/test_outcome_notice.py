@@ -13,6 +13,7 @@ from dxmon.contracts import end_of_local_day
 from services.alerts.alert import FinalOutcome, Severity
 from services.alerts.dispatch import NEWS_HORIZON, OUTCOME_SEVERITY, Router
 from services.alerts.messages import OUTCOMES_TYPE, PAYLOAD_VERSION, render_outcomes
+from tests.unit import retired_terms
 
 NOW = datetime(2026, 1, 20, 2, 0, tzinfo=UTC)  # 09:00 in Hạ Long, five days after the cut-off
 DEADLINE, CUTOFF = date(2025, 12, 31), date(2026, 1, 15)
@@ -63,7 +64,7 @@ def test_subject_counts_what_was_met_in_the_glossary_words() -> None:
         "[Chuyển đổi số Quảng Ninh] Kết quả chính thức Bộ chỉ tiêu NQ09 – thời hạn 31/12/2025: 12/20 chỉ tiêu đạt"
     )
     assert message.notify_type == "warning"
-    assert words.retired_terms_in(message.subject + message.body) == []
+    assert retired_terms.retired_terms_in(message.subject + message.body) == []
 
 
 def test_body_counts_per_unit_and_details_the_missed_with_their_deciding_value() -> None:

@@ -14,6 +14,7 @@ from dxmon.report import file_name, render
 from dxmon.report.docx_writer import PLACE_AND_DATE, result_text, target_text
 from dxmon.report.xlsx_writer import ANNEX_COLUMNS
 from tests.report_documents import docx_annex, docx_ranking, docx_text, xlsx_sheets
+from tests.unit import retired_terms
 
 Y2025 = date(2025, 12, 31)
 # Nguyên nhân, giải pháp of DG-04 (an indicator with categories would have one labelled line each).
@@ -82,7 +83,7 @@ def test_summary_ranking_and_format(report, docx) -> None:
     ]
     for n, (key, source) in enumerate(report.footnotes(), start=1):
         assert f"({n}) {key}: {source}" in text
-    assert words.retired_terms_in(text) == []
+    assert retired_terms.retired_terms_in(text) == []
     assert text.count(words.LOCAL_TIME_SUFFIX) == 1  # "lúc 01/02/2026 09:00 (giờ Việt Nam)": the zone named once
     assert "lúc 01/02/2026 09:00 (giờ Việt Nam)." in text
 
