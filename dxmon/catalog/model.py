@@ -229,6 +229,10 @@ class Indicator:
         """targets_for returns the targets of every set that apply to ``level``, ordered by set ``applies_from``."""
         return [t for t in self.all_targets if level in t.applies_to]
 
+    def milestone_set(self, level: Level, milestone: Milestone) -> str:
+        """milestone_set names the target set that gives ``milestone`` of the programme's path at ``level``."""
+        return next((t.target_set for t in self.targets_for(level) if milestone in t.milestones), PROGRAMME_SET)
+
 
 @dataclass(frozen=True)
 class UnitState:

@@ -27,7 +27,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from dxmon import words
-from dxmon.catalog import Catalog, Indicator, Measure, Milestone, Period, Unit
+from dxmon.catalog import Catalog, Indicator, Measure, Period, Unit
 from dxmon.contracts import LOCAL_TZ, end_of_local_day
 from dxmon.formatting import COMPARATOR_SIGNS, format_date, format_moment, format_value
 from dxmon.progress import (
@@ -63,7 +63,6 @@ STATUS_STYLES = {
 }
 REPORTING_STYLES = {Reporting.ON_TIME: "green", Reporting.LATE: "yellow", Reporting.MISSING: "magenta"}
 # The programme's own set: what a milestone found in no set's target belongs to.
-DEFAULT_TARGET_SET = "NQ09"
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -297,14 +296,6 @@ class Line:
         return None, None
 
 
-def milestone_set(ind: Indicator, level, milestone: Milestone) -> str:
-    """milestone_set names the target set a milestone of the indicator's programme target belongs to."""
-    for t in ind.targets_for(level):
-        if milestone in t.milestones:
-            return t.target_set
-    return DEFAULT_TARGET_SET
-
-
 def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, live: bool) -> list[Line]:
     """unit_lines evaluates every indicator that applies to the unit's level as of ``as_of``.
 
@@ -357,7 +348,7 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
         shown: set[str] = set()
         if target is not None and target_applies(target, unit, as_of):
             ev, kept = judged(ind, target, points, history, restart=restart_day(ind, unit.level))
-            code = milestone_set(ind, unit.level, next(m for m in target.milestones if m.deadline == ev.milestone))
+            code = ind.milestone_set(unit.level, next(m for m in target.milestones if m.deadline == ev.milestone))
             shown.add(code)
             lines.append(Line(ind, code, points, ev, kept, mixed, why))
         elif target is None and not ind.targets_for(unit.level):

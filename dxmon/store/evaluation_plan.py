@@ -57,7 +57,8 @@ TEMP_TABLES = {
         "due_start date, due_end date, restart_day date, restart_from timestamptz"
     ),
     "_milestones": (
-        "indicator text, level text, deadline date, value double precision, comparator text, j int, cut_day date"
+        "indicator text, level text, deadline date, value double precision, comparator text, j int, cut_day date, "
+        "target_set text"
     ),
     "_periods": "period text, months int, p int, period_start date, period_end date",
     "_level_cadences": "level text, months int, expected int, mask int8[]",
@@ -167,6 +168,7 @@ def plan(
                             m.comparator,
                             passed[ind.code].index(m.deadline) + 1,
                             cutoff_day(m, ind.cadence),
+                            ind.milestone_set(level, m),
                         )
                     )
 

@@ -131,7 +131,8 @@ def judge(value: str, comparator: str, target: str) -> str:
 def progress_sql(passed: int) -> str:
     """Results and reporting in the precedence order of dxmon.progress; the row's current state rides along.
 
-    A pair whose every milestone has passed takes its last milestone's outcome from ``_outcomes``.
+    A pair whose every milestone has passed takes its last milestone's outcome from milestone_outcomes
+    (written just before).
     $1 tolerance points, $2 relative tolerance, $3 trend min points, $4 as_of.
     """
     return f"""
@@ -143,7 +144,7 @@ WITH pairs AS (
            c.value AS old_value, c.target AS old_target, c.milestone AS old_milestone,
            c.evaluated_at AS old_evaluated_at, u.slope, u.intercept, u.points,
            o.status AS o_status, o.final AS o_final, o.value AS o_value, o.deciding_observed_at AS o_observed_at,
-           o.revised_value AS o_revised_value, o.revised_at AS o_revised_at, o.cut_day AS o_cut_day,
+           o.revised_value AS o_revised_value, o.revised_at AS o_revised_at, o.cutoff AS o_cut_day,
            -- A value of the restart deadline's own period only (dxmon.progress.evaluate).
            CASE WHEN k.restart_day IS NOT NULL AND o.deciding_observed_at >= k.restart_from THEN o.value END
                AS restart_value
@@ -153,7 +154,7 @@ WITH pairs AS (
     LEFT JOIN progress_current c ON c.unit = u.unit AND c.indicator = u.indicator
     -- The last milestone's outcome once all have passed; the restart milestone's (its deciding value
     -- starts the next set's path) while a later one is ahead. Never both: a restart needs a next deadline.
-    LEFT JOIN _outcomes o ON (k.next_deadline IS NULL OR k.restart_day IS NOT NULL) AND o.unit = u.unit
+    LEFT JOIN milestone_outcomes o ON (k.next_deadline IS NULL OR k.restart_day IS NOT NULL) AND o.unit = u.unit
                          AND o.indicator = u.indicator AND o.milestone = coalesce(k.restart_day, k.last_deadline)
 ),
 data AS (
@@ -294,49 +295,62 @@ FROM decided
 """
 
 
-def outcomes_sql(passed: int) -> tuple[str, str]:
+# The passed milestones of each pair on which the unit was valid: the outcomes the plan has.
+PLANNED_JOIN = """_pairs u
+    JOIN _milestones m ON m.indicator = u.indicator AND m.level = u.level AND m.deadline >= u.valid_from
+                       AND (u.valid_to IS NULL OR m.deadline <= u.valid_to)"""
+PLANNED_OUTCOMES = f"SELECT u.unit, m.indicator, m.deadline AS milestone FROM {PLANNED_JOIN}"
+
+
+def outcomes_sql(passed: int, full: bool) -> tuple[str, str]:
     """Passed milestones on which the unit was valid, each provisional, newly final (auto-lock) or frozen.
 
     ``now_*`` is the value in force at the end of the deadline day ([epoch, value, epoch received]);
     a final outcome keeps its deciding value, and a different value in force now is its revision.
-    The first statement takes $1, as_of's local day.
+    A ``full`` pass skips the frozen outcomes nothing can have revised: those whose period in force at
+    the deadline has no receipt after the cut-off and that carry no revision. The first statement
+    takes $1, as_of's local day.
     """
+    revisable = (
+        f"\nWHERE NOT x.frozen OR x.old_revised_value IS NOT NULL"
+        f" OR x.now_at[3] >= date_part('epoch', (x.cut_day + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')"
+        if full
+        else ""
+    )
     inputs = f"""
 CREATE TEMP TABLE _outcome_inputs ON COMMIT DROP AS
-SELECT x.*, o.unit IS NOT NULL AS existing, coalesce(o.reopened, false) AS reopened,
-       coalesce(o.final AND NOT o.reopened, false) AS frozen,
-       NOT coalesce(o.final OR o.reopened, false) AND x.cut_day < $1::date AS lock,
-       o.status AS old_status, o.value AS old_value, o.deciding_observed_at AS old_observed_at,
-       o.final AS old_final, o.target AS old_target, o.comparator AS old_comparator,
-       o.revised_value AS old_revised_value, o.revised_at AS old_revised_at, o.cutoff AS old_cut_day,
-       o.locked_by AS old_locked_by, o.lock_reason AS old_lock_reason
+SELECT x.*, NOT coalesce(x.old_final OR x.reopened, false) AND x.cut_day < $1::date AS lock
 FROM (
-    SELECT u.unit, m.indicator, m.deadline AS milestone, m.value AS target, m.comparator, m.cut_day, i.categorized,
+    SELECT u.unit, m.indicator, m.deadline AS milestone, m.target_set, m.value AS target, m.comparator, m.cut_day,
+           i.categorized, o.unit IS NOT NULL AS existing, coalesce(o.reopened, false) AS reopened,
+           coalesce(o.final AND NOT o.reopened, false) AS frozen,
+           o.status AS old_status, o.value AS old_value, o.deciding_observed_at AS old_observed_at,
+           o.final AS old_final, o.target AS old_target, o.comparator AS old_comparator,
+           o.revised_value AS old_revised_value, o.revised_at AS old_revised_at, o.cutoff AS old_cut_day,
+           o.locked_by AS old_locked_by, o.lock_reason AS old_lock_reason, o.target_set AS old_target_set,
            coalesce({_at(passed, "m.j", "u")}, (
                SELECT ARRAY[date_part('epoch', pv.observed_at), pv.value, date_part('epoch', pv.received_at)]
                FROM period_values pv
                WHERE pv.unit = u.unit AND pv.indicator = m.indicator AND pv.category = ''
                  AND pv.observed_at < ((m.deadline + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')
                ORDER BY pv.period_start DESC LIMIT 1)) AS now_at
-    FROM _pairs u
-    JOIN _milestones m ON m.indicator = u.indicator AND m.level = u.level AND m.deadline >= u.valid_from
-                       AND (u.valid_to IS NULL OR m.deadline <= u.valid_to)
+    FROM {PLANNED_JOIN}
     JOIN _indicators i ON i.indicator = m.indicator
+    LEFT JOIN milestone_outcomes o ON o.unit = u.unit AND o.indicator = m.indicator AND o.milestone = m.deadline
     OFFSET 0
-) x
-LEFT JOIN milestone_outcomes o ON o.unit = x.unit AND o.indicator = x.indicator AND o.milestone = x.milestone
+) x{revisable}
 """
     decided = f"""
 CREATE TEMP TABLE _outcomes ON COMMIT DROP AS
 SELECT z.*,
        (z.old_status, z.old_value, z.old_final, z.old_target, z.old_comparator, z.old_revised_value,
-        z.old_cut_day, z.old_observed_at)
+        z.old_cut_day, z.old_observed_at, z.old_target_set)
            IS DISTINCT FROM (z.status, z.value, z.final, z.target, z.comparator, z.revised_value, z.cut_day,
-                             z.deciding_observed_at) AS changed
+                             z.deciding_observed_at, z.target_set) AS changed
 FROM (
-    SELECT y.unit, y.indicator, y.milestone, y.cut_day, y.existing, y.reopened, y.lock, y.frozen,
+    SELECT y.unit, y.indicator, y.milestone, y.target_set, y.cut_day, y.existing, y.reopened, y.lock, y.frozen,
            y.old_status, y.old_value, y.old_final, y.old_target, y.old_comparator, y.old_revised_value,
-           y.old_cut_day, y.old_observed_at,
+           y.old_cut_day, y.old_observed_at, y.old_target_set,
            CASE WHEN y.frozen THEN y.old_status ELSE {judge("y.value", "y.comparator", "y.target")} END AS status,
            y.value, y.observed_at AS deciding_observed_at, y.frozen OR y.lock AS final,
            CASE WHEN y.frozen THEN y.old_target ELSE y.target END AS target,
@@ -518,6 +532,7 @@ ORDER BY unit, indicator
 """
 
 _OUTCOME_COLUMNS = [
+    "target_set",
     "status",
     "value",
     "target",
@@ -545,7 +560,7 @@ INSERT_OUTCOMES = (
 # Every automatic lock is audited like an operator's (outcome_changes, action 'auto-lock').
 AUDIT_AUTO_LOCKS = """
 INSERT INTO outcome_changes (unit, indicator, target_set, deadline, action, by, reason, at, before, after)
-SELECT unit, indicator, 'NQ09', milestone, 'auto-lock', locked_by, lock_reason, $1,
+SELECT unit, indicator, target_set, milestone, 'auto-lock', locked_by, lock_reason, $1,
        CASE WHEN existing THEN jsonb_build_object('status', old_status, 'value', old_value, 'final', old_final) END,
        jsonb_build_object('status', status, 'value', value, 'final', final,
                           'deciding_observed_at', deciding_observed_at)

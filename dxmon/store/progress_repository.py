@@ -50,6 +50,7 @@ from dxmon.store.evaluation_sql import (
     INSERT_RATES,
     INSERT_SNAPSHOTS,
     LOCK_KEY,
+    PLANNED_OUTCOMES,
     REPLACE_SNAPSHOTS,
     SESSION,
     SUCCESSORS,
@@ -126,23 +127,22 @@ async def evaluate(
         await conn.execute("SET LOCAL enable_seqscan = off")
         await conn.execute(CEASED_TRENDS, *planned.ceased_args)
         await conn.execute("SET LOCAL enable_seqscan = on")
-        await conn.execute("ANALYZE _facts; ANALYZE _ceased_trends")
+        await conn.execute("ANALYZE _facts (unit, indicator); ANALYZE _ceased_trends (unit, indicator)")
         lap("facts")
         if scope is None:
             await conn.execute(HASH_JOINS_ONLY)
         await conn.execute(pairs_sql(planned.passed))
-        await conn.execute("ANALYZE _pairs")
+        await conn.execute("ANALYZE _pairs (unit, indicator, grp, level)")
         # Outcomes first: a pair whose every milestone has passed shows its last outcome. A full pass
         # keeps hash joins (one hash of milestone_outcomes beats 10⁵ index probes).
-        inputs, decided = outcomes_sql(planned.passed)
+        inputs, decided = outcomes_sql(planned.passed, full=scope is None)
         await conn.execute(inputs, local_day(as_of))
         await conn.execute(decided)
-        await conn.execute("ANALYZE _outcomes")
+        await conn.execute("ANALYZE _outcomes (unit, indicator, milestone)")
         await conn.execute(UPDATE_OUTCOMES, as_of)
         await conn.execute(INSERT_OUTCOMES, as_of)
         await conn.execute(AUDIT_AUTO_LOCKS, as_of)
-        outcomes = await conn.fetchval("SELECT count(*) FROM _outcomes")
-        await _delete_stale(conn, "milestone_outcomes", "_outcomes", scope, extra="milestone")
+        outcomes = await _delete_stale_outcomes(conn, scope)
         lap("outcomes")
         if scope is None:
             await conn.execute(HASH_JOINS_ONLY)
@@ -206,6 +206,26 @@ async def _delete_stale(
     match = " AND ".join(f"f.{k} = t.{k}" for k in keys)
     scoped = "" if scope is None else "t.unit = ANY($1::text[]) AND "
     await conn.execute(f"DELETE FROM {table} t WHERE {scoped}NOT EXISTS (SELECT 1 FROM {fresh} f WHERE {match})", *args)
+
+
+async def _delete_stale_outcomes(conn: asyncpg.Connection, scope: list[str] | None) -> int:
+    """Remove outcomes (in scope) of milestones the plan no longer has; return how many the plan has.
+
+    A full pass writes only the outcomes that are not frozen, so the plan's milestones are counted
+    from the temp tables; equal counts mean nothing is stale (the usual case).
+    """
+    where = "" if scope is None else " WHERE t.unit = ANY($1::text[])"
+    args = [] if scope is None else [scope]
+    present = await conn.fetchval(f"SELECT count(*) FROM milestone_outcomes t{where}", *args)
+    planned = await conn.fetchval(f"SELECT count(*) FROM ({PLANNED_OUTCOMES}) p")
+    if present != planned:
+        scoped = "" if scope is None else "t.unit = ANY($1::text[]) AND "
+        await conn.execute(
+            f"DELETE FROM milestone_outcomes t WHERE {scoped}NOT EXISTS (SELECT 1 FROM ({PLANNED_OUTCOMES}) p"
+            " WHERE p.unit = t.unit AND p.indicator = t.indicator AND p.milestone = t.milestone)",
+            *args,
+        )
+    return int(planned)
 
 
 @dataclass(frozen=True)

@@ -571,10 +571,14 @@ def test_status_refuses_with_a_clear_error(dxmon, args: list[str], message: str)
     assert message in " ".join(result.output.split())
 
 
+@pytest.mark.parametrize("units", [["QN"], None], ids=["incremental", "full"])
 async def test_a_final_outcome_is_frozen_and_a_later_correction_is_a_revision(
-    database_url: str, catalog: Catalog
+    database_url: str, catalog: Catalog, units: list[str] | None
 ) -> None:
-    """DG-04 for QN (a 2025 milestone, grace 10 days): provisional on 3 January, final after the cut-off."""
+    """DG-04 for QN (a 2025 milestone, grace 10 days): provisional on 3 January, final after the cut-off.
+
+    Run with incremental and with full passes: a full pass skips frozen outcomes unless a receipt
+    after the cut-off or a recorded revision may have changed them, and must still see both."""
     ind = catalog.indicators["DG-04"]
     deadline = ind.target_for(catalog.units["QN"].level).milestones[-1]
     assert deadline.deadline == date(2025, 12, 31)
@@ -597,7 +601,7 @@ async def test_a_final_outcome_is_frozen_and_a_later_correction_is_a_revision(
         return datetime(day.year, day.month, day.day, hour, tzinfo=LOCAL_TZ)
 
     async def state(conn: asyncpg.Connection, when: date) -> asyncpg.Record:
-        await evaluate(conn, catalog, local(when), units=["QN"])
+        await evaluate(conn, catalog, local(when), units=units)
         return await conn.fetchrow(
             "SELECT o.status, o.final, o.value, o.revised_value, c.status AS result, c.provisional, c.final AS c_final,"
             " c.deciding_value, c.value AS current FROM milestone_outcomes o JOIN progress_current c USING (unit, "
@@ -633,6 +637,10 @@ async def test_a_final_outcome_is_frozen_and_a_later_correction_is_a_revision(
         )
         # A second pass changes nothing, and only one auto-lock was audited.
         assert await state(conn, date(2026, 2, 3)) == revised
+        # A further correction back to the deciding value withdraws the revision.
+        await seed(database_url, [report(date(2025, 12, 31), target + 2, local(date(2026, 2, 4)))])
+        withdrawn = await state(conn, date(2026, 2, 5))
+        assert (withdrawn["status"], withdrawn["value"], withdrawn["revised_value"]) == ("exceeded", target + 2, None)
         assert (
             await conn.fetchval(
                 "SELECT count(*) FROM outcome_changes WHERE unit = 'QN' AND indicator = 'DG-04'"
