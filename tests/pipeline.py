@@ -37,7 +37,6 @@ class Served:
         self.server = uvicorn.Server(
             uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         )
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the test process keeps its own signal handlers
         self.task = asyncio.create_task(self.server.serve())
         deadline = time.monotonic() + 20
         while not self.server.started:
@@ -92,6 +91,7 @@ class Pipeline:
             await nc.close()
 
     async def create_key(self, agency: str, units: list[str], with_descendants: bool = False) -> tuple[str, str]:
+        assert self.ingest_settings is not None  # set by setup()
         nc = await connect(self.ingest_settings, "test-keys")
         try:
             store = await KeyStore.open(nc.jetstream(), self.catalog)
@@ -101,6 +101,7 @@ class Pipeline:
             await nc.close()
 
     async def revoke(self, key_id: str) -> None:
+        assert self.ingest_settings is not None  # set by setup()
         nc = await connect(self.ingest_settings, "test-keys")
         try:
             await (await KeyStore.open(nc.jetstream(), self.catalog)).revoke(key_id)
@@ -125,6 +126,7 @@ class Pipeline:
                 await served.stop()
 
     async def backlog(self) -> int:
+        assert self.ingest_settings is not None  # set by setup()
         nc = await connect(self.ingest_settings, "test-backlog")
         try:
             return await aggregator_backlog(nc.jetstream())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -309,9 +310,9 @@ async def test_unsafe_requests_change_nothing(
     database_url: str, db_users: dict[str, str], db_passwords: dict[str, str], overrides, message
 ):
     env = users_env(database_url, db_users, db_passwords, **overrides)
-    settings = DatabaseUsersSettings(
-        **{k.removeprefix("DX_").lower(): v for k, v in env.items() if k != "DX_DATABASE_URL" and v}
-    )
+    # Any: mypy matches a **dict against every keyword of the settings' __init__, _env_file and the like included.
+    fields: dict[str, Any] = {k.removeprefix("DX_").lower(): v for k, v in env.items() if k != "DX_DATABASE_URL" and v}
+    settings = DatabaseUsersSettings(**fields)
     conn = await asyncpg.connect(database_url)
     try:
         with pytest.raises(RoleSetupError) as refused:

@@ -127,10 +127,13 @@ async def test_reports_survive_a_node_kill_and_are_stored_once(
         for stream in (REPORTS_STREAM, DEADLETTER_STREAM, ALERTS_STREAM, f"KV_{KEYS_BUCKET}", f"KV_{LEASES_BUCKET}"):
             info = await js.stream_info(stream)  # declared by the compose migrate step
             assert info.config.num_replicas == 3, stream
+            assert info.cluster is not None and info.cluster.replicas is not None, stream  # a clustered stream
             assert len(info.cluster.replicas) == 2, stream  # a leader and two followers
 
         async with httpx.AsyncClient(base_url=p.ingest_url, timeout=15) as http:
-            leader = (await js.stream_info(REPORTS_STREAM)).cluster.leader
+            cluster_info = (await js.stream_info(REPORTS_STREAM)).cluster
+            assert cluster_info is not None and cluster_info.leader is not None  # a replicated stream has a leader
+            leader = cluster_info.leader
             victim = nodes[leader]
             for batch in range(BATCHES):
                 if batch == BATCHES // 3:

@@ -86,7 +86,9 @@ async def start_stack(
     With ``private_pg`` the database lives in its own PostgreSQL server, so a test may restart it.
     """
     pg = devstack.postgres_server(tmp / "pg", durable=False).start() if private_pg else None
-    database_url = await create_database(pg.url if pg else admin_url, catalog)
+    admin = pg.url if pg else admin_url
+    assert admin is not None, "without a private PostgreSQL start_stack needs admin_url"
+    database_url = await create_database(admin, catalog)
     setup = Pipeline(nats_url, database_url, catalog)
     # A short ack wait: reports held by a killed aggregator come back after 3 s instead of 30 s.
     setup.ingest_settings = IngestSettings(nats_url=nats_url, ack_wait_seconds=3)

@@ -376,7 +376,9 @@ async def test_alerts_killed_between_sending_and_recording_sends_at_most_one_dup
     def kill_first(path: str, body) -> None:
         if not in_flight_at_kill:
             in_flight_at_kill.append((path, body))
-            os.kill(alerts["p"].p.pid, signal.SIGKILL)
+            process = alerts["p"].p
+            assert process is not None  # a digest comes only from a running alerts process
+            os.kill(process.pid, signal.SIGKILL)
 
     receiver = Receiver(on_post=kill_first)
     await subscribe(

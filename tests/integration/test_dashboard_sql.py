@@ -298,7 +298,7 @@ OVERVIEW_RANGE = local_range(datetime(2024, 1, 1, tzinfo=LOCAL), AS_OF + timedel
 UNIT_RANGE = local_range(datetime(2022, 1, 1, tzinfo=LOCAL), datetime(2026, 12, 31, tzinfo=LOCAL))
 MINUTES = local_range(MINUTE_BATCH - timedelta(minutes=1), MINUTE_BATCH + timedelta(minutes=3))
 
-SCENARIOS = {
+SCENARIOS: dict[str, list[tuple[str, dict[str, str | list[str]]]]] = {
     # uid: [(scenario id, choices)]: "All", one value, several values, as Grafana users pick them.
     "dx-overview": [
         ("all", {"period": "2025-12-01"}),

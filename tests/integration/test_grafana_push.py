@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -62,7 +62,7 @@ class GrafanaContract:
             if not isinstance(payload, dict):
                 self.violations.append(f"{method} {path}: body is not a JSON object")
                 return 400, {"message": "bad request data"}
-        routes = [
+        routes: list[tuple[str, str, Callable[..., tuple[int, Any]]]] = [
             ("POST", r"/api/folders", self.create_folder),
             ("GET", r"/api/folders/([^/]+)", self.get_folder),
             ("PUT", r"/api/folders/([^/]+)", self.update_folder),
@@ -91,6 +91,7 @@ class GrafanaContract:
         if not isinstance(title, str) or not title.strip() or (uid is not None and not UID_RE.match(uid)):
             self.violations.append("POST /api/folders: title missing or uid invalid")
             return 400, {"message": "bad request data"}
+        assert uid is not None, "push names its folder (grafana.build.FOLDER_UID)"
         if uid in self.folders:
             return 409, {"message": "a folder with the same uid already exists"}
         folder = {"id": next(self._ids), "uid": uid, "title": title, "url": f"/dashboards/f/{uid}/", "version": 1}

@@ -44,6 +44,7 @@ async def test_single_report_is_in_the_stream_when_202_is_answered(ingest_only: 
         msg = await nc.jetstream().get_last_msg(REPORTS_STREAM, f"dx.reports.v1.{body['unit']}.{body['indicator']}")
     finally:
         await nc.close()
+    assert msg.headers is not None and msg.data is not None  # ingest publishes every report with its id header
     # Deduplication is per agency, event id and content (see contracts.message_id).
     assert msg.headers["Nats-Msg-Id"] == message_id("test agency", ReportIn.model_validate(body))
     assert msg.headers["Nats-Msg-Id"].startswith(body["event_id"] + ":")

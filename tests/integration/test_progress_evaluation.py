@@ -223,8 +223,10 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
     restarted = 0
     for (unit_code, ind_code), row in rows.items():
         unit, ind = catalog.units[unit_code], catalog.indicators[ind_code]
+        target = ind.target_for(unit.level)
+        assert target is not None, (unit_code, ind_code)  # a pair has a row only when a target applies to it
         ev = evaluate_pair(
-            target=ind.target_for(unit.level),
+            target=target,
             measure=ind.measure,
             direction=ind.direction,
             cadence=ind.cadence,
@@ -340,10 +342,10 @@ async def test_reporting_rates_count_expected_actual_and_on_time_reports(
                 ]
                 expected[(u.code, period.value, start)] = (len(members), len(got), len(timely))
     assert set(rows) == set(expected)
-    for key, (n, actual, timely) in expected.items():
+    for key, (n, actual, on_time) in expected.items():
         row = rows[key]
-        assert (row["expected"], row["actual"], row["on_time"]) == (n, actual, timely), key
-        assert isclose(row["reporting_rate"], 100 * actual / n) and isclose(row["on_time_rate"], 100 * timely / n)
+        assert (row["expected"], row["actual"], row["on_time"]) == (n, actual, on_time), key
+        assert isclose(row["reporting_rate"], 100 * actual / n) and isclose(row["on_time_rate"], 100 * on_time / n)
     assert any(r["actual"] and r["on_time"] < r["actual"] for r in rows.values()), "late reports are in the data"
 
 
@@ -370,6 +372,7 @@ async def test_ceased_units_history_is_summed_onto_their_successors(seeded, cata
     assert rows and {r["period_start"] for r in rows} == set(by_month)
     for r in rows:
         whole = rollup(by_month[r["period_start"]], Measure.RATIO)
+        assert whole is not None and whole.value is not None
         assert (r["numerator"], r["denominator"], r["parts"]) == (
             whole.numerator,
             whole.denominator,
@@ -580,7 +583,9 @@ async def test_a_final_outcome_is_frozen_and_a_later_correction_is_a_revision(
     Run with incremental and with full passes: a full pass skips frozen outcomes unless a receipt
     after the cut-off or a recorded revision may have changed them, and must still see both."""
     ind = catalog.indicators["DG-04"]
-    deadline = ind.target_for(catalog.units["QN"].level).milestones[-1]
+    path = ind.target_for(catalog.units["QN"].level)
+    assert path is not None
+    deadline = path.milestones[-1]
     assert deadline.deadline == date(2025, 12, 31)
     cut = deadline.deadline + timedelta(days=ind.cadence.grace_days)
 
@@ -660,6 +665,7 @@ def test_rates_rebuild_backfills_history_before_the_reorganisation(dxmon, seeded
     result = dxmon("rates", "rebuild", "--since", "2023-10-01")
     assert result.exit_code == 0, result.output
     assert "Đã tính lại tỷ lệ báo cáo" in result.output
-    assert asyncio.run(oldest()) <= date(2023, 12, 1)
+    first = asyncio.run(oldest())
+    assert first is not None and first <= date(2023, 12, 1)
     refused = dxmon("rates", "rebuild", "--since", "2023-13-01")
     assert refused.exit_code == 2 and "YYYY-MM-DD" in refused.output

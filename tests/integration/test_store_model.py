@@ -12,7 +12,7 @@ import asyncio
 import random
 import uuid
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -61,7 +61,11 @@ def model(stored: list[tuple[int, ReportReceived]]) -> dict[tuple, dict]:
     out = {}
     for key, reports in cells.items():
         seq, e = max(reports, key=lambda r: r[0])
-        value = e.value if e.value is not None else 100 * e.numerator / e.denominator
+        if e.value is not None:
+            value = e.value
+        else:
+            assert e.numerator is not None and e.denominator is not None  # a report without a value has both counts
+            value = 100 * e.numerator / e.denominator
         out[key] = {
             "value": value,
             "numerator": e.numerator,
@@ -80,7 +84,8 @@ def model(stored: list[tuple[int, ReportReceived]]) -> dict[tuple, dict]:
         counted = [m for m in members if not m["percent_only"]]
         num = sum(m["numerator"] for m in counted) if counted else None
         den = sum(m["denominator"] for m in counted) if counted else None
-        value = 100 * num / den if den else sum(m["value"] for m in members) / len(members)
+        # den is set only with counted members, and then so is num.
+        value = 100 * num / den if num is not None and den else sum(m["value"] for m in members) / len(members)
         last = max(members, key=lambda m: m["stream_seq"])
         out[key] = {
             "value": value,
@@ -114,10 +119,10 @@ async def test_store_matches_the_model(database_url: str, catalog, seed: int):
     expected_stored: dict[tuple, tuple[int, ReportReceived]] = {}
     expected_reused = set()
     for seq, e in zip(seqs, stream, strict=True):
-        key = (e.agency, e.event_id)
-        if key not in expected_stored:
-            expected_stored[key] = (seq, e)
-        elif expected_stored[key][1].note != e.note:
+        identity = (e.agency, e.event_id)
+        if identity not in expected_stored:
+            expected_stored[identity] = (seq, e)
+        elif expected_stored[identity][1].note != e.note:
             expected_reused.add(seq)
     reused = set()
     conn = await asyncpg.connect(database_url)
@@ -157,7 +162,7 @@ async def test_store_matches_the_model(database_url: str, catalog, seed: int):
             "stream_seq",
         ):
             assert g[field] == w[field], (key, field)
-    newest = {}
+    newest: dict[tuple[str, str, str], tuple[date, uuid.UUID]] = {}
     for (unit, indicator, category, start), w in want.items():
         if (unit, indicator, category) not in newest or start > newest[(unit, indicator, category)][0]:
             newest[(unit, indicator, category)] = (start, w["event_id"])

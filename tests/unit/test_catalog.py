@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -276,9 +277,9 @@ def test_targets_for_spans_sets_in_order(catalog: Catalog) -> None:
     path = dg14.target_for(Level.COMMUNE)  # NQ 09's target continued by NQ09-2030's
     assert path is not None and path.milestones == commune[0].milestones + commune[1].milestones
     assert dg14.targets_for(Level.DISTRICT) == [dg14.target_for(Level.DISTRICT)]  # the district level ended in 2025
-    assert [m.deadline.year for m in dg14.target_for(Level.PROVINCE).milestones] == [
-        2025
-    ]  # QD749 does not continue NQ09
+    province = dg14.target_for(Level.PROVINCE)
+    assert province is not None
+    assert [m.deadline.year for m in province.milestones] == [2025]  # QD749 does not continue NQ09
 
 
 def test_level_four_target_is_on_full_process_services(catalog: Catalog) -> None:
@@ -312,8 +313,9 @@ def test_level_specific_targets(catalog: Catalog) -> None:
     assert len(dg14.targets) == 4
     assert dg14.target is dg14.targets[0]
     by_level = {level: dg14.target_for(level) for level in Level}
-    assert by_level[Level.COMMUNE] is not None and by_level[Level.COMMUNE].milestones[0].value == 60.0
-    assert by_level[Level.DISTRICT] is not None and by_level[Level.DISTRICT].milestones[0].value == 80.0
+    commune, district = by_level[Level.COMMUNE], by_level[Level.DISTRICT]
+    assert commune is not None and commune.milestones[0].value == 60.0
+    assert district is not None and district.milestones[0].value == 80.0
     covered = [level for t in dg14.targets for level in t.applies_to]
     assert sorted(covered) == sorted(set(covered))  # disjoint
     assert sum(1 for t in catalog.targets() if t.indicator == "DG-14" and t.target_set == "NQ09") == 4
@@ -838,10 +840,11 @@ BROKEN = [
 ]
 
 
-def write_mini(directory: Path, file: str | None = None, edits: list[tuple[str, str]] = ()) -> None:
+def write_mini(directory: Path, file: str | None = None, edits: Sequence[tuple[str, str]] = ()) -> None:
     """Write the mini catalog to ``directory``, applying ``edits`` (old → new, each old exactly once) to ``file``."""
     texts = {U: MINI_UNITS, IND: MINI_INDICATORS, T: MINI_SETS}
     for old, new in edits:
+        assert file is not None, "edits apply to a named file"
         assert texts[file].count(old) == 1, old
         texts[file] = texts[file].replace(old, new)
     for name, text in texts.items():
@@ -860,9 +863,8 @@ def test_mini_catalog_is_valid(tmp_path: Path) -> None:
     path = catalog.indicators["DE-01"].target_for(Level.PROVINCE)
     assert path is not None and path.target_set == "NQ09" and path.baseline is None
     assert [(m.deadline.year, m.value) for m in path.milestones] == [(2025, 20.0), (2030, 30.0)]
-    assert (
-        catalog.indicators["DG-01"].target_for(Level.PROVINCE).milestones[-1].deadline.year == 2025
-    )  # QG-2030 does not continue
+    dg01 = catalog.indicators["DG-01"].target_for(Level.PROVINCE)
+    assert dg01 is not None and dg01.milestones[-1].deadline.year == 2025  # QG-2030 does not continue
     assert catalog.target_set("KH-2030").cutoff == date(2031, 3, 31)
     assert [t.target_set for t in catalog.indicators["DG-01"].targets_for(Level.PROVINCE)] == ["NQ09", "QG-2030"]
     assert catalog.indicators["DG-01"].targets_for(Level.DISTRICT)[0].target_set == "NQ09"
@@ -923,7 +925,8 @@ def test_dxmon_catalog_check_flags_a_target_for_a_level_that_cannot_act(tmp_path
 def test_categories_and_reporting_window(tmp_path: Path, catalog: Catalog) -> None:
     # Shipped: DG-01/DG-02 by competence level; calendar periods for Quảng Ninh.
     assert [c.code for c in catalog.indicators["DG-01"].categories] == ["province", "district", "commune"]
-    assert catalog.indicators["DG-02"].category("commune").name_vi == "Cấp xã"
+    commune = catalog.indicators["DG-02"].category("commune")
+    assert commune is not None and commune.name_vi == "Cấp xã"
     assert catalog.indicators["DG-04"].categories == ()
     assert catalog.reporting_window == "calendar"
     assert catalog.period_of("DG-01", date(2026, 11, 20)).code == "2026-11"

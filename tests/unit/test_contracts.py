@@ -317,7 +317,7 @@ def test_nul_refusal_message_names_the_character() -> None:
 
 CODES = st.from_regex(r"\A[A-Z0-9_-]{1,64}\Z")
 NUMBERS = st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**53), 2**53)
-TEXT = st.none() | st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=200)
+TEXT = st.none() | st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=200)
 OFFSETS = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 TIMESTAMPS = st.one_of(
     # st.timezones() includes historical zones whose local mean time has offsets in seconds.

@@ -367,7 +367,9 @@ def test_past_nq09_the_path_restarts_from_the_units_own_2025_value(catalog) -> N
     )
     end = path.milestones[-1]
     assert ev.baseline == Anchor(restart, 52)  # what the commune reached, not the 2025 target
-    assert isclose(ev.expected, glide_path(Anchor(restart, 52), end, ev.day, ind.direction))
+    on_path = glide_path(Anchor(restart, 52), end, ev.day, ind.direction)
+    assert ev.expected is not None and on_path is not None
+    assert isclose(ev.expected, on_path)
     # Without the restart the path would start from the 2025 target and ask for far more.
     plain = evaluate(
         target=path,
@@ -378,6 +380,7 @@ def test_past_nq09_the_path_restarts_from_the_units_own_2025_value(catalog) -> N
         points=reached,
         as_of=AFTER_2025,
     )
+    assert plain.baseline is not None and plain.expected is not None
     assert plain.baseline.value == path.milestones[-2].value and plain.expected > ev.expected
     # A unit with no value by the end of 2025 keeps the target's path.
     late = evaluate(
@@ -538,8 +541,13 @@ parts = st.lists(
 @given(parts=parts, split=st.integers(min_value=0, max_value=20))
 def test_ratio_rollup_is_the_sum_of_parts(parts: list[Part], split: int) -> None:
     whole = rollup(parts, Measure.RATIO)
-    assert whole.numerator == sum(p.numerator for p in parts)
-    assert whole.denominator == sum(p.denominator for p in parts)
+    assert whole is not None and whole.value is not None
+    assert whole.numerator is not None and whole.denominator is not None
+    numerators = [p.numerator for p in parts if p.numerator is not None]
+    denominators = [p.denominator for p in parts if p.denominator is not None]
+    assert len(numerators) == len(denominators) == len(parts)  # the strategy sets both on every part
+    assert whole.numerator == sum(numerators)
+    assert whole.denominator == sum(denominators)
     assert isclose(whole.value, 100 * whole.numerator / whole.denominator)
     # Rolling up rollups of any split gives the same whole (never an average of percentages).
     halves = [r for r in (rollup(parts[:split], Measure.RATIO), rollup(parts[split:], Measure.RATIO)) if r]
@@ -548,12 +556,14 @@ def test_ratio_rollup_is_the_sum_of_parts(parts: list[Part], split: int) -> None
 
 @given(counts=st.lists(st.integers(0, 10**6), min_size=1, max_size=20))
 def test_count_rollup_is_the_sum_and_percent_has_none(counts: list[int]) -> None:
-    assert rollup([Part(float(c)) for c in counts], Measure.COUNT).value == sum(counts)
+    whole = rollup([Part(float(c)) for c in counts], Measure.COUNT)
+    assert whole is not None and whole.value == sum(counts)
     assert rollup([Part(float(c)) for c in counts], Measure.PERCENT) is None
 
 
 def test_average_of_percentages_is_not_the_rollup() -> None:
     whole = rollup([Part(None, 1, 1), Part(None, 10, 100)], Measure.RATIO)
+    assert whole is not None and whole.value is not None
     assert isclose(whole.value, 100 * 11 / 101)  # not (100 % + 10 %) / 2
 
 
@@ -570,7 +580,8 @@ def test_glide_path_endpoints_are_baseline_and_target(
     # The path is never stricter than the target, so it starts at the baseline unless that is better.
     better = start > end if direction == Direction.HIGHER_IS_BETTER else start < end
     assert glide_path(anchor, m, first, direction) == (end if better else start)
-    assert isclose(glide_path(anchor, m, m.deadline, direction), end)
+    at_deadline = glide_path(anchor, m, m.deadline, direction)
+    assert at_deadline is not None and isclose(at_deadline, end)
     assert glide_path(anchor, m, first - timedelta(days=30), direction) == glide_path(anchor, m, first, direction)
 
 
@@ -583,6 +594,7 @@ def test_glide_path_moves_monotonically_towards_the_target(
     early, late = sorted((d1, d2))
     a = glide_path(Anchor(first, start), m, first + timedelta(days=min(early, span)), Direction.HIGHER_IS_BETTER)
     b = glide_path(Anchor(first, start), m, first + timedelta(days=min(late, span)), Direction.HIGHER_IS_BETTER)
+    assert a is not None and b is not None
     assert (b - a) * (end - start) >= -1e-9
 
 

@@ -132,7 +132,7 @@ def test_reporting_units_send_every_due_report_and_silent_units_stop(
     silent_from = END - timedelta(days=120)
     sent = Counter((s.unit, s.indicator) for s in simulated)
     late = {s.unit for s in simulated if s.period_end >= silent_from}
-    profiles = Counter()
+    profiles: Counter[str] = Counter()
     for unit in catalog.units.values():
         profile = profile_of(unit.code, 7)
         profiles[profile] += 1
@@ -188,13 +188,13 @@ def test_the_default_scenario_is_a_believable_province(catalog: Catalog) -> None
     for r in reports:
         parts[(r.unit, r.indicator, r.period_end)].append(r.body)
     points: dict[tuple[str, str], list[Point]] = defaultdict(list)
-    for (unit, indicator, period_end), bodies in sorted(parts.items()):
+    for (code, indicator, period_end), bodies in sorted(parts.items()):
         if "numerator" in bodies[0]:
             value = 100 * sum(b["numerator"] for b in bodies) / sum(b["denominator"] for b in bodies)
         else:
             value = sum(b["value"] for b in bodies)
         observed = end_of_local_day(period_end)
-        points[(unit, indicator)].append(Point(observed, float(value), observed + timedelta(days=2)))
+        points[(code, indicator)].append(Point(observed, float(value), observed + timedelta(days=2)))
     behind, missing, tracked = set(), set(), set()
     for unit in catalog.units_active_on(as_of.date()):
         for ind in catalog.indicators.values():

@@ -140,12 +140,13 @@ def test_every_reason_raised_has_messages_in_both_languages() -> None:
     reasons_with_messages = {key.split("/")[0] for key in MESSAGES}
     missing, untranslated = [], []
     for where, call in _refusal_calls():
+        assert isinstance(call.func, ast.Name)  # _refusal_calls yields only calls of Issue or Problem by name
         reason_at, text_at = (
             (0, 1) if call.func.id == "Issue" else (1, 3)
         )  # Issue(reason, message), Problem(.., detail)
         reason = call.args[reason_at] if len(call.args) > reason_at else None
         if isinstance(reason, ast.Constant) and reason.value not in reasons_with_messages:
-            missing.append(f"{where}: {reason.value}")
+            missing.append(f"{where}: {reason.value!s}")
         text = (
             call.args[text_at]
             if len(call.args) > text_at

@@ -15,10 +15,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email import policy
+from typing import Any
 
 import asyncpg
 import nats
 from aiosmtpd.controller import Controller
+from nats.aio.client import Client
 
 from dxmon.catalog import Catalog
 from dxmon.contracts import ALERTS_STREAM, ReportReceived, end_of_local_day
@@ -176,9 +178,9 @@ class Clock:
         self.base, self.started = moment, time.monotonic()
 
 
-def fast_settings(database_url: str, nats_url: str, **overrides) -> AlertsSettings:
+def fast_settings(database_url: str, nats_url: str, **overrides: Any) -> AlertsSettings:
     """fast_settings: the service's settings with intervals short enough for tests."""
-    values = dict(
+    values: dict[str, Any] = dict(
         database_url=database_url,
         nats_url=nats_url,
         public_dashboard_url="http://grafana.test",
@@ -204,7 +206,7 @@ class Engine:
 
     scheduler: Scheduler
     pool: asyncpg.Pool
-    nc: nats.aio.client.Client
+    nc: Client
     metrics: Metrics
     clock: Clock
     closed: bool = False
@@ -226,6 +228,7 @@ async def alert_events(nats_url: str) -> list[dict]:
         if info.state.messages == 0:
             break
         msg = await js.get_msg(ALERTS_STREAM, seq)
+        assert msg.data is not None  # every alert event has a body
         out.append({"subject": msg.subject, **json.loads(msg.data)})
     await nc.close()
     return out

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from services.alerts.alert import Alert, Channel, Flush, Kind, Severity, State, Subscription
 from services.alerts.messages import Message
@@ -23,9 +24,16 @@ def make_alert(
     *,
     state: State = State.FIRING,
     starts_at: datetime = T0,
-    **kw,
+    **kw: Any,
 ) -> Alert:
-    defaults = dict(
+    # Outside the sync a test picks the severity; a missed milestone reads as critical by default.
+    alert = Alert(
+        fingerprint=f"{unit}/{indicator}/{kind.value}",
+        unit=unit,
+        indicator=indicator,
+        kind=kind,
+        state=state,
+        starts_at=starts_at,
         value=45.2,
         expected=60.0,
         target=80.0,
@@ -34,19 +42,9 @@ def make_alert(
         indicator_name="Tỷ lệ hồ sơ xử lý hoàn toàn trực tuyến",
         pillar="digital_government",
         measure="ratio",
+        severity=Severity.CRITICAL if kind is Kind.MISSED else Severity.WARNING,
     )
-    # Outside the sync a test picks the severity; a missed milestone reads as critical by default.
-    defaults["severity"] = Severity.CRITICAL if kind is Kind.MISSED else Severity.WARNING
-    defaults.update(kw)
-    return Alert(
-        fingerprint=f"{unit}/{indicator}/{kind.value}",
-        unit=unit,
-        indicator=indicator,
-        kind=kind,
-        state=state,
-        starts_at=starts_at,
-        **defaults,
-    )
+    return replace(alert, **kw)
 
 
 def make_flush(now: datetime = T0, channel_id: int = 1, repeat: timedelta = 7 * DAY) -> Flush:

@@ -33,7 +33,8 @@ def catalog() -> Catalog:
     return Catalog.load()
 
 
-def service(catalog: Catalog, *, accepting: bool) -> Service:
+def service(catalog: Catalog, *, accepting: bool) -> tuple[Service, RecordingScheduler]:
+    """service: the alerts service with its subscriber, and the recorder that stands in for its scheduler."""
     svc = Service(
         settings=AlertsSettings(),
         catalog=catalog,
@@ -43,9 +44,10 @@ def service(catalog: Catalog, *, accepting: bool) -> Service:
         tokens={},
         accepting=accepting,
     )
-    svc.scheduler = RecordingScheduler()  # type: ignore[assignment]  # only ``request`` is used by the subscriber
+    recorder = RecordingScheduler()
+    svc.scheduler = recorder  # type: ignore[assignment]  # only ``request`` is used by the subscriber
     subscribe(svc)
-    return svc
+    return svc, recorder
 
 
 def notice(unit: str) -> bytes:
@@ -53,31 +55,31 @@ def notice(unit: str) -> bytes:
 
 
 async def test_each_notice_requests_its_unit(catalog: Catalog) -> None:
-    svc = service(catalog, accepting=True)
+    svc, scheduler = service(catalog, accepting=True)
     async with TestNatsBroker(svc.broker) as broker:
         for unit in ("QN-P-HONGGAI", "QN-P-BAICHAY", "QN-P-HONGGAI"):
             await broker.publish(notice(unit), stored_subject(unit))
-    assert svc.scheduler.requested == ["QN-P-HONGGAI", "QN-P-BAICHAY", "QN-P-HONGGAI"]
+    assert scheduler.requested == ["QN-P-HONGGAI", "QN-P-BAICHAY", "QN-P-HONGGAI"]
 
 
 async def test_the_unit_comes_from_the_notice_not_the_subject(catalog: Catalog) -> None:
-    svc = service(catalog, accepting=True)
+    svc, scheduler = service(catalog, accepting=True)
     async with TestNatsBroker(svc.broker) as broker:
         await broker.publish(notice("QN-P-BAICHAY"), stored_subject("QN"))
-    assert svc.scheduler.requested == ["QN-P-BAICHAY"]
+    assert scheduler.requested == ["QN-P-BAICHAY"]
 
 
 async def test_notices_are_ignored_while_starting_or_stopping(catalog: Catalog) -> None:
-    svc = service(catalog, accepting=False)
+    svc, scheduler = service(catalog, accepting=False)
     async with TestNatsBroker(svc.broker) as broker:
         await broker.publish(notice("QN-P-HONGGAI"), stored_subject("QN-P-HONGGAI"))
-    assert svc.scheduler.requested == []
+    assert scheduler.requested == []
 
 
 async def test_a_malformed_notice_requests_nothing(catalog: Catalog) -> None:
-    svc = service(catalog, accepting=True)
+    svc, scheduler = service(catalog, accepting=True)
     async with TestNatsBroker(svc.broker) as broker:
         with pytest.raises(ValidationError):  # TestNatsBroker raises what the real broker would log
             await broker.publish(b'{"unit": 5}', stored_subject("QN"))
         await broker.publish(notice("QN"), stored_subject("QN"))  # the subscriber still works after it
-    assert svc.scheduler.requested == ["QN"]
+    assert scheduler.requested == ["QN"]

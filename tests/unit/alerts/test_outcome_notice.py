@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from alerts_factory import make_subscription
@@ -26,9 +28,13 @@ def outcome(
     status: str = "missed",
     *,
     value: float | None = 72.5,
-    **kw,
+    **kw: Any,
 ) -> FinalOutcome:
-    defaults = dict(
+    final = FinalOutcome(
+        unit=unit,
+        indicator=indicator,
+        status=status,
+        value=value,
         target_set="NQ09",
         milestone=DEADLINE,
         target=80.0,
@@ -40,8 +46,7 @@ def outcome(
         measure="ratio",
         cadence="monthly",
     )
-    defaults.update(kw)
-    return FinalOutcome(unit=unit, indicator=indicator, status=status, value=value, **defaults)
+    return replace(final, **kw)
 
 
 def twenty() -> list[FinalOutcome]:

@@ -89,16 +89,18 @@ async def test_a_slow_step_delays_periodic_actions_but_never_skips_them() -> Non
         outbox_poll=0.05,
         alertmanager_resend=RESEND,
     )
+    # The fakes stand in for the lease, evaluator, dispatcher, outbox, emitter and forwarder: the scheduler
+    # only calls the methods they define.
     scheduler = Scheduler(
-        HeldLease(),
-        evaluator,
-        dispatcher,
-        Quiet(),
-        Quiet(),
+        HeldLease(),  # type: ignore[arg-type]  # a fake lease that is always held
+        evaluator,  # type: ignore[arg-type]  # a fake evaluator whose full pass is slow
+        dispatcher,  # type: ignore[arg-type]  # a fake dispatcher that records its flushes
+        Quiet(),  # type: ignore[arg-type]  # a fake outbox with nothing to deliver
+        Quiet(),  # type: ignore[arg-type]  # a fake emitter with nothing pending
         Metrics(),
         lambda: datetime.now(UTC),
         schedule,
-        forwarder=forwarder,
+        forwarder=forwarder,  # type: ignore[arg-type]  # a fake forwarder that records its posts
     )
     run = asyncio.create_task(scheduler.run())
     await asyncio.sleep(4.2)

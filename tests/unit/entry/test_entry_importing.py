@@ -128,7 +128,7 @@ def test_an_explanation_is_compared_only_when_the_row_gives_one(catalog: Catalog
     event = uuid.uuid4()
     stored = in_force(628, 1000, event, "Cũ")
     assert (
-        decide(checked(catalog, ROW).candidates, {(ROW["unit"], "DG-04", "", date(2026, 9, 1)): stored})[0].status
+        decide(checked(catalog, ROW).candidates, {("QN-P-ANSINH", "DG-04", "", date(2026, 9, 1)): stored})[0].status
         == UNCHANGED
     )
     with_new = checked(catalog, {**ROW, "explanation": "Mới"}).candidates

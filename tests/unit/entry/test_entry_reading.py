@@ -11,8 +11,9 @@ from datetime import datetime
 
 import pytest
 from openpyxl import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
-from dxmon.problems import Problem
+from dxmon.problems import Problem, Text
 from services.entry.reading import NO_CACHED_VALUE, Percent, ReadLimits, read_upload
 from services.entry.sheet import COLUMNS, DATA_SHEET
 from services.entry.workbook import LETTER
@@ -25,6 +26,7 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 def workbook(rows: list[dict], *, title: str = DATA_SHEET, extra=None) -> bytes:
     wb = Workbook()
     ws = wb.active
+    assert isinstance(ws, Worksheet)  # a new Workbook holds one worksheet, the active one
     ws.title = title
     ws.append(HEADERS)
     for r, cells in enumerate(rows, start=2):
@@ -68,6 +70,7 @@ def test_an_honest_workbook_reads_exactly() -> None:
 def test_moved_columns_are_found_by_their_header() -> None:
     wb = Workbook()
     ws = wb.active
+    assert isinstance(ws, Worksheet)  # a new Workbook holds one worksheet, the active one
     ws.append(["Ghi chú riêng"] + list(reversed(HEADERS)))
     ws.append(["bỏ qua"] + [ROW.get(c.key) for c in reversed(COLUMNS)])
     out = io.BytesIO()
@@ -79,12 +82,14 @@ def test_moved_columns_are_found_by_their_header() -> None:
 
 def test_a_sheet_without_the_key_columns_is_refused() -> None:
     wb = Workbook()
-    wb.active.append(["Đơn vị", "Giá trị"])
+    ws = wb.active
+    assert isinstance(ws, Worksheet)  # a new Workbook holds one worksheet, the active one
+    ws.append(["Đơn vị", "Giá trị"])
     out = io.BytesIO()
     wb.save(out)
     p = refusal(out.getvalue())
     assert (p.status, p.reason) == (422, "unreadable-spreadsheet")
-    assert "Mã ĐVHC" in p.detail.vi and "Mã kỳ" in p.detail.vi
+    assert isinstance(p.detail, Text) and "Mã ĐVHC" in p.detail.vi and "Mã kỳ" in p.detail.vi
 
 
 def test_zip_bomb_is_refused_before_parsing() -> None:
@@ -143,13 +148,13 @@ def test_files_that_are_not_what_they_claim(data: bytes, name: str, media_type: 
 
 def test_a_zip_sent_as_csv_is_named_for_what_it_is() -> None:
     p = refusal(workbook([ROW]), "mau.csv", "text/csv")
-    assert "tệp nén" in p.detail.vi
+    assert isinstance(p.detail, Text) and "tệp nén" in p.detail.vi
 
 
 def test_a_lone_cell_at_the_last_row_does_not_make_a_million_rows() -> None:
     p = refusal(workbook([ROW], extra=lambda wb, ws: ws.cell(1_048_576, 1, "x")))
     assert (p.status, p.reason) == (413, "spreadsheet-too-large")
-    assert "10000" in p.detail.vi
+    assert isinstance(p.detail, Text) and "10000" in p.detail.vi
 
 
 def test_a_huge_declared_dimension_alone_is_harmless() -> None:
@@ -253,4 +258,4 @@ def test_a_title_or_a_sep_line_above_the_header_is_skipped() -> None:
 def test_no_header_in_the_first_rows_names_what_the_first_row_lacks() -> None:
     data = "\r\n".join(["Tiêu đề"] * 12 + [",".join(HEADERS)]).encode()
     p = refusal(data, "mau.csv", "text/csv")
-    assert "dòng 1" in p.detail.vi and "Mã ĐVHC" in p.detail.vi
+    assert isinstance(p.detail, Text) and "dòng 1" in p.detail.vi and "Mã ĐVHC" in p.detail.vi

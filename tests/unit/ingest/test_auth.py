@@ -8,8 +8,9 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from starlette.requests import Request
 
-from dxmon.problems import Problem
+from dxmon.problems import Problem, Text
 from services.ingest.auth import RateLimiter, caller
 from services.ingest.metrics import Metrics
 from tests.unit.ingest.fakes import TOKEN, FakeKeyRing, authenticated
@@ -17,11 +18,11 @@ from tests.unit.ingest.fakes import TOKEN, FakeKeyRing, authenticated
 CALLER = authenticated("QN-P-HONGGAI")
 
 
-def request(authorization: str | None, keyring: FakeKeyRing, metrics: Metrics) -> SimpleNamespace:
+def request(authorization: str | None, keyring: FakeKeyRing, metrics: Metrics) -> Request:
     """request has what ``caller`` reads: the header and the app's key ring, bus status and metrics."""
     state = SimpleNamespace(keyring=keyring, bus=SimpleNamespace(status="loading keys"), metrics=metrics)
-    headers = {} if authorization is None else {"authorization": authorization}
-    return SimpleNamespace(headers=headers, app=SimpleNamespace(state=state))
+    headers = [] if authorization is None else [(b"authorization", authorization.encode())]
+    return Request({"type": "http", "headers": headers, "app": SimpleNamespace(state=state)})
 
 
 def failures(metrics: Metrics) -> dict[str, float]:
@@ -57,7 +58,8 @@ async def test_each_refused_caller_is_counted_by_reason(authorization, loaded, s
     assert caught.value.status == status
     assert failures(metrics) == {counted: 1.0}
     if status == 503:
-        assert "loading keys" in caught.value.detail.en  # the bus status says why
+        detail = caught.value.detail
+        assert isinstance(detail, Text) and "loading keys" in detail.en  # the bus status says why
 
 
 # ───────────────────────────── RateLimiter (per key) ─────────────────────────────
@@ -70,7 +72,7 @@ def test_admit_refuses_with_retry_after_rounded_up() -> None:
         limiter.admit("k", 10, 0.0)  # 1 s to refill
     p = caught.value
     assert (p.status, p.reason, p.headers) == (429, "rate-limited", {"Retry-After": "2"})
-    assert "10" in p.detail.en
+    assert isinstance(p.detail, Text) and "10" in p.detail.en
     limiter.admit("k", 10, 1.0)  # after the wait it passes
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from dxmon.contracts import ReportIn
 from dxmon.intake import encode_events
-from dxmon.problems import Problem
+from dxmon.problems import Problem, Text
 from services.ingest.metrics import Metrics
 from services.ingest.publish import Bus
 from tests.unit.ingest.fakes import FakeJetStream, FakeKeyRing, authenticated, connected_broker
@@ -37,7 +37,13 @@ def events(n: int):
 
 
 def bus(broker=None, js=None, *, loaded: bool = True) -> Bus:
-    return Bus(broker or connected_broker(), FakeKeyRing(loaded=loaded), Metrics(), 0.05, js=js)
+    return Bus(
+        broker or connected_broker(),  # type: ignore[arg-type]  # a fake with FastStream's broker shape
+        FakeKeyRing(loaded=loaded),  # type: ignore[arg-type]  # a fake with KeyRing's shape
+        Metrics(),
+        0.05,
+        js=js,
+    )
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float:
@@ -66,7 +72,7 @@ async def test_without_a_connection_nothing_is_published(b: Bus) -> None:
     with pytest.raises(Problem) as caught:
         await b.publish(events(1))
     assert (caught.value.status, caught.value.reason) == (503, "bus-unavailable")
-    assert "not connected" in caught.value.detail.en
+    assert isinstance(caught.value.detail, Text) and "not connected" in caught.value.detail.en
     assert b.js is None or b.js.published == []
 
 
@@ -113,7 +119,12 @@ class FailingBroker:
     ],
 )
 async def test_until_connected_readiness_says_why(connect_error, status) -> None:
-    b = Bus(FailingBroker(connect_error), FakeKeyRing(loaded=False), Metrics(), 0.05)
+    b = Bus(
+        FailingBroker(connect_error),  # type: ignore[arg-type]  # a fake with FastStream's broker shape
+        FakeKeyRing(loaded=False),  # type: ignore[arg-type]  # a fake with KeyRing's shape
+        Metrics(),
+        0.05,
+    )
     task = asyncio.create_task(b.connect_forever())
     try:
         for _ in range(100):
