@@ -10,8 +10,10 @@ successors, some created on 2025-07-01) is synced into the catalog tables; repor
 force are generated here and loaded with COPY (bypassing store_reports, whose cost is not measured).
 
 Figures printed, all measured in this run on this machine:
-  full pass           three passes (empty result tables; the next day, when every row is rewritten;
-                      the same day again), the worst one and its ratio to the 5 s limit
+  full pass           four passes (PASSES): the first ever (empty tables, once per installation), the
+                      lock day (every 2025 outcome locked and audited), the next day (every row
+                      rewritten), the same day again; the worst routine one (all but the first) and
+                      its ratio to the 5 s limit, and the first pass's own figure
   incremental (10)    median re-evaluation time of 10 units (of 5 runs)
   floor               one bare aggregate over period_values (the scan any full pass must do), and the
                       full pass as a multiple of it
@@ -117,7 +119,7 @@ def synthetic_catalog(n_units: int, n_indicators: int, rng: random.Random) -> Ca
             measure=measure,
             direction=direction,
             applies_to=all_levels,
-            cadence=Cadence(Period.MONTHLY, 5, 10, True),
+            cadence=Cadence(Period.MONTHLY, 5, 45, True),  # grace: the 2025 outcomes lock after 14/02/2026
             target=target,
             numerator="n" if measure is Measure.RATIO else None,
             denominator="d" if measure is Measure.RATIO else None,
@@ -301,14 +303,20 @@ async def timed(coro) -> float:
     return time.perf_counter() - started
 
 
-# The full passes measured: the first writes every row into empty tables; the next day every
-# expected value has moved, so every row is rewritten and a new day of snapshots is added; the same
-# day again is the steady state (few rows change).
+# The full passes measured, as an installation lives them: the first pass ever writes every row into
+# empty tables (once per installation, not a routine pass); the first pass after the cut-off of the
+# 2025 milestones (14 February: deadline + 45 days' grace) locks every outcome and audits each lock
+# (once per milestone); the next day every expected value has moved, so every row is rewritten and a
+# new day of snapshots is added; the same day again is the steady state (few rows change). The limit
+# applies to the routine passes (all but the first). Every pass is after the last month reported.
+LOCK_DAY = datetime(2026, 2, 15, 5, 0, tzinfo=UTC)
 PASSES = [
-    ("empty tables", AS_OF),
-    ("next day", AS_OF + timedelta(days=1)),
-    ("same day again", AS_OF + timedelta(days=1, hours=1)),
+    ("first ever", AS_OF),
+    ("lock day", LOCK_DAY),
+    ("next day", LOCK_DAY + timedelta(days=1)),
+    ("same day again", LOCK_DAY + timedelta(days=1, hours=1)),
 ]
+ROUTINE = slice(1, None)
 
 
 async def run(args: argparse.Namespace, admin_url: str, pgdata: Path | None = None) -> None:
@@ -347,12 +355,16 @@ async def run(args: argparse.Namespace, admin_url: str, pgdata: Path | None = No
             incremental = [await timed(evaluate(conn, catalog, PASSES[-1][1], units=sample)) for _ in range(5)]
         finally:
             await conn.close()
-    worst = max(full)
+    worst = max(full[ROUTINE])
     inc = statistics.median(incremental)
     print()
     print(
         f"full pass (worst)  {worst:6.2f} s   ratio to the {LIMIT_SECONDS:.0f} s limit: {worst / LIMIT_SECONDS:.2f}"
-        f"   {'OK' if worst <= LIMIT_SECONDS else 'TOO SLOW'}"
+        f"   {'OK' if worst <= LIMIT_SECONDS else 'TOO SLOW'}   (routine passes: lock day, next day, same day)"
+    )
+    print(
+        f"first pass ever    {full[0]:6.2f} s   ratio to the limit: {full[0] / LIMIT_SECONDS:.2f}   (once per "
+        "installation: every row written into empty tables)"
     )
     print(f"incremental (10)   {inc * 1000:6.0f} ms  ratio to the worst full pass: {inc / worst:.3f}")
     print(f"floor (one scan)   {floor:6.2f} s   worst full pass = {worst / floor:.1f} × a bare scan of period_values")

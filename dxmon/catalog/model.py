@@ -419,3 +419,38 @@ class Catalog:
     def active_target_sets(self, day: date) -> list[TargetSet]:
         """active_target_sets returns the sets in force on ``day``, ordered by ``applies_from``."""
         return sorted((s for s in self.target_sets.values() if s.active_on(day)), key=lambda s: s.applies_from)
+
+    def judged_targets(self, indicator: Indicator, level: Level, day: date) -> list[Target]:
+        """judged_targets: the targets a unit at ``level`` answers for on ``day`` — the programme's path
+        first, then those of every binding set that has begun (in set order). Reference sets are never
+        judged (shown only)."""
+        path = indicator.target_for(level)
+        others = [
+            t
+            for t in indicator.targets_for(level)
+            if (s := self.target_sets.get(t.target_set)) is not None
+            and s.binding
+            and s.applies_from <= day
+            and (path is None or not set(t.milestones) <= set(path.milestones))
+        ]
+        return ([path] if path is not None else []) + others
+
+    def governing_target(self, indicator: Indicator, level: Level, day: date) -> Target | None:
+        """governing_target: the one target a unit's progress on ``indicator`` is judged against on ``day``
+        (progress_current, dashboards, alerts).
+
+        The programme's path while it has a milestone ahead (NQ 09, continued by NQ09-2030); otherwise
+        the binding set with the nearest milestone ahead (for communes in 2026, CT2026-BCDTW's DG-20);
+        with none ahead, the programme's path (its last outcome), else the binding set whose last
+        milestone is the latest. ``dxmon status`` shows every set's line besides.
+        """
+        judged = self.judged_targets(indicator, level, day)
+        ahead = [t for t in judged if t.milestones[-1].deadline >= day]
+        if ahead:
+            path = indicator.target_for(level)
+            if path is not None and path in ahead:
+                return path
+            return min(ahead, key=lambda t: next(m.deadline for m in t.milestones if m.deadline >= day))
+        if judged and judged[0] is indicator.target_for(level):
+            return judged[0]
+        return max(judged, key=lambda t: t.milestones[-1].deadline, default=None)

@@ -54,7 +54,7 @@ TEMP_TABLES = {
         "last_j int, "
         "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
         "anchor_day date, anchor_value double precision, expected double precision, "
-        "due_start date, due_end date, restart_day date, restart_from timestamptz"
+        "due_start date, due_end date, restart_day date, restart_from timestamptz, target_set text"
     ),
     "_milestones": (
         "indicator text, level text, deadline date, value double precision, comparator text, j int, cut_day date, "
@@ -91,10 +91,15 @@ def plan(
     ]
     indicators = list(catalog.indicators.values())
 
-    # Per indicator: the deadlines passed by today (over all its level targets), numbered from 1.
+    # Per indicator: the deadlines passed by today (over every target judged at any level), numbered from 1.
+    levels = {u.level for u in chosen}
+    judged = {
+        (ind.code, level): catalog.judged_targets(ind, level, today) for ind in indicators for level in sorted(levels)
+    }
     passed: dict[str, list[date]] = {}
     for ind in indicators:
-        passed[ind.code] = sorted({m.deadline for t in ind.targets for m in t.milestones if m.deadline < today})
+        targets = [t for level in levels for t in judged[(ind.code, level)]]
+        passed[ind.code] = sorted({m.deadline for t in targets for m in t.milestones if m.deadline < today})
 
     # Units sharing a level and an evaluation day share the calendar: one group number joins them
     # (a single-column join the planner estimates well, unlike the pair of columns).
@@ -116,16 +121,18 @@ def plan(
         )
     for (level, day), grp in groups.items():
         for ind in indicators:
-            target = ind.target_for(level)
+            target = catalog.governing_target(ind, level, day)
             if target is None or not target.milestones:
                 continue
+            path = target is ind.target_for(level)
             cal = calendar(target, ind.measure, ind.direction, ind.cadence, day, trend)
             last = target.milestones[-1]
             up = cal.upcoming
             # Past NQ 09's end the path restarts from the unit's outcome then (dxmon.progress.restart_day).
-            restart = restart_day(ind, level)
+            restart = restart_day(ind, level) if path else None
             if up is None or cal.anchor is None or cal.anchor.day != restart or ind.measure is Measure.BOOLEAN:
                 restart = None
+            shown = up or last
             keys[(ind.code, level.value, day)] = (
                 grp,
                 ind.code,
@@ -152,25 +159,30 @@ def plan(
                 cal.due_end,
                 restart,
                 start_of_day(period_start(restart, ind.cadence.period)) if restart is not None else None,
+                ind.milestone_set(level, shown) if path else target.target_set,
             )
-    levels = {u.level for u in chosen}
+    # Outcomes: one per passed deadline of the targets judged at the level, the programme's path first
+    # (milestone_outcomes holds one outcome per unit, indicator and deadline).
     for ind in indicators:
-        for level in sorted(levels & ind.applies_to):
-            target = ind.target_for(level)
-            for m in target.milestones if target else ():
-                if m.deadline < today:
-                    milestones.append(
-                        (
-                            ind.code,
-                            level.value,
-                            m.deadline,
-                            m.value,
-                            m.comparator,
-                            passed[ind.code].index(m.deadline) + 1,
-                            cutoff_day(m, ind.cadence),
-                            ind.milestone_set(level, m),
+        for level in sorted(levels):
+            decided: set[date] = set()
+            for t in judged[(ind.code, level)]:
+                on_path = t is ind.target_for(level)
+                for m in t.milestones:
+                    if m.deadline < today and m.deadline not in decided:
+                        decided.add(m.deadline)
+                        milestones.append(
+                            (
+                                ind.code,
+                                level.value,
+                                m.deadline,
+                                m.value,
+                                m.comparator,
+                                passed[ind.code].index(m.deadline) + 1,
+                                cutoff_day(m, ind.cadence),
+                                ind.milestone_set(level, m) if on_path else t.target_set,
+                            )
                         )
-                    )
 
     # Facts pass (every unit): per indicator the trend window start for as_of's day and, for each
     # passed deadline j, the window [start of the deadline's period, end of the deadline day) in which

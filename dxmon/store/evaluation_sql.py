@@ -274,7 +274,7 @@ decided AS (
     FROM pathed e
     OFFSET 0
 )
-SELECT unit, indicator, level, pillar, status, reporting, value, expected_value AS expected,
+SELECT unit, indicator, level, pillar, target_set, status, reporting, value, expected_value AS expected,
        coalesce(next_value, last_value) AS target, coalesce(next_comparator, last_comparator) AS comparator,
        coalesce(next_deadline, last_deadline) AS milestone,
        start_value AS baseline, start_day AS baseline_date, projection, last_observed_at, last_received_at,
@@ -502,6 +502,7 @@ _CURRENT_COLUMNS = [
     "deciding_observed_at",
     "revised_value",
     "revised_at",
+    "target_set",
 ]
 
 # Evaluations take turns (the inserts below assume no other writer of these tables).

@@ -8,7 +8,8 @@ path), ``evaluate`` (progress), ``sync_alerts``/``add_silence``/``acknowledge`` 
                                                 DG-04 only Oct 2025 (40 %) → missed,
                                                 reporting missing
     QN-P-UONGBI    (commune since 01/07/2025)  DG-14 Q4/2025 70 %  → on track; DG-04 Dec 2025 50 % → missed (final)
-    QN             (province)                  DG-14 Q4/2025 88 % → missed (≥ 90 % by 2025, its last milestone);
+    QN             (province)                  DG-14 Q4/2025 88 % → missed NQ 09's ≥ 90 % by 2025 (final), and
+                                               on track for CT2026-BCDTW's 100 % by 2026, judged in 2026;
                                                DG-04 Dec 2025 2200/2247 (late) → exceeded, reporting missing;
                                                DE-06 only 2023 (30) → behind on the way to 500 by 2030,
                                                reporting missing
@@ -387,9 +388,14 @@ async def test_pipeline_shows_dead_letters_by_reason(seeded: Seeded, reader: asy
 async def test_overview_lists_the_unit_known_to_be_behind_first(seeded: Seeded, reader: asyncpg.Connection) -> None:
     run = await run_dashboard(reader, "dx-overview", OVERVIEW_RANGE, {"period": "2025-12-01"}, timescaledb=False)
     behind = run.table("Đơn vị chậm nhất")
-    assert behind.column("unit") == ["QN", BEHIND, MISSED]
-    # The province: DG-14 and DG-01 missed, DE-06 behind; DG-04, DE-06 and DG-01 unreported.
-    assert (behind.row(unit="QN")["Chậm / không đạt"], behind.row(unit="QN")["Chưa báo cáo"]) == (3, 3)
+    assert behind.column("unit") == [BEHIND, "QN", MISSED]
+    # The province: DG-01 missed, DE-06 behind; DG-04, DE-06 and DG-01 unreported. Its DG-14 missed NQ 09's
+    # 2025 target (the scorecard) and is judged in 2026 against CT2026-BCDTW's 100 % by 31/12/2026: on track.
+    assert (behind.row(unit="QN")["Chậm / không đạt"], behind.row(unit="QN")["Chưa báo cáo"]) == (2, 3)
+    dg14 = await reader.fetchrow(
+        "SELECT target_set, status FROM progress_current WHERE unit = 'QN' AND indicator = 'DG-14'"
+    )
+    assert (dg14["target_set"], dg14["status"]) == ("CT2026-BCDTW", "on_track")
     tuanchau = behind.row(unit=BEHIND)
     assert (tuanchau["Chậm / không đạt"], tuanchau["Chưa báo cáo"]) == (
         2,
@@ -445,9 +451,9 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
     assert reporting.row(**{"Cấp": "Cấp tỉnh"})["Chưa báo cáo"] == 3
     assert reporting.row(**{"Cấp": "Cấp xã"})["Chưa báo cáo"] == 2  # TUANCHAU's and UONGBI's DG-04
     pairs = run.table("Chỉ tiêu của các đơn vị theo trạng thái, theo trụ cột").row(**{"Trụ cột": "Chính quyền số"})
-    # DG-14 behind (TUANCHAU); DG-04 missed (TUANCHAU, UONGBI), DG-14 and DG-01 missed (QN). Reporting is not
-    # a result.
-    assert [pairs[k] for k in ("Chậm tiến độ", "Không đạt")] == [1, 4]
+    # DG-14 behind (TUANCHAU); DG-04 missed (TUANCHAU, UONGBI), DG-01 missed (QN; its DG-14 is judged against
+    # CT2026-BCDTW in 2026). Reporting is not a result.
+    assert [pairs[k] for k in ("Chậm tiến độ", "Không đạt")] == [1, 3]
     assert "Chưa báo cáo" not in pairs
 
     province_only = await run_dashboard(
@@ -472,7 +478,8 @@ async def test_overview_status_rates_and_outcomes(seeded: Seeded, reader: asyncp
         1,
         len(valid) - 1,
     )  # only UONGBI's 70 % ≥ 60 %
-    assert outcomes["Mốc tiếp theo"] == date(2030, 12, 31)
+    # The nearest milestone ahead of any unit: the province's CT2026-BCDTW target (100 % by 31/12/2026).
+    assert outcomes["Mốc tiếp theo"] == date(2026, 12, 31)
     # The NQ 09 scorecard: UONGBI's DG-04 missed, final (cut-off 10/01/2026); no alert for it.
     card = run.table("Kết quả thực hiện NQ 09 đến năm 2025").row(**{"Trụ cột": "Chính quyền số"})
     assert card["Không đạt"] >= 1 and card["Tạm tính"] >= 1  # yearly indicators: cut-off 31/03/2026, ahead
