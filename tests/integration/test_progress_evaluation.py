@@ -689,3 +689,53 @@ def test_rates_rebuild_backfills_history_before_the_reorganisation(dxmon, seeded
     assert first is not None and first <= date(2023, 12, 1)
     refused = dxmon("rates", "rebuild", "--since", "2023-13-01")
     assert refused.exit_code == 2 and "YYYY-MM-DD" in refused.output
+
+
+async def test_a_binding_set_off_the_programme_path_is_judged_and_alerted(database_url: str, catalog: Catalog) -> None:
+    """NQ 09's DG-14 path for the province ended in 2025; in 2026 CT2026-BCDTW asks 100 % by 31/12/2026.
+
+    A province falling from 88 % to 80 % over 2026 is behind that target: progress names the set, the
+    alert fires with its target and deadline, and NQ 09's 2025 outcome stays final beside it."""
+    from services.alerts import repository as alerts_repo
+
+    def report(day: date, percent: float) -> ReportReceived:
+        return ReportReceived(
+            event_id=uuid.uuid4(),
+            unit="QN",
+            indicator="DG-14",
+            observed_at=end_of_local_day(day),
+            received_at=datetime(day.year, day.month, day.day, 9, tzinfo=LOCAL_TZ) + timedelta(days=5),
+            agency="test",
+            key_id="k1",
+            numerator=percent,
+            denominator=100.0,
+        )
+
+    quarters = [(date(2025, 12, 31), 88), (date(2026, 3, 31), 86), (date(2026, 6, 30), 84), (date(2026, 9, 30), 80)]
+    await seed(database_url, [report(d, p) for d, p in quarters])
+    now = datetime(2026, 10, 20, 9, tzinfo=LOCAL_TZ)
+    async with connected(database_url) as conn:
+        await evaluate(conn, catalog, now)
+        row = await conn.fetchrow("SELECT * FROM progress_current WHERE unit = 'QN' AND indicator = 'DG-14'")
+        assert (row["target_set"], row["status"], row["target"], row["milestone"]) == (
+            "CT2026-BCDTW",
+            "behind",
+            100.0,
+            date(2026, 12, 31),
+        )
+        outcome = await conn.fetchrow(
+            "SELECT target_set, status, final FROM milestone_outcomes WHERE unit = 'QN' AND indicator = 'DG-14'"
+            " AND milestone = '2025-12-31'"
+        )
+        assert (outcome["target_set"], outcome["status"], outcome["final"]) == ("NQ09", "missed", True)
+        async with conn.transaction():
+            await alerts_repo.sync_alerts(conn, now)
+        alert = await conn.fetchrow(
+            "SELECT kind, state, target, milestone FROM alerts WHERE unit = 'QN' AND indicator = 'DG-14'"
+        )
+    assert alert is not None and (alert["kind"], alert["state"], alert["target"], alert["milestone"]) == (
+        "behind",
+        "firing",
+        100.0,
+        date(2026, 12, 31),
+    )
