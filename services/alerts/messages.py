@@ -114,7 +114,8 @@ def figures(a: Alert, sep: str = " | ") -> str:
             f"{words.TARGET}: {format_value(a.target, a.measure)}",
         )
     )
-    return text + (f" ({words.DEADLINE.lower()} {format_date(a.milestone)})" if a.milestone else "")
+    source = f", {words.TARGET_SET.lower()} {a.target_set}" if a.target_set else ""
+    return text + (f" ({words.DEADLINE.lower()} {format_date(a.milestone)}{source})" if a.milestone else "")
 
 
 def escalation_line(a: Alert, now: datetime) -> str:
@@ -221,6 +222,7 @@ def _alert_payload(a: Alert, public_url: str | None) -> dict[str, Any]:
         "expected": a.expected,
         "target": a.target,
         "milestone": a.milestone.isoformat() if a.milestone else None,
+        "target_set": a.target_set,
         "dashboard_url": dashboard_url(public_url, a.unit) if public_url else None,
     }
 

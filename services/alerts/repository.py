@@ -174,7 +174,8 @@ _ALERT_COLUMNS = """
     a.value, a.expected, a.target, a.milestone,
     coalesce(u.name_vi, a.unit) AS unit_name, coalesce(i.name_vi, '') AS indicator_name,
     coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure,
-    p.last_observed_at AS observed_at, coalesce(i.cadence, '') AS cadence, a.severity
+    p.last_observed_at AS observed_at, coalesce(i.cadence, '') AS cadence, a.severity,
+    CASE WHEN p.milestone = a.milestone THEN p.target_set END AS target_set
 """
 # The period of the value comes from the evaluation the figures were copied from.
 _ALERT_FROM = """
@@ -206,6 +207,7 @@ def _alert(r: asyncpg.Record) -> Alert:
         observed_at=r["observed_at"],
         cadence=r["cadence"],
         severity=Severity(r["severity"]),
+        target_set=r["target_set"],
     )
 
 
@@ -467,7 +469,8 @@ async def alert_events(conn: asyncpg.Connection, *, unpublished: bool, limit: in
         " e.value, e.expected, e.target, e.milestone,"
         " coalesce(u.name_vi, e.unit) AS unit_name, coalesce(i.name_vi, '') AS indicator_name,"
         " coalesce(i.pillar, '') AS pillar, coalesce(i.measure, '') AS measure,"
-        " p.last_observed_at AS observed_at, coalesce(i.cadence, '') AS cadence, e.severity"
+        " p.last_observed_at AS observed_at, coalesce(i.cadence, '') AS cadence, e.severity,"
+        " CASE WHEN p.milestone = e.milestone THEN p.target_set END AS target_set"
         " FROM alert_events e LEFT JOIN units u ON u.code = e.unit LEFT JOIN indicators i ON i.code = e.indicator"
         " LEFT JOIN progress_current p ON p.unit = e.unit AND p.indicator = e.indicator"
         f" WHERE e.{column} IS NULL ORDER BY e.id LIMIT $1",

@@ -55,7 +55,7 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     assert mail.subject == "[Chuyển đổi số Quảng Ninh] Chậm tiến độ: Phường Hồng Gai – DG-14"
     assert (
         f"{words.CURRENT_VALUE}: 50% (kỳ báo cáo quý IV/2025) | {words.EXPECTED}: 61,5% | {words.TARGET}: 100%"
-        " (thời hạn 31/12/2030)" in mail.body
+        " (thời hạn 31/12/2030, bộ chỉ tiêu NQ09-2030)" in mail.body
     )
     assert "http://grafana.test/d/dx-unit-detail?var-unit=QN-P-HONGGAI" in mail.body
     [hook] = receiver.bodies("/hook")

@@ -65,7 +65,7 @@ def test_format_duration(d, want) -> None:
 
 
 def test_single_alert_digest_has_everything_staff_need() -> None:
-    alert = make_alert(reason=NotifyReason.FIRST_NOTIFICATION, starts_at=T0 - 12 * DAY)
+    alert = make_alert(reason=NotifyReason.FIRST_NOTIFICATION, starts_at=T0 - 12 * DAY, target_set="NQ09-2030")
     m = render_digest(make_flush(T0), [alert], public_url=PUBLIC)
     assert m.subject == f"[Chuyển đổi số Quảng Ninh] {KIND_LABEL[Kind.BEHIND]}: Phường Hồng Gai – DG-04"
     for fragment in (
@@ -73,7 +73,8 @@ def test_single_alert_digest_has_everything_staff_need() -> None:
         "■ Phường Hồng Gai (QN-P-HONGGAI)",
         f"[{REASON_LABEL[NotifyReason.FIRST_NOTIFICATION]}] {KIND_LABEL[Kind.BEHIND]} — DG-04 "
         "Tỷ lệ hồ sơ xử lý hoàn toàn trực tuyến",
-        f"{words.CURRENT_VALUE}: 45,2% | {words.EXPECTED}: 60% | {words.TARGET}: 80% (thời hạn 31/12/2030)",
+        f"{words.CURRENT_VALUE}: 45,2% | {words.EXPECTED}: 60% | {words.TARGET}: 80% (thời hạn 31/12/2030, "
+        "bộ chỉ tiêu NQ09-2030)",
         f"Mức độ: {SEVERITY_LABEL[Severity.WARNING]}. Tình trạng kéo dài 12 ngày (từ 17/02/2026)",
         f"Bảng theo dõi: {PUBLIC}/d/dx-unit-detail?var-unit=QN-P-HONGGAI",
     ):
