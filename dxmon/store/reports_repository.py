@@ -281,6 +281,8 @@ newest AS (
 
 # A separate statement: it sees ids committed by another aggregator while the insert above waited.
 # Every staged report, repeats included, is compared with what is stored under its (agency, event_id).
+# Skipped when the batch has no repeats and _STORE inserted every report's id itself (the usual batch):
+# then each id's stored digest is the one just computed from that very report, so nothing can differ.
 _REUSED = f"""
 SELECT s.idx
 FROM {_STAGE} s JOIN report_ids r ON r.agency = s.agency AND r.event_id = s.event_id
@@ -379,8 +381,11 @@ async def store_reports(
     if any(e.category for e in events):
         await conn.execute(_LOCK_TOTALS)
         await conn.execute(_TOTALS)
-    reused = sorted(r["idx"] for r in await conn.fetch(_REUSED))
-    return StoreResult([StoredUnit(r["unit"], sorted(r["indicators"]), r["stored"]) for r in rows], reused)
+    units = [StoredUnit(r["unit"], sorted(r["indicators"]), r["stored"]) for r in rows]
+    # len(seen): the staged reports that are not repeats; each one stored is an id _STORE inserted.
+    every_id_new = len(seen) == len(records) and sum(u.stored for u in units) == len(seen)
+    reused = [] if every_id_new else sorted(r["idx"] for r in await conn.fetch(_REUSED))
+    return StoreResult(units, reused)
 
 
 @dataclass(frozen=True)
