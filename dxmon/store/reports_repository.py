@@ -40,6 +40,7 @@ import asyncpg
 
 from dxmon.catalog import Catalog, Indicator, Measure
 from dxmon.contracts import ReportReceived
+from dxmon.periods import ReportingPeriod
 
 REPORT_COLUMNS = [
     "observed_at",
@@ -281,6 +282,8 @@ newest AS (
 
 # A separate statement: it sees ids committed by another aggregator while the insert above waited.
 # Every staged report, repeats included, is compared with what is stored under its (agency, event_id).
+# Skipped when the batch has no repeats and _STORE inserted every report's id itself (the usual batch):
+# then each id's stored digest is the one just computed from that very report, so nothing can differ.
 _REUSED = f"""
 SELECT s.idx
 FROM {_STAGE} s JOIN report_ids r ON r.agency = s.agency AND r.event_id = s.event_id
@@ -316,10 +319,14 @@ def _shipped_catalog() -> Catalog:
     return Catalog.load()
 
 
-def report_record(e: ReportReceived, catalog: Catalog, stream_seq: int | None = None) -> tuple:
+def report_record(
+    e: ReportReceived, catalog: Catalog, stream_seq: int | None = None, period: ReportingPeriod | None = None
+) -> tuple:
     """report_record is the row of ``reports`` for one event (REPORT_COLUMNS), then its period_end and
-    percent_only: the period comes from the indicator's cadence and the programme's reporting window."""
-    period = catalog.period_of(e.indicator, e.observed_at)
+    percent_only: the period comes from the indicator's cadence and the programme's reporting window
+    (``period``, when given, is ``catalog.period_of(e.indicator, e.observed_at)`` already computed)."""
+    if period is None:
+        period = catalog.period_of(e.indicator, e.observed_at)
     percent_only = catalog.indicators[e.indicator].measure is Measure.RATIO and e.numerator is None
     return (
         e.observed_at,
@@ -367,11 +374,17 @@ async def store_reports(
     # Within the batch, the first arrival of an (agency, event_id) is the one that may be stored; later
     # ones are repeats, compared (like the first) with whatever ends up stored under that id.
     seen: set[tuple[str, UUID]] = set()
+    # A batch's reports fall in few periods: each (indicator, instant) is looked up once.
+    periods: dict[tuple[str, datetime], ReportingPeriod] = {}
     records = []
     for i in sorted(range(len(events)), key=lambda i: (seqs[i] is None, seqs[i] or 0, i)):
         e = events[i]
         key = (e.agency, e.event_id)
-        records.append((*report_record(e, catalog, seqs[i]), i, key in seen))
+        at = (e.indicator, e.observed_at)
+        period = periods.get(at)
+        if period is None:
+            period = periods[at] = catalog.period_of(e.indicator, e.observed_at)
+        records.append((*report_record(e, catalog, seqs[i], period), i, key in seen))
         seen.add(key)
     await conn.execute(_CREATE_STAGE)
     await conn.copy_records_to_table(_STAGE, records=records, columns=_STAGE_COLUMNS)
@@ -379,8 +392,11 @@ async def store_reports(
     if any(e.category for e in events):
         await conn.execute(_LOCK_TOTALS)
         await conn.execute(_TOTALS)
-    reused = sorted(r["idx"] for r in await conn.fetch(_REUSED))
-    return StoreResult([StoredUnit(r["unit"], sorted(r["indicators"]), r["stored"]) for r in rows], reused)
+    units = [StoredUnit(r["unit"], sorted(r["indicators"]), r["stored"]) for r in rows]
+    # len(seen): the staged reports that are not repeats; each one stored is an id _STORE inserted.
+    every_id_new = len(seen) == len(records) and sum(u.stored for u in units) == len(seen)
+    reused = [] if every_id_new else sorted(r["idx"] for r in await conn.fetch(_REUSED))
+    return StoreResult(units, reused)
 
 
 @dataclass(frozen=True)

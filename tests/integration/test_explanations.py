@@ -4,7 +4,8 @@ The rule (README, "Send a report"; dxmon/store/migrations/0009_explanations.sql)
 that of the report received last, in stream order, among the period's reports that carried the field. A
 correction that leaves it out keeps it (an officer fixing a typo in a figure does not expect the reason he
 gave to vanish); an empty explanation withdraws it. Checked through ingest → JetStream → aggregator, then
-with batches processed out of order against a model, across the 0009 upgrade, and as the dashboards' role.
+with batches processed out of order against a model, across the 0009 upgrade (and 0012, which keeps the
+digest that 0009 defined), and as the dashboards' role.
 """
 
 from __future__ import annotations
@@ -320,6 +321,58 @@ async def test_0009_keeps_every_stored_digest_valid(database_at_0008: str, catal
         assert (result.stored, result.reused) == (0, [])
         async with conn.transaction():
             result = await store_reports(conn, [old.model_copy(update={"explanation": WHY})], T0, catalog)
+        assert (result.stored, result.reused) == (0, [0])
+    finally:
+        await conn.close()
+
+
+# 0012 declares dx_report_digest STABLE so that PostgreSQL inlines it; every digest must stay what it was,
+# or a replay of a report stored before 0012 would be dead-lettered as an event id reused.
+DIGEST_SQL = (
+    "SELECT dx_report_digest($1::text, $2::text, $3::text, $4::timestamptz, $5::float8, $6::float8, $7::float8, "
+    "$8::text, $9::text, $10::text)"
+)
+# unit, indicator, category, observed_at, value, numerator, denominator, note, source, explanation
+DIGEST_CASES = [
+    ("QN", "DG-04", "", datetime(2026, 10, 31, 16, 59, 59, tzinfo=UTC), None, 40.0, 100.0, "ghi chú", None, None),
+    ("QN", "DG-04", "", datetime(2026, 10, 31, 16, 59, 59, tzinfo=UTC), None, 40.0, 100.0, "ghi chú", None, ""),
+    ("QN", "DG-01", "province", datetime(1969, 12, 31, 23, 59, 59, 500001, UTC), -0.0, None, None, None, "x", WHY),
+    ("QN-P-HONGGAI", "DG-14", "", datetime(2030, 1, 1, tzinfo=UTC), 0.1, 1e308, 3.0, "", "", "a\u0301"),
+]
+DIGEST_PLAN = (
+    "EXPLAIN (VERBOSE) SELECT dx_report_digest(unit, indicator, category, observed_at, value, numerator, "
+    "denominator, note, source, explanation) FROM reports"
+)
+
+
+async def plan_text(conn: asyncpg.Connection) -> str:
+    return "\n".join(r[0] for r in await conn.fetch(DIGEST_PLAN))
+
+
+async def test_0012_inlines_the_digest_and_keeps_every_digest(database_at_0008: str, catalog):
+    url = database_at_0008
+    assert (await migrate(url, up_to="0011_progress_fillfactor")).applied[-1] == "0011_progress_fillfactor"
+    old = event(1, WHY)
+    conn = await asyncpg.connect(url)
+    try:
+        before = [await conn.fetchval(DIGEST_SQL, *args) for args in DIGEST_CASES]
+        assert len(set(before)) == len(DIGEST_CASES)
+        assert "dx_report_digest(" in await plan_text(conn)  # called once per row, as a query of its own
+        async with conn.transaction():
+            assert (await store_reports(conn, [old], T0, catalog)).stored == 1
+    finally:
+        await conn.close()
+    assert (await migrate(url, up_to="0012_digest_inlined")).applied == ["0012_digest_inlined"]
+    conn = await asyncpg.connect(url)
+    try:
+        assert [await conn.fetchval(DIGEST_SQL, *args) for args in DIGEST_CASES] == before
+        plan = await plan_text(conn)
+        assert "dx_report_digest(" not in plan and "md5(concat_ws(" in plan  # inlined into the statement
+        async with conn.transaction():
+            result = await store_reports(conn, [old], T0, catalog)  # a replay of a report stored before 0012
+        assert (result.stored, result.reused) == (0, [])
+        async with conn.transaction():
+            result = await store_reports(conn, [old.model_copy(update={"explanation": "khác"})], T0, catalog)
         assert (result.stored, result.reused) == (0, [0])
     finally:
         await conn.close()
