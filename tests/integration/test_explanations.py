@@ -4,7 +4,7 @@ The rule (README, "Send a report"; dxmon/store/migrations/0009_explanations.sql)
 that of the report received last, in stream order, among the period's reports that carried the field. A
 correction that leaves it out keeps it (an officer fixing a typo in a figure does not expect the reason he
 gave to vanish); an empty explanation withdraws it. Checked through ingest → JetStream → aggregator, then
-with batches processed out of order against a model, across the 0009 upgrade (and 0012, which keeps the
+with batches processed out of order against a model, across the 0009 upgrade (and 0013, which keeps the
 digest that 0009 defined), and as the dashboards' role.
 """
 
@@ -326,8 +326,8 @@ async def test_0009_keeps_every_stored_digest_valid(database_at_0008: str, catal
         await conn.close()
 
 
-# 0012 declares dx_report_digest STABLE so that PostgreSQL inlines it; every digest must stay what it was,
-# or a replay of a report stored before 0012 would be dead-lettered as an event id reused.
+# 0013 declares dx_report_digest STABLE so that PostgreSQL inlines it; every digest must stay what it was,
+# or a replay of a report stored before 0013 would be dead-lettered as an event id reused.
 DIGEST_SQL = (
     "SELECT dx_report_digest($1::text, $2::text, $3::text, $4::timestamptz, $5::float8, $6::float8, $7::float8, "
     "$8::text, $9::text, $10::text)"
@@ -349,9 +349,9 @@ async def plan_text(conn: asyncpg.Connection) -> str:
     return "\n".join(r[0] for r in await conn.fetch(DIGEST_PLAN))
 
 
-async def test_0012_inlines_the_digest_and_keeps_every_digest(database_at_0008: str, catalog):
+async def test_0013_inlines_the_digest_and_keeps_every_digest(database_at_0008: str, catalog):
     url = database_at_0008
-    assert (await migrate(url, up_to="0011_progress_fillfactor")).applied[-1] == "0011_progress_fillfactor"
+    assert (await migrate(url, up_to="0012_governing_target_set")).applied[-1] == "0012_governing_target_set"
     old = event(1, WHY)
     conn = await asyncpg.connect(url)
     try:
@@ -362,14 +362,14 @@ async def test_0012_inlines_the_digest_and_keeps_every_digest(database_at_0008: 
             assert (await store_reports(conn, [old], T0, catalog)).stored == 1
     finally:
         await conn.close()
-    assert (await migrate(url, up_to="0012_digest_inlined")).applied == ["0012_digest_inlined"]
+    assert (await migrate(url, up_to="0013_digest_inlined")).applied == ["0013_digest_inlined"]
     conn = await asyncpg.connect(url)
     try:
         assert [await conn.fetchval(DIGEST_SQL, *args) for args in DIGEST_CASES] == before
         plan = await plan_text(conn)
         assert "dx_report_digest(" not in plan and "md5(concat_ws(" in plan  # inlined into the statement
         async with conn.transaction():
-            result = await store_reports(conn, [old], T0, catalog)  # a replay of a report stored before 0012
+            result = await store_reports(conn, [old], T0, catalog)  # a replay of a report stored before 0013
         assert (result.stored, result.reused) == (0, [])
         async with conn.transaction():
             result = await store_reports(conn, [old.model_copy(update={"explanation": "khác"})], T0, catalog)

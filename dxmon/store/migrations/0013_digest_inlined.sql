@@ -1,4 +1,4 @@
--- 0012: dx_report_digest is declared STABLE (it was IMMUTABLE) so that PostgreSQL inlines it into the
+-- 0013: dx_report_digest is declared STABLE (it was IMMUTABLE) so that PostgreSQL inlines it into the
 -- aggregator's statements; its body, and so every digest, stays exactly as 0009 made it.
 --
 -- PostgreSQL inlines a SQL function only if its body is no more volatile than the function is declared,
