@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from dxmon.catalog import Measure
 
+# An automatic lock at the cut-off: who and why (outcome rows and the derived audit, outcomes_repository).
+AUTO_LOCK_BY = "dx-monitor"
+AUTO_LOCK_REASON = "chốt số liệu tự động sau ngày chốt"
+
 SESSION = "SET LOCAL work_mem = '256MB'; SET LOCAL jit = off; SET LOCAL parallel_tuple_cost = 0.001"
 # In a full pass the pair-level statements join whole tables; estimates for fresh temp tables are
 # rough, and a nested loop or merge join chosen on them costs seconds. Their rare look-ups are
@@ -359,8 +363,8 @@ FROM (
                AS revised_value,
            CASE WHEN (y.frozen OR y.lock) AND y.now_at[2] IS DISTINCT FROM y.value
                 THEN to_timestamp(y.now_at[3]) END AS revised_at,
-           CASE WHEN y.lock THEN 'dx-monitor' ELSE y.old_locked_by END AS locked_by,
-           CASE WHEN y.lock THEN 'chốt số liệu tự động sau ngày chốt' ELSE y.old_lock_reason END AS lock_reason
+           CASE WHEN y.lock THEN '{AUTO_LOCK_BY}' ELSE y.old_locked_by END AS locked_by,
+           CASE WHEN y.lock THEN '{AUTO_LOCK_REASON}' ELSE y.old_lock_reason END AS lock_reason
     FROM (
         SELECT w.*,
                CASE WHEN w.frozen THEN w.old_value WHEN w.lock THEN w.official[2] ELSE w.now_at[2] END AS value,
@@ -550,24 +554,17 @@ _OUTCOME_SOURCE = {"cutoff": "cut_day"}
 UPDATE_OUTCOMES = (
     "UPDATE milestone_outcomes o SET "
     + ", ".join(f"{c} = x.{_OUTCOME_SOURCE.get(c, c)}" for c in _OUTCOME_COLUMNS)
+    + ", auto_locked_at = CASE WHEN x.lock THEN $1 ELSE o.auto_locked_at END"
     + ", evaluated_at = $1 FROM _outcomes x WHERE x.existing AND x.changed AND x.unit = o.unit "
     "AND x.indicator = o.indicator AND x.milestone = o.milestone"
 )
 INSERT_OUTCOMES = (
-    f"INSERT INTO milestone_outcomes (unit, indicator, milestone, {', '.join(_OUTCOME_COLUMNS)}, evaluated_at) "
-    f"SELECT unit, indicator, milestone, {', '.join(_OUTCOME_SOURCE.get(c, c) for c in _OUTCOME_COLUMNS)}, $1 "
+    f"INSERT INTO milestone_outcomes (unit, indicator, milestone, {', '.join(_OUTCOME_COLUMNS)}, auto_locked_at, "
+    "evaluated_at) "
+    f"SELECT unit, indicator, milestone, {', '.join(_OUTCOME_SOURCE.get(c, c) for c in _OUTCOME_COLUMNS)}, "
+    "CASE WHEN lock THEN $1::timestamptz END, $1 "
     "FROM _outcomes WHERE NOT existing ORDER BY unit, indicator, milestone"
 )
-# Every automatic lock is audited like an operator's (outcome_changes, action 'auto-lock').
-AUDIT_AUTO_LOCKS = """
-INSERT INTO outcome_changes (unit, indicator, target_set, deadline, action, by, reason, at, before, after)
-SELECT unit, indicator, target_set, milestone, 'auto-lock', locked_by, lock_reason, $1,
-       CASE WHEN existing THEN jsonb_build_object('status', old_status, 'value', old_value, 'final', old_final) END,
-       jsonb_build_object('status', status, 'value', value, 'final', final,
-                          'deciding_observed_at', deciding_observed_at)
-FROM _outcomes WHERE lock
-ORDER BY unit, indicator, milestone
-"""
 
 UPDATE_RATES = """
 UPDATE reporting_rates r SET period_end = x.period_end, expected = x.expected, actual = x.actual,

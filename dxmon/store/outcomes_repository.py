@@ -8,8 +8,13 @@ final, frozen by an automatic lock (action ``auto-lock``). An operator may
 - **lock** an outcome: it is frozen with the value in force at the deadline at that moment (this is
   also how a province that starts using dx-monitor after a deadline back-fills its history).
 
-Every change is a row of ``outcome_changes`` (who, when, why, the outcome before and after), written
-in the same transaction as the change. Outcomes exist once an evaluation has seen the milestone pass.
+Every operator's change is a row of ``outcome_changes`` (who, when, why, the outcome before and after),
+written in the same transaction as the change. An automatic lock is recorded on the outcome itself
+(``auto_locked_at``: one cut-off locks every unit's outcome at once, and a row each cost more than the
+rest of that evaluation's writes); ``changes`` lists it beside the rows — by dx-monitor, at that time,
+the outcome as locked (the row as it is, or as the next operator's change found it), and no
+"before" (the provisional figures it replaced came from the same reports). Outcomes exist once an
+evaluation has seen the milestone pass.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import asyncpg
 
 from dxmon.catalog import Milestone
 from dxmon.progress import Status, judge
+from dxmon.store.evaluation_sql import AUTO_LOCK_BY, AUTO_LOCK_REASON
 
 MAX_REASON = 2000
 
@@ -211,7 +217,8 @@ async def lock(
 async def changes(
     conn: asyncpg.Connection, unit: str | None = None, target_set: str | None = None, indicator: str | None = None
 ) -> list[OutcomeChange]:
-    """changes lists every audited change, oldest first, optionally for one unit, target set or indicator."""
+    """changes lists every audited change, oldest first, optionally for one unit, target set or indicator
+    (automatic locks derived from the outcomes: module docstring)."""
     rows = await conn.fetch(
         "SELECT * FROM outcome_changes WHERE ($1::text IS NULL OR unit = $1) AND ($2::text IS NULL OR target_set = $2)"
         " AND ($3::text IS NULL OR indicator = $3) ORDER BY at, id",
@@ -219,18 +226,50 @@ async def changes(
         target_set,
         indicator,
     )
-    return [
-        OutcomeChange(
-            r["unit"],
-            r["indicator"],
-            r["target_set"],
-            r["deadline"],
-            r["action"],
-            r["by"],
-            r["reason"],
+    found = [
+        (
             r["at"],
-            json.loads(r["before"]) if r["before"] else None,
-            json.loads(r["after"]),
+            r["id"],
+            OutcomeChange(
+                r["unit"],
+                r["indicator"],
+                r["target_set"],
+                r["deadline"],
+                r["action"],
+                r["by"],
+                r["reason"],
+                r["at"],
+                json.loads(r["before"]) if r["before"] else None,
+                json.loads(r["after"]),
+            ),
         )
         for r in rows
     ]
+    for o in await conn.fetch(_AUTO_LOCKS, unit, target_set, indicator):
+        # The outcome as locked: what the first operator's change after the lock found, else the row now.
+        after = json.loads(o["reopened_from"]) if o["reopened_from"] else _snapshot(o)
+        change = OutcomeChange(
+            o["unit"],
+            o["indicator"],
+            o["target_set"],
+            o["milestone"],
+            "auto-lock",
+            AUTO_LOCK_BY,
+            AUTO_LOCK_REASON,
+            o["auto_locked_at"],
+            None,
+            after,
+        )
+        found.append((o["auto_locked_at"], 0, change))
+    return [c for _, _, c in sorted(found, key=lambda f: (f[0], f[1]))]
+
+
+_AUTO_LOCKS = """
+SELECT o.*, (SELECT c.before FROM outcome_changes c
+             WHERE c.unit = o.unit AND c.indicator = o.indicator AND c.deadline = o.milestone
+               AND c.action IN ('reopen', 'lock') AND c.at >= o.auto_locked_at
+             ORDER BY c.at, c.id LIMIT 1) AS reopened_from
+FROM milestone_outcomes o
+WHERE o.auto_locked_at IS NOT NULL AND ($1::text IS NULL OR o.unit = $1) AND ($2::text IS NULL OR o.target_set = $2)
+  AND ($3::text IS NULL OR o.indicator = $3)
+"""

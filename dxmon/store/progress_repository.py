@@ -15,6 +15,7 @@ once — never one query per unit:
         ├─▶ progress_current    rewritten; status_since kept while the status stays the same
         ├─▶ progress_snapshots  a row for each active pair whose state changed
         ├─▶ milestone_outcomes  passed milestones: met/missed by the value in force at the deadline
+        │                       (auto_locked_at: the audit of an automatic lock, outcomes_repository)
         ├─▶ reporting_rates     per unit, cadence and period
         └─▶ successor_values    ceased units' history summed onto their successors
 
@@ -42,7 +43,6 @@ from dxmon.progress import Status, Tolerance, TrendRule, local_day
 from dxmon.store.evaluation_plan import RATES_HORIZON, TEMP_TABLES, plan
 from dxmon.store.evaluation_sql import (
     ANY_JOINS,
-    AUDIT_AUTO_LOCKS,
     CEASED_TRENDS,
     HASH_JOINS_ONLY,
     INSERT_CURRENT,
@@ -141,7 +141,6 @@ async def evaluate(
         await conn.execute("ANALYZE _outcomes (unit, indicator, milestone)")
         await conn.execute(UPDATE_OUTCOMES, as_of)
         await conn.execute(INSERT_OUTCOMES, as_of)
-        await conn.execute(AUDIT_AUTO_LOCKS, as_of)
         outcomes = await _delete_stale_outcomes(conn, scope)
         lap("outcomes")
         if scope is None:

@@ -209,6 +209,7 @@ def test_year_end_provisional_final_revision_reopen_and_lock(
         "after",
     }
     assert auto["by"] == "dx-monitor" and auto["before"] is None
+    assert auto["after"] == reopen["before"]  # the outcome as the automatic lock left it
     table = dxmon("outcomes", "list", "--unit", UNIT)
     assert table.exit_code == 0 and "Nguyễn Văn A" in table.output and "(giờ Việt Nam)" in table.output
 
@@ -255,3 +256,58 @@ def test_refusals_are_clear_and_change_nothing(
     listed = json.loads(dxmon("outcomes", "list", "--format", "json").output)
     assert [c for c in listed if c["action"] != "auto-lock"] == []  # the pass locked older milestones itself
     assert status_of(dxmon, "--as-of", cut.isoformat())["provisional"] is True
+
+
+def test_the_audit_of_an_automatic_lock_survives_an_operators_lock_and_keeps_older_rows(
+    database_url: str, catalog: Catalog, scenario
+) -> None:
+    """An automatic lock is derived from the outcome (auto_locked_at): an operator's lock straight after
+    it keeps what the automatic lock decided; an automatic lock audited as a row before migration 0014
+    is listed once, as stored."""
+    from dxmon.store import outcomes_repository
+
+    milestone, cut, report = scenario
+    target = milestone.value
+
+    async def run() -> list:
+        await store(database_url, report(milestone.deadline, target + 5, local(milestone.deadline)))
+        await run_pass(database_url, catalog, local(cut + timedelta(days=1)))
+        conn = await asyncpg.connect(database_url)
+        try:
+            await store(database_url, report(milestone.deadline, target - 5, local(cut + timedelta(days=3))))
+            await outcomes_repository.lock(
+                conn,
+                UNIT,
+                INDICATOR,
+                "NQ09",
+                milestone.deadline,
+                reason="Sở đề nghị lấy số liệu đã điều chỉnh",
+                by="Trần B",
+                at=local(cut + timedelta(days=4)),
+            )
+            # An automatic lock of another outcome as a release before 0014 wrote it: a row, no auto_locked_at.
+            await conn.execute(
+                "INSERT INTO outcome_changes (unit, indicator, target_set, deadline, action, by, reason, at, before,"
+                " after) VALUES ('QN', 'DG-09', 'NQ09', '2021-12-31', 'auto-lock', 'dx-monitor', 'x', $1, NULL,"
+                ' \'{"status": "met"}\')',
+                local(milestone.deadline),
+            )
+            return await outcomes_repository.changes(conn, UNIT)
+        finally:
+            await conn.close()
+
+    changes = [
+        c
+        for c in asyncio.run(run())
+        if (c.indicator, c.deadline) in ((INDICATOR, milestone.deadline), ("DG-09", date(2021, 12, 31)))
+    ]
+    assert [(c.indicator, c.action) for c in changes] == [
+        ("DG-09", "auto-lock"),
+        (INDICATOR, "auto-lock"),
+        (INDICATOR, "lock"),
+    ]
+    legacy, auto, lock = changes
+    assert legacy.after == {"status": "met"}
+    assert (auto.at, auto.by, auto.before) == (local(cut + timedelta(days=1)), "dx-monitor", None)
+    assert (auto.after["status"], auto.after["value"], auto.after["final"]) == ("exceeded", target + 5, True)
+    assert auto.after == lock.before and lock.after["value"] == target - 5

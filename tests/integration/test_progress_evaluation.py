@@ -38,6 +38,7 @@ from dxmon.progress import (
     target_applies,
 )
 from dxmon.progress import evaluate as evaluate_pair
+from dxmon.store import outcomes_repository
 from dxmon.store.progress_repository import RATES_HORIZON, evaluate
 from dxmon.store.reports_repository import store_reports
 
@@ -287,7 +288,7 @@ async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadl
         }
         points = await points_by_pair(conn)
         history = await history_by_pair(conn)
-        audited = await conn.fetchval("SELECT count(*) FROM outcome_changes WHERE action = 'auto-lock'")
+        audited = sum(c.action == "auto-lock" for c in await outcomes_repository.changes(conn))
     expected: dict[tuple[str, str, date], Outcome] = {}
     for u in catalog.units.values():
         for i in catalog.indicators.values():
@@ -666,12 +667,12 @@ async def test_a_final_outcome_is_frozen_and_a_later_correction_is_a_revision(
         await seed(database_url, [report(date(2025, 12, 31), target + 2, local(date(2026, 2, 4)))])
         withdrawn = await state(conn, date(2026, 2, 5))
         assert (withdrawn["status"], withdrawn["value"], withdrawn["revised_value"]) == ("exceeded", target + 2, None)
-        assert (
-            await conn.fetchval(
-                "SELECT count(*) FROM outcome_changes WHERE unit = 'QN' AND indicator = 'DG-04'"
-                " AND action = 'auto-lock'"
-            )
-            == 1
+        audit = await outcomes_repository.changes(conn, "QN", indicator="DG-04")
+        assert [c.action for c in audit] == ["auto-lock"]
+        assert (audit[0].at, audit[0].after["status"], audit[0].after["value"]) == (
+            local(cut + timedelta(days=1)),
+            "exceeded",
+            target + 2,
         )
 
 
