@@ -402,9 +402,13 @@ FROM (
     return inputs, decided
 
 
+REPORTED_COLUMNS = "unit text, months int, p int, reported int8[], on_time int8[]"
+
+
 def reported_sql(words: int, incremental: bool) -> str:
-    """The rates pass over reports: per unit, cadence (months) and period number, masks (int8 words) of
-    the indicators reported and of those with a report received before the end of period end +
+    """The rates pass over reports (a SELECT of ``REPORTED_COLUMNS``, read into the temp table
+    ``_reported``): per unit, cadence (months) and period number, masks (int8 words) of the
+    indicators reported and of those with a report received before the end of period end +
     timely_days (on time).
 
     $1 indicators, $2 their cadence in months, $3 their timely days, $4 month starts (see _plan),
@@ -419,7 +423,6 @@ def reported_sql(words: int, incremental: bool) -> str:
     )
     scope = f"\n      AND r.unit = ANY(${5 + words}::text[])" if incremental else ""
     return f"""
-CREATE TEMP TABLE _reported ON COMMIT DROP AS
 SELECT unit, months, p, ARRAY[{reported}] AS reported, ARRAY[{on_time}] AS on_time
 FROM (
     SELECT r.unit, r.received_at, i.months, i.timely{bits},

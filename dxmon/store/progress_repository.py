@@ -31,6 +31,8 @@ this one, never a mix.
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -52,6 +54,7 @@ from dxmon.store.evaluation_sql import (
     LOCK_KEY,
     PLANNED_OUTCOMES,
     REPLACE_SNAPSHOTS,
+    REPORTED_COLUMNS,
     SESSION,
     SUCCESSORS,
     UPDATE_CURRENT,
@@ -92,6 +95,7 @@ async def evaluate(
     tolerance: Tolerance = Tolerance(),
     trend: TrendRule = TrendRule(),
     rates_since: date | None = None,
+    reader: asyncpg.Connection | None = None,
 ) -> EvaluationSummary:
     """evaluate computes every target's status as of ``as_of`` and writes the results (module docstring).
 
@@ -101,6 +105,8 @@ async def evaluate(
     caller's). Running it twice with the same arguments changes nothing the second time.
     ``rates_since`` recomputes the reporting rates of every period that ended since that day (a
     back-fill: ``dxmon rates rebuild --since``), not only those of the last RATES_HORIZON.
+    ``reader``, a second connection idle meanwhile, runs the rates pass's read of the reports at the same
+    time as the rest (in this transaction's snapshot, so it sees exactly the same reports).
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of needs a UTC offset")
@@ -113,63 +119,90 @@ async def evaluate(
 
     planned = plan(catalog, as_of, scope, trend, rates_since)
     lap("plan")
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
-        await conn.execute(SESSION)
-        for table, columns in TEMP_TABLES.items():
-            # Table names and columns are the constants above.
-            await conn.execute(f"CREATE TEMP TABLE {table} ({columns}) ON COMMIT DROP")
-            await conn.copy_records_to_table(table, records=planned.rows[table])
-            await conn.execute(f"ANALYZE {table}")
-        lap("inputs")
-        await conn.execute(facts_sql(planned.passed, scope is not None), *planned.facts_args)
-        # Few units ceased: index probes per unit beat the full scan the planner picks on its own.
-        await conn.execute("SET LOCAL enable_seqscan = off")
-        await conn.execute(CEASED_TRENDS, *planned.ceased_args)
-        await conn.execute("SET LOCAL enable_seqscan = on")
-        await conn.execute("ANALYZE _facts (unit, indicator); ANALYZE _ceased_trends (unit, indicator)")
-        lap("facts")
-        if scope is None:
-            await conn.execute(HASH_JOINS_ONLY)
-        await conn.execute(pairs_sql(planned.passed))
-        await conn.execute("ANALYZE _pairs (unit, indicator, grp, level)")
-        # Outcomes first: a pair whose every milestone has passed shows its last outcome. A full pass
-        # keeps hash joins (one hash of milestone_outcomes beats 10⁵ index probes).
-        inputs, decided = outcomes_sql(planned.passed, full=scope is None)
-        await conn.execute(inputs, local_day(as_of))
-        await conn.execute(decided)
-        await conn.execute("ANALYZE _outcomes (unit, indicator, milestone)")
-        await conn.execute(UPDATE_OUTCOMES, as_of)
-        await conn.execute(INSERT_OUTCOMES, as_of)
-        outcomes = await _delete_stale_outcomes(conn, scope)
-        lap("outcomes")
-        if scope is None:
-            await conn.execute(HASH_JOINS_ONLY)
-        await conn.execute(progress_sql(planned.passed), tolerance.points, tolerance.relative, trend.min_points, as_of)
-        lap("statuses")
-        await conn.execute(UPDATE_CURRENT, as_of)
-        await conn.execute(INSERT_CURRENT, as_of)
-        await _delete_stale(conn, "progress_current", "_progress", scope)
-        lap("write current")
-        await conn.execute(REPLACE_SNAPSHOTS, as_of)
-        await conn.execute(INSERT_SNAPSHOTS, as_of)
-        lap("snapshots")
-        await conn.execute(ANY_JOINS)
-        await conn.execute(reported_sql(planned.words, scope is not None), *planned.rates_args)
-        await conn.execute(rates_sql(planned.words))
-        await conn.execute(UPDATE_RATES, as_of)
-        await conn.execute(INSERT_RATES, as_of)
-        rates = await conn.fetchval("SELECT count(*) FROM _rates")
-        lap("rates")
-        if planned.successors is None:
-            await conn.execute("DELETE FROM successor_values")
-        else:
-            await conn.execute("DELETE FROM successor_values WHERE unit = ANY($1::text[])", planned.successors)
-        successor_rows = int((await conn.execute(SUCCESSORS)).split()[-1])
-        lap("successors")
-        counts = await conn.fetch(
-            "SELECT status, count(*) AS n, count(*) FILTER (WHERE changed) AS changed FROM _progress GROUP BY status"
-        )
+    rates_read: asyncio.Task[list[asyncpg.Record]] | None = None
+    # The rates pass reads reports only: on the second connection, in a snapshot of this transaction,
+    # it runs while this one works through outcomes and statuses (after the facts pass, which has the
+    # machine's cores to itself). A snapshot cannot be exported from a savepoint: inside a caller's
+    # transaction it is exported before ours begins.
+    snapshot = None
+    if reader is not None and conn.is_in_transaction():
+        snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_KEY)
+            await conn.execute(SESSION)
+            if reader is not None and snapshot is None:
+                snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+            for table, columns in TEMP_TABLES.items():
+                # Table names and columns are the constants above.
+                await conn.execute(f"CREATE TEMP TABLE {table} ({columns}) ON COMMIT DROP")
+                await conn.copy_records_to_table(table, records=planned.rows[table])
+                await conn.execute(f"ANALYZE {table}")
+            lap("inputs")
+            await conn.execute(facts_sql(planned.passed, scope is not None), *planned.facts_args)
+            # Few units ceased: index probes per unit beat the full scan the planner picks on its own.
+            await conn.execute("SET LOCAL enable_seqscan = off")
+            await conn.execute(CEASED_TRENDS, *planned.ceased_args)
+            await conn.execute("SET LOCAL enable_seqscan = on")
+            await conn.execute("ANALYZE _facts (unit, indicator); ANALYZE _ceased_trends (unit, indicator)")
+            lap("facts")
+            if reader is not None and snapshot is not None:
+                sql = reported_sql(planned.words, scope is not None)
+                rates_read = asyncio.create_task(_read_reported(reader, snapshot, sql, planned.rates_args))
+            if scope is None:
+                await conn.execute(HASH_JOINS_ONLY)
+            await conn.execute(pairs_sql(planned.passed))
+            await conn.execute("ANALYZE _pairs (unit, indicator, grp, level)")
+            # Outcomes first: a pair whose every milestone has passed shows its last outcome. A full pass
+            # keeps hash joins (one hash of milestone_outcomes beats 10⁵ index probes).
+            inputs, decided = outcomes_sql(planned.passed, full=scope is None)
+            await conn.execute(inputs, local_day(as_of))
+            await conn.execute(decided)
+            await conn.execute("ANALYZE _outcomes (unit, indicator, milestone)")
+            await conn.execute(UPDATE_OUTCOMES, as_of)
+            await conn.execute(INSERT_OUTCOMES, as_of)
+            outcomes = await _delete_stale_outcomes(conn, scope)
+            lap("outcomes")
+            if scope is None:
+                await conn.execute(HASH_JOINS_ONLY)
+            await conn.execute(
+                progress_sql(planned.passed), tolerance.points, tolerance.relative, trend.min_points, as_of
+            )
+            lap("statuses")
+            await conn.execute(UPDATE_CURRENT, as_of)
+            await conn.execute(INSERT_CURRENT, as_of)
+            await _delete_stale(conn, "progress_current", "_progress", scope)
+            lap("write current")
+            await conn.execute(REPLACE_SNAPSHOTS, as_of)
+            await conn.execute(INSERT_SNAPSHOTS, as_of)
+            lap("snapshots")
+            await conn.execute(ANY_JOINS)
+            reported = reported_sql(planned.words, scope is not None)
+            if rates_read is None:
+                await conn.execute(f"CREATE TEMP TABLE _reported ON COMMIT DROP AS {reported}", *planned.rates_args)
+            else:
+                await conn.execute(f"CREATE TEMP TABLE _reported ({REPORTED_COLUMNS}) ON COMMIT DROP")
+                await conn.copy_records_to_table("_reported", records=await rates_read)
+            await conn.execute(rates_sql(planned.words))
+            await conn.execute(UPDATE_RATES, as_of)
+            await conn.execute(INSERT_RATES, as_of)
+            rates = await conn.fetchval("SELECT count(*) FROM _rates")
+            lap("rates")
+            if planned.successors is None:
+                await conn.execute("DELETE FROM successor_values")
+            else:
+                await conn.execute("DELETE FROM successor_values WHERE unit = ANY($1::text[])", planned.successors)
+            successor_rows = int((await conn.execute(SUCCESSORS)).split()[-1])
+            lap("successors")
+            counts = await conn.fetch(
+                "SELECT status, count(*) AS n, count(*) FILTER (WHERE changed) AS changed FROM _progress"
+                " GROUP BY status"
+            )
+
+    finally:
+        if rates_read is not None and not rates_read.done():
+            rates_read.cancel()  # the transaction failed before reading it
+            await asyncio.gather(rates_read, return_exceptions=True)
 
     statuses = {Status(r["status"]): r["n"] for r in counts}
     changed = sum(r["changed"] for r in counts)
@@ -185,6 +218,24 @@ async def evaluate(
         seconds=time.perf_counter() - started,
         timings=timings,
     )
+
+
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+
+
+async def _read_reported(
+    reader: asyncpg.Connection | None, snapshot: str, sql: str, args: list
+) -> list[asyncpg.Record]:
+    """The rates pass's read of the reports on ``reader``, in the evaluating transaction's ``snapshot``."""
+    if reader is None or not _SNAPSHOT_ID.fullmatch(snapshot):
+        raise ValueError(f"no reader, or an unexpected snapshot id {snapshot!r}")
+    async with reader.transaction(isolation="repeatable_read", readonly=True):
+        # The id is PostgreSQL's own (checked above); SET takes no parameters.
+        await reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        await reader.execute(SESSION)
+        # One core: the evaluating connection keeps the other.
+        await reader.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        return await reader.fetch(sql, *args)
 
 
 async def _delete_stale(

@@ -47,7 +47,12 @@ class Evaluator:
         kind = "full" if unit_list is None else "incremental"
         started = time.monotonic()
         async with self.pool.acquire() as conn, conn.transaction():
-            await self.evaluate(conn, self.catalog, now, units=unit_list)
+            if unit_list is None:
+                # A full pass reads the reports for the reporting rates on a second connection meanwhile.
+                async with self.pool.acquire() as reader:
+                    await self.evaluate(conn, self.catalog, now, reader=reader)
+            else:
+                await self.evaluate(conn, self.catalog, now, units=unit_list)
             changes = await repo.sync_alerts(conn, now, unit_list)
             firing = await repo.count_firing(conn)
         self.metrics.evaluations.labels(kind).inc()

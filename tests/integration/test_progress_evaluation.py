@@ -740,3 +740,33 @@ async def test_a_binding_set_off_the_programme_path_is_judged_and_alerted(databa
         100.0,
         date(2026, 12, 31),
     )
+
+
+@pytest.mark.parametrize("outer_transaction", [False, True], ids=["own-transaction", "inside-callers-transaction"])
+async def test_the_rates_read_on_a_second_connection_gives_the_same_rates(
+    seeded, catalog: Catalog, outer_transaction: bool
+) -> None:
+    """A full pass given a ``reader`` reads the reports for the rates there, in a snapshot of its own
+    transaction (exported before the savepoint when the caller holds a transaction, as the alerts
+    service does); the rates are those of a pass without one."""
+    url, _ = seeded
+
+    async def rates(conn: asyncpg.Connection) -> list[tuple]:
+        return [
+            tuple(r)
+            for r in await conn.fetch(
+                "SELECT unit, period, period_start, expected, actual, on_time FROM reporting_rates ORDER BY 1, 2, 3"
+            )
+        ]
+
+    async with connected(url) as conn, connected(url) as reader:
+        await evaluate(conn, catalog, LAST)
+        alone = await rates(conn)
+        await conn.execute("DELETE FROM reporting_rates")
+        if outer_transaction:
+            async with conn.transaction():
+                await evaluate(conn, catalog, LAST, reader=reader)
+        else:
+            await evaluate(conn, catalog, LAST, reader=reader)
+        assert not reader.is_in_transaction()
+        assert await rates(conn) == alone and len(alone) > 100
