@@ -158,15 +158,22 @@ WITH pairs AS (
     LEFT JOIN progress_current c ON c.unit = u.unit AND c.indicator = u.indicator
     -- The last milestone's outcome once all have passed; the restart milestone's (its deciding value
     -- starts the next set's path) while a later one is ahead. Never both: a restart needs a next deadline.
-    LEFT JOIN milestone_outcomes o ON (k.next_deadline IS NULL OR k.restart_day IS NOT NULL) AND o.unit = u.unit
-                         AND o.indicator = u.indicator AND o.milestone = coalesce(k.restart_day, k.last_deadline)
+    LEFT JOIN (
+        -- Only the outcomes some pair reads: a small hash instead of one of every outcome.
+        SELECT * FROM milestone_outcomes
+        WHERE milestone IN (SELECT coalesce(restart_day, last_deadline) FROM _keys
+                            WHERE next_deadline IS NULL OR restart_day IS NOT NULL)
+    ) o ON (k.next_deadline IS NULL OR k.restart_day IS NOT NULL) AND o.unit = u.unit
+         AND o.indicator = u.indicator AND o.milestone = coalesce(k.restart_day, k.last_deadline)
 ),
 data AS (
     -- latest_values holds the newest period; only a unit evaluated before its newest period
     -- (ceased, or an as_of in the past) needs a look into period_values. Scalar subqueries inside
     -- CASE run only for the rows that take that branch.
-    SELECT p.*, (p.back).observed_at AS back_at, (p.back).value AS back_value,
-           (p.back).received_at AS back_received, (p.own).observed_at AS own_at, (p.own).value AS own_value,
+    SELECT p.*, (p.own).observed_at AS own_at, (p.own).value AS own_value,
+           CASE WHEN p.lv_at <= p.cutoff THEN p.lv_at ELSE (p.back).observed_at END AS last_observed_at,
+           CASE WHEN p.lv_at <= p.cutoff THEN p.lv_value ELSE (p.back).value END AS value,
+           CASE WHEN p.lv_at <= p.cutoff THEN p.lv_received ELSE (p.back).received_at END AS last_received_at,
            CASE WHEN p.active THEN p.due_row ELSE (
                SELECT ARRAY[date_part('epoch', pv.observed_at), date_part('epoch', pv.first_received_at)]
                FROM period_values pv
@@ -192,14 +199,6 @@ data AS (
         OFFSET 0  -- a fence: each subquery above runs once per row, not once per reference
     ) p
 ),
-resolved AS (
-    SELECT d.*,
-           CASE WHEN d.lv_at <= d.cutoff THEN d.lv_at ELSE d.back_at END AS last_observed_at,
-           CASE WHEN d.lv_at <= d.cutoff THEN d.lv_value ELSE d.back_value END AS value,
-           CASE WHEN d.lv_at <= d.cutoff THEN d.lv_received ELSE d.back_received END AS last_received_at
-    FROM data d
-    OFFSET 0
-),
 derived AS (
     SELECT d.*,
            CASE WHEN d.restart_value IS NOT NULL THEN {_glide("d.restart_day", "d.restart_value", "d.day")}
@@ -223,7 +222,7 @@ derived AS (
         SELECT dd.*, (dd.own_at AT TIME ZONE '{_LOCAL_TZ}')::date AS own_day,
                (dd.last_observed_at AT TIME ZONE '{_LOCAL_TZ}')::date AS latest_day,
                dd.own_value * (1 - f.fraction) + dd.next_value * f.fraction AS own_path
-        FROM resolved dd
+        FROM data dd
         CROSS JOIN LATERAL (
             SELECT least(greatest((dd.day - (dd.own_at AT TIME ZONE '{_LOCAL_TZ}')::date)::double precision
                                   / nullif(dd.next_deadline - (dd.own_at AT TIME ZONE '{_LOCAL_TZ}')::date, 0),
