@@ -166,7 +166,8 @@ def status_table() -> table.Panel:
                        pc.value AS "Giá trị", pc.deciding_value AS "Số liệu tại thời hạn",
                        pc.revised_value AS "Số liệu điều chỉnh sau chốt", pc.expected AS "{words.EXPECTED}",
                        pc.comparator || ' ' || trim_scale(round(pc.target::numeric, 2)) AS "Mục tiêu",
-                       pc.milestone AS "Hạn", pc.cutoff AS "Chốt số liệu", pc.projection AS "Dự báo tại hạn",
+                       pc.milestone AS "Hạn", pc.target_set AS "{words.TARGET_SET}", pc.cutoff AS "Chốt số liệu",
+                       pc.projection AS "Dự báo tại hạn",
                        pc.last_observed_at AS "Kỳ báo cáo gần nhất", pc.status_since AS "Kết quả từ"
                 FROM progress_current pc
                 JOIN indicators i ON i.code = pc.indicator
@@ -176,7 +177,9 @@ def status_table() -> table.Panel:
                 """
             ),
             description="Lần đánh giá gần nhất của từng chỉ tiêu có mục tiêu: giá trị mới nhất so với lộ trình "
-            "(đường thẳng từ mốc xuất phát tới mốc kế tiếp), mục tiêu và hạn của mốc kế tiếp, dự báo theo xu hướng. "
+            "(đường thẳng từ mốc xuất phát tới mốc kế tiếp), mục tiêu và hạn của mốc kế tiếp (theo bộ chỉ tiêu "
+            "ghi bên cạnh: Nghị quyết 09 và định hướng đến 2030, hoặc văn bản khác có hiệu lực khi Nghị quyết 09 "
+            "không còn mốc nào phía trước), dự báo theo xu hướng. "
             "Chậm nhất ở trên cùng.",
         ),
         status_column(),

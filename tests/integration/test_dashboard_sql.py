@@ -508,6 +508,8 @@ async def test_unit_detail_of_the_behind_unit(seeded: Seeded, reader: asyncpg.Co
     assert [(r["Mã"], r["Kết quả"]) for r in status.rows[:2]] == [("DG-04", "missed"), ("DG-14", "behind")]
     assert status.row(**{"Mã": "DG-04"})["Tình hình báo cáo"] == "missing"
     assert status.row(**{"Mã": "DG-14"})["Tình hình báo cáo"] == "late"  # Q4 arrived on 02/02, after 15/01
+    # The set each target comes from: the commune's DG-14 follows NQ 09's path, continued to 2030.
+    assert status.row(**{"Mã": "DG-14"})["Bộ chỉ tiêu"] == "NQ09-2030"
     overdue = run.table("Chỉ tiêu chưa báo cáo")
     assert overdue.column("Mã") == ["DG-04"]
     assert overdue.rows[0]["Chưa báo cáo từ"] == date(2025, 12, 11) and overdue.rows[0]["Số ngày chưa báo cáo"] == 94
