@@ -58,7 +58,10 @@ from dxmon.store.progress_repository import evaluate
 from dxmon.store.reports_repository import REPORT_COLUMNS
 
 LIMIT_SECONDS = 5.0
-AS_OF = datetime(2026, 2, 10, 5, 0, tzinfo=UTC)  # 12:00 in Hạ Long
+# 12:00 in Hạ Long, the day after the first pass past the 2025 outcomes' cut-off (14/02/2026): every
+# 2025 outcome is final. The other benchmarks evaluate as of this day.
+AS_OF = datetime(2026, 2, 16, 5, 0, tzinfo=UTC)
+LOCK_DAY = AS_OF - timedelta(days=1)
 MONTHS = [date(2025, m, 1) for m in range(2, 13)] + [date(2026, 1, 1)]  # a year of monthly periods
 CEASED = date(2025, 6, 30)
 
@@ -309,12 +312,11 @@ async def timed(coro) -> float:
 # (once per milestone); the next day every expected value has moved, so every row is rewritten and a
 # new day of snapshots is added; the same day again is the steady state (few rows change). The limit
 # applies to the routine passes (all but the first). Every pass is after the last month reported.
-LOCK_DAY = datetime(2026, 2, 15, 5, 0, tzinfo=UTC)
 PASSES = [
-    ("first ever", AS_OF),
+    ("first ever", LOCK_DAY - timedelta(days=5)),
     ("lock day", LOCK_DAY),
-    ("next day", LOCK_DAY + timedelta(days=1)),
-    ("same day again", LOCK_DAY + timedelta(days=1, hours=1)),
+    ("next day", AS_OF),
+    ("same day again", AS_OF + timedelta(hours=1)),
 ]
 ROUTINE = slice(1, None)
 
@@ -373,8 +375,8 @@ async def run(args: argparse.Namespace, admin_url: str, pgdata: Path | None = No
     measured = [c for c in cpu if c is not None]
     if len(measured) == len(cpu):
         print(
-            f"server CPU (worst) {max(measured):6.2f} s   CPU seconds the database spent on a pass, all processes "
-            f"(a figure other work on the machine barely changes)"
+            f"server CPU (worst) {max(measured[ROUTINE]):6.2f} s   CPU seconds the database spent on a routine pass, "
+            "all processes (a figure other work on the machine barely changes)"
         )
     print(
         f"load average       {load_before:.2f} before, {os.getloadavg()[0]:.2f} after "
