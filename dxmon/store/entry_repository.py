@@ -8,7 +8,7 @@ template), nothing else. SQL is parameterised; the tables are those dx_reader ma
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 import asyncpg
@@ -38,9 +38,13 @@ class InForce:
     percent_only: bool
     event_id: UUID
     explanation: str | None = None  # the period's explanation in force (migration 0009)
+    observed_at: datetime | None = None  # the instant the value in force describes
 
 
-_COLUMNS = "unit, indicator, category, period_start, value, numerator, denominator, percent_only, event_id, explanation"
+_COLUMNS = (
+    "unit, indicator, category, period_start, value, numerator, denominator, percent_only, event_id, explanation,"
+    " observed_at"
+)
 
 _OF_UNIT = f"""
 SELECT {_COLUMNS} FROM period_values

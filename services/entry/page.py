@@ -271,7 +271,7 @@ def build_blocks(catalog: Catalog, unit: Unit, day: date, values: list[InForce])
                 ind,
                 period,
                 target_text(catalog, ind, unit.level, period) or "không có mục tiêu",
-                expected_text(ind, unit.level, period),
+                expected_text(catalog, unit, ind, period, series[(ind.code, "")]),
                 rows,
             )
         )

@@ -12,15 +12,17 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from dxmon import words
 from dxmon.catalog import Catalog, Indicator, Level, Measure, Unit
+from dxmon.contracts import end_of_local_day
 from dxmon.formatting import format_date, format_number, format_value
 from dxmon.periods import HALF_YEARLY, MONTHLY, QUARTERLY, YEARLY, ReportingPeriod, period_numbered, period_of
-from dxmon.progress import glide_path, next_milestone, official_anchor
+from dxmon.progress import Point, evaluate, next_milestone, restart_day
+from dxmon.store.entry_repository import InForce
 
 DATA_SHEET = "Số liệu"
 HELP_SHEET = "Hướng dẫn"
@@ -176,19 +178,35 @@ def target_text(catalog: Catalog, indicator: Indicator, level: Level, period: Re
 _COMPARATOR = {">=": "≥", "<=": "≤"}
 
 
-def expected_value(indicator: Indicator, level: Level, period: ReportingPeriod) -> float | None:
-    """expected_value is the programme's glide path at the period's end (None without a target or a start)."""
-    target = indicator.target_for(level)
-    if target is None:
+def expected_value(
+    catalog: Catalog, unit: Unit, indicator: Indicator, period: ReportingPeriod, values: Sequence[InForce]
+) -> float | None:
+    """expected_value is the glide path on the period's last day as the evaluation draws it for this unit
+    (``dxmon.progress.evaluate`` over the unit's totals in force, ``values``): the target it is judged
+    against (``Catalog.governing_target``), from the target's own start, else from the unit's first value,
+    and past NQ 09 from what the unit reached in 2025. None without a milestone ahead or a start."""
+    target = catalog.governing_target(indicator, unit.level, period.end)
+    if target is None or next_milestone(target.milestones, period.end) is None:
         return None
-    milestone = next_milestone(target.milestones, period.end)
-    if milestone is None:
-        return None
-    return glide_path(official_anchor(target, period.end), milestone, period.end, indicator.direction)
+    on_path = target is indicator.target_for(unit.level)
+    points = [Point(v.observed_at, v.value) for v in values if v.category == "" and v.observed_at is not None]
+    evaluation = evaluate(
+        target=target,
+        measure=indicator.measure,
+        direction=indicator.direction,
+        cadence=indicator.cadence,
+        unit=unit,
+        points=points,
+        as_of=end_of_local_day(period.end),
+        restart=restart_day(indicator, unit.level) if on_path else None,
+    )
+    return evaluation.expected
 
 
-def expected_text(indicator: Indicator, level: Level, period: ReportingPeriod) -> str:
-    expected = expected_value(indicator, level, period)
+def expected_text(
+    catalog: Catalog, unit: Unit, indicator: Indicator, period: ReportingPeriod, values: Sequence[InForce]
+) -> str:
+    expected = expected_value(catalog, unit, indicator, period, values)
     return "" if expected is None else format_value(expected, indicator.measure.value)
 
 

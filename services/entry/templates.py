@@ -81,7 +81,7 @@ async def build_template(
             Filled(
                 line,
                 target=target_text(catalog, line.indicator, unit.level, line.period),
-                expected=expected_text(line.indicator, unit.level, line.period),
+                expected=expected_text(catalog, unit, line.indicator, line.period, history[(line.indicator.code, "")]),
                 current=_current(catalog, line, history),
             )
         )

@@ -770,3 +770,45 @@ async def test_the_rates_read_on_a_second_connection_gives_the_same_rates(
             await evaluate(conn, catalog, LAST, reader=reader)
         assert not reader.is_in_transaction()
         assert await rates(conn) == alone and len(alone) > 100
+
+
+async def test_the_entry_pages_glide_path_value_is_the_evaluations(database_url: str, catalog: Catalog) -> None:
+    """What a commune officer reads beside the cells ("Mức cần đạt theo tiến độ") is the expected value the
+    evaluation writes for that day: a restarted NQ09-2030 path (the commune's DG-14 from its 2025 value)
+    and a binding set off the programme's path (the province's DG-14, CT2026-BCDTW)."""
+    from dxmon.periods import period_of
+    from dxmon.store.entry_repository import values_of_unit
+    from services.entry.sheet import expected_value
+
+    def report(unit: str, day: date, percent: float) -> ReportReceived:
+        return ReportReceived(
+            event_id=uuid.uuid4(),
+            unit=unit,
+            indicator="DG-14",
+            observed_at=end_of_local_day(day),
+            received_at=datetime(day.year, day.month, day.day, 9, tzinfo=LOCAL_TZ) + timedelta(days=5),
+            agency="test",
+            key_id="k1",
+            numerator=percent,
+            denominator=100.0,
+        )
+
+    quarters = [date(2025, 12, 31), date(2026, 3, 31), date(2026, 6, 30)]
+    await seed(
+        database_url,
+        [report("QN-P-HONGGAI", d, p) for d, p in zip(quarters, (40, 45, 52), strict=True)]
+        + [report("QN", d, p) for d, p in zip(quarters, (88, 86, 87), strict=True)],
+    )
+    day = date(2026, 6, 30)
+    indicator = catalog.indicators["DG-14"]
+    period = period_of(day, indicator.cadence.period, catalog.reporting_window)
+    async with connected(database_url) as conn:
+        await evaluate(conn, catalog, end_of_local_day(day))
+        for code, target_set in (("QN-P-HONGGAI", "NQ09-2030"), ("QN", "CT2026-BCDTW")):
+            row = await conn.fetchrow(
+                "SELECT target_set, expected FROM progress_current WHERE unit = $1 AND indicator = 'DG-14'", code
+            )
+            values = await values_of_unit(conn, code, ["DG-14"], day)
+            shown = expected_value(catalog, catalog.units[code], indicator, period, values)
+            assert row["target_set"] == target_set and row["expected"] is not None, code
+            assert shown is not None and isclose(shown, row["expected"], rel_tol=1e-9), (code, shown, row["expected"])
