@@ -12,13 +12,15 @@
 (``{"ready": …, **facts}``) with 200 when ready, else 503. A check that needs the database calls a
 repository function (SQL lives in ``dxmon/store``, never here). ``registry`` is the service's Prometheus
 registry; None leaves ``/metrics`` out (served elsewhere). ``problem_doc`` and ``ProblemDetails``
-document a refusal in OpenAPI exactly as it is sent.
+document a refusal in OpenAPI exactly as it is sent. ``read_body`` reads a request body within a size
+and a time limit (413 / 408 / 499), the one way every service reads one.
 
 Core layer: imports no service. FastAPI is imported here, so only HTTP services import this module.
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from dxmon.problems import MESSAGES, PROBLEM_JSON, Issue, Problem, placeholders, problem_response, say
 
@@ -178,3 +181,46 @@ def problem_doc(description: str, *headers: str, example: Problem | None = None)
     if headers:
         doc["headers"] = {h: {"schema": {"type": "string"}} for h in headers}
     return doc
+
+
+def body_too_large(limit: int) -> Problem:
+    return Problem(413, "body-too-large", "Request body too large", say("body-too-large", limit=limit))
+
+
+async def read_body(
+    request: Request,
+    max_bytes: int,
+    timeout_seconds: float,
+    too_large: Callable[[int], Problem] = body_too_large,
+) -> bytes:
+    """read_body returns the whole body, refusing one over ``max_bytes`` (``too_large``: 413, from
+    Content-Length before reading when it is declared, else as soon as it is passed), one not received
+    within ``timeout_seconds`` (408, connection closed) and a client that went away (499)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(max_bytes)
+    body = bytearray()
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise too_large(max_bytes)
+    except TimeoutError:
+        # Connection: close — a client that stalled once is not kept waiting on a kept-alive connection.
+        raise Problem(
+            408,
+            "request-timeout",
+            "Request body not received in time",
+            say("request-timeout", seconds=f"{timeout_seconds:g}"),
+            headers={"Connection": "close"},
+        ) from None
+    except ClientDisconnect:
+        # Nobody is left to answer; 499 (nginx's "client closed request") labels it in the metrics.
+        raise Problem(
+            499,
+            "client-disconnected",
+            "Client closed the connection before sending the body",
+            say("client-disconnected"),
+        ) from None
+    return bytes(body)

@@ -37,9 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dxmon import intake, words
 from dxmon.keys import APPROVER, Authenticated, approval_scope
 from dxmon.problems import Problem, issues_from_validation_error, say
+from dxmon.service_kit import read_body
 from dxmon.settings import DxSettings
 from dxmon.store import approvals_repository as approvals
 from dxmon.store.approvals_repository import APPROVED, RETURNED, ApprovalError
+from services.entry.imports import READ_TIMEOUT_SECONDS
 from services.entry.state import EntryState, entry_state
 
 MAX_BODY_BYTES = 64 * 1024
@@ -188,9 +190,8 @@ def _caller(state: EntryState, request: Request) -> Authenticated:
 
 
 async def _decision_body(request: Request) -> DecisionIn:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise Problem(413, "body-too-large", "Body too large", say("body-too-large", limit=MAX_BODY_BYTES))
+    # Read within the limit: a decision is a few hundred bytes, and a huge body must not be held whole.
+    raw = await read_body(request, MAX_BODY_BYTES, READ_TIMEOUT_SECONDS)
     try:
         data: Any = json.loads(raw) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError) as exc:

@@ -13,7 +13,6 @@ Reading and checking run in a worker thread: a 10,000-row workbook must not stal
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import timedelta
@@ -21,13 +20,13 @@ from typing import Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import ClientDisconnect
 
 from dxmon.intake import encode_events, publish_events
 from dxmon.keys import Authenticated
 from dxmon.problems import Problem, say
+from dxmon.service_kit import read_body
 from dxmon.store.entry_repository import values_in_force
 from services.entry.importing import CORRECTED, NEW, check_rows, decide, summary
 from services.entry.reading import ReadLimits, read_upload
@@ -47,34 +46,19 @@ def file_too_large(limit: int) -> Problem:
     return Problem(413, "body-too-large", "File too large", say("body-too-large/file", limit=limit))
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """read_body reads at most ``limit`` bytes (413 beyond, as soon as it is known) within the read timeout."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise file_too_large(limit)
-    body = bytearray()
+async def parse_multipart(request: Request, body: bytes) -> FormData:
+    """parse_multipart parses a multipart body already read within its limit (one file, a few fields):
+    starlette's own form reading would spool a file of any size to disk first."""
+
+    async def stream():
+        yield body
+
     try:
-        async with asyncio.timeout(READ_TIMEOUT_SECONDS):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > limit:
-                    raise file_too_large(limit)
-    except TimeoutError:
+        return await MultiPartParser(request.headers, stream(), max_files=1, max_fields=5, max_part_size=1024).parse()
+    except MultiPartException as exc:
         raise Problem(
-            408,
-            "request-timeout",
-            "Request body not received in time",
-            say("request-timeout", seconds=f"{READ_TIMEOUT_SECONDS:g}"),
-            headers={"Connection": "close"},
+            400, "malformed-multipart", "Malformed multipart body", say("malformed-multipart", error=exc.message)
         ) from None
-    except ClientDisconnect:
-        raise Problem(
-            499,
-            "client-disconnected",
-            "Client closed the connection before sending the body",
-            say("client-disconnected"),
-        ) from None
-    return bytes(body)
 
 
 async def the_file(request: Request, max_bytes: int) -> tuple[bytes, str, str]:
@@ -82,19 +66,10 @@ async def the_file(request: Request, max_bytes: int) -> tuple[bytes, str, str]:
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type != "multipart/form-data":
-        body = await read_body(request, max_bytes)
+        body = await read_body(request, max_bytes, READ_TIMEOUT_SECONDS, file_too_large)
         return body, request.query_params.get("filename", ""), media_type
-    body = await read_body(request, max_bytes + MULTIPART_OVERHEAD)
-
-    async def stream():
-        yield body
-
-    try:
-        form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=5, max_part_size=1024).parse()
-    except MultiPartException as exc:
-        raise Problem(
-            400, "malformed-multipart", "Malformed multipart body", say("malformed-multipart", error=exc.message)
-        ) from None
+    body = await read_body(request, max_bytes + MULTIPART_OVERHEAD, READ_TIMEOUT_SECONDS, file_too_large)
+    form = await parse_multipart(request, body)
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise Problem(

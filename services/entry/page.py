@@ -34,7 +34,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 
 from dxmon import words
 from dxmon.catalog import Catalog, Category, Indicator, Level, Unit
@@ -44,11 +43,18 @@ from dxmon.intake import authenticate, check_scope, encode_events, publish_event
 from dxmon.keys import APPROVER, Authenticated, approval_scope
 from dxmon.periods import MONTHLY, ReportingPeriod, period_numbered, period_of, period_starting
 from dxmon.problems import Issue, Problem, Text, issues_from_validation_error, say
+from dxmon.service_kit import read_body
 from dxmon.store.approvals_repository import APPROVED, RETURNED, SUBMITTED, UnitPeriod
 from dxmon.store.entry_repository import InForce, values_in_force, values_of_unit
 from services.entry.approvals import decide, unit_periods
 from services.entry.importing import CellError, read_number
-from services.entry.imports import MULTIPART_OVERHEAD, file_too_large, read_body, run_import
+from services.entry.imports import (
+    MULTIPART_OVERHEAD,
+    READ_TIMEOUT_SECONDS,
+    file_too_large,
+    parse_multipart,
+    run_import,
+)
 from services.entry.session import (
     CSRF_FIELD,
     PAGE_PATH,
@@ -379,7 +385,11 @@ async def read_form(request: Request) -> dict[str, str]:
     Read here rather than by starlette's ``request.form()``, which has no limit on a body's size.
     """
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    body = await read_body(request, FORM_LIMIT) if media_type in (FORM_MEDIA_TYPE, "") else b""
+    body = (
+        await read_body(request, FORM_LIMIT, READ_TIMEOUT_SECONDS, file_too_large)
+        if media_type in (FORM_MEDIA_TYPE, "")
+        else b""
+    )
     if media_type != FORM_MEDIA_TYPE and (media_type or body):  # an empty POST is an empty form
         raise Problem(
             415,
@@ -404,17 +414,8 @@ async def read_upload_form(request: Request, max_bytes: int) -> tuple[dict[str, 
     The body is read with the import's own limit (413 as soon as it is passed) before it is parsed:
     starlette's form parser would otherwise spool a file of any size to disk.
     """
-    body = await read_body(request, max_bytes + MULTIPART_OVERHEAD)
-
-    async def stream():
-        yield body
-
-    try:
-        form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=5, max_part_size=1024).parse()
-    except MultiPartException as exc:
-        raise Problem(
-            400, "malformed-multipart", "Malformed multipart body", say("malformed-multipart", error=exc.message)
-        ) from None
+    body = await read_body(request, max_bytes + MULTIPART_OVERHEAD, READ_TIMEOUT_SECONDS, file_too_large)
+    form = await parse_multipart(request, body)
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     upload = form.get("file")
     data = None

@@ -1,7 +1,7 @@
 """Body: a request's body read within ingest's limits, then parsed (JSON object, JSON array, NDJSON) into reports.
 
-``read_body`` refuses a body over DX_MAX_BODY_BYTES (413, from Content-Length before reading when it is
-declared), one that does not arrive in time (408, connection closed) and a client that went away (499).
+The body is read by the service kit's ``read_body``: over DX_MAX_BODY_BYTES 413 (from Content-Length
+before reading when it is declared), not in time 408 (connection closed), a client gone 499.
 ``parse_reports`` is pure: bytes in, ``ReportIn`` objects or a ``Problem`` out. A body is validated whole:
 one bad item refuses the request, and every bad item is listed with its index so the sender can fix them
 all in one go. ``reports`` is the FastAPI dependency doing both for a request.
@@ -9,17 +9,16 @@ all in one go. ``reports`` is the FastAPI dependency doing both for a request.
 
 from __future__ import annotations
 
-import asyncio
 from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Request
 from pydantic import Field, TypeAdapter, ValidationError
-from starlette.requests import ClientDisconnect
 
 from dxmon.contracts import ReportIn
 from dxmon.intake import invalid_reports
 from dxmon.problems import Issue, Problem, issues_from_validation_error, json_syntax_message, say
+from dxmon.service_kit import read_body
 
 JSON = "application/json"
 NDJSON = "application/x-ndjson"
@@ -31,42 +30,6 @@ async def reports(request: Request) -> list[ReportIn]:
     settings = request.app.state.settings
     body = await read_body(request, settings.max_body_bytes, request.app.state.read_timeout_seconds)
     return parse_reports(body, request.headers.get("content-type", ""), settings.max_batch_reports)
-
-
-async def read_body(request: Request, max_bytes: int, timeout_seconds: float) -> bytes:
-    """read_body returns the whole body, refusing one over ``max_bytes`` or not received within ``timeout_seconds``."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise body_too_large(max_bytes)
-    body = bytearray()
-    try:
-        async with asyncio.timeout(timeout_seconds):
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > max_bytes:
-                    raise body_too_large(max_bytes)
-    except TimeoutError:
-        # Connection: close — a client that stalled once is not kept waiting on a kept-alive connection.
-        raise Problem(
-            408,
-            "request-timeout",
-            "Request body not received in time",
-            say("request-timeout", seconds=f"{timeout_seconds:g}"),
-            headers={"Connection": "close"},
-        ) from None
-    except ClientDisconnect:
-        # Nobody is left to answer; 499 (nginx's "client closed request") labels it in the metrics.
-        raise Problem(
-            499,
-            "client-disconnected",
-            "Client closed the connection before sending the body",
-            say("client-disconnected"),
-        ) from None
-    return bytes(body)
-
-
-def body_too_large(limit: int) -> Problem:
-    return Problem(413, "body-too-large", "Request body too large", say("body-too-large", limit=limit))
 
 
 @lru_cache(maxsize=4)

@@ -6,8 +6,10 @@ way a subscriber-only service mounts them), checking what a load balancer, Prome
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -16,9 +18,10 @@ from faststream.asgi import AsgiFastStream
 from faststream.nats import NatsBroker
 from prometheus_client import CollectorRegistry, Counter
 from starlette.applications import Starlette
+from starlette.requests import Request
 from starlette.routing import Mount, Route
 
-from dxmon.problems import Problem, say
+from dxmon.problems import Problem, Text, say
 from dxmon.service_kit import (
     OPS_PATHS,
     Readiness,
@@ -27,6 +30,7 @@ from dxmon.service_kit import (
     install_problem_handlers,
     ops_app,
     problem_doc,
+    read_body,
 )
 
 
@@ -182,3 +186,70 @@ def test_problem_doc_shows_the_refusal_in_both_languages_with_its_headers() -> N
     assert content["schema"] == {"$ref": "#/components/schemas/ProblemDetails"}
     assert content["examples"]["vi"]["value"]["detail"] != content["examples"]["en"]["value"]["detail"]
     assert doc["headers"] == {"Retry-After": {"schema": {"type": "string"}}}
+
+
+# ───────────────────────────── read_body: limits ─────────────────────────────
+# read_body runs on a real starlette Request fed by an ASGI ``receive`` the test controls (chunks, a
+# stall, a disconnect).
+
+
+def streamed(*chunks: bytes, content_length: int | None = None, then: str = "end") -> tuple[Request, list[int]]:
+    """streamed is a request whose body arrives in ``chunks``; after them it ends, stalls or disconnects.
+
+    The list counts the ``receive`` calls, to show when reading stopped early.
+    """
+    calls: list[int] = []
+    messages = [{"type": "http.request", "body": c, "more_body": True} for c in chunks]
+
+    async def receive() -> dict[str, Any]:
+        calls.append(1)
+        if messages:
+            return messages.pop(0)
+        if then == "stall":
+            await asyncio.sleep(3600)
+        if then == "disconnect":
+            return {"type": "http.disconnect"}
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    headers = [] if content_length is None else [(b"content-length", str(content_length).encode())]
+    scope = {"type": "http", "method": "POST", "path": "/v1/reports", "headers": headers}
+    return Request(scope, receive), calls
+
+
+async def refused_body(request: Request, max_bytes: int = 10, timeout: float = 5.0) -> Problem:
+    with pytest.raises(Problem) as caught:
+        await read_body(request, max_bytes, timeout)
+    return caught.value
+
+
+async def test_a_body_arriving_in_chunks_is_read_whole_up_to_the_limit() -> None:
+    request, _ = streamed(b"0123", b"456", b"789")
+    assert await read_body(request, 10, 5.0) == b"0123456789"
+
+
+async def test_a_declared_length_over_the_limit_is_refused_before_reading() -> None:
+    request, calls = streamed(b"x" * 11, content_length=11)
+    p = await refused_body(request)
+    assert (p.status, p.reason) == (413, "body-too-large")
+    assert isinstance(p.detail, Text) and "10" in p.detail.en
+    assert calls == []
+
+
+async def test_a_body_growing_past_the_limit_is_refused_without_reading_the_rest() -> None:
+    request, calls = streamed(b"x" * 6, b"x" * 6, b"x" * 1000, content_length=None)
+    p = await refused_body(request)
+    assert (p.status, p.reason) == (413, "body-too-large")
+    assert len(calls) == 2  # the third chunk was never asked for
+
+
+async def test_a_stalled_body_is_refused_in_time_and_the_connection_closed() -> None:
+    request, _ = streamed(b"{", then="stall")
+    p = await refused_body(request, timeout=0.05)
+    assert (p.status, p.reason, p.headers) == (408, "request-timeout", {"Connection": "close"})
+    assert isinstance(p.detail, Text) and "0.05" in p.detail.en
+
+
+async def test_a_client_gone_before_the_end_is_labelled_499() -> None:
+    request, _ = streamed(b"{", then="disconnect")
+    p = await refused_body(request)
+    assert (p.status, p.reason) == (499, "client-disconnected")

@@ -213,6 +213,16 @@ async def test_who_may_decide(pipeline: Pipeline, catalog: Catalog, approving_en
         assert (junk.status_code, junk.json()["reason"]) == (422, "not-an-object")
         extra = await http.post(url, json={"decided_by": "someone else"}, headers=bearer(own))
         assert (extra.status_code, extra.json()["reason"]) == (422, "unknown-field")
+
+        # A body over the limit is refused as it arrives (declared or not), never held whole.
+        async def chunks():
+            for _ in range(100):
+                yield b" " * 4096  # 400 kB of whitespace, no Content-Length
+
+        huge = await http.post(url, content=chunks(), headers=bearer(own))
+        assert (huge.status_code, huge.json()["reason"]) == (413, "body-too-large")
+        declared = await http.post(url, content=b"{}" + b" " * 70_000, headers=bearer(own))
+        assert (declared.status_code, declared.json()["reason"]) == (413, "body-too-large")
         english = await http.post(
             f"/v1/approvals/{UNIT}/2026-09/approve", headers={**bearer(own), "Accept-Language": "en"}
         )

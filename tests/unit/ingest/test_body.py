@@ -1,24 +1,21 @@
-"""Tests for services.ingest.body: reading a request's body within the limits, and parsing it (JSON object,
-array, NDJSON) to reports or a Problem.
+"""Tests for services.ingest.body: parsing a request's body (JSON object, array, NDJSON) to reports or a
+Problem (reading it within the limits is the service kit's ``read_body``: tests/unit/test_service_kit.py).
 
-``read_body`` runs on a real starlette Request fed by an ASGI ``receive`` the test controls (chunks,
-a stall, a disconnect). Parsing is pure: bytes in, reports or a Problem out. Each refusal is checked by
+Parsing is pure: bytes in, reports or a Problem out. Each refusal is checked by
 HTTP status, problem reason and the per-item (reason, index, field) an agency's system would act on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from starlette.requests import Request
 
 from dxmon.problems import Problem, Text
-from services.ingest.body import JSON, NDJSON, media_type, parse_reports, read_body
+from services.ingest.body import JSON, NDJSON, media_type, parse_reports
 
 MAX = 3
 
@@ -294,68 +291,3 @@ def test_ndjson_and_the_equivalent_array_give_the_same_reports(
     from_ndjson = parse_reports(ndjson_body, NDJSON, 20)
     assert from_ndjson == parse_reports(array_body, JSON, 20)
     assert [r.note for r in from_ndjson] == [i["note"] for i in items]
-
-
-# ───────────────────────────── read_body: limits ─────────────────────────────
-
-
-def streamed(*chunks: bytes, content_length: int | None = None, then: str = "end") -> tuple[Request, list[int]]:
-    """streamed is a request whose body arrives in ``chunks``; after them it ends, stalls or disconnects.
-
-    The list counts the ``receive`` calls, to show when reading stopped early.
-    """
-    calls: list[int] = []
-    messages = [{"type": "http.request", "body": c, "more_body": True} for c in chunks]
-
-    async def receive() -> dict[str, Any]:
-        calls.append(1)
-        if messages:
-            return messages.pop(0)
-        if then == "stall":
-            await asyncio.sleep(3600)
-        if then == "disconnect":
-            return {"type": "http.disconnect"}
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    headers = [] if content_length is None else [(b"content-length", str(content_length).encode())]
-    scope = {"type": "http", "method": "POST", "path": "/v1/reports", "headers": headers}
-    return Request(scope, receive), calls
-
-
-async def refused_body(request: Request, max_bytes: int = 10, timeout: float = 5.0) -> Problem:
-    with pytest.raises(Problem) as caught:
-        await read_body(request, max_bytes, timeout)
-    return caught.value
-
-
-async def test_a_body_arriving_in_chunks_is_read_whole_up_to_the_limit() -> None:
-    request, _ = streamed(b"0123", b"456", b"789")
-    assert await read_body(request, 10, 5.0) == b"0123456789"
-
-
-async def test_a_declared_length_over_the_limit_is_refused_before_reading() -> None:
-    request, calls = streamed(b"x" * 11, content_length=11)
-    p = await refused_body(request)
-    assert (p.status, p.reason) == (413, "body-too-large")
-    assert isinstance(p.detail, Text) and "10" in p.detail.en
-    assert calls == []
-
-
-async def test_a_body_growing_past_the_limit_is_refused_without_reading_the_rest() -> None:
-    request, calls = streamed(b"x" * 6, b"x" * 6, b"x" * 1000, content_length=None)
-    p = await refused_body(request)
-    assert (p.status, p.reason) == (413, "body-too-large")
-    assert len(calls) == 2  # the third chunk was never asked for
-
-
-async def test_a_stalled_body_is_refused_in_time_and_the_connection_closed() -> None:
-    request, _ = streamed(b"{", then="stall")
-    p = await refused_body(request, timeout=0.05)
-    assert (p.status, p.reason, p.headers) == (408, "request-timeout", {"Connection": "close"})
-    assert isinstance(p.detail, Text) and "0.05" in p.detail.en
-
-
-async def test_a_client_gone_before_the_end_is_labelled_499() -> None:
-    request, _ = streamed(b"{", then="disconnect")
-    p = await refused_body(request)
-    assert (p.status, p.reason) == (499, "client-disconnected")
