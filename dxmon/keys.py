@@ -15,11 +15,13 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import nats.errors
+import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
@@ -28,6 +30,7 @@ from dxmon.catalog import Catalog
 from dxmon.contracts import KEYS_BUCKET
 
 log = logging.getLogger(__name__)
+WATCH_STOP_SECONDS = 1.0  # the longest a stopped watch's clean-up may take
 
 TOKEN_PREFIX = "dxk"
 # What a key may do. A reporter sends reports; an approver approves or returns its units' periods and
@@ -231,6 +234,31 @@ class KeyRing:
                 log.warning("key watch failed (%s); retrying", exc)
                 await asyncio.sleep(1)
 
+    async def connect_and_follow(
+        self, open_bucket: Callable[[], Awaitable[KeyValue]], report: Callable[[str], None], service: str
+    ) -> None:
+        """connect_and_follow opens the key bucket (``open_bucket`` connects to NATS first), retrying with
+        a back-off of up to 5 s, then follows it until cancelled. ``report`` gets what readiness shows
+        meanwhile ("loading keys", or why it is not ready)."""
+        delay = 0.5
+        while True:
+            try:
+                kv = await open_bucket()
+                report("loading keys")
+                log.info("%s connected to NATS; following key bucket %s", service, KEYS_BUCKET)
+                await self.follow(kv)
+                return
+            except asyncio.CancelledError:
+                raise
+            except nats.js.errors.BucketNotFoundError:
+                status = f"KV bucket {KEYS_BUCKET} missing: run `dxmon migrate`"
+            except Exception as exc:  # noqa: BLE001 - keep trying; readiness shows why
+                status = f"NATS unreachable: {type(exc).__name__}"
+            report(status)
+            log.warning("%s not ready: %s", service, status)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+
     async def _watch_once(self, kv: KeyValue, duration: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + duration
@@ -262,7 +290,11 @@ class KeyRing:
                     continue
                 target[caller.key.key_id] = caller
         finally:
-            await watcher.stop()
+            # The clean-up may neither hang nor replace a cancellation: on a connection already closed
+            # nats-py's stop() raises or waits for an answer that never comes, and either swallowed the
+            # cancellation (the watch retried; services shut down by cancelling repeatedly).
+            with suppress(Exception):
+                await asyncio.wait_for(watcher.stop(), timeout=WATCH_STOP_SECONDS)
 
     def _entry(self, name: str, raw: bytes) -> tuple[Authenticated | None, str]:
         """_entry turns one bucket entry into a caller, or gives the reason it cannot be used.

@@ -89,26 +89,17 @@ class EntryState:
             await self.pool.close()
 
     async def _connect_forever(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                await self.broker.connect()
-                self.js = self.broker.connection.jetstream(
-                    timeout=self.settings.publish_timeout_seconds, publish_async_max_pending=20_000
-                )
-                kv = await self.js.key_value(KEYS_BUCKET)
-                self.bus_status = "loading keys"
-                await self.keyring.follow(kv)
-                return
-            except asyncio.CancelledError:
-                raise
-            except nats.js.errors.BucketNotFoundError:
-                self.bus_status = f"KV bucket {KEYS_BUCKET} missing: run `dxmon migrate`"
-            except Exception as exc:  # noqa: BLE001 - keep trying; readiness shows why
-                self.bus_status = f"NATS unreachable: {type(exc).__name__}"
-            log.warning("entry not ready: %s", self.bus_status)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5)
+        async def open_bucket():
+            await self.broker.connect()
+            self.js = self.broker.connection.jetstream(
+                timeout=self.settings.publish_timeout_seconds, publish_async_max_pending=20_000
+            )
+            return await self.js.key_value(KEYS_BUCKET)
+
+        def report(status: str) -> None:
+            self.bus_status = status
+
+        await self.keyring.connect_and_follow(open_bucket, report, "entry")
 
     async def readiness(self) -> Readiness:
         """readiness: NATS connected, keys loaded and the database answering (each fact says which is not)."""
@@ -128,19 +119,11 @@ class EntryState:
             return False
 
 
-async def _cancel(task: asyncio.Task, attempts: int = 10) -> None:
-    """_cancel cancels ``task`` until it ends (at most ``attempts`` seconds).
-
-    With the NATS connection closed under it, the key watch's clean-up can swallow one cancellation
-    (nats-py waits on a request that never gets an answer) and the watch then retries: cancelling once
-    and awaiting would hang the shutdown.
-    """
-    for _ in range(attempts):
-        task.cancel()
-        done, _ = await asyncio.wait({task}, timeout=1)
-        if done:
-            return
-    log.warning("the key watch did not stop; leaving it")
+async def _cancel(task: asyncio.Task) -> None:
+    """_cancel cancels the key watch and waits for it (its clean-up is bounded: KeyRing.follow)."""
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 def entry_state(request: Request) -> EntryState:

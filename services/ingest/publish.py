@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-import nats.js.errors
 from fastapi import Request
 from faststream.exceptions import IncorrectState
 from faststream.nats import NatsBroker
@@ -87,27 +86,17 @@ class Bus:
             await self.broker.stop()
 
     async def connect_forever(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                await self.broker.connect()
-                self.js = self.broker.connection.jetstream(
-                    timeout=self.publish_timeout_seconds, publish_async_max_pending=20_000
-                )
-                kv = await self.js.key_value(KEYS_BUCKET)
-                self.status = "loading keys"
-                log.info("connected to NATS; following key bucket %s", KEYS_BUCKET)
-                await self.keyring.follow(kv)
-                return
-            except asyncio.CancelledError:
-                raise
-            except nats.js.errors.BucketNotFoundError:
-                self.status = f"KV bucket {KEYS_BUCKET} missing: run `dxmon migrate`"
-            except Exception as exc:  # noqa: BLE001 - keep trying; readiness shows why
-                self.status = f"NATS unreachable: {type(exc).__name__}"
-            log.warning("ingest not ready: %s", self.status)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5)
+        async def open_bucket():
+            await self.broker.connect()
+            self.js = self.broker.connection.jetstream(
+                timeout=self.publish_timeout_seconds, publish_async_max_pending=20_000
+            )
+            return await self.js.key_value(KEYS_BUCKET)
+
+        def report(status: str) -> None:
+            self.status = status
+
+        await self.keyring.connect_and_follow(open_bucket, report, "ingest")
 
 
 async def bus(request: Request) -> Bus:

@@ -410,3 +410,36 @@ def test_district_scope_spans_the_communes_it_ever_had(catalog: Catalog) -> None
     scope = expand_scope(replace(api_key(units=("QN-HALONG",)), with_descendants=True), catalog)
     assert {"QN-HALONG-P-YETKIEU", "QN-HALONG-P-TRANHUNGDAO"} <= scope  # merged 2024-11-01, kept
     assert "QN-P-HONGGAI" not in scope  # the 2025 commune hangs under the province, not the district
+
+
+class StuckWatcher(FakeWatcher):
+    """StuckWatcher is a watch on a NATS connection already closed: stop() raises, or never answers."""
+
+    def __init__(self, stop: str) -> None:
+        super().__init__()
+        self.how = stop
+
+    async def stop(self) -> None:
+        if self.how == "raises":
+            raise nats.errors.ConnectionClosedError
+        await asyncio.sleep(3600)
+
+
+@pytest.mark.parametrize("stop", ["raises", "hangs"])
+async def test_one_cancellation_ends_the_watch_even_when_its_clean_up_fails(catalog: Catalog, stop: str) -> None:
+    """A service stops by cancelling the watch once; the clean-up on a closed connection must not
+    swallow that (and retry the watch) nor hang the shutdown."""
+    bucket = FakeBucket()
+    watcher = StuckWatcher(stop)
+    watcher.queue.put_nowait(None)  # the end of the initial values: the ring is loaded
+    bucket.watchall = lambda: _returning(watcher)  # type: ignore[method-assign]  # every watch is this stuck one
+    ring = KeyRing(catalog)
+    task = asyncio.create_task(ring.follow(bucket))  # type: ignore[arg-type]  # FakeBucket stands in for the KV bucket
+    await asyncio.wait_for(ring.loaded.wait(), 2)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=3)
+    assert done == {task} and task.cancelled()
+
+
+async def _returning(watcher: FakeWatcher) -> FakeWatcher:
+    return watcher

@@ -11,8 +11,10 @@ import nats.errors
 import nats.js.errors
 import pytest
 
+from dxmon.catalog import Catalog
 from dxmon.contracts import ReportIn
 from dxmon.intake import encode_events
+from dxmon.keys import KeyRing
 from dxmon.problems import Problem, Text
 from services.ingest.metrics import Metrics
 from services.ingest.publish import Bus
@@ -118,10 +120,10 @@ class FailingBroker:
         (None, "KV bucket dx_keys missing: run `dxmon migrate`"),
     ],
 )
-async def test_until_connected_readiness_says_why(connect_error, status) -> None:
+async def test_until_connected_readiness_says_why(catalog: Catalog, connect_error, status) -> None:
     b = Bus(
         FailingBroker(connect_error),  # type: ignore[arg-type]  # a fake with FastStream's broker shape
-        FakeKeyRing(loaded=False),  # type: ignore[arg-type]  # a fake with KeyRing's shape
+        KeyRing(catalog),  # the real ring: its connect_and_follow is the retry loop under test
         Metrics(),
         0.05,
     )
