@@ -383,13 +383,21 @@ def register(cli) -> None:
             console.print("stopped")
 
 
-def _wait_for_mail(maildir: Path, timeout: float) -> list[str]:
-    """_wait_for_mail gives the alerts service time to evaluate and send its first digests."""
+def _wait_for_mail(maildir: Path, timeout: float, settle: float = 15.0) -> list[str]:
+    """_wait_for_mail gives the alerts service time to evaluate what was stored and send its digests.
+
+    Digests go out while the simulation still runs (the province's reports come first), so the first
+    mail is not the end: it waits until the mail sink has had a mail and then nothing new for
+    ``settle`` seconds (1.5 demo flush intervals), or ``timeout``.
+    """
     deadline = time.monotonic() + timeout
     mails = mail_subjects(maildir)
-    while not mails and time.monotonic() < deadline:
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline and not (mails and time.monotonic() - quiet_since >= settle):
         time.sleep(1)
-        mails = mail_subjects(maildir)
+        now = mail_subjects(maildir)
+        if now != mails:
+            mails, quiet_since = now, time.monotonic()
     return mails
 
 
