@@ -10,11 +10,12 @@
 --
 -- The partial index of 0008 names final, reopened, status, value and announced_* in its predicate, so
 -- each lock (and each "announced" mark the alerts service writes next) wrote a new row version on
--- another page plus two index entries. Without it, and with half of each page kept free, the new
--- version stays on its page (a HOT update, no index write). The flush that looks for unannounced
+-- another page plus two index entries. Without it, and with two thirds of each page kept free (a lock
+-- adds who and why: the new version is longer than the old), the new version stays on its page (a HOT
+-- update, no index write): measured 0.66 s instead of 1.2 s for 192,000 locks, every one HOT. The flush that looks for unannounced
 -- outcomes reads the table instead (one scan per flush interval: a few milliseconds for a
 -- province's tens of thousands of outcomes).
 
 ALTER TABLE milestone_outcomes ADD COLUMN auto_locked_at timestamptz;
 DROP INDEX milestone_outcomes_unannounced_idx;
-ALTER TABLE milestone_outcomes SET (fillfactor = 50);
+ALTER TABLE milestone_outcomes SET (fillfactor = 35);
