@@ -305,14 +305,14 @@ PLANNED_JOIN = """_pairs u
 PLANNED_OUTCOMES = f"SELECT u.unit, m.indicator, m.deadline AS milestone FROM {PLANNED_JOIN}"
 
 
-def outcomes_sql(passed: int, full: bool) -> tuple[str, str]:
+def outcomes_sql(passed: int, full: bool) -> str:
     """Passed milestones on which the unit was valid, each provisional, newly final (auto-lock) or frozen.
 
     ``now_*`` is the value in force at the end of the deadline day ([epoch, value, epoch received]);
     a final outcome keeps its deciding value, and a different value in force now is its revision.
     A ``full`` pass skips the frozen outcomes nothing can have revised: those whose period in force at
-    the deadline has no receipt after the cut-off and that carry no revision. The first statement
-    takes $1, as_of's local day.
+    the deadline has no receipt after the cut-off and that carry no revision. The statement
+    takes $1, as_of's local day. One statement: the inputs are read once, never written to a table.
     """
     revisable = (
         f"\nWHERE NOT x.frozen OR x.old_revised_value IS NOT NULL"
@@ -321,7 +321,6 @@ def outcomes_sql(passed: int, full: bool) -> tuple[str, str]:
         else ""
     )
     inputs = f"""
-CREATE TEMP TABLE _outcome_inputs ON COMMIT DROP AS
 SELECT x.*, NOT coalesce(x.old_final OR x.reopened, false) AND x.cut_day < $1::date AS lock
 FROM (
     SELECT u.unit, m.indicator, m.deadline AS milestone, m.target_set, m.value AS target, m.comparator, m.cut_day,
@@ -391,14 +390,14 @@ FROM (
                        ORDER BY r.period_start DESC, coalesce(r.stream_seq, 0) DESC, r.received_at DESC,
                                 r.event_id DESC
                        LIMIT 1) END AS official
-            FROM _outcome_inputs v
+            FROM ({inputs}) v
             OFFSET 0
         ) w
         OFFSET 0
     ) y
 ) z
 """
-    return inputs, decided
+    return decided
 
 
 REPORTED_COLUMNS = "unit text, months int, p int, reported int8[], on_time int8[]"

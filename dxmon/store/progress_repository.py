@@ -155,9 +155,7 @@ async def evaluate(
             await conn.execute("ANALYZE _pairs (unit, indicator, grp, level)")
             # Outcomes first: a pair whose every milestone has passed shows its last outcome. A full pass
             # keeps hash joins (one hash of milestone_outcomes beats 10⁵ index probes).
-            inputs, decided = outcomes_sql(planned.passed, full=scope is None)
-            await conn.execute(inputs, local_day(as_of))
-            await conn.execute(decided)
+            await conn.execute(outcomes_sql(planned.passed, full=scope is None), local_day(as_of))
             await conn.execute("ANALYZE _outcomes (unit, indicator, milestone)")
             await conn.execute(UPDATE_OUTCOMES, as_of)
             await conn.execute(INSERT_OUTCOMES, as_of)
