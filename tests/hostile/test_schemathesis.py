@@ -249,7 +249,7 @@ def numbers(draw, measure: Measure) -> dict[str, float]:
 
 
 @st.composite
-def valid_reports(draw, pairs: list[tuple[str, str, Measure]]) -> dict:
+def valid_reports(draw, pairs: list[tuple[str, str, Measure]], categories: dict[str, list[str]]) -> dict:
     unit, indicator, measure = draw(st.sampled_from(pairs))
     day = TODAY - timedelta(days=draw(st.integers(1, 120)))
     offset = draw(st.sampled_from([None, 0, 7 * 60, -(5 * 60 + 30), 14 * 60]))
@@ -265,6 +265,8 @@ def valid_reports(draw, pairs: list[tuple[str, str, Measure]]) -> dict:
         "observed_at": observed_at,
         **draw(numbers(measure)),
     }
+    if categories[indicator]:  # an indicator with categories takes one of them (else category-required)
+        body["category"] = draw(st.sampled_from(categories[indicator]))
     if note := draw(st.one_of(st.none(), text_variants(2000))):
         body["note"] = note
     if source := draw(st.one_of(st.none(), text_variants(200))):
@@ -281,16 +283,17 @@ def test_any_accepted_report_round_trips_unchanged_to_its_row(stack: Stack, cata
 
     Checked per example: 202 with accepted 1; the row's note and source are the same code points
     (so NFC stays NFC and NFD stays NFD), numbers have the same bits (-0.0 included), observed_at
-    the same instant, unit and indicator the same.
+    the same instant, unit, indicator and category the same.
     """
     pairs = applicable_pairs(catalog)
+    categories = {code: [c.code for c in i.categories] for code, i in catalog.indicators.items()}
     probe = SyncProbe(stack.nats_url, stack.database_url)
     seen = Counter()
     try:
         with httpx.Client(base_url=stack.url, headers=stack.headers, timeout=30) as http:
 
             @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-            @given(body=valid_reports(pairs), ascii_only=st.booleans())
+            @given(body=valid_reports(pairs, categories), ascii_only=st.booleans())
             def round_trip(body: dict, ascii_only: bool) -> None:
                 raw = json.dumps(body, ensure_ascii=ascii_only).encode()
                 answer = http.post("/v1/reports", content=raw, headers={"Content-Type": "application/json"})
@@ -310,6 +313,7 @@ def test_any_accepted_report_round_trips_unchanged_to_its_row(stack: Stack, cata
                         seen["control"] += any(c in CONTROL for c in text)
                         seen["sql"] += any(s in text for s in SQL_LIKE)
                 assert (row["unit"], row["indicator"]) == (body["unit"], body["indicator"])
+                assert row["category"] == body.get("category", "")
                 for name in ("value", "numerator", "denominator"):
                     assert same_float(row[name], body.get(name)), (name, row[name], body.get(name))
                 assert row["observed_at"] == expected_instant(body["observed_at"])
