@@ -44,7 +44,7 @@ class Served:
                 self.task.result()
             if time.monotonic() > deadline:
                 raise TimeoutError("server did not start")
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
         if self.server is not None and self.task is not None:
@@ -121,9 +121,8 @@ class Pipeline:
         await self.aggregator.start()
 
     async def stop(self) -> None:
-        for served in (self.ingest, self.aggregator):
-            if served is not None:
-                await served.stop()
+        # Both at once: each notices it should exit only at uvicorn's next tick (every 0.1 s).
+        await asyncio.gather(*(served.stop() for served in (self.ingest, self.aggregator) if served is not None))
 
     async def backlog(self) -> int:
         assert self.ingest_settings is not None  # set by setup()

@@ -168,7 +168,7 @@ async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float, what: s
     while time.monotonic() < deadline:
         if await check():
             return
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.05)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 

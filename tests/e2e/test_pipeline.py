@@ -61,7 +61,7 @@ class Proc:
                         return
                 except httpx.HTTPError:
                     pass
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.05)
         raise TimeoutError(f"{self.name} not ready:\n{self.log.read_text()[-3000:]}")
 
     def kill(self) -> None:

@@ -179,8 +179,8 @@ async def test_client_stalling_in_the_body_gets_408_and_others_are_served(stack:
     1.5–3.5 s; meanwhile 10 other reports are accepted, each in under a second; stored = 10.
     """
     before = await stored(stack)
+    sent = time.monotonic()  # before sending: the server's read timeout may start before sendall returns
     sock = raw_request(stack.ingest_port, post_head(stack.setup.token, 500), b'[{"event_id"')
-    sent = time.monotonic()
     stalled = asyncio.create_task(asyncio.to_thread(read_until_closed, sock, 10))
     latencies = []
     async with stack.client() as client:

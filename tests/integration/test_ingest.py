@@ -310,9 +310,11 @@ async def _post_until(client: httpx.AsyncClient, status: int) -> httpx.Response:
     return answer
 
 
-async def test_valid_key_is_told_to_retry_while_keys_are_not_loaded(tmp_path, catalog):
+async def test_valid_key_is_told_to_retry_while_keys_are_not_loaded(tmp_path, catalog, monkeypatch):
     """Ingest started while NATS is unreachable cannot judge any key: 503 + Retry-After (a client
     told 401 stops retrying), /readyz 503 with the reason; once NATS is up the same key is accepted."""
+    # Start-up waits this long for a first connection before serving; NATS is down here, so not 5 s.
+    monkeypatch.setattr("services.ingest.publish.FIRST_CONNECT_WAIT_SECONDS", 0.2)
     port = devstack.free_port()
     p = Pipeline(f"nats://127.0.0.1:{port}", "postgresql://unused/never", catalog)
     p.ingest_settings = IngestSettings(nats_url=p.nats_url)

@@ -9,11 +9,14 @@ import sys
 import time
 
 import httpx
+import nats
 import pytest
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
 from dxmon import devstack
+from dxmon.bus import ensure_topology
+from dxmon.settings import NatsSettings
 from services.ingest.app import create_app, create_ops_app
 from services.ingest.settings import IngestSettings
 
@@ -30,7 +33,12 @@ def route_paths(app: Starlette) -> set[str]:
     return {r.path for r in app.routes if isinstance(r, Route | Mount)}
 
 
-def test_serve_ingest_puts_metrics_on_its_own_port(nats_url: str, tmp_path) -> None:
+async def test_serve_ingest_puts_metrics_on_its_own_port(nats_url: str, tmp_path) -> None:
+    # Streams and buckets first, as `dxmon migrate` does: without the key bucket ingest would wait
+    # 5 s for its keys before serving, and /readyz would not be the ready answer checked below.
+    nc = await nats.connect(nats_url)
+    await ensure_topology(nc.jetstream(), NatsSettings(nats_url=nats_url))
+    await nc.close()
     api, internal = devstack.free_port(), devstack.free_port()
     env = {**os.environ, "DX_NATS_URL": nats_url, "DX_INGEST_METRICS_PORT": str(internal)}
     log = open(tmp_path / "ingest.log", "wb")
@@ -45,7 +53,8 @@ def test_serve_ingest_puts_metrics_on_its_own_port(nats_url: str, tmp_path) -> N
         wait_until_listening(internal, proc)
         with httpx.Client(timeout=5) as http:
             assert http.get(f"http://127.0.0.1:{api}/metrics").status_code == 404
-            assert "keys" not in http.get(f"http://127.0.0.1:{api}/readyz").json()
+            ready = http.get(f"http://127.0.0.1:{api}/readyz")
+            assert ready.status_code == 200 and "keys" not in ready.json()  # the key count is not told
             assert http.get(f"http://127.0.0.1:{api}/openapi.json").status_code == 200
             scraped = http.get(f"http://127.0.0.1:{internal}/metrics")
             assert scraped.status_code == 200 and "dx_ingest_requests_total" in scraped.text

@@ -119,7 +119,7 @@ def start_receiver() -> tuple[Receiver, http.server.ThreadingHTTPServer]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     rec.port = server.server_address[1]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()  # quick shutdown()
     return rec, server
 
 
