@@ -20,7 +20,11 @@ from typing import Any, TypeVar
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from dxmon.contracts import LOCAL_TZ
 from tests.integration.entry.conftest import entry  # noqa: F401 - the entry service beside the pipeline
@@ -44,6 +48,15 @@ def _chromium() -> tuple[str, str]:
     if os.environ.get("CI"):
         pytest.fail(why)
     pytest.skip(why)
+
+
+def wait_replaced(driver: webdriver.Chrome, element: WebElement, timeout: float = 30) -> None:
+    """wait_replaced waits until the browser has loaded the next page (``element`` of the old one is gone).
+
+    While Chromium swaps documents, asking about the old element can fail with an inspector error ("Node
+    with given id does not belong to the document") instead of a stale reference: that is retried too.
+    """
+    WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(staleness_of(element))
 
 
 def last_month() -> str:

@@ -17,11 +17,10 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from dxmon import words
-from tests.browser.conftest import AGENCY, UNIT, Browser, last_month
+from tests.browser.conftest import AGENCY, UNIT, Browser, last_month, wait_replaced
 from tests.integration.entry.entry_files import fill
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -31,7 +30,7 @@ def submit(driver, selector: str = "main form button[type=submit]") -> None:
     """submit clicks a form's button and waits until the browser has loaded the answer."""
     button = driver.find_element(By.CSS_SELECTOR, selector)
     button.click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(button))
+    wait_replaced(driver, button)
 
 
 def page_text(driver) -> str:
@@ -71,7 +70,7 @@ async def test_sign_in_enter_a_month_see_it_stored_upload_a_template_and_sign_ou
         browser.screenshot("01-dang-nhap")
         field = driver.switch_to.active_element
         field.send_keys(token + Keys.ENTER)
-        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(field))
+        wait_replaced(driver, field)
 
     await browser.run(sign_in_by_keyboard)
 
@@ -118,7 +117,7 @@ async def test_sign_in_enter_a_month_see_it_stored_upload_a_template_and_sign_ou
             "Một số thủ tục chưa có biểu mẫu điện tử; đã đề nghị Sở bổ sung trong quý tới."
         )
         denominator.send_keys(Keys.ENTER)  # sent from the keyboard: Enter in a field submits the form
-        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(denominator))
+        wait_replaced(driver, denominator)
 
     await browser.run(see_the_reason_and_correct)
 
@@ -218,7 +217,7 @@ async def test_the_form_on_a_phone_needs_no_sideways_scrolling(entry, browser: B
         driver.get(f"{url}/nhap-lieu/dang-nhap")
         field = driver.find_element(By.ID, "key")
         field.send_keys(token + Keys.ENTER)
-        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(field))
+        wait_replaced(driver, field)
         # A month before the 2025 deadline, where the form shows a target and its glide path (docs/nhap-lieu.png).
         driver.set_window_size(1000, 1250)
         driver.get(f"{url}/nhap-lieu/bao-cao?unit={UNIT}&period=2025-10")

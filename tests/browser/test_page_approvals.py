@@ -19,7 +19,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from dxmon import devstack, words
 from dxmon.catalog import Catalog
 from services.entry.app import create_app
-from tests.browser.conftest import AGENCY, UNIT, Browser, last_month
+from tests.browser.conftest import AGENCY, UNIT, Browser, last_month, wait_replaced
 from tests.browser.test_page import page_text, submit, unlabelled_fields
 from tests.browser.test_page_security import signed_in
 from tests.integration.entry.conftest import entry_settings
@@ -65,7 +65,7 @@ async def test_send_return_with_a_comment_correct_and_approve_on_the_page(
         driver.get(f"{url}/nhap-lieu/dang-nhap")
         field = driver.find_element(By.ID, "key")
         field.send_keys(token + Keys.ENTER)
-        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(field))
+        wait_replaced(driver, field)
 
     def send_month(numerator: str) -> None:
         sign_in(reporter)

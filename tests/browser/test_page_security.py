@@ -17,8 +17,6 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 from starlette.requests import Request
 
 from dxmon import devstack
@@ -27,7 +25,7 @@ from services.entry.app import create_app
 from services.entry.session import SessionStore, is_https, tokens_match
 from services.entry.sheet import DATA_SHEET
 from services.entry.workbook import LETTER
-from tests.browser.conftest import AGENCY, UNIT, Browser, last_month
+from tests.browser.conftest import AGENCY, UNIT, Browser, last_month, wait_replaced
 from tests.integration.entry.conftest import entry_settings
 from tests.integration.entry.entry_files import XLSX, fill
 from tests.pipeline import Served
@@ -117,7 +115,7 @@ async def test_cookie_flags_as_the_browser_keeps_them(entry, browser: Browser) -
         driver.get(f"{url}/nhap-lieu/dang-nhap")
         field = driver.find_element(By.ID, "key")
         field.send_keys(token + Keys.ENTER)
-        WebDriverWait(driver, 30).until(expected_conditions.staleness_of(field))
+        wait_replaced(driver, field)
         return driver.get_cookies(), driver.execute_script("return document.cookie")
 
     cookies, visible_to_scripts = await browser.run(sign_in)
