@@ -13,7 +13,6 @@ import asyncio
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -24,6 +23,9 @@ import pytest
 from dxmon import devstack
 from dxmon.catalog import Catalog
 from dxmon.contracts import ALERTS_STREAM, DEADLETTER_STREAM, KEYS_BUCKET, LEASES_BUCKET, REPORTS_STREAM
+from tests.databases import create_database, drop_templates
+
+__all__ = ["create_database"]  # test modules import it from here
 
 
 @pytest.fixture(scope="session")
@@ -93,80 +95,8 @@ async def nats_url(nats_server_url: str) -> AsyncIterator[str]:
     yield nats_server_url
 
 
-# Templates by (admin URL, catalog id, synced): the template database's name (None: databases on that
-# server cannot be cloned) and the catalog, kept alive so that its id is not reused for another one.
-_templates: dict[tuple[str, int, bool], tuple[str | None, Catalog]] = {}
-
-
-async def _migrated(admin_url: str, catalog: Catalog, sync: bool) -> tuple[str, str]:
-    """_migrated makes a new database, migrates it (and syncs the catalog); returns its name and storage mode."""
-    from dxmon.store.catalog_repository import sync_catalog
-    from dxmon.store.migrate import migrate
-
-    name = f"dxt_{uuid.uuid4().hex[:12]}"
-    url = await devstack.ensure_database(admin_url, name)
-    mode = (await migrate(url)).mode
-    if sync:
-        conn = await asyncpg.connect(url)
-        try:
-            await sync_catalog(conn, catalog)
-        finally:
-            await conn.close()
-    return name, mode
-
-
-async def create_database(admin_url: str, catalog: Catalog, *, sync: bool = True) -> str:
-    """create_database makes a fresh, migrated database (catalog synced) and returns its URL.
-
-    The first call per server (and catalog) migrates a template database; every call then clones it
-    with CREATE DATABASE ... TEMPLATE: the same schema and rows, in a tenth of the time migrating takes.
-    Under TimescaleDB, whose background workers connect to every database (a template in use cannot
-    be cloned), each database is migrated instead. Templates are dropped when the session ends.
-    """
-    from dxmon.store.migrate import MODE_TIMESCALE
-
-    key = (admin_url, id(catalog), sync)
-    if key not in _templates:
-        name, mode = await _migrated(admin_url, catalog, sync)
-        if mode == MODE_TIMESCALE:
-            _templates[key] = (None, catalog)
-            return devstack.database_url_with_name(admin_url, name)
-        _templates[key] = (name, catalog)
-    template = _templates[key][0]
-    if template is None:
-        name, _ = await _migrated(admin_url, catalog, sync)
-        return devstack.database_url_with_name(admin_url, name)
-    name = f"dxt_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    except asyncpg.InvalidCatalogNameError:
-        # The server that held the template was stopped, and another one now answers at its address.
-        del _templates[key]
-        return await create_database(admin_url, catalog, sync=sync)
-    finally:
-        await conn.close()
-    return devstack.database_url_with_name(admin_url, name)
-
-
-async def _drop_templates() -> None:
-    for (admin_url, _, _), (name, _) in list(_templates.items()):
-        if name is None:
-            continue
-        try:
-            conn = await asyncpg.connect(admin_url, timeout=5)
-        except (OSError, asyncpg.PostgresError, TimeoutError):
-            continue  # a throwaway server already stopped: its templates went with it
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-    _templates.clear()
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _templates:
-        asyncio.run(_drop_templates())
+    asyncio.run(drop_templates())
 
 
 @pytest.fixture

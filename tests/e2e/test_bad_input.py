@@ -17,6 +17,7 @@ import pytest
 from dxmon.contracts import REPORTS_STREAM
 from tests.conftest import _reset_nats
 from tests.e2e.test_pipeline import start_stack, stop_stack
+from tests.hostile.hostile_support import drop_database
 from tests.pipeline import report
 
 pytestmark = pytest.mark.e2e
@@ -30,6 +31,7 @@ async def stack(tmp_path_factory, nats_server_url, pg_admin_url, catalog):
     )
     yield s
     await stop_stack(s)
+    await drop_database(pg_admin_url, s["db"])
 
 
 BAD_INPUTS = [

@@ -19,7 +19,6 @@ import pytest
 
 from dxmon import devstack
 from dxmon.contracts import DEADLETTER_STREAM, ReportReceived, report_subject
-from tests.conftest import create_database
 from tests.pipeline import Pipeline, report
 
 pytestmark = pytest.mark.integration
@@ -180,11 +179,11 @@ async def test_event_id_reused_with_other_content_is_dead_lettered_and_counted(p
     assert metrics == 1
 
 
-async def test_resend_after_a_nats_restart_is_accepted_and_stored_once(tmp_path, pg_admin_url, catalog):
+async def test_resend_after_a_nats_restart_is_accepted_and_stored_once(tmp_path, database_url, catalog):
     """With interest retention an acked report leaves the stream and a restarted nats-server no longer
     knows its id: the resend is answered "accepted" (not "duplicate"), and the database stores it once."""
     server = devstack.nats_server(tmp_path / "nats").start()
-    p = Pipeline(server.url, await create_database(pg_admin_url, catalog), catalog)
+    p = Pipeline(server.url, database_url, catalog)
     try:
         await p.setup()
         await p.start_aggregator()
