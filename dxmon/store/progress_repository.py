@@ -159,7 +159,10 @@ async def evaluate(
             await conn.execute("ANALYZE _outcomes (unit, indicator, milestone)")
             await conn.execute(UPDATE_OUTCOMES, as_of)
             await conn.execute(INSERT_OUTCOMES, as_of)
-            outcomes = await _delete_stale_outcomes(conn, scope)
+            # A full pass writes only the outcomes that are not frozen: the plan's are counted from it.
+            outcomes = await _delete_stale(
+                conn, "milestone_outcomes", PLANNED_OUTCOMES, ("unit", "indicator", "milestone"), scope
+            )
             lap("outcomes")
             if scope is None:
                 await conn.execute(HASH_JOINS_ONLY)
@@ -169,7 +172,9 @@ async def evaluate(
             lap("statuses")
             await conn.execute(UPDATE_CURRENT, as_of)
             await conn.execute(INSERT_CURRENT, as_of)
-            await _delete_stale(conn, "progress_current", "_progress", scope)
+            await _delete_stale(
+                conn, "progress_current", "SELECT unit, indicator FROM _progress", ("unit", "indicator"), scope
+            )
             lap("write current")
             await conn.execute(REPLACE_SNAPSHOTS, as_of)
             await conn.execute(INSERT_SNAPSHOTS, as_of)
@@ -237,43 +242,27 @@ async def _read_reported(
 
 
 async def _delete_stale(
-    conn: asyncpg.Connection, table: str, fresh: str, scope: list[str] | None, extra: str | None = None
-) -> None:
-    """Remove rows of ``table`` (in scope) that this evaluation did not produce (targets or units gone).
+    conn: asyncpg.Connection, table: str, planned: str, keys: tuple[str, ...], scope: list[str] | None
+) -> int:
+    """Remove rows of ``table`` (in scope) whose ``keys`` the plan no longer has (targets or units gone);
+    return how many rows the plan has.
 
-    Every row of ``fresh`` was just upserted into ``table``, so equal counts mean nothing is stale and
-    the anti-join can be skipped (the usual case).
+    ``planned`` is a SELECT of the plan's keys (in scope). Every row it names exists in ``table`` (just
+    upserted, or frozen and left alone), so equal counts mean nothing is stale and the anti-join can be
+    skipped (the usual case).
     """
     where = "" if scope is None else " WHERE t.unit = ANY($1::text[])"
     args = [] if scope is None else [scope]
-    # Identifiers are the constants of this module, never caller input.
+    # Identifiers and statements are the constants of this module and evaluation_sql, never caller input.
     present = await conn.fetchval(f"SELECT count(*) FROM {table} t{where}", *args)
-    if present == await conn.fetchval(f"SELECT count(*) FROM {fresh}"):
-        return
-    keys = ["unit", "indicator"] + ([extra] if extra else [])
-    match = " AND ".join(f"f.{k} = t.{k}" for k in keys)
-    scoped = "" if scope is None else "t.unit = ANY($1::text[]) AND "
-    await conn.execute(f"DELETE FROM {table} t WHERE {scoped}NOT EXISTS (SELECT 1 FROM {fresh} f WHERE {match})", *args)
-
-
-async def _delete_stale_outcomes(conn: asyncpg.Connection, scope: list[str] | None) -> int:
-    """Remove outcomes (in scope) of milestones the plan no longer has; return how many the plan has.
-
-    A full pass writes only the outcomes that are not frozen, so the plan's milestones are counted
-    from the temp tables; equal counts mean nothing is stale (the usual case).
-    """
-    where = "" if scope is None else " WHERE t.unit = ANY($1::text[])"
-    args = [] if scope is None else [scope]
-    present = await conn.fetchval(f"SELECT count(*) FROM milestone_outcomes t{where}", *args)
-    planned = await conn.fetchval(f"SELECT count(*) FROM ({PLANNED_OUTCOMES}) p")
-    if present != planned:
+    expected = await conn.fetchval(f"SELECT count(*) FROM ({planned}) p")
+    if present != expected:
+        match = " AND ".join(f"p.{k} = t.{k}" for k in keys)
         scoped = "" if scope is None else "t.unit = ANY($1::text[]) AND "
         await conn.execute(
-            f"DELETE FROM milestone_outcomes t WHERE {scoped}NOT EXISTS (SELECT 1 FROM ({PLANNED_OUTCOMES}) p"
-            " WHERE p.unit = t.unit AND p.indicator = t.indicator AND p.milestone = t.milestone)",
-            *args,
+            f"DELETE FROM {table} t WHERE {scoped}NOT EXISTS (SELECT 1 FROM ({planned}) p WHERE {match})", *args
         )
-    return int(planned)
+    return int(expected)
 
 
 @dataclass(frozen=True)

@@ -692,6 +692,21 @@ def test_rates_rebuild_backfills_history_before_the_reorganisation(dxmon, seeded
     assert refused.exit_code == 2 and "YYYY-MM-DD" in refused.output
 
 
+def dg14_report(unit: str, day: date, percent: float) -> ReportReceived:
+    """dg14_report: the unit's DG-14 for the quarter ending ``day``, received five days after it."""
+    return ReportReceived(
+        event_id=uuid.uuid4(),
+        unit=unit,
+        indicator="DG-14",
+        observed_at=end_of_local_day(day),
+        received_at=datetime(day.year, day.month, day.day, 9, tzinfo=LOCAL_TZ) + timedelta(days=5),
+        agency="test",
+        key_id="k1",
+        numerator=percent,
+        denominator=100.0,
+    )
+
+
 async def test_a_binding_set_off_the_programme_path_is_judged_and_alerted(database_url: str, catalog: Catalog) -> None:
     """NQ 09's DG-14 path for the province ended in 2025; in 2026 CT2026-BCDTW asks 100 % by 31/12/2026.
 
@@ -699,21 +714,8 @@ async def test_a_binding_set_off_the_programme_path_is_judged_and_alerted(databa
     alert fires with its target and deadline, and NQ 09's 2025 outcome stays final beside it."""
     from services.alerts import repository as alerts_repo
 
-    def report(day: date, percent: float) -> ReportReceived:
-        return ReportReceived(
-            event_id=uuid.uuid4(),
-            unit="QN",
-            indicator="DG-14",
-            observed_at=end_of_local_day(day),
-            received_at=datetime(day.year, day.month, day.day, 9, tzinfo=LOCAL_TZ) + timedelta(days=5),
-            agency="test",
-            key_id="k1",
-            numerator=percent,
-            denominator=100.0,
-        )
-
     quarters = [(date(2025, 12, 31), 88), (date(2026, 3, 31), 86), (date(2026, 6, 30), 84), (date(2026, 9, 30), 80)]
-    await seed(database_url, [report(d, p) for d, p in quarters])
+    await seed(database_url, [dg14_report("QN", d, p) for d, p in quarters])
     now = datetime(2026, 10, 20, 9, tzinfo=LOCAL_TZ)
     async with connected(database_url) as conn:
         await evaluate(conn, catalog, now)
@@ -780,24 +782,11 @@ async def test_the_entry_pages_glide_path_value_is_the_evaluations(database_url:
     from dxmon.store.entry_repository import values_of_unit
     from services.entry.sheet import expected_value
 
-    def report(unit: str, day: date, percent: float) -> ReportReceived:
-        return ReportReceived(
-            event_id=uuid.uuid4(),
-            unit=unit,
-            indicator="DG-14",
-            observed_at=end_of_local_day(day),
-            received_at=datetime(day.year, day.month, day.day, 9, tzinfo=LOCAL_TZ) + timedelta(days=5),
-            agency="test",
-            key_id="k1",
-            numerator=percent,
-            denominator=100.0,
-        )
-
     quarters = [date(2025, 12, 31), date(2026, 3, 31), date(2026, 6, 30)]
     await seed(
         database_url,
-        [report("QN-P-HONGGAI", d, p) for d, p in zip(quarters, (40, 45, 52), strict=True)]
-        + [report("QN", d, p) for d, p in zip(quarters, (88, 86, 87), strict=True)],
+        [dg14_report("QN-P-HONGGAI", d, p) for d, p in zip(quarters, (40, 45, 52), strict=True)]
+        + [dg14_report("QN", d, p) for d, p in zip(quarters, (88, 86, 87), strict=True)],
     )
     day = date(2026, 6, 30)
     indicator = catalog.indicators["DG-14"]
@@ -812,3 +801,31 @@ async def test_the_entry_pages_glide_path_value_is_the_evaluations(database_url:
             shown = expected_value(catalog, catalog.units[code], indicator, period, values)
             assert row["target_set"] == target_set and row["expected"] is not None, code
             assert shown is not None and isclose(shown, row["expected"], rel_tol=1e-9), (code, shown, row["expected"])
+
+
+async def test_a_target_gone_from_the_catalog_leaves_no_rows_behind(seeded, catalog: Catalog) -> None:
+    """Rows of pairs the plan no longer has (a target removed from the catalog) are deleted by a full pass
+    and by an incremental one for their units; every other row stays."""
+    url, _ = seeded
+    dg04 = catalog.indicators["DG-04"]
+    without = dataclasses.replace(
+        catalog,
+        indicators={**catalog.indicators, "DG-04": dataclasses.replace(dg04, target=None, targets=(), all_targets=())},
+    )
+
+    async def rows(conn: asyncpg.Connection, table: str) -> tuple[int, int]:
+        dg = await conn.fetchval(f"SELECT count(*) FROM {table} WHERE indicator = 'DG-04'")
+        return dg, await conn.fetchval(f"SELECT count(*) FROM {table} WHERE indicator <> 'DG-04'")
+
+    async with connected(url) as conn:
+        await evaluate(conn, catalog, LAST)
+        current, outcomes = await rows(conn, "progress_current"), await rows(conn, "milestone_outcomes")
+        assert current[0] > 0 and outcomes[0] > 0
+        await evaluate(conn, without, LAST, units=["QN"])  # incremental: QN's DG-04 rows go
+        assert (
+            await conn.fetchval("SELECT count(*) FROM progress_current WHERE unit = 'QN' AND indicator = 'DG-04'") == 0
+        )
+        assert (await rows(conn, "progress_current"))[0] > 0  # the other units' until their pass
+        await evaluate(conn, without, LAST)
+        assert await rows(conn, "progress_current") == (0, current[1])
+        assert await rows(conn, "milestone_outcomes") == (0, outcomes[1])
