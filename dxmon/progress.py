@@ -93,7 +93,19 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from dxmon import words
-from dxmon.catalog import PROGRAMME_SET, Cadence, Direction, Indicator, Level, Measure, Milestone, Period, Target, Unit
+from dxmon.catalog import (
+    PROGRAMME_SET,
+    Cadence,
+    Catalog,
+    Direction,
+    Indicator,
+    Level,
+    Measure,
+    Milestone,
+    Period,
+    Target,
+    Unit,
+)
 from dxmon.contracts import LOCAL_TZ
 
 PERIOD_MONTHS: Mapping[Period, int] = {Period.MONTHLY: 1, Period.QUARTERLY: 3, Period.YEARLY: 12}
@@ -556,6 +568,7 @@ def evaluate(
     received: Sequence[Received] | None = None,
     set_cutoff: date | None = None,
     restart: date | None = None,
+    own_from: date | None = None,
 ) -> Evaluation:
     """evaluate decides the result and the reporting of one unit's indicator as of ``as_of``.
 
@@ -564,6 +577,8 @@ def evaluate(
     final outcome of the last milestone is decided from after its cut-off (without it, the values in
     force are used, which is the same unless a period was corrected after the cut-off). ``restart``
     (``restart_day``) is where the path restarts from the unit's own outcome of that day's milestone.
+    ``own_from`` (the start of a target's set): a target without a start of its own glides from the unit's
+    last value before that day (what it had reached when the set began), else from its first value.
     """
     series = in_force(points, unit, as_of)
     cal = calendar(target, measure, direction, cadence, evaluation_day(unit, as_of), trend)
@@ -571,7 +586,9 @@ def evaluate(
     latest = series[-1] if series else None
     start, expected = cal.anchor, cal.expected
     if upcoming is not None and start is None and series and measure != Measure.BOOLEAN:
-        start = Anchor(series[0].day, series[0].value)
+        before = [p for p in series if own_from is not None and p.day < own_from]
+        own = before[-1] if before else series[0]
+        start = Anchor(own.day, own.value)
         expected = glide_path(start, upcoming, d, direction)
     if (
         upcoming is not None
@@ -658,6 +675,61 @@ def evaluate(
         deciding_value=decided.value if decided else None,
         deciding_observed_at=decided.observed_at if decided else None,
     )
+
+
+# Which of several targets ahead a unit is shown against: the one it stands worst against (on a tie, the
+# first candidate: the nearest milestone). The SQL evaluation uses the same order (evaluation_sql).
+WORST_FIRST: tuple[Status, ...] = (
+    Status.BEHIND,
+    Status.AT_RISK,
+    Status.ON_TRACK,
+    Status.MET,
+    Status.EXCEEDED,
+    Status.MISSED,
+    Status.NO_DATA,
+)
+
+
+def evaluate_judged(
+    catalog: Catalog,
+    indicator: Indicator,
+    unit: Unit,
+    points: Iterable[Point],
+    as_of: datetime,
+    tolerance: Tolerance = Tolerance(),
+    trend: TrendRule = TrendRule(),
+    received: Sequence[Received] | None = None,
+) -> tuple[Target, Evaluation] | None:
+    """evaluate_judged evaluates the unit against each of ``Catalog.candidate_targets`` and returns the target
+    it stands worst against with that evaluation (what progress_current, dashboards and alerts show); None
+    when no target applies. The programme's path restarts from the unit's 2025 outcome (``restart_day``)."""
+    series = list(points)
+    judged = []
+    for target in catalog.candidate_targets(indicator, unit.level, evaluation_day(unit, as_of)):
+        on_path = target is indicator.target_for(unit.level)
+        own_set = catalog.target_sets.get(target.target_set)
+        judged.append(
+            (
+                target,
+                evaluate(
+                    target=target,
+                    measure=indicator.measure,
+                    direction=indicator.direction,
+                    cadence=indicator.cadence,
+                    unit=unit,
+                    points=series,
+                    as_of=as_of,
+                    tolerance=tolerance,
+                    trend=trend,
+                    received=received,
+                    restart=restart_day(indicator, unit.level) if on_path else None,
+                    own_from=None if on_path or own_set is None else own_set.applies_from,
+                ),
+            )
+        )
+    if not judged:
+        return None
+    return min(enumerate(judged), key=lambda n: (WORST_FIRST.index(n[1][1].status), n[0]))[1]
 
 
 def judge(value: float | None, milestone: Milestone) -> Status:

@@ -29,7 +29,7 @@ from datetime import date, datetime, timedelta
 
 import httpx
 
-from dxmon.catalog import Catalog, Direction, Indicator, Measure, Period, Unit
+from dxmon.catalog import Catalog, Direction, Indicator, Measure, Period, Target, Unit
 from dxmon.progress import Anchor, TrendRule, calendar, glide_path, restart_day
 
 # How far a lagging indicator sits below the glide path: beyond the default tolerance (5 points for
@@ -112,13 +112,15 @@ def period_ends(start: date, end: date, period: Period) -> Iterator[date]:
             y, m = y + 1, 1
 
 
-def _value(indicator: Indicator, unit: Unit, d: date, first: date, lagging: bool, rng: random.Random) -> dict:
+def _value(
+    catalog: Catalog, indicator: Indicator, unit: Unit, d: date, first: date, lagging: bool, rng: random.Random
+) -> dict:
     """_value: the unit's figure for the period ending ``d``, on (or, lagging, well below) the glide path.
 
-    A target without a baseline is followed from the unit's own first period (``first``), the way the
-    evaluation anchors it. A steady margin (per unit and indicator) keeps the trend as straight as the path.
+    A target without a baseline is followed from the unit's own first period (``first``), or from where it
+    stood when the target's set began, the way the evaluation anchors it. A steady margin (per unit and
+    indicator) keeps the trend as straight as the path.
     """
-    target = indicator.target_for(unit.level)
     better = 1.0 if indicator.direction is Direction.HIGHER_IS_BETTER else -1.0
     if indicator.measure is Measure.BOOLEAN:
         return {"value": 0 if lagging else 1}
@@ -135,26 +137,45 @@ def _value(indicator: Indicator, unit: Unit, d: date, first: date, lagging: bool
             return on_path * (1 + lag_relative) if lagging else on_path
         return on_path * (1 - better * lag_relative if lagging else 1 + better * margin / 100)
 
-    path = None
-    if target is not None and target.milestones:
-        cal = calendar(target, indicator.measure, indicator.direction, indicator.cadence, d, TrendRule())
+    def path_of(target: Target, day: date) -> float | None:
+        """The value the evaluation expects on ``day`` on the way to ``target``."""
+        cal = calendar(target, indicator.measure, indicator.direction, indicator.cadence, day, TrendRule())
         path = cal.expected
+        on_path = target is indicator.target_for(unit.level)
         if path is None and cal.upcoming is not None:
             own = Anchor(first, _start_value(indicator, cal.upcoming.value))
-            path = glide_path(own, cal.upcoming, d, indicator.direction)
+            # Off the programme's path the evaluation starts from what the unit had reached when the
+            # target's set began (dxmon.progress.evaluate, own_from).
+            own_set = catalog.target_sets.get(target.target_set)
+            begins = own_set.applies_from if own_set is not None else first
+            if not on_path and begins > first and (reached := steady(begins - timedelta(days=1))) is not None:
+                own = Anchor(begins - timedelta(days=1), off_path(reached))
+            path = glide_path(own, cal.upcoming, day, indicator.direction)
         # Past NQ 09 the evaluation restarts the path from what the unit reached (dxmon.progress.restart_day):
         # follow that path, so a lagging unit keeps lagging on it (and a steady one keeps its margin).
-        restart = restart_day(indicator, unit.level)
+        restart = restart_day(indicator, unit.level) if on_path else None
         if (
             path is not None
             and restart is not None
             and cal.upcoming is not None
             and cal.anchor is not None
             and cal.anchor.day == restart
-            and d > restart
+            and day > restart
         ):
             reached = off_path(cal.anchor.value)  # the path stands at NQ 09's target on its deadline
-            path = glide_path(Anchor(restart, reached), cal.upcoming, d, indicator.direction)
+            path = glide_path(Anchor(restart, reached), cal.upcoming, day, indicator.direction)
+        return path
+
+    def steady(day: date) -> float | None:
+        """The path a unit follows on ``day``: the evaluation shows the target it stands worst against
+        (dxmon.progress.evaluate_judged), so the most demanding of the targets ahead (in 2026 a commune's
+        DG-14 answers to CT2026-BCDTW's 100 % by the end of the year beside NQ09-2030's 100 % by 2030)."""
+        judged = catalog.judged_targets(indicator, unit.level, day)
+        targets = [t for t in judged if t.milestones[-1].deadline >= day] or judged[:1]
+        paths = [p for t in targets if (p := path_of(t, day)) is not None]
+        return (max if better > 0 else min)(paths) if paths else None
+
+    path = steady(d)
     if indicator.measure in (Measure.RATIO, Measure.PERCENT):
         pct = path if path is not None else 60.0
         pct += better * (-lag_points if lagging else margin + rng.uniform(-0.15, 0.15))
@@ -199,7 +220,7 @@ def generate(catalog: Catalog, start: date, end: date, seed: int = 1) -> list[Si
                         **category,
                         "observed_at": d.isoformat(),
                         "source": "dxmon-simulate",
-                        **_value(indicator, unit, d, max(start, unit.valid_from), indicator.code in lag, rng),
+                        **_value(catalog, indicator, unit, d, max(start, unit.valid_from), indicator.code in lag, rng),
                     }
                     if indicator.code in lag:
                         body["explanation"] = explanation_for(unit.code, indicator.code, seed)

@@ -435,22 +435,25 @@ class Catalog:
         ]
         return ([path] if path is not None else []) + others
 
-    def governing_target(self, indicator: Indicator, level: Level, day: date) -> Target | None:
-        """governing_target: the one target a unit's progress on ``indicator`` is judged against on ``day``
-        (progress_current, dashboards, alerts).
+    def candidate_targets(self, indicator: Indicator, level: Level, day: date) -> list[Target]:
+        """candidate_targets: the targets a unit's progress on ``indicator`` may be judged against on ``day``
+        (progress_current, dashboards, alerts); the evaluation judges the unit against each and shows the one
+        it stands worst against (``dxmon.progress.evaluate_judged``).
 
-        The programme's path while it has a milestone ahead (NQ 09, continued by NQ09-2030); otherwise
-        the binding set with the nearest milestone ahead (for communes in 2026, CT2026-BCDTW's DG-20);
-        with none ahead, the programme's path (its last outcome), else the binding set whose last
-        milestone is the latest. ``dxmon status`` shows every set's line besides.
+        Every judged target with a milestone ahead, the nearest milestone first (the programme's path first
+        on the same day): in 2026 a commune's DG-14 answers both to NQ09-2030 (100 % by 2030) and to
+        CT2026-BCDTW (100 % by the end of 2026). With none ahead, one: the programme's path (its last
+        outcome), else the binding set whose last milestone is the latest. ``dxmon status`` shows every
+        set's line besides.
         """
         judged = self.judged_targets(indicator, level, day)
+        path = indicator.target_for(level)
         ahead = [t for t in judged if t.milestones[-1].deadline >= day]
         if ahead:
-            path = indicator.target_for(level)
-            if path is not None and path in ahead:
-                return path
-            return min(ahead, key=lambda t: next(m.deadline for m in t.milestones if m.deadline >= day))
-        if judged and judged[0] is indicator.target_for(level):
-            return judged[0]
-        return max(judged, key=lambda t: t.milestones[-1].deadline, default=None)
+            return sorted(
+                ahead, key=lambda t: (next(m.deadline for m in t.milestones if m.deadline >= day), t is not path)
+            )
+        if judged and judged[0] is path:
+            return [path]
+        last = max(judged, key=lambda t: t.milestones[-1].deadline, default=None)
+        return [] if last is None else [last]

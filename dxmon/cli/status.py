@@ -316,6 +316,7 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
         history,
         set_cutoff=None,
         restart=None,
+        own_from=None,
     ) -> tuple[Evaluation, asyncpg.Record | None]:
         ev = evaluate(
             target=target,
@@ -328,6 +329,7 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
             received=history_of(history),
             set_cutoff=set_cutoff,
             restart=restart,
+            own_from=own_from,
         )
         row = stored.outcomes.get((ind.code, ev.milestone)) if ev.cutoff is not None else None
         kept = (
@@ -361,7 +363,7 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
             if not target_applies(t, unit, as_of) or (last.deadline < day and not unit.active_on(last.deadline)):
                 continue
             shown.add(t.target_set)
-            ev, kept = judged(ind, t, points, history, target_set.cutoff)
+            ev, kept = judged(ind, t, points, history, target_set.cutoff, own_from=target_set.applies_from)
             lines.append(Line(ind, t.target_set, points, ev, kept, mixed, why))
     return lines
 

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from dxmon.catalog import Catalog, Measure, Period
+from dxmon.catalog import Catalog, Indicator, Level, Measure, Period, Target
 from dxmon.progress import (
     PERIOD_MONTHS,
     TrendRule,
@@ -49,12 +49,13 @@ TEMP_TABLES = {
         "code text, level text, valid_from date, valid_to date, day date, cutoff timestamptz, active boolean, grp int"
     ),
     "_keys": (
-        "grp int, indicator text, level text, day date, pillar text, measure text, direction text, months int, "
-        "grace_days int, timely_days int, last_deadline date, last_value double precision, last_comparator text, "
-        "last_j int, "
+        "grp int, indicator text, level text, day date, rank int, pillar text, measure text, direction text, "
+        "months int, grace_days int, timely_days int, last_deadline date, last_value double precision, "
+        "last_comparator text, last_j int, "
         "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
         "anchor_day date, anchor_value double precision, expected double precision, "
-        "due_start date, due_end date, restart_day date, restart_from timestamptz, target_set text"
+        "due_start date, due_end date, restart_day date, restart_from timestamptz, target_set text, "
+        "own_from timestamptz"
     ),
     "_milestones": (
         "indicator text, level text, deadline date, value double precision, comparator text, j int, cut_day date, "
@@ -78,6 +79,7 @@ class Plan:
     rates_args: list
     words: int  # int8 words of an indicator mask
     successors: list[str] | None
+    alternatives: bool  # some pair has several candidate targets (_keys rank > 0)
 
 
 def plan(
@@ -121,46 +123,13 @@ def plan(
         )
     for (level, day), grp in groups.items():
         for ind in indicators:
-            target = catalog.governing_target(ind, level, day)
-            if target is None or not target.milestones:
-                continue
-            path = target is ind.target_for(level)
-            cal = calendar(target, ind.measure, ind.direction, ind.cadence, day, trend)
-            last = target.milestones[-1]
-            up = cal.upcoming
-            # Past NQ 09's end the path restarts from the unit's outcome then (dxmon.progress.restart_day).
-            restart = restart_day(ind, level) if path else None
-            if up is None or cal.anchor is None or cal.anchor.day != restart or ind.measure is Measure.BOOLEAN:
-                restart = None
-            shown = up or last
-            keys[(ind.code, level.value, day)] = (
-                grp,
-                ind.code,
-                level.value,
-                day,
-                ind.pillar.value,
-                ind.measure.value,
-                ind.direction.value,
-                PERIOD_MONTHS[ind.cadence.period],
-                ind.cadence.grace_days,
-                ind.cadence.timely_days,
-                last.deadline,
-                last.value,
-                last.comparator,
-                passed[ind.code].index(last.deadline) + 1 if last.deadline in passed[ind.code] else None,
-                up.deadline if up else None,
-                up.value if up else None,
-                up.comparator if up else None,
-                epoch_days(end_of_day(up.deadline)) if up else None,
-                cal.anchor.day if cal.anchor else None,
-                cal.anchor.value if cal.anchor else None,
-                cal.expected,
-                cal.due_start,
-                cal.due_end,
-                restart,
-                start_of_day(period_start(restart, ind.cadence.period)) if restart is not None else None,
-                ind.milestone_set(level, shown) if path else target.target_set,
-            )
+            # One key per candidate target (rank 0 first); _progress keeps the one the unit stands worst against.
+            for rank, target in enumerate(catalog.candidate_targets(ind, level, day)):
+                if target.milestones:
+                    own_set = catalog.target_sets.get(target.target_set)
+                    starts = own_set.applies_from if own_set is not None else None
+                    key = _key(grp, ind, level, day, rank, target, starts, passed, trend)
+                    keys[(ind.code, level.value, day, rank)] = key
     # Outcomes: one per passed deadline of the targets judged at the level, the programme's path first
     # (milestone_outcomes holds one outcome per unit, indicator and deadline).
     for ind in indicators:
@@ -286,4 +255,60 @@ def plan(
         rates_args=rates_args,
         words=words,
         successors=successors,
+        alternatives=any(k[4] > 0 for k in keys.values()),
+    )
+
+
+def _key(
+    grp: int,
+    ind: Indicator,
+    level: Level,
+    day: date,
+    rank: int,
+    target: Target,
+    set_starts: date | None,
+    passed: dict[str, list[date]],
+    trend: TrendRule,
+) -> tuple:
+    """A row of ``_keys``: the calendar of ``target`` for the indicator at ``level`` on ``day``; a target off
+    the programme's path without a start of its own glides from the unit's value when its set began
+    (``dxmon.progress.evaluate``, ``own_from``)."""
+    path = target is ind.target_for(level)
+    cal = calendar(target, ind.measure, ind.direction, ind.cadence, day, trend)
+    last = target.milestones[-1]
+    up = cal.upcoming
+    # Past NQ 09's end the path restarts from the unit's outcome then (dxmon.progress.restart_day).
+    restart = restart_day(ind, level) if path else None
+    if up is None or cal.anchor is None or cal.anchor.day != restart or ind.measure is Measure.BOOLEAN:
+        restart = None
+    shown = up or last
+    return (
+        grp,
+        ind.code,
+        level.value,
+        day,
+        rank,
+        ind.pillar.value,
+        ind.measure.value,
+        ind.direction.value,
+        PERIOD_MONTHS[ind.cadence.period],
+        ind.cadence.grace_days,
+        ind.cadence.timely_days,
+        last.deadline,
+        last.value,
+        last.comparator,
+        passed[ind.code].index(last.deadline) + 1 if last.deadline in passed[ind.code] else None,
+        up.deadline if up else None,
+        up.value if up else None,
+        up.comparator if up else None,
+        epoch_days(end_of_day(up.deadline)) if up else None,
+        cal.anchor.day if cal.anchor else None,
+        cal.anchor.value if cal.anchor else None,
+        cal.expected,
+        cal.due_start,
+        cal.due_end,
+        restart,
+        start_of_day(period_start(restart, ind.cadence.period)) if restart is not None else None,
+        ind.milestone_set(level, shown) if path else target.target_set,
+        None if path or set_starts is None else start_of_day(set_starts),
     )

@@ -13,6 +13,7 @@ table columns the next one reads.
 from __future__ import annotations
 
 from dxmon.catalog import Measure
+from dxmon.progress import WORST_FIRST
 
 # An automatic lock at the cut-off: who and why (outcome rows and the derived audit, outcomes_repository).
 AUTO_LOCK_BY = "dx-monitor"
@@ -117,7 +118,7 @@ SELECT u.code AS unit, k.indicator, u.grp, u.level, u.valid_from, u.valid_to, u.
        CASE WHEN u.active THEN f.points ELSE ct.points END AS points,
        CASE WHEN u.active THEN f.due_row END AS due_row{at}
 FROM _units u
-JOIN _keys k ON k.grp = u.grp
+JOIN _keys k ON k.grp = u.grp AND k.rank = 0
 LEFT JOIN _facts f ON f.unit = u.code AND f.indicator = k.indicator
 LEFT JOIN _ceased_trends ct ON ct.unit = u.code AND ct.indicator = k.indicator
 WHERE u.valid_from <= k.last_deadline
@@ -188,13 +189,19 @@ data AS (
                    WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
                      AND pv.observed_at <= p0.cutoff
                    ORDER BY pv.period_start DESC LIMIT 1) END AS back,
-               -- The unit's own first value starts the glide path only when the target gives no anchor.
+               -- The unit's own value starts the glide path only when the target gives no anchor: its
+               -- last before the target's set began (own_from, off the programme's path), else its first.
                CASE WHEN p0.anchor_day IS NULL AND p0.next_deadline IS NOT NULL AND p0.measure <> 'boolean'
-                         AND p0.lv_at IS NOT NULL THEN (
+                         AND p0.lv_at IS NOT NULL THEN coalesce(
+                   CASE WHEN p0.own_from IS NOT NULL THEN (
+                       SELECT pv FROM period_values pv
+                       WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
+                         AND pv.observed_at < p0.own_from AND pv.observed_at <= p0.cutoff
+                       ORDER BY pv.period_start DESC LIMIT 1) END, (
                    SELECT pv FROM period_values pv
                    WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
                      AND pv.observed_at <= p0.cutoff
-                   ORDER BY pv.period_start LIMIT 1) END AS own
+                   ORDER BY pv.period_start LIMIT 1)) END AS own
         FROM pairs p0
         OFFSET 0  -- a fence: each subquery above runs once per row, not once per reference
     ) p
@@ -277,7 +284,7 @@ decided AS (
     FROM pathed e
     OFFSET 0
 )
-SELECT unit, indicator, level, pillar, target_set, status, reporting, value, expected_value AS expected,
+SELECT unit, indicator, rank, level, pillar, target_set, status, reporting, value, expected_value AS expected,
        coalesce(next_value, last_value) AS target, coalesce(next_comparator, last_comparator) AS comparator,
        coalesce(next_deadline, last_deadline) AS milestone,
        start_value AS baseline, start_day AS baseline_date, projection, last_observed_at, last_received_at,
@@ -295,6 +302,16 @@ SELECT unit, indicator, level, pillar, target_set, status, reporting, value, exp
                    IS DISTINCT FROM (status, value, coalesce(next_value, last_value),
                                      coalesce(next_deadline, last_deadline))) AS snapshot
 FROM decided
+"""
+
+
+# A pair with several candidate targets (_keys rank > 0) keeps the one it stands worst against, the
+# nearest first on a tie (dxmon.progress.evaluate_judged, WORST_FIRST).
+_ORDER = "ARRAY[" + ", ".join(f"'{s.value}'" for s in WORST_FIRST) + "]"
+KEEP_WORST = f"""
+DELETE FROM _progress p USING _progress q
+WHERE q.unit = p.unit AND q.indicator = p.indicator AND q.rank <> p.rank
+  AND (array_position({_ORDER}, q.status), q.rank) < (array_position({_ORDER}, p.status), p.rank)
 """
 
 

@@ -51,6 +51,7 @@ from dxmon.store.evaluation_sql import (
     INSERT_OUTCOMES,
     INSERT_RATES,
     INSERT_SNAPSHOTS,
+    KEEP_WORST,
     LOCK_KEY,
     PLANNED_OUTCOMES,
     REPLACE_SNAPSHOTS,
@@ -169,6 +170,8 @@ async def evaluate(
             await conn.execute(
                 progress_sql(planned.passed), tolerance.points, tolerance.relative, trend.min_points, as_of
             )
+            if planned.alternatives:
+                await conn.execute(KEEP_WORST)
             lap("statuses")
             await conn.execute(UPDATE_CURRENT, as_of)
             await conn.execute(INSERT_CURRENT, as_of)

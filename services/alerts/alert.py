@@ -92,7 +92,7 @@ class Alert:
     escalated: bool = False
     reason: NotifyReason | None = None
     severity: Severity = Severity.WARNING  # decided by the sync (the severity table above)
-    target_set: str | None = None  # the set whose target the evaluation judged (Catalog.governing_target)
+    target_set: str | None = None  # the set of the target shown (dxmon.progress.evaluate_judged)
 
     @property
     def firing(self) -> bool:

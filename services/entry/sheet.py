@@ -21,7 +21,7 @@ from dxmon.catalog import Catalog, Indicator, Level, Measure, Unit
 from dxmon.contracts import end_of_local_day
 from dxmon.formatting import format_date, format_number, format_value
 from dxmon.periods import HALF_YEARLY, MONTHLY, QUARTERLY, YEARLY, ReportingPeriod, period_numbered, period_of
-from dxmon.progress import Point, evaluate, next_milestone, restart_day
+from dxmon.progress import Point, evaluate_judged, next_milestone
 from dxmon.store.entry_repository import InForce
 
 DATA_SHEET = "Số liệu"
@@ -182,25 +182,14 @@ def expected_value(
     catalog: Catalog, unit: Unit, indicator: Indicator, period: ReportingPeriod, values: Sequence[InForce]
 ) -> float | None:
     """expected_value is the glide path on the period's last day as the evaluation draws it for this unit
-    (``dxmon.progress.evaluate`` over the unit's totals in force, ``values``): the target it is judged
-    against (``Catalog.governing_target``), from the target's own start, else from the unit's first value,
-    and past NQ 09 from what the unit reached in 2025. None without a milestone ahead or a start."""
-    target = catalog.governing_target(indicator, unit.level, period.end)
-    if target is None or next_milestone(target.milestones, period.end) is None:
-        return None
-    on_path = target is indicator.target_for(unit.level)
+    (``dxmon.progress.evaluate_judged`` over the unit's totals in force, ``values``): toward the target it
+    is judged against, from the target's own start, else from the unit's first value, and past NQ 09 from
+    what the unit reached in 2025. None without a milestone ahead or a start."""
     points = [Point(v.observed_at, v.value) for v in values if v.category == "" and v.observed_at is not None]
-    evaluation = evaluate(
-        target=target,
-        measure=indicator.measure,
-        direction=indicator.direction,
-        cadence=indicator.cadence,
-        unit=unit,
-        points=points,
-        as_of=end_of_local_day(period.end),
-        restart=restart_day(indicator, unit.level) if on_path else None,
-    )
-    return evaluation.expected
+    judged = evaluate_judged(catalog, indicator, unit, points, end_of_local_day(period.end))
+    if judged is None or next_milestone(judged[0].milestones, period.end) is None:
+        return None
+    return judged[1].expected
 
 
 def expected_text(

@@ -29,6 +29,7 @@ from dxmon.progress import (
     Point,
     Received,
     Status,
+    evaluate_judged,
     evaluation_day,
     local_day,
     outcomes,
@@ -37,7 +38,6 @@ from dxmon.progress import (
     successor_links,
     target_applies,
 )
-from dxmon.progress import evaluate as evaluate_pair
 from dxmon.store import outcomes_repository
 from dxmon.store.progress_repository import RATES_HORIZON, evaluate
 from dxmon.store.reports_repository import store_reports
@@ -214,38 +214,38 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
         points = await points_by_pair(conn)
         history = await history_by_pair(conn)
 
-    def governing(i: Indicator, u: Unit):
-        return catalog.governing_target(i, u.level, evaluation_day(u, as_of))
+    def judged(i: Indicator, u: Unit):
+        return evaluate_judged(
+            catalog,
+            i,
+            u,
+            points.get((u.code, i.code), []),
+            as_of,
+            received=history.get((u.code, i.code), []),
+        )
 
     expected_pairs = {
         (u.code, i.code)
         for u in catalog.units.values()
         for i in catalog.indicators.values()
-        if (t := governing(i, u)) is not None and target_applies(t, u, as_of)
+        if (j := judged(i, u)) is not None and target_applies(j[0], u, as_of)
     }
     assert set(rows) == expected_pairs
     assert summary.pairs == len(expected_pairs)
     seen_statuses, seen_reporting = set(), set()
-    restarted = off_path = 0
+    restarted = off_path = beside_path = 0
     for (unit_code, ind_code), row in rows.items():
         unit, ind = catalog.units[unit_code], catalog.indicators[ind_code]
-        target = governing(ind, unit)
-        assert target is not None, (unit_code, ind_code)  # a pair has a row only when a target applies to it
+        found = judged(ind, unit)
+        assert found is not None, (unit_code, ind_code)  # a pair has a row only when a target applies to it
+        target, ev = found
         on_path = target is ind.target_for(unit.level)
-        ev = evaluate_pair(
-            target=target,
-            measure=ind.measure,
-            direction=ind.direction,
-            cadence=ind.cadence,
-            unit=unit,
-            points=points.get((unit_code, ind_code), []),
-            as_of=as_of,
-            received=history.get((unit_code, ind_code), []),
-            restart=restart_day(ind, unit.level) if on_path else None,
-        )
+        candidates = catalog.candidate_targets(ind, unit.level, evaluation_day(unit, as_of))
+        if len(candidates) > 1 and not on_path and ind.target_for(unit.level) in candidates:
+            beside_path += 1
         where = f"{unit_code} {ind_code} as of {as_of:%Y-%m-%d}"
-        judged = next(m for m in target.milestones if m.deadline == ev.milestone)
-        assert row["target_set"] == (ind.milestone_set(unit.level, judged) if on_path else target.target_set), where
+        shown = next(m for m in target.milestones if m.deadline == ev.milestone)
+        assert row["target_set"] == (ind.milestone_set(unit.level, shown) if on_path else target.target_set), where
         if not on_path:
             off_path += 1
         assert row["status"] == ev.status, where
@@ -276,6 +276,9 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
     assert restarted > 0 or as_of.year < 2026, "no pair restarted its glide path from the unit's 2025 value"
     # In 2026 the communes answer for DG-20 to CT2026-BCDTW, a set the programme's path does not cover.
     assert off_path > 0 or as_of.year < 2026, "no pair judged against a binding set off the programme's path"
+    # In 2026 a commune's DG-14 answers to CT2026-BCDTW (100 % by 2026) beside the programme's path
+    # (NQ09-2030, 100 % by 2030): the harder one is shown although the path has a milestone ahead.
+    assert beside_path > 0 or as_of.year < 2026, "no pair judged against another set beside the programme's path"
     assert {"missing", "on_time"} <= seen_reporting, seen_reporting
 
 
@@ -292,8 +295,8 @@ async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadl
     expected: dict[tuple[str, str, date], Outcome] = {}
     for u in catalog.units.values():
         for i in catalog.indicators.values():
-            t = catalog.governing_target(i, u.level, evaluation_day(u, LAST))
-            if t is None or not target_applies(t, u, LAST):
+            candidates = catalog.candidate_targets(i, u.level, evaluation_day(u, LAST))
+            if not candidates or not target_applies(candidates[0], u, LAST):
                 continue
             # One outcome per deadline over every judged target, the programme's path first.
             for judged in catalog.judged_targets(i, u.level, local_day(LAST)):
@@ -777,30 +780,41 @@ async def test_the_rates_read_on_a_second_connection_gives_the_same_rates(
 async def test_the_entry_pages_glide_path_value_is_the_evaluations(database_url: str, catalog: Catalog) -> None:
     """What a commune officer reads beside the cells ("Mức cần đạt theo tiến độ") is the expected value the
     evaluation writes for that day: a restarted NQ09-2030 path (the commune's DG-14 from its 2025 value)
-    and a binding set off the programme's path (the province's DG-14, CT2026-BCDTW)."""
+    and a binding set off the programme's path (CT2026-BCDTW's DG-14 for the province and, worse
+    placed than on its path, the commune)."""
     from dxmon.periods import period_of
     from dxmon.store.entry_repository import values_of_unit
     from services.entry.sheet import expected_value
 
-    quarters = [date(2025, 12, 31), date(2026, 3, 31), date(2026, 6, 30)]
+    quarters = [date(2025, 12, 31), date(2026, 3, 31), date(2026, 6, 30), date(2027, 3, 31)]
     await seed(
         database_url,
-        [dg14_report("QN-P-HONGGAI", d, p) for d, p in zip(quarters, (40, 45, 52), strict=True)]
-        + [dg14_report("QN", d, p) for d, p in zip(quarters, (88, 86, 87), strict=True)],
+        [dg14_report("QN-P-HONGGAI", d, p) for d, p in zip(quarters, (40, 45, 52, 58), strict=True)]
+        + [dg14_report("QN", d, p) for d, p in zip(quarters, (88, 86, 87, 95), strict=True)],
     )
-    day = date(2026, 6, 30)
     indicator = catalog.indicators["DG-14"]
-    period = period_of(day, indicator.cadence.period, catalog.reporting_window)
+    # In 2026 the commune also answers to CT2026-BCDTW (100 % by the end of 2026), far behind it; from 2027
+    # its restarted NQ09-2030 path (from 40 % in 2025 to 100 % by 2030) is the one it stands worst against.
+    cases = [
+        (date(2026, 6, 30), "QN-P-HONGGAI", "CT2026-BCDTW"),
+        (date(2026, 6, 30), "QN", "CT2026-BCDTW"),
+        (date(2027, 3, 31), "QN-P-HONGGAI", "NQ09-2030"),
+    ]
     async with connected(database_url) as conn:
-        await evaluate(conn, catalog, end_of_local_day(day))
-        for code, target_set in (("QN-P-HONGGAI", "NQ09-2030"), ("QN", "CT2026-BCDTW")):
+        for day, code, target_set in cases:
+            period = period_of(day, indicator.cadence.period, catalog.reporting_window)
+            await evaluate(conn, catalog, end_of_local_day(day))
             row = await conn.fetchrow(
-                "SELECT target_set, expected FROM progress_current WHERE unit = $1 AND indicator = 'DG-14'", code
+                "SELECT target_set, expected, baseline_date FROM progress_current"
+                " WHERE unit = $1 AND indicator = 'DG-14'",
+                code,
             )
             values = await values_of_unit(conn, code, ["DG-14"], day)
             shown = expected_value(catalog, catalog.units[code], indicator, period, values)
-            assert row["target_set"] == target_set and row["expected"] is not None, code
+            assert row["target_set"] == target_set and row["expected"] is not None, (code, day)
             assert shown is not None and isclose(shown, row["expected"], rel_tol=1e-9), (code, shown, row["expected"])
+            if target_set == "NQ09-2030":
+                assert row["baseline_date"] == date(2025, 12, 31), code  # restarted from the 2025 outcome
 
 
 async def test_a_target_gone_from_the_catalog_leaves_no_rows_behind(seeded, catalog: Catalog) -> None:

@@ -936,3 +936,19 @@ def test_categories_and_reporting_window(tmp_path: Path, catalog: Catalog) -> No
     assert nd09.reporting_window == "nd09"
     assert nd09.period_of("DG-01", date(2026, 11, 20)).code == "2026-12"
     assert nd09.period_of("DE-01", date(2026, 12, 15)).code == "2027"
+
+
+def test_candidate_targets_are_every_binding_target_ahead_nearest_first(catalog: Catalog) -> None:
+    dg14 = catalog.indicators["DG-14"]
+    # A commune in 2026 answers for DG-14 to CT2026-BCDTW (100 % by 31/12/2026), to the programme's path
+    # (NQ09-2030, 100 % by 2030) and to QĐ 749 (70 % by 2030): every one is judged, the nearest first.
+    in_2026 = catalog.candidate_targets(dg14, Level.COMMUNE, date(2026, 12, 6))
+    assert [t.target_set for t in in_2026] == ["CT2026-BCDTW", "NQ09", "QD749"]
+    assert in_2026[1] is dg14.target_for(Level.COMMUNE)
+    # Once CT2026-BCDTW's deadline has passed it is no longer a candidate (its outcome is in the scorecard).
+    assert [t.target_set for t in catalog.candidate_targets(dg14, Level.COMMUNE, date(2027, 1, 1))] == [
+        "NQ09",
+        "QD749",
+    ]
+    # Nothing ahead: one candidate, the programme's path (its last outcome).
+    assert catalog.candidate_targets(dg14, Level.DISTRICT, date(2026, 12, 6)) == [dg14.target_for(Level.DISTRICT)]

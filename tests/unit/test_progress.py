@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from dxmon.catalog import Baseline, Cadence, Direction, Level, Measure, Milestone, Period, Target, Unit
+from dxmon.catalog import Baseline, Cadence, Catalog, Direction, Level, Measure, Milestone, Period, Target, Unit
 from dxmon.contracts import LOCAL_TZ, end_of_local_day
 from dxmon.progress import (
     REPORTING_LABELS,
@@ -27,6 +27,7 @@ from dxmon.progress import (
     TrendRule,
     due_period,
     evaluate,
+    evaluate_judged,
     glide_path,
     official_outcome,
     on_time,
@@ -746,3 +747,61 @@ def test_outcomes_are_final_after_the_cut_off() -> None:
     [provisional] = outcomes(RATIO_2025_2030, COMMUNE, points, at("2026-01-05"), MONTHLY)
     [final] = outcomes(RATIO_2025_2030, COMMUNE, points, at("2026-01-20"), MONTHLY)
     assert provisional.status == final.status == Status.MISSED
+
+
+def test_a_unit_is_shown_against_the_target_it_stands_worst_against() -> None:
+    catalog = Catalog.load()
+    dg14 = catalog.indicators["DG-14"]
+    commune = next(u for u in catalog.units.values() if u.level is Level.COMMUNE and u.valid_to is None)
+    as_of = datetime(2026, 11, 20, 9, 0, tzinfo=LOCAL_TZ)
+    # 80 % by the end of 2025, 85 % in October 2026: on the programme's path to 100 % by 2030, far
+    # from CT2026-BCDTW's 100 % by the end of 2026.
+    points = [
+        Point(datetime(2025, 12, 31, 12, 0, tzinfo=LOCAL_TZ), 80.0),
+        Point(datetime(2026, 10, 31, 12, 0, tzinfo=LOCAL_TZ), 85.0),
+    ]
+    judged = evaluate_judged(catalog, dg14, commune, points, as_of)
+    assert judged is not None
+    target, shown = judged
+    assert target.target_set == "CT2026-BCDTW" and shown.status is Status.BEHIND
+    assert (shown.target, shown.milestone) == (100.0, date(2026, 12, 31))
+    path = dg14.target_for(Level.COMMUNE)
+    assert path is not None
+    alone = evaluate(
+        target=path,
+        measure=dg14.measure,
+        direction=dg14.direction,
+        cadence=dg14.cadence,
+        unit=commune,
+        points=points,
+        as_of=as_of,
+        restart=restart_day(dg14, Level.COMMUNE),
+    )
+    assert alone.status is Status.ON_TRACK  # what the programme's path alone would have shown
+    # At 100 % every target is met: on a tie the nearest milestone is shown.
+    met = evaluate_judged(
+        catalog, dg14, commune, [*points, Point(datetime(2026, 11, 15, tzinfo=LOCAL_TZ), 100.0)], as_of
+    )
+    assert met is not None and met[0].target_set == "CT2026-BCDTW" and met[1].status is Status.MET
+
+
+def test_a_later_sets_target_glides_from_what_the_unit_had_reached_when_the_set_began() -> None:
+    # QĐ 749's 100 % by 2030 for a department's DG-14 gives no baseline: the path starts from the department's
+    # value when the set began (its 2025 figure, the final value of NQ 09), not from its first figure ever.
+    catalog = Catalog.load()
+    dg14 = catalog.indicators["DG-14"]
+    department = next(u for u in catalog.units.values() if u.level is Level.DEPARTMENT and u.valid_to is None)
+    points = [
+        Point(datetime(2024, 3, 31, 12, 0, tzinfo=LOCAL_TZ), 50.0),
+        Point(datetime(2025, 12, 31, 12, 0, tzinfo=LOCAL_TZ), 91.0),
+        Point(datetime(2026, 9, 30, 12, 0, tzinfo=LOCAL_TZ), 85.0),
+    ]
+    judged = evaluate_judged(catalog, dg14, department, points, datetime(2026, 11, 20, 9, 0, tzinfo=LOCAL_TZ))
+    assert judged is not None
+    target, ev = judged
+    assert target.target_set == "QD749" and ev.baseline == Anchor(date(2025, 12, 31), 91.0)
+    # 85 % in September 2026 is well below where it stood: behind (from 50 % in 2024 it would have been on track).
+    assert ev.status is Status.BEHIND
+    # With nothing before the set began, the first figure starts the path.
+    later = evaluate_judged(catalog, dg14, department, points[2:], datetime(2026, 11, 20, 9, 0, tzinfo=LOCAL_TZ))
+    assert later is not None and later[1].baseline == Anchor(date(2026, 9, 30), 85.0)

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 from dxmon.catalog import Catalog, Level, Period
 from dxmon.contracts import LOCAL_TZ, ReportIn, end_of_local_day
-from dxmon.progress import Point, Reporting, Status, evaluate, target_applies
+from dxmon.progress import Point, Reporting, Status, evaluate_judged, target_applies
 from dxmon.simulate import SimulatedReport, generate, period_ends, profile_of
 from dxmon.validation import check_report
 
@@ -198,18 +198,10 @@ def test_the_default_scenario_is_a_believable_province(catalog: Catalog) -> None
     behind, missing, tracked = set(), set(), set()
     for unit in catalog.units_active_on(as_of.date()):
         for ind in catalog.indicators.values():
-            target = ind.target_for(unit.level)
-            if target is None or not target_applies(target, unit, as_of):
+            judged = evaluate_judged(catalog, ind, unit, points[(unit.code, ind.code)], as_of)
+            if judged is None or not target_applies(judged[0], unit, as_of):
                 continue
-            ev = evaluate(
-                target=target,
-                measure=ind.measure,
-                direction=ind.direction,
-                cadence=ind.cadence,
-                unit=unit,
-                points=points[(unit.code, ind.code)],
-                as_of=as_of,
-            )
+            ev = judged[1]
             tracked.add(unit.code)
             if ev.status in (Status.BEHIND, Status.AT_RISK):
                 behind.add(unit.code)
