@@ -231,12 +231,31 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Received:
-    """Received: one stored report as history (``seq`` orders receipts: the stream sequence)."""
+    """Received: one stored report as history (``seq`` orders receipts: the stream sequence). A report of
+    an indicator with categories names its ``category``; a ratio carries its parts when it was sent them."""
 
     observed_at: datetime
     value: float
     received_at: datetime
     seq: int = 0
+    category: str = ""
+    numerator: float | None = None
+    denominator: float | None = None
+
+
+def category_total(members: Sequence[Received], measure: Measure) -> float | None:
+    """category_total: a period's value from its categories' values in force, the store's rule
+    (reports_repository): ratios by summed parts (a member with only a published percentage is left out of
+    the sums; with no parts at all, the percentages' mean), other measures by sum."""
+    if len(members) == 1:
+        return members[0].value
+    if measure is Measure.RATIO:
+        parts = [m for m in members if m.numerator is not None and m.denominator is not None]
+        total = sum(m.denominator or 0.0 for m in parts)
+        if parts:
+            return 100 * sum(m.numerator or 0.0 for m in parts) / total if total else None
+        return sum(m.value for m in members) / len(members)
+    return sum(m.value for m in members)
 
 
 @dataclass(frozen=True)
@@ -608,7 +627,7 @@ def evaluate(
                 if received is not None
                 else [Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
             )
-            official = official_outcome(history, ended, ended_cut, cadence)
+            official = official_outcome(history, ended, ended_cut, cadence, measure)
             reached, reached_at = official.value, official.observed_at
         else:
             found = value_at(series, restart)
@@ -639,7 +658,7 @@ def evaluate(
                 if received is not None
                 else [Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
             )
-            decided = official_outcome(history, cal.shown, cut, cadence)
+            decided = official_outcome(history, cal.shown, cut, cadence, measure)
         else:
             decided = outcome(series, cal.shown)
         status = decided.status
@@ -677,8 +696,9 @@ def evaluate(
     )
 
 
-# Which of several targets ahead a unit is shown against: the one it stands worst against (on a tie, the
-# first candidate: the nearest milestone). The SQL evaluation uses the same order (evaluation_sql).
+# Which of several targets ahead a unit is shown against: the one it stands worst against (on a tie, one
+# with an expected value, then the first candidate: the nearest milestone). The SQL evaluation uses the
+# same order (evaluation_sql.KEEP_WORST).
 WORST_FIRST: tuple[Status, ...] = (
     Status.BEHIND,
     Status.AT_RISK,
@@ -729,7 +749,9 @@ def evaluate_judged(
         )
     if not judged:
         return None
-    return min(enumerate(judged), key=lambda n: (WORST_FIRST.index(n[1][1].status), n[0]))[1]
+    return min(
+        enumerate(judged), key=lambda n: (WORST_FIRST.index(n[1][1].status), n[1][1].expected is None, n[0])
+    )[1]
 
 
 def judge(value: float | None, milestone: Milestone) -> Status:
@@ -756,23 +778,34 @@ def outcome(points: Sequence[Point], milestone: Milestone) -> Outcome:
     )
 
 
-def official_outcome(received: Iterable[Received], milestone: Milestone, cutoff: date, cadence: Cadence) -> Outcome:
+def official_outcome(
+    received: Iterable[Received],
+    milestone: Milestone,
+    cutoff: date,
+    cadence: Cadence,
+    measure: Measure = Measure.PERCENT,
+) -> Outcome:
     """official_outcome decides a milestone from the reports received by the end of its cut-off day.
 
-    Among those, each period's latest received report is in force (by ``seq``, then receipt time);
-    the value in force at the deadline decides, as in ``outcome``.
+    Among those, each period's (and category's) latest received report is in force (by ``seq``, then
+    receipt time); a period with categories sums them (``category_total``, ``measure``); the value in
+    force at the deadline decides, as in ``outcome``.
     """
     limit = end_of_day(cutoff)
-    winners: dict[date, Received] = {}
+    winners: dict[date, dict[str, Received]] = {}
     for r in received:
         if r.received_at >= limit:
             continue
-        key = period_start(local_day(r.observed_at), cadence.period)
-        best = winners.get(key)
+        members = winners.setdefault(period_start(local_day(r.observed_at), cadence.period), {})
+        best = members.get(r.category)
         if best is None or (r.seq, r.received_at) > (best.seq, best.received_at):
-            winners[key] = r
-    series = sorted((Point(r.observed_at, r.value) for r in winners.values()), key=lambda p: p.observed_at)
-    return outcome(series, milestone)
+            members[r.category] = r
+    series = []
+    for members in winners.values():
+        value = category_total(list(members.values()), measure)
+        if value is not None:
+            series.append(Point(max(m.observed_at for m in members.values()), value))
+    return outcome(sorted(series, key=lambda p: p.observed_at), milestone)
 
 
 def outcomes(
@@ -783,6 +816,7 @@ def outcomes(
     cadence: Cadence | None = None,
     received: Sequence[Received] | None = None,
     set_cutoff: date | None = None,
+    measure: Measure = Measure.PERCENT,
 ) -> list[Outcome]:
     """outcomes lists the milestones passed by ``as_of`` on which the unit was valid.
 
@@ -802,7 +836,7 @@ def outcomes(
                 if received is not None
                 else [Received(p.observed_at, p.value, p.received_at or p.observed_at) for p in series]
             )
-            found.append(official_outcome(history, m, cutoff_day(m, cadence, set_cutoff), cadence))
+            found.append(official_outcome(history, m, cutoff_day(m, cadence, set_cutoff), cadence, measure))
         else:
             found.append(outcome(series, m))
     return found

@@ -38,6 +38,7 @@ from dxmon.progress import (
     Received,
     Reporting,
     Status,
+    category_total,
     cutoff,
     evaluate,
     evaluation_day,
@@ -116,7 +117,7 @@ class Stored:
     """Stored: what the store knows of a unit: its report history and the outcomes it has decided."""
 
     history: dict[str, list[Report]]
-    outcomes: dict[tuple[str, date], asyncpg.Record]
+    outcomes: dict[tuple[str, str, date], asyncpg.Record]  # by (indicator, target set, deadline)
 
 
 async def fetch_stored(database_url: str, unit: str) -> Stored:
@@ -146,12 +147,13 @@ async def fetch_stored(database_url: str, unit: str) -> Stored:
                 r["explanation"],
             )
         )
-    return Stored(history, {(o["indicator"], o["milestone"]): o for o in outcomes})
+    return Stored(history, {(o["indicator"], o["target_set"], o["milestone"]): o for o in outcomes})
 
 
-def values_in_force(history: list[Report], period: Period, as_of: datetime) -> list[Point]:
+def values_in_force(history: list[Report], indicator: Indicator, as_of: datetime) -> list[Point]:
     """values_in_force: per period, the latest report of each category received by ``as_of``; a period's
-    value sums its categories (ratios by parts, the way the store's totals do), with its first receipt."""
+    value sums its categories (``dxmon.progress.category_total``, the store's rule), with its first receipt."""
+    period = indicator.cadence.period
     winners: dict[date, dict[str, Report]] = defaultdict(dict)
     first: dict[date, datetime] = {}
     for r in history:  # stream order: a later one wins
@@ -164,17 +166,18 @@ def values_in_force(history: list[Report], period: Period, as_of: datetime) -> l
     for key, members in winners.items():
         reports = list(members.values())
         latest = max(reports, key=lambda r: r.seq)
-        if len(reports) == 1:
-            value = latest.percent
-        elif any(r.numerator is not None for r in reports):
-            parts = [r for r in reports if r.numerator is not None]
-            total = sum(r.denominator or 0 for r in parts)
-            value = 100 * sum(r.numerator or 0 for r in parts) / total if total else None
-        else:
-            value = sum(r.value or 0 for r in reports)
+        value = category_total([h for r in reports if (h := _received(r)) is not None], indicator.measure)
         if value is not None:
             points.append(Point(max(r.observed_at for r in reports), value, first[key], latest.received_at))
     return sorted(points, key=lambda p: p.observed_at)
+
+
+def _received(r: Report) -> Received | None:
+    """The report as history (None: a ratio whose denominator is zero has no value)."""
+    percent = r.percent
+    if percent is None:
+        return None
+    return Received(r.observed_at, percent, r.received_at, r.seq, r.category, r.numerator, r.denominator)
 
 
 def _percent_only_members(history: list[Report], latest: Point, period: Period, as_of: datetime) -> bool:
@@ -203,12 +206,9 @@ def explanation_of(ind: Indicator, history: list[Report], latest: Point | None, 
     return explanation_text(ind, {category: text for category, text in by_category.items() if text})
 
 
-def history_of(reports: list[Report]) -> list[Received] | None:
-    """history_of: the report history the final outcome is decided from; None for an indicator with
-    categories, whose total is decided from the values in force (see README, "How progress is judged")."""
-    if any(r.category for r in reports):
-        return None
-    return [Received(r.observed_at, r.percent, r.received_at, r.seq) for r in reports if r.percent is not None]
+def history_of(reports: list[Report]) -> list[Received]:
+    """history_of: the report history the final outcome is decided from (every category's)."""
+    return [h for r in reports if (h := _received(r)) is not None]
 
 
 # Each value's approval (catalog programme.approval), by (indicator, period start); None when approval is off.
@@ -331,7 +331,12 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
             restart=restart,
             own_from=own_from,
         )
-        row = stored.outcomes.get((ind.code, ev.milestone)) if ev.cutoff is not None else None
+        row = None
+        decided = next((m for m in target.milestones if m.deadline == ev.milestone), None)
+        if ev.cutoff is not None and decided is not None:
+            on_path = target is ind.target_for(unit.level)
+            code = ind.milestone_set(unit.level, decided) if on_path else target.target_set
+            row = stored.outcomes.get((ind.code, code, ev.milestone))
         kept = (
             row
             if live and row is not None and (row["reopened"] or row["locked_by"] not in (None, "dx-monitor"))
@@ -343,7 +348,7 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
         if unit.level not in ind.applies_to:
             continue
         history = stored.history.get(ind.code, [])
-        points = in_force(values_in_force(history, ind.cadence.period, as_of), unit, as_of)
+        points = in_force(values_in_force(history, ind, as_of), unit, as_of)
         mixed = bool(points) and _percent_only_members(history, points[-1], ind.cadence.period, as_of)
         why = explanation_of(ind, history, points[-1] if points else None, as_of)
         target = ind.target_for(unit.level)

@@ -20,7 +20,6 @@ from dxmon.progress import Status
 from dxmon.report.model import Rates, Report, ReportPeriod, Row, UnitShare, milestone_for, rank
 from dxmon.report.target_sets import (
     INFERRED,
-    on_programme_path,
     outcome_sets,
     set_milestones,
     set_title,
@@ -45,12 +44,11 @@ def unit_rows(
     """unit_rows: the unit's annex rows, one per indicator whose target the set gives a milestone.
 
     A unit is judged on a milestone only if it existed by its deadline and still existed in the
-    period (a commune created after a 2023 milestone has no outcome for it). ``current`` results judge
-    the programme's path only (``target_sets.on_programme_path``): for another set a milestone that is
-    still ahead shows no result rather than one judged against another target.
+    period (a commune created after a 2023 milestone has no outcome for it). A milestone still ahead
+    shows the evaluation's current result against this set's target: ``current`` holds, by (unit,
+    indicator, set), the judgement shown (progress_current) and the others (progress_alternatives).
     """
     rows = []
-    judged_now = on_programme_path(catalog, target_set)
     for ind in catalog.indicators.values():
         milestones = {m.deadline: m for m in set_milestones(catalog, target_set, ind, unit.level)}
         deadline = milestone_for(list(milestones), period)
@@ -64,7 +62,7 @@ def unit_rows(
             final = bool(o["final"]) and not o["reopened"]
             provisional = not final
             comparator, target_value = o["comparator"], o["target"]
-        elif judged_now and (c := current.get((unit.code, ind.code))) is not None and c["milestone"] == deadline:
+        elif (c := current.get((unit.code, ind.code, target_set))) is not None and c["milestone"] == deadline:
             result = Status(c["status"])
             decided = c["cutoff"] is not None
             value = c["deciding_value"] if decided else c["value"]
@@ -137,7 +135,7 @@ async def build_report(
     )
     current_rows = await conn.fetch(
         "SELECT unit, indicator, milestone, status, value, deciding_value, cutoff, provisional, final, evaluated_at,"
-        " last_observed_at, deciding_observed_at FROM progress_current WHERE unit = ANY($1::text[])",
+        " last_observed_at, deciding_observed_at, target_set FROM progress_current WHERE unit = ANY($1::text[])",
         [unit, *(u.code for u in ranked)],
     )
     rates = await conn.fetchrow(
@@ -149,7 +147,14 @@ async def build_report(
         period.end,
     )
     outcomes = {(r["unit"], r["indicator"], r["milestone"]): r for r in outcome_rows}
-    current = {(r["unit"], r["indicator"]): r for r in current_rows}
+    alternative_rows = await conn.fetch(
+        "SELECT unit, indicator, milestone, status, value, deciding_value, cutoff, provisional, final,"
+        " last_observed_at, deciding_observed_at, target_set FROM progress_alternatives"
+        " WHERE unit = ANY($1::text[]) AND target_set = $2",
+        [unit, *(u.code for u in ranked)],
+        target_set,
+    )
+    current = {(r["unit"], r["indicator"], r["target_set"]): r for r in [*current_rows, *alternative_rows]}
     evaluated = max((r["evaluated_at"] for r in current_rows if r["unit"] == unit), default=None)
     rows = await explained(conn, catalog, unit_rows(catalog, chosen, target_set, period, outcomes, current))
     shares = []

@@ -55,7 +55,7 @@ TEMP_TABLES = {
         "next_deadline date, next_value double precision, next_comparator text, x_deadline double precision, "
         "anchor_day date, anchor_value double precision, expected double precision, "
         "due_start date, due_end date, restart_day date, restart_from timestamptz, target_set text, "
-        "own_from timestamptz"
+        "own_from timestamptz, outcome_set text"
     ),
     "_milestones": (
         "indicator text, level text, deadline date, value double precision, comparator text, j int, cut_day date, "
@@ -130,16 +130,17 @@ def plan(
                     starts = own_set.applies_from if own_set is not None else None
                     key = _key(grp, ind, level, day, rank, target, starts, passed, trend)
                     keys[(ind.code, level.value, day, rank)] = key
-    # Outcomes: one per passed deadline of the targets judged at the level, the programme's path first
-    # (milestone_outcomes holds one outcome per unit, indicator and deadline).
+    # Outcomes: one per passed deadline of each target judged at the level and its set (milestone_outcomes
+    # holds one outcome per unit, indicator, deadline and set).
     for ind in indicators:
         for level in sorted(levels):
-            decided: set[date] = set()
+            decided: set[tuple[date, str]] = set()
             for t in judged[(ind.code, level)]:
                 on_path = t is ind.target_for(level)
                 for m in t.milestones:
-                    if m.deadline < today and m.deadline not in decided:
-                        decided.add(m.deadline)
+                    code = ind.milestone_set(level, m) if on_path else t.target_set
+                    if m.deadline < today and (m.deadline, code) not in decided:
+                        decided.add((m.deadline, code))
                         milestones.append(
                             (
                                 ind.code,
@@ -149,7 +150,7 @@ def plan(
                                 m.comparator,
                                 passed[ind.code].index(m.deadline) + 1,
                                 cutoff_day(m, ind.cadence),
-                                ind.milestone_set(level, m) if on_path else t.target_set,
+                                code,
                             )
                         )
 
@@ -282,6 +283,7 @@ def _key(
     if up is None or cal.anchor is None or cal.anchor.day != restart or ind.measure is Measure.BOOLEAN:
         restart = None
     shown = up or last
+    read = next((m for m in target.milestones if m.deadline == restart), last)
     return (
         grp,
         ind.code,
@@ -311,4 +313,6 @@ def _key(
         start_of_day(period_start(restart, ind.cadence.period)) if restart is not None else None,
         ind.milestone_set(level, shown) if path else target.target_set,
         None if path or set_starts is None else start_of_day(set_starts),
+        # The set of the outcome _progress reads: the restart milestone's, else the last milestone's.
+        ind.milestone_set(level, read) if path else target.target_set,
     )

@@ -166,6 +166,7 @@ WITH pairs AS (
                             WHERE next_deadline IS NULL OR restart_day IS NOT NULL)
     ) o ON (k.next_deadline IS NULL OR k.restart_day IS NOT NULL) AND o.unit = u.unit
          AND o.indicator = u.indicator AND o.milestone = coalesce(k.restart_day, k.last_deadline)
+         AND o.target_set = k.outcome_set
 ),
 data AS (
     -- latest_values holds the newest period; only a unit evaluated before its newest period
@@ -305,13 +306,25 @@ FROM decided
 """
 
 
-# A pair with several candidate targets (_keys rank > 0) keeps the one it stands worst against, the
-# nearest first on a tie (dxmon.progress.evaluate_judged, WORST_FIRST).
+# A pair with several candidate targets (_keys rank > 0) keeps in _progress the one it stands worst
+# against (on a tie one with an expected value, then the nearest: dxmon.progress.evaluate_judged,
+# WORST_FIRST); the others go to progress_alternatives. $1 as_of.
 _ORDER = "ARRAY[" + ", ".join(f"'{s.value}'" for s in WORST_FIRST) + "]"
+_ALTERNATIVE_COLUMNS = (
+    "unit, indicator, target_set, status, value, expected, target, comparator, milestone, last_observed_at, "
+    "provisional, final, cutoff, deciding_value, deciding_observed_at"
+)
 KEEP_WORST = f"""
-DELETE FROM _progress p USING _progress q
-WHERE q.unit = p.unit AND q.indicator = p.indicator AND q.rank <> p.rank
-  AND (array_position({_ORDER}, q.status), q.rank) < (array_position({_ORDER}, p.status), p.rank)
+WITH others AS (
+    DELETE FROM _progress p USING _progress q
+    WHERE q.unit = p.unit AND q.indicator = p.indicator AND q.rank <> p.rank
+      AND (array_position({_ORDER}, q.status), q.expected IS NULL, q.rank)
+          < (array_position({_ORDER}, p.status), p.expected IS NULL, p.rank)
+    RETURNING p.*
+)
+INSERT INTO progress_alternatives ({_ALTERNATIVE_COLUMNS}, evaluated_at)
+SELECT DISTINCT ON (unit, indicator, target_set) {_ALTERNATIVE_COLUMNS}, $1::timestamptz FROM others
+ORDER BY unit, indicator, target_set
 """
 
 
@@ -319,7 +332,36 @@ WHERE q.unit = p.unit AND q.indicator = p.indicator AND q.rank <> p.rank
 PLANNED_JOIN = """_pairs u
     JOIN _milestones m ON m.indicator = u.indicator AND m.level = u.level AND m.deadline >= u.valid_from
                        AND (u.valid_to IS NULL OR m.deadline <= u.valid_to)"""
-PLANNED_OUTCOMES = f"SELECT u.unit, m.indicator, m.deadline AS milestone FROM {PLANNED_JOIN}"
+PLANNED_OUTCOMES = f"SELECT u.unit, m.indicator, m.deadline AS milestone, m.target_set FROM {PLANNED_JOIN}"
+
+
+# The official total of an indicator with categories (dxmon.progress.category_total over
+# official_outcome's winners): in the latest period observed by the deadline day, each category's latest
+# report received by the end of the cut-off day; ratios by summed parts (percent-only members left out;
+# with no parts, the percentages' mean), other measures by sum. Read per outcome ``v`` (rare: a period of
+# categories corrected after its cut-off).
+_RECEIVED_BY_CUTOFF = f"""r.unit = v.unit AND r.indicator = v.indicator AND r.category <> ''
+                 AND r.received_at < ((v.cut_day + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}')"""
+_OFFICIAL_TOTAL = f"""
+    SELECT ARRAY[date_part('epoch', max(c.observed_at)),
+                 CASE WHEN count(*) = 1 THEN max(c.pct)
+                      WHEN v.measure <> '{Measure.RATIO}' THEN sum(c.pct)
+                      WHEN bool_or(c.numerator IS NOT NULL AND c.denominator IS NOT NULL)
+                      THEN 100 * sum(c.numerator) FILTER (WHERE c.denominator IS NOT NULL)
+                           / nullif(sum(c.denominator) FILTER (WHERE c.numerator IS NOT NULL), 0)
+                      ELSE avg(c.pct) END]
+    FROM (
+        SELECT DISTINCT ON (r.category) r.observed_at, r.numerator, r.denominator,
+               coalesce(r.value, 100 * r.numerator / nullif(r.denominator, 0)) AS pct
+        FROM reports r
+        WHERE {_RECEIVED_BY_CUTOFF}
+          AND r.period_start = (
+              SELECT max(r.period_start) FROM reports r
+              WHERE {_RECEIVED_BY_CUTOFF}
+                AND r.observed_at < ((v.milestone + 1)::timestamp AT TIME ZONE '{_LOCAL_TZ}'))
+        ORDER BY r.category, coalesce(r.stream_seq, 0) DESC, r.received_at DESC, r.event_id DESC
+    ) c
+    HAVING count(*) > 0"""
 
 
 def outcomes_sql(passed: int, full: bool) -> str:
@@ -341,7 +383,7 @@ def outcomes_sql(passed: int, full: bool) -> str:
 SELECT x.*, NOT coalesce(x.old_final OR x.reopened, false) AND x.cut_day < $1::date AS lock
 FROM (
     SELECT u.unit, m.indicator, m.deadline AS milestone, m.target_set, m.value AS target, m.comparator, m.cut_day,
-           i.categorized, o.unit IS NOT NULL AS existing, coalesce(o.reopened, false) AS reopened,
+           i.categorized, i.measure, o.unit IS NOT NULL AS existing, coalesce(o.reopened, false) AS reopened,
            coalesce(o.final AND NOT o.reopened, false) AS frozen,
            o.status AS old_status, o.value AS old_value, o.deciding_observed_at AS old_observed_at,
            o.final AS old_final, o.target AS old_target, o.comparator AS old_comparator,
@@ -356,6 +398,7 @@ FROM (
     FROM {PLANNED_JOIN}
     JOIN _indicators i ON i.indicator = m.indicator
     LEFT JOIN milestone_outcomes o ON o.unit = u.unit AND o.indicator = m.indicator AND o.milestone = m.deadline
+                                  AND o.target_set = m.target_set
     OFFSET 0
 ) x{revisable}
 """
@@ -386,17 +429,18 @@ FROM (
                CASE WHEN w.frozen THEN w.old_observed_at WHEN w.lock THEN to_timestamp(w.official[1])
                     ELSE to_timestamp(w.now_at[1]) END AS observed_at
         FROM (
-            -- The official value: each period's latest receipt by the end of the cut-off day; the
-            -- latest period observed by the end of the deadline day decides (dxmon.progress.official_outcome).
-            -- When every report of the period now in force at the deadline arrived by the cut-off (its
-            -- latest receipt is now_at[3]), that is the official value; only a period corrected after
-            -- the cut-off sends the look-up back to the report history. An indicator with categories
-            -- keeps its total in force (its categories' history is not re-summed here: README, limits).
+            -- The official value: each period's (and category's) latest receipt by the end of the
+            -- cut-off day; the latest period observed by the end of the deadline day decides
+            -- (dxmon.progress.official_outcome). When every report of the period now in force at the
+            -- deadline arrived by the cut-off (its latest receipt is now_at[3]), that is the official
+            -- value; only a period corrected after the cut-off sends the look-up back to the report
+            -- history, where an indicator with categories sums each category's value in force by then.
             SELECT v.*, CASE WHEN NOT v.lock THEN NULL
                              WHEN v.now_at IS NULL THEN NULL
-                             WHEN v.categorized OR v.now_at[3] < date_part('epoch', (v.cut_day + 1)::timestamp
-                                                                           AT TIME ZONE '{_LOCAL_TZ}')
+                             WHEN v.now_at[3] < date_part('epoch', (v.cut_day + 1)::timestamp
+                                                          AT TIME ZONE '{_LOCAL_TZ}')
                                  THEN v.now_at[1:2]
+                             WHEN v.categorized THEN ({_OFFICIAL_TOTAL})
                              ELSE (
                        SELECT ARRAY[date_part('epoch', r.observed_at),
                                     coalesce(r.value, 100 * r.numerator / nullif(r.denominator, 0))]
@@ -574,7 +618,7 @@ UPDATE_OUTCOMES = (
     + ", ".join(f"{c} = x.{_OUTCOME_SOURCE.get(c, c)}" for c in _OUTCOME_COLUMNS)
     + ", auto_locked_at = CASE WHEN x.lock THEN $1 ELSE o.auto_locked_at END"
     + ", evaluated_at = $1 FROM _outcomes x WHERE x.existing AND x.changed AND x.unit = o.unit "
-    "AND x.indicator = o.indicator AND x.milestone = o.milestone"
+    "AND x.indicator = o.indicator AND x.milestone = o.milestone AND x.target_set = o.target_set"
 )
 INSERT_OUTCOMES = (
     f"INSERT INTO milestone_outcomes (unit, indicator, milestone, {', '.join(_OUTCOME_COLUMNS)}, auto_locked_at, "

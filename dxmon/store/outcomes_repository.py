@@ -267,7 +267,7 @@ async def changes(
 _AUTO_LOCKS = """
 SELECT o.*, (SELECT c.before FROM outcome_changes c
              WHERE c.unit = o.unit AND c.indicator = o.indicator AND c.deadline = o.milestone
-               AND c.action IN ('reopen', 'lock') AND c.at >= o.auto_locked_at
+               AND c.target_set = o.target_set AND c.action IN ('reopen', 'lock') AND c.at >= o.auto_locked_at
              ORDER BY c.at, c.id LIMIT 1) AS reopened_from
 FROM milestone_outcomes o
 WHERE o.auto_locked_at IS NOT NULL AND ($1::text IS NULL OR o.unit = $1) AND ($2::text IS NULL OR o.target_set = $2)

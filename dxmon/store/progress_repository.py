@@ -162,7 +162,7 @@ async def evaluate(
             await conn.execute(INSERT_OUTCOMES, as_of)
             # A full pass writes only the outcomes that are not frozen: the plan's are counted from it.
             outcomes = await _delete_stale(
-                conn, "milestone_outcomes", PLANNED_OUTCOMES, ("unit", "indicator", "milestone"), scope
+                conn, "milestone_outcomes", PLANNED_OUTCOMES, ("unit", "indicator", "milestone", "target_set"), scope
             )
             lap("outcomes")
             if scope is None:
@@ -170,8 +170,12 @@ async def evaluate(
             await conn.execute(
                 progress_sql(planned.passed), tolerance.points, tolerance.relative, trend.min_points, as_of
             )
+            if scope is None:
+                await conn.execute("DELETE FROM progress_alternatives")
+            else:
+                await conn.execute("DELETE FROM progress_alternatives WHERE unit = ANY($1::text[])", scope)
             if planned.alternatives:
-                await conn.execute(KEEP_WORST)
+                await conn.execute(KEEP_WORST, as_of)
             lap("statuses")
             await conn.execute(UPDATE_CURRENT, as_of)
             await conn.execute(INSERT_CURRENT, as_of)

@@ -371,6 +371,7 @@ def scorecard_table() -> table.Panel:
             FROM milestone_outcomes mo
             JOIN units u ON u.code = mo.unit
             JOIN last l ON l.indicator = mo.indicator AND l.level = u.level AND l.deadline = mo.milestone
+                        AND mo.target_set = {sql_literal(PROGRAMME_SET)}
             JOIN indicators i ON i.code = mo.indicator
             JOIN {labels_sql(PILLAR_LABELS, "p")} ON p.code = i.pillar
             WHERE u.level IN ($level) AND i.pillar IN ($pillar)
@@ -396,7 +397,7 @@ def outcome_and_next_table() -> table.Panel:
                 FROM milestone_outcomes mo
                 JOIN units u ON u.code = mo.unit
                 WHERE mo.milestone >= DATE '{OUTCOME_YEAR}-01-01' AND mo.milestone < DATE '{OUTCOME_YEAR + 1}-01-01'
-                  AND u.level IN ($level)
+                  AND mo.target_set = {sql_literal(PROGRAMME_SET)} AND u.level IN ($level)
                 GROUP BY mo.indicator
             ),
             next AS (

@@ -368,15 +368,17 @@ async def mark_announced(conn: asyncpg.Connection, outcomes: Sequence[FinalOutco
     if outcomes:
         await conn.execute(
             "UPDATE milestone_outcomes o SET announced_at = $6, announced_status = k.status, announced_value = k.value"
-            " FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::float8[])"
-            "  AS k(unit, indicator, milestone, status, value)"
-            " WHERE o.unit = k.unit AND o.indicator = k.indicator AND o.milestone = k.milestone",
+            " FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::float8[], $7::text[])"
+            "  AS k(unit, indicator, milestone, status, value, target_set)"
+            " WHERE o.unit = k.unit AND o.indicator = k.indicator AND o.milestone = k.milestone"
+            "   AND o.target_set = k.target_set",
             [o.unit for o in outcomes],
             [o.indicator for o in outcomes],
             [o.milestone for o in outcomes],
             [o.status for o in outcomes],
             [o.value for o in outcomes],
             at,
+            [o.target_set for o in outcomes],
         )
 
 

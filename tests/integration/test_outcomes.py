@@ -311,3 +311,69 @@ def test_the_audit_of_an_automatic_lock_survives_an_operators_lock_and_keeps_old
     assert (auto.at, auto.by, auto.before) == (local(cut + timedelta(days=1)), "dx-monitor", None)
     assert (auto.after["status"], auto.after["value"], auto.after["final"]) == ("exceeded", target + 5, True)
     assert auto.after == lock.before and lock.after["value"] == target - 5
+
+
+def test_two_sets_with_the_same_deadline_each_keep_their_outcome(database_url: str, catalog: Catalog, dxmon) -> None:
+    """CT2026-BCDTW and QĐ 11 both ask the communes for DG-20 = 100 % by 31/12/2026 (cut-off 31/03/2027):
+    each set has its own final outcome, so each scorecard counts it and an operator reopens one without
+    touching the other."""
+    from dxmon.store import outcomes_repository
+
+    commune = next(u for u in catalog.units.values() if u.level.value == "commune" and u.valid_to is None)
+    report = ReportReceived(
+        event_id=uuid.uuid4(),
+        unit=commune.code,
+        indicator="DG-20",
+        observed_at=end_of_local_day(date(2026, 12, 31)),
+        received_at=local(date(2027, 1, 20)),
+        agency="test",
+        key_id="k1",
+        numerator=100.0,
+        denominator=100.0,
+    )
+    asyncio.run(store(database_url, report))
+    asyncio.run(run_pass(database_url, catalog, local(date(2027, 4, 2))))
+
+    async def outcomes() -> dict[str, asyncpg.Record]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT * FROM milestone_outcomes WHERE unit = $1 AND indicator = 'DG-20'", commune.code
+            )
+        finally:
+            await conn.close()
+        return {r["target_set"]: r for r in rows}
+
+    both = asyncio.run(outcomes())
+    assert set(both) == {"CT2026-BCDTW", "QD11-2026"}
+    assert all((r["status"], r["final"], r["milestone"]) == ("met", True, date(2026, 12, 31)) for r in both.values())
+    for code in both:
+        result = dxmon("status", commune.code, "--as-of", "2027-04-02", "--format", "json")
+        assert result.exit_code == 0, result.output
+        [card] = [c for c in json.loads(result.output)["scorecards"] if c["target_set"] == code]
+        assert card["met"] >= 1, card
+
+    async def reopen() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await outcomes_repository.reopen(
+                conn,
+                commune.code,
+                "DG-20",
+                "QD11-2026",
+                date(2026, 12, 31),
+                reason="kiểm tra lại số liệu",
+                by="Trần B",
+                at=local(date(2027, 4, 3)),
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(reopen())
+    after = asyncio.run(outcomes())
+    assert after["QD11-2026"]["reopened"] and not after["QD11-2026"]["final"]
+    assert after["CT2026-BCDTW"]["final"] and not after["CT2026-BCDTW"]["reopened"]
+    # The next pass leaves the reopened one provisional and the other final.
+    asyncio.run(run_pass(database_url, catalog, local(date(2027, 4, 4))))
+    again = asyncio.run(outcomes())
+    assert (again["QD11-2026"]["final"], again["CT2026-BCDTW"]["final"]) == (False, True)

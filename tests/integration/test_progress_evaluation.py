@@ -21,7 +21,7 @@ from math import isclose
 import asyncpg
 import pytest
 
-from dxmon.catalog import Catalog, Indicator, Measure, Period, Unit
+from dxmon.catalog import Catalog, Indicator, Level, Measure, Period, Unit
 from dxmon.contracts import LOCAL_TZ, ReportReceived, end_of_local_day
 from dxmon.progress import (
     Outcome,
@@ -32,6 +32,7 @@ from dxmon.progress import (
     evaluate_judged,
     evaluation_day,
     local_day,
+    official_outcome,
     outcomes,
     restart_day,
     rollup,
@@ -287,23 +288,26 @@ async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadl
     async with connected(url) as conn:
         await evaluate(conn, catalog, LAST)
         rows = {
-            (r["unit"], r["indicator"], r["milestone"]): r for r in await conn.fetch("SELECT * FROM milestone_outcomes")
+            (r["unit"], r["indicator"], r["milestone"], r["target_set"]): r
+            for r in await conn.fetch("SELECT * FROM milestone_outcomes")
         }
         points = await points_by_pair(conn)
         history = await history_by_pair(conn)
         audited = sum(c.action == "auto-lock" for c in await outcomes_repository.changes(conn))
-    expected: dict[tuple[str, str, date], Outcome] = {}
+    expected: dict[tuple[str, str, date, str], Outcome] = {}
     for u in catalog.units.values():
         for i in catalog.indicators.values():
             candidates = catalog.candidate_targets(i, u.level, evaluation_day(u, LAST))
             if not candidates or not target_applies(candidates[0], u, LAST):
                 continue
-            # One outcome per deadline over every judged target, the programme's path first.
+            # One outcome per deadline of every judged target, under the set that gives the milestone.
             for judged in catalog.judged_targets(i, u.level, local_day(LAST)):
+                on_path = judged is i.target_for(u.level)
                 for o in outcomes(
                     judged, u, points.get((u.code, i.code), []), LAST, i.cadence, history.get((u.code, i.code), [])
                 ):
-                    expected.setdefault((u.code, i.code, o.milestone.deadline), o)
+                    code = i.milestone_set(u.level, o.milestone) if on_path else judged.target_set
+                    expected[(u.code, i.code, o.milestone.deadline, code)] = o
     assert set(rows) == set(expected)
     for key, o in expected.items():
         assert (rows[key]["status"], rows[key]["target"]) == (o.status, o.milestone.value), key
@@ -312,8 +316,8 @@ async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadl
         assert rows[key]["final"] and rows[key]["locked_by"] == "dx-monitor", key
     assert audited == len(rows)
     # 2025 is history: the units valid on 2025-12-31 each have an outcome for it.
-    assert rows[("QN", "DG-04", date(2025, 12, 31))]["status"] in ("exceeded", "met", "missed")
-    assert ("QN-HALONG", "DG-04", date(2025, 12, 31)) not in rows  # ceased on 2025-06-30
+    assert rows[("QN", "DG-04", date(2025, 12, 31), "NQ09")]["status"] in ("exceeded", "met", "missed")
+    assert not any(k[:3] == ("QN-HALONG", "DG-04", date(2025, 12, 31)) for k in rows)  # ceased on 2025-06-30
 
 
 @pytest.mark.parametrize("since", [None, date(2023, 10, 1)], ids=["last-400-days", "rebuilt-since-2023-10"])
@@ -843,3 +847,64 @@ async def test_a_target_gone_from_the_catalog_leaves_no_rows_behind(seeded, cata
         await evaluate(conn, without, LAST)
         assert await rows(conn, "progress_current") == (0, current[1])
         assert await rows(conn, "milestone_outcomes") == (0, outcomes[1])
+
+
+async def test_an_official_outcome_by_category_counts_each_categorys_receipts_by_the_cutoff(
+    database_url: str, catalog: Catalog
+) -> None:
+    """DG-01 (by competence level) for the province, 2025 target 80 %, cut-off 10/01/2026. December's
+    province figure is corrected upwards after the cut-off and the commune level's first arrives after it:
+    the official outcome sums what each category had by the cut-off (800/1,200 = 66.7 %, missed), not
+    the total in force when the pass runs (1,040/1,278 = 81.4 %, which would read met); the current
+    total shows as the revision. The pure rule (``official_outcome`` over the report history) agrees."""
+
+    def dg01(category: str, month_end: date, numerator: float, denominator: float, received: str) -> ReportReceived:
+        return ReportReceived(
+            event_id=uuid.uuid4(),
+            unit="QN",
+            indicator="DG-01",
+            category=category,
+            observed_at=end_of_local_day(month_end),
+            received_at=datetime.fromisoformat(received).replace(tzinfo=LOCAL_TZ),
+            agency="test",
+            key_id="k1",
+            numerator=numerator,
+            denominator=denominator,
+        )
+
+    nov, dec = date(2025, 11, 30), date(2025, 12, 31)
+    reports = [
+        dg01("province", nov, 600, 1000, "2025-12-03T09:00"),
+        dg01("district", nov, 90, 200, "2025-12-03T09:00"),
+        dg01("commune", nov, 30, 78, "2025-12-03T09:00"),
+        dg01("province", dec, 700, 1000, "2026-01-05T09:00"),
+        dg01("district", dec, 100, 200, "2026-01-05T09:00"),
+        dg01("province", dec, 900, 1000, "2026-01-15T09:00"),  # a correction after the cut-off
+        dg01("commune", dec, 40, 78, "2026-01-20T09:00"),  # the commune level's first, after the cut-off
+    ]
+    for report in reports:  # one at a time: receipt order is stream order
+        await seed(database_url, [report])
+    as_of = datetime(2026, 2, 1, 9, tzinfo=LOCAL_TZ)
+    async with connected(database_url) as conn:
+        await evaluate(conn, catalog, as_of)
+        row = await conn.fetchrow(
+            "SELECT * FROM milestone_outcomes WHERE unit = 'QN' AND indicator = 'DG-01' AND milestone = $1", dec
+        )
+        history = [
+            Received(r[0], r[1], r[2], n, r[3], r[4], r[5])
+            for n, r in enumerate(
+                await conn.fetch(
+                    "SELECT observed_at, 100 * numerator / denominator, received_at, category, numerator,"
+                    " denominator FROM reports"
+                    " WHERE unit = 'QN' AND indicator = 'DG-01' ORDER BY stream_seq, received_at"
+                )
+            )
+        ]
+    assert row is not None and row["final"]
+    assert (row["status"], row["target_set"]) == ("missed", "NQ09")
+    assert isclose(row["value"], 100 * 800 / 1200) and local_day(row["deciding_observed_at"]) == dec
+    assert isclose(row["revised_value"], 100 * 1040 / 1278)
+    dg01_indicator = catalog.indicators["DG-01"]
+    [milestone] = [m for m in dg01_indicator.target_for(Level.PROVINCE).milestones if m.deadline == dec]
+    pure = official_outcome(history, milestone, date(2026, 1, 10), dg01_indicator.cadence, dg01_indicator.measure)
+    assert pure.status == Status.MISSED and pure.value is not None and isclose(pure.value, row["value"])

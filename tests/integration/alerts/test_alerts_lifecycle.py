@@ -81,12 +81,18 @@ async def test_behind_then_recovered_once_each_across_a_restart(
     assert len(mails) == 2
     assert mails[1].subject == "[Chuyển đổi số Quảng Ninh] Đã khắc phục: Phường Hồng Gai – DG-14"
     assert "Đã khắc phục lúc 12/03/2026 10:00 (giờ Việt Nam), sau 2 ngày." in mails[1].body
-    # The resolution carries the corrected figures that resolved it (95 %), not the stale 50 %.
-    assert f"{words.CURRENT_VALUE}: 95% (kỳ báo cáo quý IV/2025) | {words.EXPECTED}: 61,6%" in mails[1].body
+    # The resolution carries the corrected figures that resolved it (95 %), not the stale 50 %, and the
+    # target the commune is judged against now: at 95 % the nearest one, CT2026-BCDTW's 100 % by the end
+    # of 2026, whose path starts from where the commune stood when the set began.
+    assert (
+        f"{words.CURRENT_VALUE}: 95% (kỳ báo cáo quý IV/2025) | {words.EXPECTED}: 96% | "
+        "Mục tiêu: 100% (thời hạn 31/12/2026, bộ chỉ tiêu CT2026-BCDTW)"
+    ) in mails[1].body
     hooks = receiver.bodies("/hook")
     assert len(hooks) == 2 and hooks[1]["status"] == "resolved" and hooks[1]["reason"] == "resolved"
     [resolved] = hooks[1]["alerts"]
-    assert (resolved["value"], round(resolved["expected"], 1), resolved["target"]) == (95.0, 61.6, 100.0)
+    assert (resolved["value"], round(resolved["expected"]), resolved["target"]) == (95.0, 96, 100.0)
+    assert resolved["target_set"] == "CT2026-BCDTW"
     assert resolved["period"] == "quý IV/2025"
     assert smtp.to(other_staff) == []
 
@@ -106,7 +112,7 @@ async def test_behind_then_recovered_once_each_across_a_restart(
         assert {r["outcome"]: r["n"] for r in outcomes} == {"delivered": 4}
         [alert] = await repo.list_alerts(conn, back)
         assert alert["state"] == "resolved" and alert["kind"] == "behind"
-        assert (alert["value"], round(alert["expected"], 1)) == (95.0, 61.6)  # what `dxmon alerts list` shows
+        assert (alert["value"], round(alert["expected"])) == (95.0, 96)  # what `dxmon alerts list` shows
     finally:
         await conn.close()
 

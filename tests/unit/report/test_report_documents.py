@@ -30,7 +30,10 @@ def report(catalog: Catalog):
             ("QN", "DG-04", Y2025): _outcome("met", 80.0, final=False),
             ("QN", "DG-03", date(2023, 12, 31)): _outcome("missed", 1250.5, final=True),
         },
-        {("QN", "DE-01"): _current("behind", 3.0, Y2025), ("QN", "DS-01"): _current("on_track", 55.5, Y2025)},
+        {
+            ("QN", "DE-01", "NQ09"): _current("behind", 3.0, Y2025),
+            ("QN", "DS-01", "NQ09"): _current("on_track", 55.5, Y2025),
+        },
     )
     rows = tuple(dataclasses.replace(r, explanation=WHY) if r.indicator == "DG-04" else r for r in plain.rows)
     return dataclasses.replace(plain, rows=rows)

@@ -92,14 +92,14 @@ def test_a_set_ending_in_2026_reports_its_own_milestones(catalog: Catalog) -> No
     assert {"BCDTW26_VNN", "BCDTW26_TN"} <= set(source_texts())  # target_sets.yaml's sources, for the notes
 
 
-def test_current_results_judge_the_programme_path_only(catalog: Catalog) -> None:
+def test_current_results_are_the_sets_own(catalog: Catalog) -> None:
     qn = catalog.units["QN"]
     y2030 = date(2030, 12, 31)
-    current = {("QN", "DE-01"): _current("behind", 9.0, y2030)}  # towards NQ09-2030's 30 % by 2030
+    current = {("QN", "DE-01", "NQ09-2030"): _current("behind", 9.0, y2030)}  # towards NQ09-2030's 30 % by 2030
     period = ReportPeriod.parse("2026")
     [continued] = [r for r in unit_rows(catalog, qn, "NQ09-2030", period, {}, current) if r.indicator == "DE-01"]
     assert (continued.result, continued.value, continued.deadline) == (Status.BEHIND, 9.0, y2030)
-    # DH16 also wants DE-01 by 2030, but the evaluation has not judged DH16: no result borrowed from another set.
+    # DH16 also wants DE-01 by 2030; without a judgement against DH16 no result is borrowed from another set.
     [other] = [r for r in unit_rows(catalog, qn, "DH16", period, {}, current) if r.indicator == "DE-01"]
     assert (other.result, other.value, other.deadline) == (None, None, y2030)
     assert outcome_sets(catalog, "NQ09-2030") == ("NQ09-2030", "NQ09")
@@ -130,9 +130,11 @@ def test_rows_take_the_outcome_then_the_current_result(catalog: Catalog) -> None
         ("QN", "DG-04", y2025): _outcome("missed", 70.0, final=True, reopened=True),
     }
     current = {
-        ("QN", "DG-01"): _current("on_track", 95.0, date(2030, 12, 31)),  # the 2030 path: not this report's
-        ("QN", "DE-01"): _current("behind", 3.0, y2025),
-        ("QN", "DG-03"): _current("met", 70.0, date(2023, 12, 31), deciding=65.0, cutoff=date(2024, 1, 31), final=True),
+        ("QN", "DG-01", "QD749-QG"): _current("on_track", 95.0, date(2030, 12, 31)),  # not this report's
+        ("QN", "DE-01", "NQ09"): _current("behind", 3.0, y2025),
+        ("QN", "DG-03", "NQ09"): _current(
+            "met", 70.0, date(2023, 12, 31), deciding=65.0, cutoff=date(2024, 1, 31), final=True
+        ),
     }
     rows = {r.indicator: r for r in unit_rows(catalog, qn, "NQ09", ReportPeriod.parse("2025"), outcomes, current)}
     assert len(rows) == sum(
@@ -195,7 +197,7 @@ def test_summary_counts_add_up(catalog: Catalog) -> None:
             ("QN", "DG-01", y2025): _outcome("exceeded", 91.0, final=True),
             ("QN", "DG-04", y2025): _outcome("met", 80.0, final=False),
         },
-        {("QN", "DE-01"): _current("behind", 3.0, y2025)},
+        {("QN", "DE-01", "NQ09"): _current("behind", 3.0, y2025)},
     )
     assert report.met == 2
     assert sum(c.total for c in report.by_pillar) == len(report.rows)
