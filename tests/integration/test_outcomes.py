@@ -377,3 +377,69 @@ def test_two_sets_with_the_same_deadline_each_keep_their_outcome(database_url: s
     asyncio.run(run_pass(database_url, catalog, local(date(2027, 4, 4))))
     again = asyncio.run(outcomes())
     assert (again["QD11-2026"]["final"], again["CT2026-BCDTW"]["final"]) == (False, True)
+
+
+@pytest.fixture
+async def database_at_0014(pg_admin_url: str):
+    from dxmon import devstack
+    from dxmon.store.migrate import migrate
+    from tests.hostile.hostile_support import drop_database
+
+    url = await devstack.ensure_database(pg_admin_url, f"dxt_{uuid.uuid4().hex[:12]}")
+    assert (await migrate(url, up_to="0014_outcome_locks")).applied[-1] == "0014_outcome_locks"
+    yield url
+    await drop_database(pg_admin_url, url)
+
+
+async def test_0015_keeps_each_stored_outcome_and_adds_the_other_sets(database_at_0014: str, catalog: Catalog) -> None:
+    """An installation that locked DG-20 under CT2026-BCDTW only (the first of two sets with that deadline)
+    keeps that outcome as it was through the upgrade; the next evaluation adds QĐ 11's own."""
+    from dxmon.store.migrate import migrate
+
+    url = database_at_0014
+    commune = next(u for u in catalog.units.values() if u.level.value == "commune" and u.valid_to is None)
+    locked_at = local(date(2027, 4, 1), 1)
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO milestone_outcomes (unit, indicator, milestone, status, value, target, comparator,"
+            " evaluated_at, target_set, cutoff, final, locked_by, lock_reason, auto_locked_at)"
+            " VALUES ($1, 'DG-20', '2026-12-31', 'met', 100, 100, '>=', $2, 'CT2026-BCDTW', '2027-03-31', true,"
+            " 'dx-monitor', 'chốt số liệu tự động sau ngày chốt', $2)",
+            commune.code,
+            locked_at,
+        )
+    finally:
+        await conn.close()
+    assert (await migrate(url)).applied[0] == "0015_outcomes_per_set"
+    await store(
+        url,
+        ReportReceived(
+            event_id=uuid.uuid4(),
+            unit=commune.code,
+            indicator="DG-20",
+            observed_at=end_of_local_day(date(2026, 12, 31)),
+            received_at=local(date(2027, 1, 20)),
+            agency="test",
+            key_id="k1",
+            numerator=100.0,
+            denominator=100.0,
+        ),
+    )
+    await run_pass(url, catalog, local(date(2027, 4, 2)))
+    conn = await asyncpg.connect(url)
+    try:
+        rows = {
+            r["target_set"]: r
+            for r in await conn.fetch(
+                "SELECT * FROM milestone_outcomes WHERE unit = $1 AND indicator = 'DG-20'", commune.code
+            )
+        }
+        readable = await conn.fetchval("SELECT has_table_privilege('dx_reader', 'progress_alternatives', 'SELECT')")
+    finally:
+        await conn.close()
+    assert set(rows) == {"CT2026-BCDTW", "QD11-2026"}
+    kept = rows["CT2026-BCDTW"]
+    assert (kept["final"], kept["auto_locked_at"], kept["evaluated_at"]) == (True, locked_at, locked_at)  # untouched
+    assert (rows["QD11-2026"]["status"], rows["QD11-2026"]["final"]) == ("met", True)
+    assert readable
