@@ -905,6 +905,8 @@ async def test_an_official_outcome_by_category_counts_each_categorys_receipts_by
     assert isclose(row["value"], 100 * 800 / 1200) and local_day(row["deciding_observed_at"]) == dec
     assert isclose(row["revised_value"], 100 * 1040 / 1278)
     dg01_indicator = catalog.indicators["DG-01"]
-    [milestone] = [m for m in dg01_indicator.target_for(Level.PROVINCE).milestones if m.deadline == dec]
+    path = dg01_indicator.target_for(Level.PROVINCE)
+    assert path is not None
+    [milestone] = [m for m in path.milestones if m.deadline == dec]
     pure = official_outcome(history, milestone, date(2026, 1, 10), dg01_indicator.cadence, dg01_indicator.measure)
     assert pure.status == Status.MISSED and pure.value is not None and isclose(pure.value, row["value"])
