@@ -749,9 +749,7 @@ def evaluate_judged(
         )
     if not judged:
         return None
-    return min(
-        enumerate(judged), key=lambda n: (WORST_FIRST.index(n[1][1].status), n[1][1].expected is None, n[0])
-    )[1]
+    return min(enumerate(judged), key=lambda n: (WORST_FIRST.index(n[1][1].status), n[1][1].expected is None, n[0]))[1]
 
 
 def judge(value: float | None, milestone: Milestone) -> Status:
