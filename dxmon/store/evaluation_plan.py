@@ -64,7 +64,6 @@ TEMP_TABLES = {
     "_periods": "period text, months int, p int, period_start date, period_end date",
     "_level_cadences": "level text, months int, expected int, mask int8[]",
     "_indicators": "indicator text, measure text, trunc text, categorized boolean",
-    "_successors": "predecessor text, successor text, partial boolean",
 }
 
 
@@ -78,7 +77,8 @@ class Plan:
     ceased_args: list
     rates_args: list
     words: int  # int8 words of an indicator mask
-    successors: list[str] | None
+    successors: list[str] | None  # the successors re-aggregated (None: all)
+    successors_args: list  # the successors pass's arrays (evaluation_sql.SUCCESSORS)
     alternatives: bool  # some pair has several candidate targets (_keys rank > 0)
 
 
@@ -246,7 +246,6 @@ def plan(
         "_periods": periods,
         "_level_cadences": level_cadences,
         "_indicators": [(i.code, i.measure.value, _TRUNC[i.cadence.period], bool(i.categories)) for i in indicators],
-        "_successors": [(ln.predecessor, ln.successor, ln.partial) for ln in links],
     }
     return Plan(
         rows=rows,
@@ -256,6 +255,14 @@ def plan(
         rates_args=rates_args,
         words=words,
         successors=successors,
+        successors_args=[
+            [ln.predecessor for ln in links],
+            [ln.successor for ln in links],
+            [ln.partial for ln in links],
+            [i.code for i in indicators],
+            [i.measure.value for i in indicators],
+            [_TRUNC[i.cadence.period] for i in indicators],
+        ],
         alternatives=any(k[4] > 0 for k in keys.values()),
     )
 

@@ -519,23 +519,26 @@ LEFT JOIN reporting_rates rr ON rr.unit = x.unit AND rr.period = x.period AND rr
 
 
 # The latest value per predecessor and period is summed (ratios by parts, counts by value); other
-# measures have no meaningful sum and are left out.
+# measures have no meaningful sum and are left out. A SELECT of SUCCESSOR_COLUMNS over arrays (not temp
+# tables), so the reader connection can run it: $1 predecessors, $2 their successors, $3 partial links,
+# $4 indicators, $5 their measures, $6 their periods (date_trunc units).
+SUCCESSOR_COLUMNS = "unit, indicator, period_start, observed_at, value, numerator, denominator, parts, partial_parts"
 SUCCESSORS = f"""
-INSERT INTO successor_values
-    (unit, indicator, period_start, observed_at, value, numerator, denominator, parts, partial_parts)
-SELECT successor, indicator, period_start, max(observed_at),
-       CASE WHEN measure = 'ratio' THEN 100 * sum(numerator) / nullif(sum(denominator), 0) ELSE sum(value) END,
-       CASE WHEN measure = 'ratio' THEN sum(numerator) END,
-       CASE WHEN measure = 'ratio' THEN sum(denominator) END,
-       count(*), count(*) FILTER (WHERE partial)
+SELECT successor AS unit, indicator, period_start, max(observed_at) AS observed_at,
+       CASE WHEN measure = 'ratio' THEN 100 * sum(numerator) / nullif(sum(denominator), 0) ELSE sum(value) END
+           AS value,
+       CASE WHEN measure = 'ratio' THEN sum(numerator) END AS numerator,
+       CASE WHEN measure = 'ratio' THEN sum(denominator) END AS denominator,
+       count(*)::int AS parts, (count(*) FILTER (WHERE partial))::int AS partial_parts
 FROM (
     SELECT DISTINCT ON (s.successor, s.predecessor, pv.indicator, 3)
            s.successor, pv.indicator,
            date_trunc(i.trunc, (pv.observed_at AT TIME ZONE '{_LOCAL_TZ}')::date::timestamp)::date AS period_start,
            pv.observed_at, pv.value, pv.numerator, pv.denominator, i.measure, s.partial
-    FROM _successors s
+    FROM unnest($1::text[], $2::text[], $3::boolean[]) AS s(predecessor, successor, partial)
     JOIN period_values pv ON pv.unit = s.predecessor AND pv.category = ''
-    JOIN _indicators i ON i.indicator = pv.indicator AND i.measure IN ('{Measure.RATIO}', '{Measure.COUNT}')
+    JOIN unnest($4::text[], $5::text[], $6::text[]) AS i(indicator, measure, trunc)
+         ON i.indicator = pv.indicator AND i.measure IN ('{Measure.RATIO}', '{Measure.COUNT}')
     ORDER BY s.successor, s.predecessor, pv.indicator, 3, pv.observed_at DESC
 ) latest_per_period
 GROUP BY successor, indicator, period_start, measure

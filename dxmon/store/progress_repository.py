@@ -9,7 +9,8 @@ once — never one query per unit:
     catalog ─▶ plan (Python, per unit and per (indicator, level, day): the calendar of the target)
     period_values ─▶ facts pass  (parallel, grouped by unit and indicator: trend fit, value in force
                                   at each passed deadline)
-    reports ───────▶ rates pass  (parallel, grouped by unit and period: indicators reported, on time)
+    reports ───────▶ rates pass  (parallel, grouped by unit and period: indicators reported, on time;
+                                  with a reader connection, there, beside the successors' read)
     pairs ⋈ facts ⋈ latest_values ⋈ progress_current ─▶ _progress (status, expected, overdue …,
                                                                     and the row's previous state)
         ├─▶ progress_current    rewritten; status_since kept while the status stays the same
@@ -57,6 +58,7 @@ from dxmon.store.evaluation_sql import (
     REPLACE_SNAPSHOTS,
     REPORTED_COLUMNS,
     SESSION,
+    SUCCESSOR_COLUMNS,
     SUCCESSORS,
     UPDATE_CURRENT,
     UPDATE_OUTCOMES,
@@ -120,11 +122,11 @@ async def evaluate(
 
     planned = plan(catalog, as_of, scope, trend, rates_since)
     lap("plan")
-    rates_read: asyncio.Task[list[asyncpg.Record]] | None = None
-    # The rates pass reads reports only: on the second connection, in a snapshot of this transaction,
-    # it runs while this one works through outcomes and statuses (after the facts pass, which has the
-    # machine's cores to itself). A snapshot cannot be exported from a savepoint: inside a caller's
-    # transaction it is exported before ours begins.
+    reads: asyncio.Task[list[list[asyncpg.Record]]] | None = None
+    # The rates pass reads reports only, the successors pass period_values only: on the second
+    # connection, in a snapshot of this transaction, they run while this one works through outcomes and
+    # statuses (after the facts pass, which has the machine's cores to itself). A snapshot cannot be
+    # exported from a savepoint: inside a caller's transaction it is exported before ours begins.
     snapshot = None
     if reader is not None and conn.is_in_transaction():
         snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
@@ -149,7 +151,8 @@ async def evaluate(
             lap("facts")
             if reader is not None and snapshot is not None:
                 sql = reported_sql(planned.words, scope is not None)
-                rates_read = asyncio.create_task(_read_reported(reader, snapshot, sql, planned.rates_args))
+                statements = [(sql, planned.rates_args), (SUCCESSORS, planned.successors_args)]
+                reads = asyncio.create_task(_read_on_reader(reader, snapshot, statements))
             if scope is None:
                 await conn.execute(HASH_JOINS_ONLY)
             await conn.execute(pairs_sql(planned.passed))
@@ -188,11 +191,12 @@ async def evaluate(
             lap("snapshots")
             await conn.execute(ANY_JOINS)
             reported = reported_sql(planned.words, scope is not None)
-            if rates_read is None:
+            read = None if reads is None else await reads
+            if read is None:
                 await conn.execute(f"CREATE TEMP TABLE _reported ON COMMIT DROP AS {reported}", *planned.rates_args)
             else:
                 await conn.execute(f"CREATE TEMP TABLE _reported ({REPORTED_COLUMNS}) ON COMMIT DROP")
-                await conn.copy_records_to_table("_reported", records=await rates_read)
+                await conn.copy_records_to_table("_reported", records=read[0])
             await conn.execute(rates_sql(planned.words))
             await conn.execute(UPDATE_RATES, as_of)
             await conn.execute(INSERT_RATES, as_of)
@@ -202,7 +206,15 @@ async def evaluate(
                 await conn.execute("DELETE FROM successor_values")
             else:
                 await conn.execute("DELETE FROM successor_values WHERE unit = ANY($1::text[])", planned.successors)
-            successor_rows = int((await conn.execute(SUCCESSORS)).split()[-1])
+            if read is None:
+                inserted = await conn.execute(
+                    f"INSERT INTO successor_values ({SUCCESSOR_COLUMNS}) {SUCCESSORS}", *planned.successors_args
+                )
+                successor_rows = int(inserted.split()[-1])
+            else:
+                names = [c.strip() for c in SUCCESSOR_COLUMNS.split(",")]
+                await conn.copy_records_to_table("successor_values", records=read[1], columns=names)
+                successor_rows = len(read[1])
             lap("successors")
             counts = await conn.fetch(
                 "SELECT status, count(*) AS n, count(*) FILTER (WHERE changed) AS changed FROM _progress"
@@ -210,9 +222,9 @@ async def evaluate(
             )
 
     finally:
-        if rates_read is not None and not rates_read.done():
-            rates_read.cancel()  # the transaction failed before reading it
-            await asyncio.gather(rates_read, return_exceptions=True)
+        if reads is not None and not reads.done():
+            reads.cancel()  # the transaction failed before reading them
+            await asyncio.gather(reads, return_exceptions=True)
 
     statuses = {Status(r["status"]): r["n"] for r in counts}
     changed = sum(r["changed"] for r in counts)
@@ -233,10 +245,11 @@ async def evaluate(
 _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 
 
-async def _read_reported(
-    reader: asyncpg.Connection | None, snapshot: str, sql: str, args: list
-) -> list[asyncpg.Record]:
-    """The rates pass's read of the reports on ``reader``, in the evaluating transaction's ``snapshot``."""
+async def _read_on_reader(
+    reader: asyncpg.Connection | None, snapshot: str, statements: list[tuple[str, list]]
+) -> list[list[asyncpg.Record]]:
+    """The reads of the rates and successors passes on ``reader``, in the evaluating transaction's
+    ``snapshot`` (the rows of each statement, in order)."""
     if reader is None or not _SNAPSHOT_ID.fullmatch(snapshot):
         raise ValueError(f"no reader, or an unexpected snapshot id {snapshot!r}")
     async with reader.transaction(isolation="repeatable_read", readonly=True):
@@ -245,7 +258,7 @@ async def _read_reported(
         await reader.execute(SESSION)
         # One core: the evaluating connection keeps the other.
         await reader.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        return await reader.fetch(sql, *args)
+        return [await reader.fetch(sql, *args) for sql, args in statements]
 
 
 async def _delete_stale(

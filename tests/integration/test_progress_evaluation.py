@@ -755,30 +755,34 @@ async def test_a_binding_set_off_the_programme_path_is_judged_and_alerted(databa
 async def test_the_rates_read_on_a_second_connection_gives_the_same_rates(
     seeded, catalog: Catalog, outer_transaction: bool
 ) -> None:
-    """A full pass given a ``reader`` reads the reports for the rates there, in a snapshot of its own
-    transaction (exported before the savepoint when the caller holds a transaction, as the alerts
-    service does); the rates are those of a pass without one."""
+    """A full pass given a ``reader`` reads the reports for the rates and the values summed onto successors
+    there, in a snapshot of its own transaction (exported before the savepoint when the caller holds a
+    transaction, as the alerts service does); the rates and successor values are those of a pass without one."""
     url, _ = seeded
 
-    async def rates(conn: asyncpg.Connection) -> list[tuple]:
-        return [
-            tuple(r)
-            for r in await conn.fetch(
-                "SELECT unit, period, period_start, expected, actual, on_time FROM reporting_rates ORDER BY 1, 2, 3"
-            )
-        ]
+    async def written(conn: asyncpg.Connection) -> tuple[list[tuple], list[tuple]]:
+        rates = await conn.fetch(
+            "SELECT unit, period, period_start, expected, actual, on_time FROM reporting_rates ORDER BY 1, 2, 3"
+        )
+        summed = await conn.fetch(
+            "SELECT unit, indicator, period_start, observed_at, value, numerator, denominator, parts, partial_parts"
+            " FROM successor_values ORDER BY 1, 2, 3"
+        )
+        return [tuple(r) for r in rates], [tuple(r) for r in summed]
 
     async with connected(url) as conn, connected(url) as reader:
         await evaluate(conn, catalog, LAST)
-        alone = await rates(conn)
+        alone = await written(conn)
         await conn.execute("DELETE FROM reporting_rates")
+        await conn.execute("UPDATE successor_values SET value = -1")  # the pass must rewrite every one
         if outer_transaction:
             async with conn.transaction():
-                await evaluate(conn, catalog, LAST, reader=reader)
+                summary = await evaluate(conn, catalog, LAST, reader=reader)
         else:
-            await evaluate(conn, catalog, LAST, reader=reader)
+            summary = await evaluate(conn, catalog, LAST, reader=reader)
         assert not reader.is_in_transaction()
-        assert await rates(conn) == alone and len(alone) > 100
+        assert await written(conn) == alone and len(alone[0]) > 100 and len(alone[1]) > 10
+        assert summary.successor_rows == len(alone[1])
 
 
 async def test_the_entry_pages_glide_path_value_is_the_evaluations(database_url: str, catalog: Catalog) -> None:
