@@ -112,16 +112,23 @@ def pairs_sql(passed: int) -> str:
     at = "".join(f", f.at_{j}" for j in range(1, passed + 1))
     return f"""
 CREATE TEMP TABLE _pairs ON COMMIT DROP AS
-SELECT u.code AS unit, k.indicator, u.grp, u.level, u.valid_from, u.valid_to, u.cutoff, u.active,
-       CASE WHEN u.active THEN f.slope ELSE ct.slope END AS slope,
-       CASE WHEN u.active THEN f.intercept ELSE ct.intercept END AS intercept,
-       CASE WHEN u.active THEN f.points ELSE ct.points END AS points,
-       CASE WHEN u.active THEN f.due_row END AS due_row{at}
-FROM _units u
-JOIN _keys k ON k.grp = u.grp AND k.rank = 0
-LEFT JOIN _facts f ON f.unit = u.code AND f.indicator = k.indicator
-LEFT JOIN _ceased_trends ct ON ct.unit = u.code AND ct.indicator = k.indicator
-WHERE u.valid_from <= k.last_deadline
+SELECT x.unit, x.indicator, x.grp, x.level, x.valid_from, x.valid_to, x.cutoff, x.active,
+       CASE WHEN x.active THEN x.slope ELSE (x.ct).slope END AS slope,
+       CASE WHEN x.active THEN x.intercept ELSE (x.ct).intercept END AS intercept,
+       CASE WHEN x.active THEN x.points ELSE (x.ct).points END AS points,
+       CASE WHEN x.active THEN x.due_row END AS due_row{at.replace("f.", "x.")}
+FROM (
+    SELECT u.code AS unit, k.indicator, u.grp, u.level, u.valid_from, u.valid_to, u.cutoff, u.active,
+           f.slope, f.intercept, f.points, f.due_row{at},
+           -- The few units that ceased: an index probe each (a join would hash every pair).
+           CASE WHEN NOT u.active THEN (
+               SELECT ct FROM _ceased_trends ct WHERE ct.unit = u.code AND ct.indicator = k.indicator) END AS ct
+    FROM _units u
+    JOIN _keys k ON k.grp = u.grp AND k.rank = 0
+    LEFT JOIN _facts f ON f.unit = u.code AND f.indicator = k.indicator
+    WHERE u.valid_from <= k.last_deadline
+    OFFSET 0
+) x
 """
 
 
@@ -148,25 +155,28 @@ WITH pairs AS (
            c.status AS old_status, c.status_since AS old_since, c.unit IS NOT NULL AS existing,
            c.value AS old_value, c.target AS old_target, c.milestone AS old_milestone,
            c.evaluated_at AS old_evaluated_at, u.slope, u.intercept, u.points,
-           o.status AS o_status, o.final AS o_final, o.value AS o_value, o.deciding_observed_at AS o_observed_at,
-           o.revised_value AS o_revised_value, o.revised_at AS o_revised_at, o.cutoff AS o_cut_day,
-           -- A value of the restart deadline's own period only (dxmon.progress.evaluate).
-           CASE WHEN k.restart_day IS NOT NULL AND o.deciding_observed_at >= k.restart_from THEN o.value END
-               AS restart_value
+           -- The last milestone's outcome once all have passed; the restart milestone's (its deciding value
+           -- starts the next set's path) while a later one is ahead. Never both: a restart needs a next
+           -- deadline. An index probe for the pairs that need one (a join would hash every pair).
+           CASE WHEN k.next_deadline IS NULL OR k.restart_day IS NOT NULL THEN (
+               SELECT o FROM milestone_outcomes o
+               WHERE o.unit = u.unit AND o.indicator = u.indicator
+                 AND o.milestone = coalesce(k.restart_day, k.last_deadline) AND o.target_set = k.outcome_set)
+           END AS o
     FROM _pairs u
     JOIN _keys k ON k.grp = u.grp AND k.indicator = u.indicator
     LEFT JOIN latest_values lv ON lv.unit = u.unit AND lv.indicator = u.indicator AND lv.category = ''
     LEFT JOIN progress_current c ON c.unit = u.unit AND c.indicator = u.indicator
-    -- The last milestone's outcome once all have passed; the restart milestone's (its deciding value
-    -- starts the next set's path) while a later one is ahead. Never both: a restart needs a next deadline.
-    LEFT JOIN (
-        -- Only the outcomes some pair reads: a small hash instead of one of every outcome.
-        SELECT * FROM milestone_outcomes
-        WHERE milestone IN (SELECT coalesce(restart_day, last_deadline) FROM _keys
-                            WHERE next_deadline IS NULL OR restart_day IS NOT NULL)
-    ) o ON (k.next_deadline IS NULL OR k.restart_day IS NOT NULL) AND o.unit = u.unit
-         AND o.indicator = u.indicator AND o.milestone = coalesce(k.restart_day, k.last_deadline)
-         AND o.target_set = k.outcome_set
+),
+outcome AS (
+    SELECT p.*, (p.o).status AS o_status, (p.o).final AS o_final, (p.o).value AS o_value,
+           (p.o).deciding_observed_at AS o_observed_at, (p.o).revised_value AS o_revised_value,
+           (p.o).revised_at AS o_revised_at, (p.o).cutoff AS o_cut_day,
+           -- A value of the restart deadline's own period only (dxmon.progress.evaluate).
+           CASE WHEN p.restart_day IS NOT NULL AND (p.o).deciding_observed_at >= p.restart_from THEN (p.o).value END
+               AS restart_value
+    FROM pairs p
+    OFFSET 0  -- a fence: the look-up above runs once per row
 ),
 data AS (
     -- latest_values holds the newest period; only a unit evaluated before its newest period
@@ -203,7 +213,7 @@ data AS (
                    WHERE pv.unit = p0.unit AND pv.indicator = p0.indicator AND pv.category = ''
                      AND pv.observed_at <= p0.cutoff
                    ORDER BY pv.period_start LIMIT 1)) END AS own
-        FROM pairs p0
+        FROM outcome p0
         OFFSET 0  -- a fence: each subquery above runs once per row, not once per reference
     ) p
 ),
@@ -524,7 +534,8 @@ LEFT JOIN reporting_rates rr ON rr.unit = x.unit AND rr.period = x.period AND rr
 # $4 indicators, $5 their measures, $6 their periods (date_trunc units).
 SUCCESSOR_COLUMNS = "unit, indicator, period_start, observed_at, value, numerator, denominator, parts, partial_parts"
 SUCCESSORS = f"""
-SELECT successor AS unit, indicator, period_start, max(observed_at) AS observed_at,
+SELECT successor COLLATE "C" AS unit, indicator COLLATE "C" AS indicator, period_start,
+       max(observed_at) AS observed_at,
        CASE WHEN measure = 'ratio' THEN 100 * sum(numerator) / nullif(sum(denominator), 0) ELSE sum(value) END
            AS value,
        CASE WHEN measure = 'ratio' THEN sum(numerator) END AS numerator,
@@ -542,6 +553,25 @@ FROM (
     ORDER BY s.successor, s.predecessor, pv.indicator, 3, pv.observed_at DESC
 ) latest_per_period
 GROUP BY successor, indicator, period_start, measure
+"""
+
+
+def successor_changes_sql(incremental: bool) -> tuple[str, str]:
+    """The successors pass as changes to successor_values (run on the reader, in the snapshot the table is
+    read in before this evaluation writes it): the rows to insert (new or changed) and the keys to delete
+    (gone or changed). Most history is that of units that ceased long ago and changes rarely, so a pass
+    rewrites little. Arguments as SUCCESSORS, then $7 the successors re-aggregated (incremental)."""
+    stored = f"SELECT {SUCCESSOR_COLUMNS} FROM successor_values"
+    if incremental:
+        stored += " WHERE unit = ANY($7::text[])"
+    new = f"SELECT * FROM ({SUCCESSORS}) fresh EXCEPT {stored}"
+    gone = f"SELECT unit, indicator, period_start FROM ({stored} EXCEPT {SUCCESSORS}) x"
+    return new, gone
+
+
+DELETE_SUCCESSORS = """
+DELETE FROM successor_values s USING unnest($1::text[], $2::text[], $3::date[]) AS g(unit, indicator, period_start)
+WHERE s.unit = g.unit AND s.indicator = g.indicator AND s.period_start = g.period_start
 """
 
 _CURRENT_COLUMNS = [

@@ -47,6 +47,7 @@ from dxmon.store.evaluation_plan import RATES_HORIZON, TEMP_TABLES, plan
 from dxmon.store.evaluation_sql import (
     ANY_JOINS,
     CEASED_TRENDS,
+    DELETE_SUCCESSORS,
     HASH_JOINS_ONLY,
     INSERT_CURRENT,
     INSERT_OUTCOMES,
@@ -69,6 +70,7 @@ from dxmon.store.evaluation_sql import (
     progress_sql,
     rates_sql,
     reported_sql,
+    successor_changes_sql,
 )
 
 __all__ = ["RATES_HORIZON", "EvaluationSummary", "UnitDistribution", "evaluate", "unit_distribution"]
@@ -147,11 +149,14 @@ async def evaluate(
             await conn.execute("SET LOCAL enable_seqscan = off")
             await conn.execute(CEASED_TRENDS, *planned.ceased_args)
             await conn.execute("SET LOCAL enable_seqscan = on")
-            await conn.execute("ANALYZE _facts (unit, indicator); ANALYZE _ceased_trends (unit, indicator)")
+            await conn.execute("CREATE INDEX ON _ceased_trends (unit, indicator)")
+            await conn.execute("ANALYZE _facts (unit, indicator)")
             lap("facts")
             if reader is not None and snapshot is not None:
                 sql = reported_sql(planned.words, scope is not None)
-                statements = [(sql, planned.rates_args), (SUCCESSORS, planned.successors_args)]
+                new, gone = successor_changes_sql(scope is not None)
+                changes_args = planned.successors_args + ([planned.successors] if scope is not None else [])
+                statements = [(sql, planned.rates_args), (new, changes_args), (gone, changes_args)]
                 reads = asyncio.create_task(_read_on_reader(reader, snapshot, statements))
             if scope is None:
                 await conn.execute(HASH_JOINS_ONLY)
@@ -202,19 +207,24 @@ async def evaluate(
             await conn.execute(INSERT_RATES, as_of)
             rates = await conn.fetchval("SELECT count(*) FROM _rates")
             lap("rates")
-            if planned.successors is None:
-                await conn.execute("DELETE FROM successor_values")
+            if read is not None:
+                added, removed = read[1], read[2]
+                await conn.execute(DELETE_SUCCESSORS, *([r[k] for r in removed] for k in range(3)))
+                names = [c.strip() for c in SUCCESSOR_COLUMNS.split(",")]
+                await conn.copy_records_to_table("successor_values", records=added, columns=names)
+                successor_rows = await conn.fetchval(
+                    "SELECT count(*) FROM successor_values WHERE $1::text[] IS NULL OR unit = ANY($1::text[])",
+                    planned.successors,
+                )
             else:
-                await conn.execute("DELETE FROM successor_values WHERE unit = ANY($1::text[])", planned.successors)
-            if read is None:
+                if planned.successors is None:
+                    await conn.execute("DELETE FROM successor_values")
+                else:
+                    await conn.execute("DELETE FROM successor_values WHERE unit = ANY($1::text[])", planned.successors)
                 inserted = await conn.execute(
                     f"INSERT INTO successor_values ({SUCCESSOR_COLUMNS}) {SUCCESSORS}", *planned.successors_args
                 )
                 successor_rows = int(inserted.split()[-1])
-            else:
-                names = [c.strip() for c in SUCCESSOR_COLUMNS.split(",")]
-                await conn.copy_records_to_table("successor_values", records=read[1], columns=names)
-                successor_rows = len(read[1])
             lap("successors")
             counts = await conn.fetch(
                 "SELECT status, count(*) AS n, count(*) FILTER (WHERE changed) AS changed FROM _progress"
