@@ -408,6 +408,8 @@ async def test_incremental_pass_equals_a_full_pass_for_its_units_and_leaves_othe
     async with connected(url) as conn:
         await evaluate(conn, catalog, LAST - timedelta(days=1))
         before = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
+        others = "SELECT * FROM progress_alternatives ORDER BY unit, indicator, target_set"
+        alternatives_before = [dict(r) for r in await conn.fetch(others)]
         # The province reports every indicator again for October, far above target.
         fresh = [
             ReportReceived(
@@ -430,8 +432,17 @@ async def test_incremental_pass_equals_a_full_pass_for_its_units_and_leaves_othe
             await store_reports(conn, fresh, LAST)
         summary = await evaluate(conn, catalog, LAST, units=["QN", "NOT-A-UNIT"])
         after = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
+        alternatives_after = [dict(r) for r in await conn.fetch(others)]
         await evaluate(conn, catalog, LAST)
         full = {(r["unit"], r["indicator"]): r for r in await conn.fetch("SELECT * FROM progress_current")}
+        alternatives_full = [dict(r) for r in await conn.fetch(others)]
+    # The judgements not shown (the province's DG-14 against QĐ 749 beside CT2026-BCDTW, …): the
+    # incremental pass rewrites the province's like a full pass and leaves the other units' alone.
+    assert any(r["unit"] == "QN" for r in alternatives_full)
+    assert [r for r in alternatives_after if r["unit"] != "QN"] == [r for r in alternatives_before if r["unit"] != "QN"]
+    assert [{k: v for k, v in r.items() if k != "evaluated_at"} for r in alternatives_after if r["unit"] == "QN"] == [
+        {k: v for k, v in r.items() if k != "evaluated_at"} for r in alternatives_full if r["unit"] == "QN"
+    ]
     assert summary.units == ("NOT-A-UNIT", "QN") and summary.pairs == sum(1 for k in after if k[0] == "QN")
     for key, row in after.items():
         if key[0] == "QN":
