@@ -12,6 +12,7 @@ the same few helpers and read best together.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import difflib
 import json
 import re
@@ -41,6 +42,7 @@ from dxmon.progress import (
     category_total,
     cutoff,
     evaluate,
+    evaluate_judged,
     evaluation_day,
     in_force,
     local_day,
@@ -256,6 +258,7 @@ class Line:
     kept: asyncpg.Record | None
     includes_percent_only: bool = False
     explanation: str = ""  # of the current value's period (Nguyên nhân, giải pháp)
+    shown: bool = False  # the judgement the dashboards and alerts show (dxmon.progress.evaluate_judged)
 
     @property
     def result(self) -> Status | None:
@@ -370,6 +373,17 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
             shown.add(t.target_set)
             ev, kept = judged(ind, t, points, history, target_set.cutoff, own_from=target_set.applies_from)
             lines.append(Line(ind, t.target_set, points, ev, kept, mixed, why))
+        # Which of the indicator's lines the dashboards and alerts show: the target it stands worst against.
+        if (chosen := evaluate_judged(catalog, ind, unit, points, as_of, received=history_of(history))) is not None:
+            on_path = chosen[0] is ind.target_for(unit.level)
+            decided = next(m for m in chosen[0].milestones if m.deadline == chosen[1].milestone)
+            code = ind.milestone_set(unit.level, decided) if on_path else chosen[0].target_set
+            lines = [
+                dataclasses.replace(line, shown=True)
+                if line.indicator is ind and line.target_set == code and line.evaluation is not None
+                else line
+                for line in lines
+            ]
     return lines
 
 
@@ -439,9 +453,10 @@ def status_table(
             last = f"kỳ {period_code(latest.day, ind.cadence.period)}" + (
                 f", nhận {format_date(latest.received_at)}" if latest.received_at else ""
             )
+        several = sum(other.indicator is ind for other in lines) > 1
         table.add_row(
             escape(f"{ind.code} {ind.name_vi}"),
-            escape(line.target_set or ""),
+            escape((line.target_set or "") + (" *" if several and line.shown else "")),
             format_value(latest.value if latest else None, measure),
             _expected(ev, ind),
             f"{COMPARATOR_SIGNS[ev.comparator]} {format_value(ev.target, measure)} ({format_date(ev.milestone)})"
@@ -462,7 +477,9 @@ def status_table(
             ],
         )
     )
-    table.caption = "\n".join(filter(None, [caption, summary]))
+    marked = any(line.shown and sum(o.indicator is line.indicator for o in lines) > 1 for line in lines)
+    note = f"* {words.TARGET_SET.lower()} dùng trên bảng theo dõi và trong cảnh báo" if marked else ""
+    table.caption = "\n".join(filter(None, [caption, summary, note]))
     return table
 
 
@@ -506,6 +523,7 @@ def status_json(
             {
                 "indicator": line.indicator.code,
                 "target_set": line.target_set,
+                "shown": line.shown,
                 "binding": catalog.target_sets[line.target_set].binding
                 if line.target_set in catalog.target_sets
                 else True,

@@ -443,3 +443,49 @@ async def test_0015_keeps_each_stored_outcome_and_adds_the_other_sets(database_a
     assert (kept["final"], kept["auto_locked_at"], kept["evaluated_at"]) == (True, locked_at, locked_at)  # untouched
     assert (rows["QD11-2026"]["status"], rows["QD11-2026"]["final"]) == ("met", True)
     assert readable
+
+
+def test_status_marks_the_judgement_the_dashboards_show(database_url: str, catalog: Catalog, dxmon) -> None:
+    """A commune's DG-14 in 2026 has a line per set (NQ09, NQ09-2030, CT2026-BCDTW, QĐ 749); `dxmon status` marks
+    the one the evaluation shows (the target it stands worst against), the same the dashboards read."""
+    from dxmon.contracts import end_of_local_day as end_of
+
+    commune = next(u for u in catalog.units.values() if u.level.value == "commune" and u.valid_to is None)
+
+    def dg14(day: date, percent: float) -> ReportReceived:
+        return ReportReceived(
+            event_id=uuid.uuid4(),
+            unit=commune.code,
+            indicator="DG-14",
+            observed_at=end_of_local_day(day),
+            received_at=local(day + timedelta(days=5)),
+            agency="test",
+            key_id="k1",
+            numerator=percent,
+            denominator=100.0,
+        )
+
+    asyncio.run(store(database_url, dg14(date(2025, 12, 31), 80.0), dg14(date(2026, 9, 30), 85.0)))
+    day = date(2026, 11, 20)
+    asyncio.run(run_pass(database_url, catalog, end_of(day)))
+
+    async def shown_by_evaluation() -> str:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetchval(
+                "SELECT target_set FROM progress_current WHERE unit = $1 AND indicator = 'DG-14'", commune.code
+            )
+        finally:
+            await conn.close()
+
+    result = dxmon("status", commune.code, "--as-of", day.isoformat(), "--format", "json")
+    assert result.exit_code == 0, result.output
+    lines = [e for e in json.loads(result.output)["indicators"] if e["indicator"] == "DG-14"]
+    assert {e["target_set"] for e in lines} == {"NQ09", "NQ09-2030", "CT2026-BCDTW", "QD749"}  # NQ09: 2025, ended
+    [shown] = [e for e in lines if e["shown"]]
+    # 85 % is on the 2030 path but far from CT2026-BCDTW's 100 % by the end of 2026.
+    assert (shown["target_set"], shown["result"]) == ("CT2026-BCDTW", "behind")
+    assert shown["target_set"] == asyncio.run(shown_by_evaluation())
+    table = dxmon("status", commune.code, "--as-of", day.isoformat())
+    assert table.exit_code == 0 and "CT2026-BCDTW *" in table.output
+    assert "* bộ chỉ tiêu dùng trên bảng theo dõi và trong cảnh báo" in table.output
