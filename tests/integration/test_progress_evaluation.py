@@ -580,15 +580,21 @@ def test_status_shows_each_indicator_as_the_evaluation_decides(dxmon, stored_qn:
     assert "DG-02 Tỷ lệ thủ tục hành chính" in out and "không có mục tiêu" in out  # DG-02 has no target
     # A line per indicator and target set: the one the evaluation judged (the programme's path, or a
     # binding set off it such as QD11-2026's DG-21) shows the same status.
-    rows = {}
+    rows, marked = {}, set()
     for line in out.splitlines():
         cells = [c.strip() for c in line.split("│")]
         if len(cells) > 3 and cells[1][:3] in ("DG-", "DE-", "DS-"):
-            rows[(cells[1].split()[0], cells[2])] = line
+            key = (cells[1].split()[0], cells[2].removesuffix(" *"))
+            rows[key] = line
+            if cells[2].endswith(" *"):
+                marked.add(key)
     assert set(stored_qn) <= set(rows)
     assert any(target_set not in ("NQ09", "NQ09-2030") for _, target_set in stored_qn)
     for key, status in stored_qn.items():
         assert STATUS_LABELS[status] in rows[key], key
+    # Where an indicator has several lines, the one the evaluation shows is the one marked.
+    several = {ind for ind, _ in rows if sum(i == ind for i, _ in rows) > 1}
+    assert marked and marked == {key for key in stored_qn if key[0] in several}
 
 
 def test_status_of_a_ceased_unit_says_when_and_who_took_over(dxmon) -> None:
