@@ -233,6 +233,11 @@ class Indicator:
         """milestone_set names the target set that gives ``milestone`` of the programme's path at ``level``."""
         return next((t.target_set for t in self.targets_for(level) if milestone in t.milestones), PROGRAMME_SET)
 
+    def set_of(self, level: Level, target: Target, milestone: Milestone) -> str:
+        """set_of names the target set that gives ``milestone`` of ``target`` at ``level``: the programme's path
+        spans sets (NQ 09, then NQ09-2030), any other target belongs to its own."""
+        return self.milestone_set(level, milestone) if target is self.target_for(level) else target.target_set
+
 
 @dataclass(frozen=True)
 class UnitState:

@@ -337,9 +337,7 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
         row = None
         decided = next((m for m in target.milestones if m.deadline == ev.milestone), None)
         if ev.cutoff is not None and decided is not None:
-            on_path = target is ind.target_for(unit.level)
-            code = ind.milestone_set(unit.level, decided) if on_path else target.target_set
-            row = stored.outcomes.get((ind.code, code, ev.milestone))
+            row = stored.outcomes.get((ind.code, ind.set_of(unit.level, target, decided), ev.milestone))
         kept = (
             row
             if live and row is not None and (row["reopened"] or row["locked_by"] not in (None, "dx-monitor"))
@@ -358,7 +356,7 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
         shown: set[str] = set()
         if target is not None and target_applies(target, unit, as_of):
             ev, kept = judged(ind, target, points, history, restart=restart_day(ind, unit.level))
-            code = ind.milestone_set(unit.level, next(m for m in target.milestones if m.deadline == ev.milestone))
+            code = ind.set_of(unit.level, target, next(m for m in target.milestones if m.deadline == ev.milestone))
             shown.add(code)
             lines.append(Line(ind, code, points, ev, kept, mixed, why))
         elif target is None and not ind.targets_for(unit.level):
@@ -375,9 +373,8 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
             lines.append(Line(ind, t.target_set, points, ev, kept, mixed, why))
         # Which of the indicator's lines the dashboards and alerts show: the target it stands worst against.
         if (chosen := evaluate_judged(catalog, ind, unit, points, as_of, received=history_of(history))) is not None:
-            on_path = chosen[0] is ind.target_for(unit.level)
             decided = next(m for m in chosen[0].milestones if m.deadline == chosen[1].milestone)
-            code = ind.milestone_set(unit.level, decided) if on_path else chosen[0].target_set
+            code = ind.set_of(unit.level, chosen[0], decided)
             lines = [
                 dataclasses.replace(line, shown=True)
                 if line.indicator is ind and line.target_set == code and line.evaluation is not None

@@ -136,9 +136,8 @@ def plan(
         for level in sorted(levels):
             decided: set[tuple[date, str]] = set()
             for t in judged[(ind.code, level)]:
-                on_path = t is ind.target_for(level)
                 for m in t.milestones:
-                    code = ind.milestone_set(level, m) if on_path else t.target_set
+                    code = ind.set_of(level, t, m)
                     if m.deadline < today and (m.deadline, code) not in decided:
                         decided.add((m.deadline, code))
                         milestones.append(
@@ -263,7 +262,7 @@ def plan(
             [i.measure.value for i in indicators],
             [_TRUNC[i.cadence.period] for i in indicators],
         ],
-        alternatives=any(k[4] > 0 for k in keys.values()),
+        alternatives=any(rank > 0 for (_, _, _, rank) in keys),
     )
 
 
@@ -318,8 +317,8 @@ def _key(
         cal.due_end,
         restart,
         start_of_day(period_start(restart, ind.cadence.period)) if restart is not None else None,
-        ind.milestone_set(level, shown) if path else target.target_set,
+        ind.set_of(level, target, shown),
         None if path or set_starts is None else start_of_day(set_starts),
         # The set of the outcome _progress reads: the restart milestone's, else the last milestone's.
-        ind.milestone_set(level, read) if path else target.target_set,
+        ind.set_of(level, target, read),
     )

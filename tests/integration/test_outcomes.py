@@ -313,33 +313,41 @@ def test_the_audit_of_an_automatic_lock_survives_an_operators_lock_and_keeps_old
     assert auto.after == lock.before and lock.after["value"] == target - 5
 
 
+def commune_report(unit: str, indicator: str, day: date, percent: float, received: datetime) -> ReportReceived:
+    """commune_report: a ratio report of ``unit`` for the period ending ``day`` (percent of 100)."""
+    return ReportReceived(
+        event_id=uuid.uuid4(),
+        unit=unit,
+        indicator=indicator,
+        observed_at=end_of_local_day(day),
+        received_at=received,
+        agency="test",
+        key_id="k1",
+        numerator=percent,
+        denominator=100.0,
+    )
+
+
+def a_commune(catalog: Catalog) -> str:
+    return next(u.code for u in catalog.units.values() if u.level.value == "commune" and u.valid_to is None)
+
+
 def test_two_sets_with_the_same_deadline_each_keep_their_outcome(database_url: str, catalog: Catalog, dxmon) -> None:
     """CT2026-BCDTW and QĐ 11 both ask the communes for DG-20 = 100 % by 31/12/2026 (cut-off 31/03/2027):
     each set has its own final outcome, so each scorecard counts it and an operator reopens one without
     touching the other."""
     from dxmon.store import outcomes_repository
 
-    commune = next(u for u in catalog.units.values() if u.level.value == "commune" and u.valid_to is None)
-    report = ReportReceived(
-        event_id=uuid.uuid4(),
-        unit=commune.code,
-        indicator="DG-20",
-        observed_at=end_of_local_day(date(2026, 12, 31)),
-        received_at=local(date(2027, 1, 20)),
-        agency="test",
-        key_id="k1",
-        numerator=100.0,
-        denominator=100.0,
+    commune = a_commune(catalog)
+    asyncio.run(
+        store(database_url, commune_report(commune, "DG-20", date(2026, 12, 31), 100.0, local(date(2027, 1, 20))))
     )
-    asyncio.run(store(database_url, report))
     asyncio.run(run_pass(database_url, catalog, local(date(2027, 4, 2))))
 
     async def outcomes() -> dict[str, asyncpg.Record]:
         conn = await asyncpg.connect(database_url)
         try:
-            rows = await conn.fetch(
-                "SELECT * FROM milestone_outcomes WHERE unit = $1 AND indicator = 'DG-20'", commune.code
-            )
+            rows = await conn.fetch("SELECT * FROM milestone_outcomes WHERE unit = $1 AND indicator = 'DG-20'", commune)
         finally:
             await conn.close()
         return {r["target_set"]: r for r in rows}
@@ -348,7 +356,7 @@ def test_two_sets_with_the_same_deadline_each_keep_their_outcome(database_url: s
     assert set(both) == {"CT2026-BCDTW", "QD11-2026"}
     assert all((r["status"], r["final"], r["milestone"]) == ("met", True, date(2026, 12, 31)) for r in both.values())
     for code in both:
-        result = dxmon("status", commune.code, "--as-of", "2027-04-02", "--format", "json")
+        result = dxmon("status", commune, "--as-of", "2027-04-02", "--format", "json")
         assert result.exit_code == 0, result.output
         [card] = [c for c in json.loads(result.output)["scorecards"] if c["target_set"] == code]
         assert card["met"] >= 1, card
@@ -358,7 +366,7 @@ def test_two_sets_with_the_same_deadline_each_keep_their_outcome(database_url: s
         try:
             await outcomes_repository.reopen(
                 conn,
-                commune.code,
+                commune,
                 "DG-20",
                 "QD11-2026",
                 date(2026, 12, 31),
@@ -397,7 +405,7 @@ async def test_0015_keeps_each_stored_outcome_and_adds_the_other_sets(database_a
     from dxmon.store.migrate import migrate
 
     url = database_at_0014
-    commune = next(u for u in catalog.units.values() if u.level.value == "commune" and u.valid_to is None)
+    commune = a_commune(catalog)
     locked_at = local(date(2027, 4, 1), 1)
     conn = await asyncpg.connect(url)
     try:
@@ -406,33 +414,20 @@ async def test_0015_keeps_each_stored_outcome_and_adds_the_other_sets(database_a
             " evaluated_at, target_set, cutoff, final, locked_by, lock_reason, auto_locked_at)"
             " VALUES ($1, 'DG-20', '2026-12-31', 'met', 100, 100, '>=', $2, 'CT2026-BCDTW', '2027-03-31', true,"
             " 'dx-monitor', 'chốt số liệu tự động sau ngày chốt', $2)",
-            commune.code,
+            commune,
             locked_at,
         )
     finally:
         await conn.close()
     assert (await migrate(url)).applied[0] == "0015_outcomes_per_set"
-    await store(
-        url,
-        ReportReceived(
-            event_id=uuid.uuid4(),
-            unit=commune.code,
-            indicator="DG-20",
-            observed_at=end_of_local_day(date(2026, 12, 31)),
-            received_at=local(date(2027, 1, 20)),
-            agency="test",
-            key_id="k1",
-            numerator=100.0,
-            denominator=100.0,
-        ),
-    )
+    await store(url, commune_report(commune, "DG-20", date(2026, 12, 31), 100.0, local(date(2027, 1, 20))))
     await run_pass(url, catalog, local(date(2027, 4, 2)))
     conn = await asyncpg.connect(url)
     try:
         rows = {
             r["target_set"]: r
             for r in await conn.fetch(
-                "SELECT * FROM milestone_outcomes WHERE unit = $1 AND indicator = 'DG-20'", commune.code
+                "SELECT * FROM milestone_outcomes WHERE unit = $1 AND indicator = 'DG-20'", commune
             )
         }
         readable = await conn.fetchval("SELECT has_table_privilege('dx_reader', 'progress_alternatives', 'SELECT')")
@@ -448,37 +443,25 @@ async def test_0015_keeps_each_stored_outcome_and_adds_the_other_sets(database_a
 def test_status_marks_the_judgement_the_dashboards_show(database_url: str, catalog: Catalog, dxmon) -> None:
     """A commune's DG-14 in 2026 has a line per set (NQ09, NQ09-2030, CT2026-BCDTW, QĐ 749); `dxmon status` marks
     the one the evaluation shows (the target it stands worst against), the same the dashboards read."""
-    from dxmon.contracts import end_of_local_day as end_of
-
-    commune = next(u for u in catalog.units.values() if u.level.value == "commune" and u.valid_to is None)
+    commune = a_commune(catalog)
 
     def dg14(day: date, percent: float) -> ReportReceived:
-        return ReportReceived(
-            event_id=uuid.uuid4(),
-            unit=commune.code,
-            indicator="DG-14",
-            observed_at=end_of_local_day(day),
-            received_at=local(day + timedelta(days=5)),
-            agency="test",
-            key_id="k1",
-            numerator=percent,
-            denominator=100.0,
-        )
+        return commune_report(commune, "DG-14", day, percent, local(day + timedelta(days=5)))
 
     asyncio.run(store(database_url, dg14(date(2025, 12, 31), 80.0), dg14(date(2026, 9, 30), 85.0)))
     day = date(2026, 11, 20)
-    asyncio.run(run_pass(database_url, catalog, end_of(day)))
+    asyncio.run(run_pass(database_url, catalog, end_of_local_day(day)))
 
     async def shown_by_evaluation() -> str:
         conn = await asyncpg.connect(database_url)
         try:
             return await conn.fetchval(
-                "SELECT target_set FROM progress_current WHERE unit = $1 AND indicator = 'DG-14'", commune.code
+                "SELECT target_set FROM progress_current WHERE unit = $1 AND indicator = 'DG-14'", commune
             )
         finally:
             await conn.close()
 
-    result = dxmon("status", commune.code, "--as-of", day.isoformat(), "--format", "json")
+    result = dxmon("status", commune, "--as-of", day.isoformat(), "--format", "json")
     assert result.exit_code == 0, result.output
     lines = [e for e in json.loads(result.output)["indicators"] if e["indicator"] == "DG-14"]
     assert {e["target_set"] for e in lines} == {"NQ09", "NQ09-2030", "CT2026-BCDTW", "QD749"}  # NQ09: 2025, ended
@@ -486,6 +469,6 @@ def test_status_marks_the_judgement_the_dashboards_show(database_url: str, catal
     # 85 % is on the 2030 path but far from CT2026-BCDTW's 100 % by the end of 2026.
     assert (shown["target_set"], shown["result"]) == ("CT2026-BCDTW", "behind")
     assert shown["target_set"] == asyncio.run(shown_by_evaluation())
-    table = dxmon("status", commune.code, "--as-of", day.isoformat())
+    table = dxmon("status", commune, "--as-of", day.isoformat())
     assert table.exit_code == 0 and "CT2026-BCDTW *" in table.output
     assert "* bộ chỉ tiêu dùng trên bảng theo dõi và trong cảnh báo" in table.output

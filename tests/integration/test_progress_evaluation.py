@@ -246,7 +246,7 @@ async def test_sql_statuses_equal_the_pure_functions(seeded, catalog: Catalog, a
             beside_path += 1
         where = f"{unit_code} {ind_code} as of {as_of:%Y-%m-%d}"
         shown = next(m for m in target.milestones if m.deadline == ev.milestone)
-        assert row["target_set"] == (ind.milestone_set(unit.level, shown) if on_path else target.target_set), where
+        assert row["target_set"] == ind.set_of(unit.level, target, shown), where
         if not on_path:
             off_path += 1
         assert row["status"] == ev.status, where
@@ -302,11 +302,10 @@ async def test_milestone_outcomes_are_decided_by_the_value_in_force_at_the_deadl
                 continue
             # One outcome per deadline of every judged target, under the set that gives the milestone.
             for judged in catalog.judged_targets(i, u.level, local_day(LAST)):
-                on_path = judged is i.target_for(u.level)
                 for o in outcomes(
                     judged, u, points.get((u.code, i.code), []), LAST, i.cadence, history.get((u.code, i.code), [])
                 ):
-                    code = i.milestone_set(u.level, o.milestone) if on_path else judged.target_set
+                    code = i.set_of(u.level, judged, o.milestone)
                     expected[(u.code, i.code, o.milestone.deadline, code)] = o
     assert set(rows) == set(expected)
     for key, o in expected.items():
