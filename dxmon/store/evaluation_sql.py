@@ -399,6 +399,7 @@ FROM (
            o.final AS old_final, o.target AS old_target, o.comparator AS old_comparator,
            o.revised_value AS old_revised_value, o.revised_at AS old_revised_at, o.cutoff AS old_cut_day,
            o.locked_by AS old_locked_by, o.lock_reason AS old_lock_reason, o.target_set AS old_target_set,
+           o.auto_locked_at AS old_auto_locked_at,
            coalesce({_at(passed, "m.j", "u")}, (
                SELECT ARRAY[date_part('epoch', pv.observed_at), pv.value, date_part('epoch', pv.received_at)]
                FROM period_values pv
@@ -412,17 +413,21 @@ FROM (
     OFFSET 0
 ) x{revisable}
 """
+    # A full pass records the cut-offs it passed (outcome_cutoffs), which locks every provisional outcome
+    # of that day at once: an outcome it would only lock is left as it is (not a change).
+    locked = "z.final AND NOT (z.lock AND z.existing)" if full else "z.final"
     decided = f"""
 CREATE TEMP TABLE _outcomes ON COMMIT DROP AS
+SELECT * FROM (
 SELECT z.*,
        (z.old_status, z.old_value, z.old_final, z.old_target, z.old_comparator, z.old_revised_value,
         z.old_cut_day, z.old_observed_at, z.old_target_set)
-           IS DISTINCT FROM (z.status, z.value, z.final, z.target, z.comparator, z.revised_value, z.cut_day,
+           IS DISTINCT FROM (z.status, z.value, {locked}, z.target, z.comparator, z.revised_value, z.cut_day,
                              z.deciding_observed_at, z.target_set) AS changed
 FROM (
     SELECT y.unit, y.indicator, y.milestone, y.target_set, y.cut_day, y.existing, y.reopened, y.lock, y.frozen,
            y.old_status, y.old_value, y.old_final, y.old_target, y.old_comparator, y.old_revised_value,
-           y.old_cut_day, y.old_observed_at, y.old_target_set,
+           y.old_cut_day, y.old_observed_at, y.old_target_set, y.old_auto_locked_at,
            CASE WHEN y.frozen THEN y.old_status ELSE {judge("y.value", "y.comparator", "y.target")} END AS status,
            y.value, y.observed_at AS deciding_observed_at, y.frozen OR y.lock AS final,
            CASE WHEN y.frozen THEN y.old_target ELSE y.target END AS target,
@@ -467,6 +472,8 @@ FROM (
         OFFSET 0
     ) y
 ) z
+) c
+WHERE changed  -- only what is written
 """
     return decided
 
@@ -647,19 +654,27 @@ _OUTCOME_COLUMNS = [
 ]
 _OUTCOME_SOURCE = {"cutoff": "cut_day"}
 UPDATE_OUTCOMES = (
-    "UPDATE milestone_outcomes o SET "
+    "UPDATE milestone_outcome_rows o SET "
     + ", ".join(f"{c} = x.{_OUTCOME_SOURCE.get(c, c)}" for c in _OUTCOME_COLUMNS)
-    + ", auto_locked_at = CASE WHEN x.lock THEN $1 ELSE o.auto_locked_at END"
-    + ", evaluated_at = $1 FROM _outcomes x WHERE x.existing AND x.changed AND x.unit = o.unit "
+    # A cut-off's lock (outcome_cutoffs) is written into the row with the change that made it explicit.
+    + ", auto_locked_at = CASE WHEN x.lock THEN $1 ELSE x.old_auto_locked_at END"
+    + ", evaluated_at = $1 FROM _outcomes x WHERE x.existing AND x.unit = o.unit "
     "AND x.indicator = o.indicator AND x.milestone = o.milestone AND x.target_set = o.target_set"
 )
 INSERT_OUTCOMES = (
-    f"INSERT INTO milestone_outcomes (unit, indicator, milestone, {', '.join(_OUTCOME_COLUMNS)}, auto_locked_at, "
+    f"INSERT INTO milestone_outcome_rows (unit, indicator, milestone, {', '.join(_OUTCOME_COLUMNS)}, auto_locked_at, "
     "evaluated_at) "
     f"SELECT unit, indicator, milestone, {', '.join(_OUTCOME_SOURCE.get(c, c) for c in _OUTCOME_COLUMNS)}, "
     "CASE WHEN lock THEN $1::timestamptz END, $1 "
     "FROM _outcomes WHERE NOT existing ORDER BY unit, indicator, milestone"
 )
+# A full pass: the cut-offs it has passed, each locking the outcomes of that day still provisional
+# (the view milestone_outcomes, migration 0016). $1 as_of, $2 its local day.
+RECORD_CUTOFFS = """
+INSERT INTO outcome_cutoffs (cutoff, locked_at)
+SELECT DISTINCT cut_day, $1::timestamptz FROM _milestones WHERE cut_day < $2::date
+ON CONFLICT (cutoff) DO NOTHING
+"""
 
 UPDATE_RATES = """
 UPDATE reporting_rates r SET period_end = x.period_end, expected = x.expected, actual = x.actual,

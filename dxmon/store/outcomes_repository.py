@@ -9,12 +9,16 @@ final, frozen by an automatic lock (action ``auto-lock``). An operator may
   also how a province that starts using dx-monitor after a deadline back-fills its history).
 
 Every operator's change is a row of ``outcome_changes`` (who, when, why, the outcome before and after),
-written in the same transaction as the change. An automatic lock is recorded on the outcome itself
-(``auto_locked_at``: one cut-off locks every unit's outcome at once, and a row each cost more than the
-rest of that evaluation's writes); ``changes`` lists it beside the rows — by dx-monitor, at that time,
-the outcome as locked (the row as it is, or as the next operator's change found it), and no
-"before" (the provisional figures it replaced came from the same reports). Outcomes exist once an
-evaluation has seen the milestone pass.
+written in the same transaction as the change. An automatic lock is not a row each (one cut-off locks
+every unit's outcome at once): the first full evaluation after a cut-off records it in
+``outcome_cutoffs``, which the view ``milestone_outcomes`` applies to every outcome of that day still
+provisional (migration 0016); a lock written with a changed outcome is stored on it
+(``auto_locked_at``). ``changes`` lists either beside the rows — by dx-monitor, at that time, the
+outcome as locked (the row as it is, or as the next operator's change found it), and no "before" (the
+provisional figures it replaced came from the same reports). An operator's reopen or lock writes the
+time of an automatic lock into the row, so the audit keeps it. Outcomes are read from the view and
+written to the table (``milestone_outcome_rows``); they exist once an evaluation has seen the
+milestone pass.
 """
 
 from __future__ import annotations
@@ -91,8 +95,10 @@ async def _outcome_row(
     conn: asyncpg.Connection, unit: str, indicator: str, target_set: str, deadline: date
 ) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "SELECT * FROM milestone_outcomes WHERE unit = $1 AND indicator = $2 AND target_set = $3 AND milestone = $4"
-        " FOR UPDATE",
+        # The outcome as readers see it (a cut-off's lock applied), its stored row locked.
+        "SELECT v.* FROM milestone_outcome_rows r"
+        " JOIN milestone_outcomes v USING (unit, indicator, milestone, target_set)"
+        " WHERE r.unit = $1 AND r.indicator = $2 AND r.target_set = $3 AND r.milestone = $4 FOR UPDATE OF r",
         unit,
         indicator,
         target_set,
@@ -153,14 +159,15 @@ async def reopen(
             raise OutcomeError("kết quả này còn tạm tính (chưa chốt số liệu): không có gì để mở lại")
         before = _snapshot(row)
         updated = await conn.fetchrow(
-            "UPDATE milestone_outcomes SET final = false, reopened = true, locked_by = NULL, lock_reason = NULL,"
-            " revised_value = NULL, revised_at = NULL, evaluated_at = $5"
+            "UPDATE milestone_outcome_rows SET final = false, reopened = true, locked_by = NULL, lock_reason = NULL,"
+            " revised_value = NULL, revised_at = NULL, evaluated_at = $5, auto_locked_at = $6"
             " WHERE unit = $1 AND indicator = $2 AND target_set = $3 AND milestone = $4 RETURNING *",
             unit,
             indicator,
             target_set,
             deadline,
             at,
+            row["auto_locked_at"],  # a cut-off's lock, kept for the audit once the row no longer takes it
         )
         after = _snapshot(updated)
         await _audit(conn, row, "reopen", by, reason, at, before, after)
@@ -194,9 +201,9 @@ async def lock(
         status: Status = judge(value, Milestone(deadline, row["target"], row["comparator"], (), False))
         before = _snapshot(row)
         updated = await conn.fetchrow(
-            "UPDATE milestone_outcomes SET status = $5, value = $6, deciding_observed_at = $7, final = true,"
+            "UPDATE milestone_outcome_rows SET status = $5, value = $6, deciding_observed_at = $7, final = true,"
             " reopened = false, locked_by = $8, lock_reason = $9, revised_value = NULL, revised_at = NULL,"
-            " evaluated_at = $10"
+            " evaluated_at = $10, auto_locked_at = $11"
             " WHERE unit = $1 AND indicator = $2 AND target_set = $3 AND milestone = $4 RETURNING *",
             unit,
             indicator,
@@ -208,6 +215,7 @@ async def lock(
             by,
             reason,
             at,
+            row["auto_locked_at"],
         )
         after = _snapshot(updated)
         await _audit(conn, row, "lock", by, reason, at, before, after)

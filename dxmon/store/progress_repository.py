@@ -15,8 +15,9 @@ once — never one query per unit:
                                                                     and the row's previous state)
         ├─▶ progress_current    rewritten; status_since kept while the status stays the same
         ├─▶ progress_snapshots  a row for each active pair whose state changed
-        ├─▶ milestone_outcomes  passed milestones: met/missed by the value in force at the deadline
-        │                       (auto_locked_at: the audit of an automatic lock, outcomes_repository)
+        ├─▶ milestone_outcomes  passed milestones: met/missed by the value in force at the deadline;
+        │                       a full pass past a cut-off records it (outcome_cutoffs), which locks
+        │                       that day's provisional outcomes without rewriting them (migration 0016)
         ├─▶ reporting_rates     per unit, cadence and period
         └─▶ successor_values    ceased units' history summed onto their successors
 
@@ -56,6 +57,7 @@ from dxmon.store.evaluation_sql import (
     KEEP_WORST,
     LOCK_KEY,
     PLANNED_OUTCOMES,
+    RECORD_CUTOFFS,
     REPLACE_SNAPSHOTS,
     REPORTED_COLUMNS,
     SESSION,
@@ -168,9 +170,16 @@ async def evaluate(
             await conn.execute("ANALYZE _outcomes (unit, indicator, milestone)")
             await conn.execute(UPDATE_OUTCOMES, as_of)
             await conn.execute(INSERT_OUTCOMES, as_of)
-            # A full pass writes only the outcomes that are not frozen: the plan's are counted from it.
+            if scope is None:
+                # After the outcomes were decided from the cut-offs recorded before this pass.
+                await conn.execute(RECORD_CUTOFFS, as_of, local_day(as_of))
+            # A full pass writes only the outcomes that changed: the plan's are counted from it.
             outcomes = await _delete_stale(
-                conn, "milestone_outcomes", PLANNED_OUTCOMES, ("unit", "indicator", "milestone", "target_set"), scope
+                conn,
+                "milestone_outcome_rows",
+                PLANNED_OUTCOMES,
+                ("unit", "indicator", "milestone", "target_set"),
+                scope,
             )
             lap("outcomes")
             if scope is None:

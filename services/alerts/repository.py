@@ -367,7 +367,8 @@ async def mark_announced(conn: asyncpg.Connection, outcomes: Sequence[FinalOutco
     """
     if outcomes:
         await conn.execute(
-            "UPDATE milestone_outcomes o SET announced_at = $6, announced_status = k.status, announced_value = k.value"
+            "UPDATE milestone_outcome_rows o"
+            " SET announced_at = $6, announced_status = k.status, announced_value = k.value"
             " FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::float8[], $7::text[])"
             "  AS k(unit, indicator, milestone, status, value, target_set)"
             " WHERE o.unit = k.unit AND o.indicator = k.indicator AND o.milestone = k.milestone"

@@ -165,6 +165,7 @@ async def test_reader_reads_only_what_the_dashboards_show(logins: dict[str, str]
         await conn.fetch("SELECT recorded_at, reason, subject, detail, stream_seq FROM dead_letters")
         await conn.fetch("SELECT reason, created_by FROM silences")
         await conn.fetch("SELECT reason, created_by FROM acknowledgements")
+        await conn.fetch("SELECT final, locked_by, auto_locked_at FROM milestone_outcomes")  # a view (0016)
         await assert_refused(
             conn,
             (
@@ -260,6 +261,13 @@ async def test_alerts_login_keeps_alert_state_but_cannot_touch_reports(logins: d
         assert await conn.fetchval("SELECT count(*) FROM target_sets") > 1  # the evaluation reads the sets
         async with conn.transaction():
             await conn.execute("DELETE FROM silences")  # its own table: allowed (nothing to delete)
+        # The evaluation records cut-offs and reads outcomes through the view; the flush marks announcements.
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("INSERT INTO outcome_cutoffs VALUES ('2026-02-14', now()) ON CONFLICT DO NOTHING")
+        await conn.execute("UPDATE milestone_outcome_rows SET announced_at = now() WHERE false")
+        await conn.fetchval("SELECT count(*) FROM milestone_outcomes WHERE final")
+        await tx.rollback()
         await assert_refused(
             conn,
             (

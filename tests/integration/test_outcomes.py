@@ -313,6 +313,157 @@ def test_the_audit_of_an_automatic_lock_survives_an_operators_lock_and_keeps_old
     assert auto.after == lock.before and lock.after["value"] == target - 5
 
 
+def test_a_cut_off_locks_the_outcomes_still_provisional_without_rewriting_them(
+    database_url: str, catalog: Catalog, scenario
+) -> None:
+    """The first full pass after a cut-off records it (outcome_cutoffs): an outcome whose official value
+    is the provisional one already stored is final from then without a write, locked by dx-monitor at that
+    pass; one that a report received on the cut-off day changed is written, locked at the same time. A
+    later revision keeps that lock time; a reopen takes the outcome out of the cut-off's lock for good."""
+    from dxmon.store import outcomes_repository
+    from dxmon.store.evaluation_sql import AUTO_LOCK_BY, AUTO_LOCK_REASON
+
+    milestone, cut, report = scenario
+    target = milestone.value
+    unit = catalog.units[UNIT]
+    # Another indicator of the province with the same deadline and cut-off: the one nothing changes.
+    other, other_target = next(
+        (ind, t.milestones[-1].value)
+        for ind in catalog.indicators.values()
+        if ind.code != INDICATOR
+        and ind.measure in (Measure.RATIO, Measure.PERCENT)
+        and (t := ind.target_for(unit.level)) is not None
+        and t.milestones[-1].deadline == milestone.deadline
+        and t.milestones[-1].comparator == ">="
+        and ind.cadence.grace_days == catalog.indicators[INDICATOR].cadence.grace_days
+    )
+
+    def other_report(day: date, value: float, received: datetime) -> ReportReceived:
+        fields = {"numerator": value, "denominator": 100.0} if other.measure is Measure.RATIO else {"value": value}
+        return ReportReceived(
+            event_id=uuid.uuid4(),
+            unit=UNIT,
+            indicator=other.code,
+            observed_at=end_of_local_day(milestone.deadline),
+            received_at=received,
+            agency="test",
+            key_id="k1",
+            **fields,
+        )
+
+    provisional_at, locked_at = local(cut - timedelta(days=5)), local(cut + timedelta(days=1))
+
+    async def outcome(conn: asyncpg.Connection, table: str, indicator: str) -> asyncpg.Record:
+        return await conn.fetchrow(
+            f"SELECT * FROM {table} WHERE unit = $1 AND indicator = $2 AND milestone = $3 AND target_set = 'NQ09'",
+            UNIT,
+            indicator,
+            milestone.deadline,
+        )
+
+    async def run() -> None:
+        await store(
+            database_url,
+            report(date(2025, 11, 30), target - 2, local(date(2025, 12, 3))),
+            other_report(milestone.deadline, other_target + 1, local(date(2026, 1, 10))),
+        )
+        await run_pass(database_url, catalog, provisional_at)
+        # Received on the cut-off day, after the last provisional pass: it decides DG-04 officially.
+        await store(database_url, report(milestone.deadline, target + 2, local(cut, 20)))
+        await run_pass(database_url, catalog, locked_at)
+        conn = await asyncpg.connect(database_url)
+        try:
+            stored, shown = (
+                await outcome(conn, "milestone_outcome_rows", other.code),
+                await outcome(conn, "milestone_outcomes", other.code),
+            )
+            assert (stored["final"], stored["evaluated_at"], stored["auto_locked_at"]) == (False, provisional_at, None)
+            assert (shown["final"], shown["locked_by"], shown["lock_reason"], shown["auto_locked_at"]) == (
+                True,
+                AUTO_LOCK_BY,
+                AUTO_LOCK_REASON,
+                locked_at,
+            )
+            assert (shown["status"], shown["value"]) == ("exceeded", other_target + 1)
+            written = await outcome(conn, "milestone_outcome_rows", INDICATOR)
+            assert (written["final"], written["value"], written["auto_locked_at"]) == (True, target + 2, locked_at)
+            assert await conn.fetchval("SELECT locked_at FROM outcome_cutoffs WHERE cutoff = $1", cut) == locked_at
+            audit = [c for c in await outcomes_repository.changes(conn, UNIT) if c.deadline == milestone.deadline]
+            assert {(c.indicator, c.action, c.at) for c in audit} >= {
+                (INDICATOR, "auto-lock", locked_at),
+                (other.code, "auto-lock", locked_at),
+            }
+
+            # A correction after the cut-off is a revision: the outcome is written, its lock time kept.
+            await store(database_url, other_report(milestone.deadline, other_target - 10, local(cut + timedelta(3))))
+            await run_pass(database_url, catalog, local(cut + timedelta(days=4)))
+            stored = await outcome(conn, "milestone_outcome_rows", other.code)
+            assert (stored["final"], stored["value"], stored["revised_value"], stored["auto_locked_at"]) == (
+                True,
+                other_target + 1,
+                other_target - 10,
+                locked_at,
+            )
+
+            # Reopened: provisional for good (the cut-off's row no longer applies), the audit keeps the lock.
+            await outcomes_repository.reopen(
+                conn,
+                UNIT,
+                other.code,
+                "NQ09",
+                milestone.deadline,
+                reason="Sở đề nghị xem lại",
+                by="Trần B",
+                at=local(cut + timedelta(days=5)),
+            )
+            await run_pass(database_url, catalog, local(cut + timedelta(days=6)))
+            shown = await outcome(conn, "milestone_outcomes", other.code)
+            assert (shown["final"], shown["reopened"], shown["value"], shown["status"]) == (
+                False,
+                True,
+                other_target - 10,
+                "missed",
+            )
+            history = [
+                (c.action, c.at)
+                for c in await outcomes_repository.changes(conn, UNIT, indicator=other.code)
+                if c.deadline == milestone.deadline
+            ]
+            assert history == [("auto-lock", locked_at), ("reopen", local(cut + timedelta(days=5)))]
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def test_an_incremental_pass_past_a_cut_off_locks_its_units_and_records_no_cut_off(
+    database_url: str, catalog: Catalog, scenario
+) -> None:
+    """Only a full pass, which checks every outcome, records a cut-off; an incremental one locks what it
+    evaluates in the rows themselves."""
+    milestone, cut, report = scenario
+
+    async def run() -> tuple[asyncpg.Record, asyncpg.Record, int]:
+        await store(database_url, report(milestone.deadline, milestone.value + 1, local(date(2026, 1, 5))))
+        await run_pass(database_url, catalog, local(cut - timedelta(days=2)))
+        conn = await asyncpg.connect(database_url)
+        try:
+            await evaluate(conn, catalog, local(cut + timedelta(days=1)), units=[UNIT])
+            query = "SELECT * FROM {} WHERE unit = $1 AND indicator = $2 AND milestone = $3 AND target_set = 'NQ09'"
+            args = (UNIT, INDICATOR, milestone.deadline)
+            return (
+                await conn.fetchrow(query.format("milestone_outcome_rows"), *args),
+                await conn.fetchrow(query.format("milestone_outcomes"), *args),
+                await conn.fetchval("SELECT count(*) FROM outcome_cutoffs WHERE cutoff >= $1", cut),
+            )
+        finally:
+            await conn.close()
+
+    stored, shown, cutoffs = asyncio.run(run())
+    assert (stored["final"], shown["final"], shown["auto_locked_at"]) == (True, True, local(cut + timedelta(days=1)))
+    assert cutoffs == 0  # older cut-offs were recorded by the full pass before
+
+
 def commune_report(unit: str, indicator: str, day: date, percent: float, received: datetime) -> ReportReceived:
     """commune_report: a ratio report of ``unit`` for the period ending ``day`` (percent of 100)."""
     return ReportReceived(
