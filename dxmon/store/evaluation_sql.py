@@ -478,12 +478,17 @@ WHERE changed  -- only what is written
     return decided
 
 
-REPORTED_COLUMNS = "unit text, months int, p int, reported int8[], on_time int8[]"
+# The rates that changed, as the reader connection hands them over (rates_sql's _rates, changed rows).
+RATES_COLUMNS = (
+    "unit text, period text, period_start date, period_end date, expected int, actual int, on_time int, "
+    "existing boolean, changed boolean"
+)
+CHANGED_RATES = f"SELECT {', '.join(c.split()[0] for c in RATES_COLUMNS.split(', '))} FROM _rates WHERE changed"
 
 
 def reported_sql(words: int, incremental: bool) -> str:
-    """The rates pass over reports (a SELECT of ``REPORTED_COLUMNS``, read into the temp table
-    ``_reported``): per unit, cadence (months) and period number, masks (int8 words) of the
+    """The rates pass over reports (a SELECT whose rows become the temp table ``_reported``, on the
+    reader connection when there is one): per unit, cadence (months) and period number, masks (int8 words) of the
     indicators reported and of those with a report received before the end of period end +
     timely_days (on time).
 

@@ -48,6 +48,7 @@ from dxmon.store.evaluation_plan import RATES_HORIZON, TEMP_TABLES, plan
 from dxmon.store.evaluation_sql import (
     ANY_JOINS,
     CEASED_TRENDS,
+    CHANGED_RATES,
     DELETE_SUCCESSORS,
     HASH_JOINS_ONLY,
     INSERT_CURRENT,
@@ -57,9 +58,9 @@ from dxmon.store.evaluation_sql import (
     KEEP_WORST,
     LOCK_KEY,
     PLANNED_OUTCOMES,
+    RATES_COLUMNS,
     RECORD_CUTOFFS,
     REPLACE_SNAPSHOTS,
-    REPORTED_COLUMNS,
     SESSION,
     SUCCESSOR_COLUMNS,
     SUCCESSORS,
@@ -127,10 +128,12 @@ async def evaluate(
     planned = plan(catalog, as_of, scope, trend, rates_since)
     lap("plan")
     reads: asyncio.Task[list[list[asyncpg.Record]]] | None = None
-    # The rates pass reads reports only, the successors pass period_values only: on the second
-    # connection, in a snapshot of this transaction, they run while this one works through outcomes and
-    # statuses (after the facts pass, which has the machine's cores to itself). A snapshot cannot be
-    # exported from a savepoint: inside a caller's transaction it is exported before ours begins.
+    # The rates pass reads reports and reporting_rates only (with the plan's units, cadences and periods),
+    # the successors pass period_values only: on the second connection, in a snapshot of this
+    # transaction, they run while this one works through outcomes and statuses (after the facts pass,
+    # which has the machine's cores to itself); only the rates that changed come back to be written. A
+    # snapshot cannot be exported from a savepoint: inside a caller's transaction it is exported before
+    # ours begins.
     snapshot = None
     if reader is not None and conn.is_in_transaction():
         snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
@@ -155,11 +158,19 @@ async def evaluate(
             await conn.execute("ANALYZE _facts (unit, indicator)")
             lap("facts")
             if reader is not None and snapshot is not None:
-                sql = reported_sql(planned.words, scope is not None)
+                reported = reported_sql(planned.words, scope is not None)
                 new, gone = successor_changes_sql(scope is not None)
                 changes_args = planned.successors_args + ([planned.successors] if scope is not None else [])
-                statements = [(sql, planned.rates_args), (new, changes_args), (gone, changes_args)]
-                reads = asyncio.create_task(_read_on_reader(reader, snapshot, statements))
+                statements = [
+                    (f"CREATE TEMP TABLE _reported ON COMMIT DROP AS {reported}", planned.rates_args),
+                    (rates_sql(planned.words), []),
+                    (CHANGED_RATES, []),
+                    ("SELECT count(*) FROM _rates", []),
+                    (new, changes_args),
+                    (gone, changes_args),
+                ]
+                rates_tables = {t: planned.rows[t] for t in ("_units", "_level_cadences", "_periods")}
+                reads = asyncio.create_task(_read_on_reader(reader, snapshot, rates_tables, statements))
             if scope is None:
                 await conn.execute(HASH_JOINS_ONLY)
             await conn.execute(pairs_sql(planned.passed))
@@ -204,20 +215,22 @@ async def evaluate(
             await conn.execute(INSERT_SNAPSHOTS, as_of)
             lap("snapshots")
             await conn.execute(ANY_JOINS)
-            reported = reported_sql(planned.words, scope is not None)
             read = None if reads is None else await reads
             if read is None:
+                reported = reported_sql(planned.words, scope is not None)
                 await conn.execute(f"CREATE TEMP TABLE _reported ON COMMIT DROP AS {reported}", *planned.rates_args)
+                await conn.execute(rates_sql(planned.words))
+                rates = await conn.fetchval("SELECT count(*) FROM _rates")
             else:
-                await conn.execute(f"CREATE TEMP TABLE _reported ({REPORTED_COLUMNS}) ON COMMIT DROP")
-                await conn.copy_records_to_table("_reported", records=read[0])
-            await conn.execute(rates_sql(planned.words))
+                # The reader computed the rates in this transaction's snapshot; only those that changed come.
+                await conn.execute(f"CREATE TEMP TABLE _rates ({RATES_COLUMNS}) ON COMMIT DROP")
+                await conn.copy_records_to_table("_rates", records=read[2])
+                rates = read[3][0][0]
             await conn.execute(UPDATE_RATES, as_of)
             await conn.execute(INSERT_RATES, as_of)
-            rates = await conn.fetchval("SELECT count(*) FROM _rates")
             lap("rates")
             if read is not None:
-                added, removed = read[1], read[2]
+                added, removed = read[4], read[5]
                 await conn.execute(DELETE_SUCCESSORS, *([r[k] for r in removed] for k in range(3)))
                 names = [c.strip() for c in SUCCESSOR_COLUMNS.split(",")]
                 await conn.copy_records_to_table("successor_values", records=added, columns=names)
@@ -265,18 +278,30 @@ _SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 
 
 async def _read_on_reader(
-    reader: asyncpg.Connection | None, snapshot: str, statements: list[tuple[str, list]]
+    reader: asyncpg.Connection | None,
+    snapshot: str,
+    tables: dict[str, list[tuple]],
+    statements: list[tuple[str, list]],
 ) -> list[list[asyncpg.Record]]:
-    """The reads of the rates and successors passes on ``reader``, in the evaluating transaction's
-    ``snapshot`` (the rows of each statement, in order)."""
+    """The rates pass and the successors' read on ``reader``, in the evaluating transaction's
+    ``snapshot``: the plan's ``tables`` as temp tables there, then each statement (its rows, in order).
+
+    Read-write only for its own temp tables (a read-only transaction cannot create them); it writes
+    nothing else, and they go with it.
+    """
     if reader is None or not _SNAPSHOT_ID.fullmatch(snapshot):
         raise ValueError(f"no reader, or an unexpected snapshot id {snapshot!r}")
-    async with reader.transaction(isolation="repeatable_read", readonly=True):
+    async with reader.transaction(isolation="repeatable_read"):
         # The id is PostgreSQL's own (checked above); SET takes no parameters.
         await reader.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         await reader.execute(SESSION)
         # One core: the evaluating connection keeps the other.
         await reader.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        for table, rows in tables.items():
+            # Table names and columns are evaluation_plan's constants.
+            await reader.execute(f"CREATE TEMP TABLE {table} ({TEMP_TABLES[table]}) ON COMMIT DROP")
+            await reader.copy_records_to_table(table, records=rows)
+            await reader.execute(f"ANALYZE {table}")
         return [await reader.fetch(sql, *args) for sql, args in statements]
 
 
