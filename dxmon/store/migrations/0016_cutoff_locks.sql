@@ -14,7 +14,9 @@
 --                        outcomes reads it, unchanged; writers write the table.
 --
 -- The evaluation, not the clock, records a cut-off: an outcome becomes final when the first full
--- evaluation after its cut-off has checked it against the reports received by then, as before.
+-- evaluation after its cut-off has checked it against the reports received by then, as before. Who
+-- and why of such a lock are evaluation_sql.AUTO_LOCK_BY and AUTO_LOCK_REASON (a test reads them back
+-- through the view).
 
 ALTER TABLE milestone_outcomes RENAME TO milestone_outcome_rows;
 
