@@ -710,6 +710,39 @@ WORST_FIRST: tuple[Status, ...] = (
 )
 
 
+def evaluate_target(
+    catalog: Catalog,
+    indicator: Indicator,
+    unit: Unit,
+    target: Target,
+    points: Iterable[Point],
+    as_of: datetime,
+    tolerance: Tolerance = Tolerance(),
+    trend: TrendRule = TrendRule(),
+    received: Sequence[Received] | None = None,
+) -> Evaluation:
+    """evaluate_target evaluates the unit against one of the indicator's targets at its level: the
+    programme's path restarts from the unit's 2025 outcome (``restart_day``); a target of another set
+    glides from where the unit stood when that set began and locks by the set's cut-off, if it names one."""
+    on_path = target is indicator.target_for(unit.level)
+    own_set = None if on_path else catalog.target_sets.get(target.target_set)
+    return evaluate(
+        target=target,
+        measure=indicator.measure,
+        direction=indicator.direction,
+        cadence=indicator.cadence,
+        unit=unit,
+        points=points,
+        as_of=as_of,
+        tolerance=tolerance,
+        trend=trend,
+        received=received,
+        set_cutoff=None if own_set is None else own_set.cutoff,
+        restart=restart_day(indicator, unit.level) if on_path else None,
+        own_from=None if own_set is None else own_set.applies_from,
+    )
+
+
 def evaluate_judged(
     catalog: Catalog,
     indicator: Indicator,
@@ -720,33 +753,14 @@ def evaluate_judged(
     trend: TrendRule = TrendRule(),
     received: Sequence[Received] | None = None,
 ) -> tuple[Target, Evaluation] | None:
-    """evaluate_judged evaluates the unit against each of ``Catalog.candidate_targets`` and returns the target
-    it stands worst against with that evaluation (what progress_current, dashboards and alerts show); None
-    when no target applies. The programme's path restarts from the unit's 2025 outcome (``restart_day``)."""
+    """evaluate_judged evaluates the unit against each of ``Catalog.candidate_targets`` (``evaluate_target``)
+    and returns the target it stands worst against with that evaluation (what progress_current, dashboards
+    and alerts show); None when no target applies."""
     series = list(points)
-    judged = []
-    for target in catalog.candidate_targets(indicator, unit.level, evaluation_day(unit, as_of)):
-        on_path = target is indicator.target_for(unit.level)
-        own_set = catalog.target_sets.get(target.target_set)
-        judged.append(
-            (
-                target,
-                evaluate(
-                    target=target,
-                    measure=indicator.measure,
-                    direction=indicator.direction,
-                    cadence=indicator.cadence,
-                    unit=unit,
-                    points=series,
-                    as_of=as_of,
-                    tolerance=tolerance,
-                    trend=trend,
-                    received=received,
-                    restart=restart_day(indicator, unit.level) if on_path else None,
-                    own_from=None if on_path or own_set is None else own_set.applies_from,
-                ),
-            )
-        )
+    judged = [
+        (target, evaluate_target(catalog, indicator, unit, target, series, as_of, tolerance, trend, received))
+        for target in catalog.candidate_targets(indicator, unit.level, evaluation_day(unit, as_of))
+    ]
     if not judged:
         return None
     return min(enumerate(judged), key=lambda n: (WORST_FIRST.index(n[1][1].status), n[1][1].expected is None, n[0]))[1]

@@ -41,18 +41,18 @@ from dxmon.progress import (
     Status,
     category_total,
     cutoff,
-    evaluate,
     evaluate_judged,
+    evaluate_target,
     evaluation_day,
     in_force,
     local_day,
     overdue_since,
     period_start,
-    restart_day,
     target_applies,
 )
 from dxmon.settings import DatabaseSettings
 from dxmon.store import approvals_repository
+from dxmon.store.evaluation_sql import AUTO_LOCK_BY
 from dxmon.store.reports_repository import explanation_text
 
 STATUS_STYLES = {
@@ -312,35 +312,15 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
     lines = []
     day = local_day(as_of)
 
-    def judged(
-        ind: Indicator,
-        target,
-        points,
-        history,
-        set_cutoff=None,
-        restart=None,
-        own_from=None,
-    ) -> tuple[Evaluation, asyncpg.Record | None]:
-        ev = evaluate(
-            target=target,
-            measure=ind.measure,
-            direction=ind.direction,
-            cadence=ind.cadence,
-            unit=unit,
-            points=points,
-            as_of=as_of,
-            received=history_of(history),
-            set_cutoff=set_cutoff,
-            restart=restart,
-            own_from=own_from,
-        )
+    def judged(ind: Indicator, target, points, history) -> tuple[Evaluation, asyncpg.Record | None]:
+        ev = evaluate_target(catalog, ind, unit, target, points, as_of, received=history_of(history))
         row = None
         decided = next((m for m in target.milestones if m.deadline == ev.milestone), None)
         if ev.cutoff is not None and decided is not None:
             row = stored.outcomes.get((ind.code, ind.set_of(unit.level, target, decided), ev.milestone))
         kept = (
             row
-            if live and row is not None and (row["reopened"] or row["locked_by"] not in (None, "dx-monitor"))
+            if live and row is not None and (row["reopened"] or row["locked_by"] not in (None, AUTO_LOCK_BY))
             else None
         )
         return ev, kept
@@ -355,7 +335,7 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
         target = ind.target_for(unit.level)
         shown: set[str] = set()
         if target is not None and target_applies(target, unit, as_of):
-            ev, kept = judged(ind, target, points, history, restart=restart_day(ind, unit.level))
+            ev, kept = judged(ind, target, points, history)
             code = ind.set_of(unit.level, target, next(m for m in target.milestones if m.deadline == ev.milestone))
             shown.add(code)
             lines.append(Line(ind, code, points, ev, kept, mixed, why))
@@ -369,7 +349,7 @@ def unit_lines(catalog: Catalog, unit: Unit, stored: Stored, as_of: datetime, li
             if not target_applies(t, unit, as_of) or (last.deadline < day and not unit.active_on(last.deadline)):
                 continue
             shown.add(t.target_set)
-            ev, kept = judged(ind, t, points, history, target_set.cutoff, own_from=target_set.applies_from)
+            ev, kept = judged(ind, t, points, history)
             lines.append(Line(ind, t.target_set, points, ev, kept, mixed, why))
         # Which of the indicator's lines the dashboards and alerts show: the target it stands worst against.
         if (chosen := evaluate_judged(catalog, ind, unit, points, as_of, received=history_of(history))) is not None:

@@ -224,13 +224,12 @@ async def evaluate(
             else:
                 # The reader computed the rates in this transaction's snapshot; only those that changed come.
                 await conn.execute(f"CREATE TEMP TABLE _rates ({RATES_COLUMNS}) ON COMMIT DROP")
-                await conn.copy_records_to_table("_rates", records=read[2])
-                rates = read[3][0][0]
+                _reported, _rates, changed_rates, ((rates,),), added, removed = read  # the statements above
+                await conn.copy_records_to_table("_rates", records=changed_rates)
             await conn.execute(UPDATE_RATES, as_of)
             await conn.execute(INSERT_RATES, as_of)
             lap("rates")
             if read is not None:
-                added, removed = read[4], read[5]
                 await conn.execute(DELETE_SUCCESSORS, *([r[k] for r in removed] for k in range(3)))
                 names = [c.strip() for c in SUCCESSOR_COLUMNS.split(",")]
                 await conn.copy_records_to_table("successor_values", records=added, columns=names)
